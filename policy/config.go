@@ -1,0 +1,149 @@
+// Package policy holds gatehouse's configuration schema and the pure
+// decisions made from it: which grants an identity may receive, which
+// targets and roles exist. It performs no I/O beyond reading the file.
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole of gatehouse.yaml. Field names are the configuration
+// contract of DESIGN.md: fields may be added, none renamed.
+type Config struct {
+	DataDir    string                     `yaml:"data_dir"`
+	SSH        SSHConfig                  `yaml:"ssh"`
+	CA         CAConfig                   `yaml:"ca"`
+	Identity   IdentityConfig             `yaml:"identity"`
+	Targets    map[string]*Target         `yaml:"targets"`
+	Grants     []Grant                    `yaml:"grants"`
+	Statements map[string]StatementPolicy `yaml:"statements"`
+	Masking    map[string]MaskingPolicy   `yaml:"masking"`
+	Recording  RecordingConfig            `yaml:"recording"`
+}
+
+// SSHConfig configures the bastion's SSH listener.
+type SSHConfig struct {
+	Listen  string `yaml:"listen"`   // default 0.0.0.0:2222
+	HostKey string `yaml:"host_key"` // relative to data_dir; default host_ed25519
+	// PublicAddress is the host:port clients use to reach the bastion,
+	// written into their ssh_config. Default: Listen, with an unspecified
+	// host replaced by 127.0.0.1.
+	PublicAddress string `yaml:"public_address"`
+	// HostNames are extra names put into the host certificate's
+	// principals besides "gatehouse" and the public address's host.
+	HostNames        []string `yaml:"host_names"`
+	HandshakeTimeout Duration `yaml:"handshake_timeout"` // default 30s
+	IdleTimeout      Duration `yaml:"idle_timeout"`      // default 30m
+	ClockSkew        Duration `yaml:"clock_skew"`        // default 1m
+}
+
+// CAConfig configures the certificate authority and its HTTP API.
+type CAConfig struct {
+	Listen      string       `yaml:"listen"` // default 127.0.0.1:8443
+	TLSCert     string       `yaml:"tls_cert"`
+	TLSKey      string       `yaml:"tls_key"`
+	Signer      SignerConfig `yaml:"signer"`
+	MaxTTL      Duration     `yaml:"max_ttl"`       // default 1h
+	AgentMaxTTL Duration     `yaml:"agent_max_ttl"` // default 30m
+	// PublicURL is the base URL clients use for the API; default
+	// http://LISTEN (or https:// when TLS is configured).
+	PublicURL string `yaml:"public_url"`
+}
+
+// SignerConfig selects where the CA's private key lives.
+type SignerConfig struct {
+	File string `yaml:"file"` // relative to data_dir; default ca_ed25519
+	// HostFile is the host CA key, which signs the bastion's host
+	// certificate; default host_ca_ed25519.
+	HostFile string       `yaml:"host_file"`
+	Vault    *VaultSigner `yaml:"vault"`
+}
+
+// VaultSigner names Vault's SSH secrets engine (not yet implemented).
+type VaultSigner struct {
+	Address  string `yaml:"address"`
+	Mount    string `yaml:"mount"`
+	Role     string `yaml:"role"`
+	TokenEnv string `yaml:"token_env"`
+}
+
+// IdentityConfig configures how people prove who they are.
+type IdentityConfig struct {
+	OIDC *OIDCConfig `yaml:"oidc"`
+}
+
+// OIDCConfig names the OpenID Connect provider whose ID tokens the CA accepts.
+type OIDCConfig struct {
+	Issuer      string   `yaml:"issuer"`
+	ClientID    string   `yaml:"client_id"`
+	GroupsClaim string   `yaml:"groups_claim"` // default groups
+	Scopes      []string `yaml:"scopes"`       // default openid email profile groups
+}
+
+// RecordingConfig configures where session recordings go.
+type RecordingConfig struct {
+	Store      string   `yaml:"store"` // file (default) | s3
+	Dir        string   `yaml:"dir"`   // for file; relative to data_dir; default recordings
+	S3         S3Config `yaml:"s3"`
+	FailClosed *bool    `yaml:"fail_closed"` // default true
+}
+
+// S3Config is the S3 recording store (not yet implemented).
+type S3Config struct {
+	Endpoint     string   `yaml:"endpoint"`
+	Bucket       string   `yaml:"bucket"`
+	Region       string   `yaml:"region"`
+	AccessKeyEnv string   `yaml:"access_key_env"`
+	SecretKeyEnv string   `yaml:"secret_key_env"`
+	Retention    Duration `yaml:"retention"`
+	Mode         string   `yaml:"mode"`
+	CreateBucket bool     `yaml:"create_bucket"`
+}
+
+// Load reads and validates a configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("policy: read config: %w", err)
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML strictly (unknown fields are errors naming their
+// line), applies defaults and validates.
+func Parse(data []byte) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var cfg Config
+	// An empty file decodes to defaults and then fails validation with a
+	// useful message rather than "EOF".
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Path resolves a file name from the configuration: relative names are
+// inside data_dir.
+func (c *Config) Path(name string) string {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(c.DataDir, name)
+}

@@ -1,0 +1,227 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+func (c *Config) applyDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	defDur := func(d *Duration, v time.Duration) {
+		if *d == 0 {
+			*d = Duration(v)
+		}
+	}
+	def(&c.SSH.Listen, "0.0.0.0:2222")
+	def(&c.SSH.HostKey, "host_ed25519")
+	defDur(&c.SSH.HandshakeTimeout, 30*time.Second)
+	defDur(&c.SSH.IdleTimeout, 30*time.Minute)
+	defDur(&c.SSH.ClockSkew, time.Minute)
+	def(&c.CA.Listen, "127.0.0.1:8443")
+	if c.CA.Signer.Vault == nil {
+		def(&c.CA.Signer.File, "ca_ed25519")
+	}
+	def(&c.CA.Signer.HostFile, "host_ca_ed25519")
+	defDur(&c.CA.MaxTTL, time.Hour)
+	defDur(&c.CA.AgentMaxTTL, 30*time.Minute)
+	if o := c.Identity.OIDC; o != nil {
+		def(&o.GroupsClaim, "groups")
+		if len(o.Scopes) == 0 {
+			o.Scopes = []string{"openid", "email", "profile", "groups"}
+		}
+	}
+	def(&c.Recording.Store, "file")
+	def(&c.Recording.Dir, "recordings")
+	if c.Recording.FailClosed == nil {
+		t := true
+		c.Recording.FailClosed = &t
+	}
+	for _, t := range c.Targets {
+		if t != nil {
+			def(&t.TLS, "disable")
+		}
+	}
+	for name, m := range c.Masking {
+		def(&m.OnDerived, "mask")
+		c.Masking[name] = m
+	}
+}
+
+// Validate checks the configuration as a whole and returns every problem
+// found, each naming the field at fault.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.DataDir == "" {
+		add("data_dir: required (where keys, the spool and state live)")
+	}
+	for _, f := range []struct{ name, addr string }{{"ssh.listen", c.SSH.Listen}, {"ca.listen", c.CA.Listen}} {
+		if _, _, err := net.SplitHostPort(f.addr); err != nil {
+			add("%s: %q is not host:port", f.name, f.addr)
+		}
+	}
+	if c.CA.Signer.Vault != nil {
+		add("ca.signer.vault: the Vault signer is not available in this version; use ca.signer.file")
+	}
+	if c.CA.AgentMaxTTL > c.CA.MaxTTL {
+		add("ca.agent_max_ttl (%s) must not exceed ca.max_ttl (%s)", c.CA.AgentMaxTTL.D(), c.CA.MaxTTL.D())
+	}
+	if o := c.Identity.OIDC; o != nil && (o.Issuer == "" || o.ClientID == "") {
+		add("identity.oidc: issuer and client_id are both required")
+	}
+	errs = append(errs, c.validateTargets()...)
+	errs = append(errs, c.validateGrants()...)
+	errs = append(errs, c.validateRules()...)
+	errs = append(errs, c.validateRecording()...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("config: %w", errors.Join(errs...))
+}
+
+func (c *Config) validateTargets() []error {
+	var errs []error
+	for _, name := range sortedKeys(c.Targets) {
+		t := c.Targets[name]
+		at := "targets." + name
+		switch {
+		case !validName(name):
+			errs = append(errs, fmt.Errorf("%s: target names use a-z, 0-9, '-' and '_' and start with a letter (they are not hostnames)", at))
+			continue
+		case t == nil:
+			errs = append(errs, fmt.Errorf("%s: empty target", at))
+			continue
+		}
+		if t.Protocol != "postgres" && t.Protocol != "tcp" {
+			errs = append(errs, fmt.Errorf("%s.protocol: %q, want postgres or tcp", at, t.Protocol))
+		}
+		if t.Port() == 0 {
+			errs = append(errs, fmt.Errorf("%s.address: %q is not host:port", at, t.Address))
+		}
+		if !slices.Contains([]string{"disable", "require", "verify-full"}, t.TLS) {
+			errs = append(errs, fmt.Errorf("%s.tls: %q, want disable, require or verify-full", at, t.TLS))
+		}
+		if len(t.Roles) == 0 {
+			errs = append(errs, fmt.Errorf("%s.roles: at least one role is required (grants name TARGET:ROLE)", at))
+		}
+		for _, rn := range sortedKeys(t.Roles) {
+			errs = append(errs, c.validateRole(at+".roles."+rn, rn, t.Roles[rn])...)
+		}
+	}
+	return errs
+}
+
+func (c *Config) validateRole(at, name string, r *Role) []error {
+	var errs []error
+	if !validName(name) {
+		errs = append(errs, fmt.Errorf("%s: role names use a-z, 0-9, '-' and '_' and start with a letter", at))
+	}
+	if r == nil {
+		return append(errs, fmt.Errorf("%s: empty role", at))
+	}
+	cr := r.Credentials
+	if cr.PasswordEnv != "" && cr.PasswordFile != "" {
+		errs = append(errs, fmt.Errorf("%s.credentials: set one of password_env and password_file", at))
+	}
+	refs := []struct {
+		field, name string
+		ok          bool
+	}{
+		{"statements", r.Statements, hasKey(c.Statements, r.Statements)},
+		{"agent_statements", r.AgentStatements, hasKey(c.Statements, r.AgentStatements)},
+		{"masking", r.Masking, hasKey(c.Masking, r.Masking)},
+		{"agent_masking", r.AgentMasking, hasKey(c.Masking, r.AgentMasking)},
+	}
+	for _, ref := range refs {
+		if ref.name != "" && !ref.ok {
+			errs = append(errs, fmt.Errorf("%s.%s: no policy named %q", at, ref.field, ref.name))
+		}
+	}
+	return errs
+}
+
+func (c *Config) validateGrants() []error {
+	var errs []error
+	for i, g := range c.Grants {
+		at := fmt.Sprintf("grants[%d]", i)
+		if len(g.Groups) == 0 {
+			errs = append(errs, fmt.Errorf("%s.groups: at least one group is required", at))
+		}
+		for _, s := range g.Allow {
+			p, err := ParsePrincipal(s)
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("%s.allow: %w", at, err))
+			case !c.HasPrincipal(p):
+				errs = append(errs, fmt.Errorf("%s.allow: %q names no configured target and role", at, s))
+			}
+		}
+	}
+	return errs
+}
+
+func (c *Config) validateRules() []error {
+	var errs []error
+	for _, name := range sortedKeys(c.Statements) {
+		sp := c.Statements[name]
+		for _, k := range append(slices.Clone(sp.Allow), sp.Deny...) {
+			if !slices.Contains(StatementKinds, k) {
+				errs = append(errs, fmt.Errorf("statements.%s: unknown statement kind %q (known: %s)", name, k, strings.Join(StatementKinds, ", ")))
+			}
+		}
+	}
+	for _, name := range sortedKeys(c.Masking) {
+		m := c.Masking[name]
+		for _, col := range sortedKeys(m.Columns) {
+			if fn := m.Columns[col]; !slices.Contains(MaskFunctions, fn) {
+				errs = append(errs, fmt.Errorf("masking.%s.columns.%s: unknown mask %q (known: %s)", name, col, fn, strings.Join(MaskFunctions, ", ")))
+			}
+			if strings.Count(col, ".") != 2 {
+				errs = append(errs, fmt.Errorf("masking.%s.columns: %q, want SCHEMA.TABLE.COLUMN", name, col))
+			}
+		}
+		if m.OnDerived != "mask" && m.OnDerived != "deny" {
+			errs = append(errs, fmt.Errorf("masking.%s.on_derived: %q, want mask or deny", name, m.OnDerived))
+		}
+		for _, d := range m.Detectors {
+			if !slices.Contains(Detectors, d) {
+				errs = append(errs, fmt.Errorf("masking.%s.detectors: unknown detector %q (known: %s)", name, d, strings.Join(Detectors, ", ")))
+			}
+		}
+	}
+	return errs
+}
+
+func (c *Config) validateRecording() []error {
+	switch c.Recording.Store {
+	case "file":
+		return nil
+	case "s3":
+		return []error{errors.New("recording.store: s3 is not available in this version; use file")}
+	default:
+		return []error{fmt.Errorf("recording.store: %q, want file or s3", c.Recording.Store)}
+	}
+}
+
+func hasKey[V any](m map[string]V, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,42 @@
+package recorder
+
+import "fmt"
+
+// ChainError says which event broke the chain and how.
+type ChainError struct {
+	Line   int // 1-based line number in the stream
+	Seq    uint64
+	Reason string
+}
+
+func (e *ChainError) Error() string {
+	return fmt.Sprintf("recorder: chain broken at line %d (seq %d): %s", e.Line, e.Seq, e.Reason)
+}
+
+// VerifyChain checks that lines form one unbroken stream: every line
+// decodes, sequence numbers start at 0 and increase by one, every event
+// names the same stream, and each Prev is the hash of the line before it.
+// It returns the decoded events and the first problem found.
+func VerifyChain(lines [][]byte) ([]Event, error) {
+	events := make([]Event, 0, len(lines))
+	prev := GenesisHash
+	for i, line := range lines {
+		ev, err := Decode(line)
+		if err != nil {
+			return events, &ChainError{Line: i + 1, Seq: uint64(i), Reason: err.Error()}
+		}
+		switch {
+		case ev.V != SchemaVersion:
+			return events, &ChainError{i + 1, ev.Seq, fmt.Sprintf("schema version %d, want %d", ev.V, SchemaVersion)}
+		case ev.Seq != uint64(i):
+			return events, &ChainError{i + 1, ev.Seq, fmt.Sprintf("sequence %d where %d was expected (an event is missing or out of order)", ev.Seq, i)}
+		case ev.Prev != prev:
+			return events, &ChainError{i + 1, ev.Seq, "previous-hash does not match the line before it (an event was edited, removed or reordered)"}
+		case i > 0 && ev.Stream != events[0].Stream:
+			return events, &ChainError{i + 1, ev.Seq, fmt.Sprintf("event belongs to stream %q, not %q", ev.Stream, events[0].Stream)}
+		}
+		events = append(events, ev)
+		prev = LineHash(line)
+	}
+	return events, nil
+}
