@@ -202,6 +202,9 @@ func (c *Config) validateRules() []error {
 }
 
 func (c *Config) validateRecording() []error {
+	if !*c.Recording.FailClosed {
+		return []error{errors.New("recording.fail_closed: false is not available in this version; gatehouse refuses what it cannot record")}
+	}
 	switch c.Recording.Store {
 	case "file":
 		return nil

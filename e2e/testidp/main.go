@@ -120,10 +120,10 @@ func run() error {
 	}
 	// Make the first signing key now, so that the discovery document built by
 	// NewServer already names the real signing algorithm. NewServer starts the
-	// signer again; the second start finds the key and only logs so.
+	// signer again; that start finds a fresh key and does not rotate it.
 	sig.Start(ctx)
 
-	refreshPolicy, err := server.NewRefreshTokenPolicy(logger, true, "", "", "")
+	refreshPolicy, err := server.NewRefreshTokenPolicy(logger, false /* disableRotation */, "", "", "")
 	if err != nil {
 		return fmt.Errorf("refresh token policy: %w", err)
 	}

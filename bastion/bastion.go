@@ -1,0 +1,252 @@
+// Package bastion is gatehouse's SSH front door. It authenticates
+// connections by SSH user certificate only, opens direct-tcpip channels
+// (ssh -L, ssh -W) to configured targets named by the client and granted
+// by the certificate, refuses everything else, and records each connection
+// as one session stream.
+package bastion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	gliderssh "github.com/gliderlabs/ssh"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder"
+)
+
+// Config is what a Server needs. Policy, UserCAKeys, HostSigner and
+// Recorder are required; the rest have defaults.
+type Config struct {
+	// Policy names the targets. Policy.SSH supplies the handshake and idle
+	// timeouts and the clock skew allowed on certificate validity; zero
+	// values get policy's defaults (30s, 30m, 1m).
+	Policy *policy.Config
+	// UserCAKeys are the authorities whose user certificates are accepted.
+	UserCAKeys []gossh.PublicKey
+	// HostSigner is the host key, normally wrapped with its host
+	// certificate by gossh.NewCertSigner.
+	HostSigner gossh.Signer
+	// Recorder opens one stream of kind recorder.KindSession per
+	// connection. A connection whose events cannot be recorded is closed.
+	Recorder *recorder.Recorder
+	// Dial connects to a target's address. If nil, a net.Dialer is used.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// IsRevoked reports whether a certificate has been revoked. It is
+	// consulted at authentication and again at every channel open. If nil,
+	// nothing is revoked.
+	IsRevoked func(*gossh.Certificate) bool
+	// Clock is used for certificate validity and session durations. If
+	// nil, time.Now is used.
+	Clock func() time.Time
+	// Logger receives structured logs. If nil, slog.Default() is used.
+	Logger *slog.Logger
+}
+
+// Defaults applied when Policy.SSH leaves a value at zero, the same as
+// policy.Parse applies.
+const (
+	defaultHandshakeTimeout = 30 * time.Second
+	defaultIdleTimeout      = 30 * time.Minute
+	defaultClockSkew        = time.Minute
+	// dialTimeout bounds how long a channel open waits for its target.
+	dialTimeout = 15 * time.Second
+)
+
+// Server is the SSH bastion. Create it with New and run it with Serve.
+type Server struct {
+	cfg              Config
+	log              *slog.Logger
+	handshakeTimeout time.Duration
+	certs            certChecker
+	ssh              *gliderssh.Server
+
+	mu sync.Mutex
+	// byAddr finds a connection's state from the net.Conn that
+	// gliderlabs/ssh hands ConnectionFailedCallback, which is its own
+	// wrapper of ours: the address pair is what both share.
+	byAddr map[string]*connState
+}
+
+// New checks cfg and prepares a Server.
+func New(cfg Config) (*Server, error) {
+	if err := checkConfig(&cfg); err != nil {
+		return nil, err
+	}
+	ssh := cfg.Policy.SSH
+	s := &Server{
+		cfg:              cfg,
+		log:              cfg.Logger,
+		handshakeTimeout: orDefault(ssh.HandshakeTimeout.D(), defaultHandshakeTimeout),
+		certs: certChecker{
+			authorities: cfg.UserCAKeys,
+			skew:        orDefault(ssh.ClockSkew.D(), defaultClockSkew),
+			isRevoked:   cfg.IsRevoked,
+		},
+		byAddr: map[string]*connState{},
+	}
+	s.ssh = &gliderssh.Server{
+		Version:                  "gatehouse",
+		HostSigners:              []gliderssh.Signer{cfg.HostSigner},
+		IdleTimeout:              orDefault(ssh.IdleTimeout.D(), defaultIdleTimeout),
+		ConnCallback:             s.connCallback,
+		ServerConfigCallback:     s.serverConfig,
+		PublicKeyHandler:         s.publicKeyHandler,
+		ConnectionFailedCallback: s.connectionFailed,
+		ChannelHandlers: map[string]gliderssh.ChannelHandler{
+			"direct-tcpip": s.channelHandler((*connState).forward),
+			"session":      s.channelHandler((*connState).session),
+			"default":      s.channelHandler((*connState).refuseChannelType),
+		},
+		RequestHandlers: map[string]gliderssh.RequestHandler{
+			"default": s.globalRequest,
+		},
+		SubsystemHandlers: map[string]gliderssh.SubsystemHandler{},
+	}
+	return s, nil
+}
+
+func checkConfig(cfg *Config) error {
+	var errs []error
+	if cfg.Policy == nil {
+		errs = append(errs, errors.New("Policy is required"))
+	}
+	if len(cfg.UserCAKeys) == 0 {
+		errs = append(errs, errors.New("UserCAKeys: at least one user CA key is required"))
+	}
+	if cfg.HostSigner == nil {
+		errs = append(errs, errors.New("HostSigner is required"))
+	}
+	if cfg.Recorder == nil || cfg.Recorder.Store == nil {
+		errs = append(errs, errors.New("Recorder with a Store is required"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("bastion: config: %w", errors.Join(errs...))
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = (&net.Dialer{}).DialContext
+	}
+	if cfg.IsRevoked == nil {
+		cfg.IsRevoked = func(*gossh.Certificate) bool { return false }
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Serve accepts connections on ln until ctx is done or ln fails. Then it
+// closes ln and every connection it accepted, waits until each has
+// recorded its end, and returns: nil after ctx is done, otherwise the
+// listener's error. Serve may be called for several listeners at once.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	conns := &connSet{m: map[*timedConn]struct{}{}}
+	var wg sync.WaitGroup
+	err := s.accept(ctx, ln, conns, &wg)
+	ln.Close()
+	conns.closeAll(errShutdown)
+	wg.Wait()
+	if ctx.Err() != nil {
+		s.log.Info("bastion stopped", "listen", ln.Addr().String())
+		return nil
+	}
+	return fmt.Errorf("bastion: accept: %w", err)
+}
+
+// accept runs the accept loop. Connections are started here, not by
+// gliderlabs' own Serve, so that each connection's goroutine, including
+// the recording of its end, is inside wg.
+func (s *Server) accept(ctx context.Context, ln net.Listener, conns *connSet, wg *sync.WaitGroup) error {
+	s.log.Info("bastion listening", "listen", ln.Addr().String())
+	var backoff time.Duration
+	for {
+		raw, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			// Same policy as net/http: ride out temporary failures such
+			// as running out of file descriptors.
+			if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "error", err, "delay", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		tc := newTimedConn(raw, s.handshakeTimeout)
+		conns.add(tc)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conns.remove(tc)
+			s.ssh.HandleConn(tc)
+			// HandleConn returns once the SSH connection is over and its
+			// context cancelled; ConnectionFailedCallback, if any, has run.
+			if cs := tc.state(); cs != nil {
+				cs.finish()
+			}
+		}()
+	}
+}
+
+// connSet is the connections one Serve call accepted.
+type connSet struct {
+	mu sync.Mutex
+	m  map[*timedConn]struct{}
+}
+
+func (c *connSet) add(tc *timedConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[tc] = struct{}{}
+}
+
+func (c *connSet) remove(tc *timedConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, tc)
+}
+
+func (c *connSet) closeAll(cause error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tc := range c.m {
+		tc.closeWith(cause)
+	}
+}
+
+func addrKey(c net.Conn) string {
+	return c.RemoteAddr().String() + "|" + c.LocalAddr().String()
+}
+
+// connectionFailed is gliderlabs' ConnectionFailedCallback: the SSH
+// handshake (key exchange or authentication) did not complete.
+func (s *Server) connectionFailed(c net.Conn, err error) {
+	s.mu.Lock()
+	cs := s.byAddr[addrKey(c)]
+	s.mu.Unlock()
+	if cs != nil {
+		cs.handshakeFailed(err)
+	}
+}

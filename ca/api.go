@@ -1,0 +1,258 @@
+package ca
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/policy"
+)
+
+// maxRequestBody bounds POST /v1/certificates: a 16384-bit RSA key in
+// authorized_keys form is under 3 KiB.
+const maxRequestBody = 64 << 10
+
+// TokenVerifier turns a bearer token into the identity it proves.
+// *OIDCVerifier and *DevTokens are the two in gatehouse.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (policy.Identity, error)
+}
+
+// API is the CA's HTTP interface.
+type API struct {
+	Authority *Authority
+	OIDC      TokenVerifier // nil when no IdP is configured
+	Dev       TokenVerifier // nil outside dev mode; tokens with prefix "ghdev_" go here
+	Info      Info          // served at GET /v1/ca
+	Logger    *slog.Logger  // nil: discard
+}
+
+// Info is what a client needs to log in and to trust the bastion.
+type Info struct {
+	UserCA           string    `json:"user_ca"`             // authorized_keys form of the user CA public key
+	HostCAKnownHosts string    `json:"host_ca_known_hosts"` // "@cert-authority gatehouse,HOST ssh-ed25519 AAAA…"
+	SSHAddress       string    `json:"ssh_address"`         // host:port clients dial
+	SSHHostAlias     string    `json:"ssh_host_alias"`      // "gatehouse": the Host name in ssh_config and the host cert principal
+	OIDC             *OIDCInfo `json:"oidc,omitempty"`      // for `gatehouse login`
+	DevLogin         bool      `json:"dev_login"`
+}
+
+// OIDCInfo tells `gatehouse login` which identity provider to use.
+type OIDCInfo struct {
+	Issuer   string   `json:"issuer"`
+	ClientID string   `json:"client_id"`
+	Scopes   []string `json:"scopes"`
+}
+
+// CertificateRequest is the body of POST /v1/certificates.
+type CertificateRequest struct {
+	PublicKey string   `json:"public_key"`       // authorized_keys form
+	TTL       string   `json:"ttl,omitempty"`    // Go duration or Nd; empty or 0: the cap
+	Grants    []string `json:"grants,omitempty"` // narrow to these TARGET:ROLE
+	// Agent asks for an agent certificate on behalf of the token's
+	// holder, who is recorded as DelegatedBy.
+	Agent     string `json:"agent,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	TicketID  string `json:"ticket_id,omitempty"`
+	RunID     string `json:"run_id,omitempty"`
+}
+
+// CertificateResponse is the answer to a successful POST /v1/certificates.
+type CertificateResponse struct {
+	Certificate string   `json:"certificate"` // authorized_keys line of the certificate
+	KeyID       string   `json:"key_id"`
+	Serial      uint64   `json:"serial"`
+	Principals  []string `json:"principals"`
+	ValidAfter  string   `json:"valid_after"`  // RFC 3339
+	ValidBefore string   `json:"valid_before"` // RFC 3339
+}
+
+// ErrorResponse is the body of every error answer.
+type ErrorResponse struct {
+	Error   string `json:"error"` // an Error code
+	Message string `json:"message"`
+}
+
+// Handler serves GET /v1/ca and POST /v1/certificates.
+func (api *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/ca", api.serveInfo)
+	mux.HandleFunc("POST /v1/certificates", api.serveCertificate)
+	return mux
+}
+
+func (api *API) serveInfo(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, api.Info)
+}
+
+// serveCertificate reads the whole request before verifying the token, so
+// that a malformed body does not use up a one-time dev token.
+func (api *API) serveCertificate(w http.ResponseWriter, r *http.Request) {
+	token, verifier, source, err := api.route(r)
+	if err != nil {
+		api.refuse(w, r, RefusedEvent{Source: source}, err)
+		return
+	}
+	body, pub, ttl, err := decodeCertificateRequest(w, r)
+	if err != nil {
+		api.refuse(w, r, RefusedEvent{Source: source}, err)
+		return
+	}
+	id, err := verifier.Verify(r.Context(), token)
+	if err != nil {
+		api.refuse(w, r, RefusedEvent{Source: source, KeyFingerprint: gossh.FingerprintSHA256(pub), Grants: body.Grants}, tokenError(err))
+		return
+	}
+	req := Request{Identity: body.identity(id), PublicKey: pub, TTL: ttl, Grants: body.Grants, Source: source}
+	cert, err := api.Authority.Issue(r.Context(), req)
+	if err != nil {
+		api.writeError(w, r, err) // the Authority recorded the refusal
+		return
+	}
+	api.log().InfoContext(r.Context(), "certificate issued", "key_id", cert.KeyId, "serial", cert.Serial, "principals", cert.ValidPrincipals, "source", source)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, newCertificateResponse(cert))
+}
+
+// route picks the verifier for the request's bearer token.
+func (api *API) route(r *http.Request) (token string, v TokenVerifier, source string, err error) {
+	token, ok := bearerToken(r)
+	switch {
+	case !ok:
+		return "", nil, "", refusal(CodeInvalidToken, "no bearer token; run `gatehouse login` first")
+	case strings.HasPrefix(token, DevTokenPrefix):
+		if api.Dev == nil {
+			return "", nil, SourceDev, refusal(CodeInvalidToken, "dev login is only available under `gatehouse dev`; run `gatehouse login` instead")
+		}
+		return token, api.Dev, SourceDev, nil
+	case api.OIDC == nil:
+		return "", nil, SourceOIDC, refusal(CodeInvalidToken, "this gatehouse has no identity provider configured (identity.oidc), so it accepts no ID tokens")
+	default:
+		return token, api.OIDC, SourceOIDC, nil
+	}
+}
+
+// bearerToken reads "Authorization: Bearer TOKEN" (RFC 6750 §2.1; the
+// scheme is case-insensitive, RFC 9110 §11.1).
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
+}
+
+func decodeCertificateRequest(w http.ResponseWriter, r *http.Request) (CertificateRequest, gossh.PublicKey, time.Duration, error) {
+	var body CertificateRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&body)
+	if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
+		err = errors.New("more than one JSON value")
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return body, nil, 0, &Error{Code: CodeInvalidRequest, Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the request body is over %d bytes", maxRequestBody)}
+	case err != nil:
+		return body, nil, 0, refusal(CodeInvalidRequest, "the request body is not a certificate request: "+err.Error())
+	case body.PublicKey == "":
+		return body, nil, 0, refusal(CodeInvalidRequest, "public_key is required (an authorized_keys line such as the contents of id_ed25519.pub)")
+	}
+	pub, _, _, _, err := gossh.ParseAuthorizedKey([]byte(body.PublicKey))
+	if err != nil {
+		return body, nil, 0, refusal(CodeInvalidRequest, "public_key is not an SSH public key in authorized_keys form")
+	}
+	var ttl time.Duration
+	if body.TTL != "" {
+		if ttl, err = policy.ParseDuration(body.TTL); err != nil {
+			return body, nil, 0, refusal(CodeInvalidRequest, "ttl: "+err.Error())
+		}
+	}
+	return body, pub, ttl, nil
+}
+
+// identity adds what the body says about this certificate to the verified
+// identity. An agent certificate names the token's holder as DelegatedBy.
+func (body CertificateRequest) identity(id policy.Identity) policy.Identity {
+	if body.Agent != "" {
+		id.DelegatedBy = id.Name()
+		id.Agent = body.Agent
+	}
+	id.RequestID, id.TicketID, id.RunID = body.RequestID, body.TicketID, body.RunID
+	return id
+}
+
+// tokenError keeps a verifier's typed refusal and turns anything else
+// into invalid_token, so that a verifier's internals never reach clients.
+func tokenError(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &Error{Code: CodeInvalidToken, Status: statusFor(CodeInvalidToken), Err: err,
+		Message: "the token could not be verified; run `gatehouse login` again"}
+}
+
+func newCertificateResponse(cert *gossh.Certificate) CertificateResponse {
+	return CertificateResponse{
+		Certificate: strings.TrimSpace(string(gossh.MarshalAuthorizedKey(cert))),
+		KeyID:       cert.KeyId,
+		Serial:      cert.Serial,
+		Principals:  cert.ValidPrincipals,
+		ValidAfter:  time.Unix(int64(cert.ValidAfter), 0).UTC().Format(time.RFC3339),
+		ValidBefore: time.Unix(int64(cert.ValidBefore), 0).UTC().Format(time.RFC3339),
+	}
+}
+
+// refuse records a refusal made by the API itself (before the Authority
+// saw the request) and answers it.
+func (api *API) refuse(w http.ResponseWriter, r *http.Request, ev RefusedEvent, err error) {
+	if api.Authority != nil {
+		err = api.Authority.recordRefusal(ev, err)
+	}
+	api.writeError(w, r, err)
+}
+
+func (api *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := asError(err)
+	level := slog.LevelInfo
+	if e.Code == CodeInternal || err != error(e) {
+		level = slog.LevelError // internal, or a refusal that could not be recorded
+	}
+	api.log().Log(r.Context(), level, "certificate refused", "code", e.Code, "error", err)
+	if e.Status == http.StatusUnauthorized {
+		// RFC 6750 §3: a 401 names the scheme, and the error when a
+		// token was presented.
+		challenge := `Bearer realm="gatehouse"`
+		if _, ok := bearerToken(r); ok {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
+	writeJSON(w, e.Status, ErrorResponse{Error: e.Code, Message: e.Message})
+}
+
+func (api *API) log() *slog.Logger {
+	if api.Logger != nil {
+		return api.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v) // the status is sent; a failed write has no one to tell
+}

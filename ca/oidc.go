@@ -1,0 +1,159 @@
+package ca
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/gatehouse-dev/gatehouse/policy"
+)
+
+// OIDCVerifier checks ID tokens from the configured identity provider and
+// turns them into identities. It is safe for concurrent use.
+type OIDCVerifier struct {
+	verifier    *oidc.IDTokenVerifier
+	issuer      string
+	clientID    string
+	groupsClaim string
+}
+
+// NewOIDCVerifier discovers the issuer's configuration and keys
+// (OpenID Connect Discovery 1.0 §4). An HTTP client for discovery and key
+// fetches can be supplied with oidc.ClientContext.
+func NewOIDCVerifier(ctx context.Context, cfg *policy.OIDCConfig) (*OIDCVerifier, error) {
+	if cfg == nil || cfg.Issuer == "" || cfg.ClientID == "" {
+		return nil, errors.New("ca: OIDC verifier: identity.oidc needs issuer and client_id")
+	}
+	provider, err := oidc.NewProvider(ctx, cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("ca: discover OIDC issuer %s: %w", cfg.Issuer, err)
+	}
+	claim := cfg.GroupsClaim
+	if claim == "" {
+		claim = "groups"
+	}
+	return &OIDCVerifier{
+		// go-oidc checks the signature against the discovered keys (and
+		// algorithms), then iss, aud = client_id, and exp.
+		verifier:    provider.VerifierContext(ctx, &oidc.Config{ClientID: cfg.ClientID}),
+		issuer:      cfg.Issuer,
+		clientID:    cfg.ClientID,
+		groupsClaim: claim,
+	}, nil
+}
+
+// Verify checks rawIDToken and returns who it names. Failures are *Error
+// with code token_expired, wrong_audience, wrong_issuer or invalid_token.
+//
+// The email is kept only when the token does not say it is unverified:
+// the email becomes the certificate's KeyId, the name auditors read, so
+// an address the provider itself has not confirmed (email_verified:
+// false) must not be able to name someone else. The subject, which the
+// provider does vouch for, still identifies the holder. Providers that
+// omit email_verified (several enterprise IdPs only issue verified,
+// directory-managed addresses) are trusted as they are.
+func (v *OIDCVerifier) Verify(ctx context.Context, rawIDToken string) (policy.Identity, error) {
+	tok, err := v.verifier.Verify(ctx, rawIDToken)
+	if err != nil {
+		return policy.Identity{}, v.classify(rawIDToken, err)
+	}
+	var claims map[string]json.RawMessage
+	if err := tok.Claims(&claims); err != nil {
+		return policy.Identity{}, invalidToken("its claims are not a JSON object", err)
+	}
+	if tok.Subject == "" {
+		return policy.Identity{}, invalidToken("it has no subject (sub)", nil)
+	}
+	groups, err := stringList(claims[v.groupsClaim])
+	if err != nil {
+		return policy.Identity{}, invalidToken(fmt.Sprintf("its %q claim is not a list of strings (identity.oidc.groups_claim)", v.groupsClaim), err)
+	}
+	id := policy.Identity{Subject: tok.Subject, Issuer: tok.Issuer, Groups: groups}
+	var email string
+	if json.Unmarshal(claims["email"], &email) == nil && !explicitlyFalse(claims["email_verified"]) {
+		id.Email = email
+	}
+	return id, nil
+}
+
+// classify maps a go-oidc failure to a typed error. go-oidc checks the
+// signature first, then iss, aud and exp, and only its expiry failure is
+// typed; the others are told apart by reading the (unverified) claims, in
+// the same order. The claims choose only which refusal to give.
+func (v *OIDCVerifier) classify(raw string, err error) error {
+	var expired *oidc.TokenExpiredError
+	if errors.As(err, &expired) {
+		return &Error{Code: CodeTokenExpired, Status: statusFor(CodeTokenExpired), Err: err,
+			Message: fmt.Sprintf("your login expired at %s; run `gatehouse login` again", expired.Expiry.UTC().Format(time.RFC3339))}
+	}
+	iss, aud, ok := unverifiedIssAud(raw)
+	switch {
+	case ok && iss != v.issuer:
+		return &Error{Code: CodeWrongIssuer, Status: statusFor(CodeWrongIssuer), Err: err,
+			Message: fmt.Sprintf("the token was issued by %.200q, but this gatehouse trusts %q; run `gatehouse login` again against this server", iss, v.issuer)}
+	case ok && !slices.Contains(aud, v.clientID):
+		return &Error{Code: CodeWrongAudience, Status: statusFor(CodeWrongAudience), Err: err,
+			Message: fmt.Sprintf("the token was issued to another client, not to gatehouse's client_id %q; run `gatehouse login` again", v.clientID)}
+	}
+	return invalidToken("its signature, format or validity could not be verified", err)
+}
+
+func invalidToken(why string, cause error) *Error {
+	return &Error{Code: CodeInvalidToken, Status: statusFor(CodeInvalidToken), Err: cause,
+		Message: "the ID token is not valid: " + why + "; run `gatehouse login` again"}
+}
+
+// unverifiedIssAud reads iss and aud from a compact JWS without checking
+// it (RFC 7519 §4.1.1, §4.1.3: aud is a string or an array of strings).
+func unverifiedIssAud(raw string) (iss string, aud []string, ok bool) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return "", nil, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", nil, false
+	}
+	var c struct {
+		Iss string          `json:"iss"`
+		Aud json.RawMessage `json:"aud"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return "", nil, false
+	}
+	if aud, err = stringList(c.Aud); err != nil {
+		return "", nil, false
+	}
+	return c.Iss, aud, true
+}
+
+// stringList decodes a claim that is a list of strings or a single
+// string; an absent or null claim is an empty list.
+func stringList(raw json.RawMessage) ([]string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return []string{one}, nil
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, err
+	}
+	return list, nil
+}
+
+// explicitlyFalse reports whether a boolean claim is present and false.
+// Some providers send booleans as strings ("false").
+func explicitlyFalse(raw json.RawMessage) bool {
+	s := strings.TrimSpace(string(raw))
+	return s == "false" || s == `"false"`
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/ca/login"
+)
+
+const defaultServer = "http://127.0.0.1:8443"
+
+func profileFlags(name string, out io.Writer) *flagSetWithProfile {
+	fs := newFlags(name, out)
+	p := &flagSetWithProfile{FlagSet: fs}
+	fs.StringVar(&p.profile, "profile", envOr("GATEHOUSE_PROFILE", "default"), "profile name: files live in ~/.gatehouse/PROFILE/")
+	return p
+}
+
+func runLogin(ctx context.Context, args []string, out io.Writer) error {
+	fs := profileFlags("login", out)
+	server := fs.String("server", envOr("GATEHOUSE_SERVER", defaultServer), "gatehouse certificate API URL (default $GATEHOUSE_SERVER)")
+	device := fs.Bool("device", false, "use the device authorization grant (RFC 8628) for headless machines")
+	dev := fs.String("dev", "", "exchange a one-time token printed by `gatehouse dev` (dev mode only)")
+	ttl := fs.String("ttl", "", "certificate lifetime, e.g. 30m (default: the most your grants allow)")
+	noBrowser := fs.Bool("no-browser", false, "print the login URL without opening a browser")
+	if err := parseFlags(fs.FlagSet, args); err != nil {
+		return err
+	}
+	lifetime, err := parseOptionalDuration(*ttl)
+	if err != nil {
+		return usageError("login: --ttl: %v", err)
+	}
+	res, err := login.Login(ctx, login.Options{
+		Server: *server, Profile: fs.profile, TTL: lifetime, Device: *device, DevToken: *dev,
+		NoBrowser: *noBrowser, Out: out, AgentSocket: os.Getenv("SSH_AUTH_SOCK"),
+	})
+	if err != nil {
+		return fmt.Errorf("login: %w", err)
+	}
+	fmt.Fprintf(out, "\nLogged in as %s. Grants: %v; valid until %s (%s).\n", res.KeyID, res.Principals,
+		res.ValidBefore.Local().Format(time.RFC1123), time.Until(res.ValidBefore).Round(time.Second))
+	fmt.Fprintf(out, "Next: gatehouse ssh-config >> ~/.ssh/config, then ssh -N -L 15432:TARGET:5432 gatehouse\n")
+	return nil
+}
+
+func runStatus(ctx context.Context, args []string, out io.Writer) error {
+	fs := profileFlags("status", out)
+	if err := parseFlags(fs.FlagSet, args); err != nil {
+		return err
+	}
+	st, err := login.ReadStatus("", fs.profile, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, st.String())
+	return nil
+}
+
+func runSSHConfig(ctx context.Context, args []string, out io.Writer) error {
+	fs := profileFlags("ssh-config", out)
+	if err := parseFlags(fs.FlagSet, args); err != nil {
+		return err
+	}
+	block, err := login.SSHConfig("", fs.profile)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(out, block)
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

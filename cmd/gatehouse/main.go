@@ -1,0 +1,135 @@
+// Command gatehouse is the whole product in one binary: the bastion and CA
+// server, the engineer's login client, and the operator's and auditor's
+// tools. This package parses flags and wires packages together; the logic
+// lives in those packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+const usage = `gatehouse: an identity-aware SSH bastion for database access by AI agents
+
+Usage: gatehouse COMMAND [flags]
+
+Server and operator:
+  serve --config F          run the bastion (SSH) and the certificate API
+  dev [--data-dir D]        everything on this machine with embedded defaults (make run)
+  ca init --config F        generate the user and host CA keys in data_dir
+  ca sign --config F ...    mint a certificate without an IdP (recorded like any issuance)
+  policy check [--config] F validate a configuration and explain what it grants
+
+Engineer:
+  login [--server URL]      sign in at the identity provider and get a short-lived certificate
+  status                    show identity, grants and time left
+  ssh-config                print an ssh_config Host block for the bastion
+
+Auditor:
+  sessions --config F       list recorded sessions
+
+Run "gatehouse COMMAND --help" for a command's flags. Commands that read the
+server configuration take --config F or the GATEHOUSE_CONFIG environment variable.
+`
+
+type command struct {
+	run  func(ctx context.Context, args []string, out io.Writer) error
+	help string
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve":      {runServe, "run the bastion and the certificate API"},
+		"dev":        {runDev, "run everything locally with embedded defaults"},
+		"ca":         {runCA, "CA key and certificate commands"},
+		"policy":     {runPolicy, "policy commands"},
+		"login":      {runLogin, "get a certificate"},
+		"status":     {runStatus, "show the current certificate"},
+		"ssh-config": {runSSHConfig, "print an ssh_config Host block"},
+		"sessions":   {runSessions, "list recorded sessions"},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil && !errors.Is(err, errHelpShown) {
+		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		os.Exit(1)
+	}
+}
+
+// exitError carries a specific exit status (2 for usage errors).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return exitError{2, fmt.Errorf(format, args...)}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	cmds := commands()
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		names := make([]string, 0, len(cmds))
+		for n := range cmds {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return usageError("unknown command %q (commands: %v; see gatehouse --help)", args[0], names)
+	}
+	return cmd.run(ctx, args[1:], out)
+}
+
+// newFlags makes a flag set that reports errors instead of exiting, so
+// usage mistakes come back as exit status 2 with the flag's message.
+func newFlags(name string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelpShown
+		}
+		return exitError{2, err}
+	}
+	return nil
+}
+
+var errHelpShown = exitError{0, errors.New("help shown")}
+
+// configFlag registers --config with GATEHOUSE_CONFIG as its default.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", os.Getenv("GATEHOUSE_CONFIG"), "configuration file (default $GATEHOUSE_CONFIG)")
+}
+
+// flagSetWithProfile is a flag set with the --profile flag that every
+// engineer-side command shares.
+type flagSetWithProfile struct {
+	*flag.FlagSet
+	profile string
+}

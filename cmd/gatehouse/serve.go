@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/bastion"
+	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// hostCertTTL is the lifetime of the bastion's host certificate; it is
+// signed afresh at every start.
+const hostCertTTL = 365 * 24 * time.Hour
+
+func runServe(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("serve", out)
+	path := configFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return usageError("serve: --config is required (or set GATEHOUSE_CONFIG)")
+	}
+	cfg, err := policy.Load(*path)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	return serve(ctx, cfg, serveOptions{Logger: logger})
+}
+
+type serveOptions struct {
+	Logger *slog.Logger
+	Dev    ca.TokenVerifier // the dev login; only `gatehouse dev` sets it
+	// Ready is called once both listeners accept connections.
+	Ready func(info ca.Info, apiURL string)
+}
+
+// serve runs the bastion and the certificate API until ctx ends.
+func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
+	log := opts.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data_dir: %w", err)
+	}
+	keys, err := loadKeys(cfg)
+	if err != nil {
+		return err
+	}
+	rec := &recorder.Recorder{Store: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}}
+	caStream, err := rec.Open(recorder.KindCA)
+	if err != nil {
+		return fmt.Errorf("open the CA's recording: %w", err)
+	}
+	defer caStream.Close()
+	authority := &ca.Authority{UserSigner: keys.userCA, HostSigner: keys.hostCA, Policy: cfg, Record: caStream}
+
+	sshAddr, alias := publicSSHAddress(cfg), "gatehouse"
+	hostCert, err := authority.SignHostKey(keys.host.PublicKey(), hostPrincipals(cfg, alias, sshAddr), hostCertTTL)
+	if err != nil {
+		return fmt.Errorf("sign the host certificate: %w", err)
+	}
+	hostSigner, err := gossh.NewCertSigner(hostCert, keys.host)
+	if err != nil {
+		return fmt.Errorf("host certificate signer: %w", err)
+	}
+	api := &ca.API{Authority: authority, Dev: opts.Dev, Logger: log, Info: ca.Info{
+		UserCA:           string(gossh.MarshalAuthorizedKey(keys.userCA.PublicKey())),
+		HostCAKnownHosts: ca.HostKnownHostsLine(keys.hostCA.PublicKey(), []string{alias}),
+		SSHAddress:       sshAddr,
+		SSHHostAlias:     alias,
+		DevLogin:         opts.Dev != nil,
+	}}
+	if o := cfg.Identity.OIDC; o != nil {
+		v, err := ca.NewOIDCVerifier(ctx, o)
+		if err != nil {
+			return fmt.Errorf("identity provider %s: %w", o.Issuer, err)
+		}
+		api.OIDC = v
+		api.Info.OIDC = &ca.OIDCInfo{Issuer: o.Issuer, ClientID: o.ClientID, Scopes: o.Scopes}
+	}
+	bst, err := bastion.New(bastion.Config{
+		Policy: cfg, UserCAKeys: []gossh.PublicKey{keys.userCA.PublicKey()},
+		HostSigner: hostSigner, Recorder: rec, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	return runListeners(ctx, cfg, bst, api, opts)
+}
+
+func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, api *ca.API, opts serveOptions) error {
+	apiLn, apiURL, err := listenAPI(cfg)
+	if err != nil {
+		return err
+	}
+	sshLn, err := net.Listen("tcp", cfg.SSH.Listen)
+	if err != nil {
+		apiLn.Close()
+		return fmt.Errorf("ssh.listen %s: %w", cfg.SSH.Listen, err)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	httpSrv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 2)
+	go func() { done <- serveHTTP(httpSrv, apiLn, cfg) }()
+	go func() { done <- bst.Serve(ctx, sshLn) }()
+	opts.Logger.Info("gatehouse serving", "ssh", sshLn.Addr().String(), "api", apiURL)
+	if opts.Ready != nil {
+		opts.Ready(api.Info, apiURL)
+	}
+	var first error
+	pending := 2
+	select {
+	case <-ctx.Done():
+	case first = <-done:
+		pending--
+	}
+	// Whichever way we got here, stop both servers and wait for both.
+	cancel(first)
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	httpSrv.Shutdown(shutdownCtx)
+	for ; pending > 0; pending-- {
+		if err := <-done; first == nil {
+			first = err
+		}
+	}
+	if errors.Is(first, http.ErrServerClosed) {
+		return nil
+	}
+	return first
+}
+
+func serveHTTP(srv *http.Server, ln net.Listener, cfg *policy.Config) error {
+	if cfg.CA.TLSCert != "" {
+		return srv.ServeTLS(ln, cfg.Path(cfg.CA.TLSCert), cfg.Path(cfg.CA.TLSKey))
+	}
+	return srv.Serve(ln)
+}
+
+// listenAPI opens the certificate API's listener. Without TLS it must be
+// loopback: ID tokens travel in it as bearer credentials.
+func listenAPI(cfg *policy.Config) (net.Listener, string, error) {
+	tls := cfg.CA.TLSCert != "" && cfg.CA.TLSKey != ""
+	if !tls && !isLoopback(cfg.CA.Listen) {
+		return nil, "", fmt.Errorf("ca.listen %s is not a loopback address: set ca.tls_cert and ca.tls_key (ID tokens must not cross the network in clear)", cfg.CA.Listen)
+	}
+	ln, err := net.Listen("tcp", cfg.CA.Listen)
+	if err != nil {
+		return nil, "", fmt.Errorf("ca.listen %s: %w", cfg.CA.Listen, err)
+	}
+	url := cfg.CA.PublicURL
+	if url == "" {
+		scheme := "http"
+		if tls {
+			scheme = "https"
+		}
+		url = scheme + "://" + ln.Addr().String()
+	}
+	return ln, url, nil
+}
+
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// publicSSHAddress is where clients dial the bastion.
+func publicSSHAddress(cfg *policy.Config) string {
+	if cfg.SSH.PublicAddress != "" {
+		return cfg.SSH.PublicAddress
+	}
+	host, port, _ := net.SplitHostPort(cfg.SSH.Listen)
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func hostPrincipals(cfg *policy.Config, alias, sshAddr string) []string {
+	host, _, _ := net.SplitHostPort(sshAddr)
+	return append([]string{alias, host}, cfg.SSH.HostNames...)
+}

@@ -1,0 +1,21 @@
+package e2e
+
+import "testing"
+
+// TestGatehouse is the first vertical slice end to end: log in at a real
+// IdP, tunnel with the real OpenSSH client to a real PostgreSQL, and see
+// every refusal refused and recorded. The subtests share one world because
+// starting it (PostgreSQL, Dex, gatehouse) is the slow part.
+func TestGatehouse(t *testing.T) {
+	w := newWorld(t)
+	var alice profile
+	if !t.Run("login with authorization code and PKCE", func(t *testing.T) { alice = testLoginAuthCode(t, w) }) {
+		t.FailNow() // everything below needs alice's certificate
+	}
+	t.Run("login with the device grant", func(t *testing.T) { testLoginDevice(t, w) })
+	t.Run("no grant for the user's groups", func(t *testing.T) { testLoginNoGrant(t, w) })
+	t.Run("ssh -L and psql", func(t *testing.T) { testTunnelPsql(t, w, alice) })
+	t.Run("ssh -W and pgx", func(t *testing.T) { testSSHW(t, w, alice) })
+	t.Run("refusals", func(t *testing.T) { testRefusals(t, w, alice) })
+	t.Run("every recorded chain is intact", func(t *testing.T) { w.checkAllChains(t) })
+}

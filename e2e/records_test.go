@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
+)
+
+func (w *world) store() recorder.FileStore {
+	return recorder.FileStore{Dir: filepath.Join(w.dataDir, "recordings")}
+}
+
+// findCAEvent returns the first CA event of a type whose line contains text.
+func (w *world) findCAEvent(t *testing.T, typ, text string) string {
+	t.Helper()
+	ids, err := w.store().List(recorder.KindCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		lines, err := w.store().Lines(recorder.KindCA, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lines {
+			if ev, err := recorder.Decode(l); err == nil && ev.Type == typ && strings.Contains(string(l), text) {
+				return string(l)
+			}
+		}
+	}
+	t.Fatalf("no %s event mentioning %q in the CA recordings", typ, text)
+	return ""
+}
+
+// sessionIDs lists the recorded session streams.
+func (w *world) sessionIDs(t *testing.T) map[string]bool {
+	t.Helper()
+	ids, err := w.store().List(recorder.KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]bool{}
+	for _, id := range ids {
+		set[id] = true
+	}
+	return set
+}
+
+// newSessionEvents waits until the sessions begun since `before` have all
+// ended (session.end recorded) and returns their events, oldest first.
+func (w *world) newSessionEvents(t *testing.T, before map[string]bool) []recorder.Event {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var events []recorder.Event
+		var ids []string
+		for id := range w.sessionIDs(t) {
+			if !before[id] {
+				ids = append(ids, id)
+			}
+		}
+		sort.Strings(ids)
+		ended := len(ids) > 0
+		for _, id := range ids {
+			lines, err := w.store().Lines(recorder.KindSession, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, err := recorder.VerifyChain(lines)
+			if err != nil {
+				t.Fatalf("session %s: %v", id, err)
+			}
+			if len(evs) == 0 || evs[len(evs)-1].Type != "session.end" {
+				ended = false
+			}
+			events = append(events, evs...)
+		}
+		if ended {
+			return events
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions %v did not all record session.end within 15s; events so far: %s", ids, eventTypes(events))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// findEvent returns the first event of a type whose payload contains all texts.
+func findEvent(t *testing.T, events []recorder.Event, typ string, texts ...string) recorder.Event {
+	t.Helper()
+next:
+	for _, ev := range events {
+		if ev.Type != typ {
+			continue
+		}
+		for _, s := range texts {
+			if !strings.Contains(string(ev.Data), s) {
+				continue next
+			}
+		}
+		return ev
+	}
+	t.Fatalf("no %s event containing %q; recorded: %s", typ, texts, eventDump(events))
+	return recorder.Event{}
+}
+
+func eventTypes(events []recorder.Event) string {
+	var types []string
+	for _, ev := range events {
+		types = append(types, ev.Type)
+	}
+	return strings.Join(types, ", ")
+}
+
+func eventDump(events []recorder.Event) string {
+	var b strings.Builder
+	for _, ev := range events {
+		b.WriteString("\n  " + ev.Type + " " + string(ev.Data))
+	}
+	return b.String()
+}
+
+// checkAllChains verifies every recorded stream's hash chain.
+func (w *world) checkAllChains(t *testing.T) {
+	t.Helper()
+	n := 0
+	for _, kind := range []string{recorder.KindSession, recorder.KindCA} {
+		ids, err := w.store().List(kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			lines, err := w.store().Lines(kind, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := recorder.VerifyChain(lines); err != nil {
+				t.Errorf("%s stream %s: %v", kind, id, err)
+			}
+			n++
+		}
+	}
+	if n < 2 {
+		t.Fatalf("only %d recorded streams in %s", n, filepath.Join(w.dataDir, "recordings"))
+	}
+	if _, err := os.Stat(filepath.Join(w.dataDir, "recordings", recorder.KindSession)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/jackc/pgx/v5"
+)
+
+// sshConfig writes `gatehouse ssh-config` for a profile to a file for ssh -F.
+func (w *world) sshConfig(p profile) string {
+	w.t.Helper()
+	block := w.gatehouseAs(p, "ssh-config", "--profile", p.name)
+	path := filepath.Join(p.dir(), "ssh_config")
+	if err := os.WriteFile(path, []byte(block+"  BatchMode yes\n  ConnectTimeout 10\n  LogLevel ERROR\n"), 0o600); err != nil {
+		w.t.Fatal(err)
+	}
+	return path
+}
+
+// sshArgs are the common arguments for the real OpenSSH client.
+func sshArgs(config string, args ...string) []string {
+	return append([]string{"-F", config}, args...)
+}
+
+// startTunnel runs `ssh -N -L` and waits for the local port. The tunnel
+// ends when stop is called or the test ends.
+func (w *world) startTunnel(t *testing.T, config, target string) (port int, stop func()) {
+	t.Helper()
+	local := harness.FreePort(t)
+	forward := fmt.Sprintf("%d:%s:%d", local, target, w.pg.Port)
+	cmd := exec.Command("ssh", sshArgs(config, "-N", "-L", forward, "gatehouse")...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+			}
+		})
+	}
+	t.Cleanup(stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for !tcpUp(fmt.Sprintf("127.0.0.1:%d", local)) {
+		select {
+		case err := <-exited:
+			t.Fatalf("ssh -N -L %s exited: %v\n%s", forward, err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ssh -N -L %s: local port not listening after 20s\n%s", forward, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return local, stop
+}
+
+func psql(t *testing.T, port int, sql string) (string, error) {
+	t.Helper()
+	conn := fmt.Sprintf("host=127.0.0.1 port=%d user=app_ro dbname=orders sslmode=disable connect_timeout=10", port)
+	cmd := exec.Command("psql", conn, "-X", "-A", "-t", "-c", sql)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+appROPassword)
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func testTunnelPsql(t *testing.T, w *world, p profile) {
+	config := w.sshConfig(p)
+	before := w.sessionIDs(t)
+	port, stop := w.startTunnel(t, config, "orders")
+	out, err := psql(t, port, "SELECT string_agg(email, ',' ORDER BY id) FROM customers")
+	if err != nil {
+		t.Fatalf("psql through the tunnel: %v\n%s\nserver log:\n%s", err, out, w.serverLog())
+	}
+	if out != "ada@example.com,grace@example.com" {
+		t.Fatalf("psql through the tunnel returned %q", out)
+	}
+	// Closing the tunnel ends the session; its record names the identity and target.
+	stop()
+	events := w.newSessionEvents(t, before)
+	findEvent(t, events, "auth.success", "alice@example.com", "orders:readonly")
+	findEvent(t, events, "channel.open", `"orders"`)
+	findEvent(t, events, "channel.close")
+}
+
+// stdioConn is a net.Conn over an `ssh -W` process's stdin and stdout.
+type stdioConn struct {
+	io.Reader
+	io.WriteCloser
+	cmd *exec.Cmd
+}
+
+func (c *stdioConn) Close() error {
+	c.WriteCloser.Close()
+	c.cmd.Process.Kill()
+	c.cmd.Wait()
+	return nil
+}
+func (c *stdioConn) LocalAddr() net.Addr              { return &net.UnixAddr{Name: "ssh-W", Net: "unix"} }
+func (c *stdioConn) RemoteAddr() net.Addr             { return &net.UnixAddr{Name: "ssh-W", Net: "unix"} }
+func (c *stdioConn) SetDeadline(time.Time) error      { return nil }
+func (c *stdioConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *stdioConn) SetWriteDeadline(time.Time) error { return nil }
+
+func testSSHW(t *testing.T, w *world, p profile) {
+	config := w.sshConfig(p)
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("postgres://app_ro:%s@orders/orders?sslmode=disable", appROPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		cmd := exec.Command("ssh", sshArgs(config, "-W", fmt.Sprintf("orders:%d", w.pg.Port), "gatehouse")...)
+		cmd.Stderr = &stderr
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return nil, err
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		return &stdioConn{Reader: out, WriteCloser: in, cmd: cmd}, cmd.Start()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("pgx over ssh -W: %v\nssh: %s", err, stderr.String())
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("count = %d, %v", n, err)
+	}
+}

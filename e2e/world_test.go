@@ -1,0 +1,241 @@
+// Package e2e drives the built gatehouse binary with the real OpenSSH
+// client, psql and pgx, against a real PostgreSQL and a real OpenID Connect
+// provider (Dex), all started on 127.0.0.1 by e2e/harness.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/jackc/pgx/v5"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// gatehouseBinary builds cmd/gatehouse once per test process.
+func gatehouseBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Dir(filepath.Dir(file))
+		dir, err := os.MkdirTemp("", "gatehouse-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "gatehouse")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/gatehouse")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/gatehouse: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Test users of the IdP. Their groups decide their grants (see worldConfig).
+var (
+	alice = harness.IdPUser{Email: "alice@example.com", Username: "alice", Password: "alice-pw", Groups: []string{"engineering"}}
+	bob   = harness.IdPUser{Email: "bob@example.com", Username: "bob", Password: "bob-pw", Groups: []string{"sales"}}
+)
+
+const appROPassword = "ro-secret-for-tests"
+
+// world is one running gatehouse with its PostgreSQL and IdP.
+type world struct {
+	t       *testing.T
+	bin     string
+	dataDir string
+	cfgPath string
+	apiURL  string
+	sshAddr string
+	pg      *harness.Postgres
+	idp     *harness.IdP
+	logPath string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	requireTools(t, "ssh", "ssh-keygen", "psql")
+	w := &world{t: t, bin: gatehouseBinary(t), dataDir: t.TempDir()}
+	w.pg = harness.StartPostgres(t)
+	w.pg.Exec(t, "CREATE DATABASE orders")
+	w.pg.Exec(t, fmt.Sprintf("CREATE ROLE app_ro LOGIN PASSWORD '%s'", appROPassword))
+	w.execIn("orders", `CREATE TABLE customers (id int PRIMARY KEY, email text);
+		INSERT INTO customers VALUES (1, 'ada@example.com'), (2, 'grace@example.com');
+		GRANT SELECT ON customers TO app_ro;`)
+	w.idp = harness.StartIdP(t, []harness.IdPUser{alice, bob})
+	w.sshAddr = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	w.apiURL = "http://" + apiAddr
+	w.cfgPath = filepath.Join(w.dataDir, "gatehouse.yaml")
+	cfg := fmt.Sprintf(worldConfig, w.dataDir, w.sshAddr, apiAddr, w.idp.Issuer, w.idp.ClientID, w.pg.Addr(), w.pg.Addr())
+	if err := os.WriteFile(w.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.gatehouse("ca", "init", "--config", w.cfgPath)
+	w.startServer()
+	return w
+}
+
+const worldConfig = `
+data_dir: %s
+ssh:
+  listen: %s
+ca:
+  listen: %s
+  max_ttl: 1h
+identity:
+  oidc:
+    issuer: %s
+    client_id: %s
+targets:
+  orders:
+    protocol: postgres
+    address: %s
+    roles:
+      readonly:
+        credentials: {user: app_ro}
+  billing:
+    protocol: postgres
+    address: %s
+    roles:
+      readonly:
+        credentials: {user: app_ro}
+grants:
+  - groups: [engineering]
+    allow: [orders:readonly]
+  - groups: [finance]
+    allow: [billing:readonly]
+    max_ttl: 30m
+`
+
+func (w *world) execIn(db, sql string) {
+	w.t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, w.pg.DSN(db, "", ""))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		w.t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// startServer runs `gatehouse serve` until the test ends and waits until
+// both its listeners answer.
+func (w *world) startServer() {
+	t := w.t
+	w.logPath = filepath.Join(w.dataDir, "serve.log")
+	logFile, err := os.Create(w.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(w.bin, "serve", "--config", w.cfgPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		logFile.Close()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("gatehouse serve exited: %v\n%s", err, w.serverLog())
+		default:
+		}
+		if apiUp(w.apiURL) && tcpUp(w.sshAddr) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gatehouse serve not ready after 30s\n%s", w.serverLog())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (w *world) serverLog() string {
+	b, _ := os.ReadFile(w.logPath)
+	return string(b)
+}
+
+func apiUp(base string) bool {
+	resp, err := http.Get(base + "/v1/ca")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func tcpUp(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// gatehouse runs the binary to completion and fails the test on error.
+func (w *world) gatehouse(args ...string) string {
+	w.t.Helper()
+	out, err := exec.Command(w.bin, args...).CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("gatehouse %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func requireTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed: run `make test-deps` (apt-get install -y openssh-client postgresql)", tool)
+		}
+	}
+}
+
+// lineReader hands out a command's output lines as they come.
+func lineReader(t *testing.T, r interface{ Read([]byte) (int, error) }) <-chan string {
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return lines
+}

@@ -1,0 +1,67 @@
+package gatehouse_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/gatehouse-dev/gatehouse"
+
+// allowedImports is DESIGN.md's import direction: each package may import
+// only the gatehouse packages listed for it (cmd and e2e may import all).
+var allowedImports = map[string][]string{
+	"policy":           {},
+	"policy/sqlclass":  {},
+	"recorder":         {},
+	"recorder/s3store": {"recorder"},
+	"ca":               {"policy"},
+	"ca/login":         {"policy"},
+	"bastion":          {"policy", "recorder", "bastion/pgwire", "bastion/relay", "policy/sqlclass"},
+	"bastion/pgwire":   {},
+	"bastion/relay":    {},
+}
+
+// TestImportDirection keeps the dependency rules of DESIGN.md true: leaves
+// know nothing of each other, and only cmd wires everything together.
+func TestImportDirection(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], module), "/")
+		if pkg == "" || strings.HasPrefix(pkg, "cmd/") || strings.HasPrefix(pkg, "e2e") {
+			continue
+		}
+		allowed, known := allowedImports[pkg]
+		if !known {
+			t.Errorf("package %s is not in DESIGN.md's import rules; add it to allowedImports deliberately", pkg)
+			continue
+		}
+		checked++
+		for _, imp := range fields[1:] {
+			dep, ok := strings.CutPrefix(imp, module+"/")
+			if !ok {
+				continue
+			}
+			if !contains(allowed, dep) {
+				t.Errorf("%s imports %s, which DESIGN.md does not allow (allowed: %v)", pkg, dep, allowed)
+			}
+		}
+	}
+	if checked < 4 {
+		t.Fatalf("only %d packages checked; go list output looks wrong:\n%s", checked, out)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
