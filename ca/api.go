@@ -26,7 +26,7 @@ type TokenVerifier interface {
 	Verify(ctx context.Context, token string) (policy.Identity, error)
 }
 
-// API is the CA's HTTP interface.
+// API is the CA's HTTP interface. Authority is required.
 type API struct {
 	Authority *Authority
 	OIDC      TokenVerifier // nil when no IdP is configured

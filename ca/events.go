@@ -31,7 +31,7 @@ type IssuedEvent struct {
 // RefusedEvent is the data of a cert.refused event. Identity is whatever
 // was known when the request was refused: nil when no token was verified.
 type RefusedEvent struct {
-	Source         string           `json:"source"`
+	Source         string           `json:"source"` // empty when the request carried no token
 	Identity       *policy.Identity `json:"identity"`
 	Reason         string           `json:"reason"`
 	Code           string           `json:"code"`

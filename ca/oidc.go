@@ -2,7 +2,6 @@ package ca
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,10 +17,13 @@ import (
 // OIDCVerifier checks ID tokens from the configured identity provider and
 // turns them into identities. It is safe for concurrent use.
 type OIDCVerifier struct {
-	verifier    *oidc.IDTokenVerifier
-	issuer      string
-	clientID    string
-	groupsClaim string
+	verifier *oidc.IDTokenVerifier
+	// signatureOnly checks the signature alone; it only tells apart why
+	// verifier refused a token (see classify) and never accepts one.
+	signatureOnly *oidc.IDTokenVerifier
+	issuer        string
+	clientID      string
+	groupsClaim   string
 }
 
 // NewOIDCVerifier discovers the issuer's configuration and keys
@@ -39,13 +41,16 @@ func NewOIDCVerifier(ctx context.Context, cfg *policy.OIDCConfig) (*OIDCVerifier
 	if claim == "" {
 		claim = "groups"
 	}
+	// Both verifiers share the provider's cached key set, fetched with
+	// the HTTP client of ctx (oidc.ClientContext) if it has one.
 	return &OIDCVerifier{
-		// go-oidc checks the signature against the discovered keys (and
-		// algorithms), then iss, aud = client_id, and exp.
-		verifier:    provider.VerifierContext(ctx, &oidc.Config{ClientID: cfg.ClientID}),
-		issuer:      cfg.Issuer,
-		clientID:    cfg.ClientID,
-		groupsClaim: claim,
+		// go-oidc checks the signature against the discovered keys and
+		// algorithms, then iss, aud = client_id, and exp.
+		verifier:      provider.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
+		signatureOnly: provider.Verifier(&oidc.Config{SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true}),
+		issuer:        cfg.Issuer,
+		clientID:      cfg.ClientID,
+		groupsClaim:   claim,
 	}, nil
 }
 
@@ -62,7 +67,7 @@ func NewOIDCVerifier(ctx context.Context, cfg *policy.OIDCConfig) (*OIDCVerifier
 func (v *OIDCVerifier) Verify(ctx context.Context, rawIDToken string) (policy.Identity, error) {
 	tok, err := v.verifier.Verify(ctx, rawIDToken)
 	if err != nil {
-		return policy.Identity{}, v.classify(rawIDToken, err)
+		return policy.Identity{}, v.classify(ctx, rawIDToken, err)
 	}
 	var claims map[string]json.RawMessage
 	if err := tok.Claims(&claims); err != nil {
@@ -83,26 +88,29 @@ func (v *OIDCVerifier) Verify(ctx context.Context, rawIDToken string) (policy.Id
 	return id, nil
 }
 
-// classify maps a go-oidc failure to a typed error. go-oidc checks the
-// signature first, then iss, aud and exp, and only its expiry failure is
-// typed; the others are told apart by reading the (unverified) claims, in
-// the same order. The claims choose only which refusal to give.
-func (v *OIDCVerifier) classify(raw string, err error) error {
+// classify maps a go-oidc failure to a typed error. Only go-oidc's expiry
+// failure is typed (and comes after its signature check); for the rest,
+// the token is checked again for its signature alone, and only a token
+// the provider really signed is called wrong_issuer or wrong_audience.
+func (v *OIDCVerifier) classify(ctx context.Context, raw string, err error) error {
 	var expired *oidc.TokenExpiredError
 	if errors.As(err, &expired) {
 		return &Error{Code: CodeTokenExpired, Status: statusFor(CodeTokenExpired), Err: err,
 			Message: fmt.Sprintf("your login expired at %s; run `gatehouse login` again", expired.Expiry.UTC().Format(time.RFC3339))}
 	}
-	iss, aud, ok := unverifiedIssAud(raw)
+	tok, serr := v.signatureOnly.Verify(ctx, raw)
 	switch {
-	case ok && iss != v.issuer:
+	case serr != nil:
+		return invalidToken("its signature or format could not be verified", err)
+	case tok.Issuer != v.issuer:
 		return &Error{Code: CodeWrongIssuer, Status: statusFor(CodeWrongIssuer), Err: err,
-			Message: fmt.Sprintf("the token was issued by %.200q, but this gatehouse trusts %q; run `gatehouse login` again against this server", iss, v.issuer)}
-	case ok && !slices.Contains(aud, v.clientID):
+			Message: fmt.Sprintf("the token was issued by %.200q, but this gatehouse trusts %q; run `gatehouse login` again against this server", tok.Issuer, v.issuer)}
+	case !slices.Contains(tok.Audience, v.clientID):
 		return &Error{Code: CodeWrongAudience, Status: statusFor(CodeWrongAudience), Err: err,
 			Message: fmt.Sprintf("the token was issued to another client, not to gatehouse's client_id %q; run `gatehouse login` again", v.clientID)}
+	default:
+		return invalidToken("it is not valid yet or otherwise unacceptable", err)
 	}
-	return invalidToken("its signature, format or validity could not be verified", err)
 }
 
 func invalidToken(why string, cause error) *Error {
@@ -110,32 +118,9 @@ func invalidToken(why string, cause error) *Error {
 		Message: "the ID token is not valid: " + why + "; run `gatehouse login` again"}
 }
 
-// unverifiedIssAud reads iss and aud from a compact JWS without checking
-// it (RFC 7519 §4.1.1, §4.1.3: aud is a string or an array of strings).
-func unverifiedIssAud(raw string) (iss string, aud []string, ok bool) {
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		return "", nil, false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return "", nil, false
-	}
-	var c struct {
-		Iss string          `json:"iss"`
-		Aud json.RawMessage `json:"aud"`
-	}
-	if json.Unmarshal(payload, &c) != nil {
-		return "", nil, false
-	}
-	if aud, err = stringList(c.Aud); err != nil {
-		return "", nil, false
-	}
-	return c.Iss, aud, true
-}
-
-// stringList decodes a claim that is a list of strings or a single
-// string; an absent or null claim is an empty list.
+// stringList decodes a claim that is a list of strings or, as some
+// providers send a lone group, a single string; an absent or null claim
+// is an empty list.
 func stringList(raw json.RawMessage) ([]string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil

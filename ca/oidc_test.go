@@ -123,6 +123,10 @@ func TestOIDCVerifier(t *testing.T) {
 			wantCode: CodeWrongIssuer, inMsg: "evil.example.com"},
 		{name: "bad signature", token: idp.token(t, otherKey, idp.claims(nil)),
 			wantCode: CodeInvalidToken, inMsg: "gatehouse login"},
+		{name: "wrong issuer and a forged signature is just invalid", token: idp.token(t, otherKey, idp.claims(func(c map[string]any) { c["iss"] = "https://evil.example.com" })),
+			wantCode: CodeInvalidToken},
+		{name: "not valid before a future nbf", token: idp.token(t, nil, idp.claims(func(c map[string]any) { c["nbf"] = time.Now().Add(time.Hour).Unix() })),
+			wantCode: CodeInvalidToken},
 		{name: "tampered payload", token: tamper(idp.token(t, nil, idp.claims(nil))),
 			wantCode: CodeInvalidToken},
 		{name: "not a jwt", token: "hello", wantCode: CodeInvalidToken},
@@ -196,5 +200,28 @@ func TestNewOIDCVerifierErrors(t *testing.T) {
 	down.Close()
 	if _, err := NewOIDCVerifier(ctx, &policy.OIDCConfig{Issuer: down.URL, ClientID: "gatehouse"}); err == nil || !strings.Contains(err.Error(), down.URL) {
 		t.Errorf("unreachable issuer: %v", err)
+	}
+}
+
+// TestAPIWithOIDCVerifier wires the real verifier into the API.
+func TestAPIWithOIDCVerifier(t *testing.T) {
+	idp := newTestIdP(t)
+	v, err := NewOIDCVerifier(context.Background(), &policy.OIDCConfig{Issuer: idp.srv.URL, ClientID: "gatehouse", GroupsClaim: "groups"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newAPIFixture(t)
+	f.api.OIDC = v
+	resp, body := f.post(t, idp.token(t, nil, idp.claims(nil)), map[string]any{"public_key": pubLine(t), "grants": []string{"orders:admin"}})
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"orders:admin"`) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	expired := idp.token(t, nil, idp.claims(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() }))
+	resp, body = f.post(t, expired, map[string]any{"public_key": pubLine(t)})
+	if resp.StatusCode != 401 || !strings.Contains(string(body), CodeTokenExpired) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if ev := f.rec.last(t); ev.Type != EventRefused || ev.Data["code"] != CodeTokenExpired || ev.Data["source"] != SourceOIDC {
+		t.Errorf("recorded %v", ev)
 	}
 }

@@ -16,10 +16,9 @@ func FuzzDecodeServerError(f *testing.F) {
 	f.Add(500, []byte(strings.Repeat("x", 300)))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		e := decodeServerError("refused the certificate", status, body)
-		if e.Code == "" || e.Message == "" && status >= 100 && status < 600 && len(strings.TrimSpace(string(body))) > 0 {
+		if e.Code == "" || e.StatusCode != status || !strings.HasPrefix(e.Error(), "gatehouse CA refused the certificate: ") {
 			t.Errorf("decodeServerError(%d, %q) = %+v", status, body, e)
 		}
-		_ = e.Error()
 	})
 }
 

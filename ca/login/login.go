@@ -181,11 +181,8 @@ var profileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // withDefaults returns a copy of o with every zero field resolved.
 func (o Options) withDefaults() (*Options, error) {
 	var err error
-	if o.Profile == "" {
-		o.Profile = DefaultProfile
-	}
-	if !profileName.MatchString(o.Profile) {
-		return nil, fmt.Errorf("login: profile %q: use letters, digits, '.', '_' and '-'", o.Profile)
+	if o.Profile, err = resolveProfile(o.Profile); err != nil {
+		return nil, err
 	}
 	if o.Home, err = resolveHome(o.Home); err != nil {
 		return nil, err
@@ -223,6 +220,18 @@ func (o *Options) fillHooks() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+}
+
+// resolveProfile defaults and checks a profile name, which becomes a
+// directory name.
+func resolveProfile(profile string) (string, error) {
+	if profile == "" {
+		return DefaultProfile, nil
+	}
+	if !profileName.MatchString(profile) {
+		return "", fmt.Errorf("login: profile %q: use letters, digits, '.', '_' and '-'", profile)
+	}
+	return profile, nil
 }
 
 // resolveHome makes home absolute, defaulting to the user's home directory.

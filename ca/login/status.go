@@ -32,7 +32,7 @@ type Status struct {
 	Serial      uint64
 	Remaining   time.Duration // until ValidBefore; negative once expired
 	Expired     bool
-	NotYetValid bool // ValidAfter is still ahead
+	NotYetValid bool   // ValidAfter is still ahead
 	Server      string // from profile.json; "" when unknown
 }
 
@@ -73,13 +73,11 @@ func notLoggedIn(profile string) error {
 
 // statusDir resolves the directory of a profile the way Login does.
 func statusDir(home, profile string) (string, error) {
-	if profile == "" {
-		profile = DefaultProfile
+	profile, err := resolveProfile(profile)
+	if err != nil {
+		return "", err
 	}
-	if !profileName.MatchString(profile) {
-		return "", fmt.Errorf("login: profile %q: use letters, digits, '.', '_' and '-'", profile)
-	}
-	home, err := resolveHome(home)
+	home, err = resolveHome(home)
 	if err != nil {
 		return "", err
 	}

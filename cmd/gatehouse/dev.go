@@ -123,4 +123,3 @@ func selfName() string {
 	}
 	return "gatehouse"
 }
-

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/ca/login"
@@ -21,7 +22,7 @@ func profileFlags(name string, out io.Writer) *flagSetWithProfile {
 
 func runLogin(ctx context.Context, args []string, out io.Writer) error {
 	fs := profileFlags("login", out)
-	server := fs.String("server", envOr("GATEHOUSE_SERVER", defaultServer), "gatehouse certificate API URL (default $GATEHOUSE_SERVER)")
+	server := fs.String("server", os.Getenv("GATEHOUSE_SERVER"), "gatehouse certificate API URL (default $GATEHOUSE_SERVER, else the profile's last server, else "+defaultServer+")")
 	device := fs.Bool("device", false, "use the device authorization grant (RFC 8628) for headless machines")
 	dev := fs.String("dev", "", "exchange a one-time token printed by `gatehouse dev` (dev mode only)")
 	ttl := fs.String("ttl", "", "certificate lifetime, e.g. 30m (default: the most your grants allow)")
@@ -33,16 +34,17 @@ func runLogin(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return usageError("login: --ttl: %v", err)
 	}
-	res, err := login.Login(ctx, login.Options{
+	if *server == "" && !profileExists(fs.profile) {
+		*server = defaultServer
+	}
+	_, err = login.Login(ctx, login.Options{
 		Server: *server, Profile: fs.profile, TTL: lifetime, Device: *device, DevToken: *dev,
 		NoBrowser: *noBrowser, Out: out, AgentSocket: os.Getenv("SSH_AUTH_SOCK"),
 	})
 	if err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
-	fmt.Fprintf(out, "\nLogged in as %s. Grants: %v; valid until %s (%s).\n", res.KeyID, res.Principals,
-		res.ValidBefore.Local().Format(time.RFC1123), time.Until(res.ValidBefore).Round(time.Second))
-	fmt.Fprintf(out, "Next: gatehouse ssh-config >> ~/.ssh/config, then ssh -N -L 15432:TARGET:5432 gatehouse\n")
+	fmt.Fprintf(out, "Next: gatehouse ssh-config >> ~/.ssh/config, then ssh -N -L 15432:TARGET:PORT gatehouse\n")
 	return nil
 }
 
@@ -55,7 +57,7 @@ func runStatus(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(out, st.String())
+	fmt.Fprint(out, st.String())
 	return nil
 }
 
@@ -77,4 +79,14 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// profileExists reports whether a login already stored a server for profile.
+func profileExists(profile string) bool {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(home, ".gatehouse", profile, "profile.json"))
+	return err == nil
 }
