@@ -20,6 +20,7 @@ var allowedImports = map[string][]string{
 	"bastion":          {"policy", "recorder", "bastion/pgwire", "bastion/relay", "policy/sqlclass"},
 	"bastion/pgwire":   {},
 	"bastion/relay":    {},
+	"internal/pgrun":   {},
 }
 
 // TestImportDirection keeps the dependency rules of DESIGN.md true: leaves

@@ -79,14 +79,14 @@ func New(cfg Config) (*Server, error) {
 	if err := checkConfig(&cfg); err != nil {
 		return nil, err
 	}
-	ssh := cfg.Policy.SSH
+	timeouts := cfg.Policy.SSH
 	s := &Server{
 		cfg:              cfg,
 		log:              cfg.Logger,
-		handshakeTimeout: orDefault(ssh.HandshakeTimeout.D(), defaultHandshakeTimeout),
+		handshakeTimeout: orDefault(timeouts.HandshakeTimeout.D(), defaultHandshakeTimeout),
 		certs: certChecker{
 			authorities: cfg.UserCAKeys,
-			skew:        orDefault(ssh.ClockSkew.D(), defaultClockSkew),
+			skew:        orDefault(timeouts.ClockSkew.D(), defaultClockSkew),
 			isRevoked:   cfg.IsRevoked,
 		},
 		byAddr: map[string]*connState{},
@@ -94,7 +94,7 @@ func New(cfg Config) (*Server, error) {
 	s.ssh = &gliderssh.Server{
 		Version:                  "gatehouse",
 		HostSigners:              []gliderssh.Signer{cfg.HostSigner},
-		IdleTimeout:              orDefault(ssh.IdleTimeout.D(), defaultIdleTimeout),
+		IdleTimeout:              orDefault(timeouts.IdleTimeout.D(), defaultIdleTimeout),
 		ConnCallback:             s.connCallback,
 		ServerConfigCallback:     s.serverConfig,
 		PublicKeyHandler:         s.publicKeyHandler,

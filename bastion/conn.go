@@ -25,7 +25,7 @@ type timedConn struct {
 	handshake *time.Timer
 
 	mu     sync.Mutex
-	cause  error     // first reason given for closing
+	cause  error      // first reason given for closing
 	cs     *connState // set by connCallback
 	closed bool
 }

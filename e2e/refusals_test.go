@@ -115,8 +115,6 @@ func testRefusals(t *testing.T, w *world, alice profile) {
 		}), []string{"-N", "gatehouse"}, nil, []string{denied}, "auth.failure", []string{"not yet valid"}},
 		{"foreign CA", crafted(foreign, func(*ssh.Certificate) {}),
 			[]string{"-N", "gatehouse"}, nil, []string{denied}, "auth.failure", []string{"authority"}},
-		{"host certificate from our CA", crafted(userCA, func(c *ssh.Certificate) { c.CertType = ssh.HostCert }),
-			[]string{"-N", "gatehouse"}, nil, []string{denied}, "auth.failure", []string{"host certificate"}},
 		{"source-address not matching", crafted(userCA, func(c *ssh.Certificate) {
 			c.CriticalOptions = map[string]string{"source-address": "10.9.9.9/32"}
 		}), []string{"-N", "gatehouse"}, nil, []string{denied}, "auth.failure", []string{"source-address"}},

@@ -22,7 +22,7 @@ func (w *world) sshConfig(p profile) string {
 	w.t.Helper()
 	block := w.gatehouseAs(p, "ssh-config", "--profile", p.name)
 	path := filepath.Join(p.dir(), "ssh_config")
-	if err := os.WriteFile(path, []byte(block+"  BatchMode yes\n  ConnectTimeout 10\n  LogLevel ERROR\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(block+"  BatchMode yes\n  ConnectTimeout 10\n"), 0o600); err != nil {
 		w.t.Fatal(err)
 	}
 	return path
@@ -128,6 +128,8 @@ func testSSHW(t *testing.T, w *world, p profile) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The host is a target name for the bastion, not for DNS.
+	cfg.LookupFunc = func(ctx context.Context, host string) ([]string, error) { return []string{host}, nil }
 	var stderr strings.Builder
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		cmd := exec.Command("ssh", sshArgs(config, "-W", fmt.Sprintf("orders:%d", w.pg.Port), "gatehouse")...)

@@ -13,8 +13,8 @@ type Summary struct {
 	End        time.Time // zero while the session is open (or was cut short)
 	Identity   string    // the certificate's KeyId, once authenticated
 	ClientAddr string
-	Channels   int      // channels opened
-	Refusals   int      // auth failures and refused channels and requests
+	Channels   int // channels opened
+	Refusals   int // auth failures and refused channels and requests
 	EndReason  string
 	Targets    []string // targets of opened channels
 	ChainError error    // nil when the hash chain is intact

@@ -1,0 +1,249 @@
+package bastion
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	gliderssh "github.com/gliderlabs/ssh"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/policy"
+)
+
+// Authentication events.
+const (
+	evAuthFailure = "auth.failure"
+	evAuthSuccess = "auth.success"
+)
+
+type authFailure struct {
+	Method string `json:"method"`
+	User   string `json:"user"`
+	Reason string `json:"reason"`
+	keyFacts
+}
+
+type authSuccess struct {
+	Method     string          `json:"method"`
+	User       string          `json:"user"`
+	Name       string          `json:"name"` // readable identity, as in KeyId
+	Identity   policy.Identity `json:"identity"`
+	Principals []string        `json:"principals"`
+	ValidAfter time.Time       `json:"valid_after"`
+	// ValidBefore is absent for a certificate that never expires.
+	ValidBefore *time.Time `json:"valid_before,omitempty"`
+	keyFacts
+}
+
+// keyFacts identify the key or certificate a client presented.
+type keyFacts struct {
+	KeyType        string `json:"key_type,omitempty"`
+	KeyFingerprint string `json:"key_fingerprint,omitempty"` // SHA256 of the (certified) key
+	KeyID          string `json:"key_id,omitempty"`
+	Serial         uint64 `json:"serial,omitempty"`
+	CAFingerprint  string `json:"ca_fingerprint,omitempty"`
+}
+
+func factsOf(key gossh.PublicKey) keyFacts {
+	cert, ok := key.(*gossh.Certificate)
+	if !ok {
+		return keyFacts{KeyType: key.Type(), KeyFingerprint: gossh.FingerprintSHA256(key)}
+	}
+	return keyFacts{
+		KeyType:        cert.Type(),
+		KeyFingerprint: gossh.FingerprintSHA256(cert.Key),
+		KeyID:          cert.KeyId,
+		Serial:         cert.Serial,
+		CAFingerprint:  gossh.FingerprintSHA256(cert.SignatureKey),
+	}
+}
+
+// authState follows one connection's authentication. x/crypto calls every
+// authentication callback on the connection's handshake goroutine, one
+// after another, so it needs no lock.
+type authState struct {
+	preAuth  gossh.ServerPreAuthConn
+	noneSeen bool
+	// onlyNone holds the first "none" attempt until another attempt
+	// follows: it is recorded only if the client tried nothing else, as
+	// a client that wants a password does when publickey is all it is
+	// offered.
+	onlyNone *authFailure
+	// offered is the key PublicKeyHandler judged last, until
+	// AuthLogCallback reports the attempt. gliderlabs turns every refusal
+	// into a bare "permission denied", so the reason travels here.
+	offered *keyOffer
+	// cred is set by VerifiedPublicKeyCallback, once the client has proved
+	// it holds the key of an accepted certificate.
+	cred    *credential
+	banners map[string]bool
+}
+
+type keyOffer struct {
+	key gossh.PublicKey
+	err error
+}
+
+// serverConfig is gliderlabs' ServerConfigCallback: it adds the
+// x/crypto callbacks gliderlabs does not wrap. Only public keys are
+// offered as a method: no password or keyboard-interactive callback is
+// set, so clients are never invited to try them.
+func (s *Server) serverConfig(ctx gliderssh.Context) *gossh.ServerConfig {
+	cs := stateFrom(ctx)
+	if cs == nil {
+		// connCallback always stores the state; refuse everything if not.
+		return &gossh.ServerConfig{
+			VerifiedPublicKeyCallback: func(gossh.ConnMetadata, gossh.PublicKey, *gossh.Permissions, string) (*gossh.Permissions, error) {
+				return nil, errors.New("gatehouse: connection state missing")
+			},
+		}
+	}
+	return &gossh.ServerConfig{
+		PreAuthConnCallback:       cs.preAuth,
+		VerifiedPublicKeyCallback: cs.verifiedKey,
+		AuthLogCallback:           cs.authLog,
+	}
+}
+
+// publicKeyHandler is gliderlabs' PublicKeyHandler. x/crypto calls it
+// once per key offered (it caches the answer), before the client proves
+// it holds the key.
+func (s *Server) publicKeyHandler(ctx gliderssh.Context, key gliderssh.PublicKey) bool {
+	cs := stateFrom(ctx)
+	if cs == nil {
+		return false
+	}
+	_, err := s.certs.check(key, cs.conn.RemoteAddr(), s.cfg.Clock())
+	cs.auth.offered = &keyOffer{key: key, err: err}
+	return err == nil
+}
+
+// preAuth runs once the version exchange and key exchange are done.
+func (cs *connState) preAuth(c gossh.ServerPreAuthConn) {
+	cs.auth.preAuth = c
+	cs.start(string(c.ClientVersion()))
+}
+
+// verifiedKey runs after the client signed with a key publicKeyHandler
+// accepted. The certificate is checked again because time has passed
+// since the offer; the verified credential is what auth.success records.
+func (cs *connState) verifiedKey(_ gossh.ConnMetadata, key gossh.PublicKey, perms *gossh.Permissions, _ string) (*gossh.Permissions, error) {
+	cred, err := cs.srv.certs.check(key, cs.conn.RemoteAddr(), cs.srv.cfg.Clock())
+	if err != nil {
+		return nil, err
+	}
+	cs.auth.cred = cred
+	return perms, nil
+}
+
+// authLog is x/crypto's AuthLogCallback: it sees every authentication
+// attempt and its outcome.
+func (cs *connState) authLog(md gossh.ConnMetadata, method string, err error) {
+	a := &cs.auth
+	a.onlyNone = nil
+	if err == nil {
+		cs.authenticated(md, method)
+		return
+	}
+	ev := authFailure{Method: method, User: md.User()}
+	if method == "none" && !a.noneSeen {
+		// Every client starts with "none" to learn the methods offered.
+		a.noneSeen = true
+		ev.Reason = "the client tried no method gatehouse accepts (only publickey, with a gatehouse certificate)"
+		a.onlyNone = &ev
+		return
+	}
+	r := a.explain(method, err, &ev.keyFacts)
+	ev.Reason = r.reason
+	if cs.record(evAuthFailure, ev) != nil {
+		return
+	}
+	cs.banner(r.message)
+}
+
+// explain finds why an attempt failed and fills in the key's facts.
+func (a *authState) explain(method string, err error, facts *keyFacts) *refusal {
+	var r *refusal
+	switch method {
+	case "publickey":
+		offer := a.offered
+		a.offered = nil
+		if offer != nil {
+			*facts = factsOf(offer.key)
+		}
+		switch {
+		case errors.As(err, &r): // from verifiedKey
+		case offer != nil && errors.As(offer.err, &r):
+		default:
+			// Not judged by publicKeyHandler on this attempt: x/crypto
+			// refused it first (an algorithm it does not accept), or the
+			// key was offered again after being refused.
+			r = &refusal{reason: err.Error(), message: "gatehouse: public key refused: " + err.Error() + "; " + hintLogin}
+		}
+		return r
+	case "password", "keyboard-interactive":
+		return &refusal{
+			reason:  method + " authentication is not accepted",
+			message: "gatehouse: " + method + " authentication is not accepted; " + hintLogin + " and connect with the certificate it issues",
+		}
+	default:
+		return &refusal{
+			reason:  fmt.Sprintf("%s authentication is not accepted: %v", method, err),
+			message: "gatehouse: " + method + " authentication is not accepted; " + hintLogin,
+		}
+	}
+}
+
+// endAuth records a "none" attempt that nothing followed. It runs once
+// the handshake is over.
+func (cs *connState) endAuth() {
+	if ev := cs.auth.onlyNone; ev != nil {
+		cs.auth.onlyNone = nil
+		_ = cs.record(evAuthFailure, *ev)
+	}
+}
+
+// authenticated records the successful authentication and makes the
+// credential available to channel handlers.
+func (cs *connState) authenticated(md gossh.ConnMetadata, method string) {
+	cred := cs.auth.cred
+	if cred == nil {
+		// Only public keys are accepted and each goes through verifiedKey;
+		// anything else is a bug that must not open a session.
+		cs.log.Error("authentication succeeded without a verified certificate", "method", method)
+		cs.conn.closeWith(errors.New("authenticated without a verified certificate"))
+		return
+	}
+	cert := cred.cert
+	ev := authSuccess{
+		Method:     method,
+		User:       md.User(),
+		Name:       cred.identity.Name(),
+		Identity:   cred.identity,
+		Principals: cert.ValidPrincipals,
+		ValidAfter: time.Unix(int64(cert.ValidAfter), 0).UTC(),
+		keyFacts:   factsOf(cert),
+	}
+	if until, ok := validBefore(cert); ok {
+		ev.ValidBefore = &until
+	}
+	if cs.record(evAuthSuccess, ev) != nil {
+		return
+	}
+	cs.conn.authenticated()
+	cs.gctx.SetValue(credentialKey{}, cred)
+}
+
+// banner shows a message to the client during authentication (RFC 4252
+// §5.4); OpenSSH prints it on stderr. Each distinct message is sent once.
+func (cs *connState) banner(msg string) {
+	a := &cs.auth
+	if a.preAuth == nil || msg == "" || a.banners[msg] {
+		return
+	}
+	a.banners[msg] = true
+	if err := a.preAuth.SendAuthBanner(msg + "\r\n"); err != nil {
+		cs.log.Debug("sending authentication banner", "error", err)
+	}
+}

@@ -1,0 +1,247 @@
+package bastion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	gliderssh "github.com/gliderlabs/ssh"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
+)
+
+// Session lifecycle events (docs/recording-format.md, "Session events").
+const (
+	evSessionStart = "session.start"
+	evSessionEnd   = "session.end"
+)
+
+type sessionStart struct {
+	ClientAddr    string `json:"client_addr"`
+	ServerAddr    string `json:"server_addr"`
+	ClientVersion string `json:"client_version,omitempty"`
+}
+
+type sessionEnd struct {
+	Reason     string `json:"reason"`
+	DurationMS int64  `json:"duration_ms"`
+	Channels   int    `json:"channels"` // direct-tcpip channels opened
+}
+
+// refusal is the bastion saying no. The reason is recorded and logged;
+// the message is what the client is shown, and says what to do instead.
+type refusal struct {
+	reason  string
+	message string
+}
+
+func (r *refusal) Error() string { return r.reason }
+
+// stateKey and credentialKey are gliderlabs context keys.
+type (
+	stateKey      struct{}
+	credentialKey struct{}
+)
+
+// connState is one SSH connection: its recording and what it has proved.
+type connState struct {
+	srv    *Server
+	log    *slog.Logger
+	stream *recorder.Stream
+	conn   *timedConn
+	gctx   gliderssh.Context
+	begun  time.Time
+	// ctx ends with the connection; its cause says why when the bastion
+	// ended it (timeouts, shutdown, a recording failure).
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	auth   authState // handshake goroutine only, then finish
+
+	mu           sync.Mutex
+	started      bool           // session.start recorded
+	ended        bool           // no more handlers may begin
+	active       sync.WaitGroup // channel and request handlers in flight
+	lastChannel  int
+	forwards     int
+	handshakeErr error
+}
+
+func stateFrom(ctx context.Context) *connState {
+	cs, _ := ctx.Value(stateKey{}).(*connState)
+	return cs
+}
+
+// connCallback is gliderlabs' ConnCallback: it opens the connection's
+// recording before any SSH byte is exchanged. Without a recording there is
+// no connection.
+func (s *Server) connCallback(ctx gliderssh.Context, c net.Conn) net.Conn {
+	tc, ok := c.(*timedConn)
+	if !ok {
+		s.log.Error("bastion: connection did not come from Serve; closing", "client", c.RemoteAddr().String())
+		return nil
+	}
+	stream, err := s.cfg.Recorder.Open(recorder.KindSession)
+	if err != nil {
+		s.log.Error("cannot record session; refusing connection", "client", c.RemoteAddr().String(), "error", err)
+		return nil
+	}
+	cs := &connState{
+		srv:    s,
+		log:    s.log.With("session", stream.ID, "client", c.RemoteAddr().String()),
+		stream: stream,
+		conn:   tc,
+		gctx:   ctx,
+		begun:  s.cfg.Clock(),
+		auth:   authState{banners: map[string]bool{}},
+	}
+	cs.ctx, cs.cancel = context.WithCancelCause(ctx)
+	ctx.SetValue(stateKey{}, cs)
+	s.mu.Lock()
+	s.byAddr[addrKey(c)] = cs
+	s.mu.Unlock()
+	tc.attach(cs)
+	return tc
+}
+
+// start records session.start, once. It runs when the client's version is
+// known (the start of authentication), or at the end for a connection that
+// never got that far, so every recording begins with session.start.
+func (cs *connState) start(clientVersion string) {
+	cs.mu.Lock()
+	already := cs.started
+	cs.started = true
+	cs.mu.Unlock()
+	if already {
+		return
+	}
+	_ = cs.record(evSessionStart, sessionStart{
+		ClientAddr:    cs.conn.RemoteAddr().String(),
+		ServerAddr:    cs.conn.LocalAddr().String(),
+		ClientVersion: clientVersion,
+	})
+}
+
+// record appends an event to the session. When that fails the connection
+// is closed, because gatehouse lets nothing happen that it cannot record;
+// callers refuse the action the event describes.
+func (cs *connState) record(typ string, data any) error {
+	if err := cs.stream.Emit(typ, data); err != nil {
+		cs.log.Error("recording failed; closing connection", "event", typ, "error", err)
+		cs.conn.closeWith(fmt.Errorf("recording failed: %w", err))
+		return err
+	}
+	level := slog.LevelInfo
+	if strings.HasSuffix(typ, ".refused") || strings.HasSuffix(typ, ".failure") {
+		level = slog.LevelWarn
+	}
+	cs.log.LogAttrs(context.Background(), level, typ, slog.Any("event", data))
+	return nil
+}
+
+// begin registers a channel or request handler, so that session.end waits
+// for it; false means the session is over and the handler must not run.
+func (cs *connState) begin() bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.ended {
+		return false
+	}
+	cs.active.Add(1)
+	return true
+}
+
+func (cs *connState) done() { cs.active.Done() }
+
+// nextChannel numbers the channels the client opens, from 1.
+func (cs *connState) nextChannel() int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.lastChannel++
+	return cs.lastChannel
+}
+
+func (cs *connState) countForward() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.forwards++
+}
+
+func (cs *connState) credential() *credential {
+	c, _ := cs.gctx.Value(credentialKey{}).(*credential)
+	return c
+}
+
+func (cs *connState) handshakeFailed(err error) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.handshakeErr == nil {
+		cs.handshakeErr = err
+	}
+}
+
+// finish records session.end after every handler of the connection has
+// returned, so it is always the last event, and closes the stream. It
+// runs once HandleConn has returned, when the connection's context is
+// already done.
+func (cs *connState) finish() {
+	cs.mu.Lock()
+	cs.ended = true
+	cs.mu.Unlock()
+	cs.active.Wait()
+	cs.cancel(nil) // already done through gliderlabs' context; releases ours
+	cs.start("")
+	cs.endAuth() // the handshake goroutine has returned: auth is ours now
+
+	cs.mu.Lock()
+	end := sessionEnd{
+		Reason:     cs.endReason(),
+		DurationMS: cs.srv.cfg.Clock().Sub(cs.begun).Milliseconds(),
+		Channels:   cs.forwards,
+	}
+	cs.mu.Unlock()
+	_ = cs.record(evSessionEnd, end)
+	if err := cs.stream.Close(); err != nil {
+		cs.log.Error("closing session recording", "error", err)
+	}
+	cs.srv.mu.Lock()
+	if cs.srv.byAddr[addrKey(cs.conn)] == cs {
+		delete(cs.srv.byAddr, addrKey(cs.conn))
+	}
+	cs.srv.mu.Unlock()
+}
+
+// endReason says why the connection ended; cs.mu is held.
+func (cs *connState) endReason() string {
+	if cause := context.Cause(cs.ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause.Error()
+	}
+	var authErr *gossh.ServerAuthError
+	switch err := cs.handshakeErr; {
+	case err == nil && cs.credential() != nil:
+		return "client disconnected"
+	case err == nil:
+		return "closed before authentication"
+	case errors.As(err, &authErr):
+		return "authentication failed"
+	case errors.Is(err, io.EOF):
+		return "client disconnected during handshake"
+	default:
+		return "handshake failed: " + err.Error()
+	}
+}
+
+// endedBecause describes, for a channel cut short by the end of its
+// connection, why the connection ended.
+func (cs *connState) endedBecause() string {
+	if cause := context.Cause(cs.ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return "connection ended: " + cause.Error()
+	}
+	return "connection ended"
+}
