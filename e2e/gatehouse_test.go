@@ -17,5 +17,7 @@ func TestGatehouse(t *testing.T) {
 	t.Run("ssh -L and psql", func(t *testing.T) { testTunnelPsql(t, w, alice) })
 	t.Run("ssh -W and pgx", func(t *testing.T) { testSSHW(t, w, alice) })
 	t.Run("refusals", func(t *testing.T) { testRefusals(t, w, alice) })
+	t.Run("ca sign for automation", func(t *testing.T) { testCASign(t, w, alice) })
+	t.Run("policy check", func(t *testing.T) { testPolicyCheck(t, w) })
 	t.Run("every recorded chain is intact", func(t *testing.T) { w.checkAllChains(t) })
 }

@@ -31,7 +31,7 @@ func VerifyChain(lines [][]byte) ([]Event, error) {
 		case ev.Seq != uint64(i):
 			return events, &ChainError{i + 1, ev.Seq, fmt.Sprintf("sequence %d where %d was expected (an event is missing or out of order)", ev.Seq, i)}
 		case ev.Prev != prev:
-			return events, &ChainError{i + 1, ev.Seq, "previous-hash does not match the line before it (an event was edited, removed or reordered)"}
+			return events, &ChainError{i + 1, ev.Seq, prevMismatch(i)}
 		case i > 0 && ev.Stream != events[0].Stream:
 			return events, &ChainError{i + 1, ev.Seq, fmt.Sprintf("event belongs to stream %q, not %q", ev.Stream, events[0].Stream)}
 		}
@@ -39,4 +39,11 @@ func VerifyChain(lines [][]byte) ([]Event, error) {
 		prev = LineHash(line)
 	}
 	return events, nil
+}
+
+func prevMismatch(i int) string {
+	if i == 0 {
+		return "previous-hash of the first line is not the genesis hash: events were removed from the start"
+	}
+	return fmt.Sprintf("previous-hash is not the hash of line %d (seq %d): that line was edited, or events were removed or reordered here", i, i-1)
 }

@@ -1,6 +1,9 @@
 // Package recorder writes gatehouse's audit record: streams of JSON-lines
-// events, each chained to the one before it by SHA-256, so that an edited,
-// reordered or truncated recording can be detected.
+// events, each chained to the one before it by SHA-256, with checkpoints
+// and a closing manifest signed by the recorder's Ed25519 key, so that an
+// edited, reordered, truncated or forged recording can be detected
+// (Verify) with the public key alone. It also summarises and replays
+// recordings for the auditor's commands.
 package recorder
 
 import (

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,12 +13,15 @@ import (
 )
 
 // FileStore keeps each stream as DIR/KIND/ID.jsonl, written with fsync
-// after every line.
+// after every line, and its manifest as DIR/KIND/ID.manifest.json.
 type FileStore struct {
 	Dir string
 }
 
-type fileAppender struct{ f *os.File }
+type fileAppender struct {
+	f        *os.File
+	manifest string // the manifest's path
+}
 
 func (a fileAppender) Append(line []byte) error {
 	if _, err := a.f.Write(append(line, '\n')); err != nil {
@@ -26,7 +30,18 @@ func (a fileAppender) Append(line []byte) error {
 	return a.f.Sync()
 }
 
-func (a fileAppender) Close() error { return a.f.Close() }
+// Finish implements Appender. The manifest appears whole or not at all,
+// and never replaces one that exists.
+func (a fileAppender) Finish(manifest []byte) error {
+	err := a.f.Close()
+	if manifest == nil || err != nil {
+		return err
+	}
+	if err := writeExclusive(a.manifest, manifest, 0o600); err != nil {
+		return fmt.Errorf("recorder: write manifest: %w", err)
+	}
+	return nil
+}
 
 // Create implements Store. It refuses to reuse an existing stream file.
 func (s FileStore) Create(kind, id string) (Appender, error) {
@@ -44,17 +59,41 @@ func (s FileStore) Create(kind, id string) (Appender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recorder: create stream: %w", err)
 	}
-	return fileAppender{f}, nil
+	return fileAppender{f: f, manifest: s.manifestPath(kind, id)}, nil
+}
+
+func (s FileStore) manifestPath(kind, id string) string {
+	return filepath.Join(s.Dir, kind, id+".manifest.json")
+}
+
+// Manifest returns a stream's manifest file. The error wraps
+// fs.ErrNotExist when the stream has none: it was never closed.
+func (s FileStore) Manifest(kind, id string) ([]byte, error) {
+	if err := checkName(kind); err != nil {
+		return nil, err
+	}
+	if err := checkName(id); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(s.manifestPath(kind, id))
+	if err != nil {
+		return nil, fmt.Errorf("recorder: read manifest: %w", err)
+	}
+	return data, nil
 }
 
 // Lines returns the lines of one stream.
+// The error wraps fs.ErrNotExist when there is no such stream.
 func (s FileStore) Lines(kind, id string) ([][]byte, error) {
+	if err := checkName(kind); err != nil {
+		return nil, err
+	}
 	if err := checkName(id); err != nil {
 		return nil, err
 	}
 	data, err := os.ReadFile(filepath.Join(s.Dir, kind, id+".jsonl"))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("recorder: no %s stream %q in %s", kind, id, s.Dir)
+		return nil, fmt.Errorf("recorder: no %s stream %q in %s: %w", kind, id, s.Dir, fs.ErrNotExist)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("recorder: read stream: %w", err)

@@ -2,6 +2,10 @@ package recorder
 
 import (
 	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -23,4 +27,127 @@ func FuzzVerifyChain(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzVerify feeds arbitrary streams and manifests to Verify with the
+// test key trusted. It must never panic; a problem must be a *VerifyError
+// naming a line that exists; and what it accepts must be wholly signed.
+// testdata/fuzz/FuzzVerify holds signed recordings to mutate.
+func FuzzVerify(f *testing.F) {
+	f.Add([]byte(""), []byte(nil))
+	f.Add([]byte("{}"), []byte(`{"manifest":{},"key":"","sig":""}`))
+	f.Fuzz(func(t *testing.T, stream, manifest []byte) {
+		lines := splitLines(stream)
+		rep, err := Verify(lines, manifest, testPub())
+		if err != nil {
+			var ve *VerifyError
+			if !errors.As(err, &ve) {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			if ve.Line < 0 || ve.Line > len(lines) {
+				t.Fatalf("line %d of %d: %v", ve.Line, len(lines), err)
+			}
+			return
+		}
+		if rep.Manifest == nil || rep.Events != len(lines) || rep.Signed != len(lines) {
+			t.Fatalf("accepted %d lines with report %+v", len(lines), rep)
+		}
+		if rep.Manifest.Events != uint64(len(lines)) {
+			t.Fatalf("accepted a manifest of %d events for %d lines", rep.Manifest.Events, len(lines))
+		}
+	})
+}
+
+// splitLines splits a stream as FileStore.Lines does: by newline, with
+// no empty line after the last newline.
+func splitLines(data []byte) [][]byte {
+	if len(data) == 0 {
+		return nil
+	}
+	return bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
+}
+
+// FuzzParsePublicKeys: whatever an auditor passes as --pubkey, the parser
+// must not panic, and every key it returns must be usable.
+func FuzzParsePublicKeys(f *testing.F) {
+	f.Add([]byte(FormatPublicKey(testPub())))
+	f.Add([]byte(`{"keys":[{"public_key":"` + FormatPublicKey(testPub()) + `"}]}`))
+	f.Add([]byte("AAAAC3NzaC1lZDI1NTE5AAAAIA=="))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		keys, err := ParsePublicKeys(data)
+		for _, k := range keys {
+			if len(k) != 32 {
+				t.Fatalf("returned a %d-byte key (err %v)", len(k), err)
+			}
+		}
+	})
+}
+
+// TestFuzzCorpus keeps the signed seeds in testdata/fuzz/FuzzVerify
+// valid as the format evolves; -update writes them afresh.
+func TestFuzzCorpus(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzVerify")
+	if *update {
+		writeFuzzSeeds(t, dir)
+	}
+	for _, name := range []string{"signed-session", "signed-empty-stream"} {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatalf("%v (go test -run TestFuzzCorpus -update writes it)", err)
+		}
+		args := bytes.SplitN(data, []byte("\n"), 4)
+		if len(args) < 3 {
+			t.Fatalf("%s: not a fuzz corpus file", name)
+		}
+		stream, err1 := unquoteBytes(args[1])
+		manifest, err2 := unquoteBytes(args[2])
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: %v %v", name, err1, err2)
+		}
+		if _, err := Verify(splitLines(stream), manifest, testPub()); err != nil {
+			t.Errorf("seed %s no longer verifies: %v", name, err)
+		}
+	}
+}
+
+func writeFuzzSeeds(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	store, clock := FileStore{Dir: t.TempDir()}, newFakeClock()
+	session := record(t, signedRecorder(store, clock, 4), clock)
+	empty, err := signedRecorder(store, clock, 4).Open(KindSession)
+	if err != nil || empty.Close() != nil {
+		t.Fatal(err)
+	}
+	for name, id := range map[string]string{"signed-session": session.ID, "signed-empty-stream": empty.ID} {
+		stream, _ := os.ReadFile(filepath.Join(store.Dir, KindSession, id+".jsonl"))
+		manifest, _ := store.Manifest(KindSession, id)
+		seed := "go test fuzz v1\n[]byte(" + strconv.Quote(string(stream)) + ")\n[]byte(" + strconv.Quote(string(manifest)) + ")\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(seed), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if name == "signed-session" {
+			writeChainSeed(t, filepath.Join(filepath.Dir(dir), "FuzzVerifyChain"), stream)
+		}
+	}
+}
+
+func writeChainSeed(t *testing.T, dir string, stream []byte) {
+	t.Helper()
+	seed := "go test fuzz v1\n[]byte(" + strconv.Quote(string(bytes.TrimSuffix(stream, []byte("\n")))) + ")\n"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "signed-session"), []byte(seed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// unquoteBytes reads a []byte("…") line of a fuzz corpus file.
+func unquoteBytes(line []byte) ([]byte, error) {
+	s := string(bytes.TrimSuffix(bytes.TrimPrefix(line, []byte("[]byte(")), []byte(")")))
+	u, err := strconv.Unquote(s)
+	return []byte(u), err
 }

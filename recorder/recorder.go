@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"crypto"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -13,15 +14,36 @@ const (
 	KindCA      = "ca"
 )
 
+// Checkpoint defaults: a stream signs its chain at least this often while
+// events arrive (DESIGN.md, "Recording").
+const (
+	DefaultCheckpointEvents   = 1000
+	DefaultCheckpointInterval = 10 * time.Second
+)
+
 // Store opens durable appenders for new streams and reads them back.
 type Store interface {
 	Create(kind, id string) (Appender, error)
 }
 
-// Recorder hands out streams. Clock, if nil, is time.Now.
+// Recorder hands out streams.
 type Recorder struct {
 	Store Store
+	// Clock, if nil, is time.Now.
 	Clock func() time.Time
+	// Signer is the recorder key; its Public() must be an
+	// ed25519.PublicKey (an ed25519.PrivateKey is one). With a Signer,
+	// streams carry signed checkpoints and are closed with a signed
+	// manifest. If nil, streams carry the hash chain only, and Verify
+	// reports them as never closed.
+	Signer crypto.Signer
+	// CheckpointEvents and CheckpointInterval bound how much of a stream
+	// may go unsigned: a checkpoint is written before the event that
+	// would exceed either. Zero means DefaultCheckpointEvents and
+	// DefaultCheckpointInterval. The interval is measured with Clock
+	// when events are emitted, and by a timer while the stream is idle.
+	CheckpointEvents   int
+	CheckpointInterval time.Duration
 }
 
 func (r *Recorder) now() time.Time {
@@ -33,12 +55,26 @@ func (r *Recorder) now() time.Time {
 
 // Open starts a new stream of the given kind with a fresh, time-ordered id.
 func (r *Recorder) Open(kind string) (*Stream, error) {
-	id := NewID(r.now())
+	sign, err := newSigner(r.Signer)
+	if err != nil {
+		return nil, err
+	}
+	opened := r.now()
+	id := NewID(opened)
 	out, err := r.Store.Create(kind, id)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: open %s stream: %w", kind, err)
 	}
-	return &Stream{ID: id, Kind: kind, clock: r.now, out: out, prev: GenesisHash}, nil
+	s := &Stream{ID: id, Kind: kind, clock: r.now, out: out, prev: GenesisHash, sign: sign}
+	s.ledger = ledger{opened: opened.UTC(), counts: map[string]uint64{}}
+	s.every, s.interval = r.CheckpointEvents, r.CheckpointInterval
+	if s.every <= 0 {
+		s.every = DefaultCheckpointEvents
+	}
+	if s.interval <= 0 {
+		s.interval = DefaultCheckpointInterval
+	}
+	return s, nil
 }
 
 // NewID returns an id that sorts by time and is unique: UTC timestamp plus
@@ -48,5 +84,16 @@ func NewID(t time.Time) string {
 	if _, err := rand.Read(b[:]); err != nil {
 		panic("recorder: crypto/rand failed: " + err.Error())
 	}
-	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+	return t.UTC().Format(idTimeLayout) + "-" + hex.EncodeToString(b[:])
+}
+
+const idTimeLayout = "20060102T150405Z"
+
+// IDTime is when the stream with this id was opened, read from the id.
+func IDTime(id string) (time.Time, bool) {
+	if len(id) < len(idTimeLayout) {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(idTimeLayout, id[:len(idTimeLayout)])
+	return t, err == nil
 }

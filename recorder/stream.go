@@ -12,7 +12,10 @@ import (
 type Appender interface {
 	// Append writes one line durably (on return it survives a crash).
 	Append(line []byte) error
-	Close() error
+	// Finish stores the stream's manifest next to it, durably, and
+	// releases the stream; nothing is appended after it. A nil manifest
+	// (a Recorder without a Signer) stores none.
+	Finish(manifest []byte) error
 }
 
 // Stream is one chained sequence of events: an SSH session, or the CA's
@@ -27,6 +30,16 @@ type Stream struct {
 	seq    uint64
 	prev   string
 	closed bool
+	failed error // the first failed append or signature: no event follows it
+	ledger ledger
+
+	// Checkpoints; sign is nil for a Recorder without a Signer.
+	sign            *signer
+	every           int
+	interval        time.Duration
+	unsigned        int       // events since the last checkpoint
+	firstUnsignedAt time.Time // Clock time of the first of them
+	timer           *time.Timer
 }
 
 // ErrClosed is returned by Emit after Close.
@@ -34,31 +47,114 @@ var ErrClosed = errors.New("recorder: stream closed")
 
 // Emit appends an event of the given type with data as its payload. An
 // error means the event was not recorded; callers refuse the action the
-// event describes (fail closed).
+// event describes (fail closed). After a failed append every Emit fails:
+// the stream's end may hold a partial line, and nothing may follow it.
 func (s *Stream) Emit(typ string, data any) error {
+	if typ == TypeCheckpoint {
+		return fmt.Errorf("recorder: event type %q is the recorder's own", typ)
+	}
 	payload, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("recorder: encode %s: %w", typ, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	switch {
+	case s.closed:
 		return ErrClosed
+	case s.failed != nil:
+		return s.failed
 	}
+	// A checkpoint that is due goes first, so that an error still means
+	// this event was not recorded.
+	if s.checkpointDue() {
+		if err := s.checkpoint(); err != nil {
+			return err
+		}
+	}
+	if err := s.append(typ, payload); err != nil {
+		return err
+	}
+	s.noteUnsigned()
+	return nil
+}
+
+// append writes one event; s.mu is held.
+func (s *Stream) append(typ string, payload json.RawMessage) error {
 	ev := Event{V: SchemaVersion, Stream: s.ID, Seq: s.seq, Time: s.clock().UTC(), Type: typ, Prev: s.prev, Data: payload}
 	line, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("recorder: encode %s: %w", typ, err)
 	}
 	if err := s.out.Append(line); err != nil {
-		return fmt.Errorf("recorder: append %s to %s: %w", typ, s.ID, err)
+		s.failed = fmt.Errorf("recorder: append %s to %s: %w", typ, s.ID, err)
+		return s.failed
 	}
 	s.seq++
 	s.prev = LineHash(line)
+	s.ledger.note(typ, payload)
 	return nil
 }
 
-// Close ends the stream; later Emits fail with ErrClosed.
+// noteUnsigned counts an event no checkpoint covers yet, and makes sure a
+// timer will sign it if the stream falls idle; s.mu is held.
+func (s *Stream) noteUnsigned() {
+	if s.sign == nil {
+		return
+	}
+	s.unsigned++
+	if s.unsigned > 1 {
+		return
+	}
+	s.firstUnsignedAt = s.clock()
+	if s.timer == nil {
+		s.timer = time.AfterFunc(s.interval, s.idleCheckpoint)
+	} else {
+		s.timer.Reset(s.interval)
+	}
+}
+
+// checkpointDue says whether the events since the last checkpoint reached
+// the count or the age at which they must be signed; s.mu is held.
+func (s *Stream) checkpointDue() bool {
+	return s.sign != nil && s.unsigned > 0 &&
+		(s.unsigned >= s.every || s.clock().Sub(s.firstUnsignedAt) >= s.interval)
+}
+
+// checkpoint signs the chain through the last event; s.mu is held.
+func (s *Stream) checkpoint() error {
+	last := s.seq - 1
+	sig, err := s.sign.sign(CheckpointMessage(s.ID, last, s.prev))
+	if err != nil {
+		s.failed = fmt.Errorf("recorder: checkpoint %s: %w", s.ID, err)
+		return s.failed
+	}
+	payload, err := json.Marshal(Checkpoint{Seq: last, ChainHead: s.prev, Key: s.sign.fp, Sig: sig})
+	if err != nil {
+		return fmt.Errorf("recorder: encode checkpoint: %w", err)
+	}
+	if err := s.append(TypeCheckpoint, payload); err != nil {
+		return err
+	}
+	s.unsigned = 0
+	s.timer.Stop()
+	return nil
+}
+
+// idleCheckpoint runs on the timer: events that arrived and were followed
+// by silence are signed within the interval. A failure is kept and
+// returned by the next Emit.
+func (s *Stream) idleCheckpoint() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.failed != nil || s.unsigned == 0 {
+		return
+	}
+	_ = s.checkpoint()
+}
+
+// Close ends the stream, storing its signed manifest when the Recorder
+// has a Signer; later Emits fail with ErrClosed.
 func (s *Stream) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -66,5 +162,37 @@ func (s *Stream) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.out.Close()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if s.sign == nil {
+		return s.out.Finish(nil)
+	}
+	manifest, err := s.sign.signManifest(s.manifest())
+	if err != nil {
+		return errors.Join(err, s.out.Finish(nil))
+	}
+	if err := s.out.Finish(manifest); err != nil {
+		return fmt.Errorf("recorder: close %s: %w", s.ID, err)
+	}
+	return nil
+}
+
+// manifest describes the stream as it is; s.mu is held.
+func (s *Stream) manifest() Manifest {
+	m := Manifest{
+		V: SchemaVersion, Stream: s.ID, Kind: s.Kind, Identity: s.ledger.identity,
+		Events: s.seq, ChainHead: s.prev, Counts: s.ledger.counts,
+		EndReason: s.ledger.endReason, Start: s.ledger.opened, End: s.clock().UTC(),
+	}
+	if s.seq > 0 {
+		m.LastSeq = s.seq - 1
+	}
+	if m.EndReason == "" {
+		m.EndReason = endClosed
+	}
+	if s.failed != nil {
+		m.Error = s.failed.Error()
+	}
+	return m
 }

@@ -2,31 +2,49 @@ package recorder
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 )
 
 // Summary is one session as `gatehouse sessions` lists it.
 type Summary struct {
-	ID         string
-	Start      time.Time
-	End        time.Time // zero while the session is open (or was cut short)
-	Identity   string    // the certificate's KeyId, once authenticated
-	ClientAddr string
-	Channels   int // channels opened
-	Refusals   int // auth failures and refused channels and requests
+	ID             string
+	Start          time.Time // session.start, or the time in the id when it is missing
+	End            time.Time // zero while the session is open (or was cut short)
+	Identity       string    // the certificate's KeyId, once authenticated
+	Agent          string    // the agent of an agent certificate
+	Serial         uint64    // the certificate's serial
+	KeyFingerprint string    // of the key the certificate certifies
+	ClientAddr     string
+	Channels       int // channels opened
+	Statements     int // db.statement events
+	Denied         int // db.statement events whose decision is not allow
+	// Refusals counts auth failures, refused channels and requests, and
+	// denied statements.
+	Refusals   int
 	EndReason  string
 	Targets    []string // targets of opened channels
 	ChainError error    // nil when the hash chain is intact
 }
 
+// Open says whether the session has not recorded its end: it is still
+// running, or it was cut short.
+func (s Summary) Open() bool { return s.End.IsZero() }
+
 // summaryFields are the payload fields a summary reads; the full schema is
 // in docs/recording-format.md.
 type summaryFields struct {
-	KeyID      string `json:"key_id"`
+	KeyID          string `json:"key_id"`
+	Serial         uint64 `json:"serial"`
+	KeyFingerprint string `json:"key_fingerprint"`
+	Identity       struct {
+		Agent string `json:"agent"`
+	} `json:"identity"`
 	ClientAddr string `json:"client_addr"`
 	Target     string `json:"target"`
 	Reason     string `json:"reason"`
+	Decision   string `json:"decision"`
 }
 
 // Summarize condenses a session stream's lines.
@@ -37,28 +55,82 @@ func Summarize(id string, lines [][]byte) Summary {
 	for _, ev := range events {
 		var f summaryFields
 		_ = json.Unmarshal(ev.Data, &f) // a payload without these fields is fine
-		switch {
-		case ev.Type == "session.start":
-			s.Start, s.ClientAddr = ev.Time, f.ClientAddr
-		case ev.Type == "auth.success":
-			s.Identity = f.KeyID
-		case ev.Type == "channel.open":
-			s.Channels++
-			s.Targets = appendUnique(s.Targets, f.Target)
-		case ev.Type == "auth.failure" || strings.HasSuffix(ev.Type, ".refused"):
-			s.Refusals++
-		case ev.Type == "session.end":
-			s.End, s.EndReason = ev.Time, f.Reason
-		}
+		s.add(ev, f)
+	}
+	if s.Start.IsZero() {
+		s.Start, _ = IDTime(id)
 	}
 	return s
 }
 
-func appendUnique(list []string, s string) []string {
-	for _, x := range list {
-		if x == s {
-			return list
+func (s *Summary) add(ev Event, f summaryFields) {
+	switch {
+	case ev.Type == "session.start":
+		s.Start, s.ClientAddr = ev.Time, f.ClientAddr
+	case ev.Type == typeAuthSuccess:
+		s.Identity, s.Agent, s.Serial, s.KeyFingerprint = f.KeyID, f.Identity.Agent, f.Serial, f.KeyFingerprint
+	case ev.Type == "channel.open":
+		s.Channels++
+		if !slices.Contains(s.Targets, f.Target) {
+			s.Targets = append(s.Targets, f.Target)
 		}
+	case ev.Type == typeStatement:
+		s.Statements++
+		if !allowed(f.Decision) {
+			s.Denied++
+			s.Refusals++
+		}
+	case ev.Type == "auth.failure" || strings.HasSuffix(ev.Type, ".refused"):
+		s.Refusals++
+	case ev.Type == typeSessionEnd:
+		s.End, s.EndReason = ev.Time, f.Reason
 	}
-	return append(list, s)
+}
+
+// typeStatement is the PostgreSQL proxy's event for one statement.
+const typeStatement = "db.statement"
+
+// allowed reads a statement's decision; anything but an allow counts as a
+// refusal, so that an unfamiliar decision is shown rather than hidden.
+func allowed(decision string) bool {
+	return decision == "allow" || decision == "allowed"
+}
+
+// Outcomes a Filter selects on. They overlap: an open session may already
+// have refusals.
+const (
+	OutcomeRefused = "refused" // at least one refusal or denied statement
+	OutcomeClean   = "clean"   // ended, no refusals, chain intact
+	OutcomeOpen    = "open"    // no session.end: still running, or cut short
+)
+
+// Filter selects sessions. Its zero value selects all.
+type Filter struct {
+	Identity string    // a substring of the identity (the certificate's KeyId)
+	Agent    string    // the agent, exactly
+	Target   string    // a target the session opened a channel to
+	Since    time.Time // sessions that started at or after Since
+	Until    time.Time // sessions that started before Until
+	Outcome  string    // OutcomeRefused, OutcomeClean, OutcomeOpen or ""
+}
+
+// Match says whether s passes every condition of f.
+func (f Filter) Match(s Summary) bool {
+	switch {
+	case f.Identity != "" && !strings.Contains(s.Identity, f.Identity),
+		f.Agent != "" && s.Agent != f.Agent,
+		f.Target != "" && !slices.Contains(s.Targets, f.Target),
+		!f.Since.IsZero() && s.Start.Before(f.Since),
+		!f.Until.IsZero() && !s.Start.Before(f.Until):
+		return false
+	}
+	switch f.Outcome {
+	case OutcomeRefused:
+		return s.Refusals > 0
+	case OutcomeClean:
+		return !s.Open() && s.Refusals == 0 && s.ChainError == nil
+	case OutcomeOpen:
+		return s.Open()
+	}
+	return true
 }

@@ -115,7 +115,10 @@ func operatorAuthority(cfg *policy.Config) (*ca.Authority, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	rec := &recorder.Recorder{Store: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}}
+	rec, err := openRecorder(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	stream, err := rec.Open(recorder.KindCA)
 	if err != nil {
 		return nil, nil, err

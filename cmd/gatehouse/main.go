@@ -33,7 +33,13 @@ Engineer:
   ssh-config                print an ssh_config Host block for the bastion
 
 Auditor:
-  sessions --config F       list recorded sessions
+  sessions --config F       list recorded sessions; filters: --identity, --agent, --target,
+                            --since, --until, --outcome refused|clean|open
+  verify --config F SESSION check a recording's chain, signatures and manifest; or every
+                            recording --since T; offline: --dir DIR --pubkey KEY
+  replay --config F SESSION a session as a timeline at its real pace (--speed N, --no-wait)
+  recorder pubkey --config F
+                            print the recorder's public key (what verify --pubkey takes)
 
 Run "gatehouse COMMAND --help" for a command's flags. Commands that read the
 server configuration take --config F or the GATEHOUSE_CONFIG environment variable.
@@ -54,6 +60,9 @@ func commands() map[string]command {
 		"status":     {runStatus, "show the current certificate"},
 		"ssh-config": {runSSHConfig, "print an ssh_config Host block"},
 		"sessions":   {runSessions, "list recorded sessions"},
+		"verify":     {runVerify, "verify recordings"},
+		"replay":     {runReplay, "replay a recorded session"},
+		"recorder":   {runRecorder, "recorder key commands"},
 	}
 }
 

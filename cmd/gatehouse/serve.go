@@ -56,7 +56,10 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	rec := &recorder.Recorder{Store: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}}
+	rec, err := openRecorder(cfg)
+	if err != nil {
+		return err
+	}
 	caStream, err := rec.Open(recorder.KindCA)
 	if err != nil {
 		return fmt.Errorf("open the CA's recording: %w", err)

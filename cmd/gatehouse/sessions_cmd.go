@@ -14,9 +14,18 @@ import (
 func runSessions(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("sessions", out)
 	path := configFlag(fs)
-	identity := fs.String("identity", "", "only sessions whose identity contains this text")
-	refused := fs.Bool("refused", false, "only sessions with refusals")
+	var filter recorder.Filter
+	fs.StringVar(&filter.Identity, "identity", "", "only sessions whose identity contains this text")
+	fs.StringVar(&filter.Agent, "agent", "", "only sessions of this agent")
+	fs.StringVar(&filter.Target, "target", "", "only sessions that opened a channel to this target")
+	fs.StringVar(&filter.Outcome, "outcome", "", "only sessions that were refused (any refusal or denied statement), clean, or open")
+	since := fs.String("since", "", "only sessions begun since T: an RFC 3339 time, or a duration before now such as 24h")
+	until := fs.String("until", "", "only sessions begun before T (same forms as --since)")
+	refused := fs.Bool("refused", false, "only sessions with refusals (same as --outcome refused)")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := completeFilter(&filter, *since, *until, *refused); err != nil {
 		return err
 	}
 	cfg, err := loadConfigFlag(*path, "sessions")
@@ -36,7 +45,7 @@ func runSessions(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		s := recorder.Summarize(id, lines)
-		if *identity != "" && !strings.Contains(s.Identity, *identity) || *refused && s.Refusals == 0 {
+		if !filter.Match(s) {
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.ID, s.Start.Local().Format(time.DateTime),
@@ -44,6 +53,27 @@ func runSessions(ctx context.Context, args []string, out io.Writer) error {
 			orDash(s.EndReason), chainState(s.ChainError))
 	}
 	return tw.Flush()
+}
+
+// completeFilter adds the flags that need parsing to a sessions filter.
+func completeFilter(f *recorder.Filter, since, until string, refused bool) error {
+	if refused {
+		f.Outcome = recorder.OutcomeRefused
+	}
+	switch f.Outcome {
+	case "", recorder.OutcomeRefused, recorder.OutcomeClean, recorder.OutcomeOpen:
+	default:
+		return usageError("sessions: --outcome is refused, clean or open")
+	}
+	var err error
+	now := time.Now()
+	if f.Since, err = parseTime(since, now); err != nil {
+		return usageError("sessions: --since: %v", err)
+	}
+	if f.Until, err = parseTime(until, now); err != nil {
+		return usageError("sessions: --until: %v", err)
+	}
+	return nil
 }
 
 func duration(s recorder.Summary) string {

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder"
+)
+
+func runRecorder(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] != "pubkey" {
+		return usageError("usage: gatehouse recorder pubkey --config F")
+	}
+	fs := newFlags("recorder pubkey", out)
+	path := configFlag(fs)
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	cfg, err := loadConfigFlag(*path, "recorder pubkey")
+	if err != nil {
+		return err
+	}
+	key, err := recorder.LoadKey(recorderKeyPath(cfg))
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w (the recorder key is generated when `gatehouse serve` first starts)", err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, recorder.FormatPublicKey(key.Public().(ed25519.PublicKey)))
+	return nil
+}
+
+func recorderKeyPath(cfg *policy.Config) string { return cfg.Path(recorder.KeyFile) }
+
+// openRecorder is the recorder of a server or an operator command: the
+// configured store and the recorder key in data_dir, made on first use.
+func openRecorder(cfg *policy.Config) (*recorder.Recorder, error) {
+	key, _, err := recorder.LoadOrGenerateKey(recorderKeyPath(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("recorder key: %w", err)
+	}
+	return &recorder.Recorder{Store: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}, Signer: key}, nil
+}
+
+// auditFlags are how the auditor's commands find recordings and the keys
+// to check them with: the server's configuration, or a directory and
+// public keys alone.
+type auditFlags struct {
+	config  *string
+	dir     *string
+	pubkeys stringList
+}
+
+func addAuditFlags(fs *flag.FlagSet) *auditFlags {
+	a := &auditFlags{config: configFlag(fs)}
+	a.dir = fs.String("dir", "", "the recordings directory (default: recording.dir of --config)")
+	fs.Var(&a.pubkeys, "pubkey", "a trusted recorder public key: an authorized_keys line, base64, or a file holding them or the JSON of GET /v1/recorder-keys (repeatable; default: the key in data_dir of --config)")
+	return a
+}
+
+// open resolves the store and, unless keysOptional, the trusted keys.
+func (a *auditFlags) open(cmd string, keysOptional bool) (recorder.FileStore, []ed25519.PublicKey, error) {
+	var cfg *policy.Config
+	if *a.config != "" {
+		var err error
+		if cfg, err = policy.Load(*a.config); err != nil {
+			return recorder.FileStore{}, nil, err
+		}
+	}
+	dir := *a.dir
+	switch {
+	case dir == "" && cfg == nil:
+		return recorder.FileStore{}, nil, usageError("%s: --config (or GATEHOUSE_CONFIG) or --dir is required", cmd)
+	case dir == "":
+		dir = cfg.Path(cfg.Recording.Dir)
+	}
+	keys, err := a.keys(cfg)
+	if err != nil || len(keys) > 0 || keysOptional {
+		return recorder.FileStore{Dir: dir}, keys, err
+	}
+	return recorder.FileStore{}, nil, usageError("%s: --pubkey is required without --config", cmd)
+}
+
+func (a *auditFlags) keys(cfg *policy.Config) ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	for _, k := range a.pubkeys {
+		data := []byte(k)
+		if file, err := os.ReadFile(k); err == nil {
+			data = file
+		}
+		parsed, err := recorder.ParsePublicKeys(data)
+		if err != nil {
+			return nil, fmt.Errorf("--pubkey %.40q: %w", k, err)
+		}
+		keys = append(keys, parsed...)
+	}
+	if len(keys) > 0 || cfg == nil {
+		return keys, nil
+	}
+	key, err := recorder.LoadKey(recorderKeyPath(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("the recorder key of %s (or pass --pubkey): %w", *a.config, err)
+	}
+	return []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, nil
+}
+
+// parseTime reads a --since or --until value: an RFC 3339 time, or a
+// duration before now such as 24h or 7d.
+func parseTime(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := policy.ParseDuration(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-01-26T09:00:00Z) nor a duration (24h, 7d)", s)
+	}
+	return now.Add(-d), nil
+}
+
+// parseWithArgs parses flags that may come before or after the
+// positional arguments ("verify SESSION --config F"), which the flag
+// package alone stops at.
+func parseWithArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
+)
+
+const verifyUsage = `Usage: gatehouse verify [--config F | --dir DIR --pubkey KEY] (SESSION... | --since T)
+
+Checks each recording's hash chain and sequence, the signature of every checkpoint, and its
+signed manifest (docs/recording-format.md). Exit status: 0 when every recording verified;
+1 when one failed (altered, or unreadable), naming the first problem; 2 for a usage error;
+3 when none failed but some have no manifest (still open, or the recorder crashed).
+
+`
+
+// exitIncomplete is verify's exit status when nothing was found altered
+// but a recording has no manifest (still open, or cut short by a crash).
+const exitIncomplete = 3
+
+func runVerify(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("verify", out)
+	audit := addAuditFlags(fs)
+	since := fs.String("since", "", "verify every recording begun since T: an RFC 3339 time, or a duration before now such as 24h or 7d")
+	kind := fs.String("kind", recorder.KindSession, "which recordings --since verifies: sessions or ca")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), verifyUsage)
+		fs.PrintDefaults()
+	}
+	ids, err := parseWithArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if *kind != recorder.KindSession && *kind != recorder.KindCA {
+		return usageError("verify: --kind is %s or %s", recorder.KindSession, recorder.KindCA)
+	}
+	if (len(ids) == 0) == (*since == "") {
+		return usageError("usage: gatehouse verify [--config F | --dir DIR --pubkey KEY] (SESSION... | --since T); see --help")
+	}
+	store, keys, err := audit.open("verify", false)
+	if err != nil {
+		return err
+	}
+	v := &verifyRun{store: store, keys: keys, out: out}
+	if *since != "" {
+		if ids, err = v.since(*kind, *since); err != nil {
+			return err
+		}
+	}
+	for _, id := range ids {
+		v.one(*kind, id)
+	}
+	return v.result(*since)
+}
+
+// verifyRun verifies recordings one after the other and remembers the
+// first problem of each class.
+type verifyRun struct {
+	store                     recorder.FileStore
+	keys                      []ed25519.PublicKey
+	out                       io.Writer
+	ok, incomplete, failed    int
+	firstFailed, firstOpenErr error
+}
+
+func (v *verifyRun) since(kind, value string) ([]string, error) {
+	from, err := parseTime(value, time.Now())
+	if err != nil {
+		return nil, usageError("verify: --since: %v", err)
+	}
+	all, err := v.store.List(kind)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, id := range all {
+		if t, ok := recorder.IDTime(id); !ok || !t.Before(from) {
+			ids = append(ids, id)
+		}
+	}
+	fmt.Fprintf(v.out, "%d recordings of kind %s begun since %s\n", len(ids), kind, from.UTC().Format(time.RFC3339))
+	return ids, nil
+}
+
+// one verifies a recording of kind (or, when there is none, of the other
+// kind: a SESSION argument may name a CA stream too).
+func (v *verifyRun) one(kind, id string) {
+	rep, err := recorder.VerifyStored(v.store, kind, id, v.keys...)
+	if other := otherKind(kind); errors.Is(err, fs.ErrNotExist) {
+		if r, e := recorder.VerifyStored(v.store, other, id, v.keys...); !errors.Is(e, fs.ErrNotExist) {
+			rep, err = r, e
+		}
+	}
+	switch {
+	case err == nil:
+		v.ok++
+		fmt.Fprintf(v.out, "OK          %s  %s\n", id, verifiedText(rep))
+	case errors.Is(err, recorder.ErrIncomplete):
+		v.incomplete++
+		v.firstOpenErr = firstOf(v.firstOpenErr, err)
+		fmt.Fprintf(v.out, "INCOMPLETE  %s  %s\n", id, err)
+	default:
+		v.failed++
+		v.firstFailed = firstOf(v.firstFailed, err)
+		fmt.Fprintf(v.out, "FAILED      %s  %s\n", id, err)
+	}
+}
+
+func otherKind(kind string) string {
+	if kind == recorder.KindCA {
+		return recorder.KindSession
+	}
+	return recorder.KindCA
+}
+
+func firstOf(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// verifiedText says what a successful verification established.
+func verifiedText(rep *recorder.Report) string {
+	m := rep.Manifest
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d events", m.Kind, m.Events)
+	if m.Events > 0 {
+		fmt.Fprintf(&b, " (seq %d–%d)", m.FirstSeq, m.LastSeq)
+	}
+	fmt.Fprintf(&b, " chained, %d checkpoints and the manifest signed by %s", rep.Checkpoints, strings.Join(rep.Keys, ", "))
+	if id := m.Identity; id != nil && id.Name != "" {
+		fmt.Fprintf(&b, "; %s, certificate serial %d", id.Name, id.Serial)
+	}
+	fmt.Fprintf(&b, "; %s to %s, ended: %s", m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339), m.EndReason)
+	if m.Error != "" {
+		fmt.Fprintf(&b, " (recording error: %s)", m.Error)
+	}
+	return b.String()
+}
+
+func (v *verifyRun) result(since string) error {
+	if since != "" {
+		fmt.Fprintf(v.out, "%d verified, %d incomplete, %d failed\n", v.ok, v.incomplete, v.failed)
+	}
+	switch {
+	case v.firstFailed != nil:
+		return exitError{1, v.firstFailed}
+	case v.firstOpenErr != nil:
+		return exitError{exitIncomplete, v.firstOpenErr}
+	}
+	return nil
+}

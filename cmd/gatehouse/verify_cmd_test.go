@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder"
+)
+
+// auditWorld is a data_dir with a recorder key and two recorded sessions:
+// a clean one and one with refusals.
+type auditWorld struct {
+	dir, config    string
+	clean, refused string // session ids
+}
+
+func newAuditWorld(t *testing.T) auditWorld {
+	t.Helper()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "gatehouse.yaml")
+	yaml := "data_dir: " + dir + "\nrecording:\n  store: file\n  dir: recordings\n"
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := policy.Load(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := openRecorder(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	rec.Clock = func() time.Time { clock = clock.Add(250 * time.Millisecond); return clock }
+	rec.CheckpointEvents = 3
+	w := auditWorld{dir: dir, config: config}
+	w.clean = recordSession(t, rec, "bob@example.com", "orders", nil)
+	w.refused = recordSession(t, rec, "alice@example.com", "billing", []auditEvent{
+		{"db.statement", map[string]any{"channel": 1, "text": "SELECT email FROM customers", "decision": "allow", "rule": "readonly", "rows": 3, "duration_ms": 2, "masked": []string{"email"}}},
+		{"db.statement", map[string]any{"channel": 1, "text": "DELETE FROM customers", "decision": "deny", "rule": "readonly", "error": "42501"}},
+		{"channel.refused", map[string]any{"channel": 2, "type": "direct-tcpip", "host": "10.0.0.1", "port": 22, "reason": "destination is an address, not a target name"}},
+	})
+	return w
+}
+
+type auditEvent struct {
+	typ  string
+	data any
+}
+
+func recordSession(t *testing.T, rec *recorder.Recorder, who, target string, middle []auditEvent) string {
+	t.Helper()
+	s, err := rec.Open(recorder.KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := []auditEvent{
+		{"session.start", map[string]any{"client_addr": "127.0.0.1:50000", "server_addr": "127.0.0.1:2222"}},
+		{"auth.success", map[string]any{"method": "publickey", "name": who, "key_id": who, "serial": 77, "key_fingerprint": "SHA256:k", "principals": []string{target + ":readonly"}}},
+		{"channel.open", map[string]any{"channel": 1, "target": target, "roles": []string{"readonly"}, "port": 5432}},
+	}
+	events = append(events, middle...)
+	events = append(events, auditEvent{"channel.close", map[string]any{"channel": 1}}, auditEvent{"session.end", map[string]any{"reason": "client disconnected", "channels": 1}})
+	for _, e := range events {
+		if err := s.Emit(e.typ, e.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return s.ID
+}
+
+func (w auditWorld) stream(id string) string {
+	return filepath.Join(w.dir, "recordings", recorder.KindSession, id+".jsonl")
+}
+
+// runAudit runs the command line and returns its output and exit status.
+func runAudit(t *testing.T, args ...string) (string, int, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := run(context.Background(), args, &out)
+	code := 0
+	var ee exitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.code
+	case err != nil:
+		code = 1
+	}
+	return out.String(), code, err
+}
+
+func TestVerifyCommand(t *testing.T) {
+	w := newAuditWorld(t)
+	out, code, err := runAudit(t, "verify", "--config", w.config, w.clean)
+	if code != 0 || !strings.Contains(out, "OK") || !strings.Contains(out, "bob@example.com, certificate serial 77") {
+		t.Fatalf("verify: exit %d, %v\n%s", code, err, out)
+	}
+	// Offline: the recordings directory and the key `recorder pubkey` prints,
+	// flags after the session.
+	pub, code, err := runAudit(t, "recorder", "pubkey", "--config", w.config)
+	if code != 0 || !strings.HasPrefix(pub, "ssh-ed25519 ") {
+		t.Fatalf("recorder pubkey: exit %d, %v: %s", code, err, pub)
+	}
+	keyFile := filepath.Join(t.TempDir(), "recorder.pub")
+	os.WriteFile(keyFile, []byte(pub), 0o644)
+	dir := filepath.Join(w.dir, "recordings")
+	for _, key := range []string{strings.TrimSpace(pub), keyFile} {
+		if out, code, err := runAudit(t, "verify", w.refused, "--dir", dir, "--pubkey", key); code != 0 {
+			t.Fatalf("verify --dir --pubkey %s: exit %d, %v\n%s", key, code, err, out)
+		}
+	}
+	out, code, err = runAudit(t, "verify", "--config", w.config, "--since", "2026-11-26T00:00:00Z")
+	if code != 0 || !strings.Contains(out, "2 verified, 0 incomplete, 0 failed") {
+		t.Fatalf("verify --since: exit %d, %v\n%s", code, err, out)
+	}
+}
+
+func TestVerifyCommandFailures(t *testing.T) {
+	w := newAuditWorld(t)
+	data, _ := os.ReadFile(w.stream(w.refused))
+	os.WriteFile(w.stream(w.refused), bytes.Replace(data, []byte(`"rows":3`), []byte(`"rows":0`), 1), 0o600)
+	_, code, err := runAudit(t, "verify", "--config", w.config, w.refused)
+	if code != 1 || !strings.Contains(err.Error(), "line 6 (seq 5)") {
+		t.Fatalf("tampered: exit %d, %v", code, err)
+	}
+	os.Remove(strings.TrimSuffix(w.stream(w.clean), ".jsonl") + ".manifest.json")
+	_, code, err = runAudit(t, "verify", "--config", w.config, w.clean)
+	if code != exitIncomplete || !strings.Contains(err.Error(), "not closed") {
+		t.Fatalf("no manifest: exit %d, %v", code, err)
+	}
+	// --since names the first problem, the tampering before the incompleteness.
+	out, code, err := runAudit(t, "verify", "--config", w.config, "--since", "2026-11-26T00:00:00Z")
+	if code != 1 || !strings.Contains(out, "0 verified, 1 incomplete, 1 failed") || !strings.Contains(err.Error(), w.refused) {
+		t.Fatalf("verify --since: exit %d, %v\n%s", code, err, out)
+	}
+	for _, args := range [][]string{
+		{"verify", w.clean},                              // nowhere to look
+		{"verify", "--dir", w.dir, w.clean},              // no key
+		{"verify", "--config", w.config},                 // nothing to verify
+		{"verify", "--config", w.config, "--since", "x"}, // bad time
+	} {
+		if _, code, err := runAudit(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, %v; want a usage error", args, code, err)
+		}
+	}
+}
+
+func TestReplayCommand(t *testing.T) {
+	w := newAuditWorld(t)
+	out, code, err := runAudit(t, "replay", "--config", w.config, "--no-wait", w.refused)
+	if code != 0 {
+		t.Fatalf("replay: exit %d, %v\n%s", code, err, out)
+	}
+	for _, want := range []string{
+		"who:       alice@example.com (certificate serial 77, key SHA256:k)",
+		"recording: verified: sessions:",
+		"+00:00:00.000  session.start",
+		"ALLOW (rule readonly) SELECT email FROM customers → 3 rows, 2 ms, masked email",
+		"DENY (rule readonly) DELETE FROM customers → error 42501",
+		"REFUSED: destination is an address, not a target name",
+		"session ended: client disconnected",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("replay output lacks %q:\n%s", want, out)
+		}
+	}
+	data, _ := os.ReadFile(w.stream(w.refused))
+	os.WriteFile(w.stream(w.refused), bytes.Replace(data, []byte(`"rows":3`), []byte(`"rows":0`), 1), 0o600)
+	out, code, _ = runAudit(t, "replay", "--config", w.config, "--no-wait", w.refused)
+	if code != 1 || !strings.Contains(out, "FAILED VERIFICATION") {
+		t.Fatalf("replay of a tampered recording: exit %d\n%s", code, out)
+	}
+}
+
+func TestSessionsFilters(t *testing.T) {
+	w := newAuditWorld(t)
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{w.clean, w.refused}},
+		{[]string{"--outcome", "refused"}, []string{w.refused}},
+		{[]string{"--outcome", "clean"}, []string{w.clean}},
+		{[]string{"--outcome", "open"}, nil},
+		{[]string{"--target", "orders"}, []string{w.clean}},
+		{[]string{"--since", "2026-11-26T00:00:00Z", "--until", "2026-11-27T00:00:00Z"}, []string{w.clean, w.refused}},
+		{[]string{"--until", "2026-11-26T00:00:00Z"}, nil},
+	}
+	for _, tt := range tests {
+		out, code, err := runAudit(t, append([]string{"sessions", "--config", w.config}, tt.args...)...)
+		if code != 0 {
+			t.Fatalf("sessions %v: exit %d, %v", tt.args, code, err)
+		}
+		for _, id := range []string{w.clean, w.refused} {
+			if strings.Contains(out, id) != auditListed(tt.want, id) {
+				t.Errorf("sessions %v: listing of %s wrong:\n%s", tt.args, id, out)
+			}
+		}
+	}
+	if _, code, _ := runAudit(t, "sessions", "--config", w.config, "--outcome", "weird"); code != 2 {
+		t.Errorf("--outcome weird: exit %d, want 2", code)
+	}
+}
+
+func auditListed(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

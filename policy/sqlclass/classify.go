@@ -1,0 +1,178 @@
+// Package sqlclass says what a SQL statement does — its statement kinds, the
+// relations it names and the functions it calls — from PostgreSQL's own
+// parser (libpg_query through pg_query_go). It makes no decisions: policy
+// judges what sqlclass reports. It imports no other gatehouse package.
+//
+// A statement is judged by everything it does: the whole parse tree is
+// walked, so a DELETE inside a WITH, a set_config('role', ...) inside a
+// SELECT, or the query of a COPY (...) TO all count. What cannot be known
+// from the text alone is not guessed at: the body of a DO block or of a
+// function is not inspected, views and functions are not expanded, names
+// are not resolved through search_path, and EXECUTE name says only that a
+// prepared statement runs (see Statement.Prepared).
+//
+// Choices that follow from judging by what a statement does:
+//   - EXPLAIN is explain; with ANALYZE (unless certainly false) it runs its
+//     statement and adds that statement's kinds. Without it, only explain,
+//     but the relations and functions inside are still reported.
+//   - Statements stored for later (CREATE VIEW, CREATE RULE, a function's
+//     BEGIN ATOMIC body, PREPARE) report the kinds of what they store.
+//   - set_config is set, or set_role when its first argument is role or
+//     session_authorization or is not a constant; UPDATE pg_settings is
+//     also set_role; pg_notify is listen_notify.
+//   - COPY to or from a server file or PROGRAM is also "other".
+//   - Statements that fit no kind (LOCK, LOAD, CHECKPOINT) are "other".
+package sqlclass
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"github.com/pganalyze/pg_query_go/v6/parser"
+)
+
+// Statement is what one statement of a query string does.
+type Statement struct {
+	// Text is the statement's own text, without the whitespace around it
+	// or the semicolon after it.
+	Text string
+	// Location is the byte offset of Text in the classified string.
+	Location int
+	// Kinds are every kind the statement does, the statement's own kind
+	// first, each once. Never empty: what fits no kind is "other".
+	Kinds []string
+	// Relations are the relations it names (reads, writes, creates, locks),
+	// as written: schema-qualified when written so, lower-cased unless
+	// quoted. A WITH query's name is not a relation when referenced.
+	Relations []string
+	// Functions are the functions it calls, schema-qualified when written
+	// so, lower-cased.
+	Functions []string
+	// Fingerprint is pg_query's fingerprint of Text (16 hex digits): the
+	// same for statements that differ only in constants, aliases and
+	// layout. It identifies a statement's shape for recording; it is not a
+	// safe cache key for classification (see Classifier).
+	Fingerprint string
+	// Prepared is set for PREPARE: the name and what the prepared
+	// statement does each time it is executed.
+	Prepared *Prepared
+	// Executes names the prepared statements an EXECUTE runs (also inside
+	// EXPLAIN ANALYZE or CREATE TABLE AS). What they do is not in the text.
+	Executes []string
+}
+
+// Prepared is what a PREPARE statement stores under Name. The session that
+// prepared it is the only place it can be executed, so a caller remembers
+// it per session: on EXECUTE Name it judges Kinds, Relations and Functions
+// (plus "execute"); it refuses an EXECUTE of a name it does not know (the
+// statement may have been prepared where the proxy could not see it, such
+// as inside a DO block); and it forgets the name on DEALLOCATE (of it or
+// ALL) and DISCARD ALL. A PREPARE of a name already in use fails upstream,
+// so the caller should remember a PREPARE only once it has succeeded.
+type Prepared struct {
+	Name      string
+	Kinds     []string
+	Relations []string
+	Functions []string
+}
+
+// ParseError is PostgreSQL's parser refusing the text. Callers refuse the
+// whole query string: nothing that does not parse is forwarded.
+type ParseError struct {
+	Message string
+	// Position is where the parser stopped, counted in characters from 1
+	// as in ErrorResponse field P; 0 when unknown.
+	Position int
+}
+
+func (e *ParseError) Error() string {
+	if e.Position > 0 {
+		return fmt.Sprintf("sqlclass: syntax: %s at character %d", e.Message, e.Position)
+	}
+	return "sqlclass: syntax: " + e.Message
+}
+
+// errNUL refuses text the C parser would read only up to its first NUL:
+// the rest would go unjudged.
+var errNUL = &ParseError{Message: "statement text contains a NUL byte"}
+
+// Classify parses sql, which may hold several statements separated by
+// semicolons, and returns what each does, in order. A string with no
+// statement (empty, blanks, comments) gives none and no error. Any error
+// means the text could not be judged, and callers must refuse it.
+func Classify(sql string) ([]Statement, error) {
+	if strings.IndexByte(sql, 0) >= 0 {
+		return nil, errNUL
+	}
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return nil, parseError(err)
+	}
+	out := make([]Statement, 0, len(tree.Stmts))
+	for _, raw := range tree.Stmts {
+		st, err := classifyRaw(sql, raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func parseError(err error) error {
+	var pe *parser.Error
+	if errors.As(err, &pe) {
+		return &ParseError{Message: pe.Message, Position: pe.Cursorpos}
+	}
+	// The tree came back but could not be decoded (for example a string
+	// that is not UTF-8): still a refusal.
+	return fmt.Errorf("sqlclass: decode parse tree: %w", err)
+}
+
+func classifyRaw(sql string, raw *pg_query.RawStmt) (Statement, error) {
+	text, at, err := statementText(sql, raw)
+	if err != nil {
+		return Statement{}, err
+	}
+	if raw.GetStmt() == nil {
+		return Statement{}, fmt.Errorf("sqlclass: statement at byte %d: empty parse tree", at)
+	}
+	fp, err := pg_query.Fingerprint(text)
+	if err != nil {
+		return Statement{}, parseError(err)
+	}
+	w := walkStatement(raw.Stmt)
+	return Statement{
+		Text:        text,
+		Location:    at,
+		Kinds:       w.kinds,
+		Relations:   w.relations,
+		Functions:   w.functions,
+		Fingerprint: fp,
+		Prepared:    w.prepared,
+		Executes:    w.executes,
+	}, nil
+}
+
+// statementText slices one statement out of sql by the byte range the
+// parser reports (stmt_len 0 means "to the end"), trimmed of the blanks
+// PostgreSQL's scanner skips.
+func statementText(sql string, raw *pg_query.RawStmt) (string, int, error) {
+	start, n := int(raw.StmtLocation), int(raw.StmtLen)
+	end := len(sql)
+	if n > 0 {
+		end = start + n
+	}
+	if start < 0 || start > end || end > len(sql) {
+		return "", 0, fmt.Errorf("sqlclass: statement range [%d,%d) outside the %d-byte text", start, end, len(sql))
+	}
+	text := sql[start:end]
+	trimmed := strings.TrimLeft(text, pgSpace)
+	start += len(text) - len(trimmed)
+	return strings.TrimRight(trimmed, pgSpace), start, nil
+}
+
+// pgSpace is the whitespace of PostgreSQL's scanner (scan.l, "space").
+const pgSpace = " \t\n\r\f\v"

@@ -1,0 +1,60 @@
+package sqlclass
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// FuzzClassify: Classify never panics, gives the same answer twice, the
+// cache gives the same answer as the parser, and every statement has kinds
+// from the contract and a text that is where it says it is.
+func FuzzClassify(f *testing.F) {
+	for _, s := range []string{
+		"SELECT 1",
+		"WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+		"EXPLAIN (ANALYZE false) UPDATE t SET x = 1; SET ROLE admin",
+		"PREPARE p AS SELECT set_config('role', $1, false); EXECUTE p('x')",
+		"COPY (SELECT pg_read_file('x')) TO STDOUT",
+		"DO $$ BEGIN NULL; END $$",
+		"SELECT * INTO t FROM \"Q\".\"R\"",
+		"",
+	} {
+		f.Add(s)
+	}
+	c := NewClassifier(64)
+	f.Fuzz(func(t *testing.T, sql string) {
+		a, errA := Classify(sql)
+		b, errB := Classify(sql)
+		if (errA == nil) != (errB == nil) || !reflect.DeepEqual(a, b) {
+			t.Fatalf("two answers for %q: %+v, %v and %+v, %v", sql, a, errA, b, errB)
+		}
+		cached, errC := c.Classify(sql)
+		if (errA == nil) != (errC == nil) || !reflect.DeepEqual(a, cached) {
+			t.Fatalf("cache differs for %q: %+v, %v and %+v, %v", sql, a, errA, cached, errC)
+		}
+		if errA != nil {
+			if a != nil {
+				t.Fatalf("statements with an error for %q", sql)
+			}
+			return
+		}
+		if strings.IndexByte(sql, 0) >= 0 {
+			t.Fatalf("text with a NUL byte classified: %q", sql)
+		}
+		for _, st := range a {
+			if len(st.Kinds) == 0 {
+				t.Fatalf("no kinds for %q", st.Text)
+			}
+			for _, k := range st.Kinds {
+				if !slices.Contains(allKinds, k) {
+					t.Fatalf("unknown kind %q for %q", k, st.Text)
+				}
+			}
+			if st.Location < 0 || st.Location+len(st.Text) > len(sql) || sql[st.Location:st.Location+len(st.Text)] != st.Text {
+				t.Fatalf("text %q is not at %d of %q", st.Text, st.Location, sql)
+			}
+		}
+	})
+}

@@ -1,0 +1,430 @@
+package sqlclass
+
+import (
+	"slices"
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// walker collects what one statement does while visiting every node of its
+// parse tree. Each collected list keeps first-seen order without repeats.
+type walker struct {
+	kinds     []string
+	relations []string
+	functions []string
+	prepared  *Prepared
+	executes  []string
+}
+
+// at is where in the tree a node is visited.
+type at struct {
+	scope *cteScope
+	// root: the node is the statement itself, not part of one.
+	root bool
+	// planOnly: inside EXPLAIN without ANALYZE, which plans the query but
+	// does not run it, so nothing in it adds a kind. Its relations and
+	// functions are still reported: planning may evaluate functions, and
+	// deny_functions and deny_relations should not depend on EXPLAIN.
+	planOnly bool
+	// inserted: the node is the source of an INSERT, where a bare VALUES
+	// list is the rows to store rather than a query that reads.
+	inserted bool
+}
+
+// inside is the position of a node's children.
+func (a at) inside() at {
+	a.root, a.inserted = false, false
+	return a
+}
+
+// cteScope holds the WITH query names visible at a point of the tree;
+// an unqualified name among them refers to the WITH query, not a relation
+// (PostgreSQL checks every enclosing query level before the catalog).
+type cteScope struct {
+	names  []string
+	parent *cteScope
+}
+
+func (s *cteScope) has(name string) bool {
+	for ; s != nil; s = s.parent {
+		if slices.Contains(s.names, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func walkStatement(stmt *pg_query.Node) *walker {
+	w := &walker{}
+	w.visit(stmt.ProtoReflect(), at{root: true})
+	if len(w.kinds) == 0 {
+		w.kinds = []string{kindOther}
+	}
+	return w
+}
+
+func (w *walker) kind(a at, kinds ...string) {
+	if a.planOnly {
+		return
+	}
+	for _, k := range kinds {
+		w.kinds = appendNew(w.kinds, k)
+	}
+}
+
+func appendNew(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
+// visit dispatches on the node's type: the types that decide a kind from
+// their contents have their own method, the rest take their kinds from
+// nodeKinds, and every node's children are visited.
+func (w *walker) visit(m protoreflect.Message, a at) {
+	switch n := m.Interface().(type) {
+	case *pg_query.Node:
+		// A oneof wrapper, not a level of the tree; of its hundreds of
+		// fields at most one is set.
+		if fd := m.WhichOneof(m.Descriptor().Oneofs().Get(0)); fd != nil {
+			w.visit(m.Get(fd).Message(), a)
+		}
+	case *pg_query.RangeVar:
+		w.rangeVar(n, a)
+	case *pg_query.FuncCall:
+		w.funcCall(n, a)
+		w.children(m, a.inside())
+	case *pg_query.SelectStmt:
+		w.selectStmt(m, n, a)
+	case *pg_query.InsertStmt:
+		w.insertStmt(m, n, a)
+	case *pg_query.UpdateStmt:
+		w.modify(m, kindUpdate, n.WithClause, n.Relation, a)
+	case *pg_query.DeleteStmt:
+		w.modify(m, kindDelete, n.WithClause, n.Relation, a)
+	case *pg_query.MergeStmt:
+		w.modify(m, kindMerge, n.WithClause, n.Relation, a)
+	case *pg_query.ExplainStmt:
+		w.explainStmt(m, n, a)
+	case *pg_query.CopyStmt:
+		w.copyStmt(m, n, a)
+	case *pg_query.VariableSetStmt:
+		w.variableSetStmt(n, a)
+	case *pg_query.DiscardStmt:
+		w.discardStmt(n, a)
+	case *pg_query.DropStmt:
+		w.dropStmt(m, n, a)
+	case *pg_query.PrepareStmt:
+		w.prepareStmt(n, a)
+	case *pg_query.ExecuteStmt:
+		w.kind(a, kindExecute)
+		w.executes = appendNew(w.executes, n.Name)
+		w.children(m, a.inside())
+	case *pg_query.DoStmt:
+		// The body is PL/pgSQL text, not a tree: DO is all we can say.
+		w.kind(a, kindDo)
+	default:
+		if kinds, ok := nodeKinds[string(m.Descriptor().Name())]; ok {
+			w.kind(a, kinds...)
+		} else if a.root {
+			w.kind(a, kindOther)
+		}
+		w.children(m, a.inside())
+	}
+}
+
+// children visits every message-typed field of m in field order, except
+// the fields named in skip.
+func (w *walker) children(m protoreflect.Message, a at, skip ...protoreflect.Name) {
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if fd.Kind() != protoreflect.MessageKind || slices.Contains(skip, fd.Name()) {
+			continue
+		}
+		switch {
+		case fd.IsList():
+			list := m.Get(fd).List()
+			for j := range list.Len() {
+				w.visit(list.Get(j).Message(), a)
+			}
+		case fd.IsMap():
+			m.Get(fd).Map().Range(func(_ protoreflect.MapKey, v protoreflect.Value) bool {
+				w.visit(v.Message(), a)
+				return true
+			})
+		case m.Has(fd):
+			w.visit(m.Get(fd).Message(), a)
+		}
+	}
+}
+
+func (w *walker) rangeVar(rv *pg_query.RangeVar, a at) {
+	if rv.Schemaname == "" && rv.Catalogname == "" && a.scope.has(rv.Relname) {
+		return
+	}
+	w.relation(rv)
+}
+
+func (w *walker) relation(rv *pg_query.RangeVar) {
+	if rv == nil {
+		return
+	}
+	w.relations = appendNew(w.relations, qualified(rv.Catalogname, rv.Schemaname, rv.Relname))
+}
+
+func qualified(parts ...string) string {
+	parts = slices.DeleteFunc(parts, func(s string) bool { return s == "" })
+	return strings.Join(parts, ".")
+}
+
+// with makes the names of a WITH clause visible and visits its queries.
+// Without RECURSIVE a WITH query sees only the ones before it, so in
+// `WITH t AS (SELECT * FROM t)` the inner t is the relation.
+func (w *walker) with(wc *pg_query.WithClause, a at) *cteScope {
+	if wc == nil {
+		return a.scope
+	}
+	names := make([]string, len(wc.Ctes))
+	for i, c := range wc.Ctes {
+		names[i] = c.GetCommonTableExpr().GetCtename()
+	}
+	all := &cteScope{names: names, parent: a.scope}
+	for i, c := range wc.Ctes {
+		inner := a.inside()
+		inner.scope = &cteScope{names: names[:i], parent: a.scope}
+		if wc.Recursive {
+			inner.scope = all
+		}
+		w.visit(c.ProtoReflect(), inner)
+	}
+	return all
+}
+
+func (w *walker) selectStmt(m protoreflect.Message, n *pg_query.SelectStmt, a at) {
+	if len(n.ValuesLists) == 0 || !a.inserted {
+		w.kind(a, kindSelect)
+	}
+	if n.IntoClause != nil { // SELECT ... INTO creates a table
+		w.kind(a, kindDDL)
+		w.relation(n.IntoClause.GetRel()) // a new table, even if named like a WITH query
+	}
+	inner := a.inside()
+	inner.scope = w.with(n.WithClause, inner)
+	// FOR UPDATE OF names FROM items (often aliases), already reported.
+	w.children(m, inner, "with_clause", "locking_clause")
+}
+
+func (w *walker) insertStmt(m protoreflect.Message, n *pg_query.InsertStmt, a at) {
+	w.kind(a, kindInsert)
+	w.relation(n.Relation) // like modify's target, never a WITH query
+	inner := a.inside()
+	inner.scope = w.with(n.WithClause, inner)
+	if n.SelectStmt != nil {
+		source := inner
+		source.inserted = true
+		w.visit(n.SelectStmt.ProtoReflect(), source)
+	}
+	w.children(m, inner, "with_clause", "relation", "select_stmt")
+}
+
+// modify handles UPDATE, DELETE and MERGE. Their target is always a
+// relation: PostgreSQL never resolves it to a WITH query.
+func (w *walker) modify(m protoreflect.Message, kind string, wc *pg_query.WithClause, target *pg_query.RangeVar, a at) {
+	w.kind(a, kind)
+	if target != nil {
+		w.relation(target)
+		if isPgSettings(target) {
+			// pg_settings' update rule calls set_config for the rows the
+			// WHERE clause picks, which may be role.
+			w.kind(a, kindSetRole)
+		}
+	}
+	inner := a.inside()
+	inner.scope = w.with(wc, inner)
+	w.children(m, inner, "with_clause", "relation")
+}
+
+func isPgSettings(rv *pg_query.RangeVar) bool {
+	return rv.Relname == "pg_settings" && (rv.Schemaname == "" || rv.Schemaname == "pg_catalog")
+}
+
+func (w *walker) explainStmt(m protoreflect.Message, n *pg_query.ExplainStmt, a at) {
+	w.kind(a, kindExplain)
+	inner := a.inside()
+	if !explainAnalyzes(n.Options) {
+		inner.planOnly = true
+	}
+	w.children(m, inner)
+}
+
+// explainAnalyzes says whether EXPLAIN runs its statement. Only an
+// ANALYZE option that is certainly false counts as not running, the way
+// PostgreSQL's defGetBoolean reads it (none, true/false/on/off, 1/0).
+func explainAnalyzes(options []*pg_query.Node) bool {
+	analyze := false
+	for _, o := range options {
+		d := o.GetDefElem()
+		if d == nil || !strings.EqualFold(d.Defname, "analyze") {
+			continue
+		}
+		if !isFalse(d.Arg) {
+			analyze = true
+		}
+	}
+	return analyze
+}
+
+func isFalse(arg *pg_query.Node) bool {
+	switch v := arg.GetNode().(type) {
+	case *pg_query.Node_Integer:
+		return v.Integer.GetIval() == 0
+	case *pg_query.Node_Boolean:
+		return !v.Boolean.GetBoolval()
+	case *pg_query.Node_String_:
+		s := v.String_.GetSval()
+		return strings.EqualFold(s, "false") || strings.EqualFold(s, "off")
+	}
+	return false
+}
+
+// copyStmt: COPY FROM and COPY TO, plus the query of COPY (query) TO. A
+// server-side file or program is also "other": the data never passes the
+// proxy (so it cannot be masked or recorded) and PROGRAM runs a shell
+// command, so a policy allowing copy_to has not allowed that.
+func (w *walker) copyStmt(m protoreflect.Message, n *pg_query.CopyStmt, a at) {
+	if n.IsFrom {
+		w.kind(a, kindCopyFrom)
+	} else {
+		w.kind(a, kindCopyTo)
+	}
+	if n.IsProgram || n.Filename != "" {
+		w.kind(a, kindOther)
+	}
+	w.children(m, a.inside())
+}
+
+// variableSetStmt: SET/RESET of role or session_authorization is set_role
+// wherever it appears (also as a stored setting, as in ALTER ROLE ... SET
+// role, ALTER DATABASE ... SET, CREATE FUNCTION ... SET). Any other SET or
+// RESET is set when it is the statement; stored inside another statement it
+// is part of that statement's kind. RESET ALL is set: PostgreSQL leaves
+// role and session_authorization alone on RESET ALL.
+func (w *walker) variableSetStmt(n *pg_query.VariableSetStmt, a at) {
+	switch {
+	case isRoleSetting(n.Name):
+		w.kind(a, kindSetRole)
+	case a.root:
+		w.kind(a, kindSet)
+	}
+}
+
+func isRoleSetting(name string) bool {
+	return strings.EqualFold(name, "role") || strings.EqualFold(name, "session_authorization")
+}
+
+// discardStmt: DISCARD ALL includes SET SESSION AUTHORIZATION DEFAULT.
+func (w *walker) discardStmt(n *pg_query.DiscardStmt, a at) {
+	if n.Target == pg_query.DiscardMode_DISCARD_ALL {
+		w.kind(a, kindSetRole)
+		return
+	}
+	w.kind(a, kindSet)
+}
+
+// dropStmt names dropped relations as names, not RangeVars; they are
+// reported with the relations so that deny_relations covers DROP too.
+func (w *walker) dropStmt(m protoreflect.Message, n *pg_query.DropStmt, a at) {
+	w.kind(a, kindDDL)
+	if dropsRelations(n.RemoveType) {
+		for _, o := range n.Objects {
+			var parts []string
+			for _, item := range o.GetList().GetItems() {
+				parts = append(parts, item.GetString_().GetSval())
+			}
+			if name := qualified(parts...); name != "" {
+				w.relations = appendNew(w.relations, name)
+			}
+		}
+	}
+	w.children(m, a.inside())
+}
+
+func dropsRelations(t pg_query.ObjectType) bool {
+	switch t {
+	case pg_query.ObjectType_OBJECT_TABLE, pg_query.ObjectType_OBJECT_VIEW,
+		pg_query.ObjectType_OBJECT_MATVIEW, pg_query.ObjectType_OBJECT_FOREIGN_TABLE,
+		pg_query.ObjectType_OBJECT_SEQUENCE, pg_query.ObjectType_OBJECT_INDEX:
+		return true
+	}
+	return false
+}
+
+// prepareStmt: PREPARE stores a statement for later; it is judged now by
+// what that statement will do (prepare plus its kinds), and what it does is
+// kept in Prepared for the EXECUTEs that follow.
+func (w *walker) prepareStmt(n *pg_query.PrepareStmt, a at) {
+	w.kind(a, kindPrepare)
+	inner := &walker{}
+	if n.Query != nil {
+		inner.visit(n.Query.ProtoReflect(), at{root: true})
+	}
+	if len(inner.kinds) == 0 {
+		inner.kinds = []string{kindOther}
+	}
+	w.prepared = &Prepared{Name: n.Name, Kinds: inner.kinds, Relations: inner.relations, Functions: inner.functions}
+	w.kind(a, inner.kinds...)
+	for _, r := range inner.relations {
+		w.relations = appendNew(w.relations, r)
+	}
+	for _, f := range inner.functions {
+		w.functions = appendNew(w.functions, f)
+	}
+}
+
+// funcCall reports the function and the kinds a function call does:
+// set_config sets a parameter (set_role when that parameter is role or
+// session_authorization, or cannot be told from the text), pg_notify
+// notifies. Any schema's function of that name counts, as a wrapper
+// shadowing the built-in may be on the search_path.
+func (w *walker) funcCall(n *pg_query.FuncCall, a at) {
+	parts := make([]string, 0, len(n.Funcname))
+	for _, p := range n.Funcname {
+		parts = append(parts, strings.ToLower(p.GetString_().GetSval()))
+	}
+	w.functions = appendNew(w.functions, qualified(parts...))
+	if len(parts) == 0 {
+		return
+	}
+	switch parts[len(parts)-1] {
+	case "set_config":
+		if setsRole(n.Args) {
+			w.kind(a, kindSetRole)
+		} else {
+			w.kind(a, kindSet)
+		}
+	case "pg_notify":
+		w.kind(a, kindListenNotify)
+	}
+}
+
+// setsRole reads set_config's first argument: only a constant naming
+// another parameter is not a role change. Named arguments, parameters and
+// expressions are taken to name role.
+func setsRole(args []*pg_query.Node) bool {
+	if len(args) == 0 {
+		return true
+	}
+	arg := args[0]
+	for arg.GetTypeCast() != nil {
+		arg = arg.GetTypeCast().GetArg()
+	}
+	c := arg.GetAConst()
+	if c == nil || c.GetSval() == nil {
+		return true
+	}
+	return isRoleSetting(strings.TrimSpace(c.GetSval().GetSval()))
+}

@@ -1,0 +1,129 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Decision is the verdict on one statement.
+type Decision struct {
+	Allow bool
+	// Rule is what decided, for the recording: for example
+	// `statements.readonly.allow`, `statements.admin.deny: drop_database`,
+	// `statements.readonly.deny_functions: pg_read_file`.
+	Rule string
+	// Reason is what the client is told on a denial, for example
+	// `delete not allowed by statement policy "readonly"`.
+	Reason string
+}
+
+// DecideStatement judges one statement by everything it does: its kinds,
+// the relations it names and the functions it calls, as policy/sqlclass
+// reports them (the bastion passes them on; policy stays free of the
+// parser). policyName is the role's `statements` policy:
+//
+//   - "" means the role sets no `statements`: no statement restrictions,
+//     everything is allowed (as with `allow: [all]`).
+//   - A name with no policy under `statements` is denied (fail closed;
+//     Validate rejects such a configuration before it gets here).
+//   - Every kind must be allowed (`all` allows every kind, including
+//     "other") and none denied; deny wins over allow. A statement with no
+//     kinds counts as "other", which only `all` or an explicit "other"
+//     allows.
+//   - deny_functions and deny_relations are matched without regard to
+//     case, on the trailing parts of the name (see nameMatches).
+//
+// Checks run in this order and the first failure decides: kinds, then
+// functions, then relations.
+func (c *Config) DecideStatement(policyName string, kinds, relations, functions []string) Decision {
+	if policyName == "" {
+		return Decision{Allow: true, Rule: "statements: unset"}
+	}
+	var sp StatementPolicy
+	ok := false
+	if c != nil {
+		sp, ok = c.Statements[policyName]
+	}
+	if !ok {
+		return Decision{
+			Rule:   fmt.Sprintf("statements.%s: no such policy", policyName),
+			Reason: fmt.Sprintf("statement policy %q is not configured", policyName),
+		}
+	}
+	at := "statements." + policyName
+	if len(kinds) == 0 {
+		kinds = []string{"other"}
+	}
+	for _, k := range kinds {
+		if d, denied := sp.denyKind(at, policyName, k); denied {
+			return d
+		}
+	}
+	for _, f := range functions {
+		if entry, hit := firstMatch(sp.DenyFunctions, f); hit {
+			return deny(at+".deny_functions: "+entry, fmt.Sprintf("function %s not allowed by statement policy %q", f, policyName))
+		}
+	}
+	for _, r := range relations {
+		if entry, hit := firstMatch(sp.DenyRelations, r); hit {
+			return deny(at+".deny_relations: "+entry, fmt.Sprintf("relation %s not allowed by statement policy %q", r, policyName))
+		}
+	}
+	return Decision{Allow: true, Rule: at + ".allow"}
+}
+
+// denyKind reports whether kind k is refused: denied by name or by `all`,
+// or missing from allow.
+func (sp StatementPolicy) denyKind(at, name, k string) (Decision, bool) {
+	reason := fmt.Sprintf("%s not allowed by statement policy %q", k, name)
+	for _, d := range sp.Deny {
+		if d == k || d == "all" {
+			return deny(at+".deny: "+d, reason), true
+		}
+	}
+	if !slices.Contains(sp.Allow, k) && !slices.Contains(sp.Allow, "all") {
+		return deny(at+".allow: "+k+" not listed", reason), true
+	}
+	return Decision{}, false
+}
+
+func deny(rule, reason string) Decision {
+	return Decision{Rule: rule, Reason: reason}
+}
+
+func firstMatch(entries []string, name string) (string, bool) {
+	for _, e := range entries {
+		if nameMatches(e, name) {
+			return e, true
+		}
+	}
+	return "", false
+}
+
+// nameMatches compares a configured name with a name as written in SQL,
+// both possibly qualified (schema.name, or catalog.schema.name), on as many
+// trailing parts as the shorter has, without regard to case:
+// `pg_read_file` matches `pg_catalog.pg_read_file` and `x.pg_read_file`;
+// `public.customers` matches `customers` and `public.customers` but not
+// `other.customers`.
+//
+// search_path is not resolved here: an unqualified name in SQL matches an
+// entry in any schema, which may refuse more than needed (never less).
+// Names reached indirectly — through a view, a function, a synonym-like
+// wrapper, dynamic SQL or a regclass literal — are not seen at all; list
+// those too, or revoke the privilege in the database.
+// Case is ignored although PostgreSQL distinguishes quoted names:
+// `"Customers"` and `customers` are two tables, and both match either
+// entry, again refusing more rather than less.
+func nameMatches(entry, name string) bool {
+	e := strings.Split(entry, ".")
+	n := strings.Split(name, ".")
+	k := min(len(e), len(n))
+	for i := 1; i <= k; i++ {
+		if !strings.EqualFold(e[len(e)-i], n[len(n)-i]) {
+			return false
+		}
+	}
+	return k > 0 && entry != "" && name != ""
+}

@@ -1,0 +1,228 @@
+package recorder
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// KeyFile is the recorder key's file name in data_dir.
+const KeyFile = "recorder_ed25519"
+
+// keyComment names the key in its file and in FormatPublicKey's output.
+const keyComment = "gatehouse-recorder"
+
+// GenerateKey writes a new Ed25519 recorder key to path (mode 0600, the
+// OpenSSH private key format, so `ssh-keygen -y -f` prints its public
+// key). It refuses to replace an existing file: a lost recorder key makes
+// every recording signed with it unverifiable by a new one.
+func GenerateKey(path string) (ed25519.PrivateKey, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: generate key: %w", err)
+	}
+	block, err := gossh.MarshalPrivateKey(priv, keyComment)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: encode key: %w", err)
+	}
+	if err := writeExclusive(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return nil, fmt.Errorf("recorder: write key: %w", err)
+	}
+	return priv, nil
+}
+
+// LoadKey reads a recorder key written by GenerateKey (or by ssh-keygen -t
+// ed25519 without a passphrase). Like OpenSSH, it refuses a key file that
+// anyone but its owner can read.
+func LoadKey(path string) (ed25519.PrivateKey, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: open key: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("recorder: key %s: %w", path, err)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
+		return nil, fmt.Errorf("recorder: key file %s is accessible by group or others (mode %04o); run `chmod 600 %s`", path, perm, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("recorder: read key %s: %w", path, err)
+	}
+	raw, err := gossh.ParseRawPrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: key file %s is not an unencrypted OpenSSH private key: %w", path, err)
+	}
+	switch k := raw.(type) {
+	case ed25519.PrivateKey:
+		return k, nil
+	case *ed25519.PrivateKey:
+		return *k, nil
+	}
+	return nil, fmt.Errorf("recorder: key file %s holds a %T; the recorder signs with Ed25519 only", path, raw)
+}
+
+// LoadOrGenerateKey loads the key at path, generating it first if there is
+// none; created says which happened.
+func LoadOrGenerateKey(path string) (key ed25519.PrivateKey, created bool, err error) {
+	key, err = LoadKey(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return key, false, err
+	}
+	key, err = GenerateKey(path)
+	if errors.Is(err, fs.ErrExist) { // another process made it first
+		key, err = LoadKey(path)
+		return key, false, err
+	}
+	return key, err == nil, err
+}
+
+// writeExclusive writes data to path atomically and only if path does not
+// exist: a crash leaves either nothing or the whole file. The error wraps
+// fs.ErrExist when path exists.
+func writeExclusive(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	// A hard link, unlike rename, fails when the destination exists.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a new directory entry durable (fsync(2) on the directory).
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && runtime.GOOS != "windows" {
+		return err
+	}
+	return nil
+}
+
+// FormatPublicKey is the form in which gatehouse shows and accepts a
+// recorder public key: an OpenSSH authorized_keys line,
+// "ssh-ed25519 AAAAC3Nza… gatehouse-recorder".
+func FormatPublicKey(pub ed25519.PublicKey) string {
+	k, err := gossh.NewPublicKey(pub)
+	if err != nil {
+		panic("recorder: malformed Ed25519 public key: " + err.Error())
+	}
+	return string(bytes.TrimSpace(gossh.MarshalAuthorizedKey(k))) + " " + keyComment
+}
+
+// Fingerprint names a recorder key in checkpoints and manifests the way
+// `ssh-keygen -l` does: "SHA256:" and the unpadded base64 of the SHA-256
+// of the key's SSH wire encoding.
+func Fingerprint(pub ed25519.PublicKey) string {
+	k, err := gossh.NewPublicKey(pub)
+	if err != nil {
+		return "invalid-key"
+	}
+	return gossh.FingerprintSHA256(k)
+}
+
+// PublishedKey is one recorder key as `GET /v1/recorder-keys` serves it.
+type PublishedKey struct {
+	PublicKey   string `json:"public_key"`  // FormatPublicKey
+	Fingerprint string `json:"fingerprint"` // Fingerprint
+}
+
+// PublishedKeys is the body of `GET /v1/recorder-keys`; ParsePublicKeys
+// reads it back.
+type PublishedKeys struct {
+	Keys []PublishedKey `json:"keys"`
+}
+
+// Publish describes public keys for `GET /v1/recorder-keys`.
+func Publish(keys ...ed25519.PublicKey) PublishedKeys {
+	out := PublishedKeys{Keys: make([]PublishedKey, 0, len(keys))}
+	for _, k := range keys {
+		out.Keys = append(out.Keys, PublishedKey{PublicKey: FormatPublicKey(k), Fingerprint: Fingerprint(k)})
+	}
+	return out
+}
+
+// ParsePublicKeys reads recorder public keys in any form gatehouse gives
+// them out: authorized_keys lines (one or more), the bare base64 of a raw
+// 32-byte Ed25519 key, or the JSON of `GET /v1/recorder-keys`.
+func ParsePublicKeys(data []byte) ([]ed25519.PublicKey, error) {
+	data = bytes.TrimSpace(data)
+	if bytes.HasPrefix(data, []byte("{")) {
+		var pub PublishedKeys
+		if err := json.Unmarshal(data, &pub); err != nil {
+			return nil, fmt.Errorf("recorder: parse recorder-keys JSON: %w", err)
+		}
+		var all []ed25519.PublicKey
+		for _, k := range pub.Keys {
+			keys, err := ParsePublicKeys([]byte(k.PublicKey))
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, keys...)
+		}
+		return all, nil
+	}
+	if raw, err := base64.StdEncoding.DecodeString(string(data)); err == nil && len(raw) == ed25519.PublicKeySize {
+		return []ed25519.PublicKey{ed25519.PublicKey(raw)}, nil
+	}
+	return parseAuthorizedKeys(data)
+}
+
+func parseAuthorizedKeys(data []byte) ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	for len(bytes.TrimSpace(data)) > 0 {
+		k, _, _, rest, err := gossh.ParseAuthorizedKey(data)
+		if err != nil {
+			return nil, fmt.Errorf("recorder: not a recorder public key (want an ssh-ed25519 authorized_keys line or base64): %w", err)
+		}
+		ck, ok := k.(gossh.CryptoPublicKey)
+		if !ok {
+			return nil, fmt.Errorf("recorder: a %s key cannot be a recorder key", k.Type())
+		}
+		pub, ok := ck.CryptoPublicKey().(ed25519.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("recorder: a %s key cannot be a recorder key; it must be ssh-ed25519", k.Type())
+		}
+		keys = append(keys, pub)
+		data = rest
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("recorder: no public key given")
+	}
+	return keys, nil
+}

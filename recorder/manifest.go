@@ -1,0 +1,125 @@
+package recorder
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Manifest is a closed stream's signed account of itself. It is stored as
+// its own object next to the stream (FileStore: DIR/KIND/ID.manifest.json)
+// rather than as the stream's last event, so that the stream ends as its
+// events say (a session with session.end) and the manifest can commit to
+// every line, the last one included; see docs/recording-format.md.
+type Manifest struct {
+	V         int               `json:"v"`
+	Stream    string            `json:"stream"`
+	Kind      string            `json:"kind"`
+	Identity  *ManifestIdentity `json:"identity,omitempty"`
+	Events    uint64            `json:"events"`    // lines in the stream
+	FirstSeq  uint64            `json:"first_seq"` // 0; with Events 0, first and last seq mean nothing
+	LastSeq   uint64            `json:"last_seq"`
+	ChainHead string            `json:"chain_head"` // hash of the last line; GenesisHash when there are none
+	Counts    map[string]uint64 `json:"counts"`     // events by type, checkpoints included
+	EndReason string            `json:"end_reason"`
+	Error     string            `json:"error,omitempty"` // the append that failed, if one did
+	Start     time.Time         `json:"start"`           // when the stream was opened
+	End       time.Time         `json:"end"`             // when it was closed
+}
+
+// ManifestIdentity is who a session was, taken from its auth.success event.
+type ManifestIdentity struct {
+	Name           string `json:"name,omitempty"`
+	Agent          string `json:"agent,omitempty"`
+	KeyID          string `json:"key_id,omitempty"`
+	Serial         uint64 `json:"serial,omitempty"`
+	KeyFingerprint string `json:"key_fingerprint,omitempty"`
+}
+
+// Event types whose payloads the manifest reads (docs/recording-format.md).
+const (
+	typeAuthSuccess = "auth.success"
+	typeSessionEnd  = "session.end"
+)
+
+// endClosed is a manifest's end reason when no session.end gave one.
+const endClosed = "closed"
+
+// signedManifest is the manifest file: the manifest object, and the
+// signature of its exact bytes (ManifestMessage).
+type signedManifest struct {
+	Manifest json.RawMessage `json:"manifest"`
+	Key      string          `json:"key"`
+	Sig      string          `json:"sig"`
+}
+
+func (s *signer) signManifest(m Manifest) ([]byte, error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: encode manifest: %w", err)
+	}
+	sig, err := s.sign(ManifestMessage(body))
+	if err != nil {
+		return nil, err
+	}
+	file, err := json.Marshal(signedManifest{Manifest: body, Key: s.fp, Sig: sig})
+	if err != nil {
+		return nil, fmt.Errorf("recorder: encode manifest: %w", err)
+	}
+	return append(file, '\n'), nil
+}
+
+// openManifest checks a manifest file's signature and decodes it. It
+// returns the signing key's fingerprint, or why the manifest is not to be
+// trusted (for a *VerifyError).
+func openManifest(data []byte, keys keyRing) (m *Manifest, key, why string) {
+	var sm signedManifest
+	if err := json.Unmarshal(data, &sm); err != nil {
+		return nil, "", "cannot be decoded: " + err.Error()
+	}
+	if len(sm.Manifest) == 0 {
+		return nil, "", "has no manifest object"
+	}
+	if why := keys.check(sm.Key, sm.Sig, ManifestMessage(sm.Manifest)); why != "" {
+		return nil, "", why
+	}
+	m = new(Manifest)
+	if err := json.Unmarshal(sm.Manifest, m); err != nil {
+		return nil, "", "signed, but its manifest object cannot be decoded: " + err.Error()
+	}
+	if m.V != SchemaVersion {
+		return nil, "", fmt.Sprintf("schema version %d, want %d", m.V, SchemaVersion)
+	}
+	return m, sm.Key, ""
+}
+
+// ledger is what a stream notes as it goes for its manifest.
+type ledger struct {
+	opened    time.Time
+	counts    map[string]uint64
+	identity  *ManifestIdentity
+	endReason string
+}
+
+// note reads the payloads the manifest summarises. A payload without the
+// expected fields leaves the manifest without them.
+func (l *ledger) note(typ string, payload []byte) {
+	l.counts[typ]++
+	switch typ {
+	case typeAuthSuccess:
+		var auth struct {
+			ManifestIdentity
+			Identity struct{ Agent string } `json:"identity"`
+		}
+		if json.Unmarshal(payload, &auth) == nil {
+			id := auth.ManifestIdentity
+			id.Agent = auth.Identity.Agent
+			l.identity = &id
+		}
+	case typeSessionEnd:
+		var end struct{ Reason string }
+		if json.Unmarshal(payload, &end) == nil {
+			l.endReason = end.Reason
+		}
+	}
+}

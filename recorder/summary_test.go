@@ -1,0 +1,71 @@
+package recorder
+
+import (
+	"testing"
+	"time"
+)
+
+func TestSummarizeSession(t *testing.T) {
+	r := newRecording(t)
+	s := Summarize(r.id, r.lines)
+	switch {
+	case s.ChainError != nil:
+		t.Fatal(s.ChainError)
+	case s.Identity != "alice@example.com via agent:claude-code" || s.Agent != "claude-code" || s.Serial != 42:
+		t.Errorf("identity %+v", s)
+	case s.Channels != 1 || s.Statements != 2 || s.Denied != 1 || s.Refusals != 4:
+		t.Errorf("counts %+v", s)
+	case s.Open() || s.EndReason != "client disconnected" || len(s.Targets) != 1:
+		t.Errorf("end %+v", s)
+	}
+}
+
+func TestFilter(t *testing.T) {
+	start := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	clean := Summary{Identity: "bob@example.com", Start: start, End: start.Add(time.Minute), Targets: []string{"orders"}}
+	refused := Summary{Identity: "alice@example.com via agent:claude-code", Agent: "claude-code", Start: start.Add(time.Hour), Refusals: 1}
+	open := Summary{Identity: "carol@example.com", Start: start.Add(2 * time.Hour), Targets: []string{"billing"}}
+	tests := []struct {
+		name string
+		f    Filter
+		want []string
+	}{
+		{"all", Filter{}, []string{"bob", "alice", "carol"}},
+		{"identity", Filter{Identity: "alice"}, []string{"alice"}},
+		{"agent", Filter{Agent: "claude-code"}, []string{"alice"}},
+		{"target", Filter{Target: "billing"}, []string{"carol"}},
+		{"since", Filter{Since: start.Add(time.Hour)}, []string{"alice", "carol"}},
+		{"until", Filter{Until: start.Add(time.Hour)}, []string{"bob"}},
+		{"refused", Filter{Outcome: OutcomeRefused}, []string{"alice"}},
+		{"open", Filter{Outcome: OutcomeOpen}, []string{"alice", "carol"}},
+		{"clean", Filter{Outcome: OutcomeClean}, []string{"bob"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, s := range []Summary{clean, refused, open} {
+				if tt.f.Match(s) {
+					got = append(got, s.Identity[:3])
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("matched %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i][:3] {
+					t.Fatalf("matched %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestIDTime(t *testing.T) {
+	at := time.Date(2026, 1, 26, 9, 15, 0, 0, time.UTC)
+	if got, ok := IDTime(NewID(at)); !ok || !got.Equal(at) {
+		t.Fatalf("IDTime = %s, %v", got, ok)
+	}
+	if _, ok := IDTime("nonsense"); ok {
+		t.Fatal("IDTime accepted nonsense")
+	}
+}
