@@ -20,4 +20,5 @@ func TestGatehouse(t *testing.T) {
 	t.Run("ca sign for automation", func(t *testing.T) { testCASign(t, w, alice) })
 	t.Run("policy check", func(t *testing.T) { testPolicyCheck(t, w) })
 	t.Run("every recorded chain is intact", func(t *testing.T) { w.checkAllChains(t) })
+	t.Run("recordings verify with the published key", func(t *testing.T) { testVerifyWithPublishedKey(t, w) })
 }

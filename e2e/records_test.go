@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -150,5 +152,27 @@ func (w *world) checkAllChains(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(w.dataDir, "recordings", recorder.KindSession)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testVerifyWithPublishedKey is the auditor's path: fetch the recorder's
+// public key from the API, then verify every session recording offline
+// with nothing but the recordings directory and that key.
+func testVerifyWithPublishedKey(t *testing.T, w *world) {
+	resp, err := http.Get(w.apiURL + "/v1/recorder-keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/recorder-keys: %d %v\n%s", resp.StatusCode, err, body)
+	}
+	keyFile := filepath.Join(t.TempDir(), "recorder-keys.json")
+	writeFile(t, keyFile, body)
+	out := w.gatehouse("verify", "--dir", filepath.Join(w.dataDir, "recordings"), "--pubkey", keyFile, "--since", "1h")
+	mustContain(t, "gatehouse verify", out, " verified, 0 incomplete, 0 failed")
+	if strings.Contains(out, " 0 verified") {
+		t.Fatalf("gatehouse verify checked nothing:\n%s", out)
 	}
 }

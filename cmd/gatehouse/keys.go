@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/ca"
 	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -39,7 +40,8 @@ func loadOrGenerate(path string) (gossh.Signer, error) {
 	return ca.LoadKeyFile(path)
 }
 
-// initCAKeys creates whichever CA keys are missing and reports what it did.
+// initCAKeys creates whichever CA keys (and the recorder key) are missing
+// and reports what it did.
 func initCAKeys(cfg *policy.Config) ([]string, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data_dir: %w", err)
@@ -53,6 +55,11 @@ func initCAKeys(cfg *policy.Config) ([]string, error) {
 			return made, err
 		}
 		made = append(made, path)
+	}
+	if _, created, err := recorder.LoadOrGenerateKey(recorderKeyPath(cfg)); err != nil {
+		return made, fmt.Errorf("recorder key: %w", err)
+	} else if created {
+		made = append(made, recorderKeyPath(cfg))
 	}
 	return made, nil
 }

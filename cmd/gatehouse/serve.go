@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -83,13 +84,8 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 		SSHHostAlias:     alias,
 		DevLogin:         opts.Dev != nil,
 	}}
-	if o := cfg.Identity.OIDC; o != nil {
-		v, err := ca.NewOIDCVerifier(ctx, o)
-		if err != nil {
-			return fmt.Errorf("identity provider %s: %w", o.Issuer, err)
-		}
-		api.OIDC = v
-		api.Info.OIDC = &ca.OIDCInfo{Issuer: o.Issuer, ClientID: o.ClientID, Scopes: o.Scopes}
+	if err := addOIDC(ctx, cfg, api); err != nil {
+		return err
 	}
 	bst, err := bastion.New(bastion.Config{
 		Policy: cfg, UserCAKeys: []gossh.PublicKey{keys.userCA.PublicKey()},
@@ -98,10 +94,34 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	return runListeners(ctx, cfg, bst, api, opts)
+	return runListeners(ctx, cfg, bst, httpHandler(api, rec), api.Info, opts)
 }
 
-func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, api *ca.API, opts serveOptions) error {
+// addOIDC connects the API to the identity provider, when one is configured.
+func addOIDC(ctx context.Context, cfg *policy.Config, api *ca.API) error {
+	o := cfg.Identity.OIDC
+	if o == nil {
+		return nil
+	}
+	v, err := ca.NewOIDCVerifier(ctx, o)
+	if err != nil {
+		return fmt.Errorf("identity provider %s: %w", o.Issuer, err)
+	}
+	api.OIDC = v
+	api.Info.OIDC = &ca.OIDCInfo{Issuer: o.Issuer, ClientID: o.ClientID, Scopes: o.Scopes}
+	return nil
+}
+
+// httpHandler is the certificate API plus the recorder's public keys,
+// which auditors fetch to verify recordings.
+func httpHandler(api *ca.API, rec *recorder.Recorder) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", api.Handler())
+	mux.Handle("GET /v1/recorder-keys", recorder.KeysHandler(rec.Signer.Public().(ed25519.PublicKey)))
+	return mux
+}
+
+func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, handler http.Handler, info ca.Info, opts serveOptions) error {
 	apiLn, apiURL, err := listenAPI(cfg)
 	if err != nil {
 		return err
@@ -113,13 +133,13 @@ func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, 
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	httpSrv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 2)
 	go func() { done <- serveHTTP(httpSrv, apiLn, cfg) }()
 	go func() { done <- bst.Serve(ctx, sshLn) }()
 	opts.Logger.Info("gatehouse serving", "ssh", sshLn.Addr().String(), "api", apiURL)
 	if opts.Ready != nil {
-		opts.Ready(api.Info, apiURL)
+		opts.Ready(info, apiURL)
 	}
 	var first error
 	pending := 2
