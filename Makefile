@@ -33,6 +33,10 @@ e2e:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzVerifyChain -fuzztime 30s ./recorder/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./policy/
+	$(GO) test -run '^$$' -fuzz FuzzClassify -fuzztime 30s ./policy/sqlclass/
+	$(GO) test -run '^$$' -fuzz FuzzStartup -fuzztime 30s ./bastion/pgwire/
+	$(GO) test -run '^$$' -fuzz FuzzClientMessages -fuzztime 30s ./bastion/pgwire/
+	$(GO) test -run '^$$' -fuzz FuzzUpstreamMessages -fuzztime 30s ./bastion/pgwire/
 
 clean:
 	rm -rf bin

@@ -1,0 +1,157 @@
+package pgwire
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// CancelRegistry maps the cancel keys gatehouse gives clients (in its own
+// BackendKeyData) to the upstream sessions they cancel. A client's
+// CancelRequest arrives on a new connection, so one registry is shared by
+// all the sessions of a bastion. The zero value is ready to use; it is safe
+// for concurrent use.
+//
+// The client never sees the upstream's process id or secret key: its key
+// is random, and only this registry knows where it leads.
+type CancelRegistry struct {
+	mu       sync.Mutex
+	sessions map[uint32]cancelEntry // by the process id shown to the client
+}
+
+type cancelEntry struct {
+	secret [4]byte
+	cancel func(context.Context) error
+}
+
+// register gives a session a fresh random key and returns the
+// BackendKeyData to show its client, and the function that forgets it.
+// Protocol 3.0 keys are a 4-byte process id and a 4-byte secret.
+func (r *CancelRegistry) register(cancel func(context.Context) error) (*pgproto3.BackendKeyData, func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sessions == nil {
+		r.sessions = map[uint32]cancelEntry{}
+	}
+	for {
+		var b [8]byte
+		rand.Read(b[:])
+		// A positive int32: clients (libpq) hold the process id as an int.
+		pid := binary.BigEndian.Uint32(b[:4]) & 0x7fffffff
+		if _, taken := r.sessions[pid]; taken || pid == 0 {
+			continue
+		}
+		e := cancelEntry{cancel: cancel}
+		copy(e.secret[:], b[4:])
+		r.sessions[pid] = e
+		return &pgproto3.BackendKeyData{ProcessID: pid, SecretKey: b[4:]}, func() { r.forget(pid) }
+	}
+}
+
+func (r *CancelRegistry) forget(pid uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.sessions, pid)
+}
+
+// lookup returns the cancel function for a client's key, or nil.
+func (r *CancelRegistry) lookup(pid uint32, secret []byte) func(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.sessions[pid]
+	if !ok || subtle.ConstantTimeCompare(e.secret[:], secret) != 1 {
+		return nil
+	}
+	return e.cancel
+}
+
+// upstreamCancel sends PostgreSQL's CancelRequest for one upstream backend,
+// over a new connection made like the session's own (protocol §55.2.8).
+type upstreamCancel struct {
+	network, address string
+	dial             pgconn.DialFunc
+	tlsConfig        *tls.Config // nil: the session's connection is not TLS
+	directTLS        bool        // sslnegotiation=direct
+	pid              uint32
+	secret           []byte
+}
+
+func newUpstreamCancel(hc *pgconn.HijackedConn) *upstreamCancel {
+	c := &upstreamCancel{
+		dial:      hc.Config.DialFunc,
+		tlsConfig: hc.TLSConfig,
+		directTLS: hc.Config.SSLNegotiation == "direct",
+		pid:       hc.PID,
+		secret:    hc.SecretKey,
+	}
+	// The address actually reached, not the configured one, which may list
+	// fallbacks; for a unix socket the peer name is relative, so the config's.
+	if a := hc.Conn.RemoteAddr(); a != nil && a.Network() != "unix" {
+		c.network, c.address = a.Network(), a.String()
+	} else {
+		c.network, c.address = pgconn.NetworkAddress(hc.Config.Host, hc.Config.Port)
+	}
+	if c.dial == nil {
+		c.dial = (&net.Dialer{}).DialContext
+	}
+	return c
+}
+
+func (c *upstreamCancel) cancel(ctx context.Context) error {
+	conn, err := c.dial(ctx, c.network, c.address)
+	if err != nil {
+		return fmt.Errorf("cancel: dial: %w", err)
+	}
+	defer conn.Close()
+	stop := closeOnExpiry(ctx, cancelTimeout, conn)
+	defer stop()
+	if c.tlsConfig != nil {
+		// Encrypted like the session, so the key does not cross the network
+		// in the clear (as libpq 17 does).
+		if conn, err = c.startTLS(ctx, conn); err != nil {
+			return fmt.Errorf("cancel: %w", err)
+		}
+	}
+	msg, err := (&pgproto3.CancelRequest{ProcessID: c.pid, SecretKey: c.secret}).Encode(nil)
+	if err != nil {
+		return fmt.Errorf("cancel: %w", err)
+	}
+	if _, err := conn.Write(msg); err != nil {
+		return fmt.Errorf("cancel: write: %w", err)
+	}
+	// The server closes the connection once it has acted on the request;
+	// waiting for that keeps the cancel from racing the session's next query.
+	_, _ = conn.Read(make([]byte, 1))
+	return nil
+}
+
+func (c *upstreamCancel) startTLS(ctx context.Context, conn net.Conn) (net.Conn, error) {
+	if !c.directTLS {
+		req, _ := (&pgproto3.SSLRequest{}).Encode(nil)
+		if _, err := conn.Write(req); err != nil {
+			return nil, err
+		}
+		var b [1]byte
+		if _, err := io.ReadFull(conn, b[:]); err != nil {
+			return nil, err
+		}
+		if b[0] != 'S' {
+			return nil, errors.New("server refused TLS")
+		}
+	}
+	tc := tls.Client(conn, c.tlsConfig.Clone())
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return tc, nil
+}

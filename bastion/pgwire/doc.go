@@ -1,0 +1,62 @@
+// Package pgwire is gatehouse's PostgreSQL relay: it terminates a client's
+// PostgreSQL session, connects upstream with credentials the client never
+// sees, and relays the session message by message, deciding every SQL
+// string before the database sees it.
+//
+// Serve handles one client connection. The bastion gives it a Config of hook
+// functions (Authorize, Inspect, Observe, OnStart, OnEnd) closed over who is
+// on the other end of the tunnel; pgwire imports no other gatehouse package.
+//
+// # Start-up (PostgreSQL protocol §55.2.1)
+//
+// SSLRequest and GSSENCRequest are answered 'N': the SSH tunnel is the
+// encryption. A client asking for protocol 3.2 (libpq 18) or for "_pq_."
+// options gets NegotiateProtocolVersion and goes on in 3.0; the upstream is
+// only ever asked for 3.0. Start-up parameters pass an allowlist
+// (Config.StartupParameters); anything else — options, replication, role —
+// is refused with a FATAL error naming it. client_encoding must be one in
+// which every byte below 0x80 is ASCII, and standard_conforming_strings must
+// stay on, so that the server reads SQL text as gatehouse's parser does.
+// Authorize maps the start-up to an Upstream; pgconn connects (TLS, SCRAM,
+// md5), and the connection is taken over with pgconn's Hijack. The client
+// gets AuthenticationOk without being asked for a password, the upstream's
+// ParameterStatus values, a BackendKeyData of gatehouse's own, registered in
+// the shared CancelRegistry, and ReadyForQuery.
+//
+// # Relay
+//
+// Two goroutines copy messages: clientToUpstream (Receive, Inspect, Send,
+// Flush) and upstreamToClient. A denied Query or Parse is not forwarded:
+// the database is sent, in its place, a string it rejects with a syntax
+// error before running anything (refusedSQL), and that error reaches the
+// client as SQLSTATE 42501 with the verdict's message. So the database
+// itself keeps the protocol in step: a transaction block becomes failed, an
+// extended-protocol pipeline is discarded up to Sync and rolled back, and
+// the replies to everything sent before the refused statement arrive first,
+// in order. The fast-path FunctionCall, which names a function by OID with
+// no SQL to inspect, is refused the same way.
+//
+// Each reply from the database is matched to the client message it answers
+// (replies), which is how a refusal is put in the right place, how each
+// Execute is attributed to the statement the server actually holds under
+// that portal, and how Observe gets rows, bytes, duration and SQLSTATE per
+// statement.
+//
+// # Ending
+//
+// Terminate ends both sides. A lost upstream gives the client FATAL 08006
+// (or the database's own FATAL, relayed). A cancelled context gives it
+// FATAL 57P01 with the cause's message when the cause is an *Error. A client
+// that vanishes while a query runs has that query cancelled upstream, since
+// PostgreSQL would otherwise run it to the end. Serve returns only after
+// both copiers have stopped and both connections are closed.
+//
+// # What the statement policy must also refuse
+//
+// The start-up checks cannot see SQL: the policy behind Inspect must refuse
+// SET (or set_config) of standard_conforming_strings to off and of
+// client_encoding to SJIS, BIG5, GBK, GB18030, UHC or JOHAB, which would
+// let the server and gatehouse's parser read later SQL differently. It must
+// also judge PREPARE by the statement prepared, since a statement prepared
+// in SQL can be executed through the extended protocol by name.
+package pgwire

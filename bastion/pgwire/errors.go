@@ -1,0 +1,91 @@
+package pgwire
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// SQLSTATE codes gatehouse sends itself (PostgreSQL Appendix A).
+const (
+	codeInsufficientPrivilege = "42501" // a statement or start-up parameter refused by policy
+	codeInvalidAuthorization  = "28000" // Authorize refused the session
+	codeProtocolViolation     = "08P01"
+	codeFeatureNotSupported   = "0A000"
+	codeConnectionFailure     = "08006" // the upstream connection was lost
+	codeUnableToConnect       = "08001" // the upstream connection could not be made
+	codeAdminShutdown         = "57P01" // the bastion ended the session
+	codeProgramLimitExceeded  = "54000" // a message over the size limit
+	codeInternalError         = "XX000"
+)
+
+// Error is an error meant for the database client: Message is shown to it
+// as is, in a FATAL ErrorResponse with SQLSTATE Code. Err is the cause, for
+// logs and OnEnd, and is never shown to the client.
+//
+// The bastion returns an *Error from Authorize or OnStart, or cancels the
+// session's context with one as the cause, to choose what the client reads.
+type Error struct {
+	Code    string // SQLSTATE; empty means the default of where it is used
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return e.Message
+	}
+	return e.Message + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// clientError returns the *Error in err's chain, or a generic one with code
+// and message when there is none (or it has no message).
+func clientError(err error, code, message string) *Error {
+	var e *Error
+	if errors.As(err, &e) && e.Message != "" {
+		c := *e
+		if c.Code == "" {
+			c.Code = code
+		}
+		return &c
+	}
+	return &Error{Code: code, Message: message, Err: err}
+}
+
+// fatal is the ErrorResponse that ends a session (protocol §55.8, fields S,
+// V, C, M).
+func fatal(e *Error) *pgproto3.ErrorResponse {
+	return &pgproto3.ErrorResponse{
+		Severity:            "FATAL",
+		SeverityUnlocalized: "FATAL",
+		Code:                e.Code,
+		Message:             e.Message,
+	}
+}
+
+// refusal is the ErrorResponse a client gets for a denied statement, in
+// place of the database's.
+func refusal(message string) *pgproto3.ErrorResponse {
+	if message == "" {
+		message = "gatehouse: statement not allowed by policy"
+	}
+	return &pgproto3.ErrorResponse{
+		Severity:            "ERROR",
+		SeverityUnlocalized: "ERROR",
+		Code:                codeInsufficientPrivilege,
+		Message:             message,
+	}
+}
+
+// scrub removes every occurrence of secret from s. Messages about the
+// upstream connection pass through it, so that not even a server that
+// echoes what it was sent can show the client the password.
+func scrub(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, "********")
+}

@@ -1,0 +1,149 @@
+package pgwire
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// The seed corpora are in testdata/fuzz/<FuzzName>/: valid start-up
+// sequences (SSLRequest, GSSENCRequest, 3.0 and 3.2 StartupMessages,
+// CancelRequests), client pipelines, and database reply streams.
+
+// memConn is a client connection whose input is fixed: it ends in EOF, so
+// Serve can never wait on it for ever.
+type memConn struct {
+	r   io.Reader
+	out bytes.Buffer
+}
+
+func (c *memConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c *memConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+func (c *memConn) Close() error                { return nil }
+
+// FuzzStartup feeds arbitrary bytes to Serve as a client's first packets.
+// It must neither panic nor hang, and must answer nothing but 'N' bytes and
+// protocol messages.
+func FuzzStartup(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 8, 4, 210, 22, 47}) // SSLRequest
+	registry := &CancelRegistry{}
+	key, forget := registry.register(func(context.Context) error { return errors.New("not really") })
+	defer forget()
+	f.Add(append([]byte{0, 0, 0, 16, 4, 210, 22, 46}, append(be32(key.ProcessID), key.SecretKey...)...))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		conn := &memConn{r: bytes.NewReader(data)}
+		cfg := Config{
+			Authorize: func(context.Context, Startup) (*Upstream, error) {
+				return nil, &Error{Message: "gatehouse: fuzzing"}
+			},
+			Inspect:          policyDenyingDelete,
+			Cancels:          registry,
+			HandshakeTimeout: time.Second,
+			Logger:           slog.New(slog.DiscardHandler),
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			Serve(context.Background(), conn, cfg)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Serve hangs")
+		}
+		// Whatever was written must be 'N' answers, then messages.
+		out := conn.out.Bytes()
+		for len(out) > 0 && out[0] == 'N' {
+			out = out[1:]
+		}
+		fe := pgproto3.NewFrontend(bytes.NewReader(out), io.Discard)
+		for {
+			if _, err := fe.Receive(); err != nil {
+				if !errors.Is(err, io.ErrUnexpectedEOF) || fe.ReadBufferLen() != 0 {
+					t.Fatalf("Serve wrote an undecodable reply %q: %v", conn.out.Bytes(), err)
+				}
+				break
+			}
+		}
+	})
+}
+
+// fuzzSession is a session in its relay phase whose client sends
+// clientInput and whose database sends upstreamInput; what it writes goes
+// nowhere.
+func fuzzSession(clientInput, upstreamInput []byte) *session {
+	cfg := &Config{
+		Inspect: func(_ context.Context, q Query) Verdict {
+			return Verdict{Allow: len(q.SQL)%2 == 0, Detail: len(q.SQL)}
+		},
+		Observe: func(StatementEvent) {},
+	}
+	in := &recordingReader{r: bytes.NewReader(clientInput)}
+	s := &session{
+		cfg:            cfg,
+		log:            slog.New(slog.DiscardHandler),
+		client:         &memConn{r: bytes.NewReader(nil)},
+		clientIn:       in,
+		backend:        pgproto3.NewBackend(in, io.Discard),
+		frontend:       pgproto3.NewFrontend(bytes.NewReader(upstreamInput), io.Discard),
+		cancelUpstream: func(context.Context) error { return nil },
+	}
+	s.backend.SetMaxBodyLen(1 << 16)
+	s.frontend.SetMaxBodyLen(1 << 16)
+	s.replies = newReplies(cfg.Observe, time.Now, func(string) {})
+	return s
+}
+
+// FuzzClientMessages feeds arbitrary bytes to the relay as the client's
+// messages after start-up. It must not panic, and must end.
+func FuzzClientMessages(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := fuzzSession(data, nil)
+		e := s.clientToUpstream(context.Background())
+		if e == nil || e.reason == "" {
+			t.Fatalf("no ending: %+v", e)
+		}
+		s.replies.abandon()
+	})
+}
+
+// FuzzUpstreamMessages feeds arbitrary bytes to the relay as the database's
+// replies, against a queue of pending client messages chosen by the first
+// bytes. Matching replies to messages must not panic, whatever arrives.
+func FuzzUpstreamMessages(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		n := min(int(data[0]%16), len(data)-1)
+		kinds, stream := data[1:1+n], data[1+n:]
+		s := fuzzSession(nil, stream)
+		for i, k := range kinds {
+			p := &pending{kind: "QFPBDECS"[k%8], name: string(rune('a' + k%3)), target: "SP"[k%2]}
+			switch p.kind {
+			case 'Q', 'F', 'P', 'E':
+				p.ev = &StatementEvent{SQL: "x"}
+			}
+			if p.kind == 'P' || p.kind == 'Q' {
+				p.stmt = &prepared{sql: "x"}
+				if i%2 == 1 {
+					p.refusal = "gatehouse: no"
+				}
+			}
+			s.replies.push(p)
+		}
+		if e := s.upstreamToClient(); e == nil {
+			t.Fatal("no ending")
+		}
+		s.replies.abandon()
+	})
+}
+
+func be32(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }

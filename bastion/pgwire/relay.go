@@ -1,0 +1,362 @@
+package pgwire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// refusedSQL is what the database is sent in place of a denied Query or
+// Parse. It is a syntax error wherever it arrives, raised by the parser
+// before anything runs, so the database itself fails the statement exactly
+// where the denied one stood: a transaction block becomes failed ('E'), an
+// extended-protocol pipeline is discarded up to Sync, and every reply before
+// it keeps its order. Its error is then shown to the client as gatehouse's
+// refusal. In the database's log it reads as what it is.
+const refusedSQL = "GATEHOUSE_REFUSED_STATEMENT"
+
+// flushThreshold is how many bytes a copier lets accumulate before writing
+// even without a reason to (Sync, Flush, an emptied input buffer).
+const flushThreshold = 64 << 10
+
+// aLongTimeAgo is a deadline that interrupts pending I/O at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// session is one client connection and, once started, its upstream.
+type session struct {
+	cfg      *Config
+	log      *slog.Logger
+	client   io.ReadWriteCloser
+	clientIn *recordingReader
+	backend  *pgproto3.Backend // speaks to the client: Receive in clientToUpstream, Send in upstreamToClient
+
+	upstream       net.Conn
+	frontend       *pgproto3.Frontend // speaks to the database: Send in clientToUpstream, Receive in upstreamToClient
+	replies        *replies
+	cancelUpstream func(context.Context) error
+
+	stopping   atomic.Bool // the relay is ending: I/O errors from now on are its own doing
+	terminated atomic.Bool // the client's Terminate is on its way upstream
+	upUnsent   int         // clientToUpstream: bytes sent since the last flush
+	downUnsent int         // upstreamToClient: bytes sent since the last flush
+}
+
+// ending is why a copier, or the session, stopped.
+type ending struct {
+	reason   string // SessionEnd.Reason
+	err      error  // the cause
+	toClient *Error // the FATAL the client gets; nil: none
+	// atBoundary: the copier stopped between whole messages to the
+	// database, which may therefore still be sent a Terminate.
+	atBoundary bool
+}
+
+func (e *ending) Error() string { return e.reason + ": " + fmt.Sprint(e.err) }
+
+// returned is Serve's result for this ending.
+func (e *ending) returned() error {
+	switch e.reason {
+	case reasonTerminated, reasonClientGone:
+		return nil
+	}
+	return fmt.Errorf("pgwire: %s: %w", e.reason, e.err)
+}
+
+const (
+	reasonTerminated     = "client terminated"
+	reasonClientGone     = "client disconnected"
+	reasonClientProtocol = "client protocol violation"
+	reasonUpstreamGone   = "upstream lost"
+	reasonUpstreamProto  = "upstream protocol violation"
+	reasonEnded          = "session ended"
+	reasonStopped        = "stopped" // interrupted by the relay itself; never the first
+)
+
+var errTerminate = errors.New("client sent Terminate")
+
+// relay runs the two copiers until the session ends, then tells the client
+// why when it can, cancels an upstream query still running for a client
+// that is gone, and closes both connections. It returns only once both
+// copiers have.
+func (s *session) relay(ctx context.Context, cancel context.CancelCauseFunc) *ending {
+	upc := make(chan *ending, 1)   // clientToUpstream's ending
+	downc := make(chan *ending, 1) // upstreamToClient's ending
+	go func() { upc <- s.clientToUpstream(ctx) }()
+	go func() { downc <- s.upstreamToClient() }()
+
+	var first, up, down *ending
+	select {
+	case up = <-upc:
+		first = up
+	case down = <-downc:
+		first = down
+	case <-ctx.Done():
+		first = ended(context.Cause(ctx))
+	}
+	s.stopping.Store(true)
+	s.upstream.SetDeadline(aLongTimeAgo) // upstreamToClient's reads, clientToUpstream's writes
+	if first.reason == reasonUpstreamGone && s.terminated.Load() {
+		// The database closed because the client's Terminate reached it.
+		first = &ending{reason: reasonTerminated}
+	}
+	s.closeClient(first, down, downc)
+	cancel(first) // an Inspect in progress returns
+	if up == nil {
+		up = <-upc
+	}
+	s.closeUpstream(first, up)
+	s.replies.abandon()
+	return first
+}
+
+// closeClient waits for upstreamToClient to stop, then tells the client
+// why the session ends, if it should and can be told, and closes it.
+// upstreamToClient is the client's only writer until it stops; a client that
+// does not read cannot make the wait longer than clientWriteGrace.
+func (s *session) closeClient(first, down *ending, downc <-chan *ending) {
+	defer s.client.Close()
+	if down == nil {
+		stop := closeOnExpiry(context.Background(), clientWriteGrace, s.client)
+		down = <-downc
+		if stop() {
+			return
+		}
+	}
+	if first.toClient == nil || down.reason == reasonClientGone {
+		return
+	}
+	s.backend.Send(fatal(first.toClient))
+	if err := s.flushClient(); err != nil {
+		s.log.Debug("pgwire: could not send the final error", "err", err)
+	}
+}
+
+// closeUpstream ends the upstream connection: a query still running for a
+// client that is gone is cancelled (closing the socket alone would leave it
+// running until it next writes), and the database is told Terminate when
+// the stream to it is whole.
+func (s *session) closeUpstream(first, up *ending) {
+	defer s.upstream.Close()
+	switch first.reason {
+	case reasonUpstreamGone, reasonUpstreamProto, reasonTerminated:
+		return
+	}
+	if s.replies.busy() {
+		ctx, stop := context.WithTimeout(context.Background(), cancelTimeout)
+		err := s.cancelUpstream(ctx)
+		stop()
+		s.log.Info("pgwire: cancelled the running upstream query", "err", err)
+	}
+	if up.atBoundary {
+		s.upstream.SetDeadline(time.Now().Add(time.Second))
+		s.frontend.Send(&pgproto3.Terminate{})
+		s.frontend.Flush()
+	}
+}
+
+// ended is the ending for a cancelled session context.
+func ended(cause error) *ending {
+	return &ending{
+		reason:   reasonEnded,
+		err:      cause,
+		toClient: clientError(cause, codeAdminShutdown, "gatehouse: session ended"),
+	}
+}
+
+// clientToUpstream relays the client's messages to the database, deciding
+// each SQL string before it is forwarded: Receive → inspect → Send → Flush.
+// Each message is sent (copied into the frontend's buffer) before the next
+// Receive reuses its memory. Writes go out at the points where the client
+// waits for an answer (Sync, Flush, Query, end of COPY data) or when much
+// is buffered, not once per message.
+func (s *session) clientToUpstream(ctx context.Context) *ending {
+	for {
+		msg, err := s.backend.Receive()
+		if err != nil {
+			return s.clientReadFailed(err)
+		}
+		flush, err := s.forward(ctx, msg)
+		if errors.Is(err, errTerminate) {
+			s.terminated.Store(true)
+			if err := s.frontend.Flush(); err != nil {
+				return s.upstreamFailed(err, false)
+			}
+			return &ending{reason: reasonTerminated}
+		}
+		if err != nil {
+			return &ending{reason: reasonClientProtocol, err: err, toClient: clientError(err, codeProtocolViolation, "gatehouse: protocol violation"), atBoundary: true}
+		}
+		if flush || s.upUnsent >= flushThreshold {
+			s.upUnsent = 0
+			if err := s.frontend.Flush(); err != nil {
+				return s.upstreamFailed(err, false)
+			}
+		}
+	}
+}
+
+// forward sends one client message upstream, or its substitute, and says
+// whether to flush now.
+func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bool, error) {
+	switch m := msg.(type) {
+	case *pgproto3.Query:
+		v := s.cfg.Inspect(ctx, Query{SQL: m.String})
+		p := &pending{kind: 'Q', ev: s.event(m.String, v)}
+		s.upUnsent += len(m.String)
+		if !v.Allow {
+			p.refusal = refusalMessage(v)
+			m = &pgproto3.Query{String: refusedSQL}
+		}
+		s.replies.push(p)
+		s.frontend.SendQuery(m)
+		return true, nil
+	case *pgproto3.Parse:
+		v := s.cfg.Inspect(ctx, Query{SQL: m.Query, Extended: true, StatementName: m.Name, ParamCount: len(m.ParameterOIDs)})
+		p := &pending{kind: 'P', name: m.Name, stmt: &prepared{sql: m.Query, detail: v.Detail}, ev: s.event(m.Query, v)}
+		p.ev.Extended, p.ev.StatementName = true, m.Name
+		s.upUnsent += len(m.Query)
+		if !v.Allow {
+			p.refusal = refusalMessage(v)
+			m = &pgproto3.Parse{Name: m.Name, Query: refusedSQL}
+		}
+		s.replies.push(p)
+		s.frontend.SendParse(m)
+	case *pgproto3.Bind:
+		s.replies.push(&pending{kind: 'B', name: m.DestinationPortal, bindOf: m.PreparedStatement, params: len(m.Parameters)})
+		for _, v := range m.Parameters {
+			s.upUnsent += len(v)
+		}
+		s.frontend.SendBind(m)
+	case *pgproto3.Describe:
+		s.replies.push(&pending{kind: 'D', target: m.ObjectType, name: m.Name})
+		s.frontend.SendDescribe(m)
+	case *pgproto3.Execute:
+		s.replies.push(&pending{kind: 'E', name: m.Portal, ev: &StatementEvent{Extended: true, Portal: m.Portal, Start: s.cfg.now()}})
+		s.frontend.SendExecute(m)
+	case *pgproto3.Close:
+		s.replies.push(&pending{kind: 'C', target: m.ObjectType, name: m.Name})
+		s.frontend.SendClose(m)
+	case *pgproto3.Sync:
+		s.replies.push(&pending{kind: 'S'})
+		s.frontend.SendSync(m)
+		return true, nil
+	case *pgproto3.Flush:
+		s.frontend.Send(m)
+		return true, nil
+	case *pgproto3.CopyData:
+		s.upUnsent += len(m.Data)
+		s.frontend.Send(m)
+	case *pgproto3.CopyDone, *pgproto3.CopyFail:
+		s.frontend.Send(m)
+		return true, nil
+	case *pgproto3.FunctionCall:
+		// The fast-path protocol calls a function by OID with no SQL to
+		// inspect (libpq's large-object calls use it): refused, in step, by
+		// the same substitution as a denied Query.
+		p := &pending{kind: 'F', refusal: "gatehouse: function calls by OID (the fast-path protocol) are not allowed; call the function in SQL"}
+		p.ev = &StatementEvent{SQL: fmt.Sprintf("-- fast-path call of function OID %d", m.Function), Start: s.cfg.now(), ParamCount: len(m.Arguments)}
+		s.replies.push(p)
+		s.frontend.SendQuery(&pgproto3.Query{String: refusedSQL})
+		return true, nil
+	case *pgproto3.Terminate:
+		s.frontend.Send(m)
+		return true, errTerminate
+	default:
+		return false, &Error{Code: codeProtocolViolation, Message: fmt.Sprintf("gatehouse: unexpected message %T after startup", msg)}
+	}
+	return false, nil
+}
+
+func (s *session) event(sql string, v Verdict) *StatementEvent {
+	return &StatementEvent{SQL: sql, Detail: v.Detail, Start: s.cfg.now()}
+}
+
+func refusalMessage(v Verdict) string {
+	if v.Message == "" {
+		return "gatehouse: statement not allowed by policy"
+	}
+	return v.Message
+}
+
+// clientReadFailed classifies an error from reading the client: the
+// connection failing, or a message gatehouse will not accept.
+func (s *session) clientReadFailed(err error) *ending {
+	if s.clientIn.err != nil {
+		return &ending{reason: reasonClientGone, err: err, atBoundary: true}
+	}
+	var tooBig *pgproto3.ExceededMaxBodyLenErr
+	if errors.As(err, &tooBig) {
+		return &ending{reason: reasonClientProtocol, err: err, atBoundary: true, toClient: &Error{
+			Code:    codeProgramLimitExceeded,
+			Message: fmt.Sprintf("gatehouse: message of %d bytes exceeds the limit of %d bytes", tooBig.ActualBodyLen, tooBig.MaxExpectedBodyLen),
+		}}
+	}
+	return &ending{reason: reasonClientProtocol, err: err, atBoundary: true, toClient: &Error{
+		Code: codeProtocolViolation, Message: "gatehouse: invalid message: " + err.Error(),
+	}}
+}
+
+// upstreamFailed classifies an error from the upstream connection.
+func (s *session) upstreamFailed(err error, fatalRelayed bool) *ending {
+	if s.stopping.Load() {
+		return &ending{reason: reasonStopped, err: err}
+	}
+	var tooBig *pgproto3.ExceededMaxBodyLenErr
+	if errors.As(err, &tooBig) {
+		return &ending{reason: reasonUpstreamProto, err: err, toClient: &Error{
+			Code:    codeProgramLimitExceeded,
+			Message: fmt.Sprintf("gatehouse: a message of %d bytes from the database exceeds the limit of %d bytes", tooBig.ActualBodyLen, tooBig.MaxExpectedBodyLen),
+		}}
+	}
+	e := &ending{reason: reasonUpstreamGone, err: err}
+	if !fatalRelayed {
+		e.toClient = &Error{Code: codeConnectionFailure, Message: "gatehouse: the connection to the database was lost"}
+	}
+	return e
+}
+
+// upstreamToClient relays the database's messages to the client, matching
+// each against what the client sent (replies.answer). It flushes when its
+// input is drained, or when the client must act on what it has (a
+// ReadyForQuery, a CopyInResponse), or when much is buffered.
+func (s *session) upstreamToClient() *ending {
+	for {
+		msg, err := s.frontend.Receive()
+		if err != nil {
+			return s.upstreamFailed(err, s.replies.fatalSeen)
+		}
+		out, err := s.replies.answer(msg)
+		if err != nil {
+			return &ending{reason: reasonUpstreamProto, err: err, toClient: &Error{Code: codeProtocolViolation, Message: "gatehouse: the database broke the protocol"}}
+		}
+		s.backend.Send(out)
+		switch m := out.(type) {
+		case *pgproto3.DataRow:
+			s.downUnsent += int(dataRowSize(m))
+		case *pgproto3.CopyData:
+			s.downUnsent += len(m.Data)
+		}
+		if !mustFlush(out) && s.frontend.ReadBufferLen() > 0 && s.downUnsent < flushThreshold {
+			continue
+		}
+		s.downUnsent = 0
+		if err := s.backend.Flush(); err != nil {
+			return &ending{reason: reasonClientGone, err: err}
+		}
+	}
+}
+
+func mustFlush(m pgproto3.BackendMessage) bool {
+	switch m.(type) {
+	case *pgproto3.ReadyForQuery, *pgproto3.CopyInResponse, *pgproto3.ErrorResponse:
+		return true
+	}
+	return false
+}

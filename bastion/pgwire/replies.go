@@ -1,0 +1,379 @@
+package pgwire
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// pending is one client message forwarded upstream that the database will
+// answer, or skip. The database answers strictly in order, so matching its
+// replies against this queue tells which message each reply belongs to —
+// which error to turn into a refusal, which statement a row counts for —
+// without parsing anything twice.
+type pending struct {
+	kind    byte   // the client message type: 'Q', 'F', 'P', 'B', 'D', 'E', 'C' or 'S'
+	target  byte   // Close: 'S' (statement) or 'P' (portal)
+	name    string // Parse, Close: the statement or portal; Bind, Execute: the portal
+	bindOf  string // Bind: the statement bound
+	params  int    // Bind: how many parameters
+	stmt    *prepared
+	refusal string // non-empty when Inspect denied it: the client's error message
+	// ev accumulates what Observe is told, for Query, FunctionCall, Execute
+	// and Parse; nil for the other kinds.
+	ev *StatementEvent
+}
+
+// prepared is a statement as the client defined it with Parse.
+type prepared struct {
+	sql    string
+	detail any
+}
+
+type portal struct {
+	stmtName string
+	stmt     *prepared // nil: not defined by a Parse gatehouse saw
+	params   int
+}
+
+// replies matches the database's replies to the client's forwarded
+// messages. The client-side copier pushes; the upstream-side copier does
+// everything else. Only the queue is shared, under mu.
+type replies struct {
+	mu    sync.Mutex
+	queue []*pending
+
+	// Owned by the upstream-side copier.
+	discarding bool // an extended-protocol message failed: the database skips to Sync
+	statements map[string]*prepared
+	portals    map[string]*portal
+	sent       int64 // DataRows sent for the Execute at the head, for PortalSuspended
+	fatalSeen  bool  // the database sent a FATAL error: it is closing
+	observe    func(StatementEvent)
+	now        func() time.Time
+	mismatch   func(string) // reports replies out of step (a bug, or a database surprise)
+}
+
+func newReplies(observe func(StatementEvent), now func() time.Time, mismatch func(string)) *replies {
+	if observe == nil {
+		observe = func(StatementEvent) {}
+	}
+	return &replies{
+		statements: map[string]*prepared{},
+		portals:    map[string]*portal{},
+		observe:    observe,
+		now:        now,
+		mismatch:   mismatch,
+	}
+}
+
+// push records a message about to be forwarded. It must come before the
+// message is sent, so that its reply always finds it.
+func (r *replies) push(p *pending) {
+	r.mu.Lock()
+	r.queue = append(r.queue, p)
+	r.mu.Unlock()
+}
+
+// busy reports whether the database owes answers: a query is running or
+// queued.
+func (r *replies) busy() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.queue) > 0
+}
+
+func (r *replies) front() *pending {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.queue) == 0 {
+		return nil
+	}
+	return r.queue[0]
+}
+
+func (r *replies) pop() {
+	r.mu.Lock()
+	r.queue[0] = nil
+	r.queue = r.queue[1:]
+	r.mu.Unlock()
+	r.sent = 0
+}
+
+// head returns the message the database's next reply belongs to. After an
+// extended-protocol error the database ignores every message up to Sync
+// (protocol §55.2.3): those are dropped here, reported as skipped.
+func (r *replies) head() *pending {
+	for r.discarding {
+		p := r.front()
+		if p == nil {
+			return nil
+		}
+		if p.kind == 'S' {
+			r.discarding = false
+			break
+		}
+		r.pop()
+		r.skipped(p)
+	}
+	return r.front()
+}
+
+// answer accounts one message from the database and returns what the
+// client gets in its place (the message itself, or a refusal).
+func (r *replies) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, error) {
+	switch m := msg.(type) {
+	case *pgproto3.NoticeResponse, *pgproto3.NotificationResponse, *pgproto3.ParameterStatus,
+		*pgproto3.ParameterDescription, *pgproto3.CopyInResponse, *pgproto3.CopyOutResponse, *pgproto3.CopyDone,
+		*pgproto3.FunctionCallResponse:
+		// Asynchronous, or part of a reply that goes on.
+	case *pgproto3.ErrorResponse:
+		return r.error(m), nil
+	case *pgproto3.ReadyForQuery:
+		r.ready(m)
+	case *pgproto3.DataRow:
+		r.count(dataRowSize(m), 1)
+	case *pgproto3.CopyData:
+		r.count(int64(5+len(m.Data)), 0)
+	case *pgproto3.CommandComplete:
+		r.commandComplete(m)
+	case *pgproto3.EmptyQueryResponse:
+		if p := r.head(); p != nil && p.kind == 'E' {
+			r.pop()
+			r.finish(p, OutcomeOK)
+		}
+	case *pgproto3.PortalSuspended:
+		if p := r.head(); p != nil && p.kind == 'E' {
+			p.ev.Rows = r.sent
+			r.pop()
+			r.finish(p, OutcomeSuspended)
+		}
+	case *pgproto3.ParseComplete:
+		r.complete('P')
+	case *pgproto3.BindComplete:
+		r.complete('B')
+	case *pgproto3.CloseComplete:
+		r.complete('C')
+	case *pgproto3.RowDescription, *pgproto3.NoData:
+		// Ends a Describe; in a simple query a RowDescription starts a result.
+		if p := r.head(); p != nil && p.kind == 'D' {
+			r.pop()
+		}
+	default:
+		// BackendKeyData would show the client the upstream's cancel key;
+		// authentication, NegotiateProtocolVersion and CopyBothResponse
+		// (replication) have no place in an established session.
+		return nil, fmt.Errorf("unexpected %T from the database", msg)
+	}
+	return msg, nil
+}
+
+func (r *replies) count(bytes, rows int64) {
+	p := r.head()
+	if p == nil || p.ev == nil {
+		return
+	}
+	p.ev.Bytes += bytes
+	r.sent += rows
+}
+
+func (r *replies) commandComplete(m *pgproto3.CommandComplete) {
+	p := r.head()
+	if p == nil || p.ev == nil {
+		return
+	}
+	tag := string(m.CommandTag)
+	p.ev.Tag = tag
+	p.ev.Rows += pgconn.NewCommandTag(tag).RowsAffected()
+	if p.kind == 'E' {
+		r.pop()
+		r.finish(p, OutcomeOK)
+	}
+}
+
+// complete handles ParseComplete, BindComplete and CloseComplete: the
+// message succeeded, so its definitions take effect now, in the database's
+// order. (Attributing Executes by this record of what the server holds,
+// not by what the client last sent, is what keeps a re-used statement name
+// from being recorded with another statement's text.)
+func (r *replies) complete(kind byte) {
+	p := r.head()
+	if p == nil || p.kind != kind {
+		r.mismatch(fmt.Sprintf("%c-complete does not match the pending message", kind))
+		return
+	}
+	r.pop()
+	switch kind {
+	case 'P':
+		r.statements[p.name] = p.stmt
+	case 'B':
+		r.portals[p.name] = &portal{stmtName: p.bindOf, stmt: r.statements[p.bindOf], params: p.params}
+	case 'C':
+		if p.target == 'S' {
+			delete(r.statements, p.name)
+		} else {
+			delete(r.portals, p.name)
+		}
+	}
+}
+
+// error handles a non-fatal ErrorResponse: it answers the head message.
+// A denied message's answer is the database rejecting the substitute; the
+// client gets gatehouse's refusal in its place, at the very point its own
+// statement would have failed.
+func (r *replies) error(m *pgproto3.ErrorResponse) pgproto3.BackendMessage {
+	if sev := severity(m); sev == "FATAL" || sev == "PANIC" {
+		r.fatalSeen = true
+		return m
+	}
+	p := r.head()
+	if p == nil {
+		return m
+	}
+	var out pgproto3.BackendMessage = m
+	code := m.Code
+	if p.refusal != "" {
+		out, code = refusal(p.refusal), codeInsufficientPrivilege
+	}
+	if p.ev != nil && p.ev.SQLState == "" {
+		p.ev.SQLState = code
+	}
+	switch p.kind {
+	case 'Q', 'F', 'S':
+		// A simple query (or a failed commit at Sync) goes on to ReadyForQuery.
+	default:
+		r.pop()
+		r.failed(p)
+		r.discarding = true
+	}
+	return out
+}
+
+func severity(m *pgproto3.ErrorResponse) string {
+	if m.SeverityUnlocalized != "" {
+		return m.SeverityUnlocalized
+	}
+	return m.Severity
+}
+
+// ready handles ReadyForQuery: it ends a simple query or a Sync.
+func (r *replies) ready(m *pgproto3.ReadyForQuery) {
+	for {
+		p := r.head()
+		if p == nil {
+			r.mismatch("ReadyForQuery with nothing pending")
+			return
+		}
+		r.pop()
+		switch p.kind {
+		case 'Q', 'F':
+			// A simple Query destroys the unnamed statement and portal
+			// (protocol §55.2.3).
+			delete(r.statements, "")
+			delete(r.portals, "")
+			r.finish(p, queryOutcome(p))
+		case 'S':
+		default:
+			r.mismatch(fmt.Sprintf("ReadyForQuery while %c is pending", p.kind))
+			r.abandoned(p)
+			continue
+		}
+		if m.TxStatus == 'I' {
+			// Portals live until the end of their transaction.
+			clear(r.portals)
+		}
+		return
+	}
+}
+
+func queryOutcome(p *pending) Outcome {
+	switch {
+	case p.refusal != "":
+		return OutcomeDenied
+	case p.ev.SQLState != "":
+		return OutcomeError
+	}
+	return OutcomeOK
+}
+
+// failed reports a message the database answered with an error.
+func (r *replies) failed(p *pending) {
+	// A failed Parse or Bind into the unnamed statement or portal has
+	// already destroyed the previous one.
+	if p.kind == 'P' && p.name == "" {
+		delete(r.statements, "")
+	}
+	if p.kind == 'B' && p.name == "" {
+		delete(r.portals, "")
+	}
+	if p.ev == nil {
+		return
+	}
+	if p.refusal != "" {
+		r.finish(p, OutcomeDenied)
+	} else {
+		r.finish(p, OutcomeError)
+	}
+}
+
+// skipped reports a message the database discarded unanswered.
+func (r *replies) skipped(p *pending) {
+	switch {
+	case p.ev == nil:
+	case p.refusal != "":
+		r.finish(p, OutcomeDenied)
+	case p.kind == 'E' || p.kind == 'Q' || p.kind == 'F':
+		r.finish(p, OutcomeSkipped)
+	}
+}
+
+// abandoned reports a message whose answer never came.
+func (r *replies) abandoned(p *pending) {
+	switch {
+	case p.ev == nil:
+	case p.refusal != "":
+		r.finish(p, OutcomeDenied)
+	case p.kind != 'P':
+		r.finish(p, OutcomeUnfinished)
+	}
+}
+
+// abandon reports everything still pending when the session ends. Only
+// after the upstream-side copier has stopped.
+func (r *replies) abandon() {
+	for p := r.front(); p != nil; p = r.front() {
+		r.pop()
+		r.abandoned(p)
+	}
+}
+
+// finish tells Observe about p's statement.
+func (r *replies) finish(p *pending, o Outcome) {
+	ev := p.ev
+	if p.kind == 'E' {
+		// The portal as the database holds it now, everything before this
+		// Execute having been answered.
+		if pt := r.portals[p.name]; pt != nil {
+			ev.StatementName, ev.ParamCount = pt.stmtName, pt.params
+			if pt.stmt != nil {
+				ev.SQL, ev.Detail = pt.stmt.sql, pt.stmt.detail
+			}
+		}
+	}
+	ev.Outcome = o
+	ev.Duration = r.now().Sub(ev.Start)
+	r.observe(*ev)
+}
+
+// dataRowSize is a DataRow's size on the wire: type, length, column
+// count, and each value with its length.
+func dataRowSize(m *pgproto3.DataRow) int64 {
+	n := int64(1 + 4 + 2)
+	for _, v := range m.Values {
+		n += 4 + int64(len(v))
+	}
+	return n
+}
