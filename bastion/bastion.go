@@ -6,6 +6,9 @@
 package bastion
 
 import (
+	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
+	"github.com/gatehouse-dev/gatehouse/policy/sqlclass"
+
 	"context"
 	"errors"
 	"fmt"
@@ -67,6 +70,12 @@ type Server struct {
 	certs            certChecker
 	ssh              *gliderssh.Server
 
+	// cancels maps the cancel keys pgwire gives clients to their upstream
+	// sessions; shared by all channels, since a CancelRequest arrives on a
+	// new one.
+	cancels    *pgwire.CancelRegistry
+	classifier *sqlclass.Classifier
+
 	mu sync.Mutex
 	// byAddr finds a connection's state from the net.Conn that
 	// gliderlabs/ssh hands ConnectionFailedCallback, which is its own
@@ -89,7 +98,9 @@ func New(cfg Config) (*Server, error) {
 			skew:        orDefault(timeouts.ClockSkew.D(), defaultClockSkew),
 			isRevoked:   cfg.IsRevoked,
 		},
-		byAddr: map[string]*connState{},
+		byAddr:     map[string]*connState{},
+		cancels:    &pgwire.CancelRegistry{},
+		classifier: sqlclass.NewClassifier(0),
 	}
 	s.ssh = &gliderssh.Server{
 		Version:                  "gatehouse",

@@ -73,6 +73,12 @@ func (cs *connState) forward(nc gossh.NewChannel) {
 		cs.refuseChannel(nc, ev, gossh.Prohibited, r)
 		return
 	}
+	if target.Protocol == "postgres" {
+		if cs.opened(nc, channelOpen{Channel: ev.Channel, Target: req.Host, Roles: roles, Port: req.Port, Origin: ev.Origin}) {
+			cs.proxyPostgres(ev.Channel, nc, req.Host, target, roles)
+		}
+		return
+	}
 	dialCtx, cancel := context.WithTimeout(cs.ctx, dialTimeout)
 	upstream, err := cs.srv.cfg.Dial(dialCtx, "tcp", target.Address)
 	cancel()
@@ -84,14 +90,21 @@ func (cs *connState) forward(nc gossh.NewChannel) {
 		})
 		return
 	}
-	open := channelOpen{Channel: ev.Channel, Target: req.Host, Roles: roles, Port: req.Port, Origin: ev.Origin}
-	if cs.record(evChannelOpen, open) != nil {
+	if !cs.opened(nc, channelOpen{Channel: ev.Channel, Target: req.Host, Roles: roles, Port: req.Port, Origin: ev.Origin}) {
 		upstream.Close()
-		nc.Reject(gossh.ResourceShortage, "gatehouse: the session cannot be recorded, so no channel opens")
 		return
 	}
-	cs.countForward()
 	cs.relay(ev.Channel, nc, upstream)
+}
+
+// opened records channel.open; when that fails the channel is refused.
+func (cs *connState) opened(nc gossh.NewChannel, open channelOpen) bool {
+	if cs.record(evChannelOpen, open) != nil {
+		nc.Reject(gossh.ResourceShortage, "gatehouse: the session cannot be recorded, so no channel opens")
+		return false
+	}
+	cs.countForward()
+	return true
 }
 
 // relay accepts the channel and copies bytes until either side is done,

@@ -62,7 +62,9 @@ func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 data_dir: %s
 targets:
   orders:
-    protocol: postgres
+    # tcp: these tests relay to an echo server; the postgres path, through
+    # bastion/pgwire, is tested end to end in e2e.
+    protocol: tcp
     address: %s
     roles:
       readonly: {}

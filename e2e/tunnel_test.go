@@ -75,13 +75,22 @@ func (w *world) startTunnel(t *testing.T, config, target string) (port int, stop
 	return local, stop
 }
 
+// psql runs one -c through a tunnel as the role "readonly": gatehouse
+// supplies the database credentials, so no password is given.
 func psql(t *testing.T, port int, sql string) (string, error) {
 	t.Helper()
-	conn := fmt.Sprintf("host=127.0.0.1 port=%d user=app_ro dbname=orders sslmode=disable connect_timeout=10", port)
-	cmd := exec.Command("psql", conn, "-X", "-A", "-t", "-c", sql)
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+appROPassword)
-	out, err := cmd.CombinedOutput()
-	return strings.TrimSpace(string(out)), err
+	return psqlAs(t, port, "readonly", "", "-c", sql)
+}
+
+// psqlAs runs psql as user (a role name through the proxy, a database user
+// through a raw tcp target with its password).
+func psqlAs(t *testing.T, port int, user, password string, args ...string) (string, error) {
+	t.Helper()
+	conn := fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=orders sslmode=disable connect_timeout=10", port, user)
+	cmd := exec.Command("psql", append([]string{conn, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"}, args...)...)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+password)
+	out, err := runWithTimeout(cmd, time.Minute)
+	return strings.TrimSpace(out), err
 }
 
 func testTunnelPsql(t *testing.T, w *world, p profile) {
@@ -100,7 +109,20 @@ func testTunnelPsql(t *testing.T, w *world, p profile) {
 	events := w.newSessionEvents(t, before)
 	findEvent(t, events, "auth.success", "alice@example.com", "orders:readonly")
 	findEvent(t, events, "channel.open", `"orders"`)
+	findEvent(t, events, "db.session.start", `"role":"readonly"`, `"upstream_user":"app_owner"`, `"read_only":true`)
+	findEvent(t, events, "db.statement", "string_agg", `"decision":"allow"`, `"rows":1`)
 	findEvent(t, events, "channel.close")
+}
+
+// testRawTCP: a protocol tcp target is relayed byte for byte; the client
+// authenticates to the database itself.
+func testRawTCP(t *testing.T, w *world, p profile) {
+	port, stop := w.startTunnel(t, w.sshConfig(p), "rawpg")
+	defer stop()
+	out, err := psqlAs(t, port, "app_ro", appROPassword, "-c", "SELECT current_user")
+	if err != nil || out != "app_ro" {
+		t.Fatalf("psql through a raw tcp target: %q, %v", out, err)
+	}
 }
 
 // stdioConn is a net.Conn over an `ssh -W` process's stdin and stdout.
@@ -124,7 +146,7 @@ func (c *stdioConn) SetWriteDeadline(time.Time) error { return nil }
 
 func testSSHW(t *testing.T, w *world, p profile) {
 	config := w.sshConfig(p)
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("postgres://app_ro:%s@orders/orders?sslmode=disable", appROPassword))
+	cfg, err := pgx.ParseConfig("postgres://readonly@orders/orders?sslmode=disable")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,14 @@ var (
 	bob   = harness.IdPUser{Email: "bob@example.com", Username: "bob", Password: "bob-pw", Groups: []string{"sales"}}
 )
 
-const appROPassword = "ro-secret-for-tests"
+// The database users behind the roles. app_owner owns the tables and can
+// write: only gatehouse's statement policy keeps the readonly role from
+// writing, which is what the denial tests must show. app_ro is used by the
+// raw tcp target, where the client authenticates itself.
+const (
+	appOwnerPassword = "owner-secret-for-tests"
+	appROPassword    = "ro-secret-for-tests"
+)
 
 // world is one running gatehouse with its PostgreSQL and IdP.
 type world struct {
@@ -77,10 +84,14 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	requireTools(t, "ssh", "ssh-keygen", "psql")
 	w := &world{t: t, bin: gatehouseBinary(t), dataDir: t.TempDir()}
-	w.pg = harness.StartPostgres(t)
-	w.pg.Exec(t, "CREATE DATABASE orders")
+	// log_statement=all lets tests check that a denied statement never
+	// reached the database.
+	w.pg = harness.StartPostgres(t, harness.PostgresSetting("log_statement", "all"))
+	w.pg.Exec(t, fmt.Sprintf("CREATE ROLE app_owner LOGIN PASSWORD '%s'", appOwnerPassword))
 	w.pg.Exec(t, fmt.Sprintf("CREATE ROLE app_ro LOGIN PASSWORD '%s'", appROPassword))
-	w.execIn("orders", `CREATE TABLE customers (id int PRIMARY KEY, email text);
+	w.pg.Exec(t, "CREATE DATABASE orders OWNER app_owner")
+	w.execIn("orders", `SET ROLE app_owner;
+		CREATE TABLE customers (id int PRIMARY KEY, email text);
 		INSERT INTO customers VALUES (1, 'ada@example.com'), (2, 'grace@example.com');
 		GRANT SELECT ON customers TO app_ro;`)
 	w.idp = harness.StartIdP(t, []harness.IdPUser{alice, bob})
@@ -88,7 +99,12 @@ func newWorld(t *testing.T) *world {
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	w.apiURL = "http://" + apiAddr
 	w.cfgPath = filepath.Join(w.dataDir, "gatehouse.yaml")
-	cfg := fmt.Sprintf(worldConfig, w.dataDir, w.sshAddr, apiAddr, w.idp.Issuer, w.idp.ClientID, w.pg.Addr(), w.pg.Addr())
+	ownerPW := filepath.Join(w.dataDir, "app_owner_password")
+	if err := os.WriteFile(ownerPW, []byte(appOwnerPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(worldConfig, w.dataDir, w.sshAddr, apiAddr, w.idp.Issuer, w.idp.ClientID,
+		w.pg.Addr(), ownerPW, w.pg.Addr(), ownerPW, w.pg.Addr())
 	if err := os.WriteFile(w.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -114,19 +130,30 @@ targets:
     address: %s
     roles:
       readonly:
-        credentials: {user: app_ro}
+        credentials: {user: app_owner, password_file: %s}
+        statements: readonly
   billing:
     protocol: postgres
     address: %s
     roles:
       readonly:
-        credentials: {user: app_ro}
+        credentials: {user: app_owner, password_file: %s}
+        statements: readonly
+  rawpg:
+    protocol: tcp
+    address: %s
+    roles:
+      direct: {}
 grants:
   - groups: [engineering]
-    allow: [orders:readonly]
+    allow: [orders:readonly, rawpg:direct]
   - groups: [finance]
     allow: [billing:readonly]
     max_ttl: 30m
+statements:
+  readonly:
+    allow: [select, explain, show, set, transaction, copy_to]
+    deny_functions: [pg_read_file, pg_read_binary_file, pg_ls_dir, lo_export, lo_import, dblink]
 `
 
 func (w *world) execIn(db, sql string) {

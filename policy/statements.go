@@ -127,3 +127,35 @@ func nameMatches(entry, name string) bool {
 	}
 	return k > 0 && entry != "" && name != ""
 }
+
+// writeKinds are the statement kinds that can change data, the schema or
+// who the session is.
+var writeKinds = []string{
+	"insert", "update", "delete", "merge", "copy_from", "ddl", "truncate", "grant", "call", "do",
+	"vacuum_analyze", "drop_database", "alter_system", "set_role", "other",
+}
+
+// ReadOnly reports whether a statement policy allows no kind that writes,
+// in which case the proxy also sets default_transaction_read_only upstream
+// as a second wall. "" (no policy) and unknown names are not read-only.
+func (c *Config) ReadOnly(policyName string) bool {
+	sp, ok := c.Statements[policyName]
+	if !ok || slices.Contains(sp.Allow, "all") {
+		return false
+	}
+	for _, k := range sp.Allow {
+		if slices.Contains(writeKinds, k) {
+			return false
+		}
+	}
+	return true
+}
+
+// StatementPolicyFor names the statement policy that applies to a role:
+// agent_statements for an agent identity when set, else statements.
+func (r *Role) StatementPolicyFor(agent bool) string {
+	if agent && r.AgentStatements != "" {
+		return r.AgentStatements
+	}
+	return r.Statements
+}

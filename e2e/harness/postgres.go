@@ -33,6 +33,7 @@ type Postgres struct {
 	User     string // postgres, the superuser
 	Password string // the superuser's random password
 	DataDir  string
+	LogFile  string // the server's log (stderr), e.g. for log_statement=all checks
 }
 
 // PostgresOption changes how StartPostgres sets up the server.
@@ -153,6 +154,7 @@ func StartPostgres(t testing.TB, opts ...PostgresOption) *Postgres {
 	}
 
 	logPath := filepath.Join(base, "postgres.log")
+	p.LogFile = logPath
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
 		p.Port = FreePort(t)

@@ -87,12 +87,14 @@ func cloneStatements(sts []Statement) []Statement {
 		s.Kinds = slices.Clone(s.Kinds)
 		s.Relations = slices.Clone(s.Relations)
 		s.Functions = slices.Clone(s.Functions)
+		s.Settings = slices.Clone(s.Settings)
 		s.Executes = slices.Clone(s.Executes)
 		if s.Prepared != nil {
 			p := *s.Prepared
 			p.Kinds = slices.Clone(p.Kinds)
 			p.Relations = slices.Clone(p.Relations)
 			p.Functions = slices.Clone(p.Functions)
+			p.Settings = slices.Clone(p.Settings)
 			s.Prepared = &p
 		}
 	}

@@ -16,6 +16,7 @@ func TestClassifierMatchesClassify(t *testing.T) {
 		"PREPARE p AS UPDATE t SET x = 1; EXECUTE p",
 		"SELECT set_config('role', 'x', false)",
 		"SELECT set_config('work_mem', 'x', false)",
+		"BEGIN READ WRITE; RESET ALL",
 		"",
 	}
 	for round := range 3 {
@@ -40,14 +41,17 @@ func TestClassifierMatchesClassify(t *testing.T) {
 
 func TestClassifierResultIsTheCallers(t *testing.T) {
 	c := NewClassifier(0)
-	q := "PREPARE p AS DELETE FROM t"
+	q := "PREPARE p AS DELETE FROM t WHERE set_config('role', 'x', false) = ''"
 	first, _ := c.Classify(q)
 	first[0].Kinds[0] = "select"
 	first[0].Relations[0] = "elsewhere"
+	first[0].Settings[0] = "work_mem"
 	first[0].Prepared.Kinds[0] = "select"
+	first[0].Prepared.Settings[0] = "work_mem"
 	again, _ := c.Classify(q)
-	if again[0].Kinds[0] != "prepare" || again[0].Relations[0] != "t" || again[0].Prepared.Kinds[0] != "delete" {
-		t.Errorf("a caller's change reached the cache: %+v", again[0])
+	if again[0].Kinds[0] != "prepare" || again[0].Relations[0] != "t" || again[0].Settings[0] != "role" ||
+		again[0].Prepared.Kinds[0] != "delete" || again[0].Prepared.Settings[0] != "role" {
+		t.Errorf("a caller's change reached the cache: %+v %+v", again[0], again[0].Prepared)
 	}
 }
 

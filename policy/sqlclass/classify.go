@@ -18,8 +18,12 @@
 //   - Statements stored for later (CREATE VIEW, CREATE RULE, a function's
 //     BEGIN ATOMIC body, PREPARE) report the kinds of what they store.
 //   - set_config is set, or set_role when its first argument is role or
-//     session_authorization or is not a constant; UPDATE pg_settings is
-//     also set_role; pg_notify is listen_notify.
+//     session_authorization or is not a constant PostgreSQL reads as
+//     written (see Statement.Settings); UPDATE pg_settings is also
+//     set_role; pg_notify is listen_notify.
+//   - The parameters a statement changes are reported apart from its kinds
+//     (Statement.Settings), so that a caller can refuse the ones it relies
+//     on whatever kinds it allows.
 //   - COPY to or from a server file or PROGRAM is also "other".
 //   - Statements that fit no kind (LOCK, LOAD, CHECKPOINT) are "other".
 package sqlclass
@@ -50,6 +54,43 @@ type Statement struct {
 	// Functions are the functions it calls, schema-qualified when written
 	// so, lower-cased.
 	Functions []string
+	// Settings are the run-time parameters (GUCs) the statement changes or
+	// may change, each once, in the order met. A name is lower-cased the
+	// way PostgreSQL compares parameter names (ASCII letters only), quoted
+	// or not; an obsolete name PostgreSQL still accepts (sort_mem,
+	// vacuum_mem, ssl_ecdh_curve) is followed by its current name.
+	//   - SET [SESSION | LOCAL] name, SET name TO DEFAULT, SET name FROM
+	//     CURRENT, RESET name: name. The grammar's own spellings give
+	//     their parameter: SET TIME ZONE timezone, SET ROLE role, SET
+	//     SESSION AUTHORIZATION session_authorization, SET NAMES
+	//     client_encoding, SET SCHEMA search_path, SET XML OPTION
+	//     xmloption.
+	//   - The same where a setting is stored for later: ALTER ROLE,
+	//     ALTER DATABASE, ALTER SYSTEM, CREATE or ALTER FUNCTION or
+	//     PROCEDURE ... SET name or RESET name.
+	//   - READ WRITE in BEGIN, START TRANSACTION or SET TRANSACTION:
+	//     transaction_read_only; in SET SESSION CHARACTERISTICS AS
+	//     TRANSACTION: default_transaction_read_only. READ ONLY, which only
+	//     tightens, the isolation level and [NOT] DEFERRABLE give nothing.
+	//   - set_config(name, ...) anywhere in the statement: name, when it is
+	//     a string constant (bare or cast to pg_catalog.text or varchar
+	//     without a length).
+	//   - "all": RESET ALL (also stored: ALTER ROLE ... RESET ALL and the
+	//     like) and DISCARD ALL, which may put any parameter back to its
+	//     default. DISCARD ALL also gives session_authorization, which
+	//     PostgreSQL's RESET ALL leaves alone.
+	//   - "*": a parameter the text does not name: set_config whose name is
+	//     a parameter ($1), an expression, NULL, a named argument or a
+	//     constant under any other cast; UPDATE (or DELETE, MERGE) of
+	//     pg_settings, whose rule calls set_config for the rows picked;
+	//     a form of SET the grammar did not have when this was written.
+	// A caller should take "all" and "*" as naming every parameter. Like
+	// Kinds, Settings leave out what EXPLAIN only plans, and include what
+	// PREPARE, CREATE VIEW, CREATE RULE or a BEGIN ATOMIC body stores.
+	// Parameters changed out of sight are not known: in a DO block or a
+	// function's body, by a function's own SET clause when it is called,
+	// through a view over pg_settings, or by EXECUTE (see Prepared).
+	Settings []string
 	// Fingerprint is pg_query's fingerprint of Text (16 hex digits): the
 	// same for statements that differ only in constants, aliases and
 	// layout. It identifies a statement's shape for recording; it is not a
@@ -65,17 +106,19 @@ type Statement struct {
 
 // Prepared is what a PREPARE statement stores under Name. The session that
 // prepared it is the only place it can be executed, so a caller remembers
-// it per session: on EXECUTE Name it judges Kinds, Relations and Functions
-// (plus "execute"); it refuses an EXECUTE of a name it does not know (the
-// statement may have been prepared where the proxy could not see it, such
-// as inside a DO block); and it forgets the name on DEALLOCATE (of it or
-// ALL) and DISCARD ALL. A PREPARE of a name already in use fails upstream,
-// so the caller should remember a PREPARE only once it has succeeded.
+// it per session: on EXECUTE Name it judges Kinds, Relations, Functions
+// and Settings (plus "execute"); it refuses an EXECUTE of a name it does
+// not know (the statement may have been prepared where the proxy could not
+// see it, such as inside a DO block); and it forgets the name on
+// DEALLOCATE (of it or ALL) and DISCARD ALL. A PREPARE of a name already in
+// use fails upstream, so the caller should remember a PREPARE only once it
+// has succeeded.
 type Prepared struct {
 	Name      string
 	Kinds     []string
 	Relations []string
 	Functions []string
+	Settings  []string
 }
 
 // ParseError is PostgreSQL's parser refusing the text. Callers refuse the
@@ -150,6 +193,7 @@ func classifyRaw(sql string, raw *pg_query.RawStmt) (Statement, error) {
 		Kinds:       w.kinds,
 		Relations:   w.relations,
 		Functions:   w.functions,
+		Settings:    w.settings,
 		Fingerprint: fp,
 		Prepared:    w.prepared,
 		Executes:    w.executes,

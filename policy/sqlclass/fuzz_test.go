@@ -9,7 +9,9 @@ import (
 
 // FuzzClassify: Classify never panics, gives the same answer twice, the
 // cache gives the same answer as the parser, and every statement has kinds
-// from the contract and a text that is where it says it is.
+// from the contract, settings a caller can compare (non-empty, no ASCII
+// capitals, each once, a PREPARE's among its statement's) and a text that
+// is where it says it is.
 func FuzzClassify(f *testing.F) {
 	for _, s := range []string{
 		"SELECT 1",
@@ -19,6 +21,9 @@ func FuzzClassify(f *testing.F) {
 		"COPY (SELECT pg_read_file('x')) TO STDOUT",
 		"DO $$ BEGIN NULL; END $$",
 		"SELECT * INTO t FROM \"Q\".\"R\"",
+		"SET \"Default_Transaction_Read_Only\" = off; BEGIN READ WRITE; RESET ALL",
+		"SELECT set_config('A.B'::pg_catalog.text, 'x', false) WHERE set_config($1, 'y', true) <> ''",
+		"ALTER ROLE r SET sort_mem = 1; SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE; DISCARD ALL",
 		"",
 	} {
 		f.Add(s)
@@ -52,9 +57,27 @@ func FuzzClassify(f *testing.F) {
 					t.Fatalf("unknown kind %q for %q", k, st.Text)
 				}
 			}
+			checkSettings(t, st.Text, st.Settings)
+			if st.Prepared != nil {
+				checkSettings(t, st.Text, st.Prepared.Settings)
+				for _, p := range st.Prepared.Settings {
+					if !slices.Contains(st.Settings, p) {
+						t.Fatalf("prepared setting %q not among the settings %q of %q", p, st.Settings, st.Text)
+					}
+				}
+			}
 			if st.Location < 0 || st.Location+len(st.Text) > len(sql) || sql[st.Location:st.Location+len(st.Text)] != st.Text {
 				t.Fatalf("text %q is not at %d of %q", st.Text, st.Location, sql)
 			}
 		}
 	})
+}
+
+func checkSettings(t *testing.T, text string, settings []string) {
+	t.Helper()
+	for i, s := range settings {
+		if s == "" || strings.ContainsAny(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") || slices.Contains(settings[:i], s) {
+			t.Fatalf("setting %q of %q: empty, not lower-case or repeated (%q)", s, text, settings)
+		}
+	}
 }

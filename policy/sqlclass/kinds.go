@@ -33,10 +33,11 @@ const (
 // nodeKinds maps a parse-tree message (by its protobuf name) to the kinds
 // it does by itself, wherever it appears in a statement. Statements the
 // walker judges by their contents (SELECT, INSERT, UPDATE, DELETE, MERGE,
-// COPY, EXPLAIN, SET, DROP, DISCARD, PREPARE, EXECUTE) are handled in
-// walk.go instead. A statement type found in neither place is "other" when
-// it is the whole statement: LOCK, LOAD, CHECKPOINT are deliberately so,
-// as they fit no kind and are refused unless a policy allows "other".
+// COPY, EXPLAIN, SET, DROP, DISCARD, PREPARE, EXECUTE, and BEGIN, COMMIT and
+// the other transaction statements) are handled in walk.go instead. A
+// statement type found in neither place is "other" when it is the whole
+// statement: LOCK, LOAD, CHECKPOINT are deliberately so, as they fit no
+// kind and are refused unless a policy allows "other".
 var nodeKinds = map[string][]string{
 	// Rows leave through a cursor declared for a query judged when it
 	// was declared; DECLARE itself does only what its query does.
@@ -46,7 +47,6 @@ var nodeKinds = map[string][]string{
 
 	"TruncateStmt":       {kindTruncate},
 	"VariableShowStmt":   {kindShow},
-	"TransactionStmt":    {kindTransaction},
 	"ConstraintsSetStmt": {kindSet},
 	"CallStmt":           {kindCall},
 	"DoStmt":             {kindDo},

@@ -24,6 +24,7 @@ var allKinds = []string{
 var walkerHandled = []string{
 	"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "ExplainStmt",
 	"CopyStmt", "VariableSetStmt", "DiscardStmt", "DropStmt", "PrepareStmt", "ExecuteStmt", "DoStmt",
+	"TransactionStmt",
 }
 
 // deliberatelyOther fit no kind: a policy must allow "other" (or "all").

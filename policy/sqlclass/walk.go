@@ -14,6 +14,7 @@ type walker struct {
 	kinds     []string
 	relations []string
 	functions []string
+	settings  []string
 	prepared  *Prepared
 	executes  []string
 }
@@ -74,6 +75,17 @@ func (w *walker) kind(a at, kinds ...string) {
 	}
 }
 
+// setting records parameters the statement changes, unless it is only
+// planned (inside EXPLAIN without ANALYZE), like w.kind.
+func (w *walker) setting(a at, names ...string) {
+	if a.planOnly {
+		return
+	}
+	for _, n := range names {
+		w.settings = appendNew(w.settings, n)
+	}
+}
+
 func appendNew(list []string, s string) []string {
 	if slices.Contains(list, s) {
 		return list
@@ -126,6 +138,11 @@ func (w *walker) visit(m protoreflect.Message, a at) {
 	case *pg_query.DoStmt:
 		// The body is PL/pgSQL text, not a tree: DO is all we can say.
 		w.kind(a, kindDo)
+	case *pg_query.TransactionStmt:
+		// BEGIN and START TRANSACTION may set the new transaction's modes.
+		w.kind(a, kindTransaction)
+		w.setting(a, transactionModes(n.Options, "transaction_read_only")...)
+		w.children(m, a.inside())
 	default:
 		if kinds, ok := nodeKinds[string(m.Descriptor().Name())]; ok {
 			w.kind(a, kinds...)
@@ -239,8 +256,9 @@ func (w *walker) modify(m protoreflect.Message, kind string, wc *pg_query.WithCl
 		w.relation(target)
 		if isPgSettings(target) {
 			// pg_settings' update rule calls set_config for the rows the
-			// WHERE clause picks, which may be role.
+			// WHERE clause picks, which may be role or any other.
 			w.kind(a, kindSetRole)
+			w.setting(a, settingUnknown)
 		}
 	}
 	inner := a.inside()
@@ -313,6 +331,9 @@ func (w *walker) copyStmt(m protoreflect.Message, n *pg_query.CopyStmt, a at) {
 // RESET is set when it is the statement; stored inside another statement it
 // is part of that statement's kind. RESET ALL is set: PostgreSQL leaves
 // role and session_authorization alone on RESET ALL.
+//
+// Wherever it appears it also reports the parameters it sets, resets or
+// stores (see Statement.Settings).
 func (w *walker) variableSetStmt(n *pg_query.VariableSetStmt, a at) {
 	switch {
 	case isRoleSetting(n.Name):
@@ -320,16 +341,128 @@ func (w *walker) variableSetStmt(n *pg_query.VariableSetStmt, a at) {
 	case a.root:
 		w.kind(a, kindSet)
 	}
+	w.setting(a, variableSettings(n)...)
+}
+
+// variableSettings are the parameters a SET or RESET (or the same stored
+// by ALTER ROLE, ALTER DATABASE, ALTER SYSTEM, CREATE or ALTER FUNCTION)
+// changes. The parser has already spelled the special forms as parameter
+// names: SET TIME ZONE is timezone, SET ROLE role, SET SESSION
+// AUTHORIZATION session_authorization, SET NAMES client_encoding, SET
+// SCHEMA search_path.
+func variableSettings(n *pg_query.VariableSetStmt) []string {
+	switch n.Kind {
+	case pg_query.VariableSetKind_VAR_SET_VALUE, pg_query.VariableSetKind_VAR_SET_DEFAULT,
+		pg_query.VariableSetKind_VAR_SET_CURRENT, pg_query.VariableSetKind_VAR_RESET:
+		return settingNames(n.Name)
+	case pg_query.VariableSetKind_VAR_RESET_ALL:
+		return []string{settingAll}
+	case pg_query.VariableSetKind_VAR_SET_MULTI:
+		// The grammar's names for the SET forms that are not one
+		// parameter (gram.y, set_rest); PostgreSQL's ExecSetVariableStmt
+		// sets transaction_* or default_transaction_* from their modes.
+		switch n.Name {
+		case "TRANSACTION":
+			return transactionModes(n.Args, "transaction_read_only")
+		case "SESSION CHARACTERISTICS":
+			return transactionModes(n.Args, "default_transaction_read_only")
+		case "TRANSACTION SNAPSHOT":
+			return nil // imports a snapshot; no parameter changes
+		}
+	}
+	return []string{settingUnknown}
+}
+
+// transactionModes reads the modes of BEGIN, START TRANSACTION, SET
+// TRANSACTION or SET SESSION CHARACTERISTICS AS TRANSACTION: READ WRITE
+// (transaction_read_only false) may lift a read-only default, so it reports
+// readOnly, the parameter it sets. READ ONLY only tightens, and the
+// isolation level and DEFERRABLE are not reported. A mode the grammar does
+// not produce, or a READ value that is not certainly true, counts as
+// unknown or as READ WRITE.
+func transactionModes(options []*pg_query.Node, readOnly string) []string {
+	var out []string
+	for _, o := range options {
+		d := o.GetDefElem()
+		switch {
+		case d == nil:
+			out = appendNew(out, settingUnknown)
+		case d.Defname == "transaction_read_only":
+			if !isTrueConst(d.Arg) {
+				out = appendNew(out, readOnly)
+			}
+		case d.Defname == "transaction_isolation", d.Defname == "transaction_deferrable":
+		default:
+			out = appendNew(out, settingUnknown)
+		}
+	}
+	return out
+}
+
+// isTrueConst says whether a transaction mode's value is certainly true:
+// the grammar writes READ ONLY as the integer constant 1.
+func isTrueConst(arg *pg_query.Node) bool {
+	c := arg.GetAConst()
+	if c == nil || c.Isnull {
+		return false
+	}
+	switch v := c.Val.(type) {
+	case *pg_query.A_Const_Ival:
+		return v.Ival.GetIval() != 0
+	case *pg_query.A_Const_Boolval:
+		return v.Boolval.GetBoolval()
+	}
+	return false
+}
+
+const (
+	// settingAll: every parameter may go back to its default.
+	settingAll = "all"
+	// settingUnknown: a parameter the text does not name.
+	settingUnknown = "*"
+)
+
+// oldSettingNames are the obsolete names PostgreSQL still maps to a
+// parameter (guc.c, map_old_guc_names); ssl_groups is PostgreSQL 18's name.
+var oldSettingNames = map[string]string{
+	"sort_mem":       "work_mem",
+	"vacuum_mem":     "maintenance_work_mem",
+	"ssl_ecdh_curve": "ssl_groups",
+}
+
+// settingNames reports a parameter name as PostgreSQL compares it (ASCII
+// letters folded, guc_name_compare), plus the current name when it is an
+// obsolete one. An empty name, which PostgreSQL refuses, is unknown.
+func settingNames(name string) []string {
+	if name == "" {
+		return []string{settingUnknown}
+	}
+	name = asciiLower(name)
+	if current, ok := oldSettingNames[name]; ok {
+		return []string{name, current}
+	}
+	return []string{name}
+}
+
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, s)
 }
 
 func isRoleSetting(name string) bool {
 	return strings.EqualFold(name, "role") || strings.EqualFold(name, "session_authorization")
 }
 
-// discardStmt: DISCARD ALL includes SET SESSION AUTHORIZATION DEFAULT.
+// discardStmt: DISCARD ALL includes SET SESSION AUTHORIZATION DEFAULT
+// and RESET ALL (which itself leaves session_authorization alone).
 func (w *walker) discardStmt(n *pg_query.DiscardStmt, a at) {
 	if n.Target == pg_query.DiscardMode_DISCARD_ALL {
 		w.kind(a, kindSetRole)
+		w.setting(a, settingAll, "session_authorization")
 		return
 	}
 	w.kind(a, kindSet)
@@ -375,8 +508,15 @@ func (w *walker) prepareStmt(n *pg_query.PrepareStmt, a at) {
 	if len(inner.kinds) == 0 {
 		inner.kinds = []string{kindOther}
 	}
-	w.prepared = &Prepared{Name: n.Name, Kinds: inner.kinds, Relations: inner.relations, Functions: inner.functions}
+	w.prepared = &Prepared{
+		Name:      n.Name,
+		Kinds:     inner.kinds,
+		Relations: inner.relations,
+		Functions: inner.functions,
+		Settings:  inner.settings,
+	}
 	w.kind(a, inner.kinds...)
+	w.setting(a, inner.settings...)
 	for _, r := range inner.relations {
 		w.relations = appendNew(w.relations, r)
 	}
@@ -387,9 +527,10 @@ func (w *walker) prepareStmt(n *pg_query.PrepareStmt, a at) {
 
 // funcCall reports the function and the kinds a function call does:
 // set_config sets a parameter (set_role when that parameter is role or
-// session_authorization, or cannot be told from the text), pg_notify
-// notifies. Any schema's function of that name counts, as a wrapper
-// shadowing the built-in may be on the search_path.
+// session_authorization, or cannot be told from the text) and reports it
+// in the settings ("*" when it cannot be told), pg_notify notifies. Any
+// schema's function of that name counts, as a wrapper shadowing the
+// built-in may be on the search_path.
 func (w *walker) funcCall(n *pg_query.FuncCall, a at) {
 	parts := make([]string, 0, len(n.Funcname))
 	for _, p := range n.Funcname {
@@ -401,30 +542,61 @@ func (w *walker) funcCall(n *pg_query.FuncCall, a at) {
 	}
 	switch parts[len(parts)-1] {
 	case "set_config":
-		if setsRole(n.Args) {
+		name, ok := setConfigName(n.Args)
+		// PostgreSQL does not trim the name; trimming only widens set_role.
+		if !ok || isRoleSetting(strings.TrimSpace(name)) {
 			w.kind(a, kindSetRole)
 		} else {
 			w.kind(a, kindSet)
+		}
+		if ok {
+			w.setting(a, settingNames(name)...)
+		} else {
+			w.setting(a, settingUnknown)
 		}
 	case "pg_notify":
 		w.kind(a, kindListenNotify)
 	}
 }
 
-// setsRole reads set_config's first argument: only a constant naming
-// another parameter is not a role change. Named arguments, parameters and
-// expressions are taken to name role.
-func setsRole(args []*pg_query.Node) bool {
+// setConfigName reads set_config's first argument when it is a string
+// constant whose value PostgreSQL cannot read differently: bare, or cast
+// only to pg_catalog.text or pg_catalog.varchar without a length. Any other
+// cast may change the value ('rolex'::char(4) is 'role', and an unqualified
+// type name may find a domain through search_path). Named arguments,
+// parameters, NULL and expressions are not read: ok is false.
+func setConfigName(args []*pg_query.Node) (name string, ok bool) {
 	if len(args) == 0 {
-		return true
+		return "", false
 	}
 	arg := args[0]
 	for arg.GetTypeCast() != nil {
-		arg = arg.GetTypeCast().GetArg()
+		tc := arg.GetTypeCast()
+		if !isPlainTextType(tc.GetTypeName()) {
+			return "", false
+		}
+		arg = tc.GetArg()
 	}
 	c := arg.GetAConst()
-	if c == nil || c.GetSval() == nil {
+	if c == nil || c.Isnull || c.GetSval() == nil {
+		return "", false
+	}
+	return c.GetSval().GetSval(), true
+}
+
+// isPlainTextType: pg_catalog.text or pg_catalog.varchar (the keyword
+// spellings VARCHAR and CHARACTER VARYING are parsed as the latter), with
+// no length, array bounds, SETOF or %TYPE.
+func isPlainTextType(t *pg_query.TypeName) bool {
+	if t == nil || len(t.Typmods) > 0 || len(t.ArrayBounds) > 0 || t.Setof || t.PctType || t.Typemod != -1 || len(t.Names) != 2 {
+		return false
+	}
+	if t.Names[0].GetString_().GetSval() != "pg_catalog" {
+		return false
+	}
+	switch t.Names[1].GetString_().GetSval() {
+	case "text", "varchar":
 		return true
 	}
-	return isRoleSetting(strings.TrimSpace(c.GetSval().GetSval()))
+	return false
 }
