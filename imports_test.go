@@ -13,6 +13,7 @@ const module = "github.com/gatehouse-dev/gatehouse"
 var allowedImports = map[string][]string{
 	"policy":           {},
 	"policy/sqlclass":  {},
+	"policy/masking":   {},
 	"recorder":         {},
 	"recorder/s3store": {"recorder"},
 	"ca":               {"policy"},
