@@ -233,6 +233,12 @@ func (cs *connState) authenticated(md gossh.ConnMetadata, method string) {
 	}
 	cs.conn.authenticated()
 	cs.gctx.SetValue(credentialKey{}, cred)
+	// The revocation list may have changed since verifiedKey, and
+	// EnforceRevocation only sees sessions whose credential is set: one
+	// of the two checks sees any revocation.
+	if cs.srv.cfg.IsRevoked(cert) {
+		cs.revoke()
+	}
 }
 
 // banner shows a message to the client during authentication (RFC 4252

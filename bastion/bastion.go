@@ -42,8 +42,8 @@ type Config struct {
 	// Dial connects to a target's address. If nil, a net.Dialer is used.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// IsRevoked reports whether a certificate has been revoked. It is
-	// consulted at authentication and again at every channel open. If nil,
-	// nothing is revoked.
+	// consulted at authentication, at every channel open, and for every
+	// live session by EnforceRevocation. If nil, nothing is revoked.
 	IsRevoked func(*gossh.Certificate) bool
 	// Clock is used for certificate validity and session durations. If
 	// nil, time.Now is used.

@@ -38,6 +38,7 @@ type fixture struct {
 	targets                   map[string]string // name → address
 	cancel                    context.CancelFunc
 	served                    chan error
+	srv                       *Server
 
 	mu     sync.Mutex
 	dialed []string
@@ -100,6 +101,7 @@ targets:
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.srv = srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

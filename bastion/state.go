@@ -67,6 +67,7 @@ type connState struct {
 	mu           sync.Mutex
 	started      bool           // session.start recorded
 	ended        bool           // no more handlers may begin
+	revoked      bool           // revoke has run
 	active       sync.WaitGroup // channel and request handlers in flight
 	lastChannel  int
 	forwards     int

@@ -33,6 +33,8 @@ type API struct {
 	Dev       TokenVerifier // nil outside dev mode; tokens with prefix "ghdev_" go here
 	Info      Info          // served at GET /v1/ca
 	Logger    *slog.Logger  // nil: discard
+	// KRL renders the revocation list for GET /v1/krl; nil answers 404.
+	KRL KRLFunc
 }
 
 // Info is what a client needs to log in and to trust the bastion.
@@ -81,11 +83,14 @@ type ErrorResponse struct {
 	Message string `json:"message"`
 }
 
-// Handler serves GET /v1/ca and POST /v1/certificates.
+// Handler serves GET /v1/ca, POST /v1/certificates, POST
+// /v1/agent-certificates and GET /v1/krl.
 func (api *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ca", api.serveInfo)
 	mux.HandleFunc("POST /v1/certificates", api.serveCertificate)
+	mux.HandleFunc("POST /v1/agent-certificates", api.serveAgentCertificate)
+	mux.HandleFunc("GET /v1/krl", api.serveKRL)
 	return mux
 }
 

@@ -29,20 +29,25 @@ const (
 	SourceOIDC     = "oidc"     // an ID token from the configured identity provider
 	SourceDev      = "dev"      // a one-time token of `gatehouse dev`
 	SourceOperator = "operator" // `gatehouse ca sign`
+	// SourceAgent, in agentcert.go: `gatehouse agent-cert`.
 )
 
 // clockSkew is how far ValidAfter is backdated so that a bastion whose
 // clock is slightly behind the CA's still accepts a fresh certificate.
 const clockSkew = time.Minute
 
-// Authority issues certificates. All fields except Clock are required;
-// an Authority is safe for concurrent use and is not modified by it.
+// Authority issues certificates. All fields except Clock and IsRevoked
+// are required; an Authority is safe for concurrent use and is not
+// modified by it.
 type Authority struct {
 	UserSigner gossh.Signer     // signs user certificates
 	HostSigner gossh.Signer     // signs the bastion's host certificate
 	Policy     *policy.Config   // grants and caps; must come from policy.Load or Parse (defaults applied)
 	Record     Recorder         // where cert.issued and cert.refused go; issuance fails closed without it
 	Clock      func() time.Time // nil: time.Now
+	// IsRevoked reports whether a certificate is revoked; IssueAgent
+	// refuses to delegate from one that is. nil: nothing is revoked.
+	IsRevoked func(*gossh.Certificate) bool
 }
 
 // Request asks for a user certificate.

@@ -20,6 +20,12 @@ const (
 	CodeInternal        = "internal"          // the CA failed; nothing was issued
 )
 
+// Codes of agent certificate requests (POST /v1/agent-certificates).
+const (
+	CodeInvalidCertificate = "invalid_certificate" // the engineer's certificate or signature does not verify
+	CodeRevoked            = "revoked"             // the engineer's certificate is revoked
+)
+
 // Error is a refusal a caller can branch on. Message is written for the
 // person at the client and says what to do; Err is the underlying cause,
 // for server logs only, and is never sent to clients.
@@ -42,9 +48,9 @@ func refusal(code, message string) *Error {
 
 func statusFor(code string) int {
 	switch code {
-	case CodeInvalidToken, CodeTokenExpired, CodeWrongAudience, CodeWrongIssuer:
+	case CodeInvalidToken, CodeTokenExpired, CodeWrongAudience, CodeWrongIssuer, CodeInvalidCertificate:
 		return http.StatusUnauthorized
-	case CodeNoGrant, CodeGrantNotAllowed:
+	case CodeNoGrant, CodeGrantNotAllowed, CodeRevoked:
 		return http.StatusForbidden
 	case CodeInternal:
 		return http.StatusInternalServerError

@@ -62,6 +62,7 @@ func loadTestPolicy(t testing.TB) *policy.Config {
 type recordedEvent struct {
 	Type string
 	Data map[string]any // the event as it would be serialised
+	Raw  []byte         // the serialised event (numbers exact)
 }
 
 // fakeRecorder keeps events as JSON would see them; err makes Emit fail.
@@ -85,7 +86,7 @@ func (f *fakeRecorder) Emit(typ string, data any) error {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
 	}
-	f.events = append(f.events, recordedEvent{Type: typ, Data: m})
+	f.events = append(f.events, recordedEvent{Type: typ, Data: m, Raw: b})
 	return nil
 }
 

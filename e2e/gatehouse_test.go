@@ -24,6 +24,8 @@ func TestGatehouse(t *testing.T) {
 	t.Run("refusals", func(t *testing.T) { testRefusals(t, w, alice) })
 	t.Run("ca sign for automation", func(t *testing.T) { testCASign(t, w, alice) })
 	t.Run("policy check", func(t *testing.T) { testPolicyCheck(t, w) })
+	t.Run("agent certificates", func(t *testing.T) { testAgentCert(t, w, alice) })
+	t.Run("revocation ends live sessions", func(t *testing.T) { testRevocation(t, w, alice) })
 	t.Run("every recorded chain is intact", func(t *testing.T) { w.checkAllChains(t) })
 	t.Run("recordings verify with the published key", func(t *testing.T) { testVerifyWithPublishedKey(t, w) })
 }

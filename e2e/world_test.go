@@ -132,6 +132,7 @@ targets:
       readonly:
         credentials: {user: app_owner, password_file: %s}
         statements: readonly
+        agent_statements: agentro
   billing:
     protocol: postgres
     address: %s
@@ -153,6 +154,11 @@ grants:
 statements:
   readonly:
     allow: [select, explain, show, set, transaction, copy_to]
+    deny_functions: [pg_read_file, pg_read_binary_file, pg_ls_dir, lo_export, lo_import, dblink]
+  # agentro is what agents get on orders:readonly: stricter than the
+  # engineer's readonly (no explain, no copy_to).
+  agentro:
+    allow: [select, show, set, transaction]
     deny_functions: [pg_read_file, pg_read_binary_file, pg_ls_dir, lo_export, lo_import, dblink]
 `
 

@@ -21,6 +21,11 @@ type Identity struct {
 	TicketID    string   `json:"ticket_id,omitempty"`
 	RunID       string   `json:"run_id,omitempty"`
 	Serial      uint64   `json:"serial"`
+
+	// DelegatedBySerial is, on an agent certificate minted with
+	// `gatehouse agent-cert`, the serial of the engineer's certificate
+	// that authorised it: revoking that certificate revokes this one too.
+	DelegatedBySerial uint64 `json:"delegated_by_serial,omitempty"`
 }
 
 // Name is the readable identity used as a certificate's KeyId:

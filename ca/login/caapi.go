@@ -3,6 +3,7 @@ package login
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -40,6 +42,35 @@ type certRequest struct {
 	PublicKey string   `json:"public_key"`
 	TTL       string   `json:"ttl,omitempty"`
 	Grants    []string `json:"grants,omitempty"`
+}
+
+// agentClaims is what the engineer signs for POST /v1/agent-certificates
+// (ca.AgentClaims).
+type agentClaims struct {
+	Agent             string    `json:"agent"`
+	PublicKey         string    `json:"public_key"`
+	Grants            []string  `json:"grants,omitempty"`
+	TTL               string    `json:"ttl,omitempty"`
+	RunID             string    `json:"run_id,omitempty"`
+	TicketID          string    `json:"ticket_id,omitempty"`
+	CertificateSerial uint64    `json:"certificate_serial"`
+	IssuedAt          time.Time `json:"issued_at"`
+}
+
+// agentCertRequest is the body of POST /v1/agent-certificates
+// (ca.AgentCertificateRequest).
+type agentCertRequest struct {
+	Certificate string `json:"certificate"`
+	Claims      string `json:"claims"`
+	Signature   string `json:"signature"`
+}
+
+func newAgentCertRequest(cert *ssh.Certificate, claims, sig []byte) agentCertRequest {
+	return agentCertRequest{
+		Certificate: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(cert))),
+		Claims:      base64.StdEncoding.EncodeToString(claims),
+		Signature:   base64.StdEncoding.EncodeToString(sig),
+	}
 }
 
 // certAnswer is the part of the POST /v1/certificates answer Login relies
@@ -101,6 +132,25 @@ func (c *caClient) certify(ctx context.Context, token string, body certRequest) 
 	req.Header.Set("Authorization", "Bearer "+token)
 	var ans certAnswer
 	if err := c.do(req, "refused the certificate", &ans); err != nil {
+		return nil, err
+	}
+	return parseCertificate([]byte(ans.Certificate))
+}
+
+// agentCertify sends a signed agent certificate request. No bearer token:
+// the engineer's certificate and signature are the credential.
+func (c *caClient) agentCertify(ctx context.Context, body agentCertRequest) (*ssh.Certificate, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("agent-cert: encode request: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/agent-certificates", bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("agent-cert: POST /v1/agent-certificates: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	var ans certAnswer
+	if err := c.do(req, "refused the agent certificate", &ans); err != nil {
 		return nil, err
 	}
 	return parseCertificate([]byte(ans.Certificate))

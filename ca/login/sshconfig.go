@@ -41,39 +41,56 @@ func SSHConfig(home, profile string) (string, error) {
 	if alias == "" {
 		alias = "gatehouse"
 	}
-	return renderHostBlock(alias, host, port, dir)
+	return hostBlock{
+		host: alias, alias: alias, hostName: host, port: port,
+		key:        filepath.Join(dir, keyFileName),
+		cert:       filepath.Join(dir, certFileName),
+		knownHosts: filepath.Join(dir, knownHostsFileName),
+	}.render()
 }
 
-// renderHostBlock writes the block; every value is checked, since a
-// newline or quote would let a profile file inject ssh options.
-func renderHostBlock(alias, host, port, dir string) (string, error) {
-	for _, v := range []string{alias, host, port} {
+// hostBlock is one Host block of ssh_config.
+type hostBlock struct {
+	host           string // the Host name
+	alias          string // HostKeyAlias: the host certificate's principal and known_hosts name
+	hostName, port string
+	key, cert      string // IdentityFile, CertificateFile
+	knownHosts     string // UserKnownHostsFile
+	// noAgent keeps ssh from using any ssh-agent (IdentityAgent none),
+	// so that only the block's own key is ever offered.
+	noAgent bool
+}
+
+// render writes the block; every value is checked, since a newline or
+// quote would let a profile file inject ssh options.
+func (hb hostBlock) render() (string, error) {
+	for _, v := range []string{hb.host, hb.alias, hb.hostName, hb.port} {
 		if v == "" || strings.ContainsAny(v, " \t\r\n\"'#%*?!,") {
 			return "", fmt.Errorf("login: profile value %q cannot go into ssh_config", v)
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Host %s\n", alias)
-	fmt.Fprintf(&b, "  HostName %s\n", host)
-	fmt.Fprintf(&b, "  Port %s\n", port)
+	fmt.Fprintf(&b, "Host %s\n", hb.host)
+	fmt.Fprintf(&b, "  HostName %s\n", hb.hostName)
+	fmt.Fprintf(&b, "  Port %s\n", hb.port)
 	b.WriteString("  User gatehouse\n")
-	for _, kv := range [][2]string{
-		{"IdentityFile", keyFileName},
-		{"CertificateFile", certFileName},
-	} {
-		p, err := configPath(filepath.Join(dir, kv[1]))
+	for _, kv := range [][2]string{{"IdentityFile", hb.key}, {"CertificateFile", hb.cert}} {
+		p, err := configPath(kv[1])
 		if err != nil {
 			return "", err
 		}
 		fmt.Fprintf(&b, "  %s %s\n", kv[0], p)
 	}
 	b.WriteString("  IdentitiesOnly yes\n")
-	kh, err := configPath(filepath.Join(dir, knownHostsFileName))
+	if hb.noAgent {
+		b.WriteString("  IdentityAgent none\n")
+	}
+	kh, err := configPath(hb.knownHosts)
 	if err != nil {
 		return "", err
 	}
 	fmt.Fprintf(&b, "  UserKnownHostsFile %s\n", kh)
-	fmt.Fprintf(&b, "  HostKeyAlias %s\n", alias)
+	fmt.Fprintf(&b, "  HostKeyAlias %s\n", hb.alias)
 	b.WriteString("  StrictHostKeyChecking yes\n")
 	b.WriteString("  ExitOnForwardFailure yes\n")
 	b.WriteString("  ServerAliveInterval 30\n")

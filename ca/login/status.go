@@ -124,6 +124,7 @@ func (s *Status) String() string {
 		if len(id.Groups) > 0 {
 			line("groups", strings.Join(id.Groups, ", "))
 		}
+		s.delegation(line)
 	}
 	line("grants", orNone(s.Principals))
 	line("serial", fmt.Sprint(s.Serial))
@@ -132,6 +133,26 @@ func (s *Status) String() string {
 		line("server", s.Server)
 	}
 	return b.String()
+}
+
+// delegation adds the lines of an agent certificate: who delegated, and
+// the run and ticket it was minted for.
+func (s *Status) delegation(line func(k, v string)) {
+	id := s.Identity
+	if id.Agent == "" {
+		return
+	}
+	by := id.DelegatedBy
+	if id.DelegatedBySerial != 0 {
+		by += fmt.Sprintf(" (certificate serial %d)", id.DelegatedBySerial)
+	}
+	line("agent", id.Agent+", delegated by "+by)
+	if id.RunID != "" {
+		line("run", id.RunID)
+	}
+	if id.TicketID != "" {
+		line("ticket", id.TicketID)
+	}
 }
 
 func (s *Status) name() string {

@@ -26,11 +26,15 @@ Server and operator:
   ca init --config F        generate the user and host CA keys in data_dir
   ca sign --config F ...    mint a certificate without an IdP (recorded like any issuance)
   policy check [--config] F validate a configuration and explain what it grants
+  revoke --config F (--serial N | --identity NAME | --key SHA256:…) [--reason TEXT]
+                            revoke certificates: refused at once, live sessions end within 5s
 
 Engineer:
   login [--server URL]      sign in at the identity provider and get a short-lived certificate
   status                    show identity, grants and time left
   ssh-config                print an ssh_config Host block for the bastion
+  agent-cert --agent NAME   mint an agent its own certificate, within your grants and time:
+                            [--grant T:R ...] [--ttl D] [--run-id ID] [--ticket ID]
 
 Auditor:
   sessions --config F       list recorded sessions; filters: --identity, --agent, --target,
@@ -59,6 +63,8 @@ func commands() map[string]command {
 		"login":      {runLogin, "get a certificate"},
 		"status":     {runStatus, "show the current certificate"},
 		"ssh-config": {runSSHConfig, "print an ssh_config Host block"},
+		"agent-cert": {runAgentCert, "mint a certificate for an agent"},
+		"revoke":     {runRevoke, "revoke certificates"},
 		"sessions":   {runSessions, "list recorded sessions"},
 		"verify":     {runVerify, "verify recordings"},
 		"replay":     {runReplay, "replay a recorded session"},

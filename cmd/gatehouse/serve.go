@@ -66,7 +66,11 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 		return fmt.Errorf("open the CA's recording: %w", err)
 	}
 	defer caStream.Close()
-	authority := &ca.Authority{UserSigner: keys.userCA, HostSigner: keys.hostCA, Policy: cfg, Record: caStream}
+	revs, err := openRevocations(cfg)
+	if err != nil {
+		return err
+	}
+	authority := &ca.Authority{UserSigner: keys.userCA, HostSigner: keys.hostCA, Policy: cfg, Record: caStream, IsRevoked: revs.IsRevoked}
 
 	sshAddr, alias := publicSSHAddress(cfg), "gatehouse"
 	hostCert, err := authority.SignHostKey(keys.host.PublicKey(), hostPrincipals(cfg, alias, sshAddr), hostCertTTL)
@@ -83,17 +87,20 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 		SSHAddress:       sshAddr,
 		SSHHostAlias:     alias,
 		DevLogin:         opts.Dev != nil,
-	}}
+	}, KRL: krlFunc(cfg, revs, keys.userCA.PublicKey())}
 	if err := addOIDC(ctx, cfg, api); err != nil {
 		return err
 	}
 	bst, err := bastion.New(bastion.Config{
 		Policy: cfg, UserCAKeys: []gossh.PublicKey{keys.userCA.PublicKey()},
-		HostSigner: hostSigner, Recorder: rec, Logger: log,
+		HostSigner: hostSigner, Recorder: rec, Logger: log, IsRevoked: revs.IsRevoked,
 	})
 	if err != nil {
 		return err
 	}
+	ctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go watchRevocations(ctx, revs, bst, log)
 	return runListeners(ctx, cfg, bst, httpHandler(api, rec), api.Info, opts)
 }
 

@@ -1,0 +1,90 @@
+package ca
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// AgentCertificateRequest is the body of POST /v1/agent-certificates. No
+// bearer token is sent: the engineer's own certificate, and a signature
+// by its key, are the proof of who asks (see AgentRequest).
+type AgentCertificateRequest struct {
+	Certificate string `json:"certificate"` // the engineer's certificate, authorized_keys form
+	Claims      string `json:"claims"`      // base64 (standard) of the signed AgentClaims JSON
+	Signature   string `json:"signature"`   // base64 (standard) of the SSHSIG blob, namespace AgentNamespace
+}
+
+// serveAgentCertificate answers POST /v1/agent-certificates with a
+// CertificateResponse.
+func (api *API) serveAgentCertificate(w http.ResponseWriter, r *http.Request) {
+	ar, err := decodeAgentRequest(w, r)
+	if err != nil {
+		api.refuse(w, r, RefusedEvent{Source: SourceAgent}, err)
+		return
+	}
+	cert, err := api.Authority.IssueAgent(r.Context(), ar)
+	if err != nil {
+		api.writeError(w, r, err) // the Authority recorded the refusal
+		return
+	}
+	api.log().InfoContext(r.Context(), "agent certificate issued", "key_id", cert.KeyId, "serial", cert.Serial,
+		"principals", cert.ValidPrincipals, "delegated_by_serial", ar.Certificate.Serial)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, newCertificateResponse(cert))
+}
+
+func decodeAgentRequest(w http.ResponseWriter, r *http.Request) (AgentRequest, error) {
+	var body AgentCertificateRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&body)
+	if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
+		err = errors.New("more than one JSON value")
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return AgentRequest{}, &Error{Code: CodeInvalidRequest, Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the request body is over %d bytes", maxRequestBody)}
+	case err != nil:
+		return AgentRequest{}, refusal(CodeInvalidRequest, "the request body is not an agent certificate request: "+err.Error())
+	}
+	key, _, _, _, err := gossh.ParseAuthorizedKey([]byte(body.Certificate))
+	cert, isCert := key.(*gossh.Certificate)
+	if err != nil || !isCert {
+		return AgentRequest{}, refusal(CodeInvalidCertificate, "certificate is not an SSH certificate in authorized_keys form (id_ed25519-cert.pub)")
+	}
+	claims, err1 := base64.StdEncoding.DecodeString(body.Claims)
+	sig, err2 := base64.StdEncoding.DecodeString(body.Signature)
+	if err1 != nil || err2 != nil || len(claims) == 0 || len(sig) == 0 {
+		return AgentRequest{Certificate: cert}, refusal(CodeInvalidRequest, "claims and signature must be non-empty standard base64")
+	}
+	return AgentRequest{Certificate: cert, Claims: claims, Signature: sig}, nil
+}
+
+// serveKRL answers GET /v1/krl with the revocation list in OpenSSH's KRL
+// format (for sshd's RevokedKeys and `ssh-keygen -Q -f KRL CERT`).
+func (api *API) serveKRL(w http.ResponseWriter, r *http.Request) {
+	if api.KRL == nil {
+		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: CodeInvalidRequest, Message: "this gatehouse serves no revocation list"})
+		return
+	}
+	data, err := api.KRL(r.Context())
+	if err != nil {
+		api.log().ErrorContext(r.Context(), "rendering the KRL", "error", err)
+		writeJSON(w, http.StatusInternalServerError, ErrorResponse{Error: CodeInternal, Message: "the revocation list could not be rendered (see the server log)"})
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(data)
+}
+
+// KRLFunc renders the current revocation list as a KRL.
+type KRLFunc func(ctx context.Context) ([]byte, error)

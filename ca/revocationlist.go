@@ -1,0 +1,271 @@
+package ca
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// revocationFormat is the version of the revocation list file.
+const revocationFormat = 1
+
+// revocationDoc is the revocation list file: JSON, entries in the order
+// they were added. It only grows.
+type revocationDoc struct {
+	Version     int          `json:"version"`
+	Revocations []Revocation `json:"revocations"`
+}
+
+// RevocationList is the revocation list of a running gatehouse: the file
+// in data_dir, read again whenever it changes (Watch). It is safe for
+// concurrent use.
+type RevocationList struct {
+	path string
+
+	mu      sync.RWMutex
+	entries []Revocation
+	serials map[uint64]int // serial → index of its first entry
+	keys    map[string]int // fingerprint → index of its first entry
+	names   []int          // indexes of identity entries
+	seen    fs.FileInfo    // the file as last read; nil if absent
+}
+
+// OpenRevocationList reads the list at path; a missing file is an empty
+// list (nothing has been revoked yet).
+func OpenRevocationList(path string) (*RevocationList, error) {
+	l := &RevocationList{path: path}
+	if _, err := l.Reload(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Path is the list's file.
+func (l *RevocationList) Path() string { return l.path }
+
+// Reload reads the file again if it changed since it was last read, and
+// reports whether it did. On error the list keeps what it had: entries
+// are never dropped because a file could not be read.
+func (l *RevocationList) Reload() (bool, error) {
+	info, err := os.Stat(l.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // nothing revoked yet, or never: a list only grows
+	}
+	if err != nil {
+		return false, fmt.Errorf("ca: revocation list: %w", err)
+	}
+	l.mu.RLock()
+	unchanged := sameFile(l.seen, info)
+	l.mu.RUnlock()
+	if unchanged {
+		return false, nil
+	}
+	doc, err := readRevocations(l.path)
+	if err != nil {
+		return false, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.index(doc.Revocations)
+	l.seen = info
+	return true, nil
+}
+
+// sameFile: every write replaces the file (rename), so a new inode, size
+// or modification time means new contents.
+func sameFile(a, b fs.FileInfo) bool {
+	return a != nil && os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+}
+
+func readRevocations(path string) (revocationDoc, error) {
+	var doc revocationDoc
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return revocationDoc{Version: revocationFormat}, nil
+	}
+	if err != nil {
+		return doc, fmt.Errorf("ca: read revocation list: %w", err)
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return doc, fmt.Errorf("ca: revocation list %s: %w", path, err)
+	}
+	if doc.Version != revocationFormat {
+		return doc, fmt.Errorf("ca: revocation list %s: version %d, want %d", path, doc.Version, revocationFormat)
+	}
+	for i, r := range doc.Revocations {
+		if err := r.Validate(); err != nil {
+			return doc, fmt.Errorf("ca: revocation list %s: entry %d: %w", path, i+1, err)
+		}
+	}
+	return doc, nil
+}
+
+// index replaces the entries and their lookup tables; l.mu is held.
+func (l *RevocationList) index(entries []Revocation) {
+	l.entries = entries
+	l.serials, l.keys, l.names = map[uint64]int{}, map[string]int{}, nil
+	for i, r := range entries {
+		switch {
+		case r.Serial != 0:
+			if _, dup := l.serials[r.Serial]; !dup {
+				l.serials[r.Serial] = i
+			}
+		case r.Key != "":
+			if _, dup := l.keys[r.Key]; !dup {
+				l.keys[r.Key] = i
+			}
+		default:
+			l.names = append(l.names, i)
+		}
+	}
+}
+
+// Entries returns a copy of the list.
+func (l *RevocationList) Entries() []Revocation {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return slices.Clone(l.entries)
+}
+
+// Match returns the first entry that revokes a certificate with facts f.
+func (l *RevocationList) Match(f CertFacts) (Revocation, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, s := range []uint64{f.Serial, f.DelegatedBySerial} {
+		if i, ok := l.serials[s]; ok && s != 0 {
+			return l.entries[i], true
+		}
+	}
+	if i, ok := l.keys[f.KeyFingerprint]; ok {
+		return l.entries[i], true
+	}
+	for _, i := range l.names {
+		if l.entries[i].Matches(f) {
+			return l.entries[i], true
+		}
+	}
+	return Revocation{}, false
+}
+
+// IsRevoked reports whether cert is revoked; it has the shape of
+// bastion.Config.IsRevoked and Authority.IsRevoked.
+func (l *RevocationList) IsRevoked(cert *gossh.Certificate) bool {
+	_, revoked := l.Match(FactsOf(cert))
+	return revoked
+}
+
+// Watch reloads the list every interval until ctx ends, calling onChange
+// after each change. A file that cannot be read is logged (once until it
+// can be again) and the list keeps what it had.
+func (l *RevocationList) Watch(ctx context.Context, interval time.Duration, log *slog.Logger, onChange func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var lastErr string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		changed, err := l.Reload()
+		switch {
+		case err != nil && err.Error() != lastErr:
+			lastErr = err.Error()
+			log.Error("revocation list unreadable; keeping the entries read before", "path", l.path, "error", err)
+		case err == nil:
+			lastErr = ""
+		}
+		if changed {
+			onChange()
+		}
+	}
+}
+
+// AppendRevocation adds r to the list file at path, creating it if needed.
+// The file is locked against concurrent appends, and replaced atomically
+// (write a temporary file, sync, rename, sync the directory), so a
+// reader sees the old list or the new one, never a part.
+func AppendRevocation(path string, r Revocation) error {
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("ca: revocation: %w", err)
+	}
+	unlock, err := lockFile(path + ".lock")
+	if err != nil {
+		return fmt.Errorf("ca: lock revocation list: %w", err)
+	}
+	defer unlock()
+	doc, err := readRevocations(path)
+	if err != nil {
+		return err
+	}
+	doc.Version = revocationFormat
+	doc.Revocations = append(doc.Revocations, r)
+	data, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return fmt.Errorf("ca: encode revocation list: %w", err)
+	}
+	return replaceFile(path, append(data, '\n'))
+}
+
+// replaceFile writes data to path atomically with mode 0600.
+func replaceFile(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("ca: write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			err = fmt.Errorf("ca: write %s: %w", path, err)
+		}
+	}()
+	if err = f.Chmod(0o600); err != nil {
+		return err
+	}
+	like := path
+	if _, statErr := os.Stat(path); statErr != nil {
+		like = dir
+	}
+	if err = matchOwner(f, like); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && runtime.GOOS != "windows" {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/bastion"
+	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// revocationPoll is how often serve looks at the revocation list: with
+// the bastion's grace for ending a session, well inside the 5 seconds a
+// revocation may take to end live sessions.
+const revocationPoll = time.Second
+
+// openRevocations reads the revocation list `gatehouse revoke` writes.
+func openRevocations(cfg *policy.Config) (*ca.RevocationList, error) {
+	return ca.OpenRevocationList(cfg.Path(ca.RevocationFile))
+}
+
+// krlFunc serves the list at GET /v1/krl, resolving identity entries and
+// revoked engineers' agents through the CA's record of its issuances.
+func krlFunc(cfg *policy.Config, revs *ca.RevocationList, userCA gossh.PublicKey) ca.KRLFunc {
+	store := recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}
+	return func(context.Context) ([]byte, error) {
+		var issued []ca.IssuedEvent
+		if len(revs.Entries()) > 0 {
+			var err error
+			if issued, err = issuedCertificates(store); err != nil {
+				return nil, err
+			}
+		}
+		return revs.KRL(userCA, issued, time.Now())
+	}
+}
+
+// watchRevocations reloads the list when it changes and ends the live
+// sessions it now covers, until ctx ends.
+func watchRevocations(ctx context.Context, revs *ca.RevocationList, bst *bastion.Server, log *slog.Logger) {
+	revs.Watch(ctx, revocationPoll, log, func() {
+		n := bst.EnforceRevocation()
+		log.Info("revocation list reloaded", "path", revs.Path(), "entries", len(revs.Entries()), "sessions_ended", n)
+	})
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/user"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder"
+)
+
+// runRevoke is `gatehouse revoke`: it appends an entry to the revocation
+// list in data_dir, which a running gatehouse reads within a second, and
+// records cert.revoked in the CA's record.
+func runRevoke(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("revoke", out)
+	path := configFlag(fs)
+	serial := fs.String("serial", "", "revoke the certificate with this serial, and the agent certificates it authorised")
+	identity := fs.String("identity", "", "revoke every certificate issued so far whose KeyId is NAME or \"NAME via agent:…\"")
+	key := fs.String("key", "", "revoke every certificate, past or future, of the key with this SHA256:… fingerprint")
+	reason := fs.String("reason", "", "why, for the record")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	r, err := revocationFromFlags(*serial, *identity, *key, *reason)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfigFlag(*path, "revoke")
+	if err != nil {
+		return err
+	}
+	store := recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}
+	issued, err := issuedCertificates(store)
+	if err != nil {
+		return err
+	}
+	matched := ca.MatchIssued(r, issued, r.RevokedAt)
+	listPath := cfg.Path(ca.RevocationFile)
+	if err := ca.AppendRevocation(listPath, r); err != nil {
+		return err
+	}
+	if err := recordRevocation(cfg, ca.RevokedEvent{Revocation: r, Matched: matched}); err != nil {
+		return fmt.Errorf("revoke: the revocation is in effect (%s) but could not be recorded: %w", listPath, err)
+	}
+	reportRevocation(out, r, matched, listPath)
+	return nil
+}
+
+func revocationFromFlags(serial, identity, key, reason string) (ca.Revocation, error) {
+	r := ca.Revocation{Identity: identity, Key: key, Reason: reason, RevokedAt: time.Now().UTC(), By: localUser()}
+	if serial != "" {
+		n, err := strconv.ParseUint(serial, 10, 64)
+		if err != nil || n == 0 {
+			return r, usageError("revoke: --serial %q: want a certificate serial (a positive integer, as `gatehouse status` or ssh-keygen -L prints it)", serial)
+		}
+		r.Serial = n
+	}
+	if err := r.Validate(); err != nil {
+		return r, usageError("revoke: %v (one of --serial N, --identity NAME, --key SHA256:…)", err)
+	}
+	return r, nil
+}
+
+func localUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
+}
+
+// recordRevocation records cert.revoked in a CA stream of its own, as
+// `gatehouse ca sign` records its issuances.
+func recordRevocation(cfg *policy.Config, ev ca.RevokedEvent) error {
+	rec, err := openRecorder(cfg)
+	if err != nil {
+		return err
+	}
+	stream, err := rec.Open(recorder.KindCA)
+	if err != nil {
+		return err
+	}
+	if err := stream.Emit(ca.EventRevoked, ev); err != nil {
+		stream.Close()
+		return err
+	}
+	return stream.Close()
+}
+
+func reportRevocation(out io.Writer, r ca.Revocation, matched []ca.RevokedCertificate, listPath string) {
+	fmt.Fprintf(out, "revoked %s", r)
+	if r.Reason != "" {
+		fmt.Fprintf(out, " (%s)", r.Reason)
+	}
+	fmt.Fprintf(out, "\nlist: %s\n", listPath)
+	if len(matched) == 0 {
+		fmt.Fprintln(out, "no certificate in the CA's record that is still valid matches it yet")
+	}
+	for _, c := range matched {
+		fmt.Fprintf(out, "  serial %d  %q  valid until %s\n", c.Serial, c.KeyID, c.ValidBefore.Format(time.RFC3339))
+	}
+	fmt.Fprintln(out, "A running gatehouse refuses these certificates and ends their sessions within 5 seconds.")
+}
+
+// issuedCertificates reads every cert.issued event of the CA's record.
+// Lines that do not decode (the end of a stream being written) are
+// skipped.
+func issuedCertificates(store recorder.FileStore) ([]ca.IssuedEvent, error) {
+	ids, err := store.List(recorder.KindCA)
+	if err != nil {
+		return nil, err
+	}
+	var out []ca.IssuedEvent
+	for _, id := range ids {
+		lines, err := store.Lines(recorder.KindCA, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range lines {
+			ev, err := recorder.Decode(l)
+			if err != nil || ev.Type != ca.EventIssued {
+				continue
+			}
+			if e, err := ca.DecodeIssued(ev.Data); err == nil {
+				out = append(out, e)
+			}
+		}
+	}
+	return out, nil
+}

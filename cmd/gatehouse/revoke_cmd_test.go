@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/recorder"
+)
+
+func TestRevocationFromFlags(t *testing.T) {
+	fp := "SHA256:" + strings.Repeat("A", 43)
+	tests := []struct {
+		name                  string
+		serial, identity, key string
+		wantErr               string
+		wantSerial            uint64
+	}{
+		{name: "serial", serial: "42", wantSerial: 42},
+		{name: "identity", identity: "alice@example.com"},
+		{name: "key", key: fp},
+		{name: "nothing", wantErr: "exactly one"},
+		{name: "two at once", serial: "42", identity: "alice@example.com", wantErr: "exactly one"},
+		{name: "serial 0", serial: "0", wantErr: "positive integer"},
+		{name: "serial not a number", serial: "0x2a", wantErr: "positive integer"},
+		{name: "key not a fingerprint", key: "ssh-ed25519 AAAA", wantErr: "SHA256"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := revocationFromFlags(tt.serial, tt.identity, tt.key, "why")
+			if tt.wantErr != "" {
+				var ee exitError
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.As(err, &ee) || ee.code != 2 {
+					t.Fatalf("err = %v, want a usage error mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Serial != tt.wantSerial || r.Reason != "why" || r.RevokedAt.IsZero() {
+				t.Errorf("revocation %+v", r)
+			}
+		})
+	}
+}
+
+// TestRunRevoke: `gatehouse revoke` appends to the list, names the
+// certificates of the CA's record it covers, and records cert.revoked.
+func TestRunRevoke(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "gatehouse.yaml")
+	yaml := "data_dir: " + dir + "\ntargets:\n  orders:\n    protocol: tcp\n    address: 127.0.0.1:5432\n    roles:\n      readonly: {}\n"
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		var out strings.Builder
+		if err := run(context.Background(), args, &out); err != nil {
+			t.Fatalf("gatehouse %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	run("ca", "init", "--config", config)
+	key := filepath.Join(dir, "id.pub")
+	if err := os.WriteFile(key, gossh.MarshalAuthorizedKey(newTestKey(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run("ca", "sign", "--config", config, "--key", key, "--identity", "ci@example.com", "--agent", "nightly", "--grant", "orders:readonly")
+
+	out := run("revoke", "--config", config, "--identity", "ci@example.com", "--reason", "rotated")
+	for _, want := range []string{`revoked identity "ci@example.com" (rotated)`, `"ci@example.com via agent:nightly"`, "within 5 seconds"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	l, err := ca.OpenRevocationList(filepath.Join(dir, ca.RevocationFile))
+	if err != nil || len(l.Entries()) != 1 || l.Entries()[0].Identity != "ci@example.com" {
+		t.Fatalf("list %v, %v", l.Entries(), err)
+	}
+	if !caRecordHas(t, filepath.Join(dir, "recordings"), ca.EventRevoked, `"reason":"rotated"`, `"key_id":"ci@example.com via agent:nightly"`) {
+		t.Error("no cert.revoked event naming the matched certificate in the CA's record")
+	}
+}
+
+func newTestKey(t *testing.T) gossh.PublicKey {
+	t.Helper()
+	s, err := ca.GenerateKeyFile(filepath.Join(t.TempDir(), "k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.PublicKey()
+}
+
+func caRecordHas(t *testing.T, dir, typ string, texts ...string) bool {
+	t.Helper()
+	store := recorder.FileStore{Dir: dir}
+	ids, err := store.List(recorder.KindCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		lines, err := store.Lines(recorder.KindCA, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+	next:
+		for _, l := range lines {
+			ev, err := recorder.Decode(l)
+			if err != nil || ev.Type != typ {
+				continue
+			}
+			for _, s := range texts {
+				if !strings.Contains(string(l), s) {
+					continue next
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
