@@ -29,14 +29,20 @@ unit:
 e2e:
 	$(GO) test -count=1 -timeout 20m ./e2e/...
 
-## fuzz: a short run of every fuzz target
+## fuzz: every fuzz target in the module, FUZZTIME each (default 30s)
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzVerifyChain -fuzztime 30s ./recorder/
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./policy/
-	$(GO) test -run '^$$' -fuzz FuzzClassify -fuzztime 30s ./policy/sqlclass/
-	$(GO) test -run '^$$' -fuzz FuzzStartup -fuzztime 30s ./bastion/pgwire/
-	$(GO) test -run '^$$' -fuzz FuzzClientMessages -fuzztime 30s ./bastion/pgwire/
-	$(GO) test -run '^$$' -fuzz FuzzUpstreamMessages -fuzztime 30s ./bastion/pgwire/
+	@for pkg in $$($(GO) list ./... | grep -v /e2e); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+## bench: pgbench -S direct, through an OpenSSH tunnel and through gatehouse, side by side
+## (docs/benchmarks.md). BENCHFLAGS passes options, e.g. BENCHFLAGS="-rounds 3 -profile /tmp/prof".
+bench: build
+	$(GO) run ./bench -gatehouse $(BIN) $(BENCHFLAGS)
 
 clean:
 	rm -rf bin
