@@ -139,8 +139,16 @@ func (cs *connState) record(typ string, data any) error {
 		return err
 	}
 	level := slog.LevelInfo
-	if strings.HasSuffix(typ, ".refused") || strings.HasSuffix(typ, ".failure") {
+	switch {
+	case strings.HasSuffix(typ, ".refused") || strings.HasSuffix(typ, ".failure"):
 		level = slog.LevelWarn
+	case typ == evDBStatement:
+		// One per statement: the recording has them all; the log keeps
+		// only denials, so it does not slow the relay down.
+		level = slog.LevelDebug
+		if st, ok := data.(dbStatement); ok && st.Decision == "deny" {
+			level = slog.LevelWarn
+		}
 	}
 	cs.log.LogAttrs(context.Background(), level, typ, slog.Any("event", data))
 	return nil

@@ -10,30 +10,75 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 )
 
-// FileStore keeps each stream as DIR/KIND/ID.jsonl, written with fsync
-// after every line, and its manifest as DIR/KIND/ID.manifest.json.
+// FileStore keeps each stream as DIR/KIND/ID.jsonl, every line made
+// durable (fsync) before Emit returns, and its manifest as
+// DIR/KIND/ID.manifest.json.
 type FileStore struct {
 	Dir string
 }
 
+// fileAppender group-commits: lines written while an fsync is running are
+// made durable together by the next one.
 type fileAppender struct {
 	f        *os.File
 	manifest string // the manifest's path
+
+	mu      sync.Mutex // guards written
+	written int64
+	syncMu  sync.Mutex // one fsync at a time; guards synced
+	synced  int64
 }
 
-func (a fileAppender) Append(line []byte) error {
-	if _, err := a.f.Write(append(line, '\n')); err != nil {
+// Append implements Appender: the line is durable on return.
+func (a *fileAppender) Append(line []byte) error {
+	end, err := a.Write(line)
+	if err != nil {
 		return err
 	}
-	return a.f.Sync()
+	return a.SyncThrough(end)
 }
 
-// Finish implements Appender. The manifest appears whole or not at all,
-// and never replaces one that exists.
-func (a fileAppender) Finish(manifest []byte) error {
-	err := a.f.Close()
+// Write appends a line, not yet durable, and returns the file's end.
+func (a *fileAppender) Write(line []byte) (int64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n, err := a.f.Write(append(line, '\n'))
+	a.written += int64(n)
+	return a.written, err
+}
+
+// SyncThrough returns once everything through end is durable; one fsync
+// covers every line written before it started.
+func (a *fileAppender) SyncThrough(end int64) error {
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
+	if a.synced >= end {
+		return nil
+	}
+	a.mu.Lock()
+	target := a.written
+	a.mu.Unlock()
+	if err := a.f.Sync(); err != nil {
+		return err
+	}
+	a.synced = target
+	return nil
+}
+
+// Finish implements Appender. Everything written is made durable first.
+// The manifest appears whole or not at all, and never replaces one that
+// exists.
+func (a *fileAppender) Finish(manifest []byte) error {
+	a.mu.Lock()
+	end := a.written
+	a.mu.Unlock()
+	err := a.SyncThrough(end)
+	if cerr := a.f.Close(); err == nil {
+		err = cerr
+	}
 	if manifest == nil || err != nil {
 		return err
 	}
@@ -59,7 +104,7 @@ func (s FileStore) Create(kind, id string) (Appender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recorder: create stream: %w", err)
 	}
-	return fileAppender{f: f, manifest: s.manifestPath(kind, id)}, nil
+	return &fileAppender{f: f, manifest: s.manifestPath(kind, id)}, nil
 }
 
 func (s FileStore) manifestPath(kind, id string) string {

@@ -31,6 +31,7 @@ type Stream struct {
 	prev   string
 	closed bool
 	failed error // the first failed append or signature: no event follows it
+	end    int64 // the stream's end after the last write, for a groupCommitter
 	ledger ledger
 
 	// Checkpoints; sign is nil for a Recorder without a Signer.
@@ -57,25 +58,65 @@ func (s *Stream) Emit(typ string, data any) error {
 	if err != nil {
 		return fmt.Errorf("recorder: encode %s: %w", typ, err)
 	}
+	end, err := s.emitLocked(typ, payload)
+	if err != nil {
+		return err
+	}
+	return s.makeDurable(end)
+}
+
+// emitLocked appends the event (and a checkpoint that is due) under the
+// stream's lock and returns the written end for makeDurable.
+func (s *Stream) emitLocked(typ string, payload json.RawMessage) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.closed:
-		return ErrClosed
+		return 0, ErrClosed
 	case s.failed != nil:
-		return s.failed
+		return 0, s.failed
 	}
 	// A checkpoint that is due goes first, so that an error still means
 	// this event was not recorded.
 	if s.checkpointDue() {
 		if err := s.checkpoint(); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if err := s.append(typ, payload); err != nil {
-		return err
+		return 0, err
 	}
 	s.noteUnsigned()
+	return s.end, nil
+}
+
+// groupCommitter is an Appender that can write a line now and make it
+// durable later, so that events emitted together on one stream (the
+// channels of one SSH connection) share an fsync instead of queueing for
+// one each under the stream's lock.
+type groupCommitter interface {
+	// Write appends a line and returns the stream's end after it.
+	Write(line []byte) (end int64, err error)
+	// SyncThrough returns once everything up to end is durable.
+	SyncThrough(end int64) error
+}
+
+// makeDurable waits, outside the stream's lock, until the event written
+// up to end survives a crash. An error means it may not: the stream is
+// failed from then on, as for a failed append.
+func (s *Stream) makeDurable(end int64) error {
+	gc, ok := s.out.(groupCommitter)
+	if !ok || end == 0 {
+		return nil // Append was already durable
+	}
+	if err := gc.SyncThrough(end); err != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.failed == nil {
+			s.failed = fmt.Errorf("recorder: sync %s: %w", s.ID, err)
+		}
+		return s.failed
+	}
 	return nil
 }
 
@@ -86,7 +127,14 @@ func (s *Stream) append(typ string, payload json.RawMessage) error {
 	if err != nil {
 		return fmt.Errorf("recorder: encode %s: %w", typ, err)
 	}
-	if err := s.out.Append(line); err != nil {
+	if gc, ok := s.out.(groupCommitter); ok {
+		end, err := gc.Write(line)
+		if err != nil {
+			s.failed = fmt.Errorf("recorder: append %s to %s: %w", typ, s.ID, err)
+			return s.failed
+		}
+		s.end = end
+	} else if err := s.out.Append(line); err != nil {
 		s.failed = fmt.Errorf("recorder: append %s to %s: %w", typ, s.ID, err)
 		return s.failed
 	}
@@ -146,11 +194,16 @@ func (s *Stream) checkpoint() error {
 // returned by the next Emit.
 func (s *Stream) idleCheckpoint() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed || s.failed != nil || s.unsigned == 0 {
+		s.mu.Unlock()
 		return
 	}
-	_ = s.checkpoint()
+	err := s.checkpoint()
+	end := s.end
+	s.mu.Unlock()
+	if err == nil {
+		_ = s.makeDurable(end)
+	}
 }
 
 // Close ends the stream, storing its signed manifest when the Recorder

@@ -1,0 +1,100 @@
+package recorder
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// slowSync is a groupCommitter whose fsync is counted and can fail.
+type slowSync struct {
+	mu      sync.Mutex
+	lines   int
+	syncs   int
+	synced  int64
+	failAt  int // fail the n-th sync (1-based); 0 never
+	release chan struct{}
+}
+
+func (a *slowSync) Append(line []byte) error { panic("Append used although Write/SyncThrough exist") }
+func (a *slowSync) Finish([]byte) error      { return nil }
+
+func (a *slowSync) Write(line []byte) (int64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.lines++
+	return int64(a.lines), nil
+}
+
+func (a *slowSync) SyncThrough(end int64) error {
+	if a.release != nil {
+		<-a.release
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.synced >= end {
+		return nil
+	}
+	a.syncs++
+	if a.syncs == a.failAt {
+		return errors.New("disk gone")
+	}
+	a.synced = int64(a.lines)
+	return nil
+}
+
+type fixedStore struct{ out Appender }
+
+func (s fixedStore) Create(kind, id string) (Appender, error) { return s.out, nil }
+
+func TestGroupCommitSharesSyncs(t *testing.T) {
+	out := &slowSync{release: make(chan struct{})}
+	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Go(func() {
+			if err := s.Emit("x", i); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	// No Emit returns before its line is durable: all wait on the sync.
+	for out.linesWritten() < 8 {
+		time.Sleep(time.Millisecond)
+	}
+	close(out.release)
+	wg.Wait()
+	if out.syncs >= 8 {
+		t.Errorf("%d syncs for 8 concurrent events; group commit should share them", out.syncs)
+	}
+	if out.synced != 8 {
+		t.Errorf("synced through %d lines, want 8", out.synced)
+	}
+}
+
+func (a *slowSync) linesWritten() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lines
+}
+
+func TestGroupCommitSyncFailureFailsStream(t *testing.T) {
+	out := &slowSync{failAt: 2}
+	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Emit("a", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Emit("b", 2); err == nil {
+		t.Fatal("Emit returned nil although its fsync failed")
+	}
+	if err := s.Emit("c", 3); err == nil {
+		t.Fatal("Emit after a failed fsync succeeded; the stream must stay failed")
+	}
+}
