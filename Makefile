@@ -27,7 +27,7 @@ unit:
 	$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /e2e)
 
 e2e:
-	$(GO) test -count=1 -timeout 20m ./e2e/...
+	$(GO) test -count=1 -timeout 30m ./e2e/...
 
 ## fuzz: every fuzz target in the module, FUZZTIME each (default 30s)
 FUZZTIME ?= 30s

@@ -96,7 +96,12 @@ type RecordingConfig struct {
 	FailClosed *bool    `yaml:"fail_closed"` // default true
 }
 
-// S3Config is the S3 recording store (not yet implemented).
+// S3Config is the S3 recording store (recorder/s3store): a bucket with
+// Object Lock. Endpoint is host[:port] for HTTPS, or a URL
+// https://host[:port] or http://host[:port] (plain HTTP: only for a server
+// on the same host). The keys are read from the environment variables
+// AccessKeyEnv and SecretKeyEnv; Mode is compliance or governance, and
+// every object is locked until Retention after it is put.
 type S3Config struct {
 	Endpoint     string   `yaml:"endpoint"`
 	Bucket       string   `yaml:"bucket"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -209,10 +210,52 @@ func (c *Config) validateRecording() []error {
 	case "file":
 		return nil
 	case "s3":
-		return []error{errors.New("recording.store: s3 is not available in this version; use file")}
+		return c.Recording.S3.validate()
 	default:
 		return []error{fmt.Errorf("recording.store: %q, want file or s3", c.Recording.Store)}
 	}
+}
+
+// validate checks the S3 store's settings; the endpoint's form is
+// host[:port] (HTTPS) or http(s)://host[:port].
+func (s S3Config) validate() []error {
+	var errs []error
+	required := []struct{ name, value string }{
+		{"endpoint", s.Endpoint}, {"bucket", s.Bucket}, {"access_key_env", s.AccessKeyEnv}, {"secret_key_env", s.SecretKeyEnv},
+	}
+	for _, r := range required {
+		if strings.TrimSpace(r.value) == "" {
+			errs = append(errs, fmt.Errorf("recording.s3.%s is required with store s3", r.name))
+		}
+	}
+	if s.Endpoint != "" {
+		if err := checkS3Endpoint(s.Endpoint); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.Retention.D() <= 0 {
+		errs = append(errs, errors.New("recording.s3.retention is required with store s3: how long each recording stays locked, e.g. 400d"))
+	}
+	if m := strings.ToLower(s.Mode); m != "compliance" && m != "governance" {
+		errs = append(errs, fmt.Errorf("recording.s3.mode: %q, want compliance or governance (the Object Lock retention mode)", s.Mode))
+	}
+	return errs
+}
+
+func checkS3Endpoint(ep string) error {
+	bad := fmt.Errorf("recording.s3.endpoint: %q, want host[:port] (HTTPS) or http(s)://host[:port]", ep)
+	if !strings.Contains(ep, "://") {
+		if strings.ContainsAny(ep, "/?# ") {
+			return bad
+		}
+		return nil
+	}
+	u, err := url.Parse(ep)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
+		return bad
+	}
+	return nil
 }
 
 func hasKey[V any](m map[string]V, k string) bool {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/s3store"
 )
 
 func runRecorder(ctx context.Context, args []string, out io.Writer) error {
@@ -47,7 +48,43 @@ func openRecorder(cfg *policy.Config) (*recorder.Recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recorder key: %w", err)
 	}
-	return &recorder.Recorder{Store: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}, Signer: key}, nil
+	spool := recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}
+	if cfg.Recording.Store != "s3" {
+		return &recorder.Recorder{Store: spool, Signer: key}, nil
+	}
+	s3cfg, err := s3Config(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := s3store.Open(ctx, s3cfg)
+	if err != nil {
+		return nil, fmt.Errorf("recording.s3: %w", err)
+	}
+	// The file store in recording.dir is the spool: events are durable there
+	// first; each stream is uploaded once closed, and what an earlier run left
+	// (or an operator command that exited first) is uploaded now.
+	up := &s3store.Uploader{Client: client, Spool: spool}
+	go up.Run(context.Background())
+	return &recorder.Recorder{Store: up.Store(), Signer: key}, nil
+}
+
+// s3Config is the S3 store's settings, with the keys read from the
+// environment variables the configuration names.
+func s3Config(cfg *policy.Config) (s3store.Config, error) {
+	s := cfg.Recording.S3
+	c := s3store.Config{Endpoint: s.Endpoint, Bucket: s.Bucket, Region: s.Region, Mode: s.Mode,
+		Retention: s.Retention.D(), CreateBucket: s.CreateBucket}
+	for _, k := range []struct {
+		field, env string
+		dst        *string
+	}{{"access_key_env", s.AccessKeyEnv, &c.AccessKey}, {"secret_key_env", s.SecretKeyEnv, &c.SecretKey}} {
+		if *k.dst = os.Getenv(k.env); *k.dst == "" {
+			return c, fmt.Errorf("recording.s3.%s: the environment variable %s is not set", k.field, k.env)
+		}
+	}
+	return c, nil
 }
 
 // auditFlags are how the auditor's commands find recordings and the keys
@@ -110,6 +147,48 @@ func (a *auditFlags) keys(cfg *policy.Config) ([]ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("the recorder key of %s (or pass --pubkey): %w", *a.config, err)
 	}
 	return []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, nil
+}
+
+// auditSource is where verify reads recordings: the file store, or the S3
+// bucket.
+type auditSource interface {
+	recorder.VerifySource
+	List(kind string) ([]string, error)
+}
+
+// retentionChecker is an auditSource that also checks Object Lock
+// retention (the S3 store).
+type retentionChecker interface {
+	CheckRetention(kind, id string) error
+}
+
+// openSource is open for commands that can read the S3 store too: with
+// --config naming store s3 (and no --dir), the recordings are read from the
+// bucket, with read access only.
+func (a *auditFlags) openSource(cmd string, keysOptional bool) (auditSource, []ed25519.PublicKey, error) {
+	if *a.dir == "" && *a.config != "" {
+		cfg, err := policy.Load(*a.config)
+		if err != nil {
+			return nil, nil, err
+		}
+		if cfg.Recording.Store == "s3" {
+			s3cfg, err := s3Config(cfg)
+			if err != nil {
+				return nil, nil, err
+			}
+			client, err := s3store.Dial(s3cfg)
+			if err != nil {
+				return nil, nil, fmt.Errorf("recording.s3: %w", err)
+			}
+			keys, err := a.keys(cfg)
+			return client, keys, err
+		}
+	}
+	store, keys, err := a.open(cmd, keysOptional)
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, keys, nil
 }
 
 // parseTime reads a --since or --until value: an RFC 3339 time, or a

@@ -16,7 +16,9 @@ import (
 const verifyUsage = `Usage: gatehouse verify [--config F | --dir DIR --pubkey KEY] (SESSION... | --since T)
 
 Checks each recording's hash chain and sequence, the signature of every checkpoint, and its
-signed manifest (docs/recording-format.md). Exit status: 0 when every recording verified;
+signed manifest (docs/recording-format.md). With --config naming recording.store s3, the
+recordings are read from the bucket, and every object must also have an Object Lock retention
+mode and a retain-until date in the future. Exit status: 0 when every recording verified;
 1 when one failed (altered, or unreadable), naming the first problem; 2 for a usage error;
 3 when none failed but some have no manifest (still open, or the recorder crashed).
 
@@ -45,7 +47,7 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 	if (len(ids) == 0) == (*since == "") {
 		return usageError("usage: gatehouse verify [--config F | --dir DIR --pubkey KEY] (SESSION... | --since T); see --help")
 	}
-	store, keys, err := audit.open("verify", false)
+	store, keys, err := audit.openSource("verify", false)
 	if err != nil {
 		return err
 	}
@@ -64,7 +66,7 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 // verifyRun verifies recordings one after the other and remembers the
 // first problem of each class.
 type verifyRun struct {
-	store                     recorder.FileStore
+	store                     auditSource
 	keys                      []ed25519.PublicKey
 	out                       io.Writer
 	ok, incomplete, failed    int
@@ -96,7 +98,13 @@ func (v *verifyRun) one(kind, id string) {
 	rep, err := recorder.VerifyStored(v.store, kind, id, v.keys...)
 	if other := otherKind(kind); errors.Is(err, fs.ErrNotExist) {
 		if r, e := recorder.VerifyStored(v.store, other, id, v.keys...); !errors.Is(e, fs.ErrNotExist) {
-			rep, err = r, e
+			rep, err, kind = r, e, other
+		}
+	}
+	// On S3, every object of the recording must also be under retention.
+	if rc, ok := v.store.(retentionChecker); ok && (err == nil || errors.Is(err, recorder.ErrIncomplete)) {
+		if e := rc.CheckRetention(kind, id); e != nil {
+			err = e
 		}
 	}
 	switch {

@@ -1,0 +1,36 @@
+package harness
+
+import (
+	"net/http"
+	"os"
+	"testing"
+)
+
+func TestMinIO(t *testing.T) {
+	m := StartMinIO(t)
+	resp, err := http.Get(m.Endpoint + "/minio/health/live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("health: %s", resp.Status)
+	}
+	// Without credentials, listing buckets is refused.
+	resp, err = http.Get(m.Endpoint + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("anonymous list buckets: %s, want 403", resp.Status)
+	}
+	if fi, err := os.Stat(m.DataDir); err != nil || !fi.IsDir() {
+		t.Errorf("data dir %s: %v", m.DataDir, err)
+	}
+	// A second server gets its own port and data.
+	m2 := StartMinIO(t)
+	if m2.Endpoint == m.Endpoint || m2.DataDir == m.DataDir {
+		t.Errorf("two servers share %s / %s", m.Endpoint, m.DataDir)
+	}
+}

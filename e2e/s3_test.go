@@ -1,0 +1,274 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/s3store"
+)
+
+// The environment variables the S3 configuration names for its keys.
+const (
+	s3AccessEnv = "GATEHOUSE_TEST_S3_ACCESS"
+	s3SecretEnv = "GATEHOUSE_TEST_S3_SECRET"
+)
+
+const s3WorldConfig = `
+data_dir: %s
+ssh:
+  listen: %s
+ca:
+  listen: %s
+targets:
+  echo:
+    protocol: tcp
+    address: %s
+    roles:
+      direct: {}
+recording:
+  store: s3
+  s3:
+    endpoint: %s
+    bucket: %s
+    access_key_env: ` + s3AccessEnv + `
+    secret_key_env: ` + s3SecretEnv + `
+    retention: 1h
+    mode: compliance
+    create_bucket: true
+`
+
+// s3World is a gatehouse recording to MinIO, with one tcp target (a
+// one-line echo server) and no IdP: certificates come from `ca sign`.
+type s3World struct {
+	t                        *testing.T
+	bin, dataDir, cfgPath    string
+	sshAddr, apiURL, logPath string
+	echoAddr                 string
+	env                      []string
+}
+
+func newS3World(t *testing.T, m *harness.MinIO, bucket string) *s3World {
+	t.Helper()
+	w := &s3World{t: t, bin: gatehouseBinary(t), dataDir: t.TempDir()}
+	w.env = append(os.Environ(), s3AccessEnv+"="+m.AccessKey, s3SecretEnv+"="+m.SecretKey)
+	w.sshAddr = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	w.apiURL = "http://" + apiAddr
+	w.cfgPath = filepath.Join(w.dataDir, "gatehouse.yaml")
+	w.echoAddr = startEcho(t)
+	cfg := fmt.Sprintf(s3WorldConfig, w.dataDir, w.sshAddr, apiAddr, w.echoAddr, m.Endpoint, bucket)
+	if err := os.WriteFile(w.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.run("ca", "init", "--config", w.cfgPath)
+	return w
+}
+
+// startEcho serves one line back to each connection, then closes it.
+func startEcho(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				if line, err := bufio.NewReader(c).ReadString('\n'); err == nil {
+					c.Write([]byte("echo: " + line))
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func (w *s3World) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(w.bin, args...)
+	cmd.Env = w.env
+	return cmd
+}
+
+func (w *s3World) run(args ...string) string {
+	w.t.Helper()
+	out, err := w.command(args...).CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("gatehouse %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// serve starts `gatehouse serve`; ready waits for its listeners, or for it
+// to exit, whose error and output it returns then.
+func (w *s3World) serve() (exited <-chan error) {
+	t := w.t
+	w.logPath = filepath.Join(w.dataDir, "serve.log")
+	logFile, err := os.Create(w.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := w.command("serve", "--config", w.cfgPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() { done <- cmd.Wait(); close(finished) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-finished:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-finished
+		}
+		logFile.Close()
+	})
+	return done
+}
+
+func (w *s3World) waitReady(exited <-chan error) {
+	t := w.t
+	deadline := time.Now().Add(30 * time.Second)
+	for !apiUp(w.apiURL) || !tcpUp(w.sshAddr) {
+		select {
+		case err := <-exited:
+			t.Fatalf("gatehouse serve exited: %v\n%s", err, w.serverLog())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gatehouse serve not ready after 30s\n%s", w.serverLog())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (w *s3World) serverLog() string {
+	b, _ := os.ReadFile(w.logPath)
+	return string(b)
+}
+
+// sshEcho opens a session with a `ca sign` certificate and sends a line
+// through ssh -W to the echo target.
+func (w *s3World) sshEcho() string {
+	t := w.t
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id_ed25519")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	w.run("ca", "sign", "--config", w.cfgPath, "--key", key+".pub", "--identity", "ci@example.com", "--grant", "echo:direct", "--ttl", "5m")
+	resp, err := http.Get(w.apiURL + "/v1/ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		HostCAKnownHosts string `json:"host_ca_known_hosts"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&info)
+	resp.Body.Close()
+	if err != nil || info.HostCAKnownHosts == "" {
+		t.Fatalf("GET /v1/ca: %v %+v", err, info)
+	}
+	knownHosts := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(knownHosts, []byte(info.HostCAKnownHosts+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(w.sshAddr)
+	_, echoPort, _ := net.SplitHostPort(w.echoAddr)
+	cmd := exec.Command("ssh", "-F", "/dev/null", "-i", key, "-o", "CertificateFile="+key+"-cert.pub",
+		"-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile="+knownHosts, "-o", "StrictHostKeyChecking=yes",
+		"-o", "HostKeyAlias=gatehouse", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+		"-p", port, "-W", "echo:"+echoPort, "ci@"+host)
+	cmd.Stdin = strings.NewReader("hello through s3-recorded gatehouse\n")
+	out, err := runWithTimeout(cmd, time.Minute)
+	if err != nil {
+		t.Fatalf("ssh -W echo: %v\n%s\nserver log:\n%s", err, out, w.serverLog())
+	}
+	return out
+}
+
+// TestS3Recording: gatehouse refuses to start on a bucket without Object
+// Lock; with store s3 a session ends up in the bucket, locked, and
+// `gatehouse verify` passes reading it from S3.
+func TestS3Recording(t *testing.T) {
+	requireTools(t, "ssh", "ssh-keygen")
+	m := harness.StartMinIO(t)
+
+	t.Run("bucket without Object Lock refused", func(t *testing.T) {
+		err := s3store.MakeBucket(context.Background(), s3store.Config{Endpoint: m.Endpoint, Bucket: "nolock",
+			AccessKey: m.AccessKey, SecretKey: m.SecretKey}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := newS3World(t, m, "nolock")
+		select {
+		case err := <-w.serve():
+			if err == nil {
+				t.Fatalf("gatehouse serve exited 0 on a bucket without Object Lock\n%s", w.serverLog())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("gatehouse serve still running on a bucket without Object Lock\n%s", w.serverLog())
+		}
+		mustContain(t, "serve output", w.serverLog(), `bucket "nolock"`, "does not have Object Lock enabled",
+			"mc mb --with-lock ALIAS/nolock", "--object-lock-enabled-for-bucket")
+	})
+
+	t.Run("session recorded to S3 verifies", func(t *testing.T) {
+		w := newS3World(t, m, "recordings")
+		w.waitReady(w.serve())
+		out := w.sshEcho()
+		mustContain(t, "ssh -W output", out, "echo: hello through s3-recorded gatehouse")
+
+		// The session's stream is closed, uploaded and marked in the spool.
+		spool := filepath.Join(w.dataDir, "recordings", recorder.KindSession)
+		var id string
+		deadline := time.Now().Add(30 * time.Second)
+		for id == "" {
+			// (waitReady's probes of the SSH port are sessions too: find ssh's.)
+			marks, _ := filepath.Glob(filepath.Join(spool, "*"+s3store.UploadedSuffix))
+			for _, mark := range marks {
+				stream, _ := os.ReadFile(strings.TrimSuffix(mark, s3store.UploadedSuffix) + ".jsonl")
+				if strings.Contains(string(stream), `"type":"auth.success"`) {
+					id = strings.TrimSuffix(filepath.Base(mark), s3store.UploadedSuffix)
+				}
+			}
+			if id != "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				entries, _ := os.ReadDir(spool)
+				t.Fatalf("no session uploaded after 30s; spool %v\nserver log:\n%s", entries, w.serverLog())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+
+		// verify reads the bucket (the spool is moved out of the way to prove it).
+		if err := os.Rename(spool, spool+".moved"); err != nil {
+			t.Fatal(err)
+		}
+		got := w.run("verify", "--config", w.cfgPath, id)
+		mustContain(t, "verify from S3", got, "OK          "+id, "sessions: ", "ci@example.com")
+		got = w.run("verify", "--config", w.cfgPath, "--since", "1h")
+		mustContain(t, "verify --since from S3", got, "recordings of kind sessions", " verified, 0 incomplete, 0 failed", "OK          "+id)
+	})
+}
