@@ -82,7 +82,9 @@ func (w *world) mustAgentCert(t *testing.T, p profile, agent string, args ...str
 	return a
 }
 
-// startTunnelVia is startTunnel for a Host other than "gatehouse".
+// startTunnelVia runs `ssh -N -L LOCAL:target:PGPORT host` (host is a Host
+// of config: gatehouse, or an agent's gatehouse-agent-NAME) and waits for
+// the local port. The tunnel ends when stop is called or the test ends.
 func (w *world) startTunnelVia(t *testing.T, config, host, target string) (port int, stop func()) {
 	t.Helper()
 	local := harness.FreePort(t)

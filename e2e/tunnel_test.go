@@ -9,11 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -33,46 +31,11 @@ func sshArgs(config string, args ...string) []string {
 	return append([]string{"-F", config}, args...)
 }
 
-// startTunnel runs `ssh -N -L` and waits for the local port. The tunnel
-// ends when stop is called or the test ends.
+// startTunnel runs `ssh -N -L` to the Host gatehouse and waits for the
+// local port. The tunnel ends when stop is called or the test ends.
 func (w *world) startTunnel(t *testing.T, config, target string) (port int, stop func()) {
 	t.Helper()
-	local := harness.FreePort(t)
-	forward := fmt.Sprintf("%d:%s:%d", local, target, w.pg.Port)
-	cmd := exec.Command("ssh", sshArgs(config, "-N", "-L", forward, "gatehouse")...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cmd.Process.Signal(os.Interrupt)
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-exited
-			}
-		})
-	}
-	t.Cleanup(stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for !tcpUp(fmt.Sprintf("127.0.0.1:%d", local)) {
-		select {
-		case err := <-exited:
-			t.Fatalf("ssh -N -L %s exited: %v\n%s", forward, err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ssh -N -L %s: local port not listening after 20s\n%s", forward, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return local, stop
+	return w.startTunnelVia(t, config, "gatehouse", target)
 }
 
 // psql runs one -c through a tunnel as the role "readonly": gatehouse

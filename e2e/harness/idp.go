@@ -100,64 +100,25 @@ func StartIdP(t testing.TB, users []IdPUser) *IdP {
 	}
 }
 
-type idpProcess struct {
-	cmd    *exec.Cmd
-	log    *logBuffer
-	exited chan struct{}
-	err    error
-}
-
-func startIdPProcess(bin, logPath string, args ...string) (*idpProcess, error) {
-	lb, err := newLogBuffer(logPath)
-	if err != nil {
-		return nil, err
-	}
+func startIdPProcess(bin, logPath string, args ...string) (*process, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		lb.close()
-		return nil, err
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		lb.close()
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		lb.close()
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	p := &idpProcess{cmd: cmd, log: lb, exited: make(chan struct{})}
 	ready := make(chan struct{})
 	var readyErr error
-	var pipes sync.WaitGroup
-	pipes.Add(2)
-	go func() {
-		defer pipes.Done()
-		seen := false
-		scanLines(stdout, func(line string) {
-			lb.add("stdout: " + line)
-			if !seen {
-				seen = true
-				if !strings.HasPrefix(line, "testidp ready ") {
-					readyErr = fmt.Errorf("unexpected first line on stdout: %q", line)
-				}
-				close(ready)
-			}
-		})
-	}()
-	go func() {
-		defer pipes.Done()
-		scanLines(stderr, lb.add)
-	}()
-	go func() {
-		pipes.Wait() // Wait must not run before the pipes are read to the end
-		p.err = cmd.Wait()
-		lb.close()
-		close(p.exited)
-	}()
-
+	seen := false
+	p, err := startProcess(cmd, logPath, 30*time.Second, func(line string) {
+		if seen {
+			return
+		}
+		seen = true
+		if !strings.HasPrefix(line, "testidp ready ") {
+			readyErr = fmt.Errorf("unexpected first line on stdout: %q", line)
+		}
+		close(ready)
+	})
+	if err != nil {
+		return nil, err
+	}
 	select {
 	case <-ready:
 		if readyErr != nil {
@@ -167,21 +128,6 @@ func startIdPProcess(bin, logPath string, args ...string) (*idpProcess, error) {
 		return p, nil
 	case <-p.exited:
 		return p, fmt.Errorf("exited before it was ready: %v", p.err)
-	}
-}
-
-func (p *idpProcess) stop() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.exited
 	}
 }
 

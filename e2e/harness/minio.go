@@ -65,54 +65,19 @@ func StartMinIO(t testing.TB) *MinIO {
 	}
 }
 
-type minioProcess struct {
-	cmd    *exec.Cmd
-	log    *logBuffer
-	exited chan struct{}
-	err    error
-}
-
-func startMinIOProcess(bin string, m *MinIO, consoleAddr string) (*minioProcess, error) {
+func startMinIOProcess(bin string, m *MinIO, consoleAddr string) (*process, error) {
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
-		return nil, err
-	}
-	lb, err := newLogBuffer(m.LogFile)
-	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "server", m.DataDir, "--address", m.Addr, "--console-address", consoleAddr, "--quiet")
 	cmd.Env = append(filteredEnv("MINIO_"), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdout, err := cmd.StdoutPipe()
+	p, err := startProcess(cmd, m.LogFile, 20*time.Second, nil)
 	if err != nil {
-		lb.close()
 		return nil, err
 	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		lb.close()
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		lb.close()
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	p := &minioProcess{cmd: cmd, log: lb, exited: make(chan struct{})}
-	var pipes sync.WaitGroup
-	pipes.Add(2)
-	go func() { defer pipes.Done(); scanLines(stdout, lb.add) }()
-	go func() { defer pipes.Done(); scanLines(stderr, lb.add) }()
-	go func() {
-		pipes.Wait()
-		p.err = cmd.Wait()
-		lb.close()
-		close(p.exited)
-	}()
 
-	// /minio/health/live answers as soon as the HTTP server runs, before
-	// the object layer is up ("Server not initialized yet"); the cluster
-	// check answers 200 only once writes would succeed.
 	health := "http://" + m.Addr + "/minio/health/cluster"
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(60 * time.Second)
@@ -133,21 +98,6 @@ func startMinIOProcess(bin string, m *MinIO, consoleAddr string) (*minioProcess,
 			return p, fmt.Errorf("%s did not answer 200 within 60s", health)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (p *minioProcess) stop() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(20 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.exited
 	}
 }
 
