@@ -14,9 +14,9 @@ var allowedImports = map[string][]string{
 	"policy":           {},
 	"policy/sqlclass":  {},
 	"policy/masking":   {},
-	"recorder":         {},
+	"recorder":         {"internal/privatefile"},
 	"recorder/s3store": {"recorder"},
-	"ca":               {"policy", "ca/krl", "ca/sshsig"},
+	"ca":               {"policy", "ca/krl", "ca/sshsig", "internal/privatefile"},
 	"ca/krl":           {},
 	"ca/sshsig":        {},
 	"ca/login":         {"policy", "ca/sshsig"},
@@ -24,6 +24,8 @@ var allowedImports = map[string][]string{
 	"bastion/pgwire":   {},
 	"bastion/relay":    {},
 	"internal/pgrun":   {},
+	// Plumbing any package may use: owner-only files written atomically.
+	"internal/privatefile": {},
 }
 
 // TestImportDirection keeps the dependency rules of DESIGN.md true: leaves

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
 )
 
 // FileStore keeps each stream as DIR/KIND/ID.jsonl, every line made
@@ -82,7 +84,7 @@ func (a *fileAppender) Finish(manifest []byte) error {
 	if manifest == nil || err != nil {
 		return err
 	}
-	if err := writeExclusive(a.manifest, manifest, 0o600); err != nil {
+	if err := privatefile.Create(a.manifest, manifest); err != nil {
 		return fmt.Errorf("recorder: write manifest: %w", err)
 	}
 	return nil

@@ -9,13 +9,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
-	"runtime"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
 )
 
 // KeyFile is the recorder key's file name in data_dir.
@@ -37,7 +35,7 @@ func GenerateKey(path string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recorder: encode key: %w", err)
 	}
-	if err := writeExclusive(path, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := privatefile.Create(path, pem.EncodeToMemory(block)); err != nil {
 		return nil, fmt.Errorf("recorder: write key: %w", err)
 	}
 	return priv, nil
@@ -47,21 +45,9 @@ func GenerateKey(path string) (ed25519.PrivateKey, error) {
 // ed25519 without a passphrase). Like OpenSSH, it refuses a key file that
 // anyone but its owner can read.
 func LoadKey(path string) (ed25519.PrivateKey, error) {
-	f, err := os.Open(path)
+	data, err := privatefile.Read(path, 64<<10)
 	if err != nil {
-		return nil, fmt.Errorf("recorder: open key: %w", err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("recorder: key %s: %w", path, err)
-	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
-		return nil, fmt.Errorf("recorder: key file %s is accessible by group or others (mode %04o); run `chmod 600 %s`", path, perm, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("recorder: read key %s: %w", path, err)
+		return nil, fmt.Errorf("recorder: key file: %w", err)
 	}
 	raw, err := gossh.ParseRawPrivateKey(data)
 	if err != nil {
@@ -89,49 +75,6 @@ func LoadOrGenerateKey(path string) (key ed25519.PrivateKey, created bool, err e
 		return key, false, err
 	}
 	return key, err == nil, err
-}
-
-// writeExclusive writes data to path atomically and only if path does not
-// exist: a crash leaves either nothing or the whole file. The error wraps
-// fs.ErrExist when path exists.
-func writeExclusive(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	// A hard link, unlike rename, fails when the destination exists.
-	if err := os.Link(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir makes a new directory entry durable (fsync(2) on the directory).
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && runtime.GOOS != "windows" {
-		return err
-	}
-	return nil
 }
 
 // FormatPublicKey is the form in which gatehouse shows and accepts a
