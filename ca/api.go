@@ -84,13 +84,14 @@ type ErrorResponse struct {
 }
 
 // Handler serves GET /v1/ca, POST /v1/certificates, POST
-// /v1/agent-certificates and GET /v1/krl.
+// /v1/agent-certificates, GET /v1/krl and POST /v1/access-requests.
 func (api *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ca", api.serveInfo)
 	mux.HandleFunc("POST /v1/certificates", api.serveCertificate)
 	mux.HandleFunc("POST /v1/agent-certificates", api.serveAgentCertificate)
 	mux.HandleFunc("GET /v1/krl", api.serveKRL)
+	mux.HandleFunc("POST /v1/access-requests", api.serveAccessRequest)
 	return mux
 }
 

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
@@ -48,6 +49,10 @@ type Authority struct {
 	// IsRevoked reports whether a certificate is revoked; IssueAgent
 	// refuses to delegate from one that is. nil: nothing is revoked.
 	IsRevoked func(*gossh.Certificate) bool
+	// Requests holds access requests (requests.go): approved ones add
+	// their grant to the requester's certificates until they expire.
+	// nil: no access requests are taken.
+	Requests *RequestStore
 }
 
 // Request asks for a user certificate.
@@ -65,6 +70,7 @@ type grantSet struct {
 	principals []string
 	maxTTL     time.Duration
 	capName    string
+	requestIDs []string // approved access requests that gave principals
 }
 
 // Issue signs a certificate for an identity established by a token: the
@@ -121,6 +127,9 @@ func (a *Authority) run(ctx context.Context, req Request, sources []string, gran
 	ttl, err := a.capTTL(req, gs)
 	if err != nil {
 		return nil, policy.Identity{}, err
+	}
+	if len(gs.requestIDs) > 0 {
+		req.Identity.RequestID = strings.Join(gs.requestIDs, ",")
 	}
 	return a.signUser(req, gs.principals, ttl)
 }

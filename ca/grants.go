@@ -10,27 +10,29 @@ import (
 )
 
 // entitledGrants is the grant stage for token holders: the policy's
-// grants for the identity's groups, optionally narrowed to req.Grants.
+// grants for the identity's groups and the grants of its approved access
+// requests (requestgrants.go), optionally narrowed to req.Grants.
 func (a *Authority) entitledGrants(req Request) (grantSet, error) {
 	groups := req.Identity.Groups
 	ent := a.Policy.EntitlementFor(groups)
-	if len(ent.Principals) == 0 {
+	approved := a.approvedGrants(req.Identity, ent.Principals)
+	if len(ent.Principals) == 0 && len(approved) == 0 {
 		return grantSet{}, refusal(CodeNoGrant, noGrantMessage(groups))
 	}
 	if len(req.Grants) == 0 {
-		return a.grantSetOf(ent), nil
+		return a.withApprovals(a.grantSetOf(ent), approved, nil), nil
 	}
 	wanted, err := parseGrants(req.Grants)
 	if err != nil {
 		return grantSet{}, err
 	}
 	for _, w := range wanted {
-		if !slices.Contains(ent.Principals, w) {
+		if !slices.Contains(ent.Principals, w) && !slices.ContainsFunc(approved, func(g approvedGrant) bool { return g.principal == w }) {
 			return grantSet{}, refusal(CodeGrantNotAllowed, fmt.Sprintf("%s is not granted to your groups (%s); you may request %s",
-				w, listOrNone(groups), strings.Join(ent.Principals, ", ")))
+				w, listOrNone(groups), strings.Join(append(slices.Clone(ent.Principals), approvedPrincipals(approved)...), ", ")))
 		}
 	}
-	return a.grantSetOf(a.narrowedEntitlement(groups, wanted)), nil
+	return a.withApprovals(a.grantSetOf(a.narrowedEntitlement(groups, wanted)), approved, wanted), nil
 }
 
 // narrowedEntitlement is the entitlement for only the wanted principals:
@@ -56,6 +58,9 @@ func (a *Authority) narrowedEntitlement(groups, wanted []string) policy.Entitlem
 }
 
 func (a *Authority) grantSetOf(ent policy.Entitlement) grantSet {
+	if len(ent.Principals) == 0 { // only approved grants are asked for
+		return grantSet{maxTTL: a.Policy.CA.MaxTTL.D(), capName: "ca.max_ttl"}
+	}
 	name := "ca.max_ttl"
 	if ent.MaxTTL < a.Policy.CA.MaxTTL.D() {
 		name = "the max_ttl of the grants for " + strings.Join(ent.Principals, ", ")

@@ -56,6 +56,9 @@ func gatehouseBinary(t *testing.T) string {
 var (
 	alice = harness.IdPUser{Email: "alice@example.com", Username: "alice", Password: "alice-pw", Groups: []string{"engineering"}}
 	bob   = harness.IdPUser{Email: "bob@example.com", Username: "bob", Password: "bob-pw", Groups: []string{"sales"}}
+	// carol approves access requests for orders:admin (dba-leads), and
+	// is an engineer herself.
+	carol = harness.IdPUser{Email: "carol@example.com", Username: "carol", Password: "carol-pw", Groups: []string{"engineering", "dba-leads"}}
 )
 
 // The database users behind the roles. app_owner owns the tables and can
@@ -94,7 +97,7 @@ func newWorld(t *testing.T) *world {
 		CREATE TABLE customers (id int PRIMARY KEY, email text);
 		INSERT INTO customers VALUES (1, 'ada@example.com'), (2, 'grace@example.com');
 		GRANT SELECT ON customers TO app_ro;`)
-	w.idp = harness.StartIdP(t, []harness.IdPUser{alice, bob})
+	w.idp = harness.StartIdP(t, []harness.IdPUser{alice, bob, carol})
 	w.sshAddr = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	w.apiURL = "http://" + apiAddr
@@ -130,9 +133,12 @@ targets:
     address: %s
     roles:
       readonly:
-        credentials: {user: app_owner, password_file: %s}
+        credentials: &orders_owner {user: app_owner, password_file: %s}
         statements: readonly
         agent_statements: agentro
+      # admin is given only on approval (the grant below).
+      admin:
+        credentials: *orders_owner
   billing:
     protocol: postgres
     address: %s
@@ -151,6 +157,10 @@ grants:
   - groups: [finance]
     allow: [billing:readonly]
     max_ttl: 30m
+  - groups: [engineering]
+    allow: [orders:admin]
+    max_ttl: 30m
+    requires_approval: {approvers: [dba-leads], max_ttl: 20m}
 statements:
   readonly:
     allow: [select, explain, show, set, transaction, copy_to]

@@ -11,7 +11,59 @@ type Grant struct {
 	Groups []string `yaml:"groups"`
 	Allow  []string `yaml:"allow"`
 	MaxTTL Duration `yaml:"max_ttl"`
+	// RequiresApproval makes the grant just-in-time: membership of Groups
+	// lets one request it (`gatehouse request`), and a certificate
+	// carries it only while an approval by a member of one of
+	// RequiresApproval.Approvers lasts. nil: given by membership alone.
+	RequiresApproval *Approval `yaml:"requires_approval"`
 }
+
+// Approval is how a grant that requires approval is approved: by a member
+// of one of Approvers (never the requester), for at most MaxTTL from the
+// approval.
+type Approval struct {
+	Approvers []string `yaml:"approvers"`
+	MaxTTL    Duration `yaml:"max_ttl"`
+}
+
+// Requestable is what the policy says about requesting one principal:
+// who may approve it, for how long an approval lasts, and the longest a
+// certificate carrying it may live.
+type Requestable struct {
+	Approvers  []string
+	MaxTTL     time.Duration // of an approval
+	CertMaxTTL time.Duration // the grant's max_ttl, within ca.max_ttl
+}
+
+// RequestableFor reports whether members of groups may request principal
+// through a grant that requires approval. Several such grants combine:
+// the approvers of all of them, the longest of their caps.
+func (c *Config) RequestableFor(principal string, groups []string) (Requestable, bool) {
+	var r Requestable
+	found := false
+	for _, g := range c.Grants {
+		if g.RequiresApproval == nil || !intersects(g.Groups, groups) || !slices.Contains(g.Allow, principal) {
+			continue
+		}
+		found = true
+		for _, a := range g.RequiresApproval.Approvers {
+			if !slices.Contains(r.Approvers, a) {
+				r.Approvers = append(r.Approvers, a)
+			}
+		}
+		r.MaxTTL = max(r.MaxTTL, g.RequiresApproval.MaxTTL.D())
+		limit := c.CA.MaxTTL.D()
+		if g.MaxTTL > 0 && g.MaxTTL.D() < limit {
+			limit = g.MaxTTL.D()
+		}
+		r.CertMaxTTL = max(r.CertMaxTTL, limit)
+	}
+	sort.Strings(r.Approvers)
+	return r, found
+}
+
+// IsApprover reports whether groups include one of r's approvers.
+func (r Requestable) IsApprover(groups []string) bool { return intersects(r.Approvers, groups) }
 
 // Entitlement is what an identity may put into a certificate: the
 // principals and the longest lifetime all of them together allow.
@@ -20,14 +72,15 @@ type Entitlement struct {
 	MaxTTL     time.Duration
 }
 
-// EntitlementFor derives principals from an identity's groups. A principal
+// EntitlementFor derives principals from an identity's groups; grants
+// that require approval are not part of it (see RequestableFor). A principal
 // reachable through several grants keeps the most generous of their caps;
 // the certificate as a whole gets the tightest cap of its principals, so a
 // short-lived admin grant is never stretched by a longer read-only one.
 func (c *Config) EntitlementFor(groups []string) Entitlement {
 	caps := map[string]time.Duration{}
 	for _, g := range c.Grants {
-		if !intersects(g.Groups, groups) {
+		if g.RequiresApproval != nil || !intersects(g.Groups, groups) {
 			continue
 		}
 		limit := c.CA.MaxTTL.D()

@@ -157,6 +157,19 @@ func (c *Config) validateGrants() []error {
 		if len(g.Groups) == 0 {
 			errs = append(errs, fmt.Errorf("%s.groups: at least one group is required", at))
 		}
+		if a := g.RequiresApproval; a != nil {
+			if len(a.Approvers) == 0 {
+				errs = append(errs, fmt.Errorf("%s.requires_approval.approvers: at least one group is required", at))
+			}
+			for _, ap := range a.Approvers {
+				if strings.TrimSpace(ap) == "" {
+					errs = append(errs, fmt.Errorf("%s.requires_approval.approvers: an empty group name", at))
+				}
+			}
+			if a.MaxTTL <= 0 {
+				errs = append(errs, fmt.Errorf("%s.requires_approval.max_ttl: a positive duration is required (how long an approval lasts, e.g. 30m)", at))
+			}
+		}
 		for _, s := range g.Allow {
 			p, err := ParsePrincipal(s)
 			switch {

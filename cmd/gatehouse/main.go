@@ -35,6 +35,11 @@ Engineer:
   ssh-config                print an ssh_config Host block for the bastion
   agent-cert --agent NAME   mint an agent its own certificate, within your grants and time:
                             [--grant T:R ...] [--ttl D] [--run-id ID] [--ticket ID]
+  request --grant T:R --reason TEXT [--ttl D]
+                            ask for a grant that requires approval
+  requests                  list pending access requests you filed or may decide
+  approve ID                approve another's access request (approvers of its grant)
+  deny ID --reason TEXT     deny an access request
 
 Auditor:
   sessions --config F       list recorded sessions; filters: --identity, --agent, --target,
@@ -64,6 +69,10 @@ func commands() map[string]command {
 		"status":     {runStatus, "show the current certificate"},
 		"ssh-config": {runSSHConfig, "print an ssh_config Host block"},
 		"agent-cert": {runAgentCert, "mint a certificate for an agent"},
+		"request":    {runRequest, "request a grant that requires approval"},
+		"requests":   {runRequests, "list pending access requests"},
+		"approve":    {runApprove, "approve an access request"},
+		"deny":       {runDeny, "deny an access request"},
 		"revoke":     {runRevoke, "revoke certificates"},
 		"sessions":   {runSessions, "list recorded sessions"},
 		"verify":     {runVerify, "verify recordings"},

@@ -52,6 +52,11 @@ func explainPolicy(out io.Writer, cfg *policy.Config) {
 		if g.MaxTTL > 0 && g.MaxTTL.D() < ttl {
 			ttl = g.MaxTTL.D()
 		}
+		if a := g.RequiresApproval; a != nil {
+			fmt.Fprintf(out, "  members of %s may request %s, approved by members of %s for up to %s, in certificates of up to %s\n",
+				strings.Join(g.Groups, ", "), strings.Join(g.Allow, ", "), strings.Join(a.Approvers, ", "), a.MaxTTL.D(), ttl)
+			continue
+		}
 		fmt.Fprintf(out, "  members of %s may receive %s for up to %s\n",
 			strings.Join(g.Groups, ", "), strings.Join(g.Allow, ", "), ttl)
 	}

@@ -70,7 +70,12 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	authority := &ca.Authority{UserSigner: keys.userCA, HostSigner: keys.hostCA, Policy: cfg, Record: caStream, IsRevoked: revs.IsRevoked}
+	requests, err := ca.OpenRequestStore(cfg.Path("requests.json"))
+	if err != nil {
+		return err
+	}
+	authority := &ca.Authority{UserSigner: keys.userCA, HostSigner: keys.hostCA, Policy: cfg, Record: caStream, IsRevoked: revs.IsRevoked,
+		Requests: requests}
 
 	sshAddr, alias := publicSSHAddress(cfg), "gatehouse"
 	hostCert, err := authority.SignHostKey(keys.host.PublicKey(), hostPrincipals(cfg, alias, sshAddr), hostCertTTL)

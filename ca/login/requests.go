@@ -1,0 +1,258 @@
+package login
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
+)
+
+// requestNamespace is the SSHSIG namespace of an access request; it must
+// be ca.RequestNamespace.
+const requestNamespace = "access-request@gatehouse"
+
+// RequestOptions configure the access request commands (FileRequest,
+// ListRequests, DecideRequest), which act on the authority of the
+// profile's certificate: the claims are signed with its key, and the
+// groups that count are the certificate's.
+type RequestOptions struct {
+	// Profile is the engineer's profile; "" means "default". Home ""
+	// means os.UserHomeDir().
+	Profile, Home string
+	// Out receives the text meant for the user; nil discards it.
+	Out io.Writer
+	// HTTPClient talks to the CA; nil means a 30 second timeout.
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// AccessRequest is a request for a grant that requires approval, as the
+// CA reports it (ca.AccessRequest).
+type AccessRequest struct {
+	ID        string `json:"id"`
+	State     string `json:"state"` // pending | approved | denied
+	Requester struct {
+		Subject string   `json:"sub"`
+		Email   string   `json:"email"`
+		Groups  []string `json:"groups"`
+	} `json:"requester"`
+	Grant          string    `json:"grant"`
+	Reason         string    `json:"reason"`
+	TTL            string    `json:"ttl"`
+	FiledAt        time.Time `json:"filed_at"`
+	DecidedBy      string    `json:"decided_by"`
+	DecidedAt      time.Time `json:"decided_at"`
+	DecisionReason string    `json:"decision_reason"`
+	ExpiresAt      time.Time `json:"expires_at"`
+}
+
+// requestClaims is what is signed (ca.AccessRequestClaims).
+type requestClaims struct {
+	Action            string    `json:"action"`
+	Grant             string    `json:"grant,omitempty"`
+	Reason            string    `json:"reason,omitempty"`
+	TTL               string    `json:"ttl,omitempty"`
+	ID                string    `json:"id,omitempty"`
+	CertificateSerial uint64    `json:"certificate_serial"`
+	IssuedAt          time.Time `json:"issued_at"`
+}
+
+// requestAnswer is the CA's answer (ca.AccessRequestResponse).
+type requestAnswer struct {
+	Request  *AccessRequest  `json:"request"`
+	Requests []AccessRequest `json:"requests"`
+}
+
+// FileRequest asks for grant (TARGET:ROLE), which the policy gives only
+// on approval, for reason; ttl 0 asks for the approval's max_ttl.
+func FileRequest(ctx context.Context, opts RequestOptions, grant, reason string, ttl time.Duration) (*AccessRequest, error) {
+	if ttl < 0 {
+		return nil, fmt.Errorf("request: negative TTL %v", ttl)
+	}
+	c := requestClaims{Action: "file", Grant: grant, Reason: reason}
+	if ttl > 0 {
+		c.TTL = ttl.String()
+	}
+	ans, o, err := sendRequest(ctx, opts, c)
+	if err != nil {
+		return nil, err
+	}
+	if ans.Request == nil {
+		return nil, errors.New("request: the CA's answer names no request")
+	}
+	r := ans.Request
+	fmt.Fprintf(o.Out, "Request %s filed for %s; it waits for an approver.\n", r.ID, r.Grant)
+	fmt.Fprintf(o.Out, "Once it is approved, run `gatehouse login` for a certificate that carries it.\n")
+	return r, nil
+}
+
+// ListRequests lists the pending requests the profile's certificate
+// filed or may decide.
+func ListRequests(ctx context.Context, opts RequestOptions) ([]AccessRequest, error) {
+	ans, o, err := sendRequest(ctx, opts, requestClaims{Action: "list"})
+	if err != nil {
+		return nil, err
+	}
+	if len(ans.Requests) == 0 {
+		fmt.Fprintln(o.Out, "No pending access requests.")
+		return nil, nil
+	}
+	for _, r := range ans.Requests {
+		ttl := r.TTL
+		if ttl == "" {
+			ttl = "max"
+		}
+		who := r.Requester.Email
+		if who == "" {
+			who = r.Requester.Subject
+		}
+		fmt.Fprintf(o.Out, "%s  %s  %s  ttl %s  filed %s\n    %s\n", r.ID, who, r.Grant, ttl, r.FiledAt.Local().Format(time.DateTime), r.Reason)
+	}
+	return ans.Requests, nil
+}
+
+// DecideRequest approves (approve true) or denies request id, with a
+// reason (required to deny).
+func DecideRequest(ctx context.Context, opts RequestOptions, id string, approve bool, reason string) (*AccessRequest, error) {
+	if id == "" {
+		return nil, errors.New("name the request (ID)")
+	}
+	action := "deny"
+	if approve {
+		action = "approve"
+	}
+	ans, o, err := sendRequest(ctx, opts, requestClaims{Action: action, ID: id, Reason: reason})
+	if err != nil {
+		return nil, err
+	}
+	if ans.Request == nil {
+		return nil, errors.New("the CA's answer names no request")
+	}
+	r := ans.Request
+	if approve {
+		fmt.Fprintf(o.Out, "Approved %s: %s for %s until %s.\n", r.ID, r.Grant, r.Requester.Email, r.ExpiresAt.Local().Format(time.DateTime))
+	} else {
+		fmt.Fprintf(o.Out, "Denied %s: %s for %s.\n", r.ID, r.Grant, r.Requester.Email)
+	}
+	return r, nil
+}
+
+// sendRequest signs claims with the profile's key and posts them.
+func sendRequest(ctx context.Context, opts RequestOptions, c requestClaims) (*requestAnswer, *RequestOptions, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := readRequester(o.Home, o.Profile, o.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	c.CertificateSerial, c.IssuedAt = eng.cert.Serial, o.Now().UTC()
+	claims, err := json.Marshal(c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode request: %w", err)
+	}
+	sig, err := sshsig.Sign(rand.Reader, eng.key, requestNamespace, claims)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign the request with your key: %w", err)
+	}
+	server, err := normalizeServer(eng.info.Server)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the server of your profile: %w; run `gatehouse login --server URL`", err)
+	}
+	b, err := json.Marshal(newAgentCertRequest(eng.cert, claims, sig))
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, server+"/v1/access-requests", bytes.NewReader(b))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	var ans requestAnswer
+	api := &caClient{base: server, http: o.HTTPClient}
+	if err := api.do(req, "refused the "+c.Action, &ans); err != nil {
+		return nil, nil, err
+	}
+	return &ans, o, nil
+}
+
+func (o RequestOptions) withDefaults() (*RequestOptions, error) {
+	var err error
+	if o.Profile, err = resolveProfile(o.Profile); err != nil {
+		return nil, err
+	}
+	if o.Home, err = resolveHome(o.Home); err != nil {
+		return nil, err
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &o, nil
+}
+
+// readRequester reads the profile's certificate and key, which must be
+// an engineer's, valid now, and belong together.
+func readRequester(home, profile string, now time.Time) (*engineerProfile, error) {
+	dir := profileDir(home, profile)
+	info, err := readProfileInfo(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, notLoggedIn(profile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	certPath := filepath.Join(dir, certFileName)
+	b, err := os.ReadFile(certPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, notLoggedIn(profile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cert, err := parseCertificate(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", certPath, err)
+	}
+	st, err := statusFromCert(cert, "", now)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", certPath, err)
+	case st.Expired:
+		return nil, fmt.Errorf("your certificate expired at %s; run `gatehouse login` first", st.ValidBefore.Format(time.DateTime))
+	case st.Identity.Agent != "":
+		return nil, errors.New("this profile holds an agent certificate; access requests are filed and decided by engineers")
+	}
+	keyPath := filepath.Join(dir, keyFileName)
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("read your key: %w", err)
+	}
+	key, err := ssh.ParsePrivateKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", keyPath, err)
+	}
+	if !bytes.Equal(key.PublicKey().Marshal(), cert.Key.Marshal()) {
+		return nil, errors.New("your key and certificate do not belong together; run `gatehouse login`")
+	}
+	return &engineerProfile{dir: dir, info: info, cert: cert, key: key}, nil
+}
