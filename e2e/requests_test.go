@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/e2e/harness"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -144,5 +145,36 @@ func testAccessRequests(t *testing.T, w *world) {
 	out, err = w.gatehouseTry(c, "approve", again, "--profile", c.name)
 	if err == nil || !strings.Contains(out, "already denied") {
 		t.Errorf("approving a denied request: %v\n%s", err, out)
+	}
+}
+
+// testApprovalExpires: a grant given by an approval is in the certificates
+// issued while the approval lasts, and in none issued after it ended.
+func testApprovalExpires(t *testing.T, w *world) {
+	d, c := w.newProfile("dave"), w.newProfile("carol-expiry")
+	for _, login := range []struct {
+		p    profile
+		user harness.IdPUser
+	}{{d, dave}, {c, carol}} {
+		if res := w.authCodeLogin(login.p, login.user); res.err != nil {
+			t.Fatalf("%s's login: %v\n%s", login.user.Username, res.err, res.out)
+		}
+	}
+	id := w.fileRequest(t, d, "--grant", "orders:admin", "--reason", "INC-11", "--ttl", "4s")
+	w.gatehouseAs(c, "approve", id, "--profile", c.name)
+	expiry := w.approvalExpiry(t, id)
+	if res := w.authCodeLogin(d, dave); res.err != nil {
+		t.Fatalf("dave's login during the approval: %v\n%s", res.err, res.out)
+	}
+	cert := readCert(t, d.cert())
+	if !slices.Contains(cert.ValidPrincipals, "orders:admin") || cert.ValidBefore > uint64(expiry.Unix()) {
+		t.Fatalf("during the approval: principals %v, valid until %d (approval ends %d)", cert.ValidPrincipals, cert.ValidBefore, expiry.Unix())
+	}
+	time.Sleep(time.Until(expiry) + time.Second) // let the approval end
+	if res := w.authCodeLogin(d, dave); res.err != nil {
+		t.Fatalf("dave's login after the approval: %v\n%s", res.err, res.out)
+	}
+	if cert := readCert(t, d.cert()); slices.Contains(cert.ValidPrincipals, "orders:admin") {
+		t.Fatalf("after the approval ended, dave's certificate still carries orders:admin: %v", cert.ValidPrincipals)
 	}
 }

@@ -59,6 +59,8 @@ var (
 	// carol approves access requests for orders:admin (dba-leads), and
 	// is an engineer herself.
 	carol = harness.IdPUser{Email: "carol@example.com", Username: "carol", Password: "carol-pw", Groups: []string{"engineering", "dba-leads"}}
+	// dave is an engineer whose short approval is watched expire.
+	dave = harness.IdPUser{Email: "dave@example.com", Username: "dave", Password: "dave-pw", Groups: []string{"engineering"}}
 )
 
 // The database users behind the roles. app_owner owns the tables and can
@@ -97,7 +99,7 @@ func newWorld(t *testing.T) *world {
 		CREATE TABLE customers (id int PRIMARY KEY, email text);
 		INSERT INTO customers VALUES (1, 'ada@example.com'), (2, 'grace@example.com');
 		GRANT SELECT ON customers TO app_ro;`)
-	w.idp = harness.StartIdP(t, []harness.IdPUser{alice, bob, carol})
+	w.idp = harness.StartIdP(t, []harness.IdPUser{alice, bob, carol, dave})
 	w.sshAddr = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	w.apiURL = "http://" + apiAddr
