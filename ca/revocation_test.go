@@ -182,7 +182,7 @@ func TestRevocationListWatch(t *testing.T) {
 // ssh-keygen's reading, what the list revokes.
 func TestRevocationListKRL(t *testing.T) {
 	if _, err := exec.LookPath("ssh-keygen"); err != nil {
-		t.Skip("ssh-keygen not installed")
+		t.Fatal("ssh-keygen is not installed: run `make test-deps` (apt-get install -y openssh-client)")
 	}
 	a, rec := newTestAuthority(t)
 	now := testNow

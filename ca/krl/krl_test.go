@@ -72,7 +72,7 @@ func keygenQ(t *testing.T, krlBytes []byte, key ssh.PublicKey) bool {
 
 func TestKRLAgainstSSHKeygen(t *testing.T) {
 	if _, err := exec.LookPath("ssh-keygen"); err != nil {
-		t.Skip("ssh-keygen not installed")
+		t.Fatal("ssh-keygen is not installed: run `make test-deps` (apt-get install -y openssh-client)")
 	}
 	ca, otherCA := newSigner(t), newSigner(t)
 	bySerial := cert(t, ca, 1001, "alice@example.com")

@@ -113,7 +113,7 @@ func dearmor(t *testing.T, text []byte) []byte {
 // check-novalidate` and checks ssh-keygen's own signatures with Verify.
 func TestOpenSSHInterop(t *testing.T) {
 	if _, err := exec.LookPath("ssh-keygen"); err != nil {
-		t.Skip("ssh-keygen not installed")
+		t.Fatal("ssh-keygen is not installed: run `make test-deps` (apt-get install -y openssh-client)")
 	}
 	dir := t.TempDir()
 	msgFile := filepath.Join(dir, "msg")

@@ -222,7 +222,7 @@ func TestRedactRescans(t *testing.T) {
 	// of "…_b@c.com" ran back over the domain and was too long before.
 	first := replaceFinds([]byte(text), scanAll([]Detector{DetectorEmail}, []byte(text)))
 	if len(Detect([]Detector{DetectorEmail}, first)) == 0 {
-		t.Skip("one pass suffices for this text; the rescan is not exercised")
+		t.Fatal("one pass suffices for this text, so it no longer exercises the rescan; find a text that does")
 	}
 	out := Redact([]Detector{DetectorEmail}, []byte(text))
 	if got := Detect([]Detector{DetectorEmail}, out); len(got) != 0 {

@@ -370,7 +370,7 @@ func TestFingerprintIsNotACacheKey(t *testing.T) {
 				t.Fatal(errA, errB)
 			}
 			if a[0].Fingerprint != b[0].Fingerprint {
-				t.Skipf("fingerprints differ (%s, %s): pg_query changed", a[0].Fingerprint, b[0].Fingerprint)
+				t.Fatalf("fingerprints differ (%s, %s): pg_query changed; this test no longer shows why the cache is keyed by text — revisit it", a[0].Fingerprint, b[0].Fingerprint)
 			}
 			if reflect.DeepEqual(a[0].Kinds, b[0].Kinds) && reflect.DeepEqual(a[0].Relations, b[0].Relations) {
 				t.Errorf("same fingerprint and same classification; the test shows nothing")
