@@ -91,7 +91,7 @@ func AgentCert(ctx context.Context, opts AgentOptions) (*AgentResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := readEngineer(o.Home, o.Profile, o.Now())
+	eng, err := readEngineer(o.Home, o.Profile, "agent-cert", o.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -154,8 +154,10 @@ func (o AgentOptions) withDefaults() (*AgentOptions, error) {
 }
 
 // readEngineer reads the engineer's certificate, key and profile, and
-// refuses early, with what to do, when the certificate cannot vouch.
-func readEngineer(home, profile string, now time.Time) (*engineerProfile, error) {
+// refuses early, with what to do, when the certificate cannot vouch for
+// the caller: missing, expired, an agent's, or not matching the key. cmd
+// names the command for the messages.
+func readEngineer(home, profile, cmd string, now time.Time) (*engineerProfile, error) {
 	dir := profileDir(home, profile)
 	info, err := readProfileInfo(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -174,11 +176,11 @@ func readEngineer(home, profile string, now time.Time) (*engineerProfile, error)
 	st, err := statusFromCert(cert, "", now)
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("agent-cert: %s: %w", filepath.Join(dir, certFileName), err)
+		return nil, fmt.Errorf("%s: %s: %w", cmd, filepath.Join(dir, certFileName), err)
 	case st.Expired:
-		return nil, fmt.Errorf("agent-cert: your certificate expired at %s; run `gatehouse login` first", st.ValidBefore.Format(time.DateTime))
+		return nil, fmt.Errorf("%s: your certificate expired at %s; run `gatehouse login` first", cmd, st.ValidBefore.Format(time.DateTime))
 	case st.Identity.Agent != "":
-		return nil, errors.New("agent-cert: this profile holds an agent certificate; an engineer's profile is needed")
+		return nil, fmt.Errorf("%s: this profile holds an agent certificate; an engineer's profile is needed", cmd)
 	}
 	key, err := readKeyFor(dir, cert)
 	if err != nil {
@@ -199,7 +201,7 @@ func readKeyFor(dir string, cert *ssh.Certificate) (ssh.Signer, error) {
 		return nil, fmt.Errorf("agent-cert: %s: %w", path, err)
 	}
 	if string(key.PublicKey().Marshal()) != string(cert.Key.Marshal()) {
-		return nil, errors.New("agent-cert: your key and certificate do not belong together; run `gatehouse login`")
+		return nil, errors.New("your key and certificate do not belong together; run `gatehouse login`")
 	}
 	return key, nil
 }

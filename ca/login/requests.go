@@ -8,13 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
-	"golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
 )
@@ -156,7 +152,7 @@ func sendRequest(ctx context.Context, opts RequestOptions, c requestClaims) (*re
 	if err != nil {
 		return nil, nil, err
 	}
-	eng, err := readRequester(o.Home, o.Profile, o.Now())
+	eng, err := readEngineer(o.Home, o.Profile, c.Action, o.Now())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -210,49 +206,3 @@ func (o RequestOptions) withDefaults() (*RequestOptions, error) {
 	return &o, nil
 }
 
-// readRequester reads the profile's certificate and key, which must be
-// an engineer's, valid now, and belong together.
-func readRequester(home, profile string, now time.Time) (*engineerProfile, error) {
-	dir := profileDir(home, profile)
-	info, err := readProfileInfo(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, notLoggedIn(profile)
-	}
-	if err != nil {
-		return nil, err
-	}
-	certPath := filepath.Join(dir, certFileName)
-	b, err := os.ReadFile(certPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, notLoggedIn(profile)
-	}
-	if err != nil {
-		return nil, err
-	}
-	cert, err := parseCertificate(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", certPath, err)
-	}
-	st, err := statusFromCert(cert, "", now)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("%s: %w", certPath, err)
-	case st.Expired:
-		return nil, fmt.Errorf("your certificate expired at %s; run `gatehouse login` first", st.ValidBefore.Format(time.DateTime))
-	case st.Identity.Agent != "":
-		return nil, errors.New("this profile holds an agent certificate; access requests are filed and decided by engineers")
-	}
-	keyPath := filepath.Join(dir, keyFileName)
-	keyPEM, err := os.ReadFile(keyPath)
-	if err != nil {
-		return nil, fmt.Errorf("read your key: %w", err)
-	}
-	key, err := ssh.ParsePrivateKey(keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", keyPath, err)
-	}
-	if !bytes.Equal(key.PublicKey().Marshal(), cert.Key.Marshal()) {
-		return nil, errors.New("your key and certificate do not belong together; run `gatehouse login`")
-	}
-	return &engineerProfile{dir: dir, info: info, cert: cert, key: key}, nil
-}
