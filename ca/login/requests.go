@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"time"
 
-
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
 )
 
@@ -205,4 +204,3 @@ func (o RequestOptions) withDefaults() (*RequestOptions, error) {
 	}
 	return &o, nil
 }
-
