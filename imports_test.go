@@ -19,7 +19,7 @@ var allowedImports = map[string][]string{
 	"ca":               {"policy", "ca/krl", "ca/sshsig", "internal/privatefile"},
 	"ca/krl":           {},
 	"ca/sshsig":        {},
-	"ca/login":         {"policy", "ca/sshsig"},
+	"ca/login":         {"policy", "ca/sshsig", "internal/privatefile"},
 	"bastion":          {"policy", "recorder", "bastion/pgwire", "bastion/relay", "policy/sqlclass"},
 	"bastion/pgwire":   {},
 	"bastion/relay":    {},

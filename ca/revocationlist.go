@@ -219,41 +219,17 @@ func AppendRevocation(path string, r Revocation) error {
 	return replaceFile(path, append(data, '\n'))
 }
 
-// replaceFile writes data to path atomically with mode 0600.
-func replaceFile(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+// replaceFile writes data to path atomically with mode 0600, owned like
+// the file it replaces (or its directory): `gatehouse revoke` run as root
+// must leave a file the server's own account can still read.
+func replaceFile(path string, data []byte) error {
+	like := path
+	if _, err := os.Stat(path); err != nil {
+		like = filepath.Dir(path)
+	}
+	err := privatefile.Replace(path, data, func(f *os.File) error { return matchOwner(f, like) })
 	if err != nil {
 		return fmt.Errorf("ca: write %s: %w", path, err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			err = fmt.Errorf("ca: write %s: %w", path, err)
-		}
-	}()
-	if err = f.Chmod(0o600); err != nil {
-		return err
-	}
-	like := path
-	if _, statErr := os.Stat(path); statErr != nil {
-		like = dir
-	}
-	if err = matchOwner(f, like); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return privatefile.SyncDir(dir)
+	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
 )
 
 // The files of a profile, under HOME/.gatehouse/PROFILE/.
@@ -155,34 +157,13 @@ func makePrivateDir(dir string) error {
 	return nil
 }
 
-// writeFileAtomic replaces path with data, mode 0600: written to a temporary
-// file in the same directory, synced, then renamed over path, so a reader
-// sees the old file or the new one, never a part.
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+// writeFileAtomic replaces path with data, mode 0600, so a reader sees
+// the old file or the new one, never a part.
+func writeFileAtomic(path string, data []byte) error {
+	if err := privatefile.Replace(path, data, nil); err != nil {
 		return fmt.Errorf("login: write %s: %w", path, err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			err = fmt.Errorf("login: write %s: %w", path, err)
-		}
-	}()
-	if err = f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return nil
 }
 
 // readProfileInfo reads profile.json of a profile directory.

@@ -86,3 +86,42 @@ func SyncDir(dir string) error {
 	}
 	return nil
 }
+
+// Replace writes data to path with mode 0600, replacing any file there
+// atomically: a reader sees the old file or the new one, never a part.
+// prepare, if not nil, is called on the new file before data is written
+// (to give it the old file's owner, say).
+func Replace(path string, data []byte, prepare func(*os.File) error) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = f.Chmod(0o600); err != nil {
+		return err
+	}
+	if prepare != nil {
+		if err = prepare(f); err != nil {
+			return err
+		}
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return SyncDir(dir)
+}

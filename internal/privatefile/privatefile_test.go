@@ -53,3 +53,26 @@ func TestReadRefusals(t *testing.T) {
 		t.Errorf("Read of a missing file: %v, want fs.ErrNotExist", err)
 	}
 }
+
+func TestReplace(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state")
+	for _, content := range []string{"first", "second"} {
+		if err := Replace(path, []byte(content), nil); err != nil {
+			t.Fatal(err)
+		}
+		if data, err := Read(path, 100); err != nil || string(data) != content {
+			t.Fatalf("after Replace(%q): %q, %v", content, data, err)
+		}
+	}
+	prepared := errors.New("refused by prepare")
+	if err := Replace(path, []byte("third"), func(*os.File) error { return prepared }); !errors.Is(err, prepared) {
+		t.Fatalf("Replace with a failing prepare: %v", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "second" {
+		t.Fatalf("a failed Replace changed the file: %q", data)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
+}
