@@ -49,13 +49,27 @@ func (w *world) upstreamCount(t *testing.T) int {
 }
 
 // databaseSaw reports whether the database's statement log contains text.
+// The log reaches its file through a pipe, so it first runs a sentinel
+// statement directly and waits until that is in the file: everything the
+// database logged before the sentinel is then there too.
 func (w *world) databaseSaw(t *testing.T, text string) bool {
 	t.Helper()
-	log, err := os.ReadFile(w.pg.LogFile)
-	if err != nil {
-		t.Fatal(err)
+	sentinel := fmt.Sprintf("gatehouse-log-sync-%d", w.logSyncs.Add(1))
+	w.execIn("orders", "/* "+sentinel+" */ SELECT 1")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		log, err := os.ReadFile(w.pg.LogFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(log), sentinel) {
+			return strings.Contains(string(log), text)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the database's statement log %s never showed the sentinel %q; is log_statement=all in effect?", w.pg.LogFile, sentinel)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return strings.Contains(string(log), text)
 }
 
 func denied(t *testing.T, err error) {

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,15 +75,16 @@ const (
 
 // world is one running gatehouse with its PostgreSQL and IdP.
 type world struct {
-	t       *testing.T
-	bin     string
-	dataDir string
-	cfgPath string
-	apiURL  string
-	sshAddr string
-	pg      *harness.Postgres
-	idp     *harness.IdP
-	logPath string
+	t        *testing.T
+	bin      string
+	dataDir  string
+	cfgPath  string
+	apiURL   string
+	sshAddr  string
+	pg       *harness.Postgres
+	idp      *harness.IdP
+	logPath  string
+	logSyncs atomic.Int64 // sentinels written by databaseSaw
 }
 
 func newWorld(t *testing.T) *world {
