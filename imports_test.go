@@ -24,6 +24,9 @@ var allowedImports = map[string][]string{
 	"bastion/pgwire":   {},
 	"bastion/relay":    {},
 	"internal/pgrun":   {},
+	// The Vault client: cmd wires it into ca (a CertSigner) and bastion (a
+	// CredentialSource); neither imports it.
+	"internal/vault": {},
 	// Plumbing any package may use: owner-only files written atomically.
 	"internal/privatefile": {},
 }

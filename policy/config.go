@@ -27,6 +27,9 @@ type Config struct {
 	Statements map[string]StatementPolicy `yaml:"statements"`
 	Masking    map[string]MaskingPolicy   `yaml:"masking"`
 	Recording  RecordingConfig            `yaml:"recording"`
+	// Vault is the Vault server that credentials.vault leases database
+	// credentials from. nil: ca.signer.vault's connection, when set.
+	Vault *VaultConnection `yaml:"vault"`
 }
 
 // SSHConfig configures the bastion's SSH listener.
@@ -67,12 +70,51 @@ type SignerConfig struct {
 	Vault    *VaultSigner `yaml:"vault"`
 }
 
-// VaultSigner names Vault's SSH secrets engine (not yet implemented).
+// VaultSigner signs certificates through Vault's SSH secrets engine: the
+// CA keys never leave Vault (docs/vault.md).
 type VaultSigner struct {
-	Address  string `yaml:"address"`
-	Mount    string `yaml:"mount"`
-	Role     string `yaml:"role"`
-	TokenEnv string `yaml:"token_env"`
+	VaultConnection `yaml:",inline"`
+	Mount           string `yaml:"mount"` // default ssh
+	Role            string `yaml:"role"`  // signs user certificates; default gatehouse
+	// HostMount and HostRole sign the bastion's host certificate; a mount
+	// of its own keeps the host CA apart from the user CA. Defaults: Mount
+	// and gatehouse-host.
+	HostMount string `yaml:"host_mount"`
+	HostRole  string `yaml:"host_role"`
+}
+
+// VaultConnection is how gatehouse reaches and logs in to Vault. Exactly
+// one of TokenEnv, TokenFile and AppRole says where the token comes from.
+type VaultConnection struct {
+	Address   string        `yaml:"address"`    // https://vault:8200
+	TokenEnv  string        `yaml:"token_env"`  // environment variable holding a token
+	TokenFile string        `yaml:"token_file"` // file holding a token (e.g. written by Vault Agent)
+	AppRole   *VaultAppRole `yaml:"approle"`
+	// CAFile verifies Vault's TLS certificate; default: the system roots.
+	CAFile        string `yaml:"ca_file"`
+	TLSServerName string `yaml:"tls_server_name"` // default: the address's host
+}
+
+// VaultAppRole logs in with AppRole; each ID comes from an environment
+// variable or a file (one of each pair).
+type VaultAppRole struct {
+	Mount        string `yaml:"mount"` // default approle
+	RoleIDEnv    string `yaml:"role_id_env"`
+	RoleIDFile   string `yaml:"role_id_file"`
+	SecretIDEnv  string `yaml:"secret_id_env"`
+	SecretIDFile string `yaml:"secret_id_file"`
+}
+
+// VaultForCredentials is the connection credentials.vault uses: the
+// top-level vault section, else the CA signer's. nil: none configured.
+func (c *Config) VaultForCredentials() *VaultConnection {
+	if c.Vault != nil {
+		return c.Vault
+	}
+	if v := c.CA.Signer.Vault; v != nil {
+		return &v.VaultConnection
+	}
+	return nil
 }
 
 // IdentityConfig configures how people prove who they are.

@@ -28,8 +28,14 @@ func (c *Config) applyDefaults() {
 	defDur(&c.SSH.IdleTimeout, 30*time.Minute)
 	defDur(&c.SSH.ClockSkew, time.Minute)
 	def(&c.CA.Listen, "127.0.0.1:8443")
-	if c.CA.Signer.Vault == nil {
+	if v := c.CA.Signer.Vault; v == nil {
 		def(&c.CA.Signer.File, "ca_ed25519")
+	} else {
+		v.applyDefaults()
+		v.VaultConnection.applyDefaults()
+	}
+	if c.Vault != nil {
+		c.Vault.applyDefaults()
 	}
 	def(&c.CA.Signer.HostFile, "host_ca_ed25519")
 	defDur(&c.CA.MaxTTL, time.Hour)
@@ -70,9 +76,7 @@ func (c *Config) Validate() error {
 			add("%s: %q is not host:port", f.name, f.addr)
 		}
 	}
-	if c.CA.Signer.Vault != nil {
-		add("ca.signer.vault: the Vault signer is not available in this version; use ca.signer.file")
-	}
+	errs = append(errs, c.validateVault()...)
 	if c.CA.AgentMaxTTL > c.CA.MaxTTL {
 		add("ca.agent_max_ttl (%s) must not exceed ca.max_ttl (%s)", c.CA.AgentMaxTTL.D(), c.CA.MaxTTL.D())
 	}
