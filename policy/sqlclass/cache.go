@@ -5,44 +5,61 @@ import (
 	"sync"
 )
 
-// DefaultCacheSize is the number of query strings a Classifier remembers
-// when it is given no size.
+// DefaultCacheSize is the number of query strings, and separately of
+// query shapes, a Classifier remembers when it is given no size.
 const DefaultCacheSize = 4096
 
 // MaxCachedLen is the longest query string a Classifier remembers, in
 // bytes; longer ones are classified every time. It bounds the cache's
-// memory at about size × MaxCachedLen.
+// memory at about 2 × size × MaxCachedLen.
 const MaxCachedLen = 16 << 10
 
 // Classifier is Classify with a bounded cache, safe for concurrent use.
 //
-// The cache is keyed by the exact query text (a Go map hashes it and
-// compares it in full, so no two texts can share an entry). It is not
-// keyed by fingerprint: a fingerprint leaves out what decides a
-// classification — constants (set_config('role', ...) and
-// set_config('work_mem', ...) share one), and everything nested deeper than
-// 100 levels (a relation or a pg_read_file call deep in nested subqueries)
-// — so a fingerprint-keyed entry would let a harmless statement vouch for
-// a harmful one of the same shape. Clients that repeat a statement with
-// different values use parameters ($1), which keep the text the same.
+// It remembers results under two keys. The exact text (a Go map hashes it
+// and compares it in full, so no two texts share an entry) answers clients
+// that repeat a statement or use parameters ($1). The shape answers the
+// clients that write a new literal into each statement (pgbench -S, many
+// ORMs' simple protocol): the text's tokens from PostgreSQL's own scanner,
+// with the value of each constant left out but its token type kept (see
+// shapeOf). PostgreSQL's grammar decides the tree from token types alone,
+// so two texts of one shape have the same tree but for constants' values;
+// a result is remembered by shape only when the walk read no constant's
+// value (walker.readsConstants: set_config('role', ...) and
+// set_config('work_mem', ...) are one shape but not one classification).
 //
-// When full, it forgets an arbitrary entry (Go's randomised map order),
-// which costs nothing to track. The zero value is ready to use, with DefaultCacheSize.
+// pg_query's fingerprint is not a key: besides constants it leaves out
+// aliases and everything nested deeper than 100 levels, so an entry would
+// let a harmless statement vouch for a harmful one.
+//
+// When full, a map forgets an arbitrary entry (Go's randomised map order),
+// which costs nothing to track. The zero value is ready to use, with
+// DefaultCacheSize.
 type Classifier struct {
 	size    int
 	mu      sync.RWMutex
 	entries map[string][]Statement
+	shapes  map[string]shapeEntry
 }
 
-// NewClassifier returns a Classifier remembering up to size query strings;
-// size <= 0 means DefaultCacheSize.
+// shapeEntry is a result remembered by shape. Statement texts and
+// locations are the only parts that differ between texts of one shape, so
+// each statement's text is kept as the range of tokens it spans.
+type shapeEntry struct {
+	statements []Statement
+	spans      []tokenSpan
+}
+
+// NewClassifier returns a Classifier remembering up to size query strings
+// and size shapes; size <= 0 means DefaultCacheSize.
 func NewClassifier(size int) *Classifier {
 	return &Classifier{size: size}
 }
 
 // Classify is the package's Classify, answered from the cache when the
-// same text was classified before. Errors are not cached. The result is
-// the caller's own: changing it does not change the cache.
+// same text, or a text of the same shape, was classified before. Errors
+// are not cached. The result is the caller's own: changing it does not
+// change the cache.
 func (c *Classifier) Classify(sql string) ([]Statement, error) {
 	if len(sql) > MaxCachedLen {
 		return Classify(sql)
@@ -53,31 +70,55 @@ func (c *Classifier) Classify(sql string) ([]Statement, error) {
 	if ok {
 		return cloneStatements(sts), nil
 	}
-	sts, err := Classify(sql)
+	sh, shaped := shapeOf(sql)
+	if shaped {
+		c.mu.RLock()
+		e, ok := c.shapes[sh.key]
+		c.mu.RUnlock()
+		if ok {
+			if sts, ok := e.forText(sql, sh); ok {
+				return sts, nil
+			}
+		}
+	}
+	sts, readsConstants, err := classify(sql)
 	if err != nil {
 		return nil, err
 	}
-	c.store(sql, sts)
+	var e *shapeEntry
+	if shaped && !readsConstants {
+		e = newShapeEntry(sts, sh)
+	}
+	c.store(sql, sts, sh.key, e)
 	return cloneStatements(sts), nil
 }
 
-func (c *Classifier) store(sql string, sts []Statement) {
+func (c *Classifier) store(sql string, sts []Statement, shapeKey string, e *shapeEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.entries == nil {
-		c.entries = make(map[string][]Statement)
-	}
 	size := c.size
 	if size <= 0 {
 		size = DefaultCacheSize
 	}
-	for k := range c.entries {
-		if len(c.entries) < size {
+	if c.entries == nil {
+		c.entries = make(map[string][]Statement)
+		c.shapes = make(map[string]shapeEntry)
+	}
+	makeRoom(c.entries, size)
+	c.entries[sql] = sts
+	if e != nil {
+		makeRoom(c.shapes, size)
+		c.shapes[shapeKey] = *e
+	}
+}
+
+func makeRoom[V any](m map[string]V, size int) {
+	for k := range m {
+		if len(m) < size {
 			break
 		}
-		delete(c.entries, k)
+		delete(m, k)
 	}
-	c.entries[sql] = sts
 }
 
 func cloneStatements(sts []Statement) []Statement {

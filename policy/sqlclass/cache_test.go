@@ -138,3 +138,79 @@ func BenchmarkClassifyCachedParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestClassifierShapes: a text of a shape seen before is answered from the
+// shape, with its own statement texts and locations, and the answer is
+// the parser's.
+func TestClassifierShapes(t *testing.T) {
+	pairs := []struct{ name, seen, asked string }{
+		{"integer", "SELECT abalance FROM pgbench_accounts WHERE aid = 1;", "SELECT abalance FROM pgbench_accounts WHERE aid = 987654;"},
+		{"strings of other lengths", "SELECT * FROM t WHERE a = 'x' AND b = $$y$$", "SELECT * FROM t WHERE a = 'longer ''quoted''' AND b = $q$ ; DELETE FROM t $q$"},
+		{"layout", "  SELECT 1 ,2 ; ", "SELECT 100000,\n\t25;\n"},
+		{"several statements", "BEGIN; UPDATE t SET x = 1 WHERE id = 2; COMMIT", "BEGIN;UPDATE t SET x = 17 WHERE id = 42;   COMMIT"},
+		{"comments", "/* a */ SELECT 1 -- b", "/* a */ SELECT 2222 -- b"},
+		{"negative", "SELECT -1", "SELECT - 12"},
+	}
+	for _, p := range pairs {
+		t.Run(p.name, func(t *testing.T) {
+			c := NewClassifier(0)
+			if _, err := c.Classify(p.seen); err != nil {
+				t.Fatal(err)
+			}
+			if len(c.shapes) != 1 {
+				t.Fatalf("%q was not remembered by shape", p.seen)
+			}
+			got, err := c.Classify(p.asked)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.entries) != 1 {
+				t.Fatalf("%q was parsed, not answered from its shape", p.asked)
+			}
+			want, err := Classify(p.asked)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("from the shape %+v, from the parser %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestClassifierShapeKeepsValuesApart: texts whose classification depends
+// on a constant's value are never answered by shape, and texts that differ
+// in anything but constants' values are different shapes.
+func TestClassifierShapeKeepsValuesApart(t *testing.T) {
+	pairs := []struct{ name, seen, asked string }{
+		{"set_config name", "SELECT set_config('work_mem', '1MB', false)", "SELECT set_config('role', 'admin', false)"},
+		{"set_config in a PREPARE", "PREPARE p AS SELECT set_config('work_mem', '1', false)", "PREPARE p AS SELECT set_config('role', '1', false)"},
+		{"COPY file name", "COPY t FROM ''", "COPY t FROM '/etc/passwd'"},
+		{"EXPLAIN option", "EXPLAIN (ANALYZE 'off') UPDATE t SET x = 1", "EXPLAIN (ANALYZE 'on') UPDATE t SET x = 1"},
+		{"EXPLAIN option number", "EXPLAIN (ANALYZE 0) DELETE FROM t", "EXPLAIN (ANALYZE 1) DELETE FROM t"},
+		{"keyword for a constant", "SELECT NULL", "SELECT 1"},
+		{"parameter for a constant", "SELECT set_config($1, 'x', false)", "SELECT set_config('role', 'x', false)"},
+		{"identifier for a constant", "SELECT * FROM t WHERE a = 'x'", "SELECT * FROM t WHERE a = x"},
+		{"another token type", "SELECT * FROM t LIMIT 1", "SELECT * FROM t LIMIT 1.5"},
+		{"another relation", "SELECT * FROM public_data WHERE id = 1", "SELECT * FROM customers WHERE id = 1"},
+	}
+	for _, p := range pairs {
+		t.Run(p.name, func(t *testing.T) {
+			c := NewClassifier(0)
+			if _, err := c.Classify(p.seen); err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.Classify(p.asked)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.entries) != 2 {
+				t.Errorf("%q was answered from the shape of %q", p.asked, p.seen)
+			}
+			want, _ := Classify(p.asked)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("cached %+v, from the parser %+v", got, want)
+			}
+		})
+	}
+}

@@ -91,11 +91,6 @@ type Statement struct {
 	// function's body, by a function's own SET clause when it is called,
 	// through a view over pg_settings, or by EXECUTE (see Prepared).
 	Settings []string
-	// Fingerprint is pg_query's fingerprint of Text (16 hex digits): the
-	// same for statements that differ only in constants, aliases and
-	// layout. It identifies a statement's shape for recording; it is not a
-	// safe cache key for classification (see Classifier).
-	Fingerprint string
 	// Prepared is set for PREPARE: the name and what the prepared
 	// statement does each time it is executed.
 	Prepared *Prepared
@@ -146,22 +141,30 @@ var errNUL = &ParseError{Message: "statement text contains a NUL byte"}
 // statement (empty, blanks, comments) gives none and no error. Any error
 // means the text could not be judged, and callers must refuse it.
 func Classify(sql string) ([]Statement, error) {
+	sts, _, err := classify(sql)
+	return sts, err
+}
+
+// classify is Classify that also says whether the result depends on the
+// values of the text's constants (see walker.readsConstants).
+func classify(sql string) (sts []Statement, readsConstants bool, err error) {
 	if strings.IndexByte(sql, 0) >= 0 {
-		return nil, errNUL
+		return nil, false, errNUL
 	}
 	tree, err := pg_query.Parse(sql)
 	if err != nil {
-		return nil, parseError(err)
+		return nil, false, parseError(err)
 	}
 	out := make([]Statement, 0, len(tree.Stmts))
 	for _, raw := range tree.Stmts {
-		st, err := classifyRaw(sql, raw)
+		st, reads, err := classifyRaw(sql, raw)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
+		readsConstants = readsConstants || reads
 		out = append(out, st)
 	}
-	return out, nil
+	return out, readsConstants, nil
 }
 
 func parseError(err error) error {
@@ -174,30 +177,25 @@ func parseError(err error) error {
 	return fmt.Errorf("sqlclass: decode parse tree: %w", err)
 }
 
-func classifyRaw(sql string, raw *pg_query.RawStmt) (Statement, error) {
+func classifyRaw(sql string, raw *pg_query.RawStmt) (Statement, bool, error) {
 	text, at, err := statementText(sql, raw)
 	if err != nil {
-		return Statement{}, err
+		return Statement{}, false, err
 	}
 	if raw.GetStmt() == nil {
-		return Statement{}, fmt.Errorf("sqlclass: statement at byte %d: empty parse tree", at)
-	}
-	fp, err := pg_query.Fingerprint(text)
-	if err != nil {
-		return Statement{}, parseError(err)
+		return Statement{}, false, fmt.Errorf("sqlclass: statement at byte %d: empty parse tree", at)
 	}
 	w := walkStatement(raw.Stmt)
 	return Statement{
-		Text:        text,
-		Location:    at,
-		Kinds:       w.kinds,
-		Relations:   w.relations,
-		Functions:   w.functions,
-		Settings:    w.settings,
-		Fingerprint: fp,
-		Prepared:    w.prepared,
-		Executes:    w.executes,
-	}, nil
+		Text:      text,
+		Location:  at,
+		Kinds:     w.kinds,
+		Relations: w.relations,
+		Functions: w.functions,
+		Settings:  w.settings,
+		Prepared:  w.prepared,
+		Executes:  w.executes,
+	}, w.readsConstants, nil
 }
 
 // statementText slices one statement out of sql by the byte range the

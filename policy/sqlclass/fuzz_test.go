@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
 // FuzzClassify: Classify never panics, gives the same answer twice, the
@@ -80,4 +82,67 @@ func checkSettings(t *testing.T, text string, settings []string) {
 			t.Fatalf("setting %q of %q: empty, not lower-case or repeated (%q)", s, text, settings)
 		}
 	}
+}
+
+// FuzzClassifierShape: a text with other values in its constants (same
+// token types) is answered as the parser answers it, whether it comes from
+// the shape remembered for the first text or not.
+func FuzzClassifierShape(f *testing.F) {
+	for _, s := range []string{
+		"SELECT abalance FROM pgbench_accounts WHERE aid = 1",
+		"SELECT set_config('work_mem', '1MB', false)",
+		"COPY t FROM ''",
+		"EXPLAIN (ANALYZE 'off') UPDATE t SET x = 1",
+		"BEGIN; SELECT 'a', 1.5, x'1f', b'1', U&'d' UESCAPE '!'; COMMIT",
+		"PREPARE p AS SELECT set_config('x', '1', false); EXECUTE p",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, sql string) {
+		variant, ok := otherConstants(sql)
+		if !ok {
+			return
+		}
+		c := NewClassifier(8)
+		c.Classify(sql)
+		got, errGot := c.Classify(variant)
+		want, errWant := Classify(variant)
+		if errWant != nil {
+			// The parser refused a value (an out-of-range type modifier):
+			// so will PostgreSQL's parser, whatever gatehouse answered.
+			return
+		}
+		if errGot != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q after %q: cached %+v, %v; parser %+v", variant, sql, got, errGot, want)
+		}
+	})
+}
+
+// otherConstants replaces every constant token of sql with another value
+// of the same token type.
+func otherConstants(sql string) (string, bool) {
+	if strings.IndexByte(sql, 0) >= 0 {
+		return "", false
+	}
+	res, err := pg_query.Scan(sql)
+	if err != nil {
+		return "", false
+	}
+	others := map[pg_query.Token]string{
+		pg_query.Token_ICONST: "7", pg_query.Token_FCONST: "7.5", pg_query.Token_SCONST: "'v'",
+		pg_query.Token_USCONST: "U&'v'", pg_query.Token_BCONST: "b'1'", pg_query.Token_XCONST: "x'1'",
+	}
+	var b strings.Builder
+	at := 0
+	for _, tk := range res.Tokens {
+		other, ok := others[tk.Token]
+		if !ok || int(tk.Start) < at || int(tk.End) > len(sql) {
+			continue
+		}
+		b.WriteString(sql[at:tk.Start])
+		b.WriteString(other)
+		at = int(tk.End)
+	}
+	b.WriteString(sql[at:])
+	return b.String(), true
 }

@@ -17,6 +17,11 @@ type walker struct {
 	settings  []string
 	prepared  *Prepared
 	executes  []string
+	// readsConstants: something collected depends on the value of a
+	// constant (a set_config name, an EXPLAIN option, a COPY file name),
+	// so the result holds for this text only, not for its shape (see
+	// Classifier).
+	readsConstants bool
 }
 
 // at is where in the tree a node is visited.
@@ -142,6 +147,7 @@ func (w *walker) visit(m protoreflect.Message, a at) {
 		// BEGIN and START TRANSACTION may set the new transaction's modes.
 		w.kind(a, kindTransaction)
 		w.setting(a, transactionModes(n.Options, "transaction_read_only")...)
+		w.readsConstants = w.readsConstants || len(n.Options) > 0
 		w.children(m, a.inside())
 	default:
 		if kinds, ok := nodeKinds[string(m.Descriptor().Name())]; ok {
@@ -273,6 +279,9 @@ func isPgSettings(rv *pg_query.RangeVar) bool {
 func (w *walker) explainStmt(m protoreflect.Message, n *pg_query.ExplainStmt, a at) {
 	w.kind(a, kindExplain)
 	inner := a.inside()
+	if len(n.Options) > 0 {
+		w.readsConstants = true
+	}
 	if !explainAnalyzes(n.Options) {
 		inner.planOnly = true
 	}
@@ -322,6 +331,8 @@ func (w *walker) copyStmt(m protoreflect.Message, n *pg_query.CopyStmt, a at) {
 	if n.IsProgram || n.Filename != "" {
 		w.kind(a, kindOther)
 	}
+	// The file name is a string constant, and an empty one reads as none.
+	w.readsConstants = true
 	w.children(m, a.inside())
 }
 
@@ -342,6 +353,9 @@ func (w *walker) variableSetStmt(n *pg_query.VariableSetStmt, a at) {
 		w.kind(a, kindSet)
 	}
 	w.setting(a, variableSettings(n)...)
+	if n.Kind == pg_query.VariableSetKind_VAR_SET_MULTI {
+		w.readsConstants = true // transaction modes are constants
+	}
 }
 
 // variableSettings are the parameters a SET or RESET (or the same stored
@@ -508,6 +522,7 @@ func (w *walker) prepareStmt(n *pg_query.PrepareStmt, a at) {
 	if len(inner.kinds) == 0 {
 		inner.kinds = []string{kindOther}
 	}
+	w.readsConstants = w.readsConstants || inner.readsConstants
 	w.prepared = &Prepared{
 		Name:      n.Name,
 		Kinds:     inner.kinds,
@@ -542,6 +557,7 @@ func (w *walker) funcCall(n *pg_query.FuncCall, a at) {
 	}
 	switch parts[len(parts)-1] {
 	case "set_config":
+		w.readsConstants = true
 		name, ok := setConfigName(n.Args)
 		// PostgreSQL does not trim the name; trimming only widens set_role.
 		if !ok || isRoleSetting(strings.TrimSpace(name)) {
