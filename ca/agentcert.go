@@ -105,7 +105,7 @@ func (a *Authority) checkEngineerCert(cert *gossh.Certificate) (policy.Identity,
 	switch {
 	case cert == nil || cert.CertType != gossh.UserCert:
 		return invalid("send your user certificate (id_ed25519-cert.pub of your profile)")
-	case !bytes.Equal(cert.SignatureKey.Marshal(), a.UserSigner.PublicKey().Marshal()):
+	case !bytes.Equal(cert.SignatureKey.Marshal(), a.userCA().PublicKey().Marshal()):
 		return invalid("your certificate was not issued by this gatehouse; run `gatehouse login` against it")
 	}
 	checker := gossh.CertChecker{Clock: a.now}

@@ -37,15 +37,19 @@ const (
 // clock is slightly behind the CA's still accepts a fresh certificate.
 const clockSkew = time.Minute
 
-// Authority issues certificates. All fields except Clock and IsRevoked
-// are required; an Authority is safe for concurrent use and is not
-// modified by it.
+// Authority issues certificates. Policy, Record and a user signer
+// (UserCA or UserSigner) are required; an Authority is safe for
+// concurrent use and is not modified by it.
 type Authority struct {
-	UserSigner gossh.Signer     // signs user certificates
-	HostSigner gossh.Signer     // signs the bastion's host certificate
-	Policy     *policy.Config   // grants and caps; must come from policy.Load or Parse (defaults applied)
-	Record     Recorder         // where cert.issued and cert.refused go; issuance fails closed without it
-	Clock      func() time.Time // nil: time.Now
+	UserSigner gossh.Signer // signs user certificates with a local key
+	HostSigner gossh.Signer // signs the bastion's host certificate with a local key
+	// UserCA and HostCA, when set, sign instead of UserSigner and
+	// HostSigner: signers that hold the key elsewhere (Vault).
+	UserCA CertSigner
+	HostCA CertSigner
+	Policy *policy.Config   // grants and caps; must come from policy.Load or Parse (defaults applied)
+	Record Recorder         // where cert.issued and cert.refused go; issuance fails closed without it
+	Clock  func() time.Time // nil: time.Now
 	// IsRevoked reports whether a certificate is revoked; IssueAgent
 	// refuses to delegate from one that is. nil: nothing is revoked.
 	IsRevoked func(*gossh.Certificate) bool
@@ -131,7 +135,7 @@ func (a *Authority) run(ctx context.Context, req Request, sources []string, gran
 	if len(gs.requestIDs) > 0 {
 		req.Identity.RequestID = strings.Join(gs.requestIDs, ",")
 	}
-	return a.signUser(req, gs.principals, ttl)
+	return a.signUser(ctx, req, gs.principals, ttl)
 }
 
 // ready checks the Authority's required fields, so that a wiring mistake
@@ -139,8 +143,8 @@ func (a *Authority) run(ctx context.Context, req Request, sources []string, gran
 func (a *Authority) ready() error {
 	var missing string
 	switch {
-	case a.UserSigner == nil:
-		missing = "UserSigner"
+	case a.userCA() == nil:
+		missing = "UserSigner or UserCA"
 	case a.Policy == nil:
 		missing = "Policy"
 	case a.Record == nil:
@@ -180,15 +184,22 @@ func (a *Authority) capTTL(req Request, gs grantSet) (time.Duration, error) {
 
 // signUser builds and signs the certificate. The serial is random so that
 // it can name one certificate in a revocation list without coordination
-// between CA replicas.
-func (a *Authority) signUser(req Request, principals []string, ttl time.Duration) (*gossh.Certificate, policy.Identity, error) {
+// between CA replicas. A signer that chooses the serial itself (Vault)
+// cannot have it in the identity extension, signed before the serial is
+// known: there the extension's serial is 0, and the certificate's own
+// serial, which the record and revocation use, is Vault's.
+func (a *Authority) signUser(ctx context.Context, req Request, principals []string, ttl time.Duration) (*gossh.Certificate, policy.Identity, error) {
 	serial, err := newSerial()
 	if err != nil {
 		return nil, policy.Identity{}, asError(err)
 	}
+	signer := a.userCA()
 	id := req.Identity
 	id.Groups = append([]string(nil), id.Groups...)
 	id.Serial = serial
+	if choosesSerial(signer) {
+		id.Serial = 0
+	}
 	now := a.now()
 	cert := &gossh.Certificate{
 		Key:             req.PublicKey,
@@ -208,10 +219,12 @@ func (a *Authority) signUser(req Request, principals []string, ttl time.Duration
 			},
 		},
 	}
-	if err := cert.SignCert(rand.Reader, a.UserSigner); err != nil {
-		return nil, policy.Identity{}, asError(fmt.Errorf("ca: sign for %s: %w", id.Name(), err))
+	signed, err := signer.SignCertificate(ctx, cert)
+	if err != nil {
+		return nil, policy.Identity{}, signerError(id.Name(), err)
 	}
-	return cert, id, nil
+	id.Serial = signed.Serial
+	return signed, id, nil
 }
 
 // newSerial returns a random non-zero 64-bit serial. Zero is avoided

@@ -1,7 +1,7 @@
 package ca
 
 import (
-	"crypto/rand"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,8 +20,8 @@ const HostKeyID = "gatehouse host"
 // stream need exist.
 func (a *Authority) SignHostKey(pub gossh.PublicKey, principals []string, ttl time.Duration) (*gossh.Certificate, error) {
 	switch {
-	case a.HostSigner == nil:
-		return nil, errors.New("ca: sign host key: authority has no HostSigner")
+	case a.hostCA() == nil:
+		return nil, errors.New("ca: sign host key: authority has no HostSigner or HostCA")
 	case pub == nil:
 		return nil, errors.New("ca: sign host key: no public key")
 	case len(principals) == 0:
@@ -46,10 +46,13 @@ func (a *Authority) SignHostKey(pub gossh.PublicKey, principals []string, ttl ti
 		ValidAfter:      unixSeconds(now.Add(-clockSkew)),
 		ValidBefore:     unixSeconds(now.Add(ttl)),
 	}
-	if err := cert.SignCert(rand.Reader, a.HostSigner); err != nil {
+	// The host certificate is signed once, at start, before anything
+	// could cancel it; the signer's own timeouts bound the wait.
+	signed, err := a.hostCA().SignCertificate(context.Background(), cert)
+	if err != nil {
 		return nil, fmt.Errorf("ca: sign host key: %w", err)
 	}
-	return cert, nil
+	return signed, nil
 }
 
 // HostKnownHostsLine is the known_hosts line that makes OpenSSH trust
