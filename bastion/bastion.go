@@ -45,6 +45,9 @@ type Config struct {
 	// consulted at authentication, at every channel open, and for every
 	// live session by EnforceRevocation. If nil, nothing is revoked.
 	IsRevoked func(*gossh.Certificate) bool
+	// Credentials leases the credentials of roles whose credentials.vault
+	// names a path (credentials.go). If nil, such roles are refused.
+	Credentials CredentialSource
 	// Clock is used for certificate validity and session durations. If
 	// nil, time.Now is used.
 	Clock func() time.Time

@@ -2,7 +2,6 @@ package bastion
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -33,6 +32,7 @@ type pgSession struct {
 	role       string
 	policyName string
 	readOnly   bool
+	lease      *LeasedCredential // credentials.vault; released when the channel ends
 	// prepared is touched only by inspect, which pgwire calls from one
 	// goroutine at a time.
 	prepared map[string]preparedStatement
@@ -62,6 +62,9 @@ func (s *pgSession) authorize(ctx context.Context, st pgwire.Startup) (*pgwire.U
 		return nil, &pgwire.Error{Code: "28000", Message: fmt.Sprintf(
 			"gatehouse: the bastion cannot connect as %s:%s: its credentials are not available; tell the gatehouse operator", s.target, st.User)}
 	}
+	if err := s.leaseCredentials(ctx, role.Credentials, cfg); err != nil {
+		return nil, err
+	}
 	params := map[string]string{}
 	if s.readOnly {
 		params["default_transaction_read_only"] = "on"
@@ -76,9 +79,6 @@ func (s *pgSession) authorize(ctx context.Context, st pgwire.Startup) (*pgwire.U
 // role's credentials. Nothing in it comes from the client but the database
 // name.
 func upstreamConfig(t *policy.Target, roleName string, cr policy.Credentials, database string) (*pgconn.Config, error) {
-	if cr.Vault != "" {
-		return nil, errors.New("credentials.vault is not available in this version")
-	}
 	password, err := readPassword(cr)
 	if err != nil {
 		return nil, err

@@ -31,6 +31,7 @@ type dbStart struct {
 	ProtocolVersion string `json:"protocol_version"`
 	ClientApp       string `json:"application_name,omitempty"`
 	Identity        string `json:"identity"`
+	VaultLeaseID    string `json:"vault_lease_id,omitempty"` // credentials.vault: the lease, never the password
 }
 
 type dbEnd struct {
@@ -55,6 +56,7 @@ func (cs *connState) proxyPostgres(id int, nc gossh.NewChannel, target string, s
 		identity: cred.identity, agent: cred.identity.Agent != "",
 		prepared: map[string]preparedStatement{},
 	}
+	defer s.releaseCredentials()
 	counted := &countingChannel{Channel: ch}
 	err = pgwire.Serve(cs.ctx, counted, s.config())
 	ev := channelClose{Channel: id, BytesToTarget: counted.in.Load(), BytesFromTarget: counted.out.Load()}
@@ -86,7 +88,7 @@ func (s *pgSession) onStart(info pgwire.SessionInfo) error {
 		UpstreamUser: info.UpstreamUser, UpstreamTLS: info.TLS, TLSVersion: info.TLSVersion,
 		ServerVersion: info.ServerVersion, Statements: s.policyName, ReadOnly: s.readOnly,
 		ProtocolVersion: info.ProtocolVersion, ClientApp: info.Startup.Params["application_name"],
-		Identity: s.identity.Name(),
+		Identity: s.identity.Name(), VaultLeaseID: s.leaseID(),
 	})
 }
 
