@@ -15,7 +15,7 @@ var allowedImports = map[string][]string{
 	"policy/sqlclass":  {},
 	"policy/masking":   {},
 	"recorder":         {"internal/privatefile"},
-	"recorder/s3store": {"recorder"},
+	"recorder/s3store": {"recorder", "internal/privatefile"},
 	"ca":               {"policy", "ca/krl", "ca/sshsig", "internal/privatefile"},
 	"ca/krl":           {},
 	"ca/sshsig":        {},

@@ -264,3 +264,31 @@ func (s *Server) connectionFailed(c net.Conn, err error) {
 		cs.handshakeFailed(err)
 	}
 }
+
+// Messages of the refusals of new channels and statements while the
+// recorder cannot take them on (docs/recording-format.md, "Fail closed").
+const (
+	msgSessionUnrecordable   = "gatehouse: session refused: %s, so gatehouse accepts no new session; try again later (the operator sees why at /healthz)"
+	msgStatementUnrecordable = "gatehouse: statement refused: %s, so gatehouse runs no new statement; try again later (the operator sees why at /healthz)"
+)
+
+// unrecordable is the client's summary of why the recorder cannot take
+// on more.
+func unrecordable(err error) string {
+	var ue *recorder.UnavailableError
+	if errors.As(err, &ue) {
+		return ue.Summary
+	}
+	return "recordings cannot be kept right now"
+}
+
+// recordingRefusal refuses a new channel while the recorder cannot take
+// on more: the spool is full while the store is unreachable, or cannot be
+// written (recorder.Ready; with fail_closed false it logs and says yes).
+func (cs *connState) recordingRefusal() *refusal {
+	err := cs.stream.Ready()
+	if err == nil {
+		return nil
+	}
+	return &refusal{reason: "recording unavailable: " + err.Error(), message: fmt.Sprintf(msgSessionUnrecordable, unrecordable(err))}
+}

@@ -73,6 +73,10 @@ func (cs *connState) forward(nc gossh.NewChannel) {
 		cs.refuseChannel(nc, ev, gossh.Prohibited, r)
 		return
 	}
+	if r := cs.recordingRefusal(); r != nil {
+		cs.refuseChannel(nc, ev, gossh.ResourceShortage, r)
+		return
+	}
 	if target.Protocol == "postgres" {
 		if cs.opened(nc, channelOpen{Channel: ev.Channel, Target: req.Host, Roles: roles, Port: req.Port, Origin: ev.Origin}) {
 			cs.proxyPostgres(ev.Channel, nc, req.Host, target, roles)

@@ -1,8 +1,22 @@
 package bastion
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
 )
+
+// inspectRecorded is pgwire's Inspect hook: a statement is decided by
+// policy (inspect) only while the recorder can take it on; otherwise it
+// is refused before anything reaches the database (fail closed).
+func (s *pgSession) inspectRecorded(ctx context.Context, q pgwire.Query) pgwire.Verdict {
+	if err := s.cs.stream.Ready(); err != nil {
+		s.cs.log.Warn("statement refused: recording unavailable", "error", err)
+		return s.deny(&statementDetail{Rule: "recording"}, fmt.Sprintf(msgStatementUnrecordable, unrecordable(err)))
+	}
+	return s.inspect(ctx, q)
+}
 
 // dbStatement is the record of one statement (docs/recording-format.md).
 type dbStatement struct {
@@ -11,7 +25,8 @@ type dbStatement struct {
 	Extended   bool     `json:"extended,omitempty"`
 	Statement  string   `json:"statement_name,omitempty"`
 	Portal     string   `json:"portal,omitempty"`
-	Params     int      `json:"params"` // bind parameters: their count, never their values
+	Params     int      `json:"params"`               // bind parameters: their count
+	Parameters []any    `json:"parameters,omitempty"` // and their values, only under log_parameters (pgparams.go)
 	Kinds      []string `json:"kinds,omitempty"`
 	Relations  []string `json:"relations,omitempty"`
 	Functions  []string `json:"functions,omitempty"`
@@ -30,7 +45,7 @@ type dbStatement struct {
 func (s *pgSession) observe(ev pgwire.StatementEvent) {
 	rec := dbStatement{
 		Channel: s.channel, Text: ev.SQL, Extended: ev.Extended, Statement: ev.StatementName,
-		Portal: ev.Portal, Params: ev.ParamCount, Decision: "allow", Outcome: string(ev.Outcome),
+		Portal: ev.Portal, Params: ev.ParamCount, Parameters: recordedParameters(ev.Parameters), Decision: "allow", Outcome: string(ev.Outcome),
 		Rows: ev.Rows, Tag: ev.Tag, Bytes: ev.Bytes, Error: ev.SQLState,
 		DurationMS: float64(ev.Duration.Microseconds()) / 1000,
 	}

@@ -71,7 +71,7 @@ func (s *pgSession) config() pgwire.Config {
 	srv := s.cs.srv
 	return pgwire.Config{
 		Authorize:        s.authorize,
-		Inspect:          s.inspect,
+		Inspect:          s.inspectRecorded,
 		Observe:          s.observe,
 		OnStart:          s.onStart,
 		OnEnd:            s.onEnd,

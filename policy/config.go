@@ -136,6 +136,10 @@ type RecordingConfig struct {
 	Dir        string   `yaml:"dir"`   // for file; relative to data_dir; default recordings
 	S3         S3Config `yaml:"s3"`
 	FailClosed *bool    `yaml:"fail_closed"` // default true
+	// SpoolMaxBytes bounds what the spool holds that the store does not
+	// have yet; past it new sessions and statements are refused. 0 means
+	// 1 GiB (recorder.DefaultSpoolMaxBytes).
+	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
 }
 
 // S3Config is the S3 recording store (recorder/s3store): a bucket with
@@ -153,6 +157,9 @@ type S3Config struct {
 	Retention    Duration `yaml:"retention"`
 	Mode         string   `yaml:"mode"`
 	CreateBucket bool     `yaml:"create_bucket"`
+	// ChunkInterval is how often an open session's new events are
+	// uploaded; 0 means 10s (s3store.DefaultChunkInterval).
+	ChunkInterval Duration `yaml:"chunk_interval"`
 }
 
 // Load reads and validates a configuration file.

@@ -220,8 +220,8 @@ func (c *Config) validateRules() []error {
 }
 
 func (c *Config) validateRecording() []error {
-	if !*c.Recording.FailClosed {
-		return []error{errors.New("recording.fail_closed: false is not available in this version; gatehouse refuses what it cannot record")}
+	if c.Recording.SpoolMaxBytes < 0 {
+		return []error{errors.New("recording.spool_max_bytes: must not be negative (0 means the default, 1 GiB)")}
 	}
 	switch c.Recording.Store {
 	case "file":

@@ -106,6 +106,12 @@ func (s FileStore) Create(kind, id string) (Appender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recorder: create stream: %w", err)
 	}
+	// The lock tells Recover that this stream is alive; the kernel drops
+	// it when the file is closed or the process dies.
+	if held, err := lockStream(f); err != nil || held {
+		f.Close()
+		return nil, fmt.Errorf("recorder: create stream %s: lock: %w", id, errors.Join(err, errors.New("held by another process")))
+	}
 	return &fileAppender{f: f, manifest: s.manifestPath(kind, id)}, nil
 }
 

@@ -24,7 +24,27 @@ type Manifest struct {
 	EndReason string            `json:"end_reason"`
 	Error     string            `json:"error,omitempty"` // the append that failed, if one did
 	Start     time.Time         `json:"start"`           // when the stream was opened
-	End       time.Time         `json:"end"`             // when it was closed
+	End       time.Time         `json:"end"`             // when it was closed; for a recovered stream, its last event
+	Recovered *Recovery         `json:"recovered,omitempty"`
+}
+
+// EndRecovered is the end reason of a stream that a crash or kill cut
+// short, closed by Recover when gatehouse started again.
+const EndRecovered = "recovered_after_crash"
+
+// Recovery is what a manifest written by Recover says of the crash.
+type Recovery struct {
+	At time.Time `json:"at"` // when the manifest was written
+	// Checkpointed is how many events, from the first, a checkpoint
+	// signed before the crash; the rest were signed only by this manifest.
+	Checkpointed uint64 `json:"checkpointed"`
+	// SessionEnd is the session.end reason, when the session ended but
+	// the process died before writing its manifest.
+	SessionEnd string `json:"session_end,omitempty"`
+	// TornTailBytes are the bytes of a last line cut short by the crash
+	// (a torn write), dropped from the stream; TornTailSHA256 is their hash.
+	TornTailBytes  int    `json:"torn_tail_bytes,omitempty"`
+	TornTailSHA256 string `json:"torn_tail_sha256,omitempty"`
 }
 
 // ManifestIdentity is who a session was, taken from its auth.success event.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -44,6 +45,41 @@ type Recorder struct {
 	// when events are emitted, and by a timer while the stream is idle.
 	CheckpointEvents   int
 	CheckpointInterval time.Duration
+	// FailOpen is recording.fail_closed: false. When the Store reports
+	// itself unhealthy, Ready logs a warning and returns nil instead of
+	// the error that refuses the session or statement.
+	FailOpen bool
+	// Logger receives the warnings of FailOpen; nil is slog.Default().
+	Logger *slog.Logger
+}
+
+// healthReporter is a Store that knows whether it can take new
+// recordings (a Spool).
+type healthReporter interface{ Health() error }
+
+// Health is nil when the store can take new recordings, else why not
+// (an *UnavailableError for a Spool), whatever FailOpen says.
+func (r *Recorder) Health() error {
+	if h, ok := r.Store.(healthReporter); ok {
+		return h.Health()
+	}
+	return nil
+}
+
+// Ready is nil when a new session or statement may go ahead: the store is
+// healthy, or FailOpen accepts the risk (and logs it). Otherwise the
+// caller refuses the action, showing the client UnavailableError.Summary.
+func (r *Recorder) Ready() error {
+	err := r.Health()
+	if err == nil || !r.FailOpen {
+		return err
+	}
+	log := r.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("recording unavailable, going ahead because recording.fail_closed is false", "error", err)
+	return nil
 }
 
 func (r *Recorder) now() time.Time {
@@ -54,6 +90,9 @@ func (r *Recorder) now() time.Time {
 }
 
 // Open starts a new stream of the given kind with a fresh, time-ordered id.
+// A Spool refuses it (an *UnavailableError) while it cannot be written;
+// a spool that is merely full still opens streams, so that the refusals
+// of new actions (Ready) are recorded.
 func (r *Recorder) Open(kind string) (*Stream, error) {
 	sign, err := newSigner(r.Signer)
 	if err != nil {
@@ -65,7 +104,7 @@ func (r *Recorder) Open(kind string) (*Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recorder: open %s stream: %w", kind, err)
 	}
-	s := &Stream{ID: id, Kind: kind, clock: r.now, out: out, prev: GenesisHash, sign: sign}
+	s := &Stream{ID: id, Kind: kind, clock: r.now, out: out, prev: GenesisHash, sign: sign, ready: r.Ready}
 	s.ledger = ledger{opened: opened.UTC(), counts: map[string]uint64{}}
 	s.every, s.interval = r.CheckpointEvents, r.CheckpointInterval
 	if s.every <= 0 {

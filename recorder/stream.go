@@ -24,6 +24,7 @@ type Stream struct {
 	ID    string
 	Kind  string
 	clock func() time.Time
+	ready func() error // the Recorder's Ready
 
 	mu     sync.Mutex
 	out    Appender
@@ -41,6 +42,17 @@ type Stream struct {
 	unsigned        int       // events since the last checkpoint
 	firstUnsignedAt time.Time // Clock time of the first of them
 	timer           *time.Timer
+}
+
+// Ready is nil when a new action of this stream's session (a statement)
+// may go ahead, else why the recorder cannot take it on (Recorder.Ready):
+// the caller refuses the action. Events of actions already under way are
+// still emitted.
+func (s *Stream) Ready() error {
+	if s.ready == nil {
+		return nil
+	}
+	return s.ready()
 }
 
 // ErrClosed is returned by Emit after Close.

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -41,16 +42,44 @@ func runRecorder(ctx context.Context, args []string, out io.Writer) error {
 
 func recorderKeyPath(cfg *policy.Config) string { return cfg.Path(recorder.KeyFile) }
 
-// openRecorder is the recorder of a server or an operator command: the
-// configured store and the recorder key in data_dir, made on first use.
+// openRecorder is the recorder of an operator command: the recorder key
+// in data_dir, made on first use, and the spool in recording.dir. With
+// store s3, a running server uploads what the command leaves there (it
+// rescans the spool every minute).
 func openRecorder(cfg *policy.Config) (*recorder.Recorder, error) {
 	key, _, err := recorder.LoadOrGenerateKey(recorderKeyPath(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("recorder key: %w", err)
 	}
-	spool := recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}
+	return &recorder.Recorder{Store: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}, Signer: key}, nil
+}
+
+// serverRecorder is the recorder of `gatehouse serve`, with the uploader
+// it owns when the store is s3.
+type serverRecorder struct {
+	*recorder.Recorder
+	up *s3store.Uploader // nil for the file store
+}
+
+// openServerRecorder recovers the streams an earlier run left open (it
+// died), then watches the spool so that sessions are refused before
+// events are lost, and, with store s3, connects the uploader (not yet
+// running: see run).
+func openServerRecorder(cfg *policy.Config, log *slog.Logger) (*serverRecorder, error) {
+	rec, err := openRecorder(cfg)
+	if err != nil {
+		return nil, err
+	}
+	files := rec.Store.(recorder.FileStore)
+	recoverStreams(rec, files, log)
+	rec.Logger, rec.FailOpen = log, !*cfg.Recording.FailClosed
+	if rec.FailOpen {
+		log.Warn("recording.fail_closed is false: sessions and statements go ahead even while the recording spool is full or cannot be written")
+	}
+	spool := &recorder.Spool{Store: files, Dir: files.Dir, MaxBytes: cfg.Recording.SpoolMaxBytes}
+	rec.Store = spool
 	if cfg.Recording.Store != "s3" {
-		return &recorder.Recorder{Store: spool, Signer: key}, nil
+		return &serverRecorder{Recorder: rec}, nil
 	}
 	s3cfg, err := s3Config(cfg)
 	if err != nil {
@@ -62,13 +91,41 @@ func openRecorder(cfg *policy.Config) (*recorder.Recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recording.s3: %w", err)
 	}
-	// The file store in recording.dir is the spool: events are durable there
-	// first; each stream is uploaded once closed, and what an earlier run left
-	// (or an operator command that exited first) is uploaded now.
-	up := &s3store.Uploader{Client: client, Spool: spool}
-	go up.Run(context.Background())
-	return &recorder.Recorder{Store: up.Store(), Signer: key}, nil
+	up := &s3store.Uploader{Client: client, Spool: files, Logger: log, ChunkInterval: cfg.Recording.S3.ChunkInterval.D()}
+	spool.Store, spool.Waiting = up.Store(), up
+	return &serverRecorder{Recorder: rec, up: up}, nil
 }
+
+// recoverStreams closes, with manifests that say so, the streams a crash
+// left open; the uploader then uploads them like any closed stream.
+func recoverStreams(rec *recorder.Recorder, files recorder.FileStore, log *slog.Logger) {
+	for _, kind := range []string{recorder.KindSession, recorder.KindCA} {
+		done, err := rec.Recover(files, kind)
+		for _, r := range done {
+			log.Warn("recording recovered: the process that wrote it died before closing it", "kind", r.Kind, "stream", r.ID,
+				"events", r.Manifest.Events, "torn_tail_bytes", r.Manifest.Recovered.TornTailBytes)
+		}
+		if err != nil {
+			log.Error("recording recovery failed; verify will report these streams", "error", err)
+		}
+	}
+}
+
+// run uploads until ctx ends, then tries once more, for at most
+// drainTimeout, to upload what the last sessions left.
+func (r *serverRecorder) run(ctx context.Context) {
+	if r.up == nil {
+		return
+	}
+	r.up.Run(ctx)
+	drain, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := r.up.UploadPending(drain); err != nil {
+		r.Logger.Warn("recordings left in the spool at shutdown; they are uploaded at the next start", "error", err)
+	}
+}
+
+const drainTimeout = 10 * time.Second
 
 // s3Config is the S3 store's settings, with the keys read from the
 // environment variables the configuration names.

@@ -57,10 +57,16 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	rec, err := openRecorder(cfg)
+	rec, err := openServerRecorder(cfg, log)
 	if err != nil {
 		return err
 	}
+	// Uploads outlive the listeners, so that the last sessions' ends are
+	// uploaded too (run drains once more after stopUploads).
+	uploadCtx, stopUploads := context.WithCancel(context.Background())
+	uploadsDone := make(chan struct{})
+	go func() { defer close(uploadsDone); rec.run(uploadCtx) }()
+	defer func() { stopUploads(); <-uploadsDone }()
 	caStream, err := rec.Open(recorder.KindCA)
 	if err != nil {
 		return fmt.Errorf("open the CA's recording: %w", err)
@@ -98,7 +104,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	}
 	bst, err := bastion.New(bastion.Config{
 		Policy: cfg, UserCAKeys: []gossh.PublicKey{keys.userCA.PublicKey()},
-		HostSigner: hostSigner, Recorder: rec, Logger: log, IsRevoked: revs.IsRevoked,
+		HostSigner: hostSigner, Recorder: rec.Recorder, Logger: log, IsRevoked: revs.IsRevoked,
 	})
 	if err != nil {
 		return err
@@ -106,7 +112,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	ctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go watchRevocations(ctx, revs, bst, log)
-	return runListeners(ctx, cfg, bst, httpHandler(api, rec), api.Info, opts)
+	return runListeners(ctx, cfg, bst, httpHandler(api, rec.Recorder), api.Info, opts)
 }
 
 // addOIDC connects the API to the identity provider, when one is configured.
@@ -125,11 +131,13 @@ func addOIDC(ctx context.Context, cfg *policy.Config, api *ca.API) error {
 }
 
 // httpHandler is the certificate API plus the recorder's public keys,
-// which auditors fetch to verify recordings.
+// which auditors fetch to verify recordings, and /healthz, which says
+// whether new sessions can be recorded (503 with the reason when not).
 func httpHandler(api *ca.API, rec *recorder.Recorder) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", api.Handler())
 	mux.Handle("GET /v1/recorder-keys", recorder.KeysHandler(rec.Signer.Public().(ed25519.PublicKey)))
+	mux.Handle("GET /healthz", recorder.HealthHandler(rec))
 	return mux
 }
 

@@ -152,7 +152,27 @@ func verifiedText(rep *recorder.Report) string {
 	if m.Error != "" {
 		fmt.Fprintf(&b, " (recording error: %s)", m.Error)
 	}
+	if r := m.Recovered; r != nil {
+		b.WriteString("; " + recoveredText(m))
+	}
 	return b.String()
+}
+
+// recoveredText says how a recording cut short by a crash ends: the
+// events after the last checkpoint were signed only when it was closed
+// at the next start, and a torn last line was dropped.
+func recoveredText(m *recorder.Manifest) string {
+	r := m.Recovered
+	s := fmt.Sprintf("ABNORMAL END: gatehouse stopped (crash or kill) before closing it; closed at the next start, %s, "+
+		"with the %d events it had (last seq %d), %d of them signed by a checkpoint before the crash",
+		r.At.Format(time.RFC3339), m.Events, m.LastSeq, r.Checkpointed)
+	if r.SessionEnd != "" {
+		s += fmt.Sprintf("; the session had ended (%s)", r.SessionEnd)
+	}
+	if r.TornTailBytes > 0 {
+		s += fmt.Sprintf("; a torn last line of %d bytes (sha256 %s) was dropped", r.TornTailBytes, r.TornTailSHA256)
+	}
+	return s
 }
 
 func (v *verifyRun) result(since string) error {

@@ -3,19 +3,21 @@
 // rewrite them before their retention ends.
 //
 // The local file store stays the spool: events are appended durably to
-// data_dir first, exactly as with the file store. When a stream is closed
-// (its signed manifest written), an Uploader puts it into the bucket as
+// data_dir first, exactly as with the file store. An Uploader puts each
+// stream into the bucket while it is written and once it is closed:
 //
-//	KIND/YYYY/MM/DD/ID/000000.jsonl   the stream's lines, as one chunk
+//	KIND/YYYY/MM/DD/ID/000000.jsonl   the stream's first complete lines
+//	KIND/YYYY/MM/DD/ID/000001.jsonl   the lines after those, and so on
 //	KIND/YYYY/MM/DD/ID/manifest.json  its signed manifest, put last
 //
 // (KIND is sessions or ca, the date is the stream's opening day in UTC, read
 // from its id), every object with the configured retention mode and a
-// retain-until date of now plus the retention. A stream is uploaded whole as
-// one chunk for now; the NNNNNN numbering leaves room for uploading long
-// sessions in chunks while they run. After both objects are stored, the
-// spool gets a marker KIND/ID.uploaded, so that a restart resumes with what
-// is left.
+// retain-until date of now plus the retention. The chunks of a stream,
+// concatenated in order, are its spool file byte for byte; each ends with
+// a whole line. A manifest in the bucket means every chunk is there. The
+// spool records its progress in KIND/ID.upload (chunks put, bytes they
+// hold) and, once the manifest is put, marks the stream KIND/ID.uploaded,
+// so that a restart resumes with what is left.
 package s3store
 
 import (

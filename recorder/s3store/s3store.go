@@ -170,23 +170,6 @@ func (c *Client) put(ctx context.Context, key string, data []byte, contentType s
 	return nil
 }
 
-// UploadStream puts one closed stream: its lines as chunk 000000, then its
-// manifest (so a manifest in the bucket means the stream is all there).
-func (c *Client) UploadStream(ctx context.Context, kind, id string, stream, manifest []byte) error {
-	chunk, err := ChunkKey(kind, id, 0)
-	if err != nil {
-		return err
-	}
-	mkey, err := ManifestKey(kind, id)
-	if err != nil {
-		return err
-	}
-	if err := c.put(ctx, chunk, stream, "application/x-ndjson"); err != nil {
-		return err
-	}
-	return c.put(ctx, mkey, manifest, "application/json")
-}
-
 // Reading back, for verify: Client implements recorder.VerifySource.
 
 // Lines returns a stream's lines, from its chunks in order. The error wraps

@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
@@ -28,7 +27,7 @@ const UploadedSuffix = ".uploaded"
 // Backoff bounds between upload attempts after a failure.
 const (
 	MinBackoff = time.Second
-	MaxBackoff = time.Minute
+	MaxBackoff = 15 * time.Second
 )
 
 // RescanInterval is how often Run looks through the spool for closed
@@ -36,17 +35,42 @@ const (
 // `gatehouse ca sign`, which exit before they are uploaded).
 const RescanInterval = time.Minute
 
-// Uploader moves closed streams from the spool (a recorder.FileStore's
-// directory) into the bucket. Use Store as the Recorder's store so that
-// each stream is queued as it is closed.
+// Chunking defaults: an open stream's new lines are uploaded at least
+// every DefaultChunkInterval, and sooner once DefaultChunkBytes wait; no
+// chunk is larger than MaxChunkBytes (unless one line is).
+const (
+	DefaultChunkInterval = 10 * time.Second
+	DefaultChunkBytes    = 1 << 20
+	MaxChunkBytes        = 8 << 20
+)
+
+// Uploader moves streams from the spool (a recorder.FileStore's directory)
+// into the bucket: the lines of open streams in chunks as they grow, and
+// each stream's manifest once it is closed. Use Store as the Recorder's
+// store so that each stream is known from its first line.
 type Uploader struct {
 	Client *Client
 	Spool  recorder.FileStore
 	Logger *slog.Logger // default slog.Default()
+	// ChunkInterval and ChunkBytes say when an open stream's new lines are
+	// uploaded; zero means DefaultChunkInterval and DefaultChunkBytes.
+	ChunkInterval time.Duration
+	ChunkBytes    int64
 
 	mu      sync.Mutex
-	pending map[[2]string]bool // kind, id
+	streams map[[2]string]*upStream // kind, id: streams with lines or a manifest to upload
 	wake    chan struct{}
+	failure error     // the last failed pass, nil after one succeeds
+	since   time.Time // when the failures began
+}
+
+// upStream is one stream's upload state.
+type upStream struct {
+	kind, id string
+	end      atomic.Int64 // bytes in the spool file, as far as known
+	sent     atomic.Int64 // bytes in the bucket: progress.Offset
+	closed   atomic.Bool  // its manifest is in the spool
+	progress progress     // the uploading goroutine's
 }
 
 func (u *Uploader) log() *slog.Logger {
@@ -59,12 +83,33 @@ func (u *Uploader) log() *slog.Logger {
 func (u *Uploader) init() {
 	if u.wake == nil {
 		u.wake = make(chan struct{}, 1)
-		u.pending = map[[2]string]bool{}
+		u.streams = map[[2]string]*upStream{}
 	}
 }
 
-// Store is the recorder's store: the spool, with each stream queued for
-// upload once its manifest is written.
+func (u *Uploader) chunkBytes() int64 {
+	if u.ChunkBytes > 0 {
+		return u.ChunkBytes
+	}
+	return DefaultChunkBytes
+}
+
+func (u *Uploader) chunkInterval() time.Duration {
+	if u.ChunkInterval > 0 {
+		return u.ChunkInterval
+	}
+	return DefaultChunkInterval
+}
+
+func (u *Uploader) poke() {
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Store is the recorder's store: the spool, with each stream uploaded in
+// chunks while it is written and finished once its manifest is written.
 func (u *Uploader) Store() recorder.Store {
 	u.mu.Lock()
 	u.init()
@@ -72,39 +117,72 @@ func (u *Uploader) Store() recorder.Store {
 	return spoolStore{u}
 }
 
-type spoolStore struct{ u *Uploader }
+// Backlog implements recorder.Backlog: the bytes in the spool that are not
+// in the bucket yet, and the last upload error while uploads fail.
+func (u *Uploader) Backlog() (int64, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var n int64
+	for _, st := range u.streams {
+		n += st.end.Load() - st.sent.Load()
+	}
+	if u.failure != nil {
+		return n, fmt.Errorf("failing since %s: %w", u.since.UTC().Format(time.RFC3339), u.failure)
+	}
+	return n, nil
+}
 
-func (s spoolStore) Create(kind, id string) (recorder.Appender, error) {
-	a, err := s.u.Spool.Create(kind, id)
+// Pending is how many streams have something to upload, open ones
+// included.
+func (u *Uploader) Pending() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.streams)
+}
+
+// track returns the state of a stream, adding it with its progress as
+// the spool records it.
+func (u *Uploader) track(kind, id string) (*upStream, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.init()
+	k := [2]string{kind, id}
+	if st := u.streams[k]; st != nil {
+		return st, nil
+	}
+	p, err := loadProgress(u.progressPath(kind, id))
 	if err != nil {
 		return nil, err
 	}
-	return queuedAppender{Appender: a, u: s.u, kind: kind, id: id}, nil
+	st := &upStream{kind: kind, id: id, progress: p}
+	st.sent.Store(p.Offset)
+	st.end.Store(p.Offset)
+	u.streams[k] = st
+	return st, nil
 }
 
-type queuedAppender struct {
-	recorder.Appender
-	u        *Uploader
-	kind, id string
-}
-
-func (a queuedAppender) Finish(manifest []byte) error {
-	err := a.Appender.Finish(manifest)
-	if err == nil && manifest != nil {
-		a.u.enqueue(a.kind, a.id)
-	}
-	return err
-}
-
-func (u *Uploader) enqueue(kind, id string) {
+func (u *Uploader) forget(st *upStream) {
 	u.mu.Lock()
-	u.init()
-	u.pending[[2]string{kind, id}] = true
-	u.mu.Unlock()
-	select {
-	case u.wake <- struct{}{}:
-	default:
+	defer u.mu.Unlock()
+	delete(u.streams, [2]string{st.kind, st.id})
+}
+
+// enqueue adds a closed stream of the spool.
+func (u *Uploader) enqueue(kind, id string) error {
+	st, err := u.track(kind, id)
+	if err != nil {
+		return err
 	}
+	if info, err := os.Stat(u.streamPath(kind, id)); err == nil {
+		st.end.Store(info.Size())
+	}
+	st.closed.Store(true)
+	u.poke()
+	return nil
+}
+
+func (u *Uploader) streamPath(kind, id string) string {
+	return filepath.Join(u.Spool.Dir, kind, id+".jsonl")
 }
 
 // Scan queues every closed stream in the spool that is not marked
@@ -119,9 +197,11 @@ func (u *Uploader) Scan() (int, error) {
 		for _, id := range ids {
 			dir := filepath.Join(u.Spool.Dir, kind)
 			if exists(filepath.Join(dir, id+UploadedSuffix)) || !exists(filepath.Join(dir, id+".manifest.json")) {
-				continue // uploaded, or not closed (still open, or cut short by a crash)
+				continue // uploaded, or still open (in this process or another)
 			}
-			u.enqueue(kind, id)
+			if err := u.enqueue(kind, id); err != nil {
+				return n, err
+			}
 			n++
 		}
 	}
@@ -133,87 +213,40 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// UploadPending uploads every queued stream once, and returns the first
-// error (the streams that failed stay queued).
+// UploadPending uploads what every known stream has waiting, once, and
+// returns the first error (the streams that failed stay queued).
 func (u *Uploader) UploadPending(ctx context.Context) error {
 	u.mu.Lock()
 	u.init()
-	var todo [][2]string
-	for k := range u.pending {
-		todo = append(todo, k)
+	todo := make([]*upStream, 0, len(u.streams))
+	for _, st := range u.streams {
+		todo = append(todo, st)
 	}
 	u.mu.Unlock()
 	var first error
-	for _, k := range todo {
-		if err := u.upload(ctx, k[0], k[1]); err != nil {
-			if first == nil {
-				first = fmt.Errorf("s3store: upload %s/%s: %w", k[0], k[1], err)
-			}
-			continue
+	for _, st := range todo {
+		if err := u.upload(ctx, st); err != nil && first == nil {
+			first = fmt.Errorf("s3store: upload %s/%s: %w", st.kind, st.id, err)
 		}
-		u.mu.Lock()
-		delete(u.pending, k)
-		u.mu.Unlock()
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch {
+	case first == nil:
+		u.failure = nil
+	case u.failure == nil:
+		u.failure, u.since = first, time.Now()
+	default:
+		u.failure = first
 	}
 	return first
 }
 
-// Pending is how many streams wait to be uploaded.
-func (u *Uploader) Pending() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.pending)
-}
-
-// upload puts one stream and marks it uploaded in the spool.
-func (u *Uploader) upload(ctx context.Context, kind, id string) error {
-	dir := filepath.Join(u.Spool.Dir, kind)
-	marker := filepath.Join(dir, id+UploadedSuffix)
-	if exists(marker) {
-		return nil
-	}
-	stream, err := os.ReadFile(filepath.Join(dir, id+".jsonl"))
-	if err != nil {
-		return err
-	}
-	manifest, err := u.Spool.Manifest(kind, id)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("not closed (no manifest)")
-	}
-	if err != nil {
-		return err
-	}
-	if err := u.Client.UploadStream(ctx, kind, id, stream, manifest); err != nil {
-		return err
-	}
-	prefix, _ := Prefix(kind, id)
-	if err := writeMarker(marker, fmt.Sprintf("s3://%s/%s\n", u.Client.bucket, prefix)); err != nil {
-		return fmt.Errorf("uploaded, but marking it in the spool failed: %w", err)
-	}
-	u.log().Debug("recording uploaded", "kind", kind, "stream", id, "bucket", u.Client.bucket, "prefix", prefix)
-	return nil
-}
-
-func writeMarker(path, content string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(content); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 // Run uploads until ctx ends: first what the spool holds from before
-// (closed but not uploaded), then each stream as it is closed, rescanning
-// the spool every RescanInterval. A failed upload is retried with
-// exponential backoff from MinBackoff to MaxBackoff; nothing is dropped.
+// (closed but not uploaded), then each stream's new lines at least every
+// ChunkInterval and its manifest once it is closed, rescanning the spool
+// every RescanInterval. A failed upload is retried with exponential
+// backoff from MinBackoff to MaxBackoff; nothing is dropped.
 func (u *Uploader) Run(ctx context.Context) {
 	u.mu.Lock()
 	u.init()
@@ -226,27 +259,29 @@ func (u *Uploader) Run(ctx context.Context) {
 	backoff := time.Duration(0)
 	rescan := time.NewTicker(RescanInterval)
 	defer rescan.Stop()
+	chunks := time.NewTicker(u.chunkInterval())
+	defer chunks.Stop()
 	for {
-		if u.Pending() > 0 {
-			if err := u.UploadPending(ctx); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				backoff = min(max(2*backoff, MinBackoff), MaxBackoff)
-				u.log().Warn("recording upload failed; retrying", "error", err, "pending", u.Pending(), "retry_in", backoff)
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(backoff):
-				}
-				continue
+		if err := u.UploadPending(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
 			}
-			backoff = 0
+			backoff = min(max(2*backoff, MinBackoff), MaxBackoff)
+			n, _ := u.Backlog()
+			u.log().Warn("recording upload failed; retrying", "error", err, "streams", u.Pending(), "bytes_waiting", n, "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			continue
 		}
+		backoff = 0
 		select {
 		case <-ctx.Done():
 			return
 		case <-u.wake:
+		case <-chunks.C:
 		case <-rescan.C:
 			if _, err := u.Scan(); err != nil {
 				u.log().Error("recording spool: scan failed", "dir", u.Spool.Dir, "error", err)

@@ -1,0 +1,130 @@
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/recorder"
+)
+
+// TestChunkedUpload: an open stream is in the bucket, in chunks, before it
+// ends; verify from the bucket reassembles them, reports the stream
+// incomplete until its manifest is there, and complete after.
+func TestChunkedUpload(t *testing.T) {
+	m := harness.StartMinIO(t)
+	ctx := context.Background()
+	cfg := testConfig(m, "recordings")
+	cfg.CreateBucket = true
+	c, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool := recorder.FileStore{Dir: t.TempDir()}
+	up := &Uploader{Client: c, Spool: spool}
+	rec, pub := newRecorder(t, up.Store())
+	s, err := rec.Open(recorder.KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emit := func(n int) {
+		for i := range n {
+			if err := s.Emit("db.statement", map[string]any{"text": "SELECT 1", "i": i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for round := 1; round <= 2; round++ {
+		emit(3)
+		if err := up.UploadPending(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, why := up.Backlog(); n != 0 || why != nil {
+			t.Fatalf("backlog after upload = %d, %v; want 0", n, why)
+		}
+		_, err := recorder.VerifyStored(c, recorder.KindSession, s.ID, pub)
+		var ve *recorder.VerifyError
+		if !errors.As(err, &ve) || !ve.Incomplete || ve.Line != 3*round {
+			t.Fatalf("round %d: verify of the open stream from S3 = %v, want incomplete after %d events", round, err, 3*round)
+		}
+		if key, _ := ChunkKey(recorder.KindSession, s.ID, round-1); !c.exists(t, key) {
+			t.Fatalf("round %d: chunk %s not in the bucket", round, key)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.UploadPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := recorder.VerifyStored(c, recorder.KindSession, s.ID, pub)
+	if err != nil || rep.Manifest.Events != 6 {
+		t.Fatalf("verify of the closed stream from S3 = %+v, %v", rep, err)
+	}
+	want, _ := os.ReadFile(filepath.Join(spool.Dir, recorder.KindSession, s.ID+".jsonl"))
+	got, _ := c.Lines(recorder.KindSession, s.ID)
+	if !bytes.Equal(append(bytes.Join(got, []byte("\n")), '\n'), want) {
+		t.Error("the chunks put together are not the spool file")
+	}
+	if err := c.CheckRetention(recorder.KindSession, s.ID); err != nil {
+		t.Error(err)
+	}
+	if up.Pending() != 0 {
+		t.Errorf("%d streams still pending", up.Pending())
+	}
+}
+
+// TestBacklogWhileStoreDown: what cannot be uploaded counts against the
+// spool, with the store's error; nothing is marked uploaded.
+func TestBacklogWhileStoreDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	c, err := Dial(Config{Endpoint: dead, Bucket: "recordings", AccessKey: "k", SecretKey: "secret-key", Mode: "compliance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool := recorder.FileStore{Dir: t.TempDir()}
+	up := &Uploader{Client: c, Spool: spool}
+	rec, _ := newRecorder(t, up.Store())
+	id := recordSession(t, rec, 2)
+	size := fileSize(t, filepath.Join(spool.Dir, recorder.KindSession, id+".jsonl"))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no retries: one attempt fails at once
+	if err := up.UploadPending(ctx); err == nil {
+		t.Fatal("upload to a dead endpoint succeeded")
+	}
+	n, why := up.Backlog()
+	if n != size || why == nil {
+		t.Errorf("backlog = %d, %v; want %d bytes and the store's error", n, why, size)
+	}
+	if up.Pending() != 1 {
+		t.Errorf("pending = %d, want the stream still queued", up.Pending())
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Size()
+}
+
+func (c *Client) exists(t *testing.T, key string) bool {
+	t.Helper()
+	_, err := c.get(context.Background(), key)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	return err == nil
+}
