@@ -72,7 +72,7 @@ func (s *pgSession) authorize(ctx context.Context, st pgwire.Startup) (*pgwire.U
 	if sp, ok := pol.Statements[s.policyName]; ok && sp.StatementTimeout > 0 {
 		params["statement_timeout"] = strconv.FormatInt(sp.StatementTimeout.D().Milliseconds(), 10)
 	}
-	return &pgwire.Upstream{Config: cfg, RuntimeParams: params}, nil
+	return &pgwire.Upstream{Config: cfg, RuntimeParams: params, RecordParameters: pol.Statements[s.policyName].LogParameters}, nil
 }
 
 // upstreamConfig builds the pgconn configuration from the target and the

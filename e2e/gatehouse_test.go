@@ -20,6 +20,7 @@ func TestGatehouse(t *testing.T) {
 	t.Run("denial matrix under a read-only role", func(t *testing.T) { testDenialMatrix(t, w, alice) })
 	t.Run("psql through the proxy", func(t *testing.T) { testPsqlThroughProxy(t, w, alice) })
 	t.Run("pgx through the proxy", func(t *testing.T) { testPgxThroughProxy(t, w, alice) })
+	t.Run("bind parameters recorded as the policy says", func(t *testing.T) { testBindParameters(t, w, alice) })
 	t.Run("pgbench through the proxy", func(t *testing.T) { testPgbench(t, w, alice) })
 	t.Run("refusals", func(t *testing.T) { testRefusals(t, w, alice) })
 	t.Run("ca sign for automation", func(t *testing.T) { testCASign(t, w, alice) })

@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
 )
 
 // pgxThrough connects pgx to the tunnel on port as the role readonly.
@@ -322,4 +324,39 @@ func testPgbench(t *testing.T, w *world, p profile) {
 		t.Fatalf("pgbench: %v\n%s", err, out)
 	}
 	mustContain(t, "pgbench", out, "number of transactions actually processed: 100/100", "number of failed transactions: 0")
+}
+
+// testBindParameters: under a statement policy with log_parameters the
+// recording keeps the bind values of the extended protocol (text as
+// strings, binary as base64); an agent on the same role gets agentro,
+// which does not, and its record keeps only their count.
+func testBindParameters(t *testing.T, w *world, p profile) {
+	run := func(t *testing.T, config, host string) []recorder.Event {
+		before := w.sessionIDs(t)
+		port, stop := w.startTunnelVia(t, config, host, "orders")
+		conn := pgxThrough(t, port, pgx.QueryExecModeCacheStatement)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		var s string
+		var n int32
+		if err := conn.QueryRow(ctx, "SELECT $1::text, $2::int4", "gatehouse-param-check", int32(7)).Scan(&s, &n); err != nil || s != "gatehouse-param-check" || n != 7 {
+			t.Fatalf("extended query with parameters: %q %d %v", s, n, err)
+		}
+		conn.Close(ctx)
+		stop()
+		return w.newSessionEvents(t, before)
+	}
+	t.Run("engineer: values recorded", func(t *testing.T) {
+		events := run(t, w.sshConfig(p), "gatehouse")
+		// pgx sends text as text and int4 in binary: 7 is 00 00 00 07.
+		findEvent(t, events, "db.statement", `"params":2`, `"parameters":["gatehouse-param-check",{"format":"binary","base64":"AAAABw=="}]`)
+	})
+	t.Run("agent: only the count", func(t *testing.T) {
+		a := w.mustAgentCert(t, p, "param-agent", "--grant", "orders:readonly")
+		events := run(t, a.sshConfig(t), a.host())
+		ev := findEvent(t, events, "db.statement", `"params":2`)
+		if strings.Contains(string(ev.Data), "parameters") || strings.Contains(string(ev.Data), "gatehouse-param-check") {
+			t.Fatalf("the agent's record has bind values its policy does not log: %s", ev.Data)
+		}
+	})
 }

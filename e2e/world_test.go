@@ -168,6 +168,7 @@ grants:
 statements:
   readonly:
     allow: [select, explain, show, set, transaction, copy_to]
+    log_parameters: true
     deny_functions: [pg_read_file, pg_read_binary_file, pg_ls_dir, lo_export, lo_import, dblink]
   # agentro is what agents get on orders:readonly: stricter than the
   # engineer's readonly (no explain, no copy_to).

@@ -119,6 +119,9 @@ type Upstream struct {
 	// RuntimeParams are added to the copy's RuntimeParams, over the
 	// client's, e.g. default_transaction_read_only=on, statement_timeout.
 	RuntimeParams map[string]string
+	// RecordParameters puts the values of bind parameters into
+	// StatementEvent.Parameters; otherwise only their count is kept.
+	RecordParameters bool
 }
 
 // Query is one SQL string to decide.

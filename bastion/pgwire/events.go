@@ -28,6 +28,9 @@ type StatementEvent struct {
 	StatementName string
 	Portal        string
 	ParamCount    int // bind parameters of an Execute's portal
+	// Parameters are their values, only when Upstream.RecordParameters
+	// asked for them.
+	Parameters []Parameter
 
 	Outcome Outcome
 	Detail  any // Verdict.Detail from Inspect
@@ -42,4 +45,10 @@ type StatementEvent struct {
 	// (DataRow and CopyData messages, framing included).
 	Bytes    int64
 	SQLState string // of the first error the client was sent; "42501" for a denial
+}
+
+// Parameter is one bind parameter's value as the client sent it.
+type Parameter struct {
+	Value  []byte // nil for SQL NULL
+	Binary bool   // in the type's binary format rather than text
 }

@@ -42,6 +42,8 @@ type session struct {
 	replies        *replies
 	cancelUpstream func(context.Context) error
 
+	recordParameters bool // Upstream.RecordParameters: keep bind values for Observe
+
 	stopping   atomic.Bool // the relay is ending: I/O errors from now on are its own doing
 	terminated atomic.Bool // the client's Terminate is on its way upstream
 	upUnsent   int         // clientToUpstream: bytes sent since the last flush
@@ -229,7 +231,11 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 		s.replies.push(p)
 		s.frontend.SendParse(m)
 	case *pgproto3.Bind:
-		s.replies.push(&pending{kind: 'B', name: m.DestinationPortal, bindOf: m.PreparedStatement, params: len(m.Parameters)})
+		p := &pending{kind: 'B', name: m.DestinationPortal, bindOf: m.PreparedStatement, params: len(m.Parameters)}
+		if s.recordParameters {
+			p.values = bindValues(m)
+		}
+		s.replies.push(p)
 		for _, v := range m.Parameters {
 			s.upUnsent += len(v)
 		}
@@ -276,6 +282,30 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 
 func (s *session) event(sql string, v Verdict) *StatementEvent {
 	return &StatementEvent{SQL: sql, Detail: v.Detail, Start: s.cfg.now()}
+}
+
+// bindValues copies a Bind's parameter values (the message's memory is
+// reused by the next Receive), with the format of each: no format codes
+// mean text, one applies to all, otherwise one per parameter.
+func bindValues(m *pgproto3.Bind) []Parameter {
+	out := make([]Parameter, len(m.Parameters))
+	for i, v := range m.Parameters {
+		var format int16
+		switch len(m.ParameterFormatCodes) {
+		case 0:
+		case 1:
+			format = m.ParameterFormatCodes[0]
+		default:
+			if i < len(m.ParameterFormatCodes) {
+				format = m.ParameterFormatCodes[i]
+			}
+		}
+		out[i] = Parameter{Binary: format == 1}
+		if v != nil {
+			out[i].Value = append([]byte{}, v...)
+		}
+	}
+	return out
 }
 
 func refusalMessage(v Verdict) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -210,6 +211,47 @@ func TestStatementAttribution(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("events\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestRecordParameters: bind values reach Observe, copied and with their
+// formats, only when Authorize asks for them.
+func TestRecordParameters(t *testing.T) {
+	for _, record := range []bool{false, true} {
+		t.Run(fmt.Sprint("record=", record), func(t *testing.T) {
+			checkLeaks(t)
+			f := newFakeUpstream(t)
+			var events eventLog
+			cfg := baseConfig(t, f)
+			authorize := cfg.Authorize
+			cfg.Authorize = func(ctx context.Context, s Startup) (*Upstream, error) {
+				up, err := authorize(ctx, s)
+				up.RecordParameters = record
+				return up, err
+			}
+			cfg.Observe = events.observe
+			c := startSession(t, context.Background(), cfg)
+			c.send(&pgproto3.Parse{Name: "s", Query: "SELECT 'first'"},
+				&pgproto3.Bind{PreparedStatement: "s", ParameterFormatCodes: []int16{0, 1, 0},
+					Parameters: [][]byte{[]byte("42"), {0, 0, 0, 7}, nil}},
+				&pgproto3.Execute{}, &pgproto3.Sync{})
+			c.untilReady()
+			evs := events.all()
+			if len(evs) != 1 || evs[0].ParamCount != 3 {
+				t.Fatalf("events %+v", evs)
+			}
+			got := evs[0].Parameters
+			if !record {
+				if got != nil {
+					t.Fatalf("parameters recorded without being asked for: %+v", got)
+				}
+				return
+			}
+			want := []Parameter{{Value: []byte("42")}, {Value: []byte{0, 0, 0, 7}, Binary: true}, {}}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("parameters %+v, want %+v", got, want)
+			}
+		})
 	}
 }
 

@@ -15,11 +15,12 @@ import (
 // which error to turn into a refusal, which statement a row counts for —
 // without parsing anything twice.
 type pending struct {
-	kind    byte   // the client message type: 'Q', 'F', 'P', 'B', 'D', 'E', 'C' or 'S'
-	target  byte   // Close: 'S' (statement) or 'P' (portal)
-	name    string // Parse, Close: the statement or portal; Bind, Execute: the portal
-	bindOf  string // Bind: the statement bound
-	params  int    // Bind: how many parameters
+	kind    byte        // the client message type: 'Q', 'F', 'P', 'B', 'D', 'E', 'C' or 'S'
+	target  byte        // Close: 'S' (statement) or 'P' (portal)
+	name    string      // Parse, Close: the statement or portal; Bind, Execute: the portal
+	bindOf  string      // Bind: the statement bound
+	params  int         // Bind: how many parameters
+	values  []Parameter // Bind: their values, when they are recorded
 	stmt    *prepared
 	refusal string // non-empty when Inspect denied it: the client's error message
 	// ev accumulates what Observe is told, for Query, FunctionCall, Execute
@@ -37,6 +38,7 @@ type portal struct {
 	stmtName string
 	stmt     *prepared // nil: not defined by a Parse gatehouse saw
 	params   int
+	values   []Parameter
 }
 
 // replies matches the database's replies to the client's forwarded
@@ -210,7 +212,7 @@ func (r *replies) complete(kind byte) {
 	case 'P':
 		r.statements[p.name] = p.stmt
 	case 'B':
-		r.portals[p.name] = &portal{stmtName: p.bindOf, stmt: r.statements[p.bindOf], params: p.params}
+		r.portals[p.name] = &portal{stmtName: p.bindOf, stmt: r.statements[p.bindOf], params: p.params, values: p.values}
 	case 'C':
 		if p.target == 'S' {
 			delete(r.statements, p.name)
@@ -357,7 +359,7 @@ func (r *replies) finish(p *pending, o Outcome) {
 		// The portal as the database holds it now, everything before this
 		// Execute having been answered.
 		if pt := r.portals[p.name]; pt != nil {
-			ev.StatementName, ev.ParamCount = pt.stmtName, pt.params
+			ev.StatementName, ev.ParamCount, ev.Parameters = pt.stmtName, pt.params, pt.values
 			if pt.stmt != nil {
 				ev.SQL, ev.Detail = pt.stmt.sql, pt.stmt.detail
 			}

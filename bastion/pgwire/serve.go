@@ -112,6 +112,7 @@ func (s *session) connect(ctx context.Context, startup Startup) (*pgconn.Hijacke
 	if err != nil {
 		return nil, clientError(err, codeInvalidAuthorization, "gatehouse: access denied")
 	}
+	s.recordParameters = up != nil && up.RecordParameters
 	return connectUpstream(ctx, startup, up, s.cfg.maxUpstreamMessageSize())
 }
 
