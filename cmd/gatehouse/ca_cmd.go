@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/user"
 	"strings"
@@ -111,7 +112,7 @@ func runCASign(ctx context.Context, args []string, out io.Writer) error {
 // operatorAuthority is the CA as an operator's command uses it: the file
 // signer and a recording stream of its own.
 func operatorAuthority(cfg *policy.Config) (*ca.Authority, func(), error) {
-	keys, err := loadKeys(cfg)
+	keys, err := loadKeys(context.Background(), cfg, slog.Default())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -123,7 +124,7 @@ func operatorAuthority(cfg *policy.Config) (*ca.Authority, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	a := &ca.Authority{UserSigner: keys.userCA, HostSigner: keys.hostCA, Policy: cfg, Record: stream}
+	a := &ca.Authority{UserCA: keys.userCA, HostCA: keys.hostCA, Policy: cfg, Record: stream}
 	return a, func() { stream.Close() }, nil
 }
 

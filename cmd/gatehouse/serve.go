@@ -53,10 +53,20 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data_dir: %w", err)
 	}
-	keys, err := loadKeys(cfg)
+	keys, err := loadKeys(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	if keys.vault != nil {
+		defer keys.vault.KeepTokenAlive(ctx)()
+	}
+	// Deferred first, so it runs last: leases still held when the
+	// listeners have stopped are revoked.
+	leases, revokeLeases, err := vaultCredentials(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer revokeLeases()
 	rec, err := openServerRecorder(cfg, log)
 	if err != nil {
 		return err
@@ -80,7 +90,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	authority := &ca.Authority{UserSigner: keys.userCA, HostSigner: keys.hostCA, Policy: cfg, Record: caStream, IsRevoked: revs.IsRevoked,
+	authority := &ca.Authority{UserCA: keys.userCA, HostCA: keys.hostCA, Policy: cfg, Record: caStream, IsRevoked: revs.IsRevoked,
 		Requests: requests}
 
 	sshAddr, alias := publicSSHAddress(cfg), "gatehouse"
@@ -105,6 +115,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	bst, err := bastion.New(bastion.Config{
 		Policy: cfg, UserCAKeys: []gossh.PublicKey{keys.userCA.PublicKey()},
 		HostSigner: hostSigner, Recorder: rec.Recorder, Logger: log, IsRevoked: revs.IsRevoked,
+		Credentials: leases,
 	})
 	if err != nil {
 		return err
