@@ -14,6 +14,7 @@ var allowedImports = map[string][]string{
 	"policy":           {},
 	"policy/sqlclass":  {},
 	"policy/masking":   {},
+	"policy/lineage":   {},
 	"recorder":         {"internal/privatefile"},
 	"recorder/s3store": {"recorder", "internal/privatefile"},
 	"ca":               {"policy", "ca/krl", "ca/sshsig", "internal/privatefile"},

@@ -1,0 +1,149 @@
+package lineage
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// analyzer holds what is learnt while tracing one statement.
+type analyzer struct {
+	opts        Options
+	viewDepth   int
+	views       map[Name][]col
+	funcSchemas map[string]bool // qualified name → outside pg_catalog
+	readsMasked bool
+	probes      []Probe
+	// probeUnknown: an untraceable value sits in a probing position.
+	probeUnknown bool
+	// storedUnknown: an untraceable value is stored by the statement.
+	storedUnknown bool
+	functions     []string
+	refusals      []string
+	err           error
+	// steps counts the work done, so a statement built to make tracing
+	// explode (nested recursive WITH queries) ends as Unknown instead.
+	steps int
+}
+
+// maxSteps bounds the expressions and queries traced for one statement.
+const maxSteps = 200_000
+
+// exhausted counts one step and says whether the budget is spent; a
+// statement that spends it reads, as far as anyone knows, masked data.
+func (a *analyzer) exhausted() bool {
+	a.steps++
+	if a.steps > maxSteps {
+		a.readsMasked = true
+		return true
+	}
+	return false
+}
+
+func newAnalyzer(opts Options) *analyzer {
+	if opts.MaxViewDepth == 0 {
+		opts.MaxViewDepth = 16
+	}
+	return &analyzer{opts: opts, views: map[Name][]col{}, funcSchemas: map[string]bool{}}
+}
+
+// fail keeps the first catalog error; Analyze returns it instead of a
+// result, since a statement half traced is not traced.
+func (a *analyzer) fail(err error) {
+	if a.err == nil {
+		a.err = err
+	}
+}
+
+func (a *analyzer) refuse(format string, args ...any) {
+	a.refusals = append(a.refusals, fmt.Sprintf(format, args...))
+}
+
+// maskedColumn says whether the column of rel is masked, directly or
+// through an ancestor's column of the same name.
+func (a *analyzer) maskedColumn(rel Relation, name string) bool {
+	if _, ok := a.opts.Masked[maskedKey(rel.Schema, rel.Name, name)]; ok {
+		return true
+	}
+	for _, anc := range rel.Ancestors {
+		if _, ok := a.opts.Masked[maskedKey(anc.Schema, anc.Table, name)]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *analyzer) probe(o origin, clause string) {
+	for _, c := range o.masked {
+		p := Probe{Column: c, Clause: clause}
+		if !slices.Contains(a.probes, p) {
+			a.probes = append(a.probes, p)
+		}
+	}
+	a.probeUnknown = a.probeUnknown || o.unknown
+}
+
+// store notes that the statement writes a value of origin o into the
+// column target: masked values written where they are not masked could
+// be read back unmasked by the next statement.
+func (a *analyzer) store(o origin, target string, targetMasked bool) {
+	a.storedUnknown = a.storedUnknown || o.unknown
+	if len(o.masked) == 0 || targetMasked {
+		return
+	}
+	a.refuse("the statement stores values of masked column %s in %s, which is not masked; "+
+		"store them only in masked columns, or read them through the proxy instead",
+		o.masked[0], target)
+}
+
+func (a *analyzer) result(cols []col) *Result {
+	r := &Result{Probes: a.probes, Functions: a.functions, ReadsMasked: a.readsMasked}
+	for _, c := range cols {
+		out := c.o.output(c.name)
+		out.Spread = c.spread
+		r.Outputs = append(r.Outputs, out)
+	}
+	if len(a.opts.Masked) > 0 {
+		r.Refuse = a.verdict(r)
+	}
+	return r
+}
+
+// verdict is why the statement must be refused while masking applies,
+// or "".
+func (a *analyzer) verdict(r *Result) string {
+	for _, f := range r.Functions {
+		if !allowedFunction(a.opts.AllowFunctions, f) {
+			return fmt.Sprintf("function %s is outside pg_catalog and could read masked columns out of sight; "+
+				"add it to the masking policy's allow_functions if it is safe", f)
+		}
+	}
+	if len(a.refusals) > 0 {
+		return a.refusals[0]
+	}
+	if a.opts.DenyProbing && len(r.Probes) > 0 {
+		p := r.Probes[0]
+		return fmt.Sprintf("%s uses masked column %s, which would let repeated queries guess its values "+
+			"(deny_probing); filter, join and sort on unmasked columns instead", p.Clause, p.Column)
+	}
+	if !a.readsMasked {
+		return ""
+	}
+	if a.opts.DenyProbing && a.probeUnknown {
+		return "a filter, join or sort uses a value whose origin cannot be traced, and the statement reads " +
+			"masked columns (deny_probing); simplify the statement"
+	}
+	if a.storedUnknown {
+		return "the statement stores values whose origin cannot be traced, and it reads masked columns; " +
+			"simplify the statement"
+	}
+	for i, out := range r.Outputs {
+		if out.Kind == Unknown {
+			return fmt.Sprintf("output column %d (%s) cannot be traced to its source columns, and the statement "+
+				"reads masked columns; select the columns by name", i+1, out.Name)
+		}
+	}
+	return ""
+}
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

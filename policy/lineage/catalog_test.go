@@ -1,0 +1,100 @@
+package lineage
+
+import (
+	"slices"
+	"strings"
+)
+
+// fakeCatalog is a small database: customers with four masked columns,
+// an unmasked orders table, a quoted-name table in schema crm, views,
+// a partition and user functions.
+type fakeCatalog struct {
+	relations map[Name]Relation
+	// functions maps schema.name of user functions; anything else
+	// unqualified resolves to pg_catalog.
+	functions []string
+}
+
+var customerColumns = []string{"id", "name", "email", "ssn", "card_number", "phone"}
+
+func newFakeCatalog() *fakeCatalog {
+	c := &fakeCatalog{relations: map[Name]Relation{}, functions: []string{"public.leak", "public.safe_fn", "crm.lower"}}
+	c.add(Relation{Schema: "public", Name: "customers", Columns: customerColumns})
+	c.add(Relation{Schema: "public", Name: "orders", Columns: []string{"id", "customer_id", "total", "note"}})
+	c.add(Relation{Schema: "public", Name: "notes", Columns: []string{"id", "body"}})
+	c.add(Relation{Schema: "crm", Name: "People", Columns: []string{"id", "SSN", "nick"}})
+	c.add(Relation{Schema: "crm", Name: "contacts", Columns: []string{"id", "email"}})
+	c.add(Relation{Schema: "public", Name: "customers_2024", Columns: customerColumns,
+		Ancestors: []Name{{"public", "customers"}}})
+	c.add(Relation{Schema: "public", Name: "customer_emails", Kind: View, Columns: []string{"id", "mail"},
+		Definition: "SELECT c.id, c.email AS mail FROM public.customers c"})
+	c.add(Relation{Schema: "public", Name: "upper_ssn", Kind: View, Columns: []string{"id", "s"},
+		Definition: "SELECT id, upper(ssn) FROM public.customers"})
+	c.add(Relation{Schema: "public", Name: "nested", Kind: View, Columns: []string{"id", "mail"},
+		Definition: "SELECT customer_emails.id, customer_emails.mail FROM public.customer_emails"})
+	c.add(Relation{Schema: "public", Name: "loop", Kind: View, Columns: []string{"x"},
+		Definition: "SELECT x FROM public.loop"})
+	c.add(Relation{Schema: "public", Name: "order_totals", Kind: View, Columns: []string{"customer_id", "sum"},
+		Definition: "SELECT customer_id, sum(total) FROM public.orders GROUP BY customer_id"})
+	c.add(Relation{Schema: "public", Name: "ssn_mv", Kind: MaterializedView, Columns: []string{"ssn"},
+		Definition: "SELECT customers.ssn FROM public.customers"})
+	c.add(Relation{Schema: "public", Name: "broken", Kind: View, Columns: []string{"a"}, Definition: "SELEC"})
+	c.add(Relation{Schema: "pg_catalog", Name: "pg_stats", Kind: View,
+		Columns: []string{"schemaname", "tablename", "attname", "most_common_vals"}})
+	c.add(Relation{Schema: "pg_catalog", Name: "pg_class", Columns: []string{"oid", "relname"}})
+	return c
+}
+
+func (c *fakeCatalog) add(r Relation) { c.relations[Name{r.Schema, r.Name}] = r }
+
+func (c *fakeCatalog) Relation(searchPath []string, schema, name string) (Relation, error) {
+	if schema != "" {
+		return c.lookup(schema, name)
+	}
+	// PostgreSQL searches pg_catalog first unless the path places it.
+	if !slices.Contains(searchPath, "pg_catalog") {
+		searchPath = append([]string{"pg_catalog"}, searchPath...)
+	}
+	for _, s := range searchPath {
+		if r, err := c.lookup(s, name); err == nil {
+			return r, nil
+		}
+	}
+	return Relation{}, ErrNotFound
+}
+
+func (c *fakeCatalog) lookup(schema, name string) (Relation, error) {
+	if r, ok := c.relations[Name{schema, name}]; ok {
+		return r, nil
+	}
+	return Relation{}, ErrNotFound
+}
+
+func (c *fakeCatalog) FunctionSchemas(searchPath []string, schema, name string) ([]string, error) {
+	if schema != "" {
+		if slices.Contains(c.functions, schema+"."+name) {
+			return []string{schema}, nil
+		}
+		return nil, nil
+	}
+	out := []string{"pg_catalog"}
+	for _, f := range c.functions {
+		s, n, _ := strings.Cut(f, ".")
+		if n == name && slices.Contains(searchPath, s) {
+			out = append(out, s)
+		}
+	}
+	if name == "leak" || name == "safe_fn" || name == "no_such_fn" {
+		out = out[1:] // not a built-in
+	}
+	return out, nil
+}
+
+var testMasked = map[string]string{
+	"public.customers.email":       "email",
+	"public.customers.ssn":         "redact",
+	"public.customers.card_number": "last4",
+	"public.customers.phone":       "hash",
+	"crm.People.SSN":               "redact",
+	"crm.contacts.email":           "email",
+}

@@ -1,0 +1,65 @@
+// Package lineage traces where the values of a SQL statement's output
+// columns come from, so that masking can follow what a column is rather
+// than what it is called. It parses with PostgreSQL's own parser
+// (libpg_query through pg_query_go), asks a Catalog only what the text
+// cannot say, makes no decisions beyond the masking verdict, and imports no
+// other gatehouse package.
+//
+// # Contract
+//
+// Analyze takes one statement and returns, for each output column in the
+// order PostgreSQL produces them (`*` and `t.*` expanded from the
+// catalog's column lists), one of:
+//   - Direct(schema.table.column): the value is exactly a base column,
+//     through aliases, quoting, search_path, joins, subqueries, WITH
+//     queries, views and materialized views (expanded through their
+//     definitions, at most MaxViewDepth deep), UNION arms that all return
+//     the same column, and partitions (masked like their ancestors).
+//   - Derived(sources): computed from the masked columns listed, through
+//     any expression: casts, operators, CASE, COALESCE, function calls,
+//     aggregates (their ORDER BY and FILTER too), window functions (their
+//     PARTITION BY and ORDER BY too), subqueries, UNION arms, and
+//     whole-row references (`c`, `c.*`, `row_to_json(c)`, `c::text`),
+//     which carry every column of the row.
+//   - Clean: no masked column feeds it.
+//   - Unknown: it cannot be traced: a relation the catalog does not know,
+//     a view too deep or unparsable, a pg_catalog function that runs SQL
+//     given as text (query_to_xml, ts_stat), a node this package does not
+//     model. A set-returning function in FROM without a column list gives
+//     an output marked Spread: any number of columns of that origin.
+//
+// Outputs are a query's select list, the RETURNING list of INSERT, UPDATE
+// and DELETE (also inside WITH), what a later FETCH returns for DECLARE
+// CURSOR, what a later EXECUTE returns for PREPARE, the columns of COPY
+// (query) TO and COPY table [(columns)] TO, and one Clean column for
+// EXPLAIN (whose statement is still analysed: EXPLAIN ANALYZE runs it).
+//
+// Besides outputs, Analyze reports the masked columns used in probing
+// positions (WHERE, JOIN ON and USING, ORDER BY, GROUP BY, HAVING, window
+// PARTITION BY and ORDER BY, DISTINCT ON, aggregate FILTER, ON CONFLICT,
+// and LIMIT/OFFSET, which a subquery can make depend on a masked value)
+// and the functions called from outside pg_catalog.
+//
+// # Verdict
+//
+// While masking applies (Options.Masked is not empty), Result.Refuse says
+// why the statement must not run, failing closed:
+//   - it calls a function outside pg_catalog that AllowFunctions does not
+//     list (its body can read masked columns out of sight), or a function
+//     the catalog cannot find, or runs a DO block;
+//   - it stores masked values where they are not masked (INSERT ...
+//     SELECT, UPDATE ... SET, SELECT INTO, CREATE TABLE AS), from where
+//     the next statement could read them back unmasked;
+//   - it is a statement this package does not trace (MERGE, CREATE VIEW,
+//     DDL, maintenance) and names a relation with masked columns;
+//   - DenyProbing is set and a masked column, or an untraced value while
+//     masked columns are read, sits in a probing position;
+//   - it reads masked columns (or might: an unknown relation, an opaque
+//     function, the pg_stats views, whose sampled values include masked
+//     columns) and an output, or a stored value, cannot be traced.
+//
+// The caller decides what to do with Direct and Derived outputs (mask
+// them, or refuse by on_derived). What the text and the Catalog cannot
+// show is out of reach: user-defined operators, casts and type output
+// functions, and the bodies of functions allowed by AllowFunctions.
+package lineage

@@ -1,0 +1,198 @@
+package lineage
+
+import (
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// expr is the origin of an expression's value. Nodes without a rule of
+// their own (operators, CASE, COALESCE, arrays, rows, JSON constructors)
+// are computed from everything inside them.
+func (a *analyzer) expr(s *scope, n *pg_query.Node) origin {
+	if a.exhausted() {
+		return unknownOrigin
+	}
+	switch x := n.GetNode().(type) {
+	case nil:
+		return origin{}
+	case *pg_query.Node_ColumnRef:
+		fields, star := columnRefFields(n)
+		return s.columnRef(fields, star)
+	case *pg_query.Node_AConst, *pg_query.Node_ParamRef, *pg_query.Node_SetToDefault:
+		return origin{}
+	case *pg_query.Node_FuncCall:
+		return a.funcCall(s, x.FuncCall)
+	case *pg_query.Node_SubLink:
+		return a.subLink(s, x.SubLink)
+	case *pg_query.Node_SelectStmt, *pg_query.Node_InsertStmt, *pg_query.Node_UpdateStmt, *pg_query.Node_DeleteStmt:
+		var o origin
+		for _, c := range a.rows(s.child(), n) {
+			o = o.plus(c.o)
+		}
+		return o.derived()
+	case *pg_query.Node_ResTarget:
+		return a.expr(s, x.ResTarget.Val)
+	}
+	return a.generic(s, n).derived()
+}
+
+// generic sums the origins of every expression inside m.
+func (a *analyzer) generic(s *scope, n *pg_query.Node) origin {
+	m := n.ProtoReflect()
+	if fd := m.WhichOneof(m.Descriptor().Oneofs().Get(0)); fd != nil {
+		return a.fields(s, m.Get(fd).Message())
+	}
+	return origin{}
+}
+
+func (a *analyzer) fields(s *scope, m protoreflect.Message) origin {
+	var o origin
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Kind() != protoreflect.MessageKind {
+			return true
+		}
+		if fd.IsList() {
+			for i := range v.List().Len() {
+				o = o.plus(a.message(s, v.List().Get(i).Message()))
+			}
+		} else if !fd.IsMap() {
+			o = o.plus(a.message(s, v.Message()))
+		}
+		return true
+	})
+	return o
+}
+
+func (a *analyzer) message(s *scope, m protoreflect.Message) origin {
+	if n, ok := m.Interface().(*pg_query.Node); ok {
+		return a.expr(s, n)
+	}
+	return a.fields(s, m)
+}
+
+func (a *analyzer) funcCall(s *scope, fc *pg_query.FuncCall) origin {
+	opaque := a.function(stringsOf(fc.Funcname))
+	var o origin
+	for _, arg := range fc.Args {
+		o = o.plus(a.expr(s, arg))
+	}
+	for _, sb := range fc.AggOrder {
+		o = o.plus(a.expr(s, sb.GetSortBy().GetNode()))
+	}
+	if fc.AggFilter != nil {
+		f := a.expr(s, fc.AggFilter)
+		a.probe(f, "FILTER")
+		o = o.plus(f)
+	}
+	if w := fc.Over; w != nil {
+		if w.Name != "" {
+			o = o.plus(s.window(w.Name))
+		} else {
+			o = o.plus(a.windowDef(s, w))
+		}
+	}
+	if opaque {
+		a.readsMasked = true
+		return unknownOrigin
+	}
+	return o.derived()
+}
+
+// subLink is a subquery in an expression. EXISTS yields only whether
+// rows came back (its filters are probes of their own); a scalar
+// subquery of one column is that column.
+func (a *analyzer) subLink(s *scope, sl *pg_query.SubLink) origin {
+	cols := a.rows(s.child(), sl.Subselect)
+	o := a.expr(s, sl.Testexpr)
+	switch sl.SubLinkType {
+	case pg_query.SubLinkType_EXISTS_SUBLINK:
+		return o
+	case pg_query.SubLinkType_EXPR_SUBLINK:
+		if len(cols) == 1 && !cols[0].spread {
+			return cols[0].o
+		}
+	}
+	for _, c := range cols {
+		o = o.plus(c.o)
+	}
+	return o.derived()
+}
+
+// columnRefFields gives a column reference's names, and whether it ends
+// in `*`.
+func columnRefFields(n *pg_query.Node) ([]string, bool) {
+	ref := n.GetColumnRef()
+	if ref == nil {
+		return nil, false
+	}
+	var names []string
+	for _, f := range ref.Fields {
+		if f.GetAStar() != nil {
+			return names, true
+		}
+		names = append(names, f.GetString_().GetSval())
+	}
+	return names, false
+}
+
+func stringsOf(list []*pg_query.Node) []string {
+	out := make([]string, len(list))
+	for i, n := range list {
+		out[i] = n.GetString_().GetSval()
+	}
+	return out
+}
+
+// figureName names an output column the way PostgreSQL's FigureColname
+// does, for the cases the name matters to a reader of the result.
+func figureName(n *pg_query.Node) string {
+	switch x := n.GetNode().(type) {
+	case *pg_query.Node_ColumnRef:
+		if fields, star := columnRefFields(n); !star && len(fields) > 0 {
+			return fields[len(fields)-1]
+		}
+	case *pg_query.Node_FuncCall:
+		return funcName(x.FuncCall)
+	case *pg_query.Node_TypeCast:
+		if name := figureName(x.TypeCast.Arg); name != "?column?" {
+			return name
+		}
+		if names := x.TypeCast.GetTypeName().GetNames(); len(names) > 0 {
+			return names[len(names)-1].GetString_().GetSval()
+		}
+	case *pg_query.Node_AIndirection:
+		if ind := x.AIndirection.Indirection; len(ind) > 0 && ind[len(ind)-1].GetString_() != nil {
+			return ind[len(ind)-1].GetString_().GetSval()
+		}
+		return figureName(x.AIndirection.Arg)
+	case *pg_query.Node_CaseExpr:
+		return "case"
+	case *pg_query.Node_CoalesceExpr:
+		return "coalesce"
+	case *pg_query.Node_RowExpr:
+		return "row"
+	case *pg_query.Node_AArrayExpr:
+		return "array"
+	case *pg_query.Node_SubLink:
+		return subLinkName(x.SubLink)
+	}
+	return "?column?"
+}
+
+func subLinkName(sl *pg_query.SubLink) string {
+	switch sl.SubLinkType {
+	case pg_query.SubLinkType_EXISTS_SUBLINK:
+		return "exists"
+	case pg_query.SubLinkType_ARRAY_SUBLINK:
+		return "array"
+	case pg_query.SubLinkType_EXPR_SUBLINK:
+		if t := sl.Subselect.GetSelectStmt().GetTargetList(); len(t) == 1 {
+			if rt := t[0].GetResTarget(); rt.GetName() != "" {
+				return rt.Name
+			} else if rt != nil {
+				return figureName(rt.Val)
+			}
+		}
+	}
+	return "?column?"
+}
