@@ -122,6 +122,14 @@ type Upstream struct {
 	// RecordParameters puts the values of bind parameters into
 	// StatementEvent.Parameters; otherwise only their count is kept.
 	RecordParameters bool
+	// Results, when set, is asked how each result's rows are to be
+	// rewritten before they reach the client (masking), once per result:
+	// at a simple query's RowDescription, and for the extended protocol at
+	// the portal's description, which gatehouse asks the database for after
+	// each Bind (the client may never Describe). It runs on the relay path:
+	// it must not block. Rows of a portal gatehouse did not see bound reach
+	// the client with every value NULL while it is set.
+	Results func(Result) *RowRewrite
 }
 
 // Query is one SQL string to decide.

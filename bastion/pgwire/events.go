@@ -45,6 +45,9 @@ type StatementEvent struct {
 	// (DataRow and CopyData messages, framing included).
 	Bytes    int64
 	SQLState string // of the first error the client was sent; "42501" for a denial
+	// Rewritten are the notes of the row rewrites applied to the
+	// statement's results (Upstream.Results), e.g. the columns masked.
+	Rewritten []string
 }
 
 // Parameter is one bind parameter's value as the client sent it.

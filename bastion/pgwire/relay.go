@@ -42,7 +42,8 @@ type session struct {
 	replies        *replies
 	cancelUpstream func(context.Context) error
 
-	recordParameters bool // Upstream.RecordParameters: keep bind values for Observe
+	recordParameters bool                     // Upstream.RecordParameters: keep bind values for Observe
+	results          func(Result) *RowRewrite // Upstream.Results
 
 	stopping   atomic.Bool // the relay is ending: I/O errors from now on are its own doing
 	terminated atomic.Bool // the client's Terminate is on its way upstream
@@ -240,6 +241,12 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 			s.upUnsent += len(v)
 		}
 		s.frontend.SendBind(m)
+		if s.results != nil {
+			// The portal's description, with the formats its rows will
+			// be in, for Results; its reply is not the client's.
+			s.replies.push(&pending{kind: kindOwnDescribe, name: m.DestinationPortal})
+			s.frontend.SendDescribe(&pgproto3.Describe{ObjectType: 'P', Name: m.DestinationPortal})
+		}
 	case *pgproto3.Describe:
 		s.replies.push(&pending{kind: 'D', target: m.ObjectType, name: m.Name})
 		s.frontend.SendDescribe(m)
@@ -365,6 +372,9 @@ func (s *session) upstreamToClient() *ending {
 		out, err := s.replies.answer(msg)
 		if err != nil {
 			return &ending{reason: reasonUpstreamProto, err: err, toClient: &Error{Code: codeProtocolViolation, Message: "gatehouse: the database broke the protocol"}}
+		}
+		if out == nil { // a reply to gatehouse's own message
+			continue
 		}
 		s.backend.Send(out)
 		switch m := out.(type) {

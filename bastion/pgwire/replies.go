@@ -26,7 +26,14 @@ type pending struct {
 	// ev accumulates what Observe is told, for Query, FunctionCall, Execute
 	// and Parse; nil for the other kinds.
 	ev *StatementEvent
+	// results counts a simple Query's statements that have completed,
+	// which tells Results which statement a RowDescription is for.
+	results int
 }
+
+// kindOwnDescribe marks the Describe of a portal that gatehouse sends after
+// a Bind for Upstream.Results; its reply goes no further.
+const kindOwnDescribe = 'd'
 
 // prepared is a statement as the client defined it with Parse.
 type prepared struct {
@@ -35,10 +42,12 @@ type prepared struct {
 }
 
 type portal struct {
-	stmtName string
-	stmt     *prepared // nil: not defined by a Parse gatehouse saw
-	params   int
-	values   []Parameter
+	stmtName  string
+	stmt      *prepared // nil: not defined by a Parse gatehouse saw
+	params    int
+	values    []Parameter
+	rewrite   *RowRewrite // from Results, at the portal's description
+	described bool        // rewrite is known
 }
 
 // replies matches the database's replies to the client's forwarded
@@ -55,6 +64,9 @@ type replies struct {
 	sent       int64 // DataRows sent for the Execute at the head, for PortalSuspended
 	fatalSeen  bool  // the database sent a FATAL error: it is closing
 	observe    func(StatementEvent)
+	results    func(Result) *RowRewrite // nil: rows pass unchanged
+	current    *RowRewrite              // for the rows of the simple query at the head
+	rows       rowRewriter
 	now        func() time.Time
 	mismatch   func(string) // reports replies out of step (a bug, or a database surprise)
 }
@@ -138,6 +150,7 @@ func (r *replies) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, 
 		r.ready(m)
 	case *pgproto3.DataRow:
 		r.count(dataRowSize(m), 1)
+		return r.rewriteRow(m), nil
 	case *pgproto3.CopyData:
 		r.count(int64(5+len(m.Data)), 0)
 	case *pgproto3.CommandComplete:
@@ -161,8 +174,19 @@ func (r *replies) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, 
 		r.complete('C')
 	case *pgproto3.RowDescription, *pgproto3.NoData:
 		// Ends a Describe; in a simple query a RowDescription starts a result.
-		if p := r.head(); p != nil && p.kind == 'D' {
+		p := r.head()
+		switch {
+		case p == nil:
+		case p.kind == 'D':
 			r.pop()
+		case p.kind == kindOwnDescribe:
+			r.pop()
+			r.describedPortal(p.name, msg)
+			return nil, nil
+		case p.kind == 'Q':
+			if rd, ok := msg.(*pgproto3.RowDescription); ok {
+				r.current = r.resultRewrite(rd.Fields, p.ev, p.results)
+			}
 		}
 	default:
 		// BackendKeyData would show the client the upstream's cancel key;
@@ -187,6 +211,8 @@ func (r *replies) commandComplete(m *pgproto3.CommandComplete) {
 	if p == nil || p.ev == nil {
 		return
 	}
+	r.current = nil
+	p.results++
 	tag := string(m.CommandTag)
 	p.ev.Tag = tag
 	p.ev.Rows += pgconn.NewCommandTag(tag).RowsAffected()
@@ -235,6 +261,7 @@ func (r *replies) error(m *pgproto3.ErrorResponse) pgproto3.BackendMessage {
 	if p == nil {
 		return m
 	}
+	r.current = nil
 	var out pgproto3.BackendMessage = m
 	code := m.Code
 	if p.refusal != "" {
@@ -360,6 +387,9 @@ func (r *replies) finish(p *pending, o Outcome) {
 		// Execute having been answered.
 		if pt := r.portals[p.name]; pt != nil {
 			ev.StatementName, ev.ParamCount, ev.Parameters = pt.stmtName, pt.params, pt.values
+			if pt.rewrite != nil {
+				ev.Rewritten = pt.rewrite.Notes
+			}
 			if pt.stmt != nil {
 				ev.SQL, ev.Detail = pt.stmt.sql, pt.stmt.detail
 			}
@@ -378,4 +408,65 @@ func dataRowSize(m *pgproto3.DataRow) int64 {
 		n += 4 + int64(len(v))
 	}
 	return n
+}
+
+// describedPortal keeps what Results says of a portal's rows, from the
+// reply to gatehouse's own Describe.
+func (r *replies) describedPortal(name string, msg pgproto3.BackendMessage) {
+	pt := r.portals[name]
+	if pt == nil {
+		r.mismatch("a description of a portal that is not bound")
+		return
+	}
+	res := Result{}
+	if rd, ok := msg.(*pgproto3.RowDescription); ok {
+		res.Fields = rd.Fields
+	}
+	if pt.stmt != nil {
+		res.Detail = pt.stmt.detail
+	}
+	pt.rewrite, pt.described = r.results(res), true
+}
+
+// resultRewrite asks Results about a simple query's result; the rewrite's
+// notes go into the statement's record.
+func (r *replies) resultRewrite(fields []pgproto3.FieldDescription, ev *StatementEvent, statement int) *RowRewrite {
+	if r.results == nil {
+		return nil
+	}
+	res := Result{Fields: fields, Statement: statement}
+	if ev != nil {
+		res.Detail = ev.Detail
+	}
+	rw := r.results(res)
+	if ev != nil && rw != nil {
+		ev.Rewritten = append(ev.Rewritten, rw.Notes...)
+	}
+	return rw
+}
+
+// rewriteRow applies the rewrite of the result at the head to a row.
+// Without Results rows pass as they are; with it, the rows of an Execute
+// whose portal gatehouse did not see described are all NULL (fail closed).
+func (r *replies) rewriteRow(m *pgproto3.DataRow) pgproto3.BackendMessage {
+	if r.results == nil {
+		return m
+	}
+	p := r.head()
+	var rw *RowRewrite
+	switch {
+	case p == nil:
+	case p.kind == 'Q':
+		rw = r.current
+	case p.kind == 'E':
+		pt := r.portals[p.name]
+		if pt == nil || !pt.described {
+			return r.rows.allNull(m)
+		}
+		rw = pt.rewrite
+	}
+	if !rw.active() {
+		return m
+	}
+	return r.rows.rewrite(rw, m)
 }

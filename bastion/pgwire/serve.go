@@ -77,6 +77,7 @@ func (s *session) serve(ctx context.Context) error {
 	}
 	s.upstream, s.frontend = hc.Conn, hc.Frontend
 	s.replies = newReplies(s.cfg.Observe, s.cfg.now, func(m string) { s.log.Warn("pgwire: replies out of step", "problem", m) })
+	s.replies.results = s.results
 	s.cancelUpstream = newUpstreamCancel(hc).cancel
 
 	if s.cfg.OnStart != nil {
@@ -112,7 +113,9 @@ func (s *session) connect(ctx context.Context, startup Startup) (*pgconn.Hijacke
 	if err != nil {
 		return nil, clientError(err, codeInvalidAuthorization, "gatehouse: access denied")
 	}
-	s.recordParameters = up != nil && up.RecordParameters
+	if up != nil {
+		s.recordParameters, s.results = up.RecordParameters, up.Results
+	}
 	return connectUpstream(ctx, startup, up, s.cfg.maxUpstreamMessageSize())
 }
 

@@ -1,0 +1,121 @@
+package pgwire
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// maskFirst is a Results that rewrites the first column to "x" + value
+// and notes it, and tells what it was asked.
+type maskFirst struct{ asked []Result }
+
+func (m *maskFirst) results(r Result) *RowRewrite {
+	m.asked = append(m.asked, r)
+	return &RowRewrite{
+		Columns: []ColumnRewrite{func(dst, v []byte) ([]byte, bool) { return append(append(dst, 'x'), v...), false }},
+		Notes:   []string{"n: masked"},
+	}
+}
+
+func startMasked(t *testing.T, m *maskFirst, events *eventLog) *testClient {
+	f := newFakeUpstream(t)
+	cfg := baseConfig(t, f)
+	authorize := cfg.Authorize
+	cfg.Authorize = func(ctx context.Context, s Startup) (*Upstream, error) {
+		up, err := authorize(ctx, s)
+		up.Results = m.results
+		return up, err
+	}
+	cfg.Inspect = func(ctx context.Context, q Query) Verdict { return Verdict{Allow: true, Detail: "detail of " + q.SQL} }
+	cfg.Observe = events.observe
+	return startSession(t, context.Background(), cfg)
+}
+
+func TestResultsSimpleQuery(t *testing.T) {
+	checkLeaks(t)
+	var m maskFirst
+	var events eventLog
+	c := startMasked(t, &m, &events)
+	c.send(&pgproto3.Query{String: "SELECT n FROM t"})
+	want := []string{"T", "D:x1", "D:x2", "C:SELECT 2", "Z:I"}
+	if got := c.untilReady(); !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if len(m.asked) != 1 || m.asked[0].Detail != "detail of SELECT n FROM t" || len(m.asked[0].Fields) != 1 {
+		t.Fatalf("Results was asked %+v", m.asked)
+	}
+	if evs := events.all(); len(evs) != 1 || !slices.Equal(evs[0].Rewritten, []string{"n: masked"}) {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
+// TestResultsExtended: the client never describes its portal; gatehouse
+// does, and the client sees none of it, only masked rows.
+func TestResultsExtended(t *testing.T) {
+	checkLeaks(t)
+	var m maskFirst
+	var events eventLog
+	c := startMasked(t, &m, &events)
+	c.send(&pgproto3.Parse{Name: "s", Query: "SELECT n FROM t"}, &pgproto3.Bind{PreparedStatement: "s"},
+		&pgproto3.Execute{}, &pgproto3.Sync{})
+	want := []string{"1", "2", "D:x1", "C:SELECT 1", "Z:I"}
+	if got := c.untilReady(); !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if len(m.asked) != 1 || m.asked[0].Detail != "detail of SELECT n FROM t" {
+		t.Fatalf("Results was asked %+v", m.asked)
+	}
+	if evs := events.all(); len(evs) != 1 || !slices.Equal(evs[0].Rewritten, []string{"n: masked"}) {
+		t.Fatalf("events %+v", evs)
+	}
+	// The client's own Describe is answered as usual.
+	c.send(&pgproto3.Bind{PreparedStatement: "s"}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{})
+	want = []string{"2", "T", "D:x1", "C:SELECT 1", "Z:I"}
+	if got := c.untilReady(); !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestResultsUnknownPortal: rows of a portal gatehouse did not see bound
+// (a cursor declared in SQL) reach the client all NULL.
+func TestResultsUnknownPortal(t *testing.T) {
+	checkLeaks(t)
+	var m maskFirst
+	var events eventLog
+	c := startMasked(t, &m, &events)
+	c.send(&pgproto3.Execute{Portal: "cur"}, &pgproto3.Sync{})
+	want := []string{"D:", "C:SELECT 1", "Z:I"}
+	got := c.untilReady()
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestRowRewriterReusesBuffers(t *testing.T) {
+	var w rowRewriter
+	rw := &RowRewrite{Columns: []ColumnRewrite{
+		nil,
+		func(dst, v []byte) ([]byte, bool) { return append(dst, "****"...), false },
+		func(dst, v []byte) ([]byte, bool) { return dst, true },
+		func(dst, v []byte) ([]byte, bool) { return append(dst, v[len(v)-1]), false },
+	}}
+	row := &pgproto3.DataRow{Values: [][]byte{[]byte("1"), []byte("secret"), []byte("gone"), []byte("1234")}}
+	check := func(got *pgproto3.DataRow) {
+		t.Helper()
+		if string(got.Values[0]) != "1" || string(got.Values[1]) != "****" || got.Values[2] != nil || string(got.Values[3]) != "4" {
+			t.Fatalf("rewritten %q", got.Values)
+		}
+	}
+	check(w.rewrite(rw, row))
+	allocs := testing.AllocsPerRun(100, func() { w.rewrite(rw, row) })
+	if allocs != 0 {
+		t.Errorf("%v allocations per row, want 0", allocs)
+	}
+	short := &pgproto3.DataRow{Values: [][]byte{[]byte("a")}}
+	if got := w.rewrite(rw, short); len(got.Values) != 1 || got.Values[0] != nil {
+		t.Fatalf("a row of another width was not answered all NULL: %q", got.Values)
+	}
+}
