@@ -42,7 +42,9 @@ func runCAInit(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(made) == 0 {
+	if cfg.CA.Signer.Vault != nil {
+		fmt.Fprintln(out, "ca.signer.vault: the CA keys live in Vault's SSH secrets engine (docs/vault.md); none made here")
+	} else if len(made) == 0 {
 		fmt.Fprintln(out, "CA keys already exist; nothing to do")
 	}
 	for _, p := range made {

@@ -23,7 +23,7 @@ Usage: gatehouse COMMAND [flags]
 Server and operator:
   serve --config F          run the bastion (SSH) and the certificate API
   dev [--data-dir D]        everything on this machine with embedded defaults (make run)
-  ca init --config F        generate the user and host CA keys in data_dir
+  ca init --config F        generate the user and host CA keys in data_dir (none with ca.signer.vault)
   ca sign --config F ...    mint a certificate without an IdP (recorded like any issuance)
   policy check [--config] F validate a configuration and explain what it grants
   revoke --config F (--serial N | --identity NAME | --key SHA256:…) [--reason TEXT]
