@@ -59,18 +59,15 @@ func (a *analyzer) refuse(format string, args ...any) {
 	a.refusals = append(a.refusals, fmt.Sprintf(format, args...))
 }
 
-// maskedColumn says whether the column of rel is masked, directly or
-// through an ancestor's column of the same name.
-func (a *analyzer) maskedColumn(rel Relation, name string) bool {
-	if _, ok := a.opts.Masked[maskedKey(rel.Schema, rel.Name, name)]; ok {
-		return true
-	}
-	for _, anc := range rel.Ancestors {
-		if _, ok := a.opts.Masked[maskedKey(anc.Schema, anc.Table, name)]; ok {
-			return true
+// maskedColumn finds the Masked key that masks the column of rel: its
+// own, or an ancestor's column of the same name.
+func (a *analyzer) maskedColumn(rel Relation, name string) (Column, bool) {
+	for _, n := range slices.Concat([]Name{{rel.Schema, rel.Name}}, rel.Ancestors) {
+		if _, ok := a.opts.Masked[maskedKey(n.Schema, n.Table, name)]; ok {
+			return Column{Schema: n.Schema, Table: n.Table, Name: name}, true
 		}
 	}
-	return false
+	return Column{}, false
 }
 
 func (a *analyzer) probe(o origin, clause string) {

@@ -39,9 +39,10 @@ func TestDerivedColumns(t *testing.T) {
 		// a bare alias in the select list is a whole-row reference
 		{name: "whole row bare", sql: "SELECT c FROM customers c",
 			outs: "c=~customers.card_number+customers.email+customers.phone+customers.ssn"},
-		// a field of a whole row is traced through the row
-		{name: "field of row", sql: "SELECT (c).name FROM customers c",
-			outs: "name=~customers.card_number+customers.email+customers.phone+customers.ssn"},
+		// a field of a whole row is that column
+		{name: "field of row", sql: "SELECT (c).ssn, (c).name FROM customers c", outs: "ssn=customers.ssn name=customers.name"},
+		// a subscript of a field of a whole row is derived from it
+		{name: "subscript of row field", sql: "SELECT (c).email[1] FROM customers c", outs: "email=~customers.email"},
 		// ROW constructor
 		{name: "row constructor", sql: "SELECT ROW(id, ssn) FROM customers", outs: "row=~customers.ssn"},
 		// json_build_object with a masked value

@@ -32,8 +32,33 @@ func (a *analyzer) expr(s *scope, n *pg_query.Node) origin {
 		return o.derived()
 	case *pg_query.Node_ResTarget:
 		return a.expr(s, x.ResTarget.Val)
+	case *pg_query.Node_AIndirection:
+		if o, ok := a.rowField(s, x.AIndirection); ok {
+			return o
+		}
 	}
 	return a.generic(s, n).derived()
+}
+
+// rowField traces (c).col, a field of a whole-row reference, to the
+// column itself; further subscripts or fields make it derived.
+func (a *analyzer) rowField(s *scope, ind *pg_query.A_Indirection) (origin, bool) {
+	fields, star := columnRefFields(ind.Arg)
+	if star || len(fields) != 1 || len(ind.Indirection) == 0 || ind.Indirection[0].GetString_() == nil {
+		return origin{}, false
+	}
+	it := s.wholeRow(fields[0])
+	if it == nil {
+		return origin{}, false
+	}
+	o, ok := it.column(ind.Indirection[0].GetString_().Sval)
+	if !ok {
+		return unknownOrigin, true
+	}
+	for _, more := range ind.Indirection[1:] {
+		o = o.plus(a.generic(s, more)).derived()
+	}
+	return o, true
 }
 
 // generic sums the origins of every expression inside m.
@@ -161,8 +186,14 @@ func figureName(n *pg_query.Node) string {
 			return names[len(names)-1].GetString_().GetSval()
 		}
 	case *pg_query.Node_AIndirection:
-		if ind := x.AIndirection.Indirection; len(ind) > 0 && ind[len(ind)-1].GetString_() != nil {
-			return ind[len(ind)-1].GetString_().GetSval()
+		name := ""
+		for _, i := range x.AIndirection.Indirection {
+			if str := i.GetString_(); str != nil {
+				name = str.Sval
+			}
+		}
+		if name != "" {
+			return name
 		}
 		return figureName(x.AIndirection.Arg)
 	case *pg_query.Node_CaseExpr:

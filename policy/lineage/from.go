@@ -102,8 +102,8 @@ func (a *analyzer) relationColumns(rel Relation) []col {
 	for i, name := range rel.Columns {
 		c := Column{Schema: rel.Schema, Table: rel.Name, Name: name}
 		o := origin{direct: true, column: c}
-		if a.maskedColumn(rel, name) {
-			o.masked = []Column{c}
+		if key, ok := a.maskedColumn(rel, name); ok {
+			o.masked = []Column{key}
 			a.readsMasked = true
 		}
 		cols[i] = col{name: name, o: o}

@@ -117,8 +117,9 @@ type Output struct {
 	Kind Kind
 	// Column is the base column of a Direct output.
 	Column Column
-	// Sources are the masked columns feeding it, sorted; for a Direct
-	// output of a masked column, that column.
+	// Sources are the masked columns feeding it, sorted, as keyed in
+	// Options.Masked; for a Direct output of a masked column, that column
+	// (or, for a partition, the ancestor's column that masks it).
 	Sources []Column
 	// Spread marks the expansion of a relation whose columns the text does
 	// not name (a set-returning function without a column list): it stands
@@ -157,7 +158,9 @@ type Result struct {
 }
 
 // Analyze traces the output columns of one SQL statement to the base
-// columns they come from.
+// columns they come from. An error (the text does not parse, is not one
+// statement, or the catalog failed) means nothing was traced: a caller
+// that masks refuses the statement.
 func Analyze(sql string, opts Options) (*Result, error) {
 	if opts.Catalog == nil {
 		return nil, errors.New("lineage: Options.Catalog is nil")

@@ -60,7 +60,7 @@ func (a *analyzer) simpleSelect(q *scope, st *pg_query.SelectStmt) []col {
 	a.probe(a.expr(q, st.HavingClause), "HAVING")
 	for _, d := range st.DistinctClause {
 		if d.GetNode() != nil { // plain DISTINCT is one empty node
-			a.probe(a.sortOrigin(q, d, outs), "DISTINCT ON")
+			a.probe(a.sortOrigin(q, d, outs, "DISTINCT ON"), "DISTINCT ON")
 		}
 	}
 	return outs
@@ -136,24 +136,32 @@ func (a *analyzer) sortClause(s *scope, list []*pg_query.Node, outs []col, claus
 		if sb := n.GetSortBy(); sb != nil {
 			n = sb.Node
 		}
-		a.probe(a.sortOrigin(s, n, outs), clause)
+		a.probe(a.sortOrigin(s, n, outs, clause), clause)
 	}
 }
 
-func (a *analyzer) sortOrigin(s *scope, n *pg_query.Node, outs []col) origin {
+func (a *analyzer) sortOrigin(s *scope, n *pg_query.Node, outs []col, clause string) origin {
 	if c := n.GetAConst(); c != nil && c.GetIval() != nil {
 		if i := int(c.GetIval().Ival); i >= 1 && i <= len(outs) {
 			return outs[i-1].o
 		}
 	}
-	if ref := n.GetColumnRef(); ref != nil && len(ref.Fields) == 1 {
-		name := ref.Fields[0].GetString_().GetSval()
-		for _, c := range outs {
-			if !c.spread && c.name == name {
-				// PostgreSQL prefers the input column in GROUP BY and the
-				// output in ORDER BY; a probe of either counts.
-				return c.o.plus(a.expr(s, n))
-			}
+	ref := n.GetColumnRef()
+	if ref == nil || len(ref.Fields) != 1 || ref.Fields[0].GetString_() == nil {
+		return a.expr(s, n)
+	}
+	// A bare name is an output column in ORDER BY and DISTINCT ON, and an
+	// input column first in GROUP BY (PostgreSQL's
+	// findTargetlistEntrySQL92).
+	name := ref.Fields[0].GetString_().Sval
+	if clause == "GROUP BY" {
+		if o, ok := s.unqualified(name); ok {
+			return o
+		}
+	}
+	for _, c := range outs {
+		if !c.spread && c.name == name {
+			return c.o
 		}
 	}
 	return a.expr(s, n)

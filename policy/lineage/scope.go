@@ -94,7 +94,7 @@ func (s *scope) columnRef(fields []string, star bool) origin {
 				return o
 			}
 		}
-		if it := s.relation(fields); it != nil {
+		if it := s.wholeRow(fields[0]); it != nil {
 			return it.whole()
 		}
 	case 2, 3:
@@ -137,4 +137,15 @@ func (s *scope) relation(qual []string) *nsItem {
 		}
 	}
 	return nil
+}
+
+// wholeRow is the item a bare name refers to as a whole row: one no level
+// has a column of that name.
+func (s *scope) wholeRow(name string) *nsItem {
+	for l := s; l != nil; l = l.parent {
+		if _, ok := l.unqualified(name); ok {
+			return nil
+		}
+	}
+	return s.relation([]string{name})
 }

@@ -75,14 +75,21 @@ func TestSelectColumns(t *testing.T) {
 		{name: "partition", sql: "SELECT ssn, name FROM customers_2024", outs: "ssn=customers_2024.ssn name=customers_2024.name"},
 		// LATERAL subquery sees the earlier FROM item
 		{name: "lateral", sql: "SELECT l.x FROM customers c, LATERAL (SELECT c.email AS x) l", outs: "x=customers.email"},
+		// an output alias in ORDER BY of an unmasked column is no probe
+		{name: "order by unmasked alias", sql: "SELECT name AS n FROM customers ORDER BY n", outs: "n=customers.name", opts: denyProbing},
+		// an output alias in GROUP BY
+		{name: "group by alias", sql: "SELECT upper(ssn) AS u FROM customers GROUP BY u", outs: "u=~customers.ssn", probes: "GROUP BY:customers.ssn"},
+		// GROUP BY prefers the input column over an output alias
+		{name: "group by input first", sql: "SELECT max(ssn) AS name FROM customers GROUP BY name", outs: "name=~customers.ssn",
+			opts: denyProbing},
 		// an output name in ORDER BY is the output column
 		{name: "order by output alias", sql: "SELECT ssn AS s FROM customers ORDER BY s", outs: "s=customers.ssn", probes: "ORDER BY:customers.ssn"},
 	})
 }
 
-func TestPartitionColumnIsItsOwnSource(t *testing.T) {
+func TestPartitionMaskedByParentColumn(t *testing.T) {
 	r := analyzeCase(t, lineageCase{sql: "SELECT ssn FROM customers_2024"})
-	if got := r.Outputs[0].Sources; len(got) != 1 || got[0].String() != "public.customers_2024.ssn" {
-		t.Fatalf("partition column sources = %v, want the column itself", got)
+	if got := r.Outputs[0].Sources; len(got) != 1 || got[0].String() != "public.customers.ssn" {
+		t.Fatalf("partition column sources = %v, want the parent's masked column", got)
 	}
 }
