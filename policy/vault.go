@@ -39,17 +39,22 @@ func (c *Config) validateVault() []error {
 	if c.Vault != nil {
 		errs = append(errs, c.Vault.validate("vault")...)
 	}
-	if c.VaultForCredentials() != nil {
-		return errs
-	}
 	for _, name := range sortedKeys(c.Targets) {
 		t := c.Targets[name]
 		if t == nil {
 			continue
 		}
 		for _, rn := range sortedKeys(t.Roles) {
-			if r := t.Roles[rn]; r != nil && r.Credentials.Vault != "" {
-				errs = append(errs, fmt.Errorf("targets.%s.roles.%s.credentials.vault: no Vault to lease from; add a top-level vault: {address, token_env} (or configure ca.signer.vault)", name, rn))
+			r := t.Roles[rn]
+			if r == nil || r.Credentials.Vault == "" {
+				continue
+			}
+			at := fmt.Sprintf("targets.%s.roles.%s.credentials", name, rn)
+			if r.Credentials.PasswordEnv != "" || r.Credentials.PasswordFile != "" {
+				errs = append(errs, fmt.Errorf("%s: vault leases the user and password; remove password_env and password_file", at))
+			}
+			if c.VaultForCredentials() == nil {
+				errs = append(errs, fmt.Errorf("%s.vault: no Vault to lease from; add a top-level vault: {address, token_env} (or configure ca.signer.vault)", at))
 			}
 		}
 	}
