@@ -48,8 +48,10 @@
 //     list (its body can read masked columns out of sight), or a function
 //     the catalog cannot find, or runs a DO block;
 //   - it stores masked values where they are not masked (INSERT ...
-//     SELECT, UPDATE ... SET, SELECT INTO, CREATE TABLE AS), from where
-//     the next statement could read them back unmasked;
+//     SELECT, UPDATE ... SET, SELECT INTO, CREATE TABLE AS, and the
+//     pg_catalog functions that keep or send their arguments: set_config,
+//     pg_notify, large-object writes, setval, pg_logical_emit_message),
+//     from where the next statement could read them back unmasked;
 //   - it is a statement this package does not trace (MERGE, CREATE VIEW,
 //     DDL, maintenance) and names a relation with masked columns;
 //   - DenyProbing is set and a masked column, or an untraced value while

@@ -1,6 +1,8 @@
 package lineage
 
 import (
+	"slices"
+
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -96,7 +98,7 @@ func (a *analyzer) message(s *scope, m protoreflect.Message) origin {
 }
 
 func (a *analyzer) funcCall(s *scope, fc *pg_query.FuncCall) origin {
-	opaque := a.function(stringsOf(fc.Funcname))
+	builtin := a.function(stringsOf(fc.Funcname))
 	var o origin
 	for _, arg := range fc.Args {
 		o = o.plus(a.expr(s, arg))
@@ -116,9 +118,12 @@ func (a *analyzer) funcCall(s *scope, fc *pg_query.FuncCall) origin {
 			o = o.plus(a.windowDef(s, w))
 		}
 	}
-	if opaque {
+	switch {
+	case slices.Contains(opaqueFunctions, builtin):
 		a.readsMasked = true
 		return unknownOrigin
+	case slices.Contains(sinkFunctions, builtin):
+		a.store(o, builtin+"()", false)
 	}
 	return o.derived()
 }

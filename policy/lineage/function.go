@@ -18,16 +18,24 @@ var opaqueFunctions = []string{
 	"ts_stat", "ts_rewrite",
 }
 
-// function notes a call of the function named by parts and says whether
-// its result is opaque. Functions outside pg_catalog are reported, since
-// their bodies can read masked columns where the statement shows none.
-func (a *analyzer) function(parts []string) (opaque bool) {
+// sinkFunctions are pg_catalog functions that keep or send their
+// arguments where a later statement or another session reads them
+// unmasked: settings, notifications, large objects, sequences, WAL.
+var sinkFunctions = []string{
+	"set_config", "pg_notify", "lo_from_bytea", "lo_put", "lowrite", "setval", "pg_logical_emit_message",
+}
+
+// function notes a call of the function named by parts and returns its
+// name when the call reaches pg_catalog, "" when it may reach a function
+// outside. Those are reported, since their bodies can read masked
+// columns where the statement shows none.
+func (a *analyzer) function(parts []string) (builtin string) {
 	if len(parts) == 0 {
-		return true
+		return ""
 	}
 	schema, name := strings.Join(parts[:len(parts)-1], "."), parts[len(parts)-1]
 	if schema == "pg_catalog" {
-		return slices.Contains(opaqueFunctions, name)
+		return name
 	}
 	key := qualifiedName(schema, name)
 	outside, seen := a.funcSchemas[key]
@@ -35,7 +43,7 @@ func (a *analyzer) function(parts []string) (opaque bool) {
 		schemas, err := a.opts.Catalog.FunctionSchemas(a.opts.SearchPath, schema, name)
 		if err != nil && !isNotFound(err) {
 			a.fail(fmt.Errorf("lineage: resolve function %s: %w", key, err))
-			return true
+			return ""
 		}
 		user := slices.DeleteFunc(slices.Clone(schemas), func(s string) bool { return s == "pg_catalog" })
 		outside = len(schemas) == 0 || len(user) > 0
@@ -44,7 +52,10 @@ func (a *analyzer) function(parts []string) (opaque bool) {
 			a.functions = append(a.functions, reportedFunction(schema, name, user))
 		}
 	}
-	return !outside && slices.Contains(opaqueFunctions, name)
+	if outside {
+		return ""
+	}
+	return name
 }
 
 // reportedFunction names a function schema-qualified when the catalog

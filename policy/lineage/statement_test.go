@@ -122,6 +122,14 @@ func TestRefusals(t *testing.T) {
 		{name: "insert select", sql: "INSERT INTO notes (body) SELECT ssn FROM customers", outs: "", refuse: "notes.body"},
 		// UPDATE SET of a masked value into an unmasked column
 		{name: "update launder", sql: "UPDATE customers SET name = ssn", outs: "", refuse: "customers.name"},
+		// set_config keeps a masked value where current_setting reads it back
+		{name: "set_config", sql: "SELECT set_config('my.v', ssn, false) FROM customers LIMIT 1", outs: "set_config=~customers.ssn",
+			refuse: "in set_config()"},
+		// pg_notify sends a masked value to listeners
+		{name: "pg_notify", sql: "SELECT pg_catalog.pg_notify('c', email) FROM customers", outs: "pg_notify=~customers.email", refuse: "pg_notify"},
+		// a large object written from a masked value
+		{name: "lo_from_bytea", sql: "SELECT lo_from_bytea(0, convert_to(phone, 'UTF8')) FROM customers", outs: "lo_from_bytea=~customers.phone",
+			refuse: "lo_from_bytea"},
 		// MERGE is not traced and names a masked table
 		{name: "merge", sql: "MERGE INTO notes n USING customers c ON n.id = c.id WHEN NOT MATCHED THEN INSERT VALUES (c.id, c.ssn)",
 			outs: "", refuse: "cannot trace a MergeStmt"},
