@@ -65,6 +65,9 @@ func TestDerivedColumns(t *testing.T) {
 		// a column definition list names the function's columns
 		{name: "function coldeflist", sql: "SELECT * FROM json_to_record((SELECT row_to_json(c) FROM customers c LIMIT 1)) AS r(ssn text)",
 			outs: "ssn=~customers.card_number+customers.email+customers.phone+customers.ssn"},
+		// ROWS FROM with one function of unlisted columns
+		{name: "rows from", sql: "SELECT * FROM ROWS FROM (json_to_record('{}') AS (a text), unnest(ARRAY[(SELECT ssn FROM customers LIMIT 1)])) r",
+			outs: "a=~customers.ssn =...~customers.ssn"},
 		// json_each of a whole row: columns unnamed, still derived
 		{name: "json_each", sql: "SELECT j.value FROM customers c, json_each(row_to_json(c)) j",
 			outs: "value=~customers.card_number+customers.email+customers.phone+customers.ssn"},
@@ -77,6 +80,8 @@ func TestDerivedColumns(t *testing.T) {
 		{name: "greatest", sql: "SELECT greatest(email, ssn) AS g FROM customers", outs: "g=~customers.email+customers.ssn"},
 		// a UNION of a masked column with a constant is Derived
 		{name: "union with constant", sql: "SELECT ssn FROM customers UNION SELECT 'x'", outs: "ssn=~customers.ssn"},
+		// a UNION arm of unknown width folds what follows into one spread
+		{name: "union with spread", sql: "SELECT * FROM generate_series(1, 2) UNION SELECT ssn FROM customers", outs: "=...~customers.ssn"},
 		// a CTE that computes from masked columns
 		{name: "CTE derived", sql: "WITH x AS (SELECT md5(ssn) h FROM customers) SELECT h FROM x", outs: "h=~customers.ssn"},
 		// a full join's USING column could come from either side

@@ -163,28 +163,32 @@ func unknownColumns(names []string) []col {
 // many there are, so the columns past the alias's names are a spread.
 func (a *analyzer) rangeFunction(s *scope, rf *pg_query.RangeFunction) *nsItem {
 	var o origin
-	var defs []*pg_query.Node
+	defs := rf.Coldeflist
+	untyped := len(rf.Functions) == 0 && len(defs) == 0 // some columns are not listed
 	for _, f := range rf.Functions {
 		items := f.GetList().GetItems()
 		if len(items) > 0 {
 			o = o.plus(a.expr(s, items[0]))
 		}
-		if len(items) > 1 {
+		if len(items) > 1 && len(items[1].GetList().GetItems()) > 0 {
 			defs = append(defs, items[1].GetList().GetItems()...)
+		} else if len(rf.Coldeflist) == 0 {
+			untyped = true
 		}
 	}
-	defs = append(defs, rf.Coldeflist...)
 	o = o.derived()
 	it := &nsItem{name: aliasName(rf.Alias, "")}
 	for _, d := range defs {
 		it.cols = append(it.cols, col{name: d.GetColumnDef().GetColname(), o: o})
 	}
-	if len(defs) == 0 {
-		if it.name == "" && len(rf.Functions) == 1 {
-			// A function's single column is named after the function.
-			it.name = funcName(rf.Functions[0].GetList().GetItems()[0].GetFuncCall())
+	if untyped {
+		it.cols = append(it.cols, col{o: o, spread: true})
+	}
+	if it.name == "" && len(rf.Functions) == 1 {
+		// A function's single column is named after the function.
+		if items := rf.Functions[0].GetList().GetItems(); len(items) > 0 {
+			it.name = funcName(items[0].GetFuncCall())
 		}
-		it.cols = []col{{o: o, spread: true}}
 	}
 	if rf.Ordinality {
 		it.cols = append(it.cols, col{name: "ordinality"})

@@ -2,6 +2,7 @@ package lineage
 
 import (
 	"fmt"
+	"slices"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
@@ -67,20 +68,29 @@ func (a *analyzer) simpleSelect(q *scope, st *pg_query.SelectStmt) []col {
 }
 
 // setOperation: column i of UNION, INTERSECT or EXCEPT is column i of
-// either arm, named after the left arm's.
+// either arm, named after the left arm's. Past a spread in either arm the
+// columns no longer line up, so they fold into one spread fed by all.
 func setOperation(l, r []col) []col {
-	out := make([]col, max(len(l), len(r)))
-	for i := range out {
-		switch {
-		case i < len(l) && i < len(r):
-			out[i] = col{name: l[i].name, o: l[i].o.either(r[i].o), spread: l[i].spread || r[i].spread}
-		case i < len(l):
-			out[i] = col{name: l[i].name, o: unknownOrigin, spread: l[i].spread}
-		default:
-			out[i] = col{name: r[i].name, o: unknownOrigin, spread: r[i].spread}
-		}
+	n := min(firstSpread(l), firstSpread(r))
+	out := make([]col, 0, n+1)
+	for i := range n {
+		out = append(out, col{name: l[i].name, o: l[i].o.either(r[i].o)})
 	}
-	return out
+	if n == len(l) && n == len(r) {
+		return out
+	}
+	rest := origin{unknown: len(l) != len(r)}
+	for _, c := range slices.Concat(l[n:], r[n:]) {
+		rest = rest.plus(c.o.derived())
+	}
+	return append(out, col{o: rest, spread: true})
+}
+
+func firstSpread(cols []col) int {
+	if i := slices.IndexFunc(cols, func(c col) bool { return c.spread }); i >= 0 {
+		return i
+	}
+	return len(cols)
 }
 
 func (a *analyzer) values(s *scope, lists []*pg_query.Node) []col {
