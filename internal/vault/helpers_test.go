@@ -2,6 +2,9 @@ package vault
 
 import (
 	"encoding/json"
+	"testing"
+
+	"go.uber.org/goleak"
 
 	"github.com/hashicorp/vault/api"
 )
@@ -12,4 +15,13 @@ func jsonEqual(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// TestMain checks that lease renewal and token renewal goroutines end. Idle
+// keep-alive connections of the HTTP client are not ours to end.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
 }
