@@ -235,7 +235,7 @@ func (api *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Code == CodeInternal || err != error(e) {
 		level = slog.LevelError // internal, or a refusal that could not be recorded
 	}
-	api.log().Log(r.Context(), level, "certificate refused", "code", e.Code, "error", err)
+	api.log().Log(r.Context(), level, "certificate refused", "code", e.Code, "error", err, "cause", e.Err)
 	if e.Status == http.StatusUnauthorized {
 		// RFC 6750 §3: a 401 names the scheme, and the error when a
 		// token was presented.

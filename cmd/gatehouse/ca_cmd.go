@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -97,6 +98,11 @@ func runCASign(ctx context.Context, args []string, out io.Writer) error {
 		TTL: lifetime, Grants: grants, Source: "operator",
 	})
 	if err != nil {
+		// The operator is the one to act on the cause (e.g. what to
+		// change in Vault), which the CA keeps from remote callers.
+		if ce := (*ca.Error)(nil); errors.As(err, &ce) && ce.Err != nil && ce.Code == ca.CodeInternal {
+			return fmt.Errorf("%w: %v", err, ce.Err)
+		}
 		return err
 	}
 	dest := *outFile
