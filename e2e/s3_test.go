@@ -37,8 +37,10 @@ targets:
     address: %s
     roles:
       direct: {}
+%s
 recording:
   store: s3
+%s
   s3:
     endpoint: %s
     bucket: %s
@@ -47,6 +49,8 @@ recording:
     retention: 1h
     mode: compliance
     create_bucket: true
+%s
+%s
 `
 
 // s3World is a gatehouse recording to MinIO, with one tcp target (a
@@ -57,9 +61,19 @@ type s3World struct {
 	sshAddr, apiURL, logPath string
 	echoAddr                 string
 	env                      []string
+	starts                   int
+	proc                     *os.Process // of the last serve
 }
 
 func newS3World(t *testing.T, m *harness.MinIO, bucket string) *s3World {
+	return newS3WorldWith(t, m, bucket, s3Extra{})
+}
+
+// s3Extra is configuration added to s3WorldConfig: YAML lines indented
+// for their place (targets, recording, recording.s3).
+type s3Extra struct{ targets, recording, s3, top string }
+
+func newS3WorldWith(t *testing.T, m *harness.MinIO, bucket string, extra s3Extra) *s3World {
 	t.Helper()
 	w := &s3World{t: t, bin: gatehouseBinary(t), dataDir: t.TempDir()}
 	w.env = append(os.Environ(), s3AccessEnv+"="+m.AccessKey, s3SecretEnv+"="+m.SecretKey)
@@ -68,7 +82,7 @@ func newS3World(t *testing.T, m *harness.MinIO, bucket string) *s3World {
 	w.apiURL = "http://" + apiAddr
 	w.cfgPath = filepath.Join(w.dataDir, "gatehouse.yaml")
 	w.echoAddr = startEcho(t)
-	cfg := fmt.Sprintf(s3WorldConfig, w.dataDir, w.sshAddr, apiAddr, w.echoAddr, m.Endpoint, bucket)
+	cfg := fmt.Sprintf(s3WorldConfig, w.dataDir, w.sshAddr, apiAddr, w.echoAddr, extra.targets, extra.recording, m.Endpoint, bucket, extra.s3, extra.top)
 	if err := os.WriteFile(w.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +134,8 @@ func (w *s3World) run(args ...string) string {
 // to exit, whose error and output it returns then.
 func (w *s3World) serve() (exited <-chan error) {
 	t := w.t
-	w.logPath = filepath.Join(w.dataDir, "serve.log")
+	w.starts++
+	w.logPath = filepath.Join(w.dataDir, fmt.Sprintf("serve-%d.log", w.starts))
 	logFile, err := os.Create(w.logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +145,7 @@ func (w *s3World) serve() (exited <-chan error) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	w.proc = cmd.Process
 	done := make(chan error, 1)
 	finished := make(chan struct{})
 	go func() { done <- cmd.Wait(); close(finished) }()
@@ -167,16 +183,19 @@ func (w *s3World) serverLog() string {
 	return string(b)
 }
 
-// sshEcho opens a session with a `ca sign` certificate and sends a line
-// through ssh -W to the echo target.
-func (w *s3World) sshEcho() string {
+// sshClient is a key with a `ca sign` certificate and the host CA's
+// known_hosts line: what ssh needs to reach the world's bastion.
+type sshClient struct{ key, knownHosts string }
+
+// client makes a key and has it certified for grant.
+func (w *s3World) client(grant string) sshClient {
 	t := w.t
 	dir := t.TempDir()
 	key := filepath.Join(dir, "id_ed25519")
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v\n%s", err, out)
 	}
-	w.run("ca", "sign", "--config", w.cfgPath, "--key", key+".pub", "--identity", "ci@example.com", "--grant", "echo:direct", "--ttl", "5m")
+	w.run("ca", "sign", "--config", w.cfgPath, "--key", key+".pub", "--identity", "ci@example.com", "--grant", grant, "--ttl", "10m")
 	resp, err := http.Get(w.apiURL + "/v1/ca")
 	if err != nil {
 		t.Fatal(err)
@@ -193,12 +212,25 @@ func (w *s3World) sshEcho() string {
 	if err := os.WriteFile(knownHosts, []byte(info.HostCAKnownHosts+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return sshClient{key: key, knownHosts: knownHosts}
+}
+
+// ssh is an OpenSSH command to the world's bastion as c, with args
+// before the destination.
+func (w *s3World) ssh(c sshClient, args ...string) *exec.Cmd {
 	host, port, _ := net.SplitHostPort(w.sshAddr)
+	all := []string{"-F", "/dev/null", "-i", c.key, "-o", "CertificateFile=" + c.key + "-cert.pub",
+		"-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=" + c.knownHosts, "-o", "StrictHostKeyChecking=yes",
+		"-o", "HostKeyAlias=gatehouse", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p", port}
+	return exec.Command("ssh", append(append(all, args...), "ci@"+host)...)
+}
+
+// sshEcho opens a session with a `ca sign` certificate and sends a line
+// through ssh -W to the echo target.
+func (w *s3World) sshEcho() string {
+	t := w.t
 	_, echoPort, _ := net.SplitHostPort(w.echoAddr)
-	cmd := exec.Command("ssh", "-F", "/dev/null", "-i", key, "-o", "CertificateFile="+key+"-cert.pub",
-		"-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile="+knownHosts, "-o", "StrictHostKeyChecking=yes",
-		"-o", "HostKeyAlias=gatehouse", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-		"-p", port, "-W", "echo:"+echoPort, "ci@"+host)
+	cmd := w.ssh(w.client("echo:direct"), "-W", "echo:"+echoPort)
 	cmd.Stdin = strings.NewReader("hello through s3-recorded gatehouse\n")
 	out, err := runWithTimeout(cmd, time.Minute)
 	if err != nil {

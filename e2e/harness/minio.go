@@ -27,6 +27,10 @@ type MinIO struct {
 	SecretKey string
 	DataDir   string
 	LogFile   string
+
+	bin, console string
+	proc         *process
+	owner        testing.TB // whose end stops a restarted server too
 }
 
 // StartMinIO builds MinIO once per machine (see MinIOBinary) and starts it
@@ -49,8 +53,10 @@ func StartMinIO(t testing.TB) *MinIO {
 		port, console := FreePort(t), FreePort(t)
 		m.Addr = "127.0.0.1:" + strconv.Itoa(port)
 		m.Endpoint = "http://" + m.Addr
-		proc, err := startMinIOProcess(bin, m, "127.0.0.1:"+strconv.Itoa(console))
+		m.bin, m.console = bin, "127.0.0.1:"+strconv.Itoa(console)
+		proc, err := startMinIOProcess(bin, m, m.console)
 		if err == nil {
+			m.proc, m.owner = proc, t
 			t.Cleanup(proc.stop)
 			return m
 		}
@@ -63,6 +69,22 @@ func StartMinIO(t testing.TB) *MinIO {
 		}
 		t.Fatalf("harness: MinIO (%s) did not start: %v\nlog (%s):\n%s", bin, err, m.LogFile, tail)
 	}
+}
+
+// Stop stops the server (an outage), keeping its data for Restart.
+func (m *MinIO) Stop() { m.proc.stop() }
+
+// Restart starts a stopped server again on the same address with the
+// same data, ready when it returns; it runs until the test that started
+// it ends (not t, which may be a subtest).
+func (m *MinIO) Restart(t testing.TB) {
+	t.Helper()
+	proc, err := startMinIOProcess(m.bin, m, m.console)
+	if err != nil {
+		t.Fatalf("harness: restarting MinIO: %v", err)
+	}
+	m.proc = proc
+	m.owner.Cleanup(proc.stop)
 }
 
 func startMinIOProcess(bin string, m *MinIO, consoleAddr string) (*process, error) {
