@@ -46,7 +46,8 @@
 // why the statement must not run, failing closed:
 //   - it calls a function outside pg_catalog that AllowFunctions does not
 //     list (its body can read masked columns out of sight), or a function
-//     the catalog cannot find, or runs a DO block;
+//     the catalog cannot find, runs a DO block, or creates code that runs
+//     later (functions, procedures, triggers, rules, event triggers);
 //   - it stores masked values where they are not masked (INSERT ...
 //     SELECT, UPDATE ... SET, SELECT INTO, CREATE TABLE AS, and the
 //     pg_catalog functions that keep or send their arguments: set_config,

@@ -130,6 +130,12 @@ func TestRefusals(t *testing.T) {
 		// a large object written from a masked value
 		{name: "lo_from_bytea", sql: "SELECT lo_from_bytea(0, convert_to(phone, 'UTF8')) FROM customers", outs: "lo_from_bytea=~customers.phone",
 			refuse: "lo_from_bytea"},
+		// a function body runs later, out of sight
+		{name: "create function", sql: "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS 'SELECT ssn FROM customers LIMIT 1'", outs: "",
+			refuse: "CreateFunctionStmt"},
+		// a trigger on an unmasked table can copy masked data when it fires
+		{name: "create trigger", sql: "CREATE TRIGGER t AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION f()", outs: "",
+			refuse: "CreateTrigStmt"},
 		// MERGE is not traced and names a masked table
 		{name: "merge", sql: "MERGE INTO notes n USING customers c ON n.id = c.id WHEN NOT MATCHED THEN INSERT VALUES (c.id, c.ssn)",
 			outs: "", refuse: "cannot trace a MergeStmt"},
