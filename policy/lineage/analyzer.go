@@ -1,6 +1,7 @@
 package lineage
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -107,7 +108,8 @@ func (a *analyzer) result(cols []col) *Result {
 }
 
 // verdict is why the statement must be refused while masking applies,
-// or "".
+// or "": what it runs or stores out of sight first, then what it probes,
+// then what it returns that cannot be traced.
 func (a *analyzer) verdict(r *Result) string {
 	for _, f := range r.Functions {
 		if !allowedFunction(a.opts.AllowFunctions, f) {
@@ -123,9 +125,15 @@ func (a *analyzer) verdict(r *Result) string {
 		return fmt.Sprintf("%s uses masked column %s, which would let repeated queries guess its values "+
 			"(deny_probing); filter, join and sort on unmasked columns instead", p.Clause, p.Column)
 	}
-	if !a.readsMasked {
-		return ""
+	if a.readsMasked {
+		return a.untraced(r)
 	}
+	return ""
+}
+
+// untraced is why a statement that reads masked columns is refused for
+// what it cannot trace, or "".
+func (a *analyzer) untraced(r *Result) string {
 	if a.opts.DenyProbing && a.probeUnknown {
 		return "a filter, join or sort uses a value whose origin cannot be traced, and the statement reads " +
 			"masked columns (deny_probing); simplify the statement"
@@ -136,8 +144,9 @@ func (a *analyzer) verdict(r *Result) string {
 	}
 	for i, out := range r.Outputs {
 		if out.Kind == Unknown {
+			name := cmp.Or(out.Name, "*")
 			return fmt.Sprintf("output column %d (%s) cannot be traced to its source columns, and the statement "+
-				"reads masked columns; select the columns by name", i+1, out.Name)
+				"reads masked columns; select the columns by name", i+1, name)
 		}
 	}
 	return ""

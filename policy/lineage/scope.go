@@ -94,7 +94,7 @@ func (s *scope) columnRef(fields []string, star bool) origin {
 				return o
 			}
 		}
-		if it := s.wholeRow(fields[0]); it != nil {
+		if it := s.relation(fields); it != nil {
 			return it.whole()
 		}
 	case 2, 3:
