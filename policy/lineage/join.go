@@ -25,6 +25,10 @@ func (a *analyzer) join(s *scope, j *pg_query.JoinExpr) *nsItem {
 		merged = append(merged, col{name: name, o: mergedUsing(j.Jointype, lo, ro)})
 	}
 	it.cols = slices.Concat(merged, without(left.cols, using), without(right.cols, using))
+	if j.Quals != nil {
+		// ON sees both inputs by name, whatever the join is called.
+		a.probe(a.expr(s, j.Quals), "JOIN")
+	}
 	if j.Alias != nil {
 		it.name, it.relVisible = j.Alias.Aliasname, true
 		it.cols = renamed(it.cols, j.Alias)
@@ -38,9 +42,6 @@ func (a *analyzer) join(s *scope, j *pg_query.JoinExpr) *nsItem {
 		}
 	}
 	s.items = append(s.items, it)
-	if j.Quals != nil {
-		a.probe(a.expr(s, j.Quals), "JOIN")
-	}
 	return it
 }
 

@@ -47,6 +47,9 @@ func TestSelectColumns(t *testing.T) {
 			outs: "id=notes.id body=notes.body customer_id=orders.customer_id total=orders.total note=orders.note"},
 		// a join alias hides the joined tables but keeps the columns
 		{name: "join alias", sql: "SELECT j.ssn FROM (customers JOIN orders USING (id)) AS j", outs: "ssn=customers.ssn"},
+		// ON of an aliased join still sees the joined tables
+		{name: "join alias on", sql: "SELECT t.total FROM (customers c JOIN orders o ON o.customer_id = c.id) t", outs: "total=orders.total",
+			opts: denyProbing},
 		// a CTE passes its columns through
 		{name: "CTE", sql: "WITH x AS (SELECT email FROM customers) SELECT email FROM x", outs: "email=customers.email"},
 		// a CTE's column list renames
