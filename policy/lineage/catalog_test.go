@@ -24,6 +24,7 @@ func newFakeCatalog() *fakeCatalog {
 	c.add(Relation{Schema: "public", Name: "notes", Columns: []string{"id", "body"}})
 	c.add(Relation{Schema: "crm", Name: "People", Columns: []string{"id", "SSN", "nick"}})
 	c.add(Relation{Schema: "crm", Name: "contacts", Columns: []string{"id", "email"}})
+	c.add(Relation{Schema: "public", Name: "ext_people", Kind: ForeignTable, Columns: []string{"id", "ssn"}})
 	c.add(Relation{Schema: "public", Name: "customers_2024", Columns: customerColumns,
 		Ancestors: []Name{{"public", "customers"}}})
 	c.add(Relation{Schema: "public", Name: "customer_emails", Kind: View, Columns: []string{"id", "mail"},
@@ -97,4 +98,5 @@ var testMasked = map[string]string{
 	"public.customers.phone":       "hash",
 	"crm.People.SSN":               "redact",
 	"crm.contacts.email":           "email",
+	"public.ext_people.ssn":        "redact",
 }

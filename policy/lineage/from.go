@@ -95,7 +95,7 @@ func (a *analyzer) relationColumns(rel Relation) []col {
 		a.readsMasked = true
 		return unknownColumns(rel.Columns)
 	}
-	if rel.Kind != Table {
+	if rel.Kind == View || rel.Kind == MaterializedView {
 		return a.viewColumns(rel)
 	}
 	cols := make([]col, len(rel.Columns))

@@ -33,13 +33,16 @@ type Catalog interface {
 type RelationKind int
 
 const (
-	// Table holds its own rows: ordinary, partitioned and foreign tables.
+	// Table holds its own rows: ordinary and partitioned tables.
 	Table RelationKind = iota
 	// View computes its rows from Definition.
 	View
 	// MaterializedView stores rows computed from Definition, so its columns
 	// carry what the definition reads.
 	MaterializedView
+	// ForeignTable reads its rows from a foreign server; its columns are
+	// masked like a table's.
+	ForeignTable
 )
 
 // Relation is a resolved relation.

@@ -74,6 +74,8 @@ func TestSelectColumns(t *testing.T) {
 		{name: "nested view", sql: "SELECT * FROM nested", outs: "id=customers.id mail=customers.email"},
 		// a materialized view carries its definition's sources
 		{name: "materialized view", sql: "SELECT ssn FROM ssn_mv", outs: "ssn=customers.ssn"},
+		// a foreign table's columns are its own
+		{name: "foreign table", sql: "SELECT * FROM ext_people", outs: "id=ext_people.id ssn=ext_people.ssn"},
 		// a partition is masked like its parent
 		{name: "partition", sql: "SELECT ssn, name FROM customers_2024", outs: "ssn=customers_2024.ssn name=customers_2024.name"},
 		// LATERAL subquery sees the earlier FROM item
