@@ -42,6 +42,8 @@ func TestStaysClean(t *testing.T) {
 			opts: func(o *Options) { o.Masked = nil; o.DenyProbing = true }},
 		// an outer query's column of the same name wins over nothing
 		{name: "correlated clean", sql: "SELECT (SELECT o.total FROM orders o WHERE o.id = c.id) FROM customers c", outs: "total=orders.total", opts: denyProbing},
+		// system columns carry no column's data
+		{name: "system columns", sql: "SELECT ctid, c.tableoid, ssn FROM customers c", outs: "ctid=clean tableoid=clean ssn=customers.ssn", opts: denyProbing},
 		// SHOW and transaction control
 		{name: "begin", sql: "BEGIN", outs: ""},
 	})

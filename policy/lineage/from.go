@@ -87,6 +87,7 @@ func (a *analyzer) rangeVar(s *scope, rv *pg_query.RangeVar, notFoundMasked bool
 		it.schema = rel.Schema
 	}
 	it.cols = renamed(a.relationColumns(rel), rv.Alias)
+	it.table = rel.Kind == Table || rel.Kind == ForeignTable
 	return it
 }
 

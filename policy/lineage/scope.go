@@ -1,5 +1,7 @@
 package lineage
 
+import "slices"
+
 // col is one column of a FROM item or of a query's result.
 type col struct {
 	name string
@@ -19,7 +21,12 @@ type nsItem struct {
 	cols         []col
 	relVisible   bool
 	colsVisible  bool
+	// table: a table's system columns (ctid, xmin, tableoid...) answer
+	// too, carrying no column's data.
+	table bool
 }
+
+var systemColumns = []string{"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"}
 
 func (it *nsItem) column(name string) (origin, bool) {
 	var spread *origin
@@ -34,7 +41,7 @@ func (it *nsItem) column(name string) (origin, bool) {
 	if spread != nil {
 		return *spread, true
 	}
-	return origin{}, false
+	return origin{}, it.table && slices.Contains(systemColumns, name)
 }
 
 // whole is the origin of a whole-row reference to the item (`c`,
