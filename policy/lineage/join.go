@@ -18,8 +18,7 @@ func (a *analyzer) join(s *scope, j *pg_query.JoinExpr) *nsItem {
 	it := &nsItem{colsVisible: true}
 	var merged []col
 	for _, name := range using {
-		lo, _ := left.column(name)
-		ro, _ := right.column(name)
+		lo, ro := usingColumn(left, name), usingColumn(right, name)
 		a.probe(lo, "JOIN")
 		a.probe(ro, "JOIN")
 		merged = append(merged, col{name: name, o: mergedUsing(j.Jointype, lo, ro)})
@@ -43,6 +42,15 @@ func (a *analyzer) join(s *scope, j *pg_query.JoinExpr) *nsItem {
 	}
 	s.items = append(s.items, it)
 	return it
+}
+
+// usingColumn is a join input's column of a USING list, Unknown when
+// the input has none (an error in PostgreSQL, but not one to trust).
+func usingColumn(it *nsItem, name string) origin {
+	if o, ok := it.column(name); ok {
+		return o
+	}
+	return unknownOrigin
 }
 
 // mergedUsing is the origin of a USING column: the left input's for

@@ -32,10 +32,7 @@ func (a *analyzer) statement(n *pg_query.Node) []col {
 		a.statement(x.ExplainStmt.Query)
 		return []col{{name: "QUERY PLAN"}}
 	case *pg_query.Node_CreateTableAsStmt:
-		cols := a.statement(x.CreateTableAsStmt.Query)
-		if x.CreateTableAsStmt.Objtype == pg_query.ObjectType_OBJECT_TABLE {
-			a.storeAll(cols, "a new table (CREATE TABLE AS)")
-		}
+		a.createTableAs(x.CreateTableAsStmt)
 		return nil
 	case *pg_query.Node_DoStmt:
 		a.readsMasked = true
@@ -51,6 +48,20 @@ func (a *analyzer) statement(n *pg_query.Node) []col {
 	}
 	a.notUnderstood(n)
 	return nil
+}
+
+func (a *analyzer) createTableAs(c *pg_query.CreateTableAsStmt) {
+	cols := a.statement(c.Query)
+	if c.Objtype != pg_query.ObjectType_OBJECT_TABLE {
+		return // a materialized view is read through its definition
+	}
+	if c.Query.GetExecuteStmt() != nil {
+		// CREATE TABLE ... AS EXECUTE stores rows of a statement prepared
+		// earlier, which this one does not show.
+		a.readsMasked = true
+		cols = []col{{o: unknownOrigin}}
+	}
+	a.storeAll(cols, "a new table (CREATE TABLE AS)")
 }
 
 func (a *analyzer) storeAll(cols []col, target string) {

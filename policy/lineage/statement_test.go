@@ -118,6 +118,8 @@ func TestRefusals(t *testing.T) {
 		{name: "select into", sql: "SELECT ssn INTO plain FROM customers", outs: "", refuse: "stores values of masked column public.customers.ssn"},
 		// CREATE TABLE AS does the same
 		{name: "ctas", sql: "CREATE TABLE plain AS SELECT email FROM customers", outs: "", refuse: "stores values"},
+		// CREATE TABLE AS EXECUTE stores rows this statement does not show
+		{name: "ctas execute", sql: "CREATE TABLE plain AS EXECUTE p", outs: "", refuse: "stores values whose origin cannot be traced"},
 		// INSERT ... SELECT of a masked column into an unmasked one
 		{name: "insert select", sql: "INSERT INTO notes (body) SELECT ssn FROM customers", outs: "", refuse: "notes.body"},
 		// UPDATE SET of a masked value into an unmasked column
