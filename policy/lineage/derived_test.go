@@ -82,6 +82,9 @@ func TestDerivedColumns(t *testing.T) {
 		{name: "union with constant", sql: "SELECT ssn FROM customers UNION SELECT 'x'", outs: "ssn=~customers.ssn"},
 		// a UNION arm of unknown width folds what follows into one spread
 		{name: "union with spread", sql: "SELECT * FROM generate_series(1, 2) UNION SELECT ssn FROM customers", outs: "=...~customers.ssn"},
+		// names PostgreSQL gives to SQL-syntax expressions
+		{name: "figured names", sql: "SELECT least(id, 2), current_date, xmlelement(name a, ssn), json_object('a': email), name COLLATE \"C\" FROM customers",
+			outs: "least=clean current_date=clean xmlelement=~customers.ssn json_object=~customers.email name=clean"},
 		// a CTE that computes from masked columns
 		{name: "CTE derived", sql: "WITH x AS (SELECT md5(ssn) h FROM customers) SELECT h FROM x", outs: "h=~customers.ssn"},
 		// a full join's USING column could come from either side
