@@ -21,6 +21,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/policy/masking"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 )
 
@@ -48,6 +49,9 @@ type Config struct {
 	// Credentials leases the credentials of roles whose credentials.vault
 	// names a path (credentials.go). If nil, such roles are refused.
 	Credentials CredentialSource
+	// Masker masks the columns of roles with a masking policy (its hash
+	// mask is keyed). If nil, sessions of such roles are refused.
+	Masker *masking.Masker
 	// Clock is used for certificate validity and session durations. If
 	// nil, time.Now is used.
 	Clock func() time.Time
@@ -78,6 +82,7 @@ type Server struct {
 	// new one.
 	cancels    *pgwire.CancelRegistry
 	classifier *sqlclass.Classifier
+	catalogs   catalogCache // what masking knows of each database
 
 	mu sync.Mutex
 	// byAddr finds a connection's state from the net.Conn that

@@ -38,6 +38,9 @@ type dbStatement struct {
 	Bytes      int64    `json:"bytes"`
 	DurationMS float64  `json:"duration_ms"`
 	Error      string   `json:"error,omitempty"` // SQLSTATE of the first error
+	// Masked says which result columns were masked and by which rule
+	// ("column: function (why)"), never a value.
+	Masked []string `json:"masked,omitempty"`
 }
 
 // observe records each statement's outcome. pgwire calls it on its relay
@@ -47,7 +50,7 @@ func (s *pgSession) observe(ev pgwire.StatementEvent) {
 		Channel: s.channel, Text: ev.SQL, Extended: ev.Extended, Statement: ev.StatementName,
 		Portal: ev.Portal, Params: ev.ParamCount, Parameters: recordedParameters(ev.Parameters), Decision: "allow", Outcome: string(ev.Outcome),
 		Rows: ev.Rows, Tag: ev.Tag, Bytes: ev.Bytes, Error: ev.SQLState,
-		DurationMS: float64(ev.Duration.Microseconds()) / 1000,
+		DurationMS: float64(ev.Duration.Microseconds()) / 1000, Masked: ev.Rewritten,
 	}
 	if d, ok := ev.Detail.(*statementDetail); ok {
 		rec.Kinds, rec.Relations, rec.Functions, rec.Rule = d.Kinds, d.Relations, d.Functions, d.Rule

@@ -36,6 +36,7 @@ type pgSession struct {
 	// prepared is touched only by inspect, which pgwire calls from one
 	// goroutine at a time.
 	prepared map[string]preparedStatement
+	masking  *sessionMasking // nil: the role masks nothing
 }
 
 type preparedStatement struct {
@@ -72,7 +73,11 @@ func (s *pgSession) authorize(ctx context.Context, st pgwire.Startup) (*pgwire.U
 	if sp, ok := pol.Statements[s.policyName]; ok && sp.StatementTimeout > 0 {
 		params["statement_timeout"] = strconv.FormatInt(sp.StatementTimeout.D().Milliseconds(), 10)
 	}
-	return &pgwire.Upstream{Config: cfg, RuntimeParams: params, RecordParameters: pol.Statements[s.policyName].LogParameters}, nil
+	up := &pgwire.Upstream{Config: cfg, RuntimeParams: params, RecordParameters: pol.Statements[s.policyName].LogParameters}
+	if err := s.startMasking(ctx, role, st.Database, up); err != nil {
+		return nil, err
+	}
+	return up, nil
 }
 
 // upstreamConfig builds the pgconn configuration from the target and the
@@ -139,6 +144,7 @@ type statementDetail struct {
 	Functions []string
 	Allow     bool
 	Rule      string
+	masking   *maskingDetail // for the results of an allowed string, when masking applies
 }
 
 // inspect decides a SQL string: every statement in it must be allowed.
@@ -165,6 +171,12 @@ func (s *pgSession) inspect(ctx context.Context, q pgwire.Query) pgwire.Verdict 
 		d.Rule = dec.Rule
 		if !dec.Allow {
 			return s.deny(d, "gatehouse: "+dec.Reason)
+		}
+	}
+	if s.masking != nil {
+		if msg := s.masking.check(ctx, stmts, d); msg != "" {
+			d.Rule = "masking." + s.masking.name
+			return s.deny(d, msg)
 		}
 	}
 	for _, st := range stmts {

@@ -133,9 +133,9 @@ func testAgentCert(t *testing.T, w *world, engineer profile) {
 	t.Run("a grant beyond the engineer's is refused", func(t *testing.T) {
 		a, err := w.agentCert(engineer, "claude", "--grant", "billing:readonly")
 		if err == nil {
-			t.Fatalf("agent-cert with billing:readonly (alice has orders:readonly, rawpg:direct) succeeded:\n%s", a.out)
+			t.Fatalf("agent-cert with billing:readonly (alice has orders:readonly, orders:support, rawpg:direct) succeeded:\n%s", a.out)
 		}
-		mustContain(t, "agent-cert output", a.out, "grant_not_allowed", "billing:readonly is beyond your own grants (orders:readonly, rawpg:direct)")
+		mustContain(t, "agent-cert output", a.out, "grant_not_allowed", "billing:readonly is beyond your own grants (orders:readonly, orders:support, rawpg:direct)")
 		mustContain(t, "cert.refused", w.findCAEvent(t, "cert.refused", "billing:readonly is beyond"), `"source":"agent"`, "alice@example.com")
 		if _, err := os.Stat(a.dir); err == nil {
 			t.Error("agent files were written for a refused request")

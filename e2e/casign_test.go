@@ -75,7 +75,7 @@ func (w *world) craftedConfigFor(t *testing.T, real profile, key string) string 
 // the line of a bad one.
 func testPolicyCheck(t *testing.T, w *world) {
 	out := w.gatehouse("policy", "check", w.cfgPath)
-	mustContain(t, "policy check", out, "valid", "members of engineering may receive orders:readonly, rawpg:direct for up to 1h0m0s",
+	mustContain(t, "policy check", out, "valid", "members of engineering may receive orders:readonly, rawpg:direct, orders:support for up to 1h0m0s",
 		"members of finance may receive billing:readonly for up to 30m0s")
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(bad, []byte("data_dir: /tmp/x\nssh:\n  listen: 127.0.0.1:2222\n  colour: blue\n"), 0o600); err != nil {

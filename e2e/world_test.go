@@ -101,6 +101,7 @@ func newWorld(t *testing.T) *world {
 		CREATE TABLE customers (id int PRIMARY KEY, email text);
 		INSERT INTO customers VALUES (1, 'ada@example.com'), (2, 'grace@example.com');
 		GRANT SELECT ON customers TO app_ro;`)
+	w.execIn("orders", "SET ROLE app_owner; "+maskingFixtures)
 	w.idp = harness.StartIdP(t, []harness.IdPUser{alice, bob, carol, dave})
 	w.sshAddr = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
@@ -140,6 +141,11 @@ targets:
         credentials: &orders_owner {user: app_owner, password_file: %s}
         statements: readonly
         agent_statements: agentro
+      # support sees people through the masking policy pii.
+      support:
+        credentials: *orders_owner
+        statements: maskedro
+        masking: pii
       # admin is given only on approval (the grant below).
       admin:
         credentials: *orders_owner
@@ -157,7 +163,7 @@ targets:
       direct: {}
 grants:
   - groups: [engineering]
-    allow: [orders:readonly, rawpg:direct]
+    allow: [orders:readonly, rawpg:direct, orders:support]
   - groups: [finance]
     allow: [billing:readonly]
     max_ttl: 30m
@@ -170,11 +176,20 @@ statements:
     allow: [select, explain, show, set, transaction, copy_to]
     log_parameters: true
     deny_functions: [pg_read_file, pg_read_binary_file, pg_ls_dir, lo_export, lo_import, dblink]
+  maskedro:
+    allow: [select, explain, show, set, transaction, copy_to, prepare, execute]
   # agentro is what agents get on orders:readonly: stricter than the
   # engineer's readonly (no explain, no copy_to).
   agentro:
     allow: [select, show, set, transaction]
     deny_functions: [pg_read_file, pg_read_binary_file, pg_ls_dir, lo_export, lo_import, dblink]
+masking:
+  pii:
+    columns:
+      public.people.email: email
+      public.people.ssn: redact
+      public.people.card: last4
+      public.people.phone: hash
 `
 
 func (w *world) execIn(db, sql string) {

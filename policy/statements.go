@@ -159,3 +159,12 @@ func (r *Role) StatementPolicyFor(agent bool) string {
 	}
 	return r.Statements
 }
+
+// MaskingPolicyFor names the masking policy that applies to a role:
+// agent_masking for an agent identity when set, else masking ("" for none).
+func (r *Role) MaskingPolicyFor(agent bool) string {
+	if agent && r.AgentMasking != "" {
+		return r.AgentMasking
+	}
+	return r.Masking
+}

@@ -128,7 +128,9 @@ type Upstream struct {
 	// the portal's description, which gatehouse asks the database for after
 	// each Bind (the client may never Describe). It runs on the relay path:
 	// it must not block. Rows of a portal gatehouse did not see bound reach
-	// the client with every value NULL while it is set.
+	// the client with every value NULL while it is set. While it is set,
+	// the database's errors and notices also lose what could echo a value
+	// (see redactError).
 	Results func(Result) *RowRewrite
 }
 

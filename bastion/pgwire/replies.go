@@ -65,10 +65,13 @@ type replies struct {
 	fatalSeen  bool  // the database sent a FATAL error: it is closing
 	observe    func(StatementEvent)
 	results    func(Result) *RowRewrite // nil: rows pass unchanged
-	current    *RowRewrite              // for the rows of the simple query at the head
-	rows       rowRewriter
-	now        func() time.Time
-	mismatch   func(string) // reports replies out of step (a bug, or a database surprise)
+	// redactErrors: the database's errors and notices may echo masked
+	// values (Upstream.Results is set), so their values are removed.
+	redactErrors bool
+	current      *RowRewrite // for the rows of the simple query at the head
+	rows         rowRewriter
+	now          func() time.Time
+	mismatch     func(string) // reports replies out of step (a bug, or a database surprise)
 }
 
 func newReplies(observe func(StatementEvent), now func() time.Time, mismatch func(string)) *replies {
@@ -140,11 +143,18 @@ func (r *replies) head() *pending {
 // client gets in its place (the message itself, or a refusal).
 func (r *replies) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, error) {
 	switch m := msg.(type) {
-	case *pgproto3.NoticeResponse, *pgproto3.NotificationResponse, *pgproto3.ParameterStatus,
+	case *pgproto3.NoticeResponse:
+		if r.redactErrors {
+			return (*pgproto3.NoticeResponse)(redactError((*pgproto3.ErrorResponse)(m))), nil
+		}
+	case *pgproto3.NotificationResponse, *pgproto3.ParameterStatus,
 		*pgproto3.ParameterDescription, *pgproto3.CopyInResponse, *pgproto3.CopyOutResponse, *pgproto3.CopyDone,
 		*pgproto3.FunctionCallResponse:
 		// Asynchronous, or part of a reply that goes on.
 	case *pgproto3.ErrorResponse:
+		if r.redactErrors {
+			m = redactError(m)
+		}
 		return r.error(m), nil
 	case *pgproto3.ReadyForQuery:
 		r.ready(m)

@@ -3,6 +3,7 @@ package pgwire
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -117,5 +118,29 @@ func TestRowRewriterReusesBuffers(t *testing.T) {
 	short := &pgproto3.DataRow{Values: [][]byte{[]byte("a")}}
 	if got := w.rewrite(rw, short); len(got.Values) != 1 || got.Values[0] != nil {
 		t.Fatalf("a row of another width was not answered all NULL: %q", got.Values)
+	}
+}
+
+func TestRedactError(t *testing.T) {
+	m := &pgproto3.ErrorResponse{
+		Severity: "ERROR", Code: "22P02",
+		Message:        `invalid input syntax for type integer: "ada@example.com"`,
+		Detail:         "Key (email)=(ada@example.com) already exists.",
+		Hint:           `see "ada@example.com"`,
+		Where:          "SQL statement \"SELECT 'ada@example.com'\"",
+		InternalQuery:  "SELECT 'ada@example.com'",
+		ConstraintName: "people_email_key",
+	}
+	got := redactError(m)
+	for _, s := range []string{got.Message, got.Detail, got.Hint, got.Where, got.InternalQuery} {
+		if strings.Contains(s, "ada@example.com") {
+			t.Fatalf("a value survived: %+v", got)
+		}
+	}
+	if got.Code != "22P02" || got.ConstraintName != "people_email_key" || got.Message != `invalid input syntax for type integer: "****"` {
+		t.Fatalf("redacted %+v", got)
+	}
+	if !strings.Contains(m.Message, "ada@example.com") {
+		t.Fatal("the original was changed")
 	}
 }

@@ -77,7 +77,7 @@ func (s *session) serve(ctx context.Context) error {
 	}
 	s.upstream, s.frontend = hc.Conn, hc.Frontend
 	s.replies = newReplies(s.cfg.Observe, s.cfg.now, func(m string) { s.log.Warn("pgwire: replies out of step", "problem", m) })
-	s.replies.results = s.results
+	s.replies.results, s.replies.redactErrors = s.results, s.results != nil
 	s.cancelUpstream = newUpstreamCancel(hc).cancel
 
 	if s.cfg.OnStart != nil {

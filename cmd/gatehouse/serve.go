@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/bastion"
 	"github.com/gatehouse-dev/gatehouse/ca"
 	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/policy/masking"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -112,10 +113,14 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err := addOIDC(ctx, cfg, api); err != nil {
 		return err
 	}
+	masker, err := loadMasker(cfg)
+	if err != nil {
+		return err
+	}
 	bst, err := bastion.New(bastion.Config{
 		Policy: cfg, UserCAKeys: []gossh.PublicKey{keys.userCA.PublicKey()},
 		HostSigner: hostSigner, Recorder: rec.Recorder, Logger: log, IsRevoked: revs.IsRevoked,
-		Credentials: leases,
+		Credentials: leases, Masker: masker,
 	})
 	if err != nil {
 		return err
@@ -251,4 +256,18 @@ func publicSSHAddress(cfg *policy.Config) string {
 func hostPrincipals(cfg *policy.Config, alias, sshAddr string) []string {
 	host, _, _ := net.SplitHostPort(sshAddr)
 	return append([]string{alias, host}, cfg.SSH.HostNames...)
+}
+
+// maskingKeyFile keeps the key of the hash mask, relative to data_dir.
+const maskingKeyFile = "masking_hash_key"
+
+// loadMasker keys the hash mask with the key in data_dir (made on first
+// use), so that hashes stay stable across restarts and joins still work.
+func loadMasker(cfg *policy.Config) (*masking.Masker, error) {
+	path := cfg.Path(maskingKeyFile)
+	key, err := masking.LoadOrCreateHashKey(path)
+	if err != nil {
+		return nil, fmt.Errorf("masking hash key %s: %w", path, err)
+	}
+	return masking.NewMasker(key)
 }

@@ -44,6 +44,9 @@ type Statement struct {
 	Text string
 	// Location is the byte offset of Text in the classified string.
 	Location int
+	// Command is the statement's parse node, as libpg_query names it
+	// ("SelectStmt", "FetchStmt", "ExecuteStmt", ...).
+	Command string
 	// Kinds are every kind the statement does, the statement's own kind
 	// first, each once. Never empty: what fits no kind is "other".
 	Kinds []string
@@ -189,6 +192,7 @@ func classifyRaw(sql string, raw *pg_query.RawStmt) (Statement, bool, error) {
 	return Statement{
 		Text:      text,
 		Location:  at,
+		Command:   commandOf(raw.Stmt),
 		Kinds:     w.kinds,
 		Relations: w.relations,
 		Functions: w.functions,
@@ -218,3 +222,14 @@ func statementText(sql string, raw *pg_query.RawStmt) (string, int, error) {
 
 // pgSpace is the whitespace of PostgreSQL's scanner (scan.l, "space").
 const pgSpace = " \t\n\r\f\v"
+
+// commandOf names a statement's parse node (the field set in the Node
+// oneof, e.g. select_stmt → SelectStmt).
+func commandOf(n *pg_query.Node) string {
+	m := n.ProtoReflect()
+	fd := m.WhichOneof(m.Descriptor().Oneofs().Get(0))
+	if fd == nil {
+		return ""
+	}
+	return string(fd.Message().Name())
+}

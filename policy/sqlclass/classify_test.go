@@ -345,3 +345,18 @@ func TestClassifyPrepared(t *testing.T) {
 	}
 	check(t, "EXECUTE kinds", sts[1].Kinds, list("execute"))
 }
+
+func TestClassifyCommand(t *testing.T) {
+	sts, err := Classify("SELECT 1; FETCH 5 FROM c; EXECUTE p; DECLARE c CURSOR FOR SELECT 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, st := range sts {
+		got = append(got, st.Command)
+	}
+	want := []string{"SelectStmt", "FetchStmt", "ExecuteStmt", "DeclareCursorStmt"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("commands %q, want %q", got, want)
+	}
+}
