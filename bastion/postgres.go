@@ -71,7 +71,7 @@ func (s *pgSession) config() pgwire.Config {
 	srv := s.cs.srv
 	return pgwire.Config{
 		Authorize:        s.authorize,
-		Inspect:          s.inspectRecorded,
+		Inspect:          s.inspectDurable,
 		Observe:          s.observe,
 		OnStart:          s.onStart,
 		OnEnd:            s.onEnd,

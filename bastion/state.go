@@ -133,7 +133,13 @@ func (cs *connState) start(clientVersion string) {
 // is closed, because gatehouse lets nothing happen that it cannot record;
 // callers refuse the action the event describes.
 func (cs *connState) record(typ string, data any) error {
-	if err := cs.stream.Emit(typ, data); err != nil {
+	emit := cs.stream.Emit
+	if typ == evDBStatement {
+		// A statement's outcome: what it records has happened, and its
+		// decision (db.decision) was durable before it went ahead.
+		emit = cs.stream.EmitLazy
+	}
+	if err := emit(typ, data); err != nil {
 		cs.log.Error("recording failed; closing connection", "event", typ, "error", err)
 		cs.conn.closeWith(fmt.Errorf("recording failed: %w", err))
 		return err

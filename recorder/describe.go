@@ -32,6 +32,7 @@ var describers = map[string]func(json.RawMessage) (string, error){
 	"channel.close":   describeChannelClose,
 	"request.refused": describeRequestRefused,
 	typeStatement:     describeStatement,
+	"db.decision":     describeStatement,
 	typeSessionEnd:    describeEnd,
 	TypeCheckpoint:    describeCheckpoint,
 }

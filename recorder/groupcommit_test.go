@@ -98,3 +98,28 @@ func TestGroupCommitSyncFailureFailsStream(t *testing.T) {
 		t.Fatal("Emit after a failed fsync succeeded; the stream must stay failed")
 	}
 }
+
+// TestEmitLazyWaitsForNoSync: outcome events are written at once and made
+// durable by the next Emit (the decision before the next action), so a
+// statement costs one fsync, not two.
+func TestEmitLazyWaitsForNoSync(t *testing.T) {
+	out := &slowSync{}
+	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.Emit("db.decision", i); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.EmitLazy("db.statement", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out.syncs != 3 || out.synced != 5 || out.lines != 6 {
+		t.Errorf("%d syncs through line %d of %d; want 3 through 5 of 6 (the last outcome not yet durable)", out.syncs, out.synced, out.lines)
+	}
+	if err := s.Sync(); err != nil || out.synced != 6 {
+		t.Errorf("Sync = %v, synced through %d; want all 6", err, out.synced)
+	}
+}

@@ -63,16 +63,46 @@ var ErrClosed = errors.New("recorder: stream closed")
 // event describes (fail closed). After a failed append every Emit fails:
 // the stream's end may hold a partial line, and nothing may follow it.
 func (s *Stream) Emit(typ string, data any) error {
+	end, err := s.write(typ, data)
+	if err != nil {
+		return err
+	}
+	return s.makeDurable(end)
+}
+
+// write encodes and appends an event and returns the written end for
+// makeDurable.
+func (s *Stream) write(typ string, data any) (int64, error) {
 	if typ == TypeCheckpoint {
-		return fmt.Errorf("recorder: event type %q is the recorder's own", typ)
+		return 0, fmt.Errorf("recorder: event type %q is the recorder's own", typ)
 	}
 	payload, err := json.Marshal(data)
 	if err != nil {
-		return fmt.Errorf("recorder: encode %s: %w", typ, err)
+		return 0, fmt.Errorf("recorder: encode %s: %w", typ, err)
 	}
-	end, err := s.emitLocked(typ, payload)
-	if err != nil {
-		return err
+	return s.emitLocked(typ, payload)
+}
+
+// EmitLazy appends an event like Emit, but returns once it is written,
+// without waiting for it to be durable: it becomes durable with the
+// stream's next Emit, Sync, idle checkpoint or Close, and survives the
+// death of the process at once (it is in the kernel), though not of the
+// machine. It is for the record of what already happened (a statement's
+// outcome), so that only the event that must precede an action (its
+// decision, by Emit) waits for an fsync. An error means the event was not
+// recorded.
+func (s *Stream) EmitLazy(typ string, data any) error {
+	_, err := s.write(typ, data)
+	return err
+}
+
+// Sync returns once every event emitted so far is durable.
+func (s *Stream) Sync() error {
+	s.mu.Lock()
+	end, failed := s.end, s.failed
+	s.mu.Unlock()
+	if failed != nil {
+		return failed
 	}
 	return s.makeDurable(end)
 }
