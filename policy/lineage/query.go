@@ -226,11 +226,38 @@ func (a *analyzer) with(s *scope, w *pg_query.WithClause) {
 		st := cte.Ctequery.GetSelectStmt()
 		if !w.Recursive || st == nil || st.Op == pg_query.SetOperation_SETOP_NONE {
 			s.ctes[cte.Ctename] = renamed(a.rows(s, cte.Ctequery), alias)
-			continue
+		} else {
+			s.ctes[cte.Ctename] = renamed(a.selectStmt(s, st.Larg), alias)
+			a.recursive(s, cte.Ctename, st, alias)
 		}
-		s.ctes[cte.Ctename] = renamed(a.selectStmt(s, st.Larg), alias)
-		a.recursive(s, cte.Ctename, st, alias)
+		s.ctes[cte.Ctename] = searchCycle(s.ctes[cte.Ctename], cte)
 	}
+}
+
+// searchCycle adds the columns SEARCH and CYCLE append to a recursive
+// query: the sequence, mark and path are built from the listed columns'
+// values (the path is an array of them).
+func searchCycle(cols []col, cte *pg_query.CommonTableExpr) []col {
+	listed := func(names []*pg_query.Node) origin {
+		var o origin
+		for _, n := range names {
+			c := nsItem{cols: cols}
+			v, ok := c.column(n.GetString_().GetSval())
+			if !ok {
+				v = unknownOrigin
+			}
+			o = o.plus(v.derived())
+		}
+		return o
+	}
+	if sc := cte.SearchClause; sc != nil {
+		cols = append(cols, col{name: sc.SearchSeqColumn, o: listed(sc.SearchColList)})
+	}
+	if cc := cte.CycleClause; cc != nil {
+		o := listed(cc.CycleColList)
+		cols = append(cols, col{name: cc.CycleMarkColumn, o: o}, col{name: cc.CyclePathColumn, o: o})
+	}
+	return cols
 }
 
 func (a *analyzer) recursive(s *scope, name string, st *pg_query.SelectStmt, alias *pg_query.Alias) {

@@ -57,6 +57,9 @@ func TestSelectColumns(t *testing.T) {
 		// a recursive CTE carries the recursive arm's sources too
 		{name: "recursive CTE", sql: "WITH RECURSIVE r(n, v) AS (SELECT 1, name FROM customers UNION ALL SELECT n + 1, r.v || c.ssn FROM r JOIN customers c ON c.id = r.n) SELECT n, v FROM r",
 			outs: "n=clean v=~customers.ssn"},
+		// SEARCH and CYCLE add columns built from the listed ones
+		{name: "search cycle", sql: "WITH RECURSIVE r(id, s) AS (SELECT id, ssn FROM customers UNION ALL SELECT id + 1, s FROM r) SEARCH DEPTH FIRST BY id SET seq CYCLE s SET loop USING path SELECT * FROM r",
+			outs: "id=clean s=customers.ssn seq=clean loop=~customers.ssn path=~customers.ssn"},
 		// UNION: column i is either arm's column i
 		{name: "union", sql: "SELECT name FROM customers UNION SELECT email FROM customers", outs: "name=~customers.email"},
 		// UNION of the same column stays Direct
