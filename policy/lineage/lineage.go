@@ -145,7 +145,9 @@ type Result struct {
 	// expanded: a query's select list, the RETURNING list of INSERT,
 	// UPDATE and DELETE, the rows of DECLARE CURSOR (what a later FETCH
 	// returns), PREPARE (what a later EXECUTE returns) and COPY ... TO.
-	// Empty for statements that return no rows of data.
+	// Empty for statements that return no rows of data. Without a Spread
+	// output there are exactly as many as PostgreSQL returns; a caller
+	// that sees another count should treat the statement as untraced.
 	Outputs []Output
 	// Probes are the masked columns used in probing positions.
 	Probes []Probe
