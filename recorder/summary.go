@@ -28,6 +28,23 @@ type Summary struct {
 	ChainError error    // nil when the hash chain is intact
 }
 
+// AddManifest completes the summary of a session that recorded no end
+// (its process died) from its manifest, as the manifest says, without
+// checking its signature (Verify does): Recover's manifest gives the end
+// reason EndRecovered and the time of the last event.
+func (s *Summary) AddManifest(data []byte) {
+	var sm struct {
+		Manifest struct {
+			EndReason string    `json:"end_reason"`
+			End       time.Time `json:"end"`
+		} `json:"manifest"`
+	}
+	if !s.Open() || json.Unmarshal(data, &sm) != nil || sm.Manifest.EndReason == "" {
+		return
+	}
+	s.End, s.EndReason = sm.Manifest.End, sm.Manifest.EndReason
+}
+
 // Open says whether the session has not recorded its end: it is still
 // running, or it was cut short.
 func (s Summary) Open() bool { return s.End.IsZero() }

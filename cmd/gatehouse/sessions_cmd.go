@@ -45,6 +45,9 @@ func runSessions(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		s := recorder.Summarize(id, lines)
+		if manifest, err := store.Manifest(recorder.KindSession, id); err == nil {
+			s.AddManifest(manifest) // a session a crash cut short: recovered_after_crash
+		}
 		if !filter.Match(s) {
 			continue
 		}

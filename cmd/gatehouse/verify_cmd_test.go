@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,4 +220,34 @@ func auditListed(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestRecoveredSessionReported: a session a crash cut short (no manifest,
+// a torn last line) is closed when the server's recorder opens, and
+// verify and sessions say how it ended.
+func TestRecoveredSessionReported(t *testing.T) {
+	w := newAuditWorld(t)
+	os.Remove(strings.TrimSuffix(w.stream(w.clean), ".jsonl") + ".manifest.json")
+	data, _ := os.ReadFile(w.stream(w.clean))
+	os.WriteFile(w.stream(w.clean), data[:len(data)-10], 0o600) // the last write, torn
+	cfg, err := policy.Load(w.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openServerRecorder(cfg, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	out, code, err := runAudit(t, "verify", "--config", w.config, w.clean)
+	if code != 0 {
+		t.Fatalf("verify of the recovered session: exit %d, %v\n%s", code, err, out)
+	}
+	for _, want := range []string{"ended: " + recorder.EndRecovered, "ABNORMAL END", "a torn last line of"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("verify output does not say %q:\n%s", want, out)
+		}
+	}
+	out, _, err = runAudit(t, "sessions", "--config", w.config)
+	if err != nil || !strings.Contains(out, recorder.EndRecovered) {
+		t.Errorf("sessions: %v\n%s", err, out)
+	}
 }
