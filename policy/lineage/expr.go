@@ -74,20 +74,25 @@ func (a *analyzer) generic(s *scope, n *pg_query.Node) origin {
 
 func (a *analyzer) fields(s *scope, m protoreflect.Message) origin {
 	var o origin
+	eachChild(m, func(c protoreflect.Message) { o = o.plus(a.message(s, c)) })
+	return o
+}
+
+// eachChild calls fn with each message-typed field of m, list elements
+// one by one.
+func eachChild(m protoreflect.Message, fn func(protoreflect.Message)) {
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Kind() != protoreflect.MessageKind {
-			return true
-		}
-		if fd.IsList() {
+		switch {
+		case fd.Kind() != protoreflect.MessageKind || fd.IsMap():
+		case fd.IsList():
 			for i := range v.List().Len() {
-				o = o.plus(a.message(s, v.List().Get(i).Message()))
+				fn(v.List().Get(i).Message())
 			}
-		} else if !fd.IsMap() {
-			o = o.plus(a.message(s, v.Message()))
+		default:
+			fn(v.Message())
 		}
 		return true
 	})
-	return o
 }
 
 func (a *analyzer) message(s *scope, m protoreflect.Message) origin {

@@ -88,18 +88,7 @@ func namesMasked(m protoreflect.Message) bool {
 				found = found || masked
 			}
 		}
-		m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-			switch {
-			case fd.Kind() != protoreflect.MessageKind || fd.IsMap():
-			case fd.IsList():
-				for i := range v.List().Len() {
-					visit(v.List().Get(i).Message())
-				}
-			default:
-				visit(v.Message())
-			}
-			return true
-		})
+		eachChild(m, visit)
 	}
 	visit(m)
 	return found && !sub

@@ -121,18 +121,7 @@ func (a *analyzer) visitNames(m protoreflect.Message) {
 	case *pg_query.FuncCall:
 		a.function(stringsOf(x.Funcname))
 	}
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.Kind() != protoreflect.MessageKind || fd.IsMap():
-		case fd.IsList():
-			for i := range v.List().Len() {
-				a.visitNames(v.List().Get(i).Message())
-			}
-		default:
-			a.visitNames(v.Message())
-		}
-		return true
-	})
+	eachChild(m, a.visitNames)
 }
 
 func statementName(n *pg_query.Node) string {
