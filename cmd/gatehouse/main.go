@@ -21,7 +21,8 @@ const usage = `gatehouse: an identity-aware SSH bastion for database access by A
 Usage: gatehouse COMMAND [flags]
 
 Server and operator:
-  serve --config F          run the bastion (SSH) and the certificate API
+  serve --config F          run the bastion (SSH) and the certificate API; GET /healthz on
+                            the API answers 503 with the reason while sessions cannot be recorded
   dev [--data-dir D]        everything on this machine with embedded defaults (make run)
   ca init --config F        generate the user and host CA keys in data_dir (none with ca.signer.vault)
   ca sign --config F ...    mint a certificate without an IdP (recorded like any issuance)
