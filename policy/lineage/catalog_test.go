@@ -43,6 +43,12 @@ func newFakeCatalog() *fakeCatalog {
 	c.add(Relation{Schema: "pg_catalog", Name: "pg_stats", Kind: View,
 		Columns: []string{"schemaname", "tablename", "attname", "most_common_vals"}})
 	c.add(Relation{Schema: "pg_catalog", Name: "pg_class", Columns: []string{"oid", "relname"}})
+	c.add(Relation{Schema: "information_schema", Name: "columns", Kind: View, Columns: []string{"table_name", "column_name", "max_length"},
+		Definition: "SELECT c.relname::information_schema.sql_identifier, c.relname, information_schema._pg_char_max_length(c.oid, c.oid) FROM pg_class c"})
+	// A view calling lower() means pg_catalog's, whatever the session's
+	// search_path puts first.
+	c.add(Relation{Schema: "public", Name: "lower_names", Kind: View, Columns: []string{"n"},
+		Definition: "SELECT lower(customers.name) FROM public.customers"})
 	return c
 }
 
@@ -73,7 +79,7 @@ func (c *fakeCatalog) lookup(schema, name string) (Relation, error) {
 
 func (c *fakeCatalog) FunctionSchemas(searchPath []string, schema, name string) ([]string, error) {
 	if schema != "" {
-		if slices.Contains(c.functions, schema+"."+name) {
+		if slices.Contains(c.functions, schema+"."+name) || schema == "information_schema" {
 			return []string{schema}, nil
 		}
 		return nil, nil

@@ -44,6 +44,12 @@ func TestStaysClean(t *testing.T) {
 		{name: "correlated clean", sql: "SELECT (SELECT o.total FROM orders o WHERE o.id = c.id) FROM customers c", outs: "total=orders.total", opts: denyProbing},
 		// system columns carry no column's data
 		{name: "system columns", sql: "SELECT ctid, c.tableoid, ssn FROM customers c", outs: "ctid=clean tableoid=clean ssn=customers.ssn", opts: denyProbing},
+		// information_schema views call information_schema functions
+		{name: "information_schema", sql: "SELECT column_name, max_length FROM information_schema.columns WHERE table_name = 'customers'",
+			outs: "column_name=pg_catalog.pg_class.relname max_length=clean"},
+		// a view's functions resolve as when it was made
+		{name: "view under search_path", sql: "SELECT n FROM lower_names", outs: "n=clean",
+			opts: func(o *Options) { o.SearchPath = []string{"crm", "public"} }},
 		// SHOW and transaction control
 		{name: "begin", sql: "BEGIN", outs: ""},
 	})

@@ -38,7 +38,9 @@
 // positions (WHERE, JOIN ON and USING, ORDER BY, GROUP BY, HAVING, window
 // PARTITION BY and ORDER BY, DISTINCT ON, aggregate FILTER, ON CONFLICT,
 // and LIMIT/OFFSET, which a subquery can make depend on a masked value)
-// and the functions called from outside pg_catalog.
+// and the functions called from outside pg_catalog (and information_schema,
+// whose SQL functions initdb creates too). A view's definition is read as
+// it was made: names resolved under an empty search_path.
 //
 // # Verdict
 //

@@ -134,9 +134,15 @@ func (a *analyzer) expandView(rel Relation) []col {
 		a.readsMasked = true
 		return unknownColumns(rel.Columns)
 	}
+	// The definition names everything outside pg_catalog in full, and
+	// means what it meant when the view was made, not what the session's
+	// search_path would make of it.
+	saved := a.opts.SearchPath
+	a.opts.SearchPath = nil
 	a.viewDepth++
 	defined := a.rows(&scope{}, tree.Stmts[0].Stmt)
 	a.viewDepth--
+	a.opts.SearchPath = saved
 	if len(defined) != len(rel.Columns) || slices.ContainsFunc(defined, func(c col) bool { return c.spread }) {
 		a.readsMasked = true
 		return unknownColumns(rel.Columns)

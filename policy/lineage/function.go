@@ -18,6 +18,11 @@ var opaqueFunctions = []string{
 	"ts_stat", "ts_rewrite",
 }
 
+// systemSchemas hold the functions initdb creates: pg_catalog's, and the
+// SQL functions behind information_schema's views, which an agent
+// listing columns reads through.
+var systemSchemas = []string{"pg_catalog", "information_schema"}
+
 // sinkFunctions are pg_catalog functions that keep or send their
 // arguments where a later statement or another session reads them
 // unmasked: settings, notifications, large objects, sequences, WAL.
@@ -34,20 +39,21 @@ func (a *analyzer) function(parts []string) (builtin string) {
 		return ""
 	}
 	schema, name := strings.Join(parts[:len(parts)-1], "."), parts[len(parts)-1]
-	if schema == "pg_catalog" {
+	if slices.Contains(systemSchemas, schema) {
 		return name
 	}
 	key := qualifiedName(schema, name)
-	outside, seen := a.funcSchemas[key]
+	cacheKey := key + " " + strings.Join(a.opts.SearchPath, ",")
+	outside, seen := a.funcSchemas[cacheKey]
 	if !seen {
 		schemas, err := a.opts.Catalog.FunctionSchemas(a.opts.SearchPath, schema, name)
 		if err != nil && !isNotFound(err) {
 			a.fail(fmt.Errorf("lineage: resolve function %s: %w", key, err))
 			return ""
 		}
-		user := slices.DeleteFunc(slices.Clone(schemas), func(s string) bool { return s == "pg_catalog" })
+		user := slices.DeleteFunc(slices.Clone(schemas), func(s string) bool { return slices.Contains(systemSchemas, s) })
 		outside = len(schemas) == 0 || len(user) > 0
-		a.funcSchemas[key] = outside
+		a.funcSchemas[cacheKey] = outside
 		if outside {
 			a.functions = append(a.functions, reportedFunction(schema, name, user))
 		}

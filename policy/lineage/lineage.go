@@ -151,7 +151,8 @@ type Result struct {
 	Outputs []Output
 	// Probes are the masked columns used in probing positions.
 	Probes []Probe
-	// Functions are the functions outside pg_catalog the statement calls,
+	// Functions are the functions outside pg_catalog and
+	// information_schema the statement calls,
 	// as written, each once.
 	Functions []string
 	// ReadsMasked is true when the statement reads a relation with masked
