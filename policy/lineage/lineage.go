@@ -152,8 +152,9 @@ type Result struct {
 	// Probes are the masked columns used in probing positions.
 	Probes []Probe
 	// Functions are the functions outside pg_catalog and
-	// information_schema the statement calls,
-	// as written, each once.
+	// information_schema the statement calls, each once: schema-qualified
+	// where written so or where the catalog says which schema a call
+	// reaches, as written otherwise.
 	Functions []string
 	// ReadsMasked is true when the statement reads a relation with masked
 	// columns, or might (a relation or function it cannot see into).
