@@ -43,6 +43,12 @@ func TestDerivedColumns(t *testing.T) {
 		{name: "field of row", sql: "SELECT (c).ssn, (c).name FROM customers c", outs: "ssn=customers.ssn name=customers.name"},
 		// a subscript of a field of a whole row is derived from it
 		{name: "subscript of row field", sql: "SELECT (c).email[1] FROM customers c", outs: "email=~customers.email"},
+		// (c).* expands the row's columns
+		{name: "row field star", sql: "SELECT (c).*, (o.*).* FROM customers c, notes o",
+			outs: "id=customers.id name=customers.name email=customers.email ssn=customers.ssn card_number=customers.card_number phone=customers.phone id=notes.id body=notes.body"},
+		// the fields of a composite value are not named in the text
+		{name: "composite star", sql: "SELECT (json_populate_record(NULL::notes, row_to_json(c))).* FROM customers c",
+			outs: "=...~customers.card_number+customers.email+customers.phone+customers.ssn"},
 		// ROW constructor
 		{name: "row constructor", sql: "SELECT ROW(id, ssn) FROM customers", outs: "row=~customers.ssn"},
 		// json_build_object with a masked value

@@ -189,6 +189,10 @@ func (a *analyzer) targets(s *scope, list []*pg_query.Node) []col {
 			outs = append(outs, a.expandStar(s, fields)...)
 			continue
 		}
+		if ind := rt.Val.GetAIndirection(); ind != nil && endsInStar(ind) {
+			outs = append(outs, a.expandRow(s, ind)...)
+			continue
+		}
 		name := rt.Name
 		if name == "" {
 			name = figureName(rt.Val)
@@ -210,6 +214,25 @@ func (a *analyzer) expandStar(s *scope, qual []string) []col {
 		return it.cols
 	}
 	return []col{{o: unknownOrigin, spread: true}}
+}
+
+func endsInStar(ind *pg_query.A_Indirection) bool {
+	return len(ind.Indirection) > 0 && ind.Indirection[len(ind.Indirection)-1].GetAStar() != nil
+}
+
+// expandRow is `(c).*` or `(c.*).*`: the columns of the row c, or of a
+// composite value, which the text does not name.
+func (a *analyzer) expandRow(s *scope, ind *pg_query.A_Indirection) []col {
+	if fields, star := columnRefFields(ind.Arg); len(ind.Indirection) == 1 && len(fields) == 1 {
+		it := s.wholeRow(fields[0])
+		if star {
+			it = s.relation(fields)
+		}
+		if it != nil {
+			return it.cols
+		}
+	}
+	return []col{{o: a.expr(s, ind.Arg).derived(), spread: true}}
 }
 
 // with binds each WITH query's columns in s. A recursive query is traced
