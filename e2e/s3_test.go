@@ -183,11 +183,12 @@ func (w *s3World) serverLog() string {
 	return string(b)
 }
 
-// sshClient is a key with a `ca sign` certificate and the host CA's
-// known_hosts line: what ssh needs to reach the world's bastion.
-type sshClient struct{ key, knownHosts string }
+// sshClient is an ssh_config for the world's bastion as Host gatehouse,
+// with a key that has a `ca sign` certificate and the host CA's
+// known_hosts line.
+type sshClient struct{ config string }
 
-// client makes a key and has it certified for grant.
+// client makes a key, has it certified for grant, and writes its ssh_config.
 func (w *s3World) client(grant string) sshClient {
 	t := w.t
 	dir := t.TempDir()
@@ -212,17 +213,21 @@ func (w *s3World) client(grant string) sshClient {
 	if err := os.WriteFile(knownHosts, []byte(info.HostCAKnownHosts+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return sshClient{key: key, knownHosts: knownHosts}
+	host, port, _ := net.SplitHostPort(w.sshAddr)
+	config := filepath.Join(dir, "ssh_config")
+	block := fmt.Sprintf("Host gatehouse\n  HostName %s\n  Port %s\n  User ci\n  IdentityFile %s\n  CertificateFile %s-cert.pub\n"+
+		"  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  HostKeyAlias gatehouse\n"+
+		"  BatchMode yes\n  ConnectTimeout 10\n", host, port, key, key, knownHosts)
+	if err := os.WriteFile(config, []byte(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return sshClient{config: config}
 }
 
 // ssh is an OpenSSH command to the world's bastion as c, with args
 // before the destination.
 func (w *s3World) ssh(c sshClient, args ...string) *exec.Cmd {
-	host, port, _ := net.SplitHostPort(w.sshAddr)
-	all := []string{"-F", "/dev/null", "-i", c.key, "-o", "CertificateFile=" + c.key + "-cert.pub",
-		"-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=" + c.knownHosts, "-o", "StrictHostKeyChecking=yes",
-		"-o", "HostKeyAlias=gatehouse", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p", port}
-	return exec.Command("ssh", append(append(all, args...), "ci@"+host)...)
+	return exec.Command("ssh", sshArgs(c.config, append(args, "gatehouse")...)...)
 }
 
 // sshEcho opens a session with a `ca sign` certificate and sends a line

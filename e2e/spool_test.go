@@ -72,36 +72,8 @@ func newPGS3World(t *testing.T, m *harness.MinIO, pg *harness.Postgres, bucket, 
 // ends both, and with ssh the session.
 func (w *pgS3World) tunnel(t *testing.T) (conn *pgx.Conn, close func()) {
 	t.Helper()
-	local := harness.FreePort(t)
-	cmd := w.ssh(w.id, "-N", "-L", fmt.Sprintf("%d:orders:%d", local, w.pg.Port))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cmd.Process.Signal(os.Interrupt)
-			<-exited
-		})
-	}
-	t.Cleanup(stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for !tcpUp(fmt.Sprintf("127.0.0.1:%d", local)) {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("ssh -N -L exited: %v\n%s", err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ssh -N -L: local port not listening after 20s\n%s", stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	// startTunnelVia needs only the world's PostgreSQL.
+	local, stop := (&world{t: t, pg: w.pg}).startTunnelVia(t, w.id.config, "gatehouse", "orders")
 	conn = pgxThrough(t, local, pgx.QueryExecModeSimpleProtocol)
 	return conn, func() { conn.Close(context.Background()); stop() }
 }

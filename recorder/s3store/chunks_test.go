@@ -17,14 +17,8 @@ import (
 // ends; verify from the bucket reassembles them, reports the stream
 // incomplete until its manifest is there, and complete after.
 func TestChunkedUpload(t *testing.T) {
-	m := harness.StartMinIO(t)
+	c := openTestBucket(t)
 	ctx := context.Background()
-	cfg := testConfig(m, "recordings")
-	cfg.CreateBucket = true
-	c, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	spool := recorder.FileStore{Dir: t.TempDir()}
 	up := &Uploader{Client: c, Spool: spool}
 	rec, pub := newRecorder(t, up.Store())
@@ -109,6 +103,19 @@ func TestBacklogWhileStoreDown(t *testing.T) {
 	if up.Pending() != 1 {
 		t.Errorf("pending = %d, want the stream still queued", up.Pending())
 	}
+}
+
+// openTestBucket starts a MinIO for the test and opens (creating it) a
+// locked bucket on it.
+func openTestBucket(t *testing.T) *Client {
+	t.Helper()
+	cfg := testConfig(harness.StartMinIO(t), "recordings")
+	cfg.CreateBucket = true
+	c, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func fileSize(t *testing.T, path string) int64 {

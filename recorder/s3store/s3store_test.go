@@ -102,14 +102,8 @@ func recordSession(t *testing.T, rec *recorder.Recorder, n int) string {
 // can neither be deleted nor overwritten, and a replacement put without
 // retention is named by CheckRetention.
 func TestObjectLockHolds(t *testing.T) {
-	m := harness.StartMinIO(t)
+	c := openTestBucket(t)
 	ctx := context.Background()
-	cfg := testConfig(m, "recordings")
-	cfg.CreateBucket = true
-	c, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	spool := recorder.FileStore{Dir: t.TempDir()}
 	up := &Uploader{Client: c, Spool: spool}
 	rec, pub := newRecorder(t, up.Store())
@@ -223,15 +217,9 @@ func TestObjectLockHolds(t *testing.T) {
 // are uploaded when it starts; a stream without a manifest is not; an
 // upload repeated after a crash puts no second version.
 func TestUploaderResumes(t *testing.T) {
-	m := harness.StartMinIO(t)
+	c := openTestBucket(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg := testConfig(m, "recordings")
-	cfg.CreateBucket = true
-	c, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	spool := recorder.FileStore{Dir: t.TempDir()}
 	rec, pub := newRecorder(t, spool) // the spool alone: nothing is uploaded yet
 	a, b := recordSession(t, rec, 1), recordSession(t, rec, 2)
