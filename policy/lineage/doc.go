@@ -63,6 +63,17 @@
 //     function, the pg_stats views, whose sampled values include masked
 //     columns) and an output, or a stored value, cannot be traced.
 //
+// # Implementing Catalog
+//
+// Against PostgreSQL, with the session's search_path set on the catalog
+// connection: Relation is to_regclass on the quoted name (NULL is
+// ErrNotFound), then pg_class.relkind (r, p: Table; f: ForeignTable; v:
+// View; m: MaterializedView), pg_attribute (attnum > 0, not attisdropped,
+// by attnum), pg_get_viewdef(oid) with an empty search_path for Definition,
+// and pg_inherits followed upwards for Ancestors. FunctionSchemas is the
+// distinct pg_proc.pronamespace names of functions called name, in the
+// given schema or in current_schemas(true).
+//
 // The caller decides what to do with Direct and Derived outputs (mask
 // them, or refuse by on_derived). What the text and the Catalog cannot
 // show is out of reach: user-defined operators, casts and type output
