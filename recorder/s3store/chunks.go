@@ -55,6 +55,9 @@ func (u *Uploader) upload(ctx context.Context, st *upStream) error {
 		return nil
 	}
 	closed := st.closed.Load() // before reading: then every line is in the file
+	if !closed && st.end.Load() <= st.sent.Load() {
+		return nil // an open stream with nothing new
+	}
 	if err := u.putChunks(ctx, st, closed); err != nil {
 		return err
 	}
