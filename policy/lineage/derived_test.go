@@ -13,7 +13,10 @@ func TestDerivedColumns(t *testing.T) {
 		// substring with SQL syntax is a pg_catalog function
 		{name: "substring", sql: "SELECT substring(ssn FROM 1 FOR 3) FROM customers", outs: "substring=~customers.ssn"},
 		// CASE feeds every branch and condition into the result
-		{name: "case", sql: "SELECT CASE WHEN ssn LIKE '1%' THEN 'a' ELSE name END FROM customers", outs: "case=~customers.ssn"},
+		{name: "case", sql: "SELECT CASE WHEN ssn LIKE '1%' THEN 'a' ELSE name END FROM customers", outs: "name=~customers.ssn"},
+		// a CASE without a named ELSE is called case, and a cast of one by its type
+		{name: "case name", sql: "SELECT CASE WHEN id = 1 THEN 'a' END, CASE WHEN ssn = '' THEN 1 ELSE 2 END::text FROM customers",
+			outs: "case=clean text=~customers.ssn"},
 		// COALESCE of two masked columns
 		{name: "coalesce", sql: "SELECT coalesce(email, phone) FROM customers", outs: "coalesce=~customers.email+customers.phone"},
 		// a function call carries its arguments

@@ -9,6 +9,34 @@ import (
 // figureName names an output column the way PostgreSQL's FigureColname
 // does, for the cases the name matters to a reader of the result.
 func figureName(n *pg_query.Node) string {
+	name, _ := figure(n)
+	return name
+}
+
+// figure is FigureColnameInternal: a cast's type name and "case" are weak
+// names, which a stronger one inside gives way to.
+func figure(n *pg_query.Node) (name string, strong bool) {
+	switch x := n.GetNode().(type) {
+	case *pg_query.Node_TypeCast:
+		if name, strong := figure(x.TypeCast.Arg); strong {
+			return name, true
+		}
+		if names := x.TypeCast.GetTypeName().GetNames(); len(names) > 0 {
+			return names[len(names)-1].GetString_().GetSval(), false
+		}
+	case *pg_query.Node_CaseExpr:
+		if name, strong := figure(x.CaseExpr.Defresult); strong {
+			return name, true
+		}
+		return "case", false
+	case *pg_query.Node_CollateClause:
+		return figure(x.CollateClause.Arg)
+	}
+	name = strongName(n)
+	return name, name != "?column?"
+}
+
+func strongName(n *pg_query.Node) string {
 	switch x := n.GetNode().(type) {
 	case *pg_query.Node_ColumnRef:
 		if fields, star := columnRefFields(n); !star && len(fields) > 0 {
@@ -16,13 +44,6 @@ func figureName(n *pg_query.Node) string {
 		}
 	case *pg_query.Node_FuncCall:
 		return funcName(x.FuncCall)
-	case *pg_query.Node_TypeCast:
-		if name := figureName(x.TypeCast.Arg); name != "?column?" {
-			return name
-		}
-		if names := x.TypeCast.GetTypeName().GetNames(); len(names) > 0 {
-			return names[len(names)-1].GetString_().GetSval()
-		}
 	case *pg_query.Node_AIndirection:
 		name := ""
 		for _, i := range x.AIndirection.Indirection {
@@ -34,8 +55,6 @@ func figureName(n *pg_query.Node) string {
 			return name
 		}
 		return figureName(x.AIndirection.Arg)
-	case *pg_query.Node_CaseExpr:
-		return "case"
 	case *pg_query.Node_CoalesceExpr:
 		return "coalesce"
 	case *pg_query.Node_RowExpr:
@@ -44,8 +63,6 @@ func figureName(n *pg_query.Node) string {
 		return "array"
 	case *pg_query.Node_SubLink:
 		return subLinkName(x.SubLink)
-	case *pg_query.Node_CollateClause:
-		return figureName(x.CollateClause.Arg)
 	case *pg_query.Node_MinMaxExpr:
 		return map[pg_query.MinMaxOp]string{pg_query.MinMaxOp_IS_GREATEST: "greatest", pg_query.MinMaxOp_IS_LEAST: "least"}[x.MinMaxExpr.Op]
 	case *pg_query.Node_SqlvalueFunction:
