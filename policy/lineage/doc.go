@@ -63,6 +63,11 @@
 //     function, the pg_stats views, whose sampled values include masked
 //     columns) and an output, or a stored value, cannot be traced.
 //
+// Analyze keeps no state between calls: it is safe for concurrent use
+// when the Catalog is, and its result depends only on the text, the
+// options and the catalog's answers, so a caller may cache it by those
+// (BenchmarkAnalyze: about a millisecond for a join of a view and a CTE).
+//
 // # Implementing Catalog
 //
 // Against PostgreSQL, with the session's search_path set on the catalog
