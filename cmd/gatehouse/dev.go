@@ -111,7 +111,7 @@ func printDevWelcome(out io.Writer, w devWelcome) {
 		fmt.Fprintf(out, "No demo database: %v\n\n", pgrun.ErrNotInstalled)
 	} else {
 		fmt.Fprintf(out, "3. Open a tunnel to the demo database:\n   ssh -F %s/ssh_config -N -L 15432:demo:%d gatehouse &\n\n", w.dir, w.demo.port)
-		fmt.Fprintf(out, "4. Query it as the role readonly (gatehouse holds the database password, the client never does):\n   psql -h 127.0.0.1 -p 15432 -U readonly demo -c 'SELECT name, email, card_number FROM customers LIMIT 5'\n\n")
+		fmt.Fprintf(out, "4. Query it as the role readonly (gatehouse holds the database password; the masking policy pii masks e-mail addresses and card numbers):\n   psql -h 127.0.0.1 -p 15432 -U readonly demo -c 'SELECT name, email, card_number FROM customers LIMIT 5'\n\n")
 		fmt.Fprintf(out, "   A write is refused by the statement policy:\n   psql -h 127.0.0.1 -p 15432 -U readonly demo -c 'DELETE FROM customers'\n\n")
 	}
 	fmt.Fprintf(out, "5. See what was recorded:\n   %s sessions --config %s\n\n", self, w.cfgPath)
