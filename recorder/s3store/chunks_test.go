@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/e2e/harness"
 	"github.com/gatehouse-dev/gatehouse/recorder"
@@ -134,4 +136,37 @@ func (c *Client) exists(t *testing.T, key string) bool {
 		t.Fatalf("get %s: %v", key, err)
 	}
 	return err == nil
+}
+
+// TestConcurrentStreamsUploadWhole: streams written concurrently while Run
+// uploads small chunks end up in the bucket whole, and verify.
+func TestConcurrentStreamsUploadWhole(t *testing.T) {
+	c := openTestBucket(t)
+	spool := recorder.FileStore{Dir: t.TempDir()}
+	up := &Uploader{Client: c, Spool: spool, ChunkInterval: 10 * time.Millisecond, ChunkBytes: 512}
+	rec, pub := newRecorder(t, up.Store())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); up.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	ids := make([]string, 5)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Go(func() { ids[i] = recordSession(t, rec, 50) })
+	}
+	wg.Wait()
+	deadline := time.Now().Add(30 * time.Second)
+	for up.Pending() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d streams still pending after 30s", up.Pending())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, id := range ids {
+		rep, err := recorder.VerifyStored(c, recorder.KindSession, id, pub)
+		if err != nil || rep.Manifest.Events != 52 {
+			t.Errorf("verify %s from S3: %+v, %v", id, rep, err)
+		}
+	}
 }
