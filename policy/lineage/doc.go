@@ -77,8 +77,7 @@
 // by attnum), pg_get_viewdef(oid) with an empty search_path for Definition,
 // and pg_inherits followed upwards for Ancestors. FunctionSchemas is the
 // distinct pg_proc.pronamespace names of functions called name, in the
-// given schema or in current_schemas(true). These queries were checked
-// against PostgreSQL 15 with this package's test schema.
+// given schema or in current_schemas(true).
 //
 // The caller decides what to do with Direct and Derived outputs (mask
 // them, or refuse by on_derived). What the text and the Catalog cannot
