@@ -136,6 +136,13 @@ func (w *pgS3World) waitAllUploaded(t *testing.T, within time.Duration) []string
 // texts of its db.statement events with their decision and rule.
 func (w *pgS3World) statements(t *testing.T, ids []string) []dbStatementRecord {
 	t.Helper()
+	return w.events(t, ids, "db.statement")
+}
+
+// events reads the bucket's copy of every session and returns its events
+// of type typ.
+func (w *pgS3World) events(t *testing.T, ids []string, typ string) []dbStatementRecord {
+	t.Helper()
 	c, err := s3store.Dial(s3store.Config{Endpoint: w.m.Endpoint, Bucket: w.bucket, AccessKey: w.m.AccessKey, SecretKey: w.m.SecretKey})
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +159,7 @@ func (w *pgS3World) statements(t *testing.T, ids []string) []dbStatementRecord {
 				t.Fatalf("%s: %v", id, err)
 			}
 			var st dbStatementRecord
-			if ev.Type == "db.statement" && ev.DecodeData(&st) == nil {
+			if ev.Type == typ && ev.DecodeData(&st) == nil {
 				all = append(all, st)
 			}
 		}
@@ -304,6 +311,16 @@ func testKilledMidSession(t *testing.T, m *harness.MinIO, pg *harness.Postgres) 
 	}
 	if count != n {
 		t.Errorf("%d statements of the killed session in the bucket, want %d", count, n)
+	}
+	// Each went ahead with a durable decision to allow it (db.decision).
+	decided := map[string]bool{}
+	for _, ev := range w.events(t, []string{id}, "db.decision") {
+		decided[ev.Text] = ev.Decision == "allow"
+	}
+	for i := range n {
+		if text := fmt.Sprintf("SELECT 'killed-%d'", i); !decided[text] {
+			t.Errorf("no db.decision allowing %q", text)
+		}
 	}
 }
 
