@@ -21,7 +21,7 @@ var allowedImports = map[string][]string{
 	"ca/krl":           {},
 	"ca/sshsig":        {},
 	"ca/login":         {"policy", "ca/sshsig", "internal/privatefile"},
-	"bastion":          {"policy", "recorder", "bastion/pgwire", "bastion/relay", "policy/sqlclass", "policy/masking"},
+	"bastion":          {"policy", "recorder", "bastion/pgwire", "bastion/relay", "policy/sqlclass", "policy/masking", "policy/lineage"},
 	"bastion/pgwire":   {},
 	"bastion/relay":    {},
 	"internal/pgrun":   {},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
 	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/policy/lineage"
 	"github.com/gatehouse-dev/gatehouse/policy/masking"
 	"github.com/gatehouse-dev/gatehouse/policy/sqlclass"
 )
@@ -35,6 +36,10 @@ type sessionMasking struct {
 	cfg    *pgconn.Config // the role's upstream, to read the catalog again
 	now    func() time.Time
 
+	// lineage traces computed columns; opened at the first statement,
+	// closed when the session ends. Used by Inspect only.
+	lineage *pgLineageCatalog
+
 	// Inspect (the client side) replaces the catalog; Results (the
 	// database side) reads it.
 	mu         sync.Mutex
@@ -43,9 +48,11 @@ type sessionMasking struct {
 }
 
 // maskingDetail is what Inspect found for Results: whether the statement
-// string reads data masking cannot trace column by column.
+// string reads masked data, and where each statement's output columns
+// come from (nil for a statement lineage did not trace).
 type maskingDetail struct {
 	readsMasked bool
+	outputs     [][]lineage.Output
 }
 
 // catalogFor returns the session's catalog, reading it again when the
@@ -104,12 +111,79 @@ func (m *sessionMasking) check(ctx context.Context, stmts []sqlclass.Statement, 
 		if reads || st.Command == "FetchStmt" || st.Command == "ExecuteStmt" || slices.Contains(st.Kinds, "execute") {
 			md.readsMasked = true
 		}
+		if slices.Contains(st.Settings, "search_path") {
+			return fmt.Sprintf("gatehouse: changing search_path is not allowed while masking policy %q applies (gatehouse resolves names as the session began); qualify names with their schema instead", m.name)
+		}
+		outputs, msg := m.trace(ctx, st)
+		if msg != "" {
+			return msg
+		}
+		md.outputs = append(md.outputs, outputs)
+		if outputs == nil {
+			md.readsMasked = true
+		}
 		if slices.Contains(st.Kinds, "ddl") {
 			m.cache.changed(m.key) // every session of this database is cautious until it reads again
 		}
 	}
 	d.masking = md
 	return ""
+}
+
+// trace runs the lineage analysis of one statement: its refusals (probing
+// under deny_probing, values stored where they would not be masked, what
+// it cannot trace while it reads masked data) and, under on_derived: deny,
+// outputs computed from masked columns. The outputs are nil when the
+// statement is not traced (then Results masks every computed column).
+func (m *sessionMasking) trace(ctx context.Context, st sqlclass.Statement) ([]lineage.Output, string) {
+	if m.lineage == nil {
+		c, err := newLineageCatalog(ctx, m.cfg)
+		if err != nil {
+			return nil, fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not read the database's catalog (%v)", m.name, err)
+		}
+		m.lineage = c
+	}
+	ctx, cancel := context.WithTimeout(ctx, lineageTimeout)
+	defer cancel()
+	m.lineage.ctx = ctx
+	m.lineage.forget(m.cache.generation(m.key))
+	path, err := m.lineage.searchPath(ctx)
+	if err != nil {
+		return nil, fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not trace it (%v)", m.name, err)
+	}
+	res, err := lineage.Analyze(st.Text, lineage.Options{
+		Catalog: m.lineage, SearchPath: path, Masked: m.policy.Columns,
+		AllowFunctions: m.policy.AllowFunctions, DenyProbing: m.policy.DenyProbing,
+	})
+	if err != nil {
+		return nil, fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not trace it (%v)", m.name, err)
+	}
+	if res.Refuse != "" {
+		return nil, fmt.Sprintf("gatehouse: %s (masking policy %q)", res.Refuse, m.name)
+	}
+	if m.policy.OnDerived == "deny" {
+		for _, o := range res.Outputs {
+			if o.Kind == lineage.Derived {
+				return nil, fmt.Sprintf("gatehouse: output %s is computed from masked %s, and masking policy %q refuses such outputs (on_derived: deny); select the column itself, which is masked", o.Name, columnList(o.Sources), m.name)
+			}
+		}
+	}
+	return res.Outputs, ""
+}
+
+func columnList(cols []lineage.Column) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.String()
+	}
+	return strings.Join(names, ", ")
+}
+
+// closeMasking ends what masking holds for the session.
+func (s *pgSession) closeMasking() {
+	if s.masking != nil && s.masking.lineage != nil {
+		s.masking.lineage.close()
+	}
 }
 
 func (m *sessionMasking) allowed(f string) bool {
@@ -124,12 +198,21 @@ func bareName(name string) string {
 func (m *sessionMasking) results(r pgwire.Result) *pgwire.RowRewrite {
 	cat, stale := m.current()
 	derived := true // unknown statements read masked data
+	var outputs []lineage.Output
 	if d, ok := r.Detail.(*statementDetail); ok && d.masking != nil {
 		derived = d.masking.readsMasked
+		if r.Statement < len(d.masking.outputs) {
+			outputs = traced(d.masking.outputs[r.Statement], len(r.Fields))
+		}
 	}
 	rw := &pgwire.RowRewrite{Columns: make([]pgwire.ColumnRewrite, len(r.Fields))}
 	for i, f := range r.Fields {
-		fn, why := m.columnRule(cat, stale, derived, f)
+		var fn, why string
+		if f.TableOID == 0 && outputs != nil && !stale {
+			fn, why = m.outputRule(outputs[i])
+		} else {
+			fn, why = m.columnRule(cat, stale, derived, f)
+		}
 		if fn == "" {
 			if len(m.policy.Detectors) > 0 {
 				rw.Columns[i] = m.detect(f)
@@ -212,7 +295,7 @@ func (m *sessionMasking) detect(f pgproto3.FieldDescription) pgwire.ColumnRewrit
 // startMasking sets up the role's masking policy for the session, if it
 // has one: the catalog is read before the client is let in, and a session
 // that cannot be masked is refused.
-func (s *pgSession) startMasking(ctx context.Context, role *policy.Role, database string, up *pgwire.Upstream) error {
+func (s *pgSession) startMasking(ctx context.Context, role *policy.Role, st pgwire.Startup, up *pgwire.Upstream) error {
 	name := role.MaskingPolicyFor(s.agent)
 	if name == "" {
 		return nil
@@ -225,9 +308,15 @@ func (s *pgSession) startMasking(ctx context.Context, role *policy.Role, databas
 	if srv.cfg.Masker == nil {
 		return refuse("the bastion has no masking key", nil)
 	}
+	// The catalog is read as the session sees it: same role, database
+	// and search_path.
+	cfg := up.Config.Copy()
+	if sp, ok := st.Params["search_path"]; ok {
+		cfg.RuntimeParams["search_path"] = sp
+	}
 	m := &sessionMasking{
 		name: name, policy: srv.cfg.Policy.Masking[name], masker: srv.cfg.Masker, cache: &srv.catalogs,
-		key: s.target + "\x00" + database + "\x00" + name, cfg: up.Config.Copy(), now: srv.cfg.Clock,
+		key: s.target + "\x00" + st.Database + "\x00" + name, cfg: cfg, now: srv.cfg.Clock,
 	}
 	if err := m.refresh(ctx); err != nil {
 		return refuse("gatehouse could not read the database's catalog", err)
@@ -235,4 +324,46 @@ func (s *pgSession) startMasking(ctx context.Context, role *policy.Role, databas
 	s.masking = m
 	up.Results = m.results
 	return nil
+}
+
+// traced returns outputs when they match the result column for column;
+// otherwise (a spread, another count) nil: the statement counts as
+// untraced.
+func traced(outputs []lineage.Output, fields int) []lineage.Output {
+	if len(outputs) != fields {
+		return nil
+	}
+	for _, o := range outputs {
+		if o.Spread {
+			return nil
+		}
+	}
+	return outputs
+}
+
+// outputRule is the mask of a computed column (no table OID) from its
+// lineage: a masked base column's own function when it is exactly that
+// column (RETURNING email), the fallback for values computed from masked
+// columns and for what could not be traced, none when no masked column
+// feeds it.
+func (m *sessionMasking) outputRule(o lineage.Output) (fn, why string) {
+	fallback := string(masking.FuncRedact)
+	if m.policy.OnDerived == "deny" {
+		fallback = string(masking.FuncNull)
+	}
+	switch o.Kind {
+	case lineage.Clean:
+		return "", ""
+	case lineage.Direct:
+		if rule, ok := m.policy.Columns[o.Column.String()]; ok {
+			return rule, o.Column.String()
+		}
+		if len(o.Sources) > 0 {
+			return fallback, "inherits masking of " + columnList(o.Sources)
+		}
+		return "", ""
+	case lineage.Derived:
+		return fallback, "computed from " + columnList(o.Sources)
+	}
+	return fallback, "origin not traced"
 }

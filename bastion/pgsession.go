@@ -74,7 +74,7 @@ func (s *pgSession) authorize(ctx context.Context, st pgwire.Startup) (*pgwire.U
 		params["statement_timeout"] = strconv.FormatInt(sp.StatementTimeout.D().Milliseconds(), 10)
 	}
 	up := &pgwire.Upstream{Config: cfg, RuntimeParams: params, RecordParameters: pol.Statements[s.policyName].LogParameters}
-	if err := s.startMasking(ctx, role, st.Database, up); err != nil {
+	if err := s.startMasking(ctx, role, st, up); err != nil {
 		return nil, err
 	}
 	return up, nil

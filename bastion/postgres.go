@@ -57,6 +57,7 @@ func (cs *connState) proxyPostgres(id int, nc gossh.NewChannel, target string, s
 		prepared: map[string]preparedStatement{},
 	}
 	defer s.releaseCredentials()
+	defer s.closeMasking()
 	counted := &countingChannel{Channel: ch}
 	err = pgwire.Serve(cs.ctx, counted, s.config())
 	ev := channelClose{Channel: id, BytesToTarget: counted.in.Load(), BytesFromTarget: counted.out.Load()}

@@ -185,6 +185,44 @@ func testMaskingResults(t *testing.T, w *world, p profile) {
 	}
 }
 
+// testMaskingPolicies: columns fed by no masked column are not masked;
+// an agent gets agent_masking (pii_strict), under which computed outputs of
+// masked columns (on_derived: deny) and probing predicates (deny_probing)
+// are refused while the columns themselves are still masked.
+func testMaskingPolicies(t *testing.T, w *world, p profile) {
+	t.Run("clean computed columns pass", func(t *testing.T) {
+		port, stop := w.startTunnel(t, w.sshConfig(p), "orders")
+		defer stop()
+		out, err := psqlAs(t, port, "support", "", "-F", "|", "-c", "SELECT count(*), max(id), upper(min(name)) FROM people WHERE name = 'Ada'")
+		if err != nil || out != "1|1|ADA" {
+			t.Fatalf("a computed column of unmasked data: %q, %v", out, err)
+		}
+	})
+	a := w.mustAgentCert(t, p, "masking-agent", "--grant", "orders:support")
+	port, stop := w.startTunnelVia(t, a.sshConfig(t), a.host(), "orders")
+	defer stop()
+	refused := []struct{ what, sql, want string }{
+		{"a computed output (on_derived: deny)", "SELECT upper(email) FROM people", "on_derived: deny"},
+		{"a probing predicate (deny_probing)", "SELECT id FROM people WHERE ssn LIKE '1%'", "deny_probing"},
+		{"probing by ORDER BY", "SELECT id FROM people ORDER BY card", "deny_probing"},
+		{"probing by a join", "SELECT a.id FROM people a JOIN people b ON a.email = b.email", "deny_probing"},
+	}
+	for _, r := range refused {
+		t.Run(r.what, func(t *testing.T) {
+			out, err := psqlAs(t, port, "support", "", "-c", r.sql)
+			if err == nil || !strings.Contains(out, "gatehouse") || !strings.Contains(out, r.want) {
+				t.Fatalf("%q was not refused for %s: %v\n%s", r.sql, r.want, err, out)
+			}
+		})
+	}
+	t.Run("the column itself is masked", func(t *testing.T) {
+		out, err := psqlAs(t, port, "support", "", "-c", "SELECT email FROM people WHERE id = 1")
+		if err != nil || out != "a***@example.com" {
+			t.Fatalf("%q, %v", out, err)
+		}
+	})
+}
+
 // pgxAs connects pgx to the tunnel on port as role.
 func pgxAs(t *testing.T, port int, role string, mode pgx.QueryExecMode) *pgx.Conn {
 	t.Helper()

@@ -146,6 +146,7 @@ targets:
         credentials: *orders_owner
         statements: maskedro
         masking: pii
+        agent_masking: pii_strict
       # admin is given only on approval (the grant below).
       admin:
         credentials: *orders_owner
@@ -190,6 +191,15 @@ masking:
       public.people.ssn: redact
       public.people.card: last4
       public.people.phone: hash
+  # agents on orders:support: computed outputs and probing are refused.
+  pii_strict:
+    columns:
+      public.people.email: email
+      public.people.ssn: redact
+      public.people.card: last4
+      public.people.phone: hash
+    on_derived: deny
+    deny_probing: true
 `
 
 func (w *world) execIn(db, sql string) {

@@ -1,0 +1,174 @@
+package bastion
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gatehouse-dev/gatehouse/policy/lineage"
+)
+
+// lineageTimeout bounds the catalog lookups for one statement.
+const lineageTimeout = 10 * time.Second
+
+// pgLineageCatalog is lineage.Catalog over a connection of the session's
+// own role (a second connection, so the session's protocol is never
+// disturbed). Answers are remembered until the database's catalog
+// generation moves on. Used from Inspect only, one call at a time.
+type pgLineageCatalog struct {
+	conn       *pgconn.PgConn
+	ctx        context.Context
+	relations  map[string]relationAnswer
+	functions  map[string][]string
+	generation int
+}
+
+type relationAnswer struct {
+	rel lineage.Relation
+	err error
+}
+
+func newLineageCatalog(ctx context.Context, cfg *pgconn.Config) (*pgLineageCatalog, error) {
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to read the catalog: %w", err)
+	}
+	return &pgLineageCatalog{conn: conn, relations: map[string]relationAnswer{}, functions: map[string][]string{}}, nil
+}
+
+func (c *pgLineageCatalog) close() {
+	c.conn.Close(context.Background())
+}
+
+// searchPath is the connection's search_path, which is the session's:
+// both start from the role's default and the client's start-up value, and
+// a masking session may not change it.
+func (c *pgLineageCatalog) searchPath(ctx context.Context) ([]string, error) {
+	rows, err := query(ctx, c.conn, `SELECT unnest(current_schemas(false))`)
+	if err != nil {
+		return nil, fmt.Errorf("reading search_path: %w", err)
+	}
+	var path []string
+	for _, r := range rows {
+		path = append(path, r[0])
+	}
+	return path, nil
+}
+
+// forget drops remembered answers when the catalog may have changed.
+func (c *pgLineageCatalog) forget(generation int) {
+	if generation != c.generation {
+		clear(c.relations)
+		clear(c.functions)
+		c.generation = generation
+	}
+}
+
+// candidates are the schemas PostgreSQL looks in for an unqualified name:
+// pg_catalog first unless the path places it, then the path.
+func candidates(searchPath []string, schema string) []string {
+	if schema != "" {
+		return []string{schema}
+	}
+	if slices.Contains(searchPath, "pg_catalog") {
+		return searchPath
+	}
+	return append([]string{"pg_catalog"}, searchPath...)
+}
+
+func (c *pgLineageCatalog) Relation(searchPath []string, schema, name string) (lineage.Relation, error) {
+	key := strings.Join(searchPath, "\x00") + "\x01" + schema + "\x01" + name
+	if a, ok := c.relations[key]; ok {
+		return a.rel, a.err
+	}
+	rel, err := c.relation(candidates(searchPath, schema), name)
+	c.relations[key] = relationAnswer{rel, err}
+	return rel, err
+}
+
+func (c *pgLineageCatalog) relation(schemas []string, name string) (lineage.Relation, error) {
+	rows, err := query(c.ctx, c.conn, `SELECT n.nspname, c.oid, c.relkind FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = $1 AND n.nspname = ANY($2::text[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
+		[]byte(name), textArray(schemas))
+	if err != nil {
+		return lineage.Relation{}, fmt.Errorf("looking up relation %s: %w", name, err)
+	}
+	for _, schema := range schemas { // the first schema of the path that has it
+		for _, r := range rows {
+			if r[0] == schema {
+				return c.describe(r[0], name, r[1], r[2])
+			}
+		}
+	}
+	return lineage.Relation{}, lineage.ErrNotFound
+}
+
+func (c *pgLineageCatalog) describe(schema, name, oid, relkind string) (lineage.Relation, error) {
+	if _, err := strconv.ParseUint(oid, 10, 32); err != nil {
+		return lineage.Relation{}, fmt.Errorf("relation %s.%s: oid %q", schema, name, oid)
+	}
+	rel := lineage.Relation{Schema: schema, Name: name}
+	switch relkind {
+	case "v":
+		rel.Kind = lineage.View
+	case "m":
+		rel.Kind = lineage.MaterializedView
+	case "f":
+		rel.Kind = lineage.ForeignTable
+	}
+	cols, err := query(c.ctx, c.conn, `SELECT attname FROM pg_catalog.pg_attribute
+WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, []byte(oid))
+	if err != nil {
+		return rel, fmt.Errorf("columns of %s.%s: %w", schema, name, err)
+	}
+	for _, r := range cols {
+		rel.Columns = append(rel.Columns, r[0])
+	}
+	if rel.Kind == lineage.View || rel.Kind == lineage.MaterializedView {
+		// Under an empty search_path every name in it is qualified; the
+		// transaction keeps the setting from outliving the query.
+		res, err := c.conn.Exec(c.ctx, "BEGIN; SET LOCAL search_path = ''; SELECT pg_catalog.pg_get_viewdef("+oid+"::oid); COMMIT").ReadAll()
+		if err != nil || len(res) < 3 || len(res[2].Rows) != 1 {
+			return rel, fmt.Errorf("definition of %s.%s: %v", schema, name, err)
+		}
+		rel.Definition = string(res[2].Rows[0][0])
+	}
+	anc, err := query(c.ctx, c.conn, `WITH RECURSIVE up(oid, depth) AS (
+  SELECT inhparent, 1 FROM pg_catalog.pg_inherits WHERE inhrelid = $1::oid
+  UNION ALL SELECT i.inhparent, up.depth + 1 FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid = up.oid WHERE up.depth < 32
+)
+SELECT n.nspname, c.relname FROM up JOIN pg_catalog.pg_class c ON c.oid = up.oid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ORDER BY up.depth`, []byte(oid))
+	if err != nil {
+		return rel, fmt.Errorf("ancestors of %s.%s: %w", schema, name, err)
+	}
+	for _, r := range anc {
+		rel.Ancestors = append(rel.Ancestors, lineage.Name{Schema: r[0], Table: r[1]})
+	}
+	return rel, nil
+}
+
+func (c *pgLineageCatalog) FunctionSchemas(searchPath []string, schema, name string) ([]string, error) {
+	key := strings.Join(searchPath, "\x00") + "\x01" + schema + "\x01" + name
+	if s, ok := c.functions[key]; ok {
+		return s, nil
+	}
+	rows, err := query(c.ctx, c.conn, `SELECT DISTINCT n.nspname FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE p.proname = $1 AND n.nspname = ANY($2::text[]) ORDER BY 1`, []byte(name), textArray(candidates(searchPath, schema)))
+	if err != nil {
+		return nil, fmt.Errorf("looking up function %s: %w", name, err)
+	}
+	var schemas []string
+	for _, r := range rows {
+		schemas = append(schemas, r[0])
+	}
+	c.functions[key] = schemas
+	return schemas, nil
+}
