@@ -64,6 +64,7 @@ type options struct {
 	tmpfsDiag bool
 	keep      bool
 	mode      string
+	bulkRows  int
 }
 
 func main() {
@@ -78,6 +79,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "directory for a perf CPU profile of gatehouse under the pgbench load (needs perf)")
 	flag.BoolVar(&o.tmpfsDiag, "tmpfs-diagnostic", true, "also run gatehouse with recordings on /dev/shm (fsync is free there) to show what fsync costs")
 	flag.StringVar(&o.mode, "mode", "simple", "pgbench -M: simple (as pgbench -S sends by default), extended or prepared")
+	flag.IntVar(&o.bulkRows, "bulk-rows", 1_000_000, "rows of the masked bulk read (6 columns, 2 masked); 0 skips it")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, recordings) instead of removing it")
 	flag.Parse()
 
@@ -277,8 +279,16 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
+	var bulk []bulkResult
+	if o.bulkRows > 0 {
+		if bulk, err = bulkReads(ctx, o, db, sshPort, ghPort); err != nil {
+			return err
+		}
+	}
+
 	load, _ = os.ReadFile("/proc/loadavg")
 	report(o, paths, sshTimes, ghTimes, strings.Join(strings.Fields(string(load))[:3], " "))
+	reportBulk(o, bulk)
 	if o.profile != "" {
 		return reportProfiles(ctx, tools, paths, o.profile)
 	}
@@ -527,11 +537,21 @@ targets:
     address: 127.0.0.1:%d
     roles:
       readonly:
-        credentials: {user: %s, password_file: %s}
+        credentials: &owner {user: %s, password_file: %s}
         statements: readonly
+      # masked reads the bulk table through a masking policy (-bulk-rows).
+      masked:
+        credentials: *owner
+        statements: readonly
+        masking: bulk
 statements:
   readonly:
     allow: [select, set, show, transaction]
+masking:
+  bulk:
+    columns:
+      public.bulk.email: email
+      public.bulk.card: last4
 recording:
   store: file
   dir: %s
@@ -606,7 +626,7 @@ func startGatehouse(ctx context.Context, bin, dir, recDir string, db *database, 
 		return nil, fmt.Errorf("ssh-keygen: %v\n%s", err, out)
 	}
 	if out, err := exec.CommandContext(ctx, bin, "ca", "sign", "--config", cfgPath, "--key", key+".pub",
-		"--identity", "bench@example.com", "--grant", "orders:readonly", "--ttl", "30m").CombinedOutput(); err != nil {
+		"--identity", "bench@example.com", "--grant", "orders:readonly", "--grant", "orders:masked", "--ttl", "30m").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("gatehouse ca sign: %v\n%s", err, out)
 	}
 	knownHosts := filepath.Join(dir, "known_hosts")

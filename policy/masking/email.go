@@ -38,16 +38,28 @@ func emailParts(value []byte) (local, domain []byte, ok bool) {
 		return nil, nil, false
 	}
 	local, domain = v[:at], v[at+1:]
-	if len(local) == 0 || len(local) > maxLocalPart || !utf8.Valid(local) {
-		return nil, nil, false
-	}
-	if bytes.IndexFunc(local, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+	if len(local) == 0 || len(local) > maxLocalPart || !validLocal(local) {
 		return nil, nil, false
 	}
 	if !validDomain(domain, true) {
 		return nil, nil, false
 	}
 	return local, domain, true
+}
+
+// validLocal: valid UTF-8 with no space or control character. ASCII, the
+// common case, is checked byte by byte (masking runs once per row).
+func validLocal(local []byte) bool {
+	for _, c := range local {
+		if c >= utf8.RuneSelf {
+			return utf8.Valid(local) &&
+				bytes.IndexFunc(local, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) < 0
+		}
+		if c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // validDomain reports whether d is a host name of at least two labels: each
@@ -78,10 +90,16 @@ func validLabel(l []byte, unicodeOK bool) bool {
 		return false
 	}
 	for i := 0; i < len(l); {
+		if c := l[i]; c < utf8.RuneSelf {
+			if !isAlnum(c) && c != '-' {
+				return false
+			}
+			i++
+			continue
+		}
 		r, size := utf8.DecodeRune(l[i:])
 		i += size
 		switch {
-		case r < utf8.RuneSelf && (isAlnum(byte(r)) || r == '-'):
 		case unicodeOK && r >= utf8.RuneSelf && r != utf8.RuneError &&
 			(unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)):
 		default:

@@ -24,6 +24,14 @@ func isLast4Separator(r rune) bool {
 // appendLast4 appends value with every character but the last four replaced
 // by '*'. Characters are UTF-8 runes; an invalid byte counts as one.
 func appendLast4(dst, value []byte) []byte {
+	if ascii(value) {
+		return appendLast4ASCII(dst, value)
+	}
+	return appendLast4Runes(dst, value)
+}
+
+// appendLast4Runes is appendLast4 for any value, rune by rune.
+func appendLast4Runes(dst, value []byte) []byte {
 	n := 0
 	for i := 0; i < len(value); {
 		r, size := utf8.DecodeRune(value[i:])
@@ -48,6 +56,41 @@ func appendLast4(dst, value []byte) []byte {
 			dst = append(dst, value[i:i+size]...)
 		}
 		i += size
+	}
+	return dst
+}
+
+func ascii(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// appendLast4ASCII is appendLast4 for ASCII values, one byte a character.
+func appendLast4ASCII(dst, value []byte) []byte {
+	n := 0
+	for _, c := range value {
+		if !isLast4Separator(rune(c)) {
+			n++
+		}
+	}
+	hide := n
+	if n >= last4MinLen {
+		hide = n - last4Shown
+	}
+	for _, c := range value {
+		switch {
+		case isLast4Separator(rune(c)):
+			dst = append(dst, c)
+		case hide > 0:
+			dst = append(dst, '*')
+			hide--
+		default:
+			dst = append(dst, c)
+		}
 	}
 	return dst
 }

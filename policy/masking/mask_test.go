@@ -299,3 +299,14 @@ func TestAppendReusesBuffer(t *testing.T) {
 		t.Errorf("AppendBinary null = %q, %v, %v; want dst unchanged", out, isNull, err)
 	}
 }
+
+// TestLast4ASCIIFastPath: the byte-by-byte path for ASCII values gives what
+// the rune-by-rune path gives.
+func TestLast4ASCIIFastPath(t *testing.T) {
+	for _, v := range []string{"", "1", "1234567", "12345678", "4242 4242 4242 4242", "+1 (555) 010-0199", "abc-def.ghi/jk", "----", "\x00\x7f12345678"} {
+		fast, slow := string(appendLast4ASCII(nil, []byte(v))), string(appendLast4Runes(nil, []byte(v)))
+		if fast != slow {
+			t.Errorf("%q: ASCII path %q, rune path %q", v, fast, slow)
+		}
+	}
+}
