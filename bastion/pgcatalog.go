@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -282,4 +283,20 @@ func textArray(values []string) []byte {
 	}
 	b.WriteByte('}')
 	return []byte(b.String())
+}
+
+// missing are the configured columns the catalog did not find, sorted.
+func (cat *maskCatalog) missing(columns map[string]string) []string {
+	found := map[string]bool{}
+	for _, c := range cat.columns {
+		found[c.name] = true
+	}
+	var out []string
+	for name := range columns {
+		if !found[name] {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -3,6 +3,7 @@ package bastion
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -35,6 +36,7 @@ type sessionMasking struct {
 	key    string         // the cache key: target, database, policy
 	cfg    *pgconn.Config // the role's upstream, to read the catalog again
 	now    func() time.Time
+	log    *slog.Logger
 
 	// lineage traces computed columns; opened at the first statement,
 	// closed when the session ends. Used by Inspect only.
@@ -67,6 +69,11 @@ func (m *sessionMasking) refresh(ctx context.Context) error {
 			return err
 		}
 		m.cache.put(m.key, cat, gen)
+		if missing := cat.missing(m.policy.Columns); len(missing) > 0 && m.log != nil {
+			// Names are matched exactly, as PostgreSQL stores them: a
+			// misspelt or wrongly cased entry masks nothing.
+			m.log.Warn("masking: configured columns not found in this database", "masking", m.name, "columns", missing)
+		}
 	}
 	m.mu.Lock()
 	m.cat, m.generation = cat, gen
@@ -316,7 +323,7 @@ func (s *pgSession) startMasking(ctx context.Context, role *policy.Role, st pgwi
 	}
 	m := &sessionMasking{
 		name: name, policy: srv.cfg.Policy.Masking[name], masker: srv.cfg.Masker, cache: &srv.catalogs,
-		key: s.target + "\x00" + st.Database + "\x00" + name, cfg: cfg, now: srv.cfg.Clock,
+		key: s.target + "\x00" + st.Database + "\x00" + name, cfg: cfg, now: srv.cfg.Clock, log: s.cs.log,
 	}
 	if err := m.refresh(ctx); err != nil {
 		return refuse("gatehouse could not read the database's catalog", err)
