@@ -73,14 +73,18 @@ func validDomain(d []byte, unicodeOK bool) bool {
 	}
 	labels := 0
 	var last []byte
-	for rest := d; rest != nil; labels++ {
-		last, rest, _ = bytes.Cut(rest, []byte{'.'})
+	for start := 0; start <= len(d); labels++ {
+		end := bytes.IndexByte(d[start:], '.')
+		if end < 0 {
+			end = len(d)
+		} else {
+			end += start
+		}
+		last = d[start:end]
 		if !validLabel(last, unicodeOK) {
 			return false
 		}
-		if len(rest) == 0 {
-			rest = nil
-		}
+		start = end + 1
 	}
 	return labels >= 2 && d[len(d)-1] != '.' && validTLD(last, unicodeOK)
 }
@@ -115,6 +119,13 @@ func validTLD(l []byte, unicodeOK bool) bool {
 	}
 	n := 0
 	for i := 0; i < len(l); n++ {
+		if c := l[i]; c < utf8.RuneSelf {
+			if !isLetter(c) {
+				return false
+			}
+			i++
+			continue
+		}
 		r, size := utf8.DecodeRune(l[i:])
 		i += size
 		if !(r < utf8.RuneSelf && isLetter(byte(r))) && !(unicodeOK && r >= utf8.RuneSelf && unicode.IsLetter(r)) {

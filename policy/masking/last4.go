@@ -24,8 +24,8 @@ func isLast4Separator(r rune) bool {
 // appendLast4 appends value with every character but the last four replaced
 // by '*'. Characters are UTF-8 runes; an invalid byte counts as one.
 func appendLast4(dst, value []byte) []byte {
-	if ascii(value) {
-		return appendLast4ASCII(dst, value)
+	if out, ok := appendLast4ASCII(dst, value); ok {
+		return out
 	}
 	return appendLast4Runes(dst, value)
 }
@@ -60,20 +60,23 @@ func appendLast4Runes(dst, value []byte) []byte {
 	return dst
 }
 
-func ascii(b []byte) bool {
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
-			return false
-		}
+// last4Separators marks the ASCII bytes isLast4Separator accepts.
+var last4Separators = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = isLast4Separator(rune(c))
 	}
-	return true
-}
+	return t
+}()
 
-// appendLast4ASCII is appendLast4 for ASCII values, one byte a character.
-func appendLast4ASCII(dst, value []byte) []byte {
+// appendLast4ASCII is appendLast4 for ASCII values, one byte a character;
+// ok is false (and dst unchanged) when value is not ASCII.
+func appendLast4ASCII(dst, value []byte) (out []byte, ok bool) {
 	n := 0
 	for _, c := range value {
-		if !isLast4Separator(rune(c)) {
+		if c >= utf8.RuneSelf {
+			return dst, false
+		}
+		if !last4Separators[c] {
 			n++
 		}
 	}
@@ -81,16 +84,13 @@ func appendLast4ASCII(dst, value []byte) []byte {
 	if n >= last4MinLen {
 		hide = n - last4Shown
 	}
-	for _, c := range value {
-		switch {
-		case isLast4Separator(rune(c)):
-			dst = append(dst, c)
-		case hide > 0:
-			dst = append(dst, '*')
+	start := len(dst)
+	dst = append(dst, value...)
+	for i := start; hide > 0 && i < len(dst); i++ {
+		if !last4Separators[dst[i]] {
+			dst[i] = '*'
 			hide--
-		default:
-			dst = append(dst, c)
 		}
 	}
-	return dst
+	return dst, true
 }

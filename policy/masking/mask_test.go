@@ -300,12 +300,19 @@ func TestAppendReusesBuffer(t *testing.T) {
 	}
 }
 
+func TestLast4ASCIIFastPathRefusesOtherText(t *testing.T) {
+	if out, ok := appendLast4ASCII([]byte("x"), []byte("4242 4242 4242 424²")); ok || string(out) != "x" {
+		t.Fatalf("non-ASCII value taken by the ASCII path: %q, %v", out, ok)
+	}
+}
+
 // TestLast4ASCIIFastPath: the byte-by-byte path for ASCII values gives what
 // the rune-by-rune path gives.
 func TestLast4ASCIIFastPath(t *testing.T) {
 	for _, v := range []string{"", "1", "1234567", "12345678", "4242 4242 4242 4242", "+1 (555) 010-0199", "abc-def.ghi/jk", "----", "\x00\x7f12345678"} {
-		fast, slow := string(appendLast4ASCII(nil, []byte(v))), string(appendLast4Runes(nil, []byte(v)))
-		if fast != slow {
+		fastb, ok := appendLast4ASCII(nil, []byte(v))
+		fast, slow := string(fastb), string(appendLast4Runes(nil, []byte(v)))
+		if !ok || fast != slow {
 			t.Errorf("%q: ASCII path %q, rune path %q", v, fast, slow)
 		}
 	}
