@@ -132,7 +132,7 @@ type OIDCConfig struct {
 
 // RecordingConfig configures where session recordings go.
 type RecordingConfig struct {
-	Store      string   `yaml:"store"` // file (default) | s3
+	Store      string   `yaml:"store"` // file (default) | s3 | discard (benchmarks only: DiscardRecordingsEnv)
 	Dir        string   `yaml:"dir"`   // for file; relative to data_dir; default recordings
 	S3         S3Config `yaml:"s3"`
 	FailClosed *bool    `yaml:"fail_closed"` // default true

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -228,10 +229,23 @@ func (c *Config) validateRecording() []error {
 		return nil
 	case "s3":
 		return c.Recording.S3.validate()
+	case "discard":
+		if os.Getenv(DiscardRecordingsEnv) != "1" {
+			return []error{fmt.Errorf("recording.store: discard keeps no recordings and is for benchmarks only; "+
+				"it is accepted only with %s=1 in the environment (docs/benchmarks.md). For a server, use file or s3", DiscardRecordingsEnv)}
+		}
+		return nil
 	default:
 		return []error{fmt.Errorf("recording.store: %q, want file or s3", c.Recording.Store)}
 	}
 }
+
+// DiscardRecordingsEnv must be 1 for recording.store: discard to be
+// accepted. The store records nothing, so it is not a configuration
+// choice alone: a configuration file copied from a benchmark to a server
+// is refused there unless whoever starts the server also sets this
+// deliberately named variable (and serve logs an error on every start).
+const DiscardRecordingsEnv = "GATEHOUSE_BENCHMARK_ONLY_DISCARD_RECORDINGS"
 
 // validate checks the S3 store's settings; the endpoint's form is
 // host[:port] (HTTPS) or http(s)://host[:port].

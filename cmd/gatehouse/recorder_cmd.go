@@ -51,6 +51,9 @@ func openRecorder(cfg *policy.Config) (*recorder.Recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recorder key: %w", err)
 	}
+	if cfg.Recording.Store == "discard" {
+		return &recorder.Recorder{Store: recorder.Discard{}, Signer: key}, nil
+	}
 	return &recorder.Recorder{Store: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}, Signer: key}, nil
 }
 
@@ -69,6 +72,14 @@ func openServerRecorder(cfg *policy.Config, log *slog.Logger) (*serverRecorder, 
 	rec, err := openRecorder(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := rec.Store.(recorder.Discard); ok {
+		// Validation let it through only with the acknowledgement; say so
+		// on every start, where whoever reads the log cannot miss it.
+		log.Error("RECORDINGS ARE DISCARDED: recording.store is discard, accepted because "+policy.DiscardRecordingsEnv+
+			"=1; no session is recorded. This is for benchmarks only: never run a server like this")
+		rec.Logger = log
+		return &serverRecorder{Recorder: rec}, nil
 	}
 	files := rec.Store.(recorder.FileStore)
 	recoverStreams(rec, files, log)
