@@ -76,7 +76,7 @@ func openServerRecorder(cfg *policy.Config, log *slog.Logger) (*serverRecorder, 
 	if _, ok := rec.Store.(recorder.Discard); ok {
 		// Validation let it through only with the acknowledgement; say so
 		// on every start, where whoever reads the log cannot miss it.
-		log.Error("RECORDINGS ARE DISCARDED: recording.store is discard, accepted because "+policy.DiscardRecordingsEnv+
+		log.Error("RECORDINGS ARE DISCARDED: recording.store is discard, accepted because " + policy.DiscardRecordingsEnv +
 			"=1; no session is recorded. This is for benchmarks only: never run a server like this")
 		rec.Logger = log
 		return &serverRecorder{Recorder: rec}, nil
