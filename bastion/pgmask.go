@@ -55,6 +55,7 @@ type sessionMasking struct {
 type maskingDetail struct {
 	readsMasked bool
 	outputs     [][]lineage.Output
+	copies      map[int]*copyPlan // by statement index: COPY TO that reads masked data
 }
 
 // catalogFor returns the session's catalog, reading it again when the
@@ -101,7 +102,7 @@ func (m *sessionMasking) check(ctx context.Context, stmts []sqlclass.Statement, 
 	}
 	cat, _ := m.current()
 	md := &maskingDetail{}
-	for _, st := range stmts {
+	for i, st := range stmts {
 		for _, f := range st.Functions {
 			if cat.userFunctions[bareName(f)] && !strings.HasPrefix(f, "pg_catalog.") && !m.allowed(f) {
 				return fmt.Sprintf("gatehouse: function %s refused: it is not built into PostgreSQL and masking policy %q applies (it could read masked data out of sight); an operator may list it in allow_functions", f, m.name)
@@ -111,9 +112,6 @@ func (m *sessionMasking) check(ctx context.Context, stmts []sqlclass.Statement, 
 			}
 		}
 		reads := slices.ContainsFunc(st.Relations, func(r string) bool { return cat.maskedNames[bareName(r)] })
-		if reads && slices.Contains(st.Kinds, "copy_to") {
-			return fmt.Sprintf("gatehouse: COPY TO of a relation with masked columns is refused (masking policy %q); use SELECT, whose results are masked", m.name)
-		}
 		// FETCH and EXECUTE run what was declared or prepared earlier.
 		if reads || st.Command == "FetchStmt" || st.Command == "ExecuteStmt" || slices.Contains(st.Kinds, "execute") {
 			md.readsMasked = true
@@ -128,6 +126,16 @@ func (m *sessionMasking) check(ctx context.Context, stmts []sqlclass.Statement, 
 		md.outputs = append(md.outputs, outputs)
 		if outputs == nil {
 			md.readsMasked = true
+		}
+		if st.Copy != nil && st.Copy.To && (reads || outputs == nil) {
+			plan, msg := m.planCopy(st.Copy, outputs)
+			if msg != "" {
+				return msg
+			}
+			if md.copies == nil {
+				md.copies = map[int]*copyPlan{}
+			}
+			md.copies[i] = plan
 		}
 		if slices.Contains(st.Kinds, "ddl") {
 			m.cache.changed(m.key) // every session of this database is cautious until it reads again
@@ -211,6 +219,9 @@ func (m *sessionMasking) results(r pgwire.Result) *pgwire.RowRewrite {
 		if r.Statement < len(d.masking.outputs) {
 			outputs = traced(d.masking.outputs[r.Statement], len(r.Fields))
 		}
+	}
+	if r.Copy {
+		return m.copyResult(r)
 	}
 	rw := &pgwire.RowRewrite{Columns: make([]pgwire.ColumnRewrite, len(r.Fields))}
 	for i, f := range r.Fields {
@@ -373,4 +384,30 @@ func (m *sessionMasking) outputRule(o lineage.Output) (fn, why string) {
 		return fallback, "computed from " + columnList(o.Sources)
 	}
 	return fallback, "origin not traced"
+}
+
+// copyResult masks the rows of a COPY TO: by its plan (a fresh copy per
+// run, for the header), or, when Inspect made none yet the statement may
+// read masked data, with every column NULL.
+func (m *sessionMasking) copyResult(r pgwire.Result) *pgwire.RowRewrite {
+	d, _ := r.Detail.(*statementDetail)
+	if d != nil && d.masking != nil {
+		if plan := d.masking.copies[r.Statement]; plan != nil {
+			run := *plan
+			run.rows = 0
+			notes := []string{}
+			for i, fn := range run.masks {
+				if fn != "" {
+					notes = append(notes, fmt.Sprintf("COPY column %d: %s", i+1, fn))
+				}
+			}
+			return &pgwire.RowRewrite{CopyRow: run.row, Notes: notes}
+		}
+		if !d.masking.readsMasked {
+			return nil
+		}
+	}
+	blank := &copyPlan{masks: make([]masking.Func, r.Columns), masker: m.masker}
+	return &pgwire.RowRewrite{CopyRow: func(dst, _ []byte) []byte { return blank.nullRow(dst) },
+		Notes: []string{"COPY: every column NULL (not traced)"}}
 }

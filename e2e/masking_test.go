@@ -175,6 +175,21 @@ func testMaskingResults(t *testing.T, w *world, p profile) {
 	if err != nil || again != first[5] {
 		t.Fatalf("the hash of the same value differs between sessions: %q and %q (%v)", first[5], again, err)
 	}
+	// COPY TO STDOUT is masked row by row, in text and csv.
+	copies := []struct{ sql, want string }{
+		{"COPY (SELECT id, email, ssn, card FROM people WHERE id = 1) TO STDOUT", "1\ta***@example.com\t****\t************4242"},
+		{"COPY (SELECT id, email FROM people ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)", "id,email\n1,\"a***@example.com\"\n2,\"g***@example.org\""},
+	}
+	for _, c := range copies {
+		out, err := psqlAs(t, port, "support", "", "-c", c.sql)
+		if err != nil || out != c.want {
+			t.Fatalf("%s:\n got %q (%v)\nwant %q", c.sql, out, err, c.want)
+		}
+	}
+	out, err = psqlAs(t, port, "support", "", "-c", "COPY people TO STDOUT WITH (FORMAT binary)")
+	if err == nil || !strings.Contains(out, "format binary has no masked form") {
+		t.Fatalf("binary COPY of masked data was not refused: %v\n%s", err, out)
+	}
 	stop()
 	events := w.newSessionEvents(t, before)
 	ev := findEvent(t, events, "db.statement", "SELECT id, name, email", `"masked":[`)

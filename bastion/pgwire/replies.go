@@ -70,6 +70,7 @@ type replies struct {
 	redactErrors bool
 	current      *RowRewrite // for the rows of the simple query at the head
 	rows         rowRewriter
+	copyOut      pgproto3.CopyData // a rewritten CopyData, its buffer reused
 	now          func() time.Time
 	mismatch     func(string) // reports replies out of step (a bug, or a database surprise)
 }
@@ -147,8 +148,10 @@ func (r *replies) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, 
 		if r.redactErrors {
 			return (*pgproto3.NoticeResponse)(redactError((*pgproto3.ErrorResponse)(m))), nil
 		}
+	case *pgproto3.CopyOutResponse:
+		r.copyStarts(m)
 	case *pgproto3.NotificationResponse, *pgproto3.ParameterStatus,
-		*pgproto3.ParameterDescription, *pgproto3.CopyInResponse, *pgproto3.CopyOutResponse, *pgproto3.CopyDone,
+		*pgproto3.ParameterDescription, *pgproto3.CopyInResponse, *pgproto3.CopyDone,
 		*pgproto3.FunctionCallResponse:
 		// Asynchronous, or part of a reply that goes on.
 	case *pgproto3.ErrorResponse:
@@ -163,6 +166,10 @@ func (r *replies) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, 
 		return r.rewriteRow(m), nil
 	case *pgproto3.CopyData:
 		r.count(int64(5+len(m.Data)), 0)
+		if r.current != nil && r.current.CopyRow != nil {
+			r.copyOut.Data = r.current.CopyRow(r.copyOut.Data[:0], m.Data)
+			return &r.copyOut, nil
+		}
 	case *pgproto3.CommandComplete:
 		r.commandComplete(m)
 	case *pgproto3.EmptyQueryResponse:
@@ -479,4 +486,29 @@ func (r *replies) rewriteRow(m *pgproto3.DataRow) pgproto3.BackendMessage {
 		return m
 	}
 	return r.rows.rewrite(rw, m)
+}
+
+// copyStarts asks Results how the rows of a COPY TO are to be rewritten.
+func (r *replies) copyStarts(m *pgproto3.CopyOutResponse) {
+	if r.results == nil {
+		return
+	}
+	p := r.head()
+	res := Result{Copy: true, Columns: len(m.ColumnFormatCodes)}
+	switch {
+	case p == nil:
+	case p.kind == 'Q':
+		res.Statement = p.results
+		if p.ev != nil {
+			res.Detail = p.ev.Detail
+		}
+	case p.kind == 'E':
+		if pt := r.portals[p.name]; pt != nil && pt.stmt != nil {
+			res.Detail = pt.stmt.detail
+		}
+	}
+	r.current = r.results(res)
+	if rw := r.current; rw != nil && p != nil && p.ev != nil {
+		p.ev.Rewritten = append(p.ev.Rewritten, rw.Notes...)
+	}
 }

@@ -20,6 +20,10 @@ type Result struct {
 	// Statement is which statement of a simple Query string the rows are
 	// from, counted from 0; 0 for an Execute.
 	Statement int
+	// Copy: the rows are COPY TO STDOUT data (CopyData, one row each),
+	// Columns of them; Fields is empty.
+	Copy    bool
+	Columns int
 }
 
 // RowRewrite rewrites a result's rows: one entry per field, nil for a field
@@ -29,6 +33,9 @@ type RowRewrite struct {
 	// Notes say what was done, for StatementEvent.Rewritten (for example
 	// which columns were masked and by which rule). Never values.
 	Notes []string
+	// CopyRow rewrites one CopyData message of a COPY TO: it appends the
+	// new data to dst and returns it.
+	CopyRow func(dst, data []byte) []byte
 }
 
 // ColumnRewrite rewrites one non-NULL value of its column. It appends the
@@ -39,6 +46,9 @@ type ColumnRewrite func(dst, value []byte) (out []byte, null bool)
 func (rw *RowRewrite) active() bool {
 	if rw == nil {
 		return false
+	}
+	if rw.CopyRow != nil {
+		return true
 	}
 	for _, c := range rw.Columns {
 		if c != nil {

@@ -1,6 +1,7 @@
 package sqlclass
 
 import (
+	"maps"
 	"slices"
 	"sync"
 )
@@ -130,6 +131,11 @@ func cloneStatements(sts []Statement) []Statement {
 		s.Functions = slices.Clone(s.Functions)
 		s.Settings = slices.Clone(s.Settings)
 		s.Executes = slices.Clone(s.Executes)
+		if s.Copy != nil {
+			c := *s.Copy
+			c.Options = maps.Clone(c.Options)
+			s.Copy = &c
+		}
 		if s.Prepared != nil {
 			p := *s.Prepared
 			p.Kinds = slices.Clone(p.Kinds)

@@ -100,6 +100,18 @@ type Statement struct {
 	// Executes names the prepared statements an EXECUTE runs (also inside
 	// EXPLAIN ANALYZE or CREATE TABLE AS). What they do is not in the text.
 	Executes []string
+	// Copy is set for a COPY statement: its direction and options.
+	Copy *Copy
+}
+
+// Copy is what a COPY statement says of the form of its data.
+type Copy struct {
+	To    bool // COPY ... TO (else FROM)
+	Stdio bool // to STDOUT or from STDIN, not a file or program
+	// Options by lower-cased name (format, header, delimiter, ...), each
+	// value as optionValue renders it; the old syntax (CSV HEADER, BINARY)
+	// gives the same names. "?" names an option gatehouse cannot read.
+	Options map[string]string
 }
 
 // Prepared is what a PREPARE statement stores under Name. The session that
@@ -199,6 +211,7 @@ func classifyRaw(sql string, raw *pg_query.RawStmt) (Statement, bool, error) {
 		Settings:  w.settings,
 		Prepared:  w.prepared,
 		Executes:  w.executes,
+		Copy:      w.copy,
 	}, w.readsConstants, nil
 }
 

@@ -360,3 +360,29 @@ func TestClassifyCommand(t *testing.T) {
 		t.Fatalf("commands %q, want %q", got, want)
 	}
 }
+
+func TestClassifyCopy(t *testing.T) {
+	cases := []struct {
+		sql  string
+		want Copy
+	}{
+		{"COPY t TO STDOUT", Copy{To: true, Stdio: true, Options: map[string]string{}}},
+		{"COPY t TO STDOUT CSV HEADER", Copy{To: true, Stdio: true, Options: map[string]string{"format": "csv", "header": "true"}}},
+		{"COPY (SELECT 1) TO STDOUT WITH (FORMAT csv, DELIMITER ';', HEADER false)", Copy{To: true, Stdio: true, Options: map[string]string{"format": "csv", "delimiter": ";", "header": "false"}}},
+		{"COPY t TO STDOUT WITH CSV FORCE QUOTE *", Copy{To: true, Stdio: true, Options: map[string]string{"format": "csv", "force_quote": "*"}}},
+		{"COPY t TO '/tmp/x' BINARY", Copy{To: true, Options: map[string]string{"format": "binary"}}},
+		{"COPY t FROM STDIN", Copy{Stdio: true, Options: map[string]string{}}},
+	}
+	for _, c := range cases {
+		sts, err := Classify(c.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sts[0].Copy; got == nil || !reflect.DeepEqual(*got, c.want) {
+			t.Errorf("%s: Copy %+v, want %+v", c.sql, got, c.want)
+		}
+	}
+	if sts, _ := Classify("SELECT 1"); sts[0].Copy != nil {
+		t.Error("SELECT has a Copy")
+	}
+}

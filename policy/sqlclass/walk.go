@@ -2,6 +2,7 @@ package sqlclass
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -17,6 +18,7 @@ type walker struct {
 	settings  []string
 	prepared  *Prepared
 	executes  []string
+	copy      *Copy
 	// readsConstants: something collected depends on the value of a
 	// constant (a set_config name, an EXPLAIN option, a COPY file name),
 	// so the result holds for this text only, not for its shape (see
@@ -333,7 +335,43 @@ func (w *walker) copyStmt(m protoreflect.Message, n *pg_query.CopyStmt, a at) {
 	}
 	// The file name is a string constant, and an empty one reads as none.
 	w.readsConstants = true
+	if a.root {
+		w.copy = copyOf(n)
+	}
 	w.children(m, a.inside())
+}
+
+// copyOf is what a COPY statement says of its data's form.
+func copyOf(n *pg_query.CopyStmt) *Copy {
+	c := &Copy{To: !n.IsFrom, Stdio: !n.IsProgram && n.Filename == "", Options: map[string]string{}}
+	for _, o := range n.Options {
+		d := o.GetDefElem()
+		if d == nil {
+			c.Options["?"] = "?"
+			continue
+		}
+		c.Options[asciiLower(d.Defname)] = optionValue(d.Arg)
+	}
+	return c
+}
+
+// optionValue renders a COPY option's argument: a string as written, a
+// boolean as true or false, a number in decimal, * as "*", none as "",
+// anything else as "?".
+func optionValue(arg *pg_query.Node) string {
+	switch v := arg.GetNode().(type) {
+	case nil:
+		return ""
+	case *pg_query.Node_String_:
+		return v.String_.GetSval()
+	case *pg_query.Node_Boolean:
+		return strconv.FormatBool(v.Boolean.GetBoolval())
+	case *pg_query.Node_Integer:
+		return strconv.Itoa(int(v.Integer.GetIval()))
+	case *pg_query.Node_AStar:
+		return "*"
+	}
+	return "?"
 }
 
 // variableSetStmt: SET/RESET of role or session_authorization is set_role
