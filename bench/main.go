@@ -1,7 +1,8 @@
 // Command bench is `make bench`: pgbench -S against a throwaway PostgreSQL
 // 15, directly, through an OpenSSH `ssh -L` tunnel to a private sshd, and
-// through gatehouse (PostgreSQL proxy with statement policy and recording to
-// the file store), side by side with the ratios; then the connect latency
+// through gatehouse (PostgreSQL proxy with statement policy) recording to
+// the file store, to S3 with Object Lock (a MinIO server), and to a store
+// that discards (benchmark only), side by side with the ratios; then the connect latency
 // (SSH handshake + PostgreSQL start-up + first query) through OpenSSH and
 // through gatehouse. Everything runs on 127.0.0.1 in a temporary directory
 // that is removed at the end, also after an error or Ctrl-C.
@@ -40,7 +41,6 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +65,8 @@ type options struct {
 	keep      bool
 	mode      string
 	bulkRows  int
+	s3        bool
+	minio     string
 }
 
 func main() {
@@ -80,6 +82,8 @@ func main() {
 	flag.BoolVar(&o.tmpfsDiag, "tmpfs-diagnostic", true, "also run gatehouse with recordings on /dev/shm (fsync is free there) to show what fsync costs")
 	flag.StringVar(&o.mode, "mode", "simple", "pgbench -M: simple (as pgbench -S sends by default), extended or prepared")
 	flag.IntVar(&o.bulkRows, "bulk-rows", 1_000_000, "rows of the masked bulk read (6 columns, 2 masked); 0 skips it")
+	flag.BoolVar(&o.s3, "s3", true, "also run gatehouse recording to S3 with Object Lock, on a MinIO server (false: leave it out, e.g. without MinIO)")
+	flag.StringVar(&o.minio, "minio", "", "the MinIO server binary (default: the one e2e/harness caches in ~/.cache/gatehouse/bin, else minio on PATH)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, recordings) instead of removing it")
 	flag.Parse()
 
@@ -114,6 +118,12 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	var minioBin string
+	if o.s3 {
+		if minioBin, err = minioBinary(o.minio); err != nil {
+			return err
+		}
+	}
 	var done cleanups
 	defer func() { done.run() }() // the list as it is at the end
 
@@ -135,7 +145,7 @@ func run(ctx context.Context, o options) error {
 	})
 
 	if o.gatehouse == "" {
-		o.gatehouse = filepath.Join(tmp, "gatehouse")
+		o.gatehouse = filepath.Join(tmp, "gatehouse-bin") // tmp/gatehouse is the first server's directory
 		say("building gatehouse")
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", o.gatehouse, "./cmd/gatehouse")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -187,42 +197,27 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	// gatehouse: ca init, serve, a certificate from ca sign, the tunnel.
-	say("starting gatehouse")
-	gh, err := startGatehouse(ctx, o.gatehouse, filepath.Join(tmp, "gatehouse"), "", db, &done)
+	// gatehouse: ca init, serve, a certificate from ca sign, the tunnel;
+	// one per way of recording.
+	say("starting gatehouse (recording to the file store)")
+	ghDir := filepath.Join(tmp, "gatehouse")
+	ghPath, gh, err := gatehousePath(ctx, o, ghDir, fileRecording(filepath.Join(ghDir, "recordings")), db, &done)
 	if err != nil {
 		return err
 	}
-	ghPort, err := startTunnel(ctx, gh.sshConfig, "gatehouse", fmt.Sprintf("orders:%d", db.port), &done)
-	if err != nil {
-		return err
-	}
-
+	ghPath.name, ghPath.label = "gatehouse", "gatehouse (policy + file store)"
+	ghPort := ghPath.port
 	paths := []*path{
 		{name: "direct", label: "direct to PostgreSQL", port: db.port, user: db.owner, password: db.ownerPassword},
 		{name: "openssh", label: "OpenSSH ssh -L", port: sshPort, user: db.owner, password: db.ownerPassword,
 			server: func() []int { return descendants(sshd.pid) }},
-		{name: "gatehouse", label: "gatehouse (policy + file store)", port: ghPort, user: "readonly",
-			server: func() []int { return []int{gh.pid} }, profiled: true},
+		ghPath,
 	}
-	if o.tmpfsDiag {
-		shm, err := os.MkdirTemp("/dev/shm", "gatehouse-bench-")
-		if err != nil {
-			return fmt.Errorf("the tmpfs diagnostic needs /dev/shm (or run with -tmpfs-diagnostic=false): %w", err)
-		}
-		done.add(func() { os.RemoveAll(shm) })
-		say("starting a second gatehouse recording to %s (diagnostic: fsync is free on tmpfs)", shm)
-		gh2, err := startGatehouse(ctx, o.gatehouse, filepath.Join(tmp, "gatehouse-tmpfs"), shm, db, &done)
-		if err != nil {
-			return err
-		}
-		port, err := startTunnel(ctx, gh2.sshConfig, "gatehouse", fmt.Sprintf("orders:%d", db.port), &done)
-		if err != nil {
-			return err
-		}
-		paths = append(paths, &path{name: "gatehouse-tmpfs", label: "gatehouse, recordings on tmpfs*", port: port, user: "readonly",
-			server: func() []int { return []int{gh2.pid} }, profiled: true})
+	more, err := recordingPaths(ctx, o, minioBin, tmp, db, &done)
+	if err != nil {
+		return err
 	}
+	paths = append(paths, more...)
 
 	b := &bencher{o: o, tools: tools, db: db}
 	say("warm-up: pgbench -S for 3 s, directly (not reported)")
@@ -552,21 +547,16 @@ masking:
     columns:
       public.bulk.email: email
       public.bulk.card: last4
-recording:
-  store: file
-  dir: %s
-`
+%s`
 
-// startGatehouse runs `gatehouse ca init` and `serve` with data in dir
-// (recordings in recDir, or dir/recordings), and mints a certificate for
-// orders:readonly with `ca sign`.
-func startGatehouse(ctx context.Context, bin, dir, recDir string, db *database, done *cleanups) (*gatehouseServer, error) {
+// startGatehouse runs `gatehouse ca init` and `serve` with data in dir,
+// recording as rec says, and mints a certificate for orders:readonly with
+// `ca sign`.
+func startGatehouse(ctx context.Context, bin, dir string, rec recordingSetup, db *database, done *cleanups) (*gatehouseServer, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	if recDir == "" {
-		recDir = filepath.Join(dir, "recordings")
-	}
+	env := append(os.Environ(), rec.env...)
 	pwFile := filepath.Join(dir, "owner_password")
 	if err := os.WriteFile(pwFile, []byte(db.ownerPassword+"\n"), 0o600); err != nil {
 		return nil, err
@@ -581,11 +571,13 @@ func startGatehouse(ctx context.Context, bin, dir, recDir string, db *database, 
 	}
 	sshAddr, apiAddr := fmt.Sprintf("127.0.0.1:%d", sshPort), fmt.Sprintf("127.0.0.1:%d", apiPort)
 	cfgPath := filepath.Join(dir, "gatehouse.yaml")
-	cfg := fmt.Sprintf(gatehouseConfig, dir, sshAddr, apiAddr, db.port, db.owner, pwFile, recDir)
+	cfg := fmt.Sprintf(gatehouseConfig, dir, sshAddr, apiAddr, db.port, db.owner, pwFile, rec.yaml)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	if out, err := exec.CommandContext(ctx, bin, "ca", "init", "--config", cfgPath).CombinedOutput(); err != nil {
+	initCmd := exec.CommandContext(ctx, bin, "ca", "init", "--config", cfgPath)
+	initCmd.Env = env
+	if out, err := initCmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("gatehouse ca init: %v\n%s", err, out)
 	}
 	logPath := filepath.Join(dir, "serve.log")
@@ -595,6 +587,7 @@ func startGatehouse(ctx context.Context, bin, dir, recDir string, db *database, 
 	}
 	done.add(func() { logFile.Close() })
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	p, err := startProcess(cmd, done)
 	if err != nil {
@@ -625,8 +618,10 @@ func startGatehouse(ctx context.Context, bin, dir, recDir string, db *database, 
 	if out, err := exec.CommandContext(ctx, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ssh-keygen: %v\n%s", err, out)
 	}
-	if out, err := exec.CommandContext(ctx, bin, "ca", "sign", "--config", cfgPath, "--key", key+".pub",
-		"--identity", "bench@example.com", "--grant", "orders:readonly", "--grant", "orders:masked", "--ttl", "30m").CombinedOutput(); err != nil {
+	signCmd := exec.CommandContext(ctx, bin, "ca", "sign", "--config", cfgPath, "--key", key+".pub",
+		"--identity", "bench@example.com", "--grant", "orders:readonly", "--grant", "orders:masked", "--ttl", "30m")
+	signCmd.Env = env
+	if out, err := signCmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("gatehouse ca sign: %v\n%s", err, out)
 	}
 	knownHosts := filepath.Join(dir, "known_hosts")
@@ -1005,12 +1000,8 @@ func (pipeAddr) String() string  { return "ssh-W" }
 
 // report prints the side-by-side table.
 func report(o options, paths []*path, sshTimes, ghTimes []time.Duration, loadAfter string) {
-	med := func(p *path) result {
-		runs := slices.Clone(p.runs)
-		sort.Slice(runs, func(i, j int) bool { return runs[i].tps < runs[j].tps })
-		return runs[len(runs)/2]
-	}
-	direct, openssh := med(paths[0]), med(paths[1])
+	med := medianRun
+	direct, openssh := med(findPath(paths, "direct")), med(findPath(paths, "openssh"))
 	fmt.Printf("\n==== pgbench -S -n -M %s -c %d -j %d -T %d, scale %d; %d round(s), median by TPS ====\n",
 		o.mode, o.clients, o.threads, int(o.duration.Seconds()), o.scale, o.rounds)
 	fmt.Printf("%-34s %10s %11s %9s %10s %10s %13s %13s\n", "path", "TPS", "latency ms", "vs direct", "vs OpenSSH", "CPU busy", "CPU µs/tx", "server µs/tx")
@@ -1033,16 +1024,20 @@ func report(o options, paths []*path, sshTimes, ghTimes []time.Duration, loadAft
 	}
 	fmt.Println("CPU busy: the whole machine (pgbench, ssh, the server, PostgreSQL, and anything else running),")
 	fmt.Println("as a share of all CPUs; CPU µs/tx: that busy time per transaction; server µs/tx: sshd's or gatehouse's own.")
-	if len(paths) > 3 {
+	if findPath(paths, "gatehouse-s3") != nil {
+		fmt.Println("† recording.store s3: spooled (fsync) in recording.dir, uploaded in chunks to MinIO on this machine; server µs/tx includes MinIO's.")
+	}
+	fmt.Println("‡ benchmark only: the recorder encodes, chains and signs events and keeps none (no write, no fsync).")
+	if findPath(paths, "gatehouse-tmpfs") != nil {
 		fmt.Println("* diagnostic only: the file store on /dev/shm, where fsync costs nothing; not durable.")
 	}
-	fmt.Println("A recorder that discards events was not run: there is none without code changes to gatehouse.")
-	gh := med(paths[2])
+	gh := med(findPath(paths, "gatehouse"))
 	verdict := "MET"
 	if gh.tps < openssh.tps {
 		verdict = "NOT MET"
 	}
 	fmt.Printf("Target (issue 3) gatehouse TPS ≥ 1.0× OpenSSH tunnel: %.2f× — %s\n", gh.tps/openssh.tps, verdict)
+	reportRecordingCost(paths)
 
 	fmt.Printf("\n==== connect latency: ssh -W + PostgreSQL start-up + SELECT 1, %d each ====\n", len(sshTimes))
 	fmt.Printf("%-34s %10s %10s %10s %10s\n", "path", "median ms", "min ms", "p90 ms", "max ms")
