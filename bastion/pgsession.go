@@ -3,6 +3,7 @@ package bastion
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -154,8 +155,11 @@ func (s *pgSession) inspect(ctx context.Context, q pgwire.Query) pgwire.Verdict 
 		return s.deny(&statementDetail{Rule: "parse"}, "gatehouse: statement refused: gatehouse could not parse it ("+err.Error()+")")
 	}
 	d := &statementDetail{Allow: true}
+	// PREPAREs earlier in the string, which its EXECUTEs may run; they are
+	// remembered for the session only if the whole string is allowed.
+	preparedHere := map[string]preparedStatement{}
 	for _, st := range stmts {
-		p, refusal := s.effect(st)
+		p, refusal := s.effect(st, preparedHere)
 		d.Kinds = union(d.Kinds, p.kinds)
 		d.Relations = union(d.Relations, p.relations)
 		d.Functions = union(d.Functions, p.functions)
@@ -172,6 +176,9 @@ func (s *pgSession) inspect(ctx context.Context, q pgwire.Query) pgwire.Verdict 
 		if !dec.Allow {
 			return s.deny(d, "gatehouse: "+dec.Reason)
 		}
+		if pr := st.Prepared; pr != nil {
+			preparedHere[pr.Name] = preparedStatement{pr.Kinds, pr.Relations, pr.Functions, pr.Settings}
+		}
 	}
 	if s.masking != nil {
 		if msg := s.masking.check(ctx, stmts, d); msg != "" {
@@ -179,21 +186,20 @@ func (s *pgSession) inspect(ctx context.Context, q pgwire.Query) pgwire.Verdict 
 			return s.deny(d, msg)
 		}
 	}
-	for _, st := range stmts {
-		if pr := st.Prepared; pr != nil {
-			s.prepared[pr.Name] = preparedStatement{pr.Kinds, pr.Relations, pr.Functions, pr.Settings}
-		}
-	}
+	maps.Copy(s.prepared, preparedHere)
 	return pgwire.Verdict{Allow: true, Detail: d}
 }
 
 // effect is what a statement does, with EXECUTE resolved to the statement
 // it runs. An EXECUTE of a statement gatehouse did not see prepared is
 // refused: its effect is unknown (fail closed).
-func (s *pgSession) effect(st sqlclass.Statement) (preparedStatement, string) {
+func (s *pgSession) effect(st sqlclass.Statement, preparedHere map[string]preparedStatement) (preparedStatement, string) {
 	p := preparedStatement{st.Kinds, st.Relations, st.Functions, st.Settings}
 	for _, name := range st.Executes {
-		inner, ok := s.prepared[name]
+		inner, ok := preparedHere[name]
+		if !ok {
+			inner, ok = s.prepared[name]
+		}
 		if !ok {
 			return p, fmt.Sprintf("gatehouse: EXECUTE %s refused: gatehouse did not see that statement prepared in this session", name)
 		}

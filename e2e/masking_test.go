@@ -175,6 +175,12 @@ func testMaskingResults(t *testing.T, w *world, p profile) {
 	if err != nil || again != first[5] {
 		t.Fatalf("the hash of the same value differs between sessions: %q and %q (%v)", first[5], again, err)
 	}
+	// A PREPARE and its EXECUTE in one string (maskedro allows both): the
+	// EXECUTE runs what was judged at PREPARE.
+	out, err = psqlAs(t, port, "support", "", "-F", "|", "-c", "PREPARE q AS SELECT id, email FROM people ORDER BY id; EXECUTE q")
+	if err != nil || out != "PREPARE\n1|a***@example.com\n2|g***@example.org" {
+		t.Fatalf("PREPARE; EXECUTE: %q, %v", out, err)
+	}
 	// COPY TO STDOUT is masked row by row, in text and csv.
 	copies := []struct{ sql, want string }{
 		{"COPY (SELECT id, email, ssn, card FROM people WHERE id = 1) TO STDOUT", "1\ta***@example.com\t****\t************4242"},

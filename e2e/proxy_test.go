@@ -120,6 +120,8 @@ func testDenialMatrix(t *testing.T, w *world, p profile) {
 		{"denied statement inside a multi-statement string", "SELECT 1; DELETE FROM customers"},
 		{"disarming the read-only wall", "SET default_transaction_read_only = off"},
 		{"set_config of the role", "SELECT set_config('role', 'postgres', false)"},
+		{"a DELETE prepared and executed in one string", "PREPARE d AS DELETE FROM customers; EXECUTE d"},
+		{"EXECUTE of a statement prepared out of sight", "EXECUTE never_prepared"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
