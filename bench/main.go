@@ -672,6 +672,7 @@ type path struct {
 	port           int
 	user, password string
 	server         func() []int // the tunnel's server-side processes, for CPU accounting
+	aux            []int        // more processes the path uses (MinIO), counted apart
 	profiled       bool
 	runs           []result
 	profiles       []*profiler
@@ -683,6 +684,7 @@ type result struct {
 	tx         int64
 	busyCPU    time.Duration // the whole machine's busy CPU time during the run
 	serverCPU  time.Duration // sshd's or gatehouse's
+	auxCPU     time.Duration // the path's aux processes'
 	elapsed    time.Duration
 	failedTxns int64
 }
@@ -711,7 +713,7 @@ func (b *bencher) pgbench(ctx context.Context, p *path, d time.Duration, prof *p
 	if p.server != nil {
 		pids = p.server()
 	}
-	serverBefore := cpuOf(pids)
+	serverBefore, auxBefore := cpuOf(pids), cpuOf(p.aux)
 	busyBefore := readBusy()
 	start := time.Now()
 	if prof != nil {
@@ -726,7 +728,7 @@ func (b *bencher) pgbench(ctx context.Context, p *path, d time.Duration, prof *p
 		}
 	}
 	elapsed := time.Since(start)
-	res := result{elapsed: elapsed, busyCPU: readBusy() - busyBefore, serverCPU: cpuOf(pids) - serverBefore}
+	res := result{elapsed: elapsed, busyCPU: readBusy() - busyBefore, serverCPU: cpuOf(pids) - serverBefore, auxCPU: cpuOf(p.aux) - auxBefore}
 	if err != nil {
 		return res, fmt.Errorf("pgbench %s: %v\n%s", strings.Join(args, " "), err, lastLines(out.Bytes(), 20))
 	}
@@ -1024,8 +1026,10 @@ func report(o options, paths []*path, sshTimes, ghTimes []time.Duration, loadAft
 	}
 	fmt.Println("CPU busy: the whole machine (pgbench, ssh, the server, PostgreSQL, and anything else running),")
 	fmt.Println("as a share of all CPUs; CPU µs/tx: that busy time per transaction; server µs/tx: sshd's or gatehouse's own.")
-	if findPath(paths, "gatehouse-s3") != nil {
-		fmt.Println("† recording.store s3: spooled (fsync) in recording.dir, uploaded in chunks to MinIO on this machine; server µs/tx includes MinIO's.")
+	if p := findPath(paths, "gatehouse-s3"); p != nil {
+		r := med(p)
+		fmt.Printf("† recording.store s3: spooled (fsync) in recording.dir, uploaded in chunks to MinIO on this machine; MinIO used %.0f µs/tx more.\n",
+			float64(r.auxCPU.Microseconds())/float64(r.tx))
 	}
 	fmt.Println("‡ benchmark only: the recorder encodes, chains and signs events and keeps none (no write, no fsync).")
 	if findPath(paths, "gatehouse-tmpfs") != nil {

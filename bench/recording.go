@@ -151,9 +151,9 @@ func startMinIO(ctx context.Context, bin, dir string, done *cleanups) (*minioSer
 }
 
 // gatehousePath starts a gatehouse recording as rec says, and the ssh -L
-// tunnel to its orders target; also are more processes whose CPU the
-// path's server column counts (MinIO's, for S3).
-func gatehousePath(ctx context.Context, o options, dir string, rec recordingSetup, db *database, done *cleanups, also ...int) (*path, *gatehouseServer, error) {
+// tunnel to its orders target; aux are more processes the path uses
+// (MinIO, for S3), whose CPU is counted apart.
+func gatehousePath(ctx context.Context, o options, dir string, rec recordingSetup, db *database, done *cleanups, aux ...int) (*path, *gatehouseServer, error) {
 	gh, err := startGatehouse(ctx, o.gatehouse, dir, rec, db, done)
 	if err != nil {
 		return nil, nil, err
@@ -162,8 +162,8 @@ func gatehousePath(ctx context.Context, o options, dir string, rec recordingSetu
 	if err != nil {
 		return nil, nil, err
 	}
-	p := &path{port: port, user: "readonly", profiled: true,
-		server: func() []int { return append([]int{gh.pid}, also...) }} // gatehouse first: perf samples server()[0]
+	p := &path{port: port, user: "readonly", profiled: true, aux: aux,
+		server: func() []int { return []int{gh.pid} }}
 	return p, gh, nil
 }
 
@@ -171,8 +171,8 @@ func gatehousePath(ctx context.Context, o options, dir string, rec recordingSetu
 // -s3=false), discard, and the tmpfs diagnostic (unless turned off).
 func recordingPaths(ctx context.Context, o options, minioBin, tmp string, db *database, done *cleanups) ([]*path, error) {
 	var paths []*path
-	add := func(name, label, dir string, rec recordingSetup, also ...int) error {
-		p, _, err := gatehousePath(ctx, o, filepath.Join(tmp, dir), rec, db, done, also...)
+	add := func(name, label, dir string, rec recordingSetup, aux ...int) error {
+		p, _, err := gatehousePath(ctx, o, filepath.Join(tmp, dir), rec, db, done, aux...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", label, err)
 		}
