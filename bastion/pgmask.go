@@ -39,8 +39,12 @@ type sessionMasking struct {
 	log    *slog.Logger
 
 	// lineage traces computed columns; opened at the first statement,
-	// closed when the session ends. Used by Inspect only.
-	lineage *pgLineageCatalog
+	// closed when the session ends. Used by Inspect only, like cursors
+	// and prepared: the outputs of the session's DECLAREs and PREPAREs,
+	// which its FETCHes and EXECUTEs return (nil: not traced).
+	lineage  *pgLineageCatalog
+	cursors  map[string][]lineage.Output
+	prepared map[string][]lineage.Output
 
 	// Inspect (the client side) replaces the catalog; Results (the
 	// database side) reads it.
@@ -123,6 +127,7 @@ func (m *sessionMasking) check(ctx context.Context, stmts []sqlclass.Statement, 
 		if msg != "" {
 			return msg
 		}
+		outputs = m.remember(st, outputs)
 		md.outputs = append(md.outputs, outputs)
 		if outputs == nil {
 			md.readsMasked = true
@@ -410,4 +415,32 @@ func (m *sessionMasking) copyResult(r pgwire.Result) *pgwire.RowRewrite {
 	blank := &copyPlan{masks: make([]masking.Func, r.Columns), masker: m.masker}
 	return &pgwire.RowRewrite{CopyRow: func(dst, _ []byte) []byte { return blank.nullRow(dst) },
 		Notes: []string{"COPY: every column NULL (not traced)"}}
+}
+
+// remember keeps the outputs of a DECLARE or PREPARE for the FETCH or
+// EXECUTE that returns them, and gives a FETCH or EXECUTE those outputs.
+// A name declared or prepared again is no longer traced: the second
+// statement may fail and leave the first in place.
+func (m *sessionMasking) remember(st sqlclass.Statement, outputs []lineage.Output) []lineage.Output {
+	keep := func(names map[string][]lineage.Output, name string) map[string][]lineage.Output {
+		if names == nil {
+			names = map[string][]lineage.Output{}
+		}
+		if _, again := names[name]; again {
+			outputs = nil
+		}
+		names[name] = outputs
+		return names
+	}
+	switch {
+	case st.Command == "DeclareCursorStmt":
+		m.cursors = keep(m.cursors, st.Cursor)
+	case st.Prepared != nil:
+		m.prepared = keep(m.prepared, st.Prepared.Name)
+	case st.Command == "FetchStmt":
+		return m.cursors[st.Cursor]
+	case st.Command == "ExecuteStmt" && len(st.Executes) == 1:
+		return m.prepared[st.Executes[0]]
+	}
+	return outputs
 }

@@ -181,6 +181,13 @@ func testMaskingResults(t *testing.T, w *world, p profile) {
 	if err != nil || out != "PREPARE\n1|a***@example.com\n2|g***@example.org" {
 		t.Fatalf("PREPARE; EXECUTE: %q, %v", out, err)
 	}
+	// A cursor's computed columns are traced from its DECLARE: id * 10 is
+	// clean, upper(email) is computed from a masked column.
+	out, err = psqlAs(t, port, "support", "", "-F", "|", "-c",
+		"BEGIN; DECLARE c CURSOR FOR SELECT id * 10, upper(email) FROM people ORDER BY id; FETCH ALL FROM c; COMMIT")
+	if err != nil || out != "BEGIN\nDECLARE CURSOR\n10|****\n20|****\nCOMMIT" {
+		t.Fatalf("a cursor: %q, %v", out, err)
+	}
 	// COPY TO STDOUT is masked row by row, in text and csv.
 	copies := []struct{ sql, want string }{
 		{"COPY (SELECT id, email, ssn, card FROM people WHERE id = 1) TO STDOUT", "1\ta***@example.com\t****\t************4242"},

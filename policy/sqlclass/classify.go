@@ -47,6 +47,9 @@ type Statement struct {
 	// Command is the statement's parse node, as libpg_query names it
 	// ("SelectStmt", "FetchStmt", "ExecuteStmt", ...).
 	Command string
+	// Cursor is the cursor a DECLARE, FETCH, MOVE or CLOSE names ("" for
+	// CLOSE ALL and other statements).
+	Cursor string
 	// Kinds are every kind the statement does, the statement's own kind
 	// first, each once. Never empty: what fits no kind is "other".
 	Kinds []string
@@ -205,6 +208,7 @@ func classifyRaw(sql string, raw *pg_query.RawStmt) (Statement, bool, error) {
 		Text:      text,
 		Location:  at,
 		Command:   commandOf(raw.Stmt),
+		Cursor:    cursorOf(raw.Stmt),
 		Kinds:     w.kinds,
 		Relations: w.relations,
 		Functions: w.functions,
@@ -245,4 +249,16 @@ func commandOf(n *pg_query.Node) string {
 		return ""
 	}
 	return string(fd.Message().Name())
+}
+
+func cursorOf(n *pg_query.Node) string {
+	switch {
+	case n.GetDeclareCursorStmt() != nil:
+		return n.GetDeclareCursorStmt().GetPortalname()
+	case n.GetFetchStmt() != nil:
+		return n.GetFetchStmt().GetPortalname()
+	case n.GetClosePortalStmt() != nil:
+		return n.GetClosePortalStmt().GetPortalname()
+	}
+	return ""
 }

@@ -351,13 +351,14 @@ func TestClassifyCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
+	var got, cursors []string
 	for _, st := range sts {
 		got = append(got, st.Command)
+		cursors = append(cursors, st.Cursor)
 	}
 	want := []string{"SelectStmt", "FetchStmt", "ExecuteStmt", "DeclareCursorStmt"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("commands %q, want %q", got, want)
+	if !slices.Equal(got, want) || !slices.Equal(cursors, []string{"", "c", "", "c"}) {
+		t.Fatalf("commands %q, cursors %q, want %q", got, cursors, want)
 	}
 }
 
