@@ -83,15 +83,7 @@ func (c *catalogCache) get(key string, now time.Time) (*maskCatalog, int) {
 func (c *catalogCache) put(key string, cat *maskCatalog, generation int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.entries == nil {
-		c.entries = map[string]*catalogEntry{}
-	}
-	e := c.entries[key]
-	if e == nil {
-		e = &catalogEntry{}
-		c.entries[key] = e
-	}
-	if e.generation == generation {
+	if e := c.entry(key); e.generation == generation {
 		e.cat = cat
 	}
 }
@@ -100,6 +92,13 @@ func (c *catalogCache) put(key string, cat *maskCatalog, generation int) {
 func (c *catalogCache) changed(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	e := c.entry(key)
+	e.cat = nil
+	e.generation++
+}
+
+// entry returns key's entry, made if need be; c.mu is held.
+func (c *catalogCache) entry(key string) *catalogEntry {
 	if c.entries == nil {
 		c.entries = map[string]*catalogEntry{}
 	}
@@ -108,8 +107,7 @@ func (c *catalogCache) changed(key string) {
 		e = &catalogEntry{}
 		c.entries[key] = e
 	}
-	e.cat = nil
-	e.generation++
+	return e
 }
 
 func (c *catalogCache) generation(key string) int {

@@ -19,19 +19,7 @@ import (
 // pgxThrough connects pgx to the tunnel on port as the role readonly.
 func pgxThrough(t *testing.T, port int, mode pgx.QueryExecMode) *pgx.Conn {
 	t.Helper()
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("postgres://readonly@127.0.0.1:%d/orders?sslmode=disable&connect_timeout=10", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DefaultQueryExecMode = mode
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatalf("pgx through the tunnel: %v", err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
+	return pgxAs(t, port, "readonly", mode)
 }
 
 // upstreamCount counts customers directly at the database.
