@@ -463,8 +463,9 @@ func (r *replies) resultRewrite(fields []pgproto3.FieldDescription, ev *Statemen
 }
 
 // rewriteRow applies the rewrite of the result at the head to a row.
-// Without Results rows pass as they are; with it, the rows of an Execute
-// whose portal gatehouse did not see described are all NULL (fail closed).
+// Without Results rows pass as they are; with it, rows gatehouse cannot
+// place — of an Execute whose portal it did not see described, or with no
+// Query or Execute pending — are all NULL (fail closed).
 func (r *replies) rewriteRow(m *pgproto3.DataRow) pgproto3.BackendMessage {
 	if r.results == nil {
 		return m
@@ -472,7 +473,8 @@ func (r *replies) rewriteRow(m *pgproto3.DataRow) pgproto3.BackendMessage {
 	p := r.head()
 	var rw *RowRewrite
 	switch {
-	case p == nil:
+	case p == nil || (p.kind != 'Q' && p.kind != 'E'):
+		return r.rows.allNull(m)
 	case p.kind == 'Q':
 		rw = r.current
 	case p.kind == 'E':
