@@ -26,6 +26,7 @@ type pgLineageCatalog struct {
 	relations  map[string]relationAnswer
 	functions  map[string][]string
 	generation int
+	path       []string // the search_path, read once
 }
 
 type relationAnswer struct {
@@ -49,14 +50,18 @@ func (c *pgLineageCatalog) close() {
 // both start from the role's default and the client's start-up value, and
 // a masking session may not change it.
 func (c *pgLineageCatalog) searchPath(ctx context.Context) ([]string, error) {
+	if c.path != nil {
+		return c.path, nil
+	}
 	rows, err := query(ctx, c.conn, `SELECT unnest(current_schemas(false))`)
 	if err != nil {
 		return nil, fmt.Errorf("reading search_path: %w", err)
 	}
-	var path []string
+	path := []string{}
 	for _, r := range rows {
 		path = append(path, r[0])
 	}
+	c.path = path
 	return path, nil
 }
 

@@ -97,9 +97,11 @@ func (m *sessionMasking) current() (*maskCatalog, bool) {
 
 // check judges a statement string that policy allowed, for what masking
 // refuses: functions that are not built in (they can read masked data out
-// of sight) unless allow_functions lists them, and COPY TO of data with
-// masked columns (COPY's rows carry no column identity). It also notes in
-// d whether the string reads masked data.
+// of sight) unless allow_functions lists them, changes of search_path,
+// what lineage refuses (trace), and COPY TO of masked data in a form
+// gatehouse cannot mask (planCopy). It notes in d what Results needs:
+// whether the string reads masked data, each statement's traced outputs,
+// and the plans of its COPYs.
 func (m *sessionMasking) check(ctx context.Context, stmts []sqlclass.Statement, d *statementDetail) string {
 	if err := m.refresh(ctx); err != nil {
 		return fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not read the database's catalog (%v)", m.name, err)
