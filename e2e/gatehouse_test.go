@@ -23,6 +23,7 @@ func TestGatehouse(t *testing.T) {
 	t.Run("bind parameters recorded as the policy says", func(t *testing.T) { testBindParameters(t, w, alice) })
 	t.Run("masked results", func(t *testing.T) { testMaskingResults(t, w, alice) })
 	t.Run("masking policies", func(t *testing.T) { testMaskingPolicies(t, w, alice) })
+	t.Run("masking of RETURNING", func(t *testing.T) { testMaskingWrites(t, w) })
 	t.Run("masking bypass attempts", func(t *testing.T) { testMaskingBypasses(t, w, alice) })
 	t.Run("pgbench through the proxy", func(t *testing.T) { testPgbench(t, w, alice) })
 	t.Run("refusals", func(t *testing.T) { testRefusals(t, w, alice) })

@@ -31,6 +31,7 @@ CREATE VIEW leaky AS SELECT leak(id) AS l FROM people;
 var secrets = []string{
 	"ada.secret", "grace.hidden", "123-45-6789", "987-65-4321", "123456789",
 	"4242424242424242", "5555555555554444", "555-0100", "555-0199", "5550100",
+	"eve.private", "111-22-3333", "4111111111111111", "555-0123",
 }
 
 // leaked says which secret out shows, in any case or reversed.
@@ -249,6 +250,38 @@ func testMaskingPolicies(t *testing.T, w *world, p profile) {
 			t.Fatalf("%q, %v", out, err)
 		}
 	})
+}
+
+// testMaskingWrites: a role that may write (editor, for dba-leads) gets
+// its RETURNING columns masked, and cannot copy masked values into a place
+// where they would be read back unmasked.
+func testMaskingWrites(t *testing.T, w *world) {
+	c := w.newProfile("carol-editor")
+	if res := w.authCodeLogin(c, carol); res.err != nil {
+		t.Fatalf("carol's login: %v\n%s", res.err, res.out)
+	}
+	port, stop := w.startTunnel(t, w.sshConfig(c), "orders")
+	defer stop()
+	steps := []struct{ sql, want string }{
+		{"INSERT INTO people VALUES (3, 'Eve', 'eve.private@example.net', '111-22-3333', '4111111111111111', '+1-555-0123') RETURNING id, email, ssn, card",
+			"3|e***@example.net|****|************1111\nINSERT 0 1"},
+		{"UPDATE people SET name = 'Eve2' WHERE id = 3 RETURNING name, email, upper(ssn)", "Eve2|e***@example.net|****\nUPDATE 1"},
+		{"WITH d AS (DELETE FROM people WHERE id = 3 RETURNING *) SELECT name, ssn FROM d", "Eve2|****"},
+	}
+	for _, s := range steps {
+		out, err := psqlAs(t, port, "editor", "", "-F", "|", "-c", s.sql)
+		if l := leaked(out); l != "" || err != nil || out != s.want {
+			t.Fatalf("%s:\n got %q (%v)\nwant %q", s.sql, out, err, s.want)
+		}
+	}
+	// customers.email is not masked: a value copied there could be read back.
+	out, err := psqlAs(t, port, "editor", "", "-c", "INSERT INTO customers SELECT 10, email FROM people WHERE id = 1")
+	if err == nil || !strings.Contains(out, "gatehouse") {
+		t.Fatalf("copying a masked value into an unmasked column was not refused: %v\n%s", err, out)
+	}
+	if n := w.upstreamCount(t); n != 2 {
+		t.Fatalf("customers has %d rows; the refused INSERT reached the database", n)
+	}
 }
 
 // pgxAs connects pgx to the tunnel on port as role.

@@ -147,6 +147,11 @@ targets:
         statements: maskedro
         masking: pii
         agent_masking: pii_strict
+      # editor writes people through the masking policy pii (RETURNING).
+      editor:
+        credentials: *orders_owner
+        statements: editor
+        masking: pii
       # admin is given only on approval (the grant below).
       admin:
         credentials: *orders_owner
@@ -165,6 +170,8 @@ targets:
 grants:
   - groups: [engineering]
     allow: [orders:readonly, rawpg:direct, orders:support]
+  - groups: [dba-leads]
+    allow: [orders:editor]
   - groups: [finance]
     allow: [billing:readonly]
     max_ttl: 30m
@@ -179,6 +186,8 @@ statements:
     deny_functions: [pg_read_file, pg_read_binary_file, pg_ls_dir, lo_export, lo_import, dblink]
   maskedro:
     allow: [select, explain, show, set, transaction, copy_to, prepare, execute]
+  editor:
+    allow: [select, insert, update, delete, transaction]
   # agentro is what agents get on orders:readonly: stricter than the
   # engineer's readonly (no explain, no copy_to).
   agentro:
