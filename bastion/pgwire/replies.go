@@ -162,8 +162,9 @@ func (r *replies) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, 
 	case *pgproto3.ReadyForQuery:
 		r.ready(m)
 	case *pgproto3.DataRow:
-		r.count(dataRowSize(m), 1)
-		return r.rewriteRow(m), nil
+		p := r.head() // once per row: both below need it
+		r.countFor(p, dataRowSize(m), 1)
+		return r.rewriteRow(p, m), nil
 	case *pgproto3.CopyData:
 		r.count(int64(5+len(m.Data)), 0)
 		if r.current != nil && r.current.CopyRow != nil {
@@ -215,7 +216,11 @@ func (r *replies) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, 
 }
 
 func (r *replies) count(bytes, rows int64) {
-	p := r.head()
+	r.countFor(r.head(), bytes, rows)
+}
+
+// countFor is count for the pending message p, already looked up.
+func (r *replies) countFor(p *pending, bytes, rows int64) {
 	if p == nil || p.ev == nil {
 		return
 	}
@@ -466,11 +471,10 @@ func (r *replies) resultRewrite(fields []pgproto3.FieldDescription, ev *Statemen
 // Without Results rows pass as they are; with it, rows gatehouse cannot
 // place — of an Execute whose portal it did not see described, or with no
 // Query or Execute pending — are all NULL (fail closed).
-func (r *replies) rewriteRow(m *pgproto3.DataRow) pgproto3.BackendMessage {
+func (r *replies) rewriteRow(p *pending, m *pgproto3.DataRow) pgproto3.BackendMessage {
 	if r.results == nil {
 		return m
 	}
-	p := r.head()
 	var rw *RowRewrite
 	switch {
 	case p == nil || (p.kind != 'Q' && p.kind != 'E'):
