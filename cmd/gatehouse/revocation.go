@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/bastion"
@@ -25,17 +26,57 @@ func openRevocations(cfg *policy.Config) (*ca.RevocationList, error) {
 // krlFunc serves the list at GET /v1/krl, resolving identity entries and
 // revoked engineers' agents through the CA's record of its issuances.
 func krlFunc(cfg *policy.Config, revs *ca.RevocationList, userCA gossh.PublicKey) ca.KRLFunc {
-	store := recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}
+	index := &issuedIndex{store: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}}
 	return func(context.Context) ([]byte, error) {
 		var issued []ca.IssuedEvent
 		if len(revs.Entries()) > 0 {
 			var err error
-			if issued, err = issuedCertificates(store); err != nil {
+			if issued, err = index.all(); err != nil {
 				return nil, err
 			}
 		}
 		return revs.KRL(userCA, issued, time.Now())
 	}
+}
+
+// issuedIndex remembers the cert.issued events of closed CA streams, which
+// never change, so that GET /v1/krl reads again only the streams still
+// being written.
+type issuedIndex struct {
+	store  recorder.FileStore
+	mu     sync.Mutex
+	closed map[string][]ca.IssuedEvent
+}
+
+func (x *issuedIndex) all() ([]ca.IssuedEvent, error) {
+	ids, err := x.store.List(recorder.KindCA)
+	if err != nil {
+		return nil, err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closed == nil {
+		x.closed = map[string][]ca.IssuedEvent{}
+	}
+	var out []ca.IssuedEvent
+	for _, id := range ids {
+		if evs, ok := x.closed[id]; ok {
+			out = append(out, evs...)
+			continue
+		}
+		// A manifest is written after the stream's last line: seen
+		// before the lines are read, the lines are complete.
+		_, merr := x.store.Manifest(recorder.KindCA, id)
+		evs, err := issuedIn(x.store, id)
+		if err != nil {
+			return nil, err
+		}
+		if merr == nil {
+			x.closed[id] = evs
+		}
+		out = append(out, evs...)
+	}
+	return out, nil
 }
 
 // watchRevocations reloads the list when it changes and ends the live

@@ -116,18 +116,29 @@ func issuedCertificates(store recorder.FileStore) ([]ca.IssuedEvent, error) {
 	}
 	var out []ca.IssuedEvent
 	for _, id := range ids {
-		lines, err := store.Lines(recorder.KindCA, id)
+		evs, err := issuedIn(store, id)
 		if err != nil {
 			return nil, err
 		}
-		for _, l := range lines {
-			ev, err := recorder.Decode(l)
-			if err != nil || ev.Type != ca.EventIssued {
-				continue
-			}
-			if e, err := ca.DecodeIssued(ev.Data); err == nil {
-				out = append(out, e)
-			}
+		out = append(out, evs...)
+	}
+	return out, nil
+}
+
+// issuedIn reads the cert.issued events of one CA stream.
+func issuedIn(store recorder.FileStore, id string) ([]ca.IssuedEvent, error) {
+	lines, err := store.Lines(recorder.KindCA, id)
+	if err != nil {
+		return nil, err
+	}
+	var out []ca.IssuedEvent
+	for _, l := range lines {
+		ev, err := recorder.Decode(l)
+		if err != nil || ev.Type != ca.EventIssued {
+			continue
+		}
+		if e, err := ca.DecodeIssued(ev.Data); err == nil {
+			out = append(out, e)
 		}
 	}
 	return out, nil

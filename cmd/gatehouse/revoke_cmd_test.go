@@ -54,25 +54,7 @@ func TestRevocationFromFlags(t *testing.T) {
 // TestRunRevoke: `gatehouse revoke` appends to the list, names the
 // certificates of the CA's record it covers, and records cert.revoked.
 func TestRunRevoke(t *testing.T) {
-	dir := t.TempDir()
-	config := filepath.Join(dir, "gatehouse.yaml")
-	yaml := "data_dir: " + dir + "\ntargets:\n  orders:\n    protocol: tcp\n    address: 127.0.0.1:5432\n    roles:\n      readonly: {}\n"
-	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) string {
-		t.Helper()
-		var out strings.Builder
-		if err := run(context.Background(), args, &out); err != nil {
-			t.Fatalf("gatehouse %s: %v\n%s", strings.Join(args, " "), err, out.String())
-		}
-		return out.String()
-	}
-	run("ca", "init", "--config", config)
-	key := filepath.Join(dir, "id.pub")
-	if err := os.WriteFile(key, gossh.MarshalAuthorizedKey(newTestKey(t)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, config, key, run := caWithKey(t)
 	run("ca", "sign", "--config", config, "--key", key, "--identity", "ci@example.com", "--agent", "nightly", "--grant", "orders:readonly")
 
 	out := run("revoke", "--config", config, "--identity", "ci@example.com", "--reason", "rotated")
@@ -87,6 +69,49 @@ func TestRunRevoke(t *testing.T) {
 	}
 	if !caRecordHas(t, filepath.Join(dir, "recordings"), ca.EventRevoked, `"reason":"rotated"`, `"key_id":"ci@example.com via agent:nightly"`) {
 		t.Error("no cert.revoked event naming the matched certificate in the CA's record")
+	}
+}
+
+// caWithKey makes a configuration with a CA (ca init) in a temporary
+// data_dir and a public key to sign; run runs gatehouse commands.
+func caWithKey(t *testing.T) (dir, config, key string, run func(args ...string) string) {
+	t.Helper()
+	dir = t.TempDir()
+	config = filepath.Join(dir, "gatehouse.yaml")
+	yaml := "data_dir: " + dir + "\ntargets:\n  orders:\n    protocol: tcp\n    address: 127.0.0.1:5432\n    roles:\n      readonly: {}\n"
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run = func(args ...string) string {
+		t.Helper()
+		var out strings.Builder
+		if err := runCommand(context.Background(), args, &out); err != nil {
+			t.Fatalf("gatehouse %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	run("ca", "init", "--config", config)
+	key = filepath.Join(dir, "id.pub")
+	if err := os.WriteFile(key, gossh.MarshalAuthorizedKey(newTestKey(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, config, key, run
+}
+
+// TestIssuedIndex: GET /v1/krl's index of issued certificates keeps the
+// closed CA streams it has read and still sees new ones.
+func TestIssuedIndex(t *testing.T) {
+	dir, config, key, run := caWithKey(t)
+	run("ca", "sign", "--config", config, "--key", key, "--identity", "a@example.com", "--grant", "orders:readonly")
+	index := &issuedIndex{store: recorder.FileStore{Dir: filepath.Join(dir, "recordings")}}
+	first, err := index.all()
+	if err != nil || len(first) != 1 || len(index.closed) == 0 {
+		t.Fatalf("issued %v, %v; closed streams kept: %d", first, err, len(index.closed))
+	}
+	run("ca", "sign", "--config", config, "--key", key, "--identity", "b@example.com", "--grant", "orders:readonly")
+	again, err := index.all()
+	if err != nil || len(again) != 2 {
+		t.Fatalf("after a second issuance: %v, %v", again, err)
 	}
 }
 
@@ -127,3 +152,6 @@ func caRecordHas(t *testing.T, dir, typ string, texts ...string) bool {
 	}
 	return false
 }
+
+// runCommand is the package's run, for closures that shadow the name.
+var runCommand = run
