@@ -144,3 +144,17 @@ func TestRedactError(t *testing.T) {
 		t.Fatal("the original was changed")
 	}
 }
+
+// BenchmarkRowRewrite: the rewrite of a 6-column row with 2 columns
+// rewritten (a copy each), without the masks' own work.
+func BenchmarkRowRewrite(b *testing.B) {
+	var w rowRewriter
+	keep := func(dst, v []byte) ([]byte, bool) { return append(dst, v...), false }
+	rw := &RowRewrite{Columns: []ColumnRewrite{nil, nil, keep, nil, keep, nil}}
+	row := &pgproto3.DataRow{Values: [][]byte{[]byte("123456"), []byte("name 123456"), []byte("person123456@example.com"),
+		[]byte("Lima"), []byte("4000000000123456"), []byte("1234.56")}}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.rewrite(rw, row)
+	}
+}

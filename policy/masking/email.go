@@ -32,6 +32,14 @@ func appendEmailMask(dst, value []byte) []byte {
 // 1 to 64 bytes of valid UTF-8 with no space or control character, and a
 // domain that validDomain accepts with internationalized labels.
 func emailParts(value []byte) (local, domain []byte, ok bool) {
+	if local, domain, ok, ascii := emailPartsASCII(value); ascii {
+		return local, domain, ok
+	}
+	return emailPartsAny(value)
+}
+
+// emailPartsAny is emailParts for any value.
+func emailPartsAny(value []byte) (local, domain []byte, ok bool) {
 	v := bytes.TrimRight(value, " ")
 	at := bytes.IndexByte(v, '@')
 	if at < 0 || bytes.IndexByte(v[at+1:], '@') >= 0 {
@@ -224,4 +232,68 @@ func hasAlnum(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// labelChars marks the ASCII bytes a domain label may hold.
+var labelChars = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = isLabelChar(byte(c))
+	}
+	return t
+}()
+
+// emailPartsASCII is emailParts in one pass for an ASCII value, the common
+// case (masking runs once per row); ascii is false, and nothing decided,
+// for any other value.
+func emailPartsASCII(value []byte) (local, domain []byte, ok, ascii bool) {
+	end := len(value)
+	for end > 0 && value[end-1] == ' ' {
+		end--
+	}
+	v := value[:end]
+	at := -1
+	for i, c := range v {
+		switch {
+		case c >= utf8.RuneSelf:
+			return nil, nil, false, false
+		case c == '@':
+			if at >= 0 {
+				ok = false
+				at = -2 // a second '@': not an address, but finish the ASCII check
+			} else if at == -1 {
+				at = i
+			}
+		case at == -1 && (c <= ' ' || c == 0x7f):
+			at = -3 // a space or control character in the local part
+		}
+	}
+	if at < 1 || at > maxLocalPart {
+		return nil, nil, false, true
+	}
+	local, domain = v[:at], v[at+1:]
+	return local, domain, validDomainASCII(domain), true
+}
+
+// validDomainASCII is validDomain for an ASCII domain.
+func validDomainASCII(d []byte) bool {
+	if len(d) == 0 || len(d) > maxDomain || d[len(d)-1] == '.' {
+		return false
+	}
+	labels, start := 0, 0
+	var last []byte
+	for i := 0; i <= len(d); i++ {
+		if i < len(d) && d[i] != '.' {
+			if !labelChars[d[i]] {
+				return false
+			}
+			continue
+		}
+		l := d[start:i]
+		if len(l) == 0 || len(l) > maxLabel || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		labels++
+		last, start = l, i+1
+	}
+	return labels >= 2 && validTLD(last, true)
 }

@@ -114,3 +114,22 @@ func checkMask(t *testing.T, fn Func, value, got []byte) {
 		}
 	}
 }
+
+// FuzzEmailPartsASCII: the one-pass path for ASCII values decides as the
+// general one does.
+func FuzzEmailPartsASCII(f *testing.F) {
+	for _, s := range []string{"alice@example.com", "a@b.c", "a b@c.de", "a@@b.de", "@b.de", "a@-b.de", "a@b-.de",
+		"a@b..de", "a@xn--p1ai", "a@b.de.", "a@b.d3", "x@y.zz   ", "\x7f@b.de", "a@b.de@c.fr"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		l1, d1, ok1, ascii := emailPartsASCII(value)
+		if !ascii {
+			return
+		}
+		l2, d2, ok2 := emailPartsAny(value)
+		if ok1 != ok2 || ok1 && (!bytes.Equal(l1, l2) || !bytes.Equal(d1, d2)) {
+			t.Fatalf("%q: ASCII path %q %q %v, general path %q %q %v", value, l1, d1, ok1, l2, d2, ok2)
+		}
+	})
+}
