@@ -251,10 +251,29 @@ func (a *Authority) fileRequest(who policy.Identity, grant, reason string, ttl t
 		r.TTL = ttl.String()
 	}
 	err = a.Requests.update(func(rs *[]AccessRequest) error {
-		*rs = append(*rs, r)
+		*rs = append(pruneDecided(*rs, a.now()), r)
 		return nil
 	}, func() error { return a.recordRequest(EventRequestFiled, r, who) })
 	return r, err
+}
+
+// requestHistory is how long decided requests stay in the file after
+// their approval ended or their denial: the CA's record keeps every step
+// for good, the file only what `gatehouse requests` and issuance need.
+const requestHistory = 30 * 24 * time.Hour
+
+// pruneDecided drops the requests decided and done with for longer than
+// requestHistory; pending ones and live approvals stay.
+func pruneDecided(rs []AccessRequest, now time.Time) []AccessRequest {
+	return slices.DeleteFunc(rs, func(r AccessRequest) bool {
+		switch r.State {
+		case RequestApproved:
+			return now.Sub(r.ExpiresAt) > requestHistory
+		case RequestDenied:
+			return now.Sub(r.DecidedAt) > requestHistory
+		}
+		return false
+	})
 }
 
 // Decide approves (approve true) or denies a pending request on the

@@ -355,3 +355,26 @@ func TestAPIAccessRequests(t *testing.T) {
 		t.Errorf("approval lasts %s, want the requested 15m", life)
 	}
 }
+
+// TestDecidedRequestsPruned: filing a request drops requests decided and
+// done with for more than requestHistory, and keeps the rest.
+func TestDecidedRequestsPruned(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	old, recent := now.Add(-requestHistory-time.Hour), now.Add(-time.Hour)
+	rs := []AccessRequest{
+		{ID: "approved-long-ago", State: RequestApproved, ExpiresAt: old},
+		{ID: "approved-recently", State: RequestApproved, ExpiresAt: recent},
+		{ID: "approved-live", State: RequestApproved, ExpiresAt: now.Add(time.Hour)},
+		{ID: "denied-long-ago", State: RequestDenied, DecidedAt: old},
+		{ID: "denied-recently", State: RequestDenied, DecidedAt: recent},
+		{ID: "pending-long", State: RequestPending, FiledAt: old},
+	}
+	var kept []string
+	for _, r := range pruneDecided(rs, now) {
+		kept = append(kept, r.ID)
+	}
+	want := []string{"approved-recently", "approved-live", "denied-recently", "pending-long"}
+	if !slices.Equal(kept, want) {
+		t.Fatalf("kept %q, want %q", kept, want)
+	}
+}
