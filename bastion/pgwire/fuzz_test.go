@@ -125,8 +125,22 @@ func FuzzUpstreamMessages(f *testing.F) {
 		n := min(int(data[0]%16), len(data)-1)
 		kinds, stream := data[1:1+n], data[1+n:]
 		s := fuzzSession(nil, stream)
+		if data[0]&0x80 != 0 { // masking on: every value and COPY row rewritten
+			mask := func(dst, v []byte) ([]byte, bool) { return append(dst, "****"...), len(v) == 0 }
+			s.replies.results = func(r Result) *RowRewrite {
+				rw := &RowRewrite{Columns: make([]ColumnRewrite, len(r.Fields))}
+				for i := range rw.Columns {
+					rw.Columns[i] = mask
+				}
+				if r.Copy {
+					rw.CopyRow = func(dst, _ []byte) []byte { return append(dst, "****\n"...) }
+				}
+				return rw
+			}
+			s.replies.redactErrors = true
+		}
 		for i, k := range kinds {
-			p := &pending{kind: "QFPBDECS"[k%8], name: string(rune('a' + k%3)), target: "SP"[k%2]}
+			p := &pending{kind: "QFPBDECSd"[k%9], name: string(rune('a' + k%3)), target: "SP"[k%2]}
 			switch p.kind {
 			case 'Q', 'F', 'P', 'E':
 				p.ev = &StatementEvent{SQL: "x"}
