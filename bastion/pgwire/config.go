@@ -124,13 +124,14 @@ type Upstream struct {
 	RecordParameters bool
 	// Results, when set, is asked how each result's rows are to be
 	// rewritten before they reach the client (masking), once per result:
-	// at a simple query's RowDescription, and for the extended protocol at
-	// the portal's description, which gatehouse asks the database for after
-	// each Bind (the client may never Describe). It runs on the relay path:
-	// it must not block. Rows of a portal gatehouse did not see bound reach
-	// the client with every value NULL while it is set. While it is set,
-	// the database's errors and notices also lose what could echo a value
-	// (see redactError).
+	// at a simple query's RowDescription, for the extended protocol at the
+	// portal's description, which gatehouse asks the database for after
+	// each Bind (the client may never Describe), and at the start of a
+	// COPY TO's data (Result.Copy). It runs on the relay path: it must not
+	// block. While it is set, rows gatehouse cannot place (a portal it did
+	// not see bound, nothing pending) reach the client with every value
+	// NULL, and the database's errors and notices lose what could echo a
+	// value (see redactError).
 	Results func(Result) *RowRewrite
 }
 
