@@ -42,6 +42,17 @@
 // that portal, and how Observe gets rows, bytes, duration and SQLSTATE per
 // statement.
 //
+// # Rewriting results (masking)
+//
+// When Authorize's Upstream sets Results, pgwire asks it how each result's
+// rows are rewritten before the client sees them: at a simple query's
+// RowDescription, at a COPY TO's CopyOutResponse, and for the extended
+// protocol at the portal's description, which pgwire asks the database for
+// itself after each Bind (a Describe whose reply goes no further), since a
+// client may Execute without describing. DataRows are rewritten column by
+// column into one reused buffer; rows pgwire cannot place go out all NULL;
+// errors and notices lose quoted values and their detail.
+//
 // # Ending
 //
 // Terminate ends both sides. A lost upstream gives the client FATAL 08006
