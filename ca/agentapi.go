@@ -3,10 +3,6 @@ package ca
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 
 	gossh "golang.org/x/crypto/ssh"
@@ -42,18 +38,8 @@ func (api *API) serveAgentCertificate(w http.ResponseWriter, r *http.Request) {
 
 func decodeAgentRequest(w http.ResponseWriter, r *http.Request) (AgentRequest, error) {
 	var body AgentCertificateRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&body)
-	if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
-		err = errors.New("more than one JSON value")
-	}
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return AgentRequest{}, &Error{Code: CodeInvalidRequest, Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the request body is over %d bytes", maxRequestBody)}
-	case err != nil:
-		return AgentRequest{}, refusal(CodeInvalidRequest, "the request body is not an agent certificate request: "+err.Error())
+	if err := decodeBody(w, r, &body, "an agent certificate request"); err != nil {
+		return AgentRequest{}, err
 	}
 	key, _, _, _, err := gossh.ParseAuthorizedKey([]byte(body.Certificate))
 	cert, isCert := key.(*gossh.Certificate)

@@ -159,18 +159,10 @@ func bearerToken(r *http.Request) (string, bool) {
 
 func decodeCertificateRequest(w http.ResponseWriter, r *http.Request) (CertificateRequest, gossh.PublicKey, time.Duration, error) {
 	var body CertificateRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&body)
-	if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
-		err = errors.New("more than one JSON value")
+	if err := decodeBody(w, r, &body, "a certificate request"); err != nil {
+		return body, nil, 0, err
 	}
-	var tooBig *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooBig):
-		return body, nil, 0, &Error{Code: CodeInvalidRequest, Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the request body is over %d bytes", maxRequestBody)}
-	case err != nil:
-		return body, nil, 0, refusal(CodeInvalidRequest, "the request body is not a certificate request: "+err.Error())
 	case body.PublicKey == "":
 		return body, nil, 0, refusal(CodeInvalidRequest, "public_key is required (an authorized_keys line such as the contents of id_ed25519.pub)")
 	}
@@ -261,4 +253,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v) // the status is sent; a failed write has no one to tell
+}
+
+// decodeBody reads a request body that must be exactly one JSON value of
+// dst's type (what names it in the refusal), with no unknown fields and
+// no more than maxRequestBody bytes.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any, what string) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
+		err = errors.New("more than one JSON value")
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return &Error{Code: CodeInvalidRequest, Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the request body is over %d bytes", maxRequestBody)}
+	case err != nil:
+		return refusal(CodeInvalidRequest, "the request body is not "+what+": "+err.Error())
+	}
+	return nil
 }

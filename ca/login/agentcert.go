@@ -258,13 +258,8 @@ func (o *AgentOptions) saveAgent(eng *engineerProfile, key ed25519.PrivateKey, c
 	if err != nil {
 		return nil, err
 	}
-	if err := makePrivateDir(dir); err != nil {
+	if err := writePrivateFiles(dir, files); err != nil {
 		return nil, err
-	}
-	for _, f := range files {
-		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data); err != nil {
-			return nil, err
-		}
 	}
 	return res, nil
 }

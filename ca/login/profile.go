@@ -48,15 +48,24 @@ func (o *Options) save(info *caInfo, key ed25519.PrivateKey, cert *ssh.Certifica
 	if err != nil {
 		return nil, err
 	}
-	if err := makePrivateDir(dir); err != nil {
+	if err := writePrivateFiles(dir, files); err != nil {
 		return nil, err
+	}
+	return newResult(dir, info, cert), nil
+}
+
+// writePrivateFiles makes dir (0700) and replaces each file in it
+// atomically, in order (a private key first).
+func writePrivateFiles(dir string, files []namedFile) error {
+	if err := makePrivateDir(dir); err != nil {
+		return err
 	}
 	for _, f := range files {
 		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return newResult(dir, info, cert), nil
+	return nil
 }
 
 type namedFile struct {
