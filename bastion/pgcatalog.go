@@ -31,8 +31,8 @@ type maskedColumn struct {
 
 // maskCatalog is what masking needs to know of one database: which
 // columns are masked (by catalog identity, so aliases cannot dodge it),
-// which views read them, which relations exist at all, and which functions
-// are not built in.
+// which views read them, and which relations exist at all. Which
+// functions a statement may call is lineage's to judge (pglineage.go).
 type maskCatalog struct {
 	columns map[columnID]maskedColumn
 	// tables have masked columns: their whole rows (attribute number 0 in
@@ -45,13 +45,7 @@ type maskCatalog struct {
 	// read; a result from a relation not among them is from one created
 	// since, so nothing is known of it.
 	relations map[uint32]bool
-	// maskedNames are the bare names of the tables with masked columns
-	// and of those views, to judge statements by the names they use.
-	maskedNames map[string]bool
-	// userFunctions are the bare names of functions outside pg_catalog
-	// and information_schema.
-	userFunctions map[string]bool
-	read          time.Time
+	read      time.Time
 }
 
 // catalogCache shares catalogs among sessions of one database and masking
@@ -131,7 +125,7 @@ func readCatalog(ctx context.Context, cfg *pgconn.Config, columns map[string]str
 	defer conn.Close(context.Background())
 	cat := &maskCatalog{
 		columns: map[columnID]maskedColumn{}, tables: map[uint32]string{}, views: map[uint32]string{}, relations: map[uint32]bool{},
-		maskedNames: map[string]bool{}, userFunctions: map[string]bool{}, read: now,
+		read: now,
 	}
 	var schemas, tables, cols []string
 	for name := range columns {
@@ -145,7 +139,7 @@ func readCatalog(ctx context.Context, cfg *pgconn.Config, columns map[string]str
 		func(ctx context.Context, c *pgconn.PgConn) error {
 			return cat.readColumns(ctx, c, columns, schemas, tables, cols)
 		},
-		cat.readViews, cat.readRelations, cat.readUserFunctions,
+		cat.readViews, cat.readRelations,
 	}
 	for _, step := range steps {
 		if err := step(ctx, conn); err != nil {
@@ -174,7 +168,6 @@ WHERE a.attnum > 0 AND NOT a.attisdropped
 		}
 		name := r[2] + "." + r[3] + "." + r[4]
 		cat.columns[columnID{uint32(oid), uint16(attnum)}] = maskedColumn{name: name, fn: columns[name]}
-		cat.maskedNames[r[3]] = true
 		cat.tables[uint32(oid)] = r[2] + "." + r[3]
 	}
 	return nil
@@ -217,7 +210,6 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('v'
 			return fmt.Errorf("reading the views over masked columns: %w", err)
 		}
 		cat.views[uint32(oid)] = r[1] + "." + r[2]
-		cat.maskedNames[r[2]] = true
 	}
 	return nil
 }
@@ -233,19 +225,6 @@ func (cat *maskCatalog) readRelations(ctx context.Context, c *pgconn.PgConn) err
 			return fmt.Errorf("reading the relations: %w", err)
 		}
 		cat.relations[uint32(oid)] = true
-	}
-	return nil
-}
-
-func (cat *maskCatalog) readUserFunctions(ctx context.Context, c *pgconn.PgConn) error {
-	rows, err := query(ctx, c, `SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p
-JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')`)
-	if err != nil {
-		return fmt.Errorf("reading the functions: %w", err)
-	}
-	for _, r := range rows {
-		cat.userFunctions[r[0]] = true
 	}
 	return nil
 }

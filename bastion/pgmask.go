@@ -96,9 +96,9 @@ func (m *sessionMasking) current() (*maskCatalog, bool) {
 }
 
 // check judges a statement string that policy allowed, for what masking
-// refuses: functions that are not built in (they can read masked data out
-// of sight) unless allow_functions lists them, changes of search_path,
-// what lineage refuses (trace), and COPY TO of masked data in a form
+// refuses: changes of search_path, what lineage refuses (trace: among
+// them functions outside pg_catalog that allow_functions does not list,
+// which can read masked data out of sight), and COPY TO of masked data in a form
 // gatehouse cannot mask (planCopy). It notes in d what Results needs:
 // whether the string reads masked data, each statement's traced outputs,
 // and the plans of its COPYs.
@@ -106,28 +106,18 @@ func (m *sessionMasking) check(ctx context.Context, stmts []sqlclass.Statement, 
 	if err := m.refresh(ctx); err != nil {
 		return fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not read the database's catalog (%v)", m.name, err)
 	}
-	cat, _ := m.current()
 	md := &maskingDetail{}
 	for i, st := range stmts {
-		for _, f := range st.Functions {
-			if cat.userFunctions[bareName(f)] && !strings.HasPrefix(f, "pg_catalog.") && !m.allowed(f) {
-				return fmt.Sprintf("gatehouse: function %s refused: it is not built into PostgreSQL and masking policy %q applies (it could read masked data out of sight); an operator may list it in allow_functions", f, m.name)
-			}
-			if cat.userFunctions[bareName(f)] {
-				md.readsMasked = true
-			}
-		}
-		reads := slices.ContainsFunc(st.Relations, func(r string) bool { return cat.maskedNames[bareName(r)] })
-		// FETCH and EXECUTE run what was declared or prepared earlier.
-		if reads || st.Command == "FetchStmt" || st.Command == "ExecuteStmt" || slices.Contains(st.Kinds, "execute") {
-			md.readsMasked = true
-		}
 		if slices.Contains(st.Settings, "search_path") {
 			return fmt.Sprintf("gatehouse: changing search_path is not allowed while masking policy %q applies (gatehouse resolves names as the session began); qualify names with their schema instead", m.name)
 		}
-		outputs, msg := m.trace(ctx, st)
+		outputs, reads, msg := m.trace(ctx, st)
 		if msg != "" {
 			return msg
+		}
+		// FETCH and EXECUTE run what was declared or prepared earlier.
+		if reads || st.Command == "FetchStmt" || st.Command == "ExecuteStmt" || slices.Contains(st.Kinds, "execute") {
+			md.readsMasked = true
 		}
 		outputs = m.remember(st, outputs)
 		md.outputs = append(md.outputs, outputs)
@@ -156,12 +146,13 @@ func (m *sessionMasking) check(ctx context.Context, stmts []sqlclass.Statement, 
 // under deny_probing, values stored where they would not be masked, what
 // it cannot trace while it reads masked data) and, under on_derived: deny,
 // outputs computed from masked columns. The outputs are nil when the
-// statement is not traced (then Results masks every computed column).
-func (m *sessionMasking) trace(ctx context.Context, st sqlclass.Statement) ([]lineage.Output, string) {
+// statement is not traced (then Results masks every computed column);
+// reads says whether it reads masked data, or might.
+func (m *sessionMasking) trace(ctx context.Context, st sqlclass.Statement) (outputs []lineage.Output, reads bool, refusal string) {
 	if m.lineage == nil {
 		c, err := newLineageCatalog(ctx, m.cfg)
 		if err != nil {
-			return nil, fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not read the database's catalog (%v)", m.name, err)
+			return nil, false, fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not read the database's catalog (%v)", m.name, err)
 		}
 		m.lineage = c
 	}
@@ -171,26 +162,26 @@ func (m *sessionMasking) trace(ctx context.Context, st sqlclass.Statement) ([]li
 	m.lineage.forget(m.cache.generation(m.key))
 	path, err := m.lineage.searchPath(ctx)
 	if err != nil {
-		return nil, fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not trace it (%v)", m.name, err)
+		return nil, false, fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not trace it (%v)", m.name, err)
 	}
 	res, err := lineage.Analyze(st.Text, lineage.Options{
 		Catalog: m.lineage, SearchPath: path, Masked: m.policy.Columns,
 		AllowFunctions: m.policy.AllowFunctions, DenyProbing: m.policy.DenyProbing,
 	})
 	if err != nil {
-		return nil, fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not trace it (%v)", m.name, err)
+		return nil, false, fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not trace it (%v)", m.name, err)
 	}
 	if res.Refuse != "" {
-		return nil, fmt.Sprintf("gatehouse: %s (masking policy %q)", res.Refuse, m.name)
+		return nil, false, fmt.Sprintf("gatehouse: %s (masking policy %q)", res.Refuse, m.name)
 	}
 	if m.policy.OnDerived == "deny" {
 		for _, o := range res.Outputs {
 			if o.Kind == lineage.Derived {
-				return nil, fmt.Sprintf("gatehouse: output %s is computed from masked %s, and masking policy %q refuses such outputs (on_derived: deny); select the column itself, which is masked", o.Name, columnList(o.Sources), m.name)
+				return nil, false, fmt.Sprintf("gatehouse: output %s is computed from masked %s, and masking policy %q refuses such outputs (on_derived: deny); select the column itself, which is masked", o.Name, columnList(o.Sources), m.name)
 			}
 		}
 	}
-	return res.Outputs, ""
+	return res.Outputs, res.ReadsMasked, ""
 }
 
 func columnList(cols []lineage.Column) string {
@@ -206,14 +197,6 @@ func (s *pgSession) closeMasking() {
 	if s.masking != nil && s.masking.lineage != nil {
 		s.masking.lineage.close()
 	}
-}
-
-func (m *sessionMasking) allowed(f string) bool {
-	return slices.Contains(m.policy.AllowFunctions, f) || slices.Contains(m.policy.AllowFunctions, bareName(f))
-}
-
-func bareName(name string) string {
-	return name[strings.LastIndexByte(name, '.')+1:]
 }
 
 // results is pgwire's Results hook: how each column of a result is masked.
