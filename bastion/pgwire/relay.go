@@ -35,7 +35,8 @@ type session struct {
 	log      *slog.Logger
 	client   io.ReadWriteCloser
 	clientIn *recordingReader
-	backend  *pgproto3.Backend // speaks to the client: Receive in clientToUpstream, Send in upstreamToClient
+	backend  *pgproto3.Backend // speaks to the client: startup, then Receive in clientToUpstream
+	toClient clientOutput      // upstreamToClient's output, then closeClient's
 
 	upstream       net.Conn
 	frontend       *pgproto3.Frontend // speaks to the database: Send in clientToUpstream, Receive in upstreamToClient
@@ -135,8 +136,10 @@ func (s *session) closeClient(first, down *ending, downc <-chan *ending) {
 	if first.toClient == nil || down.reason == reasonClientGone {
 		return
 	}
-	s.backend.Send(fatal(first.toClient))
-	if err := s.flushClient(); err != nil {
+	if err := s.toClient.send(fatal(first.toClient)); err != nil {
+		s.log.Debug("pgwire: could not encode the final error", "err", err)
+	}
+	if err := s.flushClient(s.toClient.flush); err != nil {
 		s.log.Debug("pgwire: could not send the final error", "err", err)
 	}
 }
@@ -376,10 +379,14 @@ func (s *session) upstreamToClient() *ending {
 		if out == nil { // a reply to gatehouse's own message
 			continue
 		}
-		s.backend.Send(out)
+		if err := s.toClient.send(out); err != nil {
+			return &ending{reason: reasonUpstreamProto, err: err, toClient: &Error{Code: codeProgramLimitExceeded, Message: "gatehouse: a message from the database is too large to send on"}}
+		}
 		switch m := out.(type) {
 		case *pgproto3.DataRow:
 			s.downUnsent += int(dataRowSize(m))
+		case *rewrittenRow:
+			s.downUnsent += int(dataRowSize(m.src))
 		case *pgproto3.CopyData:
 			s.downUnsent += len(m.Data)
 		}
@@ -387,7 +394,7 @@ func (s *session) upstreamToClient() *ending {
 			continue
 		}
 		s.downUnsent = 0
-		if err := s.backend.Flush(); err != nil {
+		if err := s.toClient.flush(); err != nil {
 			return &ending{reason: reasonClientGone, err: err}
 		}
 	}

@@ -1,6 +1,9 @@
 package pgwire
 
 import (
+	"encoding/binary"
+	"errors"
+	"math"
 	"regexp"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -39,7 +42,8 @@ type RowRewrite struct {
 }
 
 // ColumnRewrite rewrites one non-NULL value of its column. It appends the
-// new value to dst and returns it, or returns null to send SQL NULL.
+// new value to dst and returns the extended slice (dst's bytes kept: dst is
+// the message being encoded), or returns null to send SQL NULL.
 type ColumnRewrite func(dst, value []byte) (out []byte, null bool)
 
 // active reports whether the rewrite changes anything.
@@ -58,58 +62,25 @@ func (rw *RowRewrite) active() bool {
 	return false
 }
 
-// rowRewriter applies rewrites to DataRows. Its buffers are reused from row
-// to row: a rewritten DataRow is valid only until the next one, which is
-// enough because the relay encodes each message before it reads the next.
+// rowRewriter applies rewrites to DataRows. The rewrite happens while the
+// row is encoded for the client (rewrittenRow), straight into the relay's
+// output buffer: no copy of the row is built in between. The message it
+// returns is valid only until the next row, which is enough because the
+// relay encodes each message before it reads the next.
 type rowRewriter struct {
-	buf    []byte
-	ends   []int // where each rewritten value ends in buf; -1 unchanged, -2 NULL
+	row    rewrittenRow
 	values [][]byte
-	row    pgproto3.DataRow
+	nulls  pgproto3.DataRow
 }
-
-const (
-	valueUnchanged = -1
-	valueNull      = -2
-)
 
 // rewrite returns m with rw applied. A row whose field count differs from
 // the description is answered all NULL rather than passed through: the
 // rewrite cannot tell which value is which (fail closed).
-func (w *rowRewriter) rewrite(rw *RowRewrite, m *pgproto3.DataRow) *pgproto3.DataRow {
+func (w *rowRewriter) rewrite(rw *RowRewrite, m *pgproto3.DataRow) pgproto3.BackendMessage {
 	if len(m.Values) != len(rw.Columns) {
 		return w.allNull(m)
 	}
-	w.buf, w.ends = w.buf[:0], w.ends[:0]
-	for i, v := range m.Values {
-		fn := rw.Columns[i]
-		if fn == nil || v == nil {
-			w.ends = append(w.ends, valueUnchanged)
-			continue
-		}
-		out, null := fn(w.buf, v)
-		if null {
-			w.ends = append(w.ends, valueNull)
-			continue
-		}
-		w.buf = out
-		w.ends = append(w.ends, len(w.buf))
-	}
-	// Sliced only now: buf may have moved while it grew.
-	w.values = w.values[:0]
-	start := 0
-	for i, end := range w.ends {
-		switch end {
-		case valueUnchanged:
-			w.values = append(w.values, m.Values[i])
-		case valueNull:
-			w.values = append(w.values, nil)
-		default:
-			w.values = append(w.values, w.buf[start:end:end])
-			start = end
-		}
-	}
-	w.row.Values = w.values
+	w.row = rewrittenRow{rw: rw, src: m}
 	return &w.row
 }
 
@@ -119,9 +90,58 @@ func (w *rowRewriter) allNull(m *pgproto3.DataRow) *pgproto3.DataRow {
 	for range m.Values {
 		w.values = append(w.values, nil)
 	}
-	w.row.Values = w.values
-	return &w.row
+	w.nulls.Values = w.values
+	return &w.nulls
 }
+
+// rewrittenRow is a DataRow whose values are rewritten as it is encoded.
+// It is only ever sent, never received.
+type rewrittenRow struct {
+	rw  *RowRewrite // one column rewrite per value of src
+	src *pgproto3.DataRow
+}
+
+func (*rewrittenRow) Backend() {}
+
+func (*rewrittenRow) Decode([]byte) error {
+	return errors.New("pgwire: a rewritten row is not decoded")
+}
+
+// Encode appends the DataRow with each value rewritten by its column's
+// ColumnRewrite, which appends the new value right after its length.
+func (r *rewrittenRow) Encode(dst []byte) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, 'D', 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.src.Values)))
+	for i, v := range r.src.Values {
+		fn := r.rw.Columns[i]
+		if v == nil {
+			dst = binary.BigEndian.AppendUint32(dst, sqlNull)
+			continue
+		}
+		if fn == nil {
+			dst = binary.BigEndian.AppendUint32(dst, uint32(len(v)))
+			dst = append(dst, v...)
+			continue
+		}
+		at := len(dst)
+		out, null := fn(append(dst, 0, 0, 0, 0), v)
+		if null {
+			dst = binary.BigEndian.AppendUint32(dst[:at], sqlNull)
+			continue
+		}
+		dst = out
+		binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
+	}
+	if len(dst)-start-1 > math.MaxInt32 {
+		return nil, errors.New("pgwire: a rewritten row is too large")
+	}
+	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-1))
+	return dst, nil
+}
+
+// sqlNull is a NULL value's length on the wire (-1).
+const sqlNull = 0xFFFFFFFF
 
 // redactedDetail replaces the fields of a database error that quote data.
 const redactedDetail = "(redacted by gatehouse: masking applies to this session)"

@@ -47,6 +47,7 @@ func Serve(ctx context.Context, client io.ReadWriteCloser, cfg Config) error {
 		client:   client,
 		clientIn: in,
 		backend:  pgproto3.NewBackend(in, client),
+		toClient: clientOutput{w: client},
 	}
 	s.backend.SetMaxBodyLen(cfg.maxMessageSize())
 	return s.serve(ctx)
@@ -135,7 +136,7 @@ func (s *session) run(ctx context.Context, cancel context.CancelCauseFunc, hc *p
 	}
 	s.backend.Send(key)
 	s.backend.Send(&pgproto3.ReadyForQuery{TxStatus: hc.TxStatus})
-	if err := s.flushClient(); err != nil {
+	if err := s.flushClient(s.backend.Flush); err != nil {
 		hc.Conn.Close()
 		end := SessionEnd{Reason: "client disconnected", Err: err}
 		return end, nil
@@ -160,7 +161,7 @@ func (s *session) refuse(err error) error {
 	if errors.As(err, &e) {
 		s.log.Info("pgwire: session refused", "message", e.Message, "err", e.Err)
 		s.backend.Send(fatal(e))
-		if ferr := s.flushClient(); ferr != nil {
+		if ferr := s.flushClient(s.backend.Flush); ferr != nil {
 			s.log.Debug("pgwire: could not tell the client", "err", ferr)
 		}
 	}
@@ -192,11 +193,12 @@ func (s *session) forwardCancel(ctx context.Context, m *pgproto3.CancelRequest) 
 	return nil
 }
 
-// flushClient writes what is buffered for the client; a client that does
-// not read within clientWriteGrace has its connection closed.
-func (s *session) flushClient() error {
+// flushClient writes what is buffered for the client by flush (the
+// Backend's during start-up, toClient's later); a client that does not
+// read within clientWriteGrace has its connection closed.
+func (s *session) flushClient(flush func() error) error {
 	stop := closeOnExpiry(context.Background(), clientWriteGrace, s.client)
-	err := s.backend.Flush()
+	err := flush()
 	if stop() && err == nil {
 		err = errors.New("pgwire: client write interrupted")
 	}
