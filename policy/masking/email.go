@@ -2,6 +2,7 @@ package masking
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode"
 	"unicode/utf8"
 )
@@ -234,66 +235,98 @@ func hasAlnum(b []byte) bool {
 	return false
 }
 
-// labelChars marks the ASCII bytes a domain label may hold.
-var labelChars = func() (t [utf8.RuneSelf]bool) {
+// domainBytes classes the ASCII bytes of a domain: 0 for a byte no label
+// may hold.
+const (
+	domainOther = iota
+	domainDot
+	domainLetter
+	domainDigitOrHyphen
+)
+
+var domainBytes = func() (t [utf8.RuneSelf]byte) {
 	for c := range t {
-		t[c] = isLabelChar(byte(c))
+		switch {
+		case c == '.':
+			t[c] = domainDot
+		case isLetter(byte(c)):
+			t[c] = domainLetter
+		case isLabelChar(byte(c)):
+			t[c] = domainDigitOrHyphen
+		}
 	}
 	return t
 }()
 
-// emailPartsASCII is emailParts in one pass for an ASCII value, the common
-// case (masking runs once per row); ascii is false, and nothing decided,
-// for any other value.
+// emailPartsASCII is emailParts for an ASCII value, the common case
+// (masking runs once per row), with one pass over the domain; ascii is
+// false, and nothing decided, for any other value.
 func emailPartsASCII(value []byte) (local, domain []byte, ok, ascii bool) {
 	end := len(value)
 	for end > 0 && value[end-1] == ' ' {
 		end--
 	}
 	v := value[:end]
-	at := -1
-	for i, c := range v {
-		switch {
-		case c >= utf8.RuneSelf:
-			return nil, nil, false, false
-		case c == '@':
-			if at >= 0 {
-				ok = false
-				at = -2 // a second '@': not an address, but finish the ASCII check
-			} else if at == -1 {
-				at = i
-			}
-		case at == -1 && (c <= ' ' || c == 0x7f):
-			at = -3 // a space or control character in the local part
-		}
+	if !isASCII(v) {
+		return nil, nil, false, false
 	}
-	if at < 1 || at > maxLocalPart {
+	at := bytes.IndexByte(v, '@')
+	if at < 1 || at > maxLocalPart || bytes.IndexByte(v[at+1:], '@') >= 0 {
 		return nil, nil, false, true
+	}
+	for _, c := range v[:at] {
+		if c <= ' ' || c == 0x7f {
+			return nil, nil, false, true
+		}
 	}
 	local, domain = v[:at], v[at+1:]
 	return local, domain, validDomainASCII(domain), true
 }
 
-// validDomainASCII is validDomain for an ASCII domain.
+// isASCII reports whether b is all ASCII, eight bytes at a time.
+func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// validDomainASCII is validDomain for an ASCII domain, in one pass.
 func validDomainASCII(d []byte) bool {
 	if len(d) == 0 || len(d) > maxDomain || d[len(d)-1] == '.' {
 		return false
 	}
-	labels, start := 0, 0
-	var last []byte
-	for i := 0; i <= len(d); i++ {
-		if i < len(d) && d[i] != '.' {
-			if !labelChars[d[i]] {
+	labels, start, letters := 0, 0, true // letters: the label so far is letters only
+	for i, c := range d {
+		switch domainBytes[c] {
+		case domainOther:
+			return false
+		case domainDigitOrHyphen:
+			letters = false
+		case domainDot:
+			if !validLabelASCII(d[start:i]) {
 				return false
 			}
-			continue
+			labels, start, letters = labels+1, i+1, true
 		}
-		l := d[start:i]
-		if len(l) == 0 || len(l) > maxLabel || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		labels++
-		last, start = l, i+1
 	}
-	return labels >= 2 && validTLD(last, true)
+	tld := d[start:]
+	if !validLabelASCII(tld) || labels < 1 {
+		return false
+	}
+	return letters && len(tld) >= 2 || len(tld) > 4 && bytes.EqualFold(tld[:4], []byte("xn--"))
+}
+
+// validLabelASCII checks a label's length and ends; its bytes are label
+// characters.
+func validLabelASCII(l []byte) bool {
+	return len(l) > 0 && len(l) <= maxLabel && l[0] != '-' && l[len(l)-1] != '-'
 }

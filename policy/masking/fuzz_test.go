@@ -133,3 +133,20 @@ func FuzzEmailPartsASCII(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLast4ASCII: the byte-by-byte path for ASCII values gives what the
+// rune-by-rune path gives.
+func FuzzLast4ASCII(f *testing.F) {
+	for _, s := range []string{"4242424242424242", "4242 4242-4242.4242", "(415) 555-2671", "1234567", "12345678", "", "+", "ab/cd"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		fast, ok := appendLast4ASCII([]byte("x"), value)
+		if !ok {
+			return
+		}
+		if slow := appendLast4Runes([]byte("x"), value); !bytes.Equal(fast, slow) {
+			t.Fatalf("%q: ASCII path %q, rune path %q", value, fast, slow)
+		}
+	})
+}

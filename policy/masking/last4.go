@@ -69,7 +69,8 @@ var last4Separators = func() (t [utf8.RuneSelf]bool) {
 }()
 
 // appendLast4ASCII is appendLast4 for ASCII values, one byte a character;
-// ok is false (and dst unchanged) when value is not ASCII.
+// ok is false (and dst unchanged) when value is not ASCII. A value without
+// separators, the common case, is written as stars and its tail.
 func appendLast4ASCII(dst, value []byte) (out []byte, ok bool) {
 	n := 0
 	for _, c := range value {
@@ -84,6 +85,10 @@ func appendLast4ASCII(dst, value []byte) (out []byte, ok bool) {
 	if n >= last4MinLen {
 		hide = n - last4Shown
 	}
+	if n == len(value) {
+		dst = appendStars(dst, hide)
+		return append(dst, value[hide:]...), true
+	}
 	start := len(dst)
 	dst = append(dst, value...)
 	for i := start; hide > 0 && i < len(dst); i++ {
@@ -93,4 +98,15 @@ func appendLast4ASCII(dst, value []byte) (out []byte, ok bool) {
 		}
 	}
 	return dst, true
+}
+
+const stars = "****************************************************************"
+
+// appendStars appends n '*'.
+func appendStars(dst []byte, n int) []byte {
+	for n > len(stars) {
+		dst = append(dst, stars...)
+		n -= len(stars)
+	}
+	return append(dst, stars[:n]...)
 }
