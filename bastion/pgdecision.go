@@ -11,6 +11,7 @@ import (
 // before the statement is forwarded (docs/recording-format.md).
 const evDBDecision = "db.decision"
 
+// dbDecision is encoded by its AppendJSON, which a new field must join.
 type dbDecision struct {
 	Channel   int      `json:"channel"`
 	Text      string   `json:"text"`
@@ -22,6 +23,15 @@ type dbDecision struct {
 	Functions []string `json:"functions,omitempty"`
 	Decision  string   `json:"decision"` // allow
 	Rule      string   `json:"rule,omitempty"`
+}
+
+// AppendJSON encodes the record exactly as json.Marshal would, without
+// reflection: one is written for every statement (recorder.Stream).
+func (d dbDecision) AppendJSON(dst []byte) ([]byte, error) {
+	dst = appendStatementText(dst, d.Channel, d.Text, d.Extended, d.Statement)
+	dst = appendIntField(dst, `,"params":`, int64(d.Params))
+	dst = appendVerdict(dst, d.Kinds, d.Relations, d.Functions, d.Decision, d.Rule)
+	return append(dst, '}'), nil
 }
 
 // inspectDurable is pgwire's Inspect hook: a statement the recorder can

@@ -2,9 +2,12 @@ package bastion
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
+	"github.com/gatehouse-dev/gatehouse/recorder"
 )
 
 // inspectRecorded is pgwire's Inspect hook: a statement is decided by
@@ -18,7 +21,8 @@ func (s *pgSession) inspectRecorded(ctx context.Context, q pgwire.Query) pgwire.
 	return s.inspect(ctx, q)
 }
 
-// dbStatement is the record of one statement (docs/recording-format.md).
+// dbStatement is the record of one statement (docs/recording-format.md),
+// encoded by its AppendJSON, which a new field must join.
 type dbStatement struct {
 	Channel    int      `json:"channel"`
 	Text       string   `json:"text"`
@@ -62,4 +66,84 @@ func (s *pgSession) observe(ev pgwire.StatementEvent) {
 		rec.Decision = "deny"
 	}
 	_ = s.cs.record(evDBStatement, rec)
+}
+
+// AppendJSON encodes the record exactly as json.Marshal would (the
+// recording is hash-chained and its format fixed), without reflection:
+// one is written for every statement (recorder.Stream). Bind values,
+// recorded only under log_parameters, still go through encoding/json.
+func (r dbStatement) AppendJSON(dst []byte) ([]byte, error) {
+	dst = appendStatementText(dst, r.Channel, r.Text, r.Extended, r.Statement)
+	dst = appendOmitEmptyString(dst, `,"portal":`, r.Portal)
+	dst = appendIntField(dst, `,"params":`, int64(r.Params))
+	if len(r.Parameters) > 0 {
+		values, err := json.Marshal(r.Parameters)
+		if err != nil {
+			return dst, fmt.Errorf("bastion: encode parameters: %w", err)
+		}
+		dst = append(append(dst, `,"parameters":`...), values...)
+	}
+	dst = appendVerdict(dst, r.Kinds, r.Relations, r.Functions, r.Decision, r.Rule)
+	return r.appendOutcome(dst)
+}
+
+// appendOutcome appends the fields from outcome on and closes the object.
+func (r dbStatement) appendOutcome(dst []byte) ([]byte, error) {
+	dst = appendStringField(dst, `,"outcome":`, r.Outcome)
+	dst = appendIntField(dst, `,"rows":`, r.Rows)
+	dst = appendOmitEmptyString(dst, `,"tag":`, r.Tag)
+	dst = appendIntField(dst, `,"bytes":`, r.Bytes)
+	dst, err := recorder.AppendJSONFloat(append(dst, `,"duration_ms":`...), r.DurationMS)
+	if err != nil {
+		return dst, fmt.Errorf("bastion: encode duration_ms: %w", err)
+	}
+	dst = appendOmitEmptyString(dst, `,"error":`, r.Error)
+	dst = appendOmitEmptyStrings(dst, `,"masked":`, r.Masked)
+	return append(dst, '}'), nil
+}
+
+// appendStatementText opens a statement's record (db.decision or
+// db.statement) with the fields both begin with.
+func appendStatementText(dst []byte, channel int, text string, extended bool, name string) []byte {
+	dst = appendIntField(dst, `{"channel":`, int64(channel))
+	dst = appendStringField(dst, `,"text":`, text)
+	if extended {
+		dst = append(dst, `,"extended":true`...)
+	}
+	return appendOmitEmptyString(dst, `,"statement_name":`, name)
+}
+
+// appendVerdict appends what a statement does and the policy's decision
+// on it, the fields both records share in this order.
+func appendVerdict(dst []byte, kinds, relations, functions []string, decision, rule string) []byte {
+	dst = appendOmitEmptyStrings(dst, `,"kinds":`, kinds)
+	dst = appendOmitEmptyStrings(dst, `,"relations":`, relations)
+	dst = appendOmitEmptyStrings(dst, `,"functions":`, functions)
+	dst = appendStringField(dst, `,"decision":`, decision)
+	return appendOmitEmptyString(dst, `,"rule":`, rule)
+}
+
+// The field appenders take the field's key with its comma and colon
+// (`,"rows":`), a constant, and mirror encoding/json's omitempty.
+
+func appendStringField(dst []byte, key, s string) []byte {
+	return recorder.AppendJSONString(append(dst, key...), s)
+}
+
+func appendOmitEmptyString(dst []byte, key, s string) []byte {
+	if s == "" {
+		return dst
+	}
+	return appendStringField(dst, key, s)
+}
+
+func appendOmitEmptyStrings(dst []byte, key string, ss []string) []byte {
+	if len(ss) == 0 {
+		return dst
+	}
+	return recorder.AppendJSONStrings(append(dst, key...), ss)
+}
+
+func appendIntField(dst []byte, key string, n int64) []byte {
+	return strconv.AppendInt(append(dst, key...), n, 10)
 }

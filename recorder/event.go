@@ -22,7 +22,8 @@ const GenesisHash = "00000000000000000000000000000000000000000000000000000000000
 
 // Event is one line of a recording. Prev is the hex SHA-256 of the exact
 // bytes of the previous line (without its newline), which chains every
-// event to all that came before it in the stream.
+// event to all that came before it in the stream. Stream encodes it by
+// hand (encode.go), byte for byte as encoding/json would with these tags.
 type Event struct {
 	V      int             `json:"v"`
 	Stream string          `json:"stream"`

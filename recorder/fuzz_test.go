@@ -2,11 +2,14 @@ package recorder
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzVerifyChain feeds arbitrary recordings to the verifier: it must never
@@ -65,6 +68,28 @@ func splitLines(data []byte) [][]byte {
 		return nil
 	}
 	return bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
+}
+
+// FuzzAppendJSON holds the hand-written encoders to encoding/json byte
+// for byte: strings (any bytes, valid UTF-8 or not), floats (NaN and the
+// infinities must be refused alike), string lists and whole events.
+// testdata/fuzz/FuzzAppendJSON holds the seeds.
+func FuzzAppendJSON(f *testing.F) {
+	f.Add("SELECT 1", 0.213, uint64(7), 1, int64(1795662000), int64(123456789))
+	f.Fuzz(func(t *testing.T, s string, x float64, seq uint64, v int, sec, nsec int64) {
+		checkString(t, s)
+		checkFloat(t, x)
+		for _, ss := range [][]string{nil, {}, strings.Split(s, ",")} {
+			want, _ := json.Marshal(ss)
+			if got := AppendJSONStrings(nil, ss); !bytes.Equal(got, want) {
+				t.Fatalf("AppendJSONStrings(%q) = %s, encoding/json gives %s", ss, got, want)
+			}
+		}
+		ev := Event{V: v, Stream: s, Seq: seq, Time: time.Unix(sec, nsec).UTC(), Type: s, Prev: s}
+		checkEvent(t, ev)
+		ev.Data, _ = json.Marshal(map[string]any{"s": s, "seq": seq})
+		checkEvent(t, ev)
+	})
 }
 
 // FuzzParsePublicKeys: whatever an auditor passes as --pubkey, the parser

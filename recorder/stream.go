@@ -11,6 +11,8 @@ import (
 // Appender is where a stream's lines go; the file store is one.
 type Appender interface {
 	// Append writes one line durably (on return it survives a crash).
+	// The line is the stream's buffer, reused for the next event: it
+	// must not be kept after Append returns.
 	Append(line []byte) error
 	// Finish stores the stream's manifest next to it, durably, and
 	// releases the stream; nothing is appended after it. A nil manifest
@@ -34,6 +36,7 @@ type Stream struct {
 	failed error // the first failed append or signature: no event follows it
 	end    int64 // the stream's end after the last write, for a groupCommitter
 	ledger ledger
+	line   []byte // buffer of the line being written, reused
 
 	// Checkpoints; sign is nil for a Recorder without a Signer.
 	sign            *signer
@@ -58,10 +61,12 @@ func (s *Stream) Ready() error {
 // ErrClosed is returned by Emit after Close.
 var ErrClosed = errors.New("recorder: stream closed")
 
-// Emit appends an event of the given type with data as its payload. An
-// error means the event was not recorded; callers refuse the action the
-// event describes (fail closed). After a failed append every Emit fails:
-// the stream's end may hold a partial line, and nothing may follow it.
+// Emit appends an event of the given type with data as its payload,
+// encoded by json.Marshal unless it encodes itself (payloadAppender), as
+// the events written for every statement do. An error means the event
+// was not recorded; callers refuse the action the event describes (fail
+// closed). After a failed append every Emit fails: the stream's end may
+// hold a partial line, and nothing may follow it.
 func (s *Stream) Emit(typ string, data any) error {
 	end, err := s.write(typ, data)
 	if err != nil {
@@ -76,9 +81,13 @@ func (s *Stream) write(typ string, data any) (int64, error) {
 	if typ == TypeCheckpoint {
 		return 0, fmt.Errorf("recorder: event type %q is the recorder's own", typ)
 	}
-	payload, err := json.Marshal(data)
-	if err != nil {
-		return 0, fmt.Errorf("recorder: encode %s: %w", typ, err)
+	payload, ok := data.(payloadAppender)
+	if !ok {
+		raw, err := json.Marshal(data)
+		if err != nil {
+			return 0, fmt.Errorf("recorder: encode %s: %w", typ, err)
+		}
+		payload = rawPayload(raw)
 	}
 	return s.emitLocked(typ, payload)
 }
@@ -109,7 +118,7 @@ func (s *Stream) Sync() error {
 
 // emitLocked appends the event (and a checkpoint that is due) under the
 // stream's lock and returns the written end for makeDurable.
-func (s *Stream) emitLocked(typ string, payload json.RawMessage) (int64, error) {
+func (s *Stream) emitLocked(typ string, payload payloadAppender) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -137,7 +146,8 @@ func (s *Stream) emitLocked(typ string, payload json.RawMessage) (int64, error) 
 // channels of one SSH connection) share an fsync instead of queueing for
 // one each under the stream's lock.
 type groupCommitter interface {
-	// Write appends a line and returns the stream's end after it.
+	// Write appends a line and returns the stream's end after it; like
+	// Append, it must not keep the line.
 	Write(line []byte) (end int64, err error)
 	// SyncThrough returns once everything up to end is durable.
 	SyncThrough(end int64) error
@@ -163,12 +173,13 @@ func (s *Stream) makeDurable(end int64) error {
 }
 
 // append writes one event; s.mu is held.
-func (s *Stream) append(typ string, payload json.RawMessage) error {
-	ev := Event{V: SchemaVersion, Stream: s.ID, Seq: s.seq, Time: s.clock().UTC(), Type: typ, Prev: s.prev, Data: payload}
-	line, err := json.Marshal(ev)
+func (s *Stream) append(typ string, data payloadAppender) error {
+	ev := Event{V: SchemaVersion, Stream: s.ID, Seq: s.seq, Time: s.clock().UTC(), Type: typ, Prev: s.prev}
+	line, payload, err := appendEvent(s.line[:0], &ev, data)
 	if err != nil {
 		return fmt.Errorf("recorder: encode %s: %w", typ, err)
 	}
+	s.keepLine(line)
 	if gc, ok := s.out.(groupCommitter); ok {
 		end, err := gc.Write(line)
 		if err != nil {
@@ -184,6 +195,19 @@ func (s *Stream) append(typ string, payload json.RawMessage) error {
 	s.prev = LineHash(line)
 	s.ledger.note(typ, payload)
 	return nil
+}
+
+// maxKeptLine bounds the line buffer a stream keeps between events, so
+// that one huge statement does not pin its size for the session.
+const maxKeptLine = 64 << 10
+
+// keepLine keeps line's buffer for the next event unless it is outsized;
+// s.mu is held.
+func (s *Stream) keepLine(line []byte) {
+	if cap(line) > maxKeptLine {
+		line = nil
+	}
+	s.line = line
 }
 
 // noteUnsigned counts an event no checkpoint covers yet, and makes sure a
@@ -223,7 +247,7 @@ func (s *Stream) checkpoint() error {
 	if err != nil {
 		return fmt.Errorf("recorder: encode checkpoint: %w", err)
 	}
-	if err := s.append(TypeCheckpoint, payload); err != nil {
+	if err := s.append(TypeCheckpoint, rawPayload(payload)); err != nil {
 		return err
 	}
 	s.unsigned = 0
