@@ -76,8 +76,8 @@ func main() {
 	flag.IntVar(&o.threads, "threads", 2, "pgbench -j")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "pgbench -T, per run")
 	flag.IntVar(&o.scale, "scale", 10, "pgbench -i -s")
-	flag.IntVar(&o.connects, "connects", 20, "connect-latency samples per path")
-	flag.IntVar(&o.rounds, "rounds", 3, "pgbench rounds; each round runs every path once, in turn; medians are reported")
+	flag.IntVar(&o.connects, "connects", 20, "connect-latency samples per path (0: none)")
+	flag.IntVar(&o.rounds, "rounds", 3, "pgbench rounds; each round runs every path once, in turn; medians are reported (0: none, e.g. for the bulk read alone)")
 	flag.StringVar(&o.profile, "profile", "", "directory for a perf CPU profile of gatehouse under the pgbench load (needs perf)")
 	flag.BoolVar(&o.tmpfsDiag, "tmpfs-diagnostic", true, "also run gatehouse with recordings on /dev/shm (fsync is free there) to show what fsync costs")
 	flag.StringVar(&o.mode, "mode", "simple", "pgbench -M: simple (as pgbench -S sends by default), extended or prepared")
@@ -1000,8 +1000,21 @@ type pipeAddr struct{}
 func (pipeAddr) Network() string { return "ssh-W" }
 func (pipeAddr) String() string  { return "ssh-W" }
 
-// report prints the side-by-side table.
+// report prints the side-by-side tables of what was run: -rounds 0 and
+// -connects 0 leave out theirs (for example to run the bulk read alone).
 func report(o options, paths []*path, sshTimes, ghTimes []time.Duration, loadAfter string) {
+	if o.rounds > 0 {
+		reportPgbench(o, paths)
+	}
+	if len(sshTimes) > 0 && len(ghTimes) > 0 {
+		reportConnects(sshTimes, ghTimes)
+	}
+	fmt.Printf("\nmachine: %d CPUs, %s; load average after: %s\n", runtime.NumCPU(), cpuModel(), loadAfter)
+}
+
+// reportPgbench prints the pgbench table, the issue-3 line and the
+// recording stores' costs.
+func reportPgbench(o options, paths []*path) {
 	med := medianRun
 	direct, openssh := med(findPath(paths, "direct")), med(findPath(paths, "openssh"))
 	fmt.Printf("\n==== pgbench -S -n -M %s -c %d -j %d -T %d, scale %d; %d round(s), median by TPS ====\n",
@@ -1042,7 +1055,9 @@ func report(o options, paths []*path, sshTimes, ghTimes []time.Duration, loadAft
 	}
 	fmt.Printf("Target (issue 3) gatehouse TPS ≥ 1.0× OpenSSH tunnel: %.2f× — %s\n", gh.tps/openssh.tps, verdict)
 	reportRecordingCost(paths)
+}
 
+func reportConnects(sshTimes, ghTimes []time.Duration) {
 	fmt.Printf("\n==== connect latency: ssh -W + PostgreSQL start-up + SELECT 1, %d each ====\n", len(sshTimes))
 	fmt.Printf("%-34s %10s %10s %10s %10s\n", "path", "median ms", "min ms", "p90 ms", "max ms")
 	for _, row := range []struct {
@@ -1054,7 +1069,6 @@ func report(o options, paths []*path, sshTimes, ghTimes []time.Duration, loadAft
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		fmt.Printf("%-34s %10.1f %10.1f %10.1f %10.1f\n", row.name, ms(median(ts)), ms(ts[0]), ms(ts[len(ts)*9/10]), ms(ts[len(ts)-1]))
 	}
-	fmt.Printf("\nmachine: %d CPUs, %s; load average after: %s\n", runtime.NumCPU(), cpuModel(), loadAfter)
 }
 
 func median(sorted []time.Duration) time.Duration {
