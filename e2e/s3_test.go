@@ -307,5 +307,24 @@ func TestS3Recording(t *testing.T) {
 		mustContain(t, "verify from S3", got, "OK          "+id, "sessions: ", "ci@example.com")
 		got = w.run("verify", "--config", w.cfgPath, "--since", "1h")
 		mustContain(t, "verify --since from S3", got, "recordings of kind sessions", " verified, 0 incomplete, 0 failed", "OK          "+id)
+
+		// So do sessions and replay: an auditor needs the bucket, not the server.
+		got = w.run("sessions", "--config", w.cfgPath, "--identity", "ci@example.com")
+		mustContain(t, "sessions from S3", got, id, "ci@example.com")
+		got = w.run("replay", "--config", w.cfgPath, "--no-wait", id)
+		mustContain(t, "replay from S3", got, "sessions "+id, "who:       ci@example.com", "recording: verified",
+			"auth.success", "channel.open", "session.end")
+		// --dir reads a directory instead of the bucket: without the spool
+		// the session is not there, with it back it is.
+		recordings := filepath.Dir(spool)
+		got = w.run("sessions", "--config", w.cfgPath, "--dir", recordings)
+		if strings.Contains(got, id) {
+			t.Fatalf("sessions --dir listed a session its directory does not hold:\n%s", got)
+		}
+		if err := os.Rename(spool+".moved", spool); err != nil {
+			t.Fatal(err)
+		}
+		got = w.run("sessions", "--config", w.cfgPath, "--dir", recordings)
+		mustContain(t, "sessions --dir", got, id, "ci@example.com")
 	})
 }

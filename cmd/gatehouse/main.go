@@ -48,6 +48,8 @@ Auditor:
   verify --config F SESSION check a recording's chain, signatures and manifest; or every
                             recording --since T; offline: --dir DIR --pubkey KEY
   replay --config F SESSION a session as a timeline at its real pace (--speed N, --no-wait)
+                            (sessions, verify and replay read the S3 bucket when --config
+                            names store s3; --dir DIR reads a recordings directory)
   recorder pubkey --config F
                             print the recorder's public key (what verify --pubkey takes)
 

@@ -217,8 +217,8 @@ func (a *auditFlags) keys(cfg *policy.Config) ([]ed25519.PublicKey, error) {
 	return []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, nil
 }
 
-// auditSource is where verify reads recordings: the file store, or the S3
-// bucket.
+// auditSource is where verify, replay and sessions read recordings: the
+// file store, or the S3 bucket.
 type auditSource interface {
 	recorder.VerifySource
 	List(kind string) ([]string, error)
@@ -240,13 +240,9 @@ func (a *auditFlags) openSource(cmd string, keysOptional bool) (auditSource, []e
 			return nil, nil, err
 		}
 		if cfg.Recording.Store == "s3" {
-			s3cfg, err := s3Config(cfg)
+			client, err := bucketSource(cfg)
 			if err != nil {
 				return nil, nil, err
-			}
-			client, err := s3store.Dial(s3cfg)
-			if err != nil {
-				return nil, nil, fmt.Errorf("recording.s3: %w", err)
 			}
 			keys, err := a.keys(cfg)
 			return client, keys, err
@@ -257,6 +253,29 @@ func (a *auditFlags) openSource(cmd string, keysOptional bool) (auditSource, []e
 		return nil, nil, err
 	}
 	return store, keys, nil
+}
+
+// recordingSource is where cfg's recordings are kept: the bucket for store
+// s3 (the spool in recording.dir holds only what this server recorded,
+// until it is pruned), else recording.dir.
+func recordingSource(cfg *policy.Config) (auditSource, error) {
+	if cfg.Recording.Store == "s3" {
+		return bucketSource(cfg)
+	}
+	return recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}, nil
+}
+
+// bucketSource reads recordings from cfg's S3 bucket.
+func bucketSource(cfg *policy.Config) (*s3store.Client, error) {
+	s3cfg, err := s3Config(cfg)
+	if err != nil {
+		return nil, err
+	}
+	client, err := s3store.Dial(s3cfg)
+	if err != nil {
+		return nil, fmt.Errorf("recording.s3: %w", err)
+	}
+	return client, nil
 }
 
 // parseTime reads a --since or --until value: an RFC 3339 time, or a

@@ -24,7 +24,7 @@ func runReplay(ctx context.Context, args []string, out io.Writer) error {
 	if len(ids) != 1 || *speed <= 0 {
 		return usageError("usage: gatehouse replay [--config F | --dir DIR [--pubkey KEY]] [--speed N] [--no-wait] SESSION")
 	}
-	store, keys, err := audit.open("replay", true)
+	store, keys, err := audit.openSource("replay", true)
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func runReplay(ctx context.Context, args []string, out io.Writer) error {
 
 // findStream reads a session's lines, or a CA stream's if there is no
 // session by that id.
-func findStream(store recorder.FileStore, id string) (string, [][]byte, error) {
+func findStream(store recorder.VerifySource, id string) (string, [][]byte, error) {
 	lines, err := store.Lines(recorder.KindSession, id)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return recorder.KindSession, lines, err
@@ -65,7 +65,7 @@ func findStream(store recorder.FileStore, id string) (string, [][]byte, error) {
 
 // replayHeader prints who the session was and whether its recording
 // verified, and returns the verification's error.
-func replayHeader(out io.Writer, store recorder.FileStore, kind, id string, lines [][]byte, keys []ed25519.PublicKey) error {
+func replayHeader(out io.Writer, store recorder.VerifySource, kind, id string, lines [][]byte, keys []ed25519.PublicKey) error {
 	s := recorder.Summarize(id, lines)
 	fmt.Fprintf(out, "%s %s\n", kind, id)
 	if kind == recorder.KindSession {
@@ -86,7 +86,7 @@ func replayHeader(out io.Writer, store recorder.FileStore, kind, id string, line
 }
 
 // verifyStatus verifies a recording for replay's header.
-func verifyStatus(store recorder.FileStore, kind, id string, keys []ed25519.PublicKey) (string, error) {
+func verifyStatus(store recorder.VerifySource, kind, id string, keys []ed25519.PublicKey) (string, error) {
 	if len(keys) == 0 {
 		return "NOT VERIFIED: no recorder public key (pass --pubkey, or --config)", nil
 	}

@@ -14,6 +14,7 @@ import (
 func runSessions(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("sessions", out)
 	path := configFlag(fs)
+	dir := fs.String("dir", "", "read this recordings directory instead of the store of --config (for example the spool of an s3 server)")
 	var filter recorder.Filter
 	fs.StringVar(&filter.Identity, "identity", "", "only sessions whose identity contains this text")
 	fs.StringVar(&filter.Agent, "agent", "", "only sessions of this agent")
@@ -28,11 +29,10 @@ func runSessions(ctx context.Context, args []string, out io.Writer) error {
 	if err := completeFilter(&filter, *since, *until, *refused); err != nil {
 		return err
 	}
-	cfg, err := loadConfigFlag(*path, "sessions")
+	store, err := sessionsSource(*path, *dir)
 	if err != nil {
 		return err
 	}
-	store := recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}
 	ids, err := store.List(recorder.KindSession)
 	if err != nil {
 		return err
@@ -56,6 +56,19 @@ func runSessions(ctx context.Context, args []string, out io.Writer) error {
 			orDash(s.EndReason), chainState(s.ChainError))
 	}
 	return tw.Flush()
+}
+
+// sessionsSource is --dir, else the store of the configuration: with
+// store s3, the bucket.
+func sessionsSource(configPath, dir string) (auditSource, error) {
+	if dir != "" {
+		return recorder.FileStore{Dir: dir}, nil
+	}
+	cfg, err := loadConfigFlag(configPath, "sessions")
+	if err != nil {
+		return nil, err
+	}
+	return recordingSource(cfg)
 }
 
 // completeFilter adds the flags that need parsing to a sessions filter.
