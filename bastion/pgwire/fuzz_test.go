@@ -3,6 +3,7 @@ package pgwire
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -117,7 +118,9 @@ func FuzzClientMessages(f *testing.F) {
 
 // FuzzUpstreamMessages feeds arbitrary bytes to the relay as the database's
 // replies, against a queue of pending client messages chosen by the first
-// bytes. Matching replies to messages must not panic, whatever arrives.
+// bytes. Matching replies to messages must not panic, whatever arrives;
+// what reaches the client must be whole messages a client can read, and
+// with masking on no row may carry a value that was not masked.
 func FuzzUpstreamMessages(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
@@ -126,7 +129,10 @@ func FuzzUpstreamMessages(f *testing.F) {
 		n := min(int(data[0]%16), len(data)-1)
 		kinds, stream := data[1:1+n], data[1+n:]
 		s := fuzzSession(nil, stream)
-		if data[0]&0x80 != 0 { // masking on: every value and COPY row rewritten
+		var toClient bytes.Buffer
+		s.toClient.w = &toClient
+		masked := data[0]&0x80 != 0
+		if masked { // every value and COPY row rewritten
 			mask := func(dst, v []byte) ([]byte, bool) { return append(dst, "****"...), len(v) == 0 }
 			s.replies.results = func(r Result) *RowRewrite {
 				rw := &RowRewrite{Columns: make([]ColumnRewrite, len(r.Fields))}
@@ -158,7 +164,38 @@ func FuzzUpstreamMessages(f *testing.F) {
 			t.Fatal("no ending")
 		}
 		s.replies.abandon()
+		checkClientStream(t, toClient.Bytes(), masked)
 	})
 }
 
+// checkClientStream reads what the relay sent the client as a client
+// would: whole messages to the end, each one that decodes, and, when
+// masked, no DataRow value other than the mask's "****" or NULL.
+func checkClientStream(t *testing.T, sent []byte, masked bool) {
+	t.Helper()
+	for off := 0; off < len(sent); {
+		if len(sent)-off < 5 {
+			t.Fatalf("%d bytes at the end are not a whole message", len(sent)-off)
+		}
+		size := int(binary.BigEndian.Uint32(sent[off+1:]))
+		if size < 4 || off+1+size > len(sent) {
+			t.Fatalf("a message at byte %d claims %d bytes, %d are left", off, size, len(sent)-off-1)
+		}
+		one := sent[off : off+1+size]
+		off += 1 + size
+		msg, err := pgproto3.NewFrontend(bytes.NewReader(one), io.Discard).Receive()
+		if err != nil {
+			t.Fatalf("the client could not decode %q: %v", one, err)
+		}
+		row, ok := msg.(*pgproto3.DataRow)
+		if !masked || !ok {
+			continue
+		}
+		for _, v := range row.Values {
+			if v != nil && string(v) != "****" {
+				t.Fatalf("a row reached the client with an unmasked value %q", v)
+			}
+		}
+	}
+}
 func be32(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }

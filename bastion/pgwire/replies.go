@@ -47,7 +47,8 @@ type portal struct {
 	params    int
 	values    []Parameter
 	rewrite   *RowRewrite // from Results, at the portal's description
-	described bool        // rewrite is known
+	described bool        // rewrite and width are known
+	width     int         // fields in the portal's rows, as described
 }
 
 // replies matches the database's replies to the client's forwarded
@@ -69,6 +70,8 @@ type replies struct {
 	// values (Upstream.Results is set), so their values are removed.
 	redactErrors bool
 	current      *RowRewrite // for the rows of the simple query at the head
+	described    bool        // the head's current result was described: current applies to its rows
+	width        int         // fields in that result's rows, as described
 	rows         rowRewriter
 	copyOut      pgproto3.CopyData // a rewritten CopyData, its buffer reused
 	now          func() time.Time
@@ -203,7 +206,7 @@ func (r *replies) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, 
 			return nil, nil
 		case p.kind == 'Q':
 			if rd, ok := msg.(*pgproto3.RowDescription); ok {
-				r.current = r.resultRewrite(rd.Fields, p.ev, p.results)
+				r.current, r.described, r.width = r.resultRewrite(rd.Fields, p.ev, p.results), true, len(rd.Fields)
 			}
 		}
 	default:
@@ -233,7 +236,7 @@ func (r *replies) commandComplete(m *pgproto3.CommandComplete) {
 	if p == nil || p.ev == nil {
 		return
 	}
-	r.current = nil
+	r.current, r.described = nil, false
 	p.results++
 	tag := string(m.CommandTag)
 	p.ev.Tag = tag
@@ -283,7 +286,7 @@ func (r *replies) error(m *pgproto3.ErrorResponse) pgproto3.BackendMessage {
 	if p == nil {
 		return m
 	}
-	r.current = nil
+	r.current, r.described = nil, false
 	var out pgproto3.BackendMessage = m
 	code := m.Code
 	if p.refusal != "" {
@@ -447,7 +450,7 @@ func (r *replies) describedPortal(name string, msg pgproto3.BackendMessage) {
 	if pt.stmt != nil {
 		res.Detail = pt.stmt.detail
 	}
-	pt.rewrite, pt.described = r.results(res), true
+	pt.rewrite, pt.described, pt.width = r.results(res), true, len(res.Fields)
 }
 
 // resultRewrite asks Results about a simple query's result; the rewrite's
@@ -469,26 +472,29 @@ func (r *replies) resultRewrite(fields []pgproto3.FieldDescription, ev *Statemen
 
 // rewriteRow applies the rewrite of the result at the head to a row.
 // Without Results rows pass as they are; with it, rows gatehouse cannot
-// place — of an Execute whose portal it did not see described, or with no
-// Query or Execute pending — are all NULL (fail closed).
+// place — of an Execute whose portal it did not see described, of a Query
+// before the RowDescription of their result, with no Query or Execute
+// pending, or with more or fewer values than the description has fields —
+// are all NULL (fail closed).
 func (r *replies) rewriteRow(p *pending, m *pgproto3.DataRow) pgproto3.BackendMessage {
 	if r.results == nil {
 		return m
 	}
 	var rw *RowRewrite
+	width := -1
 	switch {
 	case p == nil || (p.kind != 'Q' && p.kind != 'E'):
-		return r.rows.allNull(m)
-	case p.kind == 'Q':
-		rw = r.current
+	case p.kind == 'Q' && r.described:
+		rw, width = r.current, r.width
 	case p.kind == 'E':
-		pt := r.portals[p.name]
-		if pt == nil || !pt.described {
-			return r.rows.allNull(m)
+		if pt := r.portals[p.name]; pt != nil && pt.described {
+			rw, width = pt.rewrite, pt.width
 		}
-		rw = pt.rewrite
 	}
-	if !rw.active() {
+	switch {
+	case len(m.Values) != width: // not placed, or not as described
+		return r.rows.allNull(m)
+	case !rw.active():
 		return m
 	}
 	return r.rows.rewrite(rw, m)
