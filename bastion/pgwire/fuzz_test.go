@@ -93,7 +93,8 @@ func fuzzSession(clientInput, upstreamInput []byte) *session {
 		client:         &memConn{r: bytes.NewReader(nil)},
 		clientIn:       in,
 		backend:        pgproto3.NewBackend(in, io.Discard),
-		toClient:       clientOutput{w: io.Discard},
+		toClient:       output{w: io.Discard},
+		toDB:           output{w: io.Discard},
 		frontend:       pgproto3.NewFrontend(bytes.NewReader(upstreamInput), io.Discard),
 		cancelUpstream: func(context.Context) error { return nil },
 	}

@@ -36,10 +36,11 @@ type session struct {
 	client   io.ReadWriteCloser
 	clientIn *recordingReader
 	backend  *pgproto3.Backend // speaks to the client: startup, then Receive in clientToUpstream
-	toClient clientOutput      // upstreamToClient's output, then closeClient's
+	toClient output            // upstreamToClient's output, then closeClient's
 
 	upstream       net.Conn
-	frontend       *pgproto3.Frontend // speaks to the database: Send in clientToUpstream, Receive in upstreamToClient
+	frontend       *pgproto3.Frontend // speaks to the database: Receive in upstreamToClient
+	toDB           output             // clientToUpstream's output, then closeUpstream's
 	replies        *replies
 	cancelUpstream func(context.Context) error
 
@@ -162,8 +163,9 @@ func (s *session) closeUpstream(first, up *ending) {
 	}
 	if up.atBoundary {
 		s.upstream.SetDeadline(time.Now().Add(time.Second))
-		s.frontend.Send(&pgproto3.Terminate{})
-		s.frontend.Flush()
+		if s.toDB.send(&pgproto3.Terminate{}) == nil {
+			s.toDB.flush()
+		}
 	}
 }
 
@@ -178,8 +180,8 @@ func ended(cause error) *ending {
 
 // clientToUpstream relays the client's messages to the database, deciding
 // each SQL string before it is forwarded: Receive → inspect → Send → Flush.
-// Each message is sent (copied into the frontend's buffer) before the next
-// Receive reuses its memory. Writes go out at the points where the client
+// Each message is encoded (copied into toDB) before the next Receive
+// reuses its memory. Writes go out at the points where the client
 // waits for an answer (Sync, Flush, Query, end of COPY data) or when much
 // is buffered, not once per message.
 func (s *session) clientToUpstream(ctx context.Context) *ending {
@@ -191,7 +193,7 @@ func (s *session) clientToUpstream(ctx context.Context) *ending {
 		flush, err := s.forward(ctx, msg)
 		if errors.Is(err, errTerminate) {
 			s.terminated.Store(true)
-			if err := s.frontend.Flush(); err != nil {
+			if err := s.toDB.flush(); err != nil {
 				return s.upstreamFailed(err, false)
 			}
 			return &ending{reason: reasonTerminated}
@@ -201,7 +203,7 @@ func (s *session) clientToUpstream(ctx context.Context) *ending {
 		}
 		if flush || s.upUnsent >= flushThreshold {
 			s.upUnsent = 0
-			if err := s.frontend.Flush(); err != nil {
+			if err := s.toDB.flush(); err != nil {
 				return s.upstreamFailed(err, false)
 			}
 		}
@@ -221,8 +223,7 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 			m = &pgproto3.Query{String: refusedSQL}
 		}
 		s.replies.push(p)
-		s.frontend.SendQuery(m)
-		return true, nil
+		return s.sendDB(true, m)
 	case *pgproto3.Parse:
 		v := s.cfg.Inspect(ctx, Query{SQL: m.Query, Extended: true, StatementName: m.Name, ParamCount: len(m.ParameterOIDs)})
 		p := &pending{kind: 'P', name: m.Name, stmt: &prepared{sql: m.Query, detail: v.Detail}, ev: s.event(m.Query, v)}
@@ -233,7 +234,7 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 			m = &pgproto3.Parse{Name: m.Name, Query: refusedSQL}
 		}
 		s.replies.push(p)
-		s.frontend.SendParse(m)
+		return s.sendDB(false, m)
 	case *pgproto3.Bind:
 		p := &pending{kind: 'B', name: m.DestinationPortal, bindOf: m.PreparedStatement, params: len(m.Parameters)}
 		if s.recordParameters {
@@ -243,35 +244,32 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 		for _, v := range m.Parameters {
 			s.upUnsent += len(v)
 		}
-		s.frontend.SendBind(m)
-		if s.results != nil {
-			// The portal's description, with the formats its rows will
-			// be in, for Results; its reply is not the client's.
-			s.replies.push(&pending{kind: kindOwnDescribe, name: m.DestinationPortal})
-			s.frontend.SendDescribe(&pgproto3.Describe{ObjectType: 'P', Name: m.DestinationPortal})
+		if s.results == nil {
+			return s.sendDB(false, m)
 		}
+		// The portal's description, with the formats its rows will be in,
+		// for Results; its reply is not the client's.
+		s.replies.push(&pending{kind: kindOwnDescribe, name: m.DestinationPortal})
+		return s.sendDB(false, m, &pgproto3.Describe{ObjectType: 'P', Name: m.DestinationPortal})
 	case *pgproto3.Describe:
 		s.replies.push(&pending{kind: 'D', target: m.ObjectType, name: m.Name})
-		s.frontend.SendDescribe(m)
+		return s.sendDB(false, m)
 	case *pgproto3.Execute:
 		s.replies.push(&pending{kind: 'E', name: m.Portal, ev: &StatementEvent{Extended: true, Portal: m.Portal, Start: s.cfg.now()}})
-		s.frontend.SendExecute(m)
+		return s.sendDB(false, m)
 	case *pgproto3.Close:
 		s.replies.push(&pending{kind: 'C', target: m.ObjectType, name: m.Name})
-		s.frontend.SendClose(m)
+		return s.sendDB(false, m)
 	case *pgproto3.Sync:
 		s.replies.push(&pending{kind: 'S'})
-		s.frontend.SendSync(m)
-		return true, nil
+		return s.sendDB(true, m)
 	case *pgproto3.Flush:
-		s.frontend.Send(m)
-		return true, nil
+		return s.sendDB(true, m)
 	case *pgproto3.CopyData:
 		s.upUnsent += len(m.Data)
-		s.frontend.Send(m)
+		return s.sendDB(false, m)
 	case *pgproto3.CopyDone, *pgproto3.CopyFail:
-		s.frontend.Send(m)
-		return true, nil
+		return s.sendDB(true, m)
 	case *pgproto3.FunctionCall:
 		// The fast-path protocol calls a function by OID with no SQL to
 		// inspect (libpq's large-object calls use it): refused, in step, by
@@ -279,15 +277,26 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 		p := &pending{kind: 'F', refusal: "gatehouse: function calls by OID (the fast-path protocol) are not allowed; call the function in SQL"}
 		p.ev = &StatementEvent{SQL: fmt.Sprintf("-- fast-path call of function OID %d", m.Function), Start: s.cfg.now(), ParamCount: len(m.Arguments)}
 		s.replies.push(p)
-		s.frontend.SendQuery(&pgproto3.Query{String: refusedSQL})
-		return true, nil
+		return s.sendDB(true, &pgproto3.Query{String: refusedSQL})
 	case *pgproto3.Terminate:
-		s.frontend.Send(m)
+		if _, err := s.sendDB(true, m); err != nil {
+			return false, err
+		}
 		return true, errTerminate
-	default:
-		return false, &Error{Code: codeProtocolViolation, Message: fmt.Sprintf("gatehouse: unexpected message %T after startup", msg)}
 	}
-	return false, nil
+	return false, &Error{Code: codeProtocolViolation, Message: fmt.Sprintf("gatehouse: unexpected message %T after startup", msg)}
+}
+
+// sendDB encodes msgs for the database, and passes on whether forward's
+// caller is to flush now. An encoding error (a message the protocol cannot
+// carry) leaves what was encoded before it whole.
+func (s *session) sendDB(flush bool, msgs ...pgproto3.FrontendMessage) (bool, error) {
+	for _, m := range msgs {
+		if err := s.toDB.send(m); err != nil {
+			return false, fmt.Errorf("gatehouse: cannot forward %T: %w", m, err)
+		}
+	}
+	return flush, nil
 }
 
 func (s *session) event(sql string, v Verdict) *StatementEvent {

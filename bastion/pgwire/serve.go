@@ -47,7 +47,7 @@ func Serve(ctx context.Context, client io.ReadWriteCloser, cfg Config) error {
 		client:   client,
 		clientIn: in,
 		backend:  pgproto3.NewBackend(in, client),
-		toClient: clientOutput{w: client},
+		toClient: output{w: client},
 	}
 	s.backend.SetMaxBodyLen(cfg.maxMessageSize())
 	return s.serve(ctx)
@@ -76,7 +76,7 @@ func (s *session) serve(ctx context.Context) error {
 	if err != nil {
 		return s.refuse(err)
 	}
-	s.upstream, s.frontend = hc.Conn, hc.Frontend
+	s.upstream, s.frontend, s.toDB = hc.Conn, hc.Frontend, output{w: hc.Conn}
 	s.replies = newReplies(s.cfg.Observe, s.cfg.now, func(m string) { s.log.Warn("pgwire: replies out of step", "problem", m) })
 	s.replies.results, s.replies.redactErrors = s.results, s.results != nil
 	s.cancelUpstream = newUpstreamCancel(hc).cancel

@@ -11,19 +11,20 @@ import (
 // hold its memory for the rest of the session.
 const maxKeptOutput = 1 << 20
 
-// clientOutput is what upstreamToClient has encoded for the client and not
-// yet written. pgproto3's Backend replaces its buffer with a 1 KiB one
-// whenever a flush wrote more, so a result streamed in 64 KiB flushes grew
-// a new buffer from 1 KiB at every flush (allocations, and the garbage
-// collector's work, per row); this buffer is kept.
-type clientOutput struct {
+// output is what a copier has encoded for its peer and not yet written.
+// pgproto3's Backend and Frontend replace their buffers with a 1 KiB one
+// whenever a flush wrote more, so a result streamed to the client (or COPY
+// data to the database) in 64 KiB flushes grew a new buffer from 1 KiB at
+// every flush: allocations, and the garbage collector's work, per row.
+// This buffer is kept.
+type output struct {
 	w   io.Writer
 	buf []byte
 }
 
 // send encodes m after what is waiting. An encoding error (a message too
 // large for the protocol) leaves the buffer as it was.
-func (o *clientOutput) send(m pgproto3.BackendMessage) error {
+func (o *output) send(m pgproto3.Message) error {
 	b, err := m.Encode(o.buf)
 	if err != nil {
 		return err
@@ -33,7 +34,7 @@ func (o *clientOutput) send(m pgproto3.BackendMessage) error {
 }
 
 // flush writes what is waiting.
-func (o *clientOutput) flush() error {
+func (o *output) flush() error {
 	_, err := o.w.Write(o.buf)
 	o.buf = o.buf[:0]
 	if cap(o.buf) > maxKeptOutput {
