@@ -25,8 +25,10 @@
 //
 // # Relay
 //
-// Two goroutines copy messages: clientToUpstream (Receive, Inspect, Send,
-// Flush) and upstreamToClient. A denied Query or Parse is not forwarded:
+// Two goroutines copy messages: clientToUpstream (Receive, Inspect, encode,
+// write) and upstreamToClient. Each encodes into an output buffer it keeps
+// for the session and writes it when its peer must act on it or much is
+// waiting, not once per message. A denied Query or Parse is not forwarded:
 // the database is sent, in its place, a string it rejects with a syntax
 // error before running anything (refusedSQL), and that error reaches the
 // client as SQLSTATE 42501 with the verdict's message. So the database
@@ -50,7 +52,8 @@
 // protocol at the portal's description, which pgwire asks the database for
 // itself after each Bind (a Describe whose reply goes no further), since a
 // client may Execute without describing. DataRows are rewritten column by
-// column into one reused buffer; rows pgwire cannot place go out all NULL;
+// column as they are encoded into the output buffer; rows pgwire cannot
+// place, or whose width is not their description's, go out all NULL;
 // errors and notices lose quoted values and their detail.
 //
 // # Ending
