@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -140,6 +141,26 @@ type RecordingConfig struct {
 	// have yet; past it new sessions and statements are refused. 0 means
 	// 1 GiB (recorder.DefaultSpoolMaxBytes).
 	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
+	// SpoolKeepUploaded is how long a stream stays in the spool after it
+	// is uploaded (store s3 only: with file the spool is the store). nil
+	// means DefaultSpoolKeepUploaded; 0 removes it at the first pass after
+	// its upload. Read it with KeepUploaded.
+	SpoolKeepUploaded *Duration `yaml:"spool_keep_uploaded"`
+}
+
+// DefaultSpoolKeepUploaded is how long an uploaded stream stays in the
+// spool when recording.spool_keep_uploaded is not set: a day, so that an
+// operator looking into a fresh incident still finds it on the server's
+// disk, while the disk holds a day of recordings rather than all of them.
+const DefaultSpoolKeepUploaded = 24 * time.Hour
+
+// KeepUploaded is recording.spool_keep_uploaded, or its default when not
+// set.
+func (r RecordingConfig) KeepUploaded() time.Duration {
+	if r.SpoolKeepUploaded == nil {
+		return DefaultSpoolKeepUploaded
+	}
+	return r.SpoolKeepUploaded.D()
 }
 
 // S3Config is the S3 recording store (recorder/s3store): a bucket with

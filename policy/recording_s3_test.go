@@ -73,3 +73,82 @@ func TestRecordingS3Refusals(t *testing.T) {
 		t.Errorf("file store with partial s3 settings: %v", err)
 	}
 }
+
+const s3Complete = s3Base + `    endpoint: http://127.0.0.1:9000
+    bucket: recordings
+    access_key_env: S3_ACCESS
+    secret_key_env: S3_SECRET
+    retention: 400d
+    mode: compliance
+`
+
+// TestSpoolKeepUploaded: with store s3 the field defaults to 24h and takes
+// any duration of zero or more.
+func TestSpoolKeepUploaded(t *testing.T) {
+	tests := []struct {
+		line string
+		want time.Duration
+	}{
+		{"", 24 * time.Hour},
+		{"  spool_keep_uploaded:\n", 24 * time.Hour},
+		{"  spool_keep_uploaded: 36h\n", 36 * time.Hour},
+		{"  spool_keep_uploaded: 7d\n", 7 * 24 * time.Hour},
+		{"  spool_keep_uploaded: 0s\n", 0},
+		{"  spool_keep_uploaded: 0\n", 0},
+	}
+	for _, tt := range tests {
+		cfg, err := Parse([]byte(s3Complete + tt.line))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.line, err)
+		}
+		if got := cfg.Recording.KeepUploaded(); got != tt.want {
+			t.Errorf("%q: KeepUploaded() = %s, want %s", tt.line, got, tt.want)
+		}
+	}
+	if got := (RecordingConfig{}).KeepUploaded(); got != 24*time.Hour {
+		t.Errorf("zero RecordingConfig: KeepUploaded() = %s, want 24h", got)
+	}
+}
+
+// TestSpoolKeepUploadedRefusals: a negative value is refused, from the
+// file (naming the line) and from a Config built in Go (naming the field);
+// so is the field with a store that has no spool to prune.
+func TestSpoolKeepUploadedRefusals(t *testing.T) {
+	_, err := Parse([]byte(s3Complete + "  spool_keep_uploaded: -1h\n"))
+	for _, want := range []string{"line 12", `"-1h"`, "must not be negative"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("-1h in the file: error %v, want %q", err, want)
+		}
+	}
+
+	cfg, err := Parse([]byte(s3Complete))
+	if err != nil {
+		t.Fatal(err)
+	}
+	negative := Duration(-time.Hour)
+	cfg.Recording.SpoolKeepUploaded = &negative
+	err = cfg.Validate()
+	for _, want := range []string{"recording.spool_keep_uploaded", "-1h0m0s must not be negative"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("-1h set in Go: error %v, want %q", err, want)
+		}
+	}
+
+	t.Setenv(DiscardRecordingsEnv, "1")
+	for store, wants := range map[string][]string{
+		"file":    {"recording.spool_keep_uploaded: only for store s3", "with store file the directory is the store itself", "nothing is ever removed"},
+		"discard": {"recording.spool_keep_uploaded: only for store s3", "discard writes nothing"},
+	} {
+		for _, value := range []string{"24h", "0s"} {
+			_, err := Parse([]byte("data_dir: /x\nrecording:\n  store: " + store + "\n  spool_keep_uploaded: " + value + "\n"))
+			for _, want := range wants {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("store %s with spool_keep_uploaded %s: error %v, want %q", store, value, err, want)
+				}
+			}
+		}
+		if _, err := Parse([]byte("data_dir: /x\nrecording:\n  store: " + store + "\n")); err != nil {
+			t.Errorf("store %s without spool_keep_uploaded: %v", store, err)
+		}
+	}
+}

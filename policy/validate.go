@@ -224,11 +224,19 @@ func (c *Config) validateRecording() []error {
 	if c.Recording.SpoolMaxBytes < 0 {
 		return []error{errors.New("recording.spool_max_bytes: must not be negative (0 means the default, 1 GiB)")}
 	}
-	switch c.Recording.Store {
+	var errs []error
+	if err := c.Recording.validateKeepUploaded(); err != nil {
+		errs = append(errs, err)
+	}
+	return append(errs, c.Recording.validateStore()...)
+}
+
+func (r RecordingConfig) validateStore() []error {
+	switch r.Store {
 	case "file":
 		return nil
 	case "s3":
-		return c.Recording.S3.validate()
+		return r.S3.validate()
 	case "discard":
 		if os.Getenv(DiscardRecordingsEnv) != "1" {
 			return []error{fmt.Errorf("recording.store: discard keeps no recordings and is for benchmarks only; "+
@@ -236,8 +244,26 @@ func (c *Config) validateRecording() []error {
 		}
 		return nil
 	default:
-		return []error{fmt.Errorf("recording.store: %q, want file or s3", c.Recording.Store)}
+		return []error{fmt.Errorf("recording.store: %q, want file or s3", r.Store)}
 	}
+}
+
+// validateKeepUploaded refuses spool_keep_uploaded where it would mean
+// nothing, rather than let an operator believe the disk is looked after.
+func (r RecordingConfig) validateKeepUploaded() error {
+	keep := r.SpoolKeepUploaded
+	switch {
+	case keep == nil:
+		return nil
+	case *keep < 0:
+		return fmt.Errorf("recording.spool_keep_uploaded: %s must not be negative (it is how long an uploaded stream stays in the spool; 0 removes it soon after its upload)", keep.D())
+	case r.Store == "file":
+		return errors.New("recording.spool_keep_uploaded: only for store s3, where it says how long uploaded streams stay in the local spool; " +
+			"with store file the directory is the store itself and nothing is ever removed from it")
+	case r.Store == "discard":
+		return errors.New("recording.spool_keep_uploaded: only for store s3; store discard writes nothing to remove")
+	}
+	return nil
 }
 
 // DiscardRecordingsEnv must be 1 for recording.store: discard to be

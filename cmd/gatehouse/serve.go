@@ -72,6 +72,9 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
+	if rec.up != nil {
+		rec.up.KeepUploaded = keepUploaded(cfg)
+	}
 	// Uploads outlive the listeners, so that the last sessions' ends are
 	// uploaded too (run drains once more after stopUploads).
 	uploadCtx, stopUploads := context.WithCancel(context.Background())
@@ -129,6 +132,20 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	defer stopWatch()
 	go watchRevocations(ctx, revs, bst, log)
 	return runListeners(ctx, cfg, bst, httpHandler(api, rec.Recorder), api.Info, opts)
+}
+
+// keepUploaded is how long each kind of stream stays in the spool once
+// uploaded. A CA stream stays at least ca.max_ttl: `gatehouse revoke` and
+// GET /v1/krl look up the certificates to revoke in the CA's streams in the
+// spool, and by then every certificate a stream records has expired (none
+// outlives ca.max_ttl, and the stream's marker is written after its last
+// issuance).
+func keepUploaded(cfg *policy.Config) map[string]time.Duration {
+	keep := cfg.Recording.KeepUploaded()
+	return map[string]time.Duration{
+		recorder.KindSession: keep,
+		recorder.KindCA:      max(keep, cfg.CA.MaxTTL.D()),
+	}
 }
 
 // addOIDC connects the API to the identity provider, when one is configured.

@@ -17,7 +17,8 @@
 // a whole line. A manifest in the bucket means every chunk is there. The
 // spool records its progress in KIND/ID.upload (chunks put, bytes they
 // hold) and, once the manifest is put, marks the stream KIND/ID.uploaded,
-// so that a restart resumes with what is left.
+// so that a restart resumes with what is left. Uploader.KeepUploaded after
+// that mark, the stream leaves the spool (Uploader.Prune).
 package s3store
 
 import (

@@ -32,7 +32,8 @@ const (
 
 // RescanInterval is how often Run looks through the spool for closed
 // streams it was not told about (those of operator commands such as
-// `gatehouse ca sign`, which exit before they are uploaded).
+// `gatehouse ca sign`, which exit before they are uploaded), and for
+// uploaded streams to remove (KeepUploaded).
 const RescanInterval = time.Minute
 
 // Chunking defaults: an open stream's new lines are uploaded at least
@@ -56,6 +57,12 @@ type Uploader struct {
 	// uploaded; zero means DefaultChunkInterval and DefaultChunkBytes.
 	ChunkInterval time.Duration
 	ChunkBytes    int64
+	// KeepUploaded says, per kind (recorder.KindSession, recorder.KindCA),
+	// how long a stream stays in the spool once it is in the bucket,
+	// counted from its .uploaded marker; Run removes it after that (see
+	// Prune). A kind it does not name is never removed: nil keeps every
+	// stream, as the spool did before pruning existed.
+	KeepUploaded map[string]time.Duration
 
 	mu      sync.Mutex
 	streams map[[2]string]*upStream // kind, id: streams with lines or a manifest to upload
@@ -244,9 +251,12 @@ func (u *Uploader) UploadPending(ctx context.Context) error {
 
 // Run uploads until ctx ends: first what the spool holds from before
 // (closed but not uploaded), then each stream's new lines at least every
-// ChunkInterval and its manifest once it is closed, rescanning the spool
-// every RescanInterval. A failed upload is retried with exponential
-// backoff from MinBackoff to MaxBackoff; nothing is dropped.
+// ChunkInterval and its manifest once it is closed. At start and every
+// RescanInterval it rescans the spool and prunes it (KeepUploaded), also
+// while uploads fail: the streams it removes are in the bucket already,
+// and the disk they free is what the failing uploads are filling. A
+// failed upload is retried with exponential backoff from MinBackoff to
+// MaxBackoff; nothing is dropped.
 func (u *Uploader) Run(ctx context.Context) {
 	u.mu.Lock()
 	u.init()
@@ -256,6 +266,7 @@ func (u *Uploader) Run(ctx context.Context) {
 	} else if n > 0 {
 		u.log().Info("recording spool: uploading streams closed but not yet uploaded", "count", n)
 	}
+	u.prune(time.Now())
 	backoff := time.Duration(0)
 	rescan := time.NewTicker(RescanInterval)
 	defer rescan.Stop()
@@ -273,6 +284,8 @@ func (u *Uploader) Run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-time.After(backoff):
+			case <-rescan.C:
+				u.rescan() // and retry a little early, at most once a minute
 			}
 			continue
 		}
@@ -283,9 +296,16 @@ func (u *Uploader) Run(ctx context.Context) {
 		case <-u.wake:
 		case <-chunks.C:
 		case <-rescan.C:
-			if _, err := u.Scan(); err != nil {
-				u.log().Error("recording spool: scan failed", "dir", u.Spool.Dir, "error", err)
-			}
+			u.rescan()
 		}
 	}
+}
+
+// rescan is Run's periodic pass over the spool: queue the closed streams
+// it was not told about, and remove those uploaded long enough ago.
+func (u *Uploader) rescan() {
+	if _, err := u.Scan(); err != nil {
+		u.log().Error("recording spool: scan failed", "dir", u.Spool.Dir, "error", err)
+	}
+	u.prune(time.Now())
 }
