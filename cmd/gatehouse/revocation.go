@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -68,6 +70,12 @@ func (x *issuedIndex) all() ([]ca.IssuedEvent, error) {
 		// before the lines are read, the lines are complete.
 		_, merr := x.store.Manifest(recorder.KindCA, id)
 		evs, err := issuedIn(x.store, id)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Pruned from an S3 server's spool since List: CA streams
+			// stay there at least ca.max_ttl after their upload, so
+			// every certificate this one issued has expired.
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

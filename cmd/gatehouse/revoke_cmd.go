@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os/user"
 	"strconv"
 	"time"
@@ -117,6 +119,12 @@ func issuedCertificates(store recorder.FileStore) ([]ca.IssuedEvent, error) {
 	var out []ca.IssuedEvent
 	for _, id := range ids {
 		evs, err := issuedIn(store, id)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Pruned from an S3 server's spool since List: CA streams
+			// stay there at least ca.max_ttl after their upload, so
+			// every certificate this one issued has expired.
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
