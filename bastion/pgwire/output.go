@@ -6,10 +6,14 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
-// maxKeptOutput is the largest output buffer kept from one flush to the
-// next; a larger one (a huge row) is dropped so that one result does not
-// hold its memory for the rest of the session.
-const maxKeptOutput = 1 << 20
+// Output buffers kept between flushes: up to maxKeptOutput while a result
+// or COPY streams (a larger one, grown by a huge row, is dropped), and up
+// to maxIdleOutput once the exchange is over, so that an idle session
+// holds little whatever it read before.
+const (
+	maxKeptOutput = 1 << 20
+	maxIdleOutput = 16 << 10
+)
 
 // output is what a copier has encoded for its peer and not yet written.
 // pgproto3's Backend and Frontend replace their buffers with a 1 KiB one
@@ -33,11 +37,12 @@ func (o *output) send(m pgproto3.Message) error {
 	return nil
 }
 
-// flush writes what is waiting.
-func (o *output) flush() error {
+// flush writes what is waiting. idle says the exchange is over (the peer
+// now waits for the other side), when a large buffer is let go.
+func (o *output) flush(idle bool) error {
 	_, err := o.w.Write(o.buf)
 	o.buf = o.buf[:0]
-	if cap(o.buf) > maxKeptOutput {
+	if c := cap(o.buf); c > maxKeptOutput || idle && c > maxIdleOutput {
 		o.buf = nil
 	}
 	return err

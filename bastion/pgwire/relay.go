@@ -140,7 +140,7 @@ func (s *session) closeClient(first, down *ending, downc <-chan *ending) {
 	if err := s.toClient.send(fatal(first.toClient)); err != nil {
 		s.log.Debug("pgwire: could not encode the final error", "err", err)
 	}
-	if err := s.flushClient(s.toClient.flush); err != nil {
+	if err := s.flushClient(func() error { return s.toClient.flush(true) }); err != nil {
 		s.log.Debug("pgwire: could not send the final error", "err", err)
 	}
 }
@@ -164,7 +164,7 @@ func (s *session) closeUpstream(first, up *ending) {
 	if up.atBoundary {
 		s.upstream.SetDeadline(time.Now().Add(time.Second))
 		if s.toDB.send(&pgproto3.Terminate{}) == nil {
-			s.toDB.flush()
+			s.toDB.flush(true)
 		}
 	}
 }
@@ -193,7 +193,7 @@ func (s *session) clientToUpstream(ctx context.Context) *ending {
 		flush, err := s.forward(ctx, msg)
 		if errors.Is(err, errTerminate) {
 			s.terminated.Store(true)
-			if err := s.toDB.flush(); err != nil {
+			if err := s.toDB.flush(true); err != nil {
 				return s.upstreamFailed(err, false)
 			}
 			return &ending{reason: reasonTerminated}
@@ -203,7 +203,7 @@ func (s *session) clientToUpstream(ctx context.Context) *ending {
 		}
 		if flush || s.upUnsent >= flushThreshold {
 			s.upUnsent = 0
-			if err := s.toDB.flush(); err != nil {
+			if err := s.toDB.flush(flush); err != nil {
 				return s.upstreamFailed(err, false)
 			}
 		}
@@ -403,7 +403,8 @@ func (s *session) upstreamToClient() *ending {
 			continue
 		}
 		s.downUnsent = 0
-		if err := s.toClient.flush(); err != nil {
+		_, idle := out.(*pgproto3.ReadyForQuery)
+		if err := s.toClient.flush(idle); err != nil {
 			return &ending{reason: reasonClientGone, err: err}
 		}
 	}
