@@ -214,6 +214,7 @@ func (m *sessionMasking) results(r pgwire.Result) *pgwire.RowRewrite {
 		return m.copyResult(r)
 	}
 	rw := &pgwire.RowRewrite{Columns: make([]pgwire.ColumnRewrite, len(r.Fields))}
+	detectors := m.detectors()
 	for i, f := range r.Fields {
 		var fn, why string
 		if f.TableOID == 0 && outputs != nil && !stale {
@@ -222,8 +223,8 @@ func (m *sessionMasking) results(r pgwire.Result) *pgwire.RowRewrite {
 			fn, why = m.columnRule(cat, stale, derived, f)
 		}
 		if fn == "" {
-			if len(m.policy.Detectors) > 0 {
-				rw.Columns[i] = m.detect(f)
+			if len(detectors) > 0 {
+				rw.Columns[i] = detect(detectors, f)
 			}
 			continue
 		}
@@ -283,10 +284,10 @@ func (m *sessionMasking) mask(fn masking.Func, f pgproto3.FieldDescription) pgwi
 	}
 }
 
-// detect redacts what the policy's detectors find in a column's text.
-// Binary values are text only for the text-like types.
-func (m *sessionMasking) detect(f pgproto3.FieldDescription) pgwire.ColumnRewrite {
-	if f.Format == 1 && !masking.BinaryIsText(f.DataTypeOID) {
+// detectors are the policy's content detectors (validated with the
+// configuration), parsed once for a result rather than for each column.
+func (m *sessionMasking) detectors() []masking.Detector {
+	if len(m.policy.Detectors) == 0 {
 		return nil
 	}
 	ds := make([]masking.Detector, 0, len(m.policy.Detectors))
@@ -294,6 +295,15 @@ func (m *sessionMasking) detect(f pgproto3.FieldDescription) pgwire.ColumnRewrit
 		if d, err := masking.ParseDetector(name); err == nil {
 			ds = append(ds, d)
 		}
+	}
+	return ds
+}
+
+// detect redacts what the detectors ds find in a column's text. Binary
+// values are text only for the text-like types.
+func detect(ds []masking.Detector, f pgproto3.FieldDescription) pgwire.ColumnRewrite {
+	if f.Format == 1 && !masking.BinaryIsText(f.DataTypeOID) {
+		return nil
 	}
 	return func(dst, v []byte) ([]byte, bool) {
 		return append(dst, masking.Redact(ds, v)...), false
