@@ -131,6 +131,21 @@ type Filter struct {
 	Outcome  string    // OutcomeRefused, OutcomeClean, OutcomeOpen or ""
 }
 
+// MayMatch says whether the session id can match f's time range, judged
+// by the time in the id, so that a listing need not read sessions that
+// began outside it (in a bucket, every chunk is a request). A session's
+// Start (its session.start) comes at most lag after the time in its id:
+// the id is taken when the connection is accepted, to the second, and
+// session.start once authentication begins, within the bastion's
+// handshake timeout. An id without a time may match.
+func (f Filter) MayMatch(id string, lag time.Duration) bool {
+	t, ok := IDTime(id)
+	if !ok {
+		return true
+	}
+	return (f.Since.IsZero() || !t.Before(f.Since.Add(-lag-time.Second))) && (f.Until.IsZero() || t.Before(f.Until))
+}
+
 // Match says whether s passes every condition of f.
 func (f Filter) Match(s Summary) bool {
 	switch {

@@ -69,3 +69,33 @@ func TestIDTime(t *testing.T) {
 		t.Fatal("IDTime accepted nonsense")
 	}
 }
+
+// TestFilterMayMatch: a session is skipped by its id only when its start
+// cannot be in range: before Since by more than the lag, or at or after
+// Until; an id without a time is always read.
+func TestFilterMayMatch(t *testing.T) {
+	since := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	f := Filter{Since: since, Until: since.Add(time.Hour)}
+	id := func(t time.Time) string { return t.UTC().Format(idTimeLayout) + "-8b38b4d9d91e" }
+	lag := 30 * time.Second
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{id(since), true},
+		{id(since.Add(-lag)), true},                    // accepted earlier, authenticated at Since
+		{id(since.Add(-lag - time.Second)), true},      // the id is to the second
+		{id(since.Add(-lag - 2*time.Second)), false},   // could not have started at Since
+		{id(since.Add(time.Hour - time.Second)), true}, // just before Until
+		{id(since.Add(time.Hour)), false},              // at Until: started at or after it
+		{"not-a-time", true},
+	}
+	for _, tt := range tests {
+		if got := f.MayMatch(tt.id, lag); got != tt.want {
+			t.Errorf("MayMatch(%s) = %v, want %v", tt.id, got, tt.want)
+		}
+	}
+	if !(Filter{}).MayMatch(id(since.Add(-24*time.Hour)), lag) {
+		t.Error("a filter without times skipped a session")
+	}
+}

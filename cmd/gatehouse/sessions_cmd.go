@@ -29,7 +29,7 @@ func runSessions(ctx context.Context, args []string, out io.Writer) error {
 	if err := completeFilter(&filter, *since, *until, *refused); err != nil {
 		return err
 	}
-	store, err := sessionsSource(*path, *dir)
+	store, lag, err := sessionsSource(*path, *dir)
 	if err != nil {
 		return err
 	}
@@ -40,6 +40,9 @@ func runSessions(ctx context.Context, args []string, out io.Writer) error {
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SESSION\tSTART\tDURATION\tIDENTITY\tTARGETS\tCHANNELS\tREFUSALS\tEND\tCHAIN")
 	for _, id := range ids {
+		if !filter.MayMatch(id, lag) {
+			continue // began outside --since/--until: not read
+		}
 		lines, err := store.Lines(recorder.KindSession, id)
 		if err != nil {
 			return err
@@ -58,17 +61,24 @@ func runSessions(ctx context.Context, args []string, out io.Writer) error {
 	return tw.Flush()
 }
 
-// sessionsSource is --dir, else the store of the configuration: with
-// store s3, the bucket.
-func sessionsSource(configPath, dir string) (auditSource, error) {
-	if dir != "" {
-		return recorder.FileStore{Dir: dir}, nil
+// sessionsSource is --dir, else the store of the configuration (with
+// store s3, the bucket); and how long after the time in its id a session
+// may have started (Filter.MayMatch): the configured handshake timeout,
+// or, for a directory without a configuration, a day.
+func sessionsSource(configPath, dir string) (auditSource, time.Duration, error) {
+	if dir != "" && configPath == "" {
+		return recorder.FileStore{Dir: dir}, 24 * time.Hour, nil
 	}
 	cfg, err := loadConfigFlag(configPath, "sessions")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return recordingSource(cfg)
+	lag := cfg.SSH.HandshakeTimeout.D()
+	if dir != "" {
+		return recorder.FileStore{Dir: dir}, lag, nil
+	}
+	src, err := recordingSource(cfg)
+	return src, lag, err
 }
 
 // completeFilter adds the flags that need parsing to a sessions filter.

@@ -196,6 +196,7 @@ func TestSessionsFilters(t *testing.T) {
 		{[]string{"--target", "orders"}, []string{w.clean}},
 		{[]string{"--since", "2026-11-26T00:00:00Z", "--until", "2026-11-27T00:00:00Z"}, []string{w.clean, w.refused}},
 		{[]string{"--until", "2026-11-26T00:00:00Z"}, nil},
+		{[]string{"--since", "2026-11-27T00:00:00Z"}, nil},
 	}
 	for _, tt := range tests {
 		out, code, err := runAudit(t, append([]string{"sessions", "--config", w.config}, tt.args...)...)
