@@ -90,7 +90,7 @@ func verifyStatus(store recorder.VerifySource, kind, id string, keys []ed25519.P
 	if len(keys) == 0 {
 		return "NOT VERIFIED: no recorder public key (pass --pubkey, or --config)", nil
 	}
-	rep, err := recorder.VerifyStored(store, kind, id, keys...)
+	rep, err := verifyRecording(store, kind, id, keys)
 	switch {
 	case err == nil:
 		return "verified: " + verifiedText(rep), nil

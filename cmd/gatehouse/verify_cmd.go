@@ -95,16 +95,10 @@ func (v *verifyRun) since(kind, value string) ([]string, error) {
 // one verifies a recording of kind (or, when there is none, of the other
 // kind: a SESSION argument may name a CA stream too).
 func (v *verifyRun) one(kind, id string) {
-	rep, err := recorder.VerifyStored(v.store, kind, id, v.keys...)
+	rep, err := verifyRecording(v.store, kind, id, v.keys)
 	if other := otherKind(kind); errors.Is(err, fs.ErrNotExist) {
-		if r, e := recorder.VerifyStored(v.store, other, id, v.keys...); !errors.Is(e, fs.ErrNotExist) {
-			rep, err, kind = r, e, other
-		}
-	}
-	// On S3, every object of the recording must also be under retention.
-	if rc, ok := v.store.(retentionChecker); ok && (err == nil || errors.Is(err, recorder.ErrIncomplete)) {
-		if e := rc.CheckRetention(kind, id); e != nil {
-			err = e
+		if r, e := verifyRecording(v.store, other, id, v.keys); !errors.Is(e, fs.ErrNotExist) {
+			rep, err = r, e
 		}
 	}
 	switch {
@@ -120,6 +114,18 @@ func (v *verifyRun) one(kind, id string) {
 		v.firstFailed = firstOf(v.firstFailed, err)
 		fmt.Fprintf(v.out, "FAILED      %s  %s\n", id, err)
 	}
+}
+
+// verifyRecording verifies a stored recording and, on S3, that every
+// object of it is under retention.
+func verifyRecording(src recorder.VerifySource, kind, id string, keys []ed25519.PublicKey) (*recorder.Report, error) {
+	rep, err := recorder.VerifyStored(src, kind, id, keys...)
+	if rc, ok := src.(retentionChecker); ok && (err == nil || errors.Is(err, recorder.ErrIncomplete)) {
+		if e := rc.CheckRetention(kind, id); e != nil {
+			err = e
+		}
+	}
+	return rep, err
 }
 
 func otherKind(kind string) string {
