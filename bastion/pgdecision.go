@@ -8,7 +8,8 @@ import (
 )
 
 // evDBDecision is the record of an allowed statement, durable (fsync'd)
-// before the statement is forwarded (docs/recording-format.md).
+// before the statement is forwarded, or within recording.decision_sync_window
+// (docs/recording-format.md).
 const evDBDecision = "db.decision"
 
 // dbDecision is encoded by its AppendJSON, which a new field must join.
@@ -40,7 +41,9 @@ func (d dbDecision) AppendJSON(dst []byte) ([]byte, error) {
 // connection share an fsync (the stream's group commit); the outcome,
 // db.statement, is written without waiting (state.go), so a statement
 // costs one fsync. A decision that cannot be recorded refuses the
-// statement and closes the connection (fail closed).
+// statement and closes the connection (fail closed). Under
+// recording.decision_sync_window the statement goes ahead once its
+// decision is written, and the fsync follows within the window.
 func (s *pgSession) inspectDurable(ctx context.Context, q pgwire.Query) pgwire.Verdict {
 	v := s.inspectRecorded(ctx, q)
 	if !v.Allow {
@@ -54,11 +57,21 @@ func (s *pgSession) inspectDurable(ctx context.Context, q pgwire.Query) pgwire.V
 	} else {
 		d = &statementDetail{}
 	}
-	if err := s.cs.stream.Emit(evDBDecision, ev); err != nil {
+	if err := s.emitDecision(ev); err != nil {
 		s.cs.log.Error("recording failed; closing connection", "event", evDBDecision, "error", err)
 		s.cs.conn.closeWith(fmt.Errorf("recording failed: %w", err))
 		d.Rule = "recording"
 		return s.deny(d, "gatehouse: statement refused: its decision could not be recorded")
 	}
 	return v
+}
+
+// emitDecision records an allowed statement's decision: durable before it
+// returns, or, under recording.decision_sync_window, written at once and
+// made durable within the window.
+func (s *pgSession) emitDecision(ev dbDecision) error {
+	if w := s.cs.srv.cfg.Policy.Recording.DecisionSyncWindow.D(); w > 0 {
+		return s.cs.stream.EmitWithin(evDBDecision, ev, w)
+	}
+	return s.cs.stream.Emit(evDBDecision, ev)
 }

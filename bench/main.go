@@ -53,20 +53,21 @@ import (
 )
 
 type options struct {
-	gatehouse string
-	clients   int
-	threads   int
-	duration  time.Duration
-	scale     int
-	connects  int
-	rounds    int
-	profile   string
-	tmpfsDiag bool
-	keep      bool
-	mode      string
-	bulkRows  int
-	s3        bool
-	minio     string
+	gatehouse      string
+	clients        int
+	threads        int
+	duration       time.Duration
+	scale          int
+	connects       int
+	rounds         int
+	profile        string
+	tmpfsDiag      bool
+	keep           bool
+	mode           string
+	bulkRows       int
+	s3             bool
+	decisionWindow time.Duration
+	minio          string
 }
 
 func main() {
@@ -82,6 +83,7 @@ func main() {
 	flag.BoolVar(&o.tmpfsDiag, "tmpfs-diagnostic", true, "also run gatehouse with recordings on /dev/shm (fsync is free there) to show what fsync costs")
 	flag.StringVar(&o.mode, "mode", "simple", "pgbench -M: simple (as pgbench -S sends by default), extended or prepared")
 	flag.IntVar(&o.bulkRows, "bulk-rows", 1_000_000, "rows of the masked bulk read (6 columns, 2 masked); 0 skips it")
+	flag.DurationVar(&o.decisionWindow, "decision-window", 0, "also run gatehouse recording to S3 with recording.decision_sync_window set to this (statements do not wait for their decision's fsync); 0: not run")
 	flag.BoolVar(&o.s3, "s3", true, "also run gatehouse recording to S3 with Object Lock, on a MinIO server (false: leave it out, e.g. without MinIO)")
 	flag.StringVar(&o.minio, "minio", "", "the MinIO server binary (default: the one e2e/harness caches in ~/.cache/gatehouse/bin, else minio on PATH)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, recordings) instead of removing it")
@@ -1045,6 +1047,9 @@ func reportPgbench(o options, paths []*path) {
 			float64(r.auxCPU.Microseconds())/float64(r.tx))
 	}
 	fmt.Println("‡ benchmark only: the recorder encodes, chains and signs events and keeps none (no write, no fsync).")
+	if findPath(paths, "gatehouse-s3-window") != nil {
+		fmt.Println("§ as † with recording.decision_sync_window: statements do not wait for their decision's fsync (not the default).")
+	}
 	if findPath(paths, "gatehouse-tmpfs") != nil {
 		fmt.Println("* diagnostic only: the file store on /dev/shm, where fsync costs nothing; not durable.")
 	}

@@ -141,12 +141,22 @@ type RecordingConfig struct {
 	// have yet; past it new sessions and statements are refused. 0 means
 	// 1 GiB (recorder.DefaultSpoolMaxBytes).
 	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
+	// DecisionSyncWindow: 0 (the default) makes each allowed statement
+	// wait, before it reaches the database, until its decision is fsynced
+	// in the spool. A duration (at most MaxDecisionSyncWindow) lets the
+	// statement go ahead at once and fsyncs its decision within it: a
+	// crash of the machine, not of gatehouse, can then lose the decisions
+	// of the last window.
+	DecisionSyncWindow Duration `yaml:"decision_sync_window"`
 	// SpoolKeepUploaded is how long a stream stays in the spool after it
 	// is uploaded (store s3 only: with file the spool is the store). nil
 	// means DefaultSpoolKeepUploaded; 0 removes it at the first pass after
 	// its upload. Read it with KeepUploaded.
 	SpoolKeepUploaded *Duration `yaml:"spool_keep_uploaded"`
 }
+
+// MaxDecisionSyncWindow bounds recording.decision_sync_window.
+const MaxDecisionSyncWindow = time.Second
 
 // DefaultSpoolKeepUploaded is how long an uploaded stream stays in the
 // spool when recording.spool_keep_uploaded is not set: a day, so that an

@@ -228,6 +228,9 @@ func (c *Config) validateRecording() []error {
 	if err := c.Recording.validateKeepUploaded(); err != nil {
 		errs = append(errs, err)
 	}
+	if w := c.Recording.DecisionSyncWindow.D(); w < 0 || w > MaxDecisionSyncWindow {
+		errs = append(errs, fmt.Errorf("recording.decision_sync_window: %s, want 0 (each statement waits for its decision's fsync) up to %s", w, MaxDecisionSyncWindow))
+	}
 	return append(errs, c.Recording.validateStore()...)
 }
 

@@ -45,6 +45,10 @@ type Stream struct {
 	unsigned        int       // events since the last checkpoint
 	firstUnsignedAt time.Time // Clock time of the first of them
 	timer           *time.Timer
+
+	// EmitWithin's pending sync (syncwindow.go).
+	syncTimer *time.Timer
+	syncArmed bool
 }
 
 // Ready is nil when a new action of this stream's session (a statement)
@@ -283,6 +287,9 @@ func (s *Stream) Close() error {
 	s.closed = true
 	if s.timer != nil {
 		s.timer.Stop()
+	}
+	if s.syncTimer != nil {
+		s.syncTimer.Stop() // Finish makes everything durable
 	}
 	if s.sign == nil {
 		return s.out.Finish(nil)

@@ -67,7 +67,11 @@ func explainPolicy(out io.Writer, cfg *policy.Config) {
 	if cfg.Recording.Store == "file" {
 		fmt.Fprintf(out, " in %s", cfg.Path(cfg.Recording.Dir))
 	}
-	fmt.Fprintf(out, ", fail closed: %t\n", *cfg.Recording.FailClosed)
+	fmt.Fprintf(out, ", fail closed: %t", *cfg.Recording.FailClosed)
+	if w := cfg.Recording.DecisionSyncWindow.D(); w > 0 {
+		fmt.Fprintf(out, ", decisions fsynced within %s (statements do not wait for them)", w)
+	}
+	fmt.Fprintln(out)
 }
 
 func orNone(s string) string {

@@ -87,6 +87,9 @@ func openServerRecorder(cfg *policy.Config, log *slog.Logger) (*serverRecorder, 
 	if rec.FailOpen {
 		log.Warn("recording.fail_closed is false: sessions and statements go ahead even while the recording spool is full or cannot be written")
 	}
+	if w := cfg.Recording.DecisionSyncWindow.D(); w > 0 {
+		log.Warn("recording.decision_sync_window is set: statements reach the database before their decision is fsynced, within "+w.String()+"; a crash of the machine can lose the decisions of the last window", "window", w)
+	}
 	spool := &recorder.Spool{Store: files, Dir: files.Dir, MaxBytes: cfg.Recording.SpoolMaxBytes}
 	rec.Store = spool
 	if cfg.Recording.Store != "s3" {

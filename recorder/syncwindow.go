@@ -1,0 +1,43 @@
+package recorder
+
+import "time"
+
+// MaxSyncWindow bounds EmitWithin's window (recording.decision_sync_window).
+const MaxSyncWindow = time.Second
+
+// EmitWithin appends an event like EmitLazy and makes it durable within
+// window: the first such event arms a timer that syncs the stream, and
+// every event written before the timer fires shares that sync. It is for
+// a configuration that lets an action go ahead before its record is
+// durable (recording.decision_sync_window): the event is in the kernel at
+// once, so a crash of gatehouse loses nothing, but a crash of the machine
+// can lose the events of the last window. An error means the event was
+// not recorded; a failed sync fails the stream, so every later Emit fails.
+func (s *Stream) EmitWithin(typ string, data any, window time.Duration) error {
+	if _, err := s.write(typ, data); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.syncArmed || s.closed {
+		return nil
+	}
+	s.syncArmed = true
+	if s.syncTimer == nil {
+		s.syncTimer = time.AfterFunc(window, s.windowSync)
+	} else {
+		s.syncTimer.Reset(window)
+	}
+	return nil
+}
+
+// windowSync runs on EmitWithin's timer.
+func (s *Stream) windowSync() {
+	s.mu.Lock()
+	s.syncArmed = false
+	closed := s.closed
+	s.mu.Unlock()
+	if !closed {
+		_ = s.Sync() // a failure fails the stream: the next Emit reports it
+	}
+}

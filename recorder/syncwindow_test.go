@@ -1,0 +1,106 @@
+package recorder
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestEmitWithinSyncsOncePerWindow: EmitWithin returns before its event is
+// durable; the events of one window share one sync, made within the window.
+func TestEmitWithinSyncsOncePerWindow(t *testing.T) {
+	out := &slowSync{release: make(chan struct{})} // every sync blocks until released
+	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const window = 50 * time.Millisecond
+	start := time.Now()
+	for i := range 5 { // returning at all shows they do not wait for a sync
+		if err := s.EmitWithin("db.decision", i, window); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(out.release)
+	waitFor(t, func() bool { return out.status().synced == int64(out.status().lines) })
+	if got := out.status(); got.syncs != 1 || got.lines != 5 {
+		t.Fatalf("%d syncs for %d lines, want 1 for 5", got.syncs, got.lines)
+	}
+	if elapsed := time.Since(start); elapsed < window {
+		t.Fatalf("synced after %v, before the window of %v", elapsed, window)
+	}
+	// The next window arms a new sync.
+	if err := s.EmitWithin("db.decision", 6, window); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return out.status().syncs == 2 })
+}
+
+// TestEmitWithinFailedSyncFailsTheStream: a sync the timer makes and that
+// fails makes the next Emit fail, so the next action is refused.
+func TestEmitWithinFailedSyncFailsTheStream(t *testing.T) {
+	out := &slowSync{failAt: 1}
+	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.EmitWithin("db.decision", 1, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return out.status().syncs == 1 })
+	waitFor(t, func() bool { return s.EmitWithin("db.decision", 2, time.Millisecond) != nil })
+	if err := s.Emit("db.decision", 3); err == nil || !errors.Is(err, s.failedErr()) {
+		t.Fatalf("Emit after a failed timed sync: %v", err)
+	}
+}
+
+// TestCloseStopsTheWindowSync: a stream closed with a sync pending is
+// made durable by Close, and the timer does nothing afterwards.
+func TestCloseStopsTheWindowSync(t *testing.T) {
+	out := &slowSync{}
+	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EmitWithin("db.decision", 1, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	syncs := out.status().syncs
+	time.Sleep(50 * time.Millisecond)
+	if got := out.status().syncs; got != syncs {
+		t.Fatalf("the window's timer synced a closed stream (%d → %d syncs)", syncs, got)
+	}
+}
+
+type syncStatus struct {
+	lines, syncs int
+	synced       int64
+}
+
+func (a *slowSync) status() syncStatus {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return syncStatus{lines: a.lines, syncs: a.syncs, synced: a.synced}
+}
+
+func (s *Stream) failedErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
