@@ -46,6 +46,51 @@ func (c *pgLineageCatalog) close() {
 	c.conn.Close(context.Background())
 }
 
+// lineageOpening is the lineage connection being opened while the client
+// starts up, so that the session's first statement does not wait for a
+// connection (and its authentication) of its own.
+type lineageOpening struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	cat    *pgLineageCatalog // once done: the connection, until taken
+	err    error
+}
+
+// openLineage starts connecting in the background. The connection may
+// outlive ctx (the start-up's, which ends once the session is set up) by
+// up to lineageTimeout; take or abandon ends it.
+func openLineage(ctx context.Context, cfg *pgconn.Config) *lineageOpening {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lineageTimeout)
+	o := &lineageOpening{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(o.done)
+		o.cat, o.err = newLineageCatalog(ctx, cfg)
+	}()
+	return o
+}
+
+// take waits for the opening to finish, or ctx to end (finished false);
+// the catalog is nil when the connection failed (err says why).
+func (o *lineageOpening) take(ctx context.Context) (cat *pgLineageCatalog, finished bool) {
+	select {
+	case <-o.done:
+	case <-ctx.Done():
+		return nil, false
+	}
+	o.cancel()
+	cat, o.cat = o.cat, nil
+	return cat, true
+}
+
+// abandon stops an opening that was not taken and closes what it opened.
+func (o *lineageOpening) abandon() {
+	o.cancel()
+	<-o.done
+	if o.cat != nil {
+		o.cat.close()
+	}
+}
+
 // searchPath is the connection's search_path, which is the session's:
 // both start from the role's default and the client's start-up value, and
 // a masking session may not change it.

@@ -43,6 +43,7 @@ type sessionMasking struct {
 	// and prepared: the outputs of the session's DECLAREs and PREPAREs,
 	// which its FETCHes and EXECUTEs return (nil: not traced).
 	lineage  *pgLineageCatalog
+	opening  *lineageOpening // lineage's connection, opened at start-up until taken
 	cursors  map[string][]lineage.Output
 	prepared map[string][]lineage.Output
 
@@ -149,6 +150,15 @@ func (m *sessionMasking) check(ctx context.Context, stmts []sqlclass.Statement, 
 // statement is not traced (then Results masks every computed column);
 // reads says whether it reads masked data, or might.
 func (m *sessionMasking) trace(ctx context.Context, st sqlclass.Statement) (outputs []lineage.Output, reads bool, refusal string) {
+	if m.lineage == nil && m.opening != nil {
+		c, finished := m.opening.take(ctx)
+		if finished {
+			if c == nil {
+				m.log.Warn("masking: the lineage connection opened at start-up failed; connecting again", "error", m.opening.err)
+			}
+			m.lineage, m.opening = c, nil
+		}
+	}
 	if m.lineage == nil {
 		c, err := newLineageCatalog(ctx, m.cfg)
 		if err != nil {
@@ -194,7 +204,13 @@ func columnList(cols []lineage.Column) string {
 
 // closeMasking ends what masking holds for the session.
 func (s *pgSession) closeMasking() {
-	if s.masking != nil && s.masking.lineage != nil {
+	if s.masking == nil {
+		return
+	}
+	if s.masking.opening != nil {
+		s.masking.opening.abandon()
+	}
+	if s.masking.lineage != nil {
 		s.masking.lineage.close()
 	}
 }
@@ -336,7 +352,9 @@ func (s *pgSession) startMasking(ctx context.Context, role *policy.Role, st pgwi
 		name: name, policy: srv.cfg.Policy.Masking[name], masker: srv.cfg.Masker, cache: &srv.catalogs,
 		key: s.target + "\x00" + st.Database + "\x00" + name, cfg: cfg, now: srv.cfg.Clock, log: s.cs.log,
 	}
+	m.opening = openLineage(ctx, cfg) // beside the catalog read and pgwire's own connection
 	if err := m.refresh(ctx); err != nil {
+		m.opening.abandon()
 		return refuse("gatehouse could not read the database's catalog", err)
 	}
 	s.masking = m
