@@ -141,15 +141,7 @@ func (o AgentOptions) withDefaults() (*AgentOptions, error) {
 	if o.TTL < 0 {
 		return nil, fmt.Errorf("agent-cert: negative TTL %v", o.TTL)
 	}
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	defaultClientIO(&o.Out, &o.HTTPClient, &o.Now)
 	return &o, nil
 }
 

@@ -205,20 +205,27 @@ func (o Options) withDefaults() (*Options, error) {
 
 // fillHooks sets the defaults that cannot fail.
 func (o *Options) fillHooks() {
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
-	}
+	defaultClientIO(&o.Out, &o.HTTPClient, &o.Now)
 	if o.OpenBrowser == nil {
 		o.OpenBrowser = openBrowser
 	}
 	if o.LoginTimeout <= 0 {
 		o.LoginTimeout = DefaultLoginTimeout
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+}
+
+// defaultClientIO fills in what every command's options may leave unset:
+// output discarded, an HTTP client with a 30-second timeout, the real
+// clock.
+func defaultClientIO(out *io.Writer, client **http.Client, now *func() time.Time) {
+	if *out == nil {
+		*out = io.Discard
+	}
+	if *client == nil {
+		*client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if *now == nil {
+		*now = time.Now
 	}
 }
 

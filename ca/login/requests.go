@@ -193,14 +193,6 @@ func (o RequestOptions) withDefaults() (*RequestOptions, error) {
 	if o.Home, err = resolveHome(o.Home); err != nil {
 		return nil, err
 	}
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	defaultClientIO(&o.Out, &o.HTTPClient, &o.Now)
 	return &o, nil
 }
