@@ -2,9 +2,6 @@ package recorder
 
 import "time"
 
-// MaxSyncWindow bounds EmitWithin's window (recording.decision_sync_window).
-const MaxSyncWindow = time.Second
-
 // EmitWithin appends an event like EmitLazy and makes it durable within
 // window: the first such event arms a timer that syncs the stream, and
 // every event written before the timer fires shares that sync. It is for
