@@ -174,19 +174,29 @@ func addAuditFlags(fs *flag.FlagSet) *auditFlags {
 	return a
 }
 
-// open resolves the store and, unless keysOptional, the trusted keys.
-func (a *auditFlags) open(cmd string, keysOptional bool) (recorder.FileStore, []ed25519.PublicKey, error) {
+// openSource resolves where the recordings are read and, unless
+// keysOptional, the trusted keys. With --config naming store s3 (and no
+// --dir) that is the bucket, with read access only; otherwise the
+// directory (--dir, or recording.dir of --config).
+func (a *auditFlags) openSource(cmd string, keysOptional bool) (auditSource, []ed25519.PublicKey, error) {
 	var cfg *policy.Config
 	if *a.config != "" {
 		var err error
 		if cfg, err = policy.Load(*a.config); err != nil {
-			return recorder.FileStore{}, nil, err
+			return nil, nil, err
 		}
 	}
 	dir := *a.dir
 	switch {
 	case dir == "" && cfg == nil:
-		return recorder.FileStore{}, nil, usageError("%s: --config (or GATEHOUSE_CONFIG) or --dir is required", cmd)
+		return nil, nil, usageError("%s: --config (or GATEHOUSE_CONFIG) or --dir is required", cmd)
+	case dir == "" && cfg.Recording.Store == "s3":
+		client, err := bucketSource(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys, err := a.keys(cfg)
+		return client, keys, err
 	case dir == "":
 		dir = cfg.Path(cfg.Recording.Dir)
 	}
@@ -194,7 +204,7 @@ func (a *auditFlags) open(cmd string, keysOptional bool) (recorder.FileStore, []
 	if err != nil || len(keys) > 0 || keysOptional {
 		return recorder.FileStore{Dir: dir}, keys, err
 	}
-	return recorder.FileStore{}, nil, usageError("%s: --pubkey is required without --config", cmd)
+	return nil, nil, usageError("%s: --pubkey is required without --config", cmd)
 }
 
 func (a *auditFlags) keys(cfg *policy.Config) ([]ed25519.PublicKey, error) {
@@ -231,31 +241,6 @@ type auditSource interface {
 // retention (the S3 store).
 type retentionChecker interface {
 	CheckRetention(kind, id string) error
-}
-
-// openSource is open for commands that can read the S3 store too: with
-// --config naming store s3 (and no --dir), the recordings are read from the
-// bucket, with read access only.
-func (a *auditFlags) openSource(cmd string, keysOptional bool) (auditSource, []ed25519.PublicKey, error) {
-	if *a.dir == "" && *a.config != "" {
-		cfg, err := policy.Load(*a.config)
-		if err != nil {
-			return nil, nil, err
-		}
-		if cfg.Recording.Store == "s3" {
-			client, err := bucketSource(cfg)
-			if err != nil {
-				return nil, nil, err
-			}
-			keys, err := a.keys(cfg)
-			return client, keys, err
-		}
-	}
-	store, keys, err := a.open(cmd, keysOptional)
-	if err != nil {
-		return nil, nil, err
-	}
-	return store, keys, nil
 }
 
 // recordingSource is where cfg's recordings are kept: the bucket for store
