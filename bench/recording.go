@@ -270,7 +270,7 @@ func reportRecordingCost(paths []*path) {
 	fmt.Printf("Target (issue 5) recording to S3 costs ≤ 3 %%: S3/discard %.2f×, cost %.1f %% — %s\n",
 		1-cost, cost*100, verdict)
 	if w := findPath(paths, "gatehouse-s3-window"); w != nil {
-		fmt.Printf("  (not the default) with recording.decision_sync_window: S3/discard %.2f×, cost %.1f %%\n",
-			medianRun(w).tps/medianRun(discard).tps, (1-medianRun(w).tps/medianRun(discard).tps)*100)
+		ratio := medianRun(w).tps / medianRun(discard).tps
+		fmt.Printf("  (not the default) with recording.decision_sync_window: S3/discard %.2f×, cost %.1f %%\n", ratio, (1-ratio)*100)
 	}
 }
