@@ -3,6 +3,7 @@ package bastion
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
 )
@@ -41,8 +42,10 @@ func (d dbDecision) AppendJSON(dst []byte) ([]byte, error) {
 // connection share an fsync (the stream's group commit); the outcome,
 // db.statement, is written without waiting (state.go), so a statement
 // costs one fsync. A decision that cannot be recorded refuses the
-// statement and closes the connection (fail closed). Under
-// recording.decision_sync_window the statement goes ahead once its
+// statement and closes the connection (fail closed). A string that only
+// reads goes ahead at once under recording.overlap_reads (the default),
+// its results held until its decision is durable. Under
+// recording.decision_sync_window every statement goes ahead once its
 // decision is written, and the fsync follows within the window.
 func (s *pgSession) inspectDurable(ctx context.Context, q pgwire.Query) pgwire.Verdict {
 	v := s.inspectRecorded(ctx, q)
@@ -57,21 +60,45 @@ func (s *pgSession) inspectDurable(ctx context.Context, q pgwire.Query) pgwire.V
 	} else {
 		d = &statementDetail{}
 	}
-	if err := s.emitDecision(ev); err != nil {
-		s.cs.log.Error("recording failed; closing connection", "event", evDBDecision, "error", err)
-		s.cs.conn.closeWith(fmt.Errorf("recording failed: %w", err))
+	hold, err := s.emitDecision(ev, d.readsOnly)
+	if err != nil {
+		s.recordingFailed(err)
 		d.Rule = "recording"
 		return s.deny(d, "gatehouse: statement refused: its decision could not be recorded")
 	}
+	v.Hold = hold
 	return v
 }
 
 // emitDecision records an allowed statement's decision: durable before it
-// returns, or, under recording.decision_sync_window, written at once and
-// made durable within the window.
-func (s *pgSession) emitDecision(ev dbDecision) error {
-	if w := s.cs.srv.cfg.Policy.Recording.DecisionSyncWindow.D(); w > 0 {
-		return s.cs.stream.EmitWithin(evDBDecision, ev, w)
+// returns; or, for a string that only reads under recording.overlap_reads,
+// written at once and made durable while the string runs, with a Hold
+// for its results; or, under recording.decision_sync_window, written at
+// once and made durable within the window.
+func (s *pgSession) emitDecision(ev dbDecision, readsOnly bool) (hold func() error, err error) {
+	rec := s.cs.srv.cfg.Policy.Recording
+	if w := rec.DecisionSyncWindow.D(); w > 0 {
+		return nil, s.cs.stream.EmitWithin(evDBDecision, ev, w)
 	}
-	return s.cs.stream.Emit(evDBDecision, ev)
+	if !readsOnly || !rec.OverlapsReads() {
+		return nil, s.cs.stream.Emit(evDBDecision, ev)
+	}
+	wait, err := s.cs.stream.EmitAhead(evDBDecision, ev)
+	if err != nil {
+		return nil, err
+	}
+	return sync.OnceValue(func() error {
+		err := wait()
+		if err != nil {
+			s.recordingFailed(err)
+		}
+		return err
+	}), nil
+}
+
+// recordingFailed ends the connection whose statement's decision could
+// not be recorded (fail closed).
+func (s *pgSession) recordingFailed(err error) {
+	s.cs.log.Error("recording failed; closing connection", "event", evDBDecision, "error", err)
+	s.cs.conn.closeWith(fmt.Errorf("recording failed: %w", err))
 }

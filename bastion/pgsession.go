@@ -146,6 +146,7 @@ type statementDetail struct {
 	Allow     bool
 	Rule      string
 	masking   *maskingDetail // for the results of an allowed string, when masking applies
+	readsOnly bool           // every statement of the string onlyReads
 }
 
 // inspect decides a SQL string: every statement in it must be allowed.
@@ -154,12 +155,13 @@ func (s *pgSession) inspect(ctx context.Context, q pgwire.Query) pgwire.Verdict 
 	if err != nil {
 		return s.deny(&statementDetail{Rule: "parse"}, "gatehouse: statement refused: gatehouse could not parse it ("+err.Error()+")")
 	}
-	d := &statementDetail{Allow: true}
+	d := &statementDetail{Allow: true, readsOnly: len(stmts) > 0}
 	// PREPAREs earlier in the string, which its EXECUTEs may run; they are
 	// remembered for the session only if the whole string is allowed.
 	preparedHere := map[string]preparedStatement{}
 	for _, st := range stmts {
 		p, refusal := s.effect(st, preparedHere)
+		d.readsOnly = d.readsOnly && onlyReads(st)
 		d.Kinds = union(d.Kinds, p.kinds)
 		d.Relations = union(d.Relations, p.relations)
 		d.Functions = union(d.Functions, p.functions)
@@ -188,6 +190,18 @@ func (s *pgSession) inspect(ctx context.Context, q pgwire.Query) pgwire.Verdict 
 	}
 	maps.Copy(s.prepared, preparedHere)
 	return pgwire.Verdict{Allow: true, Detail: d}
+}
+
+// onlyReads says whether a statement, as written, changes nothing and
+// takes no lock another session could wait on: a plain SELECT that calls
+// no function and locks no row, so that running it before its record is
+// durable (recording.overlap_reads) gives away nothing but its results,
+// which are held. What the text cannot show is not guessed at: a view or
+// an operator it uses may call a function; docs/recording-format.md says
+// what that means for the record.
+func onlyReads(st sqlclass.Statement) bool {
+	return st.Command == "SelectStmt" && slices.Equal(st.Kinds, []string{"select"}) &&
+		len(st.Functions) == 0 && len(st.Settings) == 0 && len(st.Executes) == 0 && !st.LocksRows
 }
 
 // effect is what a statement does, with EXECUTE resolved to the statement

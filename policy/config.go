@@ -148,11 +148,22 @@ type RecordingConfig struct {
 	// crash of the machine, not of gatehouse, can then lose the decisions
 	// of the last window.
 	DecisionSyncWindow Duration `yaml:"decision_sync_window"`
+	// OverlapReads (default true): a string that only reads (see
+	// bastion's onlyReads) is forwarded while its decision's fsync runs,
+	// and its results are held until the fsync completes. false: it waits
+	// for the fsync before it is forwarded, like every statement that may
+	// change something. Read it with OverlapsReads.
+	OverlapReads *bool `yaml:"overlap_reads"`
 	// SpoolKeepUploaded is how long a stream stays in the spool after it
 	// is uploaded (store s3 only: with file the spool is the store). nil
 	// means DefaultSpoolKeepUploaded; 0 removes it at the first pass after
 	// its upload. Read it with KeepUploaded.
 	SpoolKeepUploaded *Duration `yaml:"spool_keep_uploaded"`
+}
+
+// OverlapsReads is recording.overlap_reads, or its default (true).
+func (r RecordingConfig) OverlapsReads() bool {
+	return r.OverlapReads == nil || *r.OverlapReads
 }
 
 // MaxDecisionSyncWindow bounds recording.decision_sync_window.

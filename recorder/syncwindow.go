@@ -38,3 +38,32 @@ func (s *Stream) windowSync() {
 		_ = s.Sync() // a failure fails the stream: the next Emit reports it
 	}
 }
+
+// EmitAhead appends an event like EmitLazy, starts making it durable at
+// once, and returns a wait for that. It is for an action that may begin
+// before its record is durable because nothing of its outcome is
+// released until wait returns nil (a read whose results are held:
+// recording.overlap_reads), so the fsync runs while the action does
+// instead of before it. A crash of gatehouse loses nothing (the event is
+// in the kernel); a crash of the machine before the fsync ends can lose
+// the event of an action whose outcome nobody received. wait may be
+// called any number of times, from any goroutine; its error fails the
+// stream, as Emit's does. An error from EmitAhead means the event was not
+// recorded.
+func (s *Stream) EmitAhead(typ string, data any) (wait func() error, err error) {
+	end, err := s.write(typ, data)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	var syncErr error
+	// Ends when the fsync does; the group commit lets it share one.
+	go func() {
+		syncErr = s.makeDurable(end)
+		close(done)
+	}()
+	return func() error {
+		<-done
+		return syncErr
+	}, nil
+}

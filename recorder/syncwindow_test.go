@@ -104,3 +104,63 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestEmitAheadWaitsForTheSync: EmitAhead returns with its event written
+// but not durable; the sync starts at once, without a later call, and
+// wait returns only once it is done, however many times it is called.
+func TestEmitAheadWaitsForTheSync(t *testing.T) {
+	out := &slowSync{release: make(chan struct{})}
+	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	wait, err := s.EmitAhead("db.decision", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.status(); got.lines != 1 || got.synced != 0 {
+		t.Fatalf("after EmitAhead: %d lines, synced through %d; want 1 line, none synced", got.lines, got.synced)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- wait() }()
+	select {
+	case err := <-waited:
+		t.Fatalf("wait returned (%v) before the sync was released", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(out.release)
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+	if got := out.status(); got.syncs != 1 || got.synced != 1 {
+		t.Fatalf("after wait: %d syncs through %d, want 1 through 1", got.syncs, got.synced)
+	}
+	if err := wait(); err != nil {
+		t.Fatalf("second wait: %v", err)
+	}
+}
+
+// TestEmitAheadFailedSyncFailsTheStream: a failed sync is wait's error,
+// and every later Emit fails, so the session's next action is refused.
+func TestEmitAheadFailedSyncFailsTheStream(t *testing.T) {
+	out := &slowSync{failAt: 1}
+	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	wait, err := s.EmitAhead("db.decision", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); err == nil {
+		t.Fatal("wait: no error from a failed sync")
+	}
+	if err := s.Emit("db.decision", 2); err == nil || !errors.Is(err, s.failedErr()) {
+		t.Fatalf("Emit after a failed sync: %v", err)
+	}
+	if _, err := s.EmitAhead("db.decision", 3); err == nil {
+		t.Fatal("EmitAhead after a failed sync: no error")
+	}
+}

@@ -155,6 +155,12 @@ type Verdict struct {
 	// Detail is opaque to pgwire and handed back in StatementEvent, for
 	// recording (kinds, relations, the deciding rule).
 	Detail any
+	// Hold, when set on an allowed string, lets it reach the database
+	// before its record is durable: nothing the database sends from then
+	// on reaches the client until Hold has returned nil. An error ends
+	// the session without sending what was held. It may be called more
+	// than once, and not from Inspect's goroutine.
+	Hold func() error
 }
 
 // SessionInfo describes an established session, for OnStart.

@@ -47,3 +47,8 @@ func (o *output) flush(idle bool) error {
 	}
 	return err
 }
+
+// discard drops what is waiting, unsent.
+func (o *output) discard() {
+	o.buf = o.buf[:0]
+}

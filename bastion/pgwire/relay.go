@@ -47,6 +47,9 @@ type session struct {
 	recordParameters bool                     // Upstream.RecordParameters: keep bind values for Observe
 	results          func(Result) *RowRewrite // Upstream.Results
 
+	// held is the Hold of the last allowed string that had one: the
+	// client is sent nothing until it returns nil (awaitHeld).
+	held       atomic.Pointer[func() error]
 	stopping   atomic.Bool // the relay is ending: I/O errors from now on are its own doing
 	terminated atomic.Bool // the client's Terminate is on its way upstream
 	upUnsent   int         // clientToUpstream: bytes sent since the last flush
@@ -82,7 +85,12 @@ const (
 	reasonUpstreamProto  = "upstream protocol violation"
 	reasonEnded          = "session ended"
 	reasonStopped        = "stopped" // interrupted by the relay itself; never the first
+	reasonUnrecorded     = "statement record failed"
 )
+
+// msgUnrecorded is the client's FATAL when a Hold failed: the results
+// waiting for it are not sent.
+const msgUnrecorded = "gatehouse: session ended: a statement's record could not be made durable, so its results were withheld"
 
 var errTerminate = errors.New("client sent Terminate")
 
@@ -136,6 +144,9 @@ func (s *session) closeClient(first, down *ending, downc <-chan *ending) {
 	}
 	if first.toClient == nil || down.reason == reasonClientGone {
 		return
+	}
+	if err := s.awaitHeld(); err != nil {
+		s.toClient.discard() // results whose statement's record may be lost
 	}
 	if err := s.toClient.send(fatal(first.toClient)); err != nil {
 		s.log.Debug("pgwire: could not encode the final error", "err", err)
@@ -222,6 +233,7 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 			p.refusal = refusalMessage(v)
 			m = &pgproto3.Query{String: refusedSQL}
 		}
+		s.hold(v)
 		s.replies.push(p)
 		return s.sendDB(true, m)
 	case *pgproto3.Parse:
@@ -233,6 +245,7 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 			p.refusal = refusalMessage(v)
 			m = &pgproto3.Parse{Name: m.Name, Query: refusedSQL}
 		}
+		s.hold(v)
 		s.replies.push(p)
 		return s.sendDB(false, m)
 	case *pgproto3.Bind:
@@ -285,6 +298,30 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 		return true, errTerminate
 	}
 	return false, &Error{Code: codeProtocolViolation, Message: fmt.Sprintf("gatehouse: unexpected message %T after startup", msg)}
+}
+
+// hold makes the client wait for an allowed string's Hold. It is set
+// before the string is sent, so no reply to it can be flushed first; a
+// later Hold replaces an earlier one, which it covers, the record being
+// one stream made durable in order.
+func (s *session) hold(v Verdict) {
+	if v.Allow && v.Hold != nil {
+		s.held.Store(&v.Hold)
+	}
+}
+
+// awaitHeld returns once what the client is about to be sent may go: nil
+// at once unless a Hold is pending, else its result.
+func (s *session) awaitHeld() error {
+	h := s.held.Load()
+	if h == nil {
+		return nil
+	}
+	if err := (*h)(); err != nil {
+		return err
+	}
+	s.held.CompareAndSwap(h, nil)
+	return nil
 }
 
 // sendDB encodes msgs for the database, and passes on whether forward's
@@ -403,6 +440,9 @@ func (s *session) upstreamToClient() *ending {
 			continue
 		}
 		s.downUnsent = 0
+		if err := s.awaitHeld(); err != nil {
+			return &ending{reason: reasonUnrecorded, err: err, toClient: &Error{Code: codeInternalError, Message: msgUnrecorded}}
+		}
 		_, idle := out.(*pgproto3.ReadyForQuery)
 		if err := s.toClient.flush(idle); err != nil {
 			return &ending{reason: reasonClientGone, err: err}

@@ -105,6 +105,10 @@ type Statement struct {
 	Executes []string
 	// Copy is set for a COPY statement: its direction and options.
 	Copy *Copy
+	// LocksRows: a SELECT in the statement, at any depth, takes row locks
+	// (FOR UPDATE, FOR NO KEY UPDATE, FOR SHARE, FOR KEY SHARE), which
+	// other sessions wait on. Not set inside EXPLAIN without ANALYZE.
+	LocksRows bool
 }
 
 // Copy is what a COPY statement says of the form of its data.
@@ -216,6 +220,7 @@ func classifyRaw(sql string, raw *pg_query.RawStmt) (Statement, bool, error) {
 		Prepared:  w.prepared,
 		Executes:  w.executes,
 		Copy:      w.copy,
+		LocksRows: w.locksRows,
 	}, w.readsConstants, nil
 }
 

@@ -387,3 +387,24 @@ func TestClassifyCopy(t *testing.T) {
 		t.Error("SELECT has a Copy")
 	}
 }
+
+func TestLocksRows(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"SELECT * FROM t":                                               false,
+		"SELECT * FROM t FOR UPDATE":                                    true,
+		"SELECT * FROM t FOR KEY SHARE SKIP LOCKED":                     true,
+		"WITH x AS (SELECT * FROM t FOR NO KEY UPDATE) SELECT * FROM x": true,
+		"SELECT * FROM (SELECT * FROM t FOR SHARE) s":                   true,
+		"EXPLAIN SELECT * FROM t FOR UPDATE":                            false,
+		"EXPLAIN ANALYZE SELECT * FROM t FOR UPDATE":                    true,
+		"UPDATE t SET a = 1":                                            false,
+	} {
+		sts, err := Classify(sql)
+		if err != nil {
+			t.Fatalf("Classify(%q): %v", sql, err)
+		}
+		if got := sts[0].LocksRows; got != want {
+			t.Errorf("Classify(%q).LocksRows = %v, want %v", sql, got, want)
+		}
+	}
+}

@@ -19,6 +19,7 @@ type walker struct {
 	prepared  *Prepared
 	executes  []string
 	copy      *Copy
+	locksRows bool
 	// readsConstants: something collected depends on the value of a
 	// constant (a set_config name, an EXPLAIN option, a COPY file name),
 	// so the result holds for this text only, not for its shape (see
@@ -236,6 +237,9 @@ func (w *walker) selectStmt(m protoreflect.Message, n *pg_query.SelectStmt, a at
 	if n.IntoClause != nil { // SELECT ... INTO creates a table
 		w.kind(a, kindDDL)
 		w.relation(n.IntoClause.GetRel()) // a new table, even if named like a WITH query
+	}
+	if len(n.LockingClause) > 0 && !a.planOnly {
+		w.locksRows = true
 	}
 	inner := a.inside()
 	inner.scope = w.with(n.WithClause, inner)
