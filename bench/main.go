@@ -15,7 +15,9 @@
 // gatehouse runs with its recordings directory on /dev/shm, where fsync
 // costs nothing: the difference to the file-store run is what the
 // recorder's fsync costs. It is a diagnostic, not a configuration to run:
-// recordings on tmpfs are not durable.
+// recordings on tmpfs are not durable. The file store's gatehouse also
+// serves the database as a protocol: tcp target, a path through its SSH
+// server and byte relay alone: the floor under the proxy.
 //
 // See docs/benchmarks.md for figures and how to read them.
 package main
@@ -220,6 +222,13 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	paths = append(paths, more...)
+	// The file store's gatehouse, as a TCP relay (no proxy).
+	relayPort, err := startTunnel(ctx, gh.sshConfig, "gatehouse", fmt.Sprintf("relay:%d", db.port), &done)
+	if err != nil {
+		return err
+	}
+	paths = append(paths, &path{name: "gatehouse-relay", label: "gatehouse, TCP relay◊", port: relayPort,
+		user: db.owner, password: db.ownerPassword, server: func() []int { return []int{gh.pid} }})
 
 	b := &bencher{o: o, tools: tools, db: db}
 	say("warm-up: pgbench -S for 3 s, directly (not reported)")
@@ -541,6 +550,13 @@ targets:
         credentials: *owner
         statements: readonly
         masking: bulk
+  # relay is the same database as a plain TCP target: the SSH server and
+  # byte relay alone, the floor under the PostgreSQL proxy.
+  relay:
+    protocol: tcp
+    address: 127.0.0.1:%d
+    roles:
+      direct: {}
 statements:
   readonly:
     allow: [select, set, show, transaction]
@@ -573,7 +589,7 @@ func startGatehouse(ctx context.Context, bin, dir string, rec recordingSetup, db
 	}
 	sshAddr, apiAddr := fmt.Sprintf("127.0.0.1:%d", sshPort), fmt.Sprintf("127.0.0.1:%d", apiPort)
 	cfgPath := filepath.Join(dir, "gatehouse.yaml")
-	cfg := fmt.Sprintf(gatehouseConfig, dir, sshAddr, apiAddr, db.port, db.owner, pwFile, rec.yaml)
+	cfg := fmt.Sprintf(gatehouseConfig, dir, sshAddr, apiAddr, db.port, db.owner, pwFile, db.port, rec.yaml)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -621,7 +637,7 @@ func startGatehouse(ctx context.Context, bin, dir string, rec recordingSetup, db
 		return nil, fmt.Errorf("ssh-keygen: %v\n%s", err, out)
 	}
 	signCmd := exec.CommandContext(ctx, bin, "ca", "sign", "--config", cfgPath, "--key", key+".pub",
-		"--identity", "bench@example.com", "--grant", "orders:readonly", "--grant", "orders:masked", "--ttl", "30m")
+		"--identity", "bench@example.com", "--grant", "orders:readonly", "--grant", "orders:masked", "--grant", "relay:direct", "--ttl", "30m")
 	signCmd.Env = env
 	if out, err := signCmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("gatehouse ca sign: %v\n%s", err, out)
@@ -1052,6 +1068,10 @@ func reportPgbench(o options, paths []*path) {
 	}
 	if findPath(paths, "gatehouse-tmpfs") != nil {
 		fmt.Println("* diagnostic only: the file store on /dev/shm, where fsync costs nothing; not durable.")
+	}
+	if findPath(paths, "gatehouse-relay") != nil {
+		fmt.Println("◊ diagnostic only: the same database as a protocol: tcp target of the file store's gatehouse: its SSH")
+		fmt.Println("  server and byte relay alone, no statement seen, decided or recorded; the floor under the proxy.")
 	}
 	gh := med(findPath(paths, "gatehouse"))
 	verdict := "MET"

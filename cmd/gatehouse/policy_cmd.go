@@ -68,8 +68,13 @@ func explainPolicy(out io.Writer, cfg *policy.Config) {
 		fmt.Fprintf(out, " in %s", cfg.Path(cfg.Recording.Dir))
 	}
 	fmt.Fprintf(out, ", fail closed: %t", *cfg.Recording.FailClosed)
-	if w := cfg.Recording.DecisionSyncWindow.D(); w > 0 {
+	switch w := cfg.Recording.DecisionSyncWindow.D(); {
+	case w > 0:
 		fmt.Fprintf(out, ", decisions fsynced within %s (statements do not wait for them)", w)
+	case cfg.Recording.OverlapsReads():
+		fmt.Fprint(out, ", decisions fsynced before each statement runs (reads: before their results leave)")
+	default:
+		fmt.Fprint(out, ", decisions fsynced before each statement runs")
 	}
 	fmt.Fprintln(out)
 }
