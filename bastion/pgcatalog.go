@@ -59,6 +59,7 @@ type catalogCache struct {
 type catalogEntry struct {
 	cat        *maskCatalog
 	generation int
+	lineage    *lineageAnswers // pglineage_cache.go
 }
 
 func (c *catalogCache) get(key string, now time.Time) (*maskCatalog, int) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -18,20 +17,13 @@ const lineageTimeout = 10 * time.Second
 
 // pgLineageCatalog is lineage.Catalog over a connection of the session's
 // own role (a second connection, so the session's protocol is never
-// disturbed). Answers are remembered until the database's catalog
-// generation moves on. Used from Inspect only, one call at a time.
+// disturbed). Answers are shared with the database's other sessions
+// (lineageAnswers). Used from Inspect only, one call at a time.
 type pgLineageCatalog struct {
-	conn       *pgconn.PgConn
-	ctx        context.Context
-	relations  map[string]relationAnswer
-	functions  map[string][]string
-	generation int
-	path       []string // the search_path, read once
-}
-
-type relationAnswer struct {
-	rel lineage.Relation
-	err error
+	conn    *pgconn.PgConn
+	ctx     context.Context
+	answers *lineageAnswers // set by the session before each use
+	path    []string        // the search_path, read once
 }
 
 func newLineageCatalog(ctx context.Context, cfg *pgconn.Config) (*pgLineageCatalog, error) {
@@ -39,7 +31,7 @@ func newLineageCatalog(ctx context.Context, cfg *pgconn.Config) (*pgLineageCatal
 	if err != nil {
 		return nil, fmt.Errorf("connecting to read the catalog: %w", err)
 	}
-	return &pgLineageCatalog{conn: conn, relations: map[string]relationAnswer{}, functions: map[string][]string{}}, nil
+	return &pgLineageCatalog{conn: conn}, nil
 }
 
 func (c *pgLineageCatalog) close() {
@@ -110,15 +102,6 @@ func (c *pgLineageCatalog) searchPath(ctx context.Context) ([]string, error) {
 	return path, nil
 }
 
-// forget drops remembered answers when the catalog may have changed.
-func (c *pgLineageCatalog) forget(generation int) {
-	if generation != c.generation {
-		clear(c.relations)
-		clear(c.functions)
-		c.generation = generation
-	}
-}
-
 // candidates are the schemas PostgreSQL looks in for an unqualified name:
 // pg_catalog first unless the path places it, then the path.
 func candidates(searchPath []string, schema string) []string {
@@ -132,12 +115,12 @@ func candidates(searchPath []string, schema string) []string {
 }
 
 func (c *pgLineageCatalog) Relation(searchPath []string, schema, name string) (lineage.Relation, error) {
-	key := strings.Join(searchPath, "\x00") + "\x01" + schema + "\x01" + name
-	if a, ok := c.relations[key]; ok {
+	key := lookupKey(searchPath, schema, name)
+	if a, ok := c.answers.relation(key); ok {
 		return a.rel, a.err
 	}
 	rel, err := c.relation(candidates(searchPath, schema), name)
-	c.relations[key] = relationAnswer{rel, err}
+	c.answers.putRelation(key, relationAnswer{rel, err})
 	return rel, err
 }
 
@@ -205,8 +188,8 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ORDER BY up.depth`, []b
 }
 
 func (c *pgLineageCatalog) FunctionSchemas(searchPath []string, schema, name string) ([]string, error) {
-	key := strings.Join(searchPath, "\x00") + "\x01" + schema + "\x01" + name
-	if s, ok := c.functions[key]; ok {
+	key := lookupKey(searchPath, schema, name)
+	if s, ok := c.answers.functionSchemas(key); ok {
 		return s, nil
 	}
 	rows, err := query(c.ctx, c.conn, `SELECT DISTINCT n.nspname FROM pg_catalog.pg_proc p
@@ -219,6 +202,6 @@ WHERE p.proname = $1 AND n.nspname = ANY($2::text[]) ORDER BY 1`, []byte(name), 
 	for _, r := range rows {
 		schemas = append(schemas, r[0])
 	}
-	c.functions[key] = schemas
+	c.answers.putFunctionSchemas(key, schemas)
 	return schemas, nil
 }

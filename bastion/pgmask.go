@@ -169,7 +169,8 @@ func (m *sessionMasking) trace(ctx context.Context, st sqlclass.Statement) (outp
 	ctx, cancel := context.WithTimeout(ctx, lineageTimeout)
 	defer cancel()
 	m.lineage.ctx = ctx
-	m.lineage.forget(m.cache.generation(m.key))
+	m.lineage.answers = m.cache.lineage(m.key)
+	m.lineage.answers.expire(m.cache.generation(m.key), m.now())
 	path, err := m.lineage.searchPath(ctx)
 	if err != nil {
 		return nil, false, fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not trace it (%v)", m.name, err)
