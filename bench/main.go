@@ -227,7 +227,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	paths = append(paths, &path{name: "gatehouse-relay", label: "gatehouse, TCP relay◊", port: relayPort,
+	paths = append(paths, &path{name: "gatehouse-relay", label: "gatehouse, TCP relay◊", port: relayPort, profiled: true,
 		user: db.owner, password: db.ownerPassword, server: func() []int { return []int{gh.pid} }})
 
 	b := &bencher{o: o, tools: tools, db: db}
