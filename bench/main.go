@@ -45,13 +45,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse-dev/gatehouse/internal/pgrun"
+	"github.com/gatehouse-dev/gatehouse/internal/syncbuf"
 )
 
 type options struct {
@@ -669,7 +669,7 @@ func startTunnel(ctx context.Context, config, host, dest string, done *cleanups)
 	if err != nil {
 		return 0, err
 	}
-	stderr := &syncWriter{}
+	stderr := &syncbuf.Buffer{}
 	cmd := exec.Command("ssh", "-F", config, "-N", "-L", fmt.Sprintf("127.0.0.1:%d:%s", port, dest), host)
 	cmd.Stderr = stderr
 	p, err := startProcess(cmd, done)
@@ -950,7 +950,7 @@ func (c connectTarget) connect(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	cfg.Password = c.password
-	var stderr syncWriter
+	var stderr syncbuf.Buffer
 	var sshProc *exec.Cmd
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		cmd := exec.Command("ssh", "-F", c.config, "-W", c.dest, c.host)
@@ -1243,23 +1243,4 @@ func randomHex(n int) string {
 		panic("crypto/rand: " + err.Error())
 	}
 	return hex.EncodeToString(b)
-}
-
-// syncWriter collects a child's stderr for error messages; safe for the
-// child's copier and a reader at once.
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

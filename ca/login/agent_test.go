@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/gatehouse-dev/gatehouse/internal/syncbuf"
 )
 
 // recordingAgent is an in-memory keyring that also keeps what was added,
@@ -73,7 +75,7 @@ func TestLoginAddsToAgent(t *testing.T) {
 	keyring, sock := serveAgent(t)
 	ca := newFakeCA(t, nil)
 	ca.devToken = "ghdev_x"
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	opts := baseOptions(t, ca, out)
 	opts.DevToken = "ghdev_x"
 	opts.TTL = 20 * time.Minute
@@ -113,7 +115,7 @@ func TestLoginAddsToAgent(t *testing.T) {
 func TestLoginAgentFailureWarns(t *testing.T) {
 	ca := newFakeCA(t, nil)
 	ca.devToken = "ghdev_x"
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	opts := baseOptions(t, ca, out)
 	opts.DevToken = "ghdev_x"
 	opts.AgentSocket = filepath.Join(t.TempDir(), "no-agent.sock")

@@ -14,30 +14,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/internal/syncbuf"
 )
-
-// lockedBuffer is an io.Writer that tests may read while Login writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // page is what the browser saw at the end of the redirects.
 type page struct {
@@ -97,7 +80,7 @@ func baseOptions(t *testing.T, ca *fakeCA, out io.Writer) Options {
 func TestLoginBrowserPKCE(t *testing.T) {
 	idp := newFakeIdP(t)
 	ca := newFakeCA(t, idp)
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	browser := newTestBrowser()
 	opts := baseOptions(t, ca, out)
 	opts.OpenBrowser = browser.open
@@ -131,7 +114,7 @@ func TestLoginBrowserPKCE(t *testing.T) {
 func TestLoginOutputFindsURLWithoutBrowser(t *testing.T) {
 	// With NoBrowser the user copies the URL from the output; so does this test.
 	ca := newFakeCA(t, newFakeIdP(t))
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	opts := baseOptions(t, ca, out)
 	opts.NoBrowser = true
 	opts.OpenBrowser = func(string) error { t.Error("NoBrowser opened a browser"); return nil }
@@ -148,7 +131,7 @@ func TestLoginOutputFindsURLWithoutBrowser(t *testing.T) {
 	}
 }
 
-func waitForURL(t *testing.T, out *lockedBuffer) string {
+func waitForURL(t *testing.T, out *syncbuf.Buffer) string {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		sc := bufio.NewScanner(strings.NewReader(out.String()))
@@ -207,7 +190,7 @@ func TestLoginIdPRefuses(t *testing.T) {
 func TestLoginDevice(t *testing.T) {
 	idp := newFakeIdP(t)
 	ca := newFakeCA(t, idp)
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	opts := baseOptions(t, ca, out)
 	opts.Device = true
 	opts.OpenBrowser = func(string) error { t.Error("the device flow opened a browser"); return nil }

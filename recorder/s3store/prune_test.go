@@ -8,10 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/syncbuf"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 )
 
@@ -239,7 +239,7 @@ func TestRunPrunes(t *testing.T) {
 	markUploaded(t, spool, recorder.KindSession, id, 0)
 	os.Chtimes(filepath.Join(spool.Dir, recorder.KindSession, id+UploadedSuffix), time.Now(), time.Now())
 
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	up := &Uploader{Spool: spool, KeepUploaded: map[string]time.Duration{recorder.KindSession: 0},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -296,22 +296,4 @@ func TestUploadThenPrune(t *testing.T) {
 	if _, err := spool.Lines(recorder.KindSession, id); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("spool still has the stream: %v", err)
 	}
-}
-
-// syncBuffer is a log destination Run's goroutine and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
