@@ -48,12 +48,19 @@ type fixedStore struct{ out Appender }
 
 func (s fixedStore) Create(kind, id string) (Appender, error) { return s.out, nil }
 
-func TestGroupCommitSharesSyncs(t *testing.T) {
-	out := &slowSync{release: make(chan struct{})}
+// openOn opens a session stream whose every line goes to out.
+func openOn(t *testing.T, out Appender) *Stream {
+	t.Helper()
 	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+func TestGroupCommitSharesSyncs(t *testing.T) {
+	out := &slowSync{release: make(chan struct{})}
+	s := openOn(t, out)
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Go(func() {
@@ -84,10 +91,7 @@ func (a *slowSync) linesWritten() int {
 
 func TestGroupCommitSyncFailureFailsStream(t *testing.T) {
 	out := &slowSync{failAt: 2}
-	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openOn(t, out)
 	if err := s.Emit("a", 1); err != nil {
 		t.Fatal(err)
 	}
@@ -104,10 +108,7 @@ func TestGroupCommitSyncFailureFailsStream(t *testing.T) {
 // statement costs one fsync, not two.
 func TestEmitLazyWaitsForNoSync(t *testing.T) {
 	out := &slowSync{}
-	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openOn(t, out)
 	for i := range 3 {
 		if err := s.Emit("db.decision", i); err != nil {
 			t.Fatal(err)

@@ -10,10 +10,7 @@ import (
 // durable; the events of one window share one sync, made within the window.
 func TestEmitWithinSyncsOncePerWindow(t *testing.T) {
 	out := &slowSync{release: make(chan struct{})} // every sync blocks until released
-	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openOn(t, out)
 	defer s.Close()
 	const window = 50 * time.Millisecond
 	start := time.Now()
@@ -41,10 +38,7 @@ func TestEmitWithinSyncsOncePerWindow(t *testing.T) {
 // fails makes the next Emit fail, so the next action is refused.
 func TestEmitWithinFailedSyncFailsTheStream(t *testing.T) {
 	out := &slowSync{failAt: 1}
-	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openOn(t, out)
 	defer s.Close()
 	if err := s.EmitWithin("db.decision", 1, time.Millisecond); err != nil {
 		t.Fatal(err)
@@ -60,10 +54,7 @@ func TestEmitWithinFailedSyncFailsTheStream(t *testing.T) {
 // made durable by Close, and the timer does nothing afterwards.
 func TestCloseStopsTheWindowSync(t *testing.T) {
 	out := &slowSync{}
-	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openOn(t, out)
 	if err := s.EmitWithin("db.decision", 1, 20*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -110,10 +101,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // wait returns only once it is done, however many times it is called.
 func TestEmitAheadWaitsForTheSync(t *testing.T) {
 	out := &slowSync{release: make(chan struct{})}
-	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openOn(t, out)
 	defer s.Close()
 	wait, err := s.EmitAhead("db.decision", 1)
 	if err != nil {
@@ -145,10 +133,7 @@ func TestEmitAheadWaitsForTheSync(t *testing.T) {
 // and every later Emit fails, so the session's next action is refused.
 func TestEmitAheadFailedSyncFailsTheStream(t *testing.T) {
 	out := &slowSync{failAt: 1}
-	s, err := (&Recorder{Store: fixedStore{out}}).Open(KindSession)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openOn(t, out)
 	defer s.Close()
 	wait, err := s.EmitAhead("db.decision", 1)
 	if err != nil {
