@@ -247,6 +247,9 @@ func query(ctx context.Context, c *pgconn.PgConn, sql string, params ...[]byte) 
 	return out, nil
 }
 
+// arrayElementEscaper escapes what a quoted array element may not hold bare.
+var arrayElementEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
 // textArray is a PostgreSQL array literal of the values, each quoted.
 func textArray(values []string) []byte {
 	var b strings.Builder
@@ -256,7 +259,7 @@ func textArray(values []string) []byte {
 			b.WriteByte(',')
 		}
 		b.WriteByte('"')
-		b.WriteString(strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v))
+		arrayElementEscaper.WriteString(&b, v)
 		b.WriteByte('"')
 	}
 	b.WriteByte('}')

@@ -57,3 +57,12 @@ func TestLineageAnswersShared(t *testing.T) {
 		t.Fatal("function schemas kept past catalogTTL")
 	}
 }
+
+// TestTextArray: each value is quoted, with its backslashes and double
+// quotes escaped, so that PostgreSQL reads back exactly the values.
+func TestTextArray(t *testing.T) {
+	got := string(textArray([]string{"public", `we"ird`, `back\slash`, ""}))
+	if want := `{"public","we\"ird","back\\slash",""}`; got != want {
+		t.Fatalf("textArray = %s, want %s", got, want)
+	}
+}
