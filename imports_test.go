@@ -30,8 +30,10 @@ var allowedImports = map[string][]string{
 	// The Vault client: cmd wires it into ca (a CertSigner) and bastion (a
 	// CredentialSource); neither imports it.
 	"internal/vault": {},
-	// Plumbing any package may use: owner-only files written atomically.
+	// Plumbing any package may use: owner-only files written atomically,
+	// and a buffer safe to read while it is written (tests, bench).
 	"internal/privatefile": {},
+	"internal/syncbuf":     {},
 }
 
 // TestImportDirection keeps the dependency rules of DESIGN.md true: leaves
