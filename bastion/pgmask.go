@@ -39,13 +39,11 @@ type sessionMasking struct {
 	log    *slog.Logger
 
 	// lineage traces computed columns; opened at the first statement,
-	// closed when the session ends. Used by Inspect only, like cursors
-	// and prepared: the outputs of the session's DECLAREs and PREPAREs,
-	// which its FETCHes and EXECUTEs return (nil: not traced).
-	lineage  *pgLineageCatalog
-	opening  *lineageOpening // lineage's connection, opened at start-up until taken
-	cursors  map[string][]lineage.Output
-	prepared map[string][]lineage.Output
+	// closed when the session ends. Used by Inspect only. (The outputs of
+	// DECLAREs and PREPAREs, which FETCHes and EXECUTEs return, travel
+	// with pgwire's names: nameEffects.)
+	lineage *pgLineageCatalog
+	opening *lineageOpening // lineage's connection, opened at start-up until taken
 
 	// Inspect (the client side) replaces the catalog; Results (the
 	// database side) reads it.
@@ -120,7 +118,11 @@ func (m *sessionMasking) check(ctx context.Context, stmts []sqlclass.Statement, 
 		if reads || st.Command == "FetchStmt" || st.Command == "ExecuteStmt" || slices.Contains(st.Kinds, "execute") {
 			md.readsMasked = true
 		}
-		outputs = m.remember(st, outputs)
+		if st.Names.Op == "fetch" || st.Command == "ExecuteStmt" {
+			// pgwire describes these rows by what the server holds
+			// under the name when they come (nameEffects).
+			outputs = nil
+		}
 		md.outputs = append(md.outputs, outputs)
 		if outputs == nil {
 			md.readsMasked = true
@@ -429,32 +431,4 @@ func (m *sessionMasking) copyResult(r pgwire.Result) *pgwire.RowRewrite {
 	blank := &copyPlan{masks: make([]masking.Func, r.Columns), masker: m.masker}
 	return &pgwire.RowRewrite{CopyRow: func(dst, _ []byte) []byte { return blank.nullRow(dst) },
 		Notes: []string{"COPY: every column NULL (not traced)"}}
-}
-
-// remember keeps the outputs of a DECLARE or PREPARE for the FETCH or
-// EXECUTE that returns them, and gives a FETCH or EXECUTE those outputs.
-// A name declared or prepared again is no longer traced: the second
-// statement may fail and leave the first in place.
-func (m *sessionMasking) remember(st sqlclass.Statement, outputs []lineage.Output) []lineage.Output {
-	keep := func(names map[string][]lineage.Output, name string) map[string][]lineage.Output {
-		if names == nil {
-			names = map[string][]lineage.Output{}
-		}
-		if _, again := names[name]; again {
-			outputs = nil
-		}
-		names[name] = outputs
-		return names
-	}
-	switch {
-	case st.Command == "DeclareCursorStmt":
-		m.cursors = keep(m.cursors, st.Cursor)
-	case st.Prepared != nil:
-		m.prepared = keep(m.prepared, st.Prepared.Name)
-	case st.Command == "FetchStmt":
-		return m.cursors[st.Cursor]
-	case st.Command == "ExecuteStmt" && len(st.Executes) == 1:
-		return m.prepared[st.Executes[0]]
-	}
-	return outputs
 }

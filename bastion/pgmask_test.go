@@ -9,7 +9,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/lineage"
 	"github.com/gatehouse-dev/gatehouse/policy/masking"
-	"github.com/gatehouse-dev/gatehouse/policy/sqlclass"
 )
 
 // bulkMasking masks bulk.email (oid 100, attnum 3) and bulk.card (attnum
@@ -118,32 +117,5 @@ func BenchmarkMaskRow(b *testing.B) {
 				buf, _ = fn(buf, v)
 			}
 		}
-	}
-}
-
-// TestMaskingRemembersCursorsAndPrepared: FETCH and EXECUTE get the
-// outputs of their DECLARE and PREPARE; a name declared again is no longer
-// traced, since the second DECLARE may fail and leave the first in place.
-func TestMaskingRemembersCursorsAndPrepared(t *testing.T) {
-	m := bulkMasking(t)
-	clean := []lineage.Output{{Name: "n", Kind: lineage.Clean}}
-	derived := []lineage.Output{{Name: "u", Kind: lineage.Derived}}
-	declare := sqlclass.Statement{Command: "DeclareCursorStmt", Cursor: "c"}
-	fetch := sqlclass.Statement{Command: "FetchStmt", Cursor: "c"}
-	m.remember(declare, derived)
-	if got := m.remember(fetch, nil); len(got) != 1 || got[0].Kind != lineage.Derived {
-		t.Fatalf("FETCH got %v", got)
-	}
-	m.remember(declare, clean) // declared again
-	if got := m.remember(fetch, nil); got != nil {
-		t.Fatalf("a cursor declared twice is still traced: %v", got)
-	}
-	if got := m.remember(sqlclass.Statement{Command: "FetchStmt", Cursor: "other"}, clean); got != nil {
-		t.Fatalf("a FETCH of an unknown cursor is traced: %v", got)
-	}
-	prepare := sqlclass.Statement{Command: "PrepareStmt", Prepared: &sqlclass.Prepared{Name: "q"}}
-	m.remember(prepare, clean)
-	if got := m.remember(sqlclass.Statement{Command: "ExecuteStmt", Executes: []string{"q"}}, nil); len(got) != 1 || got[0].Kind != lineage.Clean {
-		t.Fatalf("EXECUTE got %v", got)
 	}
 }

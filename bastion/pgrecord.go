@@ -37,6 +37,9 @@ type dbStatement struct {
 	Decision   string   `json:"decision"` // allow | deny
 	Rule       string   `json:"rule,omitempty"`
 	Outcome    string   `json:"outcome"`
+	// SkippedAlso: Executes skipped after this one in the same pipeline,
+	// recorded only as this count.
+	SkippedAlso int64 `json:"skipped_also,omitempty"`
 	Rows       int64    `json:"rows"`
 	Tag        string   `json:"tag,omitempty"`
 	Bytes      int64    `json:"bytes"`
@@ -53,7 +56,7 @@ func (s *pgSession) observe(ev pgwire.StatementEvent) {
 	rec := dbStatement{
 		Channel: s.channel, Text: ev.SQL, Extended: ev.Extended, Statement: ev.StatementName,
 		Portal: ev.Portal, Params: ev.ParamCount, Parameters: recordedParameters(ev.Parameters), Decision: "allow", Outcome: string(ev.Outcome),
-		Rows: ev.Rows, Tag: ev.Tag, Bytes: ev.Bytes, Error: ev.SQLState,
+		SkippedAlso: ev.SkippedAlso, Rows: ev.Rows, Tag: ev.Tag, Bytes: ev.Bytes, Error: ev.SQLState,
 		DurationMS: float64(ev.Duration.Microseconds()) / 1000, Masked: ev.Rewritten,
 	}
 	if d, ok := ev.Detail.(*statementDetail); ok {
@@ -90,6 +93,9 @@ func (r dbStatement) AppendJSON(dst []byte) ([]byte, error) {
 // appendOutcome appends the fields from outcome on and closes the object.
 func (r dbStatement) appendOutcome(dst []byte) ([]byte, error) {
 	dst = appendStringField(dst, `,"outcome":`, r.Outcome)
+	if r.SkippedAlso > 0 {
+		dst = appendIntField(dst, `,"skipped_also":`, r.SkippedAlso)
+	}
 	dst = appendIntField(dst, `,"rows":`, r.Rows)
 	dst = appendOmitEmptyString(dst, `,"tag":`, r.Tag)
 	dst = appendIntField(dst, `,"bytes":`, r.Bytes)

@@ -33,7 +33,7 @@ func TestStatementRecordsEncodeAsJSON(t *testing.T) {
 			dbStatement{Channel: 3, Text: full.Text, Extended: true, Statement: "s1", Portal: "p", Params: 5,
 				Parameters: recordedParameters([]pgwire.Parameter{{Value: []byte("<a>")}, {}, {Value: []byte{0xff}}, {Value: []byte{1}, Binary: true}, {Value: []byte{}}}),
 				Kinds:      []string{"select"}, Relations: []string{"public.t"}, Functions: []string{"f"}, Decision: "deny", Rule: "r",
-				Outcome: "error", Rows: -1, Tag: "SELECT 0", Bytes: math.MaxInt64, DurationMS: 1234.567, Error: "42501",
+				Outcome: "error", SkippedAlso: 3, Rows: -1, Tag: "SELECT 0", Bytes: math.MaxInt64, DurationMS: 1234.567, Error: "42501",
 				Masked: []string{"email: mask_email (column public.users.email)"}},
 		},
 		"negative":      {dbDecision{Channel: -1, Params: -1}, dbStatement{Channel: math.MinInt, Rows: math.MinInt64, Bytes: -1, DurationMS: -0.001}},

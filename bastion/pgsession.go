@@ -189,7 +189,7 @@ func (s *pgSession) inspect(ctx context.Context, q pgwire.Query) pgwire.Verdict 
 		}
 	}
 	maps.Copy(s.prepared, preparedHere)
-	return pgwire.Verdict{Allow: true, Detail: d}
+	return pgwire.Verdict{Allow: true, Detail: d, Names: nameEffects(stmts, d)}
 }
 
 // onlyReads says whether a statement, as written, changes nothing and

@@ -125,8 +125,8 @@ type Upstream struct {
 	// Results, when set, is asked how each result's rows are to be
 	// rewritten before they reach the client (masking), once per result:
 	// at a simple query's RowDescription, for the extended protocol at the
-	// portal's description, which gatehouse asks the database for after
-	// each Bind (the client may never Describe), and at the start of a
+	// portal's description, which gatehouse asks the database for before
+	// each Execute (the client may never Describe), and at the start of a
 	// COPY TO's data (Result.Copy). It runs on the relay path: it must not
 	// block. While it is set, rows gatehouse cannot place (a portal it did
 	// not see bound, nothing pending) reach the client with every value
@@ -155,6 +155,14 @@ type Verdict struct {
 	// Detail is opaque to pgwire and handed back in StatementEvent, for
 	// recording (kinds, relations, the deciding rule).
 	Detail any
+	// Names says, for each statement of the string in order, what it
+	// does to the session's cursors and prepared statements (see
+	// NameOp). pgwire applies each once the database has run the
+	// statement, and describes the rows of a FETCH, an EXECUTE or an
+	// Execute of a portal by what the server holds under the name. Nil:
+	// no statement touches them; a string that may touch names out of
+	// sight must say NamesUnknown.
+	Names []NameEffect
 	// Hold, when set on an allowed string, lets it reach the database
 	// before its record is durable: nothing the database sends from then
 	// on reaches the client until Hold has returned nil. An error ends

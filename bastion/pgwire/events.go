@@ -33,7 +33,12 @@ type StatementEvent struct {
 	Parameters []Parameter
 
 	Outcome Outcome
-	Detail  any // Verdict.Detail from Inspect
+	// SkippedAlso, for OutcomeSkipped: how many more Executes the database
+	// discarded in the same pipeline after it, which are not reported one
+	// by one (a client must not make the record grow by an event for
+	// every few bytes it sends).
+	SkippedAlso int64
+	Detail      any // Verdict.Detail from Inspect
 
 	Start    time.Time     // when gatehouse received the Query, Parse or Execute
 	Duration time.Duration // from Start until the database's answer was complete

@@ -227,7 +227,7 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 	switch m := msg.(type) {
 	case *pgproto3.Query:
 		v := s.cfg.Inspect(ctx, Query{SQL: m.String})
-		p := &pending{kind: 'Q', ev: s.event(m.String, v)}
+		p := &pending{kind: 'Q', ev: s.event(m.String, v), names: v.Names}
 		s.upUnsent += len(m.String)
 		if !v.Allow {
 			p.refusal = refusalMessage(v)
@@ -238,7 +238,7 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 		return s.sendDB(true, m)
 	case *pgproto3.Parse:
 		v := s.cfg.Inspect(ctx, Query{SQL: m.Query, Extended: true, StatementName: m.Name, ParamCount: len(m.ParameterOIDs)})
-		p := &pending{kind: 'P', name: m.Name, stmt: &prepared{sql: m.Query, detail: v.Detail}, ev: s.event(m.Query, v)}
+		p := &pending{kind: 'P', name: m.Name, stmt: &prepared{sql: m.Query, detail: v.Detail, names: v.Names}, ev: s.event(m.Query, v)}
 		p.ev.Extended, p.ev.StatementName = true, m.Name
 		s.upUnsent += len(m.Query)
 		if !v.Allow {
@@ -257,19 +257,12 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 		for _, v := range m.Parameters {
 			s.upUnsent += len(v)
 		}
-		if s.results == nil {
-			return s.sendDB(false, m)
-		}
-		// The portal's description, with the formats its rows will be in,
-		// for Results; its reply is not the client's.
-		s.replies.push(&pending{kind: kindOwnDescribe, name: m.DestinationPortal})
-		return s.sendDB(false, m, &pgproto3.Describe{ObjectType: 'P', Name: m.DestinationPortal})
+		return s.sendDB(false, m)
 	case *pgproto3.Describe:
 		s.replies.push(&pending{kind: 'D', target: m.ObjectType, name: m.Name})
 		return s.sendDB(false, m)
 	case *pgproto3.Execute:
-		s.replies.push(&pending{kind: 'E', name: m.Portal, ev: &StatementEvent{Extended: true, Portal: m.Portal, Start: s.cfg.now()}})
-		return s.sendDB(false, m)
+		return s.execute(m)
 	case *pgproto3.Close:
 		s.replies.push(&pending{kind: 'C', target: m.ObjectType, name: m.Name})
 		return s.sendDB(false, m)
@@ -298,6 +291,23 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 		return true, errTerminate
 	}
 	return false, &Error{Code: codeProtocolViolation, Message: fmt.Sprintf("gatehouse: unexpected message %T after startup", msg)}
+}
+
+// execute forwards an Execute. Under Results it is preceded by a Describe
+// of the portal whose reply goes no further: the rows an Execute returns
+// come with no description, and the portal may not be what the last Bind
+// made it (a SQL CLOSE and DECLARE can replace it; see namespace), so
+// what the server holds under the name is asked for every time, with the
+// formats its rows will be in.
+func (s *session) execute(m *pgproto3.Execute) (bool, error) {
+	exec := &pending{kind: 'E', name: m.Portal, ev: &StatementEvent{Extended: true, Portal: m.Portal, Start: s.cfg.now()}}
+	if s.results == nil {
+		s.replies.push(exec)
+		return s.sendDB(false, m)
+	}
+	s.replies.push(&pending{kind: kindOwnDescribe, name: m.Portal})
+	s.replies.push(exec)
+	return s.sendDB(false, &pgproto3.Describe{ObjectType: 'P', Name: m.Portal}, m)
 }
 
 // hold makes the client wait for an allowed string's Hold. It is set

@@ -150,20 +150,22 @@ func TestPipeline(t *testing.T) {
 		Outcome           Outcome
 		Rows              int64
 		SQLState          string
+		SkippedAlso       int64
 	}
 	var got []brief
 	for _, e := range events.all() {
 		if !e.Extended {
 			t.Errorf("event %+v not marked extended", e)
 		}
-		got = append(got, brief{e.SQL, e.StatementName, e.Portal, e.Outcome, e.Rows, e.SQLState})
+		got = append(got, brief{e.SQL, e.StatementName, e.Portal, e.Outcome, e.Rows, e.SQLState, e.SkippedAlso})
 	}
 	wantEv := []brief{
-		{"SELECT 1", "s1", "p1", OutcomeOK, 1, ""},
-		{"DELETE FROM t", "s2", "", OutcomeDenied, 0, "42501"},
-		{"", "", "", OutcomeSkipped, 0, ""}, // Execute of s2's portal, never bound
-		{"", "", "", OutcomeSkipped, 0, ""}, // Execute of the unnamed statement, never parsed
-		{"SELECT 1", "s1", "", OutcomeOK, 1, ""},
+		{"SELECT 1", "s1", "p1", OutcomeOK, 1, "", 0},
+		{"DELETE FROM t", "s2", "", OutcomeDenied, 0, "42501", 0},
+		// The Execute of s2's portal, never bound, and with it the
+		// Execute of the unnamed statement, never parsed: one report.
+		{"", "", "", OutcomeSkipped, 0, "", 1},
+		{"SELECT 1", "s1", "", OutcomeOK, 1, "", 0},
 	}
 	if !slices.Equal(got, wantEv) {
 		t.Errorf("events\n got %+v\nwant %+v", got, wantEv)

@@ -22,7 +22,8 @@ type pending struct {
 	params  int         // Bind: how many parameters
 	values  []Parameter // Bind: their values, when they are recorded
 	stmt    *prepared
-	refusal string // non-empty when Inspect denied it: the client's error message
+	names   []NameEffect // Query: Verdict.Names, one per statement
+	refusal string       // non-empty when Inspect denied it: the client's error message
 	// ev accumulates what Observe is told, for Query, FunctionCall, Execute
 	// and Parse; nil for the other kinds.
 	ev *StatementEvent
@@ -31,25 +32,9 @@ type pending struct {
 	results int
 }
 
-// kindOwnDescribe marks the Describe of a portal that gatehouse sends after
-// a Bind for Upstream.Results; its reply goes no further.
+// kindOwnDescribe marks the Describe of a portal that gatehouse sends
+// before each Execute for Upstream.Results; its reply goes no further.
 const kindOwnDescribe = 'd'
-
-// prepared is a statement as the client defined it with Parse.
-type prepared struct {
-	sql    string
-	detail any
-}
-
-type portal struct {
-	stmtName  string
-	stmt      *prepared // nil: not defined by a Parse gatehouse saw
-	params    int
-	values    []Parameter
-	rewrite   *RowRewrite // from Results, at the portal's description
-	described bool        // rewrite and width are known
-	width     int         // fields in the portal's rows, as described
-}
 
 // replies matches the database's replies to the client's forwarded
 // messages. The client-side copier pushes; the upstream-side copier does
@@ -60,8 +45,12 @@ type replies struct {
 
 	// Owned by the upstream-side copier.
 	discarding bool // an extended-protocol message failed: the database skips to Sync
-	statements map[string]*prepared
-	portals    map[string]*portal
+	// skippedRun is the first Execute the database skipped since
+	// discarding began, reported with how many more it skipped
+	// (skippedMore) when discarding ends.
+	skippedRun  *pending
+	skippedMore int64
+	names      namespace
 	sent       int64 // DataRows sent for the Execute at the head, for PortalSuspended
 	fatalSeen  bool  // the database sent a FATAL error: it is closing
 	observe    func(StatementEvent)
@@ -83,9 +72,8 @@ func newReplies(observe func(StatementEvent), now func() time.Time, mismatch fun
 		observe = func(StatementEvent) {}
 	}
 	return &replies{
-		statements: map[string]*prepared{},
-		portals:    map[string]*portal{},
-		observe:    observe,
+		names:    newNamespace(),
+		observe:  observe,
 		now:        now,
 		mismatch:   mismatch,
 	}
@@ -116,6 +104,16 @@ func (r *replies) front() *pending {
 	return r.queue[0]
 }
 
+// after returns the message queued right after p, the head; nil if none.
+func (r *replies) after(p *pending) *pending {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.queue) < 2 || r.queue[0] != p {
+		return nil
+	}
+	return r.queue[1]
+}
+
 func (r *replies) pop() {
 	r.mu.Lock()
 	r.queue[0] = nil
@@ -135,6 +133,7 @@ func (r *replies) head() *pending {
 		}
 		if p.kind == 'S' {
 			r.discarding = false
+			r.reportSkipped()
 			break
 		}
 		r.pop()
@@ -206,7 +205,7 @@ func (r *replies) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, 
 			return nil, nil
 		case p.kind == 'Q':
 			if rd, ok := msg.(*pgproto3.RowDescription); ok {
-				r.current, r.described, r.width = r.resultRewrite(rd.Fields, p.ev, p.results), true, len(rd.Fields)
+				r.current, r.described, r.width = r.resultRewrite(rd.Fields, p), true, len(rd.Fields)
 			}
 		}
 	default:
@@ -237,14 +236,37 @@ func (r *replies) commandComplete(m *pgproto3.CommandComplete) {
 		return
 	}
 	r.current, r.described = nil, false
-	p.results++
 	tag := string(m.CommandTag)
 	p.ev.Tag = tag
 	p.ev.Rows += pgconn.NewCommandTag(tag).RowsAffected()
+	effect := r.statementEffect(p)
+	p.results++
 	if p.kind == 'E' {
 		r.pop()
 		r.finish(p, OutcomeOK)
 	}
+	// After finish, which records the portal as it ran.
+	r.names.apply(effect)
+	if tag == "ROLLBACK" { // also ROLLBACK TO SAVEPOINT, and COMMIT of a failed block
+		r.names.rolledBack()
+	}
+}
+
+// statementEffect is what the statement that just completed for p does to
+// the names: a Query's statement by its index, an Execute's by its
+// portal's statement.
+func (r *replies) statementEffect(p *pending) NameEffect {
+	switch p.kind {
+	case 'Q':
+		if p.results < len(p.names) {
+			return p.names[p.results]
+		}
+	case 'E':
+		if pt := r.names.portals[p.name]; pt != nil {
+			return pt.stmt.effect()
+		}
+	}
+	return NameEffect{}
 }
 
 // complete handles ParseComplete, BindComplete and CloseComplete: the
@@ -261,14 +283,14 @@ func (r *replies) complete(kind byte) {
 	r.pop()
 	switch kind {
 	case 'P':
-		r.statements[p.name] = p.stmt
+		r.names.statements[p.name] = p.stmt
 	case 'B':
-		r.portals[p.name] = &portal{stmtName: p.bindOf, stmt: r.statements[p.bindOf], params: p.params, values: p.values}
+		r.names.portals[p.name] = &portal{stmtName: p.bindOf, stmt: r.names.statements[p.bindOf], params: p.params, values: p.values, inTxn: true}
 	case 'C':
 		if p.target == 'S' {
-			delete(r.statements, p.name)
+			delete(r.names.statements, p.name)
 		} else {
-			delete(r.portals, p.name)
+			delete(r.names.portals, p.name)
 		}
 	}
 }
@@ -287,6 +309,7 @@ func (r *replies) error(m *pgproto3.ErrorResponse) pgproto3.BackendMessage {
 		return m
 	}
 	r.current, r.described = nil, false
+	r.names.txnFailed = true
 	var out pgproto3.BackendMessage = m
 	code := m.Code
 	if p.refusal != "" {
@@ -294,6 +317,13 @@ func (r *replies) error(m *pgproto3.ErrorResponse) pgproto3.BackendMessage {
 	}
 	if p.ev != nil && p.ev.SQLState == "" {
 		p.ev.SQLState = code
+	}
+	if p.kind == kindOwnDescribe {
+		// The Execute it was sent for is skipped because of this error
+		// (a portal that does not exist): the error is its outcome.
+		if e := r.after(p); e != nil && e.kind == 'E' && e.ev != nil {
+			e.ev.SQLState = code
+		}
 	}
 	switch p.kind {
 	case 'Q', 'F', 'S':
@@ -326,8 +356,8 @@ func (r *replies) ready(m *pgproto3.ReadyForQuery) {
 		case 'Q', 'F':
 			// A simple Query destroys the unnamed statement and portal
 			// (protocol §55.2.3).
-			delete(r.statements, "")
-			delete(r.portals, "")
+			delete(r.names.statements, "")
+			delete(r.names.portals, "")
 			r.finish(p, queryOutcome(p))
 		case 'S':
 		default:
@@ -336,8 +366,7 @@ func (r *replies) ready(m *pgproto3.ReadyForQuery) {
 			continue
 		}
 		if m.TxStatus == 'I' {
-			// Portals live until the end of their transaction.
-			clear(r.portals)
+			r.names.idle()
 		}
 		return
 	}
@@ -358,10 +387,10 @@ func (r *replies) failed(p *pending) {
 	// A failed Parse or Bind into the unnamed statement or portal has
 	// already destroyed the previous one.
 	if p.kind == 'P' && p.name == "" {
-		delete(r.statements, "")
+		delete(r.names.statements, "")
 	}
 	if p.kind == 'B' && p.name == "" {
-		delete(r.portals, "")
+		delete(r.names.portals, "")
 	}
 	if p.ev == nil {
 		return
@@ -379,9 +408,25 @@ func (r *replies) skipped(p *pending) {
 	case p.ev == nil:
 	case p.refusal != "":
 		r.finish(p, OutcomeDenied)
-	case p.kind == 'E' || p.kind == 'Q' || p.kind == 'F':
+	case p.kind == 'E' && p.ev.SQLState != "":
+		r.finish(p, OutcomeError) // its portal's description failed
+	case p.kind == 'E' && r.skippedRun != nil:
+		r.skippedMore++
+	case p.kind == 'E':
+		r.skippedRun = p
+	case p.kind == 'Q' || p.kind == 'F':
 		r.finish(p, OutcomeSkipped)
 	}
+}
+
+// reportSkipped reports the run of skipped Executes that discarding
+// produced, as its first one and a count.
+func (r *replies) reportSkipped() {
+	if p := r.skippedRun; p != nil {
+		p.ev.SkippedAlso = r.skippedMore
+		r.finish(p, OutcomeSkipped)
+	}
+	r.skippedRun, r.skippedMore = nil, 0
 }
 
 // abandoned reports a message whose answer never came.
@@ -398,6 +443,7 @@ func (r *replies) abandoned(p *pending) {
 // abandon reports everything still pending when the session ends. Only
 // after the upstream-side copier has stopped.
 func (r *replies) abandon() {
+	r.reportSkipped()
 	for p := r.front(); p != nil; p = r.front() {
 		r.pop()
 		r.abandoned(p)
@@ -410,7 +456,7 @@ func (r *replies) finish(p *pending, o Outcome) {
 	if p.kind == 'E' {
 		// The portal as the database holds it now, everything before this
 		// Execute having been answered.
-		if pt := r.portals[p.name]; pt != nil {
+		if pt := r.names.portals[p.name]; pt != nil {
 			ev.StatementName, ev.ParamCount, ev.Parameters = pt.stmtName, pt.params, pt.values
 			if pt.rewrite != nil {
 				ev.Rewritten = pt.rewrite.Notes
@@ -438,30 +484,35 @@ func dataRowSize(m *pgproto3.DataRow) int64 {
 // describedPortal keeps what Results says of a portal's rows, from the
 // reply to gatehouse's own Describe.
 func (r *replies) describedPortal(name string, msg pgproto3.BackendMessage) {
-	pt := r.portals[name]
+	pt := r.names.portals[name]
 	if pt == nil {
-		r.mismatch("a description of a portal that is not bound")
-		return
+		// A portal the server has and gatehouse did not see made (a
+		// cursor a function opened): described, with no source.
+		pt = &portal{stmt: &prepared{untrusted: true}, inTxn: true}
+		r.names.portals[name] = pt
 	}
-	res := Result{}
+	res := Result{Detail: r.names.rowsSource(pt.stmt.effect(), pt.stmt.source())}
 	if rd, ok := msg.(*pgproto3.RowDescription); ok {
 		res.Fields = rd.Fields
-	}
-	if pt.stmt != nil {
-		res.Detail = pt.stmt.detail
 	}
 	pt.rewrite, pt.described, pt.width = r.results(res), true, len(res.Fields)
 }
 
-// resultRewrite asks Results about a simple query's result; the rewrite's
-// notes go into the statement's record.
-func (r *replies) resultRewrite(fields []pgproto3.FieldDescription, ev *StatementEvent, statement int) *RowRewrite {
+// resultRewrite asks Results about the result of the simple query p's
+// current statement; the rewrite's notes go into the statement's record.
+// A FETCH's or EXECUTE's rows are described by the query the server holds
+// under the name it uses.
+func (r *replies) resultRewrite(fields []pgproto3.FieldDescription, p *pending) *RowRewrite {
 	if r.results == nil {
 		return nil
 	}
-	res := Result{Fields: fields, Statement: statement}
+	ev := p.ev
+	res := Result{Fields: fields, Statement: p.results}
 	if ev != nil {
 		res.Detail = ev.Detail
+	}
+	if e := r.statementEffect(p); e.Op == FetchCursor || e.Op == ExecuteStatement {
+		res.Detail, res.Statement = r.names.rowsSource(e, nil), 0
 	}
 	rw := r.results(res)
 	if ev != nil && rw != nil {
@@ -487,7 +538,7 @@ func (r *replies) rewriteRow(p *pending, m *pgproto3.DataRow) pgproto3.BackendMe
 	case p.kind == 'Q' && r.described:
 		rw, width = r.current, r.width
 	case p.kind == 'E':
-		if pt := r.portals[p.name]; pt != nil && pt.described {
+		if pt := r.names.portals[p.name]; pt != nil && pt.described {
 			rw, width = pt.rewrite, pt.width
 		}
 	}
@@ -515,8 +566,8 @@ func (r *replies) copyStarts(m *pgproto3.CopyOutResponse) {
 			res.Detail = p.ev.Detail
 		}
 	case p.kind == 'E':
-		if pt := r.portals[p.name]; pt != nil && pt.stmt != nil {
-			res.Detail = pt.stmt.detail
+		if pt := r.names.portals[p.name]; pt != nil {
+			res.Detail = pt.stmt.source()
 		}
 	}
 	r.current = r.results(res)

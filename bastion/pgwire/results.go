@@ -18,10 +18,12 @@ type Result struct {
 	Fields []pgproto3.FieldDescription
 	// Detail is the Verdict.Detail of the SQL string that produced the
 	// rows: the simple Query's, or the Parse's of the portal's statement;
-	// nil when gatehouse did not see it (a portal it did not see bound).
+	// for rows of a cursor or of a statement prepared in SQL, the Source
+	// of its NameEffect. Nil when gatehouse does not know exactly what
+	// the server holds under the name (see NameOp).
 	Detail any
-	// Statement is which statement of a simple Query string the rows are
-	// from, counted from 0; 0 for an Execute.
+	// Statement is which statement of Detail's string the rows are from,
+	// counted from 0; 0 for an Execute, a FETCH or an EXECUTE.
 	Statement int
 	// Copy: the rows are COPY TO STDOUT data (CopyData, one row each),
 	// Columns of them; Fields is empty.

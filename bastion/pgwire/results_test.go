@@ -82,18 +82,22 @@ func TestResultsExtended(t *testing.T) {
 	}
 }
 
-// TestResultsUnknownPortal: rows of a portal gatehouse did not see bound
-// (a cursor declared in SQL) reach the client all NULL.
+// TestResultsUnknownPortal: rows of a portal gatehouse did not see made
+// (a cursor a function opened) are described by the database before the
+// Execute, and Results is told it has no source for them.
 func TestResultsUnknownPortal(t *testing.T) {
 	checkLeaks(t)
 	var m maskFirst
 	var events eventLog
 	c := startMasked(t, &m, &events)
 	c.send(&pgproto3.Execute{Portal: "cur"}, &pgproto3.Sync{})
-	want := []string{"D:", "C:SELECT 1", "Z:I"}
+	want := []string{"D:x1", "C:SELECT 1", "Z:I"}
 	got := c.untilReady()
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+	if len(m.asked) != 1 || m.asked[0].Detail != nil {
+		t.Fatalf("Results was asked %+v, want once with no detail", m.asked)
 	}
 }
 

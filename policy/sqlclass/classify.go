@@ -103,6 +103,10 @@ type Statement struct {
 	// Executes names the prepared statements an EXECUTE runs (also inside
 	// EXPLAIN ANALYZE or CREATE TABLE AS). What they do is not in the text.
 	Executes []string
+	// Names is what the statement does to the session's cursors and
+	// prepared statements (DECLARE, CLOSE, FETCH, MOVE, PREPARE,
+	// DEALLOCATE, DISCARD ALL).
+	Names NameChange
 	// Copy is set for a COPY statement: its direction and options.
 	Copy *Copy
 	// LocksRows: a SELECT in the statement, at any depth, takes row locks
@@ -219,6 +223,7 @@ func classifyRaw(sql string, raw *pg_query.RawStmt) (Statement, bool, error) {
 		Settings:  w.settings,
 		Prepared:  w.prepared,
 		Executes:  w.executes,
+		Names:     namesOf(raw.Stmt),
 		Copy:      w.copy,
 		LocksRows: w.locksRows,
 	}, w.readsConstants, nil
