@@ -39,12 +39,12 @@ type dbStatement struct {
 	Outcome    string   `json:"outcome"`
 	// SkippedAlso: Executes skipped after this one in the same pipeline,
 	// recorded only as this count.
-	SkippedAlso int64 `json:"skipped_also,omitempty"`
-	Rows       int64    `json:"rows"`
-	Tag        string   `json:"tag,omitempty"`
-	Bytes      int64    `json:"bytes"`
-	DurationMS float64  `json:"duration_ms"`
-	Error      string   `json:"error,omitempty"` // SQLSTATE of the first error
+	SkippedAlso int64   `json:"skipped_also,omitempty"`
+	Rows        int64   `json:"rows"`
+	Tag         string  `json:"tag,omitempty"`
+	Bytes       int64   `json:"bytes"`
+	DurationMS  float64 `json:"duration_ms"`
+	Error       string  `json:"error,omitempty"` // SQLSTATE of the first error
 	// Masked says which result columns were masked and by which rule
 	// ("column: function (why)"), never a value.
 	Masked []string `json:"masked,omitempty"`

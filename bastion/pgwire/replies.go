@@ -50,11 +50,11 @@ type replies struct {
 	// (skippedMore) when discarding ends.
 	skippedRun  *pending
 	skippedMore int64
-	names      namespace
-	sent       int64 // DataRows sent for the Execute at the head, for PortalSuspended
-	fatalSeen  bool  // the database sent a FATAL error: it is closing
-	observe    func(StatementEvent)
-	results    func(Result) *RowRewrite // nil: rows pass unchanged
+	names       namespace
+	sent        int64 // DataRows sent for the Execute at the head, for PortalSuspended
+	fatalSeen   bool  // the database sent a FATAL error: it is closing
+	observe     func(StatementEvent)
+	results     func(Result) *RowRewrite // nil: rows pass unchanged
 	// redactErrors: the database's errors and notices may echo masked
 	// values (Upstream.Results is set), so their values are removed.
 	redactErrors bool
@@ -74,8 +74,8 @@ func newReplies(observe func(StatementEvent), now func() time.Time, mismatch fun
 	return &replies{
 		names:    newNamespace(),
 		observe:  observe,
-		now:        now,
-		mismatch:   mismatch,
+		now:      now,
+		mismatch: mismatch,
 	}
 }
 
