@@ -21,6 +21,12 @@ const (
 	// DefaultHandshakeTimeout bounds the client's start-up packets, and
 	// separately Authorize plus the upstream connection.
 	DefaultHandshakeTimeout = 30 * time.Second
+	// DefaultMaxPending bounds the client messages forwarded and not yet
+	// answered. After an error the database discards everything up to
+	// Sync without a word, so nothing else stops a client that sends
+	// without Sync from making gatehouse remember messages without end;
+	// a client that reads its answers never comes near it.
+	DefaultMaxPending = 1 << 18
 )
 
 // Config is how one client connection is served. The bastion builds one per
@@ -76,6 +82,11 @@ type Config struct {
 	// database; a larger one (say, a huge row) ends the session with a
 	// FATAL error. Zero means DefaultMaxUpstreamMessageSize.
 	MaxUpstreamMessageSize int
+
+	// MaxPending is how many forwarded client messages may await the
+	// database's answer; one more ends the session with a FATAL error
+	// (54000). Zero means DefaultMaxPending.
+	MaxPending int
 
 	// HandshakeTimeout bounds reading the client's start-up packets, and
 	// separately Authorize plus connecting upstream. Zero means
@@ -201,7 +212,7 @@ func (c *Config) check() error {
 	if c.Inspect == nil {
 		errs = append(errs, errors.New("Config.Inspect is nil"))
 	}
-	if c.MaxMessageSize < 0 || c.MaxUpstreamMessageSize < 0 || c.HandshakeTimeout < 0 {
+	if c.MaxMessageSize < 0 || c.MaxUpstreamMessageSize < 0 || c.HandshakeTimeout < 0 || c.MaxPending < 0 {
 		errs = append(errs, errors.New("Config limits must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -219,6 +230,13 @@ func (c *Config) maxUpstreamMessageSize() int {
 		return DefaultMaxUpstreamMessageSize
 	}
 	return c.MaxUpstreamMessageSize
+}
+
+func (c *Config) maxPending() int {
+	if c.MaxPending == 0 {
+		return DefaultMaxPending
+	}
+	return c.MaxPending
 }
 
 func (c *Config) handshakeTimeout() time.Duration {

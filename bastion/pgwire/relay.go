@@ -212,6 +212,12 @@ func (s *session) clientToUpstream(ctx context.Context) *ending {
 		if err != nil {
 			return &ending{reason: reasonClientProtocol, err: err, toClient: clientError(err, codeProtocolViolation, "gatehouse: protocol violation"), atBoundary: true}
 		}
+		if n := s.replies.pendingCount(); n > s.cfg.maxPending() {
+			return &ending{reason: reasonClientProtocol, err: fmt.Errorf("%d messages await answers", n), atBoundary: true, toClient: &Error{
+				Code:    codeProgramLimitExceeded,
+				Message: fmt.Sprintf("gatehouse: more than %d messages are waiting for the database's answers; send Sync and read the answers before sending more", s.cfg.maxPending()),
+			}}
+		}
 		if flush || s.upUnsent >= flushThreshold {
 			s.upUnsent = 0
 			if err := s.toDB.flush(flush); err != nil {

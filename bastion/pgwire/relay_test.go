@@ -387,6 +387,30 @@ func TestMaxMessageSize(t *testing.T) {
 	}
 }
 
+// TestMaxPending: after an error the database answers nothing until
+// Sync, so a client sending message after message without one would make
+// gatehouse remember each; past MaxPending the session ends instead.
+func TestMaxPending(t *testing.T) {
+	checkLeaks(t)
+	f := newFakeUpstream(t)
+	cfg := baseConfig(t, f)
+	cfg.MaxPending = 100
+	c := startSession(t, context.Background(), cfg)
+	msgs := []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "d", Query: "DELETE FROM t"}}
+	for range 200 {
+		msgs = append(msgs, &pgproto3.Close{ObjectType: 'S', Name: "x"})
+	}
+	c.send(msgs...)
+	got := c.untilEOF()
+	want := "E:FATAL:54000:gatehouse: more than 100 messages are waiting for the database's answers; send Sync and read the answers before sending more"
+	if len(got) == 0 || got[len(got)-1] != want {
+		t.Fatalf("got %q, want it to end with %q", got, want)
+	}
+	if err := c.result(); err == nil || !strings.Contains(err.Error(), "messages await answers") {
+		t.Errorf("Serve = %v", err)
+	}
+}
+
 func TestMaxUpstreamMessageSize(t *testing.T) {
 	checkLeaks(t)
 	f := newFakeUpstream(t)

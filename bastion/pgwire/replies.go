@@ -87,6 +87,13 @@ func (r *replies) push(p *pending) {
 	r.mu.Unlock()
 }
 
+// pendingCount is how many messages await the database's answer.
+func (r *replies) pendingCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.queue)
+}
+
 // busy reports whether the database owes answers: a query is running or
 // queued.
 func (r *replies) busy() bool {
