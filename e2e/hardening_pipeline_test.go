@@ -14,10 +14,10 @@ import (
 // can make gatehouse neither remember without bound nor record an event
 // for every few bytes it sends (issue 12, items 20 and 21).
 func testPipelineFloods(t *testing.T, w *world, p profile) {
-	port, stop := w.startTunnel(t, w.sshConfig(p), "orders")
-	defer stop()
 	t.Run("skipped Executes are recorded once, with a count", func(t *testing.T) {
 		before := w.sessionIDs(t)
+		port, stop := w.startTunnel(t, w.sshConfig(p), "orders")
+		defer stop()
 		s := newRawSession(t, port, "readonly")
 		msgs := []pgproto3.FrontendMessage{execute("no_such_portal")}
 		for range 500 {
@@ -28,6 +28,7 @@ func testPipelineFloods(t *testing.T, w *world, p profile) {
 			t.Fatalf("want one 34000 error for the missing portal: %s", r)
 		}
 		s.conn.Close(context.Background())
+		stop() // the SSH connection is the recorded session
 		skipped := 0
 		for _, ev := range w.newSessionEvents(t, before) {
 			if ev.Type == "db.statement" && strings.Contains(string(ev.Data), `"outcome":"skipped"`) {
@@ -40,6 +41,8 @@ func testPipelineFloods(t *testing.T, w *world, p profile) {
 		}
 	})
 	t.Run("messages awaiting answers are bounded", func(t *testing.T) {
+		port, stop := w.startTunnel(t, w.sshConfig(p), "orders")
+		defer stop()
 		s := newRawSession(t, port, "readonly")
 		s.fe.Send(execute("no_such_portal"))
 		for range 300_000 { // ≈ 2 MB of Close messages, and no Sync
