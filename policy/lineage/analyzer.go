@@ -94,6 +94,17 @@ func (a *analyzer) store(o origin, target string, targetMasked bool) {
 		o.masked[0], target)
 }
 
+// sink notes that the statement passes a value of origin o to fn, a
+// function that makes its arguments visible elsewhere (sinkFunctions).
+func (a *analyzer) sink(o origin, fn string) {
+	a.storedUnknown = a.storedUnknown || o.unknown
+	if len(o.masked) == 0 {
+		return
+	}
+	a.refuse("the statement passes values of masked column %s to %s(), which shows its arguments elsewhere "+
+		"(settings, locks, notifications, large objects, messages) where they are not masked", o.masked[0], fn)
+}
+
 func (a *analyzer) result(cols []col) *Result {
 	r := &Result{Probes: a.probes, Functions: a.functions, ReadsMasked: a.readsMasked}
 	for _, c := range cols {

@@ -52,9 +52,12 @@
 //     later (functions, procedures, triggers, rules, event triggers);
 //   - it stores masked values where they are not masked (INSERT ...
 //     SELECT, UPDATE ... SET, SELECT INTO, CREATE TABLE AS, and the
-//     pg_catalog functions that keep or send their arguments: set_config,
-//     pg_notify, large-object writes, setval, pg_logical_emit_message),
-//     from where the next statement could read them back unmasked;
+//     pg_catalog functions whose arguments become visible elsewhere:
+//     set_config, pg_notify, large objects, sequences, advisory locks
+//     (pg_locks lists their keys), pg_cancel_backend and
+//     pg_terminate_backend (a warning names the pid), replication slots
+//     and origins, pg_logical_emit_message; see sinkFunctions), from where
+//     the next statement, or another session, could read them unmasked;
 //   - it is a statement this package does not trace (MERGE, CREATE VIEW,
 //     DDL, maintenance) and names a relation with masked columns;
 //   - DenyProbing is set and a masked column, or an untraced value while

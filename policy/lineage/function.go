@@ -23,11 +23,31 @@ var opaqueFunctions = []string{
 // listing columns reads through.
 var systemSchemas = []string{"pg_catalog", "information_schema"}
 
-// sinkFunctions are pg_catalog functions that keep or send their
-// arguments where a later statement or another session reads them
-// unmasked: settings, notifications, large objects, sequences, WAL.
+// sinkFunctions are pg_catalog functions whose arguments become visible
+// elsewhere: kept where a later statement or another session reads them
+// unmasked (settings and application_name, which pg_stat_activity and
+// ParameterStatus show; notifications; large objects and their OIDs;
+// sequences; advisory lock keys, which pg_locks lists; replication slot
+// and origin names, WAL messages, backup labels and restore points), or
+// echoed in a message or the server log (the pid of a backend signalled).
+// A value of a masked column, or one of unknown origin while masked
+// columns are read, is refused as their argument wherever it sits.
 var sinkFunctions = []string{
-	"set_config", "pg_notify", "lo_from_bytea", "lo_put", "lowrite", "setval", "pg_logical_emit_message",
+	"set_config", "pg_notify",
+	"lo_create", "lo_creat", "lo_import", "lo_from_bytea", "lo_put", "lowrite", "lo_truncate", "lo_truncate64",
+	"lo_lseek", "lo_lseek64", "lo_open", "lo_unlink", "lo_export",
+	"setval", "nextval",
+	"pg_advisory_lock", "pg_advisory_lock_shared", "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared",
+	"pg_try_advisory_lock", "pg_try_advisory_lock_shared", "pg_try_advisory_xact_lock",
+	"pg_try_advisory_xact_lock_shared", "pg_advisory_unlock", "pg_advisory_unlock_shared",
+	"pg_cancel_backend", "pg_terminate_backend", "pg_log_backend_memory_contexts",
+	"pg_logical_emit_message",
+	"pg_create_physical_replication_slot", "pg_create_logical_replication_slot",
+	"pg_copy_physical_replication_slot", "pg_copy_logical_replication_slot", "pg_replication_slot_advance",
+	"pg_replication_origin_create", "pg_replication_origin_advance", "pg_replication_origin_session_setup",
+	"pg_replication_origin_xact_setup",
+	"pg_backup_start", "pg_start_backup", "pg_create_restore_point",
+	"pg_restore_relation_stats", "pg_restore_attribute_stats",
 }
 
 // function notes a call of the function named by parts and returns its

@@ -126,7 +126,7 @@ func TestRefusals(t *testing.T) {
 		{name: "update launder", sql: "UPDATE customers SET name = ssn", outs: "", refuse: "customers.name"},
 		// set_config keeps a masked value where current_setting reads it back
 		{name: "set_config", sql: "SELECT set_config('my.v', ssn, false) FROM customers LIMIT 1", outs: "set_config=~customers.ssn",
-			refuse: "in set_config()"},
+			refuse: "to set_config()"},
 		// pg_notify sends a masked value to listeners
 		{name: "pg_notify", sql: "SELECT pg_catalog.pg_notify('c', email) FROM customers", outs: "pg_notify=~customers.email", refuse: "pg_notify"},
 		// a large object written from a masked value
