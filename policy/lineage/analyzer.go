@@ -12,7 +12,7 @@ type analyzer struct {
 	opts        Options
 	viewDepth   int
 	views       map[Name][]col
-	funcSchemas map[string]bool // qualified name → outside pg_catalog
+	funcOutside map[string]bool // qualified name and search_path → may reach a function not built in
 	readsMasked bool
 	probes      []Probe
 	// probeUnknown: an untraceable value sits in a probing position.
@@ -45,7 +45,7 @@ func newAnalyzer(opts Options) *analyzer {
 	if opts.MaxViewDepth == 0 {
 		opts.MaxViewDepth = 16
 	}
-	return &analyzer{opts: opts, views: map[Name][]col{}, funcSchemas: map[string]bool{}}
+	return &analyzer{opts: opts, views: map[Name][]col{}, funcOutside: map[string]bool{}}
 }
 
 // fail keeps the first catalog error; Analyze returns it instead of a
@@ -124,7 +124,8 @@ func (a *analyzer) result(cols []col) *Result {
 func (a *analyzer) verdict(r *Result) string {
 	for _, f := range r.Functions {
 		if !allowedFunction(a.opts.AllowFunctions, f) {
-			return fmt.Sprintf("function %s is outside pg_catalog and could read masked columns out of sight; "+
+			return fmt.Sprintf("function %s is outside pg_catalog (or was created there after initdb) and could read masked columns "+
+				"out of sight; "+
 				"add it to the masking policy's allow_functions if it is safe", f)
 		}
 	}

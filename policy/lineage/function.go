@@ -18,11 +18,6 @@ var opaqueFunctions = []string{
 	"ts_stat", "ts_rewrite",
 }
 
-// systemSchemas hold the functions initdb creates: pg_catalog's, and the
-// SQL functions behind information_schema's views, which an agent
-// listing columns reads through.
-var systemSchemas = []string{"pg_catalog", "information_schema"}
-
 // sinkFunctions are pg_catalog functions whose arguments become visible
 // elsewhere: kept where a later statement or another session reads them
 // unmasked (settings and application_name, which pg_stat_activity and
@@ -51,29 +46,33 @@ var sinkFunctions = []string{
 }
 
 // function notes a call of the function named by parts and returns its
-// name when the call reaches pg_catalog, "" when it may reach a function
-// outside. Those are reported, since their bodies can read masked
-// columns where the statement shows none.
+// name when every function the call could reach is built in (created by
+// initdb, Function.BuiltIn), "" when it may reach one created later.
+// Those are reported, since their bodies can read masked columns where
+// the statement shows none. A schema name proves nothing: a role allowed
+// DDL can create functions in pg_catalog.
 func (a *analyzer) function(parts []string) (builtin string) {
 	if len(parts) == 0 {
 		return ""
 	}
 	schema, name := strings.Join(parts[:len(parts)-1], "."), parts[len(parts)-1]
-	if slices.Contains(systemSchemas, schema) {
-		return name
-	}
 	key := qualifiedName(schema, name)
 	cacheKey := key + " " + strings.Join(a.opts.SearchPath, ",")
-	outside, seen := a.funcSchemas[cacheKey]
+	outside, seen := a.funcOutside[cacheKey]
 	if !seen {
-		schemas, err := a.opts.Catalog.FunctionSchemas(a.opts.SearchPath, schema, name)
+		fns, err := a.opts.Catalog.Functions(a.opts.SearchPath, schema, name)
 		if err != nil && !isNotFound(err) {
 			a.fail(fmt.Errorf("lineage: resolve function %s: %w", key, err))
 			return ""
 		}
-		user := slices.DeleteFunc(slices.Clone(schemas), func(s string) bool { return slices.Contains(systemSchemas, s) })
-		outside = len(schemas) == 0 || len(user) > 0
-		a.funcSchemas[cacheKey] = outside
+		var user []string
+		for _, f := range fns {
+			if !f.BuiltIn && !slices.Contains(user, f.Schema) {
+				user = append(user, f.Schema)
+			}
+		}
+		outside = len(fns) == 0 || len(user) > 0
+		a.funcOutside[cacheKey] = outside
 		if outside {
 			a.functions = append(a.functions, reportedFunction(schema, name, user))
 		}
