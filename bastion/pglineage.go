@@ -186,22 +186,3 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ORDER BY up.depth`, []b
 	}
 	return rel, nil
 }
-
-func (c *pgLineageCatalog) FunctionSchemas(searchPath []string, schema, name string) ([]string, error) {
-	key := lookupKey(searchPath, schema, name)
-	if s, ok := c.answers.functionSchemas(key); ok {
-		return s, nil
-	}
-	rows, err := query(c.ctx, c.conn, `SELECT DISTINCT n.nspname FROM pg_catalog.pg_proc p
-JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-WHERE p.proname = $1 AND n.nspname = ANY($2::text[]) ORDER BY 1`, []byte(name), textArray(candidates(searchPath, schema)))
-	if err != nil {
-		return nil, fmt.Errorf("looking up function %s: %w", name, err)
-	}
-	var schemas []string
-	for _, r := range rows {
-		schemas = append(schemas, r[0])
-	}
-	c.answers.putFunctionSchemas(key, schemas)
-	return schemas, nil
-}

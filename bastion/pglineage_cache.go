@@ -23,7 +23,7 @@ type lineageAnswers struct {
 	generation int
 	since      time.Time
 	relations  map[string]relationAnswer
-	functions  map[string][]string
+	functions  map[string][]lineage.Function
 }
 
 type relationAnswer struct {
@@ -45,7 +45,7 @@ func (a *lineageAnswers) expire(generation int, now time.Time) {
 	if a.relations != nil && a.generation == generation && now.Sub(a.since) <= catalogTTL {
 		return
 	}
-	a.relations, a.functions = map[string]relationAnswer{}, map[string][]string{}
+	a.relations, a.functions = map[string]relationAnswer{}, map[string][]lineage.Function{}
 	a.generation, a.since = generation, now
 }
 
@@ -68,18 +68,18 @@ func (a *lineageAnswers) putRelation(key string, r relationAnswer) {
 	}
 }
 
-func (a *lineageAnswers) functionSchemas(key string) ([]string, bool) {
+func (a *lineageAnswers) function(key string) ([]lineage.Function, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s, ok := a.functions[key]
 	return s, ok
 }
 
-func (a *lineageAnswers) putFunctionSchemas(key string, schemas []string) {
+func (a *lineageAnswers) putFunction(key string, fns []lineage.Function) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.functions != nil {
-		a.functions[key] = schemas
+		a.functions[key] = fns
 	}
 }
 

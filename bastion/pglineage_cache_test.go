@@ -28,7 +28,7 @@ func TestLineageAnswersShared(t *testing.T) {
 	a.putRelation(missing, relationAnswer{err: lineage.ErrNotFound})
 	failed := lookupKey([]string{"public"}, "", "timedout")
 	a.putRelation(failed, relationAnswer{err: errors.New("looking up relation timedout: timeout")})
-	a.putFunctionSchemas(lookupKey([]string{"public"}, "", "f"), []string{"public"})
+	a.putFunction(lookupKey([]string{"public"}, "", "f"), []lineage.Function{{Schema: "public"}})
 
 	a.expire(0, start.Add(catalogTTL)) // same generation, not older than the TTL: kept
 	if r, ok := a.relation(key); !ok || r.rel.Name != "customers" {
@@ -40,8 +40,8 @@ func TestLineageAnswersShared(t *testing.T) {
 	if _, ok := a.relation(failed); ok {
 		t.Fatal("a failed lookup was kept")
 	}
-	if s, ok := a.functionSchemas(lookupKey([]string{"public"}, "", "f")); !ok || len(s) != 1 {
-		t.Fatalf("function schemas: %v %v", s, ok)
+	if s, ok := a.function(lookupKey([]string{"public"}, "", "f")); !ok || len(s) != 1 {
+		t.Fatalf("functions: %v %v", s, ok)
 	}
 
 	a.expire(1, start.Add(time.Second)) // DDL moved the generation on
@@ -53,8 +53,8 @@ func TestLineageAnswersShared(t *testing.T) {
 	if _, ok := a.relation(key); ok {
 		t.Fatal("answer kept past catalogTTL")
 	}
-	if _, ok := a.functionSchemas(lookupKey([]string{"public"}, "", "f")); ok {
-		t.Fatal("function schemas kept past catalogTTL")
+	if _, ok := a.function(lookupKey([]string{"public"}, "", "f")); ok {
+		t.Fatal("functions kept past catalogTTL")
 	}
 }
 

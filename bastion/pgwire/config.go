@@ -141,8 +141,8 @@ type Upstream struct {
 	// COPY TO's data (Result.Copy). It runs on the relay path: it must not
 	// block. While it is set, rows gatehouse cannot place (a portal it did
 	// not see bound, nothing pending) reach the client with every value
-	// NULL, and the database's errors and notices lose what could echo a
-	// value (see redactError).
+	// NULL, and the database's errors and notices keep none of their text
+	// (see redactError).
 	Results func(Result) *RowRewrite
 }
 

@@ -54,7 +54,8 @@
 // client may Execute without describing. DataRows are rewritten column by
 // column as they are encoded into the output buffer; rows pgwire cannot
 // place, or whose width is not their description's, go out all NULL;
-// errors and notices lose quoted values and their detail.
+// errors and notices keep only their severity, SQLSTATE and position,
+// with the condition's name as the message (redactError).
 //
 // # Ending
 //

@@ -2,6 +2,7 @@ package pgwire
 
 import (
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -88,4 +89,60 @@ func scrub(s, secret string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, secret, "********")
+}
+
+// redactError is what the client of a masked session gets for an error or
+// notice of the database: only what cannot carry a value of the data.
+// PostgreSQL writes values into its texts in many ways — quoted
+// ("invalid input syntax for type integer: \"...\""), bare ("requested
+// character too large for encoding: 100000007", a WARNING naming the pid
+// pg_cancel_backend was given), in Detail ("Key (email)=(...)"), Where
+// and the internal query — so no free text is kept: the message is the
+// condition the SQLSTATE names, and the rest is dropped. What stays:
+// the severity (one of PostgreSQL's own words), a SQLSTATE PostgreSQL
+// defines (another is reported as its class, since a PL/pgSQL RAISE can
+// choose any five characters) and the cursor position, a number about the
+// statement's text, which the client wrote.
+func redactError(m *pgproto3.ErrorResponse) *pgproto3.ErrorResponse {
+	code := knownSQLState(m.Code)
+	sev := knownSeverity(m)
+	return &pgproto3.ErrorResponse{
+		Severity:            sev,
+		SeverityUnlocalized: sev,
+		Code:                code,
+		Message:             sqlstateNames[code] + redactedNote,
+		Position:            m.Position,
+	}
+}
+
+// redactedNote follows every message redactError writes, so that the
+// client knows the text is gatehouse's, not the database's.
+const redactedNote = " (the database's message is withheld by gatehouse: masking applies to this session)"
+
+// knownSQLState returns code if PostgreSQL defines it, else its class's
+// code if that is defined, else XX000.
+func knownSQLState(code string) string {
+	if _, ok := sqlstateNames[code]; ok {
+		return code
+	}
+	if len(code) == 5 {
+		if class := code[:2] + "000"; sqlstateNames[class] != "" {
+			return class
+		}
+	}
+	return codeInternalError
+}
+
+// severities are the words PostgreSQL uses for field S/V (protocol
+// §55.8): ERROR, FATAL, PANIC in an ErrorResponse, the rest in a
+// NoticeResponse.
+var severities = []string{"ERROR", "FATAL", "PANIC", "WARNING", "NOTICE", "DEBUG", "INFO", "LOG"}
+
+// knownSeverity is the message's unlocalized severity when it is one of
+// severities, else ERROR: clients branch on it (FATAL ends the session).
+func knownSeverity(m *pgproto3.ErrorResponse) string {
+	if sev := severity(m); slices.Contains(severities, sev) {
+		return sev
+	}
+	return "ERROR"
 }

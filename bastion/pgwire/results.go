@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"regexp"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -144,29 +143,3 @@ func (r *rewrittenRow) Encode(dst []byte) ([]byte, error) {
 
 // sqlNull is a NULL value's length on the wire (-1).
 const sqlNull = 0xFFFFFFFF
-
-// redactedDetail replaces the fields of a database error that quote data.
-const redactedDetail = "(redacted by gatehouse: masking applies to this session)"
-
-// quoted matches what PostgreSQL's messages quote: values, as in
-// `invalid input syntax for type integer: "ada@example.com"`, and names.
-var quoted = regexp.MustCompile(`"(?:[^"]|"")*"`)
-
-// redactError returns a copy of m without what could echo a value: quoted
-// text in the message and hint becomes "****", and the detail, context
-// (Where) and internal query, where PostgreSQL shows rows and keys
-// ("Key (email)=(...) already exists", "Failing row contains (...)"), are
-// replaced. The SQLSTATE, severity, position and names of the schema
-// objects involved stay, so the error still says what went wrong.
-func redactError(m *pgproto3.ErrorResponse) *pgproto3.ErrorResponse {
-	out := *m
-	out.Message = quoted.ReplaceAllLiteralString(m.Message, `"****"`)
-	out.Hint = quoted.ReplaceAllLiteralString(m.Hint, `"****"`)
-	for _, f := range []*string{&out.Detail, &out.Where, &out.InternalQuery} {
-		if *f != "" {
-			*f = redactedDetail
-		}
-	}
-	out.UnknownFields = nil
-	return &out
-}

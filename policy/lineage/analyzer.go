@@ -12,7 +12,7 @@ type analyzer struct {
 	opts        Options
 	viewDepth   int
 	views       map[Name][]col
-	funcSchemas map[string]bool // qualified name → outside pg_catalog
+	funcOutside map[string]bool // qualified name and search_path → may reach a function not built in
 	readsMasked bool
 	probes      []Probe
 	// probeUnknown: an untraceable value sits in a probing position.
@@ -45,7 +45,7 @@ func newAnalyzer(opts Options) *analyzer {
 	if opts.MaxViewDepth == 0 {
 		opts.MaxViewDepth = 16
 	}
-	return &analyzer{opts: opts, views: map[Name][]col{}, funcSchemas: map[string]bool{}}
+	return &analyzer{opts: opts, views: map[Name][]col{}, funcOutside: map[string]bool{}}
 }
 
 // fail keeps the first catalog error; Analyze returns it instead of a
@@ -94,6 +94,17 @@ func (a *analyzer) store(o origin, target string, targetMasked bool) {
 		o.masked[0], target)
 }
 
+// sink notes that the statement passes a value of origin o to fn, a
+// function that makes its arguments visible elsewhere (sinkFunctions).
+func (a *analyzer) sink(o origin, fn string) {
+	a.storedUnknown = a.storedUnknown || o.unknown
+	if len(o.masked) == 0 {
+		return
+	}
+	a.refuse("the statement passes values of masked column %s to %s(), which shows its arguments elsewhere "+
+		"(settings, locks, notifications, large objects, messages) where they are not masked", o.masked[0], fn)
+}
+
 func (a *analyzer) result(cols []col) *Result {
 	r := &Result{Probes: a.probes, Functions: a.functions, ReadsMasked: a.readsMasked}
 	for _, c := range cols {
@@ -113,7 +124,8 @@ func (a *analyzer) result(cols []col) *Result {
 func (a *analyzer) verdict(r *Result) string {
 	for _, f := range r.Functions {
 		if !allowedFunction(a.opts.AllowFunctions, f) {
-			return fmt.Sprintf("function %s is outside pg_catalog and could read masked columns out of sight; "+
+			return fmt.Sprintf("function %s is outside pg_catalog (or was created there after initdb) and could read masked columns "+
+				"out of sight; "+
 				"add it to the masking policy's allow_functions if it is safe", f)
 		}
 	}

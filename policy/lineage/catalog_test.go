@@ -1,6 +1,7 @@
 package lineage
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 )
@@ -10,15 +11,17 @@ import (
 // a partition and user functions.
 type fakeCatalog struct {
 	relations map[Name]Relation
-	// functions maps schema.name of user functions; anything else
-	// unqualified resolves to pg_catalog.
+	// functions are the schema.name of user functions, created after
+	// initdb; anything else resolves to a built-in of pg_catalog.
 	functions []string
 }
 
 var customerColumns = []string{"id", "name", "email", "ssn", "card_number", "phone"}
 
 func newFakeCatalog() *fakeCatalog {
-	c := &fakeCatalog{relations: map[Name]Relation{}, functions: []string{"public.leak", "public.safe_fn", "crm.lower"}}
+	c := &fakeCatalog{relations: map[Name]Relation{}, functions: []string{"public.leak", "public.safe_fn", "crm.lower",
+		// created in pg_catalog by a role allowed DDL: not built in
+		"pg_catalog.sneak", "pg_catalog.initcap"}}
 	c.add(Relation{Schema: "public", Name: "customers", Columns: customerColumns})
 	c.add(Relation{Schema: "public", Name: "orders", Columns: []string{"id", "customer_id", "total", "note"}})
 	c.add(Relation{Schema: "public", Name: "notes", Columns: []string{"id", "body"}})
@@ -77,25 +80,31 @@ func (c *fakeCatalog) lookup(schema, name string) (Relation, error) {
 	return Relation{}, ErrNotFound
 }
 
-func (c *fakeCatalog) FunctionSchemas(searchPath []string, schema, name string) ([]string, error) {
-	if schema != "" {
-		if slices.Contains(c.functions, schema+"."+name) || schema == "information_schema" {
-			return []string{schema}, nil
+// Functions: the user functions listed, by schema; any other name is a
+// built-in of pg_catalog, except the names of user functions (and
+// no_such_fn, which is nowhere). information_schema's functions are
+// built in.
+func (c *fakeCatalog) Functions(searchPath []string, schema, name string) ([]Function, error) {
+	var out []Function
+	if schema == "" || schema == "pg_catalog" || schema == "information_schema" {
+		if !slices.Contains(notBuiltIn, name) && (schema != "" || !slices.Contains(c.functions, "pg_catalog."+name)) {
+			out = append(out, Function{Schema: cmp.Or(schema, "pg_catalog"), BuiltIn: true})
 		}
-		return nil, nil
 	}
-	out := []string{"pg_catalog"}
 	for _, f := range c.functions {
 		s, n, _ := strings.Cut(f, ".")
-		if n == name && slices.Contains(searchPath, s) {
-			out = append(out, s)
+		if n != name {
+			continue
 		}
-	}
-	if name == "leak" || name == "safe_fn" || name == "no_such_fn" {
-		out = out[1:] // not a built-in
+		if s == schema || (schema == "" && (s == "pg_catalog" || slices.Contains(searchPath, s))) {
+			out = append(out, Function{Schema: s})
+		}
 	}
 	return out, nil
 }
+
+// notBuiltIn are names no built-in function has.
+var notBuiltIn = []string{"leak", "safe_fn", "no_such_fn", "sneak"}
 
 var testMasked = map[string]string{
 	"public.customers.email":       "email",

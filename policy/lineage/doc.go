@@ -38,23 +38,28 @@
 // positions (WHERE, JOIN ON and USING, ORDER BY, GROUP BY, HAVING, window
 // PARTITION BY and ORDER BY, DISTINCT ON, aggregate FILTER, ON CONFLICT,
 // and LIMIT/OFFSET, which a subquery can make depend on a masked value)
-// and the functions called from outside pg_catalog (and information_schema,
-// whose SQL functions initdb creates too). A view's definition is read as
-// it was made: names resolved under an empty search_path.
+// and the functions called that are not built in: a function is built in
+// when initdb created it (Function.BuiltIn, proved by its OID, not by its
+// schema, since a role allowed DDL can create functions in pg_catalog). A
+// view's definition is read as it was made: names resolved under an
+// empty search_path.
 //
 // # Verdict
 //
 // While masking applies (Options.Masked is not empty), Result.Refuse says
 // why the statement must not run, failing closed:
-//   - it calls a function outside pg_catalog that AllowFunctions does not
-//     list (its body can read masked columns out of sight), or a function
+//   - it calls a function that is not built in and that AllowFunctions
+//     does not list (its body can read masked columns out of sight), or a function
 //     the catalog cannot find, runs a DO block, or creates code that runs
 //     later (functions, procedures, triggers, rules, event triggers);
 //   - it stores masked values where they are not masked (INSERT ...
 //     SELECT, UPDATE ... SET, SELECT INTO, CREATE TABLE AS, and the
-//     pg_catalog functions that keep or send their arguments: set_config,
-//     pg_notify, large-object writes, setval, pg_logical_emit_message),
-//     from where the next statement could read them back unmasked;
+//     pg_catalog functions whose arguments become visible elsewhere:
+//     set_config, pg_notify, large objects, sequences, advisory locks
+//     (pg_locks lists their keys), pg_cancel_backend and
+//     pg_terminate_backend (a warning names the pid), replication slots
+//     and origins, pg_logical_emit_message; see sinkFunctions), from where
+//     the next statement, or another session, could read them unmasked;
 //   - it is a statement this package does not trace (MERGE, CREATE VIEW,
 //     DDL, maintenance) and names a relation with masked columns;
 //   - DenyProbing is set and a masked column, or an untraced value while
@@ -75,14 +80,15 @@
 // ErrNotFound), then pg_class.relkind (r, p: Table; f: ForeignTable; v:
 // View; m: MaterializedView), pg_attribute (attnum > 0, not attisdropped,
 // by attnum), pg_get_viewdef(oid) with an empty search_path for Definition,
-// and pg_inherits followed upwards for Ancestors. FunctionSchemas is the
-// distinct pg_proc.pronamespace names of functions called name, in the
-// given schema or in current_schemas(true).
+// and pg_inherits followed upwards for Ancestors. Functions is, for each
+// pg_proc.pronamespace name holding functions called name in the given
+// schema or in current_schemas(true), whether all their OIDs are below
+// 16384 (BuiltIn).
 //
 // The caller decides what to do with Direct and Derived outputs (mask
 // them, or refuse by on_derived). What the text and the Catalog cannot
 // show is out of reach: user-defined operators, casts and type output
 // functions, the bodies of functions allowed by AllowFunctions, and values
 // that PostgreSQL echoes in error messages (`'123-45-6789'::int` fails
-// with the value in the message; the proxy redacts those).
+// with the value in the message; the proxy withholds those messages).
 package lineage

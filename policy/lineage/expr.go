@@ -128,7 +128,7 @@ func (a *analyzer) funcCall(s *scope, fc *pg_query.FuncCall) origin {
 		a.readsMasked = true
 		return unknownOrigin
 	case slices.Contains(sinkFunctions, builtin):
-		a.store(o, builtin+"()", false)
+		a.sink(o, builtin)
 	}
 	return o.derived()
 }

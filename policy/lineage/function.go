@@ -18,42 +18,61 @@ var opaqueFunctions = []string{
 	"ts_stat", "ts_rewrite",
 }
 
-// systemSchemas hold the functions initdb creates: pg_catalog's, and the
-// SQL functions behind information_schema's views, which an agent
-// listing columns reads through.
-var systemSchemas = []string{"pg_catalog", "information_schema"}
-
-// sinkFunctions are pg_catalog functions that keep or send their
-// arguments where a later statement or another session reads them
-// unmasked: settings, notifications, large objects, sequences, WAL.
+// sinkFunctions are pg_catalog functions whose arguments become visible
+// elsewhere: kept where a later statement or another session reads them
+// unmasked (settings and application_name, which pg_stat_activity and
+// ParameterStatus show; notifications; large objects and their OIDs;
+// sequences; advisory lock keys, which pg_locks lists; replication slot
+// and origin names, WAL messages, backup labels and restore points), or
+// echoed in a message or the server log (the pid of a backend signalled).
+// A value of a masked column, or one of unknown origin while masked
+// columns are read, is refused as their argument wherever it sits.
 var sinkFunctions = []string{
-	"set_config", "pg_notify", "lo_from_bytea", "lo_put", "lowrite", "setval", "pg_logical_emit_message",
+	"set_config", "pg_notify",
+	"lo_create", "lo_creat", "lo_import", "lo_from_bytea", "lo_put", "lowrite", "lo_truncate", "lo_truncate64",
+	"lo_lseek", "lo_lseek64", "lo_open", "lo_unlink", "lo_export",
+	"setval", "nextval",
+	"pg_advisory_lock", "pg_advisory_lock_shared", "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared",
+	"pg_try_advisory_lock", "pg_try_advisory_lock_shared", "pg_try_advisory_xact_lock",
+	"pg_try_advisory_xact_lock_shared", "pg_advisory_unlock", "pg_advisory_unlock_shared",
+	"pg_cancel_backend", "pg_terminate_backend", "pg_log_backend_memory_contexts",
+	"pg_logical_emit_message",
+	"pg_create_physical_replication_slot", "pg_create_logical_replication_slot",
+	"pg_copy_physical_replication_slot", "pg_copy_logical_replication_slot", "pg_replication_slot_advance",
+	"pg_replication_origin_create", "pg_replication_origin_advance", "pg_replication_origin_session_setup",
+	"pg_replication_origin_xact_setup",
+	"pg_backup_start", "pg_start_backup", "pg_create_restore_point",
+	"pg_restore_relation_stats", "pg_restore_attribute_stats",
 }
 
 // function notes a call of the function named by parts and returns its
-// name when the call reaches pg_catalog, "" when it may reach a function
-// outside. Those are reported, since their bodies can read masked
-// columns where the statement shows none.
+// name when every function the call could reach is built in (created by
+// initdb, Function.BuiltIn), "" when it may reach one created later.
+// Those are reported, since their bodies can read masked columns where
+// the statement shows none. A schema name proves nothing: a role allowed
+// DDL can create functions in pg_catalog.
 func (a *analyzer) function(parts []string) (builtin string) {
 	if len(parts) == 0 {
 		return ""
 	}
 	schema, name := strings.Join(parts[:len(parts)-1], "."), parts[len(parts)-1]
-	if slices.Contains(systemSchemas, schema) {
-		return name
-	}
 	key := qualifiedName(schema, name)
 	cacheKey := key + " " + strings.Join(a.opts.SearchPath, ",")
-	outside, seen := a.funcSchemas[cacheKey]
+	outside, seen := a.funcOutside[cacheKey]
 	if !seen {
-		schemas, err := a.opts.Catalog.FunctionSchemas(a.opts.SearchPath, schema, name)
+		fns, err := a.opts.Catalog.Functions(a.opts.SearchPath, schema, name)
 		if err != nil && !isNotFound(err) {
 			a.fail(fmt.Errorf("lineage: resolve function %s: %w", key, err))
 			return ""
 		}
-		user := slices.DeleteFunc(slices.Clone(schemas), func(s string) bool { return slices.Contains(systemSchemas, s) })
-		outside = len(schemas) == 0 || len(user) > 0
-		a.funcSchemas[cacheKey] = outside
+		var user []string
+		for _, f := range fns {
+			if !f.BuiltIn && !slices.Contains(user, f.Schema) {
+				user = append(user, f.Schema)
+			}
+		}
+		outside = len(fns) == 0 || len(user) > 0
+		a.funcOutside[cacheKey] = outside
 		if outside {
 			a.functions = append(a.functions, reportedFunction(schema, name, user))
 		}

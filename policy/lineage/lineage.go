@@ -22,10 +22,23 @@ type Catalog interface {
 	// searches them); schema is empty when the statement did not qualify
 	// the name.
 	Relation(searchPath []string, schema, name string) (Relation, error)
-	// FunctionSchemas lists the schemas holding a function called name
-	// that a call could resolve to under searchPath (or in schema, when
-	// the call qualifies it); empty when there is none.
-	FunctionSchemas(searchPath []string, schema, name string) ([]string, error)
+	// Functions lists, by schema, the functions called name that a call
+	// could resolve to under searchPath (or in schema, when the call
+	// qualifies it); empty when there is none.
+	Functions(searchPath []string, schema, name string) ([]Function, error)
+}
+
+// Function is what Catalog.Functions says of the functions of one name in
+// one schema.
+type Function struct {
+	Schema string
+	// BuiltIn: every function of that name in Schema was created by
+	// initdb, which PostgreSQL's object IDs prove: its own objects have
+	// OIDs below FirstNormalObjectId (16384, src/include/access/transam.h),
+	// everything created later has one above. Only built-in functions
+	// are trusted not to read masked columns out of sight; a function
+	// created in pg_catalog later is not.
+	BuiltIn bool
 }
 
 // RelationKind is what pg_class.relkind says a relation is, as far as
@@ -82,7 +95,7 @@ type Options struct {
 	// lower case unless created quoted) to a mask rule name. Empty means no
 	// masking applies, and nothing is refused.
 	Masked map[string]string
-	// AllowFunctions are functions outside pg_catalog that may be called
+	// AllowFunctions are functions not built in that may be called
 	// while masking applies, as "name" or "schema.name".
 	AllowFunctions []string
 	// DenyProbing refuses statements that use masked columns in a probing
@@ -151,8 +164,8 @@ type Result struct {
 	Outputs []Output
 	// Probes are the masked columns used in probing positions.
 	Probes []Probe
-	// Functions are the functions outside pg_catalog and
-	// information_schema the statement calls, each once: schema-qualified
+	// Functions are the functions not built in (see Function.BuiltIn)
+	// the statement calls, each once: schema-qualified
 	// where written so or where the catalog says which schema a call
 	// reaches, as written otherwise.
 	Functions []string

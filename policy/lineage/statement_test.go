@@ -98,6 +98,20 @@ func TestRefusals(t *testing.T) {
 		// a function shadowing a built-in on the search_path is not trusted
 		{name: "shadowed builtin", sql: "SELECT lower(name) FROM customers", outs: "lower=clean", refuse: "crm.lower",
 			opts: func(o *Options) { o.SearchPath = []string{"crm", "public"} }},
+		// a function created in pg_catalog after initdb is not built in
+		// (issue 12, item 5), qualified or not
+		{name: "user function in pg_catalog", sql: "SELECT sneak(ssn) FROM customers", outs: "sneak=~customers.ssn",
+			refuse: "function pg_catalog.sneak is outside pg_catalog (or was created there after initdb)"},
+		{name: "user function in pg_catalog qualified", sql: "SELECT pg_catalog.sneak(ssn) FROM customers",
+			outs: "sneak=~customers.ssn", refuse: "pg_catalog.sneak"},
+		{name: "user function in pg_catalog in WHERE", sql: "SELECT id FROM customers WHERE pg_catalog.sneak(ssn) IS NULL",
+			outs: "id=customers.id", refuse: "pg_catalog.sneak"},
+		// an overload added in pg_catalog to a built-in's name
+		{name: "user overload of a built-in", sql: "SELECT initcap(name) FROM customers", outs: "initcap=clean",
+			refuse: "pg_catalog.initcap"},
+		// information_schema's functions are built in
+		{name: "information_schema function", sql: "SELECT information_schema._pg_truetypid(a, t) FROM pg_class a, pg_class t",
+			outs: "_pg_truetypid=clean"},
 		// a function that does not exist is not trusted either
 		{name: "unknown function", sql: "SELECT no_such_fn(ssn) FROM customers", outs: "no_such_fn=~customers.ssn", refuse: "no_such_fn"},
 		// query_to_xml runs SQL text the tree cannot see into
@@ -126,7 +140,7 @@ func TestRefusals(t *testing.T) {
 		{name: "update launder", sql: "UPDATE customers SET name = ssn", outs: "", refuse: "customers.name"},
 		// set_config keeps a masked value where current_setting reads it back
 		{name: "set_config", sql: "SELECT set_config('my.v', ssn, false) FROM customers LIMIT 1", outs: "set_config=~customers.ssn",
-			refuse: "in set_config()"},
+			refuse: "to set_config()"},
 		// pg_notify sends a masked value to listeners
 		{name: "pg_notify", sql: "SELECT pg_catalog.pg_notify('c', email) FROM customers", outs: "pg_notify=~customers.email", refuse: "pg_notify"},
 		// a large object written from a masked value

@@ -1,0 +1,38 @@
+package bastion
+
+import (
+	"fmt"
+
+	"github.com/gatehouse-dev/gatehouse/policy/lineage"
+)
+
+// firstNormalObjectID is PostgreSQL's FirstNormalObjectId
+// (src/include/access/transam.h): initdb's objects have OIDs below it,
+// everything created afterwards, even in pg_catalog, one at or above it
+// (the OID counter restarts there when it wraps around).
+const firstNormalObjectID = 16384
+
+// Functions is lineage.Catalog's: for each schema that a call of name
+// could reach, whether all its functions of that name are initdb's own.
+// Built-in is judged by provenance, never by schema: a role allowed DDL
+// can create a function in pg_catalog, and masked roles would otherwise
+// call it as if PostgreSQL shipped it.
+func (c *pgLineageCatalog) Functions(searchPath []string, schema, name string) ([]lineage.Function, error) {
+	key := lookupKey(searchPath, schema, name)
+	if fns, ok := c.answers.function(key); ok {
+		return fns, nil
+	}
+	rows, err := query(c.ctx, c.conn, `SELECT n.nspname, bool_and(p.oid < $3::oid) FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE p.proname = $1 AND n.nspname = ANY($2::text[]) GROUP BY 1 ORDER BY 1`,
+		[]byte(name), textArray(candidates(searchPath, schema)), []byte(fmt.Sprint(firstNormalObjectID)))
+	if err != nil {
+		return nil, fmt.Errorf("looking up function %s: %w", name, err)
+	}
+	var fns []lineage.Function
+	for _, r := range rows {
+		fns = append(fns, lineage.Function{Schema: r[0], BuiltIn: r[1] == "t"})
+	}
+	c.answers.putFunction(key, fns)
+	return fns, nil
+}
