@@ -85,6 +85,8 @@ func TestParseRefusals(t *testing.T) {
 		{"agent cap above cap", "ca:\n  max_ttl: 10m\n  agent_max_ttl: 30m\n", "agent_max_ttl"},
 		{"no data dir", "data_dir: \"\"\n", "data_dir: required"},
 		{"unknown mask", "masking:\n  m:\n    columns: {public.t.c: scramble}\n", `unknown mask "scramble"`},
+		{"absurd clock skew", "ssh:\n  clock_skew: 3650d\n", "ssh.clock_skew: 87600h0m0s is over the limit of 10m0s"},
+		{"clock skew just over the limit", "ssh:\n  clock_skew: 601s\n", "ssh.clock_skew"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,5 +137,29 @@ func TestIdentityRoundTrip(t *testing.T) {
 	}
 	if _, err := DecodeIdentity(`{"email":"x"}`); err == nil {
 		t.Error("identity without subject accepted")
+	}
+}
+
+// TestClockSkew: absent means the default, and zero means zero (not the
+// default in disguise).
+func TestClockSkew(t *testing.T) {
+	tests := []struct {
+		doc  string
+		want time.Duration
+	}{
+		{"", time.Minute},
+		{"ssh:\n  clock_skew: 0s\n", 0},
+		{"ssh:\n  clock_skew: 0\n", 0},
+		{"ssh:\n  clock_skew: 5s\n", 5 * time.Second},
+		{"ssh:\n  clock_skew: 10m\n", MaxClockSkew},
+	}
+	for _, tt := range tests {
+		cfg, err := Parse([]byte("data_dir: /tmp/x\n" + tt.doc))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.doc, err)
+		}
+		if cfg.SSH.ClockSkew == nil || cfg.SSH.ClockSkew.D() != tt.want {
+			t.Errorf("%q: clock_skew = %v, want %s", tt.doc, cfg.SSH.ClockSkew, tt.want)
+		}
 	}
 }
