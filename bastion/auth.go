@@ -241,6 +241,7 @@ func (cs *connState) authenticated(md gossh.ConnMetadata, method string) {
 	}
 	cs.conn.authenticated()
 	cs.gctx.SetValue(credentialKey{}, cred)
+	cs.watchExpiry(cred)
 	// The revocation list may have changed since verifiedKey, and
 	// EnforceRevocation only sees sessions whose credential is set: one
 	// of the two checks sees any revocation.

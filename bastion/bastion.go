@@ -29,8 +29,10 @@ import (
 // Recorder are required; the rest have defaults.
 type Config struct {
 	// Policy names the targets. Policy.SSH supplies the handshake and idle
-	// timeouts and the clock skew allowed on certificate validity; zero
-	// values get policy's defaults (30s, 30m, 1m).
+	// timeouts (zero gets policy's defaults, 30s and 30m) and the clock
+	// skew allowed before a certificate's ValidAfter (nil: 1m; zero is
+	// none). Policy.CA.MaxTTL bounds the lifetime of certificates
+	// accepted (zero: no bound beyond their being finite).
 	Policy *policy.Config
 	// UserCAKeys are the authorities whose user certificates are accepted.
 	UserCAKeys []gossh.PublicKey
@@ -57,6 +59,11 @@ type Config struct {
 	Clock func() time.Time
 	// Logger receives structured logs. If nil, slog.Default() is used.
 	Logger *slog.Logger
+
+	// afterFunc runs f after d, like time.AfterFunc, and returns what
+	// stops it; the ending of sessions at their certificate's expiry
+	// goes through it. Tests replace it to fire the timer at will.
+	afterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
 // Defaults applied when Policy.SSH leaves a value at zero, the same as
@@ -103,7 +110,8 @@ func New(cfg Config) (*Server, error) {
 		handshakeTimeout: orDefault(timeouts.HandshakeTimeout.D(), defaultHandshakeTimeout),
 		certs: certChecker{
 			authorities: cfg.UserCAKeys,
-			skew:        orDefault(timeouts.ClockSkew.D(), defaultClockSkew),
+			skew:        clockSkew(timeouts),
+			maxTTL:      cfg.Policy.CA.MaxTTL.D(),
 			isRevoked:   cfg.IsRevoked,
 		},
 		byAddr:     map[string]*connState{},
@@ -160,7 +168,18 @@ func checkConfig(cfg *Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.afterFunc == nil {
+		cfg.afterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
 	return nil
+}
+
+// clockSkew is ssh.clock_skew, where zero means zero.
+func clockSkew(c policy.SSHConfig) time.Duration {
+	if c.ClockSkew == nil {
+		return defaultClockSkew
+	}
+	return c.ClockSkew.D()
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -20,6 +20,17 @@ import (
 // (OpenSSH PROTOCOL.certkeys, "Critical options").
 const sourceAddress = "source-address"
 
+// permitPortForwarding is the extension without which sshd refuses a
+// certificate's direct-tcpip channels (PROTOCOL.certkeys, "Extensions";
+// sshd's auth_options: an absent permit-* extension denies).
+const permitPortForwarding = "permit-port-forwarding"
+
+// maxBackdate is how far before its issuance a certificate's ValidAfter
+// may lie: gatehouse's CA backdates by a minute, Vault's SSH engine by its
+// not_before_duration (30s by default). A certificate's whole lifetime may
+// exceed ca.max_ttl by this much and no more.
+const maxBackdate = 5 * time.Minute
+
 // Hints appended to refusals shown to the client.
 const (
 	hintLogin   = "gatehouse accepts only user certificates from its CA: run `gatehouse login`"
@@ -37,13 +48,17 @@ type credential struct {
 // certChecker decides which keys may authenticate.
 type certChecker struct {
 	authorities []gossh.PublicKey
-	skew        time.Duration
-	isRevoked   func(*gossh.Certificate) bool
+	// skew is allowed before ValidAfter only: the CA backdates ValidAfter
+	// for clocks that lag, and nothing is allowed after ValidBefore.
+	skew      time.Duration
+	maxTTL    time.Duration // ca.max_ttl: the longest lifetime any certificate may have
+	isRevoked func(*gossh.Certificate) bool
 }
 
 // check accepts key if it is a user certificate signed by one of the
-// authorities, valid at now give or take the skew, not revoked, usable
-// from remote, and carrying a gatehouse identity. A refusal is a *refusal.
+// authorities, no longer-lived than ca.max_ttl allows, valid at now (with
+// the skew allowed before its start only), not revoked, usable from
+// remote, and carrying a gatehouse identity. A refusal is a *refusal.
 func (c certChecker) check(key gossh.PublicKey, remote net.Addr, now time.Time) (*credential, error) {
 	cert, ok := key.(*gossh.Certificate)
 	switch {
@@ -58,6 +73,7 @@ func (c certChecker) check(key gossh.PublicKey, remote net.Addr, now time.Time) 
 		func() *refusal { return checkShape(cert) },
 		func() *refusal { return checkSignature(cert) },
 		func() *refusal { return c.checkCurrent(cert, now) },
+		func() *refusal { return c.checkLifetime(cert) },
 		func() *refusal { return checkCriticalOptions(cert, remote) },
 	}
 	for _, check := range checks {
@@ -82,16 +98,29 @@ func (c certChecker) isAuthority(k gossh.PublicKey) bool {
 }
 
 // checkShape refuses certificates whose fields cannot describe a usable
-// grant: no principals, or a validity period that is empty or beyond what
-// a signed 64-bit Unix time holds (CertTimeInfinity excepted).
+// grant: no principals, a validity period that never ends (gatehouse's
+// grants are short-lived by definition), or one that is empty or beyond
+// what a signed 64-bit Unix time holds.
 func checkShape(cert *gossh.Certificate) *refusal {
-	if principalOf(cert) == "" {
+	switch {
+	case principalOf(cert) == "":
 		return refuseKey(cert, "certificate has no principals, so it grants no targets", hintLogin)
-	}
-	infinite := cert.ValidBefore == gossh.CertTimeInfinity
-	if cert.ValidAfter > math.MaxInt64 ||
-		!infinite && (cert.ValidBefore > math.MaxInt64 || cert.ValidBefore <= cert.ValidAfter) {
+	case cert.ValidBefore == gossh.CertTimeInfinity:
+		return refuseKey(cert, "certificate never expires; gatehouse accepts only short-lived certificates", hintLogin)
+	case cert.ValidAfter > math.MaxInt64 || cert.ValidBefore > math.MaxInt64 || cert.ValidBefore <= cert.ValidAfter:
 		return refuseKey(cert, "certificate has an invalid validity period", hintLogin)
+	}
+	return nil
+}
+
+// checkLifetime refuses a certificate valid for longer than any this
+// gatehouse issues (ca.max_ttl, plus the CA's backdating): a key signed
+// for a year by mistake or by a stolen CA key is not a short-lived grant.
+// checkShape has bounded both ends.
+func (c certChecker) checkLifetime(cert *gossh.Certificate) *refusal {
+	lifetime := time.Duration(cert.ValidBefore-cert.ValidAfter) * time.Second
+	if c.maxTTL > 0 && lifetime > c.maxTTL+maxBackdate {
+		return refuseKey(cert, fmt.Sprintf("certificate is valid for %s, longer than ca.max_ttl (%s) allows", lifetime, c.maxTTL), hintLogin)
 	}
 	return nil
 }
@@ -119,14 +148,20 @@ func checkSignature(cert *gossh.Certificate) *refusal {
 	return nil
 }
 
-// checkCurrent refuses certificates outside their validity period (with
-// the allowed skew either side) or revoked.
+// checkCurrent refuses certificates outside their validity period or
+// revoked. The skew is allowed before ValidAfter only: a certificate is
+// never accepted at or after its ValidBefore, as OpenSSH's sshd does not
+// (PROTOCOL.certkeys: valid "before" that time), since the grant it
+// carries ends then.
 func (c certChecker) checkCurrent(cert *gossh.Certificate, now time.Time) *refusal {
 	validFrom := time.Unix(int64(cert.ValidAfter), 0).UTC()
 	if now.Add(c.skew).Before(validFrom) {
 		return refuseKey(cert, "certificate is not yet valid (valid from "+validFrom.Format(time.RFC3339)+")", hintClock)
 	}
-	if until, ok := validBefore(cert); ok && !now.Add(-c.skew).Before(until) {
+	switch until, ok := validBefore(cert); {
+	case !ok:
+		return refuseKey(cert, "certificate never expires; gatehouse accepts only short-lived certificates", hintLogin)
+	case !now.Before(until):
 		return refuseKey(cert, "certificate expired at "+until.Format(time.RFC3339), hintRenew)
 	}
 	if c.isRevoked(cert) {
@@ -165,8 +200,15 @@ func checkCriticalOptions(cert *gossh.Certificate, remote net.Addr) *refusal {
 }
 
 // checkSourceAddress reports whether the client's address is in list, a
-// comma-separated list of addresses and CIDR prefixes.
+// comma-separated list of addresses and CIDR prefixes. The whole list is
+// parsed before any entry is matched: like sshd (match_addr_list returns
+// -1 on a bad entry, and authentication fails), one invalid entry makes
+// the certificate unusable, wherever it sits in the list.
 func checkSourceAddress(remote net.Addr, list string) error {
+	prefixes, err := parseSourceAddress(list)
+	if err != nil {
+		return err
+	}
 	if remote == nil {
 		return fmt.Errorf("source-address %q cannot be checked: client address unknown", list)
 	}
@@ -175,9 +217,20 @@ func checkSourceAddress(remote net.Addr, list string) error {
 		return fmt.Errorf("source-address %q cannot be checked against client address %s", list, remote)
 	}
 	client := ap.Addr().Unmap()
+	if slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return p.Contains(client) }) {
+		return nil
+	}
+	return fmt.Errorf("client address %s is not allowed by the certificate's source-address %q", client, list)
+}
+
+// parseSourceAddress parses every entry of a source-address list, with
+// IPv4-mapped IPv6 prefixes turned into IPv4 ones.
+func parseSourceAddress(list string) ([]netip.Prefix, error) {
+	var prefixes []netip.Prefix
 	for entry := range strings.SplitSeq(list, ",") {
 		entry = strings.TrimSpace(entry)
 		var prefix netip.Prefix
+		var err error
 		if strings.Contains(entry, "/") {
 			prefix, err = netip.ParsePrefix(entry)
 		} else {
@@ -186,16 +239,14 @@ func checkSourceAddress(remote net.Addr, list string) error {
 			prefix = netip.PrefixFrom(a, a.BitLen())
 		}
 		if err != nil {
-			return fmt.Errorf("certificate has an invalid source-address entry %q", entry)
+			return nil, fmt.Errorf("certificate has an invalid source-address entry %q", entry)
 		}
 		if prefix.Addr().Is4In6() && prefix.Bits() >= 96 {
 			prefix = netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()-96)
 		}
-		if prefix.Contains(client) {
-			return nil
-		}
+		prefixes = append(prefixes, prefix)
 	}
-	return fmt.Errorf("client address %s is not allowed by the certificate's source-address %q", client, list)
+	return prefixes, nil
 }
 
 // principalOf returns a non-empty principal of cert, or "".

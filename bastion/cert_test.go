@@ -32,6 +32,10 @@ func TestCheckSourceAddress(t *testing.T) {
 		{v4, "192.0.2.0/33", false, "invalid source-address entry"},
 		{v4, "example.com", false, "invalid source-address entry"},
 		{v4, "", false, "invalid source-address entry"},
+		{v4, "192.0.2.10,example.com", false, "invalid source-address entry"},
+		{v4, "192.0.2.0/24, 192.0.2.0/40", false, "invalid source-address entry"},
+		{v4, "192.0.2.10,", false, "invalid source-address entry"},
+		{nil, "192.0.2.10,example.com", false, "invalid source-address entry"},
 		{nil, "192.0.2.0/24", false, "client address unknown"},
 		{&net.UnixAddr{Name: "/tmp/s", Net: "unix"}, "192.0.2.0/24", false, "cannot be checked"},
 	}
@@ -57,7 +61,7 @@ func TestCheckShape(t *testing.T) {
 		{"start beyond int64", func(c *gossh.Certificate) { c.ValidAfter = math.MaxInt64 + 1 }, "invalid validity period"},
 		{"end beyond int64", func(c *gossh.Certificate) { c.ValidBefore = math.MaxInt64 + 1 }, "invalid validity period"},
 		{"fine", func(*gossh.Certificate) {}, ""},
-		{"infinite", func(c *gossh.Certificate) { c.ValidBefore = gossh.CertTimeInfinity }, ""},
+		{"infinite", func(c *gossh.Certificate) { c.ValidBefore = gossh.CertTimeInfinity }, "never expires"},
 	}
 	for _, tc := range cases {
 		c := &gossh.Certificate{Key: key, ValidPrincipals: []string{"orders:readonly"}, ValidAfter: now - 60, ValidBefore: now + 60}
@@ -68,6 +72,63 @@ func TestCheckShape(t *testing.T) {
 			t.Errorf("%s: refused: %s", tc.name, r.reason)
 		case tc.reason != "" && (r == nil || !strings.Contains(r.reason, tc.reason)):
 			t.Errorf("%s: got %v, want %q", tc.name, r, tc.reason)
+		}
+	}
+}
+
+// TestCheckCurrent: the skew is allowed before ValidAfter only; at and
+// after ValidBefore a certificate is refused, whatever the skew.
+func TestCheckCurrent(t *testing.T) {
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	end := start.Add(time.Hour)
+	key := newSigner(t).PublicKey()
+	cert := &gossh.Certificate{Key: key, ValidAfter: uint64(start.Unix()), ValidBefore: uint64(end.Unix())}
+	cases := []struct {
+		name   string
+		skew   time.Duration
+		now    time.Time
+		reason string
+	}{
+		{"inside", time.Minute, start.Add(time.Minute), ""},
+		{"a second before the end", time.Minute, end.Add(-time.Second), ""},
+		{"at the end", time.Minute, end, "expired at 2026-01-01T13:00:00Z"},
+		{"within the skew after the end", time.Minute, end.Add(2 * time.Second), "expired"},
+		{"within the skew before the start", time.Minute, start.Add(-30 * time.Second), ""},
+		{"beyond the skew before the start", time.Minute, start.Add(-2 * time.Minute), "not yet valid"},
+		{"zero skew before the start", 0, start.Add(-time.Second), "not yet valid"},
+		{"zero skew at the start", 0, start, ""},
+	}
+	for _, tc := range cases {
+		c := certChecker{skew: tc.skew, isRevoked: func(*gossh.Certificate) bool { return false }}
+		r := c.checkCurrent(cert, tc.now)
+		switch {
+		case tc.reason == "" && r != nil:
+			t.Errorf("%s: refused: %s", tc.name, r.reason)
+		case tc.reason != "" && (r == nil || !strings.Contains(r.reason, tc.reason)):
+			t.Errorf("%s: got %v, want %q", tc.name, r, tc.reason)
+		}
+	}
+}
+
+func TestCheckLifetime(t *testing.T) {
+	key := newSigner(t).PublicKey()
+	cases := []struct {
+		name     string
+		maxTTL   time.Duration
+		lifetime time.Duration
+		ok       bool
+	}{
+		{"ca.max_ttl and the CA's backdating", time.Hour, time.Hour + time.Minute, true},
+		{"the most backdating allowed", time.Hour, time.Hour + maxBackdate, true},
+		{"a second more", time.Hour, time.Hour + maxBackdate + time.Second, false},
+		{"a year", time.Hour, 365 * 24 * time.Hour, false},
+		{"no cap configured", 0, 365 * 24 * time.Hour, true},
+	}
+	for _, tc := range cases {
+		c := &gossh.Certificate{Key: key, ValidAfter: 1_000_000, ValidBefore: 1_000_000 + uint64(tc.lifetime/time.Second)}
+		r := certChecker{maxTTL: tc.maxTTL}.checkLifetime(c)
+		if (r == nil) != tc.ok {
+			t.Errorf("%s: checkLifetime = %v, want ok=%v", tc.name, r, tc.ok)
 		}
 	}
 }

@@ -148,6 +148,14 @@ func (cs *connState) route(host string, port uint32) (*policy.Target, []string, 
 	if r := cs.srv.certs.checkCurrent(cred.cert, cs.srv.cfg.Clock()); r != nil {
 		return nil, nil, r
 	}
+	// Every channel gatehouse opens is a port forward: like sshd, it
+	// opens none for a certificate that does not permit them.
+	if _, ok := cred.cert.Extensions[permitPortForwarding]; !ok {
+		return nil, nil, &refusal{
+			reason:  "certificate does not permit port forwarding (no " + permitPortForwarding + " extension)",
+			message: "gatehouse: your certificate does not permit port forwarding (it has no " + permitPortForwarding + " extension); " + hintRenew,
+		}
+	}
 	pol := cs.srv.cfg.Policy
 	grants := strings.Join(cred.cert.ValidPrincipals, ", ")
 	target := pol.Target(host)

@@ -116,6 +116,7 @@ func TestChannelRefusals(t *testing.T) {
 	type testCase struct {
 		name       string
 		principals []string
+		edit       func(*gossh.Certificate) // changes the certificate before signing
 		host       string
 		port       func(f *fixture) int
 		code       gossh.RejectionReason
@@ -157,6 +158,15 @@ func TestChannelRefusals(t *testing.T) {
 			reason:  `no grant for target "orders"`,
 		},
 		{
+			// sshd opens no forwarding for a certificate without the
+			// extension; neither does gatehouse.
+			name: "certificate without permit-port-forwarding",
+			edit: func(c *gossh.Certificate) { delete(c.Extensions, permitPortForwarding) },
+			host: "orders", port: ordersPort, code: gossh.Prohibited,
+			message: "gatehouse: your certificate does not permit port forwarding (it has no permit-port-forwarding extension)",
+			reason:  "certificate does not permit port forwarding",
+		},
+		{
 			name: "role the policy does not define", principals: []string{"orders:superuser"},
 			host: "orders", port: ordersPort, code: gossh.Prohibited,
 			message: `gatehouse: no grant for target "orders" (your certificate grants: orders:superuser)`,
@@ -166,7 +176,11 @@ func TestChannelRefusals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			client := f.login(f.goodCert(tc.principals...))
+			cert := f.goodCert(tc.principals...)
+			if tc.edit != nil {
+				cert = f.cert(f.userCA, tc.edit, nil)
+			}
+			client := f.login(cert)
 			_, err := openDirect(client, tc.host, tc.port(f))
 			var oce *gossh.OpenChannelError
 			if !errors.As(err, &oce) {

@@ -430,3 +430,33 @@ func (c *testClock) advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+
+// openEchoing opens a direct-tcpip channel to an echo target and checks
+// that bytes go round it.
+func (f *fixture) openEchoing(c *gossh.Client, target string) gossh.Channel {
+	f.t.Helper()
+	ch, err := openDirect(c, target, f.port(target))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := ch.Write([]byte("ping")); err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := io.ReadFull(ch, make([]byte, 4)); err != nil {
+		f.t.Fatal(err)
+	}
+	return ch
+}
+
+// waitEnded waits until the bastion has closed c, within the grace a
+// session it ends has and some.
+func waitEnded(t *testing.T, c *gossh.Client, what string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(revokeGrace + 3*time.Second):
+		t.Fatal(what + " still open")
+	}
+}

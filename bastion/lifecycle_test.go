@@ -73,16 +73,7 @@ func TestShutdownEndsSessions(t *testing.T) {
 	f := newFixture(t)
 	client := f.login(f.goodCert())
 	defer client.Close()
-	ch, err := openDirect(client, "orders", f.port("orders"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ch.Write([]byte("ping")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(ch, make([]byte, 4)); err != nil {
-		t.Fatal(err)
-	}
+	ch := f.openEchoing(client, "orders")
 
 	// A second connection still in its handshake must not hold Serve up.
 	raw, err := net.Dial("tcp", f.addr)

@@ -21,9 +21,9 @@ type sessionRevoked struct {
 // the session records it as the reason.
 var errRevoked = &pgwire.Error{Code: "57P01", Message: "gatehouse: session ended: certificate revoked"}
 
-// revokeGrace is how long a revoked session's channels have to tell their
-// clients why, after their context is cancelled and before the
-// connection is closed under them.
+// revokeGrace is how long a session the bastion ends (revoked, expired)
+// gives its channels to tell their clients why, after their context is
+// cancelled and before the connection is closed under them.
 const revokeGrace = 2 * time.Second
 
 // EnforceRevocation ends every authenticated session whose certificate
@@ -47,38 +47,64 @@ func (s *Server) EnforceRevocation() int {
 	return len(hit)
 }
 
-// revoke ends an authenticated session whose certificate was revoked. It
-// runs once per connection; later calls return at once.
+// revoke ends an authenticated session whose certificate was revoked.
 func (cs *connState) revoke() {
 	cred := cs.credential()
 	if cred == nil {
 		return
 	}
+	cs.terminate(termination{
+		event: evSessionRevoked,
+		data:  sessionRevoked{Reason: "certificate revoked", keyFacts: factsOf(cred.cert)},
+		cause: errRevoked,
+	})
+}
+
+// termination is why the bastion ends a session that the client and the
+// connection would otherwise keep: the event that records it, and the
+// cause its channels end with (a PostgreSQL client reads its Message as a
+// FATAL error).
+type termination struct {
+	event string
+	data  any
+	cause *pgwire.Error
+}
+
+// terminate ends an authenticated session: it records why, cancels the
+// channels, gives them revokeGrace to tell their clients, and closes the
+// connection. It runs once per connection; later calls, and calls once
+// the session is ending anyway, return at once. finish waits for it, so
+// session.end still comes last.
+func (cs *connState) terminate(t termination) {
 	cs.mu.Lock()
-	// Already revoked, or already ending (finish has begun): nothing to do.
-	skip := cs.revoked || cs.ended
-	cs.revoked = true
+	// Already terminated, or already ending (finish has begun).
+	skip := cs.terminated || cs.ended
+	cs.terminated = true
 	// No handler may begin from now on, so waiting for those in flight
 	// (below) cannot race a new one.
 	cs.ended = true
+	if !skip {
+		cs.terminating.Add(1)
+	}
 	cs.mu.Unlock()
 	if skip {
 		return
 	}
-	cs.log.Warn("certificate revoked; ending the session", "key_id", cred.cert.KeyId, "serial", cred.cert.Serial)
-	_ = cs.record(evSessionRevoked, sessionRevoked{Reason: "certificate revoked", keyFacts: factsOf(cred.cert)})
-	cs.cancel(errRevoked)
+	defer cs.terminating.Done()
+	cs.log.Warn("ending the session", "event", t.event, "cause", t.cause.Message)
+	_ = cs.record(t.event, t.data)
+	cs.cancel(t.cause)
 	idle := make(chan struct{})
 	go func() {
 		cs.active.Wait()
 		close(idle)
 	}()
-	t := time.NewTimer(revokeGrace)
-	defer t.Stop()
+	timer := time.NewTimer(revokeGrace)
+	defer timer.Stop()
 	select {
 	case <-idle:
-	case <-t.C:
-		cs.log.Warn("revoked session's channels did not end within the grace period; closing the connection under them", "grace", revokeGrace)
+	case <-timer.C:
+		cs.log.Warn("the session's channels did not end within the grace period; closing the connection under them", "grace", revokeGrace)
 	}
-	cs.conn.closeWith(errRevoked)
+	cs.conn.closeWith(t.cause)
 }

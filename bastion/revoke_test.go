@@ -26,28 +26,13 @@ func TestRevocationEndsLiveSession(t *testing.T) {
 	defer client.Close()
 	bystander := f.login(f.cert(f.userCA, func(c *gossh.Certificate) { c.Serial = 7 }, nil))
 	defer bystander.Close()
-	ch, err := openDirect(client, "orders", f.port("orders"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ch.Write([]byte("ping")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(ch, make([]byte, 4)); err != nil {
-		t.Fatal(err)
-	}
+	ch := f.openEchoing(client, "orders")
 
 	revoked.Store(true)
 	if n := f.srv.EnforceRevocation(); n != 1 {
 		t.Fatalf("EnforceRevocation found %d sessions, want 1", n)
 	}
-	done := make(chan error, 1)
-	go func() { done <- client.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(revokeGrace + 3*time.Second):
-		t.Fatal("revoked session still open")
-	}
+	waitEnded(t, client, "revoked session")
 	if _, err := io.ReadAll(ch); err != nil && !errors.Is(err, io.EOF) {
 		t.Logf("channel read after revocation: %v", err)
 	}

@@ -67,7 +67,9 @@ type connState struct {
 	mu           sync.Mutex
 	started      bool           // session.start recorded
 	ended        bool           // no more handlers may begin
-	revoked      bool           // revoke has run
+	terminated   bool           // terminate has run
+	terminating  sync.WaitGroup // terminate in flight
+	stopExpiry   func() bool    // stops watchExpiry's timer
 	active       sync.WaitGroup // channel and request handlers in flight
 	lastChannel  int
 	forwards     int
@@ -208,7 +210,11 @@ func (cs *connState) handshakeFailed(err error) {
 func (cs *connState) finish() {
 	cs.mu.Lock()
 	cs.ended = true
+	if cs.stopExpiry != nil {
+		cs.stopExpiry()
+	}
 	cs.mu.Unlock()
+	cs.terminating.Wait()
 	cs.active.Wait()
 	cs.cancel(nil) // already done through gliderlabs' context; releases ours
 	cs.start("")

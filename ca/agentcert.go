@@ -25,8 +25,9 @@ const SourceAgent = "agent"
 const AgentNamespace = "agent-certificate@gatehouse"
 
 // agentRequestWindow is how far a request's issued_at may be from the
-// CA's clock. A replay inside the window gains nothing: it certifies the
-// agent key named in the signed claims, which only the requester holds.
+// CA's clock. Inside the window a request is accepted once (seenRequests):
+// a replay would mint another certificate for the agent key, after the
+// first was revoked by serial, say.
 const agentRequestWindow = 5 * time.Minute
 
 // AgentRequest asks for an agent certificate on the authority of an
@@ -56,6 +57,7 @@ type AgentClaims struct {
 type delegation struct {
 	engineer *gossh.Certificate
 	req      Request
+	issuedAt time.Time // the claims'
 }
 
 // IssueAgent signs an agent certificate for an engineer who proved, with
@@ -67,10 +69,27 @@ type delegation struct {
 // Issuance and refusal are recorded with source "agent".
 func (a *Authority) IssueAgent(ctx context.Context, ar AgentRequest) (*gossh.Certificate, error) {
 	d, err := a.verifyDelegation(ar)
+	if err == nil {
+		err = a.useOnce(ar, d)
+	}
 	if err != nil {
 		return nil, a.refuse(d.req, err)
 	}
 	return a.issue(ctx, d.req, []string{SourceAgent}, a.delegatedGrants(d.engineer))
+}
+
+// useOnce refuses signed claims this CA has accepted before. Called once
+// they verified, so only an engineer's own requests are remembered.
+func (a *Authority) useOnce(ar AgentRequest, d delegation) error {
+	isNew, full := a.agentRequests.first(ar.Claims, a.now(), d.issuedAt.Add(agentRequestWindow))
+	switch {
+	case full:
+		return &Error{Code: CodeInternal, Status: statusFor(CodeInternal), Err: fmt.Errorf("ca: %d agent requests remembered", maxSeenRequests),
+			Message: "too many agent certificate requests in the last minutes; try again later"}
+	case !isNew:
+		return refusal(CodeInvalidRequest, "this signed request was used already: each agent certificate request is accepted once; run `gatehouse agent-cert` again for a new one")
+	}
+	return nil
 }
 
 // verifyDelegation establishes who asks and what for. The returned
@@ -93,6 +112,7 @@ func (a *Authority) verifyDelegation(ar AgentRequest) (delegation, error) {
 	if err != nil {
 		return d, err
 	}
+	d.issuedAt = claims.IssuedAt
 	return a.delegatedRequest(d, engineer, claims)
 }
 
@@ -191,15 +211,21 @@ func (a *Authority) delegatedGrants(engineer *gossh.Certificate) func(Request) (
 		if err != nil {
 			return grantSet{}, err
 		}
+		// The approvals behind the engineer's certificate (its signed
+		// identity, which req.Identity was built from) stay named.
+		var approvals []string
+		if ids := req.Identity.RequestID; ids != "" {
+			approvals = strings.Split(ids, ",")
+		}
 		until, finite := certExpiry(engineer)
 		if !finite {
-			return grantSet{principals: wanted, maxTTL: a.Policy.CA.MaxTTL.D(), capName: "ca.max_ttl"}, nil
+			return grantSet{principals: wanted, maxTTL: a.Policy.CA.MaxTTL.D(), capName: "ca.max_ttl", requestIDs: approvals}, nil
 		}
 		remaining := until.Sub(a.now()).Truncate(time.Second)
 		if remaining <= 0 {
 			return grantSet{}, refusal(CodeInvalidCertificate, "your certificate expires within a second; run `gatehouse login`")
 		}
-		return grantSet{principals: wanted, maxTTL: remaining, capName: fmt.Sprintf(
+		return grantSet{principals: wanted, maxTTL: remaining, requestIDs: approvals, capName: fmt.Sprintf(
 			"the remaining life of your own certificate, which expires at %s; run `gatehouse login` for a fresh one to give an agent longer",
 			until.UTC().Format(time.RFC3339))}, nil
 	}

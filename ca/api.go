@@ -61,7 +61,11 @@ type CertificateRequest struct {
 	Grants    []string `json:"grants,omitempty"` // narrow to these TARGET:ROLE
 	// Agent asks for an agent certificate on behalf of the token's
 	// holder, who is recorded as DelegatedBy.
-	Agent     string `json:"agent,omitempty"`
+	Agent string `json:"agent,omitempty"`
+	// RequestID and TicketID are refused: the CA alone puts a request id
+	// into a certificate, from an access request it approved (an agent's
+	// ticket is signed by its engineer: POST /v1/agent-certificates).
+	// They are decoded only to say so.
 	RequestID string `json:"request_id,omitempty"`
 	TicketID  string `json:"ticket_id,omitempty"`
 	RunID     string `json:"run_id,omitempty"`
@@ -165,6 +169,10 @@ func decodeCertificateRequest(w http.ResponseWriter, r *http.Request) (Certifica
 	switch {
 	case body.PublicKey == "":
 		return body, nil, 0, refusal(CodeInvalidRequest, "public_key is required (an authorized_keys line such as the contents of id_ed25519.pub)")
+	case body.RequestID != "":
+		return body, nil, 0, refusal(CodeInvalidRequest, "request_id cannot be set by a client: gatehouse puts an access request's id into your certificate itself once the request is approved (`gatehouse request`)")
+	case body.TicketID != "":
+		return body, nil, 0, refusal(CodeInvalidRequest, "ticket_id cannot be set here: name the ticket of an agent's work with `gatehouse agent-cert --ticket`, which signs it")
 	}
 	pub, _, _, _, err := gossh.ParseAuthorizedKey([]byte(body.PublicKey))
 	if err != nil {
@@ -186,7 +194,7 @@ func (body CertificateRequest) identity(id policy.Identity) policy.Identity {
 		id.DelegatedBy = id.Name()
 		id.Agent = body.Agent
 	}
-	id.RequestID, id.TicketID, id.RunID = body.RequestID, body.TicketID, body.RunID
+	id.RunID = body.RunID
 	return id
 }
 

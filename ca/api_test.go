@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -161,7 +162,7 @@ func TestAPIIssue(t *testing.T) {
 
 func TestAPIAgentCertificate(t *testing.T) {
 	f := newAPIFixture(t)
-	resp, body := f.post(t, "dba", map[string]any{"public_key": pubLine(t), "grants": []string{"orders:readonly"}, "agent": "claude-code", "ticket_id": "OPS-42"})
+	resp, body := f.post(t, "dba", map[string]any{"public_key": pubLine(t), "grants": []string{"orders:readonly"}, "agent": "claude-code", "run_id": "run-42"})
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
@@ -172,11 +173,35 @@ func TestAPIAgentCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.KeyID != "alice@example.com via agent:claude-code" || id.Agent != "claude-code" || id.DelegatedBy != "alice@example.com" || id.TicketID != "OPS-42" {
+	if got.KeyID != "alice@example.com via agent:claude-code" || id.Agent != "claude-code" || id.DelegatedBy != "alice@example.com" || id.RunID != "run-42" {
 		t.Errorf("key id %q identity %+v", got.KeyID, id)
 	}
 	if got.ValidBefore != testNow.Add(30*time.Minute).Format(time.RFC3339) {
 		t.Errorf("agent certificate valid until %s, want the 30m agent cap", got.ValidBefore)
+	}
+}
+
+// TestAPIClientSetApproval: a client cannot name an approval (or a
+// ticket) that the CA never saw; the refusal names the field and is
+// recorded, and no certificate is issued.
+func TestAPIClientSetApproval(t *testing.T) {
+	cases := []struct {
+		field, value string
+	}{
+		{"request_id", "req-0123456789"},
+		{"ticket_id", "OPS-42"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.field, func(t *testing.T) {
+			f := newAPIFixture(t)
+			resp, body := f.post(t, "dba", map[string]any{"public_key": pubLine(t), tc.field: tc.value})
+			if resp.StatusCode != 400 || !strings.Contains(string(body), tc.field+" cannot be set") {
+				t.Fatalf("status %d: %s; want 400 naming %s", resp.StatusCode, body, tc.field)
+			}
+			if ev := f.rec.last(t); ev.Type != EventRefused || !strings.Contains(fmt.Sprint(ev.Data["reason"]), tc.field) {
+				t.Errorf("recorded %v, want %s naming %s", ev, EventRefused, tc.field)
+			}
+		})
 	}
 }
 

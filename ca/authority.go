@@ -39,7 +39,8 @@ const clockSkew = time.Minute
 
 // Authority issues certificates. Policy, Record and a user signer
 // (UserCA or UserSigner) are required; an Authority is safe for
-// concurrent use and is not modified by it.
+// concurrent use, and only its memory of the agent requests it has seen
+// changes with it. Use it by pointer.
 type Authority struct {
 	UserSigner gossh.Signer // signs user certificates with a local key
 	HostSigner gossh.Signer // signs the bastion's host certificate with a local key
@@ -57,6 +58,8 @@ type Authority struct {
 	// their grant to the requester's certificates until they expire.
 	// nil: no access requests are taken.
 	Requests *RequestStore
+
+	agentRequests seenRequests // makes signed agent requests single-use
 }
 
 // Request asks for a user certificate.
@@ -132,9 +135,9 @@ func (a *Authority) run(ctx context.Context, req Request, sources []string, gran
 	if err != nil {
 		return nil, policy.Identity{}, err
 	}
-	if len(gs.requestIDs) > 0 {
-		req.Identity.RequestID = strings.Join(gs.requestIDs, ",")
-	}
+	// Only an approval the grant stage found names a request: whatever
+	// the request carried is replaced.
+	req.Identity.RequestID = strings.Join(gs.requestIDs, ",")
 	return a.signUser(ctx, req, gs.principals, ttl)
 }
 

@@ -108,6 +108,23 @@ func TestIssue(t *testing.T) {
 		{name: "control characters in ticket id",
 			req:      Request{Identity: func() policy.Identity { id := alice(); id.TicketID = "T-1\x1b[2J"; return id }()},
 			wantCode: CodeInvalidRequest},
+		// An ID token's claims are the client's text: none that hides or
+		// rewrites what a reader sees goes into a certificate.
+		{name: "ESC sequence in the email",
+			req:      Request{Identity: edited(alice(), func(id *policy.Identity) { id.Email = "alice@example.com\x1b[2K\rbob@example.com" })},
+			wantCode: CodeInvalidRequest, wantInMsg: "email: character U+001B"},
+		{name: "bidirectional override in the subject",
+			req:      Request{Identity: edited(alice(), func(id *policy.Identity) { id.Subject = "u-123\u202e" })},
+			wantCode: CodeInvalidRequest, wantInMsg: "sub: character U+202E"},
+		{name: "zero-width space in a group",
+			req:      Request{Identity: edited(alice(), func(id *policy.Identity) { id.Groups = []string{"engineering", "d\u200bba"} })},
+			wantCode: CodeInvalidRequest, wantInMsg: "groups[1]: character U+200B"},
+		{name: "line separator in the issuer",
+			req:      Request{Identity: edited(alice(), func(id *policy.Identity) { id.Issuer += "\u2028" })},
+			wantCode: CodeInvalidRequest, wantInMsg: "iss: character U+2028"},
+		{name: "bidirectional isolate in the run id",
+			req:      Request{Identity: edited(alice(), func(id *policy.Identity) { id.RunID = "run\u2066-1" })},
+			wantCode: CodeInvalidRequest, wantInMsg: "run_id: character U+2066"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -437,4 +454,19 @@ func TestIssueDoesNotAliasRequest(t *testing.T) {
 	if req.Identity.Serial != 0 {
 		t.Error("Issue wrote the serial into the caller's identity")
 	}
+}
+
+// edited is id changed by edit.
+func edited(id policy.Identity, edit func(*policy.Identity)) policy.Identity {
+	edit(&id)
+	return id
+}
+
+// TestIssueOperatorRefusesInvisibleIdentity: `gatehouse ca sign
+// --identity` goes through the same check.
+func TestIssueOperatorRefusesInvisibleIdentity(t *testing.T) {
+	a, rec := newTestAuthority(t)
+	id := policy.Identity{Subject: "ci\u200d@example.com", Email: "ci\u200d@example.com", Issuer: "gatehouse-operator"}
+	cert, err := a.IssueOperator(context.Background(), Request{Identity: id, PublicKey: ed25519Pub(t), Grants: []string{"orders:readonly"}})
+	checkRefusal(t, rec, cert, err, CodeInvalidRequest, "character U+200D")
 }

@@ -32,6 +32,11 @@ func validateRequest(req Request, sources []string) error {
 	if id.Subject == "" || id.Issuer == "" {
 		return refusal(CodeInvalidRequest, "the identity has no subject or issuer, so the certificate could not name who it is for")
 	}
+	// The identity becomes the KeyId and the identity extension, which
+	// logs, the console and ssh show to people.
+	if err := id.Validate(); err != nil {
+		return refusal(CodeInvalidRequest, "the identity cannot go into a certificate: "+err.Error())
+	}
 	if req.TTL < 0 {
 		return refusal(CodeInvalidRequest, fmt.Sprintf("the TTL %s is negative", req.TTL))
 	}

@@ -46,8 +46,16 @@ type SSHConfig struct {
 	HostNames        []string `yaml:"host_names"`
 	HandshakeTimeout Duration `yaml:"handshake_timeout"` // default 30s
 	IdleTimeout      Duration `yaml:"idle_timeout"`      // default 30m
-	ClockSkew        Duration `yaml:"clock_skew"`        // default 1m
+	// ClockSkew is how long before a certificate's ValidAfter the
+	// bastion already accepts it, for a bastion whose clock runs ahead
+	// of the CA's. Nothing is allowed after ValidBefore. nil (absent):
+	// 1m; 0s means none; at most MaxClockSkew.
+	ClockSkew *Duration `yaml:"clock_skew"`
 }
+
+// MaxClockSkew bounds ssh.clock_skew: clocks further apart than this are
+// a fault to fix, not one to paper over by accepting certificates early.
+const MaxClockSkew = 10 * time.Minute
 
 // CAConfig configures the certificate authority and its HTTP API.
 type CAConfig struct {

@@ -85,6 +85,8 @@ func TestParseRefusals(t *testing.T) {
 		{"agent cap above cap", "ca:\n  max_ttl: 10m\n  agent_max_ttl: 30m\n", "agent_max_ttl"},
 		{"no data dir", "data_dir: \"\"\n", "data_dir: required"},
 		{"unknown mask", "masking:\n  m:\n    columns: {public.t.c: scramble}\n", `unknown mask "scramble"`},
+		{"absurd clock skew", "ssh:\n  clock_skew: 3650d\n", "ssh.clock_skew: 87600h0m0s is over the limit of 10m0s"},
+		{"clock skew just over the limit", "ssh:\n  clock_skew: 601s\n", "ssh.clock_skew"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,5 +137,85 @@ func TestIdentityRoundTrip(t *testing.T) {
 	}
 	if _, err := DecodeIdentity(`{"email":"x"}`); err == nil {
 		t.Error("identity without subject accepted")
+	}
+}
+
+// TestClockSkew: absent means the default, and zero means zero (not the
+// default in disguise).
+func TestClockSkew(t *testing.T) {
+	tests := []struct {
+		doc  string
+		want time.Duration
+	}{
+		{"", time.Minute},
+		{"ssh:\n  clock_skew: 0s\n", 0},
+		{"ssh:\n  clock_skew: 0\n", 0},
+		{"ssh:\n  clock_skew: 5s\n", 5 * time.Second},
+		{"ssh:\n  clock_skew: 10m\n", MaxClockSkew},
+	}
+	for _, tt := range tests {
+		cfg, err := Parse([]byte("data_dir: /tmp/x\n" + tt.doc))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.doc, err)
+		}
+		if cfg.SSH.ClockSkew == nil || cfg.SSH.ClockSkew.D() != tt.want {
+			t.Errorf("%q: clock_skew = %v, want %s", tt.doc, cfg.SSH.ClockSkew, tt.want)
+		}
+	}
+}
+
+func TestCheckVisibleText(t *testing.T) {
+	tests := []struct {
+		name, text string
+		ok         bool
+	}{
+		{"plain email", "alice@example.com", true},
+		{"name with a space", "Ada Lovelace", true},
+		{"accented and other scripts", "zoë@例え.jp, दीपक", true},
+		{"empty", "", true},
+		{"ESC sequence", "alice@example.com\x1b[2J", false},
+		{"newline", "alice\nbob", false},
+		{"DEL", "alice\x7f", false},
+		{"C1 control", "alice\u009b", false},
+		{"right-to-left override", "alice\u202egro.elpmaxe@", false},
+		{"right-to-left isolate", "alice\u2067x", false},
+		{"left-to-right mark", "alice\u200e", false},
+		{"zero-width space", "ali\u200bce", false},
+		{"zero-width joiner", "ali\u200dce", false},
+		{"byte order mark", "\ufeffalice", false},
+		{"soft hyphen", "ali\u00adce", false},
+		{"line separator", "alice\u2028", false},
+		{"paragraph separator", "alice\u2029", false},
+		{"no-break space", "alice\u00a0bob", false},
+		{"ideographic space", "alice\u3000bob", false},
+		{"Hangul filler", "alice\u3164", false},
+		{"combining grapheme joiner", "alice\u034f", false},
+		{"variation selector", "alice\ufe0f", false},
+		{"tag character", "alice\U000E0041", false},
+		{"private use", "alice\ue000", false},
+		{"noncharacter", "alice\ufdd0", false},
+		{"unassigned", "alice\U0003FFFD", false},
+		{"invalid UTF-8", "alice\xff", false},
+	}
+	for _, tt := range tests {
+		err := CheckVisibleText(tt.text)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: CheckVisibleText(%q) = %v, want ok=%v", tt.name, tt.text, err, tt.ok)
+		}
+	}
+}
+
+func TestIdentityValidateNamesTheField(t *testing.T) {
+	id := Identity{Subject: "s", Issuer: "https://idp", Email: "a@example.com", Groups: []string{"eng", "ops\u202e"}}
+	err := id.Validate()
+	if err == nil || !strings.Contains(err.Error(), "groups[1]: character U+202E") {
+		t.Fatalf("Validate = %v, want it to name groups[1] and U+202E", err)
+	}
+	id.Groups, id.Email = nil, "a\x1b]8;;http://evil\x07@example.com"
+	if err := id.Validate(); err == nil || !strings.Contains(err.Error(), "email: character U+001B") {
+		t.Fatalf("Validate = %v, want it to name email and U+001B", err)
+	}
+	if _, err := DecodeIdentity(id.Encode()); err == nil {
+		t.Error("DecodeIdentity accepted an identity with an ESC in its email")
 	}
 }

@@ -2,7 +2,11 @@ package policy
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
 )
 
 // IdentityExtension is the SSH certificate extension that carries an
@@ -63,5 +67,62 @@ func DecodeIdentity(s string) (Identity, error) {
 	if id.Subject == "" || id.Issuer == "" {
 		return Identity{}, fmt.Errorf("policy: %s extension lacks subject or issuer", IdentityExtension)
 	}
+	if err := id.Validate(); err != nil {
+		return Identity{}, fmt.Errorf("policy: %s extension: %w", IdentityExtension, err)
+	}
 	return id, nil
+}
+
+// Validate refuses an identity with a string that would not read as what
+// it is: every field is shown to people (KeyId in logs, the console,
+// ssh's messages) and an identity provider's claims are the client's
+// text. The error names the field (its JSON name) and the character.
+func (id Identity) Validate() error {
+	fields := []struct{ name, value string }{
+		{"sub", id.Subject}, {"email", id.Email}, {"iss", id.Issuer}, {"agent", id.Agent},
+		{"delegated_by", id.DelegatedBy}, {"request_id", id.RequestID}, {"ticket_id", id.TicketID}, {"run_id", id.RunID},
+	}
+	for i, g := range id.Groups {
+		fields = append(fields, struct{ name, value string }{"groups[" + strconv.Itoa(i) + "]", g})
+	}
+	var errs []error
+	for _, f := range fields {
+		if err := CheckVisibleText(f.value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CheckVisibleText refuses text that does not show as what it is: invalid
+// UTF-8; control characters (Cc: ESC starts terminal escape sequences);
+// format characters (Cf: bidirectional overrides and isolates, zero-width
+// spaces and joiners, the soft hyphen); line and paragraph separators;
+// spaces other than U+0020; private-use, surrogate, unassigned and
+// noncharacter code points; and the default-ignorable and variation
+// selector characters that render as nothing (Hangul fillers, the
+// combining grapheme joiner).
+func CheckVisibleText(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("not valid UTF-8")
+	}
+	for i, r := range s {
+		if !visible(r) {
+			return fmt.Errorf("character %U at byte %d is a control, format or invisible character", r, i)
+		}
+	}
+	return nil
+}
+
+func visible(r rune) bool {
+	switch {
+	case r == ' ':
+		return true
+	case unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector, unicode.Noncharacter_Code_Point):
+		return false
+	default:
+		// Letters, marks, numbers, punctuation and symbols; everything
+		// else (C*, Z* but the space) is refused, unassigned included.
+		return unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S)
+	}
 }

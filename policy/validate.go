@@ -27,7 +27,10 @@ func (c *Config) applyDefaults() {
 	def(&c.SSH.HostKey, "host_ed25519")
 	defDur(&c.SSH.HandshakeTimeout, 30*time.Second)
 	defDur(&c.SSH.IdleTimeout, 30*time.Minute)
-	defDur(&c.SSH.ClockSkew, time.Minute)
+	if c.SSH.ClockSkew == nil {
+		skew := Duration(time.Minute)
+		c.SSH.ClockSkew = &skew
+	}
 	def(&c.CA.Listen, "127.0.0.1:8443")
 	if v := c.CA.Signer.Vault; v == nil {
 		def(&c.CA.Signer.File, "ca_ed25519")
@@ -78,6 +81,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateVault()...)
+	if skew := c.SSH.ClockSkew; skew != nil && skew.D() > MaxClockSkew {
+		add("ssh.clock_skew: %s is over the limit of %s (how early a certificate is accepted before its start; nothing is allowed after its end)", skew.D(), MaxClockSkew)
+	}
 	if c.CA.AgentMaxTTL > c.CA.MaxTTL {
 		add("ca.agent_max_ttl (%s) must not exceed ca.max_ttl (%s)", c.CA.AgentMaxTTL.D(), c.CA.MaxTTL.D())
 	}
