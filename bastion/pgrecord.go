@@ -2,7 +2,6 @@ package bastion
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -68,16 +67,16 @@ func (s *pgSession) observe(ev pgwire.StatementEvent) {
 	_ = s.cs.record(evDBStatement, rec)
 }
 
-// AppendJSON encodes the record exactly as json.Marshal would (the
+// AppendJSON encodes the record exactly as recorder.Marshal would (the
 // recording is hash-chained and its format fixed), without reflection:
 // one is written for every statement (recorder.Stream). Bind values,
-// recorded only under log_parameters, still go through encoding/json.
+// recorded only under log_parameters, still go through recorder.Marshal.
 func (r dbStatement) AppendJSON(dst []byte) ([]byte, error) {
 	dst = appendStatementText(dst, r.Channel, r.Text, r.Extended, r.Statement)
 	dst = appendOmitEmptyString(dst, `,"portal":`, r.Portal)
 	dst = appendIntField(dst, `,"params":`, int64(r.Params))
 	if len(r.Parameters) > 0 {
-		values, err := json.Marshal(r.Parameters)
+		values, err := recorder.Marshal(r.Parameters)
 		if err != nil {
 			return dst, fmt.Errorf("bastion: encode parameters: %w", err)
 		}

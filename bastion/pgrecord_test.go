@@ -3,7 +3,6 @@ package bastion
 import (
 	"bytes"
 	"crypto/ed25519"
-	"encoding/json"
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
@@ -63,11 +62,11 @@ func requireEveryField(t *testing.T, rec any) {
 	}
 }
 
-// checkRecordJSON compares a record's AppendJSON with json.Marshal,
+// checkRecordJSON compares a record's AppendJSON with recorder.Marshal,
 // errors included.
 func checkRecordJSON(t *testing.T, rec interface{ AppendJSON([]byte) ([]byte, error) }) {
 	t.Helper()
-	want, wantErr := json.Marshal(rec)
+	want, wantErr := recorder.Marshal(rec)
 	got, err := rec.AppendJSON([]byte("x"))
 	switch {
 	case (err != nil) != (wantErr != nil):

@@ -2,7 +2,6 @@ package recorder
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -80,14 +79,14 @@ func FuzzAppendJSON(f *testing.F) {
 		checkString(t, s)
 		checkFloat(t, x)
 		for _, ss := range [][]string{nil, {}, strings.Split(s, ",")} {
-			want, _ := json.Marshal(ss)
+			want, _ := Marshal(ss)
 			if got := AppendJSONStrings(nil, ss); !bytes.Equal(got, want) {
 				t.Fatalf("AppendJSONStrings(%q) = %s, encoding/json gives %s", ss, got, want)
 			}
 		}
 		ev := Event{V: v, Stream: s, Seq: seq, Time: time.Unix(sec, nsec).UTC(), Type: s, Prev: s}
 		checkEvent(t, ev)
-		ev.Data, _ = json.Marshal(map[string]any{"s": s, "seq": seq})
+		ev.Data, _ = Marshal(map[string]any{"s": s, "seq": seq})
 		checkEvent(t, ev)
 	})
 }
