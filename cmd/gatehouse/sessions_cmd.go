@@ -54,9 +54,12 @@ func runSessions(ctx context.Context, args []string, out io.Writer) error {
 		if !filter.Match(s) {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.ID, s.Start.Local().Format(time.DateTime),
-			duration(s), orDash(s.Identity), orDash(strings.Join(s.Targets, ",")), s.Channels, s.Refusals,
-			orDash(s.EndReason), chainState(s.ChainError))
+		// Every text column is the client's choosing: Printable, so that
+		// none can forge or hide a row (and tabs cannot shift columns).
+		p := recorder.Printable
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", p(s.ID), s.Start.Local().Format(time.DateTime),
+			duration(s), p(orDash(s.Identity)), p(orDash(strings.Join(s.Targets, ","))), s.Channels, s.Refusals,
+			p(orDash(s.EndReason)), p(chainState(s.ChainError)))
 	}
 	return tw.Flush()
 }
