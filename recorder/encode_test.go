@@ -146,7 +146,7 @@ func TestAppendEventRecordings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, line := range splitLines(stream) {
+	for i, line := range SplitLines(stream) {
 		ev, err := Decode(line)
 		if err != nil {
 			t.Fatalf("line %d: %v", i, err)
@@ -279,11 +279,11 @@ func TestHTMLEscapedRecordingVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Verify(splitLines(lines), manifest, testPub())
+	rep, err := Verify(SplitLines(lines), manifest, testPub())
 	if err != nil {
 		t.Fatalf("an HTML-escaped recording no longer verifies: %v", err)
 	}
-	events, _ := VerifyChain(splitLines(lines))
+	events, _ := VerifyChain(SplitLines(lines))
 	var st struct{ Text string }
 	if err := events[1].DecodeData(&st); err != nil || st.Text != "SELECT id FROM t WHERE id > 2 AND a < b && c" {
 		t.Fatalf("text %q (%v)", st.Text, err)

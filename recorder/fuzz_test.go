@@ -39,7 +39,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add([]byte(""), []byte(nil))
 	f.Add([]byte("{}"), []byte(`{"manifest":{},"key":"","sig":""}`))
 	f.Fuzz(func(t *testing.T, stream, manifest []byte) {
-		lines := splitLines(stream)
+		lines := SplitLines(stream)
 		rep, err := Verify(lines, manifest, testPub())
 		if err != nil {
 			var ve *VerifyError
@@ -58,15 +58,6 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted a manifest of %d events for %d lines", rep.Manifest.Events, len(lines))
 		}
 	})
-}
-
-// splitLines splits a stream as FileStore.Lines does: by newline, with
-// no empty line after the last newline.
-func splitLines(data []byte) [][]byte {
-	if len(data) == 0 {
-		return nil
-	}
-	return bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
 }
 
 // FuzzAppendJSON holds the hand-written encoders to encoding/json byte
@@ -128,7 +119,7 @@ func TestFuzzCorpus(t *testing.T) {
 		if err1 != nil || err2 != nil {
 			t.Fatalf("%s: %v %v", name, err1, err2)
 		}
-		if _, err := Verify(splitLines(stream), manifest, testPub()); err != nil {
+		if _, err := Verify(SplitLines(stream), manifest, testPub()); err != nil {
 			t.Errorf("seed %s no longer verifies: %v", name, err)
 		}
 	}

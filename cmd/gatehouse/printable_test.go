@@ -1,8 +1,10 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/gatehouse-dev/gatehouse/policy"
@@ -81,4 +83,32 @@ func (w auditWorld) recorder(t *testing.T) *recorder.Recorder {
 		t.Fatal(err)
 	}
 	return rec
+}
+
+// unreadable is an audit source whose one session cannot be read, as a
+// bucket missing a chunk of it.
+type unreadable struct {
+	auditSource
+	id string
+}
+
+func (u unreadable) Lines(kind, id string) ([][]byte, error) {
+	if id == u.id {
+		return nil, errString("chunk 000001 is missing")
+	}
+	return u.auditSource.Lines(kind, id)
+}
+
+// TestSessionsListsPastAnUnreadableSession: one session that cannot be
+// read is listed as UNREADABLE, and every other session still is.
+func TestSessionsListsPastAnUnreadableSession(t *testing.T) {
+	w := newAuditWorld(t)
+	store := recorder.FileStore{Dir: filepath.Join(w.dir, "recordings")}
+	var out strings.Builder
+	if err := listSessions(&out, unreadable{store, w.clean}, recorder.Filter{}, time.Hour); err != nil {
+		t.Fatalf("sessions failed for one unreadable session: %v", err)
+	}
+	if !strings.Contains(out.String(), w.refused) || !strings.Contains(out.String(), "UNREADABLE: chunk 000001 is missing") {
+		t.Fatalf("sessions:\n%s", out.String())
+	}
 }
