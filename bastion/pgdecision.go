@@ -15,22 +15,24 @@ const evDBDecision = "db.decision"
 
 // dbDecision is encoded by its AppendJSON, which a new field must join.
 type dbDecision struct {
-	Channel   int      `json:"channel"`
-	Text      string   `json:"text"`
-	Extended  bool     `json:"extended,omitempty"`
-	Statement string   `json:"statement_name,omitempty"`
-	Params    int      `json:"params"`
-	Kinds     []string `json:"kinds,omitempty"`
-	Relations []string `json:"relations,omitempty"`
-	Functions []string `json:"functions,omitempty"`
-	Decision  string   `json:"decision"` // allow
-	Rule      string   `json:"rule,omitempty"`
+	Channel    int      `json:"channel"`
+	Text       string   `json:"text"`
+	TextBytes  int      `json:"text_bytes,omitempty"` // as dbStatement's
+	TextSHA256 string   `json:"text_sha256,omitempty"`
+	Extended   bool     `json:"extended,omitempty"`
+	Statement  string   `json:"statement_name,omitempty"`
+	Params     int      `json:"params"`
+	Kinds      []string `json:"kinds,omitempty"`
+	Relations  []string `json:"relations,omitempty"`
+	Functions  []string `json:"functions,omitempty"`
+	Decision   string   `json:"decision"` // allow
+	Rule       string   `json:"rule,omitempty"`
 }
 
-// AppendJSON encodes the record exactly as json.Marshal would, without
+// AppendJSON encodes the record exactly as recorder.Marshal would, without
 // reflection: one is written for every statement (recorder.Stream).
 func (d dbDecision) AppendJSON(dst []byte) ([]byte, error) {
-	dst = appendStatementText(dst, d.Channel, d.Text, d.Extended, d.Statement)
+	dst = appendStatementText(dst, d.Channel, d.Text, d.TextBytes, d.TextSHA256, d.Extended, d.Statement)
 	dst = appendIntField(dst, `,"params":`, int64(d.Params))
 	dst = appendVerdict(dst, d.Kinds, d.Relations, d.Functions, d.Decision, d.Rule)
 	return append(dst, '}'), nil
@@ -52,11 +54,12 @@ func (s *pgSession) inspectDurable(ctx context.Context, q pgwire.Query) pgwire.V
 	if !v.Allow {
 		return v
 	}
-	ev := dbDecision{Channel: s.channel, Text: q.SQL, Extended: q.Extended, Statement: q.StatementName,
+	ev := dbDecision{Channel: s.channel, Extended: q.Extended, Statement: clipName(q.StatementName),
 		Params: q.ParamCount, Decision: "allow"}
+	ev.Text, ev.TextBytes, ev.TextSHA256 = recordedText(q.SQL)
 	d, ok := v.Detail.(*statementDetail)
 	if ok {
-		ev.Kinds, ev.Relations, ev.Functions, ev.Rule = d.Kinds, d.Relations, d.Functions, d.Rule
+		ev.Kinds, ev.Relations, ev.Functions, ev.Rule = clipList(d.Kinds), clipList(d.Relations), clipList(d.Functions), clipName(d.Rule)
 	} else {
 		d = &statementDetail{}
 	}

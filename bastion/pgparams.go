@@ -1,7 +1,9 @@
 package bastion
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
@@ -15,7 +17,20 @@ import (
 type recordedParameter struct {
 	Format string `json:"format"` // binary | text
 	Base64 string `json:"base64"`
+	// Bytes and SHA256 are the whole value's length and hash, for a value
+	// longer than maxRecordedParameter, of which Base64 holds the first
+	// maxRecordedParameter bytes.
+	Bytes  int    `json:"bytes,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
 }
+
+// Bounds of the bind values a record keeps (docs/recording-format.md,
+// "Bounds"): the first maxRecordedParameters values (params counts them
+// all), each cut to maxRecordedParameter bytes.
+const (
+	maxRecordedParameters = 100
+	maxRecordedParameter  = 1 << 10
+)
 
 // recordedParameters turns bind values into their record; nil when none
 // were kept.
@@ -23,20 +38,32 @@ func recordedParameters(ps []pgwire.Parameter) []any {
 	if ps == nil {
 		return nil
 	}
-	out := make([]any, len(ps))
-	for i, p := range ps {
+	out := make([]any, min(len(ps), maxRecordedParameters))
+	for i, p := range ps[:len(out)] {
 		switch {
 		case p.Value == nil:
 			out[i] = nil
+		case len(p.Value) > maxRecordedParameter:
+			out[i] = clippedParameter(p)
 		case !p.Binary && utf8.Valid(p.Value):
 			out[i] = string(p.Value)
 		default:
-			format := "text"
-			if p.Binary {
-				format = "binary"
-			}
-			out[i] = recordedParameter{Format: format, Base64: base64.StdEncoding.EncodeToString(p.Value)}
+			out[i] = recordedParameter{Format: parameterFormat(p), Base64: base64.StdEncoding.EncodeToString(p.Value)}
 		}
 	}
 	return out
+}
+
+// clippedParameter is the record of a value too long to keep whole.
+func clippedParameter(p pgwire.Parameter) recordedParameter {
+	sum := sha256.Sum256(p.Value)
+	return recordedParameter{Format: parameterFormat(p), Base64: base64.StdEncoding.EncodeToString(p.Value[:maxRecordedParameter]),
+		Bytes: len(p.Value), SHA256: hex.EncodeToString(sum[:])}
+}
+
+func parameterFormat(p pgwire.Parameter) string {
+	if p.Binary {
+		return "binary"
+	}
+	return "text"
 }

@@ -2,9 +2,11 @@ package bastion
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
 	"github.com/gatehouse-dev/gatehouse/recorder"
@@ -26,6 +28,8 @@ func (s *pgSession) inspectRecorded(ctx context.Context, q pgwire.Query) pgwire.
 type dbStatement struct {
 	Channel    int      `json:"channel"`
 	Text       string   `json:"text"`
+	TextBytes  int      `json:"text_bytes,omitempty"`  // with TextSHA256, only for a text cut to maxRecordedText
+	TextSHA256 string   `json:"text_sha256,omitempty"` // of the whole text
 	Extended   bool     `json:"extended,omitempty"`
 	Statement  string   `json:"statement_name,omitempty"`
 	Portal     string   `json:"portal,omitempty"`
@@ -53,14 +57,21 @@ type dbStatement struct {
 // observe records each statement's outcome. pgwire calls it on its relay
 // path; a failed recording closes the connection (fail closed).
 func (s *pgSession) observe(ev pgwire.StatementEvent) {
+	_ = s.cs.record(evDBStatement, statementRecord(s.channel, ev))
+}
+
+// statementRecord is the record of a statement's outcome, within the
+// bounds of what a record keeps of the client's text.
+func statementRecord(channel int, ev pgwire.StatementEvent) dbStatement {
 	rec := dbStatement{
-		Channel: s.channel, Text: ev.SQL, Extended: ev.Extended, Statement: ev.StatementName,
-		Portal: ev.Portal, Params: ev.ParamCount, Parameters: recordedParameters(ev.Parameters), Decision: "allow", Outcome: string(ev.Outcome),
+		Channel: channel, Extended: ev.Extended, Statement: clipName(ev.StatementName),
+		Portal: clipName(ev.Portal), Params: ev.ParamCount, Parameters: recordedParameters(ev.Parameters), Decision: "allow", Outcome: string(ev.Outcome),
 		SkippedAlso: ev.SkippedAlso, Rows: ev.Rows, Tag: ev.Tag, Bytes: ev.Bytes, Error: ev.SQLState,
-		DurationMS: float64(ev.Duration.Microseconds()) / 1000, Masked: ev.Rewritten,
+		DurationMS: float64(ev.Duration.Microseconds()) / 1000, Masked: clipList(ev.Rewritten),
 	}
+	rec.Text, rec.TextBytes, rec.TextSHA256 = recordedText(ev.SQL)
 	if d, ok := ev.Detail.(*statementDetail); ok {
-		rec.Kinds, rec.Relations, rec.Functions, rec.Rule = d.Kinds, d.Relations, d.Functions, d.Rule
+		rec.Kinds, rec.Relations, rec.Functions, rec.Rule = clipList(d.Kinds), clipList(d.Relations), clipList(d.Functions), clipName(d.Rule)
 		if !d.Allow {
 			rec.Decision = "deny"
 		}
@@ -68,19 +79,19 @@ func (s *pgSession) observe(ev pgwire.StatementEvent) {
 	if ev.Outcome == pgwire.OutcomeDenied {
 		rec.Decision = "deny"
 	}
-	_ = s.cs.record(evDBStatement, rec)
+	return rec
 }
 
-// AppendJSON encodes the record exactly as json.Marshal would (the
+// AppendJSON encodes the record exactly as recorder.Marshal would (the
 // recording is hash-chained and its format fixed), without reflection:
 // one is written for every statement (recorder.Stream). Bind values,
-// recorded only under log_parameters, still go through encoding/json.
+// recorded only under log_parameters, still go through recorder.Marshal.
 func (r dbStatement) AppendJSON(dst []byte) ([]byte, error) {
-	dst = appendStatementText(dst, r.Channel, r.Text, r.Extended, r.Statement)
+	dst = appendStatementText(dst, r.Channel, r.Text, r.TextBytes, r.TextSHA256, r.Extended, r.Statement)
 	dst = appendOmitEmptyString(dst, `,"portal":`, r.Portal)
 	dst = appendIntField(dst, `,"params":`, int64(r.Params))
 	if len(r.Parameters) > 0 {
-		values, err := json.Marshal(r.Parameters)
+		values, err := recorder.Marshal(r.Parameters)
 		if err != nil {
 			return dst, fmt.Errorf("bastion: encode parameters: %w", err)
 		}
@@ -110,9 +121,13 @@ func (r dbStatement) appendOutcome(dst []byte) ([]byte, error) {
 
 // appendStatementText opens a statement's record (db.decision or
 // db.statement) with the fields both begin with.
-func appendStatementText(dst []byte, channel int, text string, extended bool, name string) []byte {
+func appendStatementText(dst []byte, channel int, text string, textBytes int, textSHA256 string, extended bool, name string) []byte {
 	dst = appendIntField(dst, `{"channel":`, int64(channel))
 	dst = appendStringField(dst, `,"text":`, text)
+	if textBytes != 0 {
+		dst = appendIntField(dst, `,"text_bytes":`, int64(textBytes))
+	}
+	dst = appendOmitEmptyString(dst, `,"text_sha256":`, textSHA256)
 	if extended {
 		dst = append(dst, `,"extended":true`...)
 	}
@@ -152,4 +167,75 @@ func appendOmitEmptyStrings(dst []byte, key string, ss []string) []byte {
 
 func appendIntField(dst []byte, key string, n int64) []byte {
 	return strconv.AppendInt(append(dst, key...), n, 10)
+}
+
+// Bounds of what one statement's record keeps of what the client sent,
+// so that every event stays far below what a reader holds in memory for
+// a line (docs/recording-format.md, "Bounds"): a statement of 16 MiB
+// (pgwire's largest message) would otherwise be a line of up to 96 MiB,
+// each control character escaped as six bytes.
+const (
+	// maxRecordedText is how much of a statement's text is kept; a longer
+	// one is recorded as its first maxRecordedText bytes (cut at a
+	// character), text_bytes and text_sha256.
+	maxRecordedText = 64 << 10
+	// maxRecordedName bounds a prepared statement's or portal's name.
+	maxRecordedName = 1 << 10
+	// maxRecordedList and maxRecordedListEntry bound the lists of a
+	// record (kinds, relations, functions, masked columns): a longer list
+	// ends with an entry "… N more"; a longer entry ends with "…".
+	maxRecordedList      = 100
+	maxRecordedListEntry = 256
+)
+
+// recordedText is a statement's text as its record keeps it: whole, or
+// cut to maxRecordedText with the whole text's length and SHA-256.
+func recordedText(sql string) (text string, textBytes int, textSHA256 string) {
+	if len(sql) <= maxRecordedText {
+		return sql, 0, ""
+	}
+	sum := sha256.Sum256([]byte(sql))
+	return clipUTF8(sql, maxRecordedText), len(sql), hex.EncodeToString(sum[:])
+}
+
+// clipName bounds a name the client chose, or a rule that quotes one.
+func clipName(s string) string { return clipEntry(s, maxRecordedName) }
+
+// clipEntry cuts s to at most n bytes and a "…", if it is longer.
+func clipEntry(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return clipUTF8(s, n) + "…"
+}
+
+// clipList bounds a list of a record and each of its entries.
+func clipList(ss []string) []string {
+	n := min(len(ss), maxRecordedList)
+	clipped := false
+	for _, e := range ss[:n] {
+		clipped = clipped || len(e) > maxRecordedListEntry
+	}
+	if !clipped && n == len(ss) {
+		return ss
+	}
+	out := make([]string, n, n+1)
+	for i, e := range ss[:n] {
+		out[i] = clipEntry(e, maxRecordedListEntry)
+	}
+	if n < len(ss) {
+		out = append(out, fmt.Sprintf("… %d more", len(ss)-n))
+	}
+	return out
+}
+
+// clipUTF8 is s cut to at most n bytes, not within a character.
+func clipUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

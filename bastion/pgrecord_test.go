@@ -3,7 +3,8 @@ package bastion
 import (
 	"bytes"
 	"crypto/ed25519"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
@@ -28,9 +29,9 @@ func TestStatementRecordsEncodeAsJSON(t *testing.T) {
 		"empty lists": {dbDecision{Kinds: []string{}, Relations: []string{}, Functions: []string{}},
 			dbStatement{Kinds: []string{}, Relations: []string{}, Functions: []string{}, Masked: []string{}, Parameters: []any{}}},
 		"every field": {
-			dbDecision{Channel: 3, Text: full.Text, Extended: true, Statement: "s1", Params: 2, Kinds: []string{"select"},
+			dbDecision{Channel: 3, Text: full.Text, TextBytes: 70000, TextSHA256: "ab", Extended: true, Statement: "s1", Params: 2, Kinds: []string{"select"},
 				Relations: []string{"public.t", "\"q\".r"}, Functions: []string{"pg_catalog.now"}, Decision: "allow", Rule: "r"},
-			dbStatement{Channel: 3, Text: full.Text, Extended: true, Statement: "s1", Portal: "p", Params: 5,
+			dbStatement{Channel: 3, Text: full.Text, TextBytes: 70000, TextSHA256: "ab", Extended: true, Statement: "s1", Portal: "p", Params: 5,
 				Parameters: recordedParameters([]pgwire.Parameter{{Value: []byte("<a>")}, {}, {Value: []byte{0xff}}, {Value: []byte{1}, Binary: true}, {Value: []byte{}}}),
 				Kinds:      []string{"select"}, Relations: []string{"public.t"}, Functions: []string{"f"}, Decision: "deny", Rule: "r",
 				Outcome: "error", SkippedAlso: 3, Rows: -1, Tag: "SELECT 0", Bytes: math.MaxInt64, DurationMS: 1234.567, Error: "42501",
@@ -63,11 +64,11 @@ func requireEveryField(t *testing.T, rec any) {
 	}
 }
 
-// checkRecordJSON compares a record's AppendJSON with json.Marshal,
+// checkRecordJSON compares a record's AppendJSON with recorder.Marshal,
 // errors included.
 func checkRecordJSON(t *testing.T, rec interface{ AppendJSON([]byte) ([]byte, error) }) {
 	t.Helper()
-	want, wantErr := json.Marshal(rec)
+	want, wantErr := recorder.Marshal(rec)
 	got, err := rec.AppendJSON([]byte("x"))
 	switch {
 	case (err != nil) != (wantErr != nil):
@@ -156,4 +157,65 @@ func benchStatement(text string) (dbDecision, dbStatement) {
 	st := dbStatement{Channel: 1, Text: text, Kinds: kinds, Relations: rels, Decision: "allow", Rule: "allow:select",
 		Outcome: "ok", Rows: 1, Tag: "SELECT 1", Bytes: 40, DurationMS: 0.213}
 	return dec, st
+}
+
+// maxStatementRecord is the largest db.statement payload a client can
+// make gatehouse write (docs/recording-format.md, "Bounds").
+const maxStatementRecord = 2 << 20
+
+// TestStatementRecordIsBounded: a client that sends the largest of
+// everything (a 16 MiB statement of control characters, each escaped as
+// six bytes; huge names; thousands of long bind values, relations and
+// masked columns) gets a record below maxStatementRecord, holding the
+// whole text's length and hash, that reads back and verifies.
+func TestStatementRecordIsBounded(t *testing.T) {
+	worst := strings.Repeat("\x01", pgwire.DefaultMaxMessageSize)
+	entry := strings.Repeat("\x01", 4<<10)
+	list := make([]string, 1000)
+	params := make([]pgwire.Parameter, 1000)
+	for i := range list {
+		list[i] = entry
+		params[i] = pgwire.Parameter{Value: []byte(entry)}
+	}
+	ev := pgwire.StatementEvent{SQL: worst, Extended: true, StatementName: worst, Portal: worst, ParamCount: len(params),
+		Parameters: params, Rewritten: list, Outcome: pgwire.OutcomeOK,
+		Detail: &statementDetail{Kinds: list, Relations: list, Functions: list, Rule: worst, Allow: true}}
+	rec := statementRecord(1, ev)
+	payload, err := rec.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(payload) > maxStatementRecord {
+		t.Fatalf("a db.statement of %d bytes, more than %d", len(payload), maxStatementRecord)
+	}
+	sum := sha256.Sum256([]byte(worst))
+	if rec.TextBytes != len(worst) || rec.TextSHA256 != hex.EncodeToString(sum[:]) || len(rec.Text) != maxRecordedText {
+		t.Fatalf("text of %d bytes recorded as %d bytes, text_bytes %d", len(worst), len(rec.Text), rec.TextBytes)
+	}
+	store := recorder.FileStore{Dir: t.TempDir()}
+	_, priv, _ := ed25519.GenerateKey(nil)
+	s, err := (&recorder.Recorder{Store: store, Signer: priv}).Open(recorder.KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Emit(evDBStatement, rec); err != nil || s.Close() != nil {
+		t.Fatal(err)
+	}
+	if _, err := recorder.VerifyStored(store, recorder.KindSession, s.ID, priv.Public().(ed25519.PublicKey)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStatementTextCut: a text longer than maxRecordedText is cut at a
+// character, never inside one; a shorter one is kept whole.
+func TestStatementTextCut(t *testing.T) {
+	text, n, sum := recordedText("SELECT 1")
+	if text != "SELECT 1" || n != 0 || sum != "" {
+		t.Fatalf("a short text recorded as %q, %d, %q", text, n, sum)
+	}
+	long := strings.Repeat("x", maxRecordedText-1) + "日本"
+	text, n, _ = recordedText(long)
+	if text != long[:maxRecordedText-1] || n != len(long) {
+		t.Fatalf("cut to %d bytes, text_bytes %d", len(text), n)
+	}
 }

@@ -9,7 +9,12 @@ import (
 
 // Describe renders one event for a person: the session's events in words
 // (docs/recording-format.md), and any other event as its type and payload.
+// What the client chose is in it, so it is made Printable.
 func Describe(ev Event) string {
+	return Printable(describe(ev))
+}
+
+func describe(ev Event) string {
 	if d, ok := describers[ev.Type]; ok {
 		if s, err := d(ev.Data); err == nil {
 			return s

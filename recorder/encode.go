@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"reflect"
@@ -11,26 +12,41 @@ import (
 // Events are encoded by hand rather than by encoding/json, whose
 // reflection and re-scan of the payload (a json.RawMessage is compacted
 // again) were the recorder's largest cost per statement. The bytes must
-// be exactly those json.Marshal gives: every line is hash-chained, and
+// be exactly those Marshal gives: every line is hash-chained, and
 // docs/recording-format.md describes them. encode_test.go and
 // FuzzAppendJSON hold both encoders to that.
 
+// Marshal is json.Marshal without its HTML escaping: a recording is read
+// with grep and jq, never embedded in a web page, so `id > 2` stays
+// `id > 2` (and a statement of `<` does not grow sixfold). Lines written
+// before, with `\u003e`, still verify: the chain is over the bytes as
+// they stand, whatever escaping they used.
+func Marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
 // payloadAppender is a payload that encodes itself, for the events
 // written for every statement. AppendJSON appends exactly what
-// json.Marshal would give for the same value, using AppendJSONString and
+// Marshal would give for the same value, using AppendJSONString and
 // its siblings. Stream calls it with the stream's lock held, so it must
 // not emit on the stream.
 type payloadAppender interface {
 	AppendJSON(dst []byte) ([]byte, error)
 }
 
-// rawPayload is a payload json.Marshal encoded already.
+// rawPayload is a payload Marshal encoded already.
 type rawPayload []byte
 
 func (r rawPayload) AppendJSON(dst []byte) ([]byte, error) { return append(dst, r...), nil }
 
 // appendEvent appends ev's line with data as its payload (ev.Data is
-// ignored), as json.Marshal(ev) would encode it, and returns where the
+// ignored), as Marshal(ev) would encode it, and returns where the
 // payload is within the line.
 func appendEvent(dst []byte, ev *Event, data payloadAppender) (line, payload []byte, err error) {
 	dst = append(dst, `{"v":`...)
@@ -68,9 +84,9 @@ func appendData(dst []byte, data payloadAppender) (line, payload []byte, err err
 	return line, line[start : len(line)-1], nil
 }
 
-// AppendJSONString appends s as a JSON string exactly as encoding/json
-// encodes it: with <, > and & escaped for HTML, U+2028 and U+2029
-// escaped for JavaScript, and each byte of invalid UTF-8 as \ufffd.
+// AppendJSONString appends s as a JSON string exactly as Marshal encodes
+// it: <, > and & as they are, U+2028 and U+2029 escaped for JavaScript
+// (encoding/json always does), and each byte of invalid UTF-8 as \ufffd.
 func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	done := 0 // s[:done] is in dst
@@ -110,16 +126,16 @@ func jsonEscape(s string) (esc string, size int) {
 	return "", size
 }
 
-// jsonPlain says which bytes encoding/json copies into a string as they
-// are: ASCII but not control characters, the quote and backslash, nor
-// the HTML-sensitive <, > and &. DEL (0x7f) is copied. It has an entry
+// jsonPlain says which bytes Marshal copies into a string as they are:
+// ASCII but not control characters, the quote and backslash. DEL (0x7f)
+// is copied. It has an entry
 // for every byte so that indexing it needs no bounds check; the bytes of
 // multi-byte UTF-8 are not plain, and are decoded.
 var jsonPlain = func() (plain [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
 		plain[c] = true
 	}
-	for _, c := range `"\<>&` {
+	for _, c := range `"\` {
 		plain[c] = false
 	}
 	return plain

@@ -12,7 +12,7 @@ import (
 )
 
 // encodeStrings are strings whose encoding/json encoding has a rule of
-// its own: escapes, HTML, JavaScript's line separators, invalid UTF-8.
+// its own: escapes, HTML (not escaped), JavaScript's line separators, invalid UTF-8.
 var encodeStrings = []string{
 	"",
 	"SELECT abalance FROM pgbench_accounts WHERE aid = 1;",
@@ -37,7 +37,7 @@ func TestAppendJSONString(t *testing.T) {
 
 func checkString(t *testing.T, s string) {
 	t.Helper()
-	want, err := json.Marshal(s)
+	want, err := Marshal(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestAppendJSONStrings(t *testing.T) {
 		"nil": nil, "empty": {}, "one": {"select"}, "several": {"public.t", "", "<&>", "\xff"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			want, _ := json.Marshal(ss)
+			want, _ := Marshal(ss)
 			if got := AppendJSONStrings(nil, ss); !bytes.Equal(got, want) {
 				t.Fatalf("AppendJSONStrings(%q) = %s, encoding/json gives %s", ss, got, want)
 			}
@@ -117,12 +117,12 @@ func TestAppendEvent(t *testing.T) {
 	}
 }
 
-// checkEvent compares appendEvent with json.Marshal for an event whose
-// Data is compact JSON (what json.Marshal gives a payload), including the
+// checkEvent compares appendEvent with Marshal for an event whose
+// Data is compact JSON (what Marshal gives a payload), including the
 // payload it reports.
 func checkEvent(t *testing.T, ev Event) {
 	t.Helper()
-	want, wantErr := json.Marshal(ev)
+	want, wantErr := Marshal(ev)
 	line, payload, err := appendEvent(nil, &ev, rawPayload(ev.Data))
 	switch {
 	case (err != nil) != (wantErr != nil):
@@ -146,7 +146,7 @@ func TestAppendEventRecordings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, line := range splitLines(stream) {
+	for i, line := range SplitLines(stream) {
 		ev, err := Decode(line)
 		if err != nil {
 			t.Fatalf("line %d: %v", i, err)
@@ -203,7 +203,7 @@ func TestStreamLines(t *testing.T) {
 		if err != nil {
 			t.Fatalf("line %d: %v", i, err)
 		}
-		if want, _ := json.Marshal(ev); !bytes.Equal(line, want) {
+		if want, _ := Marshal(ev); !bytes.Equal(line, want) {
 			t.Fatalf("line %d: %s\nencoding/json gives %s", i, line, want)
 		}
 	}
@@ -238,5 +238,57 @@ func BenchmarkAppendJSONString(b *testing.B) {
 	b.SetBytes(int64(len(s)))
 	for b.Loop() {
 		buf = AppendJSONString(buf[:0], s)
+	}
+}
+
+// TestLinesAreGreppable: a statement's <, > and & are written as they
+// are, so that `grep 'id > 2'` finds the statement in the recording.
+func TestLinesAreGreppable(t *testing.T) {
+	const text = "SELECT id FROM t WHERE id > 2 AND a < b && c"
+	for name, data := range map[string]any{"self-encoded": selfEncoded{Text: text}, "encoding/json": map[string]string{"text": text}} {
+		t.Run(name, func(t *testing.T) {
+			out := &lines{}
+			s, err := (&Recorder{Store: out, Signer: testKey}).Open(KindSession)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Emit("db.statement", data); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(out.got[0], []byte(text)) {
+				t.Fatalf("the line does not hold %q as it is: %s", text, out.got[0])
+			}
+		})
+	}
+}
+
+// TestHTMLEscapedRecordingVerifies: a recording written before the
+// encoder stopped escaping <, > and & (testdata/html-escaped, with
+// \u003e and a signed manifest) still verifies, and reads back alike.
+func TestHTMLEscapedRecordingVerifies(t *testing.T) {
+	store := FileStore{Dir: "testdata"}
+	const id = "html-escaped"
+	lines, err := os.ReadFile(filepath.Join(store.Dir, id, "session.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(lines, []byte(`id \u003e 2`)) {
+		t.Fatal("the golden recording is not HTML-escaped any more")
+	}
+	manifest, err := os.ReadFile(filepath.Join(store.Dir, id, "session.manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(SplitLines(lines), manifest, testPub())
+	if err != nil {
+		t.Fatalf("an HTML-escaped recording no longer verifies: %v", err)
+	}
+	events, _ := VerifyChain(SplitLines(lines))
+	var st struct{ Text string }
+	if err := events[1].DecodeData(&st); err != nil || st.Text != "SELECT id FROM t WHERE id > 2 AND a < b && c" {
+		t.Fatalf("text %q (%v)", st.Text, err)
+	}
+	if rep.Manifest.Events != 5 {
+		t.Fatalf("manifest of %d events", rep.Manifest.Events)
 	}
 }

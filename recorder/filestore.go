@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -151,16 +150,18 @@ func (s FileStore) Lines(kind, id string) ([][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recorder: read stream: %w", err)
 	}
-	var lines [][]byte
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 16<<20)
-	for sc.Scan() {
-		lines = append(lines, bytes.Clone(sc.Bytes()))
+	return SplitLines(data), nil
+}
+
+// SplitLines splits a stream into its lines, without their newlines (a
+// last line without one is a line too). A line may be as long as the
+// stream: there is no limit for a recording to exceed, so that whatever
+// the recorder wrote, however large, reads back.
+func SplitLines(data []byte) [][]byte {
+	if len(data) == 0 {
+		return nil
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("recorder: read stream %s: %w", id, err)
-	}
-	return lines, nil
+	return bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
 }
 
 // List returns the ids of the streams of a kind, oldest first.

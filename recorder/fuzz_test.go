@@ -2,7 +2,6 @@ package recorder
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -40,7 +39,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add([]byte(""), []byte(nil))
 	f.Add([]byte("{}"), []byte(`{"manifest":{},"key":"","sig":""}`))
 	f.Fuzz(func(t *testing.T, stream, manifest []byte) {
-		lines := splitLines(stream)
+		lines := SplitLines(stream)
 		rep, err := Verify(lines, manifest, testPub())
 		if err != nil {
 			var ve *VerifyError
@@ -61,15 +60,6 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
-// splitLines splits a stream as FileStore.Lines does: by newline, with
-// no empty line after the last newline.
-func splitLines(data []byte) [][]byte {
-	if len(data) == 0 {
-		return nil
-	}
-	return bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
-}
-
 // FuzzAppendJSON holds the hand-written encoders to encoding/json byte
 // for byte: strings (any bytes, valid UTF-8 or not), floats (NaN and the
 // infinities must be refused alike), string lists and whole events.
@@ -80,14 +70,14 @@ func FuzzAppendJSON(f *testing.F) {
 		checkString(t, s)
 		checkFloat(t, x)
 		for _, ss := range [][]string{nil, {}, strings.Split(s, ",")} {
-			want, _ := json.Marshal(ss)
+			want, _ := Marshal(ss)
 			if got := AppendJSONStrings(nil, ss); !bytes.Equal(got, want) {
 				t.Fatalf("AppendJSONStrings(%q) = %s, encoding/json gives %s", ss, got, want)
 			}
 		}
 		ev := Event{V: v, Stream: s, Seq: seq, Time: time.Unix(sec, nsec).UTC(), Type: s, Prev: s}
 		checkEvent(t, ev)
-		ev.Data, _ = json.Marshal(map[string]any{"s": s, "seq": seq})
+		ev.Data, _ = Marshal(map[string]any{"s": s, "seq": seq})
 		checkEvent(t, ev)
 	})
 }
@@ -129,7 +119,7 @@ func TestFuzzCorpus(t *testing.T) {
 		if err1 != nil || err2 != nil {
 			t.Fatalf("%s: %v %v", name, err1, err2)
 		}
-		if _, err := Verify(splitLines(stream), manifest, testPub()); err != nil {
+		if _, err := Verify(SplitLines(stream), manifest, testPub()); err != nil {
 			t.Errorf("seed %s no longer verifies: %v", name, err)
 		}
 	}

@@ -74,7 +74,7 @@ type signedManifest struct {
 }
 
 func (s *signer) signManifest(m Manifest) ([]byte, error) {
-	body, err := json.Marshal(m)
+	body, err := Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: encode manifest: %w", err)
 	}
@@ -82,7 +82,7 @@ func (s *signer) signManifest(m Manifest) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	file, err := json.Marshal(signedManifest{Manifest: body, Key: s.fp, Sig: sig})
+	file, err := Marshal(signedManifest{Manifest: body, Key: s.fp, Sig: sig})
 	if err != nil {
 		return nil, fmt.Errorf("recorder: encode manifest: %w", err)
 	}

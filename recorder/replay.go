@@ -18,7 +18,7 @@ type Replay struct {
 }
 
 // Run writes events to w, one line each: the offset from the first event,
-// the type, and the event in words (Describe).
+// the type, and the event in words (Describe), all Printable.
 func (r Replay) Run(ctx context.Context, w io.Writer, events []Event) error {
 	if len(events) == 0 {
 		return nil
@@ -31,7 +31,7 @@ func (r Replay) Run(ctx context.Context, w io.Writer, events []Event) error {
 		if ev.Time.After(last) {
 			last = ev.Time
 		}
-		if _, err := fmt.Fprintf(w, "%s  %-15s  %s\n", offset(ev.Time.Sub(first)), ev.Type, Describe(ev)); err != nil {
+		if _, err := fmt.Fprintf(w, "%s  %-15s  %s\n", offset(ev.Time.Sub(first)), Printable(ev.Type), Describe(ev)); err != nil {
 			return err
 		}
 	}

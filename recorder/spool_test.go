@@ -144,3 +144,31 @@ func TestFailOpenGoesAheadButHealthTells(t *testing.T) {
 		t.Errorf("GET /healthz when healthy = %q", got)
 	}
 }
+
+// TestFileStoreReadsHugeLines: a line larger than any reader limit there
+// was (16 MiB) reads back and verifies: whatever the recorder writes,
+// Lines reads.
+func TestFileStoreReadsHugeLines(t *testing.T) {
+	store := FileStore{Dir: t.TempDir()}
+	s, err := (&Recorder{Store: store, Signer: testKey}).Open(KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := strings.Repeat("\x01", 3<<20) // six bytes each when escaped: an 18 MiB line
+	if err := s.Emit("db.statement", map[string]string{"text": huge}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := store.Lines(KindSession, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 1 || len(lines[0]) < 16<<20 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	if _, err := VerifyStored(store, KindSession, s.ID, testPub()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -66,7 +65,7 @@ func (s *Stream) Ready() error {
 var ErrClosed = errors.New("recorder: stream closed")
 
 // Emit appends an event of the given type with data as its payload,
-// encoded by json.Marshal unless it encodes itself (payloadAppender), as
+// encoded by Marshal unless it encodes itself (payloadAppender), as
 // the events written for every statement do. An error means the event
 // was not recorded; callers refuse the action the event describes (fail
 // closed). After a failed append every Emit fails: the stream's end may
@@ -87,7 +86,7 @@ func (s *Stream) write(typ string, data any) (int64, error) {
 	}
 	payload, ok := data.(payloadAppender)
 	if !ok {
-		raw, err := json.Marshal(data)
+		raw, err := Marshal(data)
 		if err != nil {
 			return 0, fmt.Errorf("recorder: encode %s: %w", typ, err)
 		}
@@ -247,7 +246,7 @@ func (s *Stream) checkpoint() error {
 		s.failed = fmt.Errorf("recorder: checkpoint %s: %w", s.ID, err)
 		return s.failed
 	}
-	payload, err := json.Marshal(Checkpoint{Seq: last, ChainHead: s.prev, Key: s.sign.fp, Sig: sig})
+	payload, err := Marshal(Checkpoint{Seq: last, ChainHead: s.prev, Key: s.sign.fp, Sig: sig})
 	if err != nil {
 		return fmt.Errorf("recorder: encode checkpoint: %w", err)
 	}

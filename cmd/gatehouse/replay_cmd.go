@@ -42,10 +42,10 @@ func runReplay(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if verifyErr != nil && !errors.Is(verifyErr, recorder.ErrIncomplete) {
-		return exitError{1, verifyErr}
+		return exitError{1, printableError{verifyErr}}
 	}
 	if chainErr != nil {
-		return exitError{1, chainErr}
+		return exitError{1, printableError{chainErr}}
 	}
 	return nil
 }
@@ -67,21 +67,22 @@ func findStream(store recorder.VerifySource, id string) (string, [][]byte, error
 // verified, and returns the verification's error.
 func replayHeader(out io.Writer, store recorder.VerifySource, kind, id string, lines [][]byte, keys []ed25519.PublicKey) error {
 	s := recorder.Summarize(id, lines)
-	fmt.Fprintf(out, "%s %s\n", kind, id)
+	p := recorder.Printable // the identity, address and reasons are the client's choosing
+	fmt.Fprintf(out, "%s %s\n", kind, p(id))
 	if kind == recorder.KindSession {
 		who := "not authenticated"
 		if s.Identity != "" {
 			who = fmt.Sprintf("%s (certificate serial %d, key %s)", s.Identity, s.Serial, orDash(s.KeyFingerprint))
 		}
-		fmt.Fprintf(out, "who:       %s\nfrom:      %s\n", who, orDash(s.ClientAddr))
+		fmt.Fprintf(out, "who:       %s\nfrom:      %s\n", p(who), p(orDash(s.ClientAddr)))
 		end := "still open, or cut short (no session.end)"
 		if !s.Open() {
 			end = fmt.Sprintf("%s after %s: %s", s.End.Format(time.RFC3339), duration(s), s.EndReason)
 		}
-		fmt.Fprintf(out, "start:     %s\nend:       %s\n", s.Start.Format(time.RFC3339), end)
+		fmt.Fprintf(out, "start:     %s\nend:       %s\n", s.Start.Format(time.RFC3339), p(end))
 	}
 	status, err := verifyStatus(store, kind, id, keys)
-	fmt.Fprintf(out, "recording: %s\n\n", status)
+	fmt.Fprintf(out, "recording: %s\n\n", p(status))
 	return err
 }
 

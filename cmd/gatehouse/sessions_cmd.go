@@ -33,6 +33,14 @@ func runSessions(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return listSessions(out, store, filter, lag)
+}
+
+// listSessions prints the sessions of store that filter selects. A
+// session that cannot be read (a chunk missing from the bucket, a file
+// that cannot be read) is listed as UNREADABLE, with why, and the listing
+// goes on: one damaged recording must not hide all the others.
+func listSessions(out io.Writer, store auditSource, filter recorder.Filter, lag time.Duration) error {
 	ids, err := store.List(recorder.KindSession)
 	if err != nil {
 		return err
@@ -45,7 +53,8 @@ func runSessions(ctx context.Context, args []string, out io.Writer) error {
 		}
 		lines, err := store.Lines(recorder.KindSession, id)
 		if err != nil {
-			return err
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t%s\n", recorder.Printable(id), recorder.Printable("UNREADABLE: "+err.Error()))
+			continue
 		}
 		s := recorder.Summarize(id, lines)
 		if manifest, err := store.Manifest(recorder.KindSession, id); err == nil {
@@ -54,9 +63,12 @@ func runSessions(ctx context.Context, args []string, out io.Writer) error {
 		if !filter.Match(s) {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.ID, s.Start.Local().Format(time.DateTime),
-			duration(s), orDash(s.Identity), orDash(strings.Join(s.Targets, ",")), s.Channels, s.Refusals,
-			orDash(s.EndReason), chainState(s.ChainError))
+		// Every text column is the client's choosing: Printable, so that
+		// none can forge or hide a row (and tabs cannot shift columns).
+		p := recorder.Printable
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", p(s.ID), s.Start.Local().Format(time.DateTime),
+			duration(s), p(orDash(s.Identity)), p(orDash(strings.Join(s.Targets, ","))), s.Channels, s.Refusals,
+			p(orDash(s.EndReason)), p(chainState(s.ChainError)))
 	}
 	return tw.Flush()
 }

@@ -104,15 +104,15 @@ func (v *verifyRun) one(kind, id string) {
 	switch {
 	case err == nil:
 		v.ok++
-		fmt.Fprintf(v.out, "OK          %s  %s\n", id, verifiedText(rep))
+		fmt.Fprintf(v.out, "OK          %s  %s\n", recorder.Printable(id), recorder.Printable(verifiedText(rep)))
 	case errors.Is(err, recorder.ErrIncomplete):
 		v.incomplete++
 		v.firstOpenErr = firstOf(v.firstOpenErr, err)
-		fmt.Fprintf(v.out, "INCOMPLETE  %s  %s\n", id, err)
+		fmt.Fprintf(v.out, "INCOMPLETE  %s  %s\n", recorder.Printable(id), recorder.Printable(err.Error()))
 	default:
 		v.failed++
 		v.firstFailed = firstOf(v.firstFailed, err)
-		fmt.Fprintf(v.out, "FAILED      %s  %s\n", id, err)
+		fmt.Fprintf(v.out, "FAILED      %s  %s\n", recorder.Printable(id), recorder.Printable(err.Error()))
 	}
 }
 
@@ -187,9 +187,17 @@ func (v *verifyRun) result(since string) error {
 	}
 	switch {
 	case v.firstFailed != nil:
-		return exitError{1, v.firstFailed}
+		return exitError{1, printableError{v.firstFailed}}
 	case v.firstOpenErr != nil:
-		return exitError{exitIncomplete, v.firstOpenErr}
+		return exitError{exitIncomplete, printableError{v.firstOpenErr}}
 	}
 	return nil
 }
+
+// printableError is an error about a recording, whose message quotes
+// what the recording holds, made Printable for the terminal it is
+// printed on.
+type printableError struct{ error }
+
+func (e printableError) Error() string { return recorder.Printable(e.error.Error()) }
+func (e printableError) Unwrap() error { return e.error }
