@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
+	"github.com/gatehouse-dev/gatehouse/internal/clip"
 )
 
 // evDBDecision is the record of an allowed statement, durable (fsync'd)
@@ -52,7 +53,7 @@ func (s *pgSession) inspectDurable(ctx context.Context, q pgwire.Query) pgwire.V
 	if !v.Allow {
 		return v
 	}
-	ev := dbDecision{Channel: s.channel, Text: q.SQL, Extended: q.Extended, Statement: q.StatementName,
+	ev := dbDecision{Channel: s.channel, Text: q.SQL, Extended: q.Extended, Statement: clip.Name(q.StatementName),
 		Params: q.ParamCount, Decision: "allow"}
 	d, ok := v.Detail.(*statementDetail)
 	if ok {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
+	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 )
 
@@ -51,8 +52,8 @@ type dbStatement struct {
 // path; a failed recording closes the connection (fail closed).
 func (s *pgSession) observe(ev pgwire.StatementEvent) {
 	rec := dbStatement{
-		Channel: s.channel, Text: ev.SQL, Extended: ev.Extended, Statement: ev.StatementName,
-		Portal: ev.Portal, Params: ev.ParamCount, Parameters: recordedParameters(ev.Parameters), Decision: "allow", Outcome: string(ev.Outcome),
+		Channel: s.channel, Text: ev.SQL, Extended: ev.Extended, Statement: clip.Name(ev.StatementName),
+		Portal: clip.Name(ev.Portal), Params: ev.ParamCount, Parameters: recordedParameters(ev.Parameters), Decision: "allow", Outcome: string(ev.Outcome),
 		Rows: ev.Rows, Tag: ev.Tag, Bytes: ev.Bytes, Error: ev.SQLState,
 		DurationMS: float64(ev.Duration.Microseconds()) / 1000, Masked: ev.Rewritten,
 	}
