@@ -102,6 +102,7 @@ func (s *Server) serverConfig(ctx gliderssh.Context) *gossh.ServerConfig {
 	}
 	return &gossh.ServerConfig{
 		Config:                    gossh.Config{Ciphers: sshCiphers},
+		MaxAuthTries:              maxAuthTries,
 		PreAuthConnCallback:       cs.preAuth,
 		VerifiedPublicKeyCallback: cs.verifiedKey,
 		AuthLogCallback:           cs.authLog,

@@ -47,7 +47,20 @@ type SSHConfig struct {
 	HandshakeTimeout Duration `yaml:"handshake_timeout"` // default 30s
 	IdleTimeout      Duration `yaml:"idle_timeout"`      // default 30m
 	ClockSkew        Duration `yaml:"clock_skew"`        // default 1m
+	// MaxAuthAttemptsPerMinute is how many connections one source (an
+	// IPv4 address, an IPv6 /64) may open per minute that have not
+	// authenticated; each is given back when it authenticates. Default 60.
+	MaxAuthAttemptsPerMinute int `yaml:"max_auth_attempts_per_minute"`
+	// MaxUnauthenticated bounds the connections, from all sources, that
+	// are open and not yet authenticated. Default 512.
+	MaxUnauthenticated int `yaml:"max_unauthenticated_connections"`
 }
+
+// Defaults of the limits on unauthenticated SSH connections.
+const (
+	DefaultMaxAuthAttemptsPerMinute = 60
+	DefaultMaxUnauthenticated       = 512
+)
 
 // CAConfig configures the certificate authority and its HTTP API.
 type CAConfig struct {

@@ -28,6 +28,12 @@ func (c *Config) applyDefaults() {
 	defDur(&c.SSH.HandshakeTimeout, 30*time.Second)
 	defDur(&c.SSH.IdleTimeout, 30*time.Minute)
 	defDur(&c.SSH.ClockSkew, time.Minute)
+	if c.SSH.MaxAuthAttemptsPerMinute == 0 {
+		c.SSH.MaxAuthAttemptsPerMinute = DefaultMaxAuthAttemptsPerMinute
+	}
+	if c.SSH.MaxUnauthenticated == 0 {
+		c.SSH.MaxUnauthenticated = DefaultMaxUnauthenticated
+	}
 	def(&c.CA.Listen, "127.0.0.1:8443")
 	if v := c.CA.Signer.Vault; v == nil {
 		def(&c.CA.Signer.File, "ca_ed25519")
@@ -76,6 +82,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(f.addr); err != nil {
 			add("%s: %q is not host:port", f.name, f.addr)
 		}
+	}
+	if c.SSH.MaxAuthAttemptsPerMinute < 0 || c.SSH.MaxUnauthenticated < 0 {
+		add("ssh.max_auth_attempts_per_minute, ssh.max_unauthenticated_connections: must be positive (there is no unlimited)")
 	}
 	errs = append(errs, c.validateVault()...)
 	if c.CA.AgentMaxTTL > c.CA.MaxTTL {
