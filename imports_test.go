@@ -17,11 +17,11 @@ var allowedImports = map[string][]string{
 	"policy/lineage":   {},
 	"recorder":         {"internal/privatefile"},
 	"recorder/s3store": {"recorder", "internal/privatefile"},
-	"ca":               {"policy", "ca/krl", "ca/sshsig", "internal/privatefile"},
+	"ca":               {"policy", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip"},
 	"ca/krl":           {},
 	"ca/sshsig":        {},
 	"ca/login":         {"policy", "ca/sshsig", "internal/privatefile"},
-	"bastion":          {"policy", "recorder", "bastion/pgwire", "bastion/relay", "policy/sqlclass", "policy/masking", "policy/lineage"},
+	"bastion":          {"policy", "recorder", "bastion/pgwire", "bastion/relay", "policy/sqlclass", "policy/masking", "policy/lineage", "internal/clip"},
 	"bastion/pgwire":   {},
 	"bastion/relay":    {},
 	"internal/pgrun":   {},
@@ -34,6 +34,8 @@ var allowedImports = map[string][]string{
 	// and a buffer safe to read while it is written (tests, bench).
 	"internal/privatefile": {},
 	"internal/syncbuf":     {},
+	// Bounds client-supplied text before it is recorded.
+	"internal/clip": {},
 }
 
 // TestImportDirection keeps the dependency rules of DESIGN.md true: leaves

@@ -8,6 +8,7 @@ import (
 	gliderssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -53,7 +54,7 @@ func factsOf(key gossh.PublicKey) keyFacts {
 	return keyFacts{
 		KeyType:        cert.Type(),
 		KeyFingerprint: gossh.FingerprintSHA256(cert.Key),
-		KeyID:          cert.KeyId,
+		KeyID:          clip.Name(cert.KeyId), // any client can make a certificate
 		Serial:         cert.Serial,
 		CAFingerprint:  gossh.FingerprintSHA256(cert.SignatureKey),
 	}
@@ -101,6 +102,7 @@ func (s *Server) serverConfig(ctx gliderssh.Context) *gossh.ServerConfig {
 	}
 	return &gossh.ServerConfig{
 		Config:                    gossh.Config{Ciphers: sshCiphers},
+		MaxAuthTries:              maxAuthTries,
 		PreAuthConnCallback:       cs.preAuth,
 		VerifiedPublicKeyCallback: cs.verifiedKey,
 		AuthLogCallback:           cs.authLog,
@@ -154,7 +156,8 @@ func (cs *connState) authLog(md gossh.ConnMetadata, method string, err error) {
 		cs.authenticated(md, method)
 		return
 	}
-	ev := authFailure{Method: method, User: md.User()}
+	// The user name, the method and the key are the client's to choose.
+	ev := authFailure{Method: clip.Name(method), User: clip.Name(md.User())}
 	if method == "none" && !a.noneSeen {
 		// Every client starts with "none" to learn the methods offered.
 		a.noneSeen = true
@@ -163,7 +166,7 @@ func (cs *connState) authLog(md gossh.ConnMetadata, method string, err error) {
 		return
 	}
 	r := a.explain(method, err, &ev.keyFacts)
-	ev.Reason = r.reason
+	ev.Reason = clip.Detail(r.reason)
 	if cs.record(evAuthFailure, ev) != nil {
 		return
 	}
@@ -226,7 +229,7 @@ func (cs *connState) authenticated(md gossh.ConnMetadata, method string) {
 	cert := cred.cert
 	ev := authSuccess{
 		Method:     method,
-		User:       md.User(),
+		User:       clip.Name(md.User()),
 		Name:       cred.identity.Name(),
 		Identity:   cred.identity,
 		Principals: cert.ValidPrincipals,

@@ -83,6 +83,7 @@ type Server struct {
 	handshakeTimeout time.Duration
 	certs            certChecker
 	ssh              *gliderssh.Server
+	limiter          *sourceLimiter // unauthenticated connections, per source
 
 	// cancels maps the cancel keys pgwire gives clients to their upstream
 	// sessions; shared by all channels, since a CancelRequest arrives on a
@@ -117,6 +118,10 @@ func New(cfg Config) (*Server, error) {
 		byAddr:     map[string]*connState{},
 		cancels:    &pgwire.CancelRegistry{},
 		classifier: sqlclass.NewClassifier(0),
+		limiter: newSourceLimiter(
+			orDefaultInt(timeouts.MaxAuthAttemptsPerMinute, policy.DefaultMaxAuthAttemptsPerMinute),
+			orDefaultInt(timeouts.MaxUnauthenticated, policy.DefaultMaxUnauthenticated),
+			cfg.Clock),
 	}
 	s.ssh = &gliderssh.Server{
 		Version:                  "gatehouse",
@@ -189,6 +194,13 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
+func orDefaultInt(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
+}
+
 // Serve accepts connections on ln until ctx is done or ln fails. Then it
 // closes ln and every connection it accepted, waits until each has
 // recorded its end, and returns: nil after ctx is done, otherwise the
@@ -198,8 +210,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	conns := &connSet{m: map[*timedConn]struct{}{}}
 	var wg sync.WaitGroup
+	reporting, stopReporting := context.WithCancel(ctx)
+	wg.Go(func() { s.reportThrottled(reporting) })
 	err := s.accept(ctx, ln, conns, &wg)
 	ln.Close()
+	stopReporting()
 	conns.closeAll(errShutdown)
 	wg.Wait()
 	if ctx.Err() != nil {
@@ -232,7 +247,12 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, conns *connSet, wg
 			return err
 		}
 		backoff = 0
-		tc := newTimedConn(raw, s.handshakeTimeout)
+		source := sourceOf(raw.RemoteAddr())
+		if why := s.limiter.admit(source); why != "" {
+			turnAway(raw, why)
+			continue
+		}
+		tc := newTimedConn(raw, s.handshakeTimeout, s.limiter, source)
 		conns.add(tc)
 		wg.Add(1)
 		go func() {

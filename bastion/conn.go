@@ -3,6 +3,7 @@ package bastion
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -24,14 +25,20 @@ type timedConn struct {
 	net.Conn
 	handshake *time.Timer
 
-	mu     sync.Mutex
-	cause  error      // first reason given for closing
-	cs     *connState // set by connCallback
-	closed bool
+	// limiter admitted the connection for source; it is told when the
+	// connection authenticates or closes without having done so.
+	limiter *sourceLimiter
+	source  netip.Prefix
+
+	mu       sync.Mutex
+	cause    error      // first reason given for closing
+	cs       *connState // set by connCallback
+	closed   bool
+	authDone bool // authenticated has run
 }
 
-func newTimedConn(c net.Conn, handshakeTimeout time.Duration) *timedConn {
-	tc := &timedConn{Conn: c}
+func newTimedConn(c net.Conn, handshakeTimeout time.Duration, limiter *sourceLimiter, source netip.Prefix) *timedConn {
+	tc := &timedConn{Conn: c, limiter: limiter, source: source}
 	tc.handshake = time.AfterFunc(handshakeTimeout, func() { tc.closeWith(errHandshakeTimeout) })
 	return tc
 }
@@ -54,8 +61,18 @@ func (c *timedConn) noteDeadline(err error) {
 	}
 }
 
-// authenticated stops the handshake timer.
-func (c *timedConn) authenticated() { c.handshake.Stop() }
+// authenticated stops the handshake timer and gives the source its
+// attempt back.
+func (c *timedConn) authenticated() {
+	c.handshake.Stop()
+	c.mu.Lock()
+	first := !c.authDone && !c.closed
+	c.authDone = true
+	c.mu.Unlock()
+	if first {
+		c.limiter.authenticated(c.source)
+	}
+}
 
 // closeWith closes the connection and, unless a cause was given already,
 // records why. The connection's context is cancelled with the cause before
@@ -78,9 +95,13 @@ func (c *timedConn) Close() error {
 	c.mu.Lock()
 	already := c.closed
 	c.closed = true
+	unauthenticated := !c.authDone
 	c.mu.Unlock()
 	if already {
 		return nil
+	}
+	if unauthenticated {
+		c.limiter.closedUnauthenticated()
 	}
 	return c.Conn.Close()
 }

@@ -13,6 +13,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/relay"
+	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -57,7 +58,7 @@ type directTCPIP struct {
 
 // forward handles a direct-tcpip channel: ssh -L and ssh -W.
 func (cs *connState) forward(nc gossh.NewChannel) {
-	ev := channelRefused{Channel: cs.nextChannel(), Type: nc.ChannelType()}
+	ev := channelRefused{Channel: cs.nextChannel(), Type: clip.Name(nc.ChannelType())}
 	var req directTCPIP
 	if err := gossh.Unmarshal(nc.ExtraData(), &req); err != nil {
 		cs.refuseChannel(nc, ev, gossh.ConnectionFailed, &refusal{
@@ -66,8 +67,10 @@ func (cs *connState) forward(nc gossh.NewChannel) {
 		})
 		return
 	}
-	ev.Host, ev.Port = req.Host, req.Port
-	ev.Origin = net.JoinHostPort(req.OriginHost, strconv.FormatUint(uint64(req.OriginPort), 10))
+	// Host and origin are the client's words: a refused channel records
+	// them clipped (an open one names a configured target).
+	ev.Host, ev.Port = clip.Name(req.Host), req.Port
+	ev.Origin = net.JoinHostPort(clip.Name(req.OriginHost), strconv.FormatUint(uint64(req.OriginPort), 10))
 	target, roles, r := cs.route(req.Host, req.Port)
 	if r != nil {
 		cs.refuseChannel(nc, ev, gossh.Prohibited, r)
@@ -130,7 +133,7 @@ func (cs *connState) relay(id int, nc gossh.NewChannel, upstream net.Conn) {
 	case cs.ctx.Err() != nil && err == context.Cause(cs.ctx):
 		ev.Error = cs.endedBecause()
 	default:
-		ev.Error = err.Error()
+		ev.Error = clip.Detail(err.Error())
 	}
 	_ = cs.record(evChannelClose, ev)
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
+	"github.com/gatehouse-dev/gatehouse/internal/clip"
 )
 
 // evDBDecision is the record of an allowed statement, durable (fsync'd)
@@ -54,12 +55,12 @@ func (s *pgSession) inspectDurable(ctx context.Context, q pgwire.Query) pgwire.V
 	if !v.Allow {
 		return v
 	}
-	ev := dbDecision{Channel: s.channel, Extended: q.Extended, Statement: clipName(q.StatementName),
+	ev := dbDecision{Channel: s.channel, Extended: q.Extended, Statement: clip.Name(q.StatementName),
 		Params: q.ParamCount, Decision: "allow"}
 	ev.Text, ev.TextBytes, ev.TextSHA256 = recordedText(q.SQL)
 	d, ok := v.Detail.(*statementDetail)
 	if ok {
-		ev.Kinds, ev.Relations, ev.Functions, ev.Rule = clipList(d.Kinds), clipList(d.Relations), clipList(d.Functions), clipName(d.Rule)
+		ev.Kinds, ev.Relations, ev.Functions, ev.Rule = clipList(d.Kinds), clipList(d.Relations), clipList(d.Functions), clip.Detail(d.Rule)
 	} else {
 		d = &statementDetail{}
 	}

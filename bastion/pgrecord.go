@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
+	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 )
 
@@ -64,14 +64,14 @@ func (s *pgSession) observe(ev pgwire.StatementEvent) {
 // bounds of what a record keeps of the client's text.
 func statementRecord(channel int, ev pgwire.StatementEvent) dbStatement {
 	rec := dbStatement{
-		Channel: channel, Extended: ev.Extended, Statement: clipName(ev.StatementName),
-		Portal: clipName(ev.Portal), Params: ev.ParamCount, Parameters: recordedParameters(ev.Parameters), Decision: "allow", Outcome: string(ev.Outcome),
+		Channel: channel, Extended: ev.Extended, Statement: clip.Name(ev.StatementName),
+		Portal: clip.Name(ev.Portal), Params: ev.ParamCount, Parameters: recordedParameters(ev.Parameters), Decision: "allow", Outcome: string(ev.Outcome),
 		SkippedAlso: ev.SkippedAlso, Rows: ev.Rows, Tag: ev.Tag, Bytes: ev.Bytes, Error: ev.SQLState,
 		DurationMS: float64(ev.Duration.Microseconds()) / 1000, Masked: clipList(ev.Rewritten),
 	}
 	rec.Text, rec.TextBytes, rec.TextSHA256 = recordedText(ev.SQL)
 	if d, ok := ev.Detail.(*statementDetail); ok {
-		rec.Kinds, rec.Relations, rec.Functions, rec.Rule = clipList(d.Kinds), clipList(d.Relations), clipList(d.Functions), clipName(d.Rule)
+		rec.Kinds, rec.Relations, rec.Functions, rec.Rule = clipList(d.Kinds), clipList(d.Relations), clipList(d.Functions), clip.Detail(d.Rule)
 		if !d.Allow {
 			rec.Decision = "deny"
 		}
@@ -179,11 +179,9 @@ const (
 	// one is recorded as its first maxRecordedText bytes (cut at a
 	// character), text_bytes and text_sha256.
 	maxRecordedText = 64 << 10
-	// maxRecordedName bounds a prepared statement's or portal's name.
-	maxRecordedName = 1 << 10
 	// maxRecordedList and maxRecordedListEntry bound the lists of a
 	// record (kinds, relations, functions, masked columns): a longer list
-	// ends with an entry "… N more"; a longer entry ends with "…".
+	// ends with an entry "… N more"; a longer entry is clipped (clip.String).
 	maxRecordedList      = 100
 	maxRecordedListEntry = 256
 )
@@ -195,18 +193,7 @@ func recordedText(sql string) (text string, textBytes int, textSHA256 string) {
 		return sql, 0, ""
 	}
 	sum := sha256.Sum256([]byte(sql))
-	return clipUTF8(sql, maxRecordedText), len(sql), hex.EncodeToString(sum[:])
-}
-
-// clipName bounds a name the client chose, or a rule that quotes one.
-func clipName(s string) string { return clipEntry(s, maxRecordedName) }
-
-// clipEntry cuts s to at most n bytes and a "…", if it is longer.
-func clipEntry(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return clipUTF8(s, n) + "…"
+	return clip.Cut(sql, maxRecordedText), len(sql), hex.EncodeToString(sum[:])
 }
 
 // clipList bounds a list of a record and each of its entries.
@@ -221,21 +208,10 @@ func clipList(ss []string) []string {
 	}
 	out := make([]string, n, n+1)
 	for i, e := range ss[:n] {
-		out[i] = clipEntry(e, maxRecordedListEntry)
+		out[i] = clip.String(e, maxRecordedListEntry)
 	}
 	if n < len(ss) {
 		out = append(out, fmt.Sprintf("… %d more", len(ss)-n))
 	}
 	return out
-}
-
-// clipUTF8 is s cut to at most n bytes, not within a character.
-func clipUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

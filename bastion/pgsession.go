@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
+	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/sqlclass"
 )
@@ -50,7 +51,7 @@ func (s *pgSession) authorize(ctx context.Context, st pgwire.Startup) (*pgwire.U
 	if !slices.Contains(s.roles, st.User) {
 		return nil, &pgwire.Error{Code: "28000", Message: fmt.Sprintf(
 			"gatehouse: no grant %s:%s; your certificate grants %s (connect with one of those roles as the user name)",
-			s.target, st.User, grantsText(s.target, s.roles))}
+			s.target, clip.Name(st.User), grantsText(s.target, s.roles))}
 	}
 	role := s.spec.Roles[st.User]
 	s.role = st.User

@@ -7,6 +7,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
+	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -62,7 +63,7 @@ func (cs *connState) proxyPostgres(id int, nc gossh.NewChannel, target string, s
 	err = pgwire.Serve(cs.ctx, counted, s.config())
 	ev := channelClose{Channel: id, BytesToTarget: counted.in.Load(), BytesFromTarget: counted.out.Load()}
 	if err != nil {
-		ev.Error = err.Error()
+		ev.Error = clip.Detail(err.Error()) // a refusal may quote the client's startup
 	}
 	_ = cs.record(evChannelClose, ev)
 }
@@ -85,10 +86,10 @@ func (s *pgSession) config() pgwire.Config {
 
 func (s *pgSession) onStart(info pgwire.SessionInfo) error {
 	return s.cs.record(evDBStart, dbStart{
-		Channel: s.channel, Target: s.target, Role: s.role, Database: info.UpstreamDatabase,
+		Channel: s.channel, Target: s.target, Role: s.role, Database: clip.Name(info.UpstreamDatabase),
 		UpstreamUser: info.UpstreamUser, UpstreamTLS: info.TLS, TLSVersion: info.TLSVersion,
 		ServerVersion: info.ServerVersion, Statements: s.policyName, ReadOnly: s.readOnly,
-		ProtocolVersion: info.ProtocolVersion, ClientApp: info.Startup.Params["application_name"],
+		ProtocolVersion: info.ProtocolVersion, ClientApp: clip.Name(info.Startup.Params["application_name"]),
 		Identity: s.identity.Name(), VaultLeaseID: s.leaseID(),
 	})
 }
@@ -96,7 +97,7 @@ func (s *pgSession) onStart(info pgwire.SessionInfo) error {
 func (s *pgSession) onEnd(end pgwire.SessionEnd) {
 	ev := dbEnd{Channel: s.channel, Reason: end.Reason}
 	if end.Err != nil {
-		ev.Error = end.Err.Error()
+		ev.Error = clip.Detail(end.Err.Error())
 	}
 	_ = s.cs.record(evDBEnd, ev)
 }

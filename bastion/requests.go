@@ -8,6 +8,8 @@ import (
 
 	gliderssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/internal/clip"
 )
 
 // evRequestRefused records a refused session or global request.
@@ -18,17 +20,6 @@ type requestRefused struct {
 	Type    string `json:"type"`
 	Detail  string `json:"detail,omitempty"`
 	Reason  string `json:"reason"`
-}
-
-// maxDetail bounds the client-supplied text (a command, a path) recorded
-// with a refusal.
-const maxDetail = 1024
-
-func clip(s string) string {
-	if len(s) <= maxDetail {
-		return s
-	}
-	return s[:maxDetail] + "…(truncated)"
 }
 
 // channelHandler adapts a connState method to gliderlabs' ChannelHandler
@@ -48,9 +39,9 @@ func (s *Server) channelHandler(fn func(*connState, gossh.NewChannel)) gliderssh
 // refuseChannelType handles every channel type but direct-tcpip and
 // session: x11, forwarded-tcpip, direct-streamlocal@openssh.com, ...
 func (cs *connState) refuseChannelType(nc gossh.NewChannel) {
-	ev := channelRefused{Channel: cs.nextChannel(), Type: nc.ChannelType()}
+	ev := channelRefused{Channel: cs.nextChannel(), Type: clip.Name(nc.ChannelType())}
 	if ev.Type == "direct-streamlocal@openssh.com" {
-		ev.Host = clip(firstString(nc.ExtraData())) // the socket path
+		ev.Host = clip.Detail(firstString(nc.ExtraData())) // the socket path
 	}
 	cs.refuseChannel(nc, ev, gossh.Prohibited, &refusal{
 		reason:  "channel type not allowed",
@@ -71,7 +62,7 @@ func (s *Server) globalRequest(ctx gliderssh.Context, _ *gliderssh.Server, req *
 	case "keepalive@openssh.com", "no-more-sessions@openssh.com":
 		return false, nil // routine client traffic, not worth a record
 	}
-	ev := requestRefused{Type: req.Type, Reason: "global request not supported"}
+	ev := requestRefused{Type: clip.Name(req.Type), Reason: "global request not supported"}
 	switch req.Type {
 	case "tcpip-forward", "cancel-tcpip-forward":
 		// RFC 4254 §7.1: address to bind, port to bind.
@@ -80,11 +71,11 @@ func (s *Server) globalRequest(ctx gliderssh.Context, _ *gliderssh.Server, req *
 			Port uint32
 		}
 		if gossh.Unmarshal(req.Payload, &bind) == nil {
-			ev.Detail = clip(net.JoinHostPort(bind.Addr, strconv.FormatUint(uint64(bind.Port), 10)))
+			ev.Detail = clip.Detail(net.JoinHostPort(bind.Addr, strconv.FormatUint(uint64(bind.Port), 10)))
 		}
 		ev.Reason = "remote port forwarding is not allowed"
 	case "streamlocal-forward@openssh.com", "cancel-streamlocal-forward@openssh.com":
-		ev.Detail = clip(firstString(req.Payload))
+		ev.Detail = clip.Detail(firstString(req.Payload))
 		ev.Reason = "remote socket forwarding is not allowed"
 	}
 	_ = cs.record(evRequestRefused, ev)

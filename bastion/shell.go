@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/internal/clip"
 )
 
 // sessionAnswer is how the bastion answers one request on a session
@@ -27,16 +29,16 @@ func answerSessionRequest(req *gossh.Request, example string) sessionAnswer {
 			reason:  "shell access is not allowed",
 			message: "gatehouse: shell access is not allowed; " + instead}
 	case "exec":
-		return sessionAnswer{record: true, terminal: true, detail: clip(firstString(req.Payload)),
+		return sessionAnswer{record: true, terminal: true, detail: clip.Detail(firstString(req.Payload)),
 			reason:  "running commands is not allowed",
 			message: "gatehouse: running commands is not allowed; " + instead}
 	case "subsystem":
-		name := clip(firstString(req.Payload))
+		name := clip.Detail(firstString(req.Payload))
 		return sessionAnswer{record: true, terminal: true, detail: name,
 			reason:  "subsystems are not allowed",
 			message: fmt.Sprintf("gatehouse: subsystem %q is not available; %s", name, instead)}
 	case "pty-req":
-		return sessionAnswer{record: true, detail: clip(firstString(req.Payload)),
+		return sessionAnswer{record: true, detail: clip.Detail(firstString(req.Payload)),
 			reason:  "terminals are not allowed",
 			message: "gatehouse: no terminal: gatehouse does not run shells or commands"}
 	case "x11-req":
@@ -73,7 +75,7 @@ func (cs *connState) session(nc gossh.NewChannel) {
 	for req := range reqs {
 		ans := answerSessionRequest(req, cs.example())
 		if ans.record {
-			_ = cs.record(evRequestRefused, requestRefused{Channel: id, Type: req.Type, Detail: ans.detail, Reason: ans.reason})
+			_ = cs.record(evRequestRefused, requestRefused{Channel: id, Type: clip.Name(req.Type), Detail: ans.detail, Reason: ans.reason})
 		}
 		if closed {
 			_ = req.Reply(false, nil)

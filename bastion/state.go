@@ -14,6 +14,7 @@ import (
 	gliderssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 )
 
@@ -127,7 +128,7 @@ func (cs *connState) start(clientVersion string) {
 	_ = cs.record(evSessionStart, sessionStart{
 		ClientAddr:    cs.conn.RemoteAddr().String(),
 		ServerAddr:    cs.conn.LocalAddr().String(),
-		ClientVersion: clientVersion,
+		ClientVersion: clip.Name(clientVersion),
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -57,7 +58,8 @@ func newIssuedEvent(source string, id policy.Identity, cert *gossh.Certificate) 
 // caller. The refusal stands whether or not it could be recorded; a
 // recording failure is joined to the error for the server's log.
 func (a *Authority) refuse(req Request, err error) error {
-	ev := RefusedEvent{Source: req.Source, Grants: req.Grants}
+	// The grants are as the caller asked, who may hold no valid token.
+	ev := RefusedEvent{Source: req.Source, Grants: clip.Names(req.Grants)}
 	if req.Identity.Subject != "" {
 		id := req.Identity
 		ev.Identity = &id
@@ -80,6 +82,7 @@ func (a *Authority) recordRefusal(ev RefusedEvent, err error) error {
 		// record keeps the public message plus the cause's text.
 		ev.Reason = e.Message + ": " + e.Err.Error()
 	}
+	ev.Reason = clip.Detail(ev.Reason) // a message may quote what was asked
 	if a.Record == nil {
 		return e
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
@@ -377,7 +378,7 @@ func (a *Authority) recordRequest(typ string, r AccessRequest, by policy.Identit
 // caller.
 func (a *Authority) refuseRequest(action, id, grant string, by *policy.Identity, err error) error {
 	e := asError(err)
-	ev := RequestRefusedEvent{Action: action, RequestID: id, Grant: grant, Reason: e.Message, Code: e.Code}
+	ev := RequestRefusedEvent{Action: action, RequestID: clip.Name(id), Grant: clip.Name(grant), Reason: clip.Detail(e.Message), Code: e.Code}
 	if by != nil && by.Subject != "" {
 		ev.By = by
 	}

@@ -71,4 +71,3 @@ func testPipelineFloods(t *testing.T, w *world, p profile) {
 		}
 	})
 }
-

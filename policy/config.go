@@ -51,11 +51,24 @@ type SSHConfig struct {
 	// of the CA's. Nothing is allowed after ValidBefore. nil (absent):
 	// 1m; 0s means none; at most MaxClockSkew.
 	ClockSkew *Duration `yaml:"clock_skew"`
+	// MaxAuthAttemptsPerMinute is how many connections one source (an
+	// IPv4 address, an IPv6 /64) may open per minute that have not
+	// authenticated; each is given back when it authenticates. Default 60.
+	MaxAuthAttemptsPerMinute int `yaml:"max_auth_attempts_per_minute"`
+	// MaxUnauthenticated bounds the connections, from all sources, that
+	// are open and not yet authenticated. Default 512.
+	MaxUnauthenticated int `yaml:"max_unauthenticated_connections"`
 }
 
 // MaxClockSkew bounds ssh.clock_skew: clocks further apart than this are
 // a fault to fix, not one to paper over by accepting certificates early.
 const MaxClockSkew = 10 * time.Minute
+
+// Defaults of the limits on unauthenticated SSH connections.
+const (
+	DefaultMaxAuthAttemptsPerMinute = 60
+	DefaultMaxUnauthenticated       = 512
+)
 
 // CAConfig configures the certificate authority and its HTTP API.
 type CAConfig struct {

@@ -31,6 +31,12 @@ func (c *Config) applyDefaults() {
 		skew := Duration(time.Minute)
 		c.SSH.ClockSkew = &skew
 	}
+	if c.SSH.MaxAuthAttemptsPerMinute == 0 {
+		c.SSH.MaxAuthAttemptsPerMinute = DefaultMaxAuthAttemptsPerMinute
+	}
+	if c.SSH.MaxUnauthenticated == 0 {
+		c.SSH.MaxUnauthenticated = DefaultMaxUnauthenticated
+	}
 	def(&c.CA.Listen, "127.0.0.1:8443")
 	if v := c.CA.Signer.Vault; v == nil {
 		def(&c.CA.Signer.File, "ca_ed25519")
@@ -79,6 +85,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(f.addr); err != nil {
 			add("%s: %q is not host:port", f.name, f.addr)
 		}
+	}
+	if c.SSH.MaxAuthAttemptsPerMinute < 0 || c.SSH.MaxUnauthenticated < 0 {
+		add("ssh.max_auth_attempts_per_minute, ssh.max_unauthenticated_connections: must be positive (there is no unlimited)")
 	}
 	errs = append(errs, c.validateVault()...)
 	if skew := c.SSH.ClockSkew; skew != nil && skew.D() > MaxClockSkew {

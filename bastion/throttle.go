@@ -1,0 +1,103 @@
+package bastion
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
+)
+
+// evAuthThrottled records, once per report interval and source, the
+// connections refused before authentication (docs/recording-format.md).
+const evAuthThrottled = "auth.throttled"
+
+// throttleReportInterval is how often refused connections are recorded:
+// one stream per source that had any, however many there were.
+const throttleReportInterval = time.Minute
+
+// endThrottled is the end reason of a stream of refused connections.
+const endThrottled = "connections refused before authentication"
+
+type authThrottled struct {
+	Source          string    `json:"source"`
+	OverRate        int       `json:"over_rate,omitempty"`
+	OverConcurrency int       `json:"over_concurrency,omitempty"`
+	First           time.Time `json:"first"`
+	Last            time.Time `json:"last"`
+	PerMinute       int       `json:"max_auth_attempts_per_minute"`
+	MaxUnauth       int       `json:"max_unauthenticated_connections"`
+}
+
+// turnAway closes a connection the limiter refused, telling the client
+// why in a line before the version exchange, which RFC 4253 §4.2 lets a
+// server send (OpenSSH shows it with -v). Nothing is recorded for it
+// now: reportThrottled records the refusals of each source together.
+func turnAway(c net.Conn, why string) {
+	msg := "gatehouse: too many connections that have not authenticated from your address; try again in a minute\r\n"
+	if why == overConcurrency {
+		msg = "gatehouse: too many connections are authenticating; try again shortly\r\n"
+	}
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.Write([]byte(msg))
+	_ = c.Close()
+}
+
+// reportThrottled records the refused connections every
+// throttleReportInterval, and once more when ctx ends.
+func (s *Server) reportThrottled(ctx context.Context) {
+	tick := time.NewTicker(throttleReportInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.recordThrottled()
+			return
+		case <-tick.C:
+			s.recordThrottled()
+		}
+	}
+}
+
+// recordThrottled writes one stream per source with refusals: its
+// session.start names the source, one auth.throttled says how many were
+// refused and when, session.end closes it. If they cannot be recorded,
+// the counts are logged.
+func (s *Server) recordThrottled() {
+	for _, t := range s.limiter.takeRefusals() {
+		ev := authThrottled{
+			Source: sourceName(t), OverRate: t.Refused[overRate], OverConcurrency: t.Refused[overConcurrency],
+			First: t.First.UTC(), Last: t.Final.UTC(), PerMinute: s.limiter.perMinute, MaxUnauth: s.limiter.maxUnauth,
+		}
+		s.log.Warn("connections refused before authentication", "source", ev.Source,
+			"over_rate", ev.OverRate, "over_concurrency", ev.OverConcurrency)
+		if err := s.recordThrottledSource(ev); err != nil {
+			s.log.Error("cannot record refused connections", "source", ev.Source, "error", err)
+		}
+	}
+}
+
+func (s *Server) recordThrottledSource(ev authThrottled) error {
+	stream, err := s.cfg.Recorder.Open(recorder.KindSession)
+	if err != nil {
+		return err
+	}
+	errStart := stream.Emit(evSessionStart, sessionStart{ClientAddr: ev.Source})
+	errEv := stream.Emit(evAuthThrottled, ev)
+	errEnd := stream.Emit(evSessionEnd, sessionEnd{Reason: endThrottled, DurationMS: ev.Last.Sub(ev.First).Milliseconds()})
+	return errors.Join(errStart, errEv, errEnd, stream.Close())
+}
+
+// sourceName is how a record names a source: its address, an IPv6 /64
+// as a prefix, and the sources that shared the overflow bucket as such.
+func sourceName(t throttled) string {
+	switch {
+	case t.Source == overflowSource:
+		return "other sources (the table of sources was full, or the address is not IP)"
+	case t.Source.Addr().Is4():
+		return t.Source.Addr().String()
+	default:
+		return t.Source.String()
+	}
+}
