@@ -491,6 +491,9 @@ func dataRowSize(m *pgproto3.DataRow) int64 {
 // describedPortal keeps what Results says of a portal's rows, from the
 // reply to gatehouse's own Describe.
 func (r *replies) describedPortal(name string, msg pgproto3.BackendMessage) {
+	if r.results == nil {
+		return // gatehouse asks only under Results
+	}
 	pt := r.names.portals[name]
 	if pt == nil {
 		// A portal the server has and gatehouse did not see made (a
