@@ -44,14 +44,25 @@
 // that portal, and how Observe gets rows, bytes, duration and SQLSTATE per
 // statement.
 //
+// The portals and prepared statements the server holds are followed in
+// the order it answers (namespace): Parse, Bind and Close, and the SQL
+// statements Inspect reports in Verdict.Names (DECLARE, CLOSE, FETCH,
+// PREPARE, DEALLOCATE, DISCARD ALL), with transaction ends and rollbacks.
+// PostgreSQL shares one namespace between SQL cursors and protocol
+// portals, and one between PREPARE and Parse, so a name swapped through
+// the other half is still known for what it is; a name not known exactly
+// has no source.
+//
 // # Rewriting results (masking)
 //
 // When Authorize's Upstream sets Results, pgwire asks it how each result's
 // rows are rewritten before the client sees them: at a simple query's
 // RowDescription, at a COPY TO's CopyOutResponse, and for the extended
 // protocol at the portal's description, which pgwire asks the database for
-// itself after each Bind (a Describe whose reply goes no further), since a
-// client may Execute without describing. DataRows are rewritten column by
+// itself before each Execute (a Describe whose reply goes no further),
+// since a client may Execute without describing and the portal may have
+// been replaced since it was bound. The rows of a FETCH, an EXECUTE or an
+// Execute are described with the source of the query behind the name. DataRows are rewritten column by
 // column as they are encoded into the output buffer; rows pgwire cannot
 // place, or whose width is not their description's, go out all NULL;
 // errors and notices keep only their severity, SQLSTATE and position,
