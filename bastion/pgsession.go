@@ -2,6 +2,7 @@ package bastion
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -154,7 +155,7 @@ type statementDetail struct {
 func (s *pgSession) inspect(ctx context.Context, q pgwire.Query) pgwire.Verdict {
 	stmts, err := s.cs.srv.classifier.Classify(q.SQL)
 	if err != nil {
-		return s.deny(&statementDetail{Rule: "parse"}, "gatehouse: statement refused: gatehouse could not parse it ("+err.Error()+")")
+		return s.unparsable(err)
 	}
 	d := &statementDetail{Allow: true, readsOnly: len(stmts) > 0}
 	// PREPAREs earlier in the string, which its EXECUTEs may run; they are
@@ -224,6 +225,19 @@ func (s *pgSession) effect(st sqlclass.Statement, preparedHere map[string]prepar
 		p.settings = union(p.settings, inner.settings)
 	}
 	return p, ""
+}
+
+// unparsable refuses a string the parser rejects. It never reaches the
+// database, and the client is answered as PostgreSQL would answer it: a
+// syntax error (42601) with the parser's message and position, which
+// editors and drivers point at.
+func (s *pgSession) unparsable(err error) pgwire.Verdict {
+	v := s.deny(&statementDetail{Rule: "parse"}, "gatehouse: statement refused: gatehouse could not parse it ("+err.Error()+")")
+	var pe *sqlclass.ParseError
+	if errors.As(err, &pe) {
+		v.Message, v.Code, v.Position = pe.Message, "42601", pe.Position
+	}
+	return v
 }
 
 func (s *pgSession) deny(d *statementDetail, msg string) pgwire.Verdict {

@@ -163,6 +163,13 @@ type Verdict struct {
 	// `gatehouse: delete not allowed by statement policy "readonly"`.
 	// Empty means "gatehouse: statement not allowed by policy".
 	Message string
+	// Code is the SQLSTATE of a denial; empty means 42501
+	// (insufficient_privilege). Position, when not 0, is where in the SQL
+	// string the denial points, in characters from 1 (ErrorResponse
+	// field P): a string that does not parse is answered as PostgreSQL
+	// would answer it, 42601 at the parser's position.
+	Code     string
+	Position int
 	// Detail is opaque to pgwire and handed back in StatementEvent, for
 	// recording (kinds, relations, the deciding rule).
 	Detail any

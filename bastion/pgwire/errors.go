@@ -68,16 +68,21 @@ func fatal(e *Error) *pgproto3.ErrorResponse {
 }
 
 // refusal is the ErrorResponse a client gets for a denied statement, in
-// place of the database's.
-func refusal(message string) *pgproto3.ErrorResponse {
+// place of the database's: SQLSTATE code ("" is 42501) and the
+// position in the statement it points at (0: none).
+func refusal(message, code string, position int32) *pgproto3.ErrorResponse {
 	if message == "" {
 		message = "gatehouse: statement not allowed by policy"
+	}
+	if code == "" {
+		code = codeInsufficientPrivilege
 	}
 	return &pgproto3.ErrorResponse{
 		Severity:            "ERROR",
 		SeverityUnlocalized: "ERROR",
-		Code:                codeInsufficientPrivilege,
+		Code:                code,
 		Message:             message,
+		Position:            position,
 	}
 }
 

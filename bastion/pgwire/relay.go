@@ -236,7 +236,7 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 		p := &pending{kind: 'Q', ev: s.event(m.String, v), names: v.Names}
 		s.upUnsent += len(m.String)
 		if !v.Allow {
-			p.refusal = refusalMessage(v)
+			p.refuse(v)
 			m = &pgproto3.Query{String: refusedSQL}
 		}
 		s.hold(v)
@@ -248,7 +248,7 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 		p.ev.Extended, p.ev.StatementName = true, m.Name
 		s.upUnsent += len(m.Query)
 		if !v.Allow {
-			p.refusal = refusalMessage(v)
+			p.refuse(v)
 			m = &pgproto3.Parse{Name: m.Name, Query: refusedSQL}
 		}
 		s.hold(v)
@@ -380,11 +380,12 @@ func bindValues(m *pgproto3.Bind) []Parameter {
 	return out
 }
 
-func refusalMessage(v Verdict) string {
-	if v.Message == "" {
-		return "gatehouse: statement not allowed by policy"
+// refuse marks p denied by v, with what its refusal says.
+func (p *pending) refuse(v Verdict) {
+	p.refusal, p.refusalCode, p.refusalPosition = v.Message, v.Code, int32(v.Position)
+	if p.refusal == "" {
+		p.refusal = "gatehouse: statement not allowed by policy"
 	}
-	return v.Message
 }
 
 // clientReadFailed classifies an error from reading the client: the

@@ -24,6 +24,10 @@ type pending struct {
 	stmt    *prepared
 	names   []NameEffect // Query: Verdict.Names, one per statement
 	refusal string       // non-empty when Inspect denied it: the client's error message
+	// refusalCode and refusalPosition: the refusal's SQLSTATE ("" is
+	// 42501) and ErrorResponse position (Verdict.Code, Verdict.Position).
+	refusalCode     string
+	refusalPosition int32
 	// ev accumulates what Observe is told, for Query, FunctionCall, Execute
 	// and Parse; nil for the other kinds.
 	ev *StatementEvent
@@ -320,7 +324,8 @@ func (r *replies) error(m *pgproto3.ErrorResponse) pgproto3.BackendMessage {
 	var out pgproto3.BackendMessage = m
 	code := m.Code
 	if p.refusal != "" {
-		out, code = refusal(p.refusal), codeInsufficientPrivilege
+		r := refusal(p.refusal, p.refusalCode, p.refusalPosition)
+		out, code = r, r.Code
 	}
 	if p.ev != nil && p.ev.SQLState == "" {
 		p.ev.SQLState = code
