@@ -124,12 +124,16 @@ func testSinks(t *testing.T, port int) {
 
 // testPgCatalogFunctions: a function created in pg_catalog after initdb
 // (here by the superuser, as an approved admin session could) is not
-// trusted as built in, qualified or not (item 5).
+// trusted as built in, qualified or not, nor is an operator over one
+// (item 5).
 func testPgCatalogFunctions(t *testing.T, w *world, port int) {
 	w.execIn("orders", `CREATE FUNCTION pg_catalog.gh_leak(i int) RETURNS text LANGUAGE sql AS 'SELECT ssn FROM public.people WHERE id = i';
-		CREATE FUNCTION pg_catalog.gh_echo(v text) RETURNS text LANGUAGE sql AS 'SELECT v'`)
+		CREATE FUNCTION pg_catalog.gh_echo(v text) RETURNS text LANGUAGE sql AS 'SELECT v';
+		CREATE FUNCTION pg_catalog.gh_opfn(a int, b int) RETURNS text LANGUAGE sql AS 'SELECT ssn FROM public.people WHERE id = a';
+		CREATE OPERATOR pg_catalog.=== (leftarg = int, rightarg = int, function = pg_catalog.gh_opfn)`)
 	t.Cleanup(func() {
-		w.execIn("orders", "DROP FUNCTION pg_catalog.gh_leak(int); DROP FUNCTION pg_catalog.gh_echo(text)")
+		w.execIn("orders", `DROP OPERATOR pg_catalog.=== (int, int); DROP FUNCTION pg_catalog.gh_opfn(int, int);
+			DROP FUNCTION pg_catalog.gh_leak(int); DROP FUNCTION pg_catalog.gh_echo(text)`)
 	})
 	attacks := []string{
 		"SELECT gh_leak(1)",
@@ -137,6 +141,9 @@ func testPgCatalogFunctions(t *testing.T, w *world, port int) {
 		"SELECT name FROM people WHERE pg_catalog.gh_leak(id) LIKE '1%'",
 		"SELECT gh_echo(ssn) FROM people",
 		"SELECT * FROM pg_catalog.gh_leak(2)",
+		// an operator is its function in disguise
+		"SELECT id === 0 FROM people",
+		"SELECT name FROM people WHERE id OPERATOR(pg_catalog.===) 0 IS NOT NULL",
 	}
 	conn := pgxAs(t, port, "support", pgx.QueryExecModeCacheStatement)
 	for _, sql := range attacks {
