@@ -36,3 +36,28 @@ WHERE p.proname = $1 AND n.nspname = ANY($2::text[]) GROUP BY 1 ORDER BY 1`,
 	c.answers.putFunction(key, fns)
 	return fns, nil
 }
+
+// Operators is lineage.Catalog's: the function behind each operator
+// called name that an expression could use, and whether initdb created
+// it. Its answers share the functions' cache under a key of their own.
+func (c *pgLineageCatalog) Operators(searchPath []string, schema, name string) ([]lineage.Function, error) {
+	key := lookupKey(searchPath, schema, name) + "\x01operator"
+	if fns, ok := c.answers.function(key); ok {
+		return fns, nil
+	}
+	rows, err := query(c.ctx, c.conn, `SELECT DISTINCT fn.nspname, p.proname, p.oid < $3::oid FROM pg_catalog.pg_operator o
+JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
+JOIN pg_catalog.pg_namespace fn ON fn.oid = p.pronamespace
+WHERE o.oprname = $1 AND n.nspname = ANY($2::text[]) ORDER BY 1, 2`,
+		[]byte(name), textArray(candidates(searchPath, schema)), []byte(fmt.Sprint(firstNormalObjectID)))
+	if err != nil {
+		return nil, fmt.Errorf("looking up operator %s: %w", name, err)
+	}
+	var fns []lineage.Function
+	for _, r := range rows {
+		fns = append(fns, lineage.Function{Schema: r[0], Name: r[1], BuiltIn: r[2] == "t"})
+	}
+	c.answers.putFunction(key, fns)
+	return fns, nil
+}

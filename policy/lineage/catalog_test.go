@@ -48,6 +48,8 @@ func newFakeCatalog() *fakeCatalog {
 	c.add(Relation{Schema: "pg_catalog", Name: "pg_class", Columns: []string{"oid", "relname"}})
 	c.add(Relation{Schema: "information_schema", Name: "columns", Kind: View, Columns: []string{"table_name", "column_name", "max_length"},
 		Definition: "SELECT c.relname::information_schema.sql_identifier, c.relname, information_schema._pg_char_max_length(c.oid, c.oid) FROM pg_class c"})
+	c.add(Relation{Schema: "public", Name: "op_view", Kind: View, Columns: []string{"x"},
+		Definition: "SELECT orders.id OPERATOR(public.===) 1 AS x FROM public.orders"})
 	// A view calling lower() means pg_catalog's, whatever the session's
 	// search_path puts first.
 	c.add(Relation{Schema: "public", Name: "lower_names", Kind: View, Columns: []string{"n"},
@@ -101,6 +103,18 @@ func (c *fakeCatalog) Functions(searchPath []string, schema, name string) ([]Fun
 		}
 	}
 	return out, nil
+}
+
+// Operators: === is a user operator over public.leak; the rest are
+// built in, over built-in functions (those PostgreSQL ships), or unknown.
+func (c *fakeCatalog) Operators(searchPath []string, schema, name string) ([]Function, error) {
+	switch {
+	case name == "===" && (schema == "public" || (schema == "" && slices.Contains(searchPath, "public"))):
+		return []Function{{Schema: "public", Name: "leak"}}, nil
+	case name == "~~" && schema == "":
+		return []Function{{Schema: "pg_catalog", Name: "textlike", BuiltIn: true}}, nil
+	}
+	return nil, nil
 }
 
 // notBuiltIn are names no built-in function has.

@@ -49,9 +49,13 @@
 // While masking applies (Options.Masked is not empty), Result.Refuse says
 // why the statement must not run, failing closed:
 //   - it calls a function that is not built in and that AllowFunctions
-//     does not list (its body can read masked columns out of sight), or a function
-//     the catalog cannot find, runs a DO block, or creates code that runs
-//     later (functions, procedures, triggers, rules, event triggers);
+//     does not list (its body can read masked columns out of sight), or a
+//     function the catalog cannot find, runs a DO block, or creates code
+//     that runs later (functions, procedures, triggers, rules, event
+//     triggers);
+//   - it calls, anywhere, a built-in that runs SQL given as text or reads
+//     a relation or cursor named by a value (query_to_xml, ts_stat,
+//     table_to_xml, cursor_to_xml; see opaqueFunctions);
 //   - it stores masked values where they are not masked (INSERT ...
 //     SELECT, UPDATE ... SET, SELECT INTO, CREATE TABLE AS, and the
 //     pg_catalog functions whose arguments become visible elsewhere:
@@ -64,8 +68,8 @@
 //     DDL, maintenance) and names a relation with masked columns;
 //   - DenyProbing is set and a masked column, or an untraced value while
 //     masked columns are read, sits in a probing position;
-//   - it reads masked columns (or might: an unknown relation, an opaque
-//     function, the pg_stats views, whose sampled values include masked
+//   - it reads masked columns (or might: an unknown relation, the
+//     pg_stats views, whose sampled values include masked
 //     columns) and an output, or a stored value, cannot be traced.
 //
 // Analyze keeps no state between calls: it is safe for concurrent use
@@ -83,12 +87,14 @@
 // and pg_inherits followed upwards for Ancestors. Functions is, for each
 // pg_proc.pronamespace name holding functions called name in the given
 // schema or in current_schemas(true), whether all their OIDs are below
-// 16384 (BuiltIn).
+// 16384 (BuiltIn); Operators is pg_operator.oprcode's schema, name and
+// provenance for the operators called name.
 //
 // The caller decides what to do with Direct and Derived outputs (mask
 // them, or refuse by on_derived). What the text and the Catalog cannot
-// show is out of reach: user-defined operators, casts and type output
-// functions, the bodies of functions allowed by AllowFunctions, and values
+// show is out of reach: user-defined casts and type input and output
+// functions (operators are judged by the functions behind them, see
+// Catalog.Operators), the bodies of functions allowed by AllowFunctions, and values
 // that PostgreSQL echoes in error messages (`'123-45-6789'::int` fails
 // with the value in the message; the proxy withholds those messages).
 package lineage

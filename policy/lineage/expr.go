@@ -125,7 +125,11 @@ func (a *analyzer) funcCall(s *scope, fc *pg_query.FuncCall) origin {
 	}
 	switch {
 	case slices.Contains(opaqueFunctions, builtin):
+		// Whatever the text does — read masked columns, pass them to a
+		// sink — happens out of sight, wherever the call sits.
 		a.readsMasked = true
+		a.refuse("%s() runs SQL given as text, or reads a relation or cursor named by a value, which masking "+
+			"cannot trace; run the query itself instead", builtin)
 		return unknownOrigin
 	case slices.Contains(sinkFunctions, builtin):
 		a.sink(o, builtin)

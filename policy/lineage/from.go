@@ -140,6 +140,7 @@ func (a *analyzer) expandView(rel Relation) []col {
 	saved := a.opts.SearchPath
 	a.opts.SearchPath = nil
 	a.viewDepth++
+	a.operators(tree.Stmts[0].Stmt.ProtoReflect())
 	defined := a.rows(&scope{}, tree.Stmts[0].Stmt)
 	a.viewDepth--
 	a.opts.SearchPath = saved

@@ -26,12 +26,18 @@ type Catalog interface {
 	// could resolve to under searchPath (or in schema, when the call
 	// qualifies it); empty when there is none.
 	Functions(searchPath []string, schema, name string) ([]Function, error)
+	// Operators lists the functions behind the operators called name
+	// that an expression could use under searchPath (or in schema), each
+	// with its own schema, name and provenance; empty when there is none.
+	Operators(searchPath []string, schema, name string) ([]Function, error)
 }
 
 // Function is what Catalog.Functions says of the functions of one name in
 // one schema.
 type Function struct {
 	Schema string
+	// Name is the function's name, set by Operators.
+	Name string
 	// BuiltIn: every function of that name in Schema was created by
 	// initdb, which PostgreSQL's object IDs prove: its own objects have
 	// OIDs below FirstNormalObjectId (16384, src/include/access/transam.h),
@@ -193,6 +199,7 @@ func Analyze(sql string, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("lineage: want one statement, got %d; split the query first", len(tree.Stmts))
 	}
 	a := newAnalyzer(opts)
+	a.operators(tree.Stmts[0].Stmt.ProtoReflect())
 	outs := a.statement(tree.Stmts[0].Stmt)
 	if a.err != nil {
 		return nil, a.err

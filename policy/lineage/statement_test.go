@@ -109,6 +109,19 @@ func TestRefusals(t *testing.T) {
 		// an overload added in pg_catalog to a built-in's name
 		{name: "user overload of a built-in", sql: "SELECT initcap(name) FROM customers", outs: "initcap=clean",
 			refuse: "pg_catalog.initcap"},
+		// an operator is its function in disguise: one created after
+		// initdb over a function that is not built in is refused, in any
+		// position, and in a view
+		{name: "user operator", sql: "SELECT id === 1 FROM customers", outs: "?column?=clean", refuse: "function public.leak is outside"},
+		{name: "user operator qualified", sql: "SELECT OPERATOR(public.===) 1", outs: "?column?=clean", refuse: "public.leak"},
+		{name: "user operator in WHERE", sql: "SELECT name FROM customers WHERE id === 1", outs: "name=customers.name", refuse: "public.leak"},
+		{name: "user operator in ANY", sql: "SELECT 1 WHERE 1 === ANY (SELECT id FROM orders)", outs: "?column?=clean", refuse: "public.leak"},
+		{name: "user operator in ORDER BY USING", sql: "SELECT id FROM orders ORDER BY id USING ===", outs: "id=orders.id", refuse: "public.leak"},
+		{name: "user operator allowed by its function", sql: "SELECT id === 1 FROM orders", outs: "?column?=clean",
+			opts: func(o *Options) { o.AllowFunctions = []string{"public.leak"} }},
+		{name: "user operator in a view", sql: "SELECT * FROM op_view", outs: "x=clean", refuse: "public.leak"},
+		// built-in operators are not reported
+		{name: "built-in operator", sql: "SELECT name FROM customers WHERE name LIKE 'a%'", outs: "name=customers.name"},
 		// information_schema's functions are built in
 		{name: "information_schema function", sql: "SELECT information_schema._pg_truetypid(a, t) FROM pg_class a, pg_class t",
 			outs: "_pg_truetypid=clean"},
@@ -116,7 +129,12 @@ func TestRefusals(t *testing.T) {
 		{name: "unknown function", sql: "SELECT no_such_fn(ssn) FROM customers", outs: "no_such_fn=~customers.ssn", refuse: "no_such_fn"},
 		// query_to_xml runs SQL text the tree cannot see into
 		{name: "query_to_xml", sql: "SELECT query_to_xml('select ssn from customers', true, false, '')", outs: "query_to_xml=?",
-			refuse: "cannot be traced"},
+			refuse: "query_to_xml() runs SQL given as text"},
+		// wherever it sits: its text may pass masked values to a sink
+		{name: "ts_stat in WHERE", sql: "SELECT 1 WHERE EXISTS (SELECT FROM ts_stat('select to_tsvector(pg_advisory_lock(ascii(ssn))::text) from customers'))",
+			outs: "?column?=clean", refuse: "ts_stat() runs SQL given as text"},
+		{name: "cursor_to_xml", sql: "SELECT cursor_to_xml('c', 10, true, false, '')", outs: "cursor_to_xml=?",
+			refuse: "cursor_to_xml() runs SQL"},
 		// pg_stats shows sampled values of masked columns
 		{name: "pg_stats", sql: "SELECT most_common_vals FROM pg_stats WHERE attname = 'ssn'", outs: "most_common_vals=?",
 			refuse: "cannot be traced"},

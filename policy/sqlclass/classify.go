@@ -24,6 +24,14 @@
 //   - The parameters a statement changes are reported apart from its kinds
 //     (Statement.Settings), so that a caller can refuse the ones it relies
 //     on whatever kinds it allows.
+//   - SQL given as text to a built-in that runs it (query_to_xml and its
+//     schema variants, ts_stat, ts_rewrite with a query) is part of the
+//     statement: its kinds, relations, functions and settings are
+//     reported as the statement's. Text that is not a string constant
+//     (see stringConstant), does not parse or nests too deep is set_role
+//     and changes "*" (see Statement.Settings), as it may call set_config
+//     with any name. table_to_xml and its variants report a constant
+//     relation name as a relation.
 //   - COPY to or from a server file or PROGRAM is also "other".
 //   - Statements that fit no kind (LOCK, LOAD, CHECKPOINT) are "other".
 package sqlclass
@@ -89,6 +97,7 @@ type Statement struct {
 	//     a parameter ($1), an expression, NULL, a named argument or a
 	//     constant under any other cast; UPDATE (or DELETE, MERGE) of
 	//     pg_settings, whose rule calls set_config for the rows picked;
+	//     SQL text run by query_to_xml or ts_stat that is not a constant;
 	//     a form of SET the grammar did not have when this was written.
 	// A caller should take "all" and "*" as naming every parameter. Like
 	// Kinds, Settings leave out what EXPLAIN only plans, and include what

@@ -20,6 +20,8 @@ type walker struct {
 	executes  []string
 	copy      *Copy
 	locksRows bool
+	// depth counts the SQL texts this walker is inside (sqlText).
+	depth int
 	// readsConstants: something collected depends on the value of a
 	// constant (a set_config name, an EXPLAIN option, a COPY file name),
 	// so the result holds for this text only, not for its shape (see
@@ -572,6 +574,12 @@ func (w *walker) prepareStmt(n *pg_query.PrepareStmt, a at) {
 		Functions: inner.functions,
 		Settings:  inner.settings,
 	}
+	w.adopt(inner, a)
+}
+
+// adopt adds the kinds, settings, relations and functions of inner, a
+// statement the one walked stores or runs, to w.
+func (w *walker) adopt(inner *walker, a at) {
 	w.kind(a, inner.kinds...)
 	w.setting(a, inner.settings...)
 	for _, r := range inner.relations {
@@ -614,32 +622,22 @@ func (w *walker) funcCall(n *pg_query.FuncCall, a at) {
 		}
 	case "pg_notify":
 		w.kind(a, kindListenNotify)
+	case "table_to_xml", "table_to_xmlschema", "table_to_xml_and_xmlschema":
+		w.tableArg(n.Args)
+	}
+	if i, ok := sqlTextArg(parts[len(parts)-1], len(n.Args)); ok {
+		w.sqlText(n.Args, i, a)
 	}
 }
 
 // setConfigName reads set_config's first argument when it is a string
-// constant whose value PostgreSQL cannot read differently: bare, or cast
-// only to pg_catalog.text or pg_catalog.varchar without a length. Any other
-// cast may change the value ('rolex'::char(4) is 'role', and an unqualified
-// type name may find a domain through search_path). Named arguments,
-// parameters, NULL and expressions are not read: ok is false.
+// constant (see stringConstant). Named arguments, parameters, NULL and
+// expressions are not read: ok is false.
 func setConfigName(args []*pg_query.Node) (name string, ok bool) {
 	if len(args) == 0 {
 		return "", false
 	}
-	arg := args[0]
-	for arg.GetTypeCast() != nil {
-		tc := arg.GetTypeCast()
-		if !isPlainTextType(tc.GetTypeName()) {
-			return "", false
-		}
-		arg = tc.GetArg()
-	}
-	c := arg.GetAConst()
-	if c == nil || c.Isnull || c.GetSval() == nil {
-		return "", false
-	}
-	return c.GetSval().GetSval(), true
+	return stringConstant(args[0])
 }
 
 // isPlainTextType: pg_catalog.text or pg_catalog.varchar (the keyword
