@@ -143,6 +143,12 @@ func testRefusals(t *testing.T, w *world, alice profile) {
 		{"agent forwarding", aliceCfg, []string{"-A", "gatehouse", "true"},
 			[]string{"SSH_AUTH_SOCK=" + agentSock}, []string{"not allowed"}, "request.refused", []string{"auth-agent-req@openssh.com"}},
 	}
+	w.checkRefusals(t, cases)
+}
+
+// checkRefusals runs stock ssh for each case: it must fail, show the
+// client what the case wants, and record the refusal.
+func (w *world) checkRefusals(t *testing.T, cases []refusal) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			config := tc.config(t)
