@@ -79,6 +79,8 @@ func (s *pgSession) config() pgwire.Config {
 		OnEnd:            s.onEnd,
 		HandshakeTimeout: srv.handshakeTimeout,
 		Cancels:          srv.cancels,
+		CancelTarget:     s,
+		OnCancel:         s.onCancel,
 		Logger:           s.cs.log.With("channel", s.channel, "target", s.target),
 		Now:              srv.cfg.Clock,
 	}

@@ -122,6 +122,13 @@ func (w *pgS3World) waitAllUploaded(t *testing.T, within time.Duration) []string
 				waiting = append(waiting, id)
 			}
 		}
+		// Closed ledgers too: verify holds a recovered session to its.
+		ledgers, _ := filepath.Glob(filepath.Join(w.dataDir, "recordings", recorder.KindLedger, "*.manifest.json"))
+		for _, l := range ledgers {
+			if _, err := os.Stat(strings.TrimSuffix(l, ".manifest.json") + s3store.UploadedSuffix); err != nil {
+				waiting = append(waiting, "ledger "+filepath.Base(l))
+			}
+		}
 		if len(waiting) == 0 && len(ids) > 0 {
 			return ids
 		}

@@ -38,6 +38,8 @@ var describers = map[string]func(json.RawMessage) (string, error){
 	"request.refused": describeRequestRefused,
 	typeStatement:     describeStatement,
 	"db.decision":     describeStatement,
+	"db.cancel":       describeCancel,
+	"db.cancelled":    describeCancelled,
 	typeSessionEnd:    describeEnd,
 	TypeCheckpoint:    describeCheckpoint,
 }
@@ -212,6 +214,36 @@ func maskedColumns(raw json.RawMessage) string {
 		names = append(names, c.Column+parenthesised(c.Rule))
 	}
 	return strings.Join(names, ", ")
+}
+
+// describeCancel renders a CancelRequest a channel carried: whose
+// statement it stops, or that its key matched nothing (a probe).
+func describeCancel(data json.RawMessage) (string, error) {
+	var p struct {
+		Channel        int    `json:"channel"`
+		ProcessID      uint32 `json:"process_id"`
+		Matched        bool   `json:"matched"`
+		TargetSession  string `json:"target_session"`
+		TargetChannel  int    `json:"target_channel"`
+		TargetIdentity string `json:"target_identity"`
+	}
+	err := json.Unmarshal(data, &p)
+	s := fmt.Sprintf("channel %d: CANCEL request (key %d)", p.Channel, p.ProcessID)
+	if !p.Matched {
+		return s + " matched no session", err
+	}
+	return s + fmt.Sprintf(" → session %s channel %d (%s)", p.TargetSession, p.TargetChannel, p.TargetIdentity), err
+}
+
+func describeCancelled(data json.RawMessage) (string, error) {
+	var p struct {
+		Channel    int    `json:"channel"`
+		BySession  string `json:"by_session"`
+		ByChannel  int    `json:"by_channel"`
+		ByIdentity string `json:"by_identity"`
+	}
+	err := json.Unmarshal(data, &p)
+	return fmt.Sprintf("channel %d: CANCELLED by session %s channel %d (%s)", p.Channel, p.BySession, p.ByChannel, p.ByIdentity), err
 }
 
 func describeEnd(data json.RawMessage) (string, error) {

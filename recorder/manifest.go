@@ -45,6 +45,10 @@ type Recovery struct {
 	// (a torn write), dropped from the stream; TornTailSHA256 is their hash.
 	TornTailBytes  int    `json:"torn_tail_bytes,omitempty"`
 	TornTailSHA256 string `json:"torn_tail_sha256,omitempty"`
+	// Ledger is the ledger that registered the stream, whose marks showed
+	// that nothing but the unsigned tail of a crash can be missing
+	// (ledger.go); Verify checks them again. Empty for a ledger.
+	Ledger string `json:"ledger,omitempty"`
 }
 
 // ManifestIdentity is who a session was, taken from its auth.success event.

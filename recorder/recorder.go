@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -51,6 +52,8 @@ type Recorder struct {
 	FailOpen bool
 	// Logger receives the warnings of FailOpen; nil is slog.Default().
 	Logger *slog.Logger
+
+	marks *Stream // the ledger (ledger.go), once OpenLedger
 }
 
 // healthReporter is a Store that knows whether it can take new
@@ -104,7 +107,7 @@ func (r *Recorder) Open(kind string) (*Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recorder: open %s stream: %w", kind, err)
 	}
-	s := &Stream{ID: id, Kind: kind, clock: r.now, out: out, prev: GenesisHash, sign: sign, ready: r.Ready}
+	s := &Stream{ID: id, Kind: kind, clock: r.now, out: out, prev: GenesisHash, sign: sign, ready: r.Ready, marks: r.marks}
 	s.ledger = ledger{opened: opened.UTC(), counts: map[string]uint64{}}
 	s.every, s.interval = r.CheckpointEvents, r.CheckpointInterval
 	if s.every <= 0 {
@@ -112,6 +115,9 @@ func (r *Recorder) Open(kind string) (*Stream, error) {
 	}
 	if s.interval <= 0 {
 		s.interval = DefaultCheckpointInterval
+	}
+	if err := s.mark(TypeStreamOpen, LedgerMark{}); err != nil {
+		return nil, errors.Join(err, s.Close())
 	}
 	return s, nil
 }

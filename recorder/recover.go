@@ -25,9 +25,12 @@ type Recovered struct {
 // written): the process that wrote it died. The stream keeps its longest
 // valid prefix (a last line cut short by the crash is dropped, and the
 // manifest says so) and gets a signed manifest with end reason
-// EndRecovered. A stream whose chain is broken before its last line is
-// not a crash's work: it is left for Verify to report, and named in the
-// error.
+// EndRecovered. What is not a crash's work is left for Verify to report,
+// and named in the error: a chain broken before its last line; and,
+// against the ledgers in fs (ledger.go), a stream no ledger registered
+// (nothing would show what it lost), one that was closed (its manifest
+// was removed), or one that ends before a checkpoint that was durable.
+// Ledgers themselves are recovered on the chain alone.
 func (r *Recorder) Recover(fs FileStore, kind string) ([]Recovered, error) {
 	sign, err := newSigner(r.Signer)
 	if err != nil || sign == nil {
@@ -37,10 +40,16 @@ func (r *Recorder) Recover(fs FileStore, kind string) ([]Recovered, error) {
 	if err != nil {
 		return nil, err
 	}
+	var ledgers *Ledgers
+	if kind != KindLedger {
+		if ledgers, err = ReadLedgers(fs); err != nil {
+			return nil, fmt.Errorf("recorder: recover: %w", err)
+		}
+	}
 	var done []Recovered
 	var errs []error
 	for _, id := range ids {
-		m, err := r.recoverOne(fs, sign, kind, id)
+		m, err := r.recoverOne(fs, sign, ledgers, kind, id)
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("recorder: recover %s/%s: %w", kind, id, err))
@@ -52,7 +61,7 @@ func (r *Recorder) Recover(fs FileStore, kind string) ([]Recovered, error) {
 }
 
 // recoverOne closes one stream if it needs it; nil, nil when it does not.
-func (r *Recorder) recoverOne(fs FileStore, sign *signer, kind, id string) (*Manifest, error) {
+func (r *Recorder) recoverOne(fs FileStore, sign *signer, ledgers *Ledgers, kind, id string) (*Manifest, error) {
 	if _, err := os.Stat(fs.manifestPath(kind, id)); !errors.Is(err, os.ErrNotExist) {
 		return nil, err // closed already (or unreadable)
 	}
@@ -75,6 +84,11 @@ func (r *Recorder) recoverOne(fs FileStore, sign *signer, kind, id string) (*Man
 	m, err := r.recoveredManifest(id, kind, lines)
 	if err != nil {
 		return nil, err
+	}
+	if ledgers != nil {
+		if m.Recovered.Ledger, err = ledgers.allowRecovery(kind, id, lines); err != nil {
+			return nil, err
+		}
 	}
 	if torn := data[keep:]; len(torn) > 0 {
 		sum := sha256.Sum256(torn)

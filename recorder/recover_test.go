@@ -28,7 +28,7 @@ func crashedStream(t *testing.T, rec *Recorder, store FileStore, n int) string {
 
 func TestRecoverClosesCrashedStreams(t *testing.T) {
 	store := FileStore{Dir: t.TempDir()}
-	rec := signedRecorder(store, newFakeClock(), 3)
+	rec := ledgeredRecorder(t, store, newFakeClock(), 3)
 	whole := crashedStream(t, rec, store, 5)
 	torn := crashedStream(t, rec, store, 4)
 	path := filepath.Join(store.Dir, KindSession, torn+".jsonl")
@@ -57,7 +57,7 @@ func TestRecoverClosesCrashedStreams(t *testing.T) {
 		events    uint64
 		tornBytes int
 	}{{whole, 6, 0}, {torn, 5, len(tail)}} { // a checkpoint after the third event
-		rep, err := VerifyStored(store, KindSession, tc.id, testPub())
+		rep, err := VerifyStoredWith(store, readLedgers(t, store), KindSession, tc.id, testPub())
 		if err != nil {
 			t.Fatalf("verify recovered %s: %v", tc.id, err)
 		}
@@ -67,6 +67,9 @@ func TestRecoverClosesCrashedStreams(t *testing.T) {
 		}
 		if m.Recovered.TornTailBytes != tc.tornBytes || (tc.tornBytes > 0) != (m.Recovered.TornTailSHA256 != "") {
 			t.Errorf("%s: torn tail %d bytes (%q), want %d", tc.id, m.Recovered.TornTailBytes, m.Recovered.TornTailSHA256, tc.tornBytes)
+		}
+		if m.Recovered.Ledger != rec.marks.ID {
+			t.Errorf("%s: recovered as ledger %q had it, want %s", tc.id, m.Recovered.Ledger, rec.marks.ID)
 		}
 		if m.Recovered.Checkpointed != 3 {
 			t.Errorf("%s: %d events checkpointed before the crash, want 3", tc.id, m.Recovered.Checkpointed)
@@ -79,7 +82,7 @@ func TestRecoverClosesCrashedStreams(t *testing.T) {
 
 func TestRecoverLeavesTamperingForVerify(t *testing.T) {
 	store := FileStore{Dir: t.TempDir()}
-	rec := signedRecorder(store, newFakeClock(), 100)
+	rec := ledgeredRecorder(t, store, newFakeClock(), 100)
 	id := crashedStream(t, rec, store, 4)
 	path := filepath.Join(store.Dir, KindSession, id+".jsonl")
 	data, _ := os.ReadFile(path)
@@ -91,5 +94,112 @@ func TestRecoverLeavesTamperingForVerify(t *testing.T) {
 	}
 	if _, err := store.Manifest(KindSession, id); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("an edited stream got a manifest: %v", err)
+	}
+}
+
+// ledgeredRecorder is a signed recorder with a ledger, as gatehouse
+// serve's.
+func ledgeredRecorder(t *testing.T, store Store, clock *fakeClock, every int) *Recorder {
+	t.Helper()
+	rec := signedRecorder(store, clock, every)
+	if err := rec.OpenLedger(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rec.CloseLedger() })
+	return rec
+}
+
+func readLedgers(t *testing.T, store FileStore) *Ledgers {
+	t.Helper()
+	l, err := ReadLedgers(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// cutAfter keeps the first n lines of a stored stream.
+func cutAfter(t *testing.T, store FileStore, id string, n int) {
+	t.Helper()
+	lines, err := store.Lines(KindSession, id)
+	if err != nil || len(lines) <= n {
+		t.Fatalf("%d lines, %v", len(lines), err)
+	}
+	var kept []byte
+	for _, l := range lines[:n] {
+		kept = append(append(kept, l...), '\n')
+	}
+	if err := os.WriteFile(filepath.Join(store.Dir, KindSession, id+".jsonl"), kept, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRecoveryDoesNotLaunderTruncation: a stream cut after one of its
+// checkpoints, with its manifest deleted, is not closed by Recover as a
+// crash's, and verify fails it, whether it had been closed (the ledger
+// marked its close) or was cut while it was open (the ledger marked a
+// later checkpoint), and when no ledger registers it at all.
+func TestRecoveryDoesNotLaunderTruncation(t *testing.T) {
+	tests := []struct {
+		name   string
+		closed bool
+		cut    int    // lines kept: through the first checkpoint (line 5 of aSession with every 4)
+		wipe   bool   // the ledger is deleted too
+		want   string // in verify's error
+	}{
+		{"closed, cut after a checkpoint", true, 5, false, "closed with"},
+		{"closed, cut to nothing but the first event", true, 1, false, "closed with"},
+		{"open, cut before its last durable checkpoint", false, 5, false, "truncated: ledger"},
+		{"closed, cut, and the ledger deleted", true, 5, true, "incomplete"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store, clock := FileStore{Dir: t.TempDir()}, newFakeClock()
+			rec := ledgeredRecorder(t, store, clock, 4)
+			var id string
+			if tt.closed {
+				id = record(t, rec, clock).ID
+				os.Remove(filepath.Join(store.Dir, KindSession, id+".manifest.json"))
+			} else {
+				id = crashedStream(t, rec, store, 10) // checkpoints at seq 4 and 9
+			}
+			cutAfter(t, store, id, tt.cut)
+			if tt.wipe {
+				rec.CloseLedger()
+				os.RemoveAll(filepath.Join(store.Dir, KindLedger))
+			}
+			done, err := signedRecorder(store, clock, 4).Recover(store, KindSession)
+			if len(done) != 0 || err == nil {
+				t.Fatalf("Recover closed %+v (%v): a cut stream laundered as a crash", done, err)
+			}
+			_, err = VerifyStoredWith(store, readLedgers(t, store), KindSession, id, testPub())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("verify = %v, want an error saying %q", err, tt.want)
+			}
+			if !tt.wipe && errors.Is(err, ErrIncomplete) {
+				t.Fatalf("verify calls it incomplete, not failed: %v", err)
+			}
+		})
+	}
+}
+
+// TestVerifyNeedsTheLedgerOfARecovery: a stream recovered as a crash
+// names the ledger that showed it; without that ledger, verify cannot
+// tell that only the unsigned tail was lost, and does not verify it.
+func TestVerifyNeedsTheLedgerOfARecovery(t *testing.T) {
+	store, clock := FileStore{Dir: t.TempDir()}, newFakeClock()
+	rec := ledgeredRecorder(t, store, clock, 3)
+	id := crashedStream(t, rec, store, 5)
+	if done, err := rec.Recover(store, KindSession); err != nil || len(done) != 1 {
+		t.Fatalf("Recover = %+v, %v", done, err)
+	}
+	if _, err := VerifyStoredWith(store, readLedgers(t, store), KindSession, id, testPub()); err != nil {
+		t.Fatalf("verify with the ledger: %v", err)
+	}
+	rec.CloseLedger()
+	os.RemoveAll(filepath.Join(store.Dir, KindLedger))
+	_, err := VerifyStoredWith(store, readLedgers(t, store), KindSession, id, testPub())
+	if err == nil || !strings.Contains(err.Error(), "not here") || !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("verify without the ledger = %v, want it incomplete, not verified", err)
 	}
 }

@@ -48,6 +48,13 @@ type Stream struct {
 	// EmitWithin's pending sync (syncwindow.go).
 	syncTimer *time.Timer
 	syncArmed bool
+
+	// The ledger this stream is marked in (ledger.go); nil for none (and
+	// for the ledger itself). A checkpoint is marked once it is durable:
+	// pendingMark waits for the sync through pendingMarkEnd.
+	marks          *Stream
+	pendingMark    *LedgerMark
+	pendingMarkEnd int64
 }
 
 // Ready is nil when a new action of this stream's session (a statement)
@@ -172,6 +179,39 @@ func (s *Stream) makeDurable(end int64) error {
 		}
 		return s.failed
 	}
+	return s.markDurable(end)
+}
+
+// markDurable marks in the ledger the last checkpoint, once a sync
+// through end has made it durable: a mark never runs ahead of what a
+// crash would leave of the stream.
+func (s *Stream) markDurable(end int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pendingMark == nil || s.pendingMarkEnd > end {
+		return nil
+	}
+	m := *s.pendingMark
+	s.pendingMark = nil
+	return s.mark(TypeStreamCheckpoint, m)
+}
+
+// mark writes a mark of this stream in its ledger, if it has one: the
+// close durably, the others with the ledger's next sync. An error means
+// the ledger cannot be written; the caller fails what it was doing
+// (fail closed), since a stream could then be cut unnoticed.
+func (s *Stream) mark(typ string, m LedgerMark) error {
+	if s.marks == nil {
+		return nil
+	}
+	m.Kind, m.Stream = s.Kind, s.ID
+	emit := s.marks.EmitLazy
+	if typ == TypeStreamClosed {
+		emit = s.marks.Emit
+	}
+	if err := emit(typ, m); err != nil {
+		return fmt.Errorf("recorder: ledger mark of %s: %w", s.ID, err)
+	}
 	return nil
 }
 
@@ -255,6 +295,11 @@ func (s *Stream) checkpoint() error {
 	}
 	s.unsigned = 0
 	s.timer.Stop()
+	m := LedgerMark{Seq: s.seq - 1, Hash: s.prev}
+	if _, ok := s.out.(groupCommitter); !ok {
+		return s.mark(TypeStreamCheckpoint, m) // Append made it durable
+	}
+	s.pendingMark, s.pendingMarkEnd = &m, s.end
 	return nil
 }
 
@@ -300,7 +345,7 @@ func (s *Stream) Close() error {
 	if err := s.out.Finish(manifest); err != nil {
 		return fmt.Errorf("recorder: close %s: %w", s.ID, err)
 	}
-	return nil
+	return s.mark(TypeStreamClosed, LedgerMark{Events: s.seq, Hash: s.prev})
 }
 
 // manifest describes the stream as it is; s.mu is held.

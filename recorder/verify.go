@@ -80,13 +80,19 @@ type VerifySource interface {
 // VerifyStored verifies the stored stream kind/id, and that it is the
 // stream of that name: a recording copied over another does not verify.
 func VerifyStored(src VerifySource, kind, id string, keys ...ed25519.PublicKey) (*Report, error) {
+	rep, _, err := verifyStored(src, kind, id, keys...)
+	return rep, err
+}
+
+// verifyStored is VerifyStored, which also returns the stream's lines.
+func verifyStored(src VerifySource, kind, id string, keys ...ed25519.PublicKey) (*Report, [][]byte, error) {
 	lines, err := src.Lines(kind, id)
 	if err != nil {
-		return &Report{Stream: id}, err
+		return &Report{Stream: id}, nil, err
 	}
 	manifest, err := src.Manifest(kind, id)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return &Report{Stream: id}, err
+		return &Report{Stream: id}, lines, err
 	}
 	rep, err := Verify(lines, manifest, keys...)
 	var ve *VerifyError
@@ -94,15 +100,15 @@ func VerifyStored(src VerifySource, kind, id string, keys ...ed25519.PublicKey) 
 		ve.Stream = id
 	}
 	if err != nil && !errors.Is(err, ErrIncomplete) {
-		return rep, err
+		return rep, lines, err
 	}
 	switch {
 	case rep.Stream != "" && rep.Stream != id:
-		return rep, &VerifyError{Stream: id, Line: 1, Reason: fmt.Sprintf("the recording stored as %s is stream %s", id, rep.Stream)}
+		return rep, lines, &VerifyError{Stream: id, Line: 1, Reason: fmt.Sprintf("the recording stored as %s is stream %s", id, rep.Stream)}
 	case err == nil && rep.Manifest.Kind != kind:
-		return rep, &VerifyError{Stream: id, Reason: fmt.Sprintf("kind %q, but stored as %q", rep.Manifest.Kind, kind)}
+		return rep, lines, &VerifyError{Stream: id, Reason: fmt.Sprintf("kind %q, but stored as %q", rep.Manifest.Kind, kind)}
 	}
-	return rep, err
+	return rep, lines, err
 }
 
 // verification is one run of Verify.

@@ -32,12 +32,25 @@ type CancelRegistry struct {
 type cancelEntry struct {
 	secret [4]byte
 	cancel func(context.Context) error
+	target any // the session's Config.CancelTarget
+}
+
+// CancelAttempt is a CancelRequest as Config.OnCancel is told of it.
+type CancelAttempt struct {
+	// ProcessID is the process id of the key the client sent (gatehouse's,
+	// not the database's).
+	ProcessID uint32
+	// Matched is true when the key names a live session of the registry:
+	// the request will be forwarded to its database session.
+	Matched bool
+	// Target is that session's Config.CancelTarget; nil when not Matched.
+	Target any
 }
 
 // register gives a session a fresh random key and returns the
 // BackendKeyData to show its client, and the function that forgets it.
 // Protocol 3.0 keys are a 4-byte process id and a 4-byte secret.
-func (r *CancelRegistry) register(cancel func(context.Context) error) (*pgproto3.BackendKeyData, func()) {
+func (r *CancelRegistry) register(cancel func(context.Context) error, target any) (*pgproto3.BackendKeyData, func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.sessions == nil {
@@ -51,7 +64,7 @@ func (r *CancelRegistry) register(cancel func(context.Context) error) (*pgproto3
 		if _, taken := r.sessions[pid]; taken || pid == 0 {
 			continue
 		}
-		e := cancelEntry{cancel: cancel}
+		e := cancelEntry{cancel: cancel, target: target}
 		copy(e.secret[:], b[4:])
 		r.sessions[pid] = e
 		return &pgproto3.BackendKeyData{ProcessID: pid, SecretKey: b[4:]}, func() { r.forget(pid) }
@@ -64,15 +77,16 @@ func (r *CancelRegistry) forget(pid uint32) {
 	delete(r.sessions, pid)
 }
 
-// lookup returns the cancel function for a client's key, or nil.
-func (r *CancelRegistry) lookup(pid uint32, secret []byte) func(context.Context) error {
+// lookup returns the entry of a client's key; ok is false when the key
+// names no live session.
+func (r *CancelRegistry) lookup(pid uint32, secret []byte) (e cancelEntry, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e, ok := r.sessions[pid]
+	e, ok = r.sessions[pid]
 	if !ok || subtle.ConstantTimeCompare(e.secret[:], secret) != 1 {
-		return nil
+		return cancelEntry{}, false
 	}
-	return e.cancel
+	return e, true
 }
 
 // upstreamCancel sends PostgreSQL's CancelRequest for one upstream backend,

@@ -99,6 +99,19 @@ type Config struct {
 	// ignored (the connection is closed), as PostgreSQL does for unknown keys.
 	Cancels *CancelRegistry
 
+	// CancelTarget is kept with this session's cancel key in Cancels and
+	// handed, as CancelAttempt.Target, to the OnCancel of the connection
+	// whose CancelRequest names the key: it says who is being cancelled.
+	// pgwire never looks inside it.
+	CancelTarget any
+
+	// OnCancel, if set, runs when the connection carries a CancelRequest
+	// instead of a start-up, on Serve's goroutine, before the request is
+	// forwarded (whether its key matched a session or not, so that a probe
+	// of keys is seen too). It may block. An error keeps the request from
+	// being forwarded; Serve returns it.
+	OnCancel func(CancelAttempt) error
+
 	// Logger receives operational messages. Nil: nothing is logged.
 	Logger *slog.Logger
 

@@ -125,7 +125,7 @@ func (s *session) run(ctx context.Context, cancel context.CancelCauseFunc, hc *p
 	key := s.cancelKey()
 	if s.cfg.Cancels != nil {
 		var forget func()
-		key, forget = s.cfg.Cancels.register(s.cancelUpstream)
+		key, forget = s.cfg.Cancels.register(s.cancelUpstream, s.cfg.CancelTarget)
 		defer forget()
 	}
 	// No password is asked of the client: its SSH certificate is its
@@ -150,7 +150,7 @@ func (s *session) run(ctx context.Context, cancel context.CancelCauseFunc, hc *p
 // registry: random, so that it says nothing of the upstream's.
 func (s *session) cancelKey() *pgproto3.BackendKeyData {
 	var r CancelRegistry
-	key, _ := r.register(nil)
+	key, _ := r.register(nil, nil)
 	return key
 }
 
@@ -172,24 +172,39 @@ func (s *session) refuse(err error) error {
 }
 
 // forwardCancel sends a client's CancelRequest to the upstream session its
-// key names, if any. PostgreSQL answers a CancelRequest with nothing but
-// closing the connection, whether the key was known or not.
+// key names, if any, once OnCancel has accepted it. PostgreSQL answers a
+// CancelRequest with nothing but closing the connection, whether the key
+// was known or not.
 func (s *session) forwardCancel(ctx context.Context, m *pgproto3.CancelRequest) error {
 	if s.cfg.Cancels == nil {
 		s.log.Debug("pgwire: cancel request ignored: no registry")
-		return nil
+		return s.onCancel(CancelAttempt{ProcessID: m.ProcessID})
 	}
-	cancel := s.cfg.Cancels.lookup(m.ProcessID, m.SecretKey)
-	if cancel == nil {
-		s.log.Info("pgwire: cancel request with an unknown key", "pid", m.ProcessID)
-		return nil
+	e, ok := s.cfg.Cancels.lookup(m.ProcessID, m.SecretKey)
+	if err := s.onCancel(CancelAttempt{ProcessID: m.ProcessID, Matched: ok, Target: e.target}); err != nil || !ok {
+		if !ok {
+			s.log.Info("pgwire: cancel request with an unknown key", "pid", m.ProcessID)
+		}
+		return err
 	}
 	ctx, stop := context.WithTimeout(ctx, cancelTimeout)
 	defer stop()
-	if err := cancel(ctx); err != nil {
+	if err := e.cancel(ctx); err != nil {
 		return fmt.Errorf("pgwire: forwarding a cancel request: %w", err)
 	}
 	s.log.Info("pgwire: cancel request forwarded", "pid", m.ProcessID)
+	return nil
+}
+
+// onCancel tells OnCancel of a CancelRequest; its error keeps the request
+// from being forwarded.
+func (s *session) onCancel(a CancelAttempt) error {
+	if s.cfg.OnCancel == nil {
+		return nil
+	}
+	if err := s.cfg.OnCancel(a); err != nil {
+		return fmt.Errorf("pgwire: cancel request not forwarded: %w", err)
+	}
 	return nil
 }
 

@@ -93,7 +93,7 @@ func openServerRecorder(cfg *policy.Config, log *slog.Logger) (*serverRecorder, 
 	spool := &recorder.Spool{Store: files, Dir: files.Dir, MaxBytes: cfg.Recording.SpoolMaxBytes}
 	rec.Store = spool
 	if cfg.Recording.Store != "s3" {
-		return &serverRecorder{Recorder: rec}, nil
+		return openLedger(&serverRecorder{Recorder: rec})
 	}
 	s3cfg, err := s3Config(cfg)
 	if err != nil {
@@ -107,13 +107,25 @@ func openServerRecorder(cfg *policy.Config, log *slog.Logger) (*serverRecorder, 
 	}
 	up := &s3store.Uploader{Client: client, Spool: files, Logger: log, ChunkInterval: cfg.Recording.S3.ChunkInterval.D()}
 	spool.Store, spool.Waiting = up.Store(), up
-	return &serverRecorder{Recorder: rec, up: up}, nil
+	return openLedger(&serverRecorder{Recorder: rec, up: up})
+}
+
+// openLedger opens the server's ledger (recorder.KindLedger) in the
+// recorder's final store, so that it is uploaded like the streams it
+// marks; closeLedger closes it at shutdown.
+func openLedger(r *serverRecorder) (*serverRecorder, error) {
+	if err := r.OpenLedger(); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // recoverStreams closes, with manifests that say so, the streams a crash
-// left open; the uploader then uploads them like any closed stream.
+// left open; the uploader then uploads them like any closed stream. The
+// ledgers of the runs that died are closed last: the others are checked
+// against them.
 func recoverStreams(rec *recorder.Recorder, files recorder.FileStore, log *slog.Logger) {
-	for _, kind := range []string{recorder.KindSession, recorder.KindCA} {
+	for _, kind := range []string{recorder.KindSession, recorder.KindCA, recorder.KindLedger} {
 		done, err := rec.Recover(files, kind)
 		for _, r := range done {
 			log.Warn("recording recovered: the process that wrote it died before closing it", "kind", r.Kind, "stream", r.ID,

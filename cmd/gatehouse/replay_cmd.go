@@ -65,7 +65,7 @@ func findStream(store recorder.VerifySource, id string) (string, [][]byte, error
 
 // replayHeader prints who the session was and whether its recording
 // verified, and returns the verification's error.
-func replayHeader(out io.Writer, store recorder.VerifySource, kind, id string, lines [][]byte, keys []ed25519.PublicKey) error {
+func replayHeader(out io.Writer, store auditSource, kind, id string, lines [][]byte, keys []ed25519.PublicKey) error {
 	s := recorder.Summarize(id, lines)
 	p := recorder.Printable // the identity, address and reasons are the client's choosing
 	fmt.Fprintf(out, "%s %s\n", kind, p(id))
@@ -87,11 +87,15 @@ func replayHeader(out io.Writer, store recorder.VerifySource, kind, id string, l
 }
 
 // verifyStatus verifies a recording for replay's header.
-func verifyStatus(store recorder.VerifySource, kind, id string, keys []ed25519.PublicKey) (string, error) {
+func verifyStatus(store auditSource, kind, id string, keys []ed25519.PublicKey) (string, error) {
 	if len(keys) == 0 {
 		return "NOT VERIFIED: no recorder public key (pass --pubkey, or --config)", nil
 	}
-	rep, err := verifyRecording(store, kind, id, keys)
+	ledgers, err := recorder.ReadLedgers(store)
+	if err != nil {
+		return "NOT VERIFIED: " + err.Error(), err
+	}
+	rep, err := verifyRecording(store, ledgers, kind, id, keys)
 	switch {
 	case err == nil:
 		return "verified: " + verifiedText(rep), nil

@@ -81,6 +81,8 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	uploadsDone := make(chan struct{})
 	go func() { defer close(uploadsDone); rec.run(uploadCtx) }()
 	defer func() { stopUploads(); <-uploadsDone }()
+	// Closed after every stream it marks and before the last upload.
+	defer rec.CloseLedger()
 	caStream, err := rec.Open(recorder.KindCA)
 	if err != nil {
 		return fmt.Errorf("open the CA's recording: %w", err)
@@ -145,6 +147,9 @@ func keepUploaded(cfg *policy.Config) map[string]time.Duration {
 	return map[string]time.Duration{
 		recorder.KindSession: keep,
 		recorder.KindCA:      max(keep, cfg.CA.MaxTTL.D()),
+		// A closed ledger marks only closed streams: none is left for a
+		// recovery to check against it.
+		recorder.KindLedger: keep,
 	}
 }
 

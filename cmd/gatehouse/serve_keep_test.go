@@ -10,7 +10,7 @@ import (
 
 // TestKeepUploaded: sessions stay in the spool for spool_keep_uploaded;
 // CA streams at least ca.max_ttl, so that revocation still finds every
-// certificate that has not expired.
+// certificate that has not expired; ledgers as long as sessions.
 func TestKeepUploaded(t *testing.T) {
 	tests := []struct {
 		set            bool // spool_keep_uploaded is set, to keep
@@ -30,7 +30,7 @@ func TestKeepUploaded(t *testing.T) {
 			cfg.Recording.SpoolKeepUploaded = &d
 		}
 		got := keepUploaded(cfg)
-		if got[recorder.KindSession] != tt.session || got[recorder.KindCA] != tt.caMin || len(got) != 2 {
+		if got[recorder.KindSession] != tt.session || got[recorder.KindCA] != tt.caMin || got[recorder.KindLedger] != tt.session || len(got) != 3 {
 			t.Errorf("set %t keep %s, max_ttl %s: %v; want sessions %s, ca %s", tt.set, tt.keep, tt.maxTTL, got, tt.session, tt.caMin)
 		}
 	}

@@ -51,7 +51,11 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	v := &verifyRun{store: store, keys: keys, out: out}
+	ledgers, err := recorder.ReadLedgers(store)
+	if err != nil {
+		return err
+	}
+	v := &verifyRun{store: store, ledgers: ledgers, keys: keys, out: out}
 	if *since != "" {
 		if ids, err = v.since(*kind, *since); err != nil {
 			return err
@@ -67,6 +71,7 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 // first problem of each class.
 type verifyRun struct {
 	store                     auditSource
+	ledgers                   *recorder.Ledgers // how far each stream reached, to tell a cut from a crash
 	keys                      []ed25519.PublicKey
 	out                       io.Writer
 	ok, incomplete, failed    int
@@ -95,9 +100,9 @@ func (v *verifyRun) since(kind, value string) ([]string, error) {
 // one verifies a recording of kind (or, when there is none, of the other
 // kind: a SESSION argument may name a CA stream too).
 func (v *verifyRun) one(kind, id string) {
-	rep, err := verifyRecording(v.store, kind, id, v.keys)
+	rep, err := verifyRecording(v.store, v.ledgers, kind, id, v.keys)
 	if other := otherKind(kind); errors.Is(err, fs.ErrNotExist) {
-		if r, e := verifyRecording(v.store, other, id, v.keys); !errors.Is(e, fs.ErrNotExist) {
+		if r, e := verifyRecording(v.store, v.ledgers, other, id, v.keys); !errors.Is(e, fs.ErrNotExist) {
 			rep, err = r, e
 		}
 	}
@@ -116,10 +121,10 @@ func (v *verifyRun) one(kind, id string) {
 	}
 }
 
-// verifyRecording verifies a stored recording and, on S3, that every
-// object of it is under retention.
-func verifyRecording(src recorder.VerifySource, kind, id string, keys []ed25519.PublicKey) (*recorder.Report, error) {
-	rep, err := recorder.VerifyStored(src, kind, id, keys...)
+// verifyRecording verifies a stored recording, against the ledgers, and,
+// on S3, that every object of it is under retention.
+func verifyRecording(src auditSource, ledgers *recorder.Ledgers, kind, id string, keys []ed25519.PublicKey) (*recorder.Report, error) {
+	rep, err := recorder.VerifyStoredWith(src, ledgers, kind, id, keys...)
 	if rc, ok := src.(retentionChecker); ok && (err == nil || errors.Is(err, recorder.ErrIncomplete)) {
 		if e := rc.CheckRetention(kind, id); e != nil {
 			err = e

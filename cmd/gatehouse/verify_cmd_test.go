@@ -223,22 +223,19 @@ func auditListed(list []string, s string) bool {
 	return false
 }
 
-// TestRecoveredSessionReported: a session a crash cut short (no manifest,
-// a torn last line) is closed when the server's recorder opens, and
-// verify and sessions say how it ended.
+// TestRecoveredSessionReported: a session a crash cut short (it ended,
+// but the process died before its manifest and the ledger's mark of its
+// close were written, and its last line is torn) is closed when the
+// server's recorder opens, and verify and sessions say how it ended.
 func TestRecoveredSessionReported(t *testing.T) {
 	w := newAuditWorld(t)
-	os.Remove(strings.TrimSuffix(w.stream(w.clean), ".jsonl") + ".manifest.json")
-	data, _ := os.ReadFile(w.stream(w.clean))
-	os.WriteFile(w.stream(w.clean), data[:len(data)-10], 0o600) // the last write, torn
-	cfg, err := policy.Load(w.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := openServerRecorder(cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	out, code, err := runAudit(t, "verify", "--config", w.config, w.clean)
+	id := w.serverSession(t)
+	os.Remove(strings.TrimSuffix(w.stream(id), ".jsonl") + ".manifest.json")
+	w.dropLastLedgerLine(t) // the mark of its close, never written
+	data, _ := os.ReadFile(w.stream(id))
+	os.WriteFile(w.stream(id), data[:len(data)-10], 0o600) // the last write, torn
+	w.restart(t)
+	out, code, err := runAudit(t, "verify", "--config", w.config, id)
 	if code != 0 {
 		t.Fatalf("verify of the recovered session: exit %d, %v\n%s", code, err, out)
 	}
@@ -251,4 +248,65 @@ func TestRecoveredSessionReported(t *testing.T) {
 	if err != nil || !strings.Contains(out, recorder.EndRecovered) {
 		t.Errorf("sessions: %v\n%s", err, out)
 	}
+}
+
+// TestVerifyFailsALaunderedTruncation: a closed session cut after one of
+// its checkpoints, its manifest deleted, is not recovered as a crash at
+// the next start, and verify and replay fail it, naming the ledger that
+// saw it closed.
+func TestVerifyFailsALaunderedTruncation(t *testing.T) {
+	w := newAuditWorld(t)
+	id := w.serverSession(t)
+	os.Remove(strings.TrimSuffix(w.stream(id), ".jsonl") + ".manifest.json")
+	data, _ := os.ReadFile(w.stream(id))
+	lines := strings.SplitAfter(string(data), "\n")
+	os.WriteFile(w.stream(id), []byte(strings.Join(lines[:4], "")), 0o600) // through the first checkpoint
+	w.restart(t)
+	out, code, err := runAudit(t, "verify", "--config", w.config, id)
+	if code != 1 || !strings.Contains(out, "records the stream closed with") {
+		t.Fatalf("verify of a cut, closed session: exit %d, %v\n%s", code, err, out)
+	}
+	out, code, _ = runAudit(t, "replay", "--config", w.config, "--no-wait", id)
+	if code != 1 || !strings.Contains(out, "FAILED VERIFICATION") {
+		t.Fatalf("replay of a cut, closed session: exit %d\n%s", code, out)
+	}
+}
+
+// serverSession records a session with the recorder of gatehouse serve,
+// ledger included, and returns its id.
+func (w auditWorld) serverSession(t *testing.T) string {
+	t.Helper()
+	rec := w.restart(t)
+	rec.CheckpointEvents = 3
+	return recordSession(t, rec.Recorder, "carol@example.com", "orders", []auditEvent{
+		{"db.statement", map[string]any{"channel": 1, "text": "SELECT 1", "decision": "allow"}},
+	})
+}
+
+// restart opens the server's recorder, as gatehouse serve does at start:
+// streams a crash left open are recovered.
+func (w auditWorld) restart(t *testing.T) *serverRecorder {
+	t.Helper()
+	cfg, err := policy.Load(w.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := openServerRecorder(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rec.CloseLedger() })
+	return rec
+}
+
+// dropLastLedgerLine removes the last mark of the only ledger.
+func (w auditWorld) dropLastLedgerLine(t *testing.T) {
+	t.Helper()
+	ledgers, _ := filepath.Glob(filepath.Join(w.dir, "recordings", recorder.KindLedger, "*.jsonl"))
+	if len(ledgers) != 1 {
+		t.Fatalf("ledgers %v, want one", ledgers)
+	}
+	data, _ := os.ReadFile(ledgers[0])
+	lines := strings.SplitAfter(strings.TrimSuffix(string(data), "\n"), "\n")
+	os.WriteFile(ledgers[0], []byte(strings.Join(lines[:len(lines)-1], "")), 0o600)
 }

@@ -196,7 +196,7 @@ func (u *Uploader) streamPath(kind, id string) string {
 // uploaded, and returns how many it queued.
 func (u *Uploader) Scan() (int, error) {
 	n := 0
-	for _, kind := range []string{recorder.KindSession, recorder.KindCA} {
+	for _, kind := range []string{recorder.KindSession, recorder.KindCA, recorder.KindLedger} {
 		ids, err := u.Spool.List(kind)
 		if err != nil {
 			return n, err
