@@ -35,6 +35,7 @@ func TestGatehouse(t *testing.T) {
 	t.Run("an approval expires", func(t *testing.T) { testApprovalExpires(t, w) })
 	t.Run("hardening: client strings are clipped in records", func(t *testing.T) { testHardeningDosClip(t, w, alice) })
 	t.Run("hardening: unauthenticated connections are throttled", func(t *testing.T) { testHardeningDosThrottle(t, w, alice) })
+	t.Run("hardening: status says a certificate is revoked", func(t *testing.T) { testHardeningDosStatusRevoked(t, w, alice) })
 	t.Run("every recorded chain is intact", func(t *testing.T) { w.checkAllChains(t) })
 	t.Run("recordings verify with the published key", func(t *testing.T) { testVerifyWithPublishedKey(t, w) })
 }
