@@ -20,7 +20,7 @@ var allowedImports = map[string][]string{
 	"ca":               {"policy", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip"},
 	"ca/krl":           {},
 	"ca/sshsig":        {},
-	"ca/login":         {"policy", "ca/sshsig", "internal/privatefile"},
+	"ca/login":         {"policy", "ca/sshsig", "ca/krl", "internal/privatefile"},
 	"bastion":          {"policy", "recorder", "bastion/pgwire", "bastion/relay", "policy/sqlclass", "policy/masking", "policy/lineage", "internal/clip"},
 	"bastion/pgwire":   {},
 	"bastion/relay":    {},

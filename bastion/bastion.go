@@ -258,6 +258,9 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, conns *connSet, wg
 		go func() {
 			defer wg.Done()
 			defer conns.remove(tc)
+			// Closed on every path, so that the limiter's count of
+			// unauthenticated connections cannot leak.
+			defer tc.Close()
 			s.ssh.HandleConn(tc)
 			// HandleConn returns once the SSH connection is over and its
 			// context cancelled; ConnectionFailedCallback, if any, has run.

@@ -159,7 +159,7 @@ func (cs *connState) record(typ string, data any) error {
 			level = slog.LevelWarn
 		}
 	}
-	cs.log.LogAttrs(context.Background(), level, typ, slog.Any("event", data))
+	cs.log.LogAttrs(context.Background(), level, typ, slog.Any("event", loggedEvent{data}))
 	return nil
 }
 

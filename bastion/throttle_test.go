@@ -44,6 +44,7 @@ func TestUnauthenticatedBurstIsThrottled(t *testing.T) {
 		t.Errorf("%d connections refused before the handshake, want 17", refused)
 	}
 	f.stop() // records what is pending
+	f.wantNoneUnauthenticated()
 	sessions, throttled := f.streamsByKind()
 	if sessions != 3 {
 		t.Errorf("%d sessions recorded, want 3 (the limit)", sessions)
@@ -71,8 +72,20 @@ func TestAuthenticatedConnectionsAreNotThrottled(t *testing.T) {
 		c.Close()
 	}
 	f.stop()
+	f.wantNoneUnauthenticated()
 	if sessions, throttled := f.streamsByKind(); sessions != 10 || len(throttled) != 0 {
 		t.Errorf("%d sessions and %d throttled, want 10 and 0", sessions, len(throttled))
+	}
+}
+
+// wantNoneUnauthenticated checks that every connection, once closed,
+// gave back its place among the unauthenticated.
+func (f *fixture) wantNoneUnauthenticated() {
+	f.t.Helper()
+	f.srv.limiter.mu.Lock()
+	defer f.srv.limiter.mu.Unlock()
+	if n := f.srv.limiter.unauth; n != 0 {
+		f.t.Errorf("%d connections still counted as unauthenticated after all closed", n)
 	}
 }
 

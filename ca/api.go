@@ -143,6 +143,9 @@ func (api *API) route(r *http.Request) (token string, v TokenVerifier, source st
 			return "", nil, SourceDev, refusal(CodeInvalidToken, "dev login is only available under `gatehouse dev`; run `gatehouse login` instead")
 		}
 		return token, api.Dev, SourceDev, nil
+	case api.OIDC == nil && api.Dev != nil:
+		// Most likely a dev token cut short or mistyped.
+		return "", nil, SourceDev, refusal(CodeInvalidToken, "that is not a dev login token (they start with "+DevTokenPrefix+"); use the newest one `gatehouse dev` printed")
 	case api.OIDC == nil:
 		return "", nil, SourceOIDC, refusal(CodeInvalidToken, "this gatehouse has no identity provider configured (identity.oidc), so it accepts no ID tokens")
 	default:

@@ -240,7 +240,8 @@ func TestAPIErrors(t *testing.T) {
 	}{
 		{name: "no token", body: map[string]any{"public_key": pub}, status: 401, code: CodeInvalidToken, inMsg: "gatehouse login"},
 		{name: "dev token outside dev mode", token: "ghdev_ABC", noDev: true, body: map[string]any{"public_key": pub}, status: 401, code: CodeInvalidToken, inMsg: "only available under `gatehouse dev`"},
-		{name: "no IdP configured", token: "good", noOIDC: true, body: map[string]any{"public_key": pub}, status: 401, code: CodeInvalidToken, inMsg: "identity.oidc"},
+		{name: "no IdP configured", token: "good", noOIDC: true, noDev: true, body: map[string]any{"public_key": pub}, status: 401, code: CodeInvalidToken, inMsg: "identity.oidc"},
+		{name: "mistyped dev token in dev mode", token: "hdev_ABC", noOIDC: true, body: map[string]any{"public_key": pub}, status: 401, code: CodeInvalidToken, inMsg: "not a dev login token"},
 		{name: "typed verifier refusal", token: "stale", body: map[string]any{"public_key": pub}, status: 401, code: CodeTokenExpired},
 		{name: "bad json", token: "good", body: `{"public_key":`, status: 400, code: CodeInvalidRequest},
 		{name: "unknown field", token: "good", body: map[string]any{"public_key": pub, "principals": []string{"x"}}, status: 400, code: CodeInvalidRequest, inMsg: "principals"},

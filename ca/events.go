@@ -58,10 +58,12 @@ func newIssuedEvent(source string, id policy.Identity, cert *gossh.Certificate) 
 // caller. The refusal stands whether or not it could be recorded; a
 // recording failure is joined to the error for the server's log.
 func (a *Authority) refuse(req Request, err error) error {
-	// The grants are as the caller asked, who may hold no valid token.
-	ev := RefusedEvent{Source: req.Source, Grants: clip.Names(req.Grants)}
+	ev := RefusedEvent{Source: req.Source, Grants: req.Grants}
 	if req.Identity.Subject != "" {
 		id := req.Identity
+		// A refused request may have been refused for these: the caller
+		// wrote them, unchecked.
+		id.Agent, id.RequestID, id.TicketID, id.RunID = clip.Name(id.Agent), clip.Name(id.RequestID), clip.Name(id.TicketID), clip.Name(id.RunID)
 		ev.Identity = &id
 	}
 	if req.PublicKey != nil {
@@ -83,6 +85,8 @@ func (a *Authority) recordRefusal(ev RefusedEvent, err error) error {
 		ev.Reason = e.Message + ": " + e.Err.Error()
 	}
 	ev.Reason = clip.Detail(ev.Reason) // a message may quote what was asked
+	// The grants are as the caller asked, who may hold no valid token.
+	ev.Grants = clip.Names(ev.Grants)
 	if a.Record == nil {
 		return e
 	}

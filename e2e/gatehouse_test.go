@@ -40,6 +40,7 @@ func TestGatehouse(t *testing.T) {
 	t.Run("hardening: unauthenticated connections are throttled", func(t *testing.T) { testHardeningDosThrottle(t, w, alice) })
 	t.Run("hardening: masking and statement policy", func(t *testing.T) { testHardeningMasking(t, w, alice) })
 	t.Run("hardening: time, identity and the certificate", func(t *testing.T) { testHardeningCerts(t, w, alice) })
+	t.Run("hardening: status says a certificate is revoked", func(t *testing.T) { testHardeningDosStatusRevoked(t, w, alice) })
 	t.Run("every recorded chain is intact", func(t *testing.T) { w.checkAllChains(t) })
 	t.Run("recordings verify with the published key", func(t *testing.T) { testVerifyWithPublishedKey(t, w) })
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -292,4 +293,41 @@ func testHardeningDosThrottle(t *testing.T, w *world, _ profile) {
 	if size > 64<<10 {
 		t.Errorf("the burst of %d connections with 200 KiB user names left %d bytes of recordings, want under 64 KiB", burst, size)
 	}
+}
+
+// testHardeningDosStatusRevoked: `gatehouse status` showed a revoked
+// certificate as valid and exited 0. It asks the server's revocation
+// list now, and fails saying what to run. A fresh login of alice is
+// revoked, so that her first certificate, which later tests use, is not.
+func testHardeningDosStatusRevoked(t *testing.T, w *world, _ profile) {
+	p := w.newProfile("dos-status")
+	if res := w.authCodeLogin(p, alice); res.err != nil {
+		t.Fatalf("login: %v\n%s", res.err, res.out)
+	}
+	status := func() (string, error) {
+		cmd := exec.Command(w.bin, "status", "--profile", p.name)
+		cmd.Env = p.env()
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := status()
+	if err != nil {
+		t.Fatalf("status of a fresh certificate: %v\n%s", err, out)
+	}
+	mustContain(t, "status before revocation", out, "revoked:  no (checked with "+w.apiURL)
+
+	serial := readCert(t, p.cert()).Serial
+	w.gatehouse("revoke", "--config", w.cfgPath, "--serial", fmt.Sprint(serial), "--reason", "e2e: status must say so")
+	// serve reads the revocation list every second.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if out, err = status(); err != nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("status of a revoked certificate: %v, want exit status 1\n%s", err, out)
+	}
+	mustContain(t, "status after revocation", out, "revoked:  YES",
+		fmt.Sprintf("certificate serial %d is revoked: run gatehouse login", serial))
 }

@@ -259,6 +259,7 @@ func TestLoginRefusesWithoutTokenSource(t *testing.T) {
 		{"no IdP", "", "", "no identity provider"},
 		{"no IdP, dev mode", "", "ghdev_x", "--dev TOKEN"},
 		{"dev token, not dev mode", "ghdev_x", "", "not running in dev mode"},
+		{"mistyped dev token", "hdev_x", "ghdev_x", "not a dev login token (they start with ghdev_)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ca := newFakeCA(t, nil)

@@ -34,6 +34,11 @@ type Status struct {
 	Expired     bool
 	NotYetValid bool   // ValidAfter is still ahead
 	Server      string // from profile.json; "" when unknown
+	// Revoked is set by CheckRevocation, when RevocationChecked.
+	Revoked           bool
+	RevocationChecked bool
+
+	cert *ssh.Certificate
 }
 
 // ReadStatus reads the certificate of a profile and judges it at now. home
@@ -88,6 +93,7 @@ func statusDir(home, profile string) (string, error) {
 // complete but for Identity when the error is non-nil.
 func statusFromCert(cert *ssh.Certificate, server string, now time.Time) (*Status, error) {
 	st := &Status{
+		cert:        cert,
 		KeyID:       cert.KeyId,
 		Principals:  cert.ValidPrincipals,
 		ValidAfter:  certTime(cert.ValidAfter),
@@ -129,6 +135,7 @@ func (s *Status) String() string {
 	line("grants", orNone(s.Principals))
 	line("serial", fmt.Sprint(s.Serial))
 	line("validity", s.validity())
+	line("revoked", s.revocation())
 	if s.Server != "" {
 		line("server", s.Server)
 	}

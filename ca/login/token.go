@@ -8,10 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
+
+// devTokenPrefix begins every `gatehouse dev` login token (ca.DevTokenPrefix;
+// the server routes tokens by it).
+const devTokenPrefix = "ghdev_"
 
 // identityToken picks the token source the CA accepts: the dev token when
 // given, else an OpenID Connect ID token from the CA's identity provider.
@@ -19,6 +24,9 @@ func (o *Options) identityToken(ctx context.Context, info *caInfo) (string, erro
 	if o.DevToken != "" {
 		if !info.DevLogin {
 			return "", fmt.Errorf("gatehouse CA at %s does not accept dev tokens: it is not running in dev mode", o.Server)
+		}
+		if !strings.HasPrefix(o.DevToken, devTokenPrefix) {
+			return "", fmt.Errorf("--dev TOKEN: that is not a dev login token (they start with %s); copy the newest one `gatehouse dev` printed", devTokenPrefix)
 		}
 		return o.DevToken, nil
 	}

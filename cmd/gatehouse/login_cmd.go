@@ -24,7 +24,7 @@ func runLogin(ctx context.Context, args []string, out io.Writer) error {
 	fs := profileFlags("login", out)
 	server := fs.String("server", os.Getenv("GATEHOUSE_SERVER"), "gatehouse certificate API URL (default $GATEHOUSE_SERVER, else the profile's last server, else "+defaultServer+")")
 	device := fs.Bool("device", false, "use the device authorization grant (RFC 8628) for headless machines")
-	dev := fs.String("dev", "", "exchange a one-time token printed by `gatehouse dev` (dev mode only)")
+	dev := fs.String("dev", "", "exchange the one-time `TOKEN` that gatehouse dev printed (dev mode only)")
 	ttl := fs.String("ttl", "", "certificate lifetime, e.g. 30m (default: the most your grants allow)")
 	noBrowser := fs.Bool("no-browser", false, "print the login URL without opening a browser")
 	if err := parseFlags(fs.FlagSet, args); err != nil {
@@ -48,8 +48,12 @@ func runLogin(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
+// runStatus shows the profile's certificate and exits non-zero when it
+// cannot be used: expired, not yet valid, revoked, or (unless --offline)
+// its revocation could not be checked.
 func runStatus(ctx context.Context, args []string, out io.Writer) error {
 	fs := profileFlags("status", out)
+	offline := fs.Bool("offline", false, "do not ask the server whether the certificate is revoked")
 	if err := parseFlags(fs.FlagSet, args); err != nil {
 		return err
 	}
@@ -57,8 +61,15 @@ func runStatus(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var checkErr error
+	if !*offline {
+		checkErr = st.CheckRevocation(ctx, nil)
+	}
 	fmt.Fprint(out, st.String())
-	return nil
+	if err := st.Problem(); err != nil {
+		return err
+	}
+	return checkErr
 }
 
 func runSSHConfig(ctx context.Context, args []string, out io.Writer) error {

@@ -32,7 +32,8 @@ Server and operator:
 
 Engineer:
   login [--server URL]      sign in at the identity provider and get a short-lived certificate
-  status                    show identity, grants and time left
+  status [--offline]        show identity, grants, time left and whether the server revoked
+                            it; exits 1 when the certificate cannot be used
   ssh-config                print an ssh_config Host block for the bastion
   agent-cert --agent NAME   mint an agent its own certificate, within your grants and time:
                             [--grant T:R ...] [--ttl D] [--run-id ID] [--ticket ID]
@@ -53,7 +54,7 @@ Auditor:
   recorder pubkey --config F
                             print the recorder's public key (what verify --pubkey takes)
 
-Run "gatehouse COMMAND --help" for a command's flags. Commands that read the
+Run "gatehouse COMMAND --help" for a command's flags, "gatehouse --version" for the version. Commands that read the
 server configuration take --config F or the GATEHOUSE_CONFIG environment variable.
 `
 
@@ -116,6 +117,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprint(out, usage)
 		return nil
 	}
+	if args[0] == "version" || args[0] == "--version" || args[0] == "-version" {
+		fmt.Fprintln(out, versionLine())
+		return nil
+	}
 	cmds := commands()
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -130,11 +135,34 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // newFlags makes a flag set that reports errors instead of exiting, so
-// usage mistakes come back as exit status 2 with the flag's message.
+// usage mistakes come back as exit status 2 with the flag's message. Its
+// --help starts with a usage line naming the command's arguments.
 func newFlags(name string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
 	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\nFlags:\n", usageLine(name))
+		fs.PrintDefaults()
+	}
 	return fs
+}
+
+// positionalArgs are the arguments each command takes besides its flags,
+// as its usage line shows them.
+var positionalArgs = map[string]string{
+	"policy check": "[F]",
+	"verify":       "(SESSION... | --since T)",
+	"replay":       "SESSION",
+	"approve":      "ID",
+	"deny":         "ID --reason TEXT",
+}
+
+func usageLine(name string) string {
+	line := "gatehouse " + name + " [flags]"
+	if args, ok := positionalArgs[name]; ok {
+		line += " " + args
+	}
+	return line
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) error {

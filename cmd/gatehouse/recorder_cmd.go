@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/policy"
@@ -223,10 +224,16 @@ func (a *auditFlags) keys(cfg *policy.Config) ([]ed25519.PublicKey, error) {
 	var keys []ed25519.PublicKey
 	for _, k := range a.pubkeys {
 		data := []byte(k)
-		if file, err := os.ReadFile(k); err == nil {
+		file, ferr := os.ReadFile(k)
+		if ferr == nil {
 			data = file
 		}
 		parsed, err := recorder.ParsePublicKeys(data)
+		if err != nil && ferr != nil && !inlineKey(k) {
+			// A path that cannot be read: say so, not that the path
+			// is a malformed key.
+			return nil, fmt.Errorf("--pubkey: %w", ferr)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("--pubkey %.40q: %w", k, err)
 		}
@@ -240,6 +247,15 @@ func (a *auditFlags) keys(cfg *policy.Config) ([]ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("the recorder key of %s (or pass --pubkey): %w", *a.config, err)
 	}
 	return []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, nil
+}
+
+// inlineKey says whether a --pubkey value is meant as a key rather than
+// a file: an authorized_keys line, or the JSON of GET /v1/recorder-keys.
+// (Bare base64 cannot be told from a file name; a missing file is
+// reported as such.)
+func inlineKey(v string) bool {
+	v = strings.TrimSpace(v)
+	return strings.HasPrefix(v, "ssh-") || strings.HasPrefix(v, "{")
 }
 
 // auditSource is where verify, replay and sessions read recordings: the
