@@ -3,12 +3,14 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // testSyntaxErrors: a statement the parser rejects never reaches the
@@ -36,5 +38,50 @@ func testSyntaxErrors(t *testing.T, w *world, p profile) {
 	}
 	if w.databaseSaw(t, "gatehouse_syntax_probe") {
 		t.Fatal("the database saw a statement gatehouse could not parse")
+	}
+}
+
+// testManyParameters: a statement with more than 65,535 parameters is
+// described as PostgreSQL describes it, and the session goes on; the
+// client itself refuses to bind that many (issue 13, item 4).
+func testManyParameters(t *testing.T, w *world, p profile) {
+	port, stop := w.startTunnel(t, w.sshConfig(p), "orders")
+	defer stop()
+	s := newRawSession(t, port, "readonly")
+	var b strings.Builder
+	b.WriteString("SELECT ARRAY[0")
+	for i := 1; i <= 70000; i++ {
+		fmt.Fprintf(&b, ",$%d::int", i)
+	}
+	b.WriteString("]")
+	s.fe.Send(parse("wide", b.String()))
+	s.fe.Send(&pgproto3.Describe{ObjectType: 'S', Name: "wide"})
+	s.fe.Send(syncMsg)
+	if err := s.fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	s.conn.Conn().SetReadDeadline(time.Now().Add(30 * time.Second))
+	described := -1
+	for {
+		msg, err := s.fe.Receive()
+		if err != nil {
+			t.Fatalf("the session ended: %v", err)
+		}
+		if d, ok := msg.(*pgproto3.ParameterDescription); ok {
+			described = len(d.ParameterOIDs)
+		}
+		if e, ok := msg.(*pgproto3.ErrorResponse); ok {
+			t.Fatalf("%s %s", e.Code, e.Message)
+		}
+		if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+			break
+		}
+	}
+	s.conn.Conn().SetReadDeadline(time.Time{})
+	if described != 70000 {
+		t.Fatalf("described %d parameters, want 70000", described)
+	}
+	if r := s.round(query("SELECT 42")); len(r.rows) != 1 || r.rows[0] != "42" {
+		t.Fatalf("the session did not go on: %s", r)
 	}
 }

@@ -163,8 +163,10 @@ func (r *replies) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, 
 		}
 	case *pgproto3.CopyOutResponse:
 		r.copyStarts(m)
+	case *pgproto3.ParameterDescription:
+		return forClient(m), nil
 	case *pgproto3.NotificationResponse, *pgproto3.ParameterStatus,
-		*pgproto3.ParameterDescription, *pgproto3.CopyInResponse, *pgproto3.CopyDone,
+		*pgproto3.CopyInResponse, *pgproto3.CopyDone,
 		*pgproto3.FunctionCallResponse:
 		// Asynchronous, or part of a reply that goes on.
 	case *pgproto3.ErrorResponse:
