@@ -85,3 +85,41 @@ func testManyParameters(t *testing.T, w *world, p profile) {
 		t.Fatalf("the session did not go on: %s", r)
 	}
 }
+
+// testRealBackendPID: the process id a client is given is its backend's,
+// so pg_stat_activity and pg_terminate_backend act on the right session,
+// while a cancel still goes through gatehouse's own secret (issue 13,
+// item 3).
+func testRealBackendPID(t *testing.T, w *world, p profile) {
+	port, stop := w.startTunnel(t, w.sshConfig(p), "orders")
+	defer stop()
+	conn := pgxThrough(t, port, pgx.QueryExecModeCacheStatement)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var backend uint32
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		t.Fatal(err)
+	}
+	if got := conn.PgConn().PID(); got != backend {
+		t.Fatalf("the client was given process id %d; its backend is %d", got, backend)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(ctx, "SELECT pg_sleep(30) /* gatehouse-real-pid */")
+		done <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !w.upstreamRunning(t, "gatehouse-real-pid") {
+		if time.Now().After(deadline) {
+			t.Fatal("the query never started")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := conn.PgConn().CancelRequest(ctx); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	var pgErr *pgconn.PgError
+	if err := <-done; !errors.As(err, &pgErr) || pgErr.Code != "57014" {
+		t.Fatalf("after the cancel: %v, want 57014", err)
+	}
+}

@@ -5,11 +5,11 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -22,11 +22,14 @@ import (
 // all the sessions of a bastion. The zero value is ready to use; it is safe
 // for concurrent use.
 //
-// The client never sees the upstream's process id or secret key: its key
-// is random, and only this registry knows where it leads.
+// The client is shown the upstream backend's real process id, which
+// pg_stat_activity, pg_terminate_backend and pools' health checks use, with
+// a random secret of gatehouse's own: the upstream's secret never leaves
+// gatehouse, so a cancel can only go through it. Sessions on different
+// servers may have the same process id; the secret tells them apart.
 type CancelRegistry struct {
 	mu       sync.Mutex
-	sessions map[uint32]cancelEntry // by the process id shown to the client
+	sessions map[uint32][]cancelEntry // by process id
 }
 
 type cancelEntry struct {
@@ -37,8 +40,9 @@ type cancelEntry struct {
 
 // CancelAttempt is a CancelRequest as Config.OnCancel is told of it.
 type CancelAttempt struct {
-	// ProcessID is the process id of the key the client sent (gatehouse's,
-	// not the database's).
+	// ProcessID is the process id of the key the client sent: the
+	// database backend's it claims to cancel (with a secret of
+	// gatehouse's, which decides whether it is Matched).
 	ProcessID uint32
 	// Matched is true when the key names a live session of the registry:
 	// the request will be forwarded to its database session.
@@ -47,34 +51,48 @@ type CancelAttempt struct {
 	Target any
 }
 
-// register gives a session a fresh random key and returns the
-// BackendKeyData to show its client, and the function that forgets it.
-// Protocol 3.0 keys are a 4-byte process id and a 4-byte secret.
-func (r *CancelRegistry) register(cancel func(context.Context) error, target any) (*pgproto3.BackendKeyData, func()) {
+// register gives the session of the upstream backend pid a fresh random
+// secret and returns the BackendKeyData to show its client, and the
+// function that forgets it. Protocol 3.0 keys are a 4-byte process id and
+// a 4-byte secret.
+func (r *CancelRegistry) register(pid uint32, cancel func(context.Context) error, target any) (*pgproto3.BackendKeyData, func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.sessions == nil {
-		r.sessions = map[uint32]cancelEntry{}
+		r.sessions = map[uint32][]cancelEntry{}
 	}
-	for {
-		var b [8]byte
-		rand.Read(b[:])
-		// A positive int32: clients (libpq) hold the process id as an int.
-		pid := binary.BigEndian.Uint32(b[:4]) & 0x7fffffff
-		if _, taken := r.sessions[pid]; taken || pid == 0 {
-			continue
-		}
-		e := cancelEntry{cancel: cancel, target: target}
-		copy(e.secret[:], b[4:])
-		r.sessions[pid] = e
-		return &pgproto3.BackendKeyData{ProcessID: pid, SecretKey: b[4:]}, func() { r.forget(pid) }
+	e := cancelEntry{cancel: cancel, target: target}
+	for taken := true; taken; {
+		rand.Read(e.secret[:])
+		taken = r.find(pid, e.secret[:]) >= 0
+	}
+	r.sessions[pid] = append(r.sessions[pid], e)
+	key := &pgproto3.BackendKeyData{ProcessID: pid, SecretKey: e.secret[:]}
+	return key, func() { r.forget(pid, e.secret) }
+}
+
+func (r *CancelRegistry) forget(pid uint32, secret [4]byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i := r.find(pid, secret[:]); i >= 0 {
+		r.sessions[pid] = slices.Delete(r.sessions[pid], i, i+1)
+	}
+	if len(r.sessions[pid]) == 0 {
+		delete(r.sessions, pid)
 	}
 }
 
-func (r *CancelRegistry) forget(pid uint32) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.sessions, pid)
+// find returns the index of pid's entry with secret, or -1. Every entry
+// of pid is compared, in constant time, so the time taken says nothing of
+// how much of a guessed secret was right.
+func (r *CancelRegistry) find(pid uint32, secret []byte) int {
+	found := -1
+	for i, e := range r.sessions[pid] {
+		if subtle.ConstantTimeCompare(e.secret[:], secret) == 1 {
+			found = i
+		}
+	}
+	return found
 }
 
 // lookup returns the entry of a client's key; ok is false when the key
@@ -82,11 +100,11 @@ func (r *CancelRegistry) forget(pid uint32) {
 func (r *CancelRegistry) lookup(pid uint32, secret []byte) (e cancelEntry, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e, ok = r.sessions[pid]
-	if !ok || subtle.ConstantTimeCompare(e.secret[:], secret) != 1 {
+	i := r.find(pid, secret)
+	if i < 0 {
 		return cancelEntry{}, false
 	}
-	return e, true
+	return r.sessions[pid][i], true
 }
 
 // upstreamCancel sends PostgreSQL's CancelRequest for one upstream backend,

@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // TestOnCancel: a CancelRequest is told to OnCancel before it is
@@ -16,7 +19,7 @@ import (
 func TestOnCancel(t *testing.T) {
 	registry := &CancelRegistry{}
 	forwarded := 0
-	key, forget := registry.register(func(context.Context) error { forwarded++; return nil }, "session-B")
+	key, forget := registry.register(4242, func(context.Context) error { forwarded++; return nil }, "session-B")
 	defer forget()
 	request := func(pid uint32, secret []byte) []byte {
 		return append([]byte{0, 0, 0, 16, 4, 210, 22, 46}, append(be32(pid), secret...)...)
@@ -51,5 +54,36 @@ func TestOnCancel(t *testing.T) {
 				t.Fatalf("forwarded %d times (want %d), Serve: %v", forwarded, tt.forwarded, err)
 			}
 		})
+	}
+}
+
+// TestCancelRegistrySharedPID: sessions on different servers may have the
+// same backend process id; each key cancels its own session only, and
+// forgetting one leaves the other.
+func TestCancelRegistrySharedPID(t *testing.T) {
+	var r CancelRegistry
+	var hit []string
+	a, forgetA := r.register(77, func(context.Context) error { hit = append(hit, "a"); return nil }, "a")
+	b, forgetB := r.register(77, func(context.Context) error { hit = append(hit, "b"); return nil }, "b")
+	defer forgetB()
+	if a.ProcessID != 77 || b.ProcessID != 77 || string(a.SecretKey) == string(b.SecretKey) {
+		t.Fatalf("keys %d/%x and %d/%x", a.ProcessID, a.SecretKey, b.ProcessID, b.SecretKey)
+	}
+	for _, k := range []*pgproto3.BackendKeyData{b, a} {
+		e, ok := r.lookup(k.ProcessID, k.SecretKey)
+		if !ok {
+			t.Fatalf("key %x not found", k.SecretKey)
+		}
+		e.cancel(context.Background())
+	}
+	if strings.Join(hit, ",") != "b,a" {
+		t.Fatalf("cancelled %q, want b,a", hit)
+	}
+	forgetA()
+	if _, ok := r.lookup(77, a.SecretKey); ok {
+		t.Fatal("a forgotten key still cancels")
+	}
+	if e, ok := r.lookup(77, b.SecretKey); !ok || e.target != "b" {
+		t.Fatal("forgetting one session's key lost the other's")
 	}
 }

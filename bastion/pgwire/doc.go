@@ -20,8 +20,10 @@
 // Authorize maps the start-up to an Upstream; pgconn connects (TLS, SCRAM,
 // md5), and the connection is taken over with pgconn's Hijack. The client
 // gets AuthenticationOk without being asked for a password, the upstream's
-// ParameterStatus values, a BackendKeyData of gatehouse's own, registered in
-// the shared CancelRegistry, and ReadyForQuery.
+// ParameterStatus values, a BackendKeyData with the backend's real process
+// id (pg_stat_activity, pg_terminate_backend) and a secret of gatehouse's
+// own, registered in the shared CancelRegistry, so that a cancel reaches
+// the database only through gatehouse, and ReadyForQuery.
 //
 // # Relay
 //

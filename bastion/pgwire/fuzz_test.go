@@ -35,7 +35,7 @@ func (c *memConn) Close() error                { return nil }
 func FuzzStartup(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 8, 4, 210, 22, 47}) // SSLRequest
 	registry := &CancelRegistry{}
-	key, forget := registry.register(func(context.Context) error { return errors.New("not really") }, nil)
+	key, forget := registry.register(4242, func(context.Context) error { return errors.New("not really") }, nil)
 	defer forget()
 	f.Add(append([]byte{0, 0, 0, 16, 4, 210, 22, 46}, append(be32(key.ProcessID), key.SecretKey...)...))
 

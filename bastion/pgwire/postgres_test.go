@@ -129,8 +129,8 @@ func TestPostgres(t *testing.T) {
 		if user != "app" || app != "pgwire-test" || readOnly != "1min" {
 			t.Errorf("upstream session: user %q, application_name %q, statement_timeout %q", user, app, readOnly)
 		}
-		if pid := conn.PgConn().PID(); pid == uint32(backendPID(t, conn)) {
-			t.Errorf("the client sees the upstream's real pid %d", pid)
+		if pid, real := conn.PgConn().PID(), uint32(backendPID(t, conn)); pid != real {
+			t.Errorf("the client sees process id %d, not its backend's %d (pg_stat_activity, pg_terminate_backend)", pid, real)
 		}
 		infoMu.Lock()
 		info := infos[len(infos)-1]

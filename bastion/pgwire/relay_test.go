@@ -479,6 +479,9 @@ func TestCancelRequest(t *testing.T) {
 	cfg.Cancels = &CancelRegistry{}
 	c := startSession(t, context.Background(), cfg)
 	key := c.key
+	if key.ProcessID != fakePID || string(key.SecretKey) == fakeSecret {
+		t.Fatalf("the client got key %d/%x; want the backend's process id %d with a secret not the upstream's", key.ProcessID, key.SecretKey, fakePID)
+	}
 
 	tests := []struct {
 		name   string

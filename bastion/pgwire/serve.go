@@ -122,10 +122,10 @@ func (s *session) connect(ctx context.Context, startup Startup) (*pgconn.Hijacke
 
 // run completes the client's start-up and relays until the session ends.
 func (s *session) run(ctx context.Context, cancel context.CancelCauseFunc, hc *pgconn.HijackedConn) (SessionEnd, error) {
-	key := s.cancelKey()
+	key := s.cancelKey(hc.PID)
 	if s.cfg.Cancels != nil {
 		var forget func()
-		key, forget = s.cfg.Cancels.register(s.cancelUpstream, s.cfg.CancelTarget)
+		key, forget = s.cfg.Cancels.register(hc.PID, s.cancelUpstream, s.cfg.CancelTarget)
 		defer forget()
 	}
 	// No password is asked of the client: its SSH certificate is its
@@ -147,10 +147,11 @@ func (s *session) run(ctx context.Context, cancel context.CancelCauseFunc, hc *p
 }
 
 // cancelKey is the BackendKeyData shown to a client when there is no
-// registry: random, so that it says nothing of the upstream's.
-func (s *session) cancelKey() *pgproto3.BackendKeyData {
+// registry: the backend's process id, and a secret that is not the
+// upstream's.
+func (s *session) cancelKey(pid uint32) *pgproto3.BackendKeyData {
 	var r CancelRegistry
-	key, _ := r.register(nil, nil)
+	key, _ := r.register(pid, nil, nil)
 	return key
 }
 

@@ -76,8 +76,8 @@ func TestStartup(t *testing.T) {
 			if got := c.untilReady(); !slices.Equal(got, tt.want) {
 				t.Fatalf("got %q\nwant %q", got, tt.want)
 			}
-			if c.key.ProcessID == fakePID || string(c.key.SecretKey) == fakeSecret || len(c.key.SecretKey) != 4 {
-				t.Errorf("client got key %d/%x; it must be gatehouse's own 4-byte key, not the upstream's", c.key.ProcessID, c.key.SecretKey)
+			if c.key.ProcessID != fakePID || string(c.key.SecretKey) == fakeSecret || len(c.key.SecretKey) != 4 {
+				t.Errorf("client got key %d/%x; it must be the backend's process id with a 4-byte secret of gatehouse's own, not the upstream's", c.key.ProcessID, c.key.SecretKey)
 			}
 			up := f.lastStartup()
 			if up.ProtocolVersion != pgproto3.ProtocolVersion30 {
