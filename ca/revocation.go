@@ -44,6 +44,9 @@ type Revocation struct {
 	By        string    `json:"by,omitempty"` // who ran `gatehouse revoke`
 }
 
+// maxReasonLen bounds a revocation's reason.
+const maxReasonLen = 1024
+
 // agentMarker separates the human from the agent in an agent
 // certificate's KeyId (policy.Identity.Name).
 const agentMarker = " via agent:"
@@ -68,8 +71,8 @@ func (r Revocation) Validate() error {
 	case r.Identity != "" && !printable(r.Identity, 256):
 		return errors.New("the identity must be at most 256 printable characters")
 	}
-	if !printable(r.Reason, 1024) {
-		return errors.New("the reason must be at most 1024 printable characters")
+	if !printable(r.Reason, maxReasonLen) {
+		return fmt.Errorf("the reason must be at most %d printable characters", maxReasonLen)
 	}
 	return nil
 }
@@ -195,4 +198,34 @@ func DecodeIssued(data json.RawMessage) (IssuedEvent, error) {
 	var e IssuedEvent
 	err := json.Unmarshal(data, &e)
 	return e, err
+}
+
+// AgentKeyRevocations are the entries that go with r: revoking an agent
+// certificate by serial also revokes its key, so that the agent is
+// stopped, not just one certificate of its key (another, minted from a
+// replayed or repeated request for the same key, would otherwise work).
+// An agent key is made for its certificate (`gatehouse agent-cert`
+// generates one per run), so nothing else is lost. issued is the CA's
+// record; entries other than serial ones give none.
+func AgentKeyRevocations(r Revocation, issued []IssuedEvent) []Revocation {
+	if r.Serial == 0 {
+		return nil
+	}
+	reason := fmt.Sprintf("the key of agent certificate serial %d, revoked by serial", r.Serial)
+	if withWhy := r.Reason + " (" + reason + ")"; r.Reason != "" && len(withWhy) <= maxReasonLen {
+		reason = withWhy
+	}
+	var out []Revocation
+	for _, e := range issued {
+		if e.Serial != r.Serial || e.Identity.Agent == "" || e.KeyFingerprint == "" {
+			continue
+		}
+		out = append(out, Revocation{
+			Key:       e.KeyFingerprint,
+			Reason:    reason,
+			RevokedAt: r.RevokedAt,
+			By:        r.By,
+		})
+	}
+	return out
 }

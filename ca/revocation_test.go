@@ -6,12 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
 var revokedAt = time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)
@@ -283,4 +286,36 @@ func keygenRevoked(t *testing.T, krlFile string, cert *gossh.Certificate) bool {
 	}
 	t.Fatalf("ssh-keygen -Q: %v\n%s", err, out)
 	return false
+}
+
+func TestAgentKeyRevocations(t *testing.T) {
+	at := time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)
+	agent := IssuedEvent{Serial: 7, KeyFingerprint: "SHA256:agent", Identity: policy.Identity{Agent: "claude", DelegatedBySerial: 3}}
+	human := IssuedEvent{Serial: 3, KeyFingerprint: "SHA256:human"}
+	issued := []IssuedEvent{human, agent}
+	tests := []struct {
+		name string
+		r    Revocation
+		want []string // keys revoked
+	}{
+		{"an agent certificate's serial", Revocation{Serial: 7, RevokedAt: at}, []string{"SHA256:agent"}},
+		{"an engineer's serial: its agents go by delegated_by_serial", Revocation{Serial: 3, RevokedAt: at}, nil},
+		{"a serial the CA never issued", Revocation{Serial: 9, RevokedAt: at}, nil},
+		{"an identity", Revocation{Identity: "alice@example.com", RevokedAt: at}, nil},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, k := range AgentKeyRevocations(tt.r, issued) {
+			if !strings.Contains(k.Reason, "the key of agent certificate serial 7") {
+				t.Errorf("%s: reason %q does not say why", tt.name, k.Reason)
+			}
+			if !k.RevokedAt.Equal(at) {
+				t.Errorf("%s: revoked at %s, want the serial's time", tt.name, k.RevokedAt)
+			}
+			got = append(got, k.Key)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: keys %v, want %v", tt.name, got, tt.want)
+		}
+	}
 }

@@ -260,8 +260,9 @@ func testAgentRequestReplay(t *testing.T, w *world, alice profile) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	agentPub := newPubLine(t)
 	claims, err := json.Marshal(ca.AgentClaims{
-		Agent: "replayed", PublicKey: newPubLine(t), Grants: []string{"orders:readonly"},
+		Agent: "replayed", PublicKey: agentPub, Grants: []string{"orders:readonly"},
 		CertificateSerial: engCert.Serial, IssuedAt: time.Now().UTC(),
 	})
 	if err != nil {
@@ -284,7 +285,13 @@ func testAgentRequestReplay(t *testing.T, w *world, alice profile) {
 	if err := json.Unmarshal([]byte(answer), &first); err != nil {
 		t.Fatal(err)
 	}
-	w.gatehouse("revoke", "--config", w.cfgPath, "--serial", fmt.Sprint(first.Serial), "--reason", "e2e: replay")
+	out := w.gatehouse("revoke", "--config", w.cfgPath, "--serial", fmt.Sprint(first.Serial), "--reason", "e2e: replay")
+	// The agent's key goes with its certificate's serial.
+	agentKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(agentPub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "gatehouse revoke", out, fmt.Sprintf("revoked serial %d", first.Serial), "revoked key "+ssh.FingerprintSHA256(agentKey))
 
 	status, answer = w.postJSON(t, "/v1/agent-certificates", "", req)
 	if status != http.StatusBadRequest || !strings.Contains(answer, "used already") {

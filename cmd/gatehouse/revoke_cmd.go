@@ -21,7 +21,7 @@ import (
 func runRevoke(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("revoke", out)
 	path := configFlag(fs)
-	serial := fs.String("serial", "", "revoke the certificate with this serial, and the agent certificates it authorised")
+	serial := fs.String("serial", "", "revoke the certificate with this serial, and the agent certificates it authorised; for an agent certificate, its key too")
 	identity := fs.String("identity", "", "revoke every certificate issued so far whose KeyId is NAME or \"NAME via agent:…\"")
 	key := fs.String("key", "", "revoke every certificate, past or future, of the key with this SHA256:… fingerprint")
 	reason := fs.String("reason", "", "why, for the record")
@@ -41,15 +41,20 @@ func runRevoke(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	matched := ca.MatchIssued(r, issued, r.RevokedAt)
 	listPath := cfg.Path(ca.RevocationFile)
-	if err := ca.AppendRevocation(listPath, r); err != nil {
-		return err
+	var events []ca.RevokedEvent
+	for _, r := range append([]ca.Revocation{r}, ca.AgentKeyRevocations(r, issued)...) {
+		if err := ca.AppendRevocation(listPath, r); err != nil {
+			return err
+		}
+		events = append(events, ca.RevokedEvent{Revocation: r, Matched: ca.MatchIssued(r, issued, r.RevokedAt)})
 	}
-	if err := recordRevocation(cfg, ca.RevokedEvent{Revocation: r, Matched: matched}); err != nil {
+	if err := recordRevocation(cfg, events); err != nil {
 		return fmt.Errorf("revoke: the revocation is in effect (%s) but could not be recorded: %w", listPath, err)
 	}
-	reportRevocation(out, r, matched, listPath)
+	for _, ev := range events {
+		reportRevocation(out, ev.Revocation, ev.Matched, listPath)
+	}
 	return nil
 }
 
@@ -75,9 +80,9 @@ func localUser() string {
 	return ""
 }
 
-// recordRevocation records cert.revoked in a CA stream of its own, as
-// `gatehouse ca sign` records its issuances.
-func recordRevocation(cfg *policy.Config, ev ca.RevokedEvent) error {
+// recordRevocation records cert.revoked, one per entry, in a CA stream
+// of its own, as `gatehouse ca sign` records its issuances.
+func recordRevocation(cfg *policy.Config, events []ca.RevokedEvent) error {
 	rec, err := openRecorder(cfg)
 	if err != nil {
 		return err
@@ -86,9 +91,11 @@ func recordRevocation(cfg *policy.Config, ev ca.RevokedEvent) error {
 	if err != nil {
 		return err
 	}
-	if err := stream.Emit(ca.EventRevoked, ev); err != nil {
-		stream.Close()
-		return err
+	for _, ev := range events {
+		if err := stream.Emit(ca.EventRevoked, ev); err != nil {
+			stream.Close()
+			return err
+		}
 	}
 	return stream.Close()
 }

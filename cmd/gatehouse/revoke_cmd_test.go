@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -70,6 +72,42 @@ func TestRunRevoke(t *testing.T) {
 	if !caRecordHas(t, filepath.Join(dir, "recordings"), ca.EventRevoked, `"reason":"rotated"`, `"key_id":"ci@example.com via agent:nightly"`) {
 		t.Error("no cert.revoked event naming the matched certificate in the CA's record")
 	}
+}
+
+// TestRunRevokeAgentSerial: revoking an agent certificate by serial
+// revokes its key too, so no other certificate of that key gets in.
+func TestRunRevokeAgentSerial(t *testing.T) {
+	dir, config, key, run := caWithKey(t)
+	run("ca", "sign", "--config", config, "--key", key, "--identity", "ci@example.com", "--agent", "nightly", "--grant", "orders:readonly")
+	cert := readTestCert(t, strings.TrimSuffix(key, ".pub")+"-cert.pub")
+
+	out := run("revoke", "--config", config, "--serial", strconv.FormatUint(cert.Serial, 10), "--reason", "misbehaved")
+	fp := gossh.FingerprintSHA256(cert.Key)
+	for _, want := range []string{fmt.Sprintf("revoked serial %d", cert.Serial), "revoked key " + fp} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	l, err := ca.OpenRevocationList(filepath.Join(dir, ca.RevocationFile))
+	if err != nil || len(l.Entries()) != 2 || l.Entries()[1].Key != fp {
+		t.Fatalf("list %+v, %v; want the serial and the agent's key", l.Entries(), err)
+	}
+	if !caRecordHas(t, filepath.Join(dir, "recordings"), ca.EventRevoked, `"key":"`+fp+`"`) {
+		t.Error("no cert.revoked event for the agent's key")
+	}
+}
+
+func readTestCert(t *testing.T, path string) *gossh.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _, _, _, err := gossh.ParseAuthorizedKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.(*gossh.Certificate)
 }
 
 // caWithKey makes a configuration with a CA (ca init) in a temporary
