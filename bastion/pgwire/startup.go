@@ -110,6 +110,13 @@ func DefaultStartupParameters() []string {
 		"application_name", "client_encoding", "DateStyle", "TimeZone",
 		"extra_float_digits", "search_path", "IntervalStyle",
 		"standard_conforming_strings", "bytea_output",
+		// What clients set for their own session, which narrows nothing
+		// a policy relies on: message levels, and limits on how long a
+		// statement, lock or idle transaction may last (a policy's own
+		// statement_timeout is set upstream over the client's).
+		"client_min_messages", "statement_timeout", "lock_timeout",
+		"idle_in_transaction_session_timeout", "idle_session_timeout",
+		"default_transaction_isolation",
 	}
 }
 

@@ -122,6 +122,8 @@ func TestStartupRefused(t *testing.T) {
 		{"options", startup("readonly", "options", "-c role=admin"), nil, "42501", `startup parameter "options" is not allowed`},
 		{"replication", startup("readonly", "replication", "database"), nil, "42501", `startup parameter "replication" is not allowed`},
 		{"session_authorization", startup("readonly", "session_authorization", "postgres"), nil, "42501", `"session_authorization" is not allowed`},
+		{"default_transaction_read_only", startup("readonly", "default_transaction_read_only", "off"), nil, "42501", `"default_transaction_read_only" is not allowed`},
+		{"work_mem (the database's memory)", startup("readonly", "work_mem", "64GB"), nil, "42501", `"work_mem" is not allowed`},
 		{"unsafe client encoding", startup("readonly", "client_encoding", "SJIS"), nil, "42501", `client_encoding "SJIS" is not allowed`},
 		{"standard_conforming_strings off", startup("readonly", "standard_conforming_strings", "off"), nil, "42501", "standard_conforming_strings must stay on"},
 		{"no user", &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"database": "x"}}, nil, "28000", "no PostgreSQL user name"},
@@ -288,5 +290,32 @@ func TestConfigCheck(t *testing.T) {
 	err := Serve(context.Background(), b, Config{})
 	if err == nil || !strings.Contains(err.Error(), "Authorize is nil") || !strings.Contains(err.Error(), "Inspect is nil") {
 		t.Fatalf("Serve with an empty Config = %v", err)
+	}
+}
+
+// TestStartupHarmlessParameters: what client libraries send in their
+// start-up packet for their own session passes to the database.
+func TestStartupHarmlessParameters(t *testing.T) {
+	params := map[string]string{
+		"application_name": "app", "client_encoding": "UTF8", "DateStyle": "ISO, MDY", "TimeZone": "UTC",
+		"extra_float_digits": "2", "search_path": "public", "IntervalStyle": "iso_8601", "bytea_output": "hex",
+		"client_min_messages": "warning", "statement_timeout": "5s", "lock_timeout": "1s",
+		"idle_in_transaction_session_timeout": "1min", "idle_session_timeout": "1h",
+		"default_transaction_isolation": "serializable",
+	}
+	for k, v := range params {
+		m := startup("readonly", k, v)
+		st, err := checkStartup(&startupPacket{startup: m}, nil)
+		if err != nil {
+			t.Errorf("%s=%s refused: %v", k, v, err)
+			continue
+		}
+		found := false
+		for name, got := range st.Params {
+			found = found || (strings.EqualFold(name, k) && got == v)
+		}
+		if !found {
+			t.Errorf("%s=%s not passed on: %v", k, v, st.Params)
+		}
 	}
 }
