@@ -30,6 +30,7 @@ func TestGatehouse(t *testing.T) {
 	t.Run("syntax errors answered as PostgreSQL would", func(t *testing.T) { testSyntaxErrors(t, w, alice) })
 	t.Run("more than 65,535 parameters", func(t *testing.T) { testManyParameters(t, w, alice) })
 	t.Run("the backend's real process id", func(t *testing.T) { testRealBackendPID(t, w, alice) })
+	t.Run("harmless start-up parameters", func(t *testing.T) { testHarmlessStartupParameters(t, w, alice) })
 	t.Run("pgbench through the proxy", func(t *testing.T) { testPgbench(t, w, alice) })
 	t.Run("refusals", func(t *testing.T) { testRefusals(t, w, alice) })
 	t.Run("ca sign for automation", func(t *testing.T) { testCASign(t, w, alice) })

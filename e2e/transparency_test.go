@@ -123,3 +123,42 @@ func testRealBackendPID(t *testing.T, w *world, p profile) {
 		t.Fatalf("after the cancel: %v, want 57014", err)
 	}
 }
+
+// testHarmlessStartupParameters: what pgx and lib/pq put in the start-up
+// packet for their own session reaches the database; what could widen the
+// role is still refused, by name (issue 13, item 2).
+func testHarmlessStartupParameters(t *testing.T, w *world, p profile) {
+	port, stop := w.startTunnel(t, w.sshConfig(p), "orders")
+	defer stop()
+	connect := func(params map[string]string) (*pgx.Conn, error) {
+		cfg, err := pgx.ParseConfig(fmt.Sprintf("postgres://readonly@127.0.0.1:%d/orders?sslmode=disable&connect_timeout=10", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range params {
+			cfg.RuntimeParams[k] = v
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		return pgx.ConnectConfig(ctx, cfg)
+	}
+	conn, err := connect(map[string]string{"client_min_messages": "warning", "lock_timeout": "1500ms",
+		"IntervalStyle": "iso_8601", "idle_in_transaction_session_timeout": "1min"})
+	if err != nil {
+		t.Fatalf("harmless start-up parameters refused: %v", err)
+	}
+	defer conn.Close(context.Background())
+	var minMessages, lockTimeout, intervalStyle string
+	if err := conn.QueryRow(context.Background(), "SELECT current_setting('client_min_messages'), current_setting('lock_timeout'), current_setting('IntervalStyle')").
+		Scan(&minMessages, &lockTimeout, &intervalStyle); err != nil {
+		t.Fatal(err)
+	}
+	if minMessages != "warning" || lockTimeout != "1500ms" || intervalStyle != "iso_8601" {
+		t.Fatalf("the database has client_min_messages %q, lock_timeout %q, IntervalStyle %q", minMessages, lockTimeout, intervalStyle)
+	}
+	_, err = connect(map[string]string{"work_mem": "64GB"})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "42501" || !strings.Contains(pgErr.Message, `"work_mem"`) {
+		t.Fatalf("work_mem in the start-up packet: %v, want 42501 naming it", err)
+	}
+}
