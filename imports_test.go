@@ -17,7 +17,7 @@ var allowedImports = map[string][]string{
 	"policy/lineage":   {},
 	"recorder":         {"internal/privatefile"},
 	"recorder/s3store": {"recorder", "internal/privatefile"},
-	"ca":               {"policy", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip"},
+	"ca":               {"policy", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip", "internal/sourcelimit"},
 	"ca/krl":           {},
 	"ca/sshsig":        {},
 	"ca/login":         {"policy", "ca/sshsig", "ca/krl", "internal/privatefile"},

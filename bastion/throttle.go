@@ -28,13 +28,9 @@ const throttleReportInterval = time.Minute
 const endThrottled = "connections refused before authentication"
 
 type authThrottled struct {
-	Source          string    `json:"source"`
-	OverRate        int       `json:"over_rate,omitempty"`
-	OverConcurrency int       `json:"over_concurrency,omitempty"`
-	First           time.Time `json:"first"`
-	Last            time.Time `json:"last"`
-	PerMinute       int       `json:"max_auth_attempts_per_minute"`
-	MaxUnauth       int       `json:"max_unauthenticated_connections"`
+	sourcelimit.Report
+	PerMinute int `json:"max_auth_attempts_per_minute"`
+	MaxUnauth int `json:"max_unauthenticated_connections"`
 }
 
 // turnAway closes a connection the limiter refused, telling the client
@@ -54,35 +50,21 @@ func turnAway(c net.Conn, why string) {
 // reportThrottled records the refused connections every
 // throttleReportInterval, and once more when ctx ends.
 func (s *Server) reportThrottled(ctx context.Context) {
-	tick := time.NewTicker(throttleReportInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			s.recordThrottled()
-			return
-		case <-tick.C:
-			s.recordThrottled()
-		}
-	}
+	s.limiter.ReportEvery(ctx, throttleReportInterval, s.recordThrottled)
+	s.limiter.Flush(s.recordThrottled)
 }
 
-// recordThrottled writes one stream per source with refusals: its
+// recordThrottled writes one stream for a source with refusals: its
 // session.start names the source, one auth.throttled says how many were
 // refused and when, session.end closes it. If they cannot be recorded,
 // the counts are logged.
-func (s *Server) recordThrottled() {
+func (s *Server) recordThrottled(r sourcelimit.Report) {
 	perMinute, maxUnauth := s.limiter.Limits()
-	for _, t := range s.limiter.TakeRefusals() {
-		ev := authThrottled{
-			Source: sourcelimit.Name(t.Source), OverRate: t.Count[sourcelimit.OverRate], OverConcurrency: t.Count[sourcelimit.OverConcurrency],
-			First: t.First.UTC(), Last: t.Final.UTC(), PerMinute: perMinute, MaxUnauth: maxUnauth,
-		}
-		s.log.Warn("connections refused before authentication", "source", ev.Source,
-			"over_rate", ev.OverRate, "over_concurrency", ev.OverConcurrency)
-		if err := s.recordThrottledSource(ev); err != nil {
-			s.log.Error("cannot record refused connections", "source", ev.Source, "error", err)
-		}
+	ev := authThrottled{Report: r, PerMinute: perMinute, MaxUnauth: maxUnauth}
+	s.log.Warn("connections refused before authentication", "source", r.Source,
+		"over_rate", r.OverRate, "over_concurrency", r.OverConcurrency)
+	if err := s.recordThrottledSource(ev); err != nil {
+		s.log.Error("cannot record refused connections", "source", r.Source, "error", err)
 	}
 }
 

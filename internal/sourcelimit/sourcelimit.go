@@ -13,6 +13,7 @@
 package sourcelimit
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"sync"
@@ -209,4 +210,42 @@ func (l *Limiter) TakeRefusals() []Refused {
 	l.evictIdle(l.now())
 	slices.SortFunc(out, func(a, b Refused) int { return a.First.Compare(b.First) })
 	return out
+}
+
+// Report is what a record of refused attempts says about one source;
+// records embed it beside the limits in force.
+type Report struct {
+	Source          string    `json:"source"` // Name of the source
+	OverRate        int       `json:"over_rate,omitempty"`
+	OverConcurrency int       `json:"over_concurrency,omitempty"`
+	First           time.Time `json:"first"` // UTC
+	Last            time.Time `json:"last"`
+}
+
+// Report describes r for a record.
+func (r Refused) Report() Report {
+	return Report{Source: Name(r.Source), OverRate: r.Count[OverRate], OverConcurrency: r.Count[OverConcurrency],
+		First: r.First.UTC(), Last: r.Final.UTC()}
+}
+
+// ReportEvery calls record for each source's refusals every interval
+// until ctx ends. Flush reports what is left.
+func (l *Limiter) ReportEvery(ctx context.Context, interval time.Duration, record func(Report)) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			l.Flush(record)
+		}
+	}
+}
+
+// Flush calls record for each source's refusals since the last report.
+func (l *Limiter) Flush(record func(Report)) {
+	for _, r := range l.TakeRefusals() {
+		record(r.Report())
+	}
 }
