@@ -17,11 +17,11 @@ var allowedImports = map[string][]string{
 	"policy/lineage":   {},
 	"recorder":         {"internal/privatefile"},
 	"recorder/s3store": {"recorder", "internal/privatefile"},
-	"ca":               {"policy", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip"},
+	"ca":               {"policy", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip", "internal/sourcelimit"},
 	"ca/krl":           {},
 	"ca/sshsig":        {},
 	"ca/login":         {"policy", "ca/sshsig", "ca/krl", "internal/privatefile"},
-	"bastion":          {"policy", "recorder", "bastion/pgwire", "bastion/relay", "policy/sqlclass", "policy/masking", "policy/lineage", "internal/clip"},
+	"bastion":          {"policy", "recorder", "bastion/pgwire", "bastion/relay", "policy/sqlclass", "policy/masking", "policy/lineage", "internal/clip", "internal/sourcelimit"},
 	"bastion/pgwire":   {},
 	"bastion/relay":    {},
 	"internal/pgrun":   {},
@@ -36,6 +36,8 @@ var allowedImports = map[string][]string{
 	"internal/syncbuf":     {},
 	// Bounds client-supplied text before it is recorded.
 	"internal/clip": {},
+	// Per-source limits on attempts that fail (bastion, ca).
+	"internal/sourcelimit": {},
 }
 
 // TestImportDirection keeps the dependency rules of DESIGN.md true: leaves

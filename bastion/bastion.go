@@ -20,6 +20,7 @@ import (
 	gliderssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/masking"
 	"github.com/gatehouse-dev/gatehouse/recorder"
@@ -83,7 +84,7 @@ type Server struct {
 	handshakeTimeout time.Duration
 	certs            certChecker
 	ssh              *gliderssh.Server
-	limiter          *sourceLimiter // unauthenticated connections, per source
+	limiter          *sourcelimit.Limiter // unauthenticated connections, per source
 
 	// cancels maps the cancel keys pgwire gives clients to their upstream
 	// sessions; shared by all channels, since a CancelRequest arrives on a
@@ -118,7 +119,7 @@ func New(cfg Config) (*Server, error) {
 		byAddr:     map[string]*connState{},
 		cancels:    &pgwire.CancelRegistry{},
 		classifier: sqlclass.NewClassifier(0),
-		limiter: newSourceLimiter(
+		limiter: sourcelimit.New(
 			orDefaultInt(timeouts.MaxAuthAttemptsPerMinute, policy.DefaultMaxAuthAttemptsPerMinute),
 			orDefaultInt(timeouts.MaxUnauthenticated, policy.DefaultMaxUnauthenticated),
 			cfg.Clock),
@@ -247,8 +248,8 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, conns *connSet, wg
 			return err
 		}
 		backoff = 0
-		source := sourceOf(raw.RemoteAddr())
-		if why := s.limiter.admit(source); why != "" {
+		source := sourcelimit.Source(raw.RemoteAddr().String())
+		if why := s.limiter.Admit(source); why != "" {
 			turnAway(raw, why)
 			continue
 		}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 )
 
 // Why a connection was closed by the bastion rather than by the client.
@@ -27,7 +29,7 @@ type timedConn struct {
 
 	// limiter admitted the connection for source; it is told when the
 	// connection authenticates or closes without having done so.
-	limiter *sourceLimiter
+	limiter *sourcelimit.Limiter
 	source  netip.Prefix
 
 	mu       sync.Mutex
@@ -37,7 +39,7 @@ type timedConn struct {
 	authDone bool // authenticated has run
 }
 
-func newTimedConn(c net.Conn, handshakeTimeout time.Duration, limiter *sourceLimiter, source netip.Prefix) *timedConn {
+func newTimedConn(c net.Conn, handshakeTimeout time.Duration, limiter *sourcelimit.Limiter, source netip.Prefix) *timedConn {
 	tc := &timedConn{Conn: c, limiter: limiter, source: source}
 	tc.handshake = time.AfterFunc(handshakeTimeout, func() { tc.closeWith(errHandshakeTimeout) })
 	return tc
@@ -70,7 +72,7 @@ func (c *timedConn) authenticated() {
 	c.authDone = true
 	c.mu.Unlock()
 	if first {
-		c.limiter.authenticated(c.source)
+		c.limiter.Succeeded(c.source)
 	}
 }
 
@@ -101,7 +103,7 @@ func (c *timedConn) Close() error {
 		return nil
 	}
 	if unauthenticated {
-		c.limiter.closedUnauthenticated()
+		c.limiter.Failed()
 	}
 	return c.Conn.Close()
 }

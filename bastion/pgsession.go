@@ -62,7 +62,7 @@ func (s *pgSession) authorize(ctx context.Context, st pgwire.Startup) (*pgwire.U
 	cfg, err := upstreamConfig(s.spec, st.User, role.Credentials, st.Database)
 	if err != nil {
 		// The cause names files and variables: logged, not shown.
-		s.cs.log.Error("postgres upstream credentials", "target", s.target, "role", st.User, "error", err)
+		s.cs.log.Error("postgres upstream credentials", "target", s.target, "role", clip.Name(st.User), "error", err)
 		return nil, &pgwire.Error{Code: "28000", Message: fmt.Sprintf(
 			"gatehouse: the bastion cannot connect as %s:%s: its credentials are not available; tell the gatehouse operator", s.target, st.User)}
 	}

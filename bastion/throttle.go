@@ -6,12 +6,19 @@ import (
 	"net"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 )
 
 // evAuthThrottled records, once per report interval and source, the
 // connections refused before authentication (docs/recording-format.md).
 const evAuthThrottled = "auth.throttled"
+
+// maxAuthTries is how many authentication attempts one connection may
+// make (x/crypto's default, and OpenSSH's MaxAuthTries, made explicit):
+// with the per-source limit it bounds how many auth.failure events a
+// source can cause a minute.
+const maxAuthTries = 6
 
 // throttleReportInterval is how often refused connections are recorded:
 // one stream per source that had any, however many there were.
@@ -21,13 +28,9 @@ const throttleReportInterval = time.Minute
 const endThrottled = "connections refused before authentication"
 
 type authThrottled struct {
-	Source          string    `json:"source"`
-	OverRate        int       `json:"over_rate,omitempty"`
-	OverConcurrency int       `json:"over_concurrency,omitempty"`
-	First           time.Time `json:"first"`
-	Last            time.Time `json:"last"`
-	PerMinute       int       `json:"max_auth_attempts_per_minute"`
-	MaxUnauth       int       `json:"max_unauthenticated_connections"`
+	sourcelimit.Report
+	PerMinute int `json:"max_auth_attempts_per_minute"`
+	MaxUnauth int `json:"max_unauthenticated_connections"`
 }
 
 // turnAway closes a connection the limiter refused, telling the client
@@ -36,7 +39,7 @@ type authThrottled struct {
 // now: reportThrottled records the refusals of each source together.
 func turnAway(c net.Conn, why string) {
 	msg := "gatehouse: too many connections that have not authenticated from your address; try again in a minute\r\n"
-	if why == overConcurrency {
+	if why == sourcelimit.OverConcurrency {
 		msg = "gatehouse: too many connections are authenticating; try again shortly\r\n"
 	}
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
@@ -47,34 +50,21 @@ func turnAway(c net.Conn, why string) {
 // reportThrottled records the refused connections every
 // throttleReportInterval, and once more when ctx ends.
 func (s *Server) reportThrottled(ctx context.Context) {
-	tick := time.NewTicker(throttleReportInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			s.recordThrottled()
-			return
-		case <-tick.C:
-			s.recordThrottled()
-		}
-	}
+	s.limiter.ReportEvery(ctx, throttleReportInterval, s.recordThrottled)
+	s.limiter.Flush(s.recordThrottled)
 }
 
-// recordThrottled writes one stream per source with refusals: its
+// recordThrottled writes one stream for a source with refusals: its
 // session.start names the source, one auth.throttled says how many were
 // refused and when, session.end closes it. If they cannot be recorded,
 // the counts are logged.
-func (s *Server) recordThrottled() {
-	for _, t := range s.limiter.takeRefusals() {
-		ev := authThrottled{
-			Source: sourceName(t), OverRate: t.Refused[overRate], OverConcurrency: t.Refused[overConcurrency],
-			First: t.First.UTC(), Last: t.Final.UTC(), PerMinute: s.limiter.perMinute, MaxUnauth: s.limiter.maxUnauth,
-		}
-		s.log.Warn("connections refused before authentication", "source", ev.Source,
-			"over_rate", ev.OverRate, "over_concurrency", ev.OverConcurrency)
-		if err := s.recordThrottledSource(ev); err != nil {
-			s.log.Error("cannot record refused connections", "source", ev.Source, "error", err)
-		}
+func (s *Server) recordThrottled(r sourcelimit.Report) {
+	perMinute, maxUnauth := s.limiter.Limits()
+	ev := authThrottled{Report: r, PerMinute: perMinute, MaxUnauth: maxUnauth}
+	s.log.Warn("connections refused before authentication", "source", r.Source,
+		"over_rate", r.OverRate, "over_concurrency", r.OverConcurrency)
+	if err := s.recordThrottledSource(ev); err != nil {
+		s.log.Error("cannot record refused connections", "source", r.Source, "error", err)
 	}
 }
 
@@ -87,17 +77,4 @@ func (s *Server) recordThrottledSource(ev authThrottled) error {
 	errEv := stream.Emit(evAuthThrottled, ev)
 	errEnd := stream.Emit(evSessionEnd, sessionEnd{Reason: endThrottled, DurationMS: ev.Last.Sub(ev.First).Milliseconds()})
 	return errors.Join(errStart, errEv, errEnd, stream.Close())
-}
-
-// sourceName is how a record names a source: its address, an IPv6 /64
-// as a prefix, and the sources that shared the overflow bucket as such.
-func sourceName(t throttled) string {
-	switch {
-	case t.Source == overflowSource:
-		return "other sources (the table of sources was full, or the address is not IP)"
-	case t.Source.Addr().Is4():
-		return t.Source.Addr().String()
-	default:
-		return t.Source.String()
-	}
 }

@@ -13,6 +13,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 )
@@ -82,9 +83,7 @@ func TestAuthenticatedConnectionsAreNotThrottled(t *testing.T) {
 // gave back its place among the unauthenticated.
 func (f *fixture) wantNoneUnauthenticated() {
 	f.t.Helper()
-	f.srv.limiter.mu.Lock()
-	defer f.srv.limiter.mu.Unlock()
-	if n := f.srv.limiter.unauth; n != 0 {
+	if n := f.srv.limiter.Pending(); n != 0 {
 		f.t.Errorf("%d connections still counted as unauthenticated after all closed", n)
 	}
 }
@@ -149,10 +148,10 @@ func TestThrottledAreReportedEveryInterval(t *testing.T) {
 			}
 			return len(ids)
 		}
-		a, b := src("192.0.2.1"), src("2001:db8::1")
+		a, b := sourcelimit.Source("192.0.2.1:1"), sourcelimit.Source("[2001:db8::1]:1")
 		for range 5 {
-			srv.limiter.admit(a)
-			srv.limiter.admit(b)
+			srv.limiter.Admit(a)
+			srv.limiter.Admit(b)
 		}
 		time.Sleep(throttleReportInterval - time.Second)
 		synctest.Wait()
@@ -164,14 +163,14 @@ func TestThrottledAreReportedEveryInterval(t *testing.T) {
 		if n := streams(); n != 2 {
 			t.Fatalf("%d streams after the interval, want 2 (one per source)", n)
 		}
-		srv.limiter.admit(a) // the attempt earned in the minute
-		srv.limiter.admit(a)
+		srv.limiter.Admit(a) // the attempt earned in the minute
+		srv.limiter.Admit(a)
 		cancel()
 		<-done
 		if n := streams(); n != 3 {
 			t.Fatalf("%d streams after shutdown, want 3", n)
 		}
-		if got := sourceName(throttled{Source: b}); got != "2001:db8::/64" {
+		if got := sourcelimit.Name(b); got != "2001:db8::/64" {
 			t.Errorf("IPv6 source named %q", got)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -35,6 +36,9 @@ type API struct {
 	Logger    *slog.Logger  // nil: discard
 	// KRL renders the revocation list for GET /v1/krl; nil answers 404.
 	KRL KRLFunc
+	// Limiter limits, per source, the requests (all but GET and HEAD)
+	// that fail, each of which is recorded (ratelimit.go). nil: no limit.
+	Limiter *sourcelimit.Limiter
 }
 
 // Info is what a client needs to log in and to trust the bastion.
@@ -96,7 +100,7 @@ func (api *API) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/agent-certificates", api.serveAgentCertificate)
 	mux.HandleFunc("GET /v1/krl", api.serveKRL)
 	mux.HandleFunc("POST /v1/access-requests", api.serveAccessRequest)
-	return mux
+	return api.limited(mux)
 }
 
 func (api *API) serveInfo(w http.ResponseWriter, _ *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,6 +166,7 @@ ssh:
   max_auth_attempts_per_minute: 5
 ca:
   listen: %s
+  max_failed_requests_per_minute: 5
 targets:
   echo:
     protocol: tcp
@@ -176,7 +178,8 @@ targets:
 // testHardeningDosThrottle bursts connections that never authenticate at
 // a bastion of its own (the burst would spend the shared world's
 // attempts from 127.0.0.1): past the limit they are refused before the
-// handshake, and the record grows by one event for all of them.
+// handshake, and the record grows by one event for all of them. The same
+// for certificate requests with a forged token.
 func testHardeningDosThrottle(t *testing.T, w *world, _ profile) {
 	dir := t.TempDir()
 	sshAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
@@ -244,42 +247,40 @@ func testHardeningDosThrottle(t *testing.T, w *world, _ profile) {
 	mustContain(t, "OpenSSH refused by the limit", string(out), "gatehouse: too many connections that have not authenticated")
 	refused++
 
-	stop() // the refusals are recorded at least once a minute, and at shutdown
-	store := recorder.FileStore{Dir: filepath.Join(dir, "recordings")}
-	ids, err := store.List(recorder.KindSession)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var throttled []map[string]any
-	sessions := 0
-	for _, id := range ids {
-		lines, err := store.Lines(recorder.KindSession, id)
+	apiAnswers := map[int]int{}
+	for range 20 {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+apiAddr+"/v1/certificates", strings.NewReader(`{"public_key": "x"}`))
+		req.Header.Set("Authorization", "Bearer forged."+hugeName[:10000])
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		evs, err := recorder.VerifyChain(lines)
-		if err != nil {
-			t.Fatalf("session %s: %v", id, err)
-		}
-		sessions++
-		for _, ev := range evs {
-			if ev.Type == "auth.throttled" {
-				var m map[string]any
-				json.Unmarshal(ev.Data, &m)
-				throttled = append(throttled, m)
-			}
-		}
+		resp.Body.Close()
+		apiAnswers[resp.StatusCode]++
 	}
+	if apiAnswers[http.StatusUnauthorized] != 5 || apiAnswers[http.StatusTooManyRequests] != 15 {
+		t.Errorf("certificate API answered %v to 20 forged tokens, want 5×401 then 15×429", apiAnswers)
+	}
+
+	stop() // the refusals are recorded at least once a minute, and at shutdown
+	store := recorder.FileStore{Dir: filepath.Join(dir, "recordings")}
+	sessions, sessionEvents := streamEvents(t, store, recorder.KindSession)
+	throttled := eventsOf(sessionEvents, "auth.throttled")
 	if len(throttled) != 1 {
 		t.Fatalf("%d auth.throttled events, want 1 for all %d refusals", len(throttled), refused)
 	}
-	if got := throttled[0]; got["source"] != "127.0.0.1" || got["over_rate"] != float64(refused) {
-		t.Errorf("auth.throttled %v, want %d over rate from 127.0.0.1", got, refused)
+	if got := throttled[0]; !strings.Contains(got, `"source":"127.0.0.1"`) || !strings.Contains(got, fmt.Sprintf(`"over_rate":%d,`, refused)) {
+		t.Errorf("auth.throttled %s, want %d over rate from 127.0.0.1", got, refused)
 	}
 	// The probe, the connections that authenticated and failed, and the
 	// one stream of refusals.
 	if want := 1 + authFailed + 1; sessions != want {
 		t.Errorf("%d session streams, want %d", sessions, want)
+	}
+	_, caEvents := streamEvents(t, store, recorder.KindCA)
+	certRefused, certThrottled := eventsOf(caEvents, "cert.refused"), eventsOf(caEvents, "cert.throttled")
+	if len(certRefused) != 5 || len(certThrottled) != 1 || !strings.Contains(certThrottled[0], `"over_rate":15,`) {
+		t.Errorf("CA recorded %d cert.refused and cert.throttled %v, want 5 and one with over_rate 15", len(certRefused), certThrottled)
 	}
 	var size int64
 	filepath.WalkDir(store.Dir, func(_ string, d fs.DirEntry, err error) error {
@@ -330,4 +331,36 @@ func testHardeningDosStatusRevoked(t *testing.T, w *world, _ profile) {
 	}
 	mustContain(t, "status after revocation", out, "revoked:  YES",
 		fmt.Sprintf("certificate serial %d is revoked: run gatehouse login", serial))
+}
+
+// streamEvents reads every stream of a kind, checking each chain.
+func streamEvents(t *testing.T, store recorder.FileStore, kind string) (streams int, events []recorder.Event) {
+	t.Helper()
+	ids, err := store.List(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		lines, err := store.Lines(kind, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := recorder.VerifyChain(lines)
+		if err != nil {
+			t.Fatalf("%s stream %s: %v", kind, id, err)
+		}
+		events = append(events, evs...)
+	}
+	return len(ids), events
+}
+
+// eventsOf returns the payloads of the events of one type.
+func eventsOf(events []recorder.Event, typ string) []string {
+	var out []string
+	for _, ev := range events {
+		if ev.Type == typ {
+			out = append(out, string(ev.Data))
+		}
+	}
+	return out
 }

@@ -68,6 +68,8 @@ const MaxClockSkew = 10 * time.Minute
 const (
 	DefaultMaxAuthAttemptsPerMinute = 60
 	DefaultMaxUnauthenticated       = 512
+	// DefaultMaxFailedRequestsPerMinute is ca.max_failed_requests_per_minute's.
+	DefaultMaxFailedRequestsPerMinute = 60
 )
 
 // CAConfig configures the certificate authority and its HTTP API.
@@ -81,6 +83,10 @@ type CAConfig struct {
 	// PublicURL is the base URL clients use for the API; default
 	// http://LISTEN (or https:// when TLS is configured).
 	PublicURL string `yaml:"public_url"`
+	// MaxFailedRequestsPerMinute is how many requests (but GET and HEAD)
+	// one source may make per minute that fail; each is given back when
+	// it succeeds. Default 60.
+	MaxFailedRequestsPerMinute int `yaml:"max_failed_requests_per_minute"`
 }
 
 // SignerConfig selects where the CA's private key lives.

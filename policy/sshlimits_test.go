@@ -18,6 +18,15 @@ func TestSSHLimits(t *testing.T) {
 		{"negative rate", "{max_auth_attempts_per_minute: -1}", 0, 0, "must be positive"},
 		{"negative count", "{max_unauthenticated_connections: -3}", 0, 0, "must be positive"},
 	}
+	t.Run("ca", func(t *testing.T) {
+		cfg, err := Parse([]byte("data_dir: /tmp/x\n"))
+		if err != nil || cfg.CA.MaxFailedRequestsPerMinute != DefaultMaxFailedRequestsPerMinute {
+			t.Errorf("ca.max_failed_requests_per_minute default: %v, %v", cfg, err)
+		}
+		if _, err := Parse([]byte("data_dir: /tmp/x\nca: {max_failed_requests_per_minute: -1}\n")); err == nil || !strings.Contains(err.Error(), "must be positive") {
+			t.Errorf("negative ca.max_failed_requests_per_minute: %v", err)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := Parse([]byte("data_dir: /tmp/x\nssh: " + tc.ssh + "\n"))

@@ -37,6 +37,9 @@ func (c *Config) applyDefaults() {
 	if c.SSH.MaxUnauthenticated == 0 {
 		c.SSH.MaxUnauthenticated = DefaultMaxUnauthenticated
 	}
+	if c.CA.MaxFailedRequestsPerMinute == 0 {
+		c.CA.MaxFailedRequestsPerMinute = DefaultMaxFailedRequestsPerMinute
+	}
 	def(&c.CA.Listen, "127.0.0.1:8443")
 	if v := c.CA.Signer.Vault; v == nil {
 		def(&c.CA.Signer.File, "ca_ed25519")
@@ -86,8 +89,8 @@ func (c *Config) Validate() error {
 			add("%s: %q is not host:port", f.name, f.addr)
 		}
 	}
-	if c.SSH.MaxAuthAttemptsPerMinute < 0 || c.SSH.MaxUnauthenticated < 0 {
-		add("ssh.max_auth_attempts_per_minute, ssh.max_unauthenticated_connections: must be positive (there is no unlimited)")
+	if c.SSH.MaxAuthAttemptsPerMinute < 0 || c.SSH.MaxUnauthenticated < 0 || c.CA.MaxFailedRequestsPerMinute < 0 {
+		add("ssh.max_auth_attempts_per_minute, ssh.max_unauthenticated_connections, ca.max_failed_requests_per_minute: must be positive (there is no unlimited)")
 	}
 	errs = append(errs, c.validateVault()...)
 	if skew := c.SSH.ClockSkew; skew != nil && skew.D() > MaxClockSkew {

@@ -62,6 +62,9 @@ type summaryFields struct {
 	Target     string `json:"target"`
 	Reason     string `json:"reason"`
 	Decision   string `json:"decision"`
+	// auth.throttled
+	OverRate        int `json:"over_rate"`
+	OverConcurrency int `json:"over_concurrency"`
 }
 
 // Summarize condenses a session stream's lines.
@@ -99,10 +102,17 @@ func (s *Summary) add(ev Event, f summaryFields) {
 		}
 	case ev.Type == "auth.failure" || strings.HasSuffix(ev.Type, ".refused"):
 		s.Refusals++
+	case ev.Type == typeAuthThrottled:
+		// Connections refused before authentication, counted together.
+		s.Refusals += max(1, f.OverRate+f.OverConcurrency)
 	case ev.Type == typeSessionEnd:
 		s.End, s.EndReason = ev.Time, f.Reason
 	}
 }
+
+// typeAuthThrottled is the bastion's record of the connections of one
+// source refused before authentication.
+const typeAuthThrottled = "auth.throttled"
 
 // typeStatement is the PostgreSQL proxy's event for one statement.
 const typeStatement = "db.statement"

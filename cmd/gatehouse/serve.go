@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/bastion"
 	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/masking"
 	"github.com/gatehouse-dev/gatehouse/recorder"
@@ -114,7 +115,8 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 		SSHAddress:       sshAddr,
 		SSHHostAlias:     alias,
 		DevLogin:         opts.Dev != nil,
-	}, KRL: krlFunc(cfg, revs, keys.userCA.PublicKey())}
+	}, KRL: krlFunc(cfg, revs, keys.userCA.PublicKey()),
+		Limiter: sourcelimit.New(cfg.CA.MaxFailedRequestsPerMinute, maxPendingAPIRequests, nil)}
 	if err := addOIDC(ctx, cfg, api); err != nil {
 		return err
 	}
@@ -133,8 +135,15 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	ctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go watchRevocations(ctx, revs, bst, log)
+	go api.ReportThrottled(ctx)
+	// The API's last refusals are recorded before the CA stream closes.
+	defer api.RecordThrottled()
 	return runListeners(ctx, cfg, bst, httpHandler(api, rec.Recorder), api.Info, opts)
 }
+
+// maxPendingAPIRequests bounds the certificate API's requests (but GET
+// and HEAD) in progress at once, from all sources.
+const maxPendingAPIRequests = 1024
 
 // keepUploaded is how long each kind of stream stays in the spool once
 // uploaded. A CA stream stays at least ca.max_ttl: `gatehouse revoke` and
