@@ -160,7 +160,8 @@ type Output struct {
 type Probe struct {
 	Column Column
 	// Clause is where: WHERE, JOIN, ORDER BY, GROUP BY, HAVING, WINDOW,
-	// DISTINCT ON, FILTER, LIMIT, ON CONFLICT.
+	// DISTINCT ON, FILTER, LIMIT, ON CONFLICT, FROM function (the
+	// arguments of a function in FROM, whose row count they may set).
 	Clause string
 }
 

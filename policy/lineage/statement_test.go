@@ -120,6 +120,9 @@ func TestRefusals(t *testing.T) {
 		{name: "user operator allowed by its function", sql: "SELECT id === 1 FROM orders", outs: "?column?=clean",
 			opts: func(o *Options) { o.AllowFunctions = []string{"public.leak"} }},
 		{name: "user operator in a view", sql: "SELECT * FROM op_view", outs: "x=clean", refuse: "public.leak"},
+		// a function in FROM returns as many rows as its arguments say
+		{name: "FROM function probe", sql: "SELECT count(*) FROM customers c, generate_series(1, ascii(c.ssn))", outs: "count=clean",
+			probes: "FROM function:customers.ssn", refuse: "FROM function uses masked column public.customers.ssn", opts: denyProbing},
 		// a cast through a function created after initdb is its call
 		{name: "user cast", sql: "SELECT id::leaky FROM orders", outs: "id=clean", refuse: "public.leak"},
 		{name: "user cast spelled out", sql: "SELECT CAST(id AS public.leaky) FROM orders", outs: "id=clean", refuse: "public.leak"},
