@@ -61,3 +61,29 @@ WHERE o.oprname = $1 AND n.nspname = ANY($2::text[]) ORDER BY 1, 2`,
 	c.answers.putFunction(key, fns)
 	return fns, nil
 }
+
+// Casts is lineage.Catalog's: the functions initdb did not create behind
+// the casts to types called target (any schema), or, for target "",
+// behind the casts PostgreSQL may apply unasked (pg_cast.castcontext i
+// or a).
+func (c *pgLineageCatalog) Casts(target string) ([]lineage.Function, error) {
+	key := "\x01cast\x01" + target
+	if fns, ok := c.answers.function(key); ok {
+		return fns, nil
+	}
+	rows, err := query(c.ctx, c.conn, `SELECT DISTINCT fn.nspname, p.proname FROM pg_catalog.pg_cast c
+JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
+JOIN pg_catalog.pg_namespace fn ON fn.oid = p.pronamespace
+JOIN pg_catalog.pg_type t ON t.oid = c.casttarget
+WHERE p.oid >= $1::oid AND CASE WHEN $2 = '' THEN c.castcontext <> 'e' ELSE t.typname = $2 END ORDER BY 1, 2`,
+		[]byte(fmt.Sprint(firstNormalObjectID)), []byte(target))
+	if err != nil {
+		return nil, fmt.Errorf("looking up casts to %q: %w", target, err)
+	}
+	var fns []lineage.Function
+	for _, r := range rows {
+		fns = append(fns, lineage.Function{Schema: r[0], Name: r[1]})
+	}
+	c.answers.putFunction(key, fns)
+	return fns, nil
+}

@@ -124,15 +124,21 @@ func testSinks(t *testing.T, port int) {
 
 // testPgCatalogFunctions: a function created in pg_catalog after initdb
 // (here by the superuser, as an approved admin session could) is not
-// trusted as built in, qualified or not, nor is an operator over one
-// (item 5).
+// trusted as built in, qualified or not, nor is an operator or a cast
+// over one (item 5). (An implicit cast, which nothing in the text shows,
+// is in the unit tests: gatehouse keeps its catalog answers up to a
+// minute after DDL made outside it, as here.)
 func testPgCatalogFunctions(t *testing.T, w *world, port int) {
 	w.execIn("orders", `CREATE FUNCTION pg_catalog.gh_leak(i int) RETURNS text LANGUAGE sql AS 'SELECT ssn FROM public.people WHERE id = i';
 		CREATE FUNCTION pg_catalog.gh_echo(v text) RETURNS text LANGUAGE sql AS 'SELECT v';
 		CREATE FUNCTION pg_catalog.gh_opfn(a int, b int) RETURNS text LANGUAGE sql AS 'SELECT ssn FROM public.people WHERE id = a';
-		CREATE OPERATOR pg_catalog.=== (leftarg = int, rightarg = int, function = pg_catalog.gh_opfn)`)
+		CREATE OPERATOR pg_catalog.=== (leftarg = int, rightarg = int, function = pg_catalog.gh_opfn);
+		CREATE TYPE public.gh_blob AS (v text);
+		CREATE FUNCTION pg_catalog.gh_castfn(i int) RETURNS public.gh_blob LANGUAGE sql AS 'SELECT ROW(ssn) FROM public.people WHERE id = i';
+		CREATE CAST (int AS public.gh_blob) WITH FUNCTION pg_catalog.gh_castfn(int)`)
 	t.Cleanup(func() {
-		w.execIn("orders", `DROP OPERATOR pg_catalog.=== (int, int); DROP FUNCTION pg_catalog.gh_opfn(int, int);
+		w.execIn("orders", `DROP CAST (int AS public.gh_blob); DROP FUNCTION pg_catalog.gh_castfn(int); DROP TYPE public.gh_blob;
+			DROP OPERATOR pg_catalog.=== (int, int); DROP FUNCTION pg_catalog.gh_opfn(int, int);
 			DROP FUNCTION pg_catalog.gh_leak(int); DROP FUNCTION pg_catalog.gh_echo(text)`)
 	})
 	attacks := []string{
@@ -144,6 +150,8 @@ func testPgCatalogFunctions(t *testing.T, w *world, port int) {
 		// an operator is its function in disguise
 		"SELECT id === 0 FROM people",
 		"SELECT name FROM people WHERE id OPERATOR(pg_catalog.===) 0 IS NOT NULL",
+		// and so is a cast
+		"SELECT id::gh_blob FROM people",
 	}
 	conn := pgxAs(t, port, "support", pgx.QueryExecModeCacheStatement)
 	for _, sql := range attacks {

@@ -20,6 +20,7 @@ type analyzer struct {
 	// storedUnknown: an untraceable value is stored by the statement.
 	storedUnknown bool
 	functions     []string
+	castTargets   []string // names of the types cast to (TypeCast)
 	refusals      []string
 	err           error
 	// steps counts the work done, so a statement built to make tracing

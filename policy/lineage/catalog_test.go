@@ -14,6 +14,8 @@ type fakeCatalog struct {
 	// functions are the schema.name of user functions, created after
 	// initdb; anything else resolves to a built-in of pg_catalog.
 	functions []string
+	// implicitCast makes the cast to blob one PostgreSQL applies unasked.
+	implicitCast bool
 }
 
 var customerColumns = []string{"id", "name", "email", "ssn", "card_number", "phone"}
@@ -50,6 +52,8 @@ func newFakeCatalog() *fakeCatalog {
 		Definition: "SELECT c.relname::information_schema.sql_identifier, c.relname, information_schema._pg_char_max_length(c.oid, c.oid) FROM pg_class c"})
 	c.add(Relation{Schema: "public", Name: "op_view", Kind: View, Columns: []string{"x"},
 		Definition: "SELECT orders.id OPERATOR(public.===) 1 AS x FROM public.orders"})
+	c.add(Relation{Schema: "public", Name: "cast_view", Kind: View, Columns: []string{"x"},
+		Definition: "SELECT (orders.id)::public.leaky AS x FROM public.orders"})
 	// A view calling lower() means pg_catalog's, whatever the session's
 	// search_path puts first.
 	c.add(Relation{Schema: "public", Name: "lower_names", Kind: View, Columns: []string{"n"},
@@ -113,6 +117,15 @@ func (c *fakeCatalog) Operators(searchPath []string, schema, name string) ([]Fun
 		return []Function{{Schema: "public", Name: "leak"}}, nil
 	case name == "~~" && schema == "":
 		return []Function{{Schema: "pg_catalog", Name: "textlike", BuiltIn: true}}, nil
+	}
+	return nil, nil
+}
+
+// Casts: to leaky, through public.leak; with implicitCast, one
+// PostgreSQL applies unasked through public.leak too.
+func (c *fakeCatalog) Casts(target string) ([]Function, error) {
+	if target == "leaky" || (target == "" && c.implicitCast) {
+		return []Function{{Schema: "public", Name: "leak"}}, nil
 	}
 	return nil, nil
 }

@@ -37,7 +37,9 @@
 // Besides outputs, Analyze reports the masked columns used in probing
 // positions (WHERE, JOIN ON and USING, ORDER BY, GROUP BY, HAVING, window
 // PARTITION BY and ORDER BY, DISTINCT ON, aggregate FILTER, ON CONFLICT,
-// and LIMIT/OFFSET, which a subquery can make depend on a masked value)
+// LIMIT/OFFSET, which a subquery can make depend on a masked value, and
+// the arguments of a function in FROM, which may set how many rows it
+// returns)
 // and the functions called that are not built in: a function is built in
 // when initdb created it (Function.BuiltIn, proved by its OID, not by its
 // schema, since a role allowed DDL can create functions in pg_catalog). A
@@ -88,13 +90,15 @@
 // pg_proc.pronamespace name holding functions called name in the given
 // schema or in current_schemas(true), whether all their OIDs are below
 // 16384 (BuiltIn); Operators is pg_operator.oprcode's schema, name and
-// provenance for the operators called name.
+// provenance for the operators called name; Casts is pg_cast.castfunc's
+// with an OID of 16384 or above, for casts to the type named, or with a
+// castcontext other than e.
 //
 // The caller decides what to do with Direct and Derived outputs (mask
 // them, or refuse by on_derived). What the text and the Catalog cannot
-// show is out of reach: user-defined casts and type input and output
-// functions (operators are judged by the functions behind them, see
-// Catalog.Operators), the bodies of functions allowed by AllowFunctions, and values
+// show is out of reach: type input and output functions and domain
+// constraints (operators and casts are judged by the functions behind
+// them, see Catalog.Operators and Catalog.Casts), the bodies of functions allowed by AllowFunctions, and values
 // that PostgreSQL echoes in error messages (`'123-45-6789'::int` fails
 // with the value in the message; the proxy withholds those messages).
 package lineage

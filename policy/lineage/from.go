@@ -176,7 +176,11 @@ func (a *analyzer) rangeFunction(s *scope, rf *pg_query.RangeFunction) *nsItem {
 	for _, f := range rf.Functions {
 		items := f.GetList().GetItems()
 		if len(items) > 0 {
-			o = o.plus(a.expr(s, items[0]))
+			// How many rows it returns may be a value of its arguments
+			// (generate_series(1, ascii(ssn))), as with LIMIT.
+			arg := a.expr(s, items[0])
+			a.probe(arg, "FROM function")
+			o = o.plus(arg)
 		}
 		if len(items) > 1 && len(items[1].GetList().GetItems()) > 0 {
 			defs = append(defs, items[1].GetList().GetItems()...)

@@ -30,6 +30,12 @@ type Catalog interface {
 	// that an expression could use under searchPath (or in schema), each
 	// with its own schema, name and provenance; empty when there is none.
 	Operators(searchPath []string, schema, name string) ([]Function, error)
+	// Casts lists the functions not built in (see Function.BuiltIn)
+	// behind the casts to the types called target, in any schema; for
+	// target "", behind the casts PostgreSQL may apply without a cast
+	// written (implicit and assignment casts), which an expression can
+	// reach with nothing in the text to show it.
+	Casts(target string) ([]Function, error)
 }
 
 // Function is what Catalog.Functions says of the functions of one name in
@@ -154,7 +160,8 @@ type Output struct {
 type Probe struct {
 	Column Column
 	// Clause is where: WHERE, JOIN, ORDER BY, GROUP BY, HAVING, WINDOW,
-	// DISTINCT ON, FILTER, LIMIT, ON CONFLICT.
+	// DISTINCT ON, FILTER, LIMIT, ON CONFLICT, FROM function (the
+	// arguments of a function in FROM, whose row count they may set).
 	Clause string
 }
 
@@ -201,6 +208,7 @@ func Analyze(sql string, opts Options) (*Result, error) {
 	a := newAnalyzer(opts)
 	a.operators(tree.Stmts[0].Stmt.ProtoReflect())
 	outs := a.statement(tree.Stmts[0].Stmt)
+	a.casts()
 	if a.err != nil {
 		return nil, a.err
 	}

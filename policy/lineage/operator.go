@@ -12,7 +12,8 @@ import (
 // operators notes the operators used anywhere in the tree m: in
 // expressions, ANY/ALL subqueries and ORDER BY ... USING. An operator is
 // a call of its function in disguise, so one created after initdb (its
-// function not built in) is reported like a call of that function.
+// function not built in) is reported like a call of that function. The
+// types cast to are noted for casts.
 func (a *analyzer) operators(m protoreflect.Message) {
 	switch x := m.Interface().(type) {
 	case *pg_query.A_Expr:
@@ -23,6 +24,12 @@ func (a *analyzer) operators(m protoreflect.Message) {
 		a.operator(stringsOf(x.OperName))
 	case *pg_query.SortBy:
 		a.operator(stringsOf(x.UseOp))
+	case *pg_query.TypeCast:
+		if names := x.GetTypeName().GetNames(); len(names) > 0 {
+			if t := names[len(names)-1].GetString_().GetSval(); !slices.Contains(a.castTargets, t) {
+				a.castTargets = append(a.castTargets, t)
+			}
+		}
 	}
 	eachChild(m, a.operators)
 }
@@ -59,6 +66,24 @@ func (a *analyzer) operator(parts []string) {
 		reported := qualifiedName(f.Schema, f.Name)
 		if !f.BuiltIn && !slices.Contains(a.functions, reported) {
 			a.functions = append(a.functions, reported)
+		}
+	}
+}
+
+// casts reports the functions, not built in, of the casts the statement
+// may use: those to a type it casts to, by name, and every one
+// PostgreSQL may apply without a cast written.
+func (a *analyzer) casts() {
+	for _, target := range append([]string{""}, a.castTargets...) {
+		fns, err := a.opts.Catalog.Casts(target)
+		if err != nil && !isNotFound(err) {
+			a.fail(fmt.Errorf("lineage: look up casts to %q: %w", target, err))
+			return
+		}
+		for _, fn := range fns {
+			if f := qualifiedName(fn.Schema, fn.Name); !fn.BuiltIn && !slices.Contains(a.functions, f) {
+				a.functions = append(a.functions, f)
+			}
 		}
 	}
 }

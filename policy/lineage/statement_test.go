@@ -120,6 +120,18 @@ func TestRefusals(t *testing.T) {
 		{name: "user operator allowed by its function", sql: "SELECT id === 1 FROM orders", outs: "?column?=clean",
 			opts: func(o *Options) { o.AllowFunctions = []string{"public.leak"} }},
 		{name: "user operator in a view", sql: "SELECT * FROM op_view", outs: "x=clean", refuse: "public.leak"},
+		// a function in FROM returns as many rows as its arguments say
+		{name: "FROM function probe", sql: "SELECT count(*) FROM customers c, generate_series(1, ascii(c.ssn))", outs: "count=clean",
+			probes: "FROM function:customers.ssn", refuse: "FROM function uses masked column public.customers.ssn", opts: denyProbing},
+		// a cast through a function created after initdb is its call
+		{name: "user cast", sql: "SELECT id::leaky FROM orders", outs: "id=clean", refuse: "public.leak"},
+		{name: "user cast spelled out", sql: "SELECT CAST(id AS public.leaky) FROM orders", outs: "id=clean", refuse: "public.leak"},
+		{name: "user cast in a view", sql: "SELECT * FROM cast_view", outs: "x=clean", refuse: "public.leak"},
+		// an implicit one needs no cast written
+		{name: "implicit user cast", sql: "SELECT encode(id, 'hex') FROM orders", outs: "encode=clean", refuse: "public.leak",
+			opts: func(o *Options) { o.Catalog.(*fakeCatalog).implicitCast = true }},
+		// an explicit one to another type is not reached
+		{name: "cast to another type", sql: "SELECT id::text FROM orders", outs: "id=clean"},
 		// built-in operators are not reported
 		{name: "built-in operator", sql: "SELECT name FROM customers WHERE name LIKE 'a%'", outs: "name=customers.name"},
 		// information_schema's functions are built in

@@ -43,6 +43,10 @@ func (w *walker) sqlText(args []*pg_query.Node, i int, a at) {
 		return
 	}
 	for _, raw := range tree.Stmts {
+		if raw.GetStmt() == nil {
+			w.unread(a)
+			continue
+		}
 		inner := &walker{depth: w.depth + 1}
 		inner.visit(raw.GetStmt().ProtoReflect(), at{root: true})
 		w.merge(inner, a)
