@@ -33,6 +33,10 @@ func TestGatehouse(t *testing.T) {
 	t.Run("revocation ends live sessions", func(t *testing.T) { testRevocation(t, w, alice) })
 	t.Run("access requests", func(t *testing.T) { testAccessRequests(t, w) })
 	t.Run("an approval expires", func(t *testing.T) { testApprovalExpires(t, w) })
+	t.Run("hardening: a cut recording is not recovered as a crash", func(t *testing.T) { testHardeningRecordTruncation(t, w, alice) })
+	t.Run("hardening: a 3 MiB statement leaves a readable recording", func(t *testing.T) { testHardeningRecordHugeStatement(t, w, alice) })
+	t.Run("hardening: replay and sessions escape terminal controls", func(t *testing.T) { testHardeningRecordTerminal(t, w, alice) })
+	t.Run("hardening: a cancel is recorded on both sides", func(t *testing.T) { testHardeningRecordCancel(t, w, alice) })
 	t.Run("every recorded chain is intact", func(t *testing.T) { w.checkAllChains(t) })
 	t.Run("recordings verify with the published key", func(t *testing.T) { testVerifyWithPublishedKey(t, w) })
 }
