@@ -52,7 +52,7 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ledgers, err := recorder.ReadLedgers(store)
+	ledgers, err := recorder.ReadLedgers(store, keys...)
 	if err != nil {
 		return err
 	}
