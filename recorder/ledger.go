@@ -171,7 +171,7 @@ func (l *Ledgers) Check(kind, id string, lines [][]byte, m *Manifest) error {
 			"but %s: it was cut and its manifest removed or replaced", sm.ledger, c.Events, c.Hash, l.describe(m, len(lines)))}
 	}
 	if c := sm.checkpoint; c != nil && (uint64(len(lines)) <= c.Seq || LineHash(lines[c.Seq]) != c.Hash) {
-		return &VerifyError{Stream: id, Line: len(lines), Reason: fmt.Sprintf("truncated: ledger %s records a checkpoint at seq %d (line hash %s), "+
+		return &VerifyError{Stream: id, Line: len(lines), Seq: uint64(max(len(lines)-1, 0)), Reason: fmt.Sprintf("truncated: ledger %s records a checkpoint at seq %d (line hash %s), "+
 			"but the stream has %d events and not that one", sm.ledger, c.Seq, c.Hash, len(lines))}
 	}
 	return nil
