@@ -4,8 +4,9 @@
 // string before the database sees it.
 //
 // Serve handles one client connection. The bastion gives it a Config of hook
-// functions (Authorize, Inspect, Observe, OnStart, OnEnd) closed over who is
-// on the other end of the tunnel; pgwire imports no other gatehouse package.
+// functions (Authorize, Inspect, Observe, OnStart, OnEnd, OnCancel) closed
+// over who is on the other end of the tunnel; pgwire imports no other
+// gatehouse package.
 //
 // # Start-up (PostgreSQL protocol §55.2.1)
 //
@@ -21,7 +22,10 @@
 // md5), and the connection is taken over with pgconn's Hijack. The client
 // gets AuthenticationOk without being asked for a password, the upstream's
 // ParameterStatus values, a BackendKeyData of gatehouse's own, registered in
-// the shared CancelRegistry, and ReadyForQuery.
+// the shared CancelRegistry with the session's Config.CancelTarget, and
+// ReadyForQuery. A connection that sends a CancelRequest instead of a
+// start-up is told to OnCancel (with the CancelTarget its key names, if
+// any) before the request is forwarded.
 //
 // # Relay
 //
