@@ -44,6 +44,10 @@ func TestGatehouse(t *testing.T) {
 	t.Run("hardening: masking and statement policy", func(t *testing.T) { testHardeningMasking(t, w, alice) })
 	t.Run("hardening: time, identity and the certificate", func(t *testing.T) { testHardeningCerts(t, w, alice) })
 	t.Run("hardening: status says a certificate is revoked", func(t *testing.T) { testHardeningDosStatusRevoked(t, w, alice) })
+	t.Run("hardening: a cut recording is not recovered as a crash", func(t *testing.T) { testHardeningRecordTruncation(t, w, alice) })
+	t.Run("hardening: a 3 MiB statement leaves a readable recording", func(t *testing.T) { testHardeningRecordHugeStatement(t, w, alice) })
+	t.Run("hardening: replay and sessions escape terminal controls", func(t *testing.T) { testHardeningRecordTerminal(t, w, alice) })
+	t.Run("hardening: a cancel is recorded on both sides", func(t *testing.T) { testHardeningRecordCancel(t, w, alice) })
 	t.Run("every recorded chain is intact", func(t *testing.T) { w.checkAllChains(t) })
 	t.Run("recordings verify with the published key", func(t *testing.T) { testVerifyWithPublishedKey(t, w) })
 }

@@ -164,6 +164,8 @@ func describeStatement(data json.RawMessage) (string, error) {
 	var p struct {
 		Channel    int             `json:"channel"`
 		Text       string          `json:"text"`
+		TextBytes  int             `json:"text_bytes"`
+		TextSHA256 string          `json:"text_sha256"`
 		Decision   string          `json:"decision"`
 		Rule       string          `json:"rule"`
 		Rows       *int64          `json:"rows"`
@@ -180,6 +182,9 @@ func describeStatement(data json.RawMessage) (string, error) {
 		s = fmt.Sprintf("channel %d: %s", p.Channel, s)
 	}
 	s += " " + oneLine(p.Text)
+	if p.TextBytes > 0 {
+		s += fmt.Sprintf(" … [cut: %d bytes in all, sha256 %s]", p.TextBytes, p.TextSHA256)
+	}
 	var facts []string
 	if p.Rows != nil {
 		facts = append(facts, fmt.Sprintf("%d rows", *p.Rows))

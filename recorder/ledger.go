@@ -67,6 +67,10 @@ func (r *Recorder) CloseLedger() error {
 // Ledgers are the marks of every ledger in a store, by stream.
 type Ledgers struct {
 	marks map[string]*streamMarks // by kind/id
+	// broken is the first ledger that does not verify against its own
+	// manifest and signatures, and why: marks may have been cut from it,
+	// so no stream short of a manifest of its own can be trusted.
+	broken error
 }
 
 // streamMarks are the marks of one stream: the ledger that registered
@@ -79,14 +83,17 @@ type streamMarks struct {
 
 // LedgerSource lists and reads streams: a FileStore, or the S3 bucket.
 type LedgerSource interface {
+	VerifySource
 	List(kind string) ([]string, error)
-	Lines(kind, id string) ([][]byte, error)
 }
 
 // ReadLedgers reads every ledger in src. Each ledger's marks are taken as
-// far as its chain is intact. A forged mark can only make an intact
-// stream look cut (a false alarm), never the reverse.
-func ReadLedgers(src LedgerSource) (*Ledgers, error) {
+// far as its chain is intact; a forged mark can only make an intact
+// stream look cut (a false alarm), never the reverse. With keys, each
+// ledger is also verified as a stream: one that fails (cut short of its
+// manifest, say) makes Check fail every stream that lacks a manifest of
+// its own or was recovered, and Recover recover none.
+func ReadLedgers(src LedgerSource, keys ...ed25519.PublicKey) (*Ledgers, error) {
 	ids, err := src.List(KindLedger)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: list the ledgers: %w", err)
@@ -100,6 +107,12 @@ func ReadLedgers(src LedgerSource) (*Ledgers, error) {
 		events, _ := VerifyChain(lines)
 		for _, ev := range events {
 			l.add(id, ev)
+		}
+		if len(keys) == 0 || l.broken != nil {
+			continue
+		}
+		if _, err := VerifyStored(src, KindLedger, id, keys...); err != nil && !errors.Is(err, ErrIncomplete) {
+			l.broken = fmt.Errorf("ledger %s does not verify, so marks may have been cut from it: %w", id, err)
 		}
 	}
 	return l, nil
@@ -140,6 +153,9 @@ func (l *Ledgers) Registered(kind, id string) string {
 // one Recover wrote; it ends before a checkpoint that was durable; or its
 // recovered manifest names a ledger that is not there.
 func (l *Ledgers) Check(kind, id string, lines [][]byte, m *Manifest) error {
+	if l.broken != nil && (m == nil || m.Recovered != nil) {
+		return &VerifyError{Stream: id, Reason: "nothing shows how far this stream reached: " + l.broken.Error()}
+	}
 	sm := l.marks[kind+"/"+id]
 	if sm == nil {
 		if m != nil && m.Recovered != nil && m.Recovered.Ledger != "" {
@@ -155,7 +171,7 @@ func (l *Ledgers) Check(kind, id string, lines [][]byte, m *Manifest) error {
 			"but %s: it was cut and its manifest removed or replaced", sm.ledger, c.Events, c.Hash, l.describe(m, len(lines)))}
 	}
 	if c := sm.checkpoint; c != nil && (uint64(len(lines)) <= c.Seq || LineHash(lines[c.Seq]) != c.Hash) {
-		return &VerifyError{Stream: id, Line: len(lines), Reason: fmt.Sprintf("truncated: ledger %s records a checkpoint at seq %d (line hash %s), "+
+		return &VerifyError{Stream: id, Line: len(lines), Seq: uint64(max(len(lines)-1, 0)), Reason: fmt.Sprintf("truncated: ledger %s records a checkpoint at seq %d (line hash %s), "+
 			"but the stream has %d events and not that one", sm.ledger, c.Seq, c.Hash, len(lines))}
 	}
 	return nil
@@ -167,6 +183,9 @@ func (l *Ledgers) Check(kind, id string, lines [][]byte, m *Manifest) error {
 // checkpoint the ledger marked, so that what it lacks can only be the
 // unsigned tail the crash lost.
 func (l *Ledgers) allowRecovery(kind, id string, lines [][]byte) (string, error) {
+	if l.broken != nil {
+		return "", fmt.Errorf("left without a manifest for verify to report: %w", l.broken)
+	}
 	ledger := l.Registered(kind, id)
 	if ledger == "" {
 		return "", errors.New("no ledger registers this stream, so nothing shows that only the unsigned tail of a crash is missing; " +

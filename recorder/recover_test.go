@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -111,7 +112,7 @@ func ledgeredRecorder(t *testing.T, store Store, clock *fakeClock, every int) *R
 
 func readLedgers(t *testing.T, store FileStore) *Ledgers {
 	t.Helper()
-	l, err := ReadLedgers(store)
+	l, err := ReadLedgers(store, testPub())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,13 +145,14 @@ func TestRecoveryDoesNotLaunderTruncation(t *testing.T) {
 		name   string
 		closed bool
 		cut    int    // lines kept: through the first checkpoint (line 5 of aSession with every 4)
-		wipe   bool   // the ledger is deleted too
+		wipe   string // what is done to the ledger too: "delete", "cut" its last mark
 		want   string // in verify's error
 	}{
-		{"closed, cut after a checkpoint", true, 5, false, "closed with"},
-		{"closed, cut to nothing but the first event", true, 1, false, "closed with"},
-		{"open, cut before its last durable checkpoint", false, 5, false, "truncated: ledger"},
-		{"closed, cut, and the ledger deleted", true, 5, true, "incomplete"},
+		{"closed, cut after a checkpoint", true, 5, "", "closed with"},
+		{"closed, cut to nothing but the first event", true, 1, "", "closed with"},
+		{"open, cut before its last durable checkpoint", false, 5, "", "truncated: ledger"},
+		{"closed, cut, and the ledger deleted", true, 5, "delete", "incomplete"},
+		{"closed, cut, and its close cut from the closed ledger", true, 5, "cut", "does not verify"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,9 +166,19 @@ func TestRecoveryDoesNotLaunderTruncation(t *testing.T) {
 				id = crashedStream(t, rec, store, 10) // checkpoints at seq 4 and 9
 			}
 			cutAfter(t, store, id, tt.cut)
-			if tt.wipe {
+			switch tt.wipe {
+			case "delete":
 				rec.CloseLedger()
 				os.RemoveAll(filepath.Join(store.Dir, KindLedger))
+			case "cut":
+				rec.CloseLedger()
+				ledger := filepath.Join(store.Dir, KindLedger, rec.marks.ID+".jsonl")
+				data, _ := os.ReadFile(ledger)
+				lines := SplitLines(data)
+				if ev, _ := Decode(lines[len(lines)-1]); ev.Type != TypeStreamClosed {
+					t.Fatalf("the ledger ends with %s", ev.Type)
+				}
+				os.WriteFile(ledger, append(bytes.Join(lines[:len(lines)-1], []byte("\n")), '\n'), 0o600)
 			}
 			done, err := signedRecorder(store, clock, 4).Recover(store, KindSession)
 			if len(done) != 0 || err == nil {
@@ -176,7 +188,7 @@ func TestRecoveryDoesNotLaunderTruncation(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("verify = %v, want an error saying %q", err, tt.want)
 			}
-			if !tt.wipe && errors.Is(err, ErrIncomplete) {
+			if tt.wipe != "delete" && errors.Is(err, ErrIncomplete) {
 				t.Fatalf("verify calls it incomplete, not failed: %v", err)
 			}
 		})

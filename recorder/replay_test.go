@@ -76,3 +76,12 @@ func TestDescribeUnknownEvent(t *testing.T) {
 		t.Fatalf("Describe = %q", got)
 	}
 }
+
+// TestDescribeCutText: a statement whose text was cut to its first bytes
+// says so in the timeline, with the whole text's length and hash.
+func TestDescribeCutText(t *testing.T) {
+	got := Describe(Event{Type: "db.statement", Data: []byte(`{"channel":1,"text":"SELECT 'aaa","text_bytes":70000,"text_sha256":"ab12","decision":"allow"}`)})
+	if want := "channel 1: ALLOW SELECT 'aaa … [cut: 70000 bytes in all, sha256 ab12]"; got != want {
+		t.Fatalf("Describe = %q, want %q", got, want)
+	}
+}

@@ -4,8 +4,9 @@
 // string before the database sees it.
 //
 // Serve handles one client connection. The bastion gives it a Config of hook
-// functions (Authorize, Inspect, Observe, OnStart, OnEnd) closed over who is
-// on the other end of the tunnel; pgwire imports no other gatehouse package.
+// functions (Authorize, Inspect, Observe, OnStart, OnEnd, OnCancel) closed
+// over who is on the other end of the tunnel; pgwire imports no other
+// gatehouse package.
 //
 // # Start-up (PostgreSQL protocol §55.2.1)
 //
@@ -22,8 +23,11 @@
 // gets AuthenticationOk without being asked for a password, the upstream's
 // ParameterStatus values, a BackendKeyData with the backend's real process
 // id (pg_stat_activity, pg_terminate_backend) and a secret of gatehouse's
-// own, registered in the shared CancelRegistry, so that a cancel reaches
-// the database only through gatehouse, and ReadyForQuery.
+// own, registered in the shared CancelRegistry with the session's
+// Config.CancelTarget, so that a cancel reaches the database only through
+// gatehouse, and ReadyForQuery. A connection that sends a CancelRequest
+// instead of a start-up is told to OnCancel (with the CancelTarget its key
+// names, if any) before the request is forwarded.
 //
 // # Relay
 //

@@ -91,7 +91,7 @@ func verifyStatus(store auditSource, kind, id string, keys []ed25519.PublicKey) 
 	if len(keys) == 0 {
 		return "NOT VERIFIED: no recorder public key (pass --pubkey, or --config)", nil
 	}
-	ledgers, err := recorder.ReadLedgers(store)
+	ledgers, err := recorder.ReadLedgers(store, keys...)
 	if err != nil {
 		return "NOT VERIFIED: " + err.Error(), err
 	}

@@ -15,8 +15,9 @@ import (
 
 const verifyUsage = `Usage: gatehouse verify [--config F | --dir DIR --pubkey KEY] (SESSION... | --since T)
 
-Checks each recording's hash chain and sequence, the signature of every checkpoint, and its
-signed manifest (docs/recording-format.md). With --config naming recording.store s3, the
+Checks each recording's hash chain and sequence, the signature of every checkpoint, its
+signed manifest, and that it reached as far as the ledgers saw it (a closed session cut and
+its manifest deleted fails) (docs/recording-format.md). With --config naming recording.store s3, the
 recordings are read from the bucket, and every object must also have an Object Lock retention
 mode and a retain-until date in the future. Exit status: 0 when every recording verified;
 1 when one failed (altered, or unreadable), naming the first problem; 2 for a usage error;
@@ -51,7 +52,7 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ledgers, err := recorder.ReadLedgers(store)
+	ledgers, err := recorder.ReadLedgers(store, keys...)
 	if err != nil {
 		return err
 	}
