@@ -33,6 +33,7 @@ func TestGatehouse(t *testing.T) {
 	t.Run("revocation ends live sessions", func(t *testing.T) { testRevocation(t, w, alice) })
 	t.Run("access requests", func(t *testing.T) { testAccessRequests(t, w) })
 	t.Run("an approval expires", func(t *testing.T) { testApprovalExpires(t, w) })
+	t.Run("hardening: search_path in the start-up packet", func(t *testing.T) { testHardeningSearchPathStartup(t, w, alice) })
 	t.Run("every recorded chain is intact", func(t *testing.T) { w.checkAllChains(t) })
 	t.Run("recordings verify with the published key", func(t *testing.T) { testVerifyWithPublishedKey(t, w) })
 }

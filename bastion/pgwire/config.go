@@ -99,9 +99,10 @@ type Config struct {
 type Startup struct {
 	User     string
 	Database string // the user name when the client did not name one
-	// Params are the client's other start-up parameters, all allowed ones.
-	// Serve passes them upstream as run-time parameters (under
-	// Upstream.RuntimeParams, which win).
+	// Params are the client's other start-up parameters, all allowed ones,
+	// by lower-case name (PostgreSQL's names ignore case: "Search_Path" is
+	// "search_path" here). Serve passes them upstream as run-time
+	// parameters (under Upstream.RuntimeParams, which win).
 	Params map[string]string
 	// ProtocolMinor is the minor protocol version the client asked for
 	// (libpq 18 may ask for 2). The session always runs 3.0.

@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// shadowDatabase is a database of the target orders in which the masked
+// table public.people has namesakes that are not masked: app_owner.people
+// (found first under the role's default search_path, "$user", public) and
+// shadow.people. Whoever resolves "people" under another search_path than
+// the session's takes one for the other.
+const shadowDatabase = "shadowdb"
+
+const shadowFixtures = `
+CREATE TABLE public.people (id int PRIMARY KEY, name text, email text, ssn text, card text, phone text);
+INSERT INTO public.people VALUES (1, 'Eve', 'eve.private@example.net', '111-22-3333', '4111111111111111', '+1-555-0123');
+CREATE SCHEMA app_owner;
+CREATE TABLE app_owner.people (LIKE public.people);
+INSERT INTO app_owner.people VALUES (1, 'Clean', 'clean@example.com', '000-00-0000', '0', '0');
+CREATE SCHEMA shadow;
+CREATE TABLE shadow.people (LIKE public.people);
+INSERT INTO shadow.people VALUES (1, 'Shade', 'shade@example.com', '000-00-0000', '0', '0');
+`
+
+// setUpShadowDatabase creates shadowDatabase once per world.
+func (w *world) setUpShadowDatabase(t *testing.T) {
+	t.Helper()
+	if w.queryInt(t, "SELECT count(*) FROM pg_database WHERE datname = $1", shadowDatabase) > 0 {
+		return
+	}
+	w.execIn("orders", "CREATE DATABASE "+shadowDatabase+" OWNER app_owner")
+	w.execIn(shadowDatabase, "SET ROLE app_owner; "+shadowFixtures)
+}
+
+// queryInt runs a query of one integer directly at the database.
+func (w *world) queryInt(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, w.pg.DSN("orders", "", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// pgxShadow connects pgx through the tunnel on port to shadowDatabase as
+// the masked role support, with the given start-up parameters.
+func pgxShadow(port int, params map[string]string) (*pgx.Conn, error) {
+	return pgxShadowMode(port, params, pgx.QueryExecModeCacheStatement)
+}
+
+func pgxShadowMode(port int, params map[string]string, mode pgx.QueryExecMode) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("postgres://support@127.0.0.1:%d/%s?sslmode=disable&connect_timeout=10", port, shadowDatabase))
+	if err != nil {
+		return nil, err
+	}
+	cfg.DefaultQueryExecMode = mode
+	for k, v := range params {
+		cfg.RuntimeParams[k] = v
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return pgx.ConnectConfig(ctx, cfg)
+}
+
+// shadowProbes read computed columns of "people": masked when it is
+// public.people, whichever schema the name resolves to.
+var shadowProbes = []string{
+	"SELECT upper(email), ssn || '', card::varchar(40), reverse(phone) FROM people",
+	"SELECT row_to_json(p) FROM people p",
+	"SELECT string_agg(email, ',') FROM people",
+}
+
+// testHardeningSearchPathStartup: a search_path given in the start-up
+// packet in any case is the one the database resolves names with, so it
+// must be the one gatehouse's lineage resolves them with; the same name
+// twice in two cases is refused.
+func testHardeningSearchPathStartup(t *testing.T, w *world, p profile) {
+	w.setUpShadowDatabase(t)
+	port, stop := w.startTunnel(t, w.sshConfig(p), "orders")
+	defer stop()
+	for _, name := range []string{"search_path", "Search_Path", "SEARCH_PATH"} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := pgxShadow(port, map[string]string{name: "public"})
+			if err != nil {
+				t.Fatalf("connect with %s=public: %v", name, err)
+			}
+			defer conn.Close(context.Background())
+			var path string
+			if err := conn.QueryRow(context.Background(), "SELECT pg_catalog.current_setting('search_path')").Scan(&path); err != nil || path != "public" {
+				t.Fatalf("the database's search_path is %q (%v), want public", path, err)
+			}
+			for _, sql := range shadowProbes {
+				out, err := pgxDump(conn, sql)
+				var pgErr *pgconn.PgError
+				if err != nil && !errors.As(err, &pgErr) {
+					t.Fatalf("%s: %v", sql, err)
+				}
+				if s := leaked(out); s != "" {
+					t.Fatalf("%s=public: %q shows %q:\n%s", name, sql, s, out)
+				}
+			}
+		})
+	}
+	t.Run("twice in two cases", func(t *testing.T) {
+		conn, err := pgxShadow(port, map[string]string{"search_path": "app_owner", "SEARCH_PATH": "public"})
+		if err == nil {
+			conn.Close(context.Background())
+			t.Fatal("a start-up packet with search_path and SEARCH_PATH was accepted")
+		}
+		if !strings.Contains(err.Error(), "given twice") {
+			t.Fatalf("refused, but not for the duplicate: %v", err)
+		}
+	})
+}
