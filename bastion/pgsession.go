@@ -28,12 +28,14 @@ type pgSession struct {
 	roles    []string // the certificate's roles on target
 	identity policy.Identity
 	agent    bool
+	cert     string // certKey: the certificate counted under the target's limits
 
 	// Set by authorize, read afterwards (pgwire calls the hooks in order).
 	role       string
 	policyName string
 	readOnly   bool
 	lease      *LeasedCredential // credentials.vault; released when the channel ends
+	release    func()            // frees the session's place under the target's limits
 	// prepared is touched only by inspect, which pgwire calls from one
 	// goroutine at a time.
 	prepared map[string]preparedStatement
@@ -52,6 +54,12 @@ func (s *pgSession) authorize(ctx context.Context, st pgwire.Startup) (*pgwire.U
 			"gatehouse: no grant %s:%s; your certificate grants %s (connect with one of those roles as the user name)",
 			s.target, st.User, grantsText(s.target, s.roles))}
 	}
+	total, perCert := s.spec.SessionLimits()
+	release, err := s.cs.srv.dbSessions.acquire(s.target, s.cert, total, perCert)
+	if err != nil {
+		return nil, err
+	}
+	s.release = release
 	role := s.spec.Roles[st.User]
 	s.role = st.User
 	s.policyName = role.StatementPolicyFor(s.agent)

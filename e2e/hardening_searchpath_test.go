@@ -126,3 +126,63 @@ func testHardeningSearchPathStartup(t *testing.T, w *world, p profile) {
 		}
 	})
 }
+
+// testHardeningSessionLimits: one certificate cannot open more database
+// sessions on a target than targets.NAME.max_sessions_per_certificate (10
+// by default), over one SSH connection or several; the refusal is
+// PostgreSQL's too_many_connections naming the setting; a closed session
+// frees its place.
+func testHardeningSessionLimits(t *testing.T, w *world, p profile) {
+	w.setUpShadowDatabase(t)
+	config := w.sshConfig(p)
+	port, stop := w.startTunnel(t, config, "orders")
+	defer stop()
+	const limit = 10 // policy.DefaultMaxSessionsPerCertificate
+	var conns []*pgx.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close(context.Background())
+		}
+	}()
+	for i := range limit {
+		conn, err := pgxShadow(port, nil)
+		if err != nil {
+			t.Fatalf("session %d of %d: %v", i+1, limit, err)
+		}
+		conns = append(conns, conn)
+		if _, err := pgxDump(conn, "SELECT upper(email) FROM people"); err != nil {
+			t.Fatalf("session %d: %v", i+1, err)
+		}
+	}
+	refused := func(port int) {
+		t.Helper()
+		conn, err := pgxShadow(port, nil)
+		if err == nil {
+			conn.Close(context.Background())
+			t.Fatalf("session %d of one certificate was accepted", limit+1)
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "53300" || !strings.Contains(pgErr.Message, "targets.orders.max_sessions_per_certificate") {
+			t.Fatalf("session %d: want 53300 naming targets.orders.max_sessions_per_certificate, got %v", limit+1, err)
+		}
+	}
+	refused(port)
+	// Another SSH connection with the same certificate counts as the same.
+	port2, stop2 := w.startTunnel(t, config, "orders")
+	defer stop2()
+	refused(port2)
+	conns[0].Close(context.Background())
+	conns = conns[1:]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := pgxShadow(port2, nil)
+		if err == nil {
+			conns = append(conns, conn)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed session did not free its place: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
