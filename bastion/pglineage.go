@@ -23,7 +23,6 @@ type pgLineageCatalog struct {
 	conn    *pgconn.PgConn
 	ctx     context.Context
 	answers *lineageAnswers // set by the session before each use
-	path    []string        // the search_path, read once
 }
 
 func newLineageCatalog(ctx context.Context, cfg *pgconn.Config) (*pgLineageCatalog, error) {
@@ -81,25 +80,6 @@ func (o *lineageOpening) abandon() {
 	if o.cat != nil {
 		o.cat.close()
 	}
-}
-
-// searchPath is the connection's search_path, which is the session's:
-// both start from the role's default and the client's start-up value, and
-// a masking session may not change it.
-func (c *pgLineageCatalog) searchPath(ctx context.Context) ([]string, error) {
-	if c.path != nil {
-		return c.path, nil
-	}
-	rows, err := query(ctx, c.conn, `SELECT unnest(current_schemas(false))`)
-	if err != nil {
-		return nil, fmt.Errorf("reading search_path: %w", err)
-	}
-	path := []string{}
-	for _, r := range rows {
-		path = append(path, r[0])
-	}
-	c.path = path
-	return path, nil
 }
 
 // candidates are the schemas PostgreSQL looks in for an unqualified name:

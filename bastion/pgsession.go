@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -153,8 +154,11 @@ type statementDetail struct {
 	Functions []string
 	Allow     bool
 	Rule      string
-	masking   *maskingDetail // for the results of an allowed string, when masking applies
-	readsOnly bool           // every statement of the string onlyReads
+	// masking is for the results of an allowed string, when masking
+	// applies; replaced when a prepared statement is judged again under
+	// another search_path (sessionMasking.bind), read by Results.
+	masking   atomic.Pointer[maskingDetail]
+	readsOnly bool // every statement of the string onlyReads
 }
 
 // inspect decides a SQL string: every statement in it must be allowed.
@@ -191,7 +195,7 @@ func (s *pgSession) inspect(ctx context.Context, q pgwire.Query) pgwire.Verdict 
 		}
 	}
 	if s.masking != nil {
-		if msg := s.masking.check(ctx, stmts, d); msg != "" {
+		if msg := s.masking.check(ctx, q, stmts, d); msg != "" {
 			d.Rule = "masking." + s.masking.name
 			return s.deny(d, msg)
 		}

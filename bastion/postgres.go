@@ -78,6 +78,7 @@ func (s *pgSession) config() pgwire.Config {
 	return pgwire.Config{
 		Authorize:        s.authorize,
 		Inspect:          s.inspectDurable,
+		Bind:             s.bind,
 		Observe:          s.observe,
 		OnStart:          s.onStart,
 		OnEnd:            s.onEnd,

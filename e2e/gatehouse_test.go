@@ -34,6 +34,8 @@ func TestGatehouse(t *testing.T) {
 	t.Run("access requests", func(t *testing.T) { testAccessRequests(t, w) })
 	t.Run("an approval expires", func(t *testing.T) { testApprovalExpires(t, w) })
 	t.Run("hardening: search_path in the start-up packet", func(t *testing.T) { testHardeningSearchPathStartup(t, w, alice) })
+	t.Run("hardening: SET search_path under masking", func(t *testing.T) { testHardeningSearchPathSet(t, w, alice) })
+	t.Run("hardening: masking bypasses under a changed search_path", func(t *testing.T) { testHardeningSearchPathBypasses(t, w, alice) })
 	t.Run("hardening: database sessions per certificate", func(t *testing.T) { testHardeningSessionLimits(t, w, alice) })
 	t.Run("every recorded chain is intact", func(t *testing.T) { w.checkAllChains(t) })
 	t.Run("recordings verify with the published key", func(t *testing.T) { testVerifyWithPublishedKey(t, w) })

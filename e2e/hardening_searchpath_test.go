@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -184,5 +185,172 @@ func testHardeningSessionLimits(t *testing.T, w *world, p profile) {
 			t.Fatalf("a closed session did not free its place: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// pathStep is one statement of a search_path scenario: run it, and when
+// probe is set, run shadowProbes after it; want, when set, is text the
+// first probe must show (the path followed: a clean namesake's values are
+// not masked).
+type pathStep struct {
+	sql   string
+	probe bool
+	want  string
+}
+
+// pathScenarios change the search_path in every way PostgreSQL has, so
+// that "people" ends up meaning the masked public.people while a proxy
+// that did not follow the change would resolve it to a clean namesake.
+var pathScenarios = []struct {
+	name    string
+	startup string // search_path in the start-up packet; "": the role's default ("$user", public: app_owner.people)
+	steps   []pathStep
+}{
+	{"SET", "", []pathStep{{"SELECT 1", true, "CLEAN@EXAMPLE.COM"}, {"SET search_path TO public", true, ""}}},
+	{"SET SCHEMA", "", []pathStep{{"SET SCHEMA 'public'", true, ""}}},
+	{"SET LOCAL", "shadow", []pathStep{{"BEGIN", false, ""}, {"SET LOCAL search_path = public", true, ""}, {"ROLLBACK", true, "SHADE@EXAMPLE.COM"}}},
+	{"ROLLBACK of a SET", "public", []pathStep{{"BEGIN", false, ""}, {"SET search_path = shadow", true, "SHADE@EXAMPLE.COM"}, {"ROLLBACK", true, ""}}},
+	{"ROLLBACK TO SAVEPOINT", "public", []pathStep{{"BEGIN", false, ""}, {"SAVEPOINT a", false, ""}, {"SET search_path = shadow", true, "SHADE@EXAMPLE.COM"}, {"ROLLBACK TO SAVEPOINT a", true, ""}, {"COMMIT", true, ""}}},
+	{"COMMIT of a SET LOCAL", "public", []pathStep{{"BEGIN", false, ""}, {"SET LOCAL search_path = shadow", true, "SHADE@EXAMPLE.COM"}, {"COMMIT", true, ""}}},
+	{"RESET", "public", []pathStep{{"SET search_path = shadow", true, "SHADE@EXAMPLE.COM"}, {"RESET search_path", true, ""}}},
+	{"RESET ALL", "public", []pathStep{{"SET search_path = shadow", false, ""}, {"RESET ALL", true, ""}}},
+	{"DISCARD ALL", "public", []pathStep{{"SET search_path = shadow", false, ""}, {"DISCARD ALL", true, ""}}},
+	{"SET search_path TO DEFAULT", "public", []pathStep{{"SET search_path = shadow", false, ""}, {"SET search_path TO DEFAULT", true, ""}}},
+	{"set_config", "shadow", []pathStep{{"SELECT pg_catalog.set_config('search_path', 'public', false)", true, ""}}},
+	{"set_config, local", "shadow", []pathStep{{"BEGIN", false, ""}, {"SELECT set_config('search_path', 'public', true)", true, ""}, {"COMMIT", true, "SHADE@EXAMPLE.COM"}}},
+	{"set_config with a computed name", "shadow", []pathStep{{"SELECT set_config('search_' || 'path', 'public', false)", true, ""}}},
+}
+
+// testHardeningSearchPathSet: a masked session may change its search_path
+// (real clients do), and gatehouse resolves names with the path in force,
+// read again from the session after anything that may change it: masked
+// columns of public.people stay masked however the path came to name it,
+// and a clean namesake's columns are not masked. Over the simple protocol
+// and the extended one (pgx, statements prepared before the change).
+func testHardeningSearchPathSet(t *testing.T, w *world, p profile) {
+	w.setUpShadowDatabase(t)
+	port, stop := w.startTunnel(t, w.sshConfig(p), "orders")
+	defer stop()
+	modes := map[string]pgx.QueryExecMode{"simple": pgx.QueryExecModeSimpleProtocol, "extended": pgx.QueryExecModeCacheStatement}
+	for modeName, mode := range modes {
+		for _, sc := range pathScenarios {
+			t.Run(modeName+"/"+sc.name, func(t *testing.T) {
+				params := map[string]string{}
+				if sc.startup != "" {
+					params["search_path"] = sc.startup
+				}
+				conn, err := pgxShadowMode(port, params, mode)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(context.Background())
+				// Prepared under the first path, run under the last.
+				ctx := context.Background()
+				if _, err := conn.Prepare(ctx, "early", shadowProbes[0]); err != nil {
+					t.Fatalf("prepare: %v", err)
+				}
+				for _, step := range sc.steps {
+					if _, err := conn.Exec(ctx, step.sql); err != nil {
+						var pgErr *pgconn.PgError
+						if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+							t.Fatalf("%s: %v", step.sql, err)
+						}
+						t.Logf("%s: refused: %v", step.sql, err) // no leak either
+					}
+					if !step.probe {
+						continue
+					}
+					for i, sql := range append(slices.Clone(shadowProbes), "early") {
+						out := probe(t, conn, sql)
+						if i == 0 && step.want != "" && !strings.Contains(out, step.want) {
+							t.Errorf("after %q: %q shows %q, want %q (the path in force not followed)", step.sql, sql, out, step.want)
+						}
+					}
+				}
+			})
+		}
+	}
+	t.Run("a change inside a pipeline", func(t *testing.T) {
+		conn, err := pgxShadowMode(port, map[string]string{"search_path": "shadow"}, pgx.QueryExecModeCacheStatement)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		b := &pgx.Batch{}
+		b.Queue("SET search_path = public")
+		for _, sql := range shadowProbes {
+			b.Queue(sql)
+		}
+		res := conn.SendBatch(context.Background(), b)
+		for range len(shadowProbes) + 1 {
+			rows, err := res.Query()
+			var out strings.Builder
+			for err == nil && rows.Next() {
+				for _, v := range rows.RawValues() {
+					out.Write(v)
+				}
+			}
+			if rows != nil {
+				rows.Close()
+			}
+			if s := leaked(out.String()); s != "" {
+				t.Fatalf("a pipelined probe after SET search_path shows %q: %s", s, out.String())
+			}
+		}
+		res.Close()
+	})
+}
+
+// probe runs sql and fails the test if it shows a secret; a refusal or an
+// error from the database is no leak.
+func probe(t *testing.T, conn *pgx.Conn, sql string) string {
+	t.Helper()
+	out, err := pgxDump(conn, sql)
+	var pgErr *pgconn.PgError
+	if err != nil && !errors.As(err, &pgErr) {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	if s := leaked(out); s != "" {
+		t.Fatalf("%q shows %q:\n%s", sql, s, out)
+	}
+	return out
+}
+
+// testHardeningSearchPathBypasses re-runs every masking bypass attempt
+// after the session changed its search_path, in a database where a schema
+// shadows the masked table with an unmasked one of the same name.
+func testHardeningSearchPathBypasses(t *testing.T, w *world, p profile) {
+	w.execIn("orders", `SET ROLE app_owner;
+		CREATE SCHEMA IF NOT EXISTS shadow;
+		CREATE TABLE IF NOT EXISTS shadow.people (LIKE public.people);
+		CREATE TABLE IF NOT EXISTS shadow.customers (LIKE public.customers);`)
+	port, stop := w.startTunnel(t, w.sshConfig(p), "orders")
+	defer stop()
+	for _, a := range bypassAttempts {
+		t.Run("psql/"+a.what, func(t *testing.T) {
+			out, err := psqlAs(t, port, "support", "", "-c", "SET search_path = shadow, public", "-c", "SELECT count(*) FROM people",
+				"-c", "SET search_path = public, shadow", "-c", a.sql)
+			if s := leaked(out); s != "" {
+				t.Fatalf("%s: %q shows %q:\n%s", a.what, a.sql, s, out)
+			}
+			if err != nil && !strings.Contains(out, "gatehouse") && !strings.Contains(out, "ERROR") {
+				t.Fatalf("%s: psql failed without an error from the database or gatehouse: %v\n%s", a.what, err, out)
+			}
+		})
+	}
+	conn := pgxAs(t, port, "support", pgx.QueryExecModeCacheStatement)
+	ctx := context.Background()
+	for _, a := range bypassAttempts {
+		if strings.Contains(a.sql, ";") {
+			continue
+		}
+		t.Run("pgx/"+a.what, func(t *testing.T) {
+			for _, sql := range []string{"SET search_path = shadow, public", "SET search_path = public, shadow"} {
+				if _, err := conn.Exec(ctx, sql); err != nil {
+					t.Fatalf("%s: %v", sql, err)
+				}
+				probe(t, conn, a.sql)
+			}
+		})
 	}
 }
