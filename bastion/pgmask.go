@@ -42,8 +42,7 @@ type sessionMasking struct {
 	// closed when the session ends. Used by Inspect only, like cursors
 	// and prepared: the outputs of the session's DECLAREs and PREPAREs,
 	// which its FETCHes and EXECUTEs return (nil: not traced).
-	lineage  *pgLineageCatalog
-	opening  *lineageOpening // lineage's connection, opened at start-up until taken
+	lineage  *pgLineageCatalog // over the connection shared with the database's other sessions
 	cursors  map[string][]lineage.Output
 	prepared map[string][]lineage.Output
 	path     sessionPath                                // the session's search_path (pgsearchpath.go)
@@ -281,22 +280,6 @@ func (m *sessionMasking) bind(ctx context.Context, name string, ask pgwire.AskFu
 // statement is not traced (then Results masks every computed column);
 // reads says whether it reads masked data, or might.
 func (m *sessionMasking) trace(ctx context.Context, st sqlclass.Statement, path []string) (outputs []lineage.Output, reads bool, refusal string) {
-	if m.lineage == nil && m.opening != nil {
-		c, finished := m.opening.take(ctx)
-		if finished {
-			if c == nil {
-				m.log.Warn("masking: the lineage connection opened at start-up failed; connecting again", "error", m.opening.err)
-			}
-			m.lineage, m.opening = c, nil
-		}
-	}
-	if m.lineage == nil {
-		c, err := newLineageCatalog(ctx, m.cfg)
-		if err != nil {
-			return nil, false, fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not read the database's catalog (%v)", m.name, err)
-		}
-		m.lineage = c
-	}
 	ctx, cancel := context.WithTimeout(ctx, lineageTimeout)
 	defer cancel()
 	m.lineage.ctx = ctx
@@ -335,12 +318,7 @@ func (s *pgSession) closeMasking() {
 	if s.masking == nil {
 		return
 	}
-	if s.masking.opening != nil {
-		s.masking.opening.abandon()
-	}
-	if s.masking.lineage != nil {
-		s.masking.lineage.close()
-	}
+	s.cs.srv.lineages.release(s.masking.lineage.shared)
 }
 
 // results is pgwire's Results hook: how each column of a result is masked.
@@ -479,10 +457,13 @@ func (s *pgSession) startMasking(ctx context.Context, role *policy.Role, st pgwi
 		key: s.target + "\x00" + st.Database + "\x00" + name, cfg: cfg, now: srv.cfg.Clock, log: s.cs.log,
 		classify: srv.classifier.Classify,
 	}
-	m.path.changed()                  // read from the session before the first statement that needs it
-	m.opening = openLineage(ctx, cfg) // beside the catalog read and pgwire's own connection
+	m.path.changed() // read from the session before the first statement that needs it
+	// The lineage connection opens beside the catalog read and pgwire's
+	// own connection, for the first session of the database and role.
+	shared := srv.lineages.acquire(ctx, s.target+"\x00"+st.Database+"\x00"+cfg.User, cfg)
+	m.lineage = &pgLineageCatalog{shared: shared}
 	if err := m.refresh(ctx); err != nil {
-		m.opening.abandon()
+		srv.lineages.release(shared)
 		return refuse("gatehouse could not read the database's catalog", err)
 	}
 	s.masking = m

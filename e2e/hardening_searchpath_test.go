@@ -128,11 +128,18 @@ func testHardeningSearchPathStartup(t *testing.T, w *world, p profile) {
 	})
 }
 
+// backendsOf counts the database's backends of app_owner in db.
+func (w *world) backendsOf(t *testing.T, db string) int {
+	t.Helper()
+	return w.queryInt(t, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app_owner' AND datname = $1", db)
+}
+
 // testHardeningSessionLimits: one certificate cannot open more database
 // sessions on a target than targets.NAME.max_sessions_per_certificate (10
 // by default), over one SSH connection or several; the refusal is
 // PostgreSQL's too_many_connections naming the setting; a closed session
-// frees its place.
+// frees its place; masked sessions share one lineage connection, so the
+// database's backends stay bounded by the limit.
 func testHardeningSessionLimits(t *testing.T, w *world, p profile) {
 	w.setUpShadowDatabase(t)
 	config := w.sshConfig(p)
@@ -172,6 +179,10 @@ func testHardeningSessionLimits(t *testing.T, w *world, p profile) {
 	port2, stop2 := w.startTunnel(t, config, "orders")
 	defer stop2()
 	refused(port2)
+	// Each masked session holds one backend; lineage shares one more.
+	if n := w.backendsOf(t, shadowDatabase); n > limit+1 {
+		t.Errorf("%d masked sessions hold %d backends of the database, want at most %d", limit, n, limit+1)
+	}
 	conns[0].Close(context.Background())
 	conns = conns[1:]
 	deadline := time.Now().Add(10 * time.Second)
