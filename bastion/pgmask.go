@@ -132,7 +132,7 @@ func (m *sessionMasking) judge(ctx context.Context, ask pgwire.AskFunc, stmts []
 		if msg != "" {
 			return nil, msg
 		}
-		changedHere = changedHere || setsPath(st) || endsTx(st)
+		changedHere = changedHere || m.path.sets(st) || endsTx(st)
 		outputs, reads, msg := m.trace(ctx, st, path)
 		if msg != "" {
 			return nil, msg
@@ -458,6 +458,7 @@ func (s *pgSession) startMasking(ctx context.Context, role *policy.Role, st pgwi
 		classify: srv.classifier.Classify,
 	}
 	m.path.changed() // read from the session before the first statement that needs it
+	m.path.userCode = m.runsUserCode
 	// The lineage connection opens beside the catalog read and pgwire's
 	// own connection, for the first session of the database and role.
 	shared := srv.lineages.acquire(ctx, s.target+"\x00"+st.Database+"\x00"+cfg.User, cfg)
@@ -469,6 +470,28 @@ func (s *pgSession) startMasking(ctx context.Context, role *policy.Role, st pgwi
 	s.masking = m
 	up.Results = m.results
 	return nil
+}
+
+// runsUserCode says whether st may run code of the database's own that
+// may set the search_path out of gatehouse's sight (set_config in its
+// body): a function that allow_functions lets through (any other outside
+// pg_catalog is refused), or a write, which may fire triggers.
+func (m *sessionMasking) runsUserCode(st sqlclass.Statement) bool {
+	for _, k := range st.Kinds {
+		switch k {
+		case "insert", "update", "delete", "merge", "copy_from", "truncate":
+			return true
+		}
+	}
+	for _, f := range st.Functions {
+		name := f[strings.LastIndex(f, ".")+1:]
+		for _, allowed := range m.policy.AllowFunctions {
+			if strings.EqualFold(allowed[strings.LastIndex(allowed, ".")+1:], name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // currentDetail is what Inspect found of a result's statement, when it

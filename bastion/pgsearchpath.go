@@ -43,6 +43,10 @@ type sessionPath struct {
 	known bool
 	path  []string
 	inTx  bool // read inside a transaction block, whose end may undo what was read
+	// userCode says whether a statement may run code of the database's
+	// own that gatehouse cannot see into and that may set the path (nil:
+	// none).
+	userCode func(sqlclass.Statement) bool
 	// statements are the prepared statements (Parse and PREPARE share
 	// PostgreSQL's namespace) by name: their texts and when they were
 	// judged.
@@ -95,7 +99,7 @@ func (p *sessionPath) changed() {
 
 // ran notes that st is about to run.
 func (p *sessionPath) ran(st sqlclass.Statement) {
-	if setsPath(st) || endsTx(st) && p.inTx {
+	if p.sets(st) || endsTx(st) && p.inTx {
 		p.changed()
 	}
 }
@@ -105,6 +109,11 @@ func (p *sessionPath) bound(e *preparedPath) {
 	if e.sets || e.ends && p.inTx {
 		p.changed()
 	}
+}
+
+// sets is setsPath, or st may run code that may set the path (userCode).
+func (p *sessionPath) sets(st sqlclass.Statement) bool {
+	return setsPath(st) || p.userCode != nil && p.userCode(st)
 }
 
 // setsPath says whether running st may leave another search_path in
@@ -154,7 +163,7 @@ func (p *sessionPath) prepared(name, text string, stmts []sqlclass.Statement, de
 	}
 	sets, ends := false, false
 	for _, st := range stmts {
-		sets, ends = sets || setsPath(st), ends || endsTx(st)
+		sets, ends = sets || p.sets(st), ends || endsTx(st)
 	}
 	e := p.statements[name]
 	if e == nil || name == "" { // a Parse of the unnamed statement always replaces it

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
+	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/sqlclass"
 )
 
@@ -146,5 +147,34 @@ func TestPreparedTexts(t *testing.T) {
 	}
 	if err := p.prepared("s", "SELECT 'one more'", nil, nil); err == nil {
 		t.Fatal("a name defined more than maxDefinitions times was accepted")
+	}
+}
+
+// TestRunsUserCode: code the database runs out of gatehouse's sight may
+// set the search_path: a function allow_functions lets through, and a
+// write (triggers). Such statements leave the path to be read again.
+func TestRunsUserCode(t *testing.T) {
+	c := sqlclass.NewClassifier(0)
+	m := &sessionMasking{policy: policy.MaskingPolicy{AllowFunctions: []string{"public.safe_fn"}}}
+	m.path.userCode = m.runsUserCode
+	tests := []struct {
+		sql  string
+		want bool
+	}{
+		{"SELECT upper(email) FROM people", false},
+		{"SELECT safe_fn(1)", true},
+		{"SELECT public.SAFE_FN(1)", true},
+		{"INSERT INTO t VALUES (1)", true},
+		{"UPDATE t SET a = 1", true},
+		{"DELETE FROM t", true},
+	}
+	for _, tt := range tests {
+		stmts, err := c.Classify(tt.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.path.sets(stmts[0]); got != tt.want {
+			t.Errorf("%s: sets the path %v, want %v", tt.sql, got, tt.want)
+		}
 	}
 }
