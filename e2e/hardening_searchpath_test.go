@@ -365,3 +365,56 @@ func testHardeningSearchPathBypasses(t *testing.T, w *world, p profile) {
 		})
 	}
 }
+
+// testHardeningSearchPathPrepared: PostgreSQL analyzes a prepared
+// statement again under the search_path in force when it runs, so one
+// judged harmless under a path where "people" is a clean namesake must be
+// judged again once the path names the masked table: an agent (masking
+// policy pii_strict: deny_probing, on_derived: deny) prepares a probe of
+// ssn and a computed column under search_path shadow, switches to public,
+// and runs them.
+func testHardeningSearchPathPrepared(t *testing.T, w *world, p profile) {
+	w.setUpShadowDatabase(t)
+	a := w.mustAgentCert(t, p, "sp-agent", "--grant", "orders:support", "--ttl", "20m")
+	port, stop := w.startTunnelVia(t, a.sshConfig(t), a.host(), "orders")
+	defer stop()
+	statements := map[string]string{
+		"probe":   "SELECT id FROM people WHERE ssn LIKE '1%'",
+		"derived": "SELECT upper(email) FROM people",
+	}
+	for _, protocol := range []string{"Parse", "PREPARE"} {
+		t.Run(protocol, func(t *testing.T) {
+			conn, err := pgxShadowMode(port, map[string]string{"search_path": "shadow"}, pgx.QueryExecModeCacheStatement)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			ctx := context.Background()
+			for name, sql := range statements {
+				var err error
+				if protocol == "Parse" {
+					_, err = conn.Prepare(ctx, name, sql)
+				} else {
+					_, err = conn.Exec(ctx, "PREPARE "+name+" AS "+sql)
+				}
+				if err != nil {
+					t.Fatalf("%s under search_path shadow (a clean table): %v", sql, err)
+				}
+			}
+			if _, err := conn.Exec(ctx, "SET search_path = public"); err != nil {
+				t.Fatal(err)
+			}
+			for name, sql := range statements {
+				run := name
+				if protocol == "PREPARE" {
+					run = "EXECUTE " + name
+				}
+				out, err := pgxDump(conn, run)
+				var pgErr *pgconn.PgError
+				if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+					t.Fatalf("%s (%s) run under search_path public: got %q, %v; want a refusal", name, sql, out, err)
+				}
+			}
+		})
+	}
+}
