@@ -16,10 +16,18 @@ import (
 // names with it: the schemas that exist, "$user" expanded, in order.
 const learnPathSQL = `SELECT s FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS t(s, i) ORDER BY i`
 
-// maxDefinitions bounds how many texts one prepared statement name may
-// have had in a session (a Parse of a name in use fails upstream, so a
-// name may stand for any of them).
-const maxDefinitions = 8
+// Bounds on what a session's prepared statements make gatehouse keep
+// (their texts, to judge them again): gatehouse does not see them closed,
+// so without a bound a client could make the set grow for ever.
+const (
+	// maxDefinitions bounds how many texts one prepared statement name
+	// may have had (a Parse of a name in use fails upstream, so a name
+	// may stand for any of them).
+	maxDefinitions = 8
+	// maxPreparedBytes bounds the texts of all of a session's prepared
+	// statements together.
+	maxPreparedBytes = 32 << 20
+)
 
 // sessionPath follows a masked session's search_path, which lineage
 // resolves unqualified names with. The path is read from the client's own
@@ -49,8 +57,9 @@ type sessionPath struct {
 	userCode func(sqlclass.Statement) bool
 	// statements are the prepared statements (Parse and PREPARE share
 	// PostgreSQL's namespace) by name: their texts and when they were
-	// judged.
-	statements map[string]*preparedPath
+	// judged. preparedBytes is the size of all their texts.
+	statements    map[string]*preparedPath
+	preparedBytes int
 }
 
 type preparedPath struct {
@@ -166,16 +175,26 @@ func (p *sessionPath) prepared(name, text string, stmts []sqlclass.Statement, de
 		sets, ends = sets || p.sets(st), ends || endsTx(st)
 	}
 	e := p.statements[name]
+	if e != nil && slices.Contains(e.texts, text) {
+		e.sets, e.ends = e.sets || sets, e.ends || ends
+		return nil
+	}
+	if p.preparedBytes+len(text) > maxPreparedBytes {
+		return fmt.Errorf("this session's prepared statements hold more than %d MiB of SQL, gatehouse's limit; start another session", maxPreparedBytes>>20)
+	}
 	if e == nil || name == "" { // a Parse of the unnamed statement always replaces it
+		if e != nil {
+			p.preparedBytes -= len(e.texts[0])
+		}
+		p.preparedBytes += len(text)
 		p.statements[name] = &preparedPath{texts: []string{text}, detail: detail, judged: p.gen.Load(), sets: sets, ends: ends}
 		return nil
 	}
-	if !slices.Contains(e.texts, text) {
-		if len(e.texts) >= maxDefinitions {
-			return fmt.Errorf("prepared statement %q was defined %d times in this session; use another name", name, maxDefinitions)
-		}
-		e.texts = append(e.texts, text)
+	if len(e.texts) >= maxDefinitions {
+		return fmt.Errorf("prepared statement %q was defined %d times in this session; use another name", name, maxDefinitions)
 	}
+	p.preparedBytes += len(text)
+	e.texts = append(e.texts, text)
 	e.sets, e.ends = e.sets || sets, e.ends || ends
 	return nil
 }

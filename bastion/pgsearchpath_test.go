@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
@@ -147,6 +148,28 @@ func TestPreparedTexts(t *testing.T) {
 	}
 	if err := p.prepared("s", "SELECT 'one more'", nil, nil); err == nil {
 		t.Fatal("a name defined more than maxDefinitions times was accepted")
+	}
+	// Many names, or big texts: bounded in bytes, whatever the names.
+	big := strings.Repeat("x", 1<<20)
+	var err error
+	for i := 0; err == nil; i++ {
+		err = p.prepared(fmt.Sprint("n", i), big+fmt.Sprint(i), nil, nil)
+		if i > maxPreparedBytes>>20 {
+			t.Fatalf("%d MiB of prepared texts kept", i)
+		}
+	}
+	if p.preparedBytes > maxPreparedBytes {
+		t.Fatalf("%d bytes kept", p.preparedBytes)
+	}
+	// The unnamed statement replaced, again and again, stays counted once.
+	before := p.preparedBytes
+	for i := range 100 {
+		if err := p.prepared("", fmt.Sprint("SELECT ", i%10), nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.preparedBytes > before+len("SELECT 1") {
+		t.Fatalf("replacing the unnamed statement grew the count to %d", p.preparedBytes)
 	}
 }
 
