@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -19,6 +20,7 @@ var ErrNotIdle = errors.New("pgwire: the session is not between statements")
 // (Query.Ask): clientToUpstream sends it while nothing else is pending, and
 // upstreamToClient hands its replies here instead of to the client.
 type ownQuery struct {
+	out     atomic.Bool // a query is out: take's test, once per message from the database
 	mu      sync.Mutex
 	waiting chan ownResult // non-nil while a query is out
 	result  ownResult      // upstreamToClient's, while it is out
@@ -40,11 +42,18 @@ func (s *session) ask(ctx context.Context, sql string) ([][]string, byte, error)
 	done := make(chan ownResult, 1)
 	s.own.mu.Lock()
 	s.own.waiting, s.own.result = done, ownResult{}
+	s.own.out.Store(true)
 	s.own.mu.Unlock()
-	if _, err := s.sendDB(true, &pgproto3.Query{String: sql}); err != nil {
-		return nil, 0, err
+	_, err := s.sendDB(true, &pgproto3.Query{String: sql})
+	if err == nil {
+		err = s.toDB.flush(true)
 	}
-	if err := s.toDB.flush(true); err != nil {
+	if err != nil {
+		// Nothing (or not all of it) reached the database: nothing to take.
+		s.own.mu.Lock()
+		s.own.waiting = nil
+		s.own.out.Store(false)
+		s.own.mu.Unlock()
 		return nil, 0, fmt.Errorf("pgwire: sending gatehouse's own query: %w", err)
 	}
 	select {
@@ -60,6 +69,9 @@ func (s *session) ask(ctx context.Context, sql string) ([][]string, byte, error)
 // (notices, notifications, parameter changes) and FATAL errors go on as
 // usual. Called by upstreamToClient only.
 func (o *ownQuery) take(msg pgproto3.BackendMessage) bool {
+	if !o.out.Load() {
+		return false
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.waiting == nil {
@@ -82,6 +94,7 @@ func (o *ownQuery) take(msg pgproto3.BackendMessage) bool {
 		o.result.txStatus = m.TxStatus
 		o.waiting <- o.result
 		o.waiting, o.result = nil, ownResult{}
+		o.out.Store(false)
 	default:
 		return false
 	}
