@@ -33,8 +33,7 @@ type sessionMasking struct {
 	policy policy.MaskingPolicy
 	masker *masking.Masker
 	cache  *catalogCache
-	key    string         // the cache key: target, database, policy
-	cfg    *pgconn.Config // the role's upstream, to read the catalog again
+	key    string // the cache key: target, database, policy
 	now    func() time.Time
 	log    *slog.Logger
 
@@ -65,14 +64,23 @@ type maskingDetail struct {
 	copies      map[int]*copyPlan // by statement index: COPY TO that reads masked data
 }
 
-// catalogFor returns the session's catalog, reading it again when the
-// database's generation moved on (DDL) or it is older than catalogTTL.
+// refresh makes the session's catalog the database's current one,
+// reading it again when the database's generation moved on (DDL) or it is
+// older than catalogTTL. It is read over the shared lineage connection, so
+// that sessions finding it stale at once take no connection each, and one
+// read serves those that waited for it.
 func (m *sessionMasking) refresh(ctx context.Context) error {
 	now := m.now()
 	cat, gen := m.cache.get(m.key, now)
 	if cat == nil {
-		var err error
-		cat, err = readCatalog(ctx, m.cfg, m.policy.Columns, now)
+		err := m.lineage.shared.do(ctx, func(conn *pgconn.PgConn) error {
+			if cat, gen = m.cache.get(m.key, now); cat != nil {
+				return nil // read by another session while this one waited
+			}
+			var err error
+			cat, err = readCatalog(ctx, conn, m.policy.Columns, now)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -448,19 +456,19 @@ func (s *pgSession) startMasking(ctx context.Context, role *policy.Role, st pgwi
 	if srv.cfg.Masker == nil {
 		return refuse("the bastion has no masking key", nil)
 	}
-	// The catalog is read as the session sees it: same role and database.
-	// Names are never resolved on these connections' own search_path:
-	// lookups name their schemas, from the session's path (sessionPath).
+	// The catalog is read as the session sees it, same role and database,
+	// over the connection its sessions share (opened in the background by
+	// the first, beside pgwire's own). Names are never resolved on its own
+	// search_path: lookups name their schemas, from the session's path
+	// (sessionPath).
 	cfg := up.Config.Copy()
 	m := &sessionMasking{
 		name: name, policy: srv.cfg.Policy.Masking[name], masker: srv.cfg.Masker, cache: &srv.catalogs,
-		key: s.target + "\x00" + st.Database + "\x00" + name, cfg: cfg, now: srv.cfg.Clock, log: s.cs.log,
+		key: s.target + "\x00" + st.Database + "\x00" + name, now: srv.cfg.Clock, log: s.cs.log,
 		classify: srv.classifier.Classify,
 	}
 	m.path.changed() // read from the session before the first statement that needs it
 	m.path.userCode = m.runsUserCode
-	// The lineage connection opens beside the catalog read and pgwire's
-	// own connection, for the first session of the database and role.
 	shared := srv.lineages.acquire(ctx, s.target+"\x00"+st.Database+"\x00"+cfg.User, cfg)
 	m.lineage = &pgLineageCatalog{shared: shared}
 	if err := m.refresh(ctx); err != nil {
