@@ -92,6 +92,8 @@ type Server struct {
 	cancels    *pgwire.CancelRegistry
 	classifier *sqlclass.Classifier
 	catalogs   catalogCache // what masking knows of each database
+	dbSessions dbSessions   // open database sessions, for the targets' limits
+	lineages   lineagePool  // lineage connections shared by masked sessions
 
 	mu sync.Mutex
 	// byAddr finds a connection's state from the net.Conn that

@@ -114,16 +114,12 @@ func (c *catalogCache) generation(key string) int {
 	return 0
 }
 
-// readCatalog connects with cfg (the role's own upstream credentials) and
-// reads what masking needs for the configured columns (schema.table.column
-// → mask function). A configured column the database does not have is
-// not an error: it may not exist in every database of the target.
-func readCatalog(ctx context.Context, cfg *pgconn.Config, columns map[string]string, now time.Time) (*maskCatalog, error) {
-	conn, err := pgconn.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to read the catalog: %w", err)
-	}
-	defer conn.Close(context.Background())
+// readCatalog reads, over conn (a connection with the role's own upstream
+// credentials), what masking needs for the configured columns
+// (schema.table.column → mask function). A configured column the database
+// does not have is not an error: it may not exist in every database of the
+// target.
+func readCatalog(ctx context.Context, conn *pgconn.PgConn, columns map[string]string, now time.Time) (*maskCatalog, error) {
 	cat := &maskCatalog{
 		columns: map[columnID]maskedColumn{}, tables: map[uint32]string{}, views: map[uint32]string{}, relations: map[uint32]bool{},
 		read: now,

@@ -15,15 +15,28 @@ import (
 // lineageTimeout bounds the catalog lookups for one statement.
 const lineageTimeout = 10 * time.Second
 
-// pgLineageCatalog is lineage.Catalog over a connection of the session's
-// own role (a second connection, so the session's protocol is never
-// disturbed). Answers are shared with the database's other sessions
-// (lineageAnswers). Used from Inspect only, one call at a time.
+// pgLineageCatalog is lineage.Catalog for one session, over the lineage
+// connection its database and role share (lineagePool), a connection of
+// their own so that the session's protocol is never disturbed. Answers are
+// shared with the database's other sessions (lineageAnswers). Used from
+// Inspect only, one call at a time. The connection field is only for
+// openLineage's result.
 type pgLineageCatalog struct {
 	conn    *pgconn.PgConn
+	shared  *sharedLineage
 	ctx     context.Context
 	answers *lineageAnswers // set by the session before each use
-	path    []string        // the search_path, read once
+}
+
+// query runs one lookup on the shared connection.
+func (c *pgLineageCatalog) query(sql string, params ...[]byte) ([][]string, error) {
+	var rows [][]string
+	err := c.shared.do(c.ctx, func(conn *pgconn.PgConn) error {
+		var err error
+		rows, err = query(c.ctx, conn, sql, params...)
+		return err
+	})
+	return rows, err
 }
 
 func newLineageCatalog(ctx context.Context, cfg *pgconn.Config) (*pgLineageCatalog, error) {
@@ -83,25 +96,6 @@ func (o *lineageOpening) abandon() {
 	}
 }
 
-// searchPath is the connection's search_path, which is the session's:
-// both start from the role's default and the client's start-up value, and
-// a masking session may not change it.
-func (c *pgLineageCatalog) searchPath(ctx context.Context) ([]string, error) {
-	if c.path != nil {
-		return c.path, nil
-	}
-	rows, err := query(ctx, c.conn, `SELECT unnest(current_schemas(false))`)
-	if err != nil {
-		return nil, fmt.Errorf("reading search_path: %w", err)
-	}
-	path := []string{}
-	for _, r := range rows {
-		path = append(path, r[0])
-	}
-	c.path = path
-	return path, nil
-}
-
 // candidates are the schemas PostgreSQL looks in for an unqualified name:
 // pg_catalog first unless the path places it, then the path.
 func candidates(searchPath []string, schema string) []string {
@@ -125,7 +119,7 @@ func (c *pgLineageCatalog) Relation(searchPath []string, schema, name string) (l
 }
 
 func (c *pgLineageCatalog) relation(schemas []string, name string) (lineage.Relation, error) {
-	rows, err := query(c.ctx, c.conn, `SELECT n.nspname, c.oid, c.relkind FROM pg_catalog.pg_class c
+	rows, err := c.query(`SELECT n.nspname, c.oid, c.relkind FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relname = $1 AND n.nspname = ANY($2::text[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
 		[]byte(name), textArray(schemas))
@@ -155,7 +149,7 @@ func (c *pgLineageCatalog) describe(schema, name, oid, relkind string) (lineage.
 	case "f":
 		rel.Kind = lineage.ForeignTable
 	}
-	cols, err := query(c.ctx, c.conn, `SELECT attname FROM pg_catalog.pg_attribute
+	cols, err := c.query(`SELECT attname FROM pg_catalog.pg_attribute
 WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, []byte(oid))
 	if err != nil {
 		return rel, fmt.Errorf("columns of %s.%s: %w", schema, name, err)
@@ -166,13 +160,18 @@ WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [
 	if rel.Kind == lineage.View || rel.Kind == lineage.MaterializedView {
 		// Under an empty search_path every name in it is qualified; the
 		// transaction keeps the setting from outliving the query.
-		res, err := c.conn.Exec(c.ctx, "BEGIN; SET LOCAL search_path = ''; SELECT pg_catalog.pg_get_viewdef("+oid+"::oid); COMMIT").ReadAll()
+		var res []*pgconn.Result
+		err := c.shared.do(c.ctx, func(conn *pgconn.PgConn) error {
+			var err error
+			res, err = conn.Exec(c.ctx, "BEGIN; SET LOCAL search_path = ''; SELECT pg_catalog.pg_get_viewdef("+oid+"::oid); COMMIT").ReadAll()
+			return err
+		})
 		if err != nil || len(res) < 3 || len(res[2].Rows) != 1 {
 			return rel, fmt.Errorf("definition of %s.%s: %v", schema, name, err)
 		}
 		rel.Definition = string(res[2].Rows[0][0])
 	}
-	anc, err := query(c.ctx, c.conn, `WITH RECURSIVE up(oid, depth) AS (
+	anc, err := c.query(`WITH RECURSIVE up(oid, depth) AS (
   SELECT inhparent, 1 FROM pg_catalog.pg_inherits WHERE inhrelid = $1::oid
   UNION ALL SELECT i.inhparent, up.depth + 1 FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid = up.oid WHERE up.depth < 32
 )

@@ -33,8 +33,7 @@ type sessionMasking struct {
 	policy policy.MaskingPolicy
 	masker *masking.Masker
 	cache  *catalogCache
-	key    string         // the cache key: target, database, policy
-	cfg    *pgconn.Config // the role's upstream, to read the catalog again
+	key    string // the cache key: target, database, policy
 	now    func() time.Time
 	log    *slog.Logger
 
@@ -42,8 +41,9 @@ type sessionMasking struct {
 	// closed when the session ends. Used by Inspect only. (The outputs of
 	// DECLAREs and PREPAREs, which FETCHes and EXECUTEs return, travel
 	// with pgwire's names: nameEffects.)
-	lineage *pgLineageCatalog
-	opening *lineageOpening // lineage's connection, opened at start-up until taken
+	lineage  *pgLineageCatalog                          // over the connection shared with the database's other sessions
+	path     sessionPath                                // the session's search_path (pgsearchpath.go)
+	classify func(string) ([]sqlclass.Statement, error) // to judge a prepared statement again
 
 	// Inspect (the client side) replaces the catalog; Results (the
 	// database side) reads it.
@@ -56,19 +56,29 @@ type sessionMasking struct {
 // string reads masked data, and where each statement's output columns
 // come from (nil for a statement lineage did not trace).
 type maskingDetail struct {
+	gen         uint64 // sessionPath.gen when traced: outputs hold under that search_path only
 	readsMasked bool
 	outputs     [][]lineage.Output
 	copies      map[int]*copyPlan // by statement index: COPY TO that reads masked data
 }
 
-// catalogFor returns the session's catalog, reading it again when the
-// database's generation moved on (DDL) or it is older than catalogTTL.
+// refresh makes the session's catalog the database's current one,
+// reading it again when the database's generation moved on (DDL) or it is
+// older than catalogTTL. It is read over the shared lineage connection, so
+// that sessions finding it stale at once take no connection each, and one
+// read serves those that waited for it.
 func (m *sessionMasking) refresh(ctx context.Context) error {
 	now := m.now()
 	cat, gen := m.cache.get(m.key, now)
 	if cat == nil {
-		var err error
-		cat, err = readCatalog(ctx, m.cfg, m.policy.Columns, now)
+		err := m.lineage.shared.do(ctx, func(conn *pgconn.PgConn) error {
+			if cat, gen = m.cache.get(m.key, now); cat != nil {
+				return nil // read by another session while this one waited
+			}
+			var err error
+			cat, err = readCatalog(ctx, conn, m.policy.Columns, now)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -95,32 +105,53 @@ func (m *sessionMasking) current() (*maskCatalog, bool) {
 }
 
 // check judges a statement string that policy allowed, for what masking
-// refuses: changes of search_path, what lineage refuses (trace: among
-// them functions outside pg_catalog that allow_functions does not list,
-// which can read masked data out of sight), and COPY TO of masked data in a form
-// gatehouse cannot mask (planCopy). It notes in d what Results needs:
-// whether the string reads masked data, each statement's traced outputs,
-// and the plans of its COPYs.
-func (m *sessionMasking) check(ctx context.Context, stmts []sqlclass.Statement, d *statementDetail) string {
-	if err := m.refresh(ctx); err != nil {
-		return fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not read the database's catalog (%v)", m.name, err)
+// refuses: names it cannot resolve because the search_path is not known
+// (sessionPath), what lineage refuses (trace: among them functions outside
+// pg_catalog that allow_functions does not list, which can read masked
+// data out of sight), and COPY TO of masked data in a form gatehouse
+// cannot mask (planCopy). It notes in d what Results needs: whether the
+// string reads masked data, each statement's traced outputs, and the plans
+// of its COPYs.
+func (m *sessionMasking) check(ctx context.Context, q pgwire.Query, stmts []sqlclass.Statement, d *statementDetail) string {
+	md, msg := m.judge(ctx, q.Ask, stmts)
+	if msg != "" {
+		return msg
 	}
-	md := &maskingDetail{}
+	if msg := m.notePath(q, stmts, d); msg != "" {
+		return msg
+	}
+	d.masking.Store(md)
+	m.followPath(q, stmts)
+	return ""
+}
+
+// judge is check's judgment of stmts under the current search_path, and
+// what Results needs of them.
+func (m *sessionMasking) judge(ctx context.Context, ask pgwire.AskFunc, stmts []sqlclass.Statement) (*maskingDetail, string) {
+	if err := m.refresh(ctx); err != nil {
+		return nil, fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not read the database's catalog (%v)", m.name, err)
+	}
+	md := &maskingDetail{gen: m.path.gen.Load()}
+	changedHere := false // by a statement earlier in the string
 	for i, st := range stmts {
-		if slices.Contains(st.Settings, "search_path") {
-			return fmt.Sprintf("gatehouse: changing search_path is not allowed while masking policy %q applies (gatehouse resolves names as the session began); qualify names with their schema instead", m.name)
-		}
-		outputs, reads, msg := m.trace(ctx, st)
+		path, stale, msg := m.pathFor(ctx, ask, st, changedHere)
 		if msg != "" {
-			return msg
+			return nil, msg
+		}
+		changedHere = changedHere || m.path.sets(st) || endsTx(st)
+		outputs, reads, msg := m.trace(ctx, st, path)
+		if msg != "" {
+			return nil, msg
 		}
 		// FETCH and EXECUTE run what was declared or prepared earlier.
 		if reads || st.Command == "FetchStmt" || st.Command == "ExecuteStmt" || slices.Contains(st.Kinds, "execute") {
 			md.readsMasked = true
 		}
-		if st.Names.Op == "fetch" || st.Command == "ExecuteStmt" {
-			// pgwire describes these rows by what the server holds
-			// under the name when they come (nameEffects).
+		if st.Names.Op == "fetch" || st.Command == "ExecuteStmt" || stale {
+			// pgwire describes a FETCH's or EXECUTE's rows by what the
+			// server holds under the name when they come (nameEffects);
+			// stale: an EXECUTE analyzed again under another path than
+			// its PREPARE's.
 			outputs = nil
 		}
 		md.outputs = append(md.outputs, outputs)
@@ -130,7 +161,7 @@ func (m *sessionMasking) check(ctx context.Context, stmts []sqlclass.Statement, 
 		if st.Copy != nil && st.Copy.To && (reads || outputs == nil) {
 			plan, msg := m.planCopy(st.Copy, outputs)
 			if msg != "" {
-				return msg
+				return nil, msg
 			}
 			if md.copies == nil {
 				md.copies = map[int]*copyPlan{}
@@ -141,7 +172,113 @@ func (m *sessionMasking) check(ctx context.Context, stmts []sqlclass.Statement, 
 			m.cache.changed(m.key) // every session of this database is cautious until it reads again
 		}
 	}
-	d.masking = md
+	return md, ""
+}
+
+// pathFor is the search_path to resolve st's names with (nil when it names
+// nothing), and whether st is an EXECUTE of a statement prepared under
+// another path; or a refusal.
+func (m *sessionMasking) pathFor(ctx context.Context, ask pgwire.AskFunc, st sqlclass.Statement, changedHere bool) (path []string, stale bool, refusal string) {
+	if !needsPath(st) && len(st.Executes) == 0 {
+		return nil, false, ""
+	}
+	if changedHere {
+		return nil, false, m.pathRefusal(errPathUnknown)
+	}
+	path, err := m.path.current(ctx, ask)
+	if err != nil {
+		return nil, false, m.pathRefusal(err)
+	}
+	for _, name := range st.Executes {
+		e := m.path.statements[name]
+		if e == nil {
+			continue // prepared earlier in this string (effect saw it), under this path
+		}
+		if e.judged != m.path.gen.Load() {
+			stale = true
+		}
+		if msg := m.rejudge(ctx, ask, name, e); msg != "" {
+			return nil, false, msg
+		}
+	}
+	return path, stale, ""
+}
+
+func (m *sessionMasking) pathRefusal(err error) string {
+	return fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse cannot resolve its names: %v", m.name, err)
+}
+
+// notePath remembers what the string prepares (a Parse, PREPAREs), to be
+// judged again when it runs under another path.
+func (m *sessionMasking) notePath(q pgwire.Query, stmts []sqlclass.Statement, d *statementDetail) string {
+	if q.Extended {
+		if err := m.path.prepared(q.StatementName, q.SQL, stmts, d); err != nil {
+			return "gatehouse: statement refused: " + err.Error()
+		}
+	}
+	for _, st := range stmts {
+		if st.Prepared == nil {
+			continue
+		}
+		if err := m.path.prepared(st.Prepared.Name, st.Text, []sqlclass.Statement{st}, nil); err != nil {
+			return "gatehouse: statement refused: " + err.Error()
+		}
+	}
+	return ""
+}
+
+// followPath notes what an allowed simple query string does to the path
+// as it runs. A Parse runs nothing: its Binds do (bind).
+func (m *sessionMasking) followPath(q pgwire.Query, stmts []sqlclass.Statement) {
+	if q.Extended {
+		return
+	}
+	for _, st := range stmts {
+		m.path.ran(st)
+	}
+}
+
+// rejudge judges the prepared statement e (name) again under the current
+// search_path, when the path may have changed since it was judged:
+// PostgreSQL analyzes it again under the path in force when it runs. Every
+// text the name may stand for must pass. When it stands for one text, the
+// new judgment replaces what Results masks that statement's rows by; else
+// they stay judged under the old path, which Results takes as untraced.
+func (m *sessionMasking) rejudge(ctx context.Context, ask pgwire.AskFunc, name string, e *preparedPath) string {
+	gen := m.path.gen.Load()
+	if e.judged == gen {
+		return ""
+	}
+	var latest *maskingDetail
+	for _, text := range e.texts {
+		stmts, err := m.classify(text)
+		if err != nil {
+			return "gatehouse: statement refused: gatehouse could not parse it (" + err.Error() + ")"
+		}
+		md, msg := m.judge(ctx, ask, stmts)
+		if msg != "" {
+			return fmt.Sprintf("%s (prepared statement %q, judged again under the session's search_path)", msg, name)
+		}
+		latest = md
+	}
+	if len(e.texts) == 1 && e.detail != nil {
+		e.detail.masking.Store(latest)
+	}
+	e.judged = gen
+	return ""
+}
+
+// bind judges the Bind of a prepared statement (pgwire's Bind hook), and
+// notes what running it may do to the search_path.
+func (m *sessionMasking) bind(ctx context.Context, name string, ask pgwire.AskFunc) string {
+	e := m.path.statements[name]
+	if e == nil {
+		return fmt.Sprintf("gatehouse: prepared statement %q refused: gatehouse did not see it prepared in this session (masking policy %q)", name, m.name)
+	}
+	if msg := m.rejudge(ctx, ask, name, e); msg != "" {
+		return msg
+	}
+	m.path.bound(e)
 	return ""
 }
 
@@ -151,32 +288,12 @@ func (m *sessionMasking) check(ctx context.Context, stmts []sqlclass.Statement, 
 // outputs computed from masked columns. The outputs are nil when the
 // statement is not traced (then Results masks every computed column);
 // reads says whether it reads masked data, or might.
-func (m *sessionMasking) trace(ctx context.Context, st sqlclass.Statement) (outputs []lineage.Output, reads bool, refusal string) {
-	if m.lineage == nil && m.opening != nil {
-		c, finished := m.opening.take(ctx)
-		if finished {
-			if c == nil {
-				m.log.Warn("masking: the lineage connection opened at start-up failed; connecting again", "error", m.opening.err)
-			}
-			m.lineage, m.opening = c, nil
-		}
-	}
-	if m.lineage == nil {
-		c, err := newLineageCatalog(ctx, m.cfg)
-		if err != nil {
-			return nil, false, fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not read the database's catalog (%v)", m.name, err)
-		}
-		m.lineage = c
-	}
+func (m *sessionMasking) trace(ctx context.Context, st sqlclass.Statement, path []string) (outputs []lineage.Output, reads bool, refusal string) {
 	ctx, cancel := context.WithTimeout(ctx, lineageTimeout)
 	defer cancel()
 	m.lineage.ctx = ctx
 	m.lineage.answers = m.cache.lineage(m.key)
 	m.lineage.answers.expire(m.cache.generation(m.key), m.now())
-	path, err := m.lineage.searchPath(ctx)
-	if err != nil {
-		return nil, false, fmt.Sprintf("gatehouse: statement refused: masking policy %q applies and gatehouse could not trace it (%v)", m.name, err)
-	}
 	res, err := lineage.Analyze(st.Text, lineage.Options{
 		Catalog: m.lineage, SearchPath: path, Masked: m.policy.Columns,
 		AllowFunctions: m.policy.AllowFunctions, DenyProbing: m.policy.DenyProbing,
@@ -210,12 +327,7 @@ func (s *pgSession) closeMasking() {
 	if s.masking == nil {
 		return
 	}
-	if s.masking.opening != nil {
-		s.masking.opening.abandon()
-	}
-	if s.masking.lineage != nil {
-		s.masking.lineage.close()
-	}
+	s.cs.srv.lineages.release(s.masking.lineage.shared)
 }
 
 // results is pgwire's Results hook: how each column of a result is masked.
@@ -223,10 +335,10 @@ func (m *sessionMasking) results(r pgwire.Result) *pgwire.RowRewrite {
 	cat, stale := m.current()
 	derived := true // unknown statements read masked data
 	var outputs []lineage.Output
-	if d, ok := r.Detail.(*statementDetail); ok && d.masking != nil {
-		derived = d.masking.readsMasked
-		if r.Statement < len(d.masking.outputs) {
-			outputs = traced(d.masking.outputs[r.Statement], len(r.Fields))
+	if md := currentDetail(r.Detail, m.path.gen.Load()); md != nil {
+		derived = md.readsMasked
+		if r.Statement < len(md.outputs) {
+			outputs = traced(md.outputs[r.Statement], len(r.Fields))
 		}
 	}
 	if r.Copy {
@@ -345,23 +457,64 @@ func (s *pgSession) startMasking(ctx context.Context, role *policy.Role, st pgwi
 	if srv.cfg.Masker == nil {
 		return refuse("the bastion has no masking key", nil)
 	}
-	// The catalog is read as the session sees it: same role, database
-	// and search_path.
+	// The catalog is read as the session sees it, same role and database,
+	// over the connection its sessions share (opened in the background by
+	// the first, beside pgwire's own). Names are never resolved on its own
+	// search_path: lookups name their schemas, from the session's path
+	// (sessionPath).
 	cfg := up.Config.Copy()
-	if sp, ok := st.Params["search_path"]; ok {
-		cfg.RuntimeParams["search_path"] = sp
-	}
 	m := &sessionMasking{
 		name: name, policy: srv.cfg.Policy.Masking[name], masker: srv.cfg.Masker, cache: &srv.catalogs,
-		key: s.target + "\x00" + st.Database + "\x00" + name, cfg: cfg, now: srv.cfg.Clock, log: s.cs.log,
+		key: s.target + "\x00" + st.Database + "\x00" + name, now: srv.cfg.Clock, log: s.cs.log,
+		classify: srv.classifier.Classify,
 	}
-	m.opening = openLineage(ctx, cfg) // beside the catalog read and pgwire's own connection
+	m.path.changed() // read from the session before the first statement that needs it
+	m.path.userCode = m.runsUserCode
+	shared := srv.lineages.acquire(ctx, s.target+"\x00"+st.Database+"\x00"+cfg.User, cfg)
+	m.lineage = &pgLineageCatalog{shared: shared}
 	if err := m.refresh(ctx); err != nil {
-		m.opening.abandon()
+		srv.lineages.release(shared)
 		return refuse("gatehouse could not read the database's catalog", err)
 	}
 	s.masking = m
 	up.Results = m.results
+	return nil
+}
+
+// runsUserCode says whether st may run code of the database's own that
+// may set the search_path out of gatehouse's sight (set_config in its
+// body): a function that allow_functions lets through (any other outside
+// pg_catalog is refused), or a write, which may fire triggers.
+func (m *sessionMasking) runsUserCode(st sqlclass.Statement) bool {
+	for _, k := range st.Kinds {
+		switch k {
+		case "insert", "update", "delete", "merge", "copy_from", "truncate":
+			return true
+		}
+	}
+	for _, f := range st.Functions {
+		name := f[strings.LastIndex(f, ".")+1:]
+		for _, allowed := range m.policy.AllowFunctions {
+			if strings.EqualFold(allowed[strings.LastIndex(allowed, ".")+1:], name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// currentDetail is what Inspect found of a result's statement, when it
+// was judged under the search_path in force (gen); nil otherwise, or when
+// there is nothing: then every computed column counts as reading masked
+// data.
+func currentDetail(detail any, gen uint64) *maskingDetail {
+	d, ok := detail.(*statementDetail)
+	if !ok {
+		return nil
+	}
+	if md := d.masking.Load(); md != nil && md.gen == gen {
+		return md
+	}
 	return nil
 }
 
@@ -411,9 +564,8 @@ func (m *sessionMasking) outputRule(o lineage.Output) (fn, why string) {
 // run, for the header), or, when Inspect made none yet the statement may
 // read masked data, with every column NULL.
 func (m *sessionMasking) copyResult(r pgwire.Result) *pgwire.RowRewrite {
-	d, _ := r.Detail.(*statementDetail)
-	if d != nil && d.masking != nil {
-		if plan := d.masking.copies[r.Statement]; plan != nil {
+	if md := currentDetail(r.Detail, m.path.gen.Load()); md != nil {
+		if plan := md.copies[r.Statement]; plan != nil {
 			run := *plan
 			run.rows = 0
 			notes := []string{}
@@ -424,7 +576,7 @@ func (m *sessionMasking) copyResult(r pgwire.Result) *pgwire.RowRewrite {
 			}
 			return &pgwire.RowRewrite{CopyRow: run.row, Notes: notes}
 		}
-		if !d.masking.readsMasked {
+		if !md.readsMasked {
 			return nil
 		}
 	}

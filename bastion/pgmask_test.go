@@ -44,10 +44,17 @@ func bulkFields() []pgproto3.FieldDescription {
 	return []pgproto3.FieldDescription{f("id", 1), f("name", 2), f("email", 3), f("city", 4), f("card", 5), f("amount", 6)}
 }
 
+// detailWith is a statement's detail whose masking detail is md.
+func detailWith(md *maskingDetail) *statementDetail {
+	d := &statementDetail{}
+	d.masking.Store(md)
+	return d
+}
+
 func TestMaskingColumnRules(t *testing.T) {
 	m := bulkMasking(t)
-	clean := &statementDetail{masking: &maskingDetail{readsMasked: false}}
-	reads := &statementDetail{masking: &maskingDetail{readsMasked: true}}
+	clean := detailWith(&maskingDetail{readsMasked: false})
+	reads := detailWith(&maskingDetail{readsMasked: true})
 	cases := []struct {
 		what   string
 		field  pgproto3.FieldDescription
@@ -79,12 +86,12 @@ func TestMaskingColumnRules(t *testing.T) {
 
 func TestMaskingOutputsFromLineage(t *testing.T) {
 	m := bulkMasking(t)
-	d := &statementDetail{masking: &maskingDetail{readsMasked: true, outputs: [][]lineage.Output{{
+	d := detailWith(&maskingDetail{readsMasked: true, outputs: [][]lineage.Output{{
 		{Name: "n", Kind: lineage.Clean},
 		{Name: "e", Kind: lineage.Direct, Column: lineage.Column{Schema: "public", Table: "bulk", Name: "email"}},
 		{Name: "u", Kind: lineage.Derived, Sources: []lineage.Column{{Schema: "public", Table: "bulk", Name: "email"}}},
 		{Name: "q", Kind: lineage.Unknown},
-	}}}}
+	}}})
 	fields := []pgproto3.FieldDescription{{Name: []byte("n")}, {Name: []byte("e")}, {Name: []byte("u")}, {Name: []byte("q")}}
 	rw := m.results(pgwire.Result{Fields: fields, Detail: d})
 	if rw.Columns[0] != nil || rw.Columns[1] == nil || rw.Columns[2] == nil || rw.Columns[3] == nil {
@@ -106,7 +113,7 @@ func TestMaskingOutputsFromLineage(t *testing.T) {
 // through the rewrite, as the relay does it.
 func BenchmarkMaskRow(b *testing.B) {
 	m := bulkMasking(b)
-	rw := m.results(pgwire.Result{Fields: bulkFields(), Detail: &statementDetail{masking: &maskingDetail{}}})
+	rw := m.results(pgwire.Result{Fields: bulkFields(), Detail: detailWith(&maskingDetail{})})
 	row := [][]byte{[]byte("123456"), []byte("name 123456"), []byte("person123456@example.com"), []byte("Lima"), []byte("4000000000123456"), []byte("1234.56")}
 	buf := make([]byte, 0, 256)
 	b.ReportAllocs()

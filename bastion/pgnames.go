@@ -61,11 +61,14 @@ func nameEffect(st sqlclass.Statement) pgwire.NameEffect {
 // of them.
 func (d *statementDetail) statementSource(i int, st sqlclass.Statement) *statementDetail {
 	src := &statementDetail{Kinds: st.Kinds, Relations: st.Relations, Functions: st.Functions, Allow: d.Allow, Rule: d.Rule, readsOnly: d.readsOnly}
-	if d.masking != nil {
-		src.masking = &maskingDetail{readsMasked: d.masking.readsMasked}
-		if i < len(d.masking.outputs) {
-			src.masking.outputs = [][]lineage.Output{d.masking.outputs[i]}
+	if md := d.masking.Load(); md != nil {
+		// Traced under md.gen's search_path: Results trusts it under that
+		// path only (a cursor keeps its plan, so this errs on masking).
+		own := &maskingDetail{gen: md.gen, readsMasked: md.readsMasked}
+		if i < len(md.outputs) {
+			own.outputs = [][]lineage.Output{md.outputs[i]}
 		}
+		src.masking.Store(own)
 	}
 	return src
 }

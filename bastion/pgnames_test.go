@@ -22,7 +22,8 @@ func TestNameEffects(t *testing.T) {
 	derived := []lineage.Output{{Name: "x", Kind: lineage.Derived}}
 	outputs := make([][]lineage.Output, len(stmts))
 	outputs[1] = derived
-	d := &statementDetail{Allow: true, masking: &maskingDetail{readsMasked: true, outputs: outputs}}
+	d := &statementDetail{Allow: true}
+	d.masking.Store(&maskingDetail{readsMasked: true, outputs: outputs})
 	got := nameEffects(stmts, d)
 	want := []pgwire.NameEffect{
 		{},
@@ -53,8 +54,8 @@ func TestNameEffects(t *testing.T) {
 	if !ok || got[1].SQL != stmts[1].Text {
 		t.Fatalf("DECLARE: SQL %q, Source %#v", got[1].SQL, got[1].Source)
 	}
-	if !src.masking.readsMasked || len(src.masking.outputs) != 1 || src.masking.outputs[0][0].Kind != lineage.Derived {
-		t.Errorf("DECLARE's source does not carry its own lineage: %+v", src.masking)
+	if md := src.masking.Load(); md == nil || !md.readsMasked || len(md.outputs) != 1 || md.outputs[0][0].Kind != lineage.Derived {
+		t.Errorf("DECLARE's source does not carry its own lineage: %+v", md)
 	}
 	if _, ok := got[6].Source.(*statementDetail); !ok {
 		t.Errorf("PREPARE has no source: %#v", got[6].Source)

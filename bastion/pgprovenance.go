@@ -22,7 +22,7 @@ func (c *pgLineageCatalog) Functions(searchPath []string, schema, name string) (
 	if fns, ok := c.answers.function(key); ok {
 		return fns, nil
 	}
-	rows, err := query(c.ctx, c.conn, `SELECT n.nspname, bool_and(p.oid < $3::oid) FROM pg_catalog.pg_proc p
+	rows, err := c.query(`SELECT n.nspname, bool_and(p.oid < $3::oid) FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 WHERE p.proname = $1 AND n.nspname = ANY($2::text[]) GROUP BY 1 ORDER BY 1`,
 		[]byte(name), textArray(candidates(searchPath, schema)), []byte(fmt.Sprint(firstNormalObjectID)))
@@ -45,7 +45,7 @@ func (c *pgLineageCatalog) Operators(searchPath []string, schema, name string) (
 	if fns, ok := c.answers.function(key); ok {
 		return fns, nil
 	}
-	rows, err := query(c.ctx, c.conn, `SELECT DISTINCT fn.nspname, p.proname, p.oid < $3::oid FROM pg_catalog.pg_operator o
+	rows, err := c.query(`SELECT DISTINCT fn.nspname, p.proname, p.oid < $3::oid FROM pg_catalog.pg_operator o
 JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
 JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
 JOIN pg_catalog.pg_namespace fn ON fn.oid = p.pronamespace
@@ -71,7 +71,7 @@ func (c *pgLineageCatalog) Casts(target string) ([]lineage.Function, error) {
 	if fns, ok := c.answers.function(key); ok {
 		return fns, nil
 	}
-	rows, err := query(c.ctx, c.conn, `SELECT DISTINCT fn.nspname, p.proname FROM pg_catalog.pg_cast c
+	rows, err := c.query(`SELECT DISTINCT fn.nspname, p.proname FROM pg_catalog.pg_cast c
 JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
 JOIN pg_catalog.pg_namespace fn ON fn.oid = p.pronamespace
 JOIN pg_catalog.pg_type t ON t.oid = c.casttarget

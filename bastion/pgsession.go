@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -30,12 +31,14 @@ type pgSession struct {
 	roles    []string // the certificate's roles on target
 	identity policy.Identity
 	agent    bool
+	cert     string // certKey: the certificate counted under the target's limits
 
 	// Set by authorize, read afterwards (pgwire calls the hooks in order).
 	role       string
 	policyName string
 	readOnly   bool
 	lease      *LeasedCredential // credentials.vault; released when the channel ends
+	release    func()            // frees the session's place under the target's limits
 	// prepared is touched only by inspect, which pgwire calls from one
 	// goroutine at a time.
 	prepared map[string]preparedStatement
@@ -54,6 +57,12 @@ func (s *pgSession) authorize(ctx context.Context, st pgwire.Startup) (*pgwire.U
 			"gatehouse: no grant %s:%s; your certificate grants %s (connect with one of those roles as the user name)",
 			s.target, clip.Name(st.User), grantsText(s.target, s.roles))}
 	}
+	total, perCert := s.spec.SessionLimits()
+	release, err := s.cs.srv.dbSessions.acquire(s.target, s.cert, total, perCert)
+	if err != nil {
+		return nil, err
+	}
+	s.release = release
 	role := s.spec.Roles[st.User]
 	s.role = st.User
 	s.policyName = role.StatementPolicyFor(s.agent)
@@ -147,8 +156,11 @@ type statementDetail struct {
 	Functions []string
 	Allow     bool
 	Rule      string
-	masking   *maskingDetail // for the results of an allowed string, when masking applies
-	readsOnly bool           // every statement of the string onlyReads
+	// masking is for the results of an allowed string, when masking
+	// applies; replaced when a prepared statement is judged again under
+	// another search_path (sessionMasking.bind), read by Results.
+	masking   atomic.Pointer[maskingDetail]
+	readsOnly bool // every statement of the string onlyReads
 }
 
 // inspect decides a SQL string: every statement in it must be allowed.
@@ -185,7 +197,7 @@ func (s *pgSession) inspect(ctx context.Context, q pgwire.Query) pgwire.Verdict 
 		}
 	}
 	if s.masking != nil {
-		if msg := s.masking.check(ctx, stmts, d); msg != "" {
+		if msg := s.masking.check(ctx, q, stmts, d); msg != "" {
 			d.Rule = "masking." + s.masking.name
 			return s.deny(d, msg)
 		}

@@ -54,10 +54,15 @@ func (cs *connState) proxyPostgres(id int, nc gossh.NewChannel, target string, s
 	cred := cs.credential()
 	s := &pgSession{
 		cs: cs, channel: id, target: target, spec: spec, roles: roles,
-		identity: cred.identity, agent: cred.identity.Agent != "",
+		identity: cred.identity, agent: cred.identity.Agent != "", cert: certKey(cred.cert),
 		prepared: map[string]preparedStatement{},
 	}
 	defer s.releaseCredentials()
+	defer func() {
+		if s.release != nil {
+			s.release()
+		}
+	}()
 	defer s.closeMasking()
 	counted := &countingChannel{Channel: ch}
 	err = pgwire.Serve(cs.ctx, counted, s.config())
@@ -74,6 +79,7 @@ func (s *pgSession) config() pgwire.Config {
 	return pgwire.Config{
 		Authorize:        s.authorize,
 		Inspect:          s.inspectDurable,
+		Bind:             s.bind,
 		Observe:          s.observe,
 		OnStart:          s.onStart,
 		OnEnd:            s.onEnd,

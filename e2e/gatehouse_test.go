@@ -48,6 +48,11 @@ func TestGatehouse(t *testing.T) {
 	t.Run("hardening: a 3 MiB statement leaves a readable recording", func(t *testing.T) { testHardeningRecordHugeStatement(t, w, alice) })
 	t.Run("hardening: replay and sessions escape terminal controls", func(t *testing.T) { testHardeningRecordTerminal(t, w, alice) })
 	t.Run("hardening: a cancel is recorded on both sides", func(t *testing.T) { testHardeningRecordCancel(t, w, alice) })
+	t.Run("hardening: search_path in the start-up packet", func(t *testing.T) { testHardeningSearchPathStartup(t, w, alice) })
+	t.Run("hardening: SET search_path under masking", func(t *testing.T) { testHardeningSearchPathSet(t, w, alice) })
+	t.Run("hardening: masking bypasses under a changed search_path", func(t *testing.T) { testHardeningSearchPathBypasses(t, w, alice) })
+	t.Run("hardening: prepared statements run under another search_path", func(t *testing.T) { testHardeningSearchPathPrepared(t, w, alice) })
+	t.Run("hardening: database sessions per certificate", func(t *testing.T) { testHardeningSessionLimits(t, w, alice) })
 	t.Run("every recorded chain is intact", func(t *testing.T) { w.checkAllChains(t) })
 	t.Run("recordings verify with the published key", func(t *testing.T) { testVerifyWithPublishedKey(t, w) })
 }

@@ -25,17 +25,7 @@ func pgxThrough(t *testing.T, port int, mode pgx.QueryExecMode) *pgx.Conn {
 // upstreamCount counts customers directly at the database.
 func (w *world) upstreamCount(t *testing.T) int {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, w.pg.DSN("orders", "", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return w.queryInt(t, "SELECT count(*) FROM customers")
 }
 
 // databaseSaw reports whether the database's statement log contains text.

@@ -15,6 +15,33 @@ type Target struct {
 	TLS      string           `yaml:"tls"`      // disable (default) | require | verify-full
 	CAFile   string           `yaml:"ca_file"`
 	Roles    map[string]*Role `yaml:"roles"`
+	// MaxSessions bounds the database sessions open at once through
+	// gatehouse to a postgres target, for everyone together, so that no
+	// one exhausts the database's max_connections. 0: DefaultMaxSessions.
+	MaxSessions int `yaml:"max_sessions"`
+	// MaxSessionsPerCertificate bounds those of one certificate (its
+	// serial and key), over all its SSH connections. 0:
+	// DefaultMaxSessionsPerCertificate.
+	MaxSessionsPerCertificate int `yaml:"max_sessions_per_certificate"`
+}
+
+// Defaults of a postgres target's session limits.
+const (
+	DefaultMaxSessions               = 50
+	DefaultMaxSessionsPerCertificate = 10
+)
+
+// SessionLimits are the target's limits on concurrent database sessions:
+// for everyone together, and for one certificate.
+func (t *Target) SessionLimits() (total, perCertificate int) {
+	total, perCertificate = t.MaxSessions, t.MaxSessionsPerCertificate
+	if total == 0 {
+		total = DefaultMaxSessions
+	}
+	if perCertificate == 0 {
+		perCertificate = DefaultMaxSessionsPerCertificate
+	}
+	return total, perCertificate
 }
 
 // Role is a database role a client may ask for in its startup message.

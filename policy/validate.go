@@ -137,6 +137,9 @@ func (c *Config) validateTargets() []error {
 		if len(t.Roles) == 0 {
 			errs = append(errs, fmt.Errorf("%s.roles: at least one role is required (grants name TARGET:ROLE)", at))
 		}
+		if t.MaxSessions < 0 || t.MaxSessionsPerCertificate < 0 {
+			errs = append(errs, fmt.Errorf("%s: max_sessions and max_sessions_per_certificate must not be negative (0 means the default)", at))
+		}
 		for _, rn := range sortedKeys(t.Roles) {
 			errs = append(errs, c.validateRole(at+".roles."+rn, rn, t.Roles[rn])...)
 		}

@@ -48,6 +48,15 @@ type Config struct {
 	// from one goroutine at a time, and ctx ends with the session.
 	Inspect func(ctx context.Context, q Query) Verdict
 
+	// Bind, when set, decides each Bind before it is forwarded, given the
+	// name of the prepared statement it binds, as the client wrote it. A
+	// denied Bind never reaches the database as sent: the client gets
+	// SQLSTATE 42501 with Verdict.Message in its place, the database skips
+	// to Sync as after any failed message, and Observe is told of it. It
+	// is called from Inspect's goroutine and may block; ask is as
+	// Query.Ask. Nil: every Bind is forwarded.
+	Bind func(ctx context.Context, statement string, ask AskFunc) Verdict
+
 	// Observe is told the outcome of each statement: each simple Query
 	// string, each Execute, and each Parse that was denied or failed. It is
 	// called in the order the database answered, from one goroutine at a
@@ -123,9 +132,10 @@ type Config struct {
 type Startup struct {
 	User     string
 	Database string // the user name when the client did not name one
-	// Params are the client's other start-up parameters, all allowed ones.
-	// Serve passes them upstream as run-time parameters (under
-	// Upstream.RuntimeParams, which win).
+	// Params are the client's other start-up parameters, all allowed ones,
+	// by lower-case name (PostgreSQL's names ignore case: "Search_Path" is
+	// "search_path" here). Serve passes them upstream as run-time
+	// parameters (under Upstream.RuntimeParams, which win).
 	Params map[string]string
 	// ProtocolMinor is the minor protocol version the client asked for
 	// (libpq 18 may ask for 2). The session always runs 3.0.
@@ -167,7 +177,20 @@ type Query struct {
 	// ParamCount is how many parameter types the Parse declared; the SQL
 	// may use more ($n) than were declared.
 	ParamCount int
+	// Ask runs SQL of gatehouse's own on the client's upstream session, as
+	// the client's earlier messages left it, and returns its rows as text
+	// and the transaction status after it ('I', 'T' or 'E'). Nothing of it
+	// reaches the client. It works only between the client's statements,
+	// when everything forwarded before has been answered; otherwise
+	// (a pipeline) it returns ErrNotIdle. The SQL runs inside the client's
+	// transaction if one is open, so it must not fail or change anything.
+	// Valid only during the Inspect or Bind call it was given to.
+	Ask AskFunc
 }
+
+// AskFunc runs SQL of gatehouse's own on the client's upstream session
+// (see Query.Ask).
+type AskFunc func(ctx context.Context, sql string) (rows [][]string, txStatus byte, err error)
 
 // Verdict is Inspect's decision on one SQL string.
 type Verdict struct {

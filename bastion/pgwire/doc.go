@@ -4,7 +4,7 @@
 // string before the database sees it.
 //
 // Serve handles one client connection. The bastion gives it a Config of hook
-// functions (Authorize, Inspect, Observe, OnStart, OnEnd, OnCancel) closed
+// functions (Authorize, Inspect, Observe, OnStart, OnEnd, OnCancel, Bind) closed
 // over who is on the other end of the tunnel; pgwire imports no other
 // gatehouse package.
 //
@@ -14,8 +14,10 @@
 // encryption. A client asking for protocol 3.2 (libpq 18) or for "_pq_."
 // options gets NegotiateProtocolVersion and goes on in 3.0; the upstream is
 // only ever asked for 3.0. Start-up parameters pass an allowlist
-// (Config.StartupParameters); anything else — options, replication, role —
-// is refused with a FATAL error naming it. client_encoding must be one in
+// (Config.StartupParameters), their names compared without regard to case
+// as PostgreSQL does, and kept in lower case; anything else — options,
+// replication, role — is refused with a FATAL error naming it, as is a
+// parameter given twice in two cases. client_encoding must be one in
 // which every byte below 0x80 is ASCII, and standard_conforming_strings must
 // stay on, so that the server reads SQL text as gatehouse's parser does.
 // Authorize maps the start-up to an Upstream; pgconn connects (TLS, SCRAM,
@@ -58,6 +60,18 @@
 // portals, and one between PREPARE and Parse, so a name swapped through
 // the other half is still known for what it is; a name not known exactly
 // has no source.
+//
+// # Between statements: Ask and Bind
+//
+// Inspect may need to know something of the session that only the
+// database knows (the search_path the client set). Query.Ask runs SQL of
+// gatehouse's own on the client's upstream session, only when everything
+// forwarded before has been answered, and takes its replies before the
+// client can see them (own.go); inside a pipeline it answers ErrNotIdle.
+// Config.Bind judges each Bind before it is forwarded, for a policy that
+// depends on when a prepared statement runs, not only on its text; a
+// denied Bind is sent naming a statement that does not exist, so the
+// database fails it in step, like a denied Parse.
 //
 // # Rewriting results (masking)
 //

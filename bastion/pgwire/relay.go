@@ -46,6 +46,7 @@ type session struct {
 
 	recordParameters bool                     // Upstream.RecordParameters: keep bind values for Observe
 	results          func(Result) *RowRewrite // Upstream.Results
+	own              ownQuery                 // gatehouse's own query between statements (own.go)
 
 	// held is the Hold of the last allowed string that had one: the
 	// client is sent nothing until it returns nil (awaitHeld).
@@ -232,7 +233,7 @@ func (s *session) clientToUpstream(ctx context.Context) *ending {
 func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bool, error) {
 	switch m := msg.(type) {
 	case *pgproto3.Query:
-		v := s.cfg.Inspect(ctx, Query{SQL: m.String})
+		v := s.cfg.Inspect(ctx, Query{SQL: m.String, Ask: s.ask})
 		p := &pending{kind: 'Q', ev: s.event(m.String, v), names: v.Names}
 		s.upUnsent += len(m.String)
 		if !v.Allow {
@@ -243,7 +244,7 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 		s.replies.push(p)
 		return s.sendDB(true, m)
 	case *pgproto3.Parse:
-		v := s.cfg.Inspect(ctx, Query{SQL: m.Query, Extended: true, StatementName: m.Name, ParamCount: len(m.ParameterOIDs)})
+		v := s.cfg.Inspect(ctx, Query{SQL: m.Query, Extended: true, StatementName: m.Name, ParamCount: len(m.ParameterOIDs), Ask: s.ask})
 		p := &pending{kind: 'P', name: m.Name, stmt: &prepared{sql: m.Query, detail: v.Detail, names: v.Names}, ev: s.event(m.Query, v)}
 		p.ev.Extended, p.ev.StatementName = true, m.Name
 		s.upUnsent += len(m.Query)
@@ -256,6 +257,7 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 		return s.sendDB(false, m)
 	case *pgproto3.Bind:
 		p := &pending{kind: 'B', name: m.DestinationPortal, bindOf: m.PreparedStatement, params: len(m.Parameters)}
+		m = s.checkBind(ctx, m, p)
 		if s.recordParameters {
 			p.values = bindValues(m)
 		}
@@ -434,6 +436,9 @@ func (s *session) upstreamToClient() *ending {
 		msg, err := s.frontend.Receive()
 		if err != nil {
 			return s.upstreamFailed(err, s.replies.fatalSeen)
+		}
+		if s.own.take(msg) {
+			continue
 		}
 		out, err := s.replies.answer(msg)
 		if err != nil {

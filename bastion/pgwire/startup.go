@@ -129,13 +129,26 @@ const protocolOptionPrefix = "_pq_."
 // rather than silently dropping the parameter: the client learns that what
 // it asked for (a role, a timeout, a read-only default) is not in effect,
 // just as PostgreSQL refuses a parameter it does not know.
+//
+// Run-time parameter names are kept in lower case: PostgreSQL matches them
+// without regard to case (guc_name_compare), so "Search_Path" is the
+// database's search_path, and whoever reads Params must find it under that
+// name. The same name twice in different cases is refused: which one the
+// database applies would be its choice, not gatehouse's.
 func checkStartup(p *startupPacket, allowed []string) (Startup, error) {
 	if allowed == nil {
 		allowed = DefaultStartupParameters()
 	}
 	s := Startup{ProtocolMinor: p.minor, Params: map[string]string{}}
+	seen := map[string]string{} // lower-case name → the client's spelling
 	for _, k := range slices.Sorted(maps.Keys(p.startup.Parameters)) {
 		v := p.startup.Parameters[k]
+		lower := strings.ToLower(k)
+		if first, ok := seen[lower]; ok {
+			return Startup{}, &Error{Code: codeProtocolViolation, Message: fmt.Sprintf(
+				"gatehouse: startup parameter %q is given twice (as %q and %q)", lower, first, k)}
+		}
+		seen[lower] = k
 		switch {
 		case k == "user":
 			s.User = v
@@ -150,7 +163,7 @@ func checkStartup(p *startupPacket, allowed []string) (Startup, error) {
 			if err := checkParamValue(k, v); err != nil {
 				return Startup{}, err
 			}
-			s.Params[k] = v
+			s.Params[lower] = v
 		}
 	}
 	if s.User == "" {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -317,5 +318,43 @@ func TestStartupHarmlessParameters(t *testing.T) {
 		if !found {
 			t.Errorf("%s=%s not passed on: %v", k, v, st.Params)
 		}
+	}
+}
+
+// TestStartupParameterNames: PostgreSQL matches run-time parameter names
+// without regard to case, so a parameter reaches Params under its
+// lower-case name whatever case the client wrote (a hook reading
+// "search_path" must see "Search_Path"), and the same name twice in two
+// cases is refused rather than left to the database to pick one.
+func TestStartupParameterNames(t *testing.T) {
+	tests := []struct {
+		name   string
+		params map[string]string
+		want   map[string]string // nil: refused
+		text   string
+	}{
+		{"lower", map[string]string{"search_path": "s"}, map[string]string{"search_path": "s"}, ""},
+		{"mixed", map[string]string{"Search_Path": "s"}, map[string]string{"search_path": "s"}, ""},
+		{"upper", map[string]string{"SEARCH_PATH": "s", "DateStyle": "ISO"}, map[string]string{"search_path": "s", "datestyle": "ISO"}, ""},
+		{"twice", map[string]string{"search_path": "a", "SEARCH_PATH": "b"}, nil, `"search_path" is given twice`},
+		{"twice, encoding", map[string]string{"client_encoding": "UTF8", "Client_Encoding": "LATIN1"}, nil, "given twice"},
+		{"upper options", map[string]string{"OPTIONS": "-c role=x"}, nil, "not allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			params := map[string]string{"user": "u", "database": "d"}
+			maps.Copy(params, tt.params)
+			pkt := &startupPacket{startup: &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: params}}
+			s, err := checkStartup(pkt, nil)
+			if tt.want == nil {
+				if err == nil || !strings.Contains(err.Error(), tt.text) {
+					t.Fatalf("accepted %v (err %v), want a refusal with %q", tt.params, err, tt.text)
+				}
+				return
+			}
+			if err != nil || !maps.Equal(s.Params, tt.want) {
+				t.Fatalf("Params %v, err %v; want %v", s.Params, err, tt.want)
+			}
+		})
 	}
 }
