@@ -2,6 +2,8 @@ package pgwire
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -20,10 +22,20 @@ var ErrNotIdle = errors.New("pgwire: the session is not between statements")
 // (Query.Ask): clientToUpstream sends it while nothing else is pending, and
 // upstreamToClient hands its replies here instead of to the client.
 type ownQuery struct {
-	out     atomic.Bool // a query is out: take's test, once per message from the database
-	mu      sync.Mutex
-	waiting chan ownResult // non-nil while a query is out
-	result  ownResult      // upstreamToClient's, while it is out
+	out atomic.Bool // a query is out: take's test, once per message from the database
+	// name is the statement and portal gatehouse's query runs under: the
+	// extended protocol with names of its own leaves the client's unnamed
+	// statement and portal alone, which a simple Query would destroy.
+	// Random per session, so no client can guess it and collide.
+	name string
+	// midRound: the client has sent extended-protocol messages since its
+	// last Sync (or Query), so an implicit transaction of its own may be
+	// open, which a Sync of gatehouse's would end. Owned by
+	// clientToUpstream.
+	midRound bool
+	mu       sync.Mutex
+	waiting  chan ownResult // non-nil while a query is out
+	result   ownResult      // upstreamToClient's, while it is out
 }
 
 type ownResult struct {
@@ -36,7 +48,7 @@ type ownResult struct {
 // the transaction status after it. It runs on clientToUpstream's goroutine
 // (from Inspect or Bind), so no client message can be forwarded meanwhile.
 func (s *session) ask(ctx context.Context, sql string) ([][]string, byte, error) {
-	if s.replies.busy() {
+	if s.replies.busy() || s.own.midRound {
 		return nil, 0, ErrNotIdle
 	}
 	done := make(chan ownResult, 1)
@@ -44,7 +56,7 @@ func (s *session) ask(ctx context.Context, sql string) ([][]string, byte, error)
 	s.own.waiting, s.own.result = done, ownResult{}
 	s.own.out.Store(true)
 	s.own.mu.Unlock()
-	_, err := s.sendDB(true, &pgproto3.Query{String: sql})
+	_, err := s.sendDB(true, s.own.messages(sql)...)
 	if err == nil {
 		err = s.toDB.flush(true)
 	}
@@ -64,6 +76,27 @@ func (s *session) ask(ctx context.Context, sql string) ([][]string, byte, error)
 	}
 }
 
+// messages runs sql under the query's own name, closed first (a Close of a
+// name that does not exist is no error, and an earlier run that failed
+// half-way may have left it) and after. Rows come in text.
+func (o *ownQuery) messages(sql string) []pgproto3.FrontendMessage {
+	if o.name == "" {
+		var b [8]byte
+		rand.Read(b[:])
+		o.name = "gatehouse_" + hex.EncodeToString(b[:])
+	}
+	return []pgproto3.FrontendMessage{
+		&pgproto3.Close{ObjectType: 'P', Name: o.name},
+		&pgproto3.Close{ObjectType: 'S', Name: o.name},
+		&pgproto3.Parse{Name: o.name, Query: sql},
+		&pgproto3.Bind{DestinationPortal: o.name, PreparedStatement: o.name},
+		&pgproto3.Execute{Portal: o.name},
+		&pgproto3.Close{ObjectType: 'P', Name: o.name},
+		&pgproto3.Close{ObjectType: 'S', Name: o.name},
+		&pgproto3.Sync{},
+	}
+}
+
 // take keeps msg from the client when it answers gatehouse's own query,
 // and reports whether it did. Messages that may come at any time
 // (notices, notifications, parameter changes) and FATAL errors go on as
@@ -78,7 +111,8 @@ func (o *ownQuery) take(msg pgproto3.BackendMessage) bool {
 		return false
 	}
 	switch m := msg.(type) {
-	case *pgproto3.RowDescription, *pgproto3.CommandComplete, *pgproto3.EmptyQueryResponse:
+	case *pgproto3.RowDescription, *pgproto3.CommandComplete, *pgproto3.EmptyQueryResponse,
+		*pgproto3.ParseComplete, *pgproto3.BindComplete, *pgproto3.CloseComplete, *pgproto3.NoData:
 	case *pgproto3.DataRow:
 		row := make([]string, len(m.Values))
 		for i, v := range m.Values {
@@ -118,4 +152,17 @@ func (s *session) checkBind(ctx context.Context, m *pgproto3.Bind, p *pending) *
 	refused := *m
 	refused.PreparedStatement = refusedSQL
 	return &refused
+}
+
+// midRound says whether, after msg, the client is inside an extended-
+// protocol round: from its first Parse, Bind, Describe, Execute, Close or
+// Flush up to its Sync.
+func midRound(msg pgproto3.FrontendMessage, was bool) bool {
+	switch msg.(type) {
+	case *pgproto3.Sync, *pgproto3.Query:
+		return false
+	case *pgproto3.Parse, *pgproto3.Bind, *pgproto3.Describe, *pgproto3.Execute, *pgproto3.Close, *pgproto3.Flush:
+		return true
+	}
+	return was
 }

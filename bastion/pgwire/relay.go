@@ -203,6 +203,7 @@ func (s *session) clientToUpstream(ctx context.Context) *ending {
 			return s.clientReadFailed(err)
 		}
 		flush, err := s.forward(ctx, msg)
+		s.own.midRound = midRound(msg, s.own.midRound)
 		if errors.Is(err, errTerminate) {
 			s.terminated.Store(true)
 			if err := s.toDB.flush(true); err != nil {
