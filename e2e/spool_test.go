@@ -53,9 +53,12 @@ func newPGS3World(t *testing.T, m *harness.MinIO, pg *harness.Postgres, bucket, 
 	if err := os.WriteFile(pwFile, []byte(appOwnerPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// 20 sessions of one certificate at once (the spool's load test):
+	// over the default limit per certificate, which has its own test.
 	targets := fmt.Sprintf(`  orders:
     protocol: postgres
     address: %s
+    max_sessions_per_certificate: 25
     roles:
       readonly:
         credentials: {user: app_owner, password_file: %s}
