@@ -541,6 +541,10 @@ targets:
   orders:
     protocol: postgres
     address: 127.0.0.1:%d
+    # -clients sessions of one certificate at once: the bench measures
+    # throughput, not the session limits.
+    max_sessions: 1000
+    max_sessions_per_certificate: 1000
     roles:
       readonly:
         credentials: &owner {user: %s, password_file: %s}
