@@ -197,9 +197,18 @@ func ended(cause error) *ending {
 // waits for an answer (Sync, Flush, Query, end of COPY data) or when much
 // is buffered, not once per message.
 func (s *session) clientToUpstream(ctx context.Context) *ending {
+	// What the client sent goes to the database before gatehouse waits for
+	// more: a pipeline that arrives at once is still written at once, and a
+	// client that pauses after Parse has it parsed meanwhile, as it would
+	// on a direct connection.
+	s.clientIn.beforeRead = s.flushToDB
+	defer func() { s.clientIn.beforeRead = nil }()
 	for {
 		msg, err := s.backend.Receive()
 		if err != nil {
+			if s.clientIn.beforeErr != nil {
+				return s.upstreamFailed(s.clientIn.beforeErr, false)
+			}
 			return s.clientReadFailed(err)
 		}
 		flush, err := s.forward(ctx, msg)
@@ -227,6 +236,15 @@ func (s *session) clientToUpstream(ctx context.Context) *ending {
 			}
 		}
 	}
+}
+
+// flushToDB writes what is waiting for the database, if anything.
+func (s *session) flushToDB() error {
+	if len(s.toDB.buf) == 0 {
+		return nil
+	}
+	s.upUnsent = 0
+	return s.toDB.flush(false)
 }
 
 // forward sends one client message upstream, or its substitute, and says

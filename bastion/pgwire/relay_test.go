@@ -387,6 +387,23 @@ func TestMaxMessageSize(t *testing.T) {
 	}
 }
 
+// TestForwardedBeforeWaiting: what the client sent reaches the database
+// before gatehouse waits for more from the client, not only at its Sync:
+// a Parse the client follows, after a pause, with Describe and Sync is
+// already being parsed (and its statement_timeout counting), as it would
+// be on a direct connection.
+func TestForwardedBeforeWaiting(t *testing.T) {
+	checkLeaks(t)
+	f := newFakeUpstream(t)
+	c := startSession(t, context.Background(), baseConfig(t, f))
+	c.send(&pgproto3.Parse{Name: "s", Query: "SELECT 1"})
+	f.waitFor(t, "P:s:SELECT 1")
+	c.send(&pgproto3.Describe{ObjectType: 'S', Name: "s"}, &pgproto3.Sync{})
+	if got := c.untilReady(); len(got) == 0 || got[len(got)-1] != "Z:I" {
+		t.Fatalf("got %q", got)
+	}
+}
+
 // TestMaxPending: after an error the database answers nothing until
 // Sync, so a client sending message after message without one would make
 // gatehouse remember each; past MaxPending the session ends instead.

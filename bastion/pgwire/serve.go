@@ -223,12 +223,23 @@ func (s *session) flushClient(flush func() error) error {
 
 // recordingReader remembers the last error of its reader, which tells an
 // I/O failure apart from a malformed message when pgproto3 reports either.
+// beforeRead, when set, runs before each read of the connection, which is
+// when the client has sent nothing more yet (or not all of a message); its
+// error is kept apart (beforeErr), since the client did nothing wrong.
 type recordingReader struct {
-	r   io.Reader
-	err error
+	r          io.Reader
+	err        error
+	beforeRead func() error
+	beforeErr  error
 }
 
 func (r *recordingReader) Read(p []byte) (int, error) {
+	if r.beforeRead != nil {
+		if err := r.beforeRead(); err != nil {
+			r.beforeErr = err
+			return 0, err
+		}
+	}
 	n, err := r.r.Read(p)
 	if err != nil {
 		r.err = err
