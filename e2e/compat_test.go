@@ -418,3 +418,46 @@ func compileJDBC(t *testing.T) func(t *testing.T, port int) map[string]string {
 		return results
 	}
 }
+
+// TestCompareRuns: only a test that passed directly counts, a listed
+// difference is expected, any other is not, and a listed test that passes
+// through gatehouse is reported as stale.
+func TestCompareRuns(t *testing.T) {
+	direct := map[string]string{"p.TestSame": "pass", "p.TestListed": "pass", "p.TestBroken": "pass",
+		"p.TestGone": "pass", "p.TestFailsDirectly": "fail", "p.TestStale": "pass"}
+	through := map[string]string{"p.TestSame": "pass", "p.TestListed": "fail", "p.TestBroken": "skip",
+		"p.TestFailsDirectly": "fail", "p.TestStale": "pass"}
+	listed := map[string]string{"p.TestListed": "a wall", "p.TestStale": "fixed since", "q.TestOtherSuite": "elsewhere"}
+	c := compareRuns(direct, through, listed)
+	tests := []struct {
+		what      string
+		got, want any
+	}{
+		{"passed directly", c.direct, 5},
+		{"passed through", c.through, 2},
+		{"expected", c.expected, map[string]string{"p.TestListed": "a wall"}},
+		{"unexpected", c.unexpected, map[string]string{"p.TestBroken": "skip", "p.TestGone": "no result (its package failed or timed out)"}},
+		{"stale", c.stale, []string{"p.TestStale"}},
+	}
+	for _, tt := range tests {
+		if fmt.Sprint(tt.got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s: %v, want %v", tt.what, tt.got, tt.want)
+		}
+	}
+}
+
+// TestTestOutcomes: the last action of each top-level test counts;
+// subtests and package events do not.
+func TestTestOutcomes(t *testing.T) {
+	out := []byte(`{"Action":"run","Package":"p","Test":"TestA"}
+{"Action":"fail","Package":"p","Test":"TestA/sub"}
+{"Action":"pass","Package":"p","Test":"TestA"}
+{"Action":"skip","Package":"p","Test":"TestB"}
+{"Action":"fail","Package":"p"}
+not json
+`)
+	got := fmt.Sprint(testOutcomes(out))
+	if want := fmt.Sprint(map[string]string{"p.TestA": "pass", "p.TestB": "skip"}); got != want {
+		t.Fatalf("%s, want %s", got, want)
+	}
+}
