@@ -6,7 +6,7 @@ export CGO_ENABLED := 1
 # bash for pipefail in e2e.
 SHELL    := /bin/bash
 
-.PHONY: run test test-deps build vet unit e2e fuzz bench clean
+.PHONY: run test test-deps build vet unit e2e compat fuzz bench clean
 
 ## run: start gatehouse dev (CA, bastion, dev login, demo PostgreSQL) on 127.0.0.1
 run: build
@@ -32,6 +32,13 @@ unit:
 # tests' output and lists every skipped test (a skip is not a pass).
 e2e:
 	set -o pipefail; $(GO) test -count=1 -timeout 30m -json ./e2e/... | $(GO) run ./scripts/testsummary
+
+## compat: pgx's and lib/pq's own test suites straight to PostgreSQL and through gatehouse;
+## fails on a test that passes only directly unless compat/expected.txt lists it (docs/compatibility.md).
+## Slow (about half an hour), so not part of `make test`. The report is also in bin/compat/report.txt.
+compat: test-deps build
+	./scripts/compat-deps.sh
+	GATEHOUSE_COMPAT=1 $(GO) test -count=1 -timeout 120m -run '^TestCompat$$' -v ./e2e
 
 ## fuzz: every fuzz target in the module, FUZZTIME each (default 30s)
 FUZZTIME ?= 30s

@@ -102,23 +102,32 @@ func newWorld(t *testing.T) *world {
 		INSERT INTO customers VALUES (1, 'ada@example.com'), (2, 'grace@example.com');
 		GRANT SELECT ON customers TO app_ro;`)
 	w.execIn("orders", "SET ROLE app_owner; "+maskingFixtures)
-	w.idp = harness.StartIdP(t, []harness.IdPUser{alice, bob, carol, dave})
-	w.sshAddr = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	apiAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	w.apiURL = "http://" + apiAddr
-	w.cfgPath = filepath.Join(w.dataDir, "gatehouse.yaml")
 	ownerPW := filepath.Join(w.dataDir, "app_owner_password")
 	if err := os.WriteFile(ownerPW, []byte(appOwnerPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(worldConfig, w.dataDir, w.sshAddr, apiAddr, w.idp.Issuer, w.idp.ClientID,
-		w.pg.Addr(), ownerPW, w.pg.Addr(), ownerPW, w.pg.Addr())
-	if err := os.WriteFile(w.cfgPath, []byte(cfg), 0o600); err != nil {
+	w.serve([]harness.IdPUser{alice, bob, carol, dave}, func(apiAddr string) string {
+		return fmt.Sprintf(worldConfig, w.dataDir, w.sshAddr, apiAddr, w.idp.Issuer, w.idp.ClientID,
+			w.pg.Addr(), ownerPW, w.pg.Addr(), ownerPW, w.pg.Addr())
+	})
+	return w
+}
+
+// serve starts the identity provider with users, writes the configuration
+// config renders for the certificate API's address (w.idp and w.sshAddr
+// are set by then), and starts gatehouse with it.
+func (w *world) serve(users []harness.IdPUser, config func(apiAddr string) string) {
+	t := w.t
+	w.idp = harness.StartIdP(t, users)
+	w.sshAddr = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	w.apiURL = "http://" + apiAddr
+	w.cfgPath = filepath.Join(w.dataDir, "gatehouse.yaml")
+	if err := os.WriteFile(w.cfgPath, []byte(config(apiAddr)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	w.gatehouse("ca", "init", "--config", w.cfgPath)
 	w.startServer()
-	return w
 }
 
 const worldConfig = `
