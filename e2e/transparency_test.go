@@ -161,4 +161,19 @@ func testHarmlessStartupParameters(t *testing.T, w *world, p profile) {
 	if !errors.As(err, &pgErr) || pgErr.Code != "42501" || !strings.Contains(pgErr.Message, `"work_mem"`) {
 		t.Fatalf("work_mem in the start-up packet: %v, want 42501 naming it", err)
 	}
+	// options (PGOPTIONS): each -c judged like a parameter of the packet.
+	viaOptions, err := connect(map[string]string{"options": `-c lock_timeout=2500ms --statement-timeout=7s`})
+	if err != nil {
+		t.Fatalf("options setting harmless parameters refused: %v", err)
+	}
+	defer viaOptions.Close(context.Background())
+	var statementTimeout string
+	if err := viaOptions.QueryRow(context.Background(), "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')").
+		Scan(&lockTimeout, &statementTimeout); err != nil || lockTimeout != "2500ms" || statementTimeout != "7s" {
+		t.Fatalf("options: lock_timeout %q, statement_timeout %q (%v)", lockTimeout, statementTimeout, err)
+	}
+	_, err = connect(map[string]string{"options": "-c role=app_owner"})
+	if !errors.As(err, &pgErr) || pgErr.Code != "42501" || !strings.Contains(pgErr.Message, `"role"`) {
+		t.Fatalf("options -c role: %v, want 42501 naming role", err)
+	}
 }

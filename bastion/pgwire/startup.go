@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 
@@ -102,9 +101,10 @@ func decodeStartupMessage(code uint32, body []byte) (*startupPacket, error) {
 
 // DefaultStartupParameters returns the start-up parameters a client may
 // send by default: what psql, pgbench, pgx, JDBC and lib/pq send, none of
-// which changes who the session is. Refused, for example: options (which can
-// carry "-c role=..." or "-c default_transaction_read_only=off"),
-// replication, session_authorization, role.
+// which changes who the session is. Refused, for example: replication,
+// session_authorization, role. The "options" parameter is read for the
+// parameters it sets (startupParams), each judged by this list, so that
+// "-c role=..." or "-c default_transaction_read_only=off" is refused.
 func DefaultStartupParameters() []string {
 	return []string{
 		"application_name", "client_encoding", "DateStyle", "TimeZone",
@@ -140,15 +140,19 @@ func checkStartup(p *startupPacket, allowed []string) (Startup, error) {
 		allowed = DefaultStartupParameters()
 	}
 	s := Startup{ProtocolMinor: p.minor, Params: map[string]string{}}
+	params, err := startupParams(p.startup.Parameters)
+	if err != nil {
+		return Startup{}, err
+	}
 	seen := map[string]string{} // lower-case name → the client's spelling
-	for _, k := range slices.Sorted(maps.Keys(p.startup.Parameters)) {
-		v := p.startup.Parameters[k]
+	for _, param := range params {
+		k, v := param.name, param.value
 		lower := strings.ToLower(k)
 		if first, ok := seen[lower]; ok {
 			return Startup{}, &Error{Code: codeProtocolViolation, Message: fmt.Sprintf(
-				"gatehouse: startup parameter %q is given twice (as %q and %q)", lower, first, k)}
+				"gatehouse: startup parameter %q is given twice (as %q and %q)", lower, first, param.from)}
 		}
-		seen[lower] = k
+		seen[lower] = param.from
 		switch {
 		case k == "user":
 			s.User = v

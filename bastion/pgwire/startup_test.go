@@ -120,7 +120,7 @@ func TestStartupRefused(t *testing.T) {
 		wantCode  string
 		wantText  string
 	}{
-		{"options", startup("readonly", "options", "-c role=admin"), nil, "42501", `startup parameter "options" is not allowed`},
+		{"options setting role", startup("readonly", "options", "-c role=admin"), nil, "42501", `startup parameter "role" is not allowed`},
 		{"replication", startup("readonly", "replication", "database"), nil, "42501", `startup parameter "replication" is not allowed`},
 		{"session_authorization", startup("readonly", "session_authorization", "postgres"), nil, "42501", `"session_authorization" is not allowed`},
 		{"default_transaction_read_only", startup("readonly", "default_transaction_read_only", "off"), nil, "42501", `"default_transaction_read_only" is not allowed`},
@@ -356,5 +356,52 @@ func TestStartupParameterNames(t *testing.T) {
 				t.Fatalf("Params %v, err %v; want %v", s.Params, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestStartupOptions: "options" (PGOPTIONS) is read as PostgreSQL reads it,
+// and each -c name=value is judged like a parameter of the packet; any
+// other backend switch, and a parameter options may not set, is refused.
+func TestStartupOptions(t *testing.T) {
+	tests := []struct {
+		options string
+		want    map[string]string // nil: refused
+		text    string
+	}{
+		{"-c search_path=app", map[string]string{"search_path": "app"}, ""},
+		{"-csearch_path=app --statement-timeout=5s", map[string]string{"search_path": "app", "statement_timeout": "5s"}, ""},
+		{`-c search_path=a\,\ b  -c DateStyle=ISO`, map[string]string{"search_path": "a, b", "datestyle": "ISO"}, ""},
+		{"", map[string]string{}, ""},
+		{"-c role=admin", nil, `"role" is not allowed`},
+		{"-c default_transaction_read_only=off", nil, "not allowed"},
+		{"-c user=postgres", nil, "not allowed"},
+		{"-c _pq_.x=1", nil, "not allowed"},
+		{"-B 100", nil, `option "-B" is not allowed`},
+		{"-c", nil, "not allowed"},
+		{"-c search_path", nil, "not allowed"},
+		{"-c standard_conforming_strings=off", nil, "standard_conforming_strings must stay on"},
+		{"-c search_path=a -c SEARCH_PATH=b", nil, "given twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.options, func(t *testing.T) {
+			params := map[string]string{"user": "u", "database": "d", "options": tt.options}
+			pkt := &startupPacket{startup: &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: params}}
+			s, err := checkStartup(pkt, nil)
+			if tt.want == nil {
+				if err == nil || !strings.Contains(err.Error(), tt.text) {
+					t.Fatalf("accepted (err %v), want a refusal with %q", err, tt.text)
+				}
+				return
+			}
+			if err != nil || !maps.Equal(s.Params, tt.want) || s.User != "u" {
+				t.Fatalf("Params %v, user %q, err %v; want %v", s.Params, s.User, err, tt.want)
+			}
+		})
+	}
+	// Given in the packet and in options: twice.
+	pkt := &startupPacket{startup: &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
+		Parameters: map[string]string{"user": "u", "search_path": "a", "options": "-c search_path=b"}}}
+	if _, err := checkStartup(pkt, nil); err == nil || !strings.Contains(err.Error(), "given twice") {
+		t.Fatalf("search_path in the packet and in options: %v", err)
 	}
 }
