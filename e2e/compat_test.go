@@ -180,6 +180,11 @@ targets:
   compat:
     protocol: postgres
     address: %s
+    # The suites open more sessions at once with one certificate than the
+    # default limit (10): pools reaching their minimum size, concurrency
+    # tests. The check is of the protocol, so the limits are raised.
+    max_sessions: 90
+    max_sessions_per_certificate: 90
     roles:
       postgres:
         credentials: {user: postgres, password_file: %s}
