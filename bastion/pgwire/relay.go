@@ -194,13 +194,12 @@ func ended(cause error) *ending {
 // each SQL string before it is forwarded: Receive → inspect → Send → Flush.
 // Each message is encoded (copied into toDB) before the next Receive
 // reuses its memory. Writes go out at the points where the client
-// waits for an answer (Sync, Flush, Query, end of COPY data) or when much
-// is buffered, not once per message.
+// waits for an answer (Sync, Flush, Query, end of COPY data), when much
+// is buffered, and before gatehouse waits to read more from the client,
+// not once per message: a pipeline that arrives at once is written at
+// once, and a client that pauses after Parse has it parsed meanwhile, as
+// it would on a direct connection.
 func (s *session) clientToUpstream(ctx context.Context) *ending {
-	// What the client sent goes to the database before gatehouse waits for
-	// more: a pipeline that arrives at once is still written at once, and a
-	// client that pauses after Parse has it parsed meanwhile, as it would
-	// on a direct connection.
 	s.clientIn.beforeRead = s.flushToDB
 	defer func() { s.clientIn.beforeRead = nil }()
 	for {
