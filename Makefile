@@ -35,7 +35,7 @@ e2e:
 
 ## compat: pgx's and lib/pq's own test suites straight to PostgreSQL and through gatehouse;
 ## fails on a test that passes only directly unless compat/expected.txt lists it (docs/compatibility.md).
-## Slow (about half an hour), so not part of `make test`. The report is also in bin/compat/report.txt.
+## Slow (about ten minutes), so not part of `make test`. The report is also in bin/compat/report.txt.
 compat: test-deps build
 	./scripts/compat-deps.sh
 	GATEHOUSE_COMPAT=1 $(GO) test -count=1 -timeout 120m -run '^TestCompat$$' -v ./e2e
