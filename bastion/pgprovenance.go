@@ -40,9 +40,10 @@ WHERE p.proname = $1 AND n.nspname = ANY($2::text[]) GROUP BY 1 ORDER BY 1`,
 
 // Operators is lineage.Catalog's: the function behind each operator
 // called name that an expression could use, and whether initdb created
-// it. Its answers share the functions' cache under a key of their own.
+// it. Its answers share the functions' cache under keys no function's
+// can be: a NUL, which no PostgreSQL name holds, after the name.
 func (c *pgLineageCatalog) Operators(searchPath []string, schema, name string) ([]lineage.Function, error) {
-	key := lookupKey(searchPath, schema, name) + "\x01operator"
+	key := lookupKey(searchPath, schema, name) + "\x00operator"
 	if fns, ok := c.answers.function(key); ok {
 		return fns, nil
 	}
@@ -66,9 +67,10 @@ WHERE o.oprname = $1 AND n.nspname = ANY($2::text[]) ORDER BY 1, 2`,
 // Casts is lineage.Catalog's: the functions initdb did not create behind
 // the casts to types called target (any schema), or, for target "",
 // behind the casts PostgreSQL may apply unasked (pg_cast.castcontext i
-// or a).
+// or a). Its answers share the functions' cache under keys no function's
+// can be (a NUL where a schema name starts).
 func (c *pgLineageCatalog) Casts(target string) ([]lineage.Function, error) {
-	key := "\x01cast\x01" + target
+	key := "\x01\x00cast\x00" + target
 	if fns, ok := c.answers.function(key); ok {
 		return fns, nil
 	}
