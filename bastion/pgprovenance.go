@@ -13,7 +13,8 @@ import (
 const firstNormalObjectID = 16384
 
 // Functions is lineage.Catalog's: for each schema that a call of name
-// could reach, whether all its functions of that name are initdb's own.
+// could reach, whether all its functions of that name are initdb's own,
+// and whether one returns a set.
 // Built-in is judged by provenance, never by schema: a role allowed DDL
 // can create a function in pg_catalog, and masked roles would otherwise
 // call it as if PostgreSQL shipped it.
@@ -22,7 +23,7 @@ func (c *pgLineageCatalog) Functions(searchPath []string, schema, name string) (
 	if fns, ok := c.answers.function(key); ok {
 		return fns, nil
 	}
-	rows, err := c.query(`SELECT n.nspname, bool_and(p.oid < $3::oid) FROM pg_catalog.pg_proc p
+	rows, err := c.query(`SELECT n.nspname, bool_and(p.oid < $3::oid), bool_or(p.proretset) FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 WHERE p.proname = $1 AND n.nspname = ANY($2::text[]) GROUP BY 1 ORDER BY 1`,
 		[]byte(name), textArray(candidates(searchPath, schema)), []byte(fmt.Sprint(firstNormalObjectID)))
@@ -31,7 +32,7 @@ WHERE p.proname = $1 AND n.nspname = ANY($2::text[]) GROUP BY 1 ORDER BY 1`,
 	}
 	var fns []lineage.Function
 	for _, r := range rows {
-		fns = append(fns, lineage.Function{Schema: r[0], BuiltIn: r[1] == "t"})
+		fns = append(fns, lineage.Function{Schema: r[0], BuiltIn: r[1] == "t", Set: r[2] == "t"})
 	}
 	c.answers.putFunction(key, fns)
 	return fns, nil
@@ -39,9 +40,10 @@ WHERE p.proname = $1 AND n.nspname = ANY($2::text[]) GROUP BY 1 ORDER BY 1`,
 
 // Operators is lineage.Catalog's: the function behind each operator
 // called name that an expression could use, and whether initdb created
-// it. Its answers share the functions' cache under a key of their own.
+// it. Its answers share the functions' cache under keys no function's
+// can be: a NUL, which no PostgreSQL name holds, after the name.
 func (c *pgLineageCatalog) Operators(searchPath []string, schema, name string) ([]lineage.Function, error) {
-	key := lookupKey(searchPath, schema, name) + "\x01operator"
+	key := lookupKey(searchPath, schema, name) + "\x00operator"
 	if fns, ok := c.answers.function(key); ok {
 		return fns, nil
 	}
@@ -65,9 +67,10 @@ WHERE o.oprname = $1 AND n.nspname = ANY($2::text[]) ORDER BY 1, 2`,
 // Casts is lineage.Catalog's: the functions initdb did not create behind
 // the casts to types called target (any schema), or, for target "",
 // behind the casts PostgreSQL may apply unasked (pg_cast.castcontext i
-// or a).
+// or a). Its answers share the functions' cache under keys no function's
+// can be (a NUL where a schema name starts).
 func (c *pgLineageCatalog) Casts(target string) ([]lineage.Function, error) {
-	key := "\x01cast\x01" + target
+	key := "\x01\x00cast\x00" + target
 	if fns, ok := c.answers.function(key); ok {
 		return fns, nil
 	}

@@ -260,7 +260,8 @@ func (s *pgSession) deny(d *statementDetail, msg string) pgwire.Verdict {
 // wallBreach refuses changes to the settings that back the policy up:
 // the read-only default, the statement timeout, and the two settings that
 // would make PostgreSQL read SQL differently from gatehouse's parser. "*"
-// is a setting whose name is not known (set_config with a computed name).
+// is a setting whose name is not known (set_config with a computed name,
+// or SQL text given to query_to_xml or ts_stat that is not a constant).
 func (s *pgSession) wallBreach(settings []string) string {
 	guarded := []string{"standard_conforming_strings", "client_encoding"}
 	if s.readOnly {
@@ -274,7 +275,7 @@ func (s *pgSession) wallBreach(settings []string) string {
 	for _, name := range settings {
 		if name == "*" || slices.Contains(guarded, name) {
 			if name == "*" {
-				name = "a setting gatehouse cannot name"
+				name = "a setting gatehouse cannot name (set_config with a computed name, or SQL text gatehouse cannot read)"
 			}
 			return fmt.Sprintf("gatehouse: changing %s is not allowed in this session (statement policy %q)", name, s.policyName)
 		}

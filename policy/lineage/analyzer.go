@@ -13,6 +13,7 @@ type analyzer struct {
 	viewDepth   int
 	views       map[Name][]col
 	funcOutside map[string]bool // qualified name and search_path → may reach a function not built in
+	funcSets    map[string]bool // the same → may return a set
 	readsMasked bool
 	probes      []Probe
 	// probeUnknown: an untraceable value sits in a probing position.
@@ -46,7 +47,7 @@ func newAnalyzer(opts Options) *analyzer {
 	if opts.MaxViewDepth == 0 {
 		opts.MaxViewDepth = 16
 	}
-	return &analyzer{opts: opts, views: map[Name][]col{}, funcOutside: map[string]bool{}}
+	return &analyzer{opts: opts, views: map[Name][]col{}, funcOutside: map[string]bool{}, funcSets: map[string]bool{}}
 }
 
 // fail keeps the first catalog error; Analyze returns it instead of a

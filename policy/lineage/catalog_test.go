@@ -94,7 +94,8 @@ func (c *fakeCatalog) Functions(searchPath []string, schema, name string) ([]Fun
 	var out []Function
 	if schema == "" || schema == "pg_catalog" || schema == "information_schema" {
 		if !slices.Contains(notBuiltIn, name) && (schema != "" || !slices.Contains(c.functions, "pg_catalog."+name)) {
-			out = append(out, Function{Schema: cmp.Or(schema, "pg_catalog"), BuiltIn: true})
+			out = append(out, Function{Schema: cmp.Or(schema, "pg_catalog"), BuiltIn: true,
+				Set: slices.Contains([]string{"generate_series", "unnest", "regexp_matches"}, name)})
 		}
 	}
 	for _, f := range c.functions {

@@ -38,8 +38,8 @@
 // positions (WHERE, JOIN ON and USING, ORDER BY, GROUP BY, HAVING, window
 // PARTITION BY and ORDER BY, DISTINCT ON, aggregate FILTER, ON CONFLICT,
 // LIMIT/OFFSET, which a subquery can make depend on a masked value, and
-// the arguments of a function in FROM, which may set how many rows it
-// returns)
+// the arguments of a function in FROM or of a set-returning function
+// anywhere, which may set how many rows it returns)
 // and the functions called that are not built in: a function is built in
 // when initdb created it (Function.BuiltIn, proved by its OID, not by its
 // schema, since a role allowed DDL can create functions in pg_catalog). A

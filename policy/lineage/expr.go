@@ -123,6 +123,9 @@ func (a *analyzer) funcCall(s *scope, fc *pg_query.FuncCall) origin {
 			o = o.plus(a.windowDef(s, w))
 		}
 	}
+	if a.returnsSet(stringsOf(fc.Funcname)) {
+		a.probe(o, "a set-returning function")
+	}
 	switch {
 	case slices.Contains(opaqueFunctions, builtin):
 		// Whatever the text does — read masked columns, pass them to a

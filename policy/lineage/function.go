@@ -73,6 +73,7 @@ func (a *analyzer) function(parts []string) (builtin string) {
 		}
 		outside = len(fns) == 0 || len(user) > 0
 		a.funcOutside[cacheKey] = outside
+		a.funcSets[cacheKey] = slices.ContainsFunc(fns, func(f Function) bool { return f.Set })
 		if outside {
 			a.functions = append(a.functions, reportedFunction(schema, name, user))
 		}
@@ -81,6 +82,17 @@ func (a *analyzer) function(parts []string) (builtin string) {
 		return ""
 	}
 	return name
+}
+
+// returnsSet says whether a function named by parts, already looked up
+// by function, may return a set: how many rows it returns can then be a
+// value of its arguments.
+func (a *analyzer) returnsSet(parts []string) bool {
+	if len(parts) == 0 {
+		return false
+	}
+	schema, name := strings.Join(parts[:len(parts)-1], "."), parts[len(parts)-1]
+	return a.funcSets[qualifiedName(schema, name)+" "+strings.Join(a.opts.SearchPath, ",")]
 }
 
 // reportedFunction names a function schema-qualified when the catalog

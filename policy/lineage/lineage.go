@@ -44,6 +44,9 @@ type Function struct {
 	Schema string
 	// Name is the function's name, set by Operators.
 	Name string
+	// Set: a function of that name in Schema returns a set (pg_proc
+	// proretset), so its row count may be a value of its arguments.
+	Set bool
 	// BuiltIn: every function of that name in Schema was created by
 	// initdb, which PostgreSQL's object IDs prove: its own objects have
 	// OIDs below FirstNormalObjectId (16384, src/include/access/transam.h),
@@ -161,7 +164,8 @@ type Probe struct {
 	Column Column
 	// Clause is where: WHERE, JOIN, ORDER BY, GROUP BY, HAVING, WINDOW,
 	// DISTINCT ON, FILTER, LIMIT, ON CONFLICT, FROM function (the
-	// arguments of a function in FROM, whose row count they may set).
+	// arguments of a function in FROM, whose row count they may set), a
+	// set-returning function (the arguments of one anywhere).
 	Clause string
 }
 

@@ -122,7 +122,14 @@ func TestRefusals(t *testing.T) {
 		{name: "user operator in a view", sql: "SELECT * FROM op_view", outs: "x=clean", refuse: "public.leak"},
 		// a function in FROM returns as many rows as its arguments say
 		{name: "FROM function probe", sql: "SELECT count(*) FROM customers c, generate_series(1, ascii(c.ssn))", outs: "count=clean",
-			probes: "FROM function:customers.ssn", refuse: "FROM function uses masked column public.customers.ssn", opts: denyProbing},
+			probes: "a set-returning function:customers.ssn FROM function:customers.ssn", refuse: "uses masked column public.customers.ssn",
+			opts: denyProbing},
+		// so does a set-returning function anywhere
+		{name: "set-returning function probe", sql: "SELECT unnest(string_to_array(c.ssn, NULL)) FROM customers c",
+			outs: "unnest=~customers.ssn", probes: "a set-returning function:customers.ssn",
+			refuse: "a set-returning function uses masked column public.customers.ssn", opts: denyProbing},
+		{name: "set-returning function of a clean value", sql: "SELECT generate_series(1, id) FROM customers", outs: "generate_series=clean",
+			opts: denyProbing},
 		// a cast through a function created after initdb is its call
 		{name: "user cast", sql: "SELECT id::leaky FROM orders", outs: "id=clean", refuse: "public.leak"},
 		{name: "user cast spelled out", sql: "SELECT CAST(id AS public.leaky) FROM orders", outs: "id=clean", refuse: "public.leak"},

@@ -33,12 +33,12 @@ func sqlTextArg(name string, nargs int) (int, bool) {
 func (w *walker) sqlText(args []*pg_query.Node, i int, a at) {
 	w.readsConstants = true
 	text, ok := stringConstant(args[i])
-	if !ok || hasNamedArg(args) || w.depth >= maxSQLTextDepth {
+	if !ok || hasNamedArg(args) || w.depth >= maxSQLTextDepth || strings.IndexByte(text, 0) >= 0 {
 		w.unread(a)
 		return
 	}
 	tree, err := pg_query.Parse(text)
-	if err != nil || len(tree.Stmts) == 0 || strings.IndexByte(text, 0) >= 0 {
+	if err != nil || len(tree.Stmts) == 0 {
 		w.unread(a)
 		return
 	}
