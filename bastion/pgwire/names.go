@@ -115,24 +115,25 @@ func (n *namespace) apply(e NameEffect) {
 	case DeclareCursor:
 		n.portals[e.Name] = &portal{stmt: &prepared{sql: e.SQL, detail: e.Source}, hold: e.Hold, inTxn: true}
 	case CloseCursor:
-		if e.All {
-			clear(n.portals)
-		} else {
-			delete(n.portals, e.Name)
-		}
+		drop(n.portals, e.Name, e.All)
 	case PrepareStatement:
 		n.statements[e.Name] = &prepared{sql: e.SQL, detail: e.Source}
 	case DeallocateStatement:
-		if e.All {
-			clear(n.statements)
-		} else {
-			delete(n.statements, e.Name)
-		}
+		drop(n.statements, e.Name, e.All)
 	case DiscardAll:
 		clear(n.portals)
 		clear(n.statements)
 	case NamesUnknown:
 		n.distrust()
+	}
+}
+
+// drop removes name from m, or every name (CLOSE ALL, DEALLOCATE ALL).
+func drop[V any](m map[string]V, name string, all bool) {
+	if all {
+		clear(m)
+	} else {
+		delete(m, name)
 	}
 }
 
