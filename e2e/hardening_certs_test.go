@@ -252,14 +252,7 @@ func testInvisibleIdentity(t *testing.T, w *world) {
 // the CA refuses it instead of minting the agent a new certificate.
 func testAgentRequestReplay(t *testing.T, w *world, alice profile) {
 	engCert := readCert(t, alice.cert())
-	pem, err := os.ReadFile(alice.key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	engKey, err := ssh.ParsePrivateKey(pem)
-	if err != nil {
-		t.Fatal(err)
-	}
+	engKey := readSigner(t, alice.key())
 	agentPub := newPubLine(t)
 	claims, err := json.Marshal(ca.AgentClaims{
 		Agent: "replayed", PublicKey: agentPub, Grants: []string{"orders:readonly"},

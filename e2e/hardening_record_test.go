@@ -189,28 +189,8 @@ func checkShownSafely(t *testing.T, what, out string) {
 // profile's certificate, to send what OpenSSH would not.
 func dialSSH(t *testing.T, w *world, p profile) *gossh.Client {
 	t.Helper()
-	keyPEM, err := os.ReadFile(p.key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := gossh.ParsePrivateKey(keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certLine, err := os.ReadFile(p.cert())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _, _, _, err := gossh.ParseAuthorizedKey(certLine)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := gossh.NewCertSigner(pub.(*gossh.Certificate), key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	client, err := gossh.Dial("tcp", w.sshAddr, &gossh.ClientConfig{
-		User: "alice", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
+		User: "alice", Auth: []gossh.AuthMethod{gossh.PublicKeys(profileSigner(t, p))},
 		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second,
 	})
 	if err != nil {
