@@ -9,49 +9,17 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
-	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
-// Authentication events.
-const (
-	evAuthFailure = "auth.failure"
-	evAuthSuccess = "auth.success"
-)
-
-type authFailure struct {
-	Method string `json:"method"`
-	User   string `json:"user"`
-	Reason string `json:"reason"`
-	keyFacts
-}
-
-type authSuccess struct {
-	Method     string          `json:"method"`
-	User       string          `json:"user"`
-	Name       string          `json:"name"` // readable identity, as in KeyId
-	Identity   policy.Identity `json:"identity"`
-	Principals []string        `json:"principals"`
-	ValidAfter time.Time       `json:"valid_after"`
-	// ValidBefore is absent for a certificate that never expires.
-	ValidBefore *time.Time `json:"valid_before,omitempty"`
-	keyFacts
-}
-
-// keyFacts identify the key or certificate a client presented.
-type keyFacts struct {
-	KeyType        string `json:"key_type,omitempty"`
-	KeyFingerprint string `json:"key_fingerprint,omitempty"` // SHA256 of the (certified) key
-	KeyID          string `json:"key_id,omitempty"`
-	Serial         uint64 `json:"serial,omitempty"`
-	CAFingerprint  string `json:"ca_fingerprint,omitempty"`
-}
-
-func factsOf(key gossh.PublicKey) keyFacts {
+// factsOf identifies the key or certificate a client presented, for the
+// events that name it.
+func factsOf(key gossh.PublicKey) event.KeyFacts {
 	cert, ok := key.(*gossh.Certificate)
 	if !ok {
-		return keyFacts{KeyType: key.Type(), KeyFingerprint: gossh.FingerprintSHA256(key)}
+		return event.KeyFacts{KeyType: key.Type(), KeyFingerprint: gossh.FingerprintSHA256(key)}
 	}
-	return keyFacts{
+	return event.KeyFacts{
 		KeyType:        cert.Type(),
 		KeyFingerprint: gossh.FingerprintSHA256(cert.Key),
 		KeyID:          clip.Name(cert.KeyId), // any client can make a certificate
@@ -70,7 +38,7 @@ type authState struct {
 	// follows: it is recorded only if the client tried nothing else, as
 	// a client that wants a password does when publickey is all it is
 	// offered.
-	onlyNone *authFailure
+	onlyNone *event.AuthFailure
 	// offered is the key PublicKeyHandler judged last, until
 	// AuthLogCallback reports the attempt. gliderlabs turns every refusal
 	// into a bare "permission denied", so the reason travels here.
@@ -157,7 +125,7 @@ func (cs *connState) authLog(md gossh.ConnMetadata, method string, err error) {
 		return
 	}
 	// The user name, the method and the key are the client's to choose.
-	ev := authFailure{Method: clip.Name(method), User: clip.Name(md.User())}
+	ev := event.AuthFailure{Method: clip.Name(method), User: clip.Name(md.User())}
 	if method == "none" && !a.noneSeen {
 		// Every client starts with "none" to learn the methods offered.
 		a.noneSeen = true
@@ -165,16 +133,16 @@ func (cs *connState) authLog(md gossh.ConnMetadata, method string, err error) {
 		a.onlyNone = &ev
 		return
 	}
-	r := a.explain(method, err, &ev.keyFacts)
+	r := a.explain(method, err, &ev.KeyFacts)
 	ev.Reason = clip.Detail(r.reason)
-	if cs.record(evAuthFailure, ev) != nil {
+	if cs.record(event.TypeAuthFailure, ev) != nil {
 		return
 	}
 	cs.banner(r.message)
 }
 
 // explain finds why an attempt failed and fills in the key's facts.
-func (a *authState) explain(method string, err error, facts *keyFacts) *refusal {
+func (a *authState) explain(method string, err error, facts *event.KeyFacts) *refusal {
 	var r *refusal
 	switch method {
 	case "publickey":
@@ -211,7 +179,7 @@ func (a *authState) explain(method string, err error, facts *keyFacts) *refusal 
 func (cs *connState) endAuth() {
 	if ev := cs.auth.onlyNone; ev != nil {
 		cs.auth.onlyNone = nil
-		_ = cs.record(evAuthFailure, *ev)
+		_ = cs.record(event.TypeAuthFailure, *ev)
 	}
 }
 
@@ -227,19 +195,19 @@ func (cs *connState) authenticated(md gossh.ConnMetadata, method string) {
 		return
 	}
 	cert := cred.cert
-	ev := authSuccess{
+	ev := event.AuthSuccess{
 		Method:     method,
 		User:       clip.Name(md.User()),
 		Name:       cred.identity.Name(),
-		Identity:   cred.identity,
+		Identity:   event.Identity(cred.identity),
 		Principals: cert.ValidPrincipals,
 		ValidAfter: time.Unix(int64(cert.ValidAfter), 0).UTC(),
-		keyFacts:   factsOf(cert),
+		KeyFacts:   factsOf(cert),
 	}
 	if until, ok := validBefore(cert); ok {
 		ev.ValidBefore = &until
 	}
-	if cs.record(evAuthSuccess, ev) != nil {
+	if cs.record(event.TypeAuthSuccess, ev) != nil {
 		return
 	}
 	cs.conn.authenticated()

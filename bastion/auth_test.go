@@ -9,6 +9,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 func TestAuthRefusals(t *testing.T) {
@@ -197,8 +198,8 @@ func TestAuthRefusals(t *testing.T) {
 			}
 
 			evs := f.events()
-			wantTypes(t, evs, evSessionStart, evAuthFailure, evSessionEnd)
-			ev := one(t, evs, evAuthFailure)
+			wantTypes(t, evs, event.TypeSessionStart, event.TypeAuthFailure, event.TypeSessionEnd)
+			ev := one(t, evs, event.TypeAuthFailure)
 			wantField(t, ev, "method", tc.method)
 			wantField(t, ev, "user", "whoever")
 			wantField(t, ev, "reason", tc.reason)
@@ -207,7 +208,7 @@ func TestAuthRefusals(t *testing.T) {
 					t.Errorf("auth.failure for a key lacks its fingerprint: %v", ev)
 				}
 			}
-			wantField(t, one(t, evs, evSessionEnd), "reason", "authentication failed")
+			wantField(t, one(t, evs, event.TypeSessionEnd), "reason", "authentication failed")
 		})
 	}
 }
@@ -224,8 +225,8 @@ func TestAuthNoneOnly(t *testing.T) {
 		t.Fatalf("connect: %v, want no supported methods", err)
 	}
 	evs := f.events()
-	wantTypes(t, evs, evSessionStart, evAuthFailure, evSessionEnd)
-	ev := one(t, evs, evAuthFailure)
+	wantTypes(t, evs, event.TypeSessionStart, event.TypeAuthFailure, event.TypeSessionEnd)
+	ev := one(t, evs, event.TypeAuthFailure)
 	wantField(t, ev, "method", "none")
 	wantField(t, ev, "reason", "the client tried no method gatehouse accepts")
 }
@@ -268,7 +269,7 @@ func TestAuthAccepts(t *testing.T) {
 			f := newFixture(t)
 			f.login(f.cert(f.userCA, tc.edit, nil)).Close()
 			evs := f.events()
-			wantTypes(t, evs, evSessionStart, evAuthSuccess, evSessionEnd)
+			wantTypes(t, evs, event.TypeSessionStart, event.TypeAuthSuccess, event.TypeSessionEnd)
 		})
 	}
 }
@@ -288,6 +289,6 @@ func TestAuthSeveralKeys(t *testing.T) {
 		t.Errorf("banners %q, want one refusal of the plain key", banners)
 	}
 	evs := f.events()
-	wantTypes(t, evs, evSessionStart, evAuthFailure, evAuthSuccess, evSessionEnd)
-	wantField(t, one(t, evs, evAuthFailure), "key_type", "ssh-ed25519")
+	wantTypes(t, evs, event.TypeSessionStart, event.TypeAuthFailure, event.TypeAuthSuccess, event.TypeSessionEnd)
+	wantField(t, one(t, evs, event.TypeAuthFailure), "key_type", "ssh-ed25519")
 }

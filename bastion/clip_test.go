@@ -8,6 +8,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // hugeText is a client-supplied string far over every cap: about what
@@ -21,12 +22,12 @@ func TestClientStringsAreClipped(t *testing.T) {
 	cases := []struct {
 		name  string
 		run   func(t *testing.T, f *fixture)
-		event string
+		event event.Type
 		field string
 		max   int
 	}{
 		{
-			name: "user name of a refused key", event: evAuthFailure, field: "user", max: clip.NameMax,
+			name: "user name of a refused key", event: event.TypeAuthFailure, field: "user", max: clip.NameMax,
 			run: func(t *testing.T, f *fixture) {
 				f.connect(func(cfg *gossh.ClientConfig) {
 					cfg.User = hugeText
@@ -35,20 +36,20 @@ func TestClientStringsAreClipped(t *testing.T) {
 			},
 		},
 		{
-			name: "user name of a client that tries nothing", event: evAuthFailure, field: "user", max: clip.NameMax,
+			name: "user name of a client that tries nothing", event: event.TypeAuthFailure, field: "user", max: clip.NameMax,
 			run: func(t *testing.T, f *fixture) {
 				f.connect(func(cfg *gossh.ClientConfig) { cfg.User = hugeText })
 			},
 		},
 		{
-			name: "key id of a certificate from another CA", event: evAuthFailure, field: "key_id", max: clip.NameMax,
+			name: "key id of a certificate from another CA", event: event.TypeAuthFailure, field: "key_id", max: clip.NameMax,
 			run: func(t *testing.T, f *fixture) {
 				cert := f.cert(f.foreignCA, func(c *gossh.Certificate) { c.KeyId = hugeText[:100<<10] }, nil)
 				f.connect(func(cfg *gossh.ClientConfig) { cfg.Auth = []gossh.AuthMethod{gossh.PublicKeys(cert)} })
 			},
 		},
 		{
-			name: "user name of an accepted certificate", event: evAuthSuccess, field: "user", max: clip.NameMax,
+			name: "user name of an accepted certificate", event: event.TypeAuthSuccess, field: "user", max: clip.NameMax,
 			run: func(t *testing.T, f *fixture) {
 				c, _, err := f.connect(func(cfg *gossh.ClientConfig) {
 					cfg.User = hugeText
@@ -61,23 +62,23 @@ func TestClientStringsAreClipped(t *testing.T) {
 			},
 		},
 		{
-			name: "direct-tcpip host", event: evChannelRefused, field: "host", max: clip.NameMax,
+			name: "direct-tcpip host", event: event.TypeChannelRefused, field: "host", max: clip.NameMax,
 			run: func(t *testing.T, f *fixture) {
 				openChannel(t, f, "direct-tcpip", gossh.Marshal(directTCPIP{Host: hugeText, Port: 5432, OriginHost: "127.0.0.1"}))
 			},
 		},
 		{
-			name: "direct-tcpip originator", event: evChannelRefused, field: "origin", max: clip.NameMax + len("[]:1"),
+			name: "direct-tcpip originator", event: event.TypeChannelRefused, field: "origin", max: clip.NameMax + len("[]:1"),
 			run: func(t *testing.T, f *fixture) {
 				openChannel(t, f, "direct-tcpip", gossh.Marshal(directTCPIP{Host: "nowhere", Port: 5432, OriginHost: hugeText, OriginPort: 1}))
 			},
 		},
 		{
-			name: "channel type", event: evChannelRefused, field: "type", max: clip.NameMax,
+			name: "channel type", event: event.TypeChannelRefused, field: "type", max: clip.NameMax,
 			run: func(t *testing.T, f *fixture) { openChannel(t, f, hugeText[:32<<10], nil) },
 		},
 		{
-			name: "global request type", event: evRequestRefused, field: "type", max: clip.NameMax,
+			name: "global request type", event: event.TypeRequestRefused, field: "type", max: clip.NameMax,
 			run: func(t *testing.T, f *fixture) {
 				c := f.login(f.goodCert())
 				defer c.Close()
@@ -85,7 +86,7 @@ func TestClientStringsAreClipped(t *testing.T) {
 			},
 		},
 		{
-			name: "exec command", event: evRequestRefused, field: "detail", max: clip.DetailMax,
+			name: "exec command", event: event.TypeRequestRefused, field: "detail", max: clip.DetailMax,
 			run: func(t *testing.T, f *fixture) {
 				c := f.login(f.goodCert())
 				defer c.Close()

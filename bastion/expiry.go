@@ -5,18 +5,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
-
-// evSessionExpired records that the bastion ended a session because its
-// certificate expired while it was open: a grant ends at its
-// certificate's ValidBefore, whatever is still running under it.
-const evSessionExpired = "session.expired"
-
-type sessionExpired struct {
-	Reason      string    `json:"reason"`
-	ValidBefore time.Time `json:"valid_before"`
-	keyFacts
-}
 
 // watchExpiry arranges for the session to end when cred's certificate
 // expires. The certificate was checked as current a moment ago, and
@@ -37,8 +27,8 @@ func (cs *connState) watchExpiry(cred *credential) {
 // when and what to run.
 func (cs *connState) expire(cred *credential, until time.Time) {
 	cs.terminate(termination{
-		event: evSessionExpired,
-		data:  sessionExpired{Reason: "certificate expired", ValidBefore: until, keyFacts: factsOf(cred.cert)},
+		event: event.TypeSessionExpired,
+		data:  event.SessionExpired{Reason: "certificate expired", ValidBefore: until, KeyFacts: factsOf(cred.cert)},
 		cause: &pgwire.Error{Code: "57P01", Message: expiredMessage(cred, until)},
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -80,13 +81,13 @@ func TestExpiryEndsLiveSession(t *testing.T) {
 	}
 
 	evs := f.events()
-	wantTypes(t, evs, evSessionStart, evAuthSuccess, evChannelOpen, evSessionExpired, evChannelClose, evSessionEnd)
-	exp := one(t, evs, evSessionExpired)
+	wantTypes(t, evs, event.TypeSessionStart, event.TypeAuthSuccess, event.TypeChannelOpen, event.TypeSessionExpired, event.TypeChannelClose, event.TypeSessionEnd)
+	exp := one(t, evs, event.TypeSessionExpired)
 	wantField(t, exp, "reason", "certificate expired")
 	wantField(t, exp, "valid_before", validBefore.UTC().Format(time.RFC3339))
 	wantField(t, exp, "serial", testIdentity.Serial)
-	wantField(t, one(t, evs, evChannelClose), "error", "certificate expired at "+validBefore.UTC().Format(time.RFC3339))
-	end := one(t, evs, evSessionEnd)
+	wantField(t, one(t, evs, event.TypeChannelClose), "error", "certificate expired at "+validBefore.UTC().Format(time.RFC3339))
+	end := one(t, evs, event.TypeSessionEnd)
 	wantField(t, end, "reason", "gatehouse: session ended: certificate expired at "+validBefore.UTC().Format(time.RFC3339)+"; run `gatehouse login`")
 	if !timers.isStopped(tm) {
 		t.Error("the expiry timer was not stopped when the session ended")
@@ -106,7 +107,7 @@ func TestExpiryTimerStoppedOnDisconnect(t *testing.T) {
 		t.Error("the expiry timer outlived its session")
 	}
 	tm.f() // fires anyway, as a timer racing Stop may
-	wantTypes(t, evs, evSessionStart, evAuthSuccess, evSessionEnd)
+	wantTypes(t, evs, event.TypeSessionStart, event.TypeAuthSuccess, event.TypeSessionEnd)
 	if got := types(f.events()); len(got) != len(evs) {
 		t.Errorf("a late expiry recorded more: %v", got)
 	}

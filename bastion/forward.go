@@ -15,38 +15,15 @@ import (
 	"github.com/gatehouse-dev/gatehouse/bastion/relay"
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
-// Channel events.
-const (
-	evChannelOpen    = "channel.open"
-	evChannelRefused = "channel.refused"
-	evChannelClose   = "channel.close"
-)
+// evChannelClose and channelClose are the names the PostgreSQL channel's
+// code (postgres.go) records the channel's close with, until it names
+// recorder/event itself.
+const evChannelClose = event.TypeChannelClose
 
-type channelOpen struct {
-	Channel int      `json:"channel"`
-	Target  string   `json:"target"`
-	Roles   []string `json:"roles"` // the certificate's roles on the target
-	Port    uint32   `json:"port"`
-	Origin  string   `json:"origin"` // as reported by the client
-}
-
-type channelRefused struct {
-	Channel int    `json:"channel"`
-	Type    string `json:"type"`
-	Host    string `json:"host,omitempty"`
-	Port    uint32 `json:"port,omitempty"`
-	Origin  string `json:"origin,omitempty"`
-	Reason  string `json:"reason"`
-}
-
-type channelClose struct {
-	Channel         int    `json:"channel"`
-	BytesToTarget   int64  `json:"bytes_to_target"`
-	BytesFromTarget int64  `json:"bytes_from_target"`
-	Error           string `json:"error"` // empty when the channel ended cleanly
-}
+type channelClose = event.ChannelClose
 
 // directTCPIP is the payload of a direct-tcpip channel open (RFC 4254 §7.2).
 type directTCPIP struct {
@@ -58,7 +35,7 @@ type directTCPIP struct {
 
 // forward handles a direct-tcpip channel: ssh -L and ssh -W.
 func (cs *connState) forward(nc gossh.NewChannel) {
-	ev := channelRefused{Channel: cs.nextChannel(), Type: clip.Name(nc.ChannelType())}
+	ev := event.ChannelRefused{Channel: cs.nextChannel(), Type: clip.Name(nc.ChannelType())}
 	var req directTCPIP
 	if err := gossh.Unmarshal(nc.ExtraData(), &req); err != nil {
 		cs.refuseChannel(nc, ev, gossh.ConnectionFailed, &refusal{
@@ -81,7 +58,7 @@ func (cs *connState) forward(nc gossh.NewChannel) {
 		return
 	}
 	if target.Protocol == "postgres" {
-		if cs.opened(nc, channelOpen{Channel: ev.Channel, Target: req.Host, Roles: roles, Port: req.Port, Origin: ev.Origin}) {
+		if cs.opened(nc, event.ChannelOpen{Channel: ev.Channel, Target: req.Host, Roles: roles, Port: req.Port, Origin: ev.Origin}) {
 			cs.proxyPostgres(ev.Channel, nc, req.Host, target, roles)
 		}
 		return
@@ -97,7 +74,7 @@ func (cs *connState) forward(nc gossh.NewChannel) {
 		})
 		return
 	}
-	if !cs.opened(nc, channelOpen{Channel: ev.Channel, Target: req.Host, Roles: roles, Port: req.Port, Origin: ev.Origin}) {
+	if !cs.opened(nc, event.ChannelOpen{Channel: ev.Channel, Target: req.Host, Roles: roles, Port: req.Port, Origin: ev.Origin}) {
 		upstream.Close()
 		return
 	}
@@ -105,8 +82,8 @@ func (cs *connState) forward(nc gossh.NewChannel) {
 }
 
 // opened records channel.open; when that fails the channel is refused.
-func (cs *connState) opened(nc gossh.NewChannel, open channelOpen) bool {
-	if cs.record(evChannelOpen, open) != nil {
+func (cs *connState) opened(nc gossh.NewChannel, open event.ChannelOpen) bool {
+	if cs.record(event.TypeChannelOpen, open) != nil {
 		nc.Reject(gossh.ResourceShortage, "gatehouse: the session cannot be recorded, so no channel opens")
 		return false
 	}
@@ -120,14 +97,14 @@ func (cs *connState) relay(id int, nc gossh.NewChannel, upstream net.Conn) {
 	ch, reqs, err := nc.Accept()
 	if err != nil {
 		upstream.Close()
-		_ = cs.record(evChannelClose, channelClose{Channel: id, Error: "accept channel: " + err.Error()})
+		_ = cs.record(event.TypeChannelClose, event.ChannelClose{Channel: id, Error: "accept channel: " + err.Error()})
 		return
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { gossh.DiscardRequests(reqs) }) // ends when the channel is closed
 	stats, err := relay.Relay(cs.ctx, ch, upstream)
 	wg.Wait()
-	ev := channelClose{Channel: id, BytesToTarget: stats.AToB, BytesFromTarget: stats.BToA}
+	ev := event.ChannelClose{Channel: id, BytesToTarget: stats.AToB, BytesFromTarget: stats.BToA}
 	switch {
 	case err == nil:
 	case cs.ctx.Err() != nil && err == context.Cause(cs.ctx):
@@ -135,7 +112,7 @@ func (cs *connState) relay(id int, nc gossh.NewChannel, upstream net.Conn) {
 	default:
 		ev.Error = clip.Detail(err.Error())
 	}
-	_ = cs.record(evChannelClose, ev)
+	_ = cs.record(event.TypeChannelClose, ev)
 }
 
 // route decides whether the connection's certificate may reach host:port.
@@ -236,8 +213,8 @@ func exampleCommand(target string, port int) string {
 }
 
 // refuseChannel records a refused channel, then tells the client why.
-func (cs *connState) refuseChannel(nc gossh.NewChannel, ev channelRefused, code gossh.RejectionReason, r *refusal) {
+func (cs *connState) refuseChannel(nc gossh.NewChannel, ev event.ChannelRefused, code gossh.RejectionReason, r *refusal) {
 	ev.Reason = r.reason
-	_ = cs.record(evChannelRefused, ev)
+	_ = cs.record(event.TypeChannelRefused, ev)
 	_ = nc.Reject(code, r.message)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -40,13 +41,13 @@ func TestForwardRelaysToTarget(t *testing.T) {
 	client.Close()
 
 	evs := f.events()
-	wantTypes(t, evs, evSessionStart, evAuthSuccess, evChannelOpen, evChannelClose, evSessionEnd)
+	wantTypes(t, evs, event.TypeSessionStart, event.TypeAuthSuccess, event.TypeChannelOpen, event.TypeChannelClose, event.TypeSessionEnd)
 
-	start := one(t, evs, evSessionStart)
+	start := one(t, evs, event.TypeSessionStart)
 	wantField(t, start, "client_version", "SSH-2.0-Go")
 	wantField(t, start, "server_addr", f.addr)
 
-	auth := one(t, evs, evAuthSuccess)
+	auth := one(t, evs, event.TypeAuthSuccess)
 	cert := signer.PublicKey().(*gossh.Certificate)
 	wantField(t, auth, "name", "alice@example.com")
 	wantField(t, auth, "key_id", "alice@example.com")
@@ -62,19 +63,19 @@ func TestForwardRelaysToTarget(t *testing.T) {
 	wantField(t, id, "email", "alice@example.com")
 	wantField(t, id, "iss", "https://idp.test")
 
-	open := one(t, evs, evChannelOpen)
+	open := one(t, evs, event.TypeChannelOpen)
 	wantField(t, open, "channel", 1)
 	wantField(t, open, "target", "orders")
 	wantField(t, open, "roles", []any{"readonly", "admin"})
 	wantField(t, open, "port", f.port("orders"))
 
-	closed := one(t, evs, evChannelClose)
+	closed := one(t, evs, event.TypeChannelClose)
 	wantField(t, closed, "channel", 1)
 	wantField(t, closed, "bytes_to_target", len(msg))
 	wantField(t, closed, "bytes_from_target", len(msg))
 	wantField(t, closed, "error", "")
 
-	end := one(t, evs, evSessionEnd)
+	end := one(t, evs, event.TypeSessionEnd)
 	wantField(t, end, "channels", 1)
 	wantField(t, end, "reason", "client disconnected")
 
@@ -103,13 +104,13 @@ func TestSessionEndAfterChannelClose(t *testing.T) {
 	client.Close() // channels still open
 
 	evs := f.events()
-	if got := len(only(t, evs, evChannelClose)); got != 3 {
+	if got := len(only(t, evs, event.TypeChannelClose)); got != 3 {
 		t.Fatalf("%d channel.close events, want 3: %v", got, types(evs))
 	}
-	if evs[len(evs)-1].Type != evSessionEnd {
+	if evs[len(evs)-1].Type != event.TypeSessionEnd {
 		t.Fatalf("last event %s, want session.end", evs[len(evs)-1].Type)
 	}
-	wantField(t, one(t, evs, evSessionEnd), "channels", 3)
+	wantField(t, one(t, evs, event.TypeSessionEnd), "channels", 3)
 }
 
 func TestChannelRefusals(t *testing.T) {
@@ -192,14 +193,14 @@ func TestChannelRefusals(t *testing.T) {
 			client.Close()
 
 			evs := f.events()
-			wantTypes(t, evs, evSessionStart, evAuthSuccess, evChannelRefused, evSessionEnd)
-			ev := one(t, evs, evChannelRefused)
+			wantTypes(t, evs, event.TypeSessionStart, event.TypeAuthSuccess, event.TypeChannelRefused, event.TypeSessionEnd)
+			ev := one(t, evs, event.TypeChannelRefused)
 			wantField(t, ev, "type", "direct-tcpip")
 			wantField(t, ev, "host", tc.host)
 			wantField(t, ev, "port", tc.port(f))
 			wantField(t, ev, "origin", "127.0.0.1:50000")
 			wantField(t, ev, "reason", tc.reason)
-			wantField(t, one(t, evs, evSessionEnd), "channels", 0)
+			wantField(t, one(t, evs, event.TypeSessionEnd), "channels", 0)
 			if d := f.dials(); len(d) > 0 {
 				t.Errorf("dialled %v for a refused channel", d)
 			}
@@ -226,7 +227,7 @@ func TestUnreachableTarget(t *testing.T) {
 		t.Fatalf("open channel: %v, want connection failed for an unreachable target", err)
 	}
 	client.Close()
-	ev := one(t, f.events(), evChannelRefused)
+	ev := one(t, f.events(), event.TypeChannelRefused)
 	wantField(t, ev, "reason", "dial target: ")
 }
 
@@ -245,7 +246,7 @@ func TestCertificateRecheckedAtChannelOpen(t *testing.T) {
 			t.Fatalf("open channel: %v, want refusal for an expired certificate", err)
 		}
 		client.Close()
-		wantField(t, one(t, f.events(), evChannelRefused), "reason", "certificate expired at")
+		wantField(t, one(t, f.events(), event.TypeChannelRefused), "reason", "certificate expired at")
 	})
 	t.Run("revoked", func(t *testing.T) {
 		var revoked atomic.Bool
@@ -260,6 +261,6 @@ func TestCertificateRecheckedAtChannelOpen(t *testing.T) {
 			t.Fatalf("open channel: %v, want refusal for a revoked certificate", err)
 		}
 		client.Close()
-		wantField(t, one(t, f.events(), evChannelRefused), "reason", "revoked")
+		wantField(t, one(t, f.events(), event.TypeChannelRefused), "reason", "revoked")
 	})
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -298,14 +299,14 @@ func (f *fixture) endedSession() ([]recorder.Event, bool) {
 		f.t.Fatal(err)
 	}
 	evs, err := recorder.VerifyChain(lines)
-	if err != nil || len(evs) == 0 || evs[len(evs)-1].Type != evSessionEnd {
+	if err != nil || len(evs) == 0 || evs[len(evs)-1].Type != event.TypeSessionEnd {
 		return evs, false // still being written
 	}
 	return evs, true
 }
 
-func types(evs []recorder.Event) []string {
-	var ts []string
+func types(evs []recorder.Event) []event.Type {
+	var ts []event.Type
 	for _, e := range evs {
 		ts = append(ts, e.Type)
 	}
@@ -313,7 +314,7 @@ func types(evs []recorder.Event) []string {
 }
 
 // only returns the payloads of the events of one type.
-func only(t *testing.T, evs []recorder.Event, typ string) []map[string]any {
+func only(t *testing.T, evs []recorder.Event, typ event.Type) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, e := range evs {
@@ -330,7 +331,7 @@ func only(t *testing.T, evs []recorder.Event, typ string) []map[string]any {
 }
 
 // one returns the payload of the single event of a type.
-func one(t *testing.T, evs []recorder.Event, typ string) map[string]any {
+func one(t *testing.T, evs []recorder.Event, typ event.Type) map[string]any {
 	t.Helper()
 	got := only(t, evs, typ)
 	if len(got) != 1 {
@@ -339,7 +340,7 @@ func one(t *testing.T, evs []recorder.Event, typ string) map[string]any {
 	return got[0]
 }
 
-func wantTypes(t *testing.T, evs []recorder.Event, want ...string) {
+func wantTypes(t *testing.T, evs []recorder.Event, want ...event.Type) {
 	t.Helper()
 	if got := types(evs); !slices.Equal(got, want) {
 		t.Fatalf("events\n got %v\nwant %v", got, want)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 func TestHandshakeTimeout(t *testing.T) {
@@ -34,8 +35,8 @@ func TestHandshakeTimeout(t *testing.T) {
 		t.Fatalf("connection not closed by the bastion: %v", err)
 	}
 	evs := f.events()
-	wantTypes(t, evs, evSessionStart, evSessionEnd)
-	wantField(t, one(t, evs, evSessionEnd), "reason", "handshake timeout")
+	wantTypes(t, evs, event.TypeSessionStart, event.TypeSessionEnd)
+	wantField(t, one(t, evs, event.TypeSessionEnd), "reason", "handshake timeout")
 }
 
 // TestHandshakeTimeoutStopsAtAuthentication: an authenticated connection
@@ -50,7 +51,7 @@ func TestHandshakeTimeoutStopsAtAuthentication(t *testing.T) {
 		t.Fatalf("authenticated connection closed by the handshake timeout: %v", err)
 	}
 	client.Close()
-	wantField(t, one(t, f.events(), evSessionEnd), "reason", "client disconnected")
+	wantField(t, one(t, f.events(), event.TypeSessionEnd), "reason", "client disconnected")
 }
 
 func TestIdleTimeout(t *testing.T) {
@@ -66,7 +67,7 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatal("idle connection not closed")
 	}
 	client.Close()
-	wantField(t, one(t, f.events(), evSessionEnd), "reason", "idle timeout")
+	wantField(t, one(t, f.events(), event.TypeSessionEnd), "reason", "idle timeout")
 }
 
 func TestShutdownEndsSessions(t *testing.T) {
@@ -105,11 +106,11 @@ func TestShutdownEndsSessions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if last := evs[len(evs)-1]; last.Type != evSessionEnd {
+		if last := evs[len(evs)-1]; last.Type != event.TypeSessionEnd {
 			t.Fatalf("session %s ends with %s", id, last.Type)
 		}
-		wantField(t, one(t, evs, evSessionEnd), "reason", "server shutdown")
-		if cl := only(t, evs, evChannelClose); len(cl) == 1 {
+		wantField(t, one(t, evs, event.TypeSessionEnd), "reason", "server shutdown")
+		if cl := only(t, evs, event.TypeChannelClose); len(cl) == 1 {
 			sawChannel = true
 			wantField(t, cl[0], "error", "connection ended: server shutdown")
 			wantField(t, cl[0], "bytes_to_target", 4)
@@ -192,7 +193,7 @@ func TestRecordingFailureClosesConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantTypes(t, evs, evSessionStart, evAuthSuccess)
+	wantTypes(t, evs, event.TypeSessionStart, event.TypeAuthSuccess)
 }
 
 func TestNewChecksConfig(t *testing.T) {

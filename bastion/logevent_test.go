@@ -2,6 +2,7 @@ package bastion
 
 import (
 	"bytes"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 	"log/slog"
 	"strings"
 	"testing"
@@ -15,9 +16,9 @@ func TestLoggedEventIsReadable(t *testing.T) {
 		data any
 		want []string
 	}{
-		{"refused channel", channelRefused{Channel: 2, Type: "direct-tcpip", Host: "10.0.0.1", Port: 22, Reason: "destination is an address"},
+		{"refused channel", event.ChannelRefused{Channel: 2, Type: "direct-tcpip", Host: "10.0.0.1", Port: 22, Reason: "destination is an address"},
 			[]string{"event.channel=2", "event.type=direct-tcpip", "event.host=10.0.0.1", "event.port=22", `event.reason="destination is an address"`}},
-		{"nested values", authSuccess{Method: "publickey", Principals: []string{"orders:readonly"}, keyFacts: keyFacts{Serial: 7272410279087210592}},
+		{"nested values", event.AuthSuccess{Method: "publickey", Principals: []string{"orders:readonly"}, KeyFacts: event.KeyFacts{Serial: 7272410279087210592}},
 			[]string{"event.method=publickey", `event.principals="[\"orders:readonly\"]"`, "event.serial=7272410279087210592"}},
 	}
 	for _, tc := range cases {

@@ -68,7 +68,7 @@ func events(t *testing.T, store recorder.FileStore, id, typ string) []recorder.E
 	}
 	var out []recorder.Event
 	for _, ev := range all {
-		if ev.Type == typ {
+		if string(ev.Type) == typ {
 			out = append(out, ev)
 		}
 	}

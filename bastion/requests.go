@@ -10,17 +10,8 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
-
-// evRequestRefused records a refused session or global request.
-const evRequestRefused = "request.refused"
-
-type requestRefused struct {
-	Channel int    `json:"channel,omitempty"` // absent for global requests
-	Type    string `json:"type"`
-	Detail  string `json:"detail,omitempty"`
-	Reason  string `json:"reason"`
-}
 
 // channelHandler adapts a connState method to gliderlabs' ChannelHandler
 // and counts it as in flight until it returns.
@@ -39,7 +30,7 @@ func (s *Server) channelHandler(fn func(*connState, gossh.NewChannel)) gliderssh
 // refuseChannelType handles every channel type but direct-tcpip and
 // session: x11, forwarded-tcpip, direct-streamlocal@openssh.com, ...
 func (cs *connState) refuseChannelType(nc gossh.NewChannel) {
-	ev := channelRefused{Channel: cs.nextChannel(), Type: clip.Name(nc.ChannelType())}
+	ev := event.ChannelRefused{Channel: cs.nextChannel(), Type: clip.Name(nc.ChannelType())}
 	if ev.Type == "direct-streamlocal@openssh.com" {
 		ev.Host = clip.Detail(firstString(nc.ExtraData())) // the socket path
 	}
@@ -62,7 +53,7 @@ func (s *Server) globalRequest(ctx gliderssh.Context, _ *gliderssh.Server, req *
 	case "keepalive@openssh.com", "no-more-sessions@openssh.com":
 		return false, nil // routine client traffic, not worth a record
 	}
-	ev := requestRefused{Type: clip.Name(req.Type), Reason: "global request not supported"}
+	ev := event.RequestRefused{Type: clip.Name(req.Type), Reason: "global request not supported"}
 	switch req.Type {
 	case "tcpip-forward", "cancel-tcpip-forward":
 		// RFC 4254 §7.1: address to bind, port to bind.
@@ -78,7 +69,7 @@ func (s *Server) globalRequest(ctx gliderssh.Context, _ *gliderssh.Server, req *
 		ev.Detail = clip.Detail(firstString(req.Payload))
 		ev.Reason = "remote socket forwarding is not allowed"
 	}
-	_ = cs.record(evRequestRefused, ev)
+	_ = cs.record(event.TypeRequestRefused, ev)
 	return false, nil
 }
 

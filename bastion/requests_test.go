@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -34,7 +35,7 @@ func TestGlobalRequestRefusals(t *testing.T) {
 	}
 	client.Close()
 
-	got := only(t, f.events(), evRequestRefused)
+	got := only(t, f.events(), event.TypeRequestRefused)
 	want := []map[string]any{
 		{"type": "tcpip-forward", "detail": "127.0.0.1:8080", "reason": "remote port forwarding is not allowed"},
 		{"type": "streamlocal-forward@openssh.com", "detail": "/tmp/agent.sock", "reason": "remote socket forwarding is not allowed"},
@@ -81,7 +82,7 @@ func TestOtherChannelTypesRefused(t *testing.T) {
 	}
 	client.Close()
 
-	got := only(t, f.events(), evChannelRefused)
+	got := only(t, f.events(), event.TypeChannelRefused)
 	if len(got) != len(opens) {
 		t.Fatalf("channel.refused events %v, want %d", got, len(opens))
 	}

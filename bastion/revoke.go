@@ -4,16 +4,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
-
-// evSessionRevoked records that the bastion ended a session because its
-// certificate was revoked while it was open.
-const evSessionRevoked = "session.revoked"
-
-type sessionRevoked struct {
-	Reason string `json:"reason"`
-	keyFacts
-}
 
 // errRevoked is why a revoked session ends. pgwire shows its Message to a
 // database client as a FATAL error with SQLSTATE 57P01 (admin_shutdown,
@@ -54,8 +46,8 @@ func (cs *connState) revoke() {
 		return
 	}
 	cs.terminate(termination{
-		event: evSessionRevoked,
-		data:  sessionRevoked{Reason: "certificate revoked", keyFacts: factsOf(cred.cert)},
+		event: event.TypeSessionRevoked,
+		data:  event.SessionRevoked{Reason: "certificate revoked", KeyFacts: factsOf(cred.cert)},
 		cause: errRevoked,
 	})
 }
@@ -65,7 +57,7 @@ func (cs *connState) revoke() {
 // cause its channels end with (a PostgreSQL client reads its Message as a
 // FATAL error).
 type termination struct {
-	event string
+	event event.Type
 	data  any
 	cause *pgwire.Error
 }

@@ -11,6 +11,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // TestRevocationEndsLiveSession: once IsRevoked reports a live session's
@@ -55,18 +56,18 @@ func TestRevocationEndsLiveSession(t *testing.T) {
 	if len(sessions) != 3 {
 		t.Fatalf("%d sessions, want 3", len(sessions))
 	}
-	evs := withEvent(t, sessions, evSessionRevoked)
-	wantTypes(t, evs, evSessionStart, evAuthSuccess, evChannelOpen, evSessionRevoked, evChannelClose, evSessionEnd)
-	rev := one(t, evs, evSessionRevoked)
+	evs := withEvent(t, sessions, event.TypeSessionRevoked)
+	wantTypes(t, evs, event.TypeSessionStart, event.TypeAuthSuccess, event.TypeChannelOpen, event.TypeSessionRevoked, event.TypeChannelClose, event.TypeSessionEnd)
+	rev := one(t, evs, event.TypeSessionRevoked)
 	wantField(t, rev, "reason", "certificate revoked")
 	wantField(t, rev, "serial", testIdentity.Serial)
-	wantField(t, one(t, evs, evChannelClose), "error", "certificate revoked")
-	wantField(t, one(t, evs, evSessionEnd), "reason", "gatehouse: session ended: certificate revoked")
-	wantField(t, one(t, withEvent(t, sessions, evAuthFailure), evAuthFailure), "reason", "revoked")
+	wantField(t, one(t, evs, event.TypeChannelClose), "error", "certificate revoked")
+	wantField(t, one(t, evs, event.TypeSessionEnd), "reason", "gatehouse: session ended: certificate revoked")
+	wantField(t, one(t, withEvent(t, sessions, event.TypeAuthFailure), event.TypeAuthFailure), "reason", "revoked")
 }
 
 // withEvent is the one session that recorded an event of type typ.
-func withEvent(t *testing.T, sessions [][]recorder.Event, typ string) []recorder.Event {
+func withEvent(t *testing.T, sessions [][]recorder.Event, typ event.Type) []recorder.Event {
 	t.Helper()
 	var found []recorder.Event
 	for _, evs := range sessions {
@@ -105,7 +106,7 @@ func TestRevocationDuringAuthentication(t *testing.T) {
 		client.Close()
 	}
 	evs := f.events()
-	wantTypes(t, evs, evSessionStart, evAuthSuccess, evSessionRevoked, evSessionEnd)
+	wantTypes(t, evs, event.TypeSessionStart, event.TypeAuthSuccess, event.TypeSessionRevoked, event.TypeSessionEnd)
 }
 
 // sessions returns the events of every recorded session, oldest first,
@@ -125,7 +126,7 @@ func (f *fixture) sessions() [][]recorder.Event {
 				f.t.Fatal(err)
 			}
 			evs, err := recorder.VerifyChain(lines)
-			if err != nil || len(evs) == 0 || evs[len(evs)-1].Type != evSessionEnd {
+			if err != nil || len(evs) == 0 || evs[len(evs)-1].Type != event.TypeSessionEnd {
 				break
 			}
 			out = append(out, evs)

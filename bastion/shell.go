@@ -6,6 +6,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // sessionAnswer is how the bastion answers one request on a session
@@ -75,7 +76,7 @@ func (cs *connState) session(nc gossh.NewChannel) {
 	for req := range reqs {
 		ans := answerSessionRequest(req, cs.example())
 		if ans.record {
-			_ = cs.record(evRequestRefused, requestRefused{Channel: id, Type: clip.Name(req.Type), Detail: ans.detail, Reason: ans.reason})
+			_ = cs.record(event.TypeRequestRefused, event.RequestRefused{Channel: id, Type: clip.Name(req.Type), Detail: ans.detail, Reason: ans.reason})
 		}
 		if closed {
 			_ = req.Reply(false, nil)

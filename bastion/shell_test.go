@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -91,7 +92,7 @@ func TestSessionRefusals(t *testing.T) {
 			client.Close()
 
 			evs := f.events()
-			got := only(t, evs, evRequestRefused)
+			got := only(t, evs, event.TypeRequestRefused)
 			if len(got) != len(tc.want) {
 				t.Fatalf("request.refused events %v, want %v", got, tc.want)
 			}
@@ -123,7 +124,7 @@ func TestSessionSideRequests(t *testing.T) {
 	ch.Close()
 	client.Close()
 
-	got := only(t, f.events(), evRequestRefused)
+	got := only(t, f.events(), event.TypeRequestRefused)
 	var typs []string
 	for _, ev := range got {
 		typs = append(typs, ev["type"].(string))

@@ -16,25 +16,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
-
-// Session lifecycle events (docs/recording-format.md, "Session events").
-const (
-	evSessionStart = "session.start"
-	evSessionEnd   = "session.end"
-)
-
-type sessionStart struct {
-	ClientAddr    string `json:"client_addr"`
-	ServerAddr    string `json:"server_addr"`
-	ClientVersion string `json:"client_version,omitempty"`
-}
-
-type sessionEnd struct {
-	Reason     string `json:"reason"`
-	DurationMS int64  `json:"duration_ms"`
-	Channels   int    `json:"channels"` // direct-tcpip channels opened
-}
 
 // refusal is the bastion saying no. The reason is recorded and logged;
 // the message is what the client is shown, and says what to do instead.
@@ -125,7 +108,7 @@ func (cs *connState) start(clientVersion string) {
 	if already {
 		return
 	}
-	_ = cs.record(evSessionStart, sessionStart{
+	_ = cs.record(event.TypeSessionStart, event.SessionStart{
 		ClientAddr:    cs.conn.RemoteAddr().String(),
 		ServerAddr:    cs.conn.LocalAddr().String(),
 		ClientVersion: clip.Name(clientVersion),
@@ -135,7 +118,7 @@ func (cs *connState) start(clientVersion string) {
 // record appends an event to the session. When that fails the connection
 // is closed, because gatehouse lets nothing happen that it cannot record;
 // callers refuse the action the event describes.
-func (cs *connState) record(typ string, data any) error {
+func (cs *connState) record(typ event.Type, data any) error {
 	emit := cs.stream.Emit
 	if typ == evDBStatement {
 		// A statement's outcome: what it records has happened, and its
@@ -149,7 +132,7 @@ func (cs *connState) record(typ string, data any) error {
 	}
 	level := slog.LevelInfo
 	switch {
-	case strings.HasSuffix(typ, ".refused") || strings.HasSuffix(typ, ".failure"):
+	case strings.HasSuffix(string(typ), ".refused") || strings.HasSuffix(string(typ), ".failure"):
 		level = slog.LevelWarn
 	case typ == evDBStatement:
 		// One per statement: the recording has them all; the log keeps
@@ -159,7 +142,7 @@ func (cs *connState) record(typ string, data any) error {
 			level = slog.LevelWarn
 		}
 	}
-	cs.log.LogAttrs(context.Background(), level, typ, slog.Any("event", loggedEvent{data}))
+	cs.log.LogAttrs(context.Background(), level, string(typ), slog.Any("event", loggedEvent{data}))
 	return nil
 }
 
@@ -222,13 +205,13 @@ func (cs *connState) finish() {
 	cs.endAuth() // the handshake goroutine has returned: auth is ours now
 
 	cs.mu.Lock()
-	end := sessionEnd{
+	end := event.SessionEnd{
 		Reason:     cs.endReason(),
 		DurationMS: cs.srv.cfg.Clock().Sub(cs.begun).Milliseconds(),
 		Channels:   cs.forwards,
 	}
 	cs.mu.Unlock()
-	_ = cs.record(evSessionEnd, end)
+	_ = cs.record(event.TypeSessionEnd, end)
 	if err := cs.stream.Close(); err != nil {
 		cs.log.Error("closing session recording", "error", err)
 	}

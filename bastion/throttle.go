@@ -8,11 +8,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
-
-// evAuthThrottled records, once per report interval and source, the
-// connections refused before authentication (docs/recording-format.md).
-const evAuthThrottled = "auth.throttled"
 
 // maxAuthTries is how many authentication attempts one connection may
 // make (x/crypto's default, and OpenSSH's MaxAuthTries, made explicit):
@@ -26,12 +23,6 @@ const throttleReportInterval = time.Minute
 
 // endThrottled is the end reason of a stream of refused connections.
 const endThrottled = "connections refused before authentication"
-
-type authThrottled struct {
-	sourcelimit.Report
-	PerMinute int `json:"max_auth_attempts_per_minute"`
-	MaxUnauth int `json:"max_unauthenticated_connections"`
-}
 
 // turnAway closes a connection the limiter refused, telling the client
 // why in a line before the version exchange, which RFC 4253 §4.2 lets a
@@ -60,7 +51,7 @@ func (s *Server) reportThrottled(ctx context.Context) {
 // the counts are logged.
 func (s *Server) recordThrottled(r sourcelimit.Report) {
 	perMinute, maxUnauth := s.limiter.Limits()
-	ev := authThrottled{Report: r, PerMinute: perMinute, MaxUnauth: maxUnauth}
+	ev := event.AuthThrottled{ThrottleReport: event.ThrottleReport(r), PerMinute: perMinute, MaxUnauth: maxUnauth}
 	s.log.Warn("connections refused before authentication", "source", r.Source,
 		"over_rate", r.OverRate, "over_concurrency", r.OverConcurrency)
 	if err := s.recordThrottledSource(ev); err != nil {
@@ -68,13 +59,13 @@ func (s *Server) recordThrottled(r sourcelimit.Report) {
 	}
 }
 
-func (s *Server) recordThrottledSource(ev authThrottled) error {
+func (s *Server) recordThrottledSource(ev event.AuthThrottled) error {
 	stream, err := s.cfg.Recorder.Open(recorder.KindSession)
 	if err != nil {
 		return err
 	}
-	errStart := stream.Emit(evSessionStart, sessionStart{ClientAddr: ev.Source})
-	errEv := stream.Emit(evAuthThrottled, ev)
-	errEnd := stream.Emit(evSessionEnd, sessionEnd{Reason: endThrottled, DurationMS: ev.Last.Sub(ev.First).Milliseconds()})
+	errStart := stream.Emit(event.TypeSessionStart, event.SessionStart{ClientAddr: ev.Source})
+	errEv := stream.Emit(event.TypeAuthThrottled, ev)
+	errEnd := stream.Emit(event.TypeSessionEnd, event.SessionEnd{Reason: endThrottled, DurationMS: ev.Last.Sub(ev.First).Milliseconds()})
 	return errors.Join(errStart, errEv, errEnd, stream.Close())
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 func limitAttempts(n int) fixtureOption {
@@ -90,7 +91,7 @@ func (f *fixture) wantNoneUnauthenticated() {
 
 // streamsByKind counts the recorded sessions of clients and returns the
 // auth.throttled events.
-func (f *fixture) streamsByKind() (sessions int, throttled []authThrottled) {
+func (f *fixture) streamsByKind() (sessions int, throttled []event.AuthThrottled) {
 	f.t.Helper()
 	ids, err := f.store.List(recorder.KindSession)
 	if err != nil {
@@ -105,14 +106,14 @@ func (f *fixture) streamsByKind() (sessions int, throttled []authThrottled) {
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		got := only(f.t, evs, evAuthThrottled)
+		got := only(f.t, evs, event.TypeAuthThrottled)
 		if len(got) == 0 {
 			sessions++
 			continue
 		}
 		for _, e := range evs {
-			if e.Type == evAuthThrottled {
-				var a authThrottled
+			if e.Type == event.TypeAuthThrottled {
+				var a event.AuthThrottled
 				if err := json.Unmarshal(e.Data, &a); err != nil {
 					f.t.Fatal(err)
 				}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // AgentCertificateRequest is the body of POST /v1/agent-certificates. No
@@ -22,7 +24,7 @@ type AgentCertificateRequest struct {
 func (api *API) serveAgentCertificate(w http.ResponseWriter, r *http.Request) {
 	ar, err := decodeAgentRequest(w, r)
 	if err != nil {
-		api.refuse(w, r, RefusedEvent{Source: SourceAgent}, err)
+		api.refuse(w, r, event.CertRefused{Source: SourceAgent}, err)
 		return
 	}
 	cert, err := api.Authority.IssueAgent(r.Context(), ar)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
 	"github.com/gatehouse-dev/gatehouse/policy"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // engineer is a certificate the test authority issued, with its key.
@@ -90,7 +92,7 @@ func TestIssueAgent(t *testing.T) {
 		t.Errorf("identity\n got %s\nwant %s", id.Encode(), want.Encode())
 	}
 	ev := rec.last(t)
-	if ev.Type != EventIssued || ev.Data["source"] != SourceAgent || ev.Data["key_id"] != cert.KeyId {
+	if ev.Type != event.TypeCertIssued || ev.Data["source"] != SourceAgent || ev.Data["key_id"] != cert.KeyId {
 		t.Errorf("recorded %s %v, want cert.issued with source agent", ev.Type, ev.Data)
 	}
 }
@@ -324,7 +326,7 @@ func TestAPIAgentCertificates(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(out), "not an SSH certificate") {
 		t.Errorf("plain key as certificate: %d %s", resp.StatusCode, out)
 	}
-	if ev := f.rec.last(t); ev.Type != EventRefused || ev.Data["source"] != SourceAgent {
+	if ev := f.rec.last(t); ev.Type != event.TypeCertRefused || ev.Data["source"] != SourceAgent {
 		t.Errorf("refusal recorded as %s %v", ev.Type, ev.Data)
 	}
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // maxRequestBody bounds POST /v1/certificates: a 16384-bit RSA key in
@@ -112,17 +114,17 @@ func (api *API) serveInfo(w http.ResponseWriter, _ *http.Request) {
 func (api *API) serveCertificate(w http.ResponseWriter, r *http.Request) {
 	token, verifier, source, err := api.route(r)
 	if err != nil {
-		api.refuse(w, r, RefusedEvent{Source: source}, err)
+		api.refuse(w, r, event.CertRefused{Source: source}, err)
 		return
 	}
 	body, pub, ttl, err := decodeCertificateRequest(w, r)
 	if err != nil {
-		api.refuse(w, r, RefusedEvent{Source: source}, err)
+		api.refuse(w, r, event.CertRefused{Source: source}, err)
 		return
 	}
 	id, err := verifier.Verify(r.Context(), token)
 	if err != nil {
-		api.refuse(w, r, RefusedEvent{Source: source, KeyFingerprint: gossh.FingerprintSHA256(pub), Grants: body.Grants}, tokenError(err))
+		api.refuse(w, r, event.CertRefused{Source: source, KeyFingerprint: gossh.FingerprintSHA256(pub), Grants: body.Grants}, tokenError(err))
 		return
 	}
 	req := Request{Identity: body.identity(id), PublicKey: pub, TTL: ttl, Grants: body.Grants, Source: source}
@@ -229,7 +231,7 @@ func newCertificateResponse(cert *gossh.Certificate) CertificateResponse {
 
 // refuse records a refusal made by the API itself (before the Authority
 // saw the request) and answers it.
-func (api *API) refuse(w http.ResponseWriter, r *http.Request, ev RefusedEvent, err error) {
+func (api *API) refuse(w http.ResponseWriter, r *http.Request, ev event.CertRefused, err error) {
 	if api.Authority != nil {
 		err = api.Authority.recordRefusal(ev, err)
 	}

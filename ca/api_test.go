@@ -15,6 +15,8 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/policy"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // fakeVerifier accepts the tokens in ids and fails the rest with err (or a
@@ -155,7 +157,7 @@ func TestAPIIssue(t *testing.T) {
 	if got.ValidAfter != "2030-01-02T03:03:05Z" || got.ValidBefore != "2030-01-02T03:34:05Z" {
 		t.Errorf("validity %s .. %s", got.ValidAfter, got.ValidBefore)
 	}
-	if ev := f.rec.last(t); ev.Type != EventIssued || ev.Data["source"] != SourceOIDC {
+	if ev := f.rec.last(t); ev.Type != event.TypeCertIssued || ev.Data["source"] != SourceOIDC {
 		t.Errorf("recorded %v", ev)
 	}
 }
@@ -198,8 +200,8 @@ func TestAPIClientSetApproval(t *testing.T) {
 			if resp.StatusCode != 400 || !strings.Contains(string(body), tc.field+" cannot be set") {
 				t.Fatalf("status %d: %s; want 400 naming %s", resp.StatusCode, body, tc.field)
 			}
-			if ev := f.rec.last(t); ev.Type != EventRefused || !strings.Contains(fmt.Sprint(ev.Data["reason"]), tc.field) {
-				t.Errorf("recorded %v, want %s naming %s", ev, EventRefused, tc.field)
+			if ev := f.rec.last(t); ev.Type != event.TypeCertRefused || !strings.Contains(fmt.Sprint(ev.Data["reason"]), tc.field) {
+				t.Errorf("recorded %v, want %s naming %s", ev, event.TypeCertRefused, tc.field)
 			}
 		})
 	}
@@ -286,7 +288,7 @@ func TestAPIErrors(t *testing.T) {
 				return
 			}
 			ev := f.rec.last(t)
-			if ev.Type != EventRefused || ev.Data["code"] != tt.code {
+			if ev.Type != event.TypeCertRefused || ev.Data["code"] != tt.code {
 				t.Errorf("recorded %s %v, want a refusal with code %s", ev.Type, ev.Data, tt.code)
 			}
 			if len(f.rec.all()) != 1 {

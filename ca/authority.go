@@ -16,13 +16,14 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // Recorder is what the CA records issuances and refusals to (a
 // *recorder.Stream satisfies it). An error means the event was not
 // recorded.
 type Recorder interface {
-	Emit(typ string, data any) error
+	Emit(typ event.Type, data any) error
 }
 
 // Sources of a request, recorded with every issuance and refusal.
@@ -105,7 +106,7 @@ func (a *Authority) issue(ctx context.Context, req Request, sources []string, gr
 	}
 	// Fail closed: a certificate whose issuance is not on the record
 	// must not exist, so it is dropped here, unseen.
-	if err := a.Record.Emit(EventIssued, newIssuedEvent(req.Source, id, cert)); err != nil {
+	if err := a.Record.Emit(event.TypeCertIssued, newIssuedEvent(req.Source, id, cert)); err != nil {
 		return nil, &Error{
 			Code:    CodeInternal,
 			Message: "the issuance could not be recorded, so no certificate was issued; try again, and tell the operator if it persists",

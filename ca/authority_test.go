@@ -12,6 +12,8 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/policy"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 func TestIssue(t *testing.T) {
@@ -148,8 +150,8 @@ func TestIssue(t *testing.T) {
 			if tt.keyID != "" && cert.KeyId != tt.keyID {
 				t.Errorf("KeyId = %q, want %q", cert.KeyId, tt.keyID)
 			}
-			if ev := rec.last(t); ev.Type != EventIssued {
-				t.Errorf("recorded %s, want %s", ev.Type, EventIssued)
+			if ev := rec.last(t); ev.Type != event.TypeCertIssued {
+				t.Errorf("recorded %s, want %s", ev.Type, event.TypeCertIssued)
 			}
 		})
 	}
@@ -174,8 +176,8 @@ func checkRefusal(t *testing.T, rec *fakeRecorder, cert *gossh.Certificate, err 
 		t.Errorf("message %q does not contain %q", e.Message, inMsg)
 	}
 	ev := rec.last(t)
-	if ev.Type != EventRefused || ev.Data["code"] != code || ev.Data["reason"] == "" {
-		t.Errorf("recorded %s %v, want %s with code %s", ev.Type, ev.Data, EventRefused, code)
+	if ev.Type != event.TypeCertRefused || ev.Data["code"] != code || ev.Data["reason"] == "" {
+		t.Errorf("recorded %s %v, want %s with code %s", ev.Type, ev.Data, event.TypeCertRefused, code)
 	}
 }
 
@@ -330,7 +332,7 @@ func TestIssueRecordsEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := rec.last(t)
-	if ev.Type != EventIssued {
+	if ev.Type != event.TypeCertIssued {
 		t.Fatalf("type %s", ev.Type)
 	}
 	id := ev.Data["identity"].(map[string]any)
@@ -357,7 +359,7 @@ func TestIssueRecordsEvents(t *testing.T) {
 
 	_, err = a.Issue(context.Background(), Request{Identity: alice(), PublicKey: pub, Grants: []string{"orders:admin"}, Source: SourceOIDC})
 	ev = rec.last(t)
-	if ev.Type != EventRefused || errorCode(err) != CodeGrantNotAllowed {
+	if ev.Type != event.TypeCertRefused || errorCode(err) != CodeGrantNotAllowed {
 		t.Fatalf("got %s / %v", ev.Type, err)
 	}
 	for _, k := range []string{"source", "identity", "reason", "code"} {
@@ -440,7 +442,7 @@ func TestIssueCancelledContext(t *testing.T) {
 	if cert != nil || err == nil || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cert %v err %v", cert, err)
 	}
-	if rec.last(t).Type != EventRefused {
+	if rec.last(t).Type != event.TypeCertRefused {
 		t.Error("cancellation not recorded")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // TestRefusalClipsRequestedGrants: the grants a refused request asked
@@ -22,8 +24,8 @@ func TestRefusalClipsRequestedGrants(t *testing.T) {
 		t.Fatal("Issue accepted 500 unknown grants")
 	}
 	ev := rec.last(t)
-	if ev.Type != EventRefused {
-		t.Fatalf("recorded %s, want %s", ev.Type, EventRefused)
+	if ev.Type != event.TypeCertRefused {
+		t.Fatalf("recorded %s, want %s", ev.Type, event.TypeCertRefused)
 	}
 	got, _ := ev.Data["grants"].([]any)
 	if len(got) != clip.ListMax+1 {
@@ -47,7 +49,7 @@ func TestRefusalClipsRequestedIdentity(t *testing.T) {
 		t.Fatal("Issue accepted a 30000-byte agent name")
 	}
 	ev := rec.last(t)
-	if ev.Type != EventRefused || len(ev.Raw) > 4<<10 {
+	if ev.Type != event.TypeCertRefused || len(ev.Raw) > 4<<10 {
 		t.Fatalf("recorded %s of %d bytes, want a bounded refusal", ev.Type, len(ev.Raw))
 	}
 	got, _ := ev.Data["identity"].(map[string]any)
@@ -69,7 +71,7 @@ func TestAPIRefusalWithoutTokenClipsGrants(t *testing.T) {
 		t.Fatalf("forged token: %d %s", resp.StatusCode, body)
 	}
 	ev := f.rec.last(t)
-	if got, _ := ev.Data["grants"].([]any); ev.Type != EventRefused || len(got) != clip.ListMax+1 || len(ev.Raw) > 4<<10 {
+	if got, _ := ev.Data["grants"].([]any); ev.Type != event.TypeCertRefused || len(got) != clip.ListMax+1 || len(ev.Raw) > 4<<10 {
 		t.Errorf("recorded %s with %d grants in %d bytes, want %d and a count of the rest", ev.Type, len(got), len(ev.Raw), clip.ListMax+1)
 	}
 }

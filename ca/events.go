@@ -9,42 +9,21 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
-// Event types the CA records.
-const (
-	EventIssued  = "cert.issued"
-	EventRefused = "cert.refused"
-)
+// The CA records its events (cert.issued, cert.refused, cert.throttled,
+// request.*) as the payload types of recorder/event.
 
-// IssuedEvent is the data of a cert.issued event.
-type IssuedEvent struct {
-	Source         string          `json:"source"`
-	Identity       policy.Identity `json:"identity"` // as encoded in the certificate, serial included
-	KeyID          string          `json:"key_id"`
-	Serial         uint64          `json:"serial"`
-	Principals     []string        `json:"principals"`
-	KeyFingerprint string          `json:"key_fingerprint"` // SHA256:… of the certified public key
-	ValidAfter     time.Time       `json:"valid_after"`
-	ValidBefore    time.Time       `json:"valid_before"`
-}
+// IssuedEvent is a cert.issued event as the CA reads it back (the issued
+// certificates behind revocation): event.CertIssued, with what revocation
+// asks of it.
+type IssuedEvent event.CertIssued
 
-// RefusedEvent is the data of a cert.refused event. Identity is whatever
-// was known when the request was refused: nil when no token was verified.
-type RefusedEvent struct {
-	Source         string           `json:"source"` // empty when the request carried no token
-	Identity       *policy.Identity `json:"identity"`
-	Reason         string           `json:"reason"`
-	Code           string           `json:"code"`
-	KeyFingerprint string           `json:"key_fingerprint,omitempty"`
-	Grants         []string         `json:"grants,omitempty"` // as requested
-	TTL            string           `json:"ttl,omitempty"`    // as requested
-}
-
-func newIssuedEvent(source string, id policy.Identity, cert *gossh.Certificate) IssuedEvent {
-	return IssuedEvent{
+func newIssuedEvent(source string, id policy.Identity, cert *gossh.Certificate) event.CertIssued {
+	return event.CertIssued{
 		Source:         source,
-		Identity:       id,
+		Identity:       event.Identity(id),
 		KeyID:          cert.KeyId,
 		Serial:         cert.Serial,
 		Principals:     cert.ValidPrincipals,
@@ -58,13 +37,14 @@ func newIssuedEvent(source string, id policy.Identity, cert *gossh.Certificate) 
 // caller. The refusal stands whether or not it could be recorded; a
 // recording failure is joined to the error for the server's log.
 func (a *Authority) refuse(req Request, err error) error {
-	ev := RefusedEvent{Source: req.Source, Grants: req.Grants}
+	ev := event.CertRefused{Source: req.Source, Grants: req.Grants}
 	if req.Identity.Subject != "" {
 		id := req.Identity
 		// A refused request may have been refused for these: the caller
 		// wrote them, unchecked.
 		id.Agent, id.RequestID, id.TicketID, id.RunID = clip.Name(id.Agent), clip.Name(id.RequestID), clip.Name(id.TicketID), clip.Name(id.RunID)
-		ev.Identity = &id
+		recorded := event.Identity(id)
+		ev.Identity = &recorded
 	}
 	if req.PublicKey != nil {
 		ev.KeyFingerprint = gossh.FingerprintSHA256(req.PublicKey)
@@ -76,7 +56,7 @@ func (a *Authority) refuse(req Request, err error) error {
 }
 
 // recordRefusal fills in the reason and code from err and emits the event.
-func (a *Authority) recordRefusal(ev RefusedEvent, err error) error {
+func (a *Authority) recordRefusal(ev event.CertRefused, err error) error {
 	e := asError(err)
 	ev.Reason, ev.Code = e.Message, e.Code
 	if e.Code == CodeInternal && e.Err != nil {
@@ -90,7 +70,7 @@ func (a *Authority) recordRefusal(ev RefusedEvent, err error) error {
 	if a.Record == nil {
 		return e
 	}
-	if rerr := a.Record.Emit(EventRefused, ev); rerr != nil {
+	if rerr := a.Record.Emit(event.TypeCertRefused, ev); rerr != nil {
 		return errors.Join(e, fmt.Errorf("ca: record refusal (%s): %w", e.Code, rerr))
 	}
 	return e

@@ -15,6 +15,8 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/policy"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // testPolicy: engineering → orders:readonly (ca.max_ttl 1h); dba →
@@ -60,7 +62,7 @@ func loadTestPolicy(t testing.TB) *policy.Config {
 }
 
 type recordedEvent struct {
-	Type string
+	Type event.Type
 	Data map[string]any // the event as it would be serialised
 	Raw  []byte         // the serialised event (numbers exact)
 }
@@ -72,7 +74,7 @@ type fakeRecorder struct {
 	events []recordedEvent
 }
 
-func (f *fakeRecorder) Emit(typ string, data any) error {
+func (f *fakeRecorder) Emit(typ event.Type, data any) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {

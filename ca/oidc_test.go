@@ -18,6 +18,8 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/gatehouse-dev/gatehouse/policy"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // testIdP is a minimal OpenID provider: discovery and a JWKS with one
@@ -221,7 +223,7 @@ func TestAPIWithOIDCVerifier(t *testing.T) {
 	if resp.StatusCode != 401 || !strings.Contains(string(body), CodeTokenExpired) {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
-	if ev := f.rec.last(t); ev.Type != EventRefused || ev.Data["code"] != CodeTokenExpired || ev.Data["source"] != SourceOIDC {
+	if ev := f.rec.last(t); ev.Type != event.TypeCertRefused || ev.Data["code"] != CodeTokenExpired || ev.Data["source"] != SourceOIDC {
 		t.Errorf("recorded %v", ev)
 	}
 }

@@ -7,17 +7,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
-
-// EventThrottled records, once per report and source, the requests the
-// API refused because the source had made too many that failed.
-const EventThrottled = "cert.throttled"
-
-// ThrottledEvent is the data of a cert.throttled event.
-type ThrottledEvent struct {
-	sourcelimit.Report
-	PerMinute int `json:"max_failed_requests_per_minute"`
-}
 
 // ThrottleReportInterval is how often ReportThrottled records refusals.
 const ThrottleReportInterval = time.Minute
@@ -104,7 +96,7 @@ func (api *API) recordThrottled(r sourcelimit.Report) {
 	if api.Authority == nil || api.Authority.Record == nil {
 		return
 	}
-	if err := api.Authority.Record.Emit(EventThrottled, ThrottledEvent{Report: r, PerMinute: perMinute}); err != nil {
+	if err := api.Authority.Record.Emit(event.TypeCertThrottled, event.CertThrottled{ThrottleReport: event.ThrottleReport(r), PerMinute: perMinute}); err != nil {
 		api.log().Error("cannot record refused requests", "source", r.Source, "error", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // TestAPILimitsFailedRequests: a source that keeps failing (forged
@@ -39,9 +41,9 @@ func TestAPILimitsFailedRequests(t *testing.T) {
 	var refused, throttled []recordedEvent
 	for _, ev := range f.rec.all() {
 		switch ev.Type {
-		case EventRefused:
+		case event.TypeCertRefused:
 			refused = append(refused, ev)
-		case EventThrottled:
+		case event.TypeCertThrottled:
 			throttled = append(throttled, ev)
 		}
 	}

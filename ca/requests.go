@@ -16,14 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
 	"github.com/gatehouse-dev/gatehouse/policy"
-)
-
-// Events of the access request workflow, recorded in the CA stream.
-const (
-	EventRequestFiled    = "request.filed"
-	EventRequestApproved = "request.approved"
-	EventRequestDenied   = "request.denied"
-	EventRequestRefused  = "request.refused"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // States of an access request.
@@ -61,22 +54,11 @@ type AccessRequest struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
-// RequestEvent is the data of request.filed, request.approved and
-// request.denied: the request as it stands after the step, and who took
-// the step.
-type RequestEvent struct {
-	Request AccessRequest   `json:"request"`
-	By      policy.Identity `json:"by"`
-}
-
-// RequestRefusedEvent is the data of request.refused.
-type RequestRefusedEvent struct {
-	Action    string           `json:"action"` // file | approve | deny | list
-	RequestID string           `json:"request_id,omitempty"`
-	Grant     string           `json:"grant,omitempty"`
-	By        *policy.Identity `json:"by"` // nil when the caller's certificate did not verify
-	Reason    string           `json:"reason"`
-	Code      string           `json:"code"`
+// recorded is r as the workflow's events record it (event.RequestStep).
+func (r AccessRequest) recorded() event.AccessRequest {
+	return event.AccessRequest{ID: r.ID, State: r.State, Requester: event.Identity(r.Requester), Grant: r.Grant,
+		Reason: r.Reason, TTL: r.TTL, FiledAt: r.FiledAt, DecidedBy: r.DecidedBy, DecidedAt: r.DecidedAt,
+		DecisionReason: r.DecisionReason, ExpiresAt: r.ExpiresAt}
 }
 
 type requestsDoc struct {
@@ -254,7 +236,7 @@ func (a *Authority) fileRequest(who policy.Identity, grant, reason string, ttl t
 	err = a.Requests.update(func(rs *[]AccessRequest) error {
 		*rs = append(pruneDecided(*rs, a.now()), r)
 		return nil
-	}, func() error { return a.recordRequest(EventRequestFiled, r, who) })
+	}, func() error { return a.recordRequest(event.TypeRequestFiled, r, who) })
 	return r, err
 }
 
@@ -322,10 +304,10 @@ func (a *Authority) decide(who policy.Identity, id string, approve bool, reason 
 	}
 	now := a.now().UTC()
 	r.DecidedBy, r.DecidedAt, r.DecisionReason = who.Name(), now, reason
-	typ := EventRequestDenied
+	typ := event.TypeRequestDenied
 	r.State = RequestDenied
 	if approve {
-		typ, r.State = EventRequestApproved, RequestApproved
+		typ, r.State = event.TypeRequestApproved, RequestApproved
 		life := rq.MaxTTL
 		if asked, err := policy.ParseDuration(r.TTL); err == nil && asked > 0 && asked < life {
 			life = asked
@@ -363,11 +345,11 @@ func (a *Authority) PendingFor(who policy.Identity) []AccessRequest {
 
 // recordRequest emits a step of the workflow; an error means the step
 // must not happen (it would be unrecorded).
-func (a *Authority) recordRequest(typ string, r AccessRequest, by policy.Identity) error {
+func (a *Authority) recordRequest(typ event.Type, r AccessRequest, by policy.Identity) error {
 	if a.Record == nil {
 		return asError(errors.New("ca: authority has no Record"))
 	}
-	if err := a.Record.Emit(typ, RequestEvent{Request: r, By: by}); err != nil {
+	if err := a.Record.Emit(typ, event.RequestStep{Request: r.recorded(), By: event.Identity(by)}); err != nil {
 		return &Error{Code: CodeInternal, Status: statusFor(CodeInternal), Err: err,
 			Message: "the step could not be recorded, so it was not taken; try again, and tell the operator if it persists"}
 	}
@@ -378,14 +360,15 @@ func (a *Authority) recordRequest(typ string, r AccessRequest, by policy.Identit
 // caller.
 func (a *Authority) refuseRequest(action, id, grant string, by *policy.Identity, err error) error {
 	e := asError(err)
-	ev := RequestRefusedEvent{Action: action, RequestID: clip.Name(id), Grant: clip.Name(grant), Reason: clip.Detail(e.Message), Code: e.Code}
+	ev := event.AccessRequestRefused{Action: action, RequestID: clip.Name(id), Grant: clip.Name(grant), Reason: clip.Detail(e.Message), Code: e.Code}
 	if by != nil && by.Subject != "" {
-		ev.By = by
+		recorded := event.Identity(*by)
+		ev.By = &recorded
 	}
 	if a.Record == nil {
 		return e
 	}
-	if rerr := a.Record.Emit(EventRequestRefused, ev); rerr != nil {
+	if rerr := a.Record.Emit(event.TypeRequestRefused, ev); rerr != nil {
 		return errors.Join(e, fmt.Errorf("ca: record request refusal: %w", rerr))
 	}
 	return e

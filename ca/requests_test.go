@@ -21,6 +21,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
 	"github.com/gatehouse-dev/gatehouse/policy"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // requestPolicy adds to testPolicy orders:admin for engineering, on
@@ -106,7 +108,7 @@ func TestAccessRequestLifecycle(t *testing.T) {
 	if r.State != RequestPending || !strings.HasPrefix(r.ID, "req-") || r.Requester.Email != "alice@example.com" {
 		t.Errorf("filed %+v", r)
 	}
-	if ev := f.rec.last(t); ev.Type != EventRequestFiled || !strings.Contains(string(ev.Raw), r.ID) {
+	if ev := f.rec.last(t); ev.Type != event.TypeRequestFiled || !strings.Contains(string(ev.Raw), r.ID) {
 		t.Errorf("filing recorded as %s %s", ev.Type, ev.Raw)
 	}
 	if cert, _ := f.issue(t, alice()); slices.Contains(cert.ValidPrincipals, "orders:admin") {
@@ -127,7 +129,7 @@ func TestAccessRequestLifecycle(t *testing.T) {
 	if approved.State != RequestApproved || approved.DecidedBy != "carol@example.com" || !approved.ExpiresAt.Equal(f.clock.now().Add(30*time.Minute)) {
 		t.Errorf("approved %+v", approved)
 	}
-	if ev := f.rec.last(t); ev.Type != EventRequestApproved || !strings.Contains(string(ev.Raw), "carol@example.com") {
+	if ev := f.rec.last(t); ev.Type != event.TypeRequestApproved || !strings.Contains(string(ev.Raw), "carol@example.com") {
 		t.Errorf("approval recorded as %s %s", ev.Type, ev.Raw)
 	}
 
@@ -204,7 +206,7 @@ func TestAccessRequestRefusals(t *testing.T) {
 		if errorCode(err) != wantCode || !strings.Contains(err.Error(), wantText) {
 			t.Errorf("%s: %v (code %s), want %s mentioning %q", name, err, errorCode(err), wantCode, wantText)
 		}
-		if ev := f.rec.last(t); ev.Type != EventRequestRefused || ev.Data["code"] != wantCode {
+		if ev := f.rec.last(t); ev.Type != event.TypeRequestRefused || ev.Data["code"] != wantCode {
 			t.Errorf("%s: recorded as %s %s", name, ev.Type, ev.Raw)
 		}
 	}
@@ -236,7 +238,7 @@ func TestAccessRequestRefusals(t *testing.T) {
 	if err != nil || denied.State != RequestDenied || denied.DecisionReason != "use the runbook" {
 		t.Fatalf("deny: %+v %v", denied, err)
 	}
-	if ev := f.rec.last(t); ev.Type != EventRequestDenied || !strings.Contains(string(ev.Raw), "use the runbook") {
+	if ev := f.rec.last(t); ev.Type != event.TypeRequestDenied || !strings.Contains(string(ev.Raw), "use the runbook") {
 		t.Errorf("denial recorded as %s %s", ev.Type, ev.Raw)
 	}
 	_, err = f.a.Decide(approver, r.ID, true, "")

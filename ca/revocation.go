@@ -11,13 +11,12 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/policy"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // RevocationFile is the revocation list's file name in data_dir.
 const RevocationFile = "revocations.json"
-
-// EventRevoked is the CA event `gatehouse revoke` records.
-const EventRevoked = "cert.revoked"
 
 // Revocation is one entry of the revocation list. Exactly one of Serial,
 // Identity and Key is set; it decides what the entry revokes:
@@ -166,20 +165,15 @@ func identityMatches(name, keyID string) bool {
 	return isAgent && strings.EqualFold(name, human)
 }
 
-// RevokedEvent is the data of a cert.revoked event.
-type RevokedEvent struct {
-	Revocation Revocation `json:"revocation"`
-	// Matched are the certificates in the CA's record, still valid, that
-	// the entry revokes; an entry may match none (yet).
-	Matched []RevokedCertificate `json:"matched"`
+// Recorded is the cert.revoked event of r: the entry, and the
+// certificates in the CA's record, still valid, that it revokes
+// (MatchIssued; an entry may match none yet).
+func (r Revocation) Recorded(matched []RevokedCertificate) event.CertRevoked {
+	return event.CertRevoked{Revocation: event.Revocation(r), Matched: matched}
 }
 
 // RevokedCertificate names one certificate a revocation covers.
-type RevokedCertificate struct {
-	Serial      uint64    `json:"serial"`
-	KeyID       string    `json:"key_id"`
-	ValidBefore time.Time `json:"valid_before"`
-}
+type RevokedCertificate = event.RevokedCertificate
 
 // MatchIssued lists the certificates of issued, still valid at now, that r
 // revokes.

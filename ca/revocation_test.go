@@ -14,7 +14,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 var revokedAt = time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)
@@ -259,7 +259,7 @@ func issuedEvents(t *testing.T, rec *fakeRecorder) []IssuedEvent {
 	t.Helper()
 	var out []IssuedEvent
 	for _, ev := range rec.all() {
-		if ev.Type != EventIssued {
+		if ev.Type != event.TypeCertIssued {
 			continue
 		}
 		e, err := DecodeIssued(ev.Raw)
@@ -290,7 +290,7 @@ func keygenRevoked(t *testing.T, krlFile string, cert *gossh.Certificate) bool {
 
 func TestAgentKeyRevocations(t *testing.T) {
 	at := time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)
-	agent := IssuedEvent{Serial: 7, KeyFingerprint: "SHA256:agent", Identity: policy.Identity{Agent: "claude", DelegatedBySerial: 3}}
+	agent := IssuedEvent{Serial: 7, KeyFingerprint: "SHA256:agent", Identity: event.Identity{Agent: "claude", DelegatedBySerial: 3}}
 	human := IssuedEvent{Serial: 3, KeyFingerprint: "SHA256:human"}
 	issued := []IssuedEvent{human, agent}
 	tests := []struct {

@@ -11,6 +11,8 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/policy"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // serialChoosingSigner signs like Vault: it picks the serial and validity
@@ -56,7 +58,7 @@ func TestSignerChoosesSerial(t *testing.T) {
 		t.Errorf("identity extension serial %d (%v), want 0", ext.Serial, err)
 	}
 	ev := rec.last(t)
-	if ev.Type != EventIssued || strings.Count(string(ev.Raw), fmt.Sprintf(`"serial":%d`, vault.serial)) != 2 {
+	if ev.Type != event.TypeCertIssued || strings.Count(string(ev.Raw), fmt.Sprintf(`"serial":%d`, vault.serial)) != 2 {
 		t.Errorf("recorded %s %s, want the signer's serial", ev.Type, ev.Raw)
 	}
 	if !(Revocation{Serial: vault.serial}).Matches(FactsOf(cert)) {
@@ -77,7 +79,7 @@ func TestSignerFailureRecorded(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != CodeInternal || !errors.Is(err, why) {
 		t.Fatalf("err = %v, want an internal error wrapping the signer's", err)
 	}
-	if ev := rec.last(t); ev.Type != EventRefused || !strings.Contains(string(ev.Raw), "raise max_ttl") {
+	if ev := rec.last(t); ev.Type != event.TypeCertRefused || !strings.Contains(string(ev.Raw), "raise max_ttl") {
 		t.Errorf("recorded %s %s", ev.Type, ev.Raw)
 	}
 }

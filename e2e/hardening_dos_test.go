@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/e2e/harness"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // Issue 12, items 21 and 22: a client that fills the spool shuts everyone
@@ -355,7 +356,7 @@ func streamEvents(t *testing.T, store recorder.FileStore, kind string) (streams 
 }
 
 // eventsOf returns the payloads of the events of one type.
-func eventsOf(events []recorder.Event, typ string) []string {
+func eventsOf(events []recorder.Event, typ event.Type) []string {
 	var out []string
 	for _, ev := range events {
 		if ev.Type == typ {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/e2e/harness"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // Issue 12, items 14 to 18: the record. What an agent that wants its
@@ -58,7 +59,7 @@ func testHardeningRecordTruncation(t *testing.T, w *world, alice profile) {
 	}
 	cut := -1
 	for i, l := range lines {
-		if ev, _ := recorder.Decode(l); ev.Type == recorder.TypeCheckpoint {
+		if ev, _ := recorder.Decode(l); ev.Type == event.TypeCheckpoint {
 			cut = i + 1
 			break
 		}

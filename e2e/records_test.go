@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 func (w *world) store() recorder.FileStore {
@@ -18,7 +19,7 @@ func (w *world) store() recorder.FileStore {
 }
 
 // findCAEvent returns the first CA event of a type whose line contains text.
-func (w *world) findCAEvent(t *testing.T, typ, text string) string {
+func (w *world) findCAEvent(t *testing.T, typ event.Type, text string) string {
 	t.Helper()
 	ids, err := w.store().List(recorder.KindCA)
 	if err != nil {
@@ -93,7 +94,7 @@ func (w *world) newSessionEvents(t *testing.T, before map[string]bool) []recorde
 }
 
 // findEvent returns the first event of a type whose payload contains all texts.
-func findEvent(t *testing.T, events []recorder.Event, typ string, texts ...string) recorder.Event {
+func findEvent(t *testing.T, events []recorder.Event, typ event.Type, texts ...string) recorder.Event {
 	t.Helper()
 next:
 	for _, ev := range events {
@@ -114,7 +115,7 @@ next:
 func eventTypes(events []recorder.Event) string {
 	var types []string
 	for _, ev := range events {
-		types = append(types, ev.Type)
+		types = append(types, string(ev.Type))
 	}
 	return strings.Join(types, ", ")
 }
@@ -122,7 +123,7 @@ func eventTypes(events []recorder.Event) string {
 func eventDump(events []recorder.Event) string {
 	var b strings.Builder
 	for _, ev := range events {
-		b.WriteString("\n  " + ev.Type + " " + string(ev.Data))
+		b.WriteString("\n  " + string(ev.Type) + " " + string(ev.Data))
 	}
 	return b.String()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/ca"
 	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -85,8 +86,8 @@ type refusal struct {
 	config     func(t *testing.T) string // ssh_config to use
 	args       []string                  // ssh arguments after -F CONFIG
 	env        []string
-	wantClient []string // what the client must show
-	eventType  string   // the recorded refusal
+	wantClient []string   // what the client must show
+	eventType  event.Type // the recorded refusal
 	eventText  []string
 }
 

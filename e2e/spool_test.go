@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/e2e/harness"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 	"github.com/gatehouse-dev/gatehouse/recorder/s3store"
 )
 
@@ -151,7 +152,7 @@ func (w *pgS3World) statements(t *testing.T, ids []string) []dbStatementRecord {
 
 // events reads the bucket's copy of every session and returns its events
 // of type typ.
-func (w *pgS3World) events(t *testing.T, ids []string, typ string) []dbStatementRecord {
+func (w *pgS3World) events(t *testing.T, ids []string, typ event.Type) []dbStatementRecord {
 	t.Helper()
 	c, err := s3store.Dial(s3store.Config{Endpoint: w.m.Endpoint, Bucket: w.bucket, AccessKey: w.m.AccessKey, SecretKey: w.m.SecretKey})
 	if err != nil {

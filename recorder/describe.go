@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // Describe renders one event for a person: the session's events in words
@@ -21,102 +23,72 @@ func describe(ev Event) string {
 		}
 	}
 	if len(ev.Data) == 0 || string(ev.Data) == "null" {
-		return ev.Type
+		return string(ev.Type)
 	}
-	return ev.Type + " " + string(ev.Data)
+	return string(ev.Type) + " " + string(ev.Data)
 }
 
 // describers render the payloads they know; an error falls back to the
 // raw payload.
-var describers = map[string]func(json.RawMessage) (string, error){
-	"session.start":   describeStart,
-	"auth.failure":    describeAuthFailure,
-	typeAuthSuccess:   describeAuthSuccess,
-	"channel.open":    describeChannelOpen,
-	"channel.refused": describeChannelRefused,
-	"channel.close":   describeChannelClose,
-	"request.refused": describeRequestRefused,
-	typeStatement:     describeStatement,
-	"db.decision":     describeStatement,
-	"db.cancel":       describeCancel,
-	"db.cancelled":    describeCancelled,
-	typeSessionEnd:    describeEnd,
-	TypeCheckpoint:    describeCheckpoint,
+var describers = map[event.Type]func(json.RawMessage) (string, error){
+	event.TypeSessionStart:   describeStart,
+	event.TypeAuthFailure:    describeAuthFailure,
+	event.TypeAuthSuccess:    describeAuthSuccess,
+	event.TypeChannelOpen:    describeChannelOpen,
+	event.TypeChannelRefused: describeChannelRefused,
+	event.TypeChannelClose:   describeChannelClose,
+	event.TypeRequestRefused: describeRequestRefused,
+	event.TypeDBStatement:    describeStatement,
+	event.TypeDBDecision:     describeDecision,
+	event.TypeDBCancel:       describeCancel,
+	event.TypeDBCancelled:    describeCancelled,
+	event.TypeSessionEnd:     describeEnd,
+	event.TypeCheckpoint:     describeCheckpoint,
 }
 
 func describeStart(data json.RawMessage) (string, error) {
-	var p struct {
-		ClientAddr    string `json:"client_addr"`
-		ServerAddr    string `json:"server_addr"`
-		ClientVersion string `json:"client_version"`
-	}
+	var p event.SessionStart
 	err := json.Unmarshal(data, &p)
 	s := fmt.Sprintf("connection from %s to %s", p.ClientAddr, p.ServerAddr)
 	return s + parenthesised(p.ClientVersion), err
 }
 
-// certFacts are the key facts auth events carry.
-type certFacts struct {
-	KeyID          string `json:"key_id"`
-	Serial         uint64 `json:"serial"`
-	KeyFingerprint string `json:"key_fingerprint"`
-}
-
-func (c certFacts) String() string {
+// describeKey names the certificate (or key) an auth event carries.
+func describeKey(k event.KeyFacts) string {
 	var parts []string
-	if c.KeyID != "" {
-		parts = append(parts, fmt.Sprintf("certificate %q", c.KeyID))
+	if k.KeyID != "" {
+		parts = append(parts, fmt.Sprintf("certificate %q", k.KeyID))
 	}
-	if c.Serial != 0 {
-		parts = append(parts, fmt.Sprintf("serial %d", c.Serial))
+	if k.Serial != 0 {
+		parts = append(parts, fmt.Sprintf("serial %d", k.Serial))
 	}
-	if c.KeyFingerprint != "" {
-		parts = append(parts, "key "+c.KeyFingerprint)
+	if k.KeyFingerprint != "" {
+		parts = append(parts, "key "+k.KeyFingerprint)
 	}
 	return strings.Join(parts, ", ")
 }
 
 func describeAuthFailure(data json.RawMessage) (string, error) {
-	var p struct {
-		certFacts
-		Method string `json:"method"`
-		User   string `json:"user"`
-		Reason string `json:"reason"`
-	}
+	var p event.AuthFailure
 	err := json.Unmarshal(data, &p)
-	return fmt.Sprintf("authentication refused (%s, user %q): %s", p.Method, p.User, p.Reason) + parenthesised(p.certFacts.String()), err
+	return fmt.Sprintf("authentication refused (%s, user %q): %s", p.Method, p.User, p.Reason) + parenthesised(describeKey(p.KeyFacts)), err
 }
 
 func describeAuthSuccess(data json.RawMessage) (string, error) {
-	var p struct {
-		certFacts
-		Name       string   `json:"name"`
-		Principals []string `json:"principals"`
-	}
+	var p event.AuthSuccess
 	err := json.Unmarshal(data, &p)
-	s := fmt.Sprintf("authenticated as %s", p.Name) + parenthesised(p.certFacts.String())
+	s := fmt.Sprintf("authenticated as %s", p.Name) + parenthesised(describeKey(p.KeyFacts))
 	return s + "; grants " + orNone(p.Principals), err
 }
 
 func describeChannelOpen(data json.RawMessage) (string, error) {
-	var p struct {
-		Channel int      `json:"channel"`
-		Target  string   `json:"target"`
-		Port    int      `json:"port"`
-		Roles   []string `json:"roles"`
-	}
+	var p event.ChannelOpen
 	err := json.Unmarshal(data, &p)
 	return fmt.Sprintf("channel %d: opened to %s port %d, roles %s", p.Channel, p.Target, p.Port, orNone(p.Roles)), err
 }
 
 func describeChannelRefused(data json.RawMessage) (string, error) {
-	var p struct {
-		Channel int    `json:"channel"`
-		Type    string `json:"type"`
-		Host    string `json:"host"`
-		Port    int    `json:"port"`
-		Reason  string `json:"reason"`
-	}
+	var p event.ChannelRefused
 	err := json.Unmarshal(data, &p)
 	dest := p.Host
 	if p.Port != 0 {
@@ -126,14 +98,9 @@ func describeChannelRefused(data json.RawMessage) (string, error) {
 }
 
 func describeChannelClose(data json.RawMessage) (string, error) {
-	var p struct {
-		Channel int    `json:"channel"`
-		To      int64  `json:"bytes_to_target"`
-		From    int64  `json:"bytes_from_target"`
-		Error   string `json:"error"`
-	}
+	var p event.ChannelClose
 	err := json.Unmarshal(data, &p)
-	s := fmt.Sprintf("channel %d: closed, %d bytes to the target, %d from it", p.Channel, p.To, p.From)
+	s := fmt.Sprintf("channel %d: closed, %d bytes to the target, %d from it", p.Channel, p.BytesToTarget, p.BytesFromTarget)
 	if p.Error != "" {
 		s += ": " + p.Error
 	}
@@ -141,12 +108,7 @@ func describeChannelClose(data json.RawMessage) (string, error) {
 }
 
 func describeRequestRefused(data json.RawMessage) (string, error) {
-	var p struct {
-		Channel int    `json:"channel"`
-		Type    string `json:"type"`
-		Detail  string `json:"detail"`
-		Reason  string `json:"reason"`
-	}
+	var p event.RequestRefused
 	err := json.Unmarshal(data, &p)
 	s := "request " + p.Type
 	if p.Channel != 0 {
@@ -159,32 +121,19 @@ func describeRequestRefused(data json.RawMessage) (string, error) {
 }
 
 // describeStatement renders the PostgreSQL proxy's db.statement: the
-// decision first, since that is what an auditor scans for.
+// decision first, since that is what an auditor scans for. Rows and
+// duration are shown only when recorded, and masked columns may be
+// names or, in early recordings, {"column", "rule"} objects.
 func describeStatement(data json.RawMessage) (string, error) {
 	var p struct {
-		Channel    int             `json:"channel"`
-		Text       string          `json:"text"`
-		TextBytes  int             `json:"text_bytes"`
-		TextSHA256 string          `json:"text_sha256"`
-		Decision   string          `json:"decision"`
-		Rule       string          `json:"rule"`
+		event.DBStatement
 		Rows       *int64          `json:"rows"`
 		DurationMS *float64        `json:"duration_ms"`
-		Error      string          `json:"error"`
 		Masked     json.RawMessage `json:"masked"`
 	}
 	err := json.Unmarshal(data, &p)
-	s := strings.ToUpper(p.Decision)
-	if p.Rule != "" {
-		s += fmt.Sprintf(" (rule %s)", p.Rule)
-	}
-	if p.Channel != 0 {
-		s = fmt.Sprintf("channel %d: %s", p.Channel, s)
-	}
-	s += " " + oneLine(p.Text)
-	if p.TextBytes > 0 {
-		s += fmt.Sprintf(" … [cut: %d bytes in all, sha256 %s]", p.TextBytes, p.TextSHA256)
-	}
+	st := p.DBStatement
+	s := describeVerdict(st.Channel, st.Decision, st.Rule, st.Text, st.TextBytes, st.TextSHA256)
 	var facts []string
 	if p.Rows != nil {
 		facts = append(facts, fmt.Sprintf("%d rows", *p.Rows))
@@ -195,13 +144,37 @@ func describeStatement(data json.RawMessage) (string, error) {
 	if m := maskedColumns(p.Masked); m != "" {
 		facts = append(facts, "masked "+m)
 	}
-	if p.Error != "" {
-		facts = append(facts, "error "+p.Error)
+	if st.Error != "" {
+		facts = append(facts, "error "+st.Error)
 	}
 	if len(facts) > 0 {
 		s += " → " + strings.Join(facts, ", ")
 	}
 	return s, err
+}
+
+// describeDecision renders db.decision, a statement allowed before it ran.
+func describeDecision(data json.RawMessage) (string, error) {
+	var p event.DBDecision
+	err := json.Unmarshal(data, &p)
+	return describeVerdict(p.Channel, p.Decision, p.Rule, p.Text, p.TextBytes, p.TextSHA256), err
+}
+
+// describeVerdict renders what a statement's records share: the channel,
+// the decision and its rule, and the text, with a note when it was cut.
+func describeVerdict(channel int, decision, rule, text string, textBytes int, textSHA256 string) string {
+	s := strings.ToUpper(decision)
+	if rule != "" {
+		s += fmt.Sprintf(" (rule %s)", rule)
+	}
+	if channel != 0 {
+		s = fmt.Sprintf("channel %d: %s", channel, s)
+	}
+	s += " " + oneLine(text)
+	if textBytes > 0 {
+		s += fmt.Sprintf(" … [cut: %d bytes in all, sha256 %s]", textBytes, textSHA256)
+	}
+	return s
 }
 
 // maskedColumns reads a statement's masked columns, a list of names or of
@@ -224,14 +197,7 @@ func maskedColumns(raw json.RawMessage) string {
 // describeCancel renders a CancelRequest a channel carried: whose
 // statement it stops, or that its key matched nothing (a probe).
 func describeCancel(data json.RawMessage) (string, error) {
-	var p struct {
-		Channel        int    `json:"channel"`
-		ProcessID      uint32 `json:"process_id"`
-		Matched        bool   `json:"matched"`
-		TargetSession  string `json:"target_session"`
-		TargetChannel  int    `json:"target_channel"`
-		TargetIdentity string `json:"target_identity"`
-	}
+	var p event.DBCancel
 	err := json.Unmarshal(data, &p)
 	s := fmt.Sprintf("channel %d: CANCEL request (key %d)", p.Channel, p.ProcessID)
 	if !p.Matched {
@@ -241,29 +207,20 @@ func describeCancel(data json.RawMessage) (string, error) {
 }
 
 func describeCancelled(data json.RawMessage) (string, error) {
-	var p struct {
-		Channel    int    `json:"channel"`
-		BySession  string `json:"by_session"`
-		ByChannel  int    `json:"by_channel"`
-		ByIdentity string `json:"by_identity"`
-	}
+	var p event.DBCancelled
 	err := json.Unmarshal(data, &p)
 	return fmt.Sprintf("channel %d: CANCELLED by session %s channel %d (%s)", p.Channel, p.BySession, p.ByChannel, p.ByIdentity), err
 }
 
 func describeEnd(data json.RawMessage) (string, error) {
-	var p struct {
-		Reason     string `json:"reason"`
-		DurationMS int64  `json:"duration_ms"`
-		Channels   int    `json:"channels"`
-	}
+	var p event.SessionEnd
 	err := json.Unmarshal(data, &p)
 	d := (time.Duration(p.DurationMS) * time.Millisecond).String()
 	return fmt.Sprintf("session ended: %s (after %s, channels opened: %d)", p.Reason, d, p.Channels), err
 }
 
 func describeCheckpoint(data json.RawMessage) (string, error) {
-	var cp Checkpoint
+	var cp event.Checkpoint
 	err := json.Unmarshal(data, &cp)
 	return fmt.Sprintf("signature over the events through seq %d, key %s", cp.Seq, cp.Key), err
 }

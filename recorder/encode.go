@@ -62,7 +62,7 @@ func appendEvent(dst []byte, ev *Event, data payloadAppender) (line, payload []b
 		return nil, nil, err
 	}
 	dst = append(dst, `","type":`...)
-	dst = AppendJSONString(dst, ev.Type)
+	dst = AppendJSONString(dst, string(ev.Type))
 	dst = append(dst, `,"prev":`...)
 	dst = AppendJSONString(dst, ev.Prev)
 	return appendData(dst, data)

@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // SchemaVersion is the version of the event format (docs/recording-format.md).
@@ -29,7 +31,7 @@ type Event struct {
 	Stream string          `json:"stream"`
 	Seq    uint64          `json:"seq"`
 	Time   time.Time       `json:"time"`
-	Type   string          `json:"type"`
+	Type   event.Type      `json:"type"`
 	Prev   string          `json:"prev"`
 	Data   json.RawMessage `json:"data,omitempty"`
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // FuzzVerifyChain feeds arbitrary recordings to the verifier: it must never
@@ -75,7 +77,7 @@ func FuzzAppendJSON(f *testing.F) {
 				t.Fatalf("AppendJSONStrings(%q) = %s, encoding/json gives %s", ss, got, want)
 			}
 		}
-		ev := Event{V: v, Stream: s, Seq: seq, Time: time.Unix(sec, nsec).UTC(), Type: s, Prev: s}
+		ev := Event{V: v, Stream: s, Seq: seq, Time: time.Unix(sec, nsec).UTC(), Type: event.Type(s), Prev: s}
 		checkEvent(t, ev)
 		ev.Data, _ = Marshal(map[string]any{"s": s, "seq": seq})
 		checkEvent(t, ev)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // The ledger is what a recorder knows of how far each of its streams
@@ -21,26 +23,10 @@ import (
 // what it does and does not protect against.
 const KindLedger = "ledger"
 
-// Ledger event types, one per mark.
-const (
-	// TypeStreamOpen registers a stream when it is opened.
-	TypeStreamOpen = "stream.open"
-	// TypeStreamCheckpoint is a stream's checkpoint, once durable.
-	TypeStreamCheckpoint = "stream.checkpoint"
-	// TypeStreamClosed is a stream closed with its manifest.
-	TypeStreamClosed = "stream.closed"
-)
-
-// LedgerMark is the payload of a ledger event: which stream, and for a
-// checkpoint the checkpoint's own seq and line hash, for a close the
-// number of events and the chain head its manifest signs.
-type LedgerMark struct {
-	Kind   string `json:"kind"`
-	Stream string `json:"stream"`
-	Seq    uint64 `json:"seq,omitempty"`    // stream.checkpoint: the checkpoint event's seq
-	Events uint64 `json:"events,omitempty"` // stream.closed: the manifest's events
-	Hash   string `json:"hash,omitempty"`   // the hash of line Seq, or the manifest's chain head
-}
+// A ledger's events are event.LedgerMark payloads of types
+// event.TypeStreamOpen (a stream registered when it is opened),
+// event.TypeStreamCheckpoint (a stream's checkpoint, once durable) and
+// event.TypeStreamClosed (a stream closed with its manifest).
 
 // OpenLedger starts the ledger of this recorder's streams: every stream
 // Open returns from now on is registered in it, its checkpoints are
@@ -77,8 +63,8 @@ type Ledgers struct {
 // it, its furthest checkpoint, and its close.
 type streamMarks struct {
 	ledger     string
-	checkpoint *LedgerMark
-	closed     *LedgerMark
+	checkpoint *event.LedgerMark
+	closed     *event.LedgerMark
 }
 
 // LedgerSource lists and reads streams: a FileStore, or the S3 bucket.
@@ -119,7 +105,7 @@ func ReadLedgers(src LedgerSource, keys ...ed25519.PublicKey) (*Ledgers, error) 
 }
 
 func (l *Ledgers) add(ledger string, ev Event) {
-	var m LedgerMark
+	var m event.LedgerMark
 	if ev.DecodeData(&m) != nil || m.Stream == "" {
 		return
 	}
@@ -130,11 +116,11 @@ func (l *Ledgers) add(ledger string, ev Event) {
 		l.marks[key] = sm
 	}
 	switch ev.Type {
-	case TypeStreamCheckpoint:
+	case event.TypeStreamCheckpoint:
 		if sm.checkpoint == nil || m.Seq > sm.checkpoint.Seq {
 			sm.checkpoint = &m
 		}
-	case TypeStreamClosed:
+	case event.TypeStreamClosed:
 		sm.closed = &m
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // Manifest is a closed stream's signed account of itself. It is stored as
@@ -59,12 +61,6 @@ type ManifestIdentity struct {
 	Serial         uint64 `json:"serial,omitempty"`
 	KeyFingerprint string `json:"key_fingerprint,omitempty"`
 }
-
-// Event types whose payloads the manifest reads (docs/recording-format.md).
-const (
-	typeAuthSuccess = "auth.success"
-	typeSessionEnd  = "session.end"
-)
 
 // endClosed is a manifest's end reason when no session.end gave one.
 const endClosed = "closed"
@@ -127,21 +123,17 @@ type ledger struct {
 
 // note reads the payloads the manifest summarises. A payload without the
 // expected fields leaves the manifest without them.
-func (l *ledger) note(typ string, payload []byte) {
-	l.counts[typ]++
+func (l *ledger) note(typ event.Type, payload []byte) {
+	l.counts[string(typ)]++
 	switch typ {
-	case typeAuthSuccess:
-		var auth struct {
-			ManifestIdentity
-			Identity struct{ Agent string } `json:"identity"`
-		}
+	case event.TypeAuthSuccess:
+		var auth event.AuthSuccess
 		if json.Unmarshal(payload, &auth) == nil {
-			id := auth.ManifestIdentity
-			id.Agent = auth.Identity.Agent
-			l.identity = &id
+			l.identity = &ManifestIdentity{Name: auth.Name, Agent: auth.Identity.Agent,
+				KeyID: auth.KeyID, Serial: auth.Serial, KeyFingerprint: auth.KeyFingerprint}
 		}
-	case typeSessionEnd:
-		var end struct{ Reason string }
+	case event.TypeSessionEnd:
+		var end event.SessionEnd
 		if json.Unmarshal(payload, &end) == nil {
 			l.endReason = end.Reason
 		}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 func TestPrintable(t *testing.T) {
@@ -78,7 +80,7 @@ func FuzzDescribe(f *testing.F) {
 		fields["masked"] = []string{s}
 		fields["principals"] = []string{s}
 		data, _ := Marshal(fields)
-		for _, ty := range []string{typ, "db.statement", "session.start", "auth.failure", "auth.success", "channel.open", "channel.refused", "channel.close", "request.refused", "session.end", "checkpoint"} {
+		for _, ty := range []event.Type{event.Type(typ), "db.statement", "session.start", "auth.failure", "auth.success", "channel.open", "channel.refused", "channel.close", "request.refused", "session.end", "checkpoint"} {
 			checkPrintable(t, Describe(Event{Type: ty, Data: data}))
 			checkPrintable(t, Describe(Event{Type: ty, Data: []byte(s)}))
 		}

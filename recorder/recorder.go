@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // Stream kinds.
@@ -116,7 +118,7 @@ func (r *Recorder) Open(kind string) (*Stream, error) {
 	if s.interval <= 0 {
 		s.interval = DefaultCheckpointInterval
 	}
-	if err := s.mark(TypeStreamOpen, LedgerMark{}); err != nil {
+	if err := s.mark(event.TypeStreamOpen, event.LedgerMark{}); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
 	return s, nil

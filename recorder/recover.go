@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // Recovered is one stream Recover closed.
@@ -168,7 +170,7 @@ func (r *Recorder) recoveredManifest(id, kind string, lines [][]byte) (*Manifest
 		if i == 0 {
 			l.opened = ev.Time
 		}
-		if ev.Type == TypeCheckpoint {
+		if ev.Type == event.TypeCheckpoint {
 			m.Recovered.Checkpointed = ev.Seq
 		}
 		l.note(ev.Type, ev.Data)

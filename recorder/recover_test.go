@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // crashedStream writes a stream of n events and leaves it as a killed
@@ -175,7 +177,7 @@ func TestRecoveryDoesNotLaunderTruncation(t *testing.T) {
 				ledger := filepath.Join(store.Dir, KindLedger, rec.marks.ID+".jsonl")
 				data, _ := os.ReadFile(ledger)
 				lines := SplitLines(data)
-				if ev, _ := Decode(lines[len(lines)-1]); ev.Type != TypeStreamClosed {
+				if ev, _ := Decode(lines[len(lines)-1]); ev.Type != event.TypeStreamClosed {
 					t.Fatalf("the ledger ends with %s", ev.Type)
 				}
 				os.WriteFile(ledger, append(bytes.Join(lines[:len(lines)-1], []byte("\n")), '\n'), 0o600)

@@ -31,7 +31,7 @@ func (r Replay) Run(ctx context.Context, w io.Writer, events []Event) error {
 		if ev.Time.After(last) {
 			last = ev.Time
 		}
-		if _, err := fmt.Fprintf(w, "%s  %-15s  %s\n", offset(ev.Time.Sub(first)), Printable(ev.Type), Describe(ev)); err != nil {
+		if _, err := fmt.Fprintf(w, "%s  %-15s  %s\n", offset(ev.Time.Sub(first)), Printable(string(ev.Type)), Describe(ev)); err != nil {
 			return err
 		}
 	}

@@ -9,20 +9,6 @@ import (
 	"strconv"
 )
 
-// TypeCheckpoint is the type of the events the recorder itself writes to
-// sign the chain as it stands; Emit refuses it.
-const TypeCheckpoint = "checkpoint"
-
-// Checkpoint is the payload of a checkpoint event. It signs the chain up
-// to the event before it, so Seq is the checkpoint's own seq minus one and
-// ChainHead equals the checkpoint's prev.
-type Checkpoint struct {
-	Seq       uint64 `json:"seq"`        // the last event the signature covers
-	ChainHead string `json:"chain_head"` // hex SHA-256 of that event's line
-	Key       string `json:"key"`        // Fingerprint of the signing key
-	Sig       string `json:"sig"`        // standard base64 of the Ed25519 signature of CheckpointMessage
-}
-
 // CheckpointMessage is what a checkpoint signs: one text line per field,
 // so that it can be rebuilt with printf for an independent check.
 // Stream ids never contain a newline (Verify refuses one that does).

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // testKey is a fixed recorder key, so that signed test data and the fuzz
@@ -50,7 +52,7 @@ func signedRecorder(store Store, clock *fakeClock, every int) *Recorder {
 
 // sessionEvent is one event of a made-up session.
 type sessionEvent struct {
-	typ   string
+	typ   event.Type
 	after time.Duration
 	data  any
 }
@@ -117,8 +119,8 @@ func TestCheckpointEveryNEvents(t *testing.T) {
 	lines, _ := store.Lines(KindCA, s.ID)
 	var got []string
 	for _, ev := range decodeAll(t, lines) {
-		if ev.Type == TypeCheckpoint {
-			var cp Checkpoint
+		if ev.Type == event.TypeCheckpoint {
+			var cp event.Checkpoint
 			if err := ev.DecodeData(&cp); err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +128,7 @@ func TestCheckpointEveryNEvents(t *testing.T) {
 				t.Errorf("checkpoint %d = %+v", ev.Seq, cp)
 			}
 		}
-		got = append(got, ev.Type)
+		got = append(got, string(ev.Type))
 	}
 	// A due checkpoint is written before the event that would exceed the
 	// count, and none after the last event: the manifest signs those.
@@ -152,7 +154,7 @@ func TestCheckpointEveryInterval(t *testing.T) {
 	lines, _ := store.Lines(KindSession, s.ID)
 	var got []string
 	for _, ev := range decodeAll(t, lines) {
-		got = append(got, ev.Type)
+		got = append(got, string(ev.Type))
 	}
 	// At 10s the first event is 10s unsigned: a checkpoint goes before
 	// the fourth. After a minute's silence, one goes before the fifth.
@@ -174,19 +176,19 @@ func TestCheckpointWhenIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for countType(t, store, s.ID, TypeCheckpoint) == 0 {
+	for countType(t, store, s.ID, event.TypeCheckpoint) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no checkpoint after the stream fell idle")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond) // idle with nothing unsigned: no more
-	if n := countType(t, store, s.ID, TypeCheckpoint); n != 1 {
+	if n := countType(t, store, s.ID, event.TypeCheckpoint); n != 1 {
 		t.Fatalf("%d checkpoints while idle, want 1", n)
 	}
 }
 
-func countType(t *testing.T, store FileStore, id, typ string) int {
+func countType(t *testing.T, store FileStore, id string, typ event.Type) int {
 	t.Helper()
 	lines, err := store.Lines(KindSession, id)
 	if err != nil {
@@ -226,7 +228,7 @@ func TestManifest(t *testing.T) {
 		t.Errorf("identity %+v", m.Identity)
 	case m.Events != n || m.FirstSeq != 0 || m.LastSeq != n-1 || m.ChainHead != LineHash(lines[n-1]):
 		t.Errorf("extent: %+v (%d lines)", m, n)
-	case m.Counts["db.statement"] != 2 || m.Counts[TypeCheckpoint] != 2 || m.Counts["session.end"] != 1:
+	case m.Counts["db.statement"] != 2 || m.Counts[string(event.TypeCheckpoint)] != 2 || m.Counts["session.end"] != 1:
 		t.Errorf("counts %v", m.Counts)
 	case m.EndReason != "client disconnected" || m.Error != "":
 		t.Errorf("end %q, error %q", m.EndReason, m.Error)
@@ -259,7 +261,7 @@ func TestEmptyStreamManifest(t *testing.T) {
 func TestUnsignedRecorder(t *testing.T) {
 	store, clock := FileStore{Dir: t.TempDir()}, newFakeClock()
 	s := record(t, &Recorder{Store: store, Clock: clock.now, CheckpointEvents: 2}, clock)
-	if n := countType(t, store, s.ID, TypeCheckpoint); n != 0 {
+	if n := countType(t, store, s.ID, event.TypeCheckpoint); n != 0 {
 		t.Errorf("%d checkpoints without a Signer", n)
 	}
 	_, err := VerifyStored(store, KindSession, s.ID, testPub())
@@ -275,7 +277,7 @@ func TestEmitRefusesCheckpointType(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Emit(TypeCheckpoint, Checkpoint{}); err == nil {
+	if err := s.Emit(event.TypeCheckpoint, event.Checkpoint{}); err == nil {
 		t.Fatal("Emit accepted a forged checkpoint")
 	}
 }

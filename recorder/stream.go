@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // Appender is where a stream's lines go; the file store is one.
@@ -53,7 +55,7 @@ type Stream struct {
 	// for the ledger itself). A checkpoint is marked once it is durable:
 	// pendingMark waits for the sync through pendingMarkEnd.
 	marks          *Stream
-	pendingMark    *LedgerMark
+	pendingMark    *event.LedgerMark
 	pendingMarkEnd int64
 }
 
@@ -77,7 +79,7 @@ var ErrClosed = errors.New("recorder: stream closed")
 // was not recorded; callers refuse the action the event describes (fail
 // closed). After a failed append every Emit fails: the stream's end may
 // hold a partial line, and nothing may follow it.
-func (s *Stream) Emit(typ string, data any) error {
+func (s *Stream) Emit(typ event.Type, data any) error {
 	end, err := s.write(typ, data)
 	if err != nil {
 		return err
@@ -87,8 +89,8 @@ func (s *Stream) Emit(typ string, data any) error {
 
 // write encodes and appends an event and returns the written end for
 // makeDurable.
-func (s *Stream) write(typ string, data any) (int64, error) {
-	if typ == TypeCheckpoint {
+func (s *Stream) write(typ event.Type, data any) (int64, error) {
+	if typ == event.TypeCheckpoint {
 		return 0, fmt.Errorf("recorder: event type %q is the recorder's own", typ)
 	}
 	payload, ok := data.(payloadAppender)
@@ -110,7 +112,7 @@ func (s *Stream) write(typ string, data any) (int64, error) {
 // outcome), so that only the event that must precede an action (its
 // decision, by Emit) waits for an fsync. An error means the event was not
 // recorded.
-func (s *Stream) EmitLazy(typ string, data any) error {
+func (s *Stream) EmitLazy(typ event.Type, data any) error {
 	_, err := s.write(typ, data)
 	return err
 }
@@ -128,7 +130,7 @@ func (s *Stream) Sync() error {
 
 // emitLocked appends the event (and a checkpoint that is due) under the
 // stream's lock and returns the written end for makeDurable.
-func (s *Stream) emitLocked(typ string, payload payloadAppender) (int64, error) {
+func (s *Stream) emitLocked(typ event.Type, payload payloadAppender) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -193,20 +195,20 @@ func (s *Stream) markDurable(end int64) error {
 	}
 	m := *s.pendingMark
 	s.pendingMark = nil
-	return s.mark(TypeStreamCheckpoint, m)
+	return s.mark(event.TypeStreamCheckpoint, m)
 }
 
 // mark writes a mark of this stream in its ledger, if it has one: the
 // close durably, the others with the ledger's next sync. An error means
 // the ledger cannot be written; the caller fails what it was doing
 // (fail closed), since a stream could then be cut unnoticed.
-func (s *Stream) mark(typ string, m LedgerMark) error {
+func (s *Stream) mark(typ event.Type, m event.LedgerMark) error {
 	if s.marks == nil {
 		return nil
 	}
 	m.Kind, m.Stream = s.Kind, s.ID
 	emit := s.marks.EmitLazy
-	if typ == TypeStreamClosed {
+	if typ == event.TypeStreamClosed {
 		emit = s.marks.Emit
 	}
 	if err := emit(typ, m); err != nil {
@@ -216,7 +218,7 @@ func (s *Stream) mark(typ string, m LedgerMark) error {
 }
 
 // append writes one event; s.mu is held.
-func (s *Stream) append(typ string, data payloadAppender) error {
+func (s *Stream) append(typ event.Type, data payloadAppender) error {
 	ev := Event{V: SchemaVersion, Stream: s.ID, Seq: s.seq, Time: s.clock().UTC(), Type: typ, Prev: s.prev}
 	line, payload, err := appendEvent(s.line[:0], &ev, data)
 	if err != nil {
@@ -286,18 +288,18 @@ func (s *Stream) checkpoint() error {
 		s.failed = fmt.Errorf("recorder: checkpoint %s: %w", s.ID, err)
 		return s.failed
 	}
-	payload, err := Marshal(Checkpoint{Seq: last, ChainHead: s.prev, Key: s.sign.fp, Sig: sig})
+	payload, err := Marshal(event.Checkpoint{Seq: last, ChainHead: s.prev, Key: s.sign.fp, Sig: sig})
 	if err != nil {
 		return fmt.Errorf("recorder: encode checkpoint: %w", err)
 	}
-	if err := s.append(TypeCheckpoint, rawPayload(payload)); err != nil {
+	if err := s.append(event.TypeCheckpoint, rawPayload(payload)); err != nil {
 		return err
 	}
 	s.unsigned = 0
 	s.timer.Stop()
-	m := LedgerMark{Seq: s.seq - 1, Hash: s.prev}
+	m := event.LedgerMark{Seq: s.seq - 1, Hash: s.prev}
 	if _, ok := s.out.(groupCommitter); !ok {
-		return s.mark(TypeStreamCheckpoint, m) // Append made it durable
+		return s.mark(event.TypeStreamCheckpoint, m) // Append made it durable
 	}
 	s.pendingMark, s.pendingMarkEnd = &m, s.end
 	return nil
@@ -345,7 +347,7 @@ func (s *Stream) Close() error {
 	if err := s.out.Finish(manifest); err != nil {
 		return fmt.Errorf("recorder: close %s: %w", s.ID, err)
 	}
-	return s.mark(TypeStreamClosed, LedgerMark{Events: s.seq, Hash: s.prev})
+	return s.mark(event.TypeStreamClosed, event.LedgerMark{Events: s.seq, Hash: s.prev})
 }
 
 // manifest describes the stream as it is; s.mu is held.

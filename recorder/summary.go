@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // Summary is one session as `gatehouse sessions` lists it.
@@ -49,33 +51,13 @@ func (s *Summary) AddManifest(data []byte) {
 // running, or it was cut short.
 func (s Summary) Open() bool { return s.End.IsZero() }
 
-// summaryFields are the payload fields a summary reads; the full schema is
-// in docs/recording-format.md.
-type summaryFields struct {
-	KeyID          string `json:"key_id"`
-	Serial         uint64 `json:"serial"`
-	KeyFingerprint string `json:"key_fingerprint"`
-	Identity       struct {
-		Agent string `json:"agent"`
-	} `json:"identity"`
-	ClientAddr string `json:"client_addr"`
-	Target     string `json:"target"`
-	Reason     string `json:"reason"`
-	Decision   string `json:"decision"`
-	// auth.throttled
-	OverRate        int `json:"over_rate"`
-	OverConcurrency int `json:"over_concurrency"`
-}
-
 // Summarize condenses a session stream's lines.
 func Summarize(id string, lines [][]byte) Summary {
 	s := Summary{ID: id}
 	events, err := VerifyChain(lines)
 	s.ChainError = err
 	for _, ev := range events {
-		var f summaryFields
-		_ = json.Unmarshal(ev.Data, &f) // a payload without these fields is fine
-		s.add(ev, f)
+		s.add(ev)
 	}
 	if s.Start.IsZero() {
 		s.Start, _ = IDTime(id)
@@ -83,39 +65,49 @@ func Summarize(id string, lines [][]byte) Summary {
 	return s
 }
 
-func (s *Summary) add(ev Event, f summaryFields) {
-	switch {
-	case ev.Type == "session.start":
-		s.Start, s.ClientAddr = ev.Time, f.ClientAddr
-	case ev.Type == typeAuthSuccess:
-		s.Identity, s.Agent, s.Serial, s.KeyFingerprint = f.KeyID, f.Identity.Agent, f.Serial, f.KeyFingerprint
-	case ev.Type == "channel.open":
+// add counts one event in. A payload without the fields a summary reads
+// (or with some of the wrong type) leaves them empty, so its decoding
+// errors are ignored.
+func (s *Summary) add(ev Event) {
+	switch ev.Type {
+	case event.TypeSessionStart:
+		var p event.SessionStart
+		_ = ev.DecodeData(&p)
+		s.Start, s.ClientAddr = ev.Time, p.ClientAddr
+	case event.TypeAuthSuccess:
+		var p event.AuthSuccess
+		_ = ev.DecodeData(&p)
+		s.Identity, s.Agent, s.Serial, s.KeyFingerprint = p.KeyID, p.Identity.Agent, p.Serial, p.KeyFingerprint
+	case event.TypeChannelOpen:
+		var p event.ChannelOpen
+		_ = ev.DecodeData(&p)
 		s.Channels++
-		if !slices.Contains(s.Targets, f.Target) {
-			s.Targets = append(s.Targets, f.Target)
+		if !slices.Contains(s.Targets, p.Target) {
+			s.Targets = append(s.Targets, p.Target)
 		}
-	case ev.Type == typeStatement:
+	case event.TypeDBStatement:
+		var p event.DBStatement
+		_ = ev.DecodeData(&p)
 		s.Statements++
-		if !allowed(f.Decision) {
+		if !allowed(p.Decision) {
 			s.Denied++
 			s.Refusals++
 		}
-	case ev.Type == "auth.failure" || strings.HasSuffix(ev.Type, ".refused"):
-		s.Refusals++
-	case ev.Type == typeAuthThrottled:
+	case event.TypeAuthThrottled:
+		var p event.AuthThrottled
+		_ = ev.DecodeData(&p)
 		// Connections refused before authentication, counted together.
-		s.Refusals += max(1, f.OverRate+f.OverConcurrency)
-	case ev.Type == typeSessionEnd:
-		s.End, s.EndReason = ev.Time, f.Reason
+		s.Refusals += max(1, p.OverRate+p.OverConcurrency)
+	case event.TypeSessionEnd:
+		var p event.SessionEnd
+		_ = ev.DecodeData(&p)
+		s.End, s.EndReason = ev.Time, p.Reason
+	default:
+		if ev.Type == event.TypeAuthFailure || strings.HasSuffix(string(ev.Type), ".refused") {
+			s.Refusals++
+		}
 	}
 }
-
-// typeAuthThrottled is the bastion's record of the connections of one
-// source refused before authentication.
-const typeAuthThrottled = "auth.throttled"
-
-// typeStatement is the PostgreSQL proxy's event for one statement.
-const typeStatement = "db.statement"
 
 // allowed reads a statement's decision; anything but an allow counts as a
 // refusal, so that an unfamiliar decision is shown rather than hidden.

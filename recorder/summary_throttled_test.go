@@ -3,6 +3,8 @@ package recorder
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // TestSummarizeThrottled: a stream of connections refused before
@@ -15,7 +17,7 @@ func TestSummarizeThrottled(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ev := range []struct {
-		typ  string
+		typ  event.Type
 		data string
 	}{
 		{"session.start", `{"client_addr":"192.0.2.7"}`},

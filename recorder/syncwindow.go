@@ -1,6 +1,10 @@
 package recorder
 
-import "time"
+import (
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
+)
 
 // EmitWithin appends an event like EmitLazy and makes it durable within
 // window: the first such event arms a timer that syncs the stream, and
@@ -10,7 +14,7 @@ import "time"
 // once, so a crash of gatehouse loses nothing, but a crash of the machine
 // can lose the events of the last window. An error means the event was
 // not recorded; a failed sync fails the stream, so every later Emit fails.
-func (s *Stream) EmitWithin(typ string, data any, window time.Duration) error {
+func (s *Stream) EmitWithin(typ event.Type, data any, window time.Duration) error {
 	if _, err := s.write(typ, data); err != nil {
 		return err
 	}
@@ -50,7 +54,7 @@ func (s *Stream) windowSync() {
 // called any number of times, from any goroutine; its error fails the
 // stream, as Emit's does. An error from EmitAhead means the event was not
 // recorded.
-func (s *Stream) EmitAhead(typ string, data any) (wait func() error, err error) {
+func (s *Stream) EmitAhead(typ event.Type, data any) (wait func() error, err error) {
 	end, err := s.write(typ, data)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"maps"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // ErrIncomplete matches (errors.Is) a *VerifyError for a stream that has
@@ -180,7 +182,7 @@ func (v *verification) checkEvents() error {
 		if strings.ContainsAny(ev.Stream, "\n\r") || ev.Stream == "" {
 			return v.lineError(i, "the stream id is empty or holds a line break")
 		}
-		if ev.Type != TypeCheckpoint {
+		if ev.Type != event.TypeCheckpoint {
 			continue
 		}
 		if why := v.checkCheckpoint(ev); why != "" {
@@ -193,7 +195,7 @@ func (v *verification) checkEvents() error {
 }
 
 func (v *verification) checkCheckpoint(ev Event) string {
-	var cp Checkpoint
+	var cp event.Checkpoint
 	if err := json.Unmarshal(ev.Data, &cp); err != nil {
 		return "cannot be decoded: " + err.Error()
 	}
@@ -268,7 +270,7 @@ func (v *verification) checkManifest() error {
 	}
 	counts := map[string]uint64{}
 	for _, ev := range v.events {
-		counts[ev.Type]++
+		counts[string(ev.Type)]++
 	}
 	if !maps.Equal(counts, m.Counts) {
 		return &VerifyError{Stream: m.Stream, Reason: fmt.Sprintf("event counts %v do not match the stream's %v", m.Counts, counts)}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // recording is one stored, signed session and the paths of its files.
@@ -98,8 +100,8 @@ func rechain(t *testing.T, lines [][]byte, from int) [][]byte {
 			t.Fatal(err)
 		}
 		ev.Seq, ev.Prev = uint64(i), prev
-		if ev.Type == TypeCheckpoint { // keep the old signature; it is all a forger has
-			var cp Checkpoint
+		if ev.Type == event.TypeCheckpoint { // keep the old signature; it is all a forger has
+			var cp event.Checkpoint
 			if err := ev.DecodeData(&cp); err != nil {
 				t.Fatal(err)
 			}
@@ -233,7 +235,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"forge a checkpoint signature", func(t *testing.T, r recording) {
 			l := clone(r.lines)
 			ev, _ := Decode(l[4])
-			var cp Checkpoint
+			var cp event.Checkpoint
 			ev.DecodeData(&cp)
 			cp.Sig = mustSign(otherKey, CheckpointMessage(ev.Stream, cp.Seq, cp.ChainHead))
 			ev.Data, _ = json.Marshal(cp)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/ca"
 	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 const agentTestPolicy = `
@@ -44,10 +45,10 @@ grants:
 
 type memRecorder struct {
 	mu     sync.Mutex
-	events []string
+	events []event.Type
 }
 
-func (r *memRecorder) Emit(typ string, _ any) error {
+func (r *memRecorder) Emit(typ event.Type, _ any) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, typ)

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/ca"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // runRevoke is `gatehouse revoke`: it appends an entry to the revocation
@@ -42,18 +43,18 @@ func runRevoke(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	listPath := cfg.Path(ca.RevocationFile)
-	var events []ca.RevokedEvent
+	var events []event.CertRevoked
 	for _, r := range append([]ca.Revocation{r}, ca.AgentKeyRevocations(r, issued)...) {
 		if err := ca.AppendRevocation(listPath, r); err != nil {
 			return err
 		}
-		events = append(events, ca.RevokedEvent{Revocation: r, Matched: ca.MatchIssued(r, issued, r.RevokedAt)})
+		events = append(events, r.Recorded(ca.MatchIssued(r, issued, r.RevokedAt)))
 	}
 	if err := recordRevocation(cfg, events); err != nil {
 		return fmt.Errorf("revoke: the revocation is in effect (%s) but could not be recorded: %w", listPath, err)
 	}
 	for _, ev := range events {
-		reportRevocation(out, ev.Revocation, ev.Matched, listPath)
+		reportRevocation(out, ca.Revocation(ev.Revocation), ev.Matched, listPath)
 	}
 	return nil
 }
@@ -82,7 +83,7 @@ func localUser() string {
 
 // recordRevocation records cert.revoked, one per entry, in a CA stream
 // of its own, as `gatehouse ca sign` records its issuances.
-func recordRevocation(cfg *policy.Config, events []ca.RevokedEvent) error {
+func recordRevocation(cfg *policy.Config, events []event.CertRevoked) error {
 	rec, err := openRecorder(cfg)
 	if err != nil {
 		return err
@@ -92,7 +93,7 @@ func recordRevocation(cfg *policy.Config, events []ca.RevokedEvent) error {
 		return err
 	}
 	for _, ev := range events {
-		if err := stream.Emit(ca.EventRevoked, ev); err != nil {
+		if err := stream.Emit(event.TypeCertRevoked, ev); err != nil {
 			stream.Close()
 			return err
 		}
@@ -149,7 +150,7 @@ func issuedIn(store recorder.FileStore, id string) ([]ca.IssuedEvent, error) {
 	var out []ca.IssuedEvent
 	for _, l := range lines {
 		ev, err := recorder.Decode(l)
-		if err != nil || ev.Type != ca.EventIssued {
+		if err != nil || ev.Type != event.TypeCertIssued {
 			continue
 		}
 		if e, err := ca.DecodeIssued(ev.Data); err == nil {

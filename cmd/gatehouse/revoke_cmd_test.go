@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/ca"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 func TestRevocationFromFlags(t *testing.T) {
@@ -69,7 +70,7 @@ func TestRunRevoke(t *testing.T) {
 	if err != nil || len(l.Entries()) != 1 || l.Entries()[0].Identity != "ci@example.com" {
 		t.Fatalf("list %v, %v", l.Entries(), err)
 	}
-	if !caRecordHas(t, filepath.Join(dir, "recordings"), ca.EventRevoked, `"reason":"rotated"`, `"key_id":"ci@example.com via agent:nightly"`) {
+	if !caRecordHas(t, filepath.Join(dir, "recordings"), event.TypeCertRevoked, `"reason":"rotated"`, `"key_id":"ci@example.com via agent:nightly"`) {
 		t.Error("no cert.revoked event naming the matched certificate in the CA's record")
 	}
 }
@@ -92,7 +93,7 @@ func TestRunRevokeAgentSerial(t *testing.T) {
 	if err != nil || len(l.Entries()) != 2 || l.Entries()[1].Key != fp {
 		t.Fatalf("list %+v, %v; want the serial and the agent's key", l.Entries(), err)
 	}
-	if !caRecordHas(t, filepath.Join(dir, "recordings"), ca.EventRevoked, `"key":"`+fp+`"`) {
+	if !caRecordHas(t, filepath.Join(dir, "recordings"), event.TypeCertRevoked, `"key":"`+fp+`"`) {
 		t.Error("no cert.revoked event for the agent's key")
 	}
 }
@@ -162,7 +163,7 @@ func newTestKey(t *testing.T) gossh.PublicKey {
 	return s.PublicKey()
 }
 
-func caRecordHas(t *testing.T, dir, typ string, texts ...string) bool {
+func caRecordHas(t *testing.T, dir string, typ event.Type, texts ...string) bool {
 	t.Helper()
 	store := recorder.FileStore{Dir: dir}
 	ids, err := store.List(recorder.KindCA)
