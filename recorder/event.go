@@ -3,7 +3,8 @@
 // and a closing manifest signed by the recorder's Ed25519 key, so that an
 // edited, reordered, truncated or forged recording can be detected
 // (Verify) with the public key alone. It also summarises and replays
-// recordings for the auditor's commands.
+// recordings for the auditor's commands. What the events are (their types
+// and payloads) is package recorder/event.
 package recorder
 
 import (
