@@ -59,18 +59,11 @@ func readFixture(t *testing.T, name string) (lines [][]byte, manifest []byte) {
 func rerecord(t *testing.T, events []Event) *Manifest {
 	t.Helper()
 	store, clock := FileStore{Dir: t.TempDir()}, newFakeClock()
-	s, err := signedRecorder(store, clock, 1000).Open(KindSession)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var payloads []sessionEvent
 	for _, ev := range events {
-		if err := s.Emit(ev.Type, json.RawMessage(ev.Data)); err != nil {
-			t.Fatal(err)
-		}
+		payloads = append(payloads, sessionEvent{ev.Type, 0, json.RawMessage(ev.Data)})
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	s := recordEvents(t, signedRecorder(store, clock, 1000), clock, payloads)
 	lines, err := store.Lines(KindSession, s.ID)
 	if err != nil {
 		t.Fatal(err)

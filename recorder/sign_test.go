@@ -79,11 +79,17 @@ var aSession = []sessionEvent{
 // record writes aSession to a new stream of rec and closes it.
 func record(t testing.TB, rec *Recorder, clock *fakeClock) *Stream {
 	t.Helper()
+	return recordEvents(t, rec, clock, aSession)
+}
+
+// recordEvents writes events to a new session stream of rec and closes it.
+func recordEvents(t testing.TB, rec *Recorder, clock *fakeClock, events []sessionEvent) *Stream {
+	t.Helper()
 	s, err := rec.Open(KindSession)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range aSession {
+	for _, e := range events {
 		clock.advance(e.after)
 		if err := s.Emit(e.typ, e.data); err != nil {
 			t.Fatal(err)

@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
@@ -12,25 +11,12 @@ import (
 // `gatehouse sessions --outcome refused` shows it.
 func TestSummarizeThrottled(t *testing.T) {
 	store, clock := FileStore{Dir: t.TempDir()}, newFakeClock()
-	s, err := signedRecorder(store, clock, 100).Open(KindSession)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ev := range []struct {
-		typ  event.Type
-		data string
-	}{
-		{"session.start", `{"client_addr":"192.0.2.7"}`},
-		{"auth.throttled", `{"source":"192.0.2.7","over_rate":40,"over_concurrency":2}`},
-		{"session.end", `{"reason":"connections refused before authentication"}`},
-	} {
-		if err := s.Emit(ev.typ, json.RawMessage(ev.data)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	refused := event.ThrottleReport{Source: "192.0.2.7", OverRate: 40, OverConcurrency: 2}
+	s := recordEvents(t, signedRecorder(store, clock, 100), clock, []sessionEvent{
+		{event.TypeSessionStart, 0, event.SessionStart{ClientAddr: "192.0.2.7"}},
+		{event.TypeAuthThrottled, 0, event.AuthThrottled{ThrottleReport: refused, PerMinute: 20, MaxUnauth: 64}},
+		{event.TypeSessionEnd, 0, event.SessionEnd{Reason: "connections refused before authentication"}},
+	})
 	lines, err := store.Lines(KindSession, s.ID)
 	if err != nil {
 		t.Fatal(err)
