@@ -21,10 +21,13 @@ var allowedImports = map[string][]string{
 	"ca/krl":           {},
 	"ca/sshsig":        {},
 	"ca/login":         {"policy", "ca/sshsig", "ca/krl", "internal/privatefile"},
-	"bastion":          {"policy", "recorder", "bastion/pgwire", "bastion/relay", "policy/sqlclass", "policy/masking", "policy/lineage", "internal/clip", "internal/sourcelimit"},
+	"bastion":          {"policy", "recorder", "bastion/pgsession", "bastion/pgwire", "bastion/relay", "policy/masking", "internal/clip", "internal/sourcelimit"},
 	"bastion/pgwire":   {},
 	"bastion/relay":    {},
 	"internal/pgrun":   {},
+
+	// The PostgreSQL session adapter: bastion hands it postgres channels.
+	"bastion/pgsession": {"policy", "recorder", "bastion/pgwire", "policy/sqlclass", "policy/masking", "policy/lineage", "internal/clip"},
 	// A build tool: summarises go test -json for make e2e.
 	"scripts/testsummary": {},
 	// The Vault client: cmd wires it into ca (a CertSigner) and bastion (a

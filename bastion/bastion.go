@@ -2,13 +2,12 @@
 // connections by SSH user certificate only, opens direct-tcpip channels
 // (ssh -L, ssh -W) to configured targets named by the client and granted
 // by the certificate, refuses everything else, and records each connection
-// as one session stream.
+// as one session stream. A channel to a postgres target is handed to
+// bastion/pgsession, which serves the database session on it and records
+// through the connection (pgsession.Conn).
 package bastion
 
 import (
-	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
-	"github.com/gatehouse-dev/gatehouse/policy/sqlclass"
-
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	gliderssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/bastion/pgsession"
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/masking"
@@ -50,8 +50,9 @@ type Config struct {
 	// live session by EnforceRevocation. If nil, nothing is revoked.
 	IsRevoked func(*gossh.Certificate) bool
 	// Credentials leases the credentials of roles whose credentials.vault
-	// names a path (credentials.go). If nil, such roles are refused.
-	Credentials CredentialSource
+	// names a path (pgsession.CredentialSource). If nil, such roles are
+	// refused.
+	Credentials pgsession.CredentialSource
 	// Masker masks the columns of roles with a masking policy (its hash
 	// mask is keyed). If nil, sessions of such roles are refused.
 	Masker *masking.Masker
@@ -86,14 +87,7 @@ type Server struct {
 	ssh              *gliderssh.Server
 	limiter          *sourcelimit.Limiter // unauthenticated connections, per source
 
-	// cancels maps the cancel keys pgwire gives clients to their upstream
-	// sessions; shared by all channels, since a CancelRequest arrives on a
-	// new one.
-	cancels    *pgwire.CancelRegistry
-	classifier *sqlclass.Classifier
-	catalogs   catalogCache // what masking knows of each database
-	dbSessions dbSessions   // open database sessions, for the targets' limits
-	lineages   lineagePool  // lineage connections shared by masked sessions
+	pg *pgsession.Proxy // the sessions of postgres targets
 
 	mu sync.Mutex
 	// byAddr finds a connection's state from the net.Conn that
@@ -118,14 +112,20 @@ func New(cfg Config) (*Server, error) {
 			maxTTL:      cfg.Policy.CA.MaxTTL.D(),
 			isRevoked:   cfg.IsRevoked,
 		},
-		byAddr:     map[string]*connState{},
-		cancels:    &pgwire.CancelRegistry{},
-		classifier: sqlclass.NewClassifier(0),
+		byAddr: map[string]*connState{},
 		limiter: sourcelimit.New(
 			orDefaultInt(timeouts.MaxAuthAttemptsPerMinute, policy.DefaultMaxAuthAttemptsPerMinute),
 			orDefaultInt(timeouts.MaxUnauthenticated, policy.DefaultMaxUnauthenticated),
 			cfg.Clock),
 	}
+	pg, err := pgsession.New(pgsession.Config{
+		Policy: cfg.Policy, Credentials: cfg.Credentials, Masker: cfg.Masker,
+		HandshakeTimeout: s.handshakeTimeout, Clock: cfg.Clock,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bastion: %w", err)
+	}
+	s.pg = pg
 	s.ssh = &gliderssh.Server{
 		Version:                  "gatehouse",
 		HostSigners:              []gliderssh.Signer{cfg.HostSigner},
@@ -220,6 +220,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stopReporting()
 	conns.closeAll(errShutdown)
 	wg.Wait()
+	s.pg.Wait()
 	if ctx.Err() != nil {
 		s.log.Info("bastion stopped", "listen", ln.Addr().String())
 		return nil
@@ -315,22 +316,9 @@ func (s *Server) connectionFailed(c net.Conn, err error) {
 	}
 }
 
-// Messages of the refusals of new channels and statements while the
-// recorder cannot take them on (docs/recording-format.md, "Fail closed").
-const (
-	msgSessionUnrecordable   = "gatehouse: session refused: %s, so gatehouse accepts no new session; try again later (the operator sees why at /healthz)"
-	msgStatementUnrecordable = "gatehouse: statement refused: %s, so gatehouse runs no new statement; try again later (the operator sees why at /healthz)"
-)
-
-// unrecordable is the client's summary of why the recorder cannot take
-// on more.
-func unrecordable(err error) string {
-	var ue *recorder.UnavailableError
-	if errors.As(err, &ue) {
-		return ue.Summary
-	}
-	return "recordings cannot be kept right now"
-}
+// msgSessionUnrecordable refuses a new channel while the recorder cannot
+// take it on (docs/recording-format.md, "Fail closed").
+const msgSessionUnrecordable = "gatehouse: session refused: %s, so gatehouse accepts no new session; try again later (the operator sees why at /healthz)"
 
 // recordingRefusal refuses a new channel while the recorder cannot take
 // on more: the spool is full while the store is unreachable, or cannot be
@@ -340,5 +328,5 @@ func (cs *connState) recordingRefusal() *refusal {
 	if err == nil {
 		return nil
 	}
-	return &refusal{reason: "recording unavailable: " + err.Error(), message: fmt.Sprintf(msgSessionUnrecordable, unrecordable(err))}
+	return &refusal{reason: "recording unavailable: " + err.Error(), message: fmt.Sprintf(msgSessionUnrecordable, recorder.UnavailableSummary(err))}
 }

@@ -136,28 +136,20 @@ func (cs *connState) start(clientVersion string) {
 // is closed, because gatehouse lets nothing happen that it cannot record;
 // callers refuse the action the event describes.
 func (cs *connState) record(typ string, data any) error {
-	emit := cs.stream.Emit
-	if typ == evDBStatement {
-		// A statement's outcome: what it records has happened, and its
-		// decision (db.decision) was durable before it went ahead.
-		emit = cs.stream.EmitLazy
+	level := slog.LevelInfo
+	if strings.HasSuffix(typ, ".refused") || strings.HasSuffix(typ, ".failure") {
+		level = slog.LevelWarn
 	}
+	return cs.emit(cs.stream.Emit, typ, data, level)
+}
+
+// emit appends an event with emit (the stream's Emit, or EmitLazy for an
+// outcome) and logs it at level; a failure closes the connection.
+func (cs *connState) emit(emit func(typ string, data any) error, typ string, data any, level slog.Level) error {
 	if err := emit(typ, data); err != nil {
 		cs.log.Error("recording failed; closing connection", "event", typ, "error", err)
 		cs.conn.closeWith(fmt.Errorf("recording failed: %w", err))
 		return err
-	}
-	level := slog.LevelInfo
-	switch {
-	case strings.HasSuffix(typ, ".refused") || strings.HasSuffix(typ, ".failure"):
-		level = slog.LevelWarn
-	case typ == evDBStatement:
-		// One per statement: the recording has them all; the log keeps
-		// only denials, so it does not slow the relay down.
-		level = slog.LevelDebug
-		if st, ok := data.(dbStatement); ok && st.Decision == "deny" {
-			level = slog.LevelWarn
-		}
 	}
 	cs.log.LogAttrs(context.Background(), level, typ, slog.Any("event", loggedEvent{data}))
 	return nil

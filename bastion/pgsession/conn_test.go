@@ -1,0 +1,52 @@
+package pgsession
+
+import (
+	"log/slog"
+	"sync"
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
+)
+
+// streamConn is a Conn over a real recording stream, as bastion's
+// connection is: Record emits, RecordOutcome emits without waiting for
+// durability.
+type streamConn struct{ stream *recorder.Stream }
+
+func (c streamConn) Record(typ string, data any) error { return c.stream.Emit(typ, data) }
+
+func (c streamConn) RecordOutcome(typ string, data any, _ slog.Level) error {
+	return c.stream.EmitLazy(typ, data)
+}
+
+func (streamConn) Fail(error) {}
+
+// memConn is a Conn that keeps what it is given, for tests that read
+// what a session recorded without a recorder.
+type memConn struct {
+	mu     sync.Mutex
+	events []memEvent
+	failed []error
+}
+
+type memEvent struct {
+	typ   string
+	data  any
+	level slog.Level
+}
+
+func (c *memConn) Record(typ string, data any) error {
+	return c.RecordOutcome(typ, data, slog.LevelInfo)
+}
+
+func (c *memConn) RecordOutcome(typ string, data any, level slog.Level) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events = append(c.events, memEvent{typ, data, level})
+	return nil
+}
+
+func (c *memConn) Fail(cause error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failed = append(c.failed, cause)
+}
