@@ -29,19 +29,24 @@ type memConn struct {
 }
 
 type memEvent struct {
-	typ   string
-	data  any
-	level slog.Level
+	typ     string
+	data    any
+	outcome bool       // by RecordOutcome
+	level   slog.Level // RecordOutcome's
 }
 
 func (c *memConn) Record(typ string, data any) error {
-	return c.RecordOutcome(typ, data, slog.LevelInfo)
+	return c.add(memEvent{typ: typ, data: data})
 }
 
 func (c *memConn) RecordOutcome(typ string, data any, level slog.Level) error {
+	return c.add(memEvent{typ: typ, data: data, outcome: true, level: level})
+}
+
+func (c *memConn) add(ev memEvent) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.events = append(c.events, memEvent{typ, data, level})
+	c.events = append(c.events, ev)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"math"
 	mrand "math/rand/v2"
 	"reflect"
@@ -217,5 +218,35 @@ func TestStatementTextCut(t *testing.T) {
 	text, n, _ = recordedText(long)
 	if text != long[:maxRecordedText-1] || n != len(long) {
 		t.Fatalf("cut to %d bytes, text_bytes %d", len(text), n)
+	}
+}
+
+// TestObserveRecordsOutcome: each statement's outcome is recorded as
+// db.statement through RecordOutcome (its decision was durable before it
+// ran, so the outcome is not waited for), logged at debug when allowed
+// and as a warning when denied.
+func TestObserveRecordsOutcome(t *testing.T) {
+	tests := []struct {
+		name     string
+		ev       pgwire.StatementEvent
+		decision string
+		level    slog.Level
+	}{
+		{"allowed", pgwire.StatementEvent{SQL: "SELECT 1", Outcome: pgwire.OutcomeOK, Detail: &statementDetail{Allow: true}}, "allow", slog.LevelDebug},
+		{"denied", pgwire.StatementEvent{SQL: "DELETE FROM t", Outcome: pgwire.OutcomeDenied, Detail: &statementDetail{}}, "deny", slog.LevelWarn},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn := &memConn{}
+			(&pgSession{conn: conn, channel: 4}).observe(tt.ev)
+			if len(conn.events) != 1 {
+				t.Fatalf("recorded %d events, want 1", len(conn.events))
+			}
+			got := conn.events[0]
+			rec, _ := got.data.(dbStatement)
+			if !got.outcome || got.typ != evDBStatement || rec.Channel != 4 || rec.Text != tt.ev.SQL || rec.Decision != tt.decision || got.level != tt.level {
+				t.Errorf("recorded %+v, want an outcome %s of channel 4, %q, decision %s, at %v", got, evDBStatement, tt.ev.SQL, tt.decision, tt.level)
+			}
+		})
 	}
 }
