@@ -11,8 +11,9 @@ const module = "github.com/gatehouse-dev/gatehouse"
 // allowedImports is DESIGN.md's import direction: each package may import
 // only the gatehouse packages listed for it (cmd, e2e and bench may import all).
 var allowedImports = map[string][]string{
-	"policy":           {},
-	"policy/sqlclass":  {},
+	"policy":           {"policy/sqlkind"},
+	"policy/sqlkind":   {},
+	"policy/sqlclass":  {"policy/sqlkind"},
 	"policy/masking":   {},
 	"policy/lineage":   {},
 	"recorder":         {"internal/privatefile"},
@@ -21,7 +22,7 @@ var allowedImports = map[string][]string{
 	"ca/krl":           {},
 	"ca/sshsig":        {},
 	"ca/login":         {"policy", "ca/sshsig", "ca/krl", "internal/privatefile"},
-	"bastion":          {"policy", "recorder", "bastion/pgwire", "bastion/relay", "policy/sqlclass", "policy/masking", "policy/lineage", "internal/clip", "internal/sourcelimit"},
+	"bastion":          {"policy", "recorder", "bastion/pgwire", "bastion/relay", "policy/sqlclass", "policy/sqlkind", "policy/masking", "policy/lineage", "internal/clip", "internal/sourcelimit"},
 	"bastion/pgwire":   {},
 	"bastion/relay":    {},
 	"internal/pgrun":   {},
