@@ -11,8 +11,9 @@ const module = "github.com/gatehouse-dev/gatehouse"
 // allowedImports is DESIGN.md's import direction: each package may import
 // only the gatehouse packages listed for it (cmd, e2e and bench may import all).
 var allowedImports = map[string][]string{
-	"policy":           {},
-	"policy/sqlclass":  {},
+	"policy":           {"policy/sqlkind"},
+	"policy/sqlkind":   {},
+	"policy/sqlclass":  {"policy/sqlkind"},
 	"policy/masking":   {},
 	"policy/lineage":   {},
 	"recorder":         {"internal/privatefile"},
@@ -27,7 +28,7 @@ var allowedImports = map[string][]string{
 	"internal/pgrun":   {},
 
 	// The PostgreSQL session adapter: bastion hands it postgres channels.
-	"bastion/pgsession": {"policy", "recorder", "bastion/pgwire", "policy/sqlclass", "policy/masking", "policy/lineage", "internal/clip"},
+	"bastion/pgsession": {"policy", "recorder", "bastion/pgwire", "policy/sqlclass", "policy/sqlkind", "policy/masking", "policy/lineage", "internal/clip"},
 	// A build tool: summarises go test -json for make e2e.
 	"scripts/testsummary": {},
 	// The Vault client: cmd wires it into ca (a CertSigner) and bastion (a

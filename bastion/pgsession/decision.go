@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 // evDBDecision is the record of an allowed statement, durable (fsync'd)
@@ -60,7 +61,7 @@ func (s *pgSession) inspectDurable(ctx context.Context, q pgwire.Query) pgwire.V
 	ev.Text, ev.TextBytes, ev.TextSHA256 = recordedText(q.SQL)
 	d, ok := v.Detail.(*statementDetail)
 	if ok {
-		ev.Kinds, ev.Relations, ev.Functions, ev.Rule = clipList(d.Kinds), clipList(d.Relations), clipList(d.Functions), clip.Detail(d.Rule)
+		ev.Kinds, ev.Relations, ev.Functions, ev.Rule = clipList(sqlkind.Strings(d.Kinds)), clipList(d.Relations), clipList(d.Functions), clip.Detail(d.Rule)
 	} else {
 		d = &statementDetail{}
 	}

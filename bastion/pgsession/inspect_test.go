@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 // statementPolicies are the statement policies the inspect tests judge
@@ -15,11 +16,11 @@ import (
 // every kind and sets no timeout, so that only the walls refuse.
 var statementPolicies = &policy.Config{Statements: map[string]policy.StatementPolicy{
 	"reader": {
-		Allow:            []string{"select", "prepare", "execute", "set", "show", "transaction"},
+		Allow:            []sqlkind.Kind{sqlkind.Select, sqlkind.Prepare, sqlkind.Execute, sqlkind.Set, sqlkind.Show, sqlkind.Transaction},
 		DenyRelations:    []string{"secrets"},
 		StatementTimeout: policy.Duration(5 * time.Second),
 	},
-	"writer": {Allow: []string{"all"}},
+	"writer": {Allow: []sqlkind.Kind{sqlkind.All}},
 }}
 
 // policySession is a session under statement policy name, as authorize
@@ -90,10 +91,10 @@ func TestInspect(t *testing.T) {
 		{name: "wall: prepared", policy: "writer", sql: "PREPARE e AS SELECT set_config('client_encoding', 'SJIS', false)",
 			rule: "walls", msg: "changing client_encoding is not allowed"},
 		{name: "wall through execute", policy: "writer",
-			prepared: map[string]preparedStatement{"e": {kinds: []string{"select"}, settings: []string{"client_encoding"}}},
+			prepared: map[string]preparedStatement{"e": {kinds: []sqlkind.Kind{sqlkind.Select}, settings: []string{"client_encoding"}}},
 			sql:      "EXECUTE e", rule: "walls", msg: "changing client_encoding is not allowed"},
 		{name: "execute of a statement prepared earlier, by what it runs", policy: "reader",
-			prepared: map[string]preparedStatement{"d": {kinds: []string{"delete"}, relations: []string{"orders"}}},
+			prepared: map[string]preparedStatement{"d": {kinds: []sqlkind.Kind{sqlkind.Delete}, relations: []string{"orders"}}},
 			sql:      "EXECUTE d", rule: "statements.reader.allow: delete not listed", msg: "delete not allowed"},
 		{name: "unparsable", policy: "writer", sql: "SELECT 1 FROM",
 			rule: "parse", msg: "syntax error at end of input", code: "42601", pos: 14},

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/policy/lineage"
 	"github.com/gatehouse-dev/gatehouse/policy/masking"
 	"github.com/gatehouse-dev/gatehouse/policy/sqlclass"
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 // sessionMasking applies one masking policy to one database session.
@@ -144,10 +145,10 @@ func (m *sessionMasking) judge(ctx context.Context, ask pgwire.AskFunc, stmts []
 			return nil, msg
 		}
 		// FETCH and EXECUTE run what was declared or prepared earlier.
-		if reads || st.Command == "FetchStmt" || st.Command == "ExecuteStmt" || slices.Contains(st.Kinds, "execute") {
+		if reads || st.Command == sqlclass.FetchCommand || st.Command == sqlclass.ExecuteCommand || slices.Contains(st.Kinds, sqlkind.Execute) {
 			md.readsMasked = true
 		}
-		if st.Names.Op == "fetch" || st.Command == "ExecuteStmt" || stale {
+		if st.Names.Op == sqlclass.Fetch || st.Command == sqlclass.ExecuteCommand || stale {
 			// pgwire describes a FETCH's or EXECUTE's rows by what the
 			// server holds under the name when they come (nameEffects);
 			// stale: an EXECUTE analyzed again under another path than
@@ -304,7 +305,7 @@ func (m *sessionMasking) trace(ctx context.Context, st sqlclass.Statement, path 
 	if res.Refuse != "" {
 		return nil, false, fmt.Sprintf("gatehouse: %s (masking policy %q)", res.Refuse, m.name)
 	}
-	if m.policy.OnDerived == "deny" {
+	if m.policy.OnDerived == policy.DerivedDeny {
 		for _, o := range res.Outputs {
 			if o.Kind == lineage.Derived {
 				return nil, false, fmt.Sprintf("gatehouse: output %s is computed from masked %s, and masking policy %q refuses such outputs (on_derived: deny); select the column itself, which is masked", o.Name, columnList(o.Sources), m.name)
@@ -372,7 +373,7 @@ func (m *sessionMasking) results(r pgwire.Result) *pgwire.RowRewrite {
 // "" when it is not masked.
 func (m *sessionMasking) columnRule(cat *maskCatalog, stale, derived bool, f pgproto3.FieldDescription) (fn, why string) {
 	fallback := string(masking.FuncRedact)
-	if m.policy.OnDerived == "deny" {
+	if m.policy.OnDerived == policy.DerivedDeny {
 		fallback = string(masking.FuncNull)
 	}
 	switch {
@@ -540,7 +541,7 @@ func traced(outputs []lineage.Output, fields int) []lineage.Output {
 // feeds it.
 func (m *sessionMasking) outputRule(o lineage.Output) (fn, why string) {
 	fallback := string(masking.FuncRedact)
-	if m.policy.OnDerived == "deny" {
+	if m.policy.OnDerived == policy.DerivedDeny {
 		fallback = string(masking.FuncNull)
 	}
 	switch o.Kind {

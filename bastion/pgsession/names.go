@@ -6,6 +6,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
 	"github.com/gatehouse-dev/gatehouse/policy/lineage"
 	"github.com/gatehouse-dev/gatehouse/policy/sqlclass"
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 // nameEffects tells pgwire what each statement of an allowed string does
@@ -34,21 +35,21 @@ func nameEffects(stmts []sqlclass.Statement, d *statementDetail) []pgwire.NameEf
 func nameEffect(st sqlclass.Statement) pgwire.NameEffect {
 	n := st.Names
 	switch {
-	case n.Op == "declare":
+	case n.Op == sqlclass.Declare:
 		return pgwire.NameEffect{Op: pgwire.DeclareCursor, Name: n.Name, Hold: n.Hold}
-	case n.Op == "close":
+	case n.Op == sqlclass.Close:
 		return pgwire.NameEffect{Op: pgwire.CloseCursor, Name: n.Name, All: n.All}
-	case n.Op == "fetch":
+	case n.Op == sqlclass.Fetch:
 		return pgwire.NameEffect{Op: pgwire.FetchCursor, Name: n.Name}
-	case n.Op == "prepare":
+	case n.Op == sqlclass.Prepare:
 		return pgwire.NameEffect{Op: pgwire.PrepareStatement, Name: n.Name}
-	case n.Op == "deallocate":
+	case n.Op == sqlclass.Deallocate:
 		return pgwire.NameEffect{Op: pgwire.DeallocateStatement, Name: n.Name, All: n.All}
-	case n.Op == "discard":
+	case n.Op == sqlclass.Discard:
 		return pgwire.NameEffect{Op: pgwire.DiscardAll}
-	case st.Command == "ExecuteStmt" && len(st.Executes) == 1:
+	case st.Command == sqlclass.ExecuteCommand && len(st.Executes) == 1:
 		return pgwire.NameEffect{Op: pgwire.ExecuteStatement, Name: st.Executes[0]}
-	case slices.Contains(st.Kinds, "do") || slices.Contains(st.Kinds, "call"):
+	case slices.Contains(st.Kinds, sqlkind.Do) || slices.Contains(st.Kinds, sqlkind.Call):
 		// Code out of sight may open, close or prepare anything.
 		return pgwire.NameEffect{Op: pgwire.NamesUnknown}
 	}

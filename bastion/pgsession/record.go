@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 )
 
@@ -84,7 +85,7 @@ func statementRecord(channel int, ev pgwire.StatementEvent) dbStatement {
 	}
 	rec.Text, rec.TextBytes, rec.TextSHA256 = recordedText(ev.SQL)
 	if d, ok := ev.Detail.(*statementDetail); ok {
-		rec.Kinds, rec.Relations, rec.Functions, rec.Rule = clipList(d.Kinds), clipList(d.Relations), clipList(d.Functions), clip.Detail(d.Rule)
+		rec.Kinds, rec.Relations, rec.Functions, rec.Rule = clipList(sqlkind.Strings(d.Kinds)), clipList(d.Relations), clipList(d.Functions), clip.Detail(d.Rule)
 		if !d.Allow {
 			rec.Decision = "deny"
 		}

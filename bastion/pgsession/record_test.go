@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 )
 
@@ -173,14 +174,16 @@ func TestStatementRecordIsBounded(t *testing.T) {
 	worst := strings.Repeat("\x01", pgwire.DefaultMaxMessageSize)
 	entry := strings.Repeat("\x01", 4<<10)
 	list := make([]string, 1000)
+	kinds := make([]sqlkind.Kind, 1000)
 	params := make([]pgwire.Parameter, 1000)
 	for i := range list {
 		list[i] = entry
+		kinds[i] = sqlkind.Kind(entry)
 		params[i] = pgwire.Parameter{Value: []byte(entry)}
 	}
 	ev := pgwire.StatementEvent{SQL: worst, Extended: true, StatementName: worst, Portal: worst, ParamCount: len(params),
 		Parameters: params, Rewritten: list, Outcome: pgwire.OutcomeOK,
-		Detail: &statementDetail{Kinds: list, Relations: list, Functions: list, Rule: worst, Allow: true}}
+		Detail: &statementDetail{Kinds: kinds, Relations: list, Functions: list, Rule: worst, Allow: true}}
 	rec := statementRecord(1, ev)
 	payload, err := rec.AppendJSON(nil)
 	if err != nil {

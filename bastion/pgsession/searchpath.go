@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
 	"github.com/gatehouse-dev/gatehouse/policy/sqlclass"
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 // learnPathSQL reads the session's search_path as PostgreSQL resolves
@@ -132,13 +133,13 @@ func (p *sessionPath) sets(st sqlclass.Statement) bool {
 func setsPath(st sqlclass.Statement) bool {
 	for _, s := range st.Settings {
 		switch s {
-		case "search_path", "all", "*", "role", "session_authorization":
+		case "search_path", sqlclass.SettingAll, sqlclass.SettingUnknown, "role", "session_authorization":
 			return true
 		}
 	}
 	for _, k := range st.Kinds {
 		switch k {
-		case "ddl", "do", "call", "execute", "set_role":
+		case sqlkind.DDL, sqlkind.Do, sqlkind.Call, sqlkind.Execute, sqlkind.SetRole:
 			return true
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/sqlclass"
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 // TestPathChanges: which statements may leave another search_path in
@@ -131,7 +132,7 @@ func TestSessionPathFollows(t *testing.T) {
 // fail upstream and leave the first), up to maxDefinitions.
 func TestPreparedTexts(t *testing.T) {
 	var p sessionPath
-	set := []sqlclass.Statement{{Kinds: []string{"set"}, Settings: []string{"search_path"}}}
+	set := []sqlclass.Statement{{Kinds: []sqlkind.Kind{sqlkind.Set}, Settings: []string{"search_path"}}}
 	if err := p.prepared("", "SET search_path = x", set, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/sqlclass"
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 // pgSession is one PostgreSQL session through a channel: the role the
@@ -51,7 +52,8 @@ type pgSession struct {
 }
 
 type preparedStatement struct {
-	kinds, relations, functions, settings []string
+	kinds                          []sqlkind.Kind
+	relations, functions, settings []string
 }
 
 // authorize checks the startup's user against the certificate's grants and
@@ -156,7 +158,7 @@ func quoteConninfo(v string) string {
 
 // statementDetail is what the recording says of a decided SQL string.
 type statementDetail struct {
-	Kinds     []string
+	Kinds     []sqlkind.Kind
 	Relations []string
 	Functions []string
 	Allow     bool
@@ -219,7 +221,7 @@ func (s *pgSession) inspect(ctx context.Context, q pgwire.Query) pgwire.Verdict 
 // an operator it uses may call a function; docs/recording-format.md says
 // what that means for the record.
 func onlyReads(st sqlclass.Statement) bool {
-	return st.Command == "SelectStmt" && slices.Equal(st.Kinds, []string{"select"}) &&
+	return st.Command == sqlclass.SelectCommand && slices.Equal(st.Kinds, []sqlkind.Kind{sqlkind.Select}) &&
 		len(st.Functions) == 0 && len(st.Settings) == 0 && len(st.Executes) == 0 && !st.LocksRows
 }
 
@@ -278,8 +280,8 @@ func (s *pgSession) wallBreach(settings []string) string {
 		guarded = append(guarded, "statement_timeout")
 	}
 	for _, name := range settings {
-		if name == "*" || slices.Contains(guarded, name) {
-			if name == "*" {
+		if name == sqlclass.SettingUnknown || slices.Contains(guarded, name) {
+			if name == sqlclass.SettingUnknown {
 				name = "a setting gatehouse cannot name (set_config with a computed name, or SQL text gatehouse cannot read)"
 			}
 			return fmt.Sprintf("gatehouse: changing %s is not allowed in this session (statement policy %q)", name, s.policyName)
@@ -288,7 +290,7 @@ func (s *pgSession) wallBreach(settings []string) string {
 	return ""
 }
 
-func union(a, b []string) []string {
+func union[T comparable](a, b []T) []T {
 	for _, x := range b {
 		if !slices.Contains(a, x) {
 			a = append(a, x)
