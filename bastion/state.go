@@ -69,7 +69,7 @@ type connState struct {
 	started      bool           // session.start recorded
 	ended        bool           // no more handlers may begin
 	terminated   bool           // terminate has run
-	terminating  sync.WaitGroup // terminate in flight
+	background   sync.WaitGroup // goroutines of the connection (inBackground)
 	stopExpiry   func() bool    // stops watchExpiry's timer
 	active       sync.WaitGroup // channel and request handlers in flight
 	lastChannel  int
@@ -107,9 +107,7 @@ func (s *Server) connCallback(ctx gliderssh.Context, c net.Conn) net.Conn {
 	}
 	cs.ctx, cs.cancel = context.WithCancelCause(ctx)
 	ctx.SetValue(stateKey{}, cs)
-	s.mu.Lock()
-	s.byAddr[addrKey(c)] = cs
-	s.mu.Unlock()
+	s.live.add(cs)
 	tc.attach(cs)
 	return tc
 }
@@ -169,6 +167,19 @@ func (cs *connState) begin() bool {
 
 func (cs *connState) done() { cs.active.Done() }
 
+// inBackground runs f on a goroutine that belongs to the connection:
+// finish waits for it, so it cannot outlive Serve. It reports false, and
+// does not run f, once the session is over.
+func (cs *connState) inBackground(f func()) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.ended {
+		return false
+	}
+	cs.background.Go(f)
+	return true
+}
+
 // nextChannel numbers the channels the client opens, from 1.
 func (cs *connState) nextChannel() int {
 	cs.mu.Lock()
@@ -207,7 +218,7 @@ func (cs *connState) finish() {
 		cs.stopExpiry()
 	}
 	cs.mu.Unlock()
-	cs.terminating.Wait()
+	cs.background.Wait()
 	cs.active.Wait()
 	cs.cancel(nil) // already done through gliderlabs' context; releases ours
 	cs.start("")
@@ -224,11 +235,7 @@ func (cs *connState) finish() {
 	if err := cs.stream.Close(); err != nil {
 		cs.log.Error("closing session recording", "error", err)
 	}
-	cs.srv.mu.Lock()
-	if cs.srv.byAddr[addrKey(cs.conn)] == cs {
-		delete(cs.srv.byAddr, addrKey(cs.conn))
-	}
-	cs.srv.mu.Unlock()
+	cs.srv.live.remove(cs)
 }
 
 // endReason says why the connection ended; cs.mu is held.
@@ -241,6 +248,9 @@ func (cs *connState) endReason() string {
 	case err == nil && cs.credential() != nil:
 		return "client disconnected"
 	case err == nil:
+		// Every failed handshake reports its error through
+		// ConnectionFailedCallback: say so if gliderlabs did not.
+		cs.log.Error("the SSH handshake ended without a reported error; is gliderlabs/ssh still calling ConnectionFailedCallback?")
 		return "closed before authentication"
 	case errors.As(err, &authErr):
 		return "authentication failed"

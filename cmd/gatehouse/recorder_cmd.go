@@ -37,7 +37,11 @@ func runRecorder(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(out, recorder.FormatPublicKey(key.Public().(ed25519.PublicKey)))
+	pub, err := recorder.SignerPublicKey(key)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, recorder.FormatPublicKey(pub))
 	return nil
 }
 
@@ -246,7 +250,11 @@ func (a *auditFlags) keys(cfg *policy.Config) ([]ed25519.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the recorder key of %s (or pass --pubkey): %w", *a.config, err)
 	}
-	return []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, nil
+	pub, err := recorder.SignerPublicKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return []ed25519.PublicKey{pub}, nil
 }
 
 // inlineKey says whether a --pubkey value is meant as a key rather than

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/bastion"
@@ -132,13 +132,24 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	ctx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go watchRevocations(ctx, revs, bst, log)
-	go api.ReportThrottled(ctx)
-	// The API's last refusals are recorded before the CA stream closes.
+	handler, err := httpHandler(api, rec.Recorder)
+	if err != nil {
+		return err
+	}
+	// The API's last refusals are recorded before the CA stream closes,
+	// once its reporter below has stopped.
 	defer api.RecordThrottled()
-	return runListeners(ctx, cfg, bst, httpHandler(api, rec.Recorder), api.Info, opts)
+	// The revocation watcher and the API's reporter end before serve
+	// returns, and before what they use closes.
+	var watchers sync.WaitGroup
+	ctx, stopWatch := context.WithCancel(ctx)
+	defer func() {
+		stopWatch()
+		watchers.Wait()
+	}()
+	watchers.Go(func() { watchRevocations(ctx, revs, bst, log) })
+	watchers.Go(func() { api.ReportThrottled(ctx) })
+	return runListeners(ctx, cfg, bst, handler, api.Info, opts)
 }
 
 // maxPendingAPIRequests bounds the certificate API's requests (but GET
@@ -180,12 +191,16 @@ func addOIDC(ctx context.Context, cfg *policy.Config, api *ca.API) error {
 // httpHandler is the certificate API plus the recorder's public keys,
 // which auditors fetch to verify recordings, and /healthz, which says
 // whether new sessions can be recorded (503 with the reason when not).
-func httpHandler(api *ca.API, rec *recorder.Recorder) http.Handler {
+func httpHandler(api *ca.API, rec *recorder.Recorder) (http.Handler, error) {
+	pub, err := recorder.SignerPublicKey(rec.Signer)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/", api.Handler())
-	mux.Handle("GET /v1/recorder-keys", recorder.KeysHandler(rec.Signer.Public().(ed25519.PublicKey)))
+	mux.Handle("GET /v1/recorder-keys", recorder.KeysHandler(pub))
 	mux.Handle("GET /healthz", recorder.HealthHandler(rec))
-	return mux
+	return mux, nil
 }
 
 func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, handler http.Handler, info ca.Info, opts serveOptions) error {
@@ -219,7 +234,11 @@ func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, 
 	cancel(first)
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer stop()
-	httpSrv.Shutdown(shutdownCtx)
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		// Requests still running after the grace period are cut off.
+		err = errors.Join(err, httpSrv.Close())
+		opts.Logger.Warn("the certificate API did not shut down in time; closed its connections", "error", err)
+	}
 	for ; pending > 0; pending-- {
 		if err := <-done; first == nil {
 			first = err
