@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/bastion"
 	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/masking"
@@ -46,7 +47,7 @@ type serveOptions struct {
 	Logger *slog.Logger
 	Dev    ca.TokenVerifier // the dev login; only `gatehouse dev` sets it
 	// Ready is called once both listeners accept connections.
-	Ready func(info ca.Info, apiURL string)
+	Ready func(info caapi.Info, apiURL string)
 }
 
 // serve runs the bastion and the certificate API until ctx ends.
@@ -109,7 +110,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("host certificate signer: %w", err)
 	}
-	api := &ca.API{Authority: authority, Dev: opts.Dev, Logger: log, Info: ca.Info{
+	api := &ca.API{Authority: authority, Dev: opts.Dev, Logger: log, Info: caapi.Info{
 		UserCA:           string(gossh.MarshalAuthorizedKey(keys.userCA.PublicKey())),
 		HostCAKnownHosts: ca.HostKnownHostsLine(keys.hostCA.PublicKey(), []string{alias}),
 		SSHAddress:       sshAddr,
@@ -173,7 +174,7 @@ func addOIDC(ctx context.Context, cfg *policy.Config, api *ca.API) error {
 		return fmt.Errorf("identity provider %s: %w", o.Issuer, err)
 	}
 	api.OIDC = v
-	api.Info.OIDC = &ca.OIDCInfo{Issuer: o.Issuer, ClientID: o.ClientID, Scopes: o.Scopes}
+	api.Info.OIDC = &caapi.OIDCInfo{Issuer: o.Issuer, ClientID: o.ClientID, Scopes: o.Scopes}
 	return nil
 }
 
@@ -188,7 +189,7 @@ func httpHandler(api *ca.API, rec *recorder.Recorder) http.Handler {
 	return mux
 }
 
-func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, handler http.Handler, info ca.Info, opts serveOptions) error {
+func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, handler http.Handler, info caapi.Info, opts serveOptions) error {
 	apiLn, apiURL, err := listenAPI(cfg)
 	if err != nil {
 		return err
