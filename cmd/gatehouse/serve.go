@@ -116,7 +116,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 		SSHAddress:       sshAddr,
 		SSHHostAlias:     alias,
 		DevLogin:         opts.Dev != nil,
-	}, KRL: krlFunc(cfg, revs, keys.userCA.PublicKey()),
+	}, KRL: revs.KRLFunc(keys.userCA.PublicKey(), newIssuedIndex(cfg), nil),
 		Limiter: sourcelimit.New(cfg.CA.MaxFailedRequestsPerMinute, maxPendingAPIRequests, nil)}
 	if err := addOIDC(ctx, cfg, api); err != nil {
 		return err
