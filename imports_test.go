@@ -41,6 +41,9 @@ var allowedImports = map[string][]string{
 	"internal/clip": {},
 	// Per-source limits on attempts that fail (bastion, ca).
 	"internal/sourcelimit": {},
+	// Plain HTTP only on loopback: the CA API's listener (and the
+	// auditor console's), opened by cmd.
+	"internal/listen": {},
 }
 
 // allowedTestImports adds, for a package's _test.go files, what they may

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/bastion"
 	"github.com/gatehouse-dev/gatehouse/ca"
 	"github.com/gatehouse-dev/gatehouse/ca/caapi"
+	"github.com/gatehouse-dev/gatehouse/internal/listen"
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/masking"
@@ -243,34 +244,15 @@ func serveHTTP(srv *http.Server, ln net.Listener, cfg *policy.Config) error {
 // loopback: ID tokens travel in it as bearer credentials.
 func listenAPI(cfg *policy.Config) (net.Listener, string, error) {
 	tls := cfg.CA.TLSCert != "" && cfg.CA.TLSKey != ""
-	if !tls && !isLoopback(cfg.CA.Listen) {
-		return nil, "", fmt.Errorf("ca.listen %s is not a loopback address: set ca.tls_cert and ca.tls_key (ID tokens must not cross the network in clear)", cfg.CA.Listen)
-	}
-	ln, err := net.Listen("tcp", cfg.CA.Listen)
+	ln, scheme, err := listen.HTTP{Section: "ca", Addr: cfg.CA.Listen, TLS: tls, Secret: "ID tokens"}.Listen()
 	if err != nil {
-		return nil, "", fmt.Errorf("ca.listen %s: %w", cfg.CA.Listen, err)
+		return nil, "", err
 	}
 	url := cfg.CA.PublicURL
 	if url == "" {
-		scheme := "http"
-		if tls {
-			scheme = "https"
-		}
 		url = scheme + "://" + ln.Addr().String()
 	}
 	return ln, url, nil
-}
-
-func isLoopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // publicSSHAddress is where clients dial the bastion.
