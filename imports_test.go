@@ -17,10 +17,12 @@ var allowedImports = map[string][]string{
 	"policy/lineage":   {},
 	"recorder":         {"internal/privatefile"},
 	"recorder/s3store": {"recorder", "internal/privatefile"},
-	"ca":               {"policy", "ca/caapi", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip", "internal/sourcelimit"},
-	"ca/krl":           {},
-	"ca/sshsig":        {},
-	"ca/login":         {"policy", "ca/caapi", "ca/sshsig", "ca/krl", "internal/privatefile"},
+	// The server's recording store stack: file store, spool, uploader.
+	"recorder/stack": {"recorder", "recorder/s3store"},
+	"ca":             {"policy", "ca/caapi", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip", "internal/sourcelimit"},
+	"ca/krl":         {},
+	"ca/sshsig":      {},
+	"ca/login":       {"policy", "ca/caapi", "ca/sshsig", "ca/krl", "internal/privatefile"},
 	// The certificate API's wire types, shared by the server (ca) and the
 	// client (ca/login); AccessRequest carries a policy.Identity.
 	"ca/caapi":       {"policy"},

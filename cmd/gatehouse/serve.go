@@ -75,14 +75,11 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	if rec.up != nil {
-		rec.up.KeepUploaded = keepUploaded(cfg)
-	}
 	// Uploads outlive the listeners, so that the last sessions' ends are
 	// uploaded too (run drains once more after stopUploads).
 	uploadCtx, stopUploads := context.WithCancel(context.Background())
 	uploadsDone := make(chan struct{})
-	go func() { defer close(uploadsDone); rec.run(uploadCtx) }()
+	go func() { defer close(uploadsDone); rec.Run(uploadCtx) }()
 	defer func() { stopUploads(); <-uploadsDone }()
 	// Closed after every stream it marks and before the last upload.
 	defer rec.CloseLedger()
@@ -146,23 +143,6 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 // maxPendingAPIRequests bounds the certificate API's requests (but GET
 // and HEAD) in progress at once, from all sources.
 const maxPendingAPIRequests = 1024
-
-// keepUploaded is how long each kind of stream stays in the spool once
-// uploaded. A CA stream stays at least ca.max_ttl: `gatehouse revoke` and
-// GET /v1/krl look up the certificates to revoke in the CA's streams in the
-// spool, and by then every certificate a stream records has expired (none
-// outlives ca.max_ttl, and the stream's marker is written after its last
-// issuance).
-func keepUploaded(cfg *policy.Config) map[string]time.Duration {
-	keep := cfg.Recording.KeepUploaded()
-	return map[string]time.Duration{
-		recorder.KindSession: keep,
-		recorder.KindCA:      max(keep, cfg.CA.MaxTTL.D()),
-		// A closed ledger marks only closed streams: none is left for a
-		// recovery to check against it.
-		recorder.KindLedger: keep,
-	}
-}
 
 // addOIDC connects the API to the identity provider, when one is configured.
 func addOIDC(ctx context.Context, cfg *policy.Config, api *ca.API) error {
