@@ -18,14 +18,19 @@ var allowedImports = map[string][]string{
 	"policy/lineage":   {},
 	"recorder":         {"internal/privatefile"},
 	"recorder/s3store": {"recorder", "internal/privatefile"},
-	"ca":               {"policy", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip", "internal/sourcelimit"},
+	"ca":               {"policy", "ca/caapi", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip", "internal/sourcelimit"},
 	"ca/krl":           {},
 	"ca/sshsig":        {},
-	"ca/login":         {"policy", "ca/sshsig", "ca/krl", "internal/privatefile"},
-	"bastion":          {"policy", "recorder", "bastion/pgsession", "bastion/pgwire", "bastion/relay", "policy/masking", "internal/clip", "internal/sourcelimit"},
-	"bastion/pgwire":   {},
-	"bastion/relay":    {},
-	"internal/pgrun":   {},
+	"ca/login":         {"policy", "ca/caapi", "ca/sshsig", "ca/krl", "internal/privatefile"},
+	// The certificate API's wire types, shared by the server (ca) and the
+	// client (ca/login); AccessRequest carries a policy.Identity.
+	"ca/caapi":       {"policy"},
+	"bastion":        {"policy", "recorder", "bastion/pgsession", "bastion/pgwire", "bastion/relay", "policy/masking", "internal/clip", "internal/sourcelimit"},
+	"bastion/pgwire": {},
+	"bastion/relay":  {},
+	"internal/pgrun": {},
+	// The server's recording store stack: file store, spool, uploader.
+	"recorder/stack": {"recorder", "recorder/s3store"},
 
 	// The PostgreSQL session adapter: bastion hands it postgres channels.
 	"bastion/pgsession": {"policy", "recorder", "bastion/pgwire", "policy/sqlclass", "policy/sqlkind", "policy/masking", "policy/lineage", "internal/clip"},
@@ -42,6 +47,16 @@ var allowedImports = map[string][]string{
 	"internal/clip": {},
 	// Per-source limits on attempts that fail (bastion, ca).
 	"internal/sourcelimit": {},
+	// Plain HTTP only on loopback: the CA API's listener (and the
+	// auditor console's), opened by cmd.
+	"internal/listen": {},
+}
+
+// allowedTestImports adds, for a package's _test.go files, what they may
+// import beyond allowedImports: ca/login's tests run against the real CA
+// API (package ca, with a source limiter) instead of a copy of it.
+var allowedTestImports = map[string][]string{
+	"ca/login": {"ca", "internal/sourcelimit", "internal/syncbuf"},
 }
 
 // TestImportDirection keeps the dependency rules of DESIGN.md true: leaves

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
 	"github.com/gatehouse-dev/gatehouse/policy"
@@ -42,28 +43,13 @@ const maxRequestsFile = 64 << 20
 // maxReason bounds a request's or a denial's reason.
 const maxReason = 1000
 
-// AccessRequest is one request for a grant that requires approval, and
-// what became of it.
-type AccessRequest struct {
-	ID        string          `json:"id"`
-	State     string          `json:"state"`
-	Requester policy.Identity `json:"requester"` // from the requester's certificate
-	Grant     string          `json:"grant"`     // TARGET:ROLE
-	Reason    string          `json:"reason"`
-	TTL       string          `json:"ttl,omitempty"` // as asked; empty: the grant's requires_approval.max_ttl
-	FiledAt   time.Time       `json:"filed_at"`
-
-	DecidedBy      string    `json:"decided_by,omitempty"` // the approver's or denier's name
-	DecidedAt      time.Time `json:"decided_at,omitzero"`
-	DecisionReason string    `json:"decision_reason,omitempty"`
-	// ExpiresAt ends an approval: certificates issued after it no longer
-	// carry the grant, and none issued before outlives it.
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-}
-
 // RequestEvent is the data of request.filed, request.approved and
 // request.denied: the request as it stands after the step, and who took
 // the step.
+// AccessRequest is the wire form of an access request, which is also how the
+// requests file and the recordings keep it.
+type AccessRequest = caapi.AccessRequest
+
 type RequestEvent struct {
 	Request AccessRequest   `json:"request"`
 	By      policy.Identity `json:"by"`

@@ -14,6 +14,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/bastion"
 	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
+	"github.com/gatehouse-dev/gatehouse/internal/listen"
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/masking"
@@ -46,7 +48,7 @@ type serveOptions struct {
 	Logger *slog.Logger
 	Dev    ca.TokenVerifier // the dev login; only `gatehouse dev` sets it
 	// Ready is called once both listeners accept connections.
-	Ready func(info ca.Info, apiURL string)
+	Ready func(info caapi.Info, apiURL string)
 }
 
 // serve runs the bastion and the certificate API until ctx ends.
@@ -73,14 +75,11 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	if rec.up != nil {
-		rec.up.KeepUploaded = keepUploaded(cfg)
-	}
 	// Uploads outlive the listeners, so that the last sessions' ends are
 	// uploaded too (run drains once more after stopUploads).
 	uploadCtx, stopUploads := context.WithCancel(context.Background())
 	uploadsDone := make(chan struct{})
-	go func() { defer close(uploadsDone); rec.run(uploadCtx) }()
+	go func() { defer close(uploadsDone); rec.Run(uploadCtx) }()
 	defer func() { stopUploads(); <-uploadsDone }()
 	// Closed after every stream it marks and before the last upload.
 	defer rec.CloseLedger()
@@ -109,13 +108,13 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("host certificate signer: %w", err)
 	}
-	api := &ca.API{Authority: authority, Dev: opts.Dev, Logger: log, Info: ca.Info{
+	api := &ca.API{Authority: authority, Dev: opts.Dev, Logger: log, Info: caapi.Info{
 		UserCA:           string(gossh.MarshalAuthorizedKey(keys.userCA.PublicKey())),
 		HostCAKnownHosts: ca.HostKnownHostsLine(keys.hostCA.PublicKey(), []string{alias}),
 		SSHAddress:       sshAddr,
 		SSHHostAlias:     alias,
 		DevLogin:         opts.Dev != nil,
-	}, KRL: krlFunc(cfg, revs, keys.userCA.PublicKey()),
+	}, KRL: revs.KRLFunc(keys.userCA.PublicKey(), newIssuedIndex(cfg), nil),
 		Limiter: sourcelimit.New(cfg.CA.MaxFailedRequestsPerMinute, maxPendingAPIRequests, nil)}
 	if err := addOIDC(ctx, cfg, api); err != nil {
 		return err
@@ -156,23 +155,6 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 // and HEAD) in progress at once, from all sources.
 const maxPendingAPIRequests = 1024
 
-// keepUploaded is how long each kind of stream stays in the spool once
-// uploaded. A CA stream stays at least ca.max_ttl: `gatehouse revoke` and
-// GET /v1/krl look up the certificates to revoke in the CA's streams in the
-// spool, and by then every certificate a stream records has expired (none
-// outlives ca.max_ttl, and the stream's marker is written after its last
-// issuance).
-func keepUploaded(cfg *policy.Config) map[string]time.Duration {
-	keep := cfg.Recording.KeepUploaded()
-	return map[string]time.Duration{
-		recorder.KindSession: keep,
-		recorder.KindCA:      max(keep, cfg.CA.MaxTTL.D()),
-		// A closed ledger marks only closed streams: none is left for a
-		// recovery to check against it.
-		recorder.KindLedger: keep,
-	}
-}
-
 // addOIDC connects the API to the identity provider, when one is configured.
 func addOIDC(ctx context.Context, cfg *policy.Config, api *ca.API) error {
 	o := cfg.Identity.OIDC
@@ -184,7 +166,7 @@ func addOIDC(ctx context.Context, cfg *policy.Config, api *ca.API) error {
 		return fmt.Errorf("identity provider %s: %w", o.Issuer, err)
 	}
 	api.OIDC = v
-	api.Info.OIDC = &ca.OIDCInfo{Issuer: o.Issuer, ClientID: o.ClientID, Scopes: o.Scopes}
+	api.Info.OIDC = &caapi.OIDCInfo{Issuer: o.Issuer, ClientID: o.ClientID, Scopes: o.Scopes}
 	return nil
 }
 
@@ -203,7 +185,7 @@ func httpHandler(api *ca.API, rec *recorder.Recorder) (http.Handler, error) {
 	return mux, nil
 }
 
-func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, handler http.Handler, info ca.Info, opts serveOptions) error {
+func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, handler http.Handler, info caapi.Info, opts serveOptions) error {
 	apiLn, apiURL, err := listenAPI(cfg)
 	if err != nil {
 		return err
@@ -261,34 +243,15 @@ func serveHTTP(srv *http.Server, ln net.Listener, cfg *policy.Config) error {
 // loopback: ID tokens travel in it as bearer credentials.
 func listenAPI(cfg *policy.Config) (net.Listener, string, error) {
 	tls := cfg.CA.TLSCert != "" && cfg.CA.TLSKey != ""
-	if !tls && !isLoopback(cfg.CA.Listen) {
-		return nil, "", fmt.Errorf("ca.listen %s is not a loopback address: set ca.tls_cert and ca.tls_key (ID tokens must not cross the network in clear)", cfg.CA.Listen)
-	}
-	ln, err := net.Listen("tcp", cfg.CA.Listen)
+	ln, scheme, err := listen.HTTP{Section: "ca", Addr: cfg.CA.Listen, TLS: tls, Secret: "ID tokens"}.Listen()
 	if err != nil {
-		return nil, "", fmt.Errorf("ca.listen %s: %w", cfg.CA.Listen, err)
+		return nil, "", err
 	}
 	url := cfg.CA.PublicURL
 	if url == "" {
-		scheme := "http"
-		if tls {
-			scheme = "https"
-		}
 		url = scheme + "://" + ln.Addr().String()
 	}
 	return ln, url, nil
-}
-
-func isLoopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // publicSSHAddress is where clients dial the bastion.

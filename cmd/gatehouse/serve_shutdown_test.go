@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -32,7 +32,7 @@ func TestServeAwaitsItsGoroutines(t *testing.T) {
 	go func() {
 		served <- serve(ctx, cfg, serveOptions{
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Ready:  func(ca.Info, string) { close(ready) },
+			Ready:  func(caapi.Info, string) { close(ready) },
 		})
 	}()
 	select {
