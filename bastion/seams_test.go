@@ -208,6 +208,13 @@ func TestHandshakeEndReasons(t *testing.T) {
 			if _, err := io.WriteString(conn, tc.send); err != nil {
 				t.Fatal(err)
 			}
+			// Half-close and drain before closing: closing with the
+			// server's key exchange unread would make the kernel send a
+			// reset instead of the end of stream this case is about.
+			if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, conn) // ends when the server closes
 			conn.Close()
 			wantField(t, one(t, f.events(), evSessionEnd), "reason", tc.reason)
 		})
