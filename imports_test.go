@@ -11,21 +11,30 @@ const module = "github.com/gatehouse-dev/gatehouse"
 // allowedImports is DESIGN.md's import direction: each package may import
 // only the gatehouse packages listed for it (cmd, e2e and bench may import all).
 var allowedImports = map[string][]string{
-	"policy":           {},
-	"policy/sqlclass":  {},
+	"policy":           {"policy/sqlkind"},
+	"policy/sqlkind":   {},
+	"policy/sqlclass":  {"policy/sqlkind"},
 	"policy/masking":   {},
 	"policy/lineage":   {},
 	"recorder":         {"recorder/event", "internal/privatefile"},
 	"recorder/event":   {}, // the recording format: every writer and reader shares it
 	"recorder/s3store": {"recorder", "internal/privatefile"},
-	"ca":               {"policy", "recorder/event", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip", "internal/sourcelimit"},
+	"ca":               {"policy", "recorder/event", "ca/caapi", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip", "internal/sourcelimit"},
 	"ca/krl":           {},
 	"ca/sshsig":        {},
-	"ca/login":         {"policy", "ca/sshsig", "ca/krl", "internal/privatefile"},
-	"bastion":          {"policy", "recorder", "recorder/event", "bastion/pgwire", "bastion/relay", "policy/sqlclass", "policy/masking", "policy/lineage", "internal/clip", "internal/sourcelimit"},
-	"bastion/pgwire":   {},
-	"bastion/relay":    {},
-	"internal/pgrun":   {},
+	"ca/login":         {"policy", "ca/caapi", "ca/sshsig", "ca/krl", "internal/privatefile"},
+	// The certificate API's wire types, shared by the server (ca) and the
+	// client (ca/login); AccessRequest carries a policy.Identity.
+	"ca/caapi":       {"policy"},
+	"bastion":        {"policy", "recorder", "recorder/event", "bastion/pgsession", "bastion/pgwire", "bastion/relay", "policy/masking", "internal/clip", "internal/sourcelimit"},
+	"bastion/pgwire": {},
+	"bastion/relay":  {},
+	"internal/pgrun": {},
+	// The server's recording store stack: file store, spool, uploader.
+	"recorder/stack": {"recorder", "recorder/s3store"},
+
+	// The PostgreSQL session adapter: bastion hands it postgres channels.
+	"bastion/pgsession": {"policy", "recorder", "recorder/event", "bastion/pgwire", "policy/sqlclass", "policy/sqlkind", "policy/masking", "policy/lineage", "internal/clip"},
 	// A build tool: summarises go test -json for make e2e.
 	"scripts/testsummary": {},
 	// The Vault client: cmd wires it into ca (a CertSigner) and bastion (a
@@ -39,6 +48,16 @@ var allowedImports = map[string][]string{
 	"internal/clip": {},
 	// Per-source limits on attempts that fail (bastion, ca).
 	"internal/sourcelimit": {},
+	// Plain HTTP only on loopback: the CA API's listener (and the
+	// auditor console's), opened by cmd.
+	"internal/listen": {},
+}
+
+// allowedTestImports adds, for a package's _test.go files, what they may
+// import beyond allowedImports: ca/login's tests run against the real CA
+// API (package ca, with a source limiter) instead of a copy of it.
+var allowedTestImports = map[string][]string{
+	"ca/login": {"ca", "internal/sourcelimit", "internal/syncbuf"},
 }
 
 // TestImportDirection keeps the dependency rules of DESIGN.md true: leaves

@@ -39,9 +39,8 @@ type authState struct {
 	// a client that wants a password does when publickey is all it is
 	// offered.
 	onlyNone *event.AuthFailure
-	// offered is the key PublicKeyHandler judged last, until
-	// AuthLogCallback reports the attempt. gliderlabs turns every refusal
-	// into a bare "permission denied", so the reason travels here.
+	// offered is the key publicKeyCallback judged last, until
+	// AuthLogCallback, which is not told the key, reports the attempt.
 	offered *keyOffer
 	// cred is set by VerifiedPublicKeyCallback, once the client has proved
 	// it holds the key of an accepted certificate.
@@ -54,24 +53,45 @@ type keyOffer struct {
 	err error
 }
 
-// serverConfig is gliderlabs' ServerConfigCallback: it adds the
-// x/crypto callbacks gliderlabs does not wrap. Only public keys are
-// offered as a method: no password or keyboard-interactive callback is
-// set, so clients are never invited to try them.
+// offerRefused is publicKeyCallback's refusal of a key. x/crypto caches
+// it with the key and answers it again, without asking, when the key is
+// offered again.
+type offerRefused struct{ err error }
+
+func (e offerRefused) Error() string { return e.err.Error() }
+func (e offerRefused) Unwrap() error { return e.err }
+
+// errOfferedAgain is what auth.failure records for a key refused once and
+// offered again: the words recordings have carried since gliderlabs'
+// PublicKeyHandler answered such attempts with them.
+var errOfferedAgain = errors.New("permission denied")
+
+// serverConfig is gliderlabs' ServerConfigCallback. Authentication is set
+// here, on x/crypto's own callbacks, rather than through gliderlabs'
+// handlers, so that a refusal keeps its reason and the client sees it.
+// Only public keys are offered as a method: no password or
+// keyboard-interactive callback is set, so clients are never invited to
+// try them, and "none" is always refused (NoClientAuthCallback), whatever
+// gliderlabs makes of a server with no handler of its own.
 func (s *Server) serverConfig(ctx gliderssh.Context) *gossh.ServerConfig {
 	cs := stateFrom(ctx)
 	if cs == nil {
 		// connCallback always stores the state; refuse everything if not.
+		missing := errors.New("gatehouse: connection state missing")
 		return &gossh.ServerConfig{
-			VerifiedPublicKeyCallback: func(gossh.ConnMetadata, gossh.PublicKey, *gossh.Permissions, string) (*gossh.Permissions, error) {
-				return nil, errors.New("gatehouse: connection state missing")
-			},
+			NoClientAuth:         true,
+			NoClientAuthCallback: func(gossh.ConnMetadata) (*gossh.Permissions, error) { return nil, missing },
+			PublicKeyCallback:    func(gossh.ConnMetadata, gossh.PublicKey) (*gossh.Permissions, error) { return nil, missing },
 		}
 	}
 	return &gossh.ServerConfig{
-		Config:                    gossh.Config{Ciphers: sshCiphers},
-		MaxAuthTries:              maxAuthTries,
+		Config:       gossh.Config{Ciphers: sshCiphers},
+		MaxAuthTries: maxAuthTries,
+		NoClientAuth: true,
+		// ErrNoAuth is what x/crypto says of "none" when it is not allowed.
+		NoClientAuthCallback:      func(gossh.ConnMetadata) (*gossh.Permissions, error) { return nil, gossh.ErrNoAuth },
 		PreAuthConnCallback:       cs.preAuth,
+		PublicKeyCallback:         func(_ gossh.ConnMetadata, key gossh.PublicKey) (*gossh.Permissions, error) { return cs.offer(ctx, key) },
 		VerifiedPublicKeyCallback: cs.verifiedKey,
 		AuthLogCallback:           cs.authLog,
 	}
@@ -84,17 +104,17 @@ func (s *Server) serverConfig(ctx gliderssh.Context) *gossh.ServerConfig {
 // when it is offered, so it is not; every OpenSSH since 6.2 speaks GCM.
 var sshCiphers = []string{gossh.CipherAES128GCM, gossh.CipherAES256GCM}
 
-// publicKeyHandler is gliderlabs' PublicKeyHandler. x/crypto calls it
-// once per key offered (it caches the answer), before the client proves
-// it holds the key.
-func (s *Server) publicKeyHandler(ctx gliderssh.Context, key gliderssh.PublicKey) bool {
-	cs := stateFrom(ctx)
-	if cs == nil {
-		return false
-	}
-	_, err := s.certs.check(key, cs.conn.RemoteAddr(), s.cfg.Clock())
+// offer is x/crypto's PublicKeyCallback. x/crypto calls it once per key
+// offered (it caches the answer), before the client proves it holds the
+// key. The permissions are gliderlabs' for the connection, as its own
+// public key handler would have returned.
+func (cs *connState) offer(ctx gliderssh.Context, key gossh.PublicKey) (*gossh.Permissions, error) {
+	_, err := cs.srv.certs.check(key, cs.conn.RemoteAddr(), cs.srv.cfg.Clock())
 	cs.auth.offered = &keyOffer{key: key, err: err}
-	return err == nil
+	if err != nil {
+		return nil, offerRefused{err}
+	}
+	return ctx.Permissions().Permissions, nil
 }
 
 // preAuth runs once the version exchange and key exchange are done.
@@ -151,14 +171,17 @@ func (a *authState) explain(method string, err error, facts *event.KeyFacts) *re
 		if offer != nil {
 			*facts = factsOf(offer.key)
 		}
+		var refused offerRefused
 		switch {
+		case errors.As(err, &refused) && offer != nil && errors.As(offer.err, &r):
+		case errors.As(err, &refused):
+			// Answered from x/crypto's cache: the key was refused before.
+			r = publicKeyRefused(errOfferedAgain)
 		case errors.As(err, &r): // from verifiedKey
-		case offer != nil && errors.As(offer.err, &r):
 		default:
-			// Not judged by publicKeyHandler on this attempt: x/crypto
-			// refused it first (an algorithm it does not accept), or the
-			// key was offered again after being refused.
-			r = &refusal{reason: err.Error(), message: "gatehouse: public key refused: " + err.Error() + "; " + hintLogin}
+			// x/crypto refused the attempt itself (an algorithm it does
+			// not accept, a signature over another algorithm).
+			r = publicKeyRefused(err)
 		}
 		return r
 	case "password", "keyboard-interactive":
@@ -172,6 +195,10 @@ func (a *authState) explain(method string, err error, facts *event.KeyFacts) *re
 			message: "gatehouse: " + method + " authentication is not accepted; " + hintLogin,
 		}
 	}
+}
+
+func publicKeyRefused(err error) *refusal {
+	return &refusal{reason: err.Error(), message: "gatehouse: public key refused: " + err.Error() + "; " + hintLogin}
 }
 
 // endAuth records a "none" attempt that nothing followed. It runs once

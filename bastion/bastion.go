@@ -2,13 +2,12 @@
 // connections by SSH user certificate only, opens direct-tcpip channels
 // (ssh -L, ssh -W) to configured targets named by the client and granted
 // by the certificate, refuses everything else, and records each connection
-// as one session stream.
+// as one session stream. A channel to a postgres target is handed to
+// bastion/pgsession, which serves the database session on it and records
+// through the connection (pgsession.Conn).
 package bastion
 
 import (
-	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
-	"github.com/gatehouse-dev/gatehouse/policy/sqlclass"
-
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	gliderssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/bastion/pgsession"
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/masking"
@@ -50,8 +50,9 @@ type Config struct {
 	// live session by EnforceRevocation. If nil, nothing is revoked.
 	IsRevoked func(*gossh.Certificate) bool
 	// Credentials leases the credentials of roles whose credentials.vault
-	// names a path (credentials.go). If nil, such roles are refused.
-	Credentials CredentialSource
+	// names a path (pgsession.CredentialSource). If nil, such roles are
+	// refused.
+	Credentials pgsession.CredentialSource
 	// Masker masks the columns of roles with a masking policy (its hash
 	// mask is keyed). If nil, sessions of such roles are refused.
 	Masker *masking.Masker
@@ -82,24 +83,19 @@ type Server struct {
 	cfg              Config
 	log              *slog.Logger
 	handshakeTimeout time.Duration
+	idleTimeout      time.Duration
 	certs            certChecker
-	ssh              *gliderssh.Server
 	limiter          *sourcelimit.Limiter // unauthenticated connections, per source
 
-	// cancels maps the cancel keys pgwire gives clients to their upstream
-	// sessions; shared by all channels, since a CancelRequest arrives on a
-	// new one.
-	cancels    *pgwire.CancelRegistry
-	classifier *sqlclass.Classifier
-	catalogs   catalogCache // what masking knows of each database
-	dbSessions dbSessions   // open database sessions, for the targets' limits
-	lineages   lineagePool  // lineage connections shared by masked sessions
+	pg *pgsession.Proxy // the sessions of postgres targets
 
-	mu sync.Mutex
-	// byAddr finds a connection's state from the net.Conn that
-	// gliderlabs/ssh hands ConnectionFailedCallback, which is its own
-	// wrapper of ours: the address pair is what both share.
-	byAddr map[string]*connState
+	// live is every connection whose recording is open, for
+	// EnforceRevocation, which is called from outside any connection.
+	live liveSet
+	// channelHandlers and requestHandlers are shared by the gliderlabs
+	// server of every connection (sshServer).
+	channelHandlers map[string]gliderssh.ChannelHandler
+	requestHandlers map[string]gliderssh.RequestHandler
 }
 
 // New checks cfg and prepares a Server.
@@ -112,38 +108,32 @@ func New(cfg Config) (*Server, error) {
 		cfg:              cfg,
 		log:              cfg.Logger,
 		handshakeTimeout: orDefault(timeouts.HandshakeTimeout.D(), defaultHandshakeTimeout),
+		idleTimeout:      orDefault(timeouts.IdleTimeout.D(), defaultIdleTimeout),
 		certs: certChecker{
 			authorities: cfg.UserCAKeys,
 			skew:        clockSkew(timeouts),
 			maxTTL:      cfg.Policy.CA.MaxTTL.D(),
 			isRevoked:   cfg.IsRevoked,
 		},
-		byAddr:     map[string]*connState{},
-		cancels:    &pgwire.CancelRegistry{},
-		classifier: sqlclass.NewClassifier(0),
 		limiter: sourcelimit.New(
 			orDefaultInt(timeouts.MaxAuthAttemptsPerMinute, policy.DefaultMaxAuthAttemptsPerMinute),
 			orDefaultInt(timeouts.MaxUnauthenticated, policy.DefaultMaxUnauthenticated),
 			cfg.Clock),
 	}
-	s.ssh = &gliderssh.Server{
-		Version:                  "gatehouse",
-		HostSigners:              []gliderssh.Signer{cfg.HostSigner},
-		IdleTimeout:              orDefault(timeouts.IdleTimeout.D(), defaultIdleTimeout),
-		ConnCallback:             s.connCallback,
-		ServerConfigCallback:     s.serverConfig,
-		PublicKeyHandler:         s.publicKeyHandler,
-		ConnectionFailedCallback: s.connectionFailed,
-		ChannelHandlers: map[string]gliderssh.ChannelHandler{
-			"direct-tcpip": s.channelHandler((*connState).forward),
-			"session":      s.channelHandler((*connState).session),
-			"default":      s.channelHandler((*connState).refuseChannelType),
-		},
-		RequestHandlers: map[string]gliderssh.RequestHandler{
-			"default": s.globalRequest,
-		},
-		SubsystemHandlers: map[string]gliderssh.SubsystemHandler{},
+	pg, err := pgsession.New(pgsession.Config{
+		Policy: cfg.Policy, Credentials: cfg.Credentials, Masker: cfg.Masker,
+		HandshakeTimeout: s.handshakeTimeout, Clock: cfg.Clock,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bastion: %w", err)
 	}
+	s.pg = pg
+	s.channelHandlers = map[string]gliderssh.ChannelHandler{
+		"direct-tcpip": s.channelHandler((*connState).forward),
+		"session":      s.channelHandler((*connState).session),
+		"default":      s.channelHandler((*connState).refuseChannelType),
+	}
+	s.requestHandlers = map[string]gliderssh.RequestHandler{"default": s.globalRequest}
 	return s, nil
 }
 
@@ -211,15 +201,16 @@ func orDefaultInt(n, def int) int {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	conns := &connSet{m: map[*timedConn]struct{}{}}
+	conns := &connSet{}
 	var wg sync.WaitGroup
 	reporting, stopReporting := context.WithCancel(ctx)
 	wg.Go(func() { s.reportThrottled(reporting) })
 	err := s.accept(ctx, ln, conns, &wg)
 	ln.Close()
 	stopReporting()
-	conns.closeAll(errShutdown)
+	closeAll(conns, errShutdown)
 	wg.Wait()
+	s.pg.Wait()
 	if ctx.Err() != nil {
 		s.log.Info("bastion stopped", "listen", ln.Addr().String())
 		return nil
@@ -227,9 +218,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return fmt.Errorf("bastion: accept: %w", err)
 }
 
-// accept runs the accept loop. Connections are started here, not by
-// gliderlabs' own Serve, so that each connection's goroutine, including
-// the recording of its end, is inside wg.
+// accept runs the accept loop. Connections are started here, with
+// gliderlabs' HandleConn, rather than by its Serve, because its Serve
+// tracks a connection only once its handshake has succeeded: Serve here
+// must wait for every connection's goroutine, including the recording of
+// its end, failed handshakes too.
 func (s *Server) accept(ctx context.Context, ln net.Listener, conns *connSet, wg *sync.WaitGroup) error {
 	s.log.Info("bastion listening", "listen", ln.Addr().String())
 	var backoff time.Duration
@@ -244,7 +237,9 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, conns *connSet, wg
 			if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.log.Warn("accept failed; retrying", "error", err, "delay", backoff)
-				time.Sleep(backoff)
+				if !sleepCtx(ctx, backoff) {
+					return nil
+				}
 				continue
 			}
 			return err
@@ -257,80 +252,104 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, conns *connSet, wg
 		}
 		tc := newTimedConn(raw, s.handshakeTimeout, s.limiter, source)
 		conns.add(tc)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			defer conns.remove(tc)
 			// Closed on every path, so that the limiter's count of
 			// unauthenticated connections cannot leak.
 			defer tc.Close()
-			s.ssh.HandleConn(tc)
+			s.sshServer(tc).HandleConn(tc)
 			// HandleConn returns once the SSH connection is over and its
 			// context cancelled; ConnectionFailedCallback, if any, has run.
 			if cs := tc.state(); cs != nil {
 				cs.finish()
 			}
-		}()
+		})
+	}
+}
+
+// sleepCtx sleeps for d or until ctx is done, and reports whether it
+// slept the whole time.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// sshServer is the gliderlabs server of one connection. One per
+// connection because ConnectionFailedCallback, the only way gliderlabs
+// reports why a handshake failed, is handed neither the connection's
+// Context nor the net.Conn given to HandleConn (only its own wrapper):
+// its closure is what knows the connection. Everything else finds the
+// connection's state in the Context (stateFrom).
+func (s *Server) sshServer(tc *timedConn) *gliderssh.Server {
+	return &gliderssh.Server{
+		Version:              "gatehouse",
+		HostSigners:          []gliderssh.Signer{s.cfg.HostSigner},
+		IdleTimeout:          s.idleTimeout,
+		ConnCallback:         s.connCallback,
+		ServerConfigCallback: s.serverConfig,
+		ConnectionFailedCallback: func(_ net.Conn, err error) {
+			if cs := tc.state(); cs != nil {
+				cs.handshakeFailed(err)
+			}
+		},
+		ChannelHandlers:   s.channelHandlers,
+		RequestHandlers:   s.requestHandlers,
+		SubsystemHandlers: map[string]gliderssh.SubsystemHandler{},
 	}
 }
 
 // connSet is the connections one Serve call accepted.
-type connSet struct {
-	mu sync.Mutex
-	m  map[*timedConn]struct{}
-}
+type connSet = lockedSet[*timedConn]
 
-func (c *connSet) add(tc *timedConn) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.m[tc] = struct{}{}
-}
-
-func (c *connSet) remove(tc *timedConn) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, tc)
-}
-
-func (c *connSet) closeAll(cause error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for tc := range c.m {
+// closeAll closes every connection in the set, with cause.
+func closeAll(conns *connSet, cause error) {
+	for _, tc := range conns.all() {
 		tc.closeWith(cause)
 	}
 }
 
-func addrKey(c net.Conn) string {
-	return c.RemoteAddr().String() + "|" + c.LocalAddr().String()
+// liveSet is the connections whose recording is open.
+type liveSet = lockedSet[*connState]
+
+// lockedSet is a set safe for concurrent use.
+type lockedSet[T comparable] struct {
+	mu sync.Mutex
+	m  map[T]struct{}
 }
 
-// connectionFailed is gliderlabs' ConnectionFailedCallback: the SSH
-// handshake (key exchange or authentication) did not complete.
-func (s *Server) connectionFailed(c net.Conn, err error) {
-	s.mu.Lock()
-	cs := s.byAddr[addrKey(c)]
-	s.mu.Unlock()
-	if cs != nil {
-		cs.handshakeFailed(err)
+func (l *lockedSet[T]) add(v T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[T]struct{}{}
 	}
+	l.m[v] = struct{}{}
 }
 
-// Messages of the refusals of new channels and statements while the
-// recorder cannot take them on (docs/recording-format.md, "Fail closed").
-const (
-	msgSessionUnrecordable   = "gatehouse: session refused: %s, so gatehouse accepts no new session; try again later (the operator sees why at /healthz)"
-	msgStatementUnrecordable = "gatehouse: statement refused: %s, so gatehouse runs no new statement; try again later (the operator sees why at /healthz)"
-)
+func (l *lockedSet[T]) remove(v T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.m, v)
+}
 
-// unrecordable is the client's summary of why the recorder cannot take
-// on more.
-func unrecordable(err error) string {
-	var ue *recorder.UnavailableError
-	if errors.As(err, &ue) {
-		return ue.Summary
+// all returns the members now.
+func (l *lockedSet[T]) all() []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]T, 0, len(l.m))
+	for v := range l.m {
+		out = append(out, v)
 	}
-	return "recordings cannot be kept right now"
+	return out
 }
+
+// msgSessionUnrecordable refuses a new channel while the recorder cannot
+// take it on (docs/recording-format.md, "Fail closed").
+const msgSessionUnrecordable = "gatehouse: session refused: %s, so gatehouse accepts no new session; try again later (the operator sees why at /healthz)"
 
 // recordingRefusal refuses a new channel while the recorder cannot take
 // on more: the spool is full while the store is unreachable, or cannot be
@@ -340,5 +359,5 @@ func (cs *connState) recordingRefusal() *refusal {
 	if err == nil {
 		return nil
 	}
-	return &refusal{reason: "recording unavailable: " + err.Error(), message: fmt.Sprintf(msgSessionUnrecordable, unrecordable(err))}
+	return &refusal{reason: "recording unavailable: " + err.Error(), message: fmt.Sprintf(msgSessionUnrecordable, recorder.UnavailableSummary(err))}
 }

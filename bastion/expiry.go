@@ -9,14 +9,16 @@ import (
 )
 
 // watchExpiry arranges for the session to end when cred's certificate
-// expires. The certificate was checked as current a moment ago, and
+// expires, on a goroutine of the connection's (inBackground). The certificate was checked as current a moment ago, and
 // checkShape refuses any without an end.
 func (cs *connState) watchExpiry(cred *credential) {
 	until, ok := validBefore(cred.cert)
 	if !ok {
 		return
 	}
-	stop := cs.srv.cfg.afterFunc(until.Sub(cs.srv.cfg.Clock()), func() { cs.expire(cred, until) })
+	stop := cs.srv.cfg.afterFunc(until.Sub(cs.srv.cfg.Clock()), func() {
+		cs.inBackground(func() { cs.expire(cred, until) })
+	})
 	cs.mu.Lock()
 	cs.stopExpiry = stop
 	cs.mu.Unlock()

@@ -18,13 +18,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
-// evChannelClose and channelClose are the names the PostgreSQL channel's
-// code (postgres.go) records the channel's close with, until it names
-// recorder/event itself.
-const evChannelClose = event.TypeChannelClose
-
-type channelClose = event.ChannelClose
-
 // directTCPIP is the payload of a direct-tcpip channel open (RFC 4254 §7.2).
 type directTCPIP struct {
 	Host       string

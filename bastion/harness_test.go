@@ -116,8 +116,8 @@ targets:
 	return f
 }
 
-// stop shuts the bastion down and waits for Serve; it may be called
-// more than once.
+// stop shuts the bastion down, waits for Serve and checks that no
+// goroutine of the bastion's outlives it; it may be called more than once.
 func (f *fixture) stop() {
 	f.t.Helper()
 	f.cancel()
@@ -128,6 +128,7 @@ func (f *fixture) stop() {
 		}
 		if ok {
 			close(f.served)
+			noBastionGoroutines(f.t)
 		}
 	case <-time.After(10 * time.Second):
 		f.t.Fatal("Serve did not return after cancellation")

@@ -1,6 +1,7 @@
 package bastion
 
 import (
+	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
@@ -21,22 +22,17 @@ const revokeGrace = 2 * time.Second
 // EnforceRevocation ends every authenticated session whose certificate
 // Config.IsRevoked now reports revoked, and returns how many it found.
 // Call it whenever the revocation list changes. Each session ends in the
-// background, within revokeGrace: its channels' contexts are cancelled
-// (a PostgreSQL client reads errRevoked's message), then the SSH
-// connection is closed.
+// background, on a goroutine of its connection, within revokeGrace: its
+// channels' contexts are cancelled (a PostgreSQL client reads
+// errRevoked's message), then the SSH connection is closed.
 func (s *Server) EnforceRevocation() int {
-	s.mu.Lock()
-	var hit []*connState
-	for _, cs := range s.byAddr {
-		if cred := cs.credential(); cred != nil && s.cfg.IsRevoked(cred.cert) {
-			hit = append(hit, cs)
+	n := 0
+	for _, cs := range s.live.all() {
+		if cred := cs.credential(); cred != nil && s.cfg.IsRevoked(cred.cert) && cs.inBackground(cs.revoke) {
+			n++
 		}
 	}
-	s.mu.Unlock()
-	for _, cs := range hit {
-		go cs.revoke()
-	}
-	return len(hit)
+	return n
 }
 
 // revoke ends an authenticated session whose certificate was revoked.
@@ -65,8 +61,9 @@ type termination struct {
 // terminate ends an authenticated session: it records why, cancels the
 // channels, gives them revokeGrace to tell their clients, and closes the
 // connection. It runs once per connection; later calls, and calls once
-// the session is ending anyway, return at once. finish waits for it, so
-// session.end still comes last.
+// the session is ending anyway, return at once. It runs on the handshake
+// goroutine or on one of the connection's (inBackground), which finish
+// waits for, so session.end still comes last.
 func (cs *connState) terminate(t termination) {
 	cs.mu.Lock()
 	// Already terminated, or already ending (finish has begun).
@@ -75,22 +72,21 @@ func (cs *connState) terminate(t termination) {
 	// No handler may begin from now on, so waiting for those in flight
 	// (below) cannot race a new one.
 	cs.ended = true
-	if !skip {
-		cs.terminating.Add(1)
-	}
 	cs.mu.Unlock()
 	if skip {
 		return
 	}
-	defer cs.terminating.Done()
 	cs.log.Warn("ending the session", "event", t.event, "cause", t.cause.Message)
 	_ = cs.record(t.event, t.data)
 	cs.cancel(t.cause)
 	idle := make(chan struct{})
-	go func() {
+	var waiter sync.WaitGroup
+	waiter.Go(func() {
 		cs.active.Wait()
 		close(idle)
-	}()
+	})
+	// The handlers end with the connection; finish waits for them too.
+	defer waiter.Wait()
 	timer := time.NewTimer(revokeGrace)
 	defer timer.Stop()
 	select {

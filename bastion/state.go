@@ -52,7 +52,7 @@ type connState struct {
 	started      bool           // session.start recorded
 	ended        bool           // no more handlers may begin
 	terminated   bool           // terminate has run
-	terminating  sync.WaitGroup // terminate in flight
+	background   sync.WaitGroup // goroutines of the connection (inBackground)
 	stopExpiry   func() bool    // stops watchExpiry's timer
 	active       sync.WaitGroup // channel and request handlers in flight
 	lastChannel  int
@@ -90,9 +90,7 @@ func (s *Server) connCallback(ctx gliderssh.Context, c net.Conn) net.Conn {
 	}
 	cs.ctx, cs.cancel = context.WithCancelCause(ctx)
 	ctx.SetValue(stateKey{}, cs)
-	s.mu.Lock()
-	s.byAddr[addrKey(c)] = cs
-	s.mu.Unlock()
+	s.live.add(cs)
 	tc.attach(cs)
 	return tc
 }
@@ -119,28 +117,20 @@ func (cs *connState) start(clientVersion string) {
 // is closed, because gatehouse lets nothing happen that it cannot record;
 // callers refuse the action the event describes.
 func (cs *connState) record(typ event.Type, data any) error {
-	emit := cs.stream.Emit
-	if typ == evDBStatement {
-		// A statement's outcome: what it records has happened, and its
-		// decision (db.decision) was durable before it went ahead.
-		emit = cs.stream.EmitLazy
+	level := slog.LevelInfo
+	if strings.HasSuffix(string(typ), ".refused") || strings.HasSuffix(string(typ), ".failure") {
+		level = slog.LevelWarn
 	}
+	return cs.emit(cs.stream.Emit, typ, data, level)
+}
+
+// emit appends an event with emit (the stream's Emit, or EmitLazy for an
+// outcome) and logs it at level; a failure closes the connection.
+func (cs *connState) emit(emit func(typ event.Type, data any) error, typ event.Type, data any, level slog.Level) error {
 	if err := emit(typ, data); err != nil {
 		cs.log.Error("recording failed; closing connection", "event", typ, "error", err)
 		cs.conn.closeWith(fmt.Errorf("recording failed: %w", err))
 		return err
-	}
-	level := slog.LevelInfo
-	switch {
-	case strings.HasSuffix(string(typ), ".refused") || strings.HasSuffix(string(typ), ".failure"):
-		level = slog.LevelWarn
-	case typ == evDBStatement:
-		// One per statement: the recording has them all; the log keeps
-		// only denials, so it does not slow the relay down.
-		level = slog.LevelDebug
-		if st, ok := data.(dbStatement); ok && st.Decision == "deny" {
-			level = slog.LevelWarn
-		}
 	}
 	cs.log.LogAttrs(context.Background(), level, string(typ), slog.Any("event", loggedEvent{data}))
 	return nil
@@ -159,6 +149,19 @@ func (cs *connState) begin() bool {
 }
 
 func (cs *connState) done() { cs.active.Done() }
+
+// inBackground runs f on a goroutine that belongs to the connection:
+// finish waits for it, so it cannot outlive Serve. It reports false, and
+// does not run f, once the session is over.
+func (cs *connState) inBackground(f func()) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.ended {
+		return false
+	}
+	cs.background.Go(f)
+	return true
+}
 
 // nextChannel numbers the channels the client opens, from 1.
 func (cs *connState) nextChannel() int {
@@ -198,7 +201,7 @@ func (cs *connState) finish() {
 		cs.stopExpiry()
 	}
 	cs.mu.Unlock()
-	cs.terminating.Wait()
+	cs.background.Wait()
 	cs.active.Wait()
 	cs.cancel(nil) // already done through gliderlabs' context; releases ours
 	cs.start("")
@@ -215,11 +218,7 @@ func (cs *connState) finish() {
 	if err := cs.stream.Close(); err != nil {
 		cs.log.Error("closing session recording", "error", err)
 	}
-	cs.srv.mu.Lock()
-	if cs.srv.byAddr[addrKey(cs.conn)] == cs {
-		delete(cs.srv.byAddr, addrKey(cs.conn))
-	}
-	cs.srv.mu.Unlock()
+	cs.srv.live.remove(cs)
 }
 
 // endReason says why the connection ended; cs.mu is held.
@@ -232,6 +231,9 @@ func (cs *connState) endReason() string {
 	case err == nil && cs.credential() != nil:
 		return "client disconnected"
 	case err == nil:
+		// Every failed handshake reports its error through
+		// ConnectionFailedCallback: say so if gliderlabs did not.
+		cs.log.Error("the SSH handshake ended without a reported error; is gliderlabs/ssh still calling ConnectionFailedCallback?")
 		return "closed before authentication"
 	case errors.As(err, &authErr):
 		return "authentication failed"

@@ -7,20 +7,12 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
-// AgentCertificateRequest is the body of POST /v1/agent-certificates. No
-// bearer token is sent: the engineer's own certificate, and a signature
-// by its key, are the proof of who asks (see AgentRequest).
-type AgentCertificateRequest struct {
-	Certificate string `json:"certificate"` // the engineer's certificate, authorized_keys form
-	Claims      string `json:"claims"`      // base64 (standard) of the signed AgentClaims JSON
-	Signature   string `json:"signature"`   // base64 (standard) of the SSHSIG blob, namespace AgentNamespace
-}
-
 // serveAgentCertificate answers POST /v1/agent-certificates with a
-// CertificateResponse.
+// caapi.CertificateResponse.
 func (api *API) serveAgentCertificate(w http.ResponseWriter, r *http.Request) {
 	ar, err := decodeAgentRequest(w, r)
 	if err != nil {
@@ -39,7 +31,7 @@ func (api *API) serveAgentCertificate(w http.ResponseWriter, r *http.Request) {
 }
 
 func decodeAgentRequest(w http.ResponseWriter, r *http.Request) (AgentRequest, error) {
-	var body AgentCertificateRequest
+	var body caapi.SignedRequest
 	if err := decodeBody(w, r, &body, "an agent certificate request"); err != nil {
 		return AgentRequest{}, err
 	}
@@ -60,13 +52,13 @@ func decodeAgentRequest(w http.ResponseWriter, r *http.Request) (AgentRequest, e
 // format (for sshd's RevokedKeys and `ssh-keygen -Q -f KRL CERT`).
 func (api *API) serveKRL(w http.ResponseWriter, r *http.Request) {
 	if api.KRL == nil {
-		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: CodeInvalidRequest, Message: "this gatehouse serves no revocation list"})
+		writeJSON(w, http.StatusNotFound, caapi.ErrorResponse{Error: CodeInvalidRequest, Message: "this gatehouse serves no revocation list"})
 		return
 	}
 	data, err := api.KRL(r.Context())
 	if err != nil {
 		api.log().ErrorContext(r.Context(), "rendering the KRL", "error", err)
-		writeJSON(w, http.StatusInternalServerError, ErrorResponse{Error: CodeInternal, Message: "the revocation list could not be rendered (see the server log)"})
+		writeJSON(w, http.StatusInternalServerError, caapi.ErrorResponse{Error: CodeInternal, Message: "the revocation list could not be rendered (see the server log)"})
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")

@@ -11,6 +11,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
@@ -19,11 +20,6 @@ import (
 // with `gatehouse agent-cert`.
 const SourceAgent = "agent"
 
-// AgentNamespace is the SSHSIG namespace (PROTOCOL.sshsig) of the
-// engineer's signature over an agent certificate request: a signature
-// made for anything else does not verify as one.
-const AgentNamespace = "agent-certificate@gatehouse"
-
 // agentRequestWindow is how far a request's issued_at may be from the
 // CA's clock. Inside the window a request is accepted once (seenRequests):
 // a replay would mint another certificate for the agent key, after the
@@ -31,26 +27,12 @@ const AgentNamespace = "agent-certificate@gatehouse"
 const agentRequestWindow = 5 * time.Minute
 
 // AgentRequest asks for an agent certificate on the authority of an
-// engineer's certificate: Claims (JSON AgentClaims) signed, in SSHSIG form
-// with AgentNamespace, by the engineer's certified key.
+// engineer's certificate: Claims (JSON caapi.AgentClaims) signed, in SSHSIG form
+// with caapi.AgentNamespace, by the engineer's certified key.
 type AgentRequest struct {
 	Certificate *gossh.Certificate // the engineer's
 	Claims      []byte             // exactly the signed bytes
 	Signature   []byte             // SSHSIG blob
-}
-
-// AgentClaims is what the engineer signs.
-type AgentClaims struct {
-	Agent     string   `json:"agent"`
-	PublicKey string   `json:"public_key"` // the agent's fresh key, authorized_keys form
-	Grants    []string `json:"grants,omitempty"`
-	TTL       string   `json:"ttl,omitempty"` // empty or 0: the cap
-	RunID     string   `json:"run_id,omitempty"`
-	TicketID  string   `json:"ticket_id,omitempty"`
-	// CertificateSerial is the serial of the engineer's certificate sent
-	// with the claims: the signature vouches for that certificate only.
-	CertificateSerial uint64    `json:"certificate_serial"`
-	IssuedAt          time.Time `json:"issued_at"`
 }
 
 // delegation is what a verified AgentRequest establishes.
@@ -104,7 +86,7 @@ func (a *Authority) verifyDelegation(ar AgentRequest) (delegation, error) {
 		return d, err
 	}
 	d.req.Identity = engineer
-	if err := sshsig.Verify(ar.Certificate.Key, AgentNamespace, ar.Claims, ar.Signature); err != nil {
+	if err := sshsig.Verify(ar.Certificate.Key, caapi.AgentNamespace, ar.Claims, ar.Signature); err != nil {
 		return d, &Error{Code: CodeInvalidCertificate, Status: statusFor(CodeInvalidCertificate), Err: err,
 			Message: "the request's signature does not verify with your certificate's key; sign it with the key beside the certificate (run `gatehouse login` again if they are out of step)"}
 	}
@@ -159,8 +141,8 @@ func firstPrincipal(cert *gossh.Certificate) string {
 
 // decodeClaims parses the signed claims strictly and checks that they
 // are fresh and name the certificate sent with them.
-func (a *Authority) decodeClaims(ar AgentRequest) (AgentClaims, error) {
-	var c AgentClaims
+func (a *Authority) decodeClaims(ar AgentRequest) (caapi.AgentClaims, error) {
+	var c caapi.AgentClaims
 	dec := json.NewDecoder(bytes.NewReader(ar.Claims))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
@@ -177,7 +159,7 @@ func (a *Authority) decodeClaims(ar AgentRequest) (AgentClaims, error) {
 }
 
 // delegatedRequest builds the certificate request the claims describe.
-func (a *Authority) delegatedRequest(d delegation, engineer policy.Identity, c AgentClaims) (delegation, error) {
+func (a *Authority) delegatedRequest(d delegation, engineer policy.Identity, c caapi.AgentClaims) (delegation, error) {
 	if c.Agent == "" {
 		return d, refusal(CodeInvalidRequest, "name the agent (--agent NAME)")
 	}

@@ -14,6 +14,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
 	"github.com/gatehouse-dev/gatehouse/policy"
 
@@ -42,7 +43,7 @@ func issueEngineer(t *testing.T, a *Authority, ttl time.Duration) engineer {
 
 // agentRequest signs claims with signer (the engineer's key unless the
 // test says otherwise) in namespace.
-func agentRequest(t *testing.T, e engineer, signer gossh.Signer, namespace string, c AgentClaims) AgentRequest {
+func agentRequest(t *testing.T, e engineer, signer gossh.Signer, namespace string, c caapi.AgentClaims) AgentRequest {
 	t.Helper()
 	claims, err := json.Marshal(c)
 	if err != nil {
@@ -55,8 +56,8 @@ func agentRequest(t *testing.T, e engineer, signer gossh.Signer, namespace strin
 	return AgentRequest{Certificate: e.cert, Claims: claims, Signature: sig}
 }
 
-func claimsFor(t *testing.T, e engineer) AgentClaims {
-	return AgentClaims{
+func claimsFor(t *testing.T, e engineer) caapi.AgentClaims {
+	return caapi.AgentClaims{
 		Agent: "claude", PublicKey: pubLine(t), RunID: "run-7", TicketID: "OPS-42",
 		CertificateSerial: e.cert.Serial, IssuedAt: testNow,
 	}
@@ -66,7 +67,7 @@ func TestIssueAgent(t *testing.T) {
 	a, rec := newTestAuthority(t)
 	e := issueEngineer(t, a, time.Hour)
 	c := claimsFor(t, e)
-	cert, err := a.IssueAgent(context.Background(), agentRequest(t, e, e.key, AgentNamespace, c))
+	cert, err := a.IssueAgent(context.Background(), agentRequest(t, e, e.key, caapi.AgentNamespace, c))
 	if err != nil {
 		t.Fatalf("IssueAgent: %v", err)
 	}
@@ -103,27 +104,27 @@ func TestIssueAgentRefusals(t *testing.T) {
 		name      string
 		engTTL    time.Duration                         // the engineer certificate's lifetime
 		later     time.Duration                         // how long after its issuance the agent asks
-		edit      func(*AgentClaims)                    // changes to the claims
-		req       func(engineer) (gossh.Signer, string) // signer and namespace; nil: the engineer's key, AgentNamespace
+		edit      func(*caapi.AgentClaims)              // changes to the claims
+		req       func(engineer) (gossh.Signer, string) // signer and namespace; nil: the engineer's key, caapi.AgentNamespace
 		tamper    func(*testing.T, *Authority, engineer, *AgentRequest)
 		wantCode  string
 		wantInMsg string
 	}{
 		{name: "grant beyond the engineer's",
-			edit:     func(c *AgentClaims) { c.Grants = []string{"orders:readonly", "orders:admin"} },
+			edit:     func(c *caapi.AgentClaims) { c.Grants = []string{"orders:readonly", "orders:admin"} },
 			wantCode: CodeGrantNotAllowed, wantInMsg: "orders:admin is beyond your own grants (billing:reader, orders:readonly)"},
 		{name: "grant that is not configured",
-			edit:     func(c *AgentClaims) { c.Grants = []string{"payroll:admin"} },
+			edit:     func(c *caapi.AgentClaims) { c.Grants = []string{"payroll:admin"} },
 			wantCode: CodeGrantNotAllowed, wantInMsg: "payroll:admin is beyond"},
 		{name: "ttl over agent_max_ttl is refused, not clamped",
-			edit:     func(c *AgentClaims) { c.TTL = "45m" },
+			edit:     func(c *caapi.AgentClaims) { c.TTL = "45m" },
 			wantCode: CodeTTLExceeded, wantInMsg: "cap of 30m0s (ca.agent_max_ttl"},
 		{name: "ttl over the engineer's remaining life",
 			engTTL: time.Hour, later: 50 * time.Minute,
-			edit:     func(c *AgentClaims) { c.TTL = "15m" },
+			edit:     func(c *caapi.AgentClaims) { c.TTL = "15m" },
 			wantCode: CodeTTLExceeded, wantInMsg: "cap of 10m0s (the remaining life of your own certificate"},
 		{name: "signed by another key",
-			req:      func(engineer) (gossh.Signer, string) { return other, AgentNamespace },
+			req:      func(engineer) (gossh.Signer, string) { return other, caapi.AgentNamespace },
 			wantCode: CodeInvalidCertificate, wantInMsg: "signature does not verify"},
 		{name: "signed for another namespace",
 			req:      func(e engineer) (gossh.Signer, string) { return e.key, "file" },
@@ -161,31 +162,31 @@ func TestIssueAgentRefusals(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var claims AgentClaims
+				var claims caapi.AgentClaims
 				json.Unmarshal(ar.Claims, &claims)
 				claims.CertificateSerial = c.Serial
-				*ar = agentRequest(t, engineer{cert: c, key: key}, key, AgentNamespace, claims)
+				*ar = agentRequest(t, engineer{cert: c, key: key}, key, caapi.AgentNamespace, claims)
 			},
 			wantCode: CodeInvalidCertificate, wantInMsg: "agent certificate cannot mint"},
 		{name: "stale request",
-			edit:     func(c *AgentClaims) { c.IssuedAt = testNow.Add(-10 * time.Minute) },
+			edit:     func(c *caapi.AgentClaims) { c.IssuedAt = testNow.Add(-10 * time.Minute) },
 			wantCode: CodeInvalidRequest, wantInMsg: "check this machine's clock"},
 		{name: "claims name another certificate",
-			edit:     func(c *AgentClaims) { c.CertificateSerial++ },
+			edit:     func(c *caapi.AgentClaims) { c.CertificateSerial++ },
 			wantCode: CodeInvalidRequest, wantInMsg: "names certificate serial"},
 		{name: "the engineer's own key for the agent",
 			tamper: func(t *testing.T, _ *Authority, e engineer, ar *AgentRequest) {
-				var claims AgentClaims
+				var claims caapi.AgentClaims
 				json.Unmarshal(ar.Claims, &claims)
 				claims.PublicKey = string(gossh.MarshalAuthorizedKey(ar.Certificate.Key))
 				resign(t, e.key, ar, claims)
 			},
 			wantCode: CodeInvalidRequest, wantInMsg: "key of its own"},
 		{name: "no agent name",
-			edit:     func(c *AgentClaims) { c.Agent = "" },
+			edit:     func(c *caapi.AgentClaims) { c.Agent = "" },
 			wantCode: CodeInvalidRequest, wantInMsg: "--agent"},
 		{name: "bad agent name",
-			edit:     func(c *AgentClaims) { c.Agent = "../etc" },
+			edit:     func(c *caapi.AgentClaims) { c.Agent = "../etc" },
 			wantCode: CodeInvalidRequest, wantInMsg: "agent name"},
 		{name: "unknown claim",
 			tamper: func(t *testing.T, _ *Authority, e engineer, ar *AgentRequest) {
@@ -209,7 +210,7 @@ func TestIssueAgentRefusals(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(&c)
 			}
-			signer, ns := e.key, AgentNamespace
+			signer, ns := e.key, caapi.AgentNamespace
 			if tt.req != nil {
 				signer, ns = tt.req(e)
 			}
@@ -227,7 +228,7 @@ func TestIssueAgentRefusals(t *testing.T) {
 }
 
 // resign replaces the claims and signs them again with key.
-func resign(t *testing.T, key gossh.Signer, ar *AgentRequest, c AgentClaims) {
+func resign(t *testing.T, key gossh.Signer, ar *AgentRequest, c caapi.AgentClaims) {
 	t.Helper()
 	b, err := json.Marshal(c)
 	if err != nil {
@@ -239,7 +240,7 @@ func resign(t *testing.T, key gossh.Signer, ar *AgentRequest, c AgentClaims) {
 
 func resignRaw(t *testing.T, key gossh.Signer, ar *AgentRequest) {
 	t.Helper()
-	sig, err := sshsig.Sign(rand.Reader, key, AgentNamespace, ar.Claims)
+	sig, err := sshsig.Sign(rand.Reader, key, caapi.AgentNamespace, ar.Claims)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func TestIssueAgentLifetime(t *testing.T) {
 			a.Clock = func() time.Time { return asked }
 			c := claimsFor(t, e)
 			c.IssuedAt, c.TTL, c.Grants = asked, tt.ttl, []string{"orders:readonly"}
-			cert, err := a.IssueAgent(context.Background(), agentRequest(t, e, e.key, AgentNamespace, c))
+			cert, err := a.IssueAgent(context.Background(), agentRequest(t, e, e.key, caapi.AgentNamespace, c))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -288,8 +289,8 @@ func TestIssueAgentLifetime(t *testing.T) {
 func TestAPIAgentCertificates(t *testing.T) {
 	f := newAPIFixture(t)
 	e := issueEngineer(t, f.api.Authority, time.Hour)
-	ar := agentRequest(t, e, e.key, AgentNamespace, claimsFor(t, e))
-	body := AgentCertificateRequest{
+	ar := agentRequest(t, e, e.key, caapi.AgentNamespace, claimsFor(t, e))
+	body := caapi.SignedRequest{
 		Certificate: string(gossh.MarshalAuthorizedKey(e.cert)),
 		Claims:      base64.StdEncoding.EncodeToString(ar.Claims),
 		Signature:   base64.StdEncoding.EncodeToString(ar.Signature),
@@ -309,7 +310,7 @@ func TestAPIAgentCertificates(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST /v1/agent-certificates: %d %s", resp.StatusCode, out)
 	}
-	var got CertificateResponse
+	var got caapi.CertificateResponse
 	if err := json.Unmarshal(out, &got); err != nil || got.KeyID != "alice@example.com via agent:claude" {
 		t.Fatalf("answer %s (%v)", out, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
 
@@ -34,63 +35,13 @@ type API struct {
 	Authority *Authority
 	OIDC      TokenVerifier // nil when no IdP is configured
 	Dev       TokenVerifier // nil outside dev mode; tokens with prefix "ghdev_" go here
-	Info      Info          // served at GET /v1/ca
+	Info      caapi.Info    // served at GET /v1/ca
 	Logger    *slog.Logger  // nil: discard
 	// KRL renders the revocation list for GET /v1/krl; nil answers 404.
 	KRL KRLFunc
 	// Limiter limits, per source, the requests (all but GET and HEAD)
 	// that fail, each of which is recorded (ratelimit.go). nil: no limit.
 	Limiter *sourcelimit.Limiter
-}
-
-// Info is what a client needs to log in and to trust the bastion.
-type Info struct {
-	UserCA           string    `json:"user_ca"`             // authorized_keys form of the user CA public key
-	HostCAKnownHosts string    `json:"host_ca_known_hosts"` // "@cert-authority gatehouse,HOST ssh-ed25519 AAAA…"
-	SSHAddress       string    `json:"ssh_address"`         // host:port clients dial
-	SSHHostAlias     string    `json:"ssh_host_alias"`      // "gatehouse": the Host name in ssh_config and the host cert principal
-	OIDC             *OIDCInfo `json:"oidc,omitempty"`      // for `gatehouse login`
-	DevLogin         bool      `json:"dev_login"`
-}
-
-// OIDCInfo tells `gatehouse login` which identity provider to use.
-type OIDCInfo struct {
-	Issuer   string   `json:"issuer"`
-	ClientID string   `json:"client_id"`
-	Scopes   []string `json:"scopes"`
-}
-
-// CertificateRequest is the body of POST /v1/certificates.
-type CertificateRequest struct {
-	PublicKey string   `json:"public_key"`       // authorized_keys form
-	TTL       string   `json:"ttl,omitempty"`    // Go duration or Nd; empty or 0: the cap
-	Grants    []string `json:"grants,omitempty"` // narrow to these TARGET:ROLE
-	// Agent asks for an agent certificate on behalf of the token's
-	// holder, who is recorded as DelegatedBy.
-	Agent string `json:"agent,omitempty"`
-	// RequestID and TicketID are refused: the CA alone puts a request id
-	// into a certificate, from an access request it approved (an agent's
-	// ticket is signed by its engineer: POST /v1/agent-certificates).
-	// They are decoded only to say so.
-	RequestID string `json:"request_id,omitempty"`
-	TicketID  string `json:"ticket_id,omitempty"`
-	RunID     string `json:"run_id,omitempty"`
-}
-
-// CertificateResponse is the answer to a successful POST /v1/certificates.
-type CertificateResponse struct {
-	Certificate string   `json:"certificate"` // authorized_keys line of the certificate
-	KeyID       string   `json:"key_id"`
-	Serial      uint64   `json:"serial"`
-	Principals  []string `json:"principals"`
-	ValidAfter  string   `json:"valid_after"`  // RFC 3339
-	ValidBefore string   `json:"valid_before"` // RFC 3339
-}
-
-// ErrorResponse is the body of every error answer.
-type ErrorResponse struct {
-	Error   string `json:"error"` // an Error code
-	Message string `json:"message"`
 }
 
 // Handler serves GET /v1/ca, POST /v1/certificates, POST
@@ -127,7 +78,7 @@ func (api *API) serveCertificate(w http.ResponseWriter, r *http.Request) {
 		api.refuse(w, r, event.CertRefused{Source: source, KeyFingerprint: gossh.FingerprintSHA256(pub), Grants: body.Grants}, tokenError(err))
 		return
 	}
-	req := Request{Identity: body.identity(id), PublicKey: pub, TTL: ttl, Grants: body.Grants, Source: source}
+	req := Request{Identity: requestIdentity(body, id), PublicKey: pub, TTL: ttl, Grants: body.Grants, Source: source}
 	cert, err := api.Authority.Issue(r.Context(), req)
 	if err != nil {
 		api.writeError(w, r, err) // the Authority recorded the refusal
@@ -170,8 +121,8 @@ func bearerToken(r *http.Request) (string, bool) {
 	return token, true
 }
 
-func decodeCertificateRequest(w http.ResponseWriter, r *http.Request) (CertificateRequest, gossh.PublicKey, time.Duration, error) {
-	var body CertificateRequest
+func decodeCertificateRequest(w http.ResponseWriter, r *http.Request) (caapi.CertificateRequest, gossh.PublicKey, time.Duration, error) {
+	var body caapi.CertificateRequest
 	if err := decodeBody(w, r, &body, "a certificate request"); err != nil {
 		return body, nil, 0, err
 	}
@@ -196,9 +147,9 @@ func decodeCertificateRequest(w http.ResponseWriter, r *http.Request) (Certifica
 	return body, pub, ttl, nil
 }
 
-// identity adds what the body says about this certificate to the verified
+// requestIdentity adds what the body says about this certificate to the verified
 // identity. An agent certificate names the token's holder as DelegatedBy.
-func (body CertificateRequest) identity(id policy.Identity) policy.Identity {
+func requestIdentity(body caapi.CertificateRequest, id policy.Identity) policy.Identity {
 	if body.Agent != "" {
 		id.DelegatedBy = id.Name()
 		id.Agent = body.Agent
@@ -218,8 +169,8 @@ func tokenError(err error) error {
 		Message: "the token could not be verified; run `gatehouse login` again"}
 }
 
-func newCertificateResponse(cert *gossh.Certificate) CertificateResponse {
-	return CertificateResponse{
+func newCertificateResponse(cert *gossh.Certificate) caapi.CertificateResponse {
+	return caapi.CertificateResponse{
 		Certificate: strings.TrimSpace(string(gossh.MarshalAuthorizedKey(cert))),
 		KeyID:       cert.KeyId,
 		Serial:      cert.Serial,
@@ -254,7 +205,7 @@ func (api *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
 	}
-	writeJSON(w, e.Status, ErrorResponse{Error: e.Code, Message: e.Message})
+	writeJSON(w, e.Status, caapi.ErrorResponse{Error: e.Code, Message: e.Message})
 }
 
 func (api *API) log() *slog.Logger {

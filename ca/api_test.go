@@ -14,6 +14,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/policy"
 
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
@@ -57,12 +58,12 @@ func newAPIFixture(t *testing.T) *apiFixture {
 		OIDC: fakeVerifier{ids: map[string]policy.Identity{"good": alice(), "dba": dba, "nobody": nobody},
 			err: refusal(CodeTokenExpired, "your login expired; run `gatehouse login` again")},
 		Dev: f.dev,
-		Info: Info{
+		Info: caapi.Info{
 			UserCA:           strings.TrimSpace(string(gossh.MarshalAuthorizedKey(a.UserSigner.PublicKey()))),
 			HostCAKnownHosts: HostKnownHostsLine(a.HostSigner.PublicKey(), []string{"gatehouse"}),
 			SSHAddress:       "127.0.0.1:2222",
 			SSHHostAlias:     "gatehouse",
-			OIDC:             &OIDCInfo{Issuer: "https://idp.example.com", ClientID: "gatehouse", Scopes: []string{"openid", "groups"}},
+			OIDC:             &caapi.OIDCInfo{Issuer: "https://idp.example.com", ClientID: "gatehouse", Scopes: []string{"openid", "groups"}},
 			DevLogin:         true,
 		},
 	}
@@ -139,7 +140,7 @@ func TestAPIIssue(t *testing.T) {
 	if resp.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("Cache-Control %q", resp.Header.Get("Cache-Control"))
 	}
-	var got CertificateResponse
+	var got caapi.CertificateResponse
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func TestAPIAgentCertificate(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	var got CertificateResponse
+	var got caapi.CertificateResponse
 	json.Unmarshal(body, &got)
 	key, _, _, _, _ := gossh.ParseAuthorizedKey([]byte(got.Certificate))
 	id, err := policy.DecodeIdentity(key.(*gossh.Certificate).Extensions[policy.IdentityExtension])
@@ -271,7 +272,7 @@ func TestAPIErrors(t *testing.T) {
 				f.rec.err = errors.New("spool full")
 			}
 			resp, body := f.post(t, tt.token, tt.body)
-			var got ErrorResponse
+			var got caapi.ErrorResponse
 			if err := json.Unmarshal(body, &got); err != nil {
 				t.Fatalf("body %q: %v", body, err)
 			}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
@@ -35,7 +36,7 @@ func (api *API) limited(next http.Handler) http.Handler {
 		src := sourcelimit.Source(r.RemoteAddr)
 		if why := api.Limiter.Admit(src); why != "" {
 			w.Header().Set("Retry-After", strconv.Itoa(int(ThrottleReportInterval.Seconds())))
-			writeJSON(w, http.StatusTooManyRequests, ErrorResponse{Error: CodeRateLimited,
+			writeJSON(w, http.StatusTooManyRequests, caapi.ErrorResponse{Error: CodeRateLimited,
 				Message: "too many failed requests from your address; try again in a minute"})
 			return
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 )
 
 // TestAgentRequestSingleUse: a signed agent request mints one
@@ -17,7 +19,7 @@ import (
 func TestAgentRequestSingleUse(t *testing.T) {
 	a, rec := newTestAuthority(t)
 	e := issueEngineer(t, a, time.Hour)
-	ar := agentRequest(t, e, e.key, AgentNamespace, claimsFor(t, e))
+	ar := agentRequest(t, e, e.key, caapi.AgentNamespace, claimsFor(t, e))
 	first, err := a.IssueAgent(context.Background(), ar)
 	if err != nil {
 		t.Fatalf("IssueAgent: %v", err)
@@ -33,7 +35,7 @@ func TestAgentRequestSingleUse(t *testing.T) {
 
 	c := claimsFor(t, e)
 	c.IssuedAt = testNow.Add(agentRequestWindow + time.Second)
-	if _, err := a.IssueAgent(context.Background(), agentRequest(t, e, e.key, AgentNamespace, c)); err != nil {
+	if _, err := a.IssueAgent(context.Background(), agentRequest(t, e, e.key, caapi.AgentNamespace, c)); err != nil {
 		t.Fatalf("a request signed anew: %v", err)
 	}
 }

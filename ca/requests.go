@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
 	"github.com/gatehouse-dev/gatehouse/policy"
@@ -35,27 +36,12 @@ const maxRequestsFile = 64 << 20
 // maxReason bounds a request's or a denial's reason.
 const maxReason = 1000
 
-// AccessRequest is one request for a grant that requires approval, and
-// what became of it.
-type AccessRequest struct {
-	ID        string          `json:"id"`
-	State     string          `json:"state"`
-	Requester policy.Identity `json:"requester"` // from the requester's certificate
-	Grant     string          `json:"grant"`     // TARGET:ROLE
-	Reason    string          `json:"reason"`
-	TTL       string          `json:"ttl,omitempty"` // as asked; empty: the grant's requires_approval.max_ttl
-	FiledAt   time.Time       `json:"filed_at"`
+// AccessRequest is the wire form of an access request, which is also how the
+// requests file keeps it.
+type AccessRequest = caapi.AccessRequest
 
-	DecidedBy      string    `json:"decided_by,omitempty"` // the approver's or denier's name
-	DecidedAt      time.Time `json:"decided_at,omitzero"`
-	DecisionReason string    `json:"decision_reason,omitempty"`
-	// ExpiresAt ends an approval: certificates issued after it no longer
-	// carry the grant, and none issued before outlives it.
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-}
-
-// recorded is r as the workflow's events record it (event.RequestStep).
-func (r AccessRequest) recorded() event.AccessRequest {
+// recordedRequest is r as the workflow's events record it (event.RequestStep).
+func recordedRequest(r AccessRequest) event.AccessRequest {
 	return event.AccessRequest{ID: r.ID, State: r.State, Requester: event.Identity(r.Requester), Grant: r.Grant,
 		Reason: r.Reason, TTL: r.TTL, FiledAt: r.FiledAt, DecidedBy: r.DecidedBy, DecidedAt: r.DecidedAt,
 		DecisionReason: r.DecisionReason, ExpiresAt: r.ExpiresAt}
@@ -349,7 +335,7 @@ func (a *Authority) recordRequest(typ event.Type, r AccessRequest, by policy.Ide
 	if a.Record == nil {
 		return asError(errors.New("ca: authority has no Record"))
 	}
-	if err := a.Record.Emit(typ, event.RequestStep{Request: r.recorded(), By: event.Identity(by)}); err != nil {
+	if err := a.Record.Emit(typ, event.RequestStep{Request: recordedRequest(r), By: event.Identity(by)}); err != nil {
 		return &Error{Code: CodeInternal, Status: statusFor(CodeInternal), Err: err,
 			Message: "the step could not be recorded, so it was not taken; try again, and tell the operator if it persists"}
 	}

@@ -19,6 +19,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
 	"github.com/gatehouse-dev/gatehouse/policy"
 
@@ -307,7 +308,7 @@ func TestAPIAccessRequests(t *testing.T) {
 		}
 		return engineer{cert: cert, key: key}
 	}
-	post := func(e engineer, namespace string, c AccessRequestClaims) (int, AccessRequestResponse, string) {
+	post := func(e engineer, namespace string, c caapi.AccessRequestClaims) (int, caapi.AccessRequestResponse, string) {
 		t.Helper()
 		c.CertificateSerial, c.IssuedAt = e.cert.Serial, f.clock.now()
 		claims, _ := json.Marshal(c)
@@ -315,7 +316,7 @@ func TestAPIAccessRequests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := json.Marshal(AgentCertificateRequest{
+		b, _ := json.Marshal(caapi.SignedRequest{
 			Certificate: string(gossh.MarshalAuthorizedKey(e.cert)),
 			Claims:      base64.StdEncoding.EncodeToString(claims),
 			Signature:   base64.StdEncoding.EncodeToString(sig),
@@ -327,29 +328,29 @@ func TestAPIAccessRequests(t *testing.T) {
 		defer resp.Body.Close()
 		var out bytes.Buffer
 		out.ReadFrom(resp.Body)
-		var ans AccessRequestResponse
+		var ans caapi.AccessRequestResponse
 		json.Unmarshal(out.Bytes(), &ans)
 		return resp.StatusCode, ans, out.String()
 	}
 	al, ca := certFor(alice()), certFor(carol())
-	status, ans, raw := post(al, RequestNamespace, AccessRequestClaims{Action: ActionFile, Grant: "orders:admin", Reason: "INC-1", TTL: "15m"})
+	status, ans, raw := post(al, caapi.RequestNamespace, caapi.AccessRequestClaims{Action: caapi.ActionFile, Grant: "orders:admin", Reason: "INC-1", TTL: "15m"})
 	if status != http.StatusOK || ans.Request == nil || ans.Request.State != RequestPending || ans.Request.TTL != "15m0s" {
 		t.Fatalf("file: %d %s", status, raw)
 	}
 	id := ans.Request.ID
-	if status, ans, raw = post(ca, RequestNamespace, AccessRequestClaims{Action: ActionList}); status != http.StatusOK || len(ans.Requests) != 1 {
+	if status, ans, raw = post(ca, caapi.RequestNamespace, caapi.AccessRequestClaims{Action: caapi.ActionList}); status != http.StatusOK || len(ans.Requests) != 1 {
 		t.Errorf("list: %d %s", status, raw)
 	}
-	if status, _, raw = post(al, AgentNamespace, AccessRequestClaims{Action: ActionList}); status != http.StatusUnauthorized || !strings.Contains(raw, CodeInvalidCertificate) {
+	if status, _, raw = post(al, caapi.AgentNamespace, caapi.AccessRequestClaims{Action: caapi.ActionList}); status != http.StatusUnauthorized || !strings.Contains(raw, CodeInvalidCertificate) {
 		t.Errorf("signature in the agent namespace: %d %s", status, raw)
 	}
-	if status, _, raw = post(al, RequestNamespace, AccessRequestClaims{Action: ActionApprove, ID: id}); status != http.StatusForbidden || !strings.Contains(raw, "your own request") {
+	if status, _, raw = post(al, caapi.RequestNamespace, caapi.AccessRequestClaims{Action: caapi.ActionApprove, ID: id}); status != http.StatusForbidden || !strings.Contains(raw, "your own request") {
 		t.Errorf("self-approval: %d %s", status, raw)
 	}
-	if status, _, raw = post(al, RequestNamespace, AccessRequestClaims{Action: "grant-me"}); status != http.StatusBadRequest {
+	if status, _, raw = post(al, caapi.RequestNamespace, caapi.AccessRequestClaims{Action: "grant-me"}); status != http.StatusBadRequest {
 		t.Errorf("unknown action: %d %s", status, raw)
 	}
-	status, ans, raw = post(ca, RequestNamespace, AccessRequestClaims{Action: ActionApprove, ID: id})
+	status, ans, raw = post(ca, caapi.RequestNamespace, caapi.AccessRequestClaims{Action: caapi.ActionApprove, ID: id})
 	if status != http.StatusOK || ans.Request == nil || ans.Request.State != RequestApproved {
 		t.Fatalf("approve: %d %s", status, raw)
 	}

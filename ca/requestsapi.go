@@ -7,43 +7,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
-
-// RequestNamespace is the SSHSIG namespace of the signature over
-// AccessRequestClaims: a signature made for anything else (an agent
-// certificate request, say) does not verify as one.
-const RequestNamespace = "access-request@gatehouse"
-
-// Actions of POST /v1/access-requests.
-const (
-	ActionFile    = "file"
-	ActionList    = "list"
-	ActionApprove = "approve"
-	ActionDeny    = "deny"
-)
-
-// AccessRequestClaims is what the engineer signs for POST
-// /v1/access-requests. The body is an AgentCertificateRequest-shaped
-// envelope: certificate, claims (base64) and signature (base64).
-type AccessRequestClaims struct {
-	Action string `json:"action"` // file | list | approve | deny
-	Grant  string `json:"grant,omitempty"`
-	Reason string `json:"reason,omitempty"`
-	TTL    string `json:"ttl,omitempty"`
-	ID     string `json:"id,omitempty"`
-	// CertificateSerial names the certificate sent with the claims.
-	CertificateSerial uint64    `json:"certificate_serial"`
-	IssuedAt          time.Time `json:"issued_at"`
-}
-
-// AccessRequestResponse answers POST /v1/access-requests: Request for
-// file, approve and deny; Requests for list.
-type AccessRequestResponse struct {
-	Request  *AccessRequest  `json:"request,omitempty"`
-	Requests []AccessRequest `json:"requests,omitempty"`
-}
 
 // serveAccessRequest answers POST /v1/access-requests. The caller proves
 // who they are as for agent certificates: their certificate, and claims
@@ -60,18 +27,18 @@ func (api *API) serveAccessRequest(w http.ResponseWriter, r *http.Request) {
 		api.writeError(w, r, a.refuseRequest(claims.Action, claims.ID, claims.Grant, &who, err))
 		return
 	}
-	var ans AccessRequestResponse
+	var ans caapi.AccessRequestResponse
 	switch claims.Action {
-	case ActionList:
+	case caapi.ActionList:
 		ans.Requests = a.PendingFor(who)
 		if ans.Requests == nil {
 			ans.Requests = []AccessRequest{}
 		}
-	case ActionFile:
+	case caapi.ActionFile:
 		var ttl time.Duration
 		if claims.TTL != "" {
 			if ttl, err = policy.ParseDuration(claims.TTL); err != nil {
-				api.writeError(w, r, a.refuseRequest(ActionFile, "", claims.Grant, &who, refusal(CodeInvalidRequest, "ttl: "+err.Error())))
+				api.writeError(w, r, a.refuseRequest(caapi.ActionFile, "", claims.Grant, &who, refusal(CodeInvalidRequest, "ttl: "+err.Error())))
 				return
 			}
 		}
@@ -79,9 +46,9 @@ func (api *API) serveAccessRequest(w http.ResponseWriter, r *http.Request) {
 		if req, err = a.FileRequest(who, claims.Grant, claims.Reason, ttl); err == nil {
 			ans.Request = &req
 		}
-	case ActionApprove, ActionDeny:
+	case caapi.ActionApprove, caapi.ActionDeny:
 		var req AccessRequest
-		if req, err = a.Decide(who, claims.ID, claims.Action == ActionApprove, claims.Reason); err == nil {
+		if req, err = a.Decide(who, claims.ID, claims.Action == caapi.ActionApprove, claims.Reason); err == nil {
 			ans.Request = &req
 		}
 	}
@@ -99,8 +66,8 @@ func (api *API) serveAccessRequest(w http.ResponseWriter, r *http.Request) {
 
 // verifyRequestClaims establishes who signed the claims, from a
 // certificate this CA issued (not an agent's), and parses them.
-func (a *Authority) verifyRequestClaims(ar AgentRequest) (policy.Identity, AccessRequestClaims, error) {
-	var c AccessRequestClaims
+func (a *Authority) verifyRequestClaims(ar AgentRequest) (policy.Identity, caapi.AccessRequestClaims, error) {
+	var c caapi.AccessRequestClaims
 	if err := a.ready(); err != nil {
 		return policy.Identity{}, c, err
 	}
@@ -116,7 +83,7 @@ func (a *Authority) verifyRequestClaims(ar AgentRequest) (policy.Identity, Acces
 		}
 		return who, c, err
 	}
-	if err := sshsig.Verify(ar.Certificate.Key, RequestNamespace, ar.Claims, ar.Signature); err != nil {
+	if err := sshsig.Verify(ar.Certificate.Key, caapi.RequestNamespace, ar.Claims, ar.Signature); err != nil {
 		return who, c, &Error{Code: CodeInvalidCertificate, Status: statusFor(CodeInvalidCertificate), Err: err,
 			Message: "the request's signature does not verify with your certificate's key; sign it with the key beside the certificate (run `gatehouse login` again if they are out of step)"}
 	}
@@ -131,7 +98,7 @@ func (a *Authority) verifyRequestClaims(ar AgentRequest) (policy.Identity, Acces
 			c.IssuedAt.UTC().Format(time.RFC3339), agentRequestWindow, a.now().UTC().Format(time.RFC3339)))
 	}
 	switch c.Action {
-	case ActionFile, ActionList, ActionApprove, ActionDeny:
+	case caapi.ActionFile, caapi.ActionList, caapi.ActionApprove, caapi.ActionDeny:
 	default:
 		return who, c, refusal(CodeInvalidRequest, fmt.Sprintf("unknown action %q (file, list, approve, deny)", c.Action))
 	}

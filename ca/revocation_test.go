@@ -14,6 +14,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -190,7 +191,7 @@ func TestRevocationListKRL(t *testing.T) {
 	a, rec := newTestAuthority(t)
 	now := testNow
 	eng := issueEngineer(t, a, time.Hour) // revoked by serial
-	agentOfEng, err := a.IssueAgent(context.Background(), agentRequest(t, eng, eng.key, AgentNamespace, claimsFor(t, eng)))
+	agentOfEng, err := a.IssueAgent(context.Background(), agentRequest(t, eng, eng.key, caapi.AgentNamespace, claimsFor(t, eng)))
 	if err != nil {
 		t.Fatal(err)
 	}

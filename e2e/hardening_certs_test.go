@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
 	"github.com/gatehouse-dev/gatehouse/e2e/harness"
 )
@@ -254,18 +255,18 @@ func testAgentRequestReplay(t *testing.T, w *world, alice profile) {
 	engCert := readCert(t, alice.cert())
 	engKey := readSigner(t, alice.key())
 	agentPub := newPubLine(t)
-	claims, err := json.Marshal(ca.AgentClaims{
+	claims, err := json.Marshal(caapi.AgentClaims{
 		Agent: "replayed", PublicKey: agentPub, Grants: []string{"orders:readonly"},
 		CertificateSerial: engCert.Serial, IssuedAt: time.Now().UTC(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, err := sshsig.Sign(rand.Reader, engKey, ca.AgentNamespace, claims)
+	sig, err := sshsig.Sign(rand.Reader, engKey, caapi.AgentNamespace, claims)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := ca.AgentCertificateRequest{
+	req := caapi.SignedRequest{
 		Certificate: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(engCert))),
 		Claims:      base64.StdEncoding.EncodeToString(claims),
 		Signature:   base64.StdEncoding.EncodeToString(sig),
@@ -274,7 +275,7 @@ func testAgentRequestReplay(t *testing.T, w *world, alice profile) {
 	if status != http.StatusOK {
 		t.Fatalf("the first request: %d %s", status, answer)
 	}
-	var first ca.CertificateResponse
+	var first caapi.CertificateResponse
 	if err := json.Unmarshal([]byte(answer), &first); err != nil {
 		t.Fatal(err)
 	}

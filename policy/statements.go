@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 // Decision is the verdict on one statement.
@@ -36,7 +38,7 @@ type Decision struct {
 //
 // Checks run in this order and the first failure decides: kinds, then
 // functions, then relations.
-func (c *Config) DecideStatement(policyName string, kinds, relations, functions []string) Decision {
+func (c *Config) DecideStatement(policyName string, kinds []sqlkind.Kind, relations, functions []string) Decision {
 	if policyName == "" {
 		return Decision{Allow: true, Rule: "statements: unset"}
 	}
@@ -53,7 +55,7 @@ func (c *Config) DecideStatement(policyName string, kinds, relations, functions 
 	}
 	at := "statements." + policyName
 	if len(kinds) == 0 {
-		kinds = []string{"other"}
+		kinds = []sqlkind.Kind{sqlkind.Other}
 	}
 	for _, k := range kinds {
 		if d, denied := sp.denyKind(at, policyName, k); denied {
@@ -75,15 +77,15 @@ func (c *Config) DecideStatement(policyName string, kinds, relations, functions 
 
 // denyKind reports whether kind k is refused: denied by name or by `all`,
 // or missing from allow.
-func (sp StatementPolicy) denyKind(at, name, k string) (Decision, bool) {
+func (sp StatementPolicy) denyKind(at, name string, k sqlkind.Kind) (Decision, bool) {
 	reason := fmt.Sprintf("%s not allowed by statement policy %q", k, name)
 	for _, d := range sp.Deny {
-		if d == k || d == "all" {
-			return deny(at+".deny: "+d, reason), true
+		if d == k || d == sqlkind.All {
+			return deny(at+".deny: "+string(d), reason), true
 		}
 	}
-	if !slices.Contains(sp.Allow, k) && !slices.Contains(sp.Allow, "all") {
-		return deny(at+".allow: "+k+" not listed", reason), true
+	if !slices.Contains(sp.Allow, k) && !slices.Contains(sp.Allow, sqlkind.All) {
+		return deny(at+".allow: "+string(k)+" not listed", reason), true
 	}
 	return Decision{}, false
 }
@@ -128,23 +130,16 @@ func nameMatches(entry, name string) bool {
 	return k > 0 && entry != "" && name != ""
 }
 
-// writeKinds are the statement kinds that can change data, the schema or
-// who the session is.
-var writeKinds = []string{
-	"insert", "update", "delete", "merge", "copy_from", "ddl", "truncate", "grant", "call", "do",
-	"vacuum_analyze", "drop_database", "alter_system", "set_role", "other",
-}
-
 // ReadOnly reports whether a statement policy allows no kind that writes,
 // in which case the proxy also sets default_transaction_read_only upstream
 // as a second wall. "" (no policy) and unknown names are not read-only.
 func (c *Config) ReadOnly(policyName string) bool {
 	sp, ok := c.Statements[policyName]
-	if !ok || slices.Contains(sp.Allow, "all") {
+	if !ok || slices.Contains(sp.Allow, sqlkind.All) {
 		return false
 	}
 	for _, k := range sp.Allow {
-		if slices.Contains(writeKinds, k) {
+		if k.Writes() {
 			return false
 		}
 	}

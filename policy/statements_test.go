@@ -3,23 +3,25 @@ package policy
 import (
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 func statementsConfig() *Config {
 	return &Config{Statements: map[string]StatementPolicy{
 		"readonly": {
-			Allow:         []string{"select", "explain", "show", "set", "transaction"},
+			Allow:         []sqlkind.Kind{"select", "explain", "show", "set", "transaction"},
 			DenyFunctions: []string{"pg_read_file", "pg_read_binary_file", "pg_ls_dir", "lo_export", "lo_import", "dblink"},
 			DenyRelations: []string{"public.customers", "secrets"},
 		},
 		"admin": {
-			Allow: []string{"all"},
-			Deny:  []string{"drop_database", "alter_system"},
+			Allow: []sqlkind.Kind{"all"},
+			Deny:  []sqlkind.Kind{"drop_database", "alter_system"},
 		},
-		"writer":         {Allow: []string{"select", "insert", "update", "other"}, DenyFunctions: []string{"pg_catalog.lo_export"}},
+		"writer":         {Allow: []sqlkind.Kind{"select", "insert", "update", "other"}, DenyFunctions: []string{"pg_catalog.lo_export"}},
 		"nothing":        {},
-		"denyall":        {Allow: []string{"all"}, Deny: []string{"all"}},
-		"allow-and-deny": {Allow: []string{"select", "delete"}, Deny: []string{"delete"}},
+		"denyall":        {Allow: []sqlkind.Kind{"all"}, Deny: []sqlkind.Kind{"all"}},
+		"allow-and-deny": {Allow: []sqlkind.Kind{"select", "delete"}, Deny: []sqlkind.Kind{"delete"}},
 	}}
 }
 
@@ -67,7 +69,7 @@ func TestDecideStatement(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := c.DecideStatement(tt.policy, strings.Fields(tt.kinds), strings.Fields(tt.relations), strings.Fields(tt.functions))
+			d := c.DecideStatement(tt.policy, kinds(tt.kinds), strings.Fields(tt.relations), strings.Fields(tt.functions))
 			if d.Allow != tt.allow || d.Rule != tt.rule {
 				t.Errorf("got %+v, want allow=%v rule %q", d, tt.allow, tt.rule)
 			}
@@ -83,10 +85,10 @@ func TestDecideStatement(t *testing.T) {
 
 func TestDecideStatementNilConfig(t *testing.T) {
 	var c *Config
-	if d := c.DecideStatement("readonly", []string{"select"}, nil, nil); d.Allow {
+	if d := c.DecideStatement("readonly", []sqlkind.Kind{"select"}, nil, nil); d.Allow {
 		t.Errorf("nil config allowed a named policy: %+v", d)
 	}
-	if d := c.DecideStatement("", []string{"select"}, nil, nil); !d.Allow {
+	if d := c.DecideStatement("", []sqlkind.Kind{"select"}, nil, nil); !d.Allow {
 		t.Errorf("nil config refused with no policy: %+v", d)
 	}
 }
@@ -98,10 +100,10 @@ func TestDecideStatementSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cfg.DecideStatement("readonly", []string{"select"}, []string{"public.customers"}, nil); !d.Allow {
+	if d := cfg.DecideStatement("readonly", []sqlkind.Kind{"select"}, []string{"public.customers"}, nil); !d.Allow {
 		t.Errorf("readonly select: %+v", d)
 	}
-	if d := cfg.DecideStatement("admin", []string{"drop_database"}, nil, nil); d.Allow {
+	if d := cfg.DecideStatement("admin", []sqlkind.Kind{"drop_database"}, nil, nil); d.Allow {
 		t.Errorf("admin drop_database: %+v", d)
 	}
 }
@@ -127,4 +129,12 @@ func TestNameMatches(t *testing.T) {
 			t.Errorf("nameMatches(%q, %q) = %v, want %v", tt.entry, tt.name, got, tt.want)
 		}
 	}
+}
+
+func kinds(s string) []sqlkind.Kind {
+	var out []sqlkind.Kind
+	for _, k := range strings.Fields(s) {
+		out = append(out, sqlkind.Kind(k))
+	}
+	return out
 }

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 func (c *Config) applyDefaults() {
@@ -71,7 +73,9 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	for name, m := range c.Masking {
-		def(&m.OnDerived, "mask")
+		if m.OnDerived == "" {
+			m.OnDerived = DerivedMask
+		}
 		c.Masking[name] = m
 	}
 }
@@ -215,7 +219,7 @@ func (c *Config) validateRules() []error {
 		sp := c.Statements[name]
 		for _, k := range append(slices.Clone(sp.Allow), sp.Deny...) {
 			if !slices.Contains(StatementKinds, k) {
-				errs = append(errs, fmt.Errorf("statements.%s: unknown statement kind %q (known: %s)", name, k, strings.Join(StatementKinds, ", ")))
+				errs = append(errs, fmt.Errorf("statements.%s: unknown statement kind %q (known: %s)", name, k, strings.Join(sqlkind.Strings(StatementKinds), ", ")))
 			}
 		}
 	}
@@ -229,7 +233,7 @@ func (c *Config) validateRules() []error {
 				errs = append(errs, fmt.Errorf("masking.%s.columns: %q, want SCHEMA.TABLE.COLUMN", name, col))
 			}
 		}
-		if m.OnDerived != "mask" && m.OnDerived != "deny" {
+		if m.OnDerived != DerivedMask && m.OnDerived != DerivedDeny {
 			errs = append(errs, fmt.Errorf("masking.%s.on_derived: %q, want mask or deny", name, m.OnDerived))
 		}
 		for _, d := range m.Detectors {

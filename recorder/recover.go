@@ -2,7 +2,6 @@ package recorder
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -45,7 +44,7 @@ func (r *Recorder) Recover(fs FileStore, kind string) ([]Recovered, error) {
 	}
 	var ledgers *Ledgers
 	if kind != KindLedger {
-		if ledgers, err = ReadLedgers(fs, sign.key.Public().(ed25519.PublicKey)); err != nil {
+		if ledgers, err = ReadLedgers(fs, sign.pub); err != nil {
 			return nil, fmt.Errorf("recorder: recover: %w", err)
 		}
 	}

@@ -25,6 +25,7 @@ func ManifestMessage(manifest []byte) []byte {
 // signer is a Recorder's Signer with its key's fingerprint.
 type signer struct {
 	key crypto.Signer
+	pub ed25519.PublicKey
 	fp  string
 }
 
@@ -32,11 +33,21 @@ func newSigner(s crypto.Signer) (*signer, error) {
 	if s == nil {
 		return nil, nil
 	}
+	pub, err := SignerPublicKey(s)
+	if err != nil {
+		return nil, err
+	}
+	return &signer{key: s, pub: pub, fp: Fingerprint(pub)}, nil
+}
+
+// SignerPublicKey is the public key of a recorder signer, which must be
+// Ed25519.
+func SignerPublicKey(s crypto.Signer) (ed25519.PublicKey, error) {
 	pub, ok := s.Public().(ed25519.PublicKey)
 	if !ok {
 		return nil, fmt.Errorf("recorder: Signer has a %T public key; it must be Ed25519", s.Public())
 	}
-	return &signer{key: s, fp: Fingerprint(pub)}, nil
+	return pub, nil
 }
 
 // sign returns the base64 signature of msg. Ed25519 signs the message

@@ -296,6 +296,9 @@ func TestSignerMustBeEd25519(t *testing.T) {
 	if _, err := (&Recorder{Store: FileStore{Dir: t.TempDir()}, Signer: k}).Open(KindCA); err == nil {
 		t.Fatal("Open accepted an ECDSA signer")
 	}
+	if _, err := SignerPublicKey(k); err == nil || !strings.Contains(err.Error(), "must be Ed25519") {
+		t.Fatalf("SignerPublicKey of an ECDSA signer: %v", err)
+	}
 }
 
 // brokenAppender fails every Append after the first ok.

@@ -71,6 +71,16 @@ const (
 	SummarySpoolUnusable = "the recording spool cannot be written"
 )
 
+// UnavailableSummary is what a client is told of why the recorder cannot
+// take on more: err's Summary when it is an *UnavailableError.
+func UnavailableSummary(err error) string {
+	var ue *UnavailableError
+	if errors.As(err, &ue) {
+		return ue.Summary
+	}
+	return "recordings cannot be kept right now"
+}
+
 // Health is nil when the spool can take new recordings, else an
 // *UnavailableError saying why not.
 func (s *Spool) Health() error {

@@ -73,11 +73,10 @@ func serveAgent(t *testing.T) (*recordingAgent, string) {
 
 func TestLoginAddsToAgent(t *testing.T) {
 	keyring, sock := serveAgent(t)
-	ca := newFakeCA(t, nil)
-	ca.devToken = "ghdev_x"
+	tca := newTestCA(t, testCAOptions{devMode: true})
 	out := &syncbuf.Buffer{}
-	opts := baseOptions(t, ca, out)
-	opts.DevToken = "ghdev_x"
+	opts := baseOptions(t, tca, out)
+	opts.DevToken = tca.devToken()
 	opts.TTL = 20 * time.Minute
 	opts.AgentSocket = sock
 
@@ -113,11 +112,10 @@ func TestLoginAddsToAgent(t *testing.T) {
 }
 
 func TestLoginAgentFailureWarns(t *testing.T) {
-	ca := newFakeCA(t, nil)
-	ca.devToken = "ghdev_x"
+	tca := newTestCA(t, testCAOptions{devMode: true})
 	out := &syncbuf.Buffer{}
-	opts := baseOptions(t, ca, out)
-	opts.DevToken = "ghdev_x"
+	opts := baseOptions(t, tca, out)
+	opts.DevToken = tca.devToken()
 	opts.AgentSocket = filepath.Join(t.TempDir(), "no-agent.sock")
 
 	res, err := Login(context.Background(), opts)

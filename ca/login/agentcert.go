@@ -19,12 +19,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
 )
-
-// agentNamespace is the SSHSIG namespace of an agent certificate request;
-// it must be ca.AgentNamespace.
-const agentNamespace = "agent-certificate@gatehouse"
 
 // agentHostPrefix starts the ssh_config Host name of an agent:
 // gatehouse-agent-NAME.
@@ -207,8 +204,8 @@ func readCert(path string) (*ssh.Certificate, error) {
 }
 
 // signedRequest builds the claims and signs them with the engineer's key.
-func (o *AgentOptions) signedRequest(eng *engineerProfile, agentKey ssh.PublicKey) (agentCertRequest, error) {
-	c := agentClaims{
+func (o *AgentOptions) signedRequest(eng *engineerProfile, agentKey ssh.PublicKey) (caapi.SignedRequest, error) {
+	c := caapi.AgentClaims{
 		Agent:             o.Agent,
 		PublicKey:         authorizedKeyLine(agentKey, "gatehouse-agent/"+o.Agent),
 		Grants:            o.Grants,
@@ -222,11 +219,11 @@ func (o *AgentOptions) signedRequest(eng *engineerProfile, agentKey ssh.PublicKe
 	}
 	claims, err := json.Marshal(c)
 	if err != nil {
-		return agentCertRequest{}, fmt.Errorf("agent-cert: encode request: %w", err)
+		return caapi.SignedRequest{}, fmt.Errorf("agent-cert: encode request: %w", err)
 	}
-	sig, err := sshsig.Sign(rand.Reader, eng.key, agentNamespace, claims)
+	sig, err := sshsig.Sign(rand.Reader, eng.key, caapi.AgentNamespace, claims)
 	if err != nil {
-		return agentCertRequest{}, fmt.Errorf("agent-cert: sign the request with your key: %w", err)
+		return caapi.SignedRequest{}, fmt.Errorf("agent-cert: sign the request with your key: %w", err)
 	}
 	return newAgentCertRequest(eng.cert, claims, sig), nil
 }

@@ -11,12 +11,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
@@ -62,6 +64,7 @@ type realCA struct {
 	rec       *memRecorder
 	home      string
 	engineer  *ssh.Certificate
+	revoked   atomic.Bool // every certificate is revoked
 }
 
 func newRealCA(t *testing.T, engineerTTL time.Duration) *realCA {
@@ -71,7 +74,8 @@ func newRealCA(t *testing.T, engineerTTL time.Duration) *realCA {
 		t.Fatal(err)
 	}
 	rc := &realCA{rec: &memRecorder{}, home: t.TempDir()}
-	rc.authority = &ca.Authority{UserSigner: newSigner(t), HostSigner: newSigner(t), Policy: cfg, Record: rc.rec}
+	rc.authority = &ca.Authority{UserSigner: newSigner(t), HostSigner: newSigner(t), Policy: cfg, Record: rc.rec,
+		IsRevoked: func(*ssh.Certificate) bool { return rc.revoked.Load() }}
 	api := &ca.API{Authority: rc.authority}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
@@ -84,7 +88,7 @@ func newRealCA(t *testing.T, engineerTTL time.Duration) *realCA {
 		t.Fatal(err)
 	}
 	o := &Options{Server: srv.URL, Profile: "alice", Home: rc.home}
-	info := &caInfo{
+	info := &caapi.Info{
 		SSHAddress: "127.0.0.1:2222", SSHHostAlias: "gatehouse",
 		HostCAKnownHosts: ca.HostKnownHostsLine(rc.authority.HostSigner.PublicKey(), []string{"gatehouse"}),
 	}
@@ -160,6 +164,7 @@ func TestAgentCertRefusals(t *testing.T) {
 		name     string
 		opts     AgentOptions
 		later    time.Duration
+		revoked  bool
 		wantCode string // a CA refusal
 		wantText string
 	}{
@@ -168,11 +173,14 @@ func TestAgentCertRefusals(t *testing.T) {
 		{name: "ttl over the agent cap", opts: AgentOptions{Agent: "claude", TTL: 45 * time.Minute},
 			wantCode: ca.CodeTTLExceeded, wantText: "agent_max_ttl"},
 		{name: "agent name that is a path", opts: AgentOptions{Agent: "../claude"}, wantText: "agent name"},
+		{name: "engineer certificate revoked", opts: AgentOptions{Agent: "claude"}, revoked: true,
+			wantCode: ca.CodeRevoked, wantText: "revoked"},
 		{name: "engineer certificate expired", opts: AgentOptions{Agent: "claude"}, later: 2 * time.Hour, wantText: "gatehouse login"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newRealCA(t, time.Hour)
+			rc.revoked.Store(tt.revoked)
 			opts := tt.opts
 			if tt.later != 0 {
 				opts.Now = func() time.Time { return time.Now().Add(tt.later) }

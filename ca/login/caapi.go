@@ -12,71 +12,21 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 )
 
 // maxAnswer bounds what is read from the CA: its answers are small JSON.
 const maxAnswer = 1 << 20
 
-// caInfo is the answer of GET /v1/ca.
-type caInfo struct {
-	UserCA           string    `json:"user_ca"`
-	HostCAKnownHosts string    `json:"host_ca_known_hosts"`
-	SSHAddress       string    `json:"ssh_address"`
-	SSHHostAlias     string    `json:"ssh_host_alias"`
-	OIDC             *oidcInfo `json:"oidc"`
-	DevLogin         bool      `json:"dev_login"`
-}
-
-// oidcInfo is how the CA wants callers to authenticate.
-type oidcInfo struct {
-	Issuer   string   `json:"issuer"`
-	ClientID string   `json:"client_id"`
-	Scopes   []string `json:"scopes"`
-}
-
-// certRequest is the body of POST /v1/certificates.
-type certRequest struct {
-	PublicKey string   `json:"public_key"`
-	TTL       string   `json:"ttl,omitempty"`
-	Grants    []string `json:"grants,omitempty"`
-}
-
-// agentClaims is what the engineer signs for POST /v1/agent-certificates
-// (ca.AgentClaims).
-type agentClaims struct {
-	Agent             string    `json:"agent"`
-	PublicKey         string    `json:"public_key"`
-	Grants            []string  `json:"grants,omitempty"`
-	TTL               string    `json:"ttl,omitempty"`
-	RunID             string    `json:"run_id,omitempty"`
-	TicketID          string    `json:"ticket_id,omitempty"`
-	CertificateSerial uint64    `json:"certificate_serial"`
-	IssuedAt          time.Time `json:"issued_at"`
-}
-
-// agentCertRequest is the body of POST /v1/agent-certificates
-// (ca.AgentCertificateRequest).
-type agentCertRequest struct {
-	Certificate string `json:"certificate"`
-	Claims      string `json:"claims"`
-	Signature   string `json:"signature"`
-}
-
-func newAgentCertRequest(cert *ssh.Certificate, claims, sig []byte) agentCertRequest {
-	return agentCertRequest{
+func newAgentCertRequest(cert *ssh.Certificate, claims, sig []byte) caapi.SignedRequest {
+	return caapi.SignedRequest{
 		Certificate: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(cert))),
 		Claims:      base64.StdEncoding.EncodeToString(claims),
 		Signature:   base64.StdEncoding.EncodeToString(sig),
 	}
-}
-
-// certAnswer is the part of the POST /v1/certificates answer Login relies
-// on; the other fields repeat what the certificate itself says.
-type certAnswer struct {
-	Certificate string `json:"certificate"`
 }
 
 // ServerError is an error answer of the gatehouse CA, with the code it gave
@@ -99,12 +49,12 @@ type caClient struct {
 }
 
 // info asks the CA how to log in and where the bastion is.
-func (c *caClient) info(ctx context.Context) (*caInfo, error) {
+func (c *caClient) info(ctx context.Context) (*caapi.Info, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/ca", nil)
 	if err != nil {
 		return nil, fmt.Errorf("login: GET /v1/ca: %w", err)
 	}
-	var info caInfo
+	var info caapi.Info
 	if err := c.do(req, "failed GET /v1/ca", &info); err != nil {
 		return nil, err
 	}
@@ -119,7 +69,7 @@ func (c *caClient) info(ctx context.Context) (*caInfo, error) {
 
 // certify sends the public key with the bearer token and parses the
 // certificate in the answer.
-func (c *caClient) certify(ctx context.Context, token string, body certRequest) (*ssh.Certificate, error) {
+func (c *caClient) certify(ctx context.Context, token string, body caapi.CertificateRequest) (*ssh.Certificate, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("login: encode certificate request: %w", err)
@@ -130,7 +80,7 @@ func (c *caClient) certify(ctx context.Context, token string, body certRequest) 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
-	var ans certAnswer
+	var ans caapi.CertificateResponse
 	if err := c.do(req, "refused the certificate", &ans); err != nil {
 		return nil, err
 	}
@@ -139,7 +89,7 @@ func (c *caClient) certify(ctx context.Context, token string, body certRequest) 
 
 // agentCertify sends a signed agent certificate request. No bearer token:
 // the engineer's certificate and signature are the credential.
-func (c *caClient) agentCertify(ctx context.Context, body agentCertRequest) (*ssh.Certificate, error) {
+func (c *caClient) agentCertify(ctx context.Context, body caapi.SignedRequest) (*ssh.Certificate, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("agent-cert: encode request: %w", err)
@@ -149,7 +99,7 @@ func (c *caClient) agentCertify(ctx context.Context, body agentCertRequest) (*ss
 		return nil, fmt.Errorf("agent-cert: POST /v1/agent-certificates: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	var ans certAnswer
+	var ans caapi.CertificateResponse
 	if err := c.do(req, "refused the agent certificate", &ans); err != nil {
 		return nil, err
 	}
@@ -186,10 +136,7 @@ func (c *caClient) do(req *http.Request, op string, out any) error {
 // falls back to the HTTP status for anything else (a proxy's page, say).
 func decodeServerError(op string, status int, body []byte) *ServerError {
 	e := &ServerError{Op: op, StatusCode: status}
-	var j struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}
+	var j caapi.ErrorResponse
 	if json.Unmarshal(body, &j) == nil && j.Error != "" {
 		e.Code, e.Message = j.Error, j.Message
 		return e

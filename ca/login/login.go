@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -127,7 +128,7 @@ func (o *Options) certify(ctx context.Context, api *caClient, token string) (ed2
 	if err != nil {
 		return nil, nil, fmt.Errorf("login: generate key: %w", err)
 	}
-	req := certRequest{PublicKey: authorizedKeyLine(pub, keyComment(o.Profile)), Grants: o.Grants}
+	req := caapi.CertificateRequest{PublicKey: authorizedKeyLine(pub, keyComment(o.Profile)), Grants: o.Grants}
 	if o.TTL > 0 {
 		req.TTL = o.TTL.String()
 	}

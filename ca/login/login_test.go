@@ -13,13 +13,17 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/syncbuf"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // page is what the browser saw at the end of the redirects.
@@ -73,16 +77,16 @@ func (b *testBrowser) page(t *testing.T) page {
 	return page{}
 }
 
-func baseOptions(t *testing.T, ca *fakeCA, out io.Writer) Options {
-	return Options{Server: ca.srv.URL, Home: t.TempDir(), Out: out}
+func baseOptions(t *testing.T, tca *testCA, out io.Writer) Options {
+	return Options{Server: tca.srv.URL, Home: t.TempDir(), Out: out}
 }
 
 func TestLoginBrowserPKCE(t *testing.T) {
 	idp := newFakeIdP(t)
-	ca := newFakeCA(t, idp)
+	tca := newTestCA(t, testCAOptions{idp: idp})
 	out := &syncbuf.Buffer{}
 	browser := newTestBrowser()
-	opts := baseOptions(t, ca, out)
+	opts := baseOptions(t, tca, out)
 	opts.OpenBrowser = browser.open
 
 	res, err := Login(context.Background(), opts)
@@ -102,20 +106,23 @@ func TestLoginBrowserPKCE(t *testing.T) {
 	if q := mustQuery(t, authURL); q.Get("state") == "" || q.Get("nonce") == "" {
 		t.Errorf("authorization URL lacks state or nonce: %s", authURL)
 	}
-	if res.KeyID != "alice@example.com" || res.Serial != 42 || !equal(res.Principals, []string{"orders:readonly"}) {
+	if res.KeyID != "alice@example.com" || res.Serial == 0 || !equal(res.Principals, []string{"orders:readonly", "rawpg:direct"}) {
 		t.Errorf("result %+v", res)
 	}
-	checkProfileFiles(t, res, ca)
-	if got := ca.lastRequest().auth; !strings.HasPrefix(got, "Bearer ey") {
+	checkProfileFiles(t, res, tca)
+	if got := tca.lastRequest().auth; !strings.HasPrefix(got, "Bearer ey") {
 		t.Errorf("CA got Authorization %q, want the ID token", got)
+	}
+	if got := tca.rec.recorded(); !slices.Equal(got, []event.Type{event.TypeCertIssued}) {
+		t.Errorf("the CA recorded %q, want one issuance", got)
 	}
 }
 
 func TestLoginOutputFindsURLWithoutBrowser(t *testing.T) {
 	// With NoBrowser the user copies the URL from the output; so does this test.
-	ca := newFakeCA(t, newFakeIdP(t))
+	tca := newTestCA(t, testCAOptions{idp: newFakeIdP(t)})
 	out := &syncbuf.Buffer{}
-	opts := baseOptions(t, ca, out)
+	opts := baseOptions(t, tca, out)
 	opts.NoBrowser = true
 	opts.OpenBrowser = func(string) error { t.Error("NoBrowser opened a browser"); return nil }
 	pages := make(chan page, 1)
@@ -147,9 +154,9 @@ func waitForURL(t *testing.T, out *syncbuf.Buffer) string {
 }
 
 func TestLoginWrongStateRefused(t *testing.T) {
-	ca := newFakeCA(t, newFakeIdP(t))
+	tca := newTestCA(t, testCAOptions{idp: newFakeIdP(t)})
 	urls := make(chan string, 1)
-	opts := baseOptions(t, ca, io.Discard)
+	opts := baseOptions(t, tca, io.Discard)
 	opts.OpenBrowser = func(u string) error { urls <- u; return nil }
 
 	pages := make(chan page, 1)
@@ -164,7 +171,7 @@ func TestLoginWrongStateRefused(t *testing.T) {
 	if p := <-pages; p.status != http.StatusBadRequest || !strings.Contains(p.body, "wrong state") {
 		t.Errorf("forged callback got %d %q", p.status, p.body)
 	}
-	if ca.requestCount() != 0 {
+	if tca.requestCount() != 0 {
 		t.Error("a certificate was requested after a forged callback")
 	}
 }
@@ -172,9 +179,9 @@ func TestLoginWrongStateRefused(t *testing.T) {
 func TestLoginIdPRefuses(t *testing.T) {
 	idp := newFakeIdP(t)
 	idp.authError = "access_denied"
-	ca := newFakeCA(t, idp)
+	tca := newTestCA(t, testCAOptions{idp: idp})
 	browser := newTestBrowser()
-	opts := baseOptions(t, ca, io.Discard)
+	opts := baseOptions(t, tca, io.Discard)
 	opts.OpenBrowser = browser.open
 
 	_, err := Login(context.Background(), opts)
@@ -189,9 +196,9 @@ func TestLoginIdPRefuses(t *testing.T) {
 
 func TestLoginDevice(t *testing.T) {
 	idp := newFakeIdP(t)
-	ca := newFakeCA(t, idp)
+	tca := newTestCA(t, testCAOptions{idp: idp})
 	out := &syncbuf.Buffer{}
-	opts := baseOptions(t, ca, out)
+	opts := baseOptions(t, tca, out)
 	opts.Device = true
 	opts.OpenBrowser = func(string) error { t.Error("the device flow opened a browser"); return nil }
 
@@ -219,7 +226,7 @@ func TestLoginDevice(t *testing.T) {
 func TestLoginDeviceUnsupported(t *testing.T) {
 	idp := newFakeIdP(t)
 	idp.noDevice = true
-	opts := baseOptions(t, newFakeCA(t, idp), io.Discard)
+	opts := baseOptions(t, newTestCA(t, testCAOptions{idp: idp}), io.Discard)
 	opts.Device = true
 	_, err := Login(context.Background(), opts)
 	if err == nil || !strings.Contains(err.Error(), "device authorization grant") {
@@ -228,10 +235,10 @@ func TestLoginDeviceUnsupported(t *testing.T) {
 }
 
 func TestLoginDevToken(t *testing.T) {
-	ca := newFakeCA(t, nil)
-	ca.devToken = "ghdev_s3cret"
-	opts := baseOptions(t, ca, io.Discard)
-	opts.DevToken = "ghdev_s3cret"
+	tca := newTestCA(t, testCAOptions{devMode: true})
+	token := tca.devToken()
+	opts := baseOptions(t, tca, io.Discard)
+	opts.DevToken = token
 	opts.TTL = 30 * time.Minute
 	opts.Grants = []string{"orders:readonly", "orders:admin"}
 
@@ -239,8 +246,8 @@ func TestLoginDevToken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Login: %v", err)
 	}
-	req := ca.lastRequest()
-	if req.auth != "Bearer ghdev_s3cret" || req.body.TTL != "30m0s" || !equal(req.body.Grants, opts.Grants) {
+	req := tca.lastRequest()
+	if req.auth != "Bearer "+token || req.body.TTL != "30m0s" || !equal(req.body.Grants, opts.Grants) {
 		t.Errorf("CA got %+v", req)
 	}
 	if !strings.HasPrefix(req.body.PublicKey, "ssh-ed25519 ") {
@@ -249,60 +256,101 @@ func TestLoginDevToken(t *testing.T) {
 	if left := time.Until(res.ValidBefore); left < 29*time.Minute || left > 30*time.Minute {
 		t.Errorf("certificate valid for %v, want 30m", left)
 	}
-	checkProfileFiles(t, res, ca)
+	if !equal(res.Principals, []string{"orders:admin", "orders:readonly"}) || res.KeyID != devIdentity.Email {
+		t.Errorf("certificate %s for %q, want %q", res.KeyID, res.Principals, opts.Grants)
+	}
+	checkProfileFiles(t, res, tca)
 }
 
 func TestLoginRefusesWithoutTokenSource(t *testing.T) {
 	for _, tc := range []struct {
-		name, devToken, serverDev, want string
+		name, devToken string
+		devMode        bool
+		want           string
 	}{
-		{"no IdP", "", "", "no identity provider"},
-		{"no IdP, dev mode", "", "ghdev_x", "--dev TOKEN"},
-		{"dev token, not dev mode", "ghdev_x", "", "not running in dev mode"},
-		{"mistyped dev token", "hdev_x", "ghdev_x", "not a dev login token (they start with ghdev_)"},
+		{"no IdP", "", false, "no identity provider"},
+		{"no IdP, dev mode", "", true, "--dev TOKEN"},
+		{"dev token, not dev mode", "ghdev_x", false, "not running in dev mode"},
+		{"mistyped dev token", "hdev_x", true, "not a dev login token (they start with ghdev_)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ca := newFakeCA(t, nil)
-			ca.devToken = tc.serverDev
-			opts := baseOptions(t, ca, io.Discard)
+			tca := newTestCA(t, testCAOptions{devMode: tc.devMode})
+			opts := baseOptions(t, tca, io.Discard)
 			opts.DevToken = tc.devToken
 			_, err := Login(context.Background(), opts)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Login error = %v, want %q", err, tc.want)
 			}
+			if n := tca.requestCount(); n != 0 {
+				t.Errorf("the CA got %d certificate requests, want none", n)
+			}
 		})
 	}
 }
 
+// TestLoginServerErrors: the real CA's refusals reach the user as
+// ServerErrors with the CA's code and message, and nothing is written.
 func TestLoginServerErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		refuse *ServerError
-		want   string
+		change func(o *Options)
+		status int
+		code   string
+		want   string // what the message says
 	}{
-		{"policy refusal", &ServerError{StatusCode: 403, Code: "no_grant", Message: "alice has no grant for orders:admin"},
-			"gatehouse CA refused the certificate: no_grant: alice has no grant for orders:admin"},
-		{"bad token", &ServerError{StatusCode: 401, Code: "invalid_token", Message: "token expired"},
-			"gatehouse CA refused the certificate: invalid_token: token expired"},
+		{"grant not entitled", func(o *Options) { o.Grants = []string{"rawpg:direct"} },
+			http.StatusForbidden, ca.CodeGrantNotAllowed, "rawpg:direct"},
+		{"ttl over the cap", func(o *Options) { o.TTL = 2 * time.Hour },
+			http.StatusBadRequest, ca.CodeTTLExceeded, "1h"},
+		{"wrong token", func(o *Options) { o.DevToken = "ghdev_not-the-current-one" },
+			http.StatusUnauthorized, ca.CodeInvalidToken, "each works once"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ca := newFakeCA(t, nil)
-			ca.devToken = "ghdev_x"
-			ca.refuse = tc.refuse
-			opts := baseOptions(t, ca, io.Discard)
-			opts.DevToken = "ghdev_x"
+			tca := newTestCA(t, testCAOptions{devMode: true})
+			opts := baseOptions(t, tca, io.Discard)
+			opts.DevToken = tca.devToken()
+			tc.change(&opts)
 			_, err := Login(context.Background(), opts)
 			var se *ServerError
-			if !errors.As(err, &se) || se.Code != tc.refuse.Code || se.StatusCode != tc.refuse.StatusCode {
-				t.Fatalf("Login error = %#v", err)
+			if !errors.As(err, &se) || se.Code != tc.code || se.StatusCode != tc.status {
+				t.Fatalf("Login error = %#v, want %d %s", err, tc.status, tc.code)
 			}
-			if err.Error() != tc.want {
-				t.Errorf("error %q, want %q", err, tc.want)
+			prefix := "gatehouse CA refused the certificate: " + tc.code + ": "
+			if msg := err.Error(); !strings.HasPrefix(msg, prefix) || !strings.Contains(msg, tc.want) || msg != prefix+se.Message {
+				t.Errorf("error %q, want %q… saying %q", err, prefix, tc.want)
+			}
+			if got := tca.rec.recorded(); !slices.Equal(got, []event.Type{event.TypeCertRefused}) {
+				t.Errorf("the CA recorded %q, want one refusal", got)
 			}
 			if _, statErr := os.Stat(filepath.Join(opts.Home, ".gatehouse")); statErr == nil {
 				t.Error("a refused login wrote files")
 			}
 		})
+	}
+}
+
+// TestLoginRateLimited: past the CA's limit of failed requests per source,
+// Login is refused with rate_limited before the CA looks at the token.
+func TestLoginRateLimited(t *testing.T) {
+	tca := newTestCA(t, testCAOptions{devMode: true, limiter: sourcelimit.New(2, 10, time.Now)})
+	opts := baseOptions(t, tca, io.Discard)
+	var codes []string
+	for range 4 {
+		opts.DevToken = "ghdev_wrong"
+		_, err := Login(context.Background(), opts)
+		var se *ServerError
+		if !errors.As(err, &se) {
+			t.Fatalf("Login error = %v, want a refusal", err)
+		}
+		codes = append(codes, se.Code)
+	}
+	if want := []string{ca.CodeInvalidToken, ca.CodeInvalidToken, ca.CodeRateLimited, ca.CodeRateLimited}; !equal(codes, want) {
+		t.Errorf("refusals %q, want %q", codes, want)
+	}
+	opts.DevToken = tca.devToken()
+	var se *ServerError
+	if _, err := Login(context.Background(), opts); !errors.As(err, &se) || se.Code != ca.CodeRateLimited || se.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a good token from a throttled source: %v, want rate_limited", err)
 	}
 }
 
@@ -333,9 +381,9 @@ func TestLoginUnreachable(t *testing.T) {
 }
 
 func TestLoginCanceled(t *testing.T) {
-	ca := newFakeCA(t, newFakeIdP(t))
+	tca := newTestCA(t, testCAOptions{idp: newFakeIdP(t)})
 	ctx, cancel := context.WithCancel(context.Background())
-	opts := baseOptions(t, ca, io.Discard)
+	opts := baseOptions(t, tca, io.Discard)
 	opts.OpenBrowser = func(string) error { cancel(); return nil } // the user walks away
 	start := time.Now()
 	_, err := Login(ctx, opts)
@@ -348,8 +396,8 @@ func TestLoginCanceled(t *testing.T) {
 }
 
 func TestLoginTimeout(t *testing.T) {
-	ca := newFakeCA(t, newFakeIdP(t))
-	opts := baseOptions(t, ca, io.Discard)
+	tca := newTestCA(t, testCAOptions{idp: newFakeIdP(t)})
+	opts := baseOptions(t, tca, io.Discard)
 	opts.NoBrowser = true
 	opts.LoginTimeout = 300 * time.Millisecond
 	_, err := Login(context.Background(), opts)
@@ -359,15 +407,15 @@ func TestLoginTimeout(t *testing.T) {
 }
 
 func TestLoginServerFromProfile(t *testing.T) {
-	ca := newFakeCA(t, nil)
-	ca.devToken = "ghdev_x"
-	opts := baseOptions(t, ca, io.Discard)
-	opts.DevToken = "ghdev_x"
-	opts.Server = ca.srv.URL + "/"
+	tca := newTestCA(t, testCAOptions{devMode: true})
+	opts := baseOptions(t, tca, io.Discard)
+	opts.DevToken = tca.devToken()
+	opts.Server = tca.srv.URL + "/"
 	if _, err := Login(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
 	opts.Server = ""
+	opts.DevToken = tca.devToken() // each works once
 	if _, err := Login(context.Background(), opts); err != nil {
 		t.Fatalf("second Login without Server: %v", err)
 	}
@@ -405,7 +453,7 @@ func TestProfileNameChecked(t *testing.T) {
 }
 
 // checkProfileFiles checks everything Login wrote, and its permissions.
-func checkProfileFiles(t *testing.T, res *Result, ca *fakeCA) {
+func checkProfileFiles(t *testing.T, res *Result, tca *testCA) {
 	t.Helper()
 	if fi, err := os.Stat(res.Dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("profile dir %s: %v, %v", res.Dir, fi.Mode(), err)
@@ -432,23 +480,23 @@ func checkProfileFiles(t *testing.T, res *Result, ca *fakeCA) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(cert.Key.Marshal(), signer.PublicKey().Marshal()) ||
-		!bytes.Equal(cert.SignatureKey.Marshal(), ca.userCA.PublicKey().Marshal()) {
+		!bytes.Equal(cert.SignatureKey.Marshal(), tca.authority.UserSigner.PublicKey().Marshal()) {
 		t.Error("certificate is not for the key, or not from the CA")
 	}
 	checker := ssh.CertChecker{IsUserAuthority: func(k ssh.PublicKey) bool {
-		return bytes.Equal(k.Marshal(), ca.userCA.PublicKey().Marshal())
+		return bytes.Equal(k.Marshal(), tca.authority.UserSigner.PublicKey().Marshal())
 	}}
 	if err := checker.CheckCert(res.Principals[0], cert); err != nil {
 		t.Errorf("certificate does not check: %v", err)
 	}
-	if got := string(readFile(t, res.KnownHostsFile)); got != ca.knownHostsLine()+"\n" {
+	if got := string(readFile(t, res.KnownHostsFile)); got != tca.knownHostsLine()+"\n" {
 		t.Errorf("known_hosts = %q", got)
 	}
 	var prof profileInfo
 	if err := json.Unmarshal(readFile(t, res.ProfileFile), &prof); err != nil {
 		t.Fatal(err)
 	}
-	if prof != (profileInfo{Server: ca.srv.URL, SSHAddress: "127.0.0.1:2222", SSHHostAlias: "gatehouse"}) {
+	if prof != (profileInfo{Server: tca.srv.URL, SSHAddress: "127.0.0.1:2222", SSHHostAlias: "gatehouse"}) {
 		t.Errorf("profile.json = %+v", prof)
 	}
 	st, err := ReadStatus(filepath.Dir(filepath.Dir(res.Dir)), filepath.Base(res.Dir), time.Now())

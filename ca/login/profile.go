@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
 )
 
@@ -42,7 +43,7 @@ func keyComment(profile string) string { return "gatehouse/" + profile }
 
 // save writes the key, the certificate, the host CA and profile.json. Each
 // file is replaced atomically, the private key first.
-func (o *Options) save(info *caInfo, key ed25519.PrivateKey, cert *ssh.Certificate) (*Result, error) {
+func (o *Options) save(info *caapi.Info, key ed25519.PrivateKey, cert *ssh.Certificate) (*Result, error) {
 	dir := profileDir(o.Home, o.Profile)
 	files, err := profileFiles(o, info, key, cert)
 	if err != nil {
@@ -74,7 +75,7 @@ type namedFile struct {
 }
 
 // profileFiles renders every file of the profile before any is written.
-func profileFiles(o *Options, info *caInfo, key ed25519.PrivateKey, cert *ssh.Certificate) ([]namedFile, error) {
+func profileFiles(o *Options, info *caapi.Info, key ed25519.PrivateKey, cert *ssh.Certificate) ([]namedFile, error) {
 	block, err := ssh.MarshalPrivateKey(key, keyComment(o.Profile))
 	if err != nil {
 		return nil, fmt.Errorf("login: encode private key: %w", err)
@@ -100,7 +101,7 @@ func profileFiles(o *Options, info *caInfo, key ed25519.PrivateKey, cert *ssh.Ce
 	}, nil
 }
 
-func newResult(dir string, info *caInfo, cert *ssh.Certificate) *Result {
+func newResult(dir string, info *caapi.Info, cert *ssh.Certificate) *Result {
 	return &Result{
 		Dir:             dir,
 		KeyFile:         filepath.Join(dir, keyFileName),

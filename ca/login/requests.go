@@ -11,12 +11,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
 )
-
-// requestNamespace is the SSHSIG namespace of an access request; it must
-// be ca.RequestNamespace.
-const requestNamespace = "access-request@gatehouse"
 
 // RequestOptions configure the access request commands (FileRequest,
 // ListRequests, DecideRequest), which act on the authority of the
@@ -35,41 +32,8 @@ type RequestOptions struct {
 }
 
 // AccessRequest is a request for a grant that requires approval, as the
-// CA reports it (ca.AccessRequest).
-type AccessRequest struct {
-	ID        string `json:"id"`
-	State     string `json:"state"` // pending | approved | denied
-	Requester struct {
-		Subject string   `json:"sub"`
-		Email   string   `json:"email"`
-		Groups  []string `json:"groups"`
-	} `json:"requester"`
-	Grant          string    `json:"grant"`
-	Reason         string    `json:"reason"`
-	TTL            string    `json:"ttl"`
-	FiledAt        time.Time `json:"filed_at"`
-	DecidedBy      string    `json:"decided_by"`
-	DecidedAt      time.Time `json:"decided_at"`
-	DecisionReason string    `json:"decision_reason"`
-	ExpiresAt      time.Time `json:"expires_at"`
-}
-
-// requestClaims is what is signed (ca.AccessRequestClaims).
-type requestClaims struct {
-	Action            string    `json:"action"`
-	Grant             string    `json:"grant,omitempty"`
-	Reason            string    `json:"reason,omitempty"`
-	TTL               string    `json:"ttl,omitempty"`
-	ID                string    `json:"id,omitempty"`
-	CertificateSerial uint64    `json:"certificate_serial"`
-	IssuedAt          time.Time `json:"issued_at"`
-}
-
-// requestAnswer is the CA's answer (ca.AccessRequestResponse).
-type requestAnswer struct {
-	Request  *AccessRequest  `json:"request"`
-	Requests []AccessRequest `json:"requests"`
-}
+// CA reports it.
+type AccessRequest = caapi.AccessRequest
 
 // FileRequest asks for grant (TARGET:ROLE), which the policy gives only
 // on approval, for reason; ttl 0 asks for the approval's max_ttl.
@@ -77,7 +41,7 @@ func FileRequest(ctx context.Context, opts RequestOptions, grant, reason string,
 	if ttl < 0 {
 		return nil, fmt.Errorf("request: negative TTL %v", ttl)
 	}
-	c := requestClaims{Action: "file", Grant: grant, Reason: reason}
+	c := caapi.AccessRequestClaims{Action: caapi.ActionFile, Grant: grant, Reason: reason}
 	if ttl > 0 {
 		c.TTL = ttl.String()
 	}
@@ -97,7 +61,7 @@ func FileRequest(ctx context.Context, opts RequestOptions, grant, reason string,
 // ListRequests lists the pending requests the profile's certificate
 // filed or may decide.
 func ListRequests(ctx context.Context, opts RequestOptions) ([]AccessRequest, error) {
-	ans, o, err := sendRequest(ctx, opts, requestClaims{Action: "list"})
+	ans, o, err := sendRequest(ctx, opts, caapi.AccessRequestClaims{Action: caapi.ActionList})
 	if err != nil {
 		return nil, err
 	}
@@ -125,11 +89,11 @@ func DecideRequest(ctx context.Context, opts RequestOptions, id string, approve 
 	if id == "" {
 		return nil, errors.New("name the request (ID)")
 	}
-	action := "deny"
+	action := caapi.ActionDeny
 	if approve {
-		action = "approve"
+		action = caapi.ActionApprove
 	}
-	ans, o, err := sendRequest(ctx, opts, requestClaims{Action: action, ID: id, Reason: reason})
+	ans, o, err := sendRequest(ctx, opts, caapi.AccessRequestClaims{Action: action, ID: id, Reason: reason})
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +110,7 @@ func DecideRequest(ctx context.Context, opts RequestOptions, id string, approve 
 }
 
 // sendRequest signs claims with the profile's key and posts them.
-func sendRequest(ctx context.Context, opts RequestOptions, c requestClaims) (*requestAnswer, *RequestOptions, error) {
+func sendRequest(ctx context.Context, opts RequestOptions, c caapi.AccessRequestClaims) (*caapi.AccessRequestResponse, *RequestOptions, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, nil, err
@@ -160,7 +124,7 @@ func sendRequest(ctx context.Context, opts RequestOptions, c requestClaims) (*re
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode request: %w", err)
 	}
-	sig, err := sshsig.Sign(rand.Reader, eng.key, requestNamespace, claims)
+	sig, err := sshsig.Sign(rand.Reader, eng.key, caapi.RequestNamespace, claims)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sign the request with your key: %w", err)
 	}
@@ -177,7 +141,7 @@ func sendRequest(ctx context.Context, opts RequestOptions, c requestClaims) (*re
 		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	var ans requestAnswer
+	var ans caapi.AccessRequestResponse
 	api := &caClient{base: server, http: o.HTTPClient}
 	if err := api.do(req, "refused the "+c.Action, &ans); err != nil {
 		return nil, nil, err

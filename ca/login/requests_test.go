@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -60,7 +61,7 @@ func (w *requestWorld) profile(t *testing.T, server, name, sub string, groups []
 		t.Fatal(err)
 	}
 	o := &Options{Server: server, Profile: "default", Home: home}
-	info := &caInfo{SSHAddress: "127.0.0.1:2222", SSHHostAlias: "gatehouse",
+	info := &caapi.Info{SSHAddress: "127.0.0.1:2222", SSHHostAlias: "gatehouse",
 		HostCAKnownHosts: ca.HostKnownHostsLine(w.authority.HostSigner.PublicKey(), []string{"gatehouse"})}
 	if _, err := o.save(info, key, cert); err != nil {
 		t.Fatal(err)
@@ -74,12 +75,6 @@ func serverCode(err error) string {
 		return se.Code
 	}
 	return ""
-}
-
-func TestRequestNamespace(t *testing.T) {
-	if requestNamespace != ca.RequestNamespace {
-		t.Fatalf("requestNamespace %q, ca.RequestNamespace %q", requestNamespace, ca.RequestNamespace)
-	}
 }
 
 func TestAccessRequestCommands(t *testing.T) {

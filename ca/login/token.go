@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"golang.org/x/oauth2"
 )
 
@@ -20,7 +22,7 @@ const devTokenPrefix = "ghdev_"
 
 // identityToken picks the token source the CA accepts: the dev token when
 // given, else an OpenID Connect ID token from the CA's identity provider.
-func (o *Options) identityToken(ctx context.Context, info *caInfo) (string, error) {
+func (o *Options) identityToken(ctx context.Context, info *caapi.Info) (string, error) {
 	if o.DevToken != "" {
 		if !info.DevLogin {
 			return "", fmt.Errorf("gatehouse CA at %s does not accept dev tokens: it is not running in dev mode", o.Server)
@@ -78,7 +80,7 @@ type idp struct {
 }
 
 // discover reads the provider's metadata (OpenID Connect Discovery 1.0 §4).
-func discover(ctx context.Context, info *oidcInfo) (*idp, error) {
+func discover(ctx context.Context, info *caapi.OIDCInfo) (*idp, error) {
 	provider, err := oidc.NewProvider(ctx, info.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("login: discover identity provider %s: %w", info.Issuer, err)

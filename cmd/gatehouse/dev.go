@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/pgrun"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
@@ -53,7 +54,7 @@ func runDev(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "\nThe dev login token was used; the next one is: %s\n", tok)
 	})
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return serve(ctx, cfg, serveOptions{Logger: logger, Dev: tokens, Ready: func(info ca.Info, apiURL string) {
+	return serve(ctx, cfg, serveOptions{Logger: logger, Dev: tokens, Ready: func(info caapi.Info, apiURL string) {
 		printDevWelcome(out, devWelcome{dir: dir, cfgPath: cfgPath, apiURL: apiURL, token: tokens.Current(), demo: demo})
 	}})
 }

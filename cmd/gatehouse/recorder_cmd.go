@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/s3store"
+	"github.com/gatehouse-dev/gatehouse/recorder/stack"
 )
 
 func runRecorder(ctx context.Context, args []string, out io.Writer) error {
@@ -37,7 +38,11 @@ func runRecorder(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(out, recorder.FormatPublicKey(key.Public().(ed25519.PublicKey)))
+	pub, err := recorder.SignerPublicKey(key)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, recorder.FormatPublicKey(pub))
 	return nil
 }
 
@@ -48,9 +53,9 @@ func recorderKeyPath(cfg *policy.Config) string { return cfg.Path(recorder.KeyFi
 // store s3, a running server uploads what the command leaves there (it
 // rescans the spool every minute).
 func openRecorder(cfg *policy.Config) (*recorder.Recorder, error) {
-	key, _, err := recorder.LoadOrGenerateKey(recorderKeyPath(cfg))
+	key, err := recorderKey(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("recorder key: %w", err)
+		return nil, err
 	}
 	if cfg.Recording.Store == "discard" {
 		return &recorder.Recorder{Store: recorder.Discard{}, Signer: key}, nil
@@ -58,101 +63,49 @@ func openRecorder(cfg *policy.Config) (*recorder.Recorder, error) {
 	return &recorder.Recorder{Store: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}, Signer: key}, nil
 }
 
-// serverRecorder is the recorder of `gatehouse serve`, with the uploader
-// it owns when the store is s3.
-type serverRecorder struct {
-	*recorder.Recorder
-	up *s3store.Uploader // nil for the file store
+// recorderKey is the recorder key in data_dir, made on first use.
+func recorderKey(cfg *policy.Config) (ed25519.PrivateKey, error) {
+	key, _, err := recorder.LoadOrGenerateKey(recorderKeyPath(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("recorder key: %w", err)
+	}
+	return key, nil
 }
 
-// openServerRecorder recovers the streams an earlier run left open (it
-// died), then watches the spool so that sessions are refused before
-// events are lost, and, with store s3, connects the uploader (not yet
-// running: see run).
-func openServerRecorder(cfg *policy.Config, log *slog.Logger) (*serverRecorder, error) {
-	rec, err := openRecorder(cfg)
+// openServerRecorder is the recording side of `gatehouse serve`, from the
+// configuration (stack.Open does the assembly), saying in the log what
+// the operator chose that weakens the recordings.
+func openServerRecorder(cfg *policy.Config, log *slog.Logger) (*stack.Stack, error) {
+	key, err := recorderKey(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := rec.Store.(recorder.Discard); ok {
+	r := cfg.Recording
+	sc := stack.Config{Dir: cfg.Path(r.Dir), Signer: key, Logger: log, FailOpen: !*r.FailClosed, SpoolMaxBytes: r.SpoolMaxBytes,
+		KeepUploaded: r.KeepUploaded(), CAMaxTTL: cfg.CA.MaxTTL.D()}
+	switch r.Store {
+	case "discard":
 		// Validation let it through only with the acknowledgement; say so
 		// on every start, where whoever reads the log cannot miss it.
 		log.Error("RECORDINGS ARE DISCARDED: recording.store is discard, accepted because " + policy.DiscardRecordingsEnv +
 			"=1; no session is recorded. This is for benchmarks only: never run a server like this")
-		rec.Logger = log
-		return &serverRecorder{Recorder: rec}, nil
+		sc.Discard = true
+		return stack.Open(sc)
+	case "s3":
+		s3cfg, err := s3Config(cfg)
+		if err != nil {
+			return nil, err
+		}
+		sc.S3, sc.ChunkInterval = &s3cfg, r.S3.ChunkInterval.D()
 	}
-	files := rec.Store.(recorder.FileStore)
-	recoverStreams(rec, files, log)
-	rec.Logger, rec.FailOpen = log, !*cfg.Recording.FailClosed
-	if rec.FailOpen {
+	if sc.FailOpen {
 		log.Warn("recording.fail_closed is false: sessions and statements go ahead even while the recording spool is full or cannot be written")
 	}
-	if w := cfg.Recording.DecisionSyncWindow.D(); w > 0 {
+	if w := r.DecisionSyncWindow.D(); w > 0 {
 		log.Warn("recording.decision_sync_window is set: statements reach the database before their decision is fsynced, within "+w.String()+"; a crash of the machine can lose the decisions of the last window", "window", w)
 	}
-	spool := &recorder.Spool{Store: files, Dir: files.Dir, MaxBytes: cfg.Recording.SpoolMaxBytes}
-	rec.Store = spool
-	if cfg.Recording.Store != "s3" {
-		return openLedger(&serverRecorder{Recorder: rec})
-	}
-	s3cfg, err := s3Config(cfg)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	client, err := s3store.Open(ctx, s3cfg)
-	if err != nil {
-		return nil, fmt.Errorf("recording.s3: %w", err)
-	}
-	up := &s3store.Uploader{Client: client, Spool: files, Logger: log, ChunkInterval: cfg.Recording.S3.ChunkInterval.D()}
-	spool.Store, spool.Waiting = up.Store(), up
-	return openLedger(&serverRecorder{Recorder: rec, up: up})
+	return stack.Open(sc)
 }
-
-// openLedger opens the server's ledger (recorder.KindLedger) in the
-// recorder's final store, so that it is uploaded like the streams it
-// marks; closeLedger closes it at shutdown.
-func openLedger(r *serverRecorder) (*serverRecorder, error) {
-	if err := r.OpenLedger(); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// recoverStreams closes, with manifests that say so, the streams a crash
-// left open; the uploader then uploads them like any closed stream. The
-// ledgers of the runs that died are closed last: the others are checked
-// against them.
-func recoverStreams(rec *recorder.Recorder, files recorder.FileStore, log *slog.Logger) {
-	for _, kind := range []string{recorder.KindSession, recorder.KindCA, recorder.KindLedger} {
-		done, err := rec.Recover(files, kind)
-		for _, r := range done {
-			log.Warn("recording recovered: the process that wrote it died before closing it", "kind", r.Kind, "stream", r.ID,
-				"events", r.Manifest.Events, "torn_tail_bytes", r.Manifest.Recovered.TornTailBytes)
-		}
-		if err != nil {
-			log.Error("recording recovery failed; verify will report these streams", "error", err)
-		}
-	}
-}
-
-// run uploads until ctx ends, then tries once more, for at most
-// drainTimeout, to upload what the last sessions left.
-func (r *serverRecorder) run(ctx context.Context) {
-	if r.up == nil {
-		return
-	}
-	r.up.Run(ctx)
-	drain, cancel := context.WithTimeout(context.Background(), drainTimeout)
-	defer cancel()
-	if err := r.up.UploadPending(drain); err != nil {
-		r.Logger.Warn("recordings left in the spool at shutdown; they are uploaded at the next start", "error", err)
-	}
-}
-
-const drainTimeout = 10 * time.Second
 
 // s3Config is the S3 store's settings, with the keys read from the
 // environment variables the configuration names.
@@ -246,7 +199,11 @@ func (a *auditFlags) keys(cfg *policy.Config) ([]ed25519.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the recorder key of %s (or pass --pubkey): %w", *a.config, err)
 	}
-	return []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, nil
+	pub, err := recorder.SignerPublicKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return []ed25519.PublicKey{pub}, nil
 }
 
 // inlineKey says whether a --pubkey value is meant as a key rather than

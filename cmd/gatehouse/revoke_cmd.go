@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os/user"
 	"strconv"
 	"time"
@@ -37,8 +35,7 @@ func runRevoke(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store := recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}
-	issued, err := issuedCertificates(store)
+	issued, err := newIssuedIndex(cfg).All()
 	if err != nil {
 		return err
 	}
@@ -114,48 +111,4 @@ func reportRevocation(out io.Writer, r ca.Revocation, matched []ca.RevokedCertif
 		fmt.Fprintf(out, "  serial %d  %q  valid until %s\n", c.Serial, c.KeyID, c.ValidBefore.Format(time.RFC3339))
 	}
 	fmt.Fprintln(out, "A running gatehouse refuses these certificates and ends their sessions within 5 seconds.")
-}
-
-// issuedCertificates reads every cert.issued event of the CA's record.
-// Lines that do not decode (the end of a stream being written) are
-// skipped.
-func issuedCertificates(store recorder.FileStore) ([]ca.IssuedEvent, error) {
-	ids, err := store.List(recorder.KindCA)
-	if err != nil {
-		return nil, err
-	}
-	var out []ca.IssuedEvent
-	for _, id := range ids {
-		evs, err := issuedIn(store, id)
-		if errors.Is(err, fs.ErrNotExist) {
-			// Pruned from an S3 server's spool since List: CA streams
-			// stay there at least ca.max_ttl after their upload, so
-			// every certificate this one issued has expired.
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, evs...)
-	}
-	return out, nil
-}
-
-// issuedIn reads the cert.issued events of one CA stream.
-func issuedIn(store recorder.FileStore, id string) ([]ca.IssuedEvent, error) {
-	lines, err := store.Lines(recorder.KindCA, id)
-	if err != nil {
-		return nil, err
-	}
-	var out []ca.IssuedEvent
-	for _, l := range lines {
-		ev, err := recorder.Decode(l)
-		if err != nil || ev.Type != event.TypeCertIssued {
-			continue
-		}
-		if e, err := ca.DecodeIssued(ev.Data); err == nil {
-			out = append(out, e)
-		}
-	}
-	return out, nil
 }

@@ -137,18 +137,29 @@ func caWithKey(t *testing.T) (dir, config, key string, run func(args ...string) 
 	return dir, config, key, run
 }
 
-// TestIssuedIndex: GET /v1/krl's index of issued certificates keeps the
-// closed CA streams it has read and still sees new ones.
+// TestIssuedIndex: the CA streams in the recording directory, as GET
+// /v1/krl's index of issued certificates reads them: closed streams say
+// so, and new ones are seen.
 func TestIssuedIndex(t *testing.T) {
 	dir, config, key, run := caWithKey(t)
 	run("ca", "sign", "--config", config, "--key", key, "--identity", "a@example.com", "--grant", "orders:readonly")
-	index := &issuedIndex{store: recorder.FileStore{Dir: filepath.Join(dir, "recordings")}}
-	first, err := index.all()
-	if err != nil || len(first) != 1 || len(index.closed) == 0 {
-		t.Fatalf("issued %v, %v; closed streams kept: %d", first, err, len(index.closed))
+	streams := caStreams{store: recorder.FileStore{Dir: filepath.Join(dir, "recordings")}}
+	index := &ca.IssuedIndex{Streams: streams}
+	first, err := index.All()
+	if err != nil || len(first) != 1 || first[0].KeyID != "a@example.com" {
+		t.Fatalf("issued %v, %v", first, err)
+	}
+	ids, err := streams.List()
+	if err != nil || len(ids) == 0 {
+		t.Fatalf("CA streams %v, %v", ids, err)
+	}
+	for _, id := range ids {
+		if !streams.Closed(id) {
+			t.Errorf("stream %s of a finished `ca sign` is not closed", id)
+		}
 	}
 	run("ca", "sign", "--config", config, "--key", key, "--identity", "b@example.com", "--grant", "orders:readonly")
-	again, err := index.all()
+	again, err := index.All()
 	if err != nil || len(again) != 2 {
 		t.Fatalf("after a second issuance: %v, %v", again, err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -10,10 +9,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/bastion"
 	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
+	"github.com/gatehouse-dev/gatehouse/internal/listen"
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/masking"
@@ -46,7 +48,7 @@ type serveOptions struct {
 	Logger *slog.Logger
 	Dev    ca.TokenVerifier // the dev login; only `gatehouse dev` sets it
 	// Ready is called once both listeners accept connections.
-	Ready func(info ca.Info, apiURL string)
+	Ready func(info caapi.Info, apiURL string)
 }
 
 // serve runs the bastion and the certificate API until ctx ends.
@@ -73,14 +75,11 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	if rec.up != nil {
-		rec.up.KeepUploaded = keepUploaded(cfg)
-	}
 	// Uploads outlive the listeners, so that the last sessions' ends are
 	// uploaded too (run drains once more after stopUploads).
 	uploadCtx, stopUploads := context.WithCancel(context.Background())
 	uploadsDone := make(chan struct{})
-	go func() { defer close(uploadsDone); rec.run(uploadCtx) }()
+	go func() { defer close(uploadsDone); rec.Run(uploadCtx) }()
 	defer func() { stopUploads(); <-uploadsDone }()
 	// Closed after every stream it marks and before the last upload.
 	defer rec.CloseLedger()
@@ -109,13 +108,13 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("host certificate signer: %w", err)
 	}
-	api := &ca.API{Authority: authority, Dev: opts.Dev, Logger: log, Info: ca.Info{
+	api := &ca.API{Authority: authority, Dev: opts.Dev, Logger: log, Info: caapi.Info{
 		UserCA:           string(gossh.MarshalAuthorizedKey(keys.userCA.PublicKey())),
 		HostCAKnownHosts: ca.HostKnownHostsLine(keys.hostCA.PublicKey(), []string{alias}),
 		SSHAddress:       sshAddr,
 		SSHHostAlias:     alias,
 		DevLogin:         opts.Dev != nil,
-	}, KRL: krlFunc(cfg, revs, keys.userCA.PublicKey()),
+	}, KRL: revs.KRLFunc(keys.userCA.PublicKey(), newIssuedIndex(cfg), nil),
 		Limiter: sourcelimit.New(cfg.CA.MaxFailedRequestsPerMinute, maxPendingAPIRequests, nil)}
 	if err := addOIDC(ctx, cfg, api); err != nil {
 		return err
@@ -132,35 +131,29 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	ctx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go watchRevocations(ctx, revs, bst, log)
-	go api.ReportThrottled(ctx)
-	// The API's last refusals are recorded before the CA stream closes.
+	handler, err := httpHandler(api, rec.Recorder)
+	if err != nil {
+		return err
+	}
+	// The API's last refusals are recorded before the CA stream closes,
+	// once its reporter below has stopped.
 	defer api.RecordThrottled()
-	return runListeners(ctx, cfg, bst, httpHandler(api, rec.Recorder), api.Info, opts)
+	// The revocation watcher and the API's reporter end before serve
+	// returns, and before what they use closes.
+	var watchers sync.WaitGroup
+	ctx, stopWatch := context.WithCancel(ctx)
+	defer func() {
+		stopWatch()
+		watchers.Wait()
+	}()
+	watchers.Go(func() { watchRevocations(ctx, revs, bst, log) })
+	watchers.Go(func() { api.ReportThrottled(ctx) })
+	return runListeners(ctx, cfg, bst, handler, api.Info, opts)
 }
 
 // maxPendingAPIRequests bounds the certificate API's requests (but GET
 // and HEAD) in progress at once, from all sources.
 const maxPendingAPIRequests = 1024
-
-// keepUploaded is how long each kind of stream stays in the spool once
-// uploaded. A CA stream stays at least ca.max_ttl: `gatehouse revoke` and
-// GET /v1/krl look up the certificates to revoke in the CA's streams in the
-// spool, and by then every certificate a stream records has expired (none
-// outlives ca.max_ttl, and the stream's marker is written after its last
-// issuance).
-func keepUploaded(cfg *policy.Config) map[string]time.Duration {
-	keep := cfg.Recording.KeepUploaded()
-	return map[string]time.Duration{
-		recorder.KindSession: keep,
-		recorder.KindCA:      max(keep, cfg.CA.MaxTTL.D()),
-		// A closed ledger marks only closed streams: none is left for a
-		// recovery to check against it.
-		recorder.KindLedger: keep,
-	}
-}
 
 // addOIDC connects the API to the identity provider, when one is configured.
 func addOIDC(ctx context.Context, cfg *policy.Config, api *ca.API) error {
@@ -173,22 +166,26 @@ func addOIDC(ctx context.Context, cfg *policy.Config, api *ca.API) error {
 		return fmt.Errorf("identity provider %s: %w", o.Issuer, err)
 	}
 	api.OIDC = v
-	api.Info.OIDC = &ca.OIDCInfo{Issuer: o.Issuer, ClientID: o.ClientID, Scopes: o.Scopes}
+	api.Info.OIDC = &caapi.OIDCInfo{Issuer: o.Issuer, ClientID: o.ClientID, Scopes: o.Scopes}
 	return nil
 }
 
 // httpHandler is the certificate API plus the recorder's public keys,
 // which auditors fetch to verify recordings, and /healthz, which says
 // whether new sessions can be recorded (503 with the reason when not).
-func httpHandler(api *ca.API, rec *recorder.Recorder) http.Handler {
+func httpHandler(api *ca.API, rec *recorder.Recorder) (http.Handler, error) {
+	pub, err := recorder.SignerPublicKey(rec.Signer)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/", api.Handler())
-	mux.Handle("GET /v1/recorder-keys", recorder.KeysHandler(rec.Signer.Public().(ed25519.PublicKey)))
+	mux.Handle("GET /v1/recorder-keys", recorder.KeysHandler(pub))
 	mux.Handle("GET /healthz", recorder.HealthHandler(rec))
-	return mux
+	return mux, nil
 }
 
-func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, handler http.Handler, info ca.Info, opts serveOptions) error {
+func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, handler http.Handler, info caapi.Info, opts serveOptions) error {
 	apiLn, apiURL, err := listenAPI(cfg)
 	if err != nil {
 		return err
@@ -219,7 +216,11 @@ func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, 
 	cancel(first)
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer stop()
-	httpSrv.Shutdown(shutdownCtx)
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		// Requests still running after the grace period are cut off.
+		err = errors.Join(err, httpSrv.Close())
+		opts.Logger.Warn("the certificate API did not shut down in time; closed its connections", "error", err)
+	}
 	for ; pending > 0; pending-- {
 		if err := <-done; first == nil {
 			first = err
@@ -242,34 +243,15 @@ func serveHTTP(srv *http.Server, ln net.Listener, cfg *policy.Config) error {
 // loopback: ID tokens travel in it as bearer credentials.
 func listenAPI(cfg *policy.Config) (net.Listener, string, error) {
 	tls := cfg.CA.TLSCert != "" && cfg.CA.TLSKey != ""
-	if !tls && !isLoopback(cfg.CA.Listen) {
-		return nil, "", fmt.Errorf("ca.listen %s is not a loopback address: set ca.tls_cert and ca.tls_key (ID tokens must not cross the network in clear)", cfg.CA.Listen)
-	}
-	ln, err := net.Listen("tcp", cfg.CA.Listen)
+	ln, scheme, err := listen.HTTP{Section: "ca", Addr: cfg.CA.Listen, TLS: tls, Secret: "ID tokens"}.Listen()
 	if err != nil {
-		return nil, "", fmt.Errorf("ca.listen %s: %w", cfg.CA.Listen, err)
+		return nil, "", err
 	}
 	url := cfg.CA.PublicURL
 	if url == "" {
-		scheme := "http"
-		if tls {
-			scheme = "https"
-		}
 		url = scheme + "://" + ln.Addr().String()
 	}
 	return ln, url, nil
-}
-
-func isLoopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // publicSSHAddress is where clients dial the bastion.

@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/gatehouse-dev/gatehouse/bastion"
+	"github.com/gatehouse-dev/gatehouse/bastion/pgsession"
 	"github.com/gatehouse-dev/gatehouse/ca"
 	"github.com/gatehouse-dev/gatehouse/internal/vault"
 	"github.com/gatehouse-dev/gatehouse/policy"
@@ -69,7 +69,7 @@ func vaultSigners(ctx context.Context, v *policy.VaultSigner, log *slog.Logger) 
 // vaultCredentials leases credentials.vault paths, when any role has one.
 // close revokes every lease still held and stops token renewal; it is
 // safe to call when nothing was opened.
-func vaultCredentials(ctx context.Context, cfg *policy.Config, log *slog.Logger) (src bastion.CredentialSource, close func(), err error) {
+func vaultCredentials(ctx context.Context, cfg *policy.Config, log *slog.Logger) (src pgsession.CredentialSource, close func(), err error) {
 	conn := cfg.VaultForCredentials()
 	if conn == nil || !usesVaultCredentials(cfg) {
 		return nil, func() {}, nil
@@ -84,12 +84,12 @@ func vaultCredentials(ctx context.Context, cfg *policy.Config, log *slog.Logger)
 	}
 	stop := cl.KeepTokenAlive(context.WithoutCancel(ctx))
 	leases := &vault.Leases{Client: cl}
-	src = func(ctx context.Context, path string) (*bastion.LeasedCredential, error) {
+	src = func(ctx context.Context, path string) (*pgsession.LeasedCredential, error) {
 		l, err := leases.Acquire(ctx, path)
 		if err != nil {
 			return nil, err
 		}
-		return &bastion.LeasedCredential{User: l.Username, Password: l.Password, LeaseID: l.ID, Release: l.Release}, nil
+		return &pgsession.LeasedCredential{User: l.Username, Password: l.Password, LeaseID: l.ID, Release: l.Release}, nil
 	}
 	return src, func() { leases.Close(); stop() }, nil
 }

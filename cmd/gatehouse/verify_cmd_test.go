@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
+	"github.com/gatehouse-dev/gatehouse/recorder/stack"
 )
 
 // auditWorld is a data_dir with a recorder key and two recorded sessions:
@@ -289,7 +290,7 @@ func (w auditWorld) serverSession(t *testing.T) string {
 
 // restart opens the server's recorder, as gatehouse serve does at start:
 // streams a crash left open are recovered.
-func (w auditWorld) restart(t *testing.T) *serverRecorder {
+func (w auditWorld) restart(t *testing.T) *stack.Stack {
 	t.Helper()
 	cfg, err := policy.Load(w.config)
 	if err != nil {

@@ -43,6 +43,8 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/pganalyze/pg_query_go/v6/parser"
+
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 // Statement is what one statement of a query string does.
@@ -54,13 +56,13 @@ type Statement struct {
 	Location int
 	// Command is the statement's parse node, as libpg_query names it
 	// ("SelectStmt", "FetchStmt", "ExecuteStmt", ...).
-	Command string
+	Command Command
 	// Cursor is the cursor a DECLARE, FETCH, MOVE or CLOSE names ("" for
 	// CLOSE ALL and other statements).
 	Cursor string
 	// Kinds are every kind the statement does, the statement's own kind
 	// first, each once. Never empty: what fits no kind is "other".
-	Kinds []string
+	Kinds []sqlkind.Kind
 	// Relations are the relations it names (reads, writes, creates, locks),
 	// as written: schema-qualified when written so, lower-cased unless
 	// quoted. A WITH query's name is not a relation when referenced.
@@ -145,7 +147,7 @@ type Copy struct {
 // has succeeded.
 type Prepared struct {
 	Name      string
-	Kinds     []string
+	Kinds     []sqlkind.Kind
 	Relations []string
 	Functions []string
 	Settings  []string
@@ -261,13 +263,13 @@ const pgSpace = " \t\n\r\f\v"
 
 // commandOf names a statement's parse node (the field set in the Node
 // oneof, e.g. select_stmt → SelectStmt).
-func commandOf(n *pg_query.Node) string {
+func commandOf(n *pg_query.Node) Command {
 	m := n.ProtoReflect()
 	fd := m.WhichOneof(m.Descriptor().Oneofs().Get(0))
 	if fd == nil {
 		return ""
 	}
-	return string(fd.Message().Name())
+	return Command(fd.Message().Name())
 }
 
 func cursorOf(n *pg_query.Node) string {
@@ -281,3 +283,15 @@ func cursorOf(n *pg_query.Node) string {
 	}
 	return ""
 }
+
+// Command is a statement's parse node, as libpg_query names it. The
+// constants are the ones gatehouse decides by; any other node's name
+// can be a Command too.
+type Command string
+
+// The commands decided by name.
+const (
+	SelectCommand  Command = "SelectStmt"
+	ExecuteCommand Command = "ExecuteStmt"
+	FetchCommand   Command = "FetchStmt"
+)

@@ -6,11 +6,21 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 // list spells a short string list as one space-separated string.
 func list(s string) []string {
 	return strings.Fields(s)
+}
+
+func kindList(s string) []sqlkind.Kind {
+	var out []sqlkind.Kind
+	for _, k := range strings.Fields(s) {
+		out = append(out, sqlkind.Kind(k))
+	}
+	return out
 }
 
 func TestClassify(t *testing.T) {
@@ -229,7 +239,7 @@ func TestClassify(t *testing.T) {
 				t.Fatalf("Classify(%q): %d statements, want 1", tt.sql, len(sts))
 			}
 			st := sts[0]
-			check(t, "kinds", st.Kinds, list(tt.kinds))
+			check(t, "kinds", st.Kinds, kindList(tt.kinds))
 			check(t, "relations", st.Relations, list(tt.relations))
 			check(t, "functions", st.Functions, list(tt.functions))
 		})
@@ -237,7 +247,7 @@ func TestClassify(t *testing.T) {
 }
 
 // check compares lists, treating nil and empty as the same.
-func check(t *testing.T, what string, got, want []string) {
+func check[T ~string](t *testing.T, what string, got, want []T) {
 	t.Helper()
 	if len(got) == 0 && len(want) == 0 {
 		return
@@ -273,7 +283,7 @@ func TestClassifyMultiStatement(t *testing.T) {
 		if got := sql[st.Location : st.Location+len(st.Text)]; got != st.Text {
 			t.Errorf("statement %d: sql[%d:] = %q, not its text %q", i, st.Location, got, st.Text)
 		}
-		check(t, "kinds", st.Kinds, list(w.kinds))
+		check(t, "kinds", st.Kinds, kindList(w.kinds))
 	}
 }
 
@@ -335,15 +345,15 @@ func TestClassifyPrepared(t *testing.T) {
 	if p == nil {
 		t.Fatal("PREPARE: Prepared is nil")
 	}
-	want := &Prepared{Name: "p", Kinds: list("select delete"), Relations: list("t"), Functions: list("lo_export")}
+	want := &Prepared{Name: "p", Kinds: kindList("select delete"), Relations: list("t"), Functions: list("lo_export")}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("Prepared = %+v, want %+v", p, want)
 	}
-	check(t, "PREPARE kinds", sts[0].Kinds, list("prepare select delete"))
+	check(t, "PREPARE kinds", sts[0].Kinds, kindList("prepare select delete"))
 	if sts[1].Prepared != nil || !slices.Equal(sts[1].Executes, []string{"p"}) {
 		t.Errorf("EXECUTE: Prepared %+v, Executes %q; want nil, [p]", sts[1].Prepared, sts[1].Executes)
 	}
-	check(t, "EXECUTE kinds", sts[1].Kinds, list("execute"))
+	check(t, "EXECUTE kinds", sts[1].Kinds, kindList("execute"))
 }
 
 func TestClassifyCommand(t *testing.T) {
@@ -351,12 +361,13 @@ func TestClassifyCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got, cursors []string
+	var got []Command
+	var cursors []string
 	for _, st := range sts {
 		got = append(got, st.Command)
 		cursors = append(cursors, st.Cursor)
 	}
-	want := []string{"SelectStmt", "FetchStmt", "ExecuteStmt", "DeclareCursorStmt"}
+	want := []Command{SelectCommand, FetchCommand, ExecuteCommand, "DeclareCursorStmt"}
 	if !slices.Equal(got, want) || !slices.Equal(cursors, []string{"", "c", "", "c"}) {
 		t.Fatalf("commands %q, cursors %q, want %q", got, cursors, want)
 	}

@@ -1,34 +1,6 @@
 package sqlclass
 
-// The statement kinds, as the configuration contract names them
-// (DESIGN.md, "Statement kinds used by allow/deny"). policy.StatementKinds
-// holds the same list plus "all"; a test keeps the two in step.
-const (
-	kindSelect        = "select"
-	kindInsert        = "insert"
-	kindUpdate        = "update"
-	kindDelete        = "delete"
-	kindMerge         = "merge"
-	kindCopyFrom      = "copy_from"
-	kindCopyTo        = "copy_to"
-	kindDDL           = "ddl"
-	kindTruncate      = "truncate"
-	kindGrant         = "grant"
-	kindExplain       = "explain"
-	kindShow          = "show"
-	kindSet           = "set"
-	kindTransaction   = "transaction"
-	kindCall          = "call"
-	kindDo            = "do"
-	kindPrepare       = "prepare"
-	kindExecute       = "execute"
-	kindListenNotify  = "listen_notify"
-	kindVacuumAnalyze = "vacuum_analyze"
-	kindDropDatabase  = "drop_database"
-	kindAlterSystem   = "alter_system"
-	kindSetRole       = "set_role"
-	kindOther         = "other"
-)
+import "github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 
 // nodeKinds maps a parse-tree message (by its protobuf name) to the kinds
 // it does by itself, wherever it appears in a statement. Statements the
@@ -38,112 +10,112 @@ const (
 // statement type found in neither place is "other" when it is the whole
 // statement: LOCK, LOAD, CHECKPOINT are deliberately so, as they fit no
 // kind and are refused unless a policy allows "other".
-var nodeKinds = map[string][]string{
+var nodeKinds = map[string][]sqlkind.Kind{
 	// Rows leave through a cursor declared for a query judged when it
 	// was declared; DECLARE itself does only what its query does.
 	"DeclareCursorStmt": {},
-	"FetchStmt":         {kindSelect},
-	"ClosePortalStmt":   {kindSelect},
+	"FetchStmt":         {sqlkind.Select},
+	"ClosePortalStmt":   {sqlkind.Select},
 
-	"TruncateStmt":       {kindTruncate},
-	"VariableShowStmt":   {kindShow},
-	"ConstraintsSetStmt": {kindSet},
-	"CallStmt":           {kindCall},
-	"DoStmt":             {kindDo},
-	"DeallocateStmt":     {kindPrepare},
-	"ListenStmt":         {kindListenNotify},
-	"UnlistenStmt":       {kindListenNotify},
-	"NotifyStmt":         {kindListenNotify},
-	"VacuumStmt":         {kindVacuumAnalyze},
-	"DropdbStmt":         {kindDropDatabase},
-	"AlterSystemStmt":    {kindAlterSystem},
+	"TruncateStmt":       {sqlkind.Truncate},
+	"VariableShowStmt":   {sqlkind.Show},
+	"ConstraintsSetStmt": {sqlkind.Set},
+	"CallStmt":           {sqlkind.Call},
+	"DoStmt":             {sqlkind.Do},
+	"DeallocateStmt":     {sqlkind.Prepare},
+	"ListenStmt":         {sqlkind.ListenNotify},
+	"UnlistenStmt":       {sqlkind.ListenNotify},
+	"NotifyStmt":         {sqlkind.ListenNotify},
+	"VacuumStmt":         {sqlkind.VacuumAnalyze},
+	"DropdbStmt":         {sqlkind.DropDatabase},
+	"AlterSystemStmt":    {sqlkind.AlterSystem},
 
-	"GrantStmt":                  {kindGrant},
-	"GrantRoleStmt":              {kindGrant},
-	"AlterDefaultPrivilegesStmt": {kindGrant},
+	"GrantStmt":                  {sqlkind.Grant},
+	"GrantRoleStmt":              {sqlkind.Grant},
+	"AlterDefaultPrivilegesStmt": {sqlkind.Grant},
 	// Roles are catalog objects and carry privileges (SUPERUSER,
 	// CREATEROLE, membership): creating or changing one needs both kinds.
-	"CreateRoleStmt":    {kindDDL, kindGrant},
-	"AlterRoleStmt":     {kindDDL, kindGrant},
-	"AlterRoleSetStmt":  {kindDDL, kindGrant},
-	"DropRoleStmt":      {kindDDL, kindGrant},
-	"DropOwnedStmt":     {kindDDL, kindGrant},
-	"ReassignOwnedStmt": {kindDDL, kindGrant},
+	"CreateRoleStmt":    {sqlkind.DDL, sqlkind.Grant},
+	"AlterRoleStmt":     {sqlkind.DDL, sqlkind.Grant},
+	"AlterRoleSetStmt":  {sqlkind.DDL, sqlkind.Grant},
+	"DropRoleStmt":      {sqlkind.DDL, sqlkind.Grant},
+	"DropOwnedStmt":     {sqlkind.DDL, sqlkind.Grant},
+	"ReassignOwnedStmt": {sqlkind.DDL, sqlkind.Grant},
 
 	// CREATE TABLE AS and CREATE MATERIALIZED VIEW also run their query,
 	// whose kinds the walker adds.
-	"CreateTableAsStmt":  {kindDDL},
-	"RefreshMatViewStmt": {kindDDL},
+	"CreateTableAsStmt":  {sqlkind.DDL},
+	"RefreshMatViewStmt": {sqlkind.DDL},
 
-	"CreateSchemaStmt":             {kindDDL},
-	"AlterTableStmt":               {kindDDL},
-	"ReplicaIdentityStmt":          {kindDDL},
-	"AlterCollationStmt":           {kindDDL},
-	"AlterDomainStmt":              {kindDDL},
-	"CreateStmt":                   {kindDDL},
-	"CreateTableSpaceStmt":         {kindDDL},
-	"DropTableSpaceStmt":           {kindDDL},
-	"AlterTableSpaceOptionsStmt":   {kindDDL},
-	"AlterTableMoveAllStmt":        {kindDDL},
-	"CreateExtensionStmt":          {kindDDL},
-	"AlterExtensionStmt":           {kindDDL},
-	"AlterExtensionContentsStmt":   {kindDDL},
-	"CreateFdwStmt":                {kindDDL},
-	"AlterFdwStmt":                 {kindDDL},
-	"CreateForeignServerStmt":      {kindDDL},
-	"AlterForeignServerStmt":       {kindDDL},
-	"CreateForeignTableStmt":       {kindDDL},
-	"CreateUserMappingStmt":        {kindDDL},
-	"AlterUserMappingStmt":         {kindDDL},
-	"DropUserMappingStmt":          {kindDDL},
-	"ImportForeignSchemaStmt":      {kindDDL},
-	"CreatePolicyStmt":             {kindDDL},
-	"AlterPolicyStmt":              {kindDDL},
-	"CreateAmStmt":                 {kindDDL},
-	"CreateTrigStmt":               {kindDDL},
-	"CreateEventTrigStmt":          {kindDDL},
-	"AlterEventTrigStmt":           {kindDDL},
-	"CreatePLangStmt":              {kindDDL},
-	"CreateSeqStmt":                {kindDDL},
-	"AlterSeqStmt":                 {kindDDL},
-	"DefineStmt":                   {kindDDL},
-	"CreateDomainStmt":             {kindDDL},
-	"CreateOpClassStmt":            {kindDDL},
-	"CreateOpFamilyStmt":           {kindDDL},
-	"AlterOpFamilyStmt":            {kindDDL},
-	"CommentStmt":                  {kindDDL},
-	"SecLabelStmt":                 {kindDDL},
-	"IndexStmt":                    {kindDDL},
-	"CreateStatsStmt":              {kindDDL},
-	"AlterStatsStmt":               {kindDDL},
-	"CreateFunctionStmt":           {kindDDL},
-	"AlterFunctionStmt":            {kindDDL},
-	"RenameStmt":                   {kindDDL},
-	"AlterObjectDependsStmt":       {kindDDL},
-	"AlterObjectSchemaStmt":        {kindDDL},
-	"AlterOwnerStmt":               {kindDDL},
-	"AlterOperatorStmt":            {kindDDL},
-	"AlterTypeStmt":                {kindDDL},
-	"RuleStmt":                     {kindDDL},
-	"CompositeTypeStmt":            {kindDDL},
-	"CreateEnumStmt":               {kindDDL},
-	"CreateRangeStmt":              {kindDDL},
-	"AlterEnumStmt":                {kindDDL},
-	"ViewStmt":                     {kindDDL},
-	"CreatedbStmt":                 {kindDDL},
-	"AlterDatabaseStmt":            {kindDDL},
-	"AlterDatabaseRefreshCollStmt": {kindDDL},
-	"AlterDatabaseSetStmt":         {kindDDL},
-	"ClusterStmt":                  {kindDDL},
-	"ReindexStmt":                  {kindDDL},
-	"CreateConversionStmt":         {kindDDL},
-	"CreateCastStmt":               {kindDDL},
-	"CreateTransformStmt":          {kindDDL},
-	"AlterTSDictionaryStmt":        {kindDDL},
-	"AlterTSConfigurationStmt":     {kindDDL},
-	"CreatePublicationStmt":        {kindDDL},
-	"AlterPublicationStmt":         {kindDDL},
-	"CreateSubscriptionStmt":       {kindDDL},
-	"AlterSubscriptionStmt":        {kindDDL},
-	"DropSubscriptionStmt":         {kindDDL},
+	"CreateSchemaStmt":             {sqlkind.DDL},
+	"AlterTableStmt":               {sqlkind.DDL},
+	"ReplicaIdentityStmt":          {sqlkind.DDL},
+	"AlterCollationStmt":           {sqlkind.DDL},
+	"AlterDomainStmt":              {sqlkind.DDL},
+	"CreateStmt":                   {sqlkind.DDL},
+	"CreateTableSpaceStmt":         {sqlkind.DDL},
+	"DropTableSpaceStmt":           {sqlkind.DDL},
+	"AlterTableSpaceOptionsStmt":   {sqlkind.DDL},
+	"AlterTableMoveAllStmt":        {sqlkind.DDL},
+	"CreateExtensionStmt":          {sqlkind.DDL},
+	"AlterExtensionStmt":           {sqlkind.DDL},
+	"AlterExtensionContentsStmt":   {sqlkind.DDL},
+	"CreateFdwStmt":                {sqlkind.DDL},
+	"AlterFdwStmt":                 {sqlkind.DDL},
+	"CreateForeignServerStmt":      {sqlkind.DDL},
+	"AlterForeignServerStmt":       {sqlkind.DDL},
+	"CreateForeignTableStmt":       {sqlkind.DDL},
+	"CreateUserMappingStmt":        {sqlkind.DDL},
+	"AlterUserMappingStmt":         {sqlkind.DDL},
+	"DropUserMappingStmt":          {sqlkind.DDL},
+	"ImportForeignSchemaStmt":      {sqlkind.DDL},
+	"CreatePolicyStmt":             {sqlkind.DDL},
+	"AlterPolicyStmt":              {sqlkind.DDL},
+	"CreateAmStmt":                 {sqlkind.DDL},
+	"CreateTrigStmt":               {sqlkind.DDL},
+	"CreateEventTrigStmt":          {sqlkind.DDL},
+	"AlterEventTrigStmt":           {sqlkind.DDL},
+	"CreatePLangStmt":              {sqlkind.DDL},
+	"CreateSeqStmt":                {sqlkind.DDL},
+	"AlterSeqStmt":                 {sqlkind.DDL},
+	"DefineStmt":                   {sqlkind.DDL},
+	"CreateDomainStmt":             {sqlkind.DDL},
+	"CreateOpClassStmt":            {sqlkind.DDL},
+	"CreateOpFamilyStmt":           {sqlkind.DDL},
+	"AlterOpFamilyStmt":            {sqlkind.DDL},
+	"CommentStmt":                  {sqlkind.DDL},
+	"SecLabelStmt":                 {sqlkind.DDL},
+	"IndexStmt":                    {sqlkind.DDL},
+	"CreateStatsStmt":              {sqlkind.DDL},
+	"AlterStatsStmt":               {sqlkind.DDL},
+	"CreateFunctionStmt":           {sqlkind.DDL},
+	"AlterFunctionStmt":            {sqlkind.DDL},
+	"RenameStmt":                   {sqlkind.DDL},
+	"AlterObjectDependsStmt":       {sqlkind.DDL},
+	"AlterObjectSchemaStmt":        {sqlkind.DDL},
+	"AlterOwnerStmt":               {sqlkind.DDL},
+	"AlterOperatorStmt":            {sqlkind.DDL},
+	"AlterTypeStmt":                {sqlkind.DDL},
+	"RuleStmt":                     {sqlkind.DDL},
+	"CompositeTypeStmt":            {sqlkind.DDL},
+	"CreateEnumStmt":               {sqlkind.DDL},
+	"CreateRangeStmt":              {sqlkind.DDL},
+	"AlterEnumStmt":                {sqlkind.DDL},
+	"ViewStmt":                     {sqlkind.DDL},
+	"CreatedbStmt":                 {sqlkind.DDL},
+	"AlterDatabaseStmt":            {sqlkind.DDL},
+	"AlterDatabaseRefreshCollStmt": {sqlkind.DDL},
+	"AlterDatabaseSetStmt":         {sqlkind.DDL},
+	"ClusterStmt":                  {sqlkind.DDL},
+	"ReindexStmt":                  {sqlkind.DDL},
+	"CreateConversionStmt":         {sqlkind.DDL},
+	"CreateCastStmt":               {sqlkind.DDL},
+	"CreateTransformStmt":          {sqlkind.DDL},
+	"AlterTSDictionaryStmt":        {sqlkind.DDL},
+	"AlterTSConfigurationStmt":     {sqlkind.DDL},
+	"CreatePublicationStmt":        {sqlkind.DDL},
+	"AlterPublicationStmt":         {sqlkind.DDL},
+	"CreateSubscriptionStmt":       {sqlkind.DDL},
+	"AlterSubscriptionStmt":        {sqlkind.DDL},
+	"DropSubscriptionStmt":         {sqlkind.DDL},
 }

@@ -8,14 +8,27 @@ import pg_query "github.com/pganalyze/pg_query_go/v6"
 // statements, shared by PREPARE and Parse; a proxy that masks rows must
 // know which query stands behind a name when rows come from it.
 type NameChange struct {
-	// Op is "declare", "close", "fetch" (FETCH and MOVE), "prepare",
-	// "deallocate" or "discard" (DISCARD ALL, which empties both
-	// namespaces); "" when the statement names neither namespace.
-	Op   string
+	// Op is NoNameChange when the statement names neither namespace.
+	Op   NameOp
 	Name string // the cursor or statement; "" with All
 	All  bool   // CLOSE ALL, DEALLOCATE ALL, DISCARD ALL
 	Hold bool   // DECLARE ... WITH HOLD: the cursor outlives its transaction
 }
+
+// NameOp is what a statement does to a namespace.
+type NameOp string
+
+// The name operations.
+const (
+	NoNameChange NameOp = ""
+	Declare      NameOp = "declare"
+	Close        NameOp = "close"
+	Fetch        NameOp = "fetch" // FETCH and MOVE
+	Prepare      NameOp = "prepare"
+	Deallocate   NameOp = "deallocate"
+	// Discard is DISCARD ALL, which empties both namespaces.
+	Discard NameOp = "discard"
+)
 
 // cursorOptHold is PostgreSQL's CURSOR_OPT_HOLD (parsenodes.h).
 const cursorOptHold = 0x0020
@@ -25,19 +38,19 @@ func namesOf(n *pg_query.Node) NameChange {
 	switch {
 	case n.GetDeclareCursorStmt() != nil:
 		d := n.GetDeclareCursorStmt()
-		return NameChange{Op: "declare", Name: d.GetPortalname(), Hold: d.GetOptions()&cursorOptHold != 0}
+		return NameChange{Op: Declare, Name: d.GetPortalname(), Hold: d.GetOptions()&cursorOptHold != 0}
 	case n.GetClosePortalStmt() != nil:
 		name := n.GetClosePortalStmt().GetPortalname()
-		return NameChange{Op: "close", Name: name, All: name == ""}
+		return NameChange{Op: Close, Name: name, All: name == ""}
 	case n.GetFetchStmt() != nil:
-		return NameChange{Op: "fetch", Name: n.GetFetchStmt().GetPortalname()}
+		return NameChange{Op: Fetch, Name: n.GetFetchStmt().GetPortalname()}
 	case n.GetPrepareStmt() != nil:
-		return NameChange{Op: "prepare", Name: n.GetPrepareStmt().GetName()}
+		return NameChange{Op: Prepare, Name: n.GetPrepareStmt().GetName()}
 	case n.GetDeallocateStmt() != nil:
 		d := n.GetDeallocateStmt()
-		return NameChange{Op: "deallocate", Name: d.GetName(), All: d.GetIsall() || d.GetName() == ""}
+		return NameChange{Op: Deallocate, Name: d.GetName(), All: d.GetIsall() || d.GetName() == ""}
 	case n.GetDiscardStmt() != nil && n.GetDiscardStmt().GetTarget() == pg_query.DiscardMode_DISCARD_ALL:
-		return NameChange{Op: "discard", All: true}
+		return NameChange{Op: Discard, All: true}
 	}
 	return NameChange{}
 }

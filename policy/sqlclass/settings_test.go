@@ -154,7 +154,7 @@ func TestClassifySettings(t *testing.T) {
 			}
 			check(t, "settings", sts[0].Settings, list(tt.settings))
 			if tt.kinds != "" {
-				check(t, "kinds", sts[0].Kinds, list(tt.kinds))
+				check(t, "kinds", sts[0].Kinds, kindList(tt.kinds))
 			}
 		})
 	}
@@ -194,7 +194,7 @@ func TestClassifyPreparedSettings(t *testing.T) {
 	}
 	want := &Prepared{
 		Name:      "p",
-		Kinds:     list("select set set_role"), // set_role: set_config($1, ...)
+		Kinds:     kindList("select set set_role"), // set_role: set_config($1, ...)
 		Functions: list("set_config"),
 		Settings:  list("search_path *"),
 	}

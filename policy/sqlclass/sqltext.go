@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 // maxSQLTextDepth bounds SQL text run by SQL text run by ...: deeper
@@ -56,7 +58,7 @@ func (w *walker) sqlText(args []*pg_query.Node, i int, a at) {
 // merge adds what inner, SQL run by the statement, does to w.
 func (w *walker) merge(inner *walker, a at) {
 	if len(inner.kinds) == 0 {
-		inner.kinds = []string{kindOther}
+		inner.kinds = []sqlkind.Kind{sqlkind.Other}
 	}
 	w.adopt(inner, a)
 	for _, e := range inner.executes {
@@ -70,8 +72,8 @@ func (w *walker) merge(inner *walker, a at) {
 // is set_role and changes a setting gatehouse cannot name, which every
 // session refuses (as set_config with a computed name).
 func (w *walker) unread(a at) {
-	w.kind(a, kindSetRole)
-	w.setting(a, settingUnknown)
+	w.kind(a, sqlkind.SetRole)
+	w.setting(a, SettingUnknown)
 }
 
 // tableArg reports the relation table_to_xml and its schema variants read,

@@ -3,6 +3,8 @@ package sqlclass
 import (
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 // TestSQLText: SQL given as text to a function that runs it is judged as
@@ -62,7 +64,7 @@ func TestSQLText(t *testing.T) {
 			}
 			st := sts[0]
 			for _, c := range []struct{ what, got, want string }{
-				{"kinds", strings.Join(st.Kinds, " "), tt.kinds},
+				{"kinds", strings.Join(sqlkind.Strings(st.Kinds), " "), tt.kinds},
 				{"relations", strings.Join(st.Relations, " "), tt.relations},
 				{"functions", strings.Join(st.Functions, " "), tt.functions},
 				{"settings", strings.Join(st.Settings, " "), tt.settings},

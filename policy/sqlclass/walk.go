@@ -7,12 +7,14 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
 
 // walker collects what one statement does while visiting every node of its
 // parse tree. Each collected list keeps first-seen order without repeats.
 type walker struct {
-	kinds     []string
+	kinds     []sqlkind.Kind
 	relations []string
 	functions []string
 	settings  []string
@@ -71,12 +73,12 @@ func walkStatement(stmt *pg_query.Node) *walker {
 	w := &walker{}
 	w.visit(stmt.ProtoReflect(), at{root: true})
 	if len(w.kinds) == 0 {
-		w.kinds = []string{kindOther}
+		w.kinds = []sqlkind.Kind{sqlkind.Other}
 	}
 	return w
 }
 
-func (w *walker) kind(a at, kinds ...string) {
+func (w *walker) kind(a at, kinds ...sqlkind.Kind) {
 	if a.planOnly {
 		return
 	}
@@ -96,7 +98,7 @@ func (w *walker) setting(a at, names ...string) {
 	}
 }
 
-func appendNew(list []string, s string) []string {
+func appendNew[T comparable](list []T, s T) []T {
 	if slices.Contains(list, s) {
 		return list
 	}
@@ -124,11 +126,11 @@ func (w *walker) visit(m protoreflect.Message, a at) {
 	case *pg_query.InsertStmt:
 		w.insertStmt(m, n, a)
 	case *pg_query.UpdateStmt:
-		w.modify(m, kindUpdate, n.WithClause, n.Relation, a)
+		w.modify(m, sqlkind.Update, n.WithClause, n.Relation, a)
 	case *pg_query.DeleteStmt:
-		w.modify(m, kindDelete, n.WithClause, n.Relation, a)
+		w.modify(m, sqlkind.Delete, n.WithClause, n.Relation, a)
 	case *pg_query.MergeStmt:
-		w.modify(m, kindMerge, n.WithClause, n.Relation, a)
+		w.modify(m, sqlkind.Merge, n.WithClause, n.Relation, a)
 	case *pg_query.ExplainStmt:
 		w.explainStmt(m, n, a)
 	case *pg_query.CopyStmt:
@@ -142,15 +144,15 @@ func (w *walker) visit(m protoreflect.Message, a at) {
 	case *pg_query.PrepareStmt:
 		w.prepareStmt(n, a)
 	case *pg_query.ExecuteStmt:
-		w.kind(a, kindExecute)
+		w.kind(a, sqlkind.Execute)
 		w.executes = appendNew(w.executes, n.Name)
 		w.children(m, a.inside())
 	case *pg_query.DoStmt:
 		// The body is PL/pgSQL text, not a tree: DO is all we can say.
-		w.kind(a, kindDo)
+		w.kind(a, sqlkind.Do)
 	case *pg_query.TransactionStmt:
 		// BEGIN and START TRANSACTION may set the new transaction's modes.
-		w.kind(a, kindTransaction)
+		w.kind(a, sqlkind.Transaction)
 		w.setting(a, transactionModes(n.Options, "transaction_read_only")...)
 		w.readsConstants = w.readsConstants || len(n.Options) > 0
 		w.children(m, a.inside())
@@ -158,7 +160,7 @@ func (w *walker) visit(m protoreflect.Message, a at) {
 		if kinds, ok := nodeKinds[string(m.Descriptor().Name())]; ok {
 			w.kind(a, kinds...)
 		} else if a.root {
-			w.kind(a, kindOther)
+			w.kind(a, sqlkind.Other)
 		}
 		w.children(m, a.inside())
 	}
@@ -234,10 +236,10 @@ func (w *walker) with(wc *pg_query.WithClause, a at) *cteScope {
 
 func (w *walker) selectStmt(m protoreflect.Message, n *pg_query.SelectStmt, a at) {
 	if len(n.ValuesLists) == 0 || !a.inserted {
-		w.kind(a, kindSelect)
+		w.kind(a, sqlkind.Select)
 	}
 	if n.IntoClause != nil { // SELECT ... INTO creates a table
-		w.kind(a, kindDDL)
+		w.kind(a, sqlkind.DDL)
 		w.relation(n.IntoClause.GetRel()) // a new table, even if named like a WITH query
 	}
 	if len(n.LockingClause) > 0 && !a.planOnly {
@@ -250,7 +252,7 @@ func (w *walker) selectStmt(m protoreflect.Message, n *pg_query.SelectStmt, a at
 }
 
 func (w *walker) insertStmt(m protoreflect.Message, n *pg_query.InsertStmt, a at) {
-	w.kind(a, kindInsert)
+	w.kind(a, sqlkind.Insert)
 	w.relation(n.Relation) // like modify's target, never a WITH query
 	inner := a.inside()
 	inner.scope = w.with(n.WithClause, inner)
@@ -264,15 +266,15 @@ func (w *walker) insertStmt(m protoreflect.Message, n *pg_query.InsertStmt, a at
 
 // modify handles UPDATE, DELETE and MERGE. Their target is always a
 // relation: PostgreSQL never resolves it to a WITH query.
-func (w *walker) modify(m protoreflect.Message, kind string, wc *pg_query.WithClause, target *pg_query.RangeVar, a at) {
+func (w *walker) modify(m protoreflect.Message, kind sqlkind.Kind, wc *pg_query.WithClause, target *pg_query.RangeVar, a at) {
 	w.kind(a, kind)
 	if target != nil {
 		w.relation(target)
 		if isPgSettings(target) {
 			// pg_settings' update rule calls set_config for the rows the
 			// WHERE clause picks, which may be role or any other.
-			w.kind(a, kindSetRole)
-			w.setting(a, settingUnknown)
+			w.kind(a, sqlkind.SetRole)
+			w.setting(a, SettingUnknown)
 		}
 	}
 	inner := a.inside()
@@ -285,7 +287,7 @@ func isPgSettings(rv *pg_query.RangeVar) bool {
 }
 
 func (w *walker) explainStmt(m protoreflect.Message, n *pg_query.ExplainStmt, a at) {
-	w.kind(a, kindExplain)
+	w.kind(a, sqlkind.Explain)
 	inner := a.inside()
 	if len(n.Options) > 0 {
 		w.readsConstants = true
@@ -332,12 +334,12 @@ func isFalse(arg *pg_query.Node) bool {
 // command, so a policy allowing copy_to has not allowed that.
 func (w *walker) copyStmt(m protoreflect.Message, n *pg_query.CopyStmt, a at) {
 	if n.IsFrom {
-		w.kind(a, kindCopyFrom)
+		w.kind(a, sqlkind.CopyFrom)
 	} else {
-		w.kind(a, kindCopyTo)
+		w.kind(a, sqlkind.CopyTo)
 	}
 	if n.IsProgram || n.Filename != "" {
-		w.kind(a, kindOther)
+		w.kind(a, sqlkind.Other)
 	}
 	// The file name is a string constant, and an empty one reads as none.
 	w.readsConstants = true
@@ -392,9 +394,9 @@ func optionValue(arg *pg_query.Node) string {
 func (w *walker) variableSetStmt(n *pg_query.VariableSetStmt, a at) {
 	switch {
 	case isRoleSetting(n.Name):
-		w.kind(a, kindSetRole)
+		w.kind(a, sqlkind.SetRole)
 	case a.root:
-		w.kind(a, kindSet)
+		w.kind(a, sqlkind.Set)
 	}
 	w.setting(a, variableSettings(n)...)
 	if n.Kind == pg_query.VariableSetKind_VAR_SET_MULTI {
@@ -414,7 +416,7 @@ func variableSettings(n *pg_query.VariableSetStmt) []string {
 		pg_query.VariableSetKind_VAR_SET_CURRENT, pg_query.VariableSetKind_VAR_RESET:
 		return settingNames(n.Name)
 	case pg_query.VariableSetKind_VAR_RESET_ALL:
-		return []string{settingAll}
+		return []string{SettingAll}
 	case pg_query.VariableSetKind_VAR_SET_MULTI:
 		// The grammar's names for the SET forms that are not one
 		// parameter (gram.y, set_rest); PostgreSQL's ExecSetVariableStmt
@@ -428,7 +430,7 @@ func variableSettings(n *pg_query.VariableSetStmt) []string {
 			return nil // imports a snapshot; no parameter changes
 		}
 	}
-	return []string{settingUnknown}
+	return []string{SettingUnknown}
 }
 
 // transactionModes reads the modes of BEGIN, START TRANSACTION, SET
@@ -444,14 +446,14 @@ func transactionModes(options []*pg_query.Node, readOnly string) []string {
 		d := o.GetDefElem()
 		switch {
 		case d == nil:
-			out = appendNew(out, settingUnknown)
+			out = appendNew(out, SettingUnknown)
 		case d.Defname == "transaction_read_only":
 			if !isTrueConst(d.Arg) {
 				out = appendNew(out, readOnly)
 			}
 		case d.Defname == "transaction_isolation", d.Defname == "transaction_deferrable":
 		default:
-			out = appendNew(out, settingUnknown)
+			out = appendNew(out, SettingUnknown)
 		}
 	}
 	return out
@@ -474,10 +476,12 @@ func isTrueConst(arg *pg_query.Node) bool {
 }
 
 const (
-	// settingAll: every parameter may go back to its default.
-	settingAll = "all"
-	// settingUnknown: a parameter the text does not name.
-	settingUnknown = "*"
+	// SettingAll is RESET ALL or DISCARD ALL: every parameter may go back
+	// to its default.
+	SettingAll = "all"
+	// SettingUnknown is a parameter the text does not name (set_config
+	// with a computed name, SQL text that is not a constant).
+	SettingUnknown = "*"
 )
 
 // oldSettingNames are the obsolete names PostgreSQL still maps to a
@@ -493,7 +497,7 @@ var oldSettingNames = map[string]string{
 // obsolete one. An empty name, which PostgreSQL refuses, is unknown.
 func settingNames(name string) []string {
 	if name == "" {
-		return []string{settingUnknown}
+		return []string{SettingUnknown}
 	}
 	name = asciiLower(name)
 	if current, ok := oldSettingNames[name]; ok {
@@ -519,17 +523,17 @@ func isRoleSetting(name string) bool {
 // and RESET ALL (which itself leaves session_authorization alone).
 func (w *walker) discardStmt(n *pg_query.DiscardStmt, a at) {
 	if n.Target == pg_query.DiscardMode_DISCARD_ALL {
-		w.kind(a, kindSetRole)
-		w.setting(a, settingAll, "session_authorization")
+		w.kind(a, sqlkind.SetRole)
+		w.setting(a, SettingAll, "session_authorization")
 		return
 	}
-	w.kind(a, kindSet)
+	w.kind(a, sqlkind.Set)
 }
 
 // dropStmt names dropped relations as names, not RangeVars; they are
 // reported with the relations so that deny_relations covers DROP too.
 func (w *walker) dropStmt(m protoreflect.Message, n *pg_query.DropStmt, a at) {
-	w.kind(a, kindDDL)
+	w.kind(a, sqlkind.DDL)
 	if dropsRelations(n.RemoveType) {
 		for _, o := range n.Objects {
 			var parts []string
@@ -558,13 +562,13 @@ func dropsRelations(t pg_query.ObjectType) bool {
 // what that statement will do (prepare plus its kinds), and what it does is
 // kept in Prepared for the EXECUTEs that follow.
 func (w *walker) prepareStmt(n *pg_query.PrepareStmt, a at) {
-	w.kind(a, kindPrepare)
+	w.kind(a, sqlkind.Prepare)
 	inner := &walker{}
 	if n.Query != nil {
 		inner.visit(n.Query.ProtoReflect(), at{root: true})
 	}
 	if len(inner.kinds) == 0 {
-		inner.kinds = []string{kindOther}
+		inner.kinds = []sqlkind.Kind{sqlkind.Other}
 	}
 	w.readsConstants = w.readsConstants || inner.readsConstants
 	w.prepared = &Prepared{
@@ -611,17 +615,17 @@ func (w *walker) funcCall(n *pg_query.FuncCall, a at) {
 		name, ok := setConfigName(n.Args)
 		// PostgreSQL does not trim the name; trimming only widens set_role.
 		if !ok || isRoleSetting(strings.TrimSpace(name)) {
-			w.kind(a, kindSetRole)
+			w.kind(a, sqlkind.SetRole)
 		} else {
-			w.kind(a, kindSet)
+			w.kind(a, sqlkind.Set)
 		}
 		if ok {
 			w.setting(a, settingNames(name)...)
 		} else {
-			w.setting(a, settingUnknown)
+			w.setting(a, SettingUnknown)
 		}
 	case "pg_notify":
-		w.kind(a, kindListenNotify)
+		w.kind(a, sqlkind.ListenNotify)
 	case "table_to_xml", "table_to_xmlschema", "table_to_xml_and_xmlschema":
 		w.tableArg(n.Args)
 	}

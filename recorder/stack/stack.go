@@ -1,0 +1,149 @@
+// Package stack assembles the recording side of a gatehouse server: the
+// file store in the spool directory, the spool that watches it so that
+// sessions are refused before events are lost, and, with S3, the
+// uploader that moves closed and growing streams into the bucket and the
+// rule for how long uploaded streams stay in the spool. Open recovers
+// what a crashed run left open and opens the server's ledger; Run does
+// the uploads.
+package stack
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/s3store"
+)
+
+// Config is the recording side of `gatehouse serve`. Dir and Signer are
+// required; the zero value of every other field is documented.
+type Config struct {
+	Dir    string        // the spool: recording.dir, where streams are written first
+	Signer crypto.Signer // the recorder key
+	Logger *slog.Logger  // nil: slog.Default()
+	// Discard records nothing (recording.store: discard, for benchmarks):
+	// no recovery, spool, ledger or uploads. The caller says so loudly.
+	Discard bool
+	// FailOpen is recording.fail_closed: false (recorder.Recorder.FailOpen).
+	FailOpen bool
+	// SpoolMaxBytes bounds what waits for the bucket; 0 means
+	// recorder.DefaultSpoolMaxBytes.
+	SpoolMaxBytes int64
+	// S3 is the bucket; nil keeps recordings in Dir only.
+	S3 *s3store.Config
+	// ChunkInterval is how often a growing stream's new lines are
+	// uploaded; 0 means s3store.DefaultChunkInterval.
+	ChunkInterval time.Duration
+	// KeepUploaded and CAMaxTTL decide how long uploaded streams stay in
+	// the spool (see KeepUploaded).
+	KeepUploaded time.Duration
+	CAMaxTTL     time.Duration
+}
+
+// connectTimeout bounds connecting to the bucket at start.
+const connectTimeout = 30 * time.Second
+
+// drainTimeout bounds the last upload, once Run's context has ended.
+const drainTimeout = 10 * time.Second
+
+// Stack is the server's recorder with the uploader it owns, if any.
+type Stack struct {
+	*recorder.Recorder
+	up *s3store.Uploader // nil without S3
+}
+
+// Open recovers the streams an earlier run left open (it died), wraps the
+// file store in a spool and, with S3, connects the uploader (not yet
+// running: see Run), then opens the ledger in the final store so that it
+// is uploaded like the streams it marks.
+func Open(cfg Config) (*Stack, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.Discard {
+		return &Stack{Recorder: &recorder.Recorder{Store: recorder.Discard{}, Signer: cfg.Signer, Logger: log}}, nil
+	}
+	files := recorder.FileStore{Dir: cfg.Dir}
+	rec := &recorder.Recorder{Store: files, Signer: cfg.Signer}
+	recoverStreams(rec, files, log)
+	rec.Logger, rec.FailOpen = log, cfg.FailOpen
+	spool := &recorder.Spool{Store: files, Dir: files.Dir, MaxBytes: cfg.SpoolMaxBytes}
+	rec.Store = spool
+	s := &Stack{Recorder: rec}
+	if cfg.S3 != nil {
+		up, err := connect(cfg, files, log)
+		if err != nil {
+			return nil, err
+		}
+		spool.Store, spool.Waiting, s.up = up.Store(), up, up
+	}
+	if err := rec.OpenLedger(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// connect checks the bucket and makes the uploader of the spool.
+func connect(cfg Config, files recorder.FileStore, log *slog.Logger) (*s3store.Uploader, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+	defer cancel()
+	client, err := s3store.Open(ctx, *cfg.S3)
+	if err != nil {
+		return nil, fmt.Errorf("recording.s3: %w", err)
+	}
+	return &s3store.Uploader{Client: client, Spool: files, Logger: log, ChunkInterval: cfg.ChunkInterval,
+		KeepUploaded: KeepUploaded(cfg.KeepUploaded, cfg.CAMaxTTL)}, nil
+}
+
+// recoverStreams closes, with manifests that say so, the streams a crash
+// left open; the uploader then uploads them like any closed stream. The
+// ledgers of the runs that died are closed last: the others are checked
+// against them.
+func recoverStreams(rec *recorder.Recorder, files recorder.FileStore, log *slog.Logger) {
+	for _, kind := range []string{recorder.KindSession, recorder.KindCA, recorder.KindLedger} {
+		done, err := rec.Recover(files, kind)
+		for _, r := range done {
+			log.Warn("recording recovered: the process that wrote it died before closing it", "kind", r.Kind, "stream", r.ID,
+				"events", r.Manifest.Events, "torn_tail_bytes", r.Manifest.Recovered.TornTailBytes)
+		}
+		if err != nil {
+			log.Error("recording recovery failed; verify will report these streams", "error", err)
+		}
+	}
+}
+
+// Run uploads until ctx ends, then tries once more, for at most
+// drainTimeout, to upload what the last sessions left. Without S3 it
+// returns at once.
+func (s *Stack) Run(ctx context.Context) {
+	if s.up == nil {
+		return
+	}
+	s.up.Run(ctx)
+	drain, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := s.up.UploadPending(drain); err != nil {
+		s.Logger.Warn("recordings left in the spool at shutdown; they are uploaded at the next start", "error", err)
+	}
+}
+
+// KeepUploaded is how long each kind of stream stays in the spool once
+// uploaded: keep (recording.spool_keep_uploaded) for sessions and ledgers,
+// and for a CA stream at least caMaxTTL (ca.max_ttl): `gatehouse revoke`
+// and GET /v1/krl look up the certificates to revoke in the CA's streams
+// in the spool, and by then every certificate a stream records has
+// expired (none outlives ca.max_ttl, and the stream's marker is written
+// after its last issuance).
+func KeepUploaded(keep, caMaxTTL time.Duration) map[string]time.Duration {
+	return map[string]time.Duration{
+		recorder.KindSession: keep,
+		recorder.KindCA:      max(keep, caMaxTTL),
+		// A closed ledger marks only closed streams: none is left for a
+		// recovery to check against it.
+		recorder.KindLedger: keep,
+	}
+}
