@@ -25,6 +25,9 @@ var allowedImports = map[string][]string{
 	"bastion/pgwire":   {},
 	"bastion/relay":    {},
 	"internal/pgrun":   {},
+	// Real test servers (PostgreSQL, MinIO, Dex) for e2e and tests built
+	// with the servers tag.
+	"internal/testenv": {},
 	// A build tool: summarises go test -json for make e2e.
 	"scripts/testsummary": {},
 	// The Vault client: cmd wires it into ca (a CertSigner) and bastion (a

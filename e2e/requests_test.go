@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -154,7 +154,7 @@ func testApprovalExpires(t *testing.T, w *world) {
 	d, c := w.newProfile("dave"), w.newProfile("carol-expiry")
 	for _, login := range []struct {
 		p    profile
-		user harness.IdPUser
+		user testenv.IdPUser
 	}{{d, dave}, {c, carol}} {
 		if res := w.authCodeLogin(login.p, login.user); res.err != nil {
 			t.Fatalf("%s's login: %v\n%s", login.user.Username, res.err, res.out)

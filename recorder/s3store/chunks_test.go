@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 )
 
@@ -111,7 +111,7 @@ func TestBacklogWhileStoreDown(t *testing.T) {
 // locked bucket on it.
 func openTestBucket(t *testing.T) *Client {
 	t.Helper()
-	cfg := testConfig(harness.StartMinIO(t), "recordings")
+	cfg := testConfig(testenv.StartMinIO(t), "recordings")
 	cfg.CreateBucket = true
 	c, err := Open(context.Background(), cfg)
 	if err != nil {

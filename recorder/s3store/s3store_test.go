@@ -13,14 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/minio/minio-go/v7"
 )
 
 const testRetention = time.Hour
 
-func testConfig(m *harness.MinIO, bucket string) Config {
+func testConfig(m *testenv.MinIO, bucket string) Config {
 	return Config{Endpoint: m.Endpoint, Bucket: bucket, AccessKey: m.AccessKey, SecretKey: m.SecretKey,
 		Mode: "compliance", Retention: testRetention}
 }
@@ -29,7 +29,7 @@ func testConfig(m *harness.MinIO, bucket string) Config {
 // refused with a message saying how to create one; create_bucket makes a
 // locked one.
 func TestBucketChecks(t *testing.T) {
-	m := harness.StartMinIO(t)
+	m := testenv.StartMinIO(t)
 	ctx := context.Background()
 
 	_, err := Open(ctx, testConfig(m, "missing"))
