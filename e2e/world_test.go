@@ -1,3 +1,5 @@
+//go:build servers
+
 // Package e2e drives the built gatehouse binary with the real OpenSSH
 // client, psql and pgx, against a real PostgreSQL and a real OpenID Connect
 // provider (Dex), all started on 127.0.0.1 by internal/testenv.
