@@ -3,8 +3,11 @@ GO       ?= go
 BIN      := bin/gatehouse
 # cgo stays on: the PostgreSQL parser (pg_query_go) needs it.
 export CGO_ENABLED := 1
-# bash for pipefail in e2e.
+# bash for pipefail in unit and e2e.
 SHELL    := /bin/bash
+# Tests that need real servers (internal/testenv: PostgreSQL, MinIO, Dex) are
+# built only with this tag; `go test ./...` alone runs the hermetic ones.
+TESTTAGS := servers
 
 .PHONY: run test test-deps build vet unit e2e compat fuzz bench clean
 
@@ -22,23 +25,25 @@ test-deps:
 	./scripts/test-deps.sh
 
 vet:
-	$(GO) vet ./...
+	$(GO) vet -tags $(TESTTAGS) ./...
 	test -z "$$(gofmt -l .)" || (gofmt -l . && echo "gofmt: files above need formatting" && exit 1)
 
+# unit and e2e: the JSON stream goes through scripts/testsummary, which shows
+# failed tests' output, each package's result and every skipped test (a skip
+# is not a pass).
 unit:
-	$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /e2e)
+	@echo "unit: -tags $(TESTTAGS); tests with real servers in:" $$(grep -rl --include='*_test.go' '^//go:build $(TESTTAGS)$$' . | grep -v '^./e2e/' | xargs -n1 dirname | sort -u)
+	set -o pipefail; $(GO) test -race -count=1 -timeout 10m -tags $(TESTTAGS) -json $$($(GO) list -tags $(TESTTAGS) ./... | grep -v /e2e) | $(GO) run ./scripts/testsummary
 
-# e2e: the JSON stream goes through scripts/testsummary, which shows failed
-# tests' output and lists every skipped test (a skip is not a pass).
 e2e:
-	set -o pipefail; $(GO) test -count=1 -timeout 30m -json ./e2e/... | $(GO) run ./scripts/testsummary
+	set -o pipefail; $(GO) test -count=1 -timeout 30m -tags $(TESTTAGS) -json ./e2e/... | $(GO) run ./scripts/testsummary
 
 ## compat: pgx's and lib/pq's own test suites straight to PostgreSQL and through gatehouse;
 ## fails on a test that passes only directly unless compat/expected.txt lists it (docs/compatibility.md).
 ## Slow (about ten minutes), so not part of `make test`. The report is also in bin/compat/report.txt.
 compat: test-deps build
 	./scripts/compat-deps.sh
-	GATEHOUSE_COMPAT=1 $(GO) test -count=1 -timeout 120m -run '^TestCompat$$' -v ./e2e
+	GATEHOUSE_COMPAT=1 $(GO) test -count=1 -timeout 120m -tags $(TESTTAGS) -run '^TestCompat$$' -v ./e2e
 
 ## fuzz: every fuzz target in the module, FUZZTIME each (default 30s)
 FUZZTIME ?= 30s

@@ -1,7 +1,11 @@
 package gatehouse_test
 
 import (
+	"encoding/json"
+	"errors"
+	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -35,6 +39,9 @@ var allowedImports = map[string][]string{
 
 	// The PostgreSQL session adapter: bastion hands it postgres channels.
 	"bastion/pgsession": {"policy", "recorder", "recorder/event", "bastion/pgwire", "policy/sqlclass", "policy/sqlkind", "policy/masking", "policy/lineage", "internal/clip"},
+	// Real test servers (PostgreSQL, MinIO, Dex) for e2e and tests built
+	// with the servers tag.
+	"internal/testenv": {},
 	// A build tool: summarises go test -json for make e2e.
 	"scripts/testsummary": {},
 	// The Vault client: cmd wires it into ca (a CertSigner) and bastion (a
@@ -53,11 +60,25 @@ var allowedImports = map[string][]string{
 	"internal/listen": {},
 }
 
-// allowedTestImports adds, for a package's _test.go files, what they may
-// import beyond allowedImports: ca/login's tests run against the real CA
-// API (package ca, with a source limiter) instead of a copy of it.
+// allowedTestImports lists what a package's tests may import besides its
+// allowedImports and the package itself (cmd, e2e and bench may import all).
 var allowedTestImports = map[string][]string{
-	"ca/login": {"ca", "internal/sourcelimit", "internal/syncbuf"},
+	// The login client's tests run against the real CA API.
+	"ca/login":         {"ca", "recorder/event", "internal/sourcelimit", "internal/syncbuf"},
+	"policy/masking":   {"policy"},
+	"recorder/s3store": {"internal/syncbuf"},
+}
+
+// serverTests are the packages whose tests need real servers
+// (internal/testenv: PostgreSQL, MinIO, Dex). Those test files carry
+// `//go:build servers`: `go test ./...` runs the hermetic tests only, and
+// `make test` passes -tags servers to run these too. Everything else is
+// hermetic: its tests import internal/testenv under no tag.
+var serverTests = map[string]bool{
+	"bastion/pgwire":   true, // the relay against a real PostgreSQL (postgres_test.go)
+	"recorder/s3store": true, // Object Lock and uploads against MinIO
+	"internal/testenv": true, // the servers themselves
+	"e2e":              true, // every file: the built binary against every server
 }
 
 // TestImportDirection keeps the dependency rules of DESIGN.md true: leaves
@@ -103,4 +124,85 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestTestImports keeps unit tests hermetic and inside the import rules:
+// without the servers tag no test imports internal/testenv, with it only
+// the serverTests do, and a package's tests import no more than the
+// package may plus allowedTestImports.
+func TestTestImports(t *testing.T) {
+	for _, tags := range []string{"", "servers"} {
+		pkgs := listTests(t, tags)
+		if len(pkgs) < 4 {
+			t.Fatalf("go list -tags=%q found only %d packages", tags, len(pkgs))
+		}
+		for _, p := range pkgs {
+			checkTestImports(t, p, tags == "servers")
+		}
+	}
+}
+
+// testedPackage is what go list says of a package's tests.
+type testedPackage struct {
+	ImportPath                string
+	TestImports, XTestImports []string
+	TestGoFiles, XTestGoFiles []string
+}
+
+func listTests(t *testing.T, tags string) []testedPackage {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-tags="+tags, "-json=ImportPath,TestImports,XTestImports,TestGoFiles,XTestGoFiles", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list -tags=%q: %v", tags, err)
+	}
+	var pkgs []testedPackage
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p testedPackage
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			return pkgs
+		} else if err != nil {
+			t.Fatalf("go list -tags=%q: decoding: %v", tags, err)
+		}
+		pkgs = append(pkgs, p)
+	}
+}
+
+func checkTestImports(t *testing.T, p testedPackage, servers bool) {
+	t.Helper()
+	pkg := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+	files := slices.Concat(p.TestGoFiles, p.XTestGoFiles)
+	deps := gatehouseImports(slices.Concat(p.TestImports, p.XTestImports))
+	usesServers := contains(deps, "internal/testenv") || (pkg == "internal/testenv" && len(files) > 0)
+	switch {
+	case !servers && usesServers:
+		t.Errorf("%s: tests that need real servers are built without the servers tag: "+
+			"put `//go:build servers` on those of %v that use internal/testenv", pkg, files)
+	case !servers && pkg == "e2e":
+		t.Errorf("e2e: %v built without the servers tag; every e2e file needs `//go:build servers`", files)
+	case servers && usesServers && !serverTests[pkg]:
+		t.Errorf("%s: its tests need real servers (internal/testenv); keep unit tests hermetic, or add it to serverTests deliberately", pkg)
+	case servers && !usesServers && serverTests[pkg]:
+		t.Errorf("%s is in serverTests, but none of its tests uses internal/testenv; remove it", pkg)
+	}
+	allowed, known := allowedImports[pkg]
+	if !known || pkg == "" || strings.HasPrefix(pkg, "cmd/") || strings.HasPrefix(pkg, "e2e") || pkg == "bench" {
+		return // TestImportDirection names unknown packages; the others may import all
+	}
+	for _, dep := range deps {
+		if dep != pkg && dep != "internal/testenv" && !contains(allowed, dep) && !contains(allowedTestImports[pkg], dep) {
+			t.Errorf("%s's tests import %s, which neither allowedImports nor allowedTestImports allows", pkg, dep)
+		}
+	}
+}
+
+// gatehouseImports keeps the imports of this module, without its path.
+func gatehouseImports(imports []string) []string {
+	var deps []string
+	for _, imp := range imports {
+		if dep, ok := strings.CutPrefix(imp, module+"/"); ok {
+			deps = append(deps, dep)
+		}
+	}
+	return deps
 }

@@ -87,7 +87,7 @@ func main() {
 	flag.IntVar(&o.bulkRows, "bulk-rows", 1_000_000, "rows of the masked bulk read (6 columns, 2 masked); 0 skips it")
 	flag.DurationVar(&o.decisionWindow, "decision-window", 0, "also run gatehouse recording to S3 with recording.decision_sync_window set to this (statements do not wait for their decision's fsync); 0: not run")
 	flag.BoolVar(&o.s3, "s3", true, "also run gatehouse recording to S3 with Object Lock, on a MinIO server (false: leave it out, e.g. without MinIO)")
-	flag.StringVar(&o.minio, "minio", "", "the MinIO server binary (default: the one e2e/harness caches in ~/.cache/gatehouse/bin, else minio on PATH)")
+	flag.StringVar(&o.minio, "minio", "", "the MinIO server binary (default: the one `make test-deps` caches in ~/.cache/gatehouse/bin, else minio on PATH)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, recordings) instead of removing it")
 	flag.Parse()
 

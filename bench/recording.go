@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -64,8 +64,8 @@ type minioServer struct {
 	accessKey, secretKey string
 }
 
-// minioBinary finds the MinIO server the e2e harness builds and caches
-// (harness.MinIOBinary), without building it: that takes minutes, and the
+// minioBinary finds the MinIO server `make test-deps` builds and caches
+// (testenv.MinIOCachePath), without building it: that takes minutes, and the
 // benchmark says how instead.
 func minioBinary(explicit string) (string, error) {
 	if explicit != "" {
@@ -74,12 +74,7 @@ func minioBinary(explicit string) (string, error) {
 		}
 		return explicit, nil
 	}
-	_, version, _ := strings.Cut(harness.MinIOModule, "@")
-	cache, err := os.UserCacheDir() // the harness's cache: $XDG_CACHE_HOME or ~/.cache
-	if err != nil {
-		cache = filepath.Join(os.TempDir(), "gatehouse-cache")
-	}
-	cached := filepath.Join(cache, "gatehouse", "bin", "minio-"+version)
+	cached := testenv.MinIOCachePath()
 	if isExecutable(cached) == nil {
 		return cached, nil
 	}
@@ -87,9 +82,9 @@ func minioBinary(explicit string) (string, error) {
 		return p, nil
 	}
 	return "", fmt.Errorf("the S3 path needs a MinIO server, and there is none at %s or on PATH. "+
-		"Build it once with `go test -count=1 -run TestMinIO ./e2e/harness/` (the harness caches it there; about 7.5 minutes "+
+		"Build it once with `make test-deps` (it caches it there; about 7.5 minutes "+
 		"the first time), or `GOBIN=DIR go install %s` and pass -minio DIR/minio; or run with -s3=false to leave the S3 path out",
-		cached, harness.MinIOModule)
+		cached, testenv.MinIOModule)
 }
 
 func isExecutable(path string) error {

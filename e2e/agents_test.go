@@ -1,3 +1,5 @@
+//go:build servers
+
 package e2e
 
 import (
@@ -18,7 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // agentFiles is what `gatehouse agent-cert --agent NAME` wrote.
@@ -87,7 +89,7 @@ func (w *world) mustAgentCert(t *testing.T, p profile, agent string, args ...str
 // the local port. The tunnel ends when stop is called or the test ends.
 func (w *world) startTunnelVia(t *testing.T, config, host, target string) (port int, stop func()) {
 	t.Helper()
-	local := harness.FreePort(t)
+	local := testenv.FreePort(t)
 	forward := fmt.Sprintf("%d:%s:%d", local, target, w.pg.Port)
 	cmd := exec.Command("ssh", sshArgs(config, "-N", "-L", forward, host)...)
 	var stderr strings.Builder
@@ -209,7 +211,7 @@ func testAgentCert(t *testing.T, w *world, engineer profile) {
 }
 
 // completeAuthCode is authCodeLogin's IdP side, for w.login with flags.
-func (w *world) completeAuthCode(user harness.IdPUser) func(lines <-chan string) error {
+func (w *world) completeAuthCode(user testenv.IdPUser) func(lines <-chan string) error {
 	return func(lines <-chan string) error {
 		for l := range lines {
 			if strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://") {

@@ -1,3 +1,5 @@
+//go:build servers
+
 package e2e
 
 import (
@@ -15,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // TestCompat runs two PostgreSQL client libraries' own test suites, written
@@ -138,7 +140,7 @@ func newCompatWorld(t *testing.T) *world {
 	t.Helper()
 	requireTools(t, "ssh", "ssh-keygen", "psql")
 	w := &world{t: t, bin: gatehouseBinary(t), dataDir: t.TempDir()}
-	w.pg = harness.StartPostgres(t)
+	w.pg = testenv.StartPostgres(t)
 	if err := os.WriteFile(filepath.Join(w.pg.DataDir, "pg_hba.conf"), []byte(compatHBA), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +159,7 @@ func newCompatWorld(t *testing.T) *world {
 	if err := os.WriteFile(pw, []byte(w.pg.Password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w.serve([]harness.IdPUser{alice}, func(apiAddr string) string {
+	w.serve([]testenv.IdPUser{alice}, func(apiAddr string) string {
 		return fmt.Sprintf(compatConfig, w.dataDir, w.sshAddr, apiAddr, w.idp.Issuer, w.idp.ClientID, w.pg.Addr(), pw, pw)
 	})
 	return w

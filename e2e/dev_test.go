@@ -1,3 +1,5 @@
+//go:build servers
+
 package e2e
 
 import (
@@ -8,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // TestDevQuickstart runs `gatehouse dev` (what `make run` runs) and then
@@ -17,7 +19,7 @@ func TestDevQuickstart(t *testing.T) {
 	requireTools(t, "ssh", "psql", "bash")
 	bin := gatehouseBinary(t)
 	home := t.TempDir()
-	sshPort, apiPort := harness.FreePort(t), harness.FreePort(t)
+	sshPort, apiPort := testenv.FreePort(t), testenv.FreePort(t)
 	dev := exec.Command(bin, "dev", "--data-dir", t.TempDir(),
 		"--ssh-listen", fmt.Sprintf("127.0.0.1:%d", sshPort), "--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort))
 	dev.Env = append(os.Environ(), "HOME="+home)

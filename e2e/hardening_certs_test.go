@@ -1,3 +1,5 @@
+//go:build servers
+
 package e2e
 
 import (
@@ -26,7 +28,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/ca"
 	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // testHardeningCerts: issue 12, items 9-13 ("time, identity and the
@@ -152,7 +154,7 @@ func testCertsSSHDRefuses(t *testing.T, w *world, alice profile) {
 
 // passwordToken gets an ID token for user from the IdP with the password
 // grant, as a client that skips `gatehouse login` would.
-func (w *world) passwordToken(t *testing.T, user harness.IdPUser) string {
+func (w *world) passwordToken(t *testing.T, user testenv.IdPUser) string {
 	t.Helper()
 	resp, err := http.PostForm(w.idp.Issuer+"/token", url.Values{
 		"grant_type": {"password"}, "username": {user.Email}, "password": {user.Password},

@@ -1,3 +1,5 @@
+//go:build servers
+
 package e2e
 
 import (
@@ -17,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
@@ -183,8 +185,8 @@ targets:
 // for certificate requests with a forged token.
 func testHardeningDosThrottle(t *testing.T, w *world, _ profile) {
 	dir := t.TempDir()
-	sshAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	apiAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	sshAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfgPath := filepath.Join(dir, "gatehouse.yaml")
 	writeFile(t, cfgPath, fmt.Appendf(nil, throttleConfig, dir, sshAddr, apiAddr))
 	w.gatehouse("ca", "init", "--config", cfgPath)

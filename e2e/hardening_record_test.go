@@ -1,3 +1,5 @@
+//go:build servers
+
 package e2e
 
 import (
@@ -23,7 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
@@ -285,8 +287,8 @@ type sideServer struct {
 func newSideServer(t *testing.T, w *world) *sideServer {
 	t.Helper()
 	s := &sideServer{w: w, dir: t.TempDir()}
-	s.sshAddr = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	apiAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	s.sshAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	s.apiURL, s.cfg, s.logf = "http://"+apiAddr, filepath.Join(s.dir, "gatehouse.yaml"), filepath.Join(s.dir, "serve.log")
 	err := filepath.WalkDir(w.dataDir, func(path string, d fs.DirEntry, err error) error {
 		rel, _ := filepath.Rel(w.dataDir, path)

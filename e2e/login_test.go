@@ -1,3 +1,5 @@
+//go:build servers
+
 package e2e
 
 import (
@@ -11,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // profile is one engineer's ~/.gatehouse/PROFILE after a login.
@@ -70,7 +72,7 @@ func (w *world) login(p profile, extraArgs []string, complete func(lines <-chan 
 }
 
 // authCodeLogin completes an authorization code + PKCE login as user.
-func (w *world) authCodeLogin(p profile, user harness.IdPUser) loginResult {
+func (w *world) authCodeLogin(p profile, user testenv.IdPUser) loginResult {
 	return w.login(p, nil, func(lines <-chan string) error {
 		for l := range lines {
 			if strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://") {
@@ -90,7 +92,7 @@ var (
 	codeRe  = regexp.MustCompile(`^Code: (\S+)`)
 )
 
-func (w *world) deviceLogin(p profile, user harness.IdPUser) loginResult {
+func (w *world) deviceLogin(p profile, user testenv.IdPUser) loginResult {
 	return w.login(p, []string{"--device"}, func(lines <-chan string) error {
 		var uri string
 		for l := range lines {

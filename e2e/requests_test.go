@@ -1,3 +1,5 @@
+//go:build servers
+
 package e2e
 
 import (
@@ -11,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -154,7 +156,7 @@ func testApprovalExpires(t *testing.T, w *world) {
 	d, c := w.newProfile("dave"), w.newProfile("carol-expiry")
 	for _, login := range []struct {
 		p    profile
-		user harness.IdPUser
+		user testenv.IdPUser
 	}{{d, dave}, {c, carol}} {
 		if res := w.authCodeLogin(login.p, login.user); res.err != nil {
 			t.Fatalf("%s's login: %v\n%s", login.user.Username, res.err, res.out)

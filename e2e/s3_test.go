@@ -1,3 +1,5 @@
+//go:build servers
+
 package e2e
 
 import (
@@ -14,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/s3store"
 )
@@ -65,7 +67,7 @@ type s3World struct {
 	proc                     *os.Process // of the last serve
 }
 
-func newS3World(t *testing.T, m *harness.MinIO, bucket string) *s3World {
+func newS3World(t *testing.T, m *testenv.MinIO, bucket string) *s3World {
 	return newS3WorldWith(t, m, bucket, s3Extra{})
 }
 
@@ -73,12 +75,12 @@ func newS3World(t *testing.T, m *harness.MinIO, bucket string) *s3World {
 // for their place (targets, recording, recording.s3).
 type s3Extra struct{ targets, recording, s3, top string }
 
-func newS3WorldWith(t *testing.T, m *harness.MinIO, bucket string, extra s3Extra) *s3World {
+func newS3WorldWith(t *testing.T, m *testenv.MinIO, bucket string, extra s3Extra) *s3World {
 	t.Helper()
 	w := &s3World{t: t, bin: gatehouseBinary(t), dataDir: t.TempDir()}
 	w.env = append(os.Environ(), s3AccessEnv+"="+m.AccessKey, s3SecretEnv+"="+m.SecretKey)
-	w.sshAddr = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	apiAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	w.sshAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	w.apiURL = "http://" + apiAddr
 	w.cfgPath = filepath.Join(w.dataDir, "gatehouse.yaml")
 	w.echoAddr = startEcho(t)
@@ -249,7 +251,7 @@ func (w *s3World) sshEcho() string {
 // `gatehouse verify` passes reading it from S3.
 func TestS3Recording(t *testing.T) {
 	requireTools(t, "ssh", "ssh-keygen")
-	m := harness.StartMinIO(t)
+	m := testenv.StartMinIO(t)
 
 	t.Run("bucket without Object Lock refused", func(t *testing.T) {
 		err := s3store.MakeBucket(context.Background(), s3store.Config{Endpoint: m.Endpoint, Bucket: "nolock",

@@ -1,3 +1,5 @@
+//go:build servers
+
 package e2e
 
 import (
@@ -17,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 	"github.com/gatehouse-dev/gatehouse/recorder/s3store"
@@ -30,8 +32,8 @@ import (
 // bucket.
 func TestRecordingsLoseNothing(t *testing.T) {
 	requireTools(t, "ssh", "ssh-keygen")
-	m := harness.StartMinIO(t)
-	pg := harness.StartPostgres(t)
+	m := testenv.StartMinIO(t)
+	pg := testenv.StartPostgres(t)
 	pg.Exec(t, fmt.Sprintf("CREATE ROLE app_owner LOGIN PASSWORD '%s'", appOwnerPassword))
 	pg.Exec(t, "CREATE DATABASE orders OWNER app_owner")
 	t.Run("spool full with the store down", func(t *testing.T) { testSpoolFull(t, m, pg) })
@@ -42,13 +44,13 @@ func TestRecordingsLoseNothing(t *testing.T) {
 // pgS3World is an s3World with a PostgreSQL target, orders:readonly.
 type pgS3World struct {
 	*s3World
-	m      *harness.MinIO
-	pg     *harness.Postgres
+	m      *testenv.MinIO
+	pg     *testenv.Postgres
 	bucket string
 	id     sshClient // certified for orders:readonly
 }
 
-func newPGS3World(t *testing.T, m *harness.MinIO, pg *harness.Postgres, bucket, recording string) *pgS3World {
+func newPGS3World(t *testing.T, m *testenv.MinIO, pg *testenv.Postgres, bucket, recording string) *pgS3World {
 	t.Helper()
 	pwFile := filepath.Join(t.TempDir(), "app_owner_password")
 	if err := os.WriteFile(pwFile, []byte(appOwnerPassword+"\n"), 0o600); err != nil {
@@ -203,7 +205,7 @@ func (w *pgS3World) verifyAll(t *testing.T, ids []string) {
 // with the documented message, as are new sessions; /healthz says why.
 // When the store returns, everything drains and every accepted and
 // refused statement is in the bucket.
-func testSpoolFull(t *testing.T, m *harness.MinIO, pg *harness.Postgres) {
+func testSpoolFull(t *testing.T, m *testenv.MinIO, pg *testenv.Postgres) {
 	w := newPGS3World(t, m, pg, "spool-full", "  spool_max_bytes: 16384")
 	ctx := context.Background()
 	conn, closeSession := w.tunnel(t)
@@ -283,7 +285,7 @@ func testSpoolFull(t *testing.T, m *harness.MinIO, pg *harness.Postgres) {
 // a chunk of it is in the bucket; started again, it closes the stream
 // with a manifest that says so, uploads the rest, and verify passes and
 // reports the abnormal end.
-func testKilledMidSession(t *testing.T, m *harness.MinIO, pg *harness.Postgres) {
+func testKilledMidSession(t *testing.T, m *testenv.MinIO, pg *testenv.Postgres) {
 	w := newPGS3World(t, m, pg, "killed", "")
 	ctx := context.Background()
 	conn, _ := w.tunnel(t)
@@ -356,7 +358,7 @@ func (w *pgS3World) streamWith(t *testing.T, text string) string {
 // testStoreOutage: MinIO is stopped for 60 seconds while 20 sessions run
 // queries, then started again: the spool absorbs it all (/healthz stays
 // 200), nothing is lost, and every session verifies from the bucket.
-func testStoreOutage(t *testing.T, m *harness.MinIO, pg *harness.Postgres) {
+func testStoreOutage(t *testing.T, m *testenv.MinIO, pg *testenv.Postgres) {
 	w := newPGS3World(t, m, pg, "outage", "")
 	ctx := context.Background()
 	const sessions = 20

@@ -1,3 +1,5 @@
+//go:build servers
+
 package e2e
 
 import (
@@ -13,7 +15,7 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // TestVault runs ca.signer.vault and credentials.vault against a real
@@ -32,13 +34,13 @@ func TestVault(t *testing.T) {
 	requireTools(t, "ssh", "ssh-keygen", "psql")
 	vc := vaultAdmin(t, addr, token)
 	w := &world{t: t, bin: gatehouseBinary(t), dataDir: t.TempDir()}
-	w.pg = harness.StartPostgres(t)
+	w.pg = testenv.StartPostgres(t)
 	w.pg.Exec(t, "CREATE DATABASE orders")
 	w.execIn("orders", "CREATE TABLE customers (id int PRIMARY KEY, email text); INSERT INTO customers VALUES (1, 'ada@example.com')")
 	m := setUpVault(t, vc, w.pg)
 
-	w.sshAddr = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	apiAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	w.sshAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	w.apiURL = "http://" + apiAddr
 	w.cfgPath = filepath.Join(w.dataDir, "gatehouse.yaml")
 	tokenFile := filepath.Join(w.dataDir, "vault-token")
@@ -111,7 +113,7 @@ func vaultAdmin(t *testing.T, addr, token string) *vaultapi.Client {
 
 // setUpVault does what docs/vault.md tells an operator to do, on mounts
 // of the test's own, and makes a token with only docs/vault.md's policy.
-func setUpVault(t *testing.T, vc *vaultapi.Client, pg *harness.Postgres) vaultMounts {
+func setUpVault(t *testing.T, vc *vaultapi.Client, pg *testenv.Postgres) vaultMounts {
 	id := fmt.Sprintf("gh-e2e-%d", time.Now().UnixNano())
 	m := vaultMounts{ssh: id + "-ssh", sshHost: id + "-ssh-host", db: id + "-db"}
 	write := func(path string, data map[string]any) {

@@ -1,6 +1,8 @@
+//go:build servers
+
 // Package e2e drives the built gatehouse binary with the real OpenSSH
 // client, psql and pgx, against a real PostgreSQL and a real OpenID Connect
-// provider (Dex), all started on 127.0.0.1 by e2e/harness.
+// provider (Dex), all started on 127.0.0.1 by internal/testenv.
 package e2e
 
 import (
@@ -19,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -55,13 +57,13 @@ func gatehouseBinary(t *testing.T) string {
 
 // Test users of the IdP. Their groups decide their grants (see worldConfig).
 var (
-	alice = harness.IdPUser{Email: "alice@example.com", Username: "alice", Password: "alice-pw", Groups: []string{"engineering"}}
-	bob   = harness.IdPUser{Email: "bob@example.com", Username: "bob", Password: "bob-pw", Groups: []string{"sales"}}
+	alice = testenv.IdPUser{Email: "alice@example.com", Username: "alice", Password: "alice-pw", Groups: []string{"engineering"}}
+	bob   = testenv.IdPUser{Email: "bob@example.com", Username: "bob", Password: "bob-pw", Groups: []string{"sales"}}
 	// carol approves access requests for orders:admin (dba-leads), and
 	// is an engineer herself.
-	carol = harness.IdPUser{Email: "carol@example.com", Username: "carol", Password: "carol-pw", Groups: []string{"engineering", "dba-leads"}}
+	carol = testenv.IdPUser{Email: "carol@example.com", Username: "carol", Password: "carol-pw", Groups: []string{"engineering", "dba-leads"}}
 	// dave is an engineer whose short approval is watched expire.
-	dave = harness.IdPUser{Email: "dave@example.com", Username: "dave", Password: "dave-pw", Groups: []string{"engineering"}}
+	dave = testenv.IdPUser{Email: "dave@example.com", Username: "dave", Password: "dave-pw", Groups: []string{"engineering"}}
 )
 
 // The database users behind the roles. app_owner owns the tables and can
@@ -81,8 +83,8 @@ type world struct {
 	cfgPath  string
 	apiURL   string
 	sshAddr  string
-	pg       *harness.Postgres
-	idp      *harness.IdP
+	pg       *testenv.Postgres
+	idp      *testenv.IdP
 	logPath  string
 	logSyncs atomic.Int64 // sentinels written by databaseSaw
 }
@@ -93,7 +95,7 @@ func newWorld(t *testing.T) *world {
 	w := &world{t: t, bin: gatehouseBinary(t), dataDir: t.TempDir()}
 	// log_statement=all lets tests check that a denied statement never
 	// reached the database.
-	w.pg = harness.StartPostgres(t, harness.PostgresSetting("log_statement", "all"))
+	w.pg = testenv.StartPostgres(t, testenv.PostgresSetting("log_statement", "all"))
 	w.pg.Exec(t, fmt.Sprintf("CREATE ROLE app_owner LOGIN PASSWORD '%s'", appOwnerPassword))
 	w.pg.Exec(t, fmt.Sprintf("CREATE ROLE app_ro LOGIN PASSWORD '%s'", appROPassword))
 	w.pg.Exec(t, "CREATE DATABASE orders OWNER app_owner")
@@ -106,7 +108,7 @@ func newWorld(t *testing.T) *world {
 	if err := os.WriteFile(ownerPW, []byte(appOwnerPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w.serve([]harness.IdPUser{alice, bob, carol, dave}, func(apiAddr string) string {
+	w.serve([]testenv.IdPUser{alice, bob, carol, dave}, func(apiAddr string) string {
 		return fmt.Sprintf(worldConfig, w.dataDir, w.sshAddr, apiAddr, w.idp.Issuer, w.idp.ClientID,
 			w.pg.Addr(), ownerPW, w.pg.Addr(), ownerPW, w.pg.Addr())
 	})
@@ -116,11 +118,11 @@ func newWorld(t *testing.T) *world {
 // serve starts the identity provider with users, writes the configuration
 // config renders for the certificate API's address (w.idp and w.sshAddr
 // are set by then), and starts gatehouse with it.
-func (w *world) serve(users []harness.IdPUser, config func(apiAddr string) string) {
+func (w *world) serve(users []testenv.IdPUser, config func(apiAddr string) string) {
 	t := w.t
-	w.idp = harness.StartIdP(t, users)
-	w.sshAddr = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	apiAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	w.idp = testenv.StartIdP(t, users)
+	w.sshAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	w.apiURL = "http://" + apiAddr
 	w.cfgPath = filepath.Join(w.dataDir, "gatehouse.yaml")
 	if err := os.WriteFile(w.cfgPath, []byte(config(apiAddr)), 0o600); err != nil {

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
-	"time"
+	"testing/synctest"
 )
 
 // slowSync is a groupCommitter whose fsync is counted and can fail.
@@ -59,28 +59,31 @@ func openOn(t *testing.T, out Appender) *Stream {
 }
 
 func TestGroupCommitSharesSyncs(t *testing.T) {
-	out := &slowSync{release: make(chan struct{})}
-	s := openOn(t, out)
-	var wg sync.WaitGroup
-	for i := 0; i < 8; i++ {
-		wg.Go(func() {
-			if err := s.Emit("x", i); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	// No Emit returns before its line is durable: all wait on the sync.
-	for out.linesWritten() < 8 {
-		time.Sleep(time.Millisecond)
-	}
-	close(out.release)
-	wg.Wait()
-	if out.syncs >= 8 {
-		t.Errorf("%d syncs for 8 concurrent events; group commit should share them", out.syncs)
-	}
-	if out.synced != 8 {
-		t.Errorf("synced through %d lines, want 8", out.synced)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		out := &slowSync{release: make(chan struct{})}
+		s := openOn(t, out)
+		var wg sync.WaitGroup
+		for i := 0; i < 8; i++ {
+			wg.Go(func() {
+				if err := s.Emit("x", i); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		// No Emit returns before its line is durable: all wait on the sync.
+		synctest.Wait()
+		if n := out.linesWritten(); n != 8 {
+			t.Fatalf("%d lines written while the sync is held, want 8", n)
+		}
+		close(out.release)
+		wg.Wait()
+		if out.syncs >= 8 {
+			t.Errorf("%d syncs for 8 concurrent events; group commit should share them", out.syncs)
+		}
+		if out.synced != 8 {
+			t.Errorf("synced through %d lines, want 8", out.synced)
+		}
+	})
 }
 
 func (a *slowSync) linesWritten() int {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
@@ -171,27 +172,34 @@ func TestCheckpointEveryInterval(t *testing.T) {
 }
 
 func TestCheckpointWhenIdle(t *testing.T) {
-	store := FileStore{Dir: t.TempDir()}
-	rec := &Recorder{Store: store, Signer: testKey, CheckpointInterval: 20 * time.Millisecond}
-	s, err := rec.Open(KindSession)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Emit("x", nil); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for countType(t, store, s.ID, event.TypeCheckpoint) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no checkpoint after the stream fell idle")
+	synctest.Test(t, func(t *testing.T) {
+		store := FileStore{Dir: t.TempDir()}
+		const interval = 20 * time.Millisecond
+		rec := &Recorder{Store: store, Signer: testKey, CheckpointInterval: interval}
+		s, err := rec.Open(KindSession)
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond) // idle with nothing unsigned: no more
-	if n := countType(t, store, s.ID, event.TypeCheckpoint); n != 1 {
-		t.Fatalf("%d checkpoints while idle, want 1", n)
-	}
+		defer s.Close()
+		if err := s.Emit("x", nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(interval - time.Nanosecond)
+		synctest.Wait()
+		if n := countType(t, store, s.ID, event.TypeCheckpoint); n != 0 {
+			t.Fatalf("%d checkpoints before the interval, want none", n)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if n := countType(t, store, s.ID, event.TypeCheckpoint); n != 1 {
+			t.Fatalf("%d checkpoints once the stream fell idle for the interval, want 1", n)
+		}
+		time.Sleep(time.Hour) // idle with nothing unsigned: no more
+		synctest.Wait()
+		if n := countType(t, store, s.ID, event.TypeCheckpoint); n != 1 {
+			t.Fatalf("%d checkpoints after an idle hour, want still 1", n)
+		}
+	})
 }
 
 func countType(t *testing.T, store FileStore, id string, typ event.Type) int {

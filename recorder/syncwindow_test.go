@@ -3,35 +3,45 @@ package recorder
 import (
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
 // TestEmitWithinSyncsOncePerWindow: EmitWithin returns before its event is
-// durable; the events of one window share one sync, made within the window.
+// durable; the events of one window share one sync, made when the window
+// ends and not before (synctest's clock: the instants are exact).
 func TestEmitWithinSyncsOncePerWindow(t *testing.T) {
-	out := &slowSync{release: make(chan struct{})} // every sync blocks until released
-	s := openOn(t, out)
-	defer s.Close()
-	const window = 50 * time.Millisecond
-	start := time.Now()
-	for i := range 5 { // returning at all shows they do not wait for a sync
-		if err := s.EmitWithin("db.decision", i, window); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		out := &slowSync{release: make(chan struct{})} // every sync blocks until released
+		s := openOn(t, out)
+		defer s.Close()
+		const window = 50 * time.Millisecond
+		for i := range 5 { // returning at all shows they do not wait for a sync
+			if err := s.EmitWithin("db.decision", i, window); err != nil {
+				t.Fatal(err)
+			}
+		}
+		close(out.release)
+		time.Sleep(window - time.Nanosecond)
+		synctest.Wait()
+		if got := out.status(); got.syncs != 0 {
+			t.Fatalf("%d syncs before the window of %v ended, want none", got.syncs, window)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if got := out.status(); got.syncs != 1 || got.lines != 5 || got.synced != 5 {
+			t.Fatalf("%d syncs through %d for %d lines, want 1 through 5 for 5", got.syncs, got.synced, got.lines)
+		}
+		// The next window arms a new sync.
+		if err := s.EmitWithin("db.decision", 6, window); err != nil {
 			t.Fatal(err)
 		}
-	}
-	close(out.release)
-	waitFor(t, func() bool { return out.status().synced == int64(out.status().lines) })
-	if got := out.status(); got.syncs != 1 || got.lines != 5 {
-		t.Fatalf("%d syncs for %d lines, want 1 for 5", got.syncs, got.lines)
-	}
-	if elapsed := time.Since(start); elapsed < window {
-		t.Fatalf("synced after %v, before the window of %v", elapsed, window)
-	}
-	// The next window arms a new sync.
-	if err := s.EmitWithin("db.decision", 6, window); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool { return out.status().syncs == 2 })
+		time.Sleep(window)
+		synctest.Wait()
+		if got := out.status(); got.syncs != 2 {
+			t.Fatalf("%d syncs after the second window, want 2", got.syncs)
+		}
+	})
 }
 
 // TestEmitWithinFailedSyncFailsTheStream: a sync the timer makes and that
@@ -53,19 +63,22 @@ func TestEmitWithinFailedSyncFailsTheStream(t *testing.T) {
 // TestCloseStopsTheWindowSync: a stream closed with a sync pending is
 // made durable by Close, and the timer does nothing afterwards.
 func TestCloseStopsTheWindowSync(t *testing.T) {
-	out := &slowSync{}
-	s := openOn(t, out)
-	if err := s.EmitWithin("db.decision", 1, 20*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	syncs := out.status().syncs
-	time.Sleep(50 * time.Millisecond)
-	if got := out.status().syncs; got != syncs {
-		t.Fatalf("the window's timer synced a closed stream (%d → %d syncs)", syncs, got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		out := &slowSync{}
+		s := openOn(t, out)
+		if err := s.EmitWithin("db.decision", 1, 20*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		syncs := out.status().syncs
+		time.Sleep(time.Hour) // long past the window
+		synctest.Wait()
+		if got := out.status().syncs; got != syncs {
+			t.Fatalf("the window's timer synced a closed stream (%d → %d syncs)", syncs, got)
+		}
+	})
 }
 
 type syncStatus struct {
@@ -100,33 +113,36 @@ func waitFor(t *testing.T, cond func() bool) {
 // but not durable; the sync starts at once, without a later call, and
 // wait returns only once it is done, however many times it is called.
 func TestEmitAheadWaitsForTheSync(t *testing.T) {
-	out := &slowSync{release: make(chan struct{})}
-	s := openOn(t, out)
-	defer s.Close()
-	wait, err := s.EmitAhead("db.decision", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := out.status(); got.lines != 1 || got.synced != 0 {
-		t.Fatalf("after EmitAhead: %d lines, synced through %d; want 1 line, none synced", got.lines, got.synced)
-	}
-	waited := make(chan error, 1)
-	go func() { waited <- wait() }()
-	select {
-	case err := <-waited:
-		t.Fatalf("wait returned (%v) before the sync was released", err)
-	case <-time.After(20 * time.Millisecond):
-	}
-	close(out.release)
-	if err := <-waited; err != nil {
-		t.Fatal(err)
-	}
-	if got := out.status(); got.syncs != 1 || got.synced != 1 {
-		t.Fatalf("after wait: %d syncs through %d, want 1 through 1", got.syncs, got.synced)
-	}
-	if err := wait(); err != nil {
-		t.Fatalf("second wait: %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		out := &slowSync{release: make(chan struct{})}
+		s := openOn(t, out)
+		defer s.Close()
+		wait, err := s.EmitAhead("db.decision", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out.status(); got.lines != 1 || got.synced != 0 {
+			t.Fatalf("after EmitAhead: %d lines, synced through %d; want 1 line, none synced", got.lines, got.synced)
+		}
+		waited := make(chan error, 1)
+		go func() { waited <- wait() }()
+		synctest.Wait() // the sync and wait are blocked, or wait has returned
+		select {
+		case err := <-waited:
+			t.Fatalf("wait returned (%v) before the sync was released", err)
+		default:
+		}
+		close(out.release)
+		if err := <-waited; err != nil {
+			t.Fatal(err)
+		}
+		if got := out.status(); got.syncs != 1 || got.synced != 1 {
+			t.Fatalf("after wait: %d syncs through %d, want 1 through 1", got.syncs, got.synced)
+		}
+		if err := wait(); err != nil {
+			t.Fatalf("second wait: %v", err)
+		}
+	})
 }
 
 // TestEmitAheadFailedSyncFailsTheStream: a failed sync is wait's error,

@@ -24,11 +24,12 @@ install_packages() {
 }
 
 # MinIO (S3 with Object Lock, for the s3store and e2e tests) is built once
-# per machine into the harness's cache (e2e/harness/minio.go, MinIOBinary);
-# building it here keeps its 5-8 minutes out of any test package's timeout.
+# per machine, here only, into the cache the tests read it from
+# (internal/testenv/minio.go, MinIOBinary); the tests never build it, so its
+# 5-8 minutes stay out of every test package's timeout.
 build_minio() {
   local module cache bin tmp
-  module=$(sed -n 's/^const MinIOModule = "\(.*\)"$/\1/p' e2e/harness/minio.go)
+  module=$(sed -n 's/^const MinIOModule = "\(.*\)"$/\1/p' internal/testenv/minio.go)
   cache="${XDG_CACHE_HOME:-$HOME/.cache}/gatehouse/bin"
   bin="$cache/minio-${module##*@}"
   [ -x "$bin" ] && return 0

@@ -24,16 +24,15 @@ const lineageTimeout = 10 * time.Second
 type pgLineageCatalog struct {
 	conn    *pgconn.PgConn
 	shared  *sharedLineage
-	ctx     context.Context
 	answers *lineageAnswers // set by the session before each use
 }
 
 // query runs one lookup on the shared connection.
-func (c *pgLineageCatalog) query(sql string, params ...[]byte) ([][]string, error) {
+func (c *pgLineageCatalog) query(ctx context.Context, sql string, params ...[]byte) ([][]string, error) {
 	var rows [][]string
-	err := c.shared.do(c.ctx, func(conn *pgconn.PgConn) error {
+	err := c.shared.do(ctx, func(conn *pgconn.PgConn) error {
 		var err error
-		rows, err = query(c.ctx, conn, sql, params...)
+		rows, err = query(ctx, conn, sql, params...)
 		return err
 	})
 	return rows, err
@@ -108,18 +107,18 @@ func candidates(searchPath []string, schema string) []string {
 	return append([]string{"pg_catalog"}, searchPath...)
 }
 
-func (c *pgLineageCatalog) Relation(searchPath []string, schema, name string) (lineage.Relation, error) {
+func (c *pgLineageCatalog) Relation(ctx context.Context, searchPath []string, schema, name string) (lineage.Relation, error) {
 	key := lookupKey(searchPath, schema, name)
 	if a, ok := c.answers.relation(key); ok {
 		return a.rel, a.err
 	}
-	rel, err := c.relation(candidates(searchPath, schema), name)
+	rel, err := c.relation(ctx, candidates(searchPath, schema), name)
 	c.answers.putRelation(key, relationAnswer{rel, err})
 	return rel, err
 }
 
-func (c *pgLineageCatalog) relation(schemas []string, name string) (lineage.Relation, error) {
-	rows, err := c.query(`SELECT n.nspname, c.oid, c.relkind FROM pg_catalog.pg_class c
+func (c *pgLineageCatalog) relation(ctx context.Context, schemas []string, name string) (lineage.Relation, error) {
+	rows, err := c.query(ctx, `SELECT n.nspname, c.oid, c.relkind FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relname = $1 AND n.nspname = ANY($2::text[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
 		[]byte(name), textArray(schemas))
@@ -129,14 +128,14 @@ WHERE c.relname = $1 AND n.nspname = ANY($2::text[]) AND c.relkind IN ('r', 'p',
 	for _, schema := range schemas { // the first schema of the path that has it
 		for _, r := range rows {
 			if r[0] == schema {
-				return c.describe(r[0], name, r[1], r[2])
+				return c.describe(ctx, r[0], name, r[1], r[2])
 			}
 		}
 	}
 	return lineage.Relation{}, lineage.ErrNotFound
 }
 
-func (c *pgLineageCatalog) describe(schema, name, oid, relkind string) (lineage.Relation, error) {
+func (c *pgLineageCatalog) describe(ctx context.Context, schema, name, oid, relkind string) (lineage.Relation, error) {
 	if _, err := strconv.ParseUint(oid, 10, 32); err != nil {
 		return lineage.Relation{}, fmt.Errorf("relation %s.%s: oid %q", schema, name, oid)
 	}
@@ -149,7 +148,7 @@ func (c *pgLineageCatalog) describe(schema, name, oid, relkind string) (lineage.
 	case "f":
 		rel.Kind = lineage.ForeignTable
 	}
-	cols, err := c.query(`SELECT attname FROM pg_catalog.pg_attribute
+	cols, err := c.query(ctx, `SELECT attname FROM pg_catalog.pg_attribute
 WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, []byte(oid))
 	if err != nil {
 		return rel, fmt.Errorf("columns of %s.%s: %w", schema, name, err)
@@ -161,9 +160,9 @@ WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [
 		// Under an empty search_path every name in it is qualified; the
 		// transaction keeps the setting from outliving the query.
 		var res []*pgconn.Result
-		err := c.shared.do(c.ctx, func(conn *pgconn.PgConn) error {
+		err := c.shared.do(ctx, func(conn *pgconn.PgConn) error {
 			var err error
-			res, err = conn.Exec(c.ctx, "BEGIN; SET LOCAL search_path = ''; SELECT pg_catalog.pg_get_viewdef("+oid+"::oid); COMMIT").ReadAll()
+			res, err = conn.Exec(ctx, "BEGIN; SET LOCAL search_path = ''; SELECT pg_catalog.pg_get_viewdef("+oid+"::oid); COMMIT").ReadAll()
 			return err
 		})
 		if err != nil || len(res) < 3 || len(res[2].Rows) != 1 {
@@ -171,7 +170,7 @@ WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [
 		}
 		rel.Definition = string(res[2].Rows[0][0])
 	}
-	anc, err := c.query(`WITH RECURSIVE up(oid, depth) AS (
+	anc, err := c.query(ctx, `WITH RECURSIVE up(oid, depth) AS (
   SELECT inhparent, 1 FROM pg_catalog.pg_inherits WHERE inhrelid = $1::oid
   UNION ALL SELECT i.inhparent, up.depth + 1 FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid = up.oid WHERE up.depth < 32
 )

@@ -292,10 +292,9 @@ func (m *sessionMasking) bind(ctx context.Context, name string, ask pgwire.AskFu
 func (m *sessionMasking) trace(ctx context.Context, st sqlclass.Statement, path []string) (outputs []lineage.Output, reads bool, refusal string) {
 	ctx, cancel := context.WithTimeout(ctx, lineageTimeout)
 	defer cancel()
-	m.lineage.ctx = ctx
 	m.lineage.answers = m.cache.lineage(m.key)
 	m.lineage.answers.expire(m.cache.generation(m.key), m.now())
-	res, err := lineage.Analyze(st.Text, lineage.Options{
+	res, err := lineage.Analyze(ctx, st.Text, lineage.Options{
 		Catalog: m.lineage, SearchPath: path, Masked: m.policy.Columns,
 		AllowFunctions: m.policy.AllowFunctions, DenyProbing: m.policy.DenyProbing,
 	})

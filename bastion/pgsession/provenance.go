@@ -1,6 +1,7 @@
 package pgsession
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/gatehouse-dev/gatehouse/policy/lineage"
@@ -18,12 +19,12 @@ const firstNormalObjectID = 16384
 // Built-in is judged by provenance, never by schema: a role allowed DDL
 // can create a function in pg_catalog, and masked roles would otherwise
 // call it as if PostgreSQL shipped it.
-func (c *pgLineageCatalog) Functions(searchPath []string, schema, name string) ([]lineage.Function, error) {
+func (c *pgLineageCatalog) Functions(ctx context.Context, searchPath []string, schema, name string) ([]lineage.Function, error) {
 	key := lookupKey(searchPath, schema, name)
 	if fns, ok := c.answers.function(key); ok {
 		return fns, nil
 	}
-	rows, err := c.query(`SELECT n.nspname, bool_and(p.oid < $3::oid), bool_or(p.proretset) FROM pg_catalog.pg_proc p
+	rows, err := c.query(ctx, `SELECT n.nspname, bool_and(p.oid < $3::oid), bool_or(p.proretset) FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 WHERE p.proname = $1 AND n.nspname = ANY($2::text[]) GROUP BY 1 ORDER BY 1`,
 		[]byte(name), textArray(candidates(searchPath, schema)), []byte(fmt.Sprint(firstNormalObjectID)))
@@ -42,12 +43,12 @@ WHERE p.proname = $1 AND n.nspname = ANY($2::text[]) GROUP BY 1 ORDER BY 1`,
 // called name that an expression could use, and whether initdb created
 // it. Its answers share the functions' cache under keys no function's
 // can be: a NUL, which no PostgreSQL name holds, after the name.
-func (c *pgLineageCatalog) Operators(searchPath []string, schema, name string) ([]lineage.Function, error) {
+func (c *pgLineageCatalog) Operators(ctx context.Context, searchPath []string, schema, name string) ([]lineage.Function, error) {
 	key := lookupKey(searchPath, schema, name) + "\x00operator"
 	if fns, ok := c.answers.function(key); ok {
 		return fns, nil
 	}
-	rows, err := c.query(`SELECT DISTINCT fn.nspname, p.proname, p.oid < $3::oid FROM pg_catalog.pg_operator o
+	rows, err := c.query(ctx, `SELECT DISTINCT fn.nspname, p.proname, p.oid < $3::oid FROM pg_catalog.pg_operator o
 JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
 JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
 JOIN pg_catalog.pg_namespace fn ON fn.oid = p.pronamespace
@@ -69,12 +70,12 @@ WHERE o.oprname = $1 AND n.nspname = ANY($2::text[]) ORDER BY 1, 2`,
 // behind the casts PostgreSQL may apply unasked (pg_cast.castcontext i
 // or a). Its answers share the functions' cache under keys no function's
 // can be (a NUL where a schema name starts).
-func (c *pgLineageCatalog) Casts(target string) ([]lineage.Function, error) {
+func (c *pgLineageCatalog) Casts(ctx context.Context, target string) ([]lineage.Function, error) {
 	key := "\x01\x00cast\x00" + target
 	if fns, ok := c.answers.function(key); ok {
 		return fns, nil
 	}
-	rows, err := c.query(`SELECT DISTINCT fn.nspname, p.proname FROM pg_catalog.pg_cast c
+	rows, err := c.query(ctx, `SELECT DISTINCT fn.nspname, p.proname FROM pg_catalog.pg_cast c
 JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
 JOIN pg_catalog.pg_namespace fn ON fn.oid = p.pronamespace
 JOIN pg_catalog.pg_type t ON t.oid = c.casttarget

@@ -1,3 +1,5 @@
+//go:build servers
+
 package pgwire
 
 import (
@@ -26,7 +28,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgproto3"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 )
 
 // TestPostgres runs real clients through Serve against a real PostgreSQL
@@ -34,7 +36,7 @@ import (
 func TestPostgres(t *testing.T) {
 	checkLeaks(t)
 	certPEM, keyPEM := selfSignedCert(t)
-	pg := harness.StartPostgres(t, harness.PostgresTLS(certPEM, keyPEM))
+	pg := testenv.StartPostgres(t, testenv.PostgresTLS(certPEM, keyPEM))
 	pg.Exec(t, `
 		CREATE ROLE app LOGIN PASSWORD 'app-pw';
 		CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, blob bytea, price numeric, at timestamptz);
@@ -463,7 +465,7 @@ func backendPID(t *testing.T, conn *pgx.Conn) int {
 }
 
 // waitActive waits until a backend runs query, and returns its pid.
-func waitActive(t *testing.T, pg *harness.Postgres, query string) int {
+func waitActive(t *testing.T, pg *testenv.Postgres, query string) int {
 	t.Helper()
 	ctx := context.Background()
 	direct, err := pgx.Connect(ctx, pg.DSN("postgres", "", ""))
@@ -486,7 +488,7 @@ func waitActive(t *testing.T, pg *harness.Postgres, query string) int {
 }
 
 // waitNoSleep waits until the upstream backend pid runs no pg_sleep.
-func waitNoSleep(t *testing.T, pg *harness.Postgres, pid int) {
+func waitNoSleep(t *testing.T, pg *testenv.Postgres, pid int) {
 	t.Helper()
 	ctx := context.Background()
 	direct, err := pgx.Connect(ctx, pg.DSN("postgres", "", ""))

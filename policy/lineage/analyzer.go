@@ -2,6 +2,7 @@ package lineage
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,6 +10,9 @@ import (
 
 // analyzer holds what is learnt while tracing one statement.
 type analyzer struct {
+	// ctx is the Analyze call's, for the catalog's lookups: an analyzer
+	// is that call's own state and does not outlive it.
+	ctx         context.Context
 	opts        Options
 	viewDepth   int
 	views       map[Name][]col
@@ -43,11 +47,11 @@ func (a *analyzer) exhausted() bool {
 	return false
 }
 
-func newAnalyzer(opts Options) *analyzer {
+func newAnalyzer(ctx context.Context, opts Options) *analyzer {
 	if opts.MaxViewDepth == 0 {
 		opts.MaxViewDepth = 16
 	}
-	return &analyzer{opts: opts, views: map[Name][]col{}, funcOutside: map[string]bool{}, funcSets: map[string]bool{}}
+	return &analyzer{ctx: ctx, opts: opts, views: map[Name][]col{}, funcOutside: map[string]bool{}, funcSets: map[string]bool{}}
 }
 
 // fail keeps the first catalog error; Analyze returns it instead of a

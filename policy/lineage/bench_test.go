@@ -1,6 +1,9 @@
 package lineage
 
-import "testing"
+import (
+	"context"
+	"testing"
+)
 
 // BenchmarkAnalyze measures tracing a join with a view, a CTE and
 // expressions, as the proxy would for each new statement.
@@ -11,7 +14,7 @@ func BenchmarkAnalyze(b *testing.B) {
 		WHERE c.name LIKE 'a%' ORDER BY c.id LIMIT 10`
 	opts := Options{Catalog: newFakeCatalog(), SearchPath: []string{"public"}, Masked: testMasked}
 	for b.Loop() {
-		if _, err := Analyze(sql, opts); err != nil {
+		if _, err := Analyze(context.Background(), sql, opts); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,8 +2,10 @@ package lineage
 
 import (
 	"cmp"
+	"context"
 	"slices"
 	"strings"
+	"testing"
 )
 
 // fakeCatalog is a small database: customers with four masked columns,
@@ -63,7 +65,7 @@ func newFakeCatalog() *fakeCatalog {
 
 func (c *fakeCatalog) add(r Relation) { c.relations[Name{r.Schema, r.Name}] = r }
 
-func (c *fakeCatalog) Relation(searchPath []string, schema, name string) (Relation, error) {
+func (c *fakeCatalog) Relation(_ context.Context, searchPath []string, schema, name string) (Relation, error) {
 	if schema != "" {
 		return c.lookup(schema, name)
 	}
@@ -90,7 +92,7 @@ func (c *fakeCatalog) lookup(schema, name string) (Relation, error) {
 // built-in of pg_catalog, except the names of user functions (and
 // no_such_fn, which is nowhere). information_schema's functions are
 // built in.
-func (c *fakeCatalog) Functions(searchPath []string, schema, name string) ([]Function, error) {
+func (c *fakeCatalog) Functions(_ context.Context, searchPath []string, schema, name string) ([]Function, error) {
 	var out []Function
 	if schema == "" || schema == "pg_catalog" || schema == "information_schema" {
 		if !slices.Contains(notBuiltIn, name) && (schema != "" || !slices.Contains(c.functions, "pg_catalog."+name)) {
@@ -112,7 +114,7 @@ func (c *fakeCatalog) Functions(searchPath []string, schema, name string) ([]Fun
 
 // Operators: === is a user operator over public.leak; the rest are
 // built in, over built-in functions (those PostgreSQL ships), or unknown.
-func (c *fakeCatalog) Operators(searchPath []string, schema, name string) ([]Function, error) {
+func (c *fakeCatalog) Operators(_ context.Context, searchPath []string, schema, name string) ([]Function, error) {
 	switch {
 	case name == "===" && (schema == "public" || (schema == "" && slices.Contains(searchPath, "public"))):
 		return []Function{{Schema: "public", Name: "leak"}}, nil
@@ -124,7 +126,7 @@ func (c *fakeCatalog) Operators(searchPath []string, schema, name string) ([]Fun
 
 // Casts: to leaky, through public.leak; with implicitCast, one
 // PostgreSQL applies unasked through public.leak too.
-func (c *fakeCatalog) Casts(target string) ([]Function, error) {
+func (c *fakeCatalog) Casts(_ context.Context, target string) ([]Function, error) {
 	if target == "leaky" || (target == "" && c.implicitCast) {
 		return []Function{{Schema: "public", Name: "leak"}}, nil
 	}
@@ -142,4 +144,58 @@ var testMasked = map[string]string{
 	"crm.People.SSN":               "redact",
 	"crm.contacts.email":           "email",
 	"public.ext_people.ssn":        "redact",
+}
+
+// ctxCatalog notes the context each lookup of the catalog it wraps was
+// given.
+type ctxCatalog struct {
+	*fakeCatalog
+	seen map[string][]context.Context
+}
+
+func (c *ctxCatalog) note(method string, ctx context.Context) {
+	c.seen[method] = append(c.seen[method], ctx)
+}
+
+func (c *ctxCatalog) Relation(ctx context.Context, searchPath []string, schema, name string) (Relation, error) {
+	c.note("Relation", ctx)
+	return c.fakeCatalog.Relation(ctx, searchPath, schema, name)
+}
+
+func (c *ctxCatalog) Functions(ctx context.Context, searchPath []string, schema, name string) ([]Function, error) {
+	c.note("Functions", ctx)
+	return c.fakeCatalog.Functions(ctx, searchPath, schema, name)
+}
+
+func (c *ctxCatalog) Operators(ctx context.Context, searchPath []string, schema, name string) ([]Function, error) {
+	c.note("Operators", ctx)
+	return c.fakeCatalog.Operators(ctx, searchPath, schema, name)
+}
+
+func (c *ctxCatalog) Casts(ctx context.Context, target string) ([]Function, error) {
+	c.note("Casts", ctx)
+	return c.fakeCatalog.Casts(ctx, target)
+}
+
+// TestAnalyzeHandsItsContextToTheCatalog: every lookup runs under the
+// caller's context, which bounds it (the proxy's lineage timeout).
+func TestAnalyzeHandsItsContextToTheCatalog(t *testing.T) {
+	type key struct{}
+	ctx := context.WithValue(context.Background(), key{}, "this call")
+	cat := &ctxCatalog{fakeCatalog: newFakeCatalog(), seen: map[string][]context.Context{}}
+	_, err := Analyze(ctx, "SELECT lower(email)::text FROM customers WHERE id = 1 + 1",
+		Options{Catalog: cat, SearchPath: []string{"public"}, Masked: testMasked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{"Relation", "Functions", "Operators", "Casts"} {
+		if len(cat.seen[method]) == 0 {
+			t.Errorf("%s was not looked up", method)
+		}
+		for _, got := range cat.seen[method] {
+			if got.Value(key{}) != "this call" {
+				t.Errorf("%s ran under another context than Analyze's", method)
+			}
+		}
+	}
 }

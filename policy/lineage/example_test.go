@@ -1,9 +1,12 @@
 package lineage
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+)
 
 func ExampleAnalyze() {
-	r, err := Analyze(`SELECT c.id AS customer, lower(c.email) AS contact FROM customers c WHERE c.ssn LIKE '1%'`, Options{
+	r, err := Analyze(context.Background(), `SELECT c.id AS customer, lower(c.email) AS contact FROM customers c WHERE c.ssn LIKE '1%'`, Options{
 		Catalog:     newFakeCatalog(),
 		SearchPath:  []string{"public"},
 		Masked:      map[string]string{"public.customers.email": "email", "public.customers.ssn": "redact"},

@@ -71,7 +71,7 @@ func (a *analyzer) rangeVar(s *scope, rv *pg_query.RangeVar, notFoundMasked bool
 	if rv.Alias == nil {
 		it.schema = rv.Schemaname
 	}
-	rel, err := a.opts.Catalog.Relation(a.opts.SearchPath, rv.Schemaname, rv.Relname)
+	rel, err := a.opts.Catalog.Relation(a.ctx, a.opts.SearchPath, rv.Schemaname, rv.Relname)
 	switch {
 	case isNotFound(err):
 		a.readsMasked = a.readsMasked || notFoundMasked

@@ -60,7 +60,7 @@ func (a *analyzer) function(parts []string) (builtin string) {
 	cacheKey := key + " " + strings.Join(a.opts.SearchPath, ",")
 	outside, seen := a.funcOutside[cacheKey]
 	if !seen {
-		fns, err := a.opts.Catalog.Functions(a.opts.SearchPath, schema, name)
+		fns, err := a.opts.Catalog.Functions(a.ctx, a.opts.SearchPath, schema, name)
 		if err != nil && !isNotFound(err) {
 			a.fail(fmt.Errorf("lineage: resolve function %s: %w", key, err))
 			return ""

@@ -1,6 +1,7 @@
 package lineage
 
 import (
+	"context"
 	"slices"
 	"testing"
 
@@ -16,7 +17,7 @@ func FuzzLineage(f *testing.F) {
 	f.Add("SELECT c.email || 'x', upper(phone) FROM customers c WHERE ssn > '1'")
 	f.Fuzz(func(t *testing.T, sql string) {
 		opts := Options{Catalog: newFakeCatalog(), SearchPath: []string{"public"}, Masked: testMasked, DenyProbing: true}
-		r, err := Analyze(sql, opts)
+		r, err := Analyze(context.Background(), sql, opts)
 		if err != nil {
 			return
 		}

@@ -1,6 +1,7 @@
 package lineage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,21 +22,21 @@ type Catalog interface {
 	// searchPath (pg_temp and pg_catalog searched where PostgreSQL
 	// searches them); schema is empty when the statement did not qualify
 	// the name.
-	Relation(searchPath []string, schema, name string) (Relation, error)
+	Relation(ctx context.Context, searchPath []string, schema, name string) (Relation, error)
 	// Functions lists, by schema, the functions called name that a call
 	// could resolve to under searchPath (or in schema, when the call
 	// qualifies it); empty when there is none.
-	Functions(searchPath []string, schema, name string) ([]Function, error)
+	Functions(ctx context.Context, searchPath []string, schema, name string) ([]Function, error)
 	// Operators lists the functions behind the operators called name
 	// that an expression could use under searchPath (or in schema), each
 	// with its own schema, name and provenance; empty when there is none.
-	Operators(searchPath []string, schema, name string) ([]Function, error)
+	Operators(ctx context.Context, searchPath []string, schema, name string) ([]Function, error)
 	// Casts lists the functions not built in (see Function.BuiltIn)
 	// behind the casts to the types called target, in any schema; for
 	// target "", behind the casts PostgreSQL may apply without a cast
 	// written (implicit and assignment casts), which an expression can
 	// reach with nothing in the text to show it.
-	Casts(target string) ([]Function, error)
+	Casts(ctx context.Context, target string) ([]Function, error)
 }
 
 // Function is what Catalog.Functions says of the functions of one name in
@@ -197,8 +198,8 @@ type Result struct {
 // Analyze traces the output columns of one SQL statement to the base
 // columns they come from. An error (the text does not parse, is not one
 // statement, or the catalog failed) means nothing was traced: a caller
-// that masks refuses the statement.
-func Analyze(sql string, opts Options) (*Result, error) {
+// that masks refuses the statement. ctx bounds the catalog's lookups.
+func Analyze(ctx context.Context, sql string, opts Options) (*Result, error) {
 	if opts.Catalog == nil {
 		return nil, errors.New("lineage: Options.Catalog is nil")
 	}
@@ -209,7 +210,7 @@ func Analyze(sql string, opts Options) (*Result, error) {
 	if len(tree.Stmts) != 1 {
 		return nil, fmt.Errorf("lineage: want one statement, got %d; split the query first", len(tree.Stmts))
 	}
-	a := newAnalyzer(opts)
+	a := newAnalyzer(ctx, opts)
 	a.operators(tree.Stmts[0].Stmt.ProtoReflect())
 	outs := a.statement(tree.Stmts[0].Stmt)
 	a.casts()

@@ -1,6 +1,7 @@
 package lineage
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -73,7 +74,7 @@ func analyzeCase(t *testing.T, c lineageCase) *Result {
 	if c.opts != nil {
 		c.opts(&opts)
 	}
-	r, err := Analyze(c.sql, opts)
+	r, err := Analyze(context.Background(), c.sql, opts)
 	if err != nil {
 		t.Fatalf("Analyze(%q): %v", c.sql, err)
 	}

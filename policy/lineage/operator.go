@@ -57,7 +57,7 @@ func (a *analyzer) operator(parts []string) {
 		return
 	}
 	a.funcOutside[cacheKey] = true
-	fns, err := a.opts.Catalog.Operators(a.opts.SearchPath, schema, name)
+	fns, err := a.opts.Catalog.Operators(a.ctx, a.opts.SearchPath, schema, name)
 	if err != nil && !isNotFound(err) {
 		a.fail(fmt.Errorf("lineage: resolve operator %s: %w", qualifiedName(schema, name), err))
 		return
@@ -75,7 +75,7 @@ func (a *analyzer) operator(parts []string) {
 // PostgreSQL may apply without a cast written.
 func (a *analyzer) casts() {
 	for _, target := range append([]string{""}, a.castTargets...) {
-		fns, err := a.opts.Catalog.Casts(target)
+		fns, err := a.opts.Catalog.Casts(a.ctx, target)
 		if err != nil && !isNotFound(err) {
 			a.fail(fmt.Errorf("lineage: look up casts to %q: %w", target, err))
 			return

@@ -1,3 +1,5 @@
+//go:build servers
+
 package s3store
 
 import (
@@ -11,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 )
 
@@ -111,7 +113,7 @@ func TestBacklogWhileStoreDown(t *testing.T) {
 // locked bucket on it.
 func openTestBucket(t *testing.T) *Client {
 	t.Helper()
-	cfg := testConfig(harness.StartMinIO(t), "recordings")
+	cfg := testConfig(testenv.StartMinIO(t), "recordings")
 	cfg.CreateBucket = true
 	c, err := Open(context.Background(), cfg)
 	if err != nil {
@@ -168,5 +170,40 @@ func TestConcurrentStreamsUploadWhole(t *testing.T) {
 		if err != nil || rep.Manifest.Events != 52 {
 			t.Errorf("verify %s from S3: %+v, %v", id, rep, err)
 		}
+	}
+}
+
+// TestUploadThenPrune: a stream uploaded to the bucket and then pruned
+// from the spool still reads back and verifies from the bucket, and is
+// not uploaded again.
+func TestUploadThenPrune(t *testing.T) {
+	c := openTestBucket(t)
+	ctx := context.Background()
+	spool := recorder.FileStore{Dir: t.TempDir()}
+	up := &Uploader{Client: c, Spool: spool, KeepUploaded: map[string]time.Duration{recorder.KindSession: time.Hour}}
+	rec, pub := newRecorder(t, up.Store())
+	id := recordSession(t, rec, 3)
+	want, _ := spool.Lines(recorder.KindSession, id)
+	if err := up.UploadPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := up.Prune(time.Now()); n != 0 || err != nil {
+		t.Fatalf("Prune right after the upload = %d, %v; want it kept for an hour", n, err)
+	}
+	if n, err := up.Prune(time.Now().Add(time.Hour + time.Minute)); n != 1 || err != nil {
+		t.Fatalf("Prune an hour later = %d, %v; want it removed", n, err)
+	}
+	if n, err := up.Scan(); n != 0 || err != nil {
+		t.Errorf("Scan after pruning = %d, %v; want nothing to upload", n, err)
+	}
+	got, err := c.Lines(recorder.KindSession, id)
+	if err != nil || !bytes.Equal(bytes.Join(got, nil), bytes.Join(want, nil)) {
+		t.Fatalf("lines from S3 after pruning: %d, %v; want the %d recorded", len(got), err, len(want))
+	}
+	if _, err := recorder.VerifyStored(c, recorder.KindSession, id, pub); err != nil {
+		t.Errorf("verify from S3 after pruning: %v", err)
+	}
+	if _, err := spool.Lines(recorder.KindSession, id); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("spool still has the stream: %v", err)
 	}
 }

@@ -1,9 +1,7 @@
 package s3store
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -260,40 +258,5 @@ func TestRunPrunes(t *testing.T) {
 	}
 	if got := logs.String(); strings.Count(got, "removed streams uploaded") != 1 || !strings.Contains(got, "count=1") {
 		t.Errorf("log:\n%s\nwant one INFO line with count=1", got)
-	}
-}
-
-// TestUploadThenPrune: a stream uploaded to the bucket and then pruned
-// from the spool still reads back and verifies from the bucket, and is
-// not uploaded again.
-func TestUploadThenPrune(t *testing.T) {
-	c := openTestBucket(t)
-	ctx := context.Background()
-	spool := recorder.FileStore{Dir: t.TempDir()}
-	up := &Uploader{Client: c, Spool: spool, KeepUploaded: map[string]time.Duration{recorder.KindSession: time.Hour}}
-	rec, pub := newRecorder(t, up.Store())
-	id := recordSession(t, rec, 3)
-	want, _ := spool.Lines(recorder.KindSession, id)
-	if err := up.UploadPending(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := up.Prune(time.Now()); n != 0 || err != nil {
-		t.Fatalf("Prune right after the upload = %d, %v; want it kept for an hour", n, err)
-	}
-	if n, err := up.Prune(time.Now().Add(time.Hour + time.Minute)); n != 1 || err != nil {
-		t.Fatalf("Prune an hour later = %d, %v; want it removed", n, err)
-	}
-	if n, err := up.Scan(); n != 0 || err != nil {
-		t.Errorf("Scan after pruning = %d, %v; want nothing to upload", n, err)
-	}
-	got, err := c.Lines(recorder.KindSession, id)
-	if err != nil || !bytes.Equal(bytes.Join(got, nil), bytes.Join(want, nil)) {
-		t.Fatalf("lines from S3 after pruning: %d, %v; want the %d recorded", len(got), err, len(want))
-	}
-	if _, err := recorder.VerifyStored(c, recorder.KindSession, id, pub); err != nil {
-		t.Errorf("verify from S3 after pruning: %v", err)
-	}
-	if _, err := spool.Lines(recorder.KindSession, id); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("spool still has the stream: %v", err)
 	}
 }

@@ -1,10 +1,10 @@
+//go:build servers
+
 package s3store
 
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"io"
 	"os"
@@ -13,14 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/e2e/harness"
+	"github.com/gatehouse-dev/gatehouse/internal/testenv"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/minio/minio-go/v7"
 )
 
 const testRetention = time.Hour
 
-func testConfig(m *harness.MinIO, bucket string) Config {
+func testConfig(m *testenv.MinIO, bucket string) Config {
 	return Config{Endpoint: m.Endpoint, Bucket: bucket, AccessKey: m.AccessKey, SecretKey: m.SecretKey,
 		Mode: "compliance", Retention: testRetention}
 }
@@ -29,7 +29,7 @@ func testConfig(m *harness.MinIO, bucket string) Config {
 // refused with a message saying how to create one; create_bucket makes a
 // locked one.
 func TestBucketChecks(t *testing.T) {
-	m := harness.StartMinIO(t)
+	m := testenv.StartMinIO(t)
 	ctx := context.Background()
 
 	_, err := Open(ctx, testConfig(m, "missing"))
@@ -64,37 +64,6 @@ func TestBucketChecks(t *testing.T) {
 	if _, err := Open(ctx, testConfig(m, "created")); err != nil {
 		t.Errorf("reopening the created bucket: %v", err)
 	}
-}
-
-func newRecorder(t *testing.T, store recorder.Store) (*recorder.Recorder, ed25519.PublicKey) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &recorder.Recorder{Store: store, Signer: priv}, pub
-}
-
-func recordSession(t *testing.T, rec *recorder.Recorder, n int) string {
-	t.Helper()
-	s, err := rec.Open(recorder.KindSession)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Emit("session.start", map[string]string{"client_addr": "127.0.0.1:1"}); err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		if err := s.Emit("db.statement", map[string]any{"text": "SELECT 1", "i": i}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Emit("session.end", map[string]string{"reason": "client disconnected"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return s.ID
 }
 
 // TestObjectLockHolds: a closed stream is uploaded with the configured

@@ -36,6 +36,8 @@ func main() {
 		}
 		key := ev.Package + " " + ev.Test
 		switch ev.Action {
+		case "build-output": // compiler errors (Go 1.24+ puts them in the stream)
+			fmt.Print(ev.Output)
 		case "output":
 			output[key] = append(output[key], ev.Output)
 		case "skip":

@@ -1,4 +1,4 @@
-package harness
+package testenv
 
 import (
 	"context"
@@ -72,7 +72,7 @@ func StartPostgres(t testing.TB, opts ...PostgresOption) *Postgres {
 	postgres := filepath.Join(PostgresBinDir, "postgres")
 	for _, bin := range []string{initdb, postgres} {
 		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("harness: PostgreSQL 15 is missing (%v): %s", err, postgresInstallHint)
+			t.Fatalf("testenv: PostgreSQL 15 is missing (%v): %s", err, postgresInstallHint)
 		}
 	}
 
@@ -82,7 +82,7 @@ func StartPostgres(t testing.TB, opts ...PostgresOption) *Postgres {
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			t.Fatalf("harness: running as root, and initdb refuses root, but there is no postgres system user to run it as (%v): %s", err, postgresInstallHint)
+			t.Fatalf("testenv: running as root, and initdb refuses root, but there is no postgres system user to run it as (%v): %s", err, postgresInstallHint)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
@@ -92,11 +92,11 @@ func StartPostgres(t testing.TB, opts ...PostgresOption) *Postgres {
 
 	base, err := os.MkdirTemp(postgresTempParent(cred != nil), "gatehouse-pg-")
 	if err != nil {
-		t.Fatalf("harness: postgres: making a temporary directory: %v", err)
+		t.Fatalf("testenv: postgres: making a temporary directory: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(base) })
 	if err := owner(base); err != nil {
-		t.Fatalf("harness: postgres: giving %s to the postgres user: %v", base, err)
+		t.Fatalf("testenv: postgres: giving %s to the postgres user: %v", base, err)
 	}
 
 	p := &Postgres{
@@ -108,10 +108,10 @@ func StartPostgres(t testing.TB, opts ...PostgresOption) *Postgres {
 
 	pwfile := filepath.Join(base, "pwfile")
 	if err := os.WriteFile(pwfile, []byte(p.Password+"\n"), 0o600); err != nil {
-		t.Fatalf("harness: postgres: %v", err)
+		t.Fatalf("testenv: postgres: %v", err)
 	}
 	if err := owner(pwfile); err != nil {
-		t.Fatalf("harness: postgres: %v", err)
+		t.Fatalf("testenv: postgres: %v", err)
 	}
 
 	cmd := exec.Command(initdb, "-D", p.DataDir, "-U", p.User, "--pwfile="+pwfile,
@@ -120,7 +120,7 @@ func StartPostgres(t testing.TB, opts ...PostgresOption) *Postgres {
 	cmd.Env = filteredEnv("PG")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("harness: postgres: initdb failed: %v\n%s\n(%s)", err, out, postgresInstallHint)
+		t.Fatalf("testenv: postgres: initdb failed: %v\n%s\n(%s)", err, out, postgresInstallHint)
 	}
 	os.Remove(pwfile)
 
@@ -141,10 +141,10 @@ func StartPostgres(t testing.TB, opts ...PostgresOption) *Postgres {
 			data []byte
 		}{{certFile, o.tlsCert}, {keyFile, o.tlsKey}} {
 			if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
-				t.Fatalf("harness: postgres: writing %s: %v", f.path, err)
+				t.Fatalf("testenv: postgres: writing %s: %v", f.path, err)
 			}
 			if err := owner(f.path); err != nil {
-				t.Fatalf("harness: postgres: %v", err)
+				t.Fatalf("testenv: postgres: %v", err)
 			}
 		}
 		args = append(args, "-c", "ssl=on", "-c", "ssl_cert_file="+certFile, "-c", "ssl_key_file="+keyFile)
@@ -163,7 +163,7 @@ func StartPostgres(t testing.TB, opts ...PostgresOption) *Postgres {
 			t.Cleanup(func() {
 				srv.stop()
 				if t.Failed() {
-					t.Logf("harness: postgres log (%s), last lines:\n%s", logPath, srv.log.tail())
+					t.Logf("testenv: postgres log (%s), last lines:\n%s", logPath, srv.log.tail())
 				}
 			})
 			return p
@@ -175,7 +175,7 @@ func StartPostgres(t testing.TB, opts ...PostgresOption) *Postgres {
 		if srv != nil {
 			tail = srv.log.tail()
 		}
-		t.Fatalf("harness: postgres did not start: %v\nlog:\n%s", err, tail)
+		t.Fatalf("testenv: postgres did not start: %v\nlog:\n%s", err, tail)
 	}
 }
 
@@ -317,10 +317,10 @@ func (p *Postgres) Exec(t testing.TB, sql string) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, p.DSN("postgres", p.User, p.Password))
 	if err != nil {
-		t.Fatalf("harness: postgres: connecting to %s as %s: %v", p.Addr(), p.User, err)
+		t.Fatalf("testenv: postgres: connecting to %s as %s: %v", p.Addr(), p.User, err)
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("harness: postgres: %v\nSQL: %s", err, sql)
+		t.Fatalf("testenv: postgres: %v\nSQL: %s", err, sql)
 	}
 }

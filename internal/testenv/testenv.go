@@ -1,14 +1,15 @@
-// Package harness starts real servers on 127.0.0.1 for gatehouse's
-// end-to-end tests: PostgreSQL 15 (StartPostgres) and an OpenID Connect
-// provider, Dex, built from e2e/testidp (StartIdP). It also drives the IdP's
-// login pages without a browser (IdP.CompleteAuthCodeLogin,
-// IdP.CompleteDeviceLogin).
+// Package testenv starts real servers on 127.0.0.1 for the gatehouse tests
+// that need them (the end-to-end tests in e2e, and the few package tests
+// built with the "servers" tag): PostgreSQL 15 (StartPostgres), MinIO
+// (StartMinIO) and an OpenID Connect provider, Dex, built from the testidp
+// module beside this package (StartIdP). It also drives the IdP's login pages
+// without a browser (IdP.CompleteAuthCodeLogin, IdP.CompleteDeviceLogin).
 //
 // Every function fails the test with t.Fatalf, saying how to install what is
 // missing; nothing is skipped. Every server, process and directory is removed
 // with t.Cleanup. Child processes get a parent-death signal, so they also go
 // away when the test binary is killed.
-package harness
+package testenv
 
 import (
 	"bufio"
@@ -29,7 +30,7 @@ func FreePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("harness: cannot listen on 127.0.0.1 to find a free port: %v (the loopback interface must be up)", err)
+		t.Fatalf("testenv: cannot listen on 127.0.0.1 to find a free port: %v (the loopback interface must be up)", err)
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
@@ -40,7 +41,7 @@ func randomHex(t testing.TB, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
-		t.Fatalf("harness: reading random bytes: %v", err)
+		t.Fatalf("testenv: reading random bytes: %v", err)
 	}
 	return hex.EncodeToString(b)
 }

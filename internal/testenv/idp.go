@@ -1,4 +1,4 @@
-package harness
+package testenv
 
 import (
 	"crypto/sha256"
@@ -29,7 +29,7 @@ type IdPUser struct {
 	Groups   []string
 }
 
-// IdP is a running Dex OpenID Connect provider (e2e/testidp). Its one client,
+// IdP is a running Dex OpenID Connect provider (internal/testenv/testidp). Its one client,
 // ClientID, is public (no secret): it may use any http loopback redirect URI
 // (http://127.0.0.1:ANYPORT/ANYPATH, http://localhost:..., http://[::1]:...),
 // the authorization code grant with PKCE, refresh tokens, the device grant
@@ -45,7 +45,7 @@ type IdP struct {
 
 const testIdPClientID = "gatehouse"
 
-// StartIdP builds e2e/testidp (once per machine: the binary is cached, see
+// StartIdP builds internal/testenv/testidp (once per machine: the binary is cached, see
 // IdPBinary) and starts it on 127.0.0.1 on a free port with the given
 // users. It is stopped when the test ends.
 func StartIdP(t testing.TB, users []IdPUser) *IdP {
@@ -64,12 +64,12 @@ func StartIdP(t testing.TB, users []IdPUser) *IdP {
 	}
 	data, err := json.Marshal(list)
 	if err != nil {
-		t.Fatalf("harness: idp: %v", err)
+		t.Fatalf("testenv: idp: %v", err)
 	}
 	dir := t.TempDir()
 	usersFile := filepath.Join(dir, "users.json")
 	if err := os.WriteFile(usersFile, data, 0o600); err != nil {
-		t.Fatalf("harness: idp: %v", err)
+		t.Fatalf("testenv: idp: %v", err)
 	}
 	logPath := filepath.Join(dir, "testidp.log")
 
@@ -84,7 +84,7 @@ func StartIdP(t testing.TB, users []IdPUser) *IdP {
 			t.Cleanup(func() {
 				proc.stop()
 				if t.Failed() {
-					t.Logf("harness: test IdP log (%s), last lines:\n%s", logPath, proc.log.tail())
+					t.Logf("testenv: test IdP log (%s), last lines:\n%s", logPath, proc.log.tail())
 				}
 			})
 			return &IdP{Issuer: issuer, ClientID: testIdPClientID, logPath: logPath}
@@ -96,7 +96,7 @@ func StartIdP(t testing.TB, users []IdPUser) *IdP {
 		if proc != nil {
 			tail = proc.log.tail()
 		}
-		t.Fatalf("harness: the test IdP (%s) did not start: %v\nlog:\n%s", bin, err, tail)
+		t.Fatalf("testenv: the test IdP (%s) did not start: %v\nlog:\n%s", bin, err, tail)
 	}
 }
 
@@ -136,7 +136,7 @@ var (
 	testIdPBin string
 )
 
-// IdPBinary returns the path of the e2e/testidp binary, building it with
+// IdPBinary returns the path of the internal/testenv/testidp binary, building it with
 // `go build` if it is not cached yet. The cache is
 // $XDG_CACHE_HOME/gatehouse/bin (or ~/.cache/gatehouse/bin), and the file name
 // carries a hash of the testidp sources, go.mod and go.sum, the Go version and
@@ -153,11 +153,11 @@ func IdPBinary(t testing.TB) string {
 	src := testIdPSourceDir(t)
 	hash, err := hashTree(src)
 	if err != nil {
-		t.Fatalf("harness: reading the testidp sources in %s: %v", src, err)
+		t.Fatalf("testenv: reading the testidp sources in %s: %v", src, err)
 	}
 	cacheDir := binCacheDir()
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		t.Fatalf("harness: making the binary cache %s: %v (set XDG_CACHE_HOME to a writable directory)", cacheDir, err)
+		t.Fatalf("testenv: making the binary cache %s: %v (set XDG_CACHE_HOME to a writable directory)", cacheDir, err)
 	}
 	bin := filepath.Join(cacheDir, "testidp-"+hash)
 	if isExecutable(bin) {
@@ -167,7 +167,7 @@ func IdPBinary(t testing.TB) string {
 
 	unlock, err := lockFile(filepath.Join(cacheDir, "testidp.lock"))
 	if err != nil {
-		t.Fatalf("harness: locking the binary cache %s: %v", cacheDir, err)
+		t.Fatalf("testenv: locking the binary cache %s: %v", cacheDir, err)
 	}
 	defer unlock()
 	if isExecutable(bin) { // built by another process while we waited
@@ -179,7 +179,7 @@ func IdPBinary(t testing.TB) string {
 	if err != nil {
 		goBin = "/usr/local/go/bin/go"
 		if !isExecutable(goBin) {
-			t.Fatalf("harness: building the test IdP (e2e/testidp) needs the Go toolchain, and `go` is not on PATH: " +
+			t.Fatalf("testenv: building the test IdP (internal/testenv/testidp) needs the Go toolchain, and `go` is not on PATH: " +
 				"install Go (https://go.dev/dl, into /usr/local/go) and add /usr/local/go/bin to PATH")
 		}
 	}
@@ -191,16 +191,16 @@ func IdPBinary(t testing.TB) string {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		os.Remove(tmp)
-		t.Fatalf("harness: building the test IdP failed: `cd %s && go build` : %v\n%s\n"+
+		t.Fatalf("testenv: building the test IdP failed: `cd %s && go build` : %v\n%s\n"+
 			"It needs the Go toolchain and Dex's modules: the Go module proxy (GOPROXY=%s) must be reachable "+
 			"or the modules already in the module cache (run `cd %s && go mod download` where the proxy is reachable).",
 			src, err, out, os.Getenv("GOPROXY"), src)
 	}
 	if err := os.Rename(tmp, bin); err != nil {
 		os.Remove(tmp)
-		t.Fatalf("harness: caching the test IdP binary: %v", err)
+		t.Fatalf("testenv: caching the test IdP binary: %v", err)
 	}
-	t.Logf("harness: built the test IdP in %v: %s", time.Since(start).Round(time.Millisecond), bin)
+	t.Logf("testenv: built the test IdP in %v: %s", time.Since(start).Round(time.Millisecond), bin)
 
 	// Remove binaries built from other versions of the sources.
 	if old, _ := filepath.Glob(filepath.Join(cacheDir, "testidp-*")); len(old) > 0 {
@@ -214,17 +214,17 @@ func IdPBinary(t testing.TB) string {
 	return bin
 }
 
-// testIdPSourceDir finds e2e/testidp next to this file's directory.
+// testIdPSourceDir finds the testidp module in this package's directory.
 func testIdPSourceDir(t testing.TB) string {
 	t.Helper()
 	_, file, _, ok := runtime.Caller(0)
 	if !ok || !filepath.IsAbs(file) {
-		t.Fatalf("harness: cannot locate the harness sources (runtime.Caller gave %q; was the test built with -trimpath?): "+
-			"build tests without -trimpath so that e2e/testidp can be found", file)
+		t.Fatalf("testenv: cannot locate the testenv sources (runtime.Caller gave %q; was the test built with -trimpath?): "+
+			"build tests without -trimpath so that internal/testenv/testidp can be found", file)
 	}
-	dir := filepath.Join(filepath.Dir(file), "..", "testidp")
+	dir := filepath.Join(filepath.Dir(file), "testidp")
 	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
-		t.Fatalf("harness: the test IdP sources are missing (%v): e2e/testidp must be checked out beside e2e/harness", err)
+		t.Fatalf("testenv: the test IdP sources are missing (%v): internal/testenv/testidp must be checked out with internal/testenv", err)
 	}
 	return dir
 }

@@ -1,4 +1,4 @@
-package harness
+package testenv
 
 import (
 	"fmt"
@@ -7,13 +7,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// MinIOModule is the MinIO server version the harness builds: a separate
+// MinIOModule is the MinIO server version scripts/test-deps.sh builds: a separate
 // test server (MinIO is AGPL; gatehouse never imports it).
 const MinIOModule = "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
 
@@ -33,7 +33,7 @@ type MinIO struct {
 	owner        testing.TB // whose end stops a restarted server too
 }
 
-// StartMinIO builds MinIO once per machine (see MinIOBinary) and starts it
+// StartMinIO starts the MinIO server built by `make test-deps` (see MinIOBinary)
 // on 127.0.0.1 on a free port with a fresh data directory, ready (its
 // health check answers) when it returns. It is stopped and its data removed
 // when the test ends: locked object versions cannot be deleted through the
@@ -67,7 +67,7 @@ func StartMinIO(t testing.TB) *MinIO {
 		if proc != nil {
 			tail = proc.log.tail()
 		}
-		t.Fatalf("harness: MinIO (%s) did not start: %v\nlog (%s):\n%s", bin, err, m.LogFile, tail)
+		t.Fatalf("testenv: MinIO (%s) did not start: %v\nlog (%s):\n%s", bin, err, m.LogFile, tail)
 	}
 }
 
@@ -81,7 +81,7 @@ func (m *MinIO) Restart(t testing.TB) {
 	t.Helper()
 	proc, err := startMinIOProcess(m.bin, m, m.console)
 	if err != nil {
-		t.Fatalf("harness: restarting MinIO: %v", err)
+		t.Fatalf("testenv: restarting MinIO: %v", err)
 	}
 	m.proc = proc
 	m.owner.Cleanup(proc.stop)
@@ -123,85 +123,32 @@ func startMinIOProcess(bin string, m *MinIO, consoleAddr string) (*process, erro
 	}
 }
 
-var (
-	minioMu  sync.Mutex
-	minioBin string
-)
-
-// MinIOBinary returns the path of the MinIO server binary, building it with
-// `go install MinIOModule` if it is not cached yet (about 7.5 minutes and
-// 150 MB of modules the first time). The cache is the same as the test
-// IdP's, $XDG_CACHE_HOME/gatehouse/bin (or ~/.cache/gatehouse/bin), as
-// minio-VERSION; concurrent test processes build it once (a file lock).
+// MinIOBinary returns the path of the MinIO server binary that
+// `make test-deps` (scripts/test-deps.sh) builds once per machine into
+// $XDG_CACHE_HOME/gatehouse/bin (or ~/.cache/gatehouse/bin), as
+// minio-VERSION. Tests never build it: that takes about 7.5 minutes, longer
+// than a test package's timeout, and every package would race to do it. A
+// missing binary fails the test, saying to run `make test-deps`.
 func MinIOBinary(t testing.TB) string {
 	t.Helper()
-	minioMu.Lock()
-	defer minioMu.Unlock()
-	if minioBin != "" {
-		return minioBin
-	}
-	cacheDir := binCacheDir()
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		t.Fatalf("harness: making the binary cache %s: %v (set XDG_CACHE_HOME to a writable directory)", cacheDir, err)
-	}
-	_, version, _ := cutLast(MinIOModule, "@")
-	bin := filepath.Join(cacheDir, "minio-"+version)
-	if isExecutable(bin) {
-		minioBin = bin
-		return bin
-	}
-	unlock, err := lockFile(filepath.Join(cacheDir, "minio.lock"))
+	bin, err := minioBinary()
 	if err != nil {
-		t.Fatalf("harness: locking the binary cache %s: %v", cacheDir, err)
+		t.Fatalf("testenv: %v", err)
 	}
-	defer unlock()
-	if isExecutable(bin) { // built by another process while we waited
-		minioBin = bin
-		return bin
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = "/usr/local/go/bin/go"
-		if !isExecutable(goBin) {
-			t.Fatalf("harness: building MinIO needs the Go toolchain, and `go` is not on PATH: " +
-				"install Go (https://go.dev/dl, into /usr/local/go) and add /usr/local/go/bin to PATH")
-		}
-	}
-	tmpDir := bin + ".tmpdir" + strconv.Itoa(os.Getpid())
-	os.RemoveAll(tmpDir)
-	defer os.RemoveAll(tmpDir)
-	t.Logf("harness: building MinIO (%s) into %s; this takes about 7.5 minutes the first time", MinIOModule, cacheDir)
-	start := time.Now()
-	cmd := exec.Command(goBin, "install", MinIOModule)
-	cmd.Dir = os.TempDir() // outside any module: go install PKG@VERSION
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=", "GOBIN="+tmpDir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("harness: building MinIO failed: `GOBIN=%s go install %s`: %v\n%s\n"+
-			"It needs the Go toolchain and MinIO's modules: the Go module proxy (GOPROXY=%s) must be reachable "+
-			"or the modules already in the module cache. Or put a MinIO server binary at %s yourself.",
-			tmpDir, MinIOModule, err, lastBytes(out, 4000), os.Getenv("GOPROXY"), bin)
-	}
-	if err := os.Rename(filepath.Join(tmpDir, "minio"), bin); err != nil {
-		t.Fatalf("harness: caching the MinIO binary: %v", err)
-	}
-	t.Logf("harness: built MinIO in %v: %s", time.Since(start).Round(time.Second), bin)
-	minioBin = bin
 	return bin
 }
 
-func cutLast(s, sep string) (before, after string, found bool) {
-	for i := len(s) - len(sep); i >= 0; i-- {
-		if s[i:i+len(sep)] == sep {
-			return s[:i], s[i+len(sep):], true
-		}
-	}
-	return s, "", false
+// MinIOCachePath is where `make test-deps` puts the MinIO binary.
+func MinIOCachePath() string {
+	_, version, _ := strings.Cut(MinIOModule, "@")
+	return filepath.Join(binCacheDir(), "minio-"+version)
 }
 
-func lastBytes(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
+func minioBinary() (string, error) {
+	bin := MinIOCachePath()
+	if !isExecutable(bin) {
+		return "", fmt.Errorf("the MinIO server (%s) is not built at %s: run `make test-deps` once "+
+			"(it builds MinIO into that cache, about 7.5 minutes the first time)", MinIOModule, bin)
 	}
-	return b
+	return bin, nil
 }

@@ -1,4 +1,6 @@
-package harness
+//go:build servers
+
+package testenv
 
 import (
 	"context"
@@ -450,7 +452,7 @@ func selfSignedCert(t *testing.T, ip string) (certPEM, keyPEM []byte) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "harness test postgres"},
+		Subject:               pkix.Name{CommonName: "testenv test postgres"},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		IPAddresses:           []net.IP{net.ParseIP(ip)},

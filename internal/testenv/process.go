@@ -1,4 +1,4 @@
-package harness
+package testenv
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// process is a test server the harness started: its stdout and stderr go
+// process is a test server this package started: its stdout and stderr go
 // to a log, and exited is closed once it has ended (err says how).
 type process struct {
 	cmd    *exec.Cmd

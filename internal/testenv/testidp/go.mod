@@ -1,4 +1,4 @@
-module github.com/gatehouse-dev/gatehouse/e2e/testidp
+module github.com/gatehouse-dev/gatehouse/internal/testenv/testidp
 
 go 1.26
 
