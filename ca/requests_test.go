@@ -11,7 +11,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -379,5 +381,48 @@ func TestDecidedRequestsPruned(t *testing.T) {
 	want := []string{"approved-recently", "approved-live", "denied-recently", "pending-long"}
 	if !slices.Equal(kept, want) {
 		t.Fatalf("kept %q, want %q", kept, want)
+	}
+}
+
+// TestRecordedRequestIsTheStoredRequest: a request step records the
+// request exactly as the requests file and the API keep it, every field
+// set: a field added to caapi.AccessRequest and not to
+// event.AccessRequest (or not copied by recordedRequest) fails here.
+func TestRecordedRequestIsTheStoredRequest(t *testing.T) {
+	var r AccessRequest
+	setEveryField(reflect.ValueOf(&r).Elem(), new(int))
+	stored, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded, err := json.Marshal(recordedRequest(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(stored, recorded) {
+		t.Fatalf("recorded\n %s\nstored\n %s", recorded, stored)
+	}
+}
+
+// setEveryField gives each field of v a value of its own, the n-th field
+// set getting n, so that two fields swapped show too.
+func setEveryField(v reflect.Value, n *int) {
+	*n++
+	switch {
+	case v.Type() == reflect.TypeFor[time.Time]():
+		v.Set(reflect.ValueOf(time.Date(2026, 12, 5, 9, 0, *n, 0, time.UTC)))
+	case v.Kind() == reflect.Struct:
+		for i := range v.NumField() {
+			setEveryField(v.Field(i), n)
+		}
+	case v.Kind() == reflect.String:
+		v.SetString("value " + strconv.Itoa(*n))
+	case v.Kind() == reflect.Uint64:
+		v.SetUint(uint64(*n))
+	case v.Kind() == reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		setEveryField(v.Index(0), n)
+	default:
+		panic("setEveryField: no value for " + v.Type().String())
 	}
 }
