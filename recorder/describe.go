@@ -162,8 +162,8 @@ func describeDecision(data json.RawMessage) (string, error) {
 
 // describeVerdict renders what a statement's records share: the channel,
 // the decision and its rule, and the text, with a note when it was cut.
-func describeVerdict(channel int, decision, rule, text string, textBytes int, textSHA256 string) string {
-	s := strings.ToUpper(decision)
+func describeVerdict(channel int, decision event.Decision, rule, text string, textBytes int, textSHA256 string) string {
+	s := strings.ToUpper(string(decision))
 	if rule != "" {
 		s += fmt.Sprintf(" (rule %s)", rule)
 	}

@@ -89,7 +89,7 @@ func (s *Summary) add(ev Event) {
 		var p event.DBStatement
 		_ = ev.DecodeData(&p)
 		s.Statements++
-		if !allowed(p.Decision) {
+		if !p.Decision.Allowed() {
 			s.Denied++
 			s.Refusals++
 		}
@@ -107,12 +107,6 @@ func (s *Summary) add(ev Event) {
 			s.Refusals++
 		}
 	}
-}
-
-// allowed reads a statement's decision; anything but an allow counts as a
-// refusal, so that an unfamiliar decision is shown rather than hidden.
-func allowed(decision string) bool {
-	return decision == "allow" || decision == "allowed"
 }
 
 // Outcomes a Filter selects on. They overlap: an open session may already

@@ -43,7 +43,7 @@ func (s *pgSession) inspectDurable(ctx context.Context, q pgwire.Query) pgwire.V
 		return v
 	}
 	ev := dbDecision{Channel: s.channel, Extended: q.Extended, Statement: clip.Name(q.StatementName),
-		Params: q.ParamCount, Decision: "allow"}
+		Params: q.ParamCount, Decision: event.Allow}
 	ev.Text, ev.TextBytes, ev.TextSHA256 = recordedText(q.SQL)
 	d, ok := v.Detail.(*statementDetail)
 	if ok {

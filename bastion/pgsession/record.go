@@ -42,7 +42,7 @@ type dbStatement event.DBStatement
 func (s *pgSession) observe(ev pgwire.StatementEvent) {
 	rec := statementRecord(s.channel, ev)
 	level := slog.LevelDebug
-	if rec.Decision == "deny" {
+	if rec.Decision == event.Deny {
 		level = slog.LevelWarn
 	}
 	_ = s.conn.RecordOutcome(event.TypeDBStatement, rec, level)
@@ -53,7 +53,7 @@ func (s *pgSession) observe(ev pgwire.StatementEvent) {
 func statementRecord(channel int, ev pgwire.StatementEvent) dbStatement {
 	rec := dbStatement{
 		Channel: channel, Extended: ev.Extended, Statement: clip.Name(ev.StatementName),
-		Portal: clip.Name(ev.Portal), Params: ev.ParamCount, Parameters: recordedParameters(ev.Parameters), Decision: "allow", Outcome: string(ev.Outcome),
+		Portal: clip.Name(ev.Portal), Params: ev.ParamCount, Parameters: recordedParameters(ev.Parameters), Decision: event.Allow, Outcome: string(ev.Outcome),
 		SkippedAlso: ev.SkippedAlso, Rows: ev.Rows, Tag: ev.Tag, Bytes: ev.Bytes, Error: ev.SQLState,
 		DurationMS: float64(ev.Duration.Microseconds()) / 1000, Masked: clipList(ev.Rewritten),
 	}
@@ -61,11 +61,11 @@ func statementRecord(channel int, ev pgwire.StatementEvent) dbStatement {
 	if d, ok := ev.Detail.(*statementDetail); ok {
 		rec.Kinds, rec.Relations, rec.Functions, rec.Rule = clipList(sqlkind.Strings(d.Kinds)), clipList(d.Relations), clipList(d.Functions), clip.Detail(d.Rule)
 		if !d.Allow {
-			rec.Decision = "deny"
+			rec.Decision = event.Deny
 		}
 	}
 	if ev.Outcome == pgwire.OutcomeDenied {
-		rec.Decision = "deny"
+		rec.Decision = event.Deny
 	}
 	return rec
 }
@@ -124,11 +124,11 @@ func appendStatementText(dst []byte, channel int, text string, textBytes int, te
 
 // appendVerdict appends what a statement does and the policy's decision
 // on it, the fields both records share in this order.
-func appendVerdict(dst []byte, kinds, relations, functions []string, decision, rule string) []byte {
+func appendVerdict(dst []byte, kinds, relations, functions []string, decision event.Decision, rule string) []byte {
 	dst = appendOmitEmptyStrings(dst, `,"kinds":`, kinds)
 	dst = appendOmitEmptyStrings(dst, `,"relations":`, relations)
 	dst = appendOmitEmptyStrings(dst, `,"functions":`, functions)
-	dst = appendStringField(dst, `,"decision":`, decision)
+	dst = appendStringField(dst, `,"decision":`, string(decision))
 	return appendOmitEmptyString(dst, `,"rule":`, rule)
 }
 

@@ -99,10 +99,10 @@ func FuzzStatementRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text, name, list string, channel int, n int64, ms float64, extended bool, value []byte) {
 		lists := fuzzLists(list)
 		dec := dbDecision{Channel: channel, Text: text, Extended: extended, Statement: name, Params: int(n),
-			Kinds: lists[0], Relations: lists[1], Functions: lists[2], Decision: text, Rule: name}
+			Kinds: lists[0], Relations: lists[1], Functions: lists[2], Decision: event.Decision(text), Rule: name}
 		checkRecordJSON(t, dec)
 		st := dbStatement{Channel: channel, Text: text, Extended: extended, Statement: name, Portal: text, Params: channel,
-			Parameters: fuzzParameters(value), Kinds: lists[0], Relations: lists[1], Functions: lists[2], Decision: name,
+			Parameters: fuzzParameters(value), Kinds: lists[0], Relations: lists[1], Functions: lists[2], Decision: event.Decision(name),
 			Rule: text, Outcome: name, Rows: n, Tag: text, Bytes: -n, DurationMS: ms, Error: name, Masked: lists[3]}
 		checkRecordJSON(t, st)
 	})
@@ -233,7 +233,7 @@ func TestObserveRecordsOutcome(t *testing.T) {
 	tests := []struct {
 		name     string
 		ev       pgwire.StatementEvent
-		decision string
+		decision event.Decision
 		level    slog.Level
 	}{
 		{"allowed", pgwire.StatementEvent{SQL: "SELECT 1", Outcome: pgwire.OutcomeOK, Detail: &statementDetail{Allow: true}}, "allow", slog.LevelDebug},

@@ -43,7 +43,7 @@ type DBDecision struct {
 	Kinds      []string `json:"kinds,omitempty"`          // what the statement does, from the PostgreSQL parser
 	Relations  []string `json:"relations,omitempty"`
 	Functions  []string `json:"functions,omitempty"`
-	Decision   string   `json:"decision"`       // allow
+	Decision   Decision `json:"decision"`       // Allow
 	Rule       string   `json:"rule,omitempty"` // the rule that allowed it
 }
 
@@ -68,7 +68,7 @@ type DBStatement struct {
 	Kinds      []string `json:"kinds,omitempty"`
 	Relations  []string `json:"relations,omitempty"`
 	Functions  []string `json:"functions,omitempty"`
-	Decision   string   `json:"decision"`       // allow | deny; anything but allow counts as a refusal
+	Decision   Decision `json:"decision"`       // Allow or Deny; anything but Allow counts as a refusal
 	Rule       string   `json:"rule,omitempty"` // the rule that decided
 	// Outcome is ok, suspended, error, denied, skipped or unfinished.
 	Outcome string `json:"outcome"`
@@ -106,3 +106,17 @@ type DBCancelled struct {
 	ByChannel  int    `json:"by_channel"`  // its channel
 	ByIdentity string `json:"by_identity"` // its identity
 }
+
+// Decision is what gatehouse decided of a statement.
+type Decision string
+
+// The decisions gatehouse records.
+const (
+	Allow Decision = "allow"
+	Deny  Decision = "deny"
+)
+
+// Allowed reports whether d lets the statement run. Anything but Allow
+// (and "allowed", which early recordings wrote) counts as a refusal, so
+// that an unfamiliar decision is shown rather than hidden.
+func (d Decision) Allowed() bool { return d == Allow || d == "allowed" }
