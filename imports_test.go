@@ -26,7 +26,7 @@ var allowedImports = map[string][]string{
 	"ca":               {"policy", "recorder/event", "ca/caapi", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip", "internal/sourcelimit"},
 	"ca/krl":           {},
 	"ca/sshsig":        {},
-	"ca/login":         {"policy", "ca/caapi", "ca/sshsig", "ca/krl", "internal/privatefile"},
+	"ca/login":         {"policy", "ca/caapi", "ca/sshsig", "ca/krl", "internal/privatefile", "internal/listen"},
 	// The certificate API's wire types, shared by the server (ca) and the
 	// client (ca/login); AccessRequest carries a policy.Identity.
 	"ca/caapi":       {"policy"},

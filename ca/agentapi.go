@@ -38,12 +38,12 @@ func decodeAgentRequest(w http.ResponseWriter, r *http.Request) (AgentRequest, e
 	key, _, _, _, err := gossh.ParseAuthorizedKey([]byte(body.Certificate))
 	cert, isCert := key.(*gossh.Certificate)
 	if err != nil || !isCert {
-		return AgentRequest{}, refusal(CodeInvalidCertificate, "certificate is not an SSH certificate in authorized_keys form (id_ed25519-cert.pub)")
+		return AgentRequest{}, refusal(caapi.CodeInvalidCertificate, "certificate is not an SSH certificate in authorized_keys form (id_ed25519-cert.pub)")
 	}
 	claims, err1 := base64.StdEncoding.DecodeString(body.Claims)
 	sig, err2 := base64.StdEncoding.DecodeString(body.Signature)
 	if err1 != nil || err2 != nil || len(claims) == 0 || len(sig) == 0 {
-		return AgentRequest{Certificate: cert}, refusal(CodeInvalidRequest, "claims and signature must be non-empty standard base64")
+		return AgentRequest{Certificate: cert}, refusal(caapi.CodeInvalidRequest, "claims and signature must be non-empty standard base64")
 	}
 	return AgentRequest{Certificate: cert, Claims: claims, Signature: sig}, nil
 }
@@ -52,13 +52,13 @@ func decodeAgentRequest(w http.ResponseWriter, r *http.Request) (AgentRequest, e
 // format (for sshd's RevokedKeys and `ssh-keygen -Q -f KRL CERT`).
 func (api *API) serveKRL(w http.ResponseWriter, r *http.Request) {
 	if api.KRL == nil {
-		writeJSON(w, http.StatusNotFound, caapi.ErrorResponse{Error: CodeInvalidRequest, Message: "this gatehouse serves no revocation list"})
+		writeJSON(w, http.StatusNotFound, caapi.ErrorResponse{Error: caapi.CodeInvalidRequest, Message: "this gatehouse serves no revocation list"})
 		return
 	}
 	data, err := api.KRL(r.Context())
 	if err != nil {
 		api.log().ErrorContext(r.Context(), "rendering the KRL", "error", err)
-		writeJSON(w, http.StatusInternalServerError, caapi.ErrorResponse{Error: CodeInternal, Message: "the revocation list could not be rendered (see the server log)"})
+		writeJSON(w, http.StatusInternalServerError, caapi.ErrorResponse{Error: caapi.CodeInternal, Message: "the revocation list could not be rendered (see the server log)"})
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")

@@ -66,10 +66,10 @@ func (a *Authority) useOnce(ar AgentRequest, d delegation) error {
 	isNew, full := a.agentRequests.first(ar.Claims, a.now(), d.issuedAt.Add(agentRequestWindow))
 	switch {
 	case full:
-		return &Error{Code: CodeInternal, Status: statusFor(CodeInternal), Err: fmt.Errorf("ca: %d agent requests remembered", maxSeenRequests),
+		return &Error{Code: caapi.CodeInternal, Status: statusFor(caapi.CodeInternal), Err: fmt.Errorf("ca: %d agent requests remembered", maxSeenRequests),
 			Message: "too many agent certificate requests in the last minutes; try again later"}
 	case !isNew:
-		return refusal(CodeInvalidRequest, "this signed request was used already: each agent certificate request is accepted once; run `gatehouse agent-cert` again for a new one")
+		return refusal(caapi.CodeInvalidRequest, "this signed request was used already: each agent certificate request is accepted once; run `gatehouse agent-cert` again for a new one")
 	}
 	return nil
 }
@@ -87,7 +87,7 @@ func (a *Authority) verifyDelegation(ar AgentRequest) (delegation, error) {
 	}
 	d.req.Identity = engineer
 	if err := sshsig.Verify(ar.Certificate.Key, caapi.AgentNamespace, ar.Claims, ar.Signature); err != nil {
-		return d, &Error{Code: CodeInvalidCertificate, Status: statusFor(CodeInvalidCertificate), Err: err,
+		return d, &Error{Code: caapi.CodeInvalidCertificate, Status: statusFor(caapi.CodeInvalidCertificate), Err: err,
 			Message: "the request's signature does not verify with your certificate's key; sign it with the key beside the certificate (run `gatehouse login` again if they are out of step)"}
 	}
 	claims, err := a.decodeClaims(ar)
@@ -102,7 +102,7 @@ func (a *Authority) verifyDelegation(ar AgentRequest) (delegation, error) {
 // not revoked, and not itself an agent's: agents do not delegate.
 func (a *Authority) checkEngineerCert(cert *gossh.Certificate) (policy.Identity, error) {
 	invalid := func(msg string) (policy.Identity, error) {
-		return policy.Identity{}, refusal(CodeInvalidCertificate, msg)
+		return policy.Identity{}, refusal(caapi.CodeInvalidCertificate, msg)
 	}
 	switch {
 	case cert == nil || cert.CertType != gossh.UserCert:
@@ -120,10 +120,10 @@ func (a *Authority) checkEngineerCert(cert *gossh.Certificate) (policy.Identity,
 	}
 	id.Serial = cert.Serial
 	if a.IsRevoked != nil && a.IsRevoked(cert) {
-		return id, refusal(CodeRevoked, fmt.Sprintf("your certificate (serial %d) has been revoked; ask the gatehouse operator", cert.Serial))
+		return id, refusal(caapi.CodeRevoked, fmt.Sprintf("your certificate (serial %d) has been revoked; ask the gatehouse operator", cert.Serial))
 	}
 	if id.Agent != "" {
-		return id, refusal(CodeInvalidCertificate, "an agent certificate cannot mint agent certificates; an engineer runs `gatehouse agent-cert`")
+		return id, refusal(caapi.CodeInvalidCertificate, "an agent certificate cannot mint agent certificates; an engineer runs `gatehouse agent-cert`")
 	}
 	return id, nil
 }
@@ -146,13 +146,13 @@ func (a *Authority) decodeClaims(ar AgentRequest) (caapi.AgentClaims, error) {
 	dec := json.NewDecoder(bytes.NewReader(ar.Claims))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return c, refusal(CodeInvalidRequest, "the signed request is not agent certificate claims: "+err.Error())
+		return c, refusal(caapi.CodeInvalidRequest, "the signed request is not agent certificate claims: "+err.Error())
 	}
 	if c.CertificateSerial != ar.Certificate.Serial {
-		return c, refusal(CodeInvalidRequest, fmt.Sprintf("the signed request names certificate serial %d, but certificate %d was sent", c.CertificateSerial, ar.Certificate.Serial))
+		return c, refusal(caapi.CodeInvalidRequest, fmt.Sprintf("the signed request names certificate serial %d, but certificate %d was sent", c.CertificateSerial, ar.Certificate.Serial))
 	}
 	if skew := a.now().Sub(c.IssuedAt); skew > agentRequestWindow || skew < -agentRequestWindow {
-		return c, refusal(CodeInvalidRequest, fmt.Sprintf("the request was signed at %s, more than %s from the CA's clock (%s); check this machine's clock",
+		return c, refusal(caapi.CodeInvalidRequest, fmt.Sprintf("the request was signed at %s, more than %s from the CA's clock (%s); check this machine's clock",
 			c.IssuedAt.UTC().Format(time.RFC3339), agentRequestWindow, a.now().UTC().Format(time.RFC3339)))
 	}
 	return c, nil
@@ -161,7 +161,7 @@ func (a *Authority) decodeClaims(ar AgentRequest) (caapi.AgentClaims, error) {
 // delegatedRequest builds the certificate request the claims describe.
 func (a *Authority) delegatedRequest(d delegation, engineer policy.Identity, c caapi.AgentClaims) (delegation, error) {
 	if c.Agent == "" {
-		return d, refusal(CodeInvalidRequest, "name the agent (--agent NAME)")
+		return d, refusal(caapi.CodeInvalidRequest, "name the agent (--agent NAME)")
 	}
 	id := engineer
 	id.Agent, id.DelegatedBy, id.DelegatedBySerial = c.Agent, engineer.Name(), engineer.Serial
@@ -169,15 +169,15 @@ func (a *Authority) delegatedRequest(d delegation, engineer policy.Identity, c c
 	d.req.Identity, d.req.Grants = id, c.Grants
 	pub, _, _, _, err := gossh.ParseAuthorizedKey([]byte(c.PublicKey))
 	if err != nil {
-		return d, refusal(CodeInvalidRequest, "public_key is not an SSH public key in authorized_keys form")
+		return d, refusal(caapi.CodeInvalidRequest, "public_key is not an SSH public key in authorized_keys form")
 	}
 	d.req.PublicKey = pub
 	if bytes.Equal(pub.Marshal(), d.engineer.Key.Marshal()) {
-		return d, refusal(CodeInvalidRequest, "the agent needs a key of its own, not the key of your certificate")
+		return d, refusal(caapi.CodeInvalidRequest, "the agent needs a key of its own, not the key of your certificate")
 	}
 	if c.TTL != "" {
 		if d.req.TTL, err = policy.ParseDuration(c.TTL); err != nil {
-			return d, refusal(CodeInvalidRequest, "ttl: "+err.Error())
+			return d, refusal(caapi.CodeInvalidRequest, "ttl: "+err.Error())
 		}
 	}
 	return d, nil
@@ -205,7 +205,7 @@ func (a *Authority) delegatedGrants(engineer *gossh.Certificate) func(Request) (
 		}
 		remaining := until.Sub(a.now()).Truncate(time.Second)
 		if remaining <= 0 {
-			return grantSet{}, refusal(CodeInvalidCertificate, "your certificate expires within a second; run `gatehouse login`")
+			return grantSet{}, refusal(caapi.CodeInvalidCertificate, "your certificate expires within a second; run `gatehouse login`")
 		}
 		return grantSet{principals: wanted, maxTTL: remaining, requestIDs: approvals, capName: fmt.Sprintf(
 			"the remaining life of your own certificate, which expires at %s; run `gatehouse login` for a fresh one to give an agent longer",
@@ -223,7 +223,7 @@ func (a *Authority) delegatedPrincipals(held, requested []string) ([]string, err
 	if len(requested) == 0 {
 		out := slices.DeleteFunc(slices.Clone(held), func(g string) bool { return !configured(g) })
 		if len(out) == 0 {
-			return nil, refusal(CodeGrantNotAllowed, "none of your certificate's grants is configured any more; run `gatehouse login`")
+			return nil, refusal(caapi.CodeGrantNotAllowed, "none of your certificate's grants is configured any more; run `gatehouse login`")
 		}
 		return out, nil
 	}
@@ -233,12 +233,12 @@ func (a *Authority) delegatedPrincipals(held, requested []string) ([]string, err
 	}
 	for _, w := range wanted {
 		if !slices.Contains(held, w) {
-			return nil, refusal(CodeGrantNotAllowed, fmt.Sprintf(
+			return nil, refusal(caapi.CodeGrantNotAllowed, fmt.Sprintf(
 				"%s is beyond your own grants (%s): an agent certificate carries some or all of its engineer's grants, never more",
 				w, strings.Join(held, ", ")))
 		}
 		if !configured(w) {
-			return nil, refusal(CodeGrantNotAllowed, fmt.Sprintf("%s is no longer a configured target and role", w))
+			return nil, refusal(caapi.CodeGrantNotAllowed, fmt.Sprintf("%s is no longer a configured target and role", w))
 		}
 	}
 	return wanted, nil

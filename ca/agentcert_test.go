@@ -17,7 +17,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
 	"github.com/gatehouse-dev/gatehouse/policy"
-
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -112,28 +111,28 @@ func TestIssueAgentRefusals(t *testing.T) {
 	}{
 		{name: "grant beyond the engineer's",
 			edit:     func(c *caapi.AgentClaims) { c.Grants = []string{"orders:readonly", "orders:admin"} },
-			wantCode: CodeGrantNotAllowed, wantInMsg: "orders:admin is beyond your own grants (billing:reader, orders:readonly)"},
+			wantCode: caapi.CodeGrantNotAllowed, wantInMsg: "orders:admin is beyond your own grants (billing:reader, orders:readonly)"},
 		{name: "grant that is not configured",
 			edit:     func(c *caapi.AgentClaims) { c.Grants = []string{"payroll:admin"} },
-			wantCode: CodeGrantNotAllowed, wantInMsg: "payroll:admin is beyond"},
+			wantCode: caapi.CodeGrantNotAllowed, wantInMsg: "payroll:admin is beyond"},
 		{name: "ttl over agent_max_ttl is refused, not clamped",
 			edit:     func(c *caapi.AgentClaims) { c.TTL = "45m" },
-			wantCode: CodeTTLExceeded, wantInMsg: "cap of 30m0s (ca.agent_max_ttl"},
+			wantCode: caapi.CodeTTLExceeded, wantInMsg: "cap of 30m0s (ca.agent_max_ttl"},
 		{name: "ttl over the engineer's remaining life",
 			engTTL: time.Hour, later: 50 * time.Minute,
 			edit:     func(c *caapi.AgentClaims) { c.TTL = "15m" },
-			wantCode: CodeTTLExceeded, wantInMsg: "cap of 10m0s (the remaining life of your own certificate"},
+			wantCode: caapi.CodeTTLExceeded, wantInMsg: "cap of 10m0s (the remaining life of your own certificate"},
 		{name: "signed by another key",
 			req:      func(engineer) (gossh.Signer, string) { return other, caapi.AgentNamespace },
-			wantCode: CodeInvalidCertificate, wantInMsg: "signature does not verify"},
+			wantCode: caapi.CodeInvalidCertificate, wantInMsg: "signature does not verify"},
 		{name: "signed for another namespace",
 			req:      func(e engineer) (gossh.Signer, string) { return e.key, "file" },
-			wantCode: CodeInvalidCertificate},
+			wantCode: caapi.CodeInvalidCertificate},
 		{name: "claims changed after signing",
 			tamper: func(_ *testing.T, _ *Authority, _ engineer, ar *AgentRequest) {
 				ar.Claims = bytes.Replace(ar.Claims, []byte(`"claude"`), []byte(`"mallet"`), 1)
 			},
-			wantCode: CodeInvalidCertificate},
+			wantCode: caapi.CodeInvalidCertificate},
 		{name: "certificate of another CA",
 			tamper: func(t *testing.T, _ *Authority, _ engineer, ar *AgentRequest) {
 				c := *ar.Certificate
@@ -142,16 +141,16 @@ func TestIssueAgentRefusals(t *testing.T) {
 				}
 				ar.Certificate = &c
 			},
-			wantCode: CodeInvalidCertificate, wantInMsg: "not issued by this gatehouse"},
+			wantCode: caapi.CodeInvalidCertificate, wantInMsg: "not issued by this gatehouse"},
 		{name: "expired engineer certificate",
 			engTTL: 10 * time.Minute, later: 11 * time.Minute,
-			wantCode: CodeInvalidCertificate, wantInMsg: "not valid now"},
+			wantCode: caapi.CodeInvalidCertificate, wantInMsg: "not valid now"},
 		{name: "revoked engineer certificate",
 			tamper: func(_ *testing.T, a *Authority, _ engineer, ar *AgentRequest) {
 				serial := ar.Certificate.Serial
 				a.IsRevoked = func(c *gossh.Certificate) bool { return c.Serial == serial }
 			},
-			wantCode: CodeRevoked, wantInMsg: "revoked"},
+			wantCode: caapi.CodeRevoked, wantInMsg: "revoked"},
 		{name: "an agent certificate cannot delegate",
 			tamper: func(t *testing.T, a *Authority, _ engineer, ar *AgentRequest) {
 				// Mint an agent certificate, then present it as the engineer's.
@@ -167,13 +166,13 @@ func TestIssueAgentRefusals(t *testing.T) {
 				claims.CertificateSerial = c.Serial
 				*ar = agentRequest(t, engineer{cert: c, key: key}, key, caapi.AgentNamespace, claims)
 			},
-			wantCode: CodeInvalidCertificate, wantInMsg: "agent certificate cannot mint"},
+			wantCode: caapi.CodeInvalidCertificate, wantInMsg: "agent certificate cannot mint"},
 		{name: "stale request",
 			edit:     func(c *caapi.AgentClaims) { c.IssuedAt = testNow.Add(-10 * time.Minute) },
-			wantCode: CodeInvalidRequest, wantInMsg: "check this machine's clock"},
+			wantCode: caapi.CodeInvalidRequest, wantInMsg: "check this machine's clock"},
 		{name: "claims name another certificate",
 			edit:     func(c *caapi.AgentClaims) { c.CertificateSerial++ },
-			wantCode: CodeInvalidRequest, wantInMsg: "names certificate serial"},
+			wantCode: caapi.CodeInvalidRequest, wantInMsg: "names certificate serial"},
 		{name: "the engineer's own key for the agent",
 			tamper: func(t *testing.T, _ *Authority, e engineer, ar *AgentRequest) {
 				var claims caapi.AgentClaims
@@ -181,19 +180,19 @@ func TestIssueAgentRefusals(t *testing.T) {
 				claims.PublicKey = string(gossh.MarshalAuthorizedKey(ar.Certificate.Key))
 				resign(t, e.key, ar, claims)
 			},
-			wantCode: CodeInvalidRequest, wantInMsg: "key of its own"},
+			wantCode: caapi.CodeInvalidRequest, wantInMsg: "key of its own"},
 		{name: "no agent name",
 			edit:     func(c *caapi.AgentClaims) { c.Agent = "" },
-			wantCode: CodeInvalidRequest, wantInMsg: "--agent"},
+			wantCode: caapi.CodeInvalidRequest, wantInMsg: "--agent"},
 		{name: "bad agent name",
 			edit:     func(c *caapi.AgentClaims) { c.Agent = "../etc" },
-			wantCode: CodeInvalidRequest, wantInMsg: "agent name"},
+			wantCode: caapi.CodeInvalidRequest, wantInMsg: "agent name"},
 		{name: "unknown claim",
 			tamper: func(t *testing.T, _ *Authority, e engineer, ar *AgentRequest) {
 				ar.Claims = append(bytes.TrimSuffix(ar.Claims, []byte("}")), []byte(`,"grant_everything":true}`)...)
 				resignRaw(t, e.key, ar)
 			},
-			wantCode: CodeInvalidRequest, wantInMsg: "grant_everything"},
+			wantCode: caapi.CodeInvalidRequest, wantInMsg: "grant_everything"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -318,7 +317,7 @@ func TestAPIAgentCertificates(t *testing.T) {
 	bad := body
 	bad.Signature = base64.StdEncoding.EncodeToString([]byte("SSHSIG junk"))
 	resp, out = post(bad)
-	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(out), CodeInvalidCertificate) {
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(out), caapi.CodeInvalidCertificate) {
 		t.Errorf("bad signature: %d %s", resp.StatusCode, out)
 	}
 	bad = body

@@ -16,7 +16,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
-
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -94,17 +93,17 @@ func (api *API) route(r *http.Request) (token string, v TokenVerifier, source st
 	token, ok := bearerToken(r)
 	switch {
 	case !ok:
-		return "", nil, "", refusal(CodeInvalidToken, "no bearer token; run `gatehouse login` first")
+		return "", nil, "", refusal(caapi.CodeInvalidToken, "no bearer token; run `gatehouse login` first")
 	case strings.HasPrefix(token, DevTokenPrefix):
 		if api.Dev == nil {
-			return "", nil, SourceDev, refusal(CodeInvalidToken, "dev login is only available under `gatehouse dev`; run `gatehouse login` instead")
+			return "", nil, SourceDev, refusal(caapi.CodeInvalidToken, "dev login is only available under `gatehouse dev`; run `gatehouse login` instead")
 		}
 		return token, api.Dev, SourceDev, nil
 	case api.OIDC == nil && api.Dev != nil:
 		// Most likely a dev token cut short or mistyped.
-		return "", nil, SourceDev, refusal(CodeInvalidToken, "that is not a dev login token (they start with "+DevTokenPrefix+"); use the newest one `gatehouse dev` printed")
+		return "", nil, SourceDev, refusal(caapi.CodeInvalidToken, "that is not a dev login token (they start with "+DevTokenPrefix+"); use the newest one `gatehouse dev` printed")
 	case api.OIDC == nil:
-		return "", nil, SourceOIDC, refusal(CodeInvalidToken, "this gatehouse has no identity provider configured (identity.oidc), so it accepts no ID tokens")
+		return "", nil, SourceOIDC, refusal(caapi.CodeInvalidToken, "this gatehouse has no identity provider configured (identity.oidc), so it accepts no ID tokens")
 	default:
 		return token, api.OIDC, SourceOIDC, nil
 	}
@@ -128,20 +127,20 @@ func decodeCertificateRequest(w http.ResponseWriter, r *http.Request) (caapi.Cer
 	}
 	switch {
 	case body.PublicKey == "":
-		return body, nil, 0, refusal(CodeInvalidRequest, "public_key is required (an authorized_keys line such as the contents of id_ed25519.pub)")
+		return body, nil, 0, refusal(caapi.CodeInvalidRequest, "public_key is required (an authorized_keys line such as the contents of id_ed25519.pub)")
 	case body.RequestID != "":
-		return body, nil, 0, refusal(CodeInvalidRequest, "request_id cannot be set by a client: gatehouse puts an access request's id into your certificate itself once the request is approved (`gatehouse request`)")
+		return body, nil, 0, refusal(caapi.CodeInvalidRequest, "request_id cannot be set by a client: gatehouse puts an access request's id into your certificate itself once the request is approved (`gatehouse request`)")
 	case body.TicketID != "":
-		return body, nil, 0, refusal(CodeInvalidRequest, "ticket_id cannot be set here: name the ticket of an agent's work with `gatehouse agent-cert --ticket`, which signs it")
+		return body, nil, 0, refusal(caapi.CodeInvalidRequest, "ticket_id cannot be set here: name the ticket of an agent's work with `gatehouse agent-cert --ticket`, which signs it")
 	}
 	pub, _, _, _, err := gossh.ParseAuthorizedKey([]byte(body.PublicKey))
 	if err != nil {
-		return body, nil, 0, refusal(CodeInvalidRequest, "public_key is not an SSH public key in authorized_keys form")
+		return body, nil, 0, refusal(caapi.CodeInvalidRequest, "public_key is not an SSH public key in authorized_keys form")
 	}
 	var ttl time.Duration
 	if body.TTL != "" {
 		if ttl, err = policy.ParseDuration(body.TTL); err != nil {
-			return body, nil, 0, refusal(CodeInvalidRequest, "ttl: "+err.Error())
+			return body, nil, 0, refusal(caapi.CodeInvalidRequest, "ttl: "+err.Error())
 		}
 	}
 	return body, pub, ttl, nil
@@ -165,7 +164,7 @@ func tokenError(err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	return &Error{Code: CodeInvalidToken, Status: statusFor(CodeInvalidToken), Err: err,
+	return &Error{Code: caapi.CodeInvalidToken, Status: statusFor(caapi.CodeInvalidToken), Err: err,
 		Message: "the token could not be verified; run `gatehouse login` again"}
 }
 
@@ -192,7 +191,7 @@ func (api *API) refuse(w http.ResponseWriter, r *http.Request, ev event.CertRefu
 func (api *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := asError(err)
 	level := slog.LevelInfo
-	if e.Code == CodeInternal || err != error(e) {
+	if e.Code == caapi.CodeInternal || err != error(e) {
 		level = slog.LevelError // internal, or a refusal that could not be recorded
 	}
 	api.log().Log(r.Context(), level, "certificate refused", "code", e.Code, "error", err, "cause", e.Err)
@@ -236,9 +235,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any, what string) er
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return &Error{Code: CodeInvalidRequest, Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the request body is over %d bytes", maxRequestBody)}
+		return &Error{Code: caapi.CodeInvalidRequest, Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the request body is over %d bytes", maxRequestBody)}
 	case err != nil:
-		return refusal(CodeInvalidRequest, "the request body is not "+what+": "+err.Error())
+		return refusal(caapi.CodeInvalidRequest, "the request body is not "+what+": "+err.Error())
 	}
 	return nil
 }

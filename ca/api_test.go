@@ -16,7 +16,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/policy"
-
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -56,7 +55,7 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	f.api = &API{
 		Authority: a,
 		OIDC: fakeVerifier{ids: map[string]policy.Identity{"good": alice(), "dba": dba, "nobody": nobody},
-			err: refusal(CodeTokenExpired, "your login expired; run `gatehouse login` again")},
+			err: refusal(caapi.CodeTokenExpired, "your login expired; run `gatehouse login` again")},
 		Dev: f.dev,
 		Info: caapi.Info{
 			UserCA:           strings.TrimSpace(string(gossh.MarshalAuthorizedKey(a.UserSigner.PublicKey()))),
@@ -241,23 +240,23 @@ func TestAPIErrors(t *testing.T) {
 		inMsg   string
 		recFail bool
 	}{
-		{name: "no token", body: map[string]any{"public_key": pub}, status: 401, code: CodeInvalidToken, inMsg: "gatehouse login"},
-		{name: "dev token outside dev mode", token: "ghdev_ABC", noDev: true, body: map[string]any{"public_key": pub}, status: 401, code: CodeInvalidToken, inMsg: "only available under `gatehouse dev`"},
-		{name: "no IdP configured", token: "good", noOIDC: true, noDev: true, body: map[string]any{"public_key": pub}, status: 401, code: CodeInvalidToken, inMsg: "identity.oidc"},
-		{name: "mistyped dev token in dev mode", token: "hdev_ABC", noOIDC: true, body: map[string]any{"public_key": pub}, status: 401, code: CodeInvalidToken, inMsg: "not a dev login token"},
-		{name: "typed verifier refusal", token: "stale", body: map[string]any{"public_key": pub}, status: 401, code: CodeTokenExpired},
-		{name: "bad json", token: "good", body: `{"public_key":`, status: 400, code: CodeInvalidRequest},
-		{name: "unknown field", token: "good", body: map[string]any{"public_key": pub, "principals": []string{"x"}}, status: 400, code: CodeInvalidRequest, inMsg: "principals"},
-		{name: "two json values", token: "good", body: `{"public_key":"` + pub + `"} {}`, status: 400, code: CodeInvalidRequest},
-		{name: "missing key", token: "good", body: map[string]any{}, status: 400, code: CodeInvalidRequest, inMsg: "public_key is required"},
-		{name: "bad key", token: "good", body: map[string]any{"public_key": "ssh-ed25519 AAAAnope"}, status: 400, code: CodeInvalidRequest},
-		{name: "bad ttl", token: "good", body: map[string]any{"public_key": pub, "ttl": "soon"}, status: 400, code: CodeInvalidRequest, inMsg: "ttl"},
-		{name: "ttl in days over the cap", token: "good", body: map[string]any{"public_key": pub, "ttl": "7d"}, status: 400, code: CodeTTLExceeded, inMsg: "1h0m0s"},
-		{name: "no grant", token: "nobody", body: map[string]any{"public_key": pub}, status: 403, code: CodeNoGrant, inMsg: "marketing"},
-		{name: "grant not allowed", token: "good", body: map[string]any{"public_key": pub, "grants": []string{"orders:admin"}}, status: 403, code: CodeGrantNotAllowed},
-		{name: "key type", token: "good", body: map[string]any{"public_key": strings.TrimSpace(string(gossh.MarshalAuthorizedKey(rsaPub(t, 2048))))}, status: 400, code: CodeKeyType},
-		{name: "recording fails", token: "good", body: map[string]any{"public_key": pub}, recFail: true, status: 500, code: CodeInternal},
-		{name: "body too large", token: "good", body: `{"public_key":"` + strings.Repeat("A", maxRequestBody) + `"}`, status: 413, code: CodeInvalidRequest},
+		{name: "no token", body: map[string]any{"public_key": pub}, status: 401, code: caapi.CodeInvalidToken, inMsg: "gatehouse login"},
+		{name: "dev token outside dev mode", token: "ghdev_ABC", noDev: true, body: map[string]any{"public_key": pub}, status: 401, code: caapi.CodeInvalidToken, inMsg: "only available under `gatehouse dev`"},
+		{name: "no IdP configured", token: "good", noOIDC: true, noDev: true, body: map[string]any{"public_key": pub}, status: 401, code: caapi.CodeInvalidToken, inMsg: "identity.oidc"},
+		{name: "mistyped dev token in dev mode", token: "hdev_ABC", noOIDC: true, body: map[string]any{"public_key": pub}, status: 401, code: caapi.CodeInvalidToken, inMsg: "not a dev login token"},
+		{name: "typed verifier refusal", token: "stale", body: map[string]any{"public_key": pub}, status: 401, code: caapi.CodeTokenExpired},
+		{name: "bad json", token: "good", body: `{"public_key":`, status: 400, code: caapi.CodeInvalidRequest},
+		{name: "unknown field", token: "good", body: map[string]any{"public_key": pub, "principals": []string{"x"}}, status: 400, code: caapi.CodeInvalidRequest, inMsg: "principals"},
+		{name: "two json values", token: "good", body: `{"public_key":"` + pub + `"} {}`, status: 400, code: caapi.CodeInvalidRequest},
+		{name: "missing key", token: "good", body: map[string]any{}, status: 400, code: caapi.CodeInvalidRequest, inMsg: "public_key is required"},
+		{name: "bad key", token: "good", body: map[string]any{"public_key": "ssh-ed25519 AAAAnope"}, status: 400, code: caapi.CodeInvalidRequest},
+		{name: "bad ttl", token: "good", body: map[string]any{"public_key": pub, "ttl": "soon"}, status: 400, code: caapi.CodeInvalidRequest, inMsg: "ttl"},
+		{name: "ttl in days over the cap", token: "good", body: map[string]any{"public_key": pub, "ttl": "7d"}, status: 400, code: caapi.CodeTTLExceeded, inMsg: "1h0m0s"},
+		{name: "no grant", token: "nobody", body: map[string]any{"public_key": pub}, status: 403, code: caapi.CodeNoGrant, inMsg: "marketing"},
+		{name: "grant not allowed", token: "good", body: map[string]any{"public_key": pub, "grants": []string{"orders:admin"}}, status: 403, code: caapi.CodeGrantNotAllowed},
+		{name: "key type", token: "good", body: map[string]any{"public_key": strings.TrimSpace(string(gossh.MarshalAuthorizedKey(rsaPub(t, 2048))))}, status: 400, code: caapi.CodeKeyType},
+		{name: "recording fails", token: "good", body: map[string]any{"public_key": pub}, recFail: true, status: 500, code: caapi.CodeInternal},
+		{name: "body too large", token: "good", body: `{"public_key":"` + strings.Repeat("A", maxRequestBody) + `"}`, status: 413, code: caapi.CodeInvalidRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -303,7 +302,7 @@ func TestAPIUntypedVerifierErrorIsNotLeaked(t *testing.T) {
 	f := newAPIFixture(t)
 	f.api.OIDC = fakeVerifier{} // plain error naming the token
 	resp, body := f.post(t, "secret-token", map[string]any{"public_key": pubLine(t)})
-	if resp.StatusCode != 401 || strings.Contains(string(body), "secret-token") || !strings.Contains(string(body), CodeInvalidToken) {
+	if resp.StatusCode != 401 || strings.Contains(string(body), "secret-token") || !strings.Contains(string(body), caapi.CodeInvalidToken) {
 		t.Errorf("%d %s", resp.StatusCode, body)
 	}
 }

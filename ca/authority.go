@@ -15,6 +15,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
@@ -108,9 +109,9 @@ func (a *Authority) issue(ctx context.Context, req Request, sources []string, gr
 	// must not exist, so it is dropped here, unseen.
 	if err := a.Record.Emit(event.TypeCertIssued, newIssuedEvent(req.Source, id, cert)); err != nil {
 		return nil, &Error{
-			Code:    CodeInternal,
+			Code:    caapi.CodeInternal,
 			Message: "the issuance could not be recorded, so no certificate was issued; try again, and tell the operator if it persists",
-			Status:  statusFor(CodeInternal),
+			Status:  statusFor(caapi.CodeInternal),
 			Err:     fmt.Errorf("ca: record issuance of serial %d for %s: %w", cert.Serial, id.Name(), err),
 		}
 	}
@@ -123,7 +124,7 @@ func (a *Authority) run(ctx context.Context, req Request, sources []string, gran
 		return nil, policy.Identity{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, policy.Identity{}, &Error{Code: CodeInvalidRequest, Message: "the request was cancelled", Status: statusFor(CodeInvalidRequest), Err: err}
+		return nil, policy.Identity{}, &Error{Code: caapi.CodeInvalidRequest, Message: "the request was cancelled", Status: statusFor(caapi.CodeInvalidRequest), Err: err}
 	}
 	if err := validateRequest(req, sources); err != nil {
 		return nil, policy.Identity{}, err
@@ -180,7 +181,7 @@ func (a *Authority) capTTL(req Request, gs grantSet) (time.Duration, error) {
 	case req.TTL == 0:
 		return limit, nil
 	case req.TTL > limit:
-		return 0, refusal(CodeTTLExceeded, fmt.Sprintf("the requested TTL %s is over the cap of %s (%s); ask for %s or less", req.TTL, limit, name, limit))
+		return 0, refusal(caapi.CodeTTLExceeded, fmt.Sprintf("the requested TTL %s is over the cap of %s (%s); ask for %s or less", req.TTL, limit, name, limit))
 	default:
 		return req.TTL, nil
 	}

@@ -11,8 +11,8 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/policy"
-
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -46,13 +46,13 @@ func TestIssue(t *testing.T) {
 			principals: []string{"orders:readonly"}, ttl: time.Hour},
 		{name: "TTL over ca.max_ttl is refused, not clamped",
 			req:      Request{Identity: alice(), TTL: 2 * time.Hour},
-			wantCode: CodeTTLExceeded, wantInMsg: "cap of 1h0m0s (ca.max_ttl)"},
+			wantCode: caapi.CodeTTLExceeded, wantInMsg: "cap of 1h0m0s (ca.max_ttl)"},
 		{name: "several groups, every principal, tightest grant cap",
 			req:        Request{Identity: withGroups("engineering", "dba")},
 			principals: []string{"orders:admin", "orders:readonly"}, ttl: 15 * time.Minute},
 		{name: "over the per-grant max_ttl is refused naming it",
 			req:      Request{Identity: withGroups("engineering", "dba"), TTL: 20 * time.Minute},
-			wantCode: CodeTTLExceeded, wantInMsg: "max_ttl of the grants"},
+			wantCode: caapi.CodeTTLExceeded, wantInMsg: "max_ttl of the grants"},
 		{name: "narrowing drops the short admin cap",
 			req:        Request{Identity: withGroups("engineering", "dba"), Grants: []string{"orders:readonly"}, TTL: 45 * time.Minute},
 			principals: []string{"orders:readonly"}, ttl: 45 * time.Minute},
@@ -67,66 +67,66 @@ func TestIssue(t *testing.T) {
 			principals: []string{"billing:reader"}, ttl: time.Hour},
 		{name: "grant not entitled",
 			req:      Request{Identity: alice(), Grants: []string{"orders:admin"}},
-			wantCode: CodeGrantNotAllowed, wantInMsg: "orders:admin is not granted to your groups (engineering)"},
+			wantCode: caapi.CodeGrantNotAllowed, wantInMsg: "orders:admin is not granted to your groups (engineering)"},
 		{name: "grant not configured at all",
 			req:      Request{Identity: alice(), Grants: []string{"payroll:admin"}},
-			wantCode: CodeGrantNotAllowed},
+			wantCode: caapi.CodeGrantNotAllowed},
 		{name: "malformed grant",
 			req:      Request{Identity: alice(), Grants: []string{"10.0.0.1:5432"}},
-			wantCode: CodeInvalidRequest, wantInMsg: "TARGET:ROLE"},
+			wantCode: caapi.CodeInvalidRequest, wantInMsg: "TARGET:ROLE"},
 		{name: "no matching group",
 			req:      Request{Identity: withGroups("marketing", "sales")},
-			wantCode: CodeNoGrant, wantInMsg: "marketing, sales"},
+			wantCode: caapi.CodeNoGrant, wantInMsg: "marketing, sales"},
 		{name: "no groups at all",
 			req:      Request{Identity: withGroups()},
-			wantCode: CodeNoGrant, wantInMsg: "no groups"},
+			wantCode: caapi.CodeNoGrant, wantInMsg: "no groups"},
 		{name: "agent gets agent_max_ttl",
 			req:        Request{Identity: agentOf(alice(), "claude-code")},
 			principals: []string{"orders:readonly"}, ttl: 30 * time.Minute, keyID: "alice@example.com via agent:claude-code"},
 		{name: "agent over agent_max_ttl is refused naming it",
 			req:      Request{Identity: agentOf(alice(), "claude-code"), TTL: 45 * time.Minute},
-			wantCode: CodeTTLExceeded, wantInMsg: "ca.agent_max_ttl"},
+			wantCode: caapi.CodeTTLExceeded, wantInMsg: "ca.agent_max_ttl"},
 		{name: "agent keeps a grant cap tighter than agent_max_ttl",
 			req:        Request{Identity: agentOf(withGroups("dba"), "claude-code")},
 			principals: []string{"orders:admin"}, ttl: 15 * time.Minute},
 		{name: "bad agent name",
 			req:      Request{Identity: agentOf(alice(), "claude code\n")},
-			wantCode: CodeInvalidRequest},
+			wantCode: caapi.CodeInvalidRequest},
 		{name: "no public key",
 			req:      Request{Identity: alice(), PublicKey: nil},
-			wantCode: CodeInvalidRequest, wantInMsg: "public key"},
+			wantCode: caapi.CodeInvalidRequest, wantInMsg: "public key"},
 		{name: "no subject",
 			req:      Request{Identity: policy.Identity{Issuer: "x", Groups: []string{"engineering"}}},
-			wantCode: CodeInvalidRequest},
+			wantCode: caapi.CodeInvalidRequest},
 		{name: "no issuer",
 			req:      Request{Identity: policy.Identity{Subject: "x", Groups: []string{"engineering"}}},
-			wantCode: CodeInvalidRequest},
+			wantCode: caapi.CodeInvalidRequest},
 		{name: "negative TTL",
 			req:      Request{Identity: alice(), TTL: -time.Minute},
-			wantCode: CodeInvalidRequest},
+			wantCode: caapi.CodeInvalidRequest},
 		{name: "operator source is not for Issue",
 			req:      Request{Identity: alice(), Source: SourceOperator},
-			wantCode: CodeInternal},
+			wantCode: caapi.CodeInternal},
 		{name: "control characters in ticket id",
 			req:      Request{Identity: func() policy.Identity { id := alice(); id.TicketID = "T-1\x1b[2J"; return id }()},
-			wantCode: CodeInvalidRequest},
+			wantCode: caapi.CodeInvalidRequest},
 		// An ID token's claims are the client's text: none that hides or
 		// rewrites what a reader sees goes into a certificate.
 		{name: "ESC sequence in the email",
 			req:      Request{Identity: edited(alice(), func(id *policy.Identity) { id.Email = "alice@example.com\x1b[2K\rbob@example.com" })},
-			wantCode: CodeInvalidRequest, wantInMsg: "email: character U+001B"},
+			wantCode: caapi.CodeInvalidRequest, wantInMsg: "email: character U+001B"},
 		{name: "bidirectional override in the subject",
 			req:      Request{Identity: edited(alice(), func(id *policy.Identity) { id.Subject = "u-123\u202e" })},
-			wantCode: CodeInvalidRequest, wantInMsg: "sub: character U+202E"},
+			wantCode: caapi.CodeInvalidRequest, wantInMsg: "sub: character U+202E"},
 		{name: "zero-width space in a group",
 			req:      Request{Identity: edited(alice(), func(id *policy.Identity) { id.Groups = []string{"engineering", "d\u200bba"} })},
-			wantCode: CodeInvalidRequest, wantInMsg: "groups[1]: character U+200B"},
+			wantCode: caapi.CodeInvalidRequest, wantInMsg: "groups[1]: character U+200B"},
 		{name: "line separator in the issuer",
 			req:      Request{Identity: edited(alice(), func(id *policy.Identity) { id.Issuer += "\u2028" })},
-			wantCode: CodeInvalidRequest, wantInMsg: "iss: character U+2028"},
+			wantCode: caapi.CodeInvalidRequest, wantInMsg: "iss: character U+2028"},
 		{name: "bidirectional isolate in the run id",
 			req:      Request{Identity: edited(alice(), func(id *policy.Identity) { id.RunID = "run\u2066-1" })},
-			wantCode: CodeInvalidRequest, wantInMsg: "run_id: character U+2066"},
+			wantCode: caapi.CodeInvalidRequest, wantInMsg: "run_id: character U+2066"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,9 +253,9 @@ func TestIssueKeyTypes(t *testing.T) {
 		{"ed25519", ed25519Pub(t), ""},
 		{"ecdsa p256", ecdsaPub(t), ""},
 		{"rsa 3072", rsaPub(t, 3072), ""},
-		{"rsa 2048", rsaPub(t, 2048), CodeKeyType},
-		{"sk-ed25519", skKey, CodeKeyType},
-		{"certificate", certAsKey, CodeKeyType},
+		{"rsa 2048", rsaPub(t, 2048), caapi.CodeKeyType},
+		{"sk-ed25519", skKey, caapi.CodeKeyType},
+		{"certificate", certAsKey, caapi.CodeKeyType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,22 +286,22 @@ func TestIssueOperator(t *testing.T) {
 			principals: []string{"orders:admin"}, ttl: 50 * time.Minute},
 		{name: "over ca.max_ttl",
 			req:      Request{Identity: operator, Grants: []string{"orders:admin"}, TTL: 61 * time.Minute},
-			wantCode: CodeTTLExceeded},
+			wantCode: caapi.CodeTTLExceeded},
 		{name: "agent cap",
 			req:        Request{Identity: agent, Grants: []string{"orders:readonly"}},
 			principals: []string{"orders:readonly"}, ttl: 30 * time.Minute},
 		{name: "agent over its cap",
 			req:      Request{Identity: agent, Grants: []string{"orders:readonly"}, TTL: 31 * time.Minute},
-			wantCode: CodeTTLExceeded},
+			wantCode: caapi.CodeTTLExceeded},
 		{name: "unconfigured grant",
 			req:      Request{Identity: operator, Grants: []string{"orders:superuser"}},
-			wantCode: CodeGrantNotAllowed},
+			wantCode: caapi.CodeGrantNotAllowed},
 		{name: "no grants",
 			req:      Request{Identity: operator},
-			wantCode: CodeInvalidRequest},
+			wantCode: caapi.CodeInvalidRequest},
 		{name: "oidc source is not for IssueOperator",
 			req:      Request{Identity: operator, Grants: []string{"orders:admin"}, Source: SourceOIDC},
-			wantCode: CodeInternal},
+			wantCode: caapi.CodeInternal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -359,7 +359,7 @@ func TestIssueRecordsEvents(t *testing.T) {
 
 	_, err = a.Issue(context.Background(), Request{Identity: alice(), PublicKey: pub, Grants: []string{"orders:admin"}, Source: SourceOIDC})
 	ev = rec.last(t)
-	if ev.Type != event.TypeCertRefused || errorCode(err) != CodeGrantNotAllowed {
+	if ev.Type != event.TypeCertRefused || errorCode(err) != caapi.CodeGrantNotAllowed {
 		t.Fatalf("got %s / %v", ev.Type, err)
 	}
 	for _, k := range []string{"source", "identity", "reason", "code"} {
@@ -379,7 +379,7 @@ func TestIssueFailsClosedWhenRecordingFails(t *testing.T) {
 	if cert != nil {
 		t.Fatal("a certificate was returned although its issuance was not recorded")
 	}
-	if errorCode(err) != CodeInternal || !strings.Contains(err.Error(), "could not be recorded") {
+	if errorCode(err) != caapi.CodeInternal || !strings.Contains(err.Error(), "could not be recorded") {
 		t.Fatalf("err = %v", err)
 	}
 	if !errors.Is(err, rec.err) {
@@ -387,7 +387,7 @@ func TestIssueFailsClosedWhenRecordingFails(t *testing.T) {
 	}
 	// A refusal that cannot be recorded is still a refusal.
 	_, err = a.Issue(context.Background(), Request{Identity: alice(), PublicKey: ed25519Pub(t), TTL: 5 * time.Hour, Source: SourceOIDC})
-	if errorCode(err) != CodeTTLExceeded || !errors.Is(err, rec.err) {
+	if errorCode(err) != caapi.CodeTTLExceeded || !errors.Is(err, rec.err) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -406,7 +406,7 @@ func TestIssueMisconfiguredAuthority(t *testing.T) {
 			a, _ := newTestAuthority(t)
 			breakIt(a)
 			cert, err := a.Issue(context.Background(), Request{Identity: alice(), PublicKey: ed25519Pub(t), Source: SourceOIDC})
-			if cert != nil || errorCode(err) != CodeInternal {
+			if cert != nil || errorCode(err) != caapi.CodeInternal {
 				t.Fatalf("cert %v err %v, want internal refusal", cert, err)
 			}
 		})
@@ -470,5 +470,5 @@ func TestIssueOperatorRefusesInvisibleIdentity(t *testing.T) {
 	a, rec := newTestAuthority(t)
 	id := policy.Identity{Subject: "ci\u200d@example.com", Email: "ci\u200d@example.com", Issuer: "gatehouse-operator"}
 	cert, err := a.IssueOperator(context.Background(), Request{Identity: id, PublicKey: ed25519Pub(t), Grants: []string{"orders:readonly"}})
-	checkRefusal(t, rec, cert, err, CodeInvalidRequest, "character U+200D")
+	checkRefusal(t, rec, cert, err, caapi.CodeInvalidRequest, "character U+200D")
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -48,7 +49,7 @@ func (d *DevTokens) Verify(_ context.Context, token string) (policy.Identity, er
 	d.mu.Lock()
 	if !strings.HasPrefix(token, DevTokenPrefix) || subtle.ConstantTimeCompare([]byte(token), []byte(d.current)) != 1 {
 		d.mu.Unlock()
-		return policy.Identity{}, refusal(CodeInvalidToken, "the dev login token is not valid (each works once); use the newest one `gatehouse dev` printed")
+		return policy.Identity{}, refusal(caapi.CodeInvalidToken, "the dev login token is not valid (each works once); use the newest one `gatehouse dev` printed")
 	}
 	next := newDevToken()
 	d.current = next

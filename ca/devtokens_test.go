@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -23,7 +24,7 @@ func TestDevTokensOneTime(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, bad := range []string{"", "ghdev_", "ghdev_nope", first + "x", strings.TrimPrefix(first, "ghdev_")} {
-		if _, err := d.Verify(ctx, bad); errorCode(err) != CodeInvalidToken {
+		if _, err := d.Verify(ctx, bad); errorCode(err) != caapi.CodeInvalidToken {
 			t.Errorf("Verify(%q) = %v, want invalid_token", bad, err)
 		}
 	}
@@ -38,7 +39,7 @@ func TestDevTokensOneTime(t *testing.T) {
 		t.Errorf("identity %+v", id)
 	}
 	id.Groups[0] = "mutated"
-	if _, err := d.Verify(ctx, first); errorCode(err) != CodeInvalidToken {
+	if _, err := d.Verify(ctx, first); errorCode(err) != caapi.CodeInvalidToken {
 		t.Errorf("token reused: %v", err)
 	}
 	second := d.Current()

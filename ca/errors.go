@@ -3,27 +3,8 @@ package ca
 import (
 	"errors"
 	"net/http"
-)
 
-// Codes of the errors the CA returns. They are part of the certificate
-// API: clients branch on them, so they are never renamed.
-const (
-	CodeInvalidRequest  = "invalid_request"   // malformed request: key, TTL, grant syntax, identity
-	CodeInvalidToken    = "invalid_token"     // no token, or one that fails verification
-	CodeTokenExpired    = "token_expired"     // a genuine token past its expiry
-	CodeWrongAudience   = "wrong_audience"    // a token issued to another client
-	CodeWrongIssuer     = "wrong_issuer"      // a token from another identity provider
-	CodeNoGrant         = "no_grant"          // the identity's groups grant nothing
-	CodeGrantNotAllowed = "grant_not_allowed" // a requested grant is not entitled (or not configured)
-	CodeTTLExceeded     = "ttl_exceeded"      // the requested lifetime is over the cap
-	CodeKeyType         = "key_type"          // a public key type or size the CA does not sign
-	CodeInternal        = "internal"          // the CA failed; nothing was issued
-)
-
-// Codes of agent certificate requests (POST /v1/agent-certificates).
-const (
-	CodeInvalidCertificate = "invalid_certificate" // the engineer's certificate or signature does not verify
-	CodeRevoked            = "revoked"             // the engineer's certificate is revoked
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 )
 
 // Error is a refusal a caller can branch on. Message is written for the
@@ -48,11 +29,11 @@ func refusal(code, message string) *Error {
 
 func statusFor(code string) int {
 	switch code {
-	case CodeInvalidToken, CodeTokenExpired, CodeWrongAudience, CodeWrongIssuer, CodeInvalidCertificate:
+	case caapi.CodeInvalidToken, caapi.CodeTokenExpired, caapi.CodeWrongAudience, caapi.CodeWrongIssuer, caapi.CodeInvalidCertificate:
 		return http.StatusUnauthorized
-	case CodeNoGrant, CodeGrantNotAllowed, CodeRevoked:
+	case caapi.CodeNoGrant, caapi.CodeGrantNotAllowed, caapi.CodeRevoked:
 		return http.StatusForbidden
-	case CodeInternal:
+	case caapi.CodeInternal:
 		return http.StatusInternalServerError
 	default:
 		return http.StatusBadRequest
@@ -66,5 +47,5 @@ func asError(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return &Error{Code: CodeInternal, Message: "internal error in the certificate authority; nothing was issued (see the server log)", Status: http.StatusInternalServerError, Err: err}
+	return &Error{Code: caapi.CodeInternal, Message: "internal error in the certificate authority; nothing was issued (see the server log)", Status: http.StatusInternalServerError, Err: err}
 }

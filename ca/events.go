@@ -7,6 +7,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/clip"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
@@ -59,7 +60,7 @@ func (a *Authority) refuse(req Request, err error) error {
 func (a *Authority) recordRefusal(ev event.CertRefused, err error) error {
 	e := asError(err)
 	ev.Reason, ev.Code = e.Message, e.Code
-	if e.Code == CodeInternal && e.Err != nil {
+	if e.Code == caapi.CodeInternal && e.Err != nil {
 		// Internal causes can be long and are for the server log; the
 		// record keeps the public message plus the cause's text.
 		ev.Reason = e.Message + ": " + e.Err.Error()

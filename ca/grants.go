@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -17,7 +18,7 @@ func (a *Authority) entitledGrants(req Request) (grantSet, error) {
 	ent := a.Policy.EntitlementFor(groups)
 	approved := a.approvedGrants(req.Identity, ent.Principals)
 	if len(ent.Principals) == 0 && len(approved) == 0 {
-		return grantSet{}, refusal(CodeNoGrant, noGrantMessage(groups))
+		return grantSet{}, refusal(caapi.CodeNoGrant, noGrantMessage(groups))
 	}
 	if len(req.Grants) == 0 {
 		return a.withApprovals(a.grantSetOf(ent), approved, nil), nil
@@ -28,7 +29,7 @@ func (a *Authority) entitledGrants(req Request) (grantSet, error) {
 	}
 	for _, w := range wanted {
 		if !slices.Contains(ent.Principals, w) && !slices.ContainsFunc(approved, func(g approvedGrant) bool { return g.principal == w }) {
-			return grantSet{}, refusal(CodeGrantNotAllowed, fmt.Sprintf("%s is not granted to your groups (%s); you may request %s",
+			return grantSet{}, refusal(caapi.CodeGrantNotAllowed, fmt.Sprintf("%s is not granted to your groups (%s); you may request %s",
 				w, listOrNone(groups), strings.Join(append(slices.Clone(ent.Principals), approvedPrincipals(approved)...), ", ")))
 		}
 	}
@@ -72,7 +73,7 @@ func (a *Authority) grantSetOf(ent policy.Entitlement) grantSet {
 // is trusted to choose, but only among configured targets and roles.
 func (a *Authority) operatorGrants(req Request) (grantSet, error) {
 	if len(req.Grants) == 0 {
-		return grantSet{}, refusal(CodeInvalidRequest, "name at least one grant (--grant TARGET:ROLE)")
+		return grantSet{}, refusal(caapi.CodeInvalidRequest, "name at least one grant (--grant TARGET:ROLE)")
 	}
 	wanted, err := parseGrants(req.Grants)
 	if err != nil {
@@ -81,7 +82,7 @@ func (a *Authority) operatorGrants(req Request) (grantSet, error) {
 	for _, w := range wanted {
 		p, _ := policy.ParsePrincipal(w) // parseGrants checked the syntax
 		if !a.Policy.HasPrincipal(p) {
-			return grantSet{}, refusal(CodeGrantNotAllowed, fmt.Sprintf("%s names no configured target and role (configured: %s)",
+			return grantSet{}, refusal(caapi.CodeGrantNotAllowed, fmt.Sprintf("%s names no configured target and role (configured: %s)",
 				w, listOrNone(configuredPrincipals(a.Policy))))
 		}
 	}
@@ -95,7 +96,7 @@ func parseGrants(grants []string) ([]string, error) {
 	for _, g := range grants {
 		p, err := policy.ParsePrincipal(g)
 		if err != nil {
-			return nil, refusal(CodeInvalidRequest, err.Error())
+			return nil, refusal(caapi.CodeInvalidRequest, err.Error())
 		}
 		out = append(out, p.String())
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/policy"
 )
 
@@ -95,7 +96,7 @@ func (v *OIDCVerifier) Verify(ctx context.Context, rawIDToken string) (policy.Id
 func (v *OIDCVerifier) classify(ctx context.Context, raw string, err error) error {
 	var expired *oidc.TokenExpiredError
 	if errors.As(err, &expired) {
-		return &Error{Code: CodeTokenExpired, Status: statusFor(CodeTokenExpired), Err: err,
+		return &Error{Code: caapi.CodeTokenExpired, Status: statusFor(caapi.CodeTokenExpired), Err: err,
 			Message: fmt.Sprintf("your login expired at %s; run `gatehouse login` again", expired.Expiry.UTC().Format(time.RFC3339))}
 	}
 	tok, serr := v.signatureOnly.Verify(ctx, raw)
@@ -103,10 +104,10 @@ func (v *OIDCVerifier) classify(ctx context.Context, raw string, err error) erro
 	case serr != nil:
 		return invalidToken("its signature or format could not be verified", err)
 	case tok.Issuer != v.issuer:
-		return &Error{Code: CodeWrongIssuer, Status: statusFor(CodeWrongIssuer), Err: err,
+		return &Error{Code: caapi.CodeWrongIssuer, Status: statusFor(caapi.CodeWrongIssuer), Err: err,
 			Message: fmt.Sprintf("the token was issued by %.200q, but this gatehouse trusts %q; run `gatehouse login` again against this server", tok.Issuer, v.issuer)}
 	case !slices.Contains(tok.Audience, v.clientID):
-		return &Error{Code: CodeWrongAudience, Status: statusFor(CodeWrongAudience), Err: err,
+		return &Error{Code: caapi.CodeWrongAudience, Status: statusFor(caapi.CodeWrongAudience), Err: err,
 			Message: fmt.Sprintf("the token was issued to another client, not to gatehouse's client_id %q; run `gatehouse login` again", v.clientID)}
 	default:
 		return invalidToken("it is not valid yet or otherwise unacceptable", err)
@@ -114,7 +115,7 @@ func (v *OIDCVerifier) classify(ctx context.Context, raw string, err error) erro
 }
 
 func invalidToken(why string, cause error) *Error {
-	return &Error{Code: CodeInvalidToken, Status: statusFor(CodeInvalidToken), Err: cause,
+	return &Error{Code: caapi.CodeInvalidToken, Status: statusFor(caapi.CodeInvalidToken), Err: cause,
 		Message: "the ID token is not valid: " + why + "; run `gatehouse login` again"}
 }
 

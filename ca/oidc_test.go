@@ -17,8 +17,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/policy"
-
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -118,24 +118,24 @@ func TestOIDCVerifier(t *testing.T) {
 		{name: "no email_verified keeps the email", token: idp.token(t, nil, idp.claims(func(c map[string]any) { delete(c, "email_verified") })),
 			want: policy.Identity{Subject: "u-123", Email: "alice@example.com", Issuer: idp.srv.URL, Groups: []string{"engineering", "dba"}}},
 		{name: "expired", token: idp.token(t, nil, idp.claims(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() })),
-			wantCode: CodeTokenExpired, inMsg: "gatehouse login"},
+			wantCode: caapi.CodeTokenExpired, inMsg: "gatehouse login"},
 		{name: "wrong audience", token: idp.token(t, nil, idp.claims(func(c map[string]any) { c["aud"] = "someone-else" })),
-			wantCode: CodeWrongAudience, inMsg: "gatehouse login"},
+			wantCode: caapi.CodeWrongAudience, inMsg: "gatehouse login"},
 		{name: "wrong issuer", token: idp.token(t, nil, idp.claims(func(c map[string]any) { c["iss"] = "https://evil.example.com" })),
-			wantCode: CodeWrongIssuer, inMsg: "evil.example.com"},
+			wantCode: caapi.CodeWrongIssuer, inMsg: "evil.example.com"},
 		{name: "bad signature", token: idp.token(t, otherKey, idp.claims(nil)),
-			wantCode: CodeInvalidToken, inMsg: "gatehouse login"},
+			wantCode: caapi.CodeInvalidToken, inMsg: "gatehouse login"},
 		{name: "wrong issuer and a forged signature is just invalid", token: idp.token(t, otherKey, idp.claims(func(c map[string]any) { c["iss"] = "https://evil.example.com" })),
-			wantCode: CodeInvalidToken},
+			wantCode: caapi.CodeInvalidToken},
 		{name: "not valid before a future nbf", token: idp.token(t, nil, idp.claims(func(c map[string]any) { c["nbf"] = time.Now().Add(time.Hour).Unix() })),
-			wantCode: CodeInvalidToken},
+			wantCode: caapi.CodeInvalidToken},
 		{name: "tampered payload", token: tamper(idp.token(t, nil, idp.claims(nil))),
-			wantCode: CodeInvalidToken},
-		{name: "not a jwt", token: "hello", wantCode: CodeInvalidToken},
+			wantCode: caapi.CodeInvalidToken},
+		{name: "not a jwt", token: "hello", wantCode: caapi.CodeInvalidToken},
 		{name: "groups of the wrong type", token: idp.token(t, nil, idp.claims(func(c map[string]any) { c["groups"] = map[string]any{"a": 1} })),
-			wantCode: CodeInvalidToken, inMsg: `"groups"`},
+			wantCode: caapi.CodeInvalidToken, inMsg: `"groups"`},
 		{name: "no subject", token: idp.token(t, nil, idp.claims(func(c map[string]any) { delete(c, "sub") })),
-			wantCode: CodeInvalidToken},
+			wantCode: caapi.CodeInvalidToken},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,10 +220,10 @@ func TestAPIWithOIDCVerifier(t *testing.T) {
 	}
 	expired := idp.token(t, nil, idp.claims(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() }))
 	resp, body = f.post(t, expired, map[string]any{"public_key": pubLine(t)})
-	if resp.StatusCode != 401 || !strings.Contains(string(body), CodeTokenExpired) {
+	if resp.StatusCode != 401 || !strings.Contains(string(body), caapi.CodeTokenExpired) {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
-	if ev := f.rec.last(t); ev.Type != event.TypeCertRefused || ev.Data["code"] != CodeTokenExpired || ev.Data["source"] != SourceOIDC {
+	if ev := f.rec.last(t); ev.Type != event.TypeCertRefused || ev.Data["code"] != caapi.CodeTokenExpired || ev.Data["source"] != SourceOIDC {
 		t.Errorf("recorded %v", ev)
 	}
 }

@@ -8,15 +8,11 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
-
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // ThrottleReportInterval is how often ReportThrottled records refusals.
 const ThrottleReportInterval = time.Minute
-
-// CodeRateLimited answers a request refused by API.Limiter.
-const CodeRateLimited = "rate_limited"
 
 // limited spends one of the source's attempts for each request that may
 // be refused and recorded (every method but GET and HEAD), and gives it
@@ -36,7 +32,7 @@ func (api *API) limited(next http.Handler) http.Handler {
 		src := sourcelimit.Source(r.RemoteAddr)
 		if why := api.Limiter.Admit(src); why != "" {
 			w.Header().Set("Retry-After", strconv.Itoa(int(ThrottleReportInterval.Seconds())))
-			writeJSON(w, http.StatusTooManyRequests, caapi.ErrorResponse{Error: CodeRateLimited,
+			writeJSON(w, http.StatusTooManyRequests, caapi.ErrorResponse{Error: caapi.CodeRateLimited,
 				Message: "too many failed requests from your address; try again in a minute"})
 			return
 		}

@@ -30,7 +30,7 @@ func TestAgentRequestSingleUse(t *testing.T) {
 		now := testNow.Add(later)
 		a.Clock = func() time.Time { return now }
 		cert, err := a.IssueAgent(context.Background(), ar)
-		checkRefusal(t, rec, cert, err, CodeInvalidRequest, "used already")
+		checkRefusal(t, rec, cert, err, caapi.CodeInvalidRequest, "used already")
 	}
 
 	c := claimsFor(t, e)

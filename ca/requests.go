@@ -188,27 +188,27 @@ func (a *Authority) FileRequest(who policy.Identity, grant, reason string, ttl t
 
 func (a *Authority) fileRequest(who policy.Identity, grant, reason string, ttl time.Duration) (AccessRequest, error) {
 	if a.Requests == nil {
-		return AccessRequest{}, refusal(CodeInvalidRequest, "this gatehouse takes no access requests")
+		return AccessRequest{}, refusal(caapi.CodeInvalidRequest, "this gatehouse takes no access requests")
 	}
 	p, err := policy.ParsePrincipal(grant)
 	if err != nil {
-		return AccessRequest{}, refusal(CodeInvalidRequest, "--grant: "+err.Error())
+		return AccessRequest{}, refusal(caapi.CodeInvalidRequest, "--grant: "+err.Error())
 	}
 	grant = p.String()
 	reason = strings.TrimSpace(reason)
 	switch {
 	case reason == "":
-		return AccessRequest{}, refusal(CodeInvalidRequest, "say why you need it (--reason TEXT)")
+		return AccessRequest{}, refusal(caapi.CodeInvalidRequest, "say why you need it (--reason TEXT)")
 	case len(reason) > maxReason:
-		return AccessRequest{}, refusal(CodeInvalidRequest, fmt.Sprintf("the reason is over %d bytes", maxReason))
+		return AccessRequest{}, refusal(caapi.CodeInvalidRequest, fmt.Sprintf("the reason is over %d bytes", maxReason))
 	case ttl < 0:
-		return AccessRequest{}, refusal(CodeInvalidRequest, "ttl: negative")
+		return AccessRequest{}, refusal(caapi.CodeInvalidRequest, "ttl: negative")
 	}
 	if slices.Contains(a.Policy.EntitlementFor(who.Groups).Principals, grant) {
-		return AccessRequest{}, refusal(CodeInvalidRequest, grant+" is already granted to your groups; `gatehouse login` gives it without a request")
+		return AccessRequest{}, refusal(caapi.CodeInvalidRequest, grant+" is already granted to your groups; `gatehouse login` gives it without a request")
 	}
 	if _, ok := a.Policy.RequestableFor(grant, who.Groups); !ok {
-		return AccessRequest{}, refusal(CodeGrantNotAllowed, fmt.Sprintf(
+		return AccessRequest{}, refusal(caapi.CodeGrantNotAllowed, fmt.Sprintf(
 			"no grant that requires approval gives %s to your groups (%s); ask an operator", grant, listOrNone(who.Groups)))
 	}
 	id, err := newRequestID()
@@ -263,29 +263,29 @@ func (a *Authority) Decide(who policy.Identity, id string, approve bool, reason 
 
 func (a *Authority) decide(who policy.Identity, id string, approve bool, reason string) (AccessRequest, error) {
 	if a.Requests == nil {
-		return AccessRequest{}, refusal(CodeInvalidRequest, "this gatehouse takes no access requests")
+		return AccessRequest{}, refusal(caapi.CodeInvalidRequest, "this gatehouse takes no access requests")
 	}
 	r, ok := a.Requests.Get(id)
 	if !ok {
-		return AccessRequest{}, &Error{Code: CodeInvalidRequest, Status: 404, Message: fmt.Sprintf("no access request %q", id)}
+		return AccessRequest{}, &Error{Code: caapi.CodeInvalidRequest, Status: 404, Message: fmt.Sprintf("no access request %q", id)}
 	}
 	reason = strings.TrimSpace(reason)
 	switch {
 	case !approve && reason == "":
-		return r, refusal(CodeInvalidRequest, "say why it is denied (--reason TEXT)")
+		return r, refusal(caapi.CodeInvalidRequest, "say why it is denied (--reason TEXT)")
 	case len(reason) > maxReason:
-		return r, refusal(CodeInvalidRequest, fmt.Sprintf("the reason is over %d bytes", maxReason))
+		return r, refusal(caapi.CodeInvalidRequest, fmt.Sprintf("the reason is over %d bytes", maxReason))
 	case sameRequester(r.Requester, who):
-		return r, refusal(CodeGrantNotAllowed, fmt.Sprintf("%s is your own request: nobody decides their own; ask another approver", id))
+		return r, refusal(caapi.CodeGrantNotAllowed, fmt.Sprintf("%s is your own request: nobody decides their own; ask another approver", id))
 	case r.State != RequestPending:
-		return r, refusal(CodeInvalidRequest, fmt.Sprintf("%s is already %s", id, r.State))
+		return r, refusal(caapi.CodeInvalidRequest, fmt.Sprintf("%s is already %s", id, r.State))
 	}
 	rq, ok := a.Policy.RequestableFor(r.Grant, r.Requester.Groups)
 	if !ok {
-		return r, refusal(CodeGrantNotAllowed, fmt.Sprintf("%s no longer requires approval, or is no longer granted to the requester's groups", r.Grant))
+		return r, refusal(caapi.CodeGrantNotAllowed, fmt.Sprintf("%s no longer requires approval, or is no longer granted to the requester's groups", r.Grant))
 	}
 	if !rq.IsApprover(who.Groups) {
-		return r, refusal(CodeGrantNotAllowed, fmt.Sprintf("approving %s takes membership of %s; your groups are %s",
+		return r, refusal(caapi.CodeGrantNotAllowed, fmt.Sprintf("approving %s takes membership of %s; your groups are %s",
 			r.Grant, strings.Join(rq.Approvers, " or "), listOrNone(who.Groups)))
 	}
 	now := a.now().UTC()
@@ -303,7 +303,7 @@ func (a *Authority) decide(who policy.Identity, id string, approve bool, reason 
 	err := a.Requests.update(func(rs *[]AccessRequest) error {
 		i := slices.IndexFunc(*rs, func(x AccessRequest) bool { return x.ID == id })
 		if i < 0 || (*rs)[i].State != RequestPending {
-			return refusal(CodeInvalidRequest, fmt.Sprintf("%s was decided meanwhile", id))
+			return refusal(caapi.CodeInvalidRequest, fmt.Sprintf("%s was decided meanwhile", id))
 		}
 		(*rs)[i] = r
 		return nil
@@ -336,7 +336,7 @@ func (a *Authority) recordRequest(typ event.Type, r AccessRequest, by policy.Ide
 		return asError(errors.New("ca: authority has no Record"))
 	}
 	if err := a.Record.Emit(typ, event.RequestStep{Request: recordedRequest(r), By: event.Identity(by)}); err != nil {
-		return &Error{Code: CodeInternal, Status: statusFor(CodeInternal), Err: err,
+		return &Error{Code: caapi.CodeInternal, Status: statusFor(caapi.CodeInternal), Err: err,
 			Message: "the step could not be recorded, so it was not taken; try again, and tell the operator if it persists"}
 	}
 	return nil

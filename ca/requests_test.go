@@ -24,7 +24,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
 	"github.com/gatehouse-dev/gatehouse/policy"
-
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -162,7 +161,7 @@ func TestAccessRequestLifecycle(t *testing.T) {
 	}
 	// Asking for more than the approval leaves is refused, not shortened.
 	_, err = f.a.Issue(context.Background(), Request{Identity: alice(), PublicKey: ed25519Pub(t), Source: SourceOIDC, TTL: time.Hour})
-	if errorCode(err) != CodeTTLExceeded || !strings.Contains(err.Error(), r.ID) {
+	if errorCode(err) != caapi.CodeTTLExceeded || !strings.Contains(err.Error(), r.ID) {
 		t.Errorf("TTL over the approval: %v", err)
 	}
 
@@ -214,25 +213,25 @@ func TestAccessRequestRefusals(t *testing.T) {
 		}
 	}
 	_, err := f.a.Decide(carol(), r.ID, true, "")
-	refused("self-approval", err, CodeGrantNotAllowed, "your own request")
+	refused("self-approval", err, caapi.CodeGrantNotAllowed, "your own request")
 	_, err = f.a.Decide(bobEngineer(), r.ID, true, "")
-	refused("approval by a non-approver", err, CodeGrantNotAllowed, "dba-leads")
+	refused("approval by a non-approver", err, caapi.CodeGrantNotAllowed, "dba-leads")
 	approver := bobEngineer()
 	approver.Groups = []string{"dba-leads"}
 	_, err = f.a.Decide(approver, r.ID, false, " ")
-	refused("denial without a reason", err, CodeInvalidRequest, "--reason")
+	refused("denial without a reason", err, caapi.CodeInvalidRequest, "--reason")
 	_, err = f.a.Decide(approver, "req-nope", true, "")
-	refused("unknown id", err, CodeInvalidRequest, "no access request")
+	refused("unknown id", err, caapi.CodeInvalidRequest, "no access request")
 	_, err = f.a.FileRequest(alice(), "billing:reader", "x", 0)
-	refused("a grant not requestable", err, CodeGrantNotAllowed, "no grant that requires approval")
+	refused("a grant not requestable", err, caapi.CodeGrantNotAllowed, "no grant that requires approval")
 	_, err = f.a.FileRequest(alice(), "orders:readonly", "x", 0)
-	refused("a grant already held", err, CodeInvalidRequest, "already granted")
+	refused("a grant already held", err, caapi.CodeInvalidRequest, "already granted")
 	_, err = f.a.FileRequest(alice(), "orders:admin", "", 0)
-	refused("no reason", err, CodeInvalidRequest, "--reason")
+	refused("no reason", err, caapi.CodeInvalidRequest, "--reason")
 	outsider := bobEngineer()
 	outsider.Groups = []string{"sales"}
 	_, err = f.a.FileRequest(outsider, "orders:admin", "x", 0)
-	refused("requester outside the grant's groups", err, CodeGrantNotAllowed, "sales")
+	refused("requester outside the grant's groups", err, caapi.CodeGrantNotAllowed, "sales")
 	if got, _ := f.a.Requests.Get(r.ID); got.State != RequestPending {
 		t.Fatalf("after refusals the request is %s", got.State)
 	}
@@ -245,7 +244,7 @@ func TestAccessRequestRefusals(t *testing.T) {
 		t.Errorf("denial recorded as %s %s", ev.Type, ev.Raw)
 	}
 	_, err = f.a.Decide(approver, r.ID, true, "")
-	refused("approving a denied request", err, CodeInvalidRequest, "already denied")
+	refused("approving a denied request", err, caapi.CodeInvalidRequest, "already denied")
 	if cert, _ := f.issue(t, carol()); slices.Contains(cert.ValidPrincipals, "orders:admin") {
 		t.Error("a denied request gave the grant")
 	}
@@ -279,10 +278,10 @@ func TestAccessRequestUnrecordedStepNotTaken(t *testing.T) {
 	f := newRequestFixture(t)
 	r := f.file(t, alice(), 0)
 	f.rec.err = errors.New("disk full")
-	if _, err := f.a.Decide(carol(), r.ID, true, ""); errorCode(err) != CodeInternal {
+	if _, err := f.a.Decide(carol(), r.ID, true, ""); errorCode(err) != caapi.CodeInternal {
 		t.Fatalf("approve with a failing recorder: %v", err)
 	}
-	if _, err := f.a.FileRequest(alice(), "orders:admin", "again", 0); errorCode(err) != CodeInternal {
+	if _, err := f.a.FileRequest(alice(), "orders:admin", "again", 0); errorCode(err) != caapi.CodeInternal {
 		t.Fatalf("file with a failing recorder: %v", err)
 	}
 	f.rec.err = nil
@@ -343,7 +342,7 @@ func TestAPIAccessRequests(t *testing.T) {
 	if status, ans, raw = post(ca, caapi.RequestNamespace, caapi.AccessRequestClaims{Action: caapi.ActionList}); status != http.StatusOK || len(ans.Requests) != 1 {
 		t.Errorf("list: %d %s", status, raw)
 	}
-	if status, _, raw = post(al, caapi.AgentNamespace, caapi.AccessRequestClaims{Action: caapi.ActionList}); status != http.StatusUnauthorized || !strings.Contains(raw, CodeInvalidCertificate) {
+	if status, _, raw = post(al, caapi.AgentNamespace, caapi.AccessRequestClaims{Action: caapi.ActionList}); status != http.StatusUnauthorized || !strings.Contains(raw, caapi.CodeInvalidCertificate) {
 		t.Errorf("signature in the agent namespace: %d %s", status, raw)
 	}
 	if status, _, raw = post(al, caapi.RequestNamespace, caapi.AccessRequestClaims{Action: caapi.ActionApprove, ID: id}); status != http.StatusForbidden || !strings.Contains(raw, "your own request") {

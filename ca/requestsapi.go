@@ -38,7 +38,7 @@ func (api *API) serveAccessRequest(w http.ResponseWriter, r *http.Request) {
 		var ttl time.Duration
 		if claims.TTL != "" {
 			if ttl, err = policy.ParseDuration(claims.TTL); err != nil {
-				api.writeError(w, r, a.refuseRequest(caapi.ActionFile, "", claims.Grant, &who, refusal(CodeInvalidRequest, "ttl: "+err.Error())))
+				api.writeError(w, r, a.refuseRequest(caapi.ActionFile, "", claims.Grant, &who, refusal(caapi.CodeInvalidRequest, "ttl: "+err.Error())))
 				return
 			}
 		}
@@ -79,28 +79,28 @@ func (a *Authority) verifyRequestClaims(ar AgentRequest) (policy.Identity, caapi
 	who, err := a.checkEngineerCert(ar.Certificate)
 	if err != nil {
 		if who.Agent != "" {
-			err = refusal(CodeInvalidCertificate, "an agent certificate cannot file or decide access requests; its engineer does")
+			err = refusal(caapi.CodeInvalidCertificate, "an agent certificate cannot file or decide access requests; its engineer does")
 		}
 		return who, c, err
 	}
 	if err := sshsig.Verify(ar.Certificate.Key, caapi.RequestNamespace, ar.Claims, ar.Signature); err != nil {
-		return who, c, &Error{Code: CodeInvalidCertificate, Status: statusFor(CodeInvalidCertificate), Err: err,
+		return who, c, &Error{Code: caapi.CodeInvalidCertificate, Status: statusFor(caapi.CodeInvalidCertificate), Err: err,
 			Message: "the request's signature does not verify with your certificate's key; sign it with the key beside the certificate (run `gatehouse login` again if they are out of step)"}
 	}
 	switch {
 	case derr != nil:
-		return who, c, refusal(CodeInvalidRequest, "the signed request is not access request claims: "+derr.Error())
+		return who, c, refusal(caapi.CodeInvalidRequest, "the signed request is not access request claims: "+derr.Error())
 	case c.CertificateSerial != ar.Certificate.Serial:
-		return who, c, refusal(CodeInvalidRequest, fmt.Sprintf("the signed request names certificate serial %d, but certificate %d was sent", c.CertificateSerial, ar.Certificate.Serial))
+		return who, c, refusal(caapi.CodeInvalidRequest, fmt.Sprintf("the signed request names certificate serial %d, but certificate %d was sent", c.CertificateSerial, ar.Certificate.Serial))
 	}
 	if skew := a.now().Sub(c.IssuedAt); skew > agentRequestWindow || skew < -agentRequestWindow {
-		return who, c, refusal(CodeInvalidRequest, fmt.Sprintf("the request was signed at %s, more than %s from the CA's clock (%s); check this machine's clock",
+		return who, c, refusal(caapi.CodeInvalidRequest, fmt.Sprintf("the request was signed at %s, more than %s from the CA's clock (%s); check this machine's clock",
 			c.IssuedAt.UTC().Format(time.RFC3339), agentRequestWindow, a.now().UTC().Format(time.RFC3339)))
 	}
 	switch c.Action {
 	case caapi.ActionFile, caapi.ActionList, caapi.ActionApprove, caapi.ActionDeny:
 	default:
-		return who, c, refusal(CodeInvalidRequest, fmt.Sprintf("unknown action %q (file, list, approve, deny)", c.Action))
+		return who, c, refusal(caapi.CodeInvalidRequest, fmt.Sprintf("unknown action %q (file, list, approve, deny)", c.Action))
 	}
 	return who, c, nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 )
 
 // CertSigner signs the certificates the CA builds: a key it holds
@@ -70,9 +72,9 @@ func (a *Authority) hostCA() CertSigner {
 // in Vault, goes to the server log and the cert.refused record.
 func signerError(who string, err error) *Error {
 	return &Error{
-		Code:    CodeInternal,
+		Code:    caapi.CodeInternal,
 		Message: "the certificate authority could not sign (nothing was issued); tell the gatehouse operator, whose log says why",
-		Status:  statusFor(CodeInternal),
+		Status:  statusFor(caapi.CodeInternal),
 		Err:     fmt.Errorf("ca: sign for %s: %w", who, err),
 	}
 }

@@ -10,8 +10,8 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/policy"
-
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -76,7 +76,7 @@ func TestSignerFailureRecorded(t *testing.T) {
 		Identity: alice(), PublicKey: newSigner(t).PublicKey(), Grants: []string{"orders:readonly"},
 	})
 	var e *Error
-	if !errors.As(err, &e) || e.Code != CodeInternal || !errors.Is(err, why) {
+	if !errors.As(err, &e) || e.Code != caapi.CodeInternal || !errors.Is(err, why) {
 		t.Fatalf("err = %v, want an internal error wrapping the signer's", err)
 	}
 	if ev := rec.last(t); ev.Type != event.TypeCertRefused || !strings.Contains(string(ev.Raw), "raise max_ttl") {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 )
 
 // minRSABits is the smallest RSA key the CA signs (NIST SP 800-57 part 1
@@ -23,31 +25,31 @@ func validateRequest(req Request, sources []string) error {
 		return asError(fmt.Errorf("ca: request source %q, want one of %s", req.Source, strings.Join(sources, ", ")))
 	}
 	if req.PublicKey == nil {
-		return refusal(CodeInvalidRequest, "a public key is required")
+		return refusal(caapi.CodeInvalidRequest, "a public key is required")
 	}
 	if err := checkKeyType(req.PublicKey); err != nil {
 		return err
 	}
 	id := req.Identity
 	if id.Subject == "" || id.Issuer == "" {
-		return refusal(CodeInvalidRequest, "the identity has no subject or issuer, so the certificate could not name who it is for")
+		return refusal(caapi.CodeInvalidRequest, "the identity has no subject or issuer, so the certificate could not name who it is for")
 	}
 	// The identity becomes the KeyId and the identity extension, which
 	// logs, the console and ssh show to people.
 	if err := id.Validate(); err != nil {
-		return refusal(CodeInvalidRequest, "the identity cannot go into a certificate: "+err.Error())
+		return refusal(caapi.CodeInvalidRequest, "the identity cannot go into a certificate: "+err.Error())
 	}
 	if req.TTL < 0 {
-		return refusal(CodeInvalidRequest, fmt.Sprintf("the TTL %s is negative", req.TTL))
+		return refusal(caapi.CodeInvalidRequest, fmt.Sprintf("the TTL %s is negative", req.TTL))
 	}
 	if id.Agent != "" && !validAgentName(id.Agent) {
-		return refusal(CodeInvalidRequest, fmt.Sprintf("agent name %q: use up to 64 letters, digits, '.', '-' and '_'", id.Agent))
+		return refusal(caapi.CodeInvalidRequest, fmt.Sprintf("agent name %q: use up to 64 letters, digits, '.', '-' and '_'", id.Agent))
 	}
 	for _, f := range []struct{ name, value string }{
 		{"request_id", id.RequestID}, {"ticket_id", id.TicketID}, {"run_id", id.RunID},
 	} {
 		if !printable(f.value, maxFieldLen) {
-			return refusal(CodeInvalidRequest, fmt.Sprintf("%s: at most %d printable characters", f.name, maxFieldLen))
+			return refusal(caapi.CodeInvalidRequest, fmt.Sprintf("%s: at most %d printable characters", f.name, maxFieldLen))
 		}
 	}
 	return nil
@@ -56,18 +58,18 @@ func validateRequest(req Request, sources []string) error {
 // checkKeyType accepts Ed25519, ECDSA and RSA of at least minRSABits.
 func checkKeyType(pub gossh.PublicKey) error {
 	if _, ok := pub.(*gossh.Certificate); ok {
-		return refusal(CodeKeyType, "the public key is a certificate; send the plain public key (the .pub file without -cert)")
+		return refusal(caapi.CodeKeyType, "the public key is a certificate; send the plain public key (the .pub file without -cert)")
 	}
 	switch pub.Type() {
 	case gossh.KeyAlgoED25519, gossh.KeyAlgoECDSA256, gossh.KeyAlgoECDSA384, gossh.KeyAlgoECDSA521:
 		return nil
 	case gossh.KeyAlgoRSA:
 		if bits := rsaBits(pub); bits < minRSABits {
-			return refusal(CodeKeyType, fmt.Sprintf("RSA keys need at least %d bits, this one has %d; use ssh-keygen -t ed25519", minRSABits, bits))
+			return refusal(caapi.CodeKeyType, fmt.Sprintf("RSA keys need at least %d bits, this one has %d; use ssh-keygen -t ed25519", minRSABits, bits))
 		}
 		return nil
 	default:
-		return refusal(CodeKeyType, fmt.Sprintf("keys of type %s are not signed; use ed25519 (ssh-keygen -t ed25519), ecdsa, or rsa of %d bits or more", pub.Type(), minRSABits))
+		return refusal(caapi.CodeKeyType, fmt.Sprintf("keys of type %s are not signed; use ed25519 (ssh-keygen -t ed25519), ecdsa, or rsa of %d bits or more", pub.Type(), minRSABits))
 	}
 }
 

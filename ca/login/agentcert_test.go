@@ -169,12 +169,12 @@ func TestAgentCertRefusals(t *testing.T) {
 		wantText string
 	}{
 		{name: "grant beyond the engineer's", opts: AgentOptions{Agent: "claude", Grants: []string{"orders:admin"}},
-			wantCode: ca.CodeGrantNotAllowed, wantText: "beyond your own grants"},
+			wantCode: caapi.CodeGrantNotAllowed, wantText: "beyond your own grants"},
 		{name: "ttl over the agent cap", opts: AgentOptions{Agent: "claude", TTL: 45 * time.Minute},
-			wantCode: ca.CodeTTLExceeded, wantText: "agent_max_ttl"},
+			wantCode: caapi.CodeTTLExceeded, wantText: "agent_max_ttl"},
 		{name: "agent name that is a path", opts: AgentOptions{Agent: "../claude"}, wantText: "agent name"},
 		{name: "engineer certificate revoked", opts: AgentOptions{Agent: "claude"}, revoked: true,
-			wantCode: ca.CodeRevoked, wantText: "revoked"},
+			wantCode: caapi.CodeRevoked, wantText: "revoked"},
 		{name: "engineer certificate expired", opts: AgentOptions{Agent: "claude"}, later: 2 * time.Hour, wantText: "gatehouse login"},
 	}
 	for _, tt := range tests {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/ca/caapi"
+	"github.com/gatehouse-dev/gatehouse/internal/listen"
 )
 
 // maxAnswer bounds what is read from the CA: its answers are small JSON.
@@ -172,21 +172,13 @@ func normalizeServer(s string) (string, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return "", fmt.Errorf("login: server %q: want a URL like http://127.0.0.1:8443", s)
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !listen.IsLoopbackHost(u.Hostname()) {
 		return "", fmt.Errorf("login: server %q: plain http is allowed only on loopback; use https", s)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return "", fmt.Errorf("login: server %q: want a base URL without query or fragment", s)
 	}
 	return strings.TrimRight(u.String(), "/"), nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // errNoIdP is returned when the CA has no identity provider configured.

@@ -20,7 +20,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/syncbuf"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
@@ -299,11 +299,11 @@ func TestLoginServerErrors(t *testing.T) {
 		want   string // what the message says
 	}{
 		{"grant not entitled", func(o *Options) { o.Grants = []string{"rawpg:direct"} },
-			http.StatusForbidden, ca.CodeGrantNotAllowed, "rawpg:direct"},
+			http.StatusForbidden, caapi.CodeGrantNotAllowed, "rawpg:direct"},
 		{"ttl over the cap", func(o *Options) { o.TTL = 2 * time.Hour },
-			http.StatusBadRequest, ca.CodeTTLExceeded, "1h"},
+			http.StatusBadRequest, caapi.CodeTTLExceeded, "1h"},
 		{"wrong token", func(o *Options) { o.DevToken = "ghdev_not-the-current-one" },
-			http.StatusUnauthorized, ca.CodeInvalidToken, "each works once"},
+			http.StatusUnauthorized, caapi.CodeInvalidToken, "each works once"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tca := newTestCA(t, testCAOptions{devMode: true})
@@ -344,12 +344,12 @@ func TestLoginRateLimited(t *testing.T) {
 		}
 		codes = append(codes, se.Code)
 	}
-	if want := []string{ca.CodeInvalidToken, ca.CodeInvalidToken, ca.CodeRateLimited, ca.CodeRateLimited}; !equal(codes, want) {
+	if want := []string{caapi.CodeInvalidToken, caapi.CodeInvalidToken, caapi.CodeRateLimited, caapi.CodeRateLimited}; !equal(codes, want) {
 		t.Errorf("refusals %q, want %q", codes, want)
 	}
 	opts.DevToken = tca.devToken()
 	var se *ServerError
-	if _, err := Login(context.Background(), opts); !errors.As(err, &se) || se.Code != ca.CodeRateLimited || se.StatusCode != http.StatusTooManyRequests {
+	if _, err := Login(context.Background(), opts); !errors.As(err, &se) || se.Code != caapi.CodeRateLimited || se.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("a good token from a throttled source: %v, want rate_limited", err)
 	}
 }

@@ -10,10 +10,12 @@ import (
 	"os/user"
 	"strings"
 
+	gossh "golang.org/x/crypto/ssh"
+
 	"github.com/gatehouse-dev/gatehouse/ca"
+	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder"
-	gossh "golang.org/x/crypto/ssh"
 )
 
 func runCA(ctx context.Context, args []string, out io.Writer) error {
@@ -100,7 +102,7 @@ func runCASign(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		// The operator is the one to act on the cause (e.g. what to
 		// change in Vault), which the CA keeps from remote callers.
-		if ce := (*ca.Error)(nil); errors.As(err, &ce) && ce.Err != nil && ce.Code == ca.CodeInternal {
+		if ce := (*ca.Error)(nil); errors.As(err, &ce) && ce.Err != nil && ce.Code == caapi.CodeInternal {
 			return fmt.Errorf("%w: %v", err, ce.Err)
 		}
 		return err

@@ -53,9 +53,12 @@ func (h HTTP) Listen() (ln net.Listener, scheme string, err error) {
 // the loopback). Any other name is not: what it resolves to can change.
 func IsLoopback(hostport string) bool {
 	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return false
-	}
+	return err == nil && IsLoopbackHost(host)
+}
+
+// IsLoopbackHost is IsLoopback for a host without a port (a URL's
+// Hostname).
+func IsLoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}
