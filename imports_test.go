@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -13,51 +14,56 @@ import (
 const module = "github.com/gatehouse-dev/gatehouse"
 
 // allowedImports is DESIGN.md's import direction: each package may import
-// only the gatehouse packages listed for it (cmd, e2e and bench may import all).
+// only the gatehouse packages listed for it (cmd, e2e and bench may import
+// all). docs/architecture.md, "Import rules", states the same list
+// (TestArchitectureStatesImportRules).
 var allowedImports = map[string][]string{
-	"policy":           {"policy/sqlkind"},
-	"policy/sqlkind":   {},
-	"policy/sqlclass":  {"policy/sqlkind"},
-	"policy/masking":   {},
-	"policy/lineage":   {},
-	"recorder":         {"recorder/event", "internal/privatefile"},
-	"recorder/event":   {}, // the recording format: every writer and reader shares it
-	"recorder/s3store": {"recorder", "internal/privatefile"},
-	"ca":               {"policy", "recorder/event", "ca/caapi", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip", "internal/sourcelimit"},
-	"ca/krl":           {},
-	"ca/sshsig":        {},
-	"ca/login":         {"policy", "ca/caapi", "ca/sshsig", "ca/krl", "internal/privatefile", "internal/listen"},
-	// The certificate API's wire types, shared by the server (ca) and the
-	// client (ca/login); AccessRequest carries a policy.Identity.
-	"ca/caapi":       {"policy"},
-	"bastion":        {"policy", "recorder", "recorder/event", "bastion/pgsession", "bastion/pgwire", "bastion/relay", "policy/masking", "internal/clip", "internal/sourcelimit"},
-	"bastion/pgwire": {},
-	"bastion/relay":  {},
-	"internal/pgrun": {},
-	// The server's recording store stack: file store, spool, uploader.
-	"recorder/stack": {"recorder", "recorder/s3store"},
+	// What a statement does, what a policy says of it: pure, no I/O.
+	"policy":          {"policy/sqlkind"},
+	"policy/sqlkind":  {},
+	"policy/sqlclass": {"policy/sqlkind"},
+	"policy/masking":  {},
+	"policy/lineage":  {},
 
-	// The PostgreSQL session adapter: bastion hands it postgres channels.
+	// Recording: the format, the streams, where they are kept.
+	"recorder/event":   {}, // the recording format: every writer and reader shares it
+	"recorder":         {"recorder/event", "internal/privatefile"},
+	"recorder/s3store": {"recorder", "internal/privatefile"},
+	"recorder/stack":   {"recorder", "recorder/s3store"}, // the server's store: file store, spool, uploader
+
+	// The CA, its wire types (AccessRequest carries a policy.Identity),
+	// and the client that logs in.
+	"ca/caapi":  {"policy"},
+	"ca/krl":    {},
+	"ca/sshsig": {},
+	"ca":        {"policy", "recorder/event", "ca/caapi", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip", "internal/sourcelimit"},
+	"ca/login":  {"policy", "ca/caapi", "ca/sshsig", "ca/krl", "internal/privatefile", "internal/listen"},
+
+	// The SSH server, and the PostgreSQL sessions it hands channels to.
+	"bastion":           {"policy", "recorder", "recorder/event", "bastion/pgsession", "bastion/pgwire", "bastion/relay", "policy/masking", "internal/clip", "internal/sourcelimit"},
 	"bastion/pgsession": {"policy", "recorder", "recorder/event", "bastion/pgwire", "policy/sqlclass", "policy/sqlkind", "policy/masking", "policy/lineage", "internal/clip"},
-	// Real test servers (PostgreSQL, MinIO, Dex) for e2e and tests built
-	// with the servers tag.
-	"internal/testenv": {},
-	// A build tool: summarises go test -json for make e2e.
-	"scripts/testsummary": {},
+	"bastion/pgwire":    {},
+	"bastion/relay":     {},
+
 	// The Vault client: cmd wires it into ca (a CertSigner) and bastion (a
 	// CredentialSource); neither imports it.
 	"internal/vault": {},
-	// Plumbing any package may use: owner-only files written atomically,
-	// and a buffer safe to read while it is written (tests, bench).
+	// The throwaway PostgreSQL of gatehouse dev.
+	"internal/pgrun": {},
+	// Real test servers (PostgreSQL, MinIO, Dex) for e2e and tests built
+	// with the servers tag.
+	"internal/testenv": {},
+	// Plumbing any package may use: owner-only files written atomically;
+	// a buffer safe to read while it is written (tests, bench); the cap on
+	// client-supplied text before it is recorded; per-source limits on
+	// attempts that fail (bastion, ca); plain HTTP only on loopback.
 	"internal/privatefile": {},
 	"internal/syncbuf":     {},
-	// Bounds client-supplied text before it is recorded.
-	"internal/clip": {},
-	// Per-source limits on attempts that fail (bastion, ca).
+	"internal/clip":        {},
 	"internal/sourcelimit": {},
-	// Plain HTTP only on loopback: the CA API's listener (and the
-	// auditor console's), opened by cmd.
-	"internal/listen": {},
+	"internal/listen":      {},
+	// A build tool: summarises go test -json for make e2e.
+	"scripts/testsummary": {},
 }
 
 // allowedTestImports lists what a package's tests may import besides its
@@ -205,4 +211,59 @@ func gatehouseImports(imports []string) []string {
 		}
 	}
 	return deps
+}
+
+// TestArchitectureStatesImportRules keeps docs/architecture.md's "Import
+// rules" list the same as allowedImports, so the document cannot drift
+// from what this file enforces.
+func TestArchitectureStatesImportRules(t *testing.T) {
+	doc, err := os.ReadFile("docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n## Import rules\n")
+	if !ok {
+		t.Fatal(`docs/architecture.md has no "## Import rules" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	stated := map[string][]string{}
+	for _, line := range strings.Split(section, "\n") {
+		rest, ok := strings.CutPrefix(line, "- `")
+		if !ok {
+			continue
+		}
+		pkg, deps, ok := strings.Cut(rest, "`: ")
+		if !ok {
+			t.Errorf("architecture.md: %q: want - `PACKAGE`: `DEP`, `DEP` (or nothing)", line)
+			continue
+		}
+		list := []string{}
+		if deps != "nothing" {
+			for _, d := range strings.Split(deps, ", ") {
+				list = append(list, strings.Trim(d, "`"))
+			}
+		}
+		stated[pkg] = list
+	}
+	for pkg, allowed := range allowedImports {
+		got, ok := stated[pkg]
+		switch {
+		case !ok:
+			t.Errorf("architecture.md does not state the import rule of %s (allowed: %v)", pkg, allowed)
+		case !sameSet(got, allowed):
+			t.Errorf("architecture.md says %s imports %v; imports_test.go allows %v", pkg, got, allowed)
+		}
+	}
+	for pkg := range stated {
+		if _, ok := allowedImports[pkg]; !ok {
+			t.Errorf("architecture.md states a rule for %s, which allowedImports does not know", pkg)
+		}
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
