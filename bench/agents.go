@@ -95,7 +95,8 @@ func (r agentResult) tps() float64 { return float64(r.statements) / r.elapsed.Se
 // manyAgentsResults is what manyAgents measured, for the report.
 type manyAgentsResults struct {
 	runs      []agentResult
-	fsyncNote string // how fsyncs were counted, or why not
+	fsyncNote string        // how fsyncs were counted, or why not
+	diskFsync time.Duration // the median append + fsync in the recordings' file system
 	idle      *idleResult
 }
 
@@ -111,6 +112,10 @@ func manyAgents(ctx context.Context, o options, s manyAgentsSetup) (*manyAgentsR
 		if err != nil {
 			return nil, err
 		}
+		if res.diskFsync, err = fsyncLatency(s.tmp); err != nil {
+			return nil, err
+		}
+		say("many agents: one append + fsync in %s takes %.3f ms (median of %d)", s.tmp, ms(res.diskFsync), fsyncSamples)
 		for _, n := range o.agents {
 			for _, p := range paths {
 				say("many agents: %d through %s, -M %s, %s", n, p.label, o.mode, o.duration)
@@ -436,4 +441,61 @@ func (m *manyAgentsResults) reportRuns(o options) {
 	fmt.Println(m.fsyncNote)
 	fmt.Println("† spooled (fsync) in recording.dir, uploaded to MinIO, whose own fsyncs are not counted.")
 	fmt.Println("* diagnostic only: the file store on /dev/shm, where fsync costs nothing; not durable.")
+	m.reportTargets()
+}
+
+// reportTargets prints issue 15's targets for the runs that were made.
+func (m *manyAgentsResults) reportTargets() {
+	find := func(name string, n int) *agentResult {
+		for i := range m.runs {
+			if m.runs[i].path.name == name && m.runs[i].n == n {
+				return &m.runs[i]
+			}
+		}
+		return nil
+	}
+	if file, ssh := find("gatehouse", 16), find("openssh", 16); file != nil && ssh != nil {
+		r := file.tps() / ssh.tps()
+		fmt.Printf("Target (issue 15) 16 agents, file store ≥ 0.8× OpenSSH's TPS: %.2f× — %s\n", r, verdict(r >= 0.8))
+	}
+	if s3, file := find("gatehouse-s3", 16), find("gatehouse", 16); s3 != nil && file != nil {
+		r := s3.tps() / file.tps()
+		fmt.Printf("Target (issue 15) 16 agents, S3 store within 5 %% of the file store's TPS: %.2f× — %s\n", r, verdict(r >= 0.95))
+	}
+	if file, ssh := find("gatehouse", 1), find("openssh", 1); file != nil && ssh != nil {
+		p50, p99 := file.p50-ssh.p50, file.p99-ssh.p99
+		limit := m.diskFsync + 100*time.Microsecond
+		fmt.Printf("Target (issue 15) 1 agent, file store's added p50 ≤ one fsync (%.3f ms) + 0.1 ms: %+.3f ms — %s\n",
+			ms(m.diskFsync), ms(p50), verdict(p50 <= limit))
+		fmt.Printf("Target (issue 15) 1 agent, file store's added p99 ≤ 1 ms: %+.3f ms — %s\n", ms(p99), verdict(p99 <= time.Millisecond))
+	}
+}
+
+// fsyncSamples is how many appends fsyncLatency times.
+const fsyncSamples = 200
+
+// fsyncLatency times appending a statement-sized line to a file in dir
+// and fsyncing it, as the file store does for a decision: the "one fsync
+// of this disk" of issue 15's latency target.
+func fsyncLatency(dir string) (time.Duration, error) {
+	f, err := os.CreateTemp(dir, "fsync-probe-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	line := []byte(strings.Repeat("x", 599) + "\n")
+	times := make([]time.Duration, fsyncSamples)
+	for i := range times {
+		t := time.Now()
+		if _, err := f.Write(line); err != nil {
+			return 0, err
+		}
+		if err := f.Sync(); err != nil {
+			return 0, fmt.Errorf("fsync in %s: %w", dir, err)
+		}
+		times[i] = time.Since(t)
+	}
+	slices.Sort(times)
+	return percentile(times, 0.5), nil
 }

@@ -19,6 +19,12 @@
 // serves the database as a protocol: tcp target, a path through its SSH
 // server and byte relay alone: the floor under the proxy.
 //
+// With -agents 1,4,16,64, that many agents at once, each its own SSH
+// connection, certificate and PostgreSQL session, run pgbench -S's
+// statement directly, through OpenSSH's sshd and through the gatehouses;
+// with -idle-sessions N, N sessions are held open through a gatehouse of
+// their own while its memory, threads and goroutines are read.
+//
 // See docs/benchmarks.md for figures and how to read them.
 package main
 
