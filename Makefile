@@ -55,10 +55,16 @@ fuzz:
 	  done; \
 	done
 
-## bench: pgbench -S direct, through an OpenSSH tunnel and through gatehouse, side by side
-## (docs/benchmarks.md). BENCHFLAGS passes options, e.g. BENCHFLAGS="-rounds 3 -profile /tmp/prof".
+## bench: pgbench -S direct, through an OpenSSH tunnel and through gatehouse, side by side; then
+## many agents (BENCH_AGENTS counts, each agent its own SSH connection and certificate) and
+## BENCH_IDLE idle sessions through one gatehouse (docs/benchmarks.md). BENCH_SECONDS is each run's
+## length. Quicker: make bench BENCH_AGENTS=1,4 BENCH_SECONDS=5 BENCH_IDLE=50. BENCHFLAGS passes
+## options, e.g. BENCHFLAGS="-rounds 3 -profile /tmp/prof"; BENCH_AGENTS= BENCH_IDLE=0 leaves the new runs out.
+BENCH_AGENTS  ?= 1,4,16,64
+BENCH_SECONDS ?= 10
+BENCH_IDLE    ?= 1000
 bench: build
-	$(GO) run ./bench -gatehouse $(BIN) $(BENCHFLAGS)
+	$(GO) run ./bench -gatehouse $(BIN) -agents=$(BENCH_AGENTS) -duration=$(BENCH_SECONDS)s -idle-sessions=$(BENCH_IDLE) $(BENCHFLAGS)
 
 clean:
 	rm -rf bin

@@ -19,6 +19,12 @@
 // serves the database as a protocol: tcp target, a path through its SSH
 // server and byte relay alone: the floor under the proxy.
 //
+// With -agents 1,4,16,64, that many agents at once, each its own SSH
+// connection, certificate and PostgreSQL session, run pgbench -S's
+// statement directly, through OpenSSH's sshd and through the gatehouses;
+// with -idle-sessions N, N sessions are held open through a gatehouse of
+// their own while its memory, threads and goroutines are read.
+//
 // See docs/benchmarks.md for figures and how to read them.
 package main
 
@@ -45,10 +51,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/internal/pgrun"
 	"github.com/gatehouse-dev/gatehouse/internal/syncbuf"
@@ -70,6 +78,9 @@ type options struct {
 	s3             bool
 	decisionWindow time.Duration
 	minio          string
+	agents         []int // the many-agents mode's agent counts (none: not run)
+	idleSessions   int   // the idle-scale run's sessions (0: not run)
+	idleSettle     time.Duration
 }
 
 func main() {
@@ -89,6 +100,12 @@ func main() {
 	flag.BoolVar(&o.s3, "s3", true, "also run gatehouse recording to S3 with Object Lock, on a MinIO server (false: leave it out, e.g. without MinIO)")
 	flag.StringVar(&o.minio, "minio", "", "the MinIO server binary (default: the one `make test-deps` caches in ~/.cache/gatehouse/bin, else minio on PATH)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, recordings) instead of removing it")
+	flag.Func("agents", "many agents: comma-separated agent counts, e.g. 1,4,16,64; each agent its own SSH connection, certificate and PostgreSQL session, for -duration per path (empty: not run)", func(v string) (err error) {
+		o.agents, err = parseCounts(v)
+		return err
+	})
+	flag.IntVar(&o.idleSessions, "idle-sessions", 0, "idle scale: this many sessions (SSH connection + masked PostgreSQL session) held open at once through one gatehouse, its RSS and threads measured (0: not run)")
+	flag.DurationVar(&o.idleSettle, "idle-settle", 15*time.Second, "idle scale: how long after the sessions close gatehouse's memory is measured again")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -179,6 +196,9 @@ func run(ctx context.Context, o options) error {
 	})
 	db := &database{port: pg.Port, name: "orders", owner: "app_owner", ownerPassword: randomHex(12)}
 	if err := db.setUp(ctx, pg.Password); err != nil {
+		return err
+	}
+	if err := raiseMaxConnections(ctx, pg, filepath.Join(tmp, "pg"), connectionsNeeded(o)); err != nil {
 		return err
 	}
 	say("pgbench -i -s %d (as %s, directly)", o.scale, db.owner)
@@ -285,6 +305,11 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
+	many, err := manyAgents(ctx, o, manyAgentsSetup{db: db, sshd: sshd, paths: paths, tmp: tmp, done: &done})
+	if err != nil {
+		return err
+	}
+
 	var bulk []bulkResult
 	if o.bulkRows > 0 {
 		if bulk, err = bulkReads(ctx, o, db, sshPort, ghPort); err != nil {
@@ -294,6 +319,7 @@ func run(ctx context.Context, o options) error {
 
 	load, _ = os.ReadFile("/proc/loadavg")
 	report(o, paths, sshTimes, ghTimes, strings.Join(strings.Fields(string(load))[:3], " "))
+	many.report(o)
 	reportBulk(o, bulk)
 	if o.profile != "" {
 		return reportProfiles(ctx, tools, paths, o.profile)
@@ -424,6 +450,9 @@ func (p *process) waitFor(ctx context.Context, what string, ready func() bool, l
 type sshdServer struct {
 	pid    int
 	config string // the client's ssh_config, Host bench-sshd
+	// For the many-agents mode's Go clients.
+	addr, user         string
+	clientKey, hostKey string // private key files; hostKey.pub is the public one
 }
 
 // startSSHD runs a private sshd on 127.0.0.1 (INFRA.md) that accepts one
@@ -513,7 +542,8 @@ LogLevel ERROR
 	if err := p.waitFor(ctx, "sshd", func() bool { return tcpUp(addr) }, func() string { return readTail(logPath) }); err != nil {
 		return nil, err
 	}
-	return &sshdServer{pid: cmd.Process.Pid, config: clientConfig}, nil
+	return &sshdServer{pid: cmd.Process.Pid, config: clientConfig,
+		addr: addr, user: me.Username, clientKey: clientKey, hostKey: hostKey}, nil
 }
 
 // clientCommon ends every Host block the benchmark writes.
@@ -528,6 +558,12 @@ const clientCommon = `  BatchMode yes
 type gatehouseServer struct {
 	pid       int
 	sshConfig string // Host gatehouse
+	// For the many-agents mode: how to reach it and mint certificates.
+	bin, dir, cfgPath, logPath, sshAddr string
+	env                                 []string // of the gatehouse commands
+	hostCA                              string   // the @cert-authority line
+	mu                                  sync.Mutex
+	agents                              []ssh.Signer // agent certificates made so far
 }
 
 // gatehouseConfig: one postgres target whose readonly role connects as the
@@ -541,13 +577,14 @@ targets:
   orders:
     protocol: postgres
     address: 127.0.0.1:%d
-    # -clients sessions of one certificate at once: the bench measures
-    # throughput, not the session limits.
-    max_sessions: 1000
-    max_sessions_per_certificate: 1000
+    # -clients sessions of one certificate at once, -agents and
+    # -idle-sessions sessions: the bench measures throughput and scale,
+    # not the session limits.
+    max_sessions: %[9]d
+    max_sessions_per_certificate: %[9]d
     roles:
       readonly:
-        credentials: &owner {user: %s, password_file: %s}
+        credentials: &owner {user: %[5]s, password_file: %[6]s}
         statements: readonly
       # masked reads the bulk table through a masking policy (-bulk-rows).
       masked:
@@ -558,7 +595,7 @@ targets:
   # byte relay alone, the floor under the PostgreSQL proxy.
   relay:
     protocol: tcp
-    address: 127.0.0.1:%d
+    address: 127.0.0.1:%[7]d
     roles:
       direct: {}
 statements:
@@ -569,12 +606,13 @@ masking:
     columns:
       public.bulk.email: email
       public.bulk.card: last4
-%s`
+%[8]s`
 
 // startGatehouse runs `gatehouse ca init` and `serve` with data in dir,
 // recording as rec says, and mints a certificate for orders:readonly with
 // `ca sign`.
-func startGatehouse(ctx context.Context, bin, dir string, rec recordingSetup, db *database, done *cleanups) (*gatehouseServer, error) {
+func startGatehouse(ctx context.Context, o options, dir string, rec recordingSetup, db *database, done *cleanups) (*gatehouseServer, error) {
+	bin := o.gatehouse
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -593,7 +631,7 @@ func startGatehouse(ctx context.Context, bin, dir string, rec recordingSetup, db
 	}
 	sshAddr, apiAddr := fmt.Sprintf("127.0.0.1:%d", sshPort), fmt.Sprintf("127.0.0.1:%d", apiPort)
 	cfgPath := filepath.Join(dir, "gatehouse.yaml")
-	cfg := fmt.Sprintf(gatehouseConfig, dir, sshAddr, apiAddr, db.port, db.owner, pwFile, db.port, rec.yaml)
+	cfg := fmt.Sprintf(gatehouseConfig, dir, sshAddr, apiAddr, db.port, db.owner, pwFile, db.port, rec.yaml, sessionLimit(o))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -609,7 +647,7 @@ func startGatehouse(ctx context.Context, bin, dir string, rec recordingSetup, db
 	}
 	done.add(func() { logFile.Close() })
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	cmd.Env = env
+	cmd.Env = append(env, rec.serveEnv...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	p, err := startProcess(cmd, done)
 	if err != nil {
@@ -664,7 +702,8 @@ func startGatehouse(ctx context.Context, bin, dir string, rec recordingSetup, db
 `+clientCommon, sshPort, key, key+"-cert.pub", knownHosts)), 0o600); err != nil {
 		return nil, err
 	}
-	return &gatehouseServer{pid: cmd.Process.Pid, sshConfig: sshConfig}, nil
+	return &gatehouseServer{pid: cmd.Process.Pid, sshConfig: sshConfig, bin: bin, dir: dir, cfgPath: cfgPath,
+		logPath: logPath, sshAddr: sshAddr, env: env, hostCA: info.HostCAKnownHosts}, nil
 }
 
 // startTunnel runs `ssh -N -L PORT:dest host` and returns the local port.
@@ -696,6 +735,7 @@ type path struct {
 	server         func() []int // the tunnel's server-side processes, for CPU accounting
 	aux            []int        // more processes the path uses (MinIO), counted apart
 	profiled       bool
+	gh             *gatehouseServer // the gatehouse behind the path, if one is
 	runs           []result
 	profiles       []*profiler
 }

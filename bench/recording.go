@@ -21,8 +21,9 @@ import (
 // configuration's recording block, and what the environment of serve and
 // of the gatehouse commands needs besides.
 type recordingSetup struct {
-	yaml string
-	env  []string
+	yaml     string
+	env      []string
+	serveEnv []string // for gatehouse serve alone
 }
 
 func fileRecording(dir string) recordingSetup {
@@ -149,7 +150,7 @@ func startMinIO(ctx context.Context, bin, dir string, done *cleanups) (*minioSer
 // tunnel to its orders target; aux are more processes the path uses
 // (MinIO, for S3), whose CPU is counted apart.
 func gatehousePath(ctx context.Context, o options, dir string, rec recordingSetup, db *database, done *cleanups, aux ...int) (*path, *gatehouseServer, error) {
-	gh, err := startGatehouse(ctx, o.gatehouse, dir, rec, db, done)
+	gh, err := startGatehouse(ctx, o, dir, rec, db, done)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -157,7 +158,7 @@ func gatehousePath(ctx context.Context, o options, dir string, rec recordingSetu
 	if err != nil {
 		return nil, nil, err
 	}
-	p := &path{port: port, user: "readonly", profiled: true, aux: aux,
+	p := &path{port: port, user: "readonly", profiled: true, aux: aux, gh: gh,
 		server: func() []int { return []int{gh.pid} }}
 	return p, gh, nil
 }
