@@ -18,6 +18,9 @@ var allowedImports = map[string][]string{
 	"policy/lineage":   {},
 	"recorder":         {"internal/privatefile"},
 	"recorder/s3store": {"recorder", "internal/privatefile"},
+	// The group-committed journal every stream's lines also go to; the
+	// file store (recorder) writes and recovers through it.
+	"recorder/journal": {},
 	"ca":               {"policy", "ca/caapi", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip", "internal/sourcelimit"},
 	"ca/krl":           {},
 	"ca/sshsig":        {},
