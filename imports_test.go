@@ -16,7 +16,7 @@ var allowedImports = map[string][]string{
 	"policy/sqlclass":  {"policy/sqlkind"},
 	"policy/masking":   {},
 	"policy/lineage":   {},
-	"recorder":         {"internal/privatefile"},
+	"recorder":         {"internal/privatefile", "recorder/journal"},
 	"recorder/s3store": {"recorder", "internal/privatefile"},
 	// The group-committed journal every stream's lines also go to; the
 	// file store (recorder) writes and recovers through it.
@@ -33,7 +33,7 @@ var allowedImports = map[string][]string{
 	"bastion/relay":  {},
 	"internal/pgrun": {},
 	// The server's recording store stack: file store, spool, uploader.
-	"recorder/stack": {"recorder", "recorder/s3store"},
+	"recorder/stack": {"recorder", "recorder/journal", "recorder/s3store"},
 
 	// The PostgreSQL session adapter: bastion hands it postgres channels.
 	"bastion/pgsession": {"policy", "recorder", "bastion/pgwire", "policy/sqlclass", "policy/sqlkind", "policy/masking", "policy/lineage", "internal/clip"},

@@ -40,6 +40,7 @@ var ErrClosed = errors.New("journal: closed")
 // reported), so every waiter and every later Append gets it.
 type Journal struct {
 	dir    string
+	first  uint64 // the first segment of this run
 	size   int64
 	create CreateFunc
 	lock   *os.File // the directory, flocked while the journal is open
@@ -74,8 +75,10 @@ type segment struct {
 }
 
 // Open starts a journal in cfg.Dir, in a new segment after those there:
-// those are an earlier run's, for recovery (Read) to complete the
-// streams from and remove. Close ends it.
+// those are an earlier run's, for recovery to complete the streams from
+// (Read(dir, j.First())) and Remove. The directory is locked while the
+// journal is open, so that no other process writes or recovers it. Close
+// ends it.
 func Open(cfg Config) (*Journal, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("journal: create %s: %w", cfg.Dir, err)
@@ -102,6 +105,7 @@ func Open(cfg Config) (*Journal, error) {
 	if len(names) > 0 {
 		n = names[len(names)-1] + 1
 	}
+	j.first = n
 	if j.cur, err = j.newSegment(n, j.size); err != nil {
 		lock.Close()
 		return nil, err
@@ -216,6 +220,20 @@ func (j *Journal) Appended() Pos {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.appended
+}
+
+// First is the number of the first segment this journal wrote: those
+// below it are an earlier run's, for recovery (Read(dir, j.First())).
+func (j *Journal) First() uint64 { return j.first }
+
+// Dir is the journal's directory.
+func (j *Journal) Dir() string { return j.dir }
+
+// Current is the number of the segment being written.
+func (j *Journal) Current() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.cur.n
 }
 
 // Segments is how many segments the journal keeps: the one being written

@@ -62,7 +62,7 @@ func TestReadsWhatWasWrittenAcrossSegments(t *testing.T) {
 	}
 	recs = append(recs, Record{Kind: "ca", Stream: "c1", Offset: 12345, Durable: true})
 	writeJournal(t, dir, 512, recs...) // ~8 records a segment: several segments
-	segs, err := Read(dir)
+	segs, err := Read(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestTornAtEveryOffset(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, segmentName(1)), torn, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			segs, err := Read(dir)
+			segs, err := Read(dir, 0)
 			if err != nil {
 				t.Fatalf("%s at %d of %d: %v", shape, k, last, err)
 			}
@@ -152,7 +152,7 @@ func TestCorruptionIsNotATornTail(t *testing.T) {
 			if err := os.WriteFile(path, data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			segs, err := Read(dir)
+			segs, err := Read(dir, 0)
 			var ce *CorruptError
 			if !errors.As(err, &ce) || ce.Path != path || ce.Offset != second {
 				t.Fatalf("Read = %v; want a CorruptError naming %s at offset %d", err, path, second)
@@ -310,7 +310,7 @@ func TestCloseEndsTheCommitter(t *testing.T) {
 	if _, err := j.Append(line(2)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Append after Close = %v, want ErrClosed", err)
 	}
-	segs, err := Read(dir)
+	segs, err := Read(dir, 0)
 	if err != nil || len(segs) != 1 || len(segs[0].Records) != 1 {
 		t.Fatalf("after Close: %v, %+v; want the one record, durable", err, segs)
 	}
@@ -321,5 +321,34 @@ func TestCloseEndsTheCommitter(t *testing.T) {
 	defer j2.Close()
 	if !exists(t, dir, 2) {
 		t.Error("the second journal did not start a segment after the first's")
+	}
+}
+
+// TestReadGoesOnPastACorruptSegment: a corrupt segment does not hide the
+// segments after it (a later run's).
+func TestReadGoesOnPastACorruptSegment(t *testing.T) {
+	dir := t.TempDir()
+	writeJournal(t, dir, 4096, line(1), line(2))
+	writeJournal(t, dir, 4096, line(3))
+	first := filepath.Join(dir, segmentName(1))
+	data, err := os.ReadFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[headerSize+3] ^= 1 // the first record's payload
+	if err := os.WriteFile(first, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := Read(dir, 0)
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.Path != first || ce.Offset != 0 {
+		t.Fatalf("Read = %v, want the corruption of %s at 0", err, first)
+	}
+	if len(segs) != 2 || len(segs[0].Records) != 0 {
+		t.Fatalf("read %d segments, want both, the first with no records", len(segs))
+	}
+	sameRecords(t, segs[1].Records, []Record{line(3)})
+	if before, err := Read(dir, 2); err == nil || len(before) != 1 {
+		t.Errorf("Read before segment 2 = %d segments, %v; want the first only, with its error", len(before), err)
 	}
 }

@@ -36,31 +36,53 @@ func (e *CorruptError) Error() string {
 	return fmt.Sprintf("journal: segment %s is corrupt at offset %d: %s", e.Path, e.Offset, e.Why)
 }
 
-// Read returns the segments in dir, oldest first, each with its whole
-// records. A segment's torn tail (its last record, cut short by a crash)
-// is left out, never misread. A *CorruptError stops the reading of its
-// segment: the segments before it and its records before the damage are
-// returned with it.
-func Read(dir string) ([]Segment, error) {
+// Read returns the segments in dir numbered below before (0: all),
+// oldest first, each with its whole records. A segment's torn tail (its
+// last record, cut short by a crash) is left out, never misread. Damage a
+// crash cannot explain ends the reading of its segment with a
+// *CorruptError (its records before the damage are returned); the later
+// segments are still read, and the errors joined.
+func Read(dir string, before uint64) ([]Segment, error) {
 	names, err := segmentNames(dir)
 	if err != nil {
 		return nil, err
 	}
 	var segs []Segment
+	var errs []error
 	for _, n := range names {
+		if before != 0 && n >= before {
+			break
+		}
 		path := filepath.Join(dir, segmentName(n))
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return segs, fmt.Errorf("journal: read %s: %w", path, err)
+			errs = append(errs, fmt.Errorf("journal: read %s: %w", path, err))
+			continue
 		}
 		seg, err := parseSegment(path, data)
 		seg.N = n
 		segs = append(segs, seg)
-		if err != nil {
-			return segs, err
+		errs = append(errs, err)
+	}
+	return segs, errors.Join(errs...)
+}
+
+// Remove deletes segments read by Read, once every stream they hold is
+// durable in its own file.
+func Remove(segs []Segment) error {
+	dirs := map[string]bool{}
+	for _, s := range segs {
+		if err := os.Remove(s.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("journal: remove %s: %w", s.Path, err)
+		}
+		dirs[filepath.Dir(s.Path)] = true
+	}
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			return err
 		}
 	}
-	return segs, nil
+	return nil
 }
 
 // segmentNames lists the numbers of dir's segments in order; a missing
