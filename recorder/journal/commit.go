@@ -39,6 +39,7 @@ func (j *Journal) commit() {
 	j.mu.Lock()
 	if err != nil {
 		j.fail(err)
+		j.rolled = append(j.rolled, unclosed(rolled)...) // for Close
 	} else if !failed {
 		j.durable = target
 		j.old = append(j.old, rolled...)
@@ -55,6 +56,17 @@ func (j *Journal) durableNow() Pos {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.durable
+}
+
+// unclosed are the segments a failed syncAll left open.
+func unclosed(segs []*segment) []*segment {
+	var open []*segment
+	for _, s := range segs {
+		if s.f != nil {
+			open = append(open, s)
+		}
+	}
+	return open
 }
 
 // syncAll syncs the full segments, closing them (nothing more is written
