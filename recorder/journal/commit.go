@@ -50,6 +50,7 @@ func (j *Journal) commit() {
 	j.mu.Unlock()
 	close(ch)
 	j.remove(removable)
+	j.prepareSpare()
 }
 
 func (j *Journal) durableNow() Pos {

@@ -83,3 +83,9 @@ func (fs *memFS) durableRecords(path string) []Record {
 	seg, _ := parseSegment(path, data)
 	return seg.Records
 }
+
+func (fs *memFS) createdPaths() []string {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return append([]string(nil), fs.created...)
+}

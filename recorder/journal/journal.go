@@ -45,17 +45,22 @@ type Journal struct {
 	create CreateFunc
 	lock   *os.File // the directory, flocked while the journal is open
 
-	mu       sync.Mutex
-	cur      *segment   // being written
-	rolled   []*segment // written and full, not yet synced
-	old      []*segment // synced and closed, kept while a stream needs them
-	buf      []byte     // the frame being written, reused
-	appended Pos
-	durable  Pos
-	err      error // the failure that ended the journal
-	closing  bool
-	next     chan struct{}       // closed when the next commit ends
-	synced   map[streamKey]int64 // how far each stream's own file is durable
+	mu     sync.Mutex
+	cur    *segment   // being written
+	rolled []*segment // written and full, not yet synced
+	spare  *segment   // the next segment, zero-filled ahead of need
+	// preparing is true while the committer makes the spare; prepared
+	// is signalled when it is done.
+	preparing bool
+	prepared  sync.Cond
+	old       []*segment // synced and closed, kept while a stream needs them
+	buf       []byte     // the frame being written, reused
+	appended  Pos
+	durable   Pos
+	err       error // the failure that ended the journal
+	closing   bool
+	next      chan struct{}       // closed when the next commit ends
+	synced    map[streamKey]int64 // how far each stream's own file is durable
 
 	kick chan struct{} // a waiter asks for a commit
 	stop chan struct{} // Close asks the committer to end
@@ -95,6 +100,7 @@ func Open(cfg Config) (*Journal, error) {
 	j := &Journal{dir: cfg.Dir, size: cfg.SegmentSize, create: cfg.Create, lock: lock,
 		next: make(chan struct{}), synced: map[streamKey]int64{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	j.prepared.L = &j.mu
 	if j.size <= 0 {
 		j.size = DefaultSegmentSize
 	}
@@ -147,10 +153,13 @@ func (j *Journal) Append(r Record) (Pos, error) {
 	case j.closing:
 		return 0, ErrClosed
 	}
-	j.buf = appendFrame(j.buf[:0], r)
-	if err := j.roomFor(int64(len(j.buf))); err != nil {
+	if err := j.roomFor(frameSize(r)); err != nil {
 		return 0, j.fail(err)
 	}
+	if j.err != nil || j.closing { // while roomFor waited
+		return 0, errors.Join(j.err, ErrClosed)
+	}
+	j.buf = appendFrame(j.buf[:0], r)
 	if _, err := j.cur.f.WriteAt(j.buf, j.cur.used); err != nil {
 		return 0, j.fail(fmt.Errorf("journal: write %s: %w", j.cur.path, err))
 	}
@@ -169,18 +178,56 @@ func (j *Journal) Append(r Record) (Pos, error) {
 }
 
 // roomFor moves to a new segment when the current one cannot hold n more
-// bytes; j.mu is held.
+// bytes: the spare the committer prepared, or, if there is none, one made
+// now (appends wait for it to be zero-filled). j.mu is held, and released
+// while the committer finishes a spare.
 func (j *Journal) roomFor(n int64) error {
-	if j.cur.used+n <= j.cur.cap {
-		return nil
+	for j.cur.used+n > j.cur.cap {
+		if j.preparing {
+			j.prepared.Wait()
+			continue
+		}
+		seg := j.spare
+		j.spare = nil
+		if seg == nil || seg.cap < n {
+			if seg != nil {
+				j.rolled = append(j.rolled, seg) // an empty segment: closed by the next commit
+			}
+			next := j.cur.n + 1
+			if seg != nil {
+				next = seg.n + 1
+			}
+			var err error
+			if seg, err = j.newSegment(next, max(j.size, n)); err != nil {
+				return err
+			}
+		}
+		j.rolled = append(j.rolled, j.cur)
+		j.cur = seg
 	}
-	seg, err := j.newSegment(j.cur.n+1, max(j.size, n))
-	if err != nil {
-		return err
-	}
-	j.rolled = append(j.rolled, j.cur)
-	j.cur = seg
 	return nil
+}
+
+// prepareSpare zero-fills the next segment ahead of need, on the
+// committer's goroutine, once the current one is half full, so that a
+// roll does not stall every append for it.
+func (j *Journal) prepareSpare() {
+	j.mu.Lock()
+	if j.spare != nil || j.err != nil || j.closing || j.cur.used < j.cur.cap/2 {
+		j.mu.Unlock()
+		return
+	}
+	j.preparing = true
+	n := j.cur.n + 1
+	j.mu.Unlock()
+	seg, err := j.newSegment(n, j.size)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.preparing = false
+	j.prepared.Broadcast()
+	if err == nil {
+		j.spare = seg
+	} // else roomFor tries again when it needs one, and fails the journal if it cannot
 }
 
 // fail ends the journal with err, the first failure; j.mu is held.
@@ -260,7 +307,11 @@ func (j *Journal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	var errs []error
-	for _, s := range append(j.rolled, j.cur) {
+	segs := append(j.rolled, j.cur)
+	if j.spare != nil {
+		segs = append(segs, j.spare) // empty: recovery removes it
+	}
+	for _, s := range segs {
 		if s.f != nil {
 			errs = append(errs, s.f.Close())
 			s.f = nil

@@ -185,7 +185,7 @@ func TestConcurrentAppendersShareSyncs(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if !containsRecord(fs.durableRecords(fs.created[0]), r) {
+				if !containsRecord(fs.durableRecords(fs.createdPaths()[0]), r) {
 					t.Errorf("Commit of %s returned before a sync covered it", r.Line)
 				}
 			}
@@ -228,11 +228,15 @@ func TestSyncFailureFailsEveryone(t *testing.T) {
 	// second sync covers them all.
 	const writers = 8
 	errs := make(chan error, writers)
+	var ps []Pos
 	for i := range writers {
 		p, err := j.Append(line(i + 1))
 		if err != nil {
 			t.Fatal(err)
 		}
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
 		go func() { errs <- j.Commit(p) }()
 	}
 	for range writers {
@@ -273,12 +277,13 @@ func TestRecycling(t *testing.T) {
 		a("closed", int64(i*100), false)
 	}
 	a("closed", 2000, true)
-	if !exists(t, dir, 1) || exists(t, dir, 2) {
+	// The committer removes segments after it wakes the waiters.
+	if !eventually(func() bool { return !exists(t, dir, 2) }) || !exists(t, dir, 1) {
 		t.Fatalf("after the closed stream's durable mark: segment 1 exists %v (want true), 2 exists %v (want false)", exists(t, dir, 1), exists(t, dir, 2))
 	}
 	a("open", 100, true)
 	a("open", 200, false) // one more commit after the mark
-	if exists(t, dir, 1) {
+	if !eventually(func() bool { return !exists(t, dir, 1) }) {
 		t.Fatal("segment 1 kept although every stream in it is durable")
 	}
 }
@@ -286,6 +291,16 @@ func TestRecycling(t *testing.T) {
 func exists(t *testing.T, dir string, n uint64) bool {
 	_, err := os.Stat(filepath.Join(dir, segmentName(n)))
 	return err == nil
+}
+
+// eventually polls cond for up to 5 seconds.
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
 }
 
 // TestCloseEndsTheCommitter: Close makes what was appended durable and
@@ -351,4 +366,46 @@ func TestReadGoesOnPastACorruptSegment(t *testing.T) {
 	if before, err := Read(dir, 2); err == nil || len(before) != 1 {
 		t.Errorf("Read before segment 2 = %d segments, %v; want the first only, with its error", len(before), err)
 	}
+}
+
+// TestRollUsesTheSparePreparedAhead: the committer zero-fills the next
+// segment while the current one fills, so that the append that rolls over
+// does not wait for it; records read back in order across the rolls.
+func TestRollUsesTheSparePreparedAhead(t *testing.T) {
+	fs := &memFS{}
+	j, err := Open(Config{Dir: t.TempDir(), Create: fs.create, SegmentSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []Record
+	rolls := 0
+	for i := range 60 {
+		r := Record{Kind: "sessions", Stream: "s", Offset: int64(i), Line: bytes.Repeat([]byte{'a' + byte(i%26)}, 90)}
+		seg, created := j.Current(), len(fs.createdPaths())
+		p, err := j.Append(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Current() != seg {
+			rolls++
+			if len(fs.createdPaths()) != created {
+				t.Fatalf("record %d: the append that rolled over created its segment; the spare was not ready", i)
+			}
+		}
+		if err := j.Commit(p); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rolls < 4 {
+		t.Fatalf("%d rolls; the test wants several", rolls)
+	}
+	var got []Record
+	for _, path := range fs.createdPaths() {
+		got = append(got, fs.durableRecords(path)...)
+	}
+	sameRecords(t, got, want)
 }
