@@ -50,6 +50,16 @@ func OpenJournal(fs FileStore, cfg journal.Config) (FileStore, *Journal, error) 
 	return fs, fs.Journal, nil
 }
 
+// Err is the failure that ended the journal for good (a failed write or
+// sync), or nil while it works: until a restart, no event can be made
+// durable.
+func (jl *Journal) Err() error {
+	if err := jl.j.Err(); err != nil {
+		return fmt.Errorf("the journal failed, and takes nothing more until gatehouse restarts: %w", err)
+	}
+	return nil
+}
+
 // Close makes everything appended durable and ends the journal's
 // committer; streams still open fail their next Emit.
 func (jl *Journal) Close() error { return jl.j.Close() }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder/journal"
@@ -352,4 +353,29 @@ func TestJournalSyncWindowAndOverlap(t *testing.T) {
 	if c.syncs.Load() != 2 || jl.j.Appended() != 2 {
 		t.Fatalf("%d syncs, %d records after EmitWithin's window; want 2 and 2", c.syncs.Load(), jl.j.Appended())
 	}
+}
+
+// TestJournalFailureKeepsTheSpoolUnhealthy: a failed journal takes no
+// more events until gatehouse restarts, so the spool says so (sessions
+// and statements are refused, /healthz answers 503), even once a probe
+// file could be written and synced again.
+func TestJournalFailureKeepsTheSpoolUnhealthy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &syncCounter{failAt: 1}
+		fs, jl := journaledStore(t, t.TempDir(), journal.Config{Create: c.create})
+		defer jl.Close()
+		spool := &Spool{Store: fs, Dir: fs.Dir, Journal: jl}
+		s, err := (&Recorder{Store: spool}).Open(KindSession)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Emit("db.decision", 1); !errors.Is(err, errDiskGone) {
+			t.Fatalf("Emit = %v, want the failed sync's error", err)
+		}
+		time.Sleep(2 * probeInterval) // a probe would now succeed
+		var ue *UnavailableError
+		if err := spool.Health(); !errors.As(err, &ue) || ue.Summary != SummarySpoolUnusable || !errors.Is(err, errDiskGone) {
+			t.Fatalf("Health = %v, want the spool unusable because of the journal's failure", err)
+		}
+	})
 }

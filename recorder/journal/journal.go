@@ -262,6 +262,13 @@ func (j *Journal) Commit(p Pos) error {
 	return nil
 }
 
+// Err is the failure that ended the journal, or nil while it works.
+func (j *Journal) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
+}
+
 // Appended is the position of the last record appended.
 func (j *Journal) Appended() Pos {
 	j.mu.Lock()

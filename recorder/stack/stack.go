@@ -82,7 +82,7 @@ func Open(cfg Config) (*Stack, error) {
 	rec := &recorder.Recorder{Store: files, Signer: cfg.Signer}
 	recoverStreams(rec, files, log)
 	rec.Logger, rec.FailOpen = log, cfg.FailOpen
-	spool := &recorder.Spool{Store: files, Dir: files.Dir, MaxBytes: cfg.SpoolMaxBytes}
+	spool := &recorder.Spool{Store: files, Dir: files.Dir, MaxBytes: cfg.SpoolMaxBytes, Journal: jl}
 	rec.Store = spool
 	s := &Stack{Recorder: rec, journal: jl}
 	if cfg.S3 != nil {
