@@ -27,9 +27,10 @@ var allowedImports = map[string][]string{
 
 	// Recording: the format, the streams, where they are kept.
 	"recorder/event":   {}, // the recording format: every writer and reader shares it
-	"recorder":         {"recorder/event", "internal/privatefile"},
+	"recorder":         {"recorder/event", "recorder/journal", "internal/privatefile"},
+	"recorder/journal": {}, // the group-committed journal every stream's lines also go to
 	"recorder/s3store": {"recorder", "internal/privatefile"},
-	"recorder/stack":   {"recorder", "recorder/s3store"}, // the server's store: file store, spool, uploader
+	"recorder/stack":   {"recorder", "recorder/s3store", "recorder/journal"}, // the server's store: file store, spool, uploader
 
 	// The CA, its wire types (AccessRequest carries a policy.Identity),
 	// and the client that logs in.

@@ -15,10 +15,14 @@ import (
 )
 
 // FileStore keeps each stream as DIR/KIND/ID.jsonl, every line made
-// durable (fsync) before Emit returns, and its manifest as
-// DIR/KIND/ID.manifest.json.
+// durable before Emit returns, and its manifest as
+// DIR/KIND/ID.manifest.json. Without a Journal each stream fsyncs its own
+// file; with one (OpenJournal), the journal's group commit makes the
+// lines of every stream durable at once, and each file is synced when it
+// is closed.
 type FileStore struct {
-	Dir string
+	Dir     string
+	Journal *Journal // nil: every stream syncs its own file
 }
 
 // fileAppender group-commits: lines written while an fsync is running are
@@ -34,13 +38,7 @@ type fileAppender struct {
 }
 
 // Append implements Appender: the line is durable on return.
-func (a *fileAppender) Append(line []byte) error {
-	end, err := a.Write(line)
-	if err != nil {
-		return err
-	}
-	return a.SyncThrough(end)
-}
+func (a *fileAppender) Append(line []byte) error { return appendDurably(a, line) }
 
 // Write appends a line, not yet durable, and returns the file's end.
 func (a *fileAppender) Write(line []byte) (int64, error) {
@@ -76,14 +74,21 @@ func (a *fileAppender) Finish(manifest []byte) error {
 	a.mu.Lock()
 	end := a.written
 	a.mu.Unlock()
-	err := a.SyncThrough(end)
-	if cerr := a.f.Close(); err == nil {
+	return finishFile(a.f, a.SyncThrough(end), a.manifest, manifest)
+}
+
+// finishFile closes a stream's file once syncErr, the sync that made it
+// durable, is known; then, if the sync succeeded, writes its manifest
+// whole, never replacing one.
+func finishFile(f *os.File, syncErr error, path string, manifest []byte) error {
+	err := syncErr
+	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if manifest == nil || err != nil {
 		return err
 	}
-	if err := privatefile.Create(a.manifest, manifest); err != nil {
+	if err := privatefile.Create(path, manifest); err != nil {
 		return fmt.Errorf("recorder: write manifest: %w", err)
 	}
 	return nil
@@ -110,6 +115,9 @@ func (s FileStore) Create(kind, id string) (Appender, error) {
 	if held, err := lockStream(f); err != nil || held {
 		f.Close()
 		return nil, fmt.Errorf("recorder: create stream %s: lock: %w", id, errors.Join(err, errors.New("held by another process")))
+	}
+	if s.Journal != nil {
+		return s.Journal.create(kind, id, f, s.manifestPath(kind, id)), nil
 	}
 	return &fileAppender{f: f, manifest: s.manifestPath(kind, id)}, nil
 }

@@ -12,8 +12,8 @@ import (
 	"syscall"
 
 	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
-
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
+	"github.com/gatehouse-dev/gatehouse/recorder/journal"
 )
 
 // Recovered is one stream Recover closed.
@@ -181,4 +181,133 @@ func (r *Recorder) recoveredManifest(id, kind string, lines [][]byte) (*Manifest
 		m.End = m.Start
 	}
 	return m, nil
+}
+
+// RecoverJournal completes, from the journal an earlier run of fs's
+// journal left (fs.Journal, just opened), every stream file that lost
+// lines the journal made durable (a crash of the machine before the file
+// was synced): the file is made to hold each journaled line at its
+// offset, what is missing appended and what is there checked byte for
+// byte. A file that differs from its journal, or lacks the lines before a
+// journaled one, is named in the error and left as it is, never
+// overwritten. Once every stream is whole, the earlier segments are
+// removed; after an error they all stay, for the next start. It returns
+// the streams it completed, as KIND/ID. Run it before Recover, which then
+// closes the completed streams like any other a crash left open.
+func RecoverJournal(fs FileStore) ([]string, error) {
+	if fs.Journal == nil {
+		return nil, errors.New("recorder: recover the journal: the store has none")
+	}
+	segs, err := journal.Read(fs.Journal.j.Dir(), fs.Journal.j.First())
+	errs := []error{err}
+	pending, order := journaledLines(segs)
+	var done []string
+	for _, key := range order {
+		n, err := completeStream(fs, key.kind, key.stream, pending[key])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("recorder: recover %s/%s from the journal: %w", key.kind, key.stream, err))
+		} else if n > 0 {
+			done = append(done, key.kind+"/"+key.stream)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return done, err
+	}
+	return done, journal.Remove(segs)
+}
+
+type streamRef struct{ kind, stream string }
+
+// journaledLines returns, for each stream, the lines its file may not
+// hold durably: those past the last Durable record.
+func journaledLines(segs []journal.Segment) (map[streamRef][]journal.Record, []streamRef) {
+	lines := map[streamRef][]journal.Record{}
+	durable := map[streamRef]int64{}
+	var order []streamRef
+	for _, seg := range segs {
+		for _, r := range seg.Records {
+			key := streamRef{r.Kind, r.Stream}
+			if _, seen := lines[key]; !seen {
+				order = append(order, key)
+				lines[key] = nil
+			}
+			if r.Durable {
+				durable[key] = max(durable[key], r.Offset)
+			} else {
+				lines[key] = append(lines[key], r)
+			}
+		}
+	}
+	for key, recs := range lines {
+		kept := recs[:0]
+		for _, r := range recs {
+			if r.Offset+int64(len(r.Line))+1 > durable[key] {
+				kept = append(kept, r)
+			}
+		}
+		lines[key] = kept
+	}
+	return lines, order
+}
+
+// completeStream makes one stream's file hold lines at their offsets and
+// returns how many bytes it added.
+func completeStream(fs FileStore, kind, id string, lines []journal.Record) (int64, error) {
+	if len(lines) == 0 {
+		return 0, nil
+	}
+	if err := errors.Join(checkName(kind), checkName(id)); err != nil {
+		return 0, err
+	}
+	dir := filepath.Join(fs.Dir, kind)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, id+".jsonl"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if held, err := lockStream(f); err != nil || held {
+		return 0, errors.Join(err, errors.New("a live process holds it"))
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return 0, err
+	}
+	size := int64(len(data))
+	for _, r := range lines {
+		if data, err = completeLine(f, data, r); err != nil {
+			return 0, err
+		}
+	}
+	added := int64(len(data)) - size
+	if added == 0 {
+		return 0, nil
+	}
+	if err := f.Sync(); err != nil {
+		return 0, err
+	}
+	return added, privatefile.SyncDir(dir) // the file may be new
+}
+
+// completeLine checks the part of r's line that data holds and writes the
+// rest; it returns the file's bytes after it.
+func completeLine(f *os.File, data []byte, r journal.Record) ([]byte, error) {
+	want := append(append([]byte(nil), r.Line...), '\n')
+	if r.Offset > int64(len(data)) {
+		return nil, fmt.Errorf("the file ends at %d, before the journal's line at %d: lines are missing that the journal does not hold", len(data), r.Offset)
+	}
+	have := data[r.Offset:min(int64(len(data)), r.Offset+int64(len(want)))]
+	if !bytes.Equal(have, want[:len(have)]) {
+		return nil, fmt.Errorf("the file differs from the journal in the line at offset %d; left as it is", r.Offset)
+	}
+	rest := want[len(have):]
+	if len(rest) == 0 {
+		return data, nil
+	}
+	if _, err := f.WriteAt(rest, int64(len(data))); err != nil {
+		return nil, fmt.Errorf("complete the line at %d: %w", r.Offset, err)
+	}
+	return append(data, rest...), nil
 }

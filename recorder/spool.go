@@ -36,6 +36,9 @@ type Spool struct {
 	// MaxBytes bounds it (0: DefaultSpoolMaxBytes).
 	Waiting  Backlog
 	MaxBytes int64
+	// Journal, if not nil, is the Store's journal: once it has failed,
+	// nothing can be made durable, whatever a probe file says.
+	Journal interface{ Err() error }
 
 	mu       sync.Mutex
 	fault    error // the last failed write; nil once a probe succeeds
@@ -93,6 +96,11 @@ func (s *Spool) Health() error {
 }
 
 func (s *Spool) health() error {
+	if s.Journal != nil {
+		if err := s.Journal.Err(); err != nil {
+			return &UnavailableError{Summary: SummarySpoolUnusable, Cause: err}
+		}
+	}
 	if err := s.writeHealth(); err != nil {
 		return &UnavailableError{Summary: SummarySpoolUnusable, Cause: err}
 	}

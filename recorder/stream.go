@@ -165,6 +165,16 @@ type groupCommitter interface {
 	SyncThrough(end int64) error
 }
 
+// appendDurably is Append for a groupCommitter: the line is written,
+// then durable on return.
+func appendDurably(gc groupCommitter, line []byte) error {
+	end, err := gc.Write(line)
+	if err != nil {
+		return err
+	}
+	return gc.SyncThrough(end)
+}
+
 // makeDurable waits, outside the stream's lock, until the event written
 // up to end survives a crash. An error means it may not: the stream is
 // failed from then on, as for a failed append.

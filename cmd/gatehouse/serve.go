@@ -81,6 +81,12 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	uploadsDone := make(chan struct{})
 	go func() { defer close(uploadsDone); rec.Run(uploadCtx) }()
 	defer func() { stopUploads(); <-uploadsDone }()
+	// The journal ends once every stream, the ledger included, is closed.
+	defer func() {
+		if err := rec.Close(); err != nil {
+			log.Error("closing the recording journal", "error", err)
+		}
+	}()
 	// Closed after every stream it marks and before the last upload.
 	defer rec.CloseLedger()
 	caStream, err := rec.Open(recorder.KindCA)

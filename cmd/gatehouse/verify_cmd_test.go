@@ -283,9 +283,21 @@ func (w auditWorld) serverSession(t *testing.T) string {
 	t.Helper()
 	rec := w.restart(t)
 	rec.CheckpointEvents = 3
-	return recordSession(t, rec.Recorder, "carol@example.com", "orders", []auditEvent{
+	id := recordSession(t, rec.Recorder, "carol@example.com", "orders", []auditEvent{
 		{"db.statement", map[string]any{"channel": 1, "text": "SELECT 1", "decision": "allow"}},
 	})
+	// The server "dies" here: its journal's lock is released, as the
+	// process's end releases it, and the journal is gone, as it is once
+	// its segments are recycled (or, for the lines these tests remove,
+	// because they were never written): what the tests then cut from the
+	// files is not completed from it.
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(recorder.JournalDir(recorder.FileStore{Dir: filepath.Join(w.dir, "recordings")})); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // restart opens the server's recorder, as gatehouse serve does at start:

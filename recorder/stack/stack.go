@@ -2,19 +2,23 @@
 // file store in the spool directory, the spool that watches it so that
 // sessions are refused before events are lost, and, with S3, the
 // uploader that moves closed and growing streams into the bucket and the
-// rule for how long uploaded streams stay in the spool. Open recovers
-// what a crashed run left open and opens the server's ledger; Run does
-// the uploads.
+// rule for how long uploaded streams stay in the spool. The file store's
+// streams are made durable by one group-committed journal in the spool
+// (recorder/journal). Open completes the streams from the journal a
+// crashed run left, recovers what it left open and opens the server's
+// ledger; Run does the uploads.
 package stack
 
 import (
 	"context"
 	"crypto"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/journal"
 	"github.com/gatehouse-dev/gatehouse/recorder/s3store"
 )
 
@@ -52,13 +56,16 @@ const drainTimeout = 10 * time.Second
 // Stack is the server's recorder with the uploader it owns, if any.
 type Stack struct {
 	*recorder.Recorder
-	up *s3store.Uploader // nil without S3
+	up      *s3store.Uploader // nil without S3
+	journal *recorder.Journal // nil with Discard
 }
 
-// Open recovers the streams an earlier run left open (it died), wraps the
-// file store in a spool and, with S3, connects the uploader (not yet
-// running: see Run), then opens the ledger in the final store so that it
-// is uploaded like the streams it marks.
+// Open opens the spool's journal, completes from the earlier run's
+// journal the streams whose files lost lines it had made durable,
+// recovers the streams that run left open (it died), wraps the file store
+// in a spool and, with S3, connects the uploader (not yet running: see
+// Run), then opens the ledger in the final store so that it is uploaded
+// like the streams it marks.
 func Open(cfg Config) (*Stack, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -67,24 +74,51 @@ func Open(cfg Config) (*Stack, error) {
 	if cfg.Discard {
 		return &Stack{Recorder: &recorder.Recorder{Store: recorder.Discard{}, Signer: cfg.Signer, Logger: log}}, nil
 	}
-	files := recorder.FileStore{Dir: cfg.Dir}
+	files, jl, err := recorder.OpenJournal(recorder.FileStore{Dir: cfg.Dir}, journal.Config{})
+	if err != nil {
+		return nil, err
+	}
+	recoverJournal(files, log)
 	rec := &recorder.Recorder{Store: files, Signer: cfg.Signer}
 	recoverStreams(rec, files, log)
 	rec.Logger, rec.FailOpen = log, cfg.FailOpen
-	spool := &recorder.Spool{Store: files, Dir: files.Dir, MaxBytes: cfg.SpoolMaxBytes}
+	spool := &recorder.Spool{Store: files, Dir: files.Dir, MaxBytes: cfg.SpoolMaxBytes, Journal: jl}
 	rec.Store = spool
-	s := &Stack{Recorder: rec}
+	s := &Stack{Recorder: rec, journal: jl}
 	if cfg.S3 != nil {
 		up, err := connect(cfg, files, log)
 		if err != nil {
-			return nil, err
+			return nil, errors.Join(err, jl.Close())
 		}
 		spool.Store, spool.Waiting, s.up = up.Store(), up, up
 	}
 	if err := rec.OpenLedger(); err != nil {
-		return nil, err
+		return nil, errors.Join(err, jl.Close())
 	}
 	return s, nil
+}
+
+// Close ends the journal once every stream is closed: what was appended
+// is made durable and its committer ends. A process may also just exit:
+// every line an Emit acknowledged is durable already.
+func (s *Stack) Close() error {
+	if s.journal == nil {
+		return nil
+	}
+	return s.journal.Close()
+}
+
+// recoverJournal completes the streams whose files lost lines the
+// journal had made durable (a crash of the machine); the streams left
+// open are then recovered like any other.
+func recoverJournal(files recorder.FileStore, log *slog.Logger) {
+	done, err := recorder.RecoverJournal(files)
+	for _, id := range done {
+		log.Warn("recording completed from the journal: its file had lost lines the journal held", "stream", id)
+	}
+	if err != nil {
+		log.Error("completing recordings from the journal failed; its segments are kept, and verify will report these streams", "error", err)
+	}
 }
 
 // connect checks the bucket and makes the uploader of the spool.

@@ -63,6 +63,7 @@ func TestOpenRecoversAndSpools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.Close()
 	defer s.CloseLedger()
 	files := recorder.FileStore{Dir: dir}
 	raw, err := files.Manifest(recorder.KindSession, crashed)
@@ -80,7 +81,7 @@ func TestOpenRecoversAndSpools(t *testing.T) {
 	if !ok || spool.Dir != dir || spool.MaxBytes != 1<<20 || spool.Waiting != nil {
 		t.Fatalf("store %T %+v, want a spool of %s without an uploader", s.Store, s.Store, dir)
 	}
-	if _, ok := spool.Store.(recorder.FileStore); !ok || !s.FailOpen || s.Logger == nil {
+	if fs, ok := spool.Store.(recorder.FileStore); !ok || fs.Journal == nil || !s.FailOpen || s.Logger == nil {
 		t.Errorf("spool over %T, fail open %v, logger %v", spool.Store, s.FailOpen, s.Logger)
 	}
 	ledgers, err := files.List(recorder.KindLedger)

@@ -1,0 +1,147 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// commitLoop is the committer: it commits whenever a waiter asks, and a
+// last time when Close asks it to end.
+func (j *Journal) commitLoop() {
+	defer close(j.done)
+	for {
+		select {
+		case <-j.kick:
+			j.commit()
+		case <-j.stop:
+			j.commit()
+			return
+		}
+	}
+}
+
+// commit syncs every segment written since the last commit, once, and
+// wakes the waiters: everything appended before it started is durable,
+// or the journal is failed.
+func (j *Journal) commit() {
+	j.mu.Lock()
+	target, rolled, cur := j.appended, j.rolled, j.cur
+	j.rolled = nil
+	failed := j.err != nil
+	j.mu.Unlock()
+
+	var err error
+	if !failed && (target > j.durableNow() || len(rolled) > 0) {
+		err = syncAll(rolled, cur)
+	}
+
+	j.mu.Lock()
+	if err != nil {
+		j.fail(err)
+		j.rolled = append(j.rolled, unclosed(rolled)...) // for Close
+	} else if !failed {
+		j.durable = target
+		j.old = append(j.old, rolled...)
+	}
+	ch := j.next
+	j.next = make(chan struct{})
+	removable := j.recyclable()
+	j.mu.Unlock()
+	close(ch)
+	j.remove(removable)
+	j.prepareSpare()
+}
+
+func (j *Journal) durableNow() Pos {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.durable
+}
+
+// unclosed are the segments a failed syncAll left open.
+func unclosed(segs []*segment) []*segment {
+	var open []*segment
+	for _, s := range segs {
+		if s.f != nil {
+			open = append(open, s)
+		}
+	}
+	return open
+}
+
+// syncAll syncs the full segments, closing them (nothing more is written
+// to them), then the current one.
+func syncAll(rolled []*segment, cur *segment) error {
+	for _, s := range rolled {
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("journal: sync %s: %w", s.path, err)
+		}
+		err := s.f.Close()
+		s.f = nil
+		if err != nil {
+			return fmt.Errorf("journal: close %s: %w", s.path, err)
+		}
+	}
+	if err := cur.f.Sync(); err != nil {
+		return fmt.Errorf("journal: sync %s: %w", cur.path, err)
+	}
+	return nil
+}
+
+// recyclable takes out of j.old the segments no stream needs any more
+// (each stream with a line in one has its own file durable past it), and
+// forgets the streams no segment names; j.mu is held.
+func (j *Journal) recyclable() []*segment {
+	var gone, kept []*segment
+	for _, s := range j.old {
+		if j.covered(s) {
+			gone = append(gone, s)
+		} else {
+			kept = append(kept, s)
+		}
+	}
+	j.old = kept
+	if len(gone) > 0 {
+		j.forgetUnpinned()
+	}
+	return gone
+}
+
+// covered says whether every stream with lines in s is durable past them.
+func (j *Journal) covered(s *segment) bool {
+	for k, end := range s.pins {
+		if j.synced[k] < end {
+			return false
+		}
+	}
+	return true
+}
+
+// forgetUnpinned drops what is known of streams no kept segment names;
+// j.mu is held.
+func (j *Journal) forgetUnpinned() {
+	pinned := map[streamKey]bool{}
+	for _, s := range append(append(append([]*segment{}, j.old...), j.rolled...), j.cur) {
+		for k := range s.pins {
+			pinned[k] = true
+		}
+	}
+	for k := range j.synced {
+		if !pinned[k] {
+			delete(j.synced, k)
+		}
+	}
+}
+
+// remove deletes recycled segments. A failure leaves a segment for the
+// next start's recovery, which finds its streams complete already.
+func (j *Journal) remove(segs []*segment) {
+	var errs []error
+	for _, s := range segs {
+		errs = append(errs, os.Remove(s.path))
+	}
+	if len(segs) > 0 && errors.Join(errs...) == nil {
+		_ = syncDir(j.dir) // a segment that comes back is harmless
+	}
+}
