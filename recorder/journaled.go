@@ -85,6 +85,7 @@ type journaledAppender struct {
 	written int64
 	last    journal.Pos // the record of the last line written
 	durable int64       // how far the file itself is synced
+	mark    journal.Pos // the journal's record of that, for Finish to commit
 	done    bool        // Finish ran: f is closed
 	err     error       // a failed sync of the file: every later call fails
 }
@@ -133,13 +134,19 @@ func (a *journaledAppender) SyncThrough(end int64) error {
 }
 
 // Finish implements Appender: the stream file itself is made durable,
-// then the manifest is written, and the journal told that the stream's
-// records are needed no more.
+// the journal told, durably, that the stream's records are needed no
+// more, and then the manifest is written. The mark is committed before
+// the manifest because the manifest lets the uploader take the stream and
+// remove it from the spool: a mark lost after that would have recovery
+// rebuild, from the journal's last records alone, a file that is gone.
 func (a *journaledAppender) Finish(manifest []byte) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.jl.forget(a)
 	err := a.syncFile()
+	if err == nil && a.mark != 0 {
+		err = a.jl.j.Commit(a.mark)
+	}
 	a.done = true
 	return finishFile(a.f, err, a.manifest, manifest)
 }
@@ -158,9 +165,11 @@ func (a *journaledAppender) syncFile() error {
 		return a.err
 	}
 	a.durable = a.written
-	if _, err := a.jl.j.Append(journal.Record{Kind: a.kind, Stream: a.id, Offset: a.durable, Durable: true}); err != nil {
+	mark, err := a.jl.j.Append(journal.Record{Kind: a.kind, Stream: a.id, Offset: a.durable, Durable: true})
+	if err != nil {
 		return fmt.Errorf("recorder: journal %s: %w", a.id, err)
 	}
+	a.mark = mark
 	return nil
 }
 
