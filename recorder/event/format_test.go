@@ -56,6 +56,12 @@ var payloads = []payload{
 	{TypeRequestApproved, RequestStep{}, mainRequestEvent{}, requestsDoc},
 	{TypeRequestDenied, RequestStep{}, mainRequestEvent{}, requestsDoc},
 	{TypeRequestRefused, AccessRequestRefused{}, mainRequestRefusedEvent{}, requestsDoc},
+	// The console's events are new with the console: no earlier struct.
+	{TypeConsoleLogin, ConsoleLogin{}, ConsoleLogin{}, formatDoc},
+	{TypeConsoleLogout, ConsoleLogout{}, ConsoleLogout{}, formatDoc},
+	{TypeConsoleView, ConsoleView{}, ConsoleView{}, formatDoc},
+	{TypeConsoleExport, ConsoleExport{}, ConsoleExport{}, formatDoc},
+	{TypeConsoleRefused, ConsoleRefused{}, ConsoleRefused{}, formatDoc},
 	{TypeCheckpoint, Checkpoint{}, mainCheckpoint{}, formatDoc},
 	{TypeStreamOpen, LedgerMark{}, mainLedgerMark{}, formatDoc},
 	{TypeStreamCheckpoint, LedgerMark{}, mainLedgerMark{}, formatDoc},
@@ -116,6 +122,12 @@ func fill(v reflect.Value, n *int) {
 	case reflect.Pointer:
 		v.Set(reflect.New(v.Type().Elem()))
 		fill(v.Elem(), n)
+	case reflect.Map:
+		v.Set(reflect.MakeMap(v.Type()))
+		key, val := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fill(key, n)
+		fill(val, n)
+		v.SetMapIndex(key, val)
 	case reflect.Slice:
 		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
 		fill(v.Index(0), n)
