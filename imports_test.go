@@ -29,8 +29,8 @@ var allowedImports = map[string][]string{
 	"recorder/event":   {}, // the recording format: every writer and reader shares it
 	"recorder":         {"recorder/event", "internal/privatefile"},
 	"recorder/s3store": {"recorder", "internal/privatefile"},
-	"recorder/stack":   {"recorder", "recorder/s3store"}, // the server's store: file store, spool, uploader
-	"recorder/console": {"recorder", "recorder/event"},   // the auditor's web console: reads the store, records views
+	"recorder/stack":   {"recorder", "recorder/s3store"},                       // the server's store: file store, spool, uploader
+	"recorder/console": {"recorder", "recorder/event", "internal/sourcelimit"}, // the auditor's web console: reads the store, records views
 
 	// The CA, its wire types (AccessRequest carries a policy.Identity),
 	// and the client that logs in.

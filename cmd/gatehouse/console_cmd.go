@@ -72,7 +72,14 @@ func runConsole(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "gatehouse console: %s/ (auditors log in at %s; activity recorded in %s stream %s)\n",
 		base, cfg.Identity.OIDC.Issuer, recorder.KindConsole, activity.ID)
-	return serveConsole(ctx, &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}, ln, cfg)
+	reporting, stopReporting := context.WithCancel(ctx)
+	reported := make(chan struct{})
+	go func() { c.ReportThrottled(reporting); close(reported) }()
+	err = serveConsole(ctx, &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}, ln, cfg)
+	stopReporting()
+	<-reported
+	c.RecordThrottled() // the last refusals, before the stream closes
+	return err
 }
 
 // consoleLogin discovers the IdP for the console's client, whose

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
@@ -44,6 +45,10 @@ type Config struct {
 	// Origin is the console's own origin, scheme://host[:port], which a
 	// logout's Origin header must equal. Required.
 	Origin string
+	// FailedAttemptsPerMinute is how many refused logins and logouts one
+	// source may make a minute (each given back when it succeeds); 0
+	// means DefaultFailedAttemptsPerMinute.
+	FailedAttemptsPerMinute int
 	// PageSize is how many sessions a page shows; 0 means 100.
 	PageSize int
 	// Clock, if nil, is time.Now.
@@ -57,6 +62,7 @@ type Console struct {
 	cfg      Config
 	sessions *ttlMap[event.Auditor] // console sessions by cookie value
 	logins   *ttlMap[pendingLogin]  // logins begun, by state
+	limiter  *sourcelimit.Limiter   // refused logins and logouts, per source
 	mux      *http.ServeMux
 }
 
@@ -78,6 +84,9 @@ func New(cfg Config) (*Console, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 8 * time.Hour
 	}
+	if cfg.FailedAttemptsPerMinute <= 0 {
+		cfg.FailedAttemptsPerMinute = DefaultFailedAttemptsPerMinute
+	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 100
 	}
@@ -87,14 +96,15 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Console{cfg: cfg, sessions: newTTLMap[event.Auditor](cfg.Clock), logins: newTTLMap[pendingLogin](cfg.Clock)}
+	c := &Console{cfg: cfg, sessions: newTTLMap[event.Auditor](cfg.Clock), logins: newTTLMap[pendingLogin](cfg.Clock),
+		limiter: sourcelimit.New(cfg.FailedAttemptsPerMinute, maxPendingAttempts, cfg.Clock)}
 	c.mux = http.NewServeMux()
 	c.mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/sessions", http.StatusSeeOther)
 	})
 	c.mux.HandleFunc("/login", c.startLogin)
-	c.mux.HandleFunc("/callback", c.callback)
-	c.mux.HandleFunc("/logout", c.logout)
+	c.mux.HandleFunc("/callback", c.limited(c.callback))
+	c.mux.HandleFunc("/logout", c.limited(c.logout))
 	c.mux.Handle("/sessions", c.auditor(c.listSessions))
 	c.mux.Handle("/static/", http.FileServerFS(staticFS()))
 	return c, nil

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
@@ -330,5 +331,34 @@ func TestLoginRefusals(t *testing.T) {
 				t.Errorf("/sessions after a refused login = %d, want a redirect to /login", page.StatusCode)
 			}
 		})
+	}
+}
+
+// TestRefusalsAreThrottled: past the limit a source's refused attempts
+// are answered 429 and recorded together, not one event each.
+func TestRefusalsAreThrottled(t *testing.T) {
+	f := newFixture(t, 0)
+	f.console.limiter = sourcelimit.New(3, 10, nil)
+	c := noRedirects(nil)
+	for i := range 5 {
+		resp := f.do(c, "POST", "/logout", http.Header{"Origin": {"https://evil.example"}})
+		want := http.StatusForbidden
+		if i >= 3 {
+			want = http.StatusTooManyRequests
+		}
+		if resp.StatusCode != want || resp.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("logout %d = %d, want %d", i, resp.StatusCode, want)
+		}
+	}
+	if n := len(f.activity.of(event.TypeConsoleRefused)); n != 3 {
+		t.Errorf("%d console.refused, want 3", n)
+	}
+	f.console.RecordThrottled()
+	throttled := f.activity.of(event.TypeConsoleThrottled)
+	if len(throttled) != 1 {
+		t.Fatalf("%d console.throttled, want 1", len(throttled))
+	}
+	if th := throttled[0].(event.ConsoleThrottled); th.OverRate != 2 || th.Source != "127.0.0.1" || th.PerMinute != 3 {
+		t.Errorf("console.throttled %+v", th)
 	}
 }

@@ -109,7 +109,7 @@ func (e *refusal) Error() string { return e.reason }
 // callback completes a login: the state must be the one this browser
 // started, the code is exchanged with the PKCE verifier, and the ID token
 // must verify, carry the login's nonce and name an auditor group.
-func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
+func (c *Console) callback(w http.ResponseWriter, r *http.Request) bool {
 	setCookie(w, loginCookie, "", -1)
 	a, groups, err := c.completeLogin(r)
 	var ref *refusal
@@ -117,19 +117,20 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 		if c.record(w, event.TypeConsoleRefused, event.ConsoleRefused{Auditor: ref.auditor, Path: "/callback", Reason: ref.reason, ClientAddr: r.RemoteAddr}) {
 			c.fail(w, ref.status, "login refused: "+ref.reason)
 		}
-		return
+		return false
 	}
 	id := randomToken()
 	c.sessions.put(id, a, c.cfg.SessionTTL)
 	if !c.record(w, event.TypeConsoleLogin, event.ConsoleLogin{Auditor: a, Groups: groups, Session: sessionRef(id), ClientAddr: r.RemoteAddr}) {
 		c.sessions.take(id)
-		return
+		return false
 	}
 	setCookie(w, sessionCookie, id, c.cfg.SessionTTL)
 	// A page, not a redirect: the navigation here began at the IdP, and a
 	// browser would not send the SameSite=Strict cookie on a redirect
 	// that a cross-site navigation started.
 	c.render(w, http.StatusOK, "loggedin.html", nil)
+	return true
 }
 
 // completeLogin checks the callback and returns who logged in.
@@ -190,20 +191,21 @@ func (c *Console) admit(idt *oidc.IDToken) (event.Auditor, []string, error) {
 // logout ends the session. It must come from a page of the console
 // itself: the Origin header (sent by browsers on every POST) must be the
 // console's origin.
-func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+func (c *Console) logout(w http.ResponseWriter, r *http.Request) bool {
 	if origin := r.Header.Get("Origin"); origin != c.cfg.Origin {
 		if c.record(w, event.TypeConsoleRefused, event.ConsoleRefused{Path: "/logout", Reason: fmt.Sprintf("logout from origin %.200q, not the console's", origin), ClientAddr: r.RemoteAddr}) {
 			c.fail(w, http.StatusForbidden, "logout refused: it did not come from the console's own pages")
 		}
-		return
+		return false
 	}
 	if ck, err := r.Cookie(sessionCookie); err == nil {
 		if a, ok := c.sessions.take(ck.Value); ok {
 			if !c.record(w, event.TypeConsoleLogout, event.ConsoleLogout{Auditor: a, Session: sessionRef(ck.Value)}) {
-				return
+				return false
 			}
 		}
 	}
 	setCookie(w, sessionCookie, "", -1)
 	c.render(w, http.StatusOK, "loggedout.html", nil)
+	return true
 }

@@ -51,3 +51,11 @@ type ConsoleRefused struct {
 	Reason     string   `json:"reason"`
 	ClientAddr string   `json:"client_addr"`
 }
+
+// ConsoleThrottled is console.throttled: logins and logouts of one source
+// refused, without being recorded one by one, because it made too many
+// that failed.
+type ConsoleThrottled struct {
+	ThrottleReport
+	PerMinute int `json:"max_failed_attempts_per_minute"` // the limit in force
+}

@@ -62,6 +62,7 @@ var payloads = []payload{
 	{TypeConsoleView, ConsoleView{}, ConsoleView{}, formatDoc},
 	{TypeConsoleExport, ConsoleExport{}, ConsoleExport{}, formatDoc},
 	{TypeConsoleRefused, ConsoleRefused{}, ConsoleRefused{}, formatDoc},
+	{TypeConsoleThrottled, ConsoleThrottled{}, ConsoleThrottled{}, formatDoc},
 	{TypeCheckpoint, Checkpoint{}, mainCheckpoint{}, formatDoc},
 	{TypeStreamOpen, LedgerMark{}, mainLedgerMark{}, formatDoc},
 	{TypeStreamCheckpoint, LedgerMark{}, mainLedgerMark{}, formatDoc},

@@ -46,11 +46,12 @@ const (
 // Console events: streams of kind console, one per `gatehouse console`
 // process, recording what auditors looked at.
 const (
-	TypeConsoleLogin   Type = "console.login"   // ConsoleLogin
-	TypeConsoleLogout  Type = "console.logout"  // ConsoleLogout
-	TypeConsoleView    Type = "console.view"    // ConsoleView
-	TypeConsoleExport  Type = "console.export"  // ConsoleExport
-	TypeConsoleRefused Type = "console.refused" // ConsoleRefused
+	TypeConsoleLogin     Type = "console.login"     // ConsoleLogin
+	TypeConsoleLogout    Type = "console.logout"    // ConsoleLogout
+	TypeConsoleView      Type = "console.view"      // ConsoleView
+	TypeConsoleExport    Type = "console.export"    // ConsoleExport
+	TypeConsoleRefused   Type = "console.refused"   // ConsoleRefused
+	TypeConsoleThrottled Type = "console.throttled" // ConsoleThrottled
 )
 
 // The recorder's own events: checkpoints in every stream, and the marks of
