@@ -129,7 +129,7 @@ func (c *Console) sessionsPage(w http.ResponseWriter, q query, a event.Auditor, 
 	if !c.record(w, event.TypeConsoleView, view) {
 		return
 	}
-	data := sessionsData{Auditor: a, Filters: q.values, Rows: rows[from:to], Total: len(rows), From: from + 1, To: to,
+	data := sessionsData{Auditor: a, Filters: q.values, Applied: filterText(q), Rows: rows[from:to], Total: len(rows), From: from + 1, To: to,
 		CSV: q.link("csv", 0), JSONL: q.link("jsonl", 0)}
 	if from == to {
 		data.From = 0
@@ -146,7 +146,8 @@ func (c *Console) sessionsPage(w http.ResponseWriter, q query, a event.Auditor, 
 // sessionsData is what sessions.html shows.
 type sessionsData struct {
 	Auditor                event.Auditor
-	Filters                url.Values
+	Filters                url.Values // as typed, to fill the form in again
+	Applied                string     // the filters, quoted, for reading
 	Rows                   []row
 	Total, From, To        int
 	Prev, Next, CSV, JSONL string

@@ -12,6 +12,7 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -334,4 +335,31 @@ func TestSessionExpiresAndLogout(t *testing.T) {
 		t.Errorf("%d console.logout events", n)
 	}
 	_ = context.Background
+}
+
+// TestReflectedTextIsEscaped: what the URL carries (filters, a bad
+// filter's error, the IdP's error description) comes back only as text.
+func TestReflectedTextIsEscaped(t *testing.T) {
+	f := newFixture(t, 0)
+	c := f.loggedIn(auditorClaims)
+	payload := url.QueryEscape("\"><script>alert(1)</script>\u202e")
+	for _, path := range []string{"/sessions?identity=" + payload, "/sessions?since=" + payload, "/sessions?outcome=" + payload} {
+		body := f.get(c, path).body
+		if strings.Contains(body, "<script>") || strings.Contains(body, `"><script`) {
+			t.Errorf("%s reflects the payload raw:\n%s", path, body)
+		}
+		// The form keeps the filter as typed (to submit it again); every
+		// text shown outside form fields has the override escaped.
+		outside := regexp.MustCompile(`(?s)<form method="get".*?</form>`).ReplaceAllString(body, "")
+		shown := strings.Contains(outside, `\u202e`) || !strings.Contains(path, "identity")
+		if strings.Contains(outside, "\u202e") || !shown {
+			t.Errorf("%s shows the bidi override raw, or not at all:\n%s", path, outside)
+		}
+	}
+	jar := c.Jar
+	callback := f.callbackPath(noRedirects(jar))
+	resp := f.get(noRedirects(jar), "/callback?error=x&error_description="+payload+"&state="+stateOf(callback))
+	if resp.StatusCode != http.StatusForbidden || strings.Contains(resp.body, "<script>") || strings.Contains(resp.body, "\u202e") {
+		t.Errorf("the IdP's error description comes back raw: %d\n%s", resp.StatusCode, resp.body)
+	}
 }
