@@ -221,6 +221,18 @@ func TestLoginCookie(t *testing.T) {
 	if len(session.Value) < 40 || strings.Contains(session.Value, "aud-1") || strings.Contains(session.Value, "ann") {
 		t.Errorf("cookie value %q is not an opaque random id", session.Value)
 	}
+	// The login cookie must reach the callback, a navigation the IdP
+	// starts (cross-site): Lax, not Strict, or no browser could log in.
+	first := f.get(noRedirects(nil), "/login")
+	var login *http.Cookie
+	for _, ck := range first.Cookies() {
+		if ck.Name == loginCookie {
+			login = ck
+		}
+	}
+	if login == nil || login.SameSite != http.SameSiteLaxMode || !login.Secure || !login.HttpOnly || login.Path != "/" || login.MaxAge != 600 {
+		t.Errorf("login cookie %+v", login)
+	}
 	logins := f.activity.of(event.TypeConsoleLogin)
 	if len(logins) != 1 {
 		t.Fatalf("%d console.login events", len(logins))

@@ -32,11 +32,15 @@ func sessionRef(id string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// setCookie sets a __Host- cookie: Secure, HttpOnly, SameSite=Strict,
-// Path=/, no Domain. maxAge < 0 deletes it.
+// setCookie sets a __Host- cookie: Secure, HttpOnly, Path=/, no Domain;
+// SameSite=Strict, except the login cookie (see loginCookie). maxAge < 0
+// deletes it.
 func setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
 	c := &http.Cookie{Name: name, Value: value, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		MaxAge: int(maxAge / time.Second)}
+	if name == loginCookie {
+		c.SameSite = http.SameSiteLaxMode
+	}
 	if maxAge < 0 {
 		c.MaxAge = -1
 	}
