@@ -65,7 +65,7 @@ func runConsole(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer activity.Close()
 	c, err := console.New(console.Config{Sessions: store, Keys: keys, Lag: cfg.SSH.HandshakeTimeout.D(), Login: login,
-		AuditorGroups: cfg.Console.AuditorGroups, SessionTTL: cfg.Console.SessionTTL.D(), Activity: activity,
+		AuditorGroups: cfg.Console.AuditorGroups, SessionTTL: cfg.Console.SessionTTL.D(), Activity: activity, ParseTime: parseTime,
 		Origin: origin(base), Logger: slog.Default()})
 	if err != nil {
 		return err

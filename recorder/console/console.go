@@ -51,6 +51,10 @@ type Config struct {
 	FailedAttemptsPerMinute int
 	// PageSize is how many sessions a page shows; 0 means 100.
 	PageSize int
+	// ParseTime reads the since and until filters, given now, as
+	// `gatehouse sessions` reads --since and --until; nil accepts RFC
+	// 3339 times only.
+	ParseTime func(s string, now time.Time) (time.Time, error)
 	// Clock, if nil, is time.Now.
 	Clock func() time.Time
 	// Logger receives failures to record or read; nil is slog.Default().

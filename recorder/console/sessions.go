@@ -26,7 +26,7 @@ type query struct {
 // written in export headers.
 var filterNames = []string{"identity", "agent", "target", "since", "until", "outcome"}
 
-func parseQuery(r *http.Request, now time.Time) (query, error) {
+func parseQuery(r *http.Request, parseTime func(string) (time.Time, error)) (query, error) {
 	in := r.URL.Query()
 	q := query{values: url.Values{}, page: 1, format: in.Get("format")}
 	for _, name := range filterNames {
@@ -42,10 +42,10 @@ func parseQuery(r *http.Request, now time.Time) (query, error) {
 		return q, errors.New("outcome is refused, clean or open")
 	}
 	var err error
-	if f.Since, err = parseTime(in.Get("since"), now); err != nil {
+	if f.Since, err = parseTime(in.Get("since")); err != nil {
 		return q, fmt.Errorf("since: %w", err)
 	}
-	if f.Until, err = parseTime(in.Get("until"), now); err != nil {
+	if f.Until, err = parseTime(in.Get("until")); err != nil {
 		return q, fmt.Errorf("until: %w", err)
 	}
 	switch q.format {
@@ -61,22 +61,6 @@ func parseQuery(r *http.Request, now time.Time) (query, error) {
 		}
 	}
 	return q, nil
-}
-
-// parseTime reads since and until: an RFC 3339 time, or a duration
-// before now (24h).
-func parseTime(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return time.Time{}, fmt.Errorf("%.100q is neither an RFC 3339 time (2026-01-26T09:00:00Z) nor a duration (24h)", s)
-	}
-	return now.Add(-d), nil
 }
 
 // recordedFilters are the filters as the activity stream records them,
@@ -98,7 +82,7 @@ func (q query) recordedFilters(withPage bool) map[string]string {
 // listSessions is /sessions: the sessions the filters select, as a page,
 // as CSV or as JSON Lines.
 func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, a event.Auditor) {
-	q, err := parseQuery(r, c.cfg.Clock())
+	q, err := parseQuery(r, c.parseTime)
 	if err != nil {
 		c.fail(w, http.StatusBadRequest, "bad filter: "+err.Error())
 		return
@@ -118,6 +102,18 @@ func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, a event.A
 		return
 	}
 	c.sessionsPage(w, q, a, rows)
+}
+
+// parseTime reads since and until with Config.ParseTime: empty is no
+// bound.
+func (c *Console) parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if c.cfg.ParseTime == nil {
+		return time.Parse(time.RFC3339, s)
+	}
+	return c.cfg.ParseTime(s, c.cfg.Clock())
 }
 
 // sessionsPage shows one page of rows.

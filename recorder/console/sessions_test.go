@@ -107,10 +107,19 @@ func TestSessionsMatchRecorder(t *testing.T) {
 		recorded{identity: "bob@example.com", target: "orders", denied: true, start: t0.Add(150 * time.Minute)},
 	)
 	c := f.loggedIn(auditorClaims)
+	// As cmd wires it: --since's forms, durations included.
+	f.console.cfg.ParseTime = func(s string, now time.Time) (time.Time, error) {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			return t, nil
+		}
+		d, err := time.ParseDuration(s)
+		return now.Add(-d), err
+	}
 	for _, tc := range []struct {
 		query  string
 		filter recorder.Filter
 	}{
+		{"since=90m", recorder.Filter{Since: time.Now().Add(-90 * time.Minute)}},
 		{"", recorder.Filter{}},
 		{"identity=alice", recorder.Filter{Identity: "alice"}},
 		{"agent=bot", recorder.Filter{Agent: "bot"}},
@@ -166,16 +175,16 @@ func TestSessionsMatchRecorder(t *testing.T) {
 	}
 	views := f.activity.of(event.TypeConsoleView)
 	exports := f.activity.of(event.TypeConsoleExport)
-	if len(views) != 9*4 || len(exports) != 9*2 {
-		t.Fatalf("%d views and %d exports recorded, want 36 and 18", len(views), len(exports))
+	if len(views) != 10*4 || len(exports) != 10*2 {
+		t.Fatalf("%d views and %d exports recorded, want 40 and 20", len(views), len(exports))
 	}
 	v := views[len(views)-1].(event.ConsoleView)
 	if v.Auditor.Subject != "aud-1" || v.Path != "/sessions" || v.Filters["target"] != "orders" || v.Filters["page"] != "4" || v.Rows != 0 {
 		t.Errorf("last view %+v", v)
 	}
-	e := exports[0].(event.ConsoleExport)
+	e := exports[2].(event.ConsoleExport) // the jsonl of the unfiltered case
 	if e.Format != "jsonl" || e.Rows != 5 {
-		t.Errorf("first export %+v", e)
+		t.Errorf("unfiltered export %+v", e)
 	}
 }
 
