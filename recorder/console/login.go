@@ -112,8 +112,9 @@ func (e *refusal) Error() string { return e.reason }
 func (c *Console) callback(w http.ResponseWriter, r *http.Request) bool {
 	setCookie(w, loginCookie, "", -1)
 	a, groups, err := c.completeLogin(r)
-	var ref *refusal
-	if errors.As(err, &ref) {
+	if err != nil {
+		ref := &refusal{status: http.StatusForbidden, reason: err.Error()} // fail closed on any error
+		errors.As(err, &ref)
 		if c.record(w, event.TypeConsoleRefused, event.ConsoleRefused{Auditor: ref.auditor, Path: "/callback", Reason: ref.reason, ClientAddr: r.RemoteAddr}) {
 			c.fail(w, ref.status, "login refused: "+ref.reason)
 		}
@@ -150,12 +151,12 @@ func (c *Console) completeLogin(r *http.Request) (event.Auditor, []string, error
 	}
 	tok, err := c.cfg.Login.oauth.Exchange(r.Context(), q.Get("code"), oauth2.VerifierOption(pending.verifier))
 	if err != nil {
-		return event.Auditor{}, nil, &refusal{status: http.StatusForbidden, reason: fmt.Sprintf("code exchange failed: %v", err)}
+		return event.Auditor{}, nil, &refusal{status: http.StatusForbidden, reason: fmt.Sprintf("code exchange failed: %.300v", err)}
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	idt, err := c.cfg.Login.verifier.Verify(r.Context(), raw)
 	if err != nil {
-		return event.Auditor{}, nil, &refusal{status: http.StatusForbidden, reason: fmt.Sprintf("the ID token does not verify: %v", err)}
+		return event.Auditor{}, nil, &refusal{status: http.StatusForbidden, reason: fmt.Sprintf("the ID token does not verify: %.300v", err)}
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pending.nonce)) != 1 {
 		return event.Auditor{}, nil, &refusal{status: http.StatusForbidden, reason: "nonce mismatch: the ID token is not for this login"}
