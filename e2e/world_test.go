@@ -91,6 +91,12 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldWith(t)
+}
+
+// newWorldWith is newWorld with more users at the IdP.
+func newWorldWith(t *testing.T, more ...testenv.IdPUser) *world {
+	t.Helper()
 	requireTools(t, "ssh", "ssh-keygen", "psql")
 	w := &world{t: t, bin: gatehouseBinary(t), dataDir: t.TempDir()}
 	// log_statement=all lets tests check that a denied statement never
@@ -108,7 +114,7 @@ func newWorld(t *testing.T) *world {
 	if err := os.WriteFile(ownerPW, []byte(appOwnerPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w.serve([]testenv.IdPUser{alice, bob, carol, dave}, func(apiAddr string) string {
+	w.serve(append([]testenv.IdPUser{alice, bob, carol, dave}, more...), func(apiAddr string) string {
 		return fmt.Sprintf(worldConfig, w.dataDir, w.sshAddr, apiAddr, w.idp.Issuer, w.idp.ClientID,
 			w.pg.Addr(), ownerPW, w.pg.Addr(), ownerPW, w.pg.Addr())
 	})

@@ -31,6 +31,8 @@ type Config struct {
 	// Vault is the Vault server that credentials.vault leases database
 	// credentials from. nil: ca.signer.vault's connection, when set.
 	Vault *VaultConnection `yaml:"vault"`
+	// Console is the auditor's web console (`gatehouse console`).
+	Console ConsoleConfig `yaml:"console"`
 }
 
 // SSHConfig configures the bastion's SSH listener.

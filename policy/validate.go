@@ -61,6 +61,7 @@ func (c *Config) applyDefaults() {
 			o.Scopes = []string{"openid", "email", "profile", "groups"}
 		}
 	}
+	c.Console.applyDefaults(c.Identity.OIDC)
 	def(&c.Recording.Store, "file")
 	def(&c.Recording.Dir, "recordings")
 	if c.Recording.FailClosed == nil {
@@ -110,6 +111,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateGrants()...)
 	errs = append(errs, c.validateRules()...)
 	errs = append(errs, c.validateRecording()...)
+	errs = append(errs, c.Console.validate()...)
 	if len(errs) == 0 {
 		return nil
 	}

@@ -16,6 +16,9 @@ import (
 const (
 	KindSession = "sessions"
 	KindCA      = "ca"
+	// KindConsole is the auditor console's activity: one stream per
+	// `gatehouse console` process.
+	KindConsole = "console"
 )
 
 // Checkpoint defaults: a stream signs its chain at least this often while

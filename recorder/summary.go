@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -28,6 +29,63 @@ type Summary struct {
 	EndReason  string
 	Targets    []string // targets of opened channels
 	ChainError error    // nil when the hash chain is intact
+}
+
+// Listed is a session as Summaries lists it.
+type Listed struct {
+	Summary
+	// Unreadable is why the stream could not be read (a chunk missing
+	// from the bucket, a file that cannot be read); only ID is set then.
+	Unreadable error
+	// Verified says whether Verification was done (Summaries with keys);
+	// Verification is then VerifyStored's result: nil, an ErrIncomplete
+	// for a stream without a manifest, or the first problem found.
+	Verified     bool
+	Verification error
+}
+
+// SummarySource is where Summaries reads sessions: the file store, or
+// the S3 bucket.
+type SummarySource interface {
+	VerifySource
+	List(kind string) ([]string, error)
+}
+
+// Summaries lists the sessions of src that f selects, in src.List's
+// order (oldest first), as `gatehouse sessions` and the auditor console
+// show them; lag is as for Filter.MayMatch. A session that cannot be read
+// is listed, with Unreadable set, whatever f says: one damaged recording
+// must not hide among the others. With keys, each listed session is also
+// verified (VerifyStored; the ledgers are not consulted).
+func Summaries(src SummarySource, f Filter, lag time.Duration, keys ...ed25519.PublicKey) ([]Listed, error) {
+	ids, err := src.List(KindSession)
+	if err != nil {
+		return nil, err
+	}
+	var out []Listed
+	for _, id := range ids {
+		if !f.MayMatch(id, lag) {
+			continue // began outside Since/Until: not read
+		}
+		lines, err := src.Lines(KindSession, id)
+		if err != nil {
+			out = append(out, Listed{Summary: Summary{ID: id}, Unreadable: err})
+			continue
+		}
+		s := Listed{Summary: Summarize(id, lines)}
+		if manifest, err := src.Manifest(KindSession, id); err == nil {
+			s.AddManifest(manifest) // a session a crash cut short: recovered_after_crash
+		}
+		if !f.Match(s.Summary) {
+			continue
+		}
+		if len(keys) > 0 {
+			_, s.Verification = VerifyStored(src, KindSession, id, keys...)
+			s.Verified = true
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // AddManifest completes the summary of a session that recorded no end

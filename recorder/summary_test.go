@@ -1,6 +1,9 @@
 package recorder
 
 import (
+	"crypto/ed25519"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -97,5 +100,64 @@ func TestFilterMayMatch(t *testing.T) {
 	}
 	if !(Filter{}).MayMatch(id(since.Add(-24*time.Hour)), lag) {
 		t.Error("a filter without times skipped a session")
+	}
+}
+
+// failingLines is a store whose stream bad cannot be read.
+type failingLines struct {
+	FileStore
+	bad string
+}
+
+func (s failingLines) List(kind string) ([]string, error) {
+	ids, err := s.FileStore.List(kind)
+	return append(ids, s.bad), err
+}
+
+func (s failingLines) Lines(kind, id string) ([][]byte, error) {
+	if id == s.bad {
+		return nil, errors.New("chunk 3 missing")
+	}
+	return s.FileStore.Lines(kind, id)
+}
+
+// TestSummaries: a session that cannot be read is listed whatever the
+// filter; the others as the filter says; with keys, each is verified.
+func TestSummaries(t *testing.T) {
+	r := newRecording(t)
+	src := failingLines{FileStore: r.store, bad: "20261126T030000Z-000000000000"}
+	for _, tc := range []struct {
+		name   string
+		f      Filter
+		keys   bool
+		listed int
+	}{
+		{"all", Filter{}, false, 2},
+		{"filtered out", Filter{Target: "nowhere"}, false, 1},
+		{"verified", Filter{}, true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var keys []ed25519.PublicKey
+			if tc.keys {
+				keys = append(keys, testPub())
+			}
+			got, err := Summaries(src, tc.f, 0, keys...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tc.listed {
+				t.Fatalf("listed %d, want %d: %+v", len(got), tc.listed, got)
+			}
+			bad := got[len(got)-1]
+			if bad.ID != src.bad || bad.Unreadable == nil || !strings.Contains(bad.Unreadable.Error(), "chunk 3") {
+				t.Errorf("unreadable session listed as %+v", bad)
+			}
+			if tc.listed == 2 {
+				good := got[0]
+				if good.ID != r.id || good.Identity == "" || good.Verified != tc.keys || good.Verification != nil {
+					t.Errorf("session listed as %+v", good)
+				}
+			}
+		})
 	}
 }

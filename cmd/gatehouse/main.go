@@ -53,6 +53,9 @@ Auditor:
                             names store s3; --dir DIR reads a recordings directory)
   recorder pubkey --config F
                             print the recorder's public key (what verify --pubkey takes)
+  console --config F        the read-only web console (console.listen, default 127.0.0.1:8444):
+                            auditors (console.auditor_groups) log in at identity.oidc, list
+                            and export sessions; every view is recorded (docs/console.md)
 
 Run "gatehouse COMMAND --help" for a command's flags, "gatehouse --version" for the version. Commands that read the
 server configuration take --config F or the GATEHOUSE_CONFIG environment variable.
@@ -82,6 +85,7 @@ func commands() map[string]command {
 		"verify":     {runVerify, "verify recordings"},
 		"replay":     {runReplay, "replay a recorded session"},
 		"recorder":   {runRecorder, "recorder key commands"},
+		"console":    {runConsole, "serve the auditor's web console"},
 	}
 }
 

@@ -41,33 +41,22 @@ func runSessions(ctx context.Context, args []string, out io.Writer) error {
 // that cannot be read) is listed as UNREADABLE, with why, and the listing
 // goes on: one damaged recording must not hide all the others.
 func listSessions(out io.Writer, store auditSource, filter recorder.Filter, lag time.Duration) error {
-	ids, err := store.List(recorder.KindSession)
+	sessions, err := recorder.Summaries(store, filter, lag)
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SESSION\tSTART\tDURATION\tIDENTITY\tTARGETS\tCHANNELS\tREFUSALS\tEND\tCHAIN")
-	for _, id := range ids {
-		if !filter.MayMatch(id, lag) {
-			continue // began outside --since/--until: not read
-		}
-		lines, err := store.Lines(recorder.KindSession, id)
-		if err != nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t%s\n", recorder.Printable(id), recorder.Printable("UNREADABLE: "+err.Error()))
+	// Every text column is the client's choosing: Printable, so that
+	// none can forge or hide a row (and tabs cannot shift columns).
+	p := recorder.Printable
+	for _, s := range sessions {
+		if s.Unreadable != nil {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t%s\n", p(s.ID), p("UNREADABLE: "+s.Unreadable.Error()))
 			continue
 		}
-		s := recorder.Summarize(id, lines)
-		if manifest, err := store.Manifest(recorder.KindSession, id); err == nil {
-			s.AddManifest(manifest) // a session a crash cut short: recovered_after_crash
-		}
-		if !filter.Match(s) {
-			continue
-		}
-		// Every text column is the client's choosing: Printable, so that
-		// none can forge or hide a row (and tabs cannot shift columns).
-		p := recorder.Printable
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", p(s.ID), s.Start.Local().Format(time.DateTime),
-			duration(s), p(orDash(s.Identity)), p(orDash(strings.Join(s.Targets, ","))), s.Channels, s.Refusals,
+			duration(s.Summary), p(orDash(s.Identity)), p(orDash(strings.Join(s.Targets, ","))), s.Channels, s.Refusals,
 			p(orDash(s.EndReason)), p(chainState(s.ChainError)))
 	}
 	return tw.Flush()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +34,7 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("verify", out)
 	audit := addAuditFlags(fs)
 	since := fs.String("since", "", "verify every recording begun since T: an RFC 3339 time, or a duration before now such as 24h or 7d")
-	kind := fs.String("kind", recorder.KindSession, "which recordings --since verifies: sessions or ca")
+	kind := fs.String("kind", recorder.KindSession, "which recordings --since verifies: sessions, ca or console")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), verifyUsage)
 		fs.PrintDefaults()
@@ -42,8 +43,8 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *kind != recorder.KindSession && *kind != recorder.KindCA {
-		return usageError("verify: --kind is %s or %s", recorder.KindSession, recorder.KindCA)
+	if !slices.Contains(verifiedKinds, *kind) {
+		return usageError("verify: --kind is %s, %s or %s", recorder.KindSession, recorder.KindCA, recorder.KindConsole)
 	}
 	if (len(ids) == 0) == (*since == "") {
 		return usageError("usage: gatehouse verify [--config F | --dir DIR --pubkey KEY] (SESSION... | --since T); see --help")
@@ -98,11 +99,17 @@ func (v *verifyRun) since(kind, value string) ([]string, error) {
 	return ids, nil
 }
 
-// one verifies a recording of kind (or, when there is none, of the other
-// kind: a SESSION argument may name a CA stream too).
+// verifiedKinds are the kinds of stream verify checks.
+var verifiedKinds = []string{recorder.KindSession, recorder.KindCA, recorder.KindConsole}
+
+// one verifies a recording of kind (or, when there is none, of another
+// kind: a SESSION argument may name a CA or console stream too).
 func (v *verifyRun) one(kind, id string) {
 	rep, err := verifyRecording(v.store, v.ledgers, kind, id, v.keys)
-	if other := otherKind(kind); errors.Is(err, fs.ErrNotExist) {
+	for _, other := range verifiedKinds {
+		if other == kind || !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if r, e := verifyRecording(v.store, v.ledgers, other, id, v.keys); !errors.Is(e, fs.ErrNotExist) {
 			rep, err = r, e
 		}
@@ -132,13 +139,6 @@ func verifyRecording(src auditSource, ledgers *recorder.Ledgers, kind, id string
 		}
 	}
 	return rep, err
-}
-
-func otherKind(kind string) string {
-	if kind == recorder.KindCA {
-		return recorder.KindSession
-	}
-	return recorder.KindCA
 }
 
 func firstOf(first, err error) error {

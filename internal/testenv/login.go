@@ -26,7 +26,15 @@ import (
 // URI, an error redirected back to the client) the error carries the text of
 // the page the IdP showed.
 func (i *IdP) CompleteAuthCodeLogin(ctx context.Context, authURL, email, password string) error {
-	b := newBrowser()
+	jar, _ := cookiejar.New(nil)
+	return i.CompleteAuthCodeLoginIn(ctx, jar, authURL, email, password)
+}
+
+// CompleteAuthCodeLoginIn is CompleteAuthCodeLogin in a browser whose
+// cookies are jar's: the session cookie a web application's redirect URI
+// sets stays in jar for the test's next requests.
+func (i *IdP) CompleteAuthCodeLoginIn(ctx context.Context, jar http.CookieJar, authURL, email, password string) error {
+	b := newBrowser(jar)
 	if u, err := url.Parse(authURL); err == nil {
 		b.observe(u)
 	}
@@ -62,7 +70,8 @@ func (i *IdP) CompleteAuthCodeLogin(ctx context.Context, authURL, email, passwor
 // the device's token request succeeds. On failure (an unknown user code, a
 // wrong password) the error carries the text of the page the IdP showed.
 func (i *IdP) CompleteDeviceLogin(ctx context.Context, verificationURI, userCode, email, password string) error {
-	b := newBrowser()
+	jar, _ := cookiejar.New(nil)
+	b := newBrowser(jar)
 	p, err := b.do(ctx, http.MethodGet, verificationURI, nil)
 	if err != nil {
 		return err
@@ -92,8 +101,7 @@ type browser struct {
 	callback    *url.URL // the request to redirectURI, once made
 }
 
-func newBrowser() *browser {
-	jar, _ := cookiejar.New(nil)
+func newBrowser(jar http.CookieJar) *browser {
 	b := &browser{}
 	b.client = &http.Client{
 		Jar: jar,

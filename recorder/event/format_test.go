@@ -55,6 +55,14 @@ var payloads = []payload{
 	{TypeRequestApproved, RequestStep{}, requestsDoc},
 	{TypeRequestDenied, RequestStep{}, requestsDoc},
 	{TypeRequestRefused, AccessRequestRefused{}, requestsDoc},
+	// The console's events are new with the console (no earlier
+	// producer): their golden lines are what they encoded when added.
+	{TypeConsoleLogin, ConsoleLogin{}, formatDoc},
+	{TypeConsoleLogout, ConsoleLogout{}, formatDoc},
+	{TypeConsoleView, ConsoleView{}, formatDoc},
+	{TypeConsoleExport, ConsoleExport{}, formatDoc},
+	{TypeConsoleRefused, ConsoleRefused{}, formatDoc},
+	{TypeConsoleThrottled, ConsoleThrottled{}, formatDoc},
 	{TypeCheckpoint, Checkpoint{}, formatDoc},
 	{TypeStreamOpen, LedgerMark{}, formatDoc},
 	{TypeStreamCheckpoint, LedgerMark{}, formatDoc},
@@ -199,6 +207,12 @@ func fill(v reflect.Value, n *int) {
 	case reflect.Pointer:
 		v.Set(reflect.New(v.Type().Elem()))
 		fill(v.Elem(), n)
+	case reflect.Map:
+		v.Set(reflect.MakeMap(v.Type()))
+		key, val := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fill(key, n)
+		fill(val, n)
+		v.SetMapIndex(key, val)
 	case reflect.Slice:
 		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
 		fill(v.Index(0), n)

@@ -43,6 +43,17 @@ const (
 	TypeRequestDenied   Type = "request.denied"   // RequestStep
 )
 
+// Console events: streams of kind console, one per `gatehouse console`
+// process, recording what auditors looked at.
+const (
+	TypeConsoleLogin     Type = "console.login"     // ConsoleLogin
+	TypeConsoleLogout    Type = "console.logout"    // ConsoleLogout
+	TypeConsoleView      Type = "console.view"      // ConsoleView
+	TypeConsoleExport    Type = "console.export"    // ConsoleExport
+	TypeConsoleRefused   Type = "console.refused"   // ConsoleRefused
+	TypeConsoleThrottled Type = "console.throttled" // ConsoleThrottled
+)
+
 // The recorder's own events: checkpoints in every stream, and the marks of
 // a ledger (a stream of kind ledger).
 const (

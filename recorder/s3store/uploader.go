@@ -196,7 +196,9 @@ func (u *Uploader) streamPath(kind, id string) string {
 // uploaded, and returns how many it queued.
 func (u *Uploader) Scan() (int, error) {
 	n := 0
-	for _, kind := range []string{recorder.KindSession, recorder.KindCA, recorder.KindLedger} {
+	// Console streams are written by `gatehouse console` into the spool;
+	// they are uploaded from here like a `ca sign` stream.
+	for _, kind := range []string{recorder.KindSession, recorder.KindCA, recorder.KindLedger, recorder.KindConsole} {
 		ids, err := u.Spool.List(kind)
 		if err != nil {
 			return n, err

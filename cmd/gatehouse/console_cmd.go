@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/listen"
+	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/console"
+)
+
+// runConsole serves the auditor's console until ctx ends. It reads the
+// recordings where `gatehouse sessions` and `verify` do, records what
+// auditors do in a stream of kind console, and holds no CA key.
+func runConsole(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("console", out)
+	audit := addAuditFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfigFlag(*audit.config, "console")
+	if err != nil {
+		return err
+	}
+	if cfg.Identity.OIDC == nil {
+		return errors.New("console: identity.oidc is required: auditors log in with OpenID Connect")
+	}
+	if cfg.Recording.Store == "discard" {
+		return errors.New("console: recording.store is discard: the auditors' activity could not be recorded, so the console does not start")
+	}
+	store, keys, err := audit.openSource("console", false)
+	if err != nil {
+		return err
+	}
+	ln, scheme, err := listen.HTTP{Section: "console", Addr: cfg.Console.Listen, TLS: cfg.Console.TLS(), Secret: "auditors' session cookies"}.Listen()
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	base := strings.TrimSuffix(cfg.Console.PublicURL, "/")
+	if base == "" {
+		base = scheme + "://" + ln.Addr().String()
+	}
+	login, err := consoleLogin(ctx, cfg, base)
+	if err != nil {
+		return err
+	}
+	rec, err := openRecorder(cfg)
+	if err != nil {
+		return err
+	}
+	activity, err := rec.Open(recorder.KindConsole)
+	if err != nil {
+		return fmt.Errorf("console: open the activity stream: %w", err)
+	}
+	defer activity.Close()
+	c, err := console.New(console.Config{Sessions: store, Keys: keys, Lag: cfg.SSH.HandshakeTimeout.D(), Login: login,
+		AuditorGroups: cfg.Console.AuditorGroups, SessionTTL: cfg.Console.SessionTTL.D(), Activity: activity, ParseTime: parseTime,
+		Origin: origin(base), Logger: slog.Default()})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "gatehouse console: %s/ (auditors log in at %s; activity recorded in %s stream %s)\n",
+		base, cfg.Identity.OIDC.Issuer, recorder.KindConsole, activity.ID)
+	reporting, stopReporting := context.WithCancel(ctx)
+	reported := make(chan struct{})
+	go func() { c.ReportThrottled(reporting); close(reported) }()
+	err = serveConsole(ctx, &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}, ln, cfg)
+	stopReporting()
+	<-reported
+	c.RecordThrottled() // the last refusals, before the stream closes
+	return err
+}
+
+// consoleLogin discovers the IdP for the console's client, whose
+// redirect URL is base/callback.
+func consoleLogin(ctx context.Context, cfg *policy.Config, base string) (*console.Login, error) {
+	c, o := cfg.Console, cfg.Identity.OIDC
+	var secret string
+	if env := c.OIDCClientSecretEnv; env != "" {
+		if secret = os.Getenv(env); secret == "" {
+			return nil, fmt.Errorf("console.oidc_client_secret_env: the environment variable %s is not set", env)
+		}
+	}
+	return console.NewLogin(ctx, console.LoginConfig{Issuer: o.Issuer, ClientID: c.OIDCClientID, ClientSecret: secret,
+		RedirectURL: base + "/callback", GroupsClaim: o.GroupsClaim, Scopes: o.Scopes})
+}
+
+// origin is scheme://host[:port] of a URL, as browsers send it in Origin.
+func origin(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// serveConsole serves until ctx ends, then gives requests 10s to finish.
+func serveConsole(ctx context.Context, srv *http.Server, ln net.Listener, cfg *policy.Config) error {
+	done := make(chan error, 1)
+	go func() {
+		if cfg.Console.TLS() {
+			done <- srv.ServeTLS(ln, cfg.Path(cfg.Console.TLSCert), cfg.Path(cfg.Console.TLSKey))
+			return
+		}
+		done <- srv.Serve(ln)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return errors.Join(err, srv.Close())
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package console
+
+import (
+	"crypto/ed25519"
+	"embed"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
+)
+
+// Activity records what auditors do. A *recorder.Stream is one. Emit must
+// return only once the event is written: a page is served only after its
+// view is recorded.
+type Activity interface {
+	Emit(typ event.Type, data any) error
+}
+
+// Config is the console's wiring. Fields marked required make New fail
+// when missing.
+type Config struct {
+	// Sessions is where recordings are read: recorder.FileStore, or the
+	// S3 bucket. Required.
+	Sessions recorder.SummarySource
+	// Keys are the trusted recorder keys each listed session is verified
+	// with; none lists sessions unverified (their chain is still checked).
+	Keys []ed25519.PublicKey
+	// Lag is how long after the time in its id a session may start
+	// (recorder.Filter.MayMatch): the bastion's handshake timeout.
+	Lag time.Duration
+	// Login signs auditors in. Required.
+	Login *Login
+	// AuditorGroups: an ID token's groups must name one. Required.
+	AuditorGroups []string
+	// SessionTTL is how long a login lasts; 0 means 8h.
+	SessionTTL time.Duration
+	// Activity records every view, export, login and refusal. Required:
+	// what an auditor sees is never unrecorded.
+	Activity Activity
+	// Origin is the console's own origin, scheme://host[:port], which a
+	// logout's Origin header must equal. Required.
+	Origin string
+	// FailedAttemptsPerMinute is how many refused logins and logouts one
+	// source may make a minute (each given back when it succeeds); 0
+	// means DefaultFailedAttemptsPerMinute.
+	FailedAttemptsPerMinute int
+	// PageSize is how many sessions a page shows; 0 means 100.
+	PageSize int
+	// ParseTime reads the since and until filters, given now, as
+	// `gatehouse sessions` reads --since and --until; nil accepts RFC
+	// 3339 times only.
+	ParseTime func(s string, now time.Time) (time.Time, error)
+	// Clock, if nil, is time.Now.
+	Clock func() time.Time
+	// Logger receives failures to record or read; nil is slog.Default().
+	Logger *slog.Logger
+}
+
+// Console serves the console's routes. Create it with New.
+type Console struct {
+	cfg      Config
+	sessions *ttlMap[event.Auditor] // console sessions by cookie value
+	logins   *ttlMap[pendingLogin]  // logins begun, by state
+	limiter  *sourcelimit.Limiter   // refused logins and logouts, per source
+	mux      *http.ServeMux
+}
+
+//go:embed assets
+var assets embed.FS
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{"text": recorder.Printable}).ParseFS(assets, "assets/*.html"))
+
+// New checks cfg and returns the console.
+func New(cfg Config) (*Console, error) {
+	switch {
+	case cfg.Sessions == nil || cfg.Login == nil || cfg.Activity == nil:
+		return nil, errors.New("console: Sessions, Login and Activity are required")
+	case len(cfg.AuditorGroups) == 0:
+		return nil, errors.New("console: AuditorGroups is required (a console anyone may read is not an auditor's)")
+	case cfg.Origin == "":
+		return nil, errors.New("console: Origin is required (logout checks it)")
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 8 * time.Hour
+	}
+	if cfg.FailedAttemptsPerMinute <= 0 {
+		cfg.FailedAttemptsPerMinute = DefaultFailedAttemptsPerMinute
+	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 100
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	c := &Console{cfg: cfg, sessions: newTTLMap[event.Auditor](cfg.Clock), logins: newTTLMap[pendingLogin](cfg.Clock),
+		limiter: sourcelimit.New(cfg.FailedAttemptsPerMinute, maxPendingAttempts, cfg.Clock)}
+	c.mux = http.NewServeMux()
+	c.mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/sessions", http.StatusSeeOther)
+	})
+	c.mux.HandleFunc("/login", c.startLogin)
+	c.mux.HandleFunc("/callback", c.limited(c.callback))
+	c.mux.HandleFunc("/logout", c.limited(c.logout))
+	c.mux.Handle("/sessions", c.auditor(c.listSessions))
+	c.mux.Handle("/static/", http.FileServerFS(staticFS()))
+	return c, nil
+}
+
+// ServeHTTP sets the security headers on every answer, errors included,
+// and refuses every method but GET, and POST on /logout.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	allowed := http.MethodGet
+	if r.URL.Path == "/logout" {
+		allowed = http.MethodPost
+	}
+	if r.Method != allowed {
+		h.Set("Allow", allowed)
+		http.Error(w, "method not allowed: the console is read-only", http.StatusMethodNotAllowed)
+		return
+	}
+	c.mux.ServeHTTP(w, r)
+}
+
+// contentSecurityPolicy allows nothing but the console's own stylesheet
+// (and, later, scripts): no inline script or style, no eval, no framing,
+// no plugins, no <base>, and forms only to the console itself.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'"
+
+// record writes an activity event; a failure is logged and refuses what
+// was to be shown (fail closed).
+func (c *Console) record(w http.ResponseWriter, typ event.Type, data any) bool {
+	if err := c.cfg.Activity.Emit(typ, data); err != nil {
+		c.cfg.Logger.Error("console: recording auditor activity failed; the page is refused", "type", typ, "error", err)
+		http.Error(w, "the console cannot record this view, so it does not show it; see the console's log", http.StatusServiceUnavailable)
+		return false
+	}
+	return true
+}
+
+// render executes a page template; data holds text only (templates escape
+// it, after the text function has made controls visible).
+func (c *Console) render(w http.ResponseWriter, status int, name string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		c.cfg.Logger.Warn("console: rendering a page failed", "page", name, "error", err)
+	}
+}
+
+// fail shows an error page with a text message.
+func (c *Console) fail(w http.ResponseWriter, status int, message string) {
+	c.render(w, status, "error.html", struct{ Status, Message string }{http.StatusText(status), message})
+}

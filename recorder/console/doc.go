@@ -1,0 +1,14 @@
+// Package console is the auditor's read-only web console: auditors log in
+// with OpenID Connect (authorization code with PKCE, members of the
+// configured auditor groups only), list the recorded sessions with the
+// filters of `gatehouse sessions`, and export them as CSV or JSON Lines.
+// Every view, export and refused login is itself recorded, through an
+// Activity stream (a *recorder.Stream of kind console).
+//
+// Everything a recording holds was chosen by a client, so pages are
+// rendered with html/template from text only, control and invisible
+// characters shown as escapes (recorder.Printable), under a strict
+// Content-Security-Policy; only GET routes exist besides POST /logout.
+// The console holds no CA key and nothing that could alter a recording:
+// it reads the store and appends to its own stream.
+package console

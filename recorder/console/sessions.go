@@ -1,0 +1,225 @@
+package console
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
+)
+
+// query is a list's filters as the URL gives them, and the filter they
+// make. Names are `gatehouse sessions`' flags.
+type query struct {
+	values url.Values // the filters as given, for links and the record
+	filter recorder.Filter
+	page   int
+	format string // html, csv or jsonl
+}
+
+// filterNames are the filters a sessions URL takes, in the order they are
+// written in export headers.
+var filterNames = []string{"identity", "agent", "target", "since", "until", "outcome"}
+
+func parseQuery(r *http.Request, parseTime func(string) (time.Time, error)) (query, error) {
+	in := r.URL.Query()
+	q := query{values: url.Values{}, page: 1, format: in.Get("format")}
+	for _, name := range filterNames {
+		if v := in.Get(name); v != "" {
+			q.values.Set(name, v)
+		}
+	}
+	f := &q.filter
+	f.Identity, f.Agent, f.Target, f.Outcome = in.Get("identity"), in.Get("agent"), in.Get("target"), in.Get("outcome")
+	switch f.Outcome {
+	case "", recorder.OutcomeRefused, recorder.OutcomeClean, recorder.OutcomeOpen:
+	default:
+		return q, errors.New("outcome is refused, clean or open")
+	}
+	var err error
+	if f.Since, err = parseTime(in.Get("since")); err != nil {
+		return q, fmt.Errorf("since: %w", err)
+	}
+	if f.Until, err = parseTime(in.Get("until")); err != nil {
+		return q, fmt.Errorf("until: %w", err)
+	}
+	switch q.format {
+	case "":
+		q.format = "html"
+	case "html", "csv", "jsonl":
+	default:
+		return q, errors.New("format is html, csv or jsonl")
+	}
+	if p := in.Get("page"); p != "" {
+		if q.page, err = strconv.Atoi(p); err != nil || q.page < 1 {
+			return q, errors.New("page is a number from 1")
+		}
+	}
+	return q, nil
+}
+
+// recordedFilters are the filters as the activity stream records them,
+// with the page for a page view.
+func (q query) recordedFilters(withPage bool) map[string]string {
+	m := map[string]string{}
+	for name := range q.values {
+		m[name] = q.values.Get(name)
+	}
+	if withPage && q.page > 1 {
+		m["page"] = strconv.Itoa(q.page)
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// listSessions is /sessions: the sessions the filters select, as a page,
+// as CSV or as JSON Lines.
+func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, a event.Auditor) {
+	q, err := parseQuery(r, c.parseTime)
+	if err != nil {
+		c.fail(w, http.StatusBadRequest, "bad filter: "+err.Error())
+		return
+	}
+	list, err := recorder.Summaries(c.cfg.Sessions, q.filter, c.cfg.Lag, c.cfg.Keys...)
+	if err != nil {
+		c.cfg.Logger.Error("console: listing sessions failed", "error", err)
+		c.fail(w, http.StatusBadGateway, "the recordings could not be listed; see the console's log")
+		return
+	}
+	rows := make([]row, len(list))
+	for i, s := range list {
+		rows[i] = rowOf(s)
+	}
+	if q.format != "html" {
+		c.export(w, q, a, rows)
+		return
+	}
+	c.sessionsPage(w, q, a, rows)
+}
+
+// parseTime reads since and until with Config.ParseTime: empty is no
+// bound.
+func (c *Console) parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if c.cfg.ParseTime == nil {
+		return time.Parse(time.RFC3339, s)
+	}
+	return c.cfg.ParseTime(s, c.cfg.Clock())
+}
+
+// sessionsPage shows one page of rows.
+func (c *Console) sessionsPage(w http.ResponseWriter, q query, a event.Auditor, rows []row) {
+	size := c.cfg.PageSize
+	from := min((q.page-1)*size, len(rows))
+	to := min(from+size, len(rows))
+	view := event.ConsoleView{Auditor: a, Path: "/sessions", Filters: q.recordedFilters(true), Rows: to - from, Total: len(rows)}
+	if !c.record(w, event.TypeConsoleView, view) {
+		return
+	}
+	data := sessionsData{Auditor: a, Filters: q.values, Applied: filterText(q), Rows: rows[from:to], Total: len(rows), From: from + 1, To: to,
+		CSV: q.link("csv", 0), JSONL: q.link("jsonl", 0)}
+	if from == to {
+		data.From = 0
+	}
+	if q.page > 1 {
+		data.Prev = q.link("", q.page-1)
+	}
+	if to < len(rows) {
+		data.Next = q.link("", q.page+1)
+	}
+	c.render(w, http.StatusOK, "sessions.html", data)
+}
+
+// sessionsData is what sessions.html shows.
+type sessionsData struct {
+	Auditor                event.Auditor
+	Filters                url.Values // as typed, to fill the form in again
+	Applied                string     // the filters, quoted, for reading
+	Rows                   []row
+	Total, From, To        int
+	Prev, Next, CSV, JSONL string
+}
+
+// link is /sessions with q's filters, in format (html when empty) and at
+// page (none when 0).
+func (q query) link(format string, page int) string {
+	v := url.Values{}
+	for name := range q.values {
+		v.Set(name, q.values.Get(name))
+	}
+	if format != "" {
+		v.Set("format", format)
+	}
+	if page > 0 {
+		v.Set("page", strconv.Itoa(page))
+	}
+	if len(v) == 0 {
+		return "/sessions"
+	}
+	return "/sessions?" + v.Encode()
+}
+
+// row is one session as every format shows it; text is as recorded (the
+// HTML and CSV make it Printable, JSON Lines keep it exact).
+type row struct {
+	Session      string `json:"session"`
+	Start        string `json:"start"`
+	End          string `json:"end"`
+	Duration     string `json:"duration"`
+	Identity     string `json:"identity"`
+	Agent        string `json:"agent"`
+	Targets      string `json:"targets"`
+	Channels     int    `json:"channels"`
+	Statements   int    `json:"statements"`
+	Denied       int    `json:"denied"`
+	Refusals     int    `json:"refusals"`
+	EndReason    string `json:"end_reason"`
+	Chain        string `json:"chain"`
+	Verification string `json:"verification"`
+}
+
+func rowOf(s recorder.Listed) row {
+	if s.Unreadable != nil {
+		return row{Session: s.ID, Chain: "UNREADABLE: " + s.Unreadable.Error()}
+	}
+	r := row{Session: s.ID, Start: utc(s.Start), End: utc(s.End), Duration: "open", Identity: s.Identity, Agent: s.Agent,
+		Targets: strings.Join(s.Targets, ","), Channels: s.Channels, Statements: s.Statements, Denied: s.Denied,
+		Refusals: s.Refusals, EndReason: s.EndReason, Chain: "intact"}
+	if !s.Open() {
+		r.Duration = s.End.Sub(s.Start).Round(time.Millisecond).String()
+	}
+	if s.ChainError != nil {
+		r.Chain = "BROKEN: " + s.ChainError.Error()
+	}
+	r.Verification = verification(s)
+	return r
+}
+
+func verification(s recorder.Listed) string {
+	switch {
+	case !s.Verified:
+		return "not verified"
+	case s.Verification == nil:
+		return "verified"
+	case errors.Is(s.Verification, recorder.ErrIncomplete):
+		return "INCOMPLETE: " + s.Verification.Error()
+	}
+	return "FAILED: " + s.Verification.Error()
+}
+
+// utc is t in UTC, RFC 3339 ending in Z; empty for the zero time.
+func utc(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
