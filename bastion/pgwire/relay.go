@@ -252,7 +252,8 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 	switch m := msg.(type) {
 	case *pgproto3.Query:
 		v := s.cfg.Inspect(ctx, Query{SQL: m.String, Ask: s.ask})
-		p := &pending{kind: 'Q', ev: s.event(m.String, v), names: v.Names}
+		p := s.statement('Q', m.String, v)
+		p.names = v.Names
 		s.upUnsent += len(m.String)
 		if !v.Allow {
 			p.refuse(v)
@@ -263,7 +264,8 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 		return s.sendDB(true, m)
 	case *pgproto3.Parse:
 		v := s.cfg.Inspect(ctx, Query{SQL: m.Query, Extended: true, StatementName: m.Name, ParamCount: len(m.ParameterOIDs), Ask: s.ask})
-		p := &pending{kind: 'P', name: m.Name, stmt: &prepared{sql: m.Query, detail: v.Detail, names: v.Names}, ev: s.event(m.Query, v)}
+		p := s.statement('P', m.Query, v)
+		p.name, p.stmt = m.Name, &prepared{sql: m.Query, detail: v.Detail, names: v.Names}
 		p.ev.Extended, p.ev.StatementName = true, m.Name
 		s.upUnsent += len(m.Query)
 		if !v.Allow {
@@ -326,7 +328,8 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 // what the server holds under the name is asked for every time, with the
 // formats its rows will be in.
 func (s *session) execute(m *pgproto3.Execute) (bool, error) {
-	exec := &pending{kind: 'E', name: m.Portal, ev: &StatementEvent{Extended: true, Portal: m.Portal, Start: s.cfg.now()}}
+	exec := withEvent('E', StatementEvent{Extended: true, Portal: m.Portal, Start: s.cfg.now()})
+	exec.name = m.Portal
 	if s.results == nil {
 		s.replies.push(exec)
 		return s.sendDB(false, m)
@@ -372,8 +375,21 @@ func (s *session) sendDB(flush bool, msgs ...pgproto3.FrontendMessage) (bool, er
 	return flush, nil
 }
 
-func (s *session) event(sql string, v Verdict) *StatementEvent {
-	return &StatementEvent{SQL: sql, Detail: v.Detail, Start: s.cfg.now()}
+// statement is the pending message of a SQL string Inspect decided, with
+// its event.
+func (s *session) statement(kind byte, sql string, v Verdict) *pending {
+	return withEvent(kind, StatementEvent{SQL: sql, Detail: v.Detail, Start: s.cfg.now()})
+}
+
+// withEvent is a pending message with its event, the two made in one
+// allocation: one of each per statement, on the relay's path.
+func withEvent(kind byte, ev StatementEvent) *pending {
+	both := &struct {
+		p  pending
+		ev StatementEvent
+	}{pending{kind: kind}, ev}
+	both.p.ev = &both.ev
+	return &both.p
 }
 
 // bindValues copies a Bind's parameter values (the message's memory is
