@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -98,52 +99,87 @@ var errTerminate = errors.New("client sent Terminate")
 // relay runs the two copiers until the session ends, then tells the client
 // why when it can, cancels an upstream query still running for a client
 // that is gone, and closes both connections. It returns only once both
-// copiers have.
+// copiers have. upstreamToClient runs in relay's own goroutine, which
+// would otherwise only wait: one goroutine fewer for every session, idle
+// or not.
 func (s *session) relay(ctx context.Context, cancel context.CancelCauseFunc) *ending {
-	upc := make(chan *ending, 1)   // clientToUpstream's ending
-	downc := make(chan *ending, 1) // upstreamToClient's ending
-	go func() { upc <- s.clientToUpstream(ctx) }()
-	go func() { downc <- s.upstreamToClient() }()
-
-	var first, up, down *ending
-	select {
-	case up = <-upc:
-		first = up
-	case down = <-downc:
-		first = down
-	case <-ctx.Done():
-		first = ended(context.Cause(ctx))
+	st := &stopper{s: s}
+	upc := make(chan *ending, 1) // clientToUpstream's ending
+	go func() {
+		up := s.clientToUpstream(ctx)
+		st.stop(up, false)
+		upc <- up
+	}()
+	ctxDone := make(chan struct{})
+	stopCtx := context.AfterFunc(ctx, func() {
+		defer close(ctxDone)
+		st.stop(ended(context.Cause(ctx)), false)
+	})
+	down := s.upstreamToClient()
+	st.stop(down, true)
+	if !stopCtx() {
+		<-ctxDone // it ran, or is running: let it finish
 	}
-	s.stopping.Store(true)
-	s.upstream.SetDeadline(aLongTimeAgo) // upstreamToClient's reads, clientToUpstream's writes
+	first, expired := st.stopped()
 	if first.reason == reasonUpstreamGone && s.terminated.Load() {
 		// The database closed because the client's Terminate reached it.
 		first = &ending{reason: reasonTerminated}
 	}
-	s.closeClient(first, down, downc)
+	s.closeClient(first, down, expired)
 	cancel(first) // an Inspect in progress returns
-	if up == nil {
-		up = <-upc
-	}
+	up := <-upc
 	s.closeUpstream(first, up)
 	s.replies.abandon()
 	return first
 }
 
-// closeClient waits for upstreamToClient to stop, then tells the client
-// why the session ends, if it should and can be told, and closes it.
-// upstreamToClient is the client's only writer until it stops; a client that
-// does not read cannot make the wait longer than clientWriteGrace.
-func (s *session) closeClient(first, down *ending, downc <-chan *ending) {
-	defer s.client.Close()
-	if down == nil {
-		stop := closeOnExpiry(context.Background(), clientWriteGrace, s.client)
-		down = <-downc
-		if stop() {
-			return
-		}
+// stopper keeps the first ending of a session, and stops the relay when
+// it is known: I/O errors from then on are the relay's own doing, and
+// upstreamToClient's reads and clientToUpstream's writes are interrupted.
+// upstreamToClient, then the client's only writer, may be stuck writing
+// to a client that does not read: unless it ended first, the client is
+// closed if it has not stopped within clientWriteGrace.
+type stopper struct {
+	s     *session
+	mu    sync.Mutex
+	first *ending
+	grace func() (expired bool) // nil: upstreamToClient ended first
+}
+
+// stop records e as the session's ending if it is the first; byDown says
+// upstreamToClient ended with it.
+func (st *stopper) stop(e *ending, byDown bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.first != nil {
+		return
 	}
-	if first.toClient == nil || down.reason == reasonClientGone {
+	st.first = e
+	st.s.stopping.Store(true)
+	st.s.upstream.SetDeadline(aLongTimeAgo) // upstreamToClient's reads, clientToUpstream's writes
+	if !byDown {
+		st.grace = closeOnExpiry(context.Background(), clientWriteGrace, st.s.client)
+	}
+}
+
+// stopped returns the first ending, once upstreamToClient has stopped, and
+// whether the client was closed because it took longer than
+// clientWriteGrace.
+func (st *stopper) stopped() (first *ending, expired bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.grace != nil {
+		expired = st.grace()
+	}
+	return st.first, expired
+}
+
+// closeClient tells the client why the session ends, if it should and can
+// be told, and closes it. upstreamToClient, its only writer until then,
+// has stopped.
+func (s *session) closeClient(first, down *ending, expired bool) {
+	defer s.client.Close()
+	if expired || first.toClient == nil || down.reason == reasonClientGone {
 		return
 	}
 	if err := s.awaitHeld(); err != nil {
