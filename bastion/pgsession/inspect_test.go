@@ -2,11 +2,13 @@ package pgsession
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
 )
@@ -25,7 +27,7 @@ var statementPolicies = &policy.Config{Statements: map[string]policy.StatementPo
 
 // policySession is a session under statement policy name, as authorize
 // leaves it, with no database behind it: inspect needs none.
-func policySession(t *testing.T, name string) *pgSession {
+func policySession(t testing.TB, name string) *pgSession {
 	t.Helper()
 	p, err := New(Config{Policy: statementPolicies})
 	if err != nil {
@@ -153,5 +155,24 @@ func TestWallBreach(t *testing.T) {
 		case tt.refused != "" && !strings.Contains(got, "changing "+tt.refused+" is not allowed in this session (statement policy \""+tt.policy+"\")"):
 			t.Errorf("%s %v: %q, want %s refused", tt.policy, tt.settings, got, tt.refused)
 		}
+	}
+}
+
+// BenchmarkInspect is the policy's share of one pgbench -S statement:
+// its text differs each time (the account number), as under pgbench.
+func BenchmarkInspect(b *testing.B) {
+	s := policySession(b, "reader")
+	ctx := context.Background()
+	texts := make([]string, 1024)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("SELECT abalance FROM pgbench_accounts WHERE aid = %d;", 1+i*977)
+	}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if v := s.inspect(ctx, pgwire.Query{SQL: texts[i%len(texts)]}); !v.Allow {
+			b.Fatal(v.Message)
+		}
+		i++
 	}
 }

@@ -270,6 +270,9 @@ func (s *pgSession) deny(d *statementDetail, msg string) pgwire.Verdict {
 // is a setting whose name is not known (set_config with a computed name,
 // or SQL text given to query_to_xml or ts_stat that is not a constant).
 func (s *pgSession) wallBreach(settings []string) string {
+	if len(settings) == 0 {
+		return "" // most statements: nothing to build the list for
+	}
 	guarded := []string{"standard_conforming_strings", "client_encoding"}
 	if s.readOnly {
 		// RESET ALL and DISCARD ALL are fine: they return to the values

@@ -39,7 +39,7 @@ const (
 // then a small imitation of PostgreSQL's query handling (fakeQuery) that
 // logs every message it gets.
 type fakeUpstream struct {
-	t        *testing.T
+	t        testing.TB
 	ln       net.Listener
 	password string // when set: ask for it and refuse it, echoing it back
 
@@ -53,9 +53,12 @@ type fakeUpstream struct {
 	// onQuery, when set, may take over a simple query: it returns true
 	// when it handled it.
 	onQuery func(q string, be *pgproto3.Backend, conn net.Conn) bool
+	// quiet: messages are not logged (benchmarks, whose log would grow
+	// with b.N and count in their allocations).
+	quiet bool
 }
 
-func newFakeUpstream(t *testing.T) *fakeUpstream {
+func newFakeUpstream(t testing.TB) *fakeUpstream {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +100,7 @@ func (f *fakeUpstream) accept() {
 }
 
 // config is what Authorize returns to reach the fake.
-func (f *fakeUpstream) config(t *testing.T) *pgconn.Config {
+func (f *fakeUpstream) config(t testing.TB) *pgconn.Config {
 	pw := ""
 	if f.password != "" {
 		pw = ":" + f.password
@@ -219,7 +222,9 @@ func (q *fakeQuery) run() {
 			}
 			q.skipping = false
 		}
-		q.f.record(summarizeFrontend(msg))
+		if !q.f.quiet {
+			q.f.record(summarizeFrontend(msg))
+		}
 		q.handle(msg)
 		if q.be.Flush() != nil {
 			return
@@ -399,7 +404,7 @@ func summarize(msg pgproto3.BackendMessage) string {
 
 // testClient is the client end of a net.Pipe that Serve serves.
 type testClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	fe   *pgproto3.Frontend
 	done chan error // Serve's result
@@ -408,7 +413,7 @@ type testClient struct {
 
 // serveClient starts Serve on one end of a pipe and returns the other. The
 // test's cleanup closes the client and waits for Serve.
-func serveClient(t *testing.T, ctx context.Context, cfg Config) *testClient {
+func serveClient(t testing.TB, ctx context.Context, cfg Config) *testClient {
 	t.Helper()
 	clientEnd, serverEnd := net.Pipe()
 	c := &testClient{t: t, conn: clientEnd, fe: pgproto3.NewFrontend(clientEnd, clientEnd), done: make(chan error, 1)}
@@ -529,7 +534,7 @@ func (l *eventLog) all() []StatementEvent {
 }
 
 // baseConfig reaches f, with policyDenyingDelete.
-func baseConfig(t *testing.T, f *fakeUpstream) Config {
+func baseConfig(t testing.TB, f *fakeUpstream) Config {
 	return Config{
 		Authorize: func(ctx context.Context, s Startup) (*Upstream, error) {
 			return &Upstream{Config: f.config(t), RuntimeParams: map[string]string{"default_transaction_read_only": "on"}}, nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -98,52 +99,87 @@ var errTerminate = errors.New("client sent Terminate")
 // relay runs the two copiers until the session ends, then tells the client
 // why when it can, cancels an upstream query still running for a client
 // that is gone, and closes both connections. It returns only once both
-// copiers have.
+// copiers have. upstreamToClient runs in relay's own goroutine, which
+// would otherwise only wait: one goroutine fewer for every session, idle
+// or not.
 func (s *session) relay(ctx context.Context, cancel context.CancelCauseFunc) *ending {
-	upc := make(chan *ending, 1)   // clientToUpstream's ending
-	downc := make(chan *ending, 1) // upstreamToClient's ending
-	go func() { upc <- s.clientToUpstream(ctx) }()
-	go func() { downc <- s.upstreamToClient() }()
-
-	var first, up, down *ending
-	select {
-	case up = <-upc:
-		first = up
-	case down = <-downc:
-		first = down
-	case <-ctx.Done():
-		first = ended(context.Cause(ctx))
+	st := &stopper{s: s}
+	upc := make(chan *ending, 1) // clientToUpstream's ending
+	go func() {
+		up := s.clientToUpstream(ctx)
+		st.stop(up, false)
+		upc <- up
+	}()
+	ctxDone := make(chan struct{})
+	stopCtx := context.AfterFunc(ctx, func() {
+		defer close(ctxDone)
+		st.stop(ended(context.Cause(ctx)), false)
+	})
+	down := s.upstreamToClient()
+	st.stop(down, true)
+	if !stopCtx() {
+		<-ctxDone // it ran, or is running: let it finish
 	}
-	s.stopping.Store(true)
-	s.upstream.SetDeadline(aLongTimeAgo) // upstreamToClient's reads, clientToUpstream's writes
+	first, expired := st.stopped()
 	if first.reason == reasonUpstreamGone && s.terminated.Load() {
 		// The database closed because the client's Terminate reached it.
 		first = &ending{reason: reasonTerminated}
 	}
-	s.closeClient(first, down, downc)
+	s.closeClient(first, down, expired)
 	cancel(first) // an Inspect in progress returns
-	if up == nil {
-		up = <-upc
-	}
+	up := <-upc
 	s.closeUpstream(first, up)
 	s.replies.abandon()
 	return first
 }
 
-// closeClient waits for upstreamToClient to stop, then tells the client
-// why the session ends, if it should and can be told, and closes it.
-// upstreamToClient is the client's only writer until it stops; a client that
-// does not read cannot make the wait longer than clientWriteGrace.
-func (s *session) closeClient(first, down *ending, downc <-chan *ending) {
-	defer s.client.Close()
-	if down == nil {
-		stop := closeOnExpiry(context.Background(), clientWriteGrace, s.client)
-		down = <-downc
-		if stop() {
-			return
-		}
+// stopper keeps the first ending of a session, and stops the relay when
+// it is known: I/O errors from then on are the relay's own doing, and
+// upstreamToClient's reads and clientToUpstream's writes are interrupted.
+// upstreamToClient, then the client's only writer, may be stuck writing
+// to a client that does not read: unless it ended first, the client is
+// closed if it has not stopped within clientWriteGrace.
+type stopper struct {
+	s     *session
+	mu    sync.Mutex
+	first *ending
+	grace func() (expired bool) // nil: upstreamToClient ended first
+}
+
+// stop records e as the session's ending if it is the first; byDown says
+// upstreamToClient ended with it.
+func (st *stopper) stop(e *ending, byDown bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.first != nil {
+		return
 	}
-	if first.toClient == nil || down.reason == reasonClientGone {
+	st.first = e
+	st.s.stopping.Store(true)
+	st.s.upstream.SetDeadline(aLongTimeAgo) // upstreamToClient's reads, clientToUpstream's writes
+	if !byDown {
+		st.grace = closeOnExpiry(context.Background(), clientWriteGrace, st.s.client)
+	}
+}
+
+// stopped returns the first ending, once upstreamToClient has stopped, and
+// whether the client was closed because it took longer than
+// clientWriteGrace.
+func (st *stopper) stopped() (first *ending, expired bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.grace != nil {
+		expired = st.grace()
+	}
+	return st.first, expired
+}
+
+// closeClient tells the client why the session ends, if it should and can
+// be told, and closes it. upstreamToClient, its only writer until then,
+// has stopped.
+func (s *session) closeClient(first, down *ending, expired bool) {
+	defer s.client.Close()
+	if expired || first.toClient == nil || down.reason == reasonClientGone {
 		return
 	}
 	if err := s.awaitHeld(); err != nil {
@@ -252,7 +288,8 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 	switch m := msg.(type) {
 	case *pgproto3.Query:
 		v := s.cfg.Inspect(ctx, Query{SQL: m.String, Ask: s.ask})
-		p := &pending{kind: 'Q', ev: s.event(m.String, v), names: v.Names}
+		p := s.statement('Q', m.String, v)
+		p.names = v.Names
 		s.upUnsent += len(m.String)
 		if !v.Allow {
 			p.refuse(v)
@@ -263,7 +300,8 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 		return s.sendDB(true, m)
 	case *pgproto3.Parse:
 		v := s.cfg.Inspect(ctx, Query{SQL: m.Query, Extended: true, StatementName: m.Name, ParamCount: len(m.ParameterOIDs), Ask: s.ask})
-		p := &pending{kind: 'P', name: m.Name, stmt: &prepared{sql: m.Query, detail: v.Detail, names: v.Names}, ev: s.event(m.Query, v)}
+		p := s.statement('P', m.Query, v)
+		p.name, p.stmt = m.Name, &prepared{sql: m.Query, detail: v.Detail, names: v.Names}
 		p.ev.Extended, p.ev.StatementName = true, m.Name
 		s.upUnsent += len(m.Query)
 		if !v.Allow {
@@ -326,7 +364,8 @@ func (s *session) forward(ctx context.Context, msg pgproto3.FrontendMessage) (bo
 // what the server holds under the name is asked for every time, with the
 // formats its rows will be in.
 func (s *session) execute(m *pgproto3.Execute) (bool, error) {
-	exec := &pending{kind: 'E', name: m.Portal, ev: &StatementEvent{Extended: true, Portal: m.Portal, Start: s.cfg.now()}}
+	exec := withEvent('E', StatementEvent{Extended: true, Portal: m.Portal, Start: s.cfg.now()})
+	exec.name = m.Portal
 	if s.results == nil {
 		s.replies.push(exec)
 		return s.sendDB(false, m)
@@ -372,8 +411,21 @@ func (s *session) sendDB(flush bool, msgs ...pgproto3.FrontendMessage) (bool, er
 	return flush, nil
 }
 
-func (s *session) event(sql string, v Verdict) *StatementEvent {
-	return &StatementEvent{SQL: sql, Detail: v.Detail, Start: s.cfg.now()}
+// statement is the pending message of a SQL string Inspect decided, with
+// its event.
+func (s *session) statement(kind byte, sql string, v Verdict) *pending {
+	return withEvent(kind, StatementEvent{SQL: sql, Detail: v.Detail, Start: s.cfg.now()})
+}
+
+// withEvent is a pending message with its event, the two made in one
+// allocation: one of each per statement, on the relay's path.
+func withEvent(kind byte, ev StatementEvent) *pending {
+	both := &struct {
+		p  pending
+		ev StatementEvent
+	}{pending{kind: kind}, ev}
+	both.p.ev = &both.ev
+	return &both.p
 }
 
 // bindValues copies a Bind's parameter values (the message's memory is

@@ -36,6 +36,10 @@ type pending struct {
 	results int
 }
 
+// maxKeptQueue is the largest queue array kept once every message is
+// answered: enough for any ordinary pipeline.
+const maxKeptQueue = 256
+
 // kindOwnDescribe marks the Describe of a portal that gatehouse sends
 // before each Execute for Upstream.Results; its reply goes no further.
 const kindOwnDescribe = 'd'
@@ -46,6 +50,9 @@ const kindOwnDescribe = 'd'
 type replies struct {
 	mu    sync.Mutex
 	queue []*pending
+	// array is queue's array from its first element, which push reuses
+	// once the queue is empty; popped entries in it are nil.
+	array []*pending
 
 	// Owned by the upstream-side copier.
 	discarding bool // an extended-protocol message failed: the database skips to Sync
@@ -85,9 +92,19 @@ func newReplies(observe func(StatementEvent), now func() time.Time, mismatch fun
 
 // push records a message about to be forwarded. It must come before the
 // message is sent, so that its reply always finds it.
+// An emptied queue starts again at the front of its array, so that a
+// session going statement by statement appends into the same one instead
+// of growing a new array for every statement.
 func (r *replies) push(p *pending) {
 	r.mu.Lock()
+	if len(r.queue) == 0 {
+		r.queue = r.array[:0]
+	}
+	c := cap(r.queue)
 	r.queue = append(r.queue, p)
+	if cap(r.queue) != c {
+		r.array = r.queue // append made a new array
+	}
 	r.mu.Unlock()
 }
 
@@ -129,6 +146,9 @@ func (r *replies) pop() {
 	r.mu.Lock()
 	r.queue[0] = nil
 	r.queue = r.queue[1:]
+	if len(r.queue) == 0 && cap(r.array) > maxKeptQueue {
+		r.array = nil // a long pipeline's: not kept while idle
+	}
 	r.mu.Unlock()
 	r.sent = 0
 }
