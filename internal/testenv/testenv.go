@@ -94,12 +94,38 @@ func (l *logBuffer) contains(s string) bool {
 
 func (l *logBuffer) close() { l.file.Close() }
 
-// scanLines feeds each line read from r to fn until r ends.
+// maxLogLine is how much of one line scanLines passes on; the rest of a
+// longer line (a logged multi-megabyte statement) is dropped, and said so.
+const maxLogLine = 1 << 20
+
+// scanLines feeds each line read from r to fn until r ends. A line longer
+// than maxLogLine is cut rather than ending the scan: a reader that stops
+// would leave the server writing into a pipe nobody reads.
 func scanLines(r interface{ Read([]byte) (int, error) }, fn func(string)) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		fn(string(bytes.TrimRight(sc.Bytes(), "\r")))
+	br := bufio.NewReaderSize(r, 64*1024)
+	var line []byte
+	cut := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) <= maxLogLine {
+			line = append(line, chunk...)
+		} else {
+			cut = true
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if len(line) > 0 || cut {
+			text := string(bytes.TrimRight(line, "\r\n"))
+			if cut {
+				text += " [line cut at 1 MiB]"
+			}
+			fn(text)
+		}
+		line, cut = line[:0], false
+		if err != nil {
+			return
+		}
 	}
 }
 
