@@ -42,6 +42,9 @@ type Config struct {
 	// Activity records every view, export, login and refusal. Required:
 	// what an auditor sees is never unrecorded.
 	Activity Activity
+	// Links are the single-use links for external auditors; nil: /link/
+	// refuses every link.
+	Links *LinkStore
 	// Origin is the console's own origin, scheme://host[:port], which a
 	// logout's Origin header must equal. Required.
 	Origin string
@@ -64,9 +67,9 @@ type Config struct {
 // Console serves the console's routes. Create it with New.
 type Console struct {
 	cfg      Config
-	sessions *ttlMap[event.Auditor] // console sessions by cookie value
-	logins   *ttlMap[pendingLogin]  // logins begun, by state
-	limiter  *sourcelimit.Limiter   // refused logins and logouts, per source
+	sessions *ttlMap[viewer]       // console sessions by cookie value
+	logins   *ttlMap[pendingLogin] // logins begun, by state
+	limiter  *sourcelimit.Limiter  // refused logins and logouts, per source
 	mux      *http.ServeMux
 }
 
@@ -100,7 +103,12 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Console{cfg: cfg, sessions: newTTLMap[event.Auditor](cfg.Clock), logins: newTTLMap[pendingLogin](cfg.Clock),
+	if cfg.Links != nil && cfg.Links.Clock == nil {
+		links := *cfg.Links
+		links.Clock = cfg.Clock
+		cfg.Links = &links
+	}
+	c := &Console{cfg: cfg, sessions: newTTLMap[viewer](cfg.Clock), logins: newTTLMap[pendingLogin](cfg.Clock),
 		limiter: sourcelimit.New(cfg.FailedAttemptsPerMinute, maxPendingAttempts, cfg.Clock)}
 	c.mux = http.NewServeMux()
 	c.mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +117,10 @@ func New(cfg Config) (*Console, error) {
 	c.mux.HandleFunc("/login", c.startLogin)
 	c.mux.HandleFunc("/callback", c.limited(c.callback))
 	c.mux.HandleFunc("/logout", c.limited(c.logout))
+	c.mux.HandleFunc("/link/{token}", c.limited(c.exchangeLink))
 	c.mux.Handle("/sessions", c.auditor(c.listSessions))
+	c.mux.Handle("/sessions/{id}", c.auditor(c.sessionPage))
+	c.mux.Handle("/sessions/{id}/raw", c.auditor(c.rawSession))
 	c.mux.Handle("/static/", http.FileServerFS(staticFS()))
 	return c, nil
 }

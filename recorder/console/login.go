@@ -121,7 +121,7 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	id := randomToken()
-	c.sessions.put(id, a, c.cfg.SessionTTL)
+	c.sessions.put(id, viewer{Auditor: a}, c.cfg.SessionTTL)
 	if !c.record(w, event.TypeConsoleLogin, event.ConsoleLogin{Auditor: a, Groups: groups, Session: sessionRef(id), ClientAddr: r.RemoteAddr}) {
 		c.sessions.take(id)
 		return false
@@ -200,8 +200,8 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if ck, err := r.Cookie(sessionCookie); err == nil {
-		if a, ok := c.sessions.take(ck.Value); ok {
-			if !c.record(w, event.TypeConsoleLogout, event.ConsoleLogout{Auditor: a, Session: sessionRef(ck.Value)}) {
+		if v, ok := c.sessions.take(ck.Value); ok {
+			if !c.record(w, event.TypeConsoleLogout, event.ConsoleLogout{Auditor: v.Auditor, Session: sessionRef(ck.Value)}) {
 				return false
 			}
 		}

@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -47,9 +49,20 @@ func setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) 
 	http.SetCookie(w, c)
 }
 
+// viewer is who holds a console session: an auditor who logged in at the
+// IdP (Scope nil: every session), or an external auditor who came with a
+// link (Scope: only the sessions the link allows).
+type viewer struct {
+	event.Auditor
+	Scope *Link
+}
+
+// allows says whether the viewer may see session s.
+func (v viewer) allows(s recorder.Summary) bool { return v.Scope == nil || v.Scope.Allows(s) }
+
 // auditor wraps a page for logged-in auditors: without a valid session the
 // browser is sent to log in.
-func (c *Console) auditor(page func(http.ResponseWriter, *http.Request, event.Auditor)) http.Handler {
+func (c *Console) auditor(page func(http.ResponseWriter, *http.Request, viewer)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ck, err := r.Cookie(sessionCookie)
 		if err != nil {
@@ -64,4 +77,22 @@ func (c *Console) auditor(page func(http.ResponseWriter, *http.Request, event.Au
 		}
 		page(w, r, a)
 	})
+}
+
+// ScopeText is the viewer's scope for reading: the period and targets.
+func (v viewer) ScopeText() string {
+	if v.Scope == nil {
+		return "all"
+	}
+	from, to, targets := "the first", "now", "every target"
+	if !v.Scope.From.IsZero() {
+		from = utc(v.Scope.From)
+	}
+	if !v.Scope.To.IsZero() {
+		to = utc(v.Scope.To)
+	}
+	if len(v.Scope.Targets) > 0 {
+		targets = strings.Join(v.Scope.Targets, ", ")
+	}
+	return "from " + from + " to " + to + " on " + targets
 }
