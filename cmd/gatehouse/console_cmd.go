@@ -23,6 +23,9 @@ import (
 // recordings where `gatehouse sessions` and `verify` do, records what
 // auditors do in a stream of kind console, and holds no CA key.
 func runConsole(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) > 0 && args[0] == "link" {
+		return runConsoleLink(ctx, args[1:], out)
+	}
 	fs := newFlags("console", out)
 	audit := addAuditFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -31,9 +34,6 @@ func runConsole(ctx context.Context, args []string, out io.Writer) error {
 	cfg, err := loadConfigFlag(*audit.config, "console")
 	if err != nil {
 		return err
-	}
-	if cfg.Identity.OIDC == nil {
-		return errors.New("console: identity.oidc is required: auditors log in with OpenID Connect")
 	}
 	if cfg.Recording.Store == "discard" {
 		return errors.New("console: recording.store is discard: the auditors' activity could not be recorded, so the console does not start")
@@ -51,9 +51,11 @@ func runConsole(ctx context.Context, args []string, out io.Writer) error {
 	if base == "" {
 		base = scheme + "://" + ln.Addr().String()
 	}
-	login, err := consoleLogin(ctx, cfg, base)
-	if err != nil {
-		return err
+	var login *console.Login
+	if cfg.Identity.OIDC != nil { // without it, only links let auditors in
+		if login, err = consoleLogin(ctx, cfg, base); err != nil {
+			return err
+		}
 	}
 	rec, err := openRecorder(cfg)
 	if err != nil {
@@ -66,12 +68,12 @@ func runConsole(ctx context.Context, args []string, out io.Writer) error {
 	defer activity.Close()
 	c, err := console.New(console.Config{Sessions: store, Keys: keys, Lag: cfg.SSH.HandshakeTimeout.D(), Login: login,
 		AuditorGroups: cfg.Console.AuditorGroups, SessionTTL: cfg.Console.SessionTTL.D(), Activity: activity, ParseTime: parseTime,
-		Origin: origin(base), Logger: slog.Default()})
+		Links: linkStore(cfg), Origin: origin(base), Logger: slog.Default()})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "gatehouse console: %s/ (auditors log in at %s; activity recorded in %s stream %s)\n",
-		base, cfg.Identity.OIDC.Issuer, recorder.KindConsole, activity.ID)
+	fmt.Fprintf(out, "gatehouse console: %s/ (%s; activity recorded in %s stream %s)\n",
+		base, loginText(cfg), recorder.KindConsole, activity.ID)
 	reporting, stopReporting := context.WithCancel(ctx)
 	reported := make(chan struct{})
 	go func() { c.ReportThrottled(reporting); close(reported) }()
@@ -80,6 +82,14 @@ func runConsole(ctx context.Context, args []string, out io.Writer) error {
 	<-reported
 	c.RecordThrottled() // the last refusals, before the stream closes
 	return err
+}
+
+// loginText says how auditors get in.
+func loginText(cfg *policy.Config) string {
+	if cfg.Identity.OIDC == nil {
+		return "no identity.oidc: only single-use links (gatehouse console link) let auditors in"
+	}
+	return "auditors log in at " + cfg.Identity.OIDC.Issuer + ", or with a single-use link"
 }
 
 // consoleLogin discovers the IdP for the console's client, whose

@@ -33,7 +33,9 @@ type Config struct {
 	// Lag is how long after the time in its id a session may start
 	// (recorder.Filter.MayMatch): the bastion's handshake timeout.
 	Lag time.Duration
-	// Login signs auditors in. Required.
+	// Login signs auditors in at the IdP; nil refuses every OIDC login
+	// (no identity.oidc): only Links then let anyone in, and one of the
+	// two is required.
 	Login *Login
 	// AuditorGroups: an ID token's groups must name one. Required.
 	AuditorGroups []string
@@ -81,8 +83,10 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{"text": record
 // New checks cfg and returns the console.
 func New(cfg Config) (*Console, error) {
 	switch {
-	case cfg.Sessions == nil || cfg.Login == nil || cfg.Activity == nil:
-		return nil, errors.New("console: Sessions, Login and Activity are required")
+	case cfg.Sessions == nil || cfg.Activity == nil:
+		return nil, errors.New("console: Sessions and Activity are required")
+	case cfg.Login == nil && cfg.Links == nil:
+		return nil, errors.New("console: Login or Links is required (nobody could get in)")
 	case len(cfg.AuditorGroups) == 0:
 		return nil, errors.New("console: AuditorGroups is required (a console anyone may read is not an auditor's)")
 	case cfg.Origin == "":

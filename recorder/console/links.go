@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
@@ -49,6 +50,21 @@ func (l Link) Allows(s recorder.Summary) bool {
 	return true
 }
 
+// ScopeText says which sessions the link shows, for reading.
+func (l Link) ScopeText() string {
+	from, to, targets := "any time", "now", "every target"
+	if !l.From.IsZero() {
+		from = utc(l.From)
+	}
+	if !l.To.IsZero() {
+		to = utc(l.To)
+	}
+	if len(l.Targets) > 0 {
+		targets = strings.Join(l.Targets, ", ")
+	}
+	return "from " + from + " to " + to + " on " + targets
+}
+
 // LinkStore keeps minted links in Dir, one file per link named by the
 // SHA-256 of its token (the token itself is never stored). Files are
 // written whole through privatefile, so that the CLI can mint while a
@@ -71,7 +87,10 @@ var (
 )
 
 // Mint stores l and returns its token: 256 random bits, URL-safe.
-func (s LinkStore) Mint(l Link) (string, error) {
+// record, unless nil, is called with the link's LinkRef before the link
+// is stored; its error stores nothing, so that no link exists whose
+// minting was not recorded.
+func (s LinkStore) Mint(l Link, record func(ref string) error) (string, error) {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return "", fmt.Errorf("console: link store %s: %w", s.Dir, err)
 	}
@@ -80,6 +99,11 @@ func (s LinkStore) Mint(l Link) (string, error) {
 		return "", fmt.Errorf("console: encode link: %w", err)
 	}
 	token := randomToken()
+	if record != nil {
+		if err := record(LinkRef(token)); err != nil {
+			return "", fmt.Errorf("console: record the link's minting: %w", err)
+		}
+	}
 	if err := privatefile.Create(s.path(token), data); err != nil {
 		return "", fmt.Errorf("console: store link: %w", err)
 	}

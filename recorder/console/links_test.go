@@ -17,7 +17,7 @@ import (
 // racing, exactly one gets the link; a later one is told it was used.
 func TestLinkIsUsedOnceUnderConcurrency(t *testing.T) {
 	store := LinkStore{Dir: t.TempDir()}
-	token, err := store.Mint(Link{Identity: "ext", Expires: time.Now().Add(time.Hour)})
+	token, err := store.Mint(Link{Identity: "ext", Expires: time.Now().Add(time.Hour)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,11 +59,11 @@ func TestLinkRefusals(t *testing.T) {
 	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
 	dir := t.TempDir()
 	minter := LinkStore{Dir: dir, Clock: func() time.Time { return now }}
-	valid, err := minter.Mint(Link{Identity: "ext", Expires: now.Add(time.Hour)})
+	valid, err := minter.Mint(Link{Identity: "ext", Expires: now.Add(time.Hour)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired, _ := minter.Mint(Link{Identity: "ext", Expires: now.Add(time.Minute)})
+	expired, _ := minter.Mint(Link{Identity: "ext", Expires: now.Add(time.Minute)}, nil)
 	tampered := valid[:10] + string(rune(valid[10]^1)) + valid[11:]
 	later := LinkStore{Dir: dir, Clock: func() time.Time { return now.Add(2 * time.Minute) }}
 	for _, tc := range []struct {
@@ -115,7 +115,7 @@ func newLinkFixture(t *testing.T) *linkFixture {
 	f.before, f.otherTarget, f.in, f.after = ids[0], ids[1], ids[2], ids[3]
 	var err error
 	f.token, err = f.console.cfg.Links.Mint(Link{Identity: "ext-auditor", From: t0.Add(time.Hour), To: t0.Add(3 * time.Hour),
-		Targets: []string{"orders"}, Expires: time.Now().Add(time.Hour)})
+		Targets: []string{"orders"}, Expires: time.Now().Add(time.Hour)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestLinkWorksOnceWithinItsScope(t *testing.T) {
 // none and opens none.
 func TestLinkForAnotherPeriod(t *testing.T) {
 	f := newLinkFixture(t)
-	token, err := f.console.cfg.Links.Mint(Link{Identity: "ext", From: time.Now().Add(-time.Hour), To: time.Now(), Expires: time.Now().Add(time.Hour)})
+	token, err := f.console.cfg.Links.Mint(Link{Identity: "ext", From: time.Now().Add(-time.Hour), To: time.Now(), Expires: time.Now().Add(time.Hour)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestLinkSessionEndsWithTheLink(t *testing.T) {
 	now := time.Now()
 	f.console.cfg.Clock = func() time.Time { return now }
 	f.console.sessions.clock = f.console.cfg.Clock
-	token, _ := f.console.cfg.Links.Mint(Link{Identity: "ext", Expires: now.Add(10 * time.Minute)})
+	token, _ := f.console.cfg.Links.Mint(Link{Identity: "ext", Expires: now.Add(10 * time.Minute)}, nil)
 	c := f.browser()
 	f.get(c, "/link/"+token)
 	if resp := f.get(noRedirects(c.Jar), "/sessions"); resp.StatusCode != http.StatusOK {
@@ -224,4 +224,44 @@ func readDirNames(dir string) ([]string, error) {
 		names = append(names, e.Name())
 	}
 	return names, err
+}
+
+// TestMintRecordsFirst: a link whose minting cannot be recorded is not
+// stored, so it cannot be used.
+func TestMintRecordsFirst(t *testing.T) {
+	store := LinkStore{Dir: t.TempDir()}
+	var ref string
+	token, err := store.Mint(Link{Identity: "ext", Expires: time.Now().Add(time.Hour)}, func(r string) error { ref = r; return nil })
+	if err != nil || ref != LinkRef(token) {
+		t.Fatalf("Mint: %v; recorded ref %q, want %q", err, ref, LinkRef(token))
+	}
+	failing := errors.New("disk full")
+	if _, err := store.Mint(Link{Identity: "ext", Expires: time.Now().Add(time.Hour)}, func(r string) error { ref = r; return failing }); !errors.Is(err, failing) {
+		t.Fatalf("Mint with a failing record: %v", err)
+	}
+	if names, _ := readDirNames(store.Dir); len(names) != 1 {
+		t.Fatalf("the link store holds %v, want only the recorded link", names)
+	}
+}
+
+// TestNoOIDCRefusesLogins: without identity.oidc the console refuses
+// OIDC logins, saying so, and still admits a link.
+func TestNoOIDCRefusesLogins(t *testing.T) {
+	f := newLinkFixture(t)
+	f.console.cfg.Login = nil
+	c := f.browser()
+	resp := f.get(c, "/sessions") // sent to /login
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.body, "no identity.oidc") {
+		t.Fatalf("/sessions without a session: %d %s", resp.StatusCode, resp.body)
+	}
+	if resp := f.get(c, "/callback?state=x&code=y"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("/callback: %d", resp.StatusCode)
+	}
+	if r := f.activity.of(event.TypeConsoleRefused); len(r) != 1 || !strings.Contains(r[0].(event.ConsoleRefused).Reason, "identity.oidc") {
+		t.Fatalf("the refused callback is not recorded: %+v", r)
+	}
+	f.get(c, "/link/"+f.token)
+	if resp := f.get(c, "/sessions"); resp.StatusCode != http.StatusOK || !strings.Contains(resp.body, f.in) {
+		t.Fatalf("/sessions by link: %d", resp.StatusCode)
+	}
 }

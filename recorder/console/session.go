@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
@@ -84,15 +83,5 @@ func (v viewer) ScopeText() string {
 	if v.Scope == nil {
 		return "all"
 	}
-	from, to, targets := "the first", "now", "every target"
-	if !v.Scope.From.IsZero() {
-		from = utc(v.Scope.From)
-	}
-	if !v.Scope.To.IsZero() {
-		to = utc(v.Scope.To)
-	}
-	if len(v.Scope.Targets) > 0 {
-		targets = strings.Join(v.Scope.Targets, ", ")
-	}
-	return "from " + from + " to " + to + " on " + targets
+	return v.Scope.ScopeText()
 }
