@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -150,13 +149,8 @@ func openDevConsole(t *testing.T, link, base string) {
 	browser := &http.Client{Jar: jar, Timeout: time.Minute}
 	get := func(u string) (int, string) {
 		t.Helper()
-		resp, err := browser.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		resp := consoleGet(t, browser, u)
+		return resp.StatusCode, resp.body
 	}
 	if code, body := get(link); code != http.StatusOK || !strings.Contains(body, "Logged in") {
 		t.Fatalf("the console link: %d\n%s", code, body)

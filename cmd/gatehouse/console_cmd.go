@@ -79,7 +79,7 @@ func startConsole(ctx context.Context, cfg *policy.Config, store recorder.Summar
 		stopReporting()
 		<-reported
 		c.RecordThrottled() // the last refusals, before the stream closes
-		ln.Close() // already closed by Shutdown, unless Serve failed
+		ln.Close()          // already closed by Shutdown, unless Serve failed
 		done <- errors.Join(err, activity.Close())
 	}()
 	return func() error { return <-done }, nil
