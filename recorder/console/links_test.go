@@ -143,7 +143,11 @@ func TestLinkWorksOnceWithinItsScope(t *testing.T) {
 		t.Fatalf("second use not recorded as refused: %+v", r)
 	}
 	outside := []string{f.before, f.otherTarget, f.after}
-	for _, path := range []string{"/sessions", "/sessions?target=billing", "/sessions?format=csv", "/sessions?format=jsonl", "/sessions?since=2000-01-01T00:00:00Z"} {
+	before := len(f.activity.of(event.TypeConsoleRefused))
+	if resp := f.get(c, "/sessions?target=billing"); resp.StatusCode != http.StatusForbidden || len(f.activity.of(event.TypeConsoleRefused)) != before+1 {
+		t.Errorf("/sessions?target=billing: %d, want 403 and recorded", resp.StatusCode)
+	}
+	for _, path := range []string{"/sessions", "/sessions?target=orders", "/sessions?format=csv", "/sessions?format=jsonl", "/sessions?since=2000-01-01T00:00:00Z"} {
 		resp := f.get(c, path)
 		if resp.StatusCode != http.StatusOK || (path == "/sessions" && !strings.Contains(resp.body, f.in)) {
 			t.Fatalf("%s: %d, in-scope session listed: %v", path, resp.StatusCode, strings.Contains(resp.body, f.in))

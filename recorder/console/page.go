@@ -47,13 +47,19 @@ func (c *Console) readSession(w http.ResponseWriter, r *http.Request, v viewer) 
 	}
 	s.summary = recorder.Summarize(s.id, s.lines)
 	if !v.allows(s.summary) {
-		refused := event.ConsoleRefused{Auditor: &v.Auditor, Path: r.URL.Path, Reason: "outside the link's period and targets", ClientAddr: r.RemoteAddr}
-		if c.record(w, event.TypeConsoleRefused, refused) {
-			c.fail(w, http.StatusForbidden, "this session is outside the period and targets your link allows")
-		}
+		c.refuseOutsideScope(w, r, v, "session outside the link's period and targets")
 		return s, false
 	}
 	return s, true
+}
+
+// refuseOutsideScope answers 403 to a link's viewer asking for more than
+// the link allows, and records it.
+func (c *Console) refuseOutsideScope(w http.ResponseWriter, r *http.Request, v viewer, reason string) {
+	refused := event.ConsoleRefused{Auditor: &v.Auditor, Path: r.URL.Path, Reason: reason, ClientAddr: r.RemoteAddr}
+	if c.record(w, event.TypeConsoleRefused, refused) {
+		c.fail(w, http.StatusForbidden, "refused: "+reason+" ("+v.ScopeText()+")")
+	}
 }
 
 // sessionPage is /sessions/ID: who, where, every statement, and whether
@@ -206,6 +212,7 @@ func cutText(s string, n int) string {
 // verifyPanel is the verification of one recording, as the page shows it.
 type verifyPanel struct {
 	Status      string // verified, INCOMPLETE, FAILED or not verified
+	At          string // when: now, as the page is made
 	Problem     string
 	FirstBadSeq string // the seq of the first failing line, when one failed
 	Events      int
@@ -226,7 +233,7 @@ func (c *Console) verifyPanel(s stored) verifyPanel {
 		return p
 	}
 	rep, err := recorder.VerifyStored(c.cfg.Sessions, recorder.KindSession, s.id, c.cfg.Keys...)
-	p := verifyPanel{Status: "verified", Events: rep.Events, Checkpoints: rep.Checkpoints, Signed: rep.Signed, Keys: strings.Join(rep.Keys, ", ")}
+	p := verifyPanel{Status: "verified", At: utc(c.cfg.Clock()), Events: rep.Events, Checkpoints: rep.Checkpoints, Signed: rep.Signed, Keys: strings.Join(rep.Keys, ", ")}
 	if rep.Manifest != nil {
 		p.Manifest = fmt.Sprintf("signed manifest: last seq %d, chain head %s", rep.Manifest.LastSeq, rep.Manifest.ChainHead)
 	}

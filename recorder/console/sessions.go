@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +86,10 @@ func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, v viewer)
 	q, err := parseQuery(r, c.parseTime)
 	if err != nil {
 		c.fail(w, http.StatusBadRequest, "bad filter: "+err.Error())
+		return
+	}
+	if t := q.filter.Target; t != "" && v.Scope != nil && len(v.Scope.Targets) > 0 && !slices.Contains(v.Scope.Targets, t) {
+		c.refuseOutsideScope(w, r, v, fmt.Sprintf("target %.100q is outside the link's targets", t))
 		return
 	}
 	list, err := recorder.Summaries(c.cfg.Sessions, q.filter, c.cfg.Lag, c.cfg.Keys...)
