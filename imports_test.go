@@ -30,8 +30,8 @@ var allowedImports = map[string][]string{
 	"recorder":         {"recorder/event", "recorder/journal", "internal/privatefile"},
 	"recorder/journal": {}, // the group-committed journal every stream's lines also go to
 	"recorder/s3store": {"recorder", "internal/privatefile"},
-	"recorder/stack":   {"recorder", "recorder/s3store", "recorder/journal"},   // the server's store: file store, spool, uploader
-	"recorder/console": {"recorder", "recorder/event", "internal/sourcelimit"}, // the auditor's web console: reads the store, records views
+	"recorder/stack":   {"recorder", "recorder/s3store", "recorder/journal"},                           // the server's store: file store, spool, uploader
+	"recorder/console": {"recorder", "recorder/event", "internal/sourcelimit", "internal/privatefile"}, // the auditor's web console: reads the store, records views, keeps links
 
 	// The CA, its wire types (AccessRequest carries a policy.Identity),
 	// and the client that logs in.

@@ -271,3 +271,110 @@ func consoleCSV(t *testing.T, c *http.Client, url string) map[string]string {
 	}
 	return rows
 }
+
+// TestConsoleLinkAndSessionPage: a link minted by the real `gatehouse
+// console link` works once in the real console, then not; a link for
+// another target lists none of the sessions and refuses their pages; an
+// agent's XSS and bidi statement, run through the proxy, shows escaped on
+// its session page, which verifies, and its raw recording downloads.
+func TestConsoleLinkAndSessionPage(t *testing.T) {
+	requireTools(t, "ssh", "psql")
+	w := newWorldWith(t, erin)
+	alice := testLoginAuthCode(t, w)
+	testTunnelPsql(t, w, alice)
+	agent := w.mustAgentCert(t, alice, "xss-bot", "--grant", "orders:readonly")
+	before := w.sessionIDs(t)
+	port, stopTunnel := w.startTunnelVia(t, agent.sshConfig(t), agent.host(), "orders")
+	const attack = "SELECT '<script>alert(1)</script>' AS \"<img src=x onerror=alert(1)>\", 'admin\u202egnp.exe' /* \x1b[2J\x1b[31mALLOW */"
+	if out, err := psql(t, port, attack); err != nil {
+		t.Fatalf("the agent's statement: %v\n%s", err, out)
+	}
+	stopTunnel()
+	w.newSessionEvents(t, before) // waits for the session's end
+	var agentSession string
+	for id := range w.sessionIDs(t) {
+		if !before[id] {
+			agentSession = id
+		}
+	}
+	if agentSession == "" {
+		t.Fatal("the agent's session is not recorded")
+	}
+	base, activity, stop := w.startConsole(t)
+	mint := func(args ...string) string {
+		t.Helper()
+		out := w.gatehouse(append([]string{"console", "link", "--config", w.consoleConfig(t, ""), "--ttl", "1h"}, args...)...)
+		link := strings.SplitN(out, "\n", 2)[0]
+		if !strings.HasPrefix(link, base+"/link/") {
+			t.Fatalf("gatehouse console link printed %q, not a link to %s", out, base)
+		}
+		return link
+	}
+	browser := func() *http.Client {
+		jar, _ := cookiejar.New(nil)
+		return &http.Client{Jar: jar, CheckRedirect: stopRedirects}
+	}
+
+	// A link for billing: none of alice's sessions (all on orders).
+	billing := mint("--identity", "Billing Auditors LLP", "--target", "billing")
+	external := browser()
+	if resp := consoleGet(t, external, billing); resp.StatusCode != http.StatusOK || !strings.Contains(resp.body, "Logged in") {
+		t.Fatalf("the link's first use: %d\n%s", resp.StatusCode, resp.body)
+	}
+	if resp := consoleGet(t, browser(), billing); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("the link's second use: %d, want 403\n%s", resp.StatusCode, resp.body)
+	}
+	list := consoleGet(t, external, base+"/sessions")
+	mustContain(t, "a billing link's /sessions", list.body, "Billing Auditors LLP", "0 sessions")
+	for id := range w.sessionIDs(t) {
+		mustNotContain(t, "a billing link's /sessions", list.body, id)
+		if resp := consoleGet(t, external, base+"/sessions/"+id); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("a billing link opens %s: %d", id, resp.StatusCode)
+		}
+	}
+
+	// A link for orders shows the agent's session, its text escaped.
+	orders := browser()
+	consoleGet(t, orders, mint("--identity", "Orders Auditor", "--target", "orders", "--from", "1h"))
+	mustContain(t, "an orders link's /sessions", consoleGet(t, orders, base+"/sessions").body, agentSession)
+	page := consoleGet(t, orders, base+"/sessions/"+agentSession)
+	if page.StatusCode != http.StatusOK {
+		t.Fatalf("the agent's session page: %d\n%s", page.StatusCode, page.body)
+	}
+	for _, raw := range []string{"<script>alert", "<img", "\u202e", "\x1b"} {
+		mustNotContain(t, "the agent's session page", page.body, raw)
+	}
+	mustContain(t, "the agent's session page", page.body, "&lt;script&gt;alert(1)&lt;/script&gt;", `admin\u202egnp.exe`, `\x1b[2J`,
+		"Verification: verified", "alice@example.com via agent:xss-bot", "xss-bot")
+	raw := consoleGet(t, orders, base+"/sessions/"+agentSession+"/raw")
+	if raw.StatusCode != http.StatusOK || !strings.HasPrefix(raw.Header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("the raw recording: %d %q", raw.StatusCode, raw.Header.Get("Content-Disposition"))
+	}
+	stored, err := w.store().Lines(recorder.KindSession, agentSession)
+	if err != nil || raw.body != string(joinLines(stored)) {
+		t.Fatalf("the raw recording is not the stored one (%v)", err)
+	}
+
+	stop()
+	lines, err := w.store().Lines(recorder.KindConsole, activity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := string(joinLines(lines))
+	for _, want := range []string{`"type":"console.link_used"`, `"subject":"Billing Auditors LLP"`, "already used",
+		"outside the link's period and targets", `"path":"/sessions/` + agentSession + `"`, `"format":"raw"`} {
+		mustContain(t, "the console's activity stream", stream, want)
+	}
+	ids, err := w.store().List(recorder.KindConsole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var minted strings.Builder
+	for _, id := range ids {
+		if lines, err := w.store().Lines(recorder.KindConsole, id); err == nil {
+			minted.Write(joinLines(lines))
+		}
+	}
+	mustContain(t, "the console link commands' streams", minted.String(), `"type":"console.link_minted"`, `"for":"Billing Auditors LLP"`,
+		`"targets":["billing"]`, `"for":"Orders Auditor"`)
+}

@@ -4,8 +4,11 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,9 +22,10 @@ func TestDevQuickstart(t *testing.T) {
 	requireTools(t, "ssh", "psql", "bash")
 	bin := gatehouseBinary(t)
 	home := t.TempDir()
-	sshPort, apiPort := testenv.FreePort(t), testenv.FreePort(t)
+	sshPort, apiPort, consolePort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	dev := exec.Command(bin, "dev", "--data-dir", t.TempDir(),
-		"--ssh-listen", fmt.Sprintf("127.0.0.1:%d", sshPort), "--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort))
+		"--ssh-listen", fmt.Sprintf("127.0.0.1:%d", sshPort), "--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort),
+		"--console-listen", fmt.Sprintf("127.0.0.1:%d", consolePort))
 	dev.Env = append(os.Environ(), "HOME="+home)
 	// An os.Pipe, not an io.Pipe: Wait must not depend on anyone reading.
 	pr, pw, err := os.Pipe()
@@ -75,6 +79,7 @@ func TestDevQuickstart(t *testing.T) {
 	tunnel.Process.Kill()
 	tunnel.Wait()
 	mustContain(t, "gatehouse sessions", run(steps[5]), "dev@gatehouse.local", "demo", "intact")
+	openDevConsole(t, steps[6], fmt.Sprintf("http://127.0.0.1:%d", consolePort))
 
 	// Ctrl-C stops everything gatehouse dev started.
 	dev.Process.Signal(os.Interrupt)
@@ -96,7 +101,7 @@ func readDevSteps(t *testing.T, lines <-chan string) map[int]string {
 	step := 0
 	timeout := time.After(2 * time.Minute)
 	var seen strings.Builder
-	for len(steps) < 5 {
+	for len(steps) < 6 {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -129,5 +134,44 @@ func waitPort(t *testing.T, addr string) {
 			t.Fatalf("%s not listening after 20s", addr)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// openDevConsole opens the console link gatehouse dev printed, as a
+// browser would: it logs in once and shows the recorded session, with
+// its page verified; the same link again is refused.
+func openDevConsole(t *testing.T, link, base string) {
+	t.Helper()
+	if !strings.HasPrefix(link, base+"/link/") {
+		t.Fatalf("the printed console link %q is not on %s", link, base)
+	}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: time.Minute}
+	get := func(u string) (int, string) {
+		t.Helper()
+		resp := consoleGet(t, browser, u)
+		return resp.StatusCode, resp.body
+	}
+	if code, body := get(link); code != http.StatusOK || !strings.Contains(body, "Logged in") {
+		t.Fatalf("the console link: %d\n%s", code, body)
+	}
+	code, body := get(base + "/sessions")
+	if code != http.StatusOK {
+		t.Fatalf("/sessions: %d\n%s", code, body)
+	}
+	mustContain(t, "the console's sessions page", body, "dev-auditor", "dev@gatehouse.local", "demo", "verified")
+	m := regexp.MustCompile(`href="(/sessions/[0-9TZ]+-[0-9a-f]+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no session link on the sessions page:\n%s", body)
+	}
+	code, page := get(base + m[1])
+	if code != http.StatusOK {
+		t.Fatalf("%s: %d", m[1], code)
+	}
+	mustContain(t, "the session page", page, "Verification: verified", "SELECT name, email, card_number FROM customers LIMIT 5")
+	jar2, _ := cookiejar.New(nil)
+	browser = &http.Client{Jar: jar2, Timeout: time.Minute}
+	if code, body := get(link); code != http.StatusForbidden {
+		t.Fatalf("the console link used again: %d\n%s", code, body)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,9 @@ import (
 // recordings where `gatehouse sessions` and `verify` do, records what
 // auditors do in a stream of kind console, and holds no CA key.
 func runConsole(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) > 0 && args[0] == "link" {
+		return runConsoleLink(ctx, args[1:], out)
+	}
 	fs := newFlags("console", out)
 	audit := addAuditFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -32,9 +36,6 @@ func runConsole(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Identity.OIDC == nil {
-		return errors.New("console: identity.oidc is required: auditors log in with OpenID Connect")
-	}
 	if cfg.Recording.Store == "discard" {
 		return errors.New("console: recording.store is discard: the auditors' activity could not be recorded, so the console does not start")
 	}
@@ -42,44 +43,81 @@ func runConsole(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, scheme, err := listen.HTTP{Section: "console", Addr: cfg.Console.Listen, TLS: cfg.Console.TLS(), Secret: "auditors' session cookies"}.Listen()
+	wait, err := startConsole(ctx, cfg, store, keys, out)
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
+	return wait()
+}
+
+// startConsole binds the console's listener, opens its activity stream
+// and serves in the background until ctx ends; wait returns once it has
+// stopped and closed its stream. The listener is bound when it returns,
+// so a link printed after it works at once.
+func startConsole(ctx context.Context, cfg *policy.Config, store recorder.SummarySource, keys []ed25519.PublicKey, out io.Writer) (wait func() error, err error) {
+	ln, scheme, err := listen.HTTP{Section: "console", Addr: cfg.Console.Listen, TLS: cfg.Console.TLS(), Secret: "auditors' session cookies"}.Listen()
+	if err != nil {
+		return nil, err
+	}
 	base := strings.TrimSuffix(cfg.Console.PublicURL, "/")
 	if base == "" {
 		base = scheme + "://" + ln.Addr().String()
 	}
-	login, err := consoleLogin(ctx, cfg, base)
+	c, activity, err := newConsole(ctx, cfg, store, keys, base)
 	if err != nil {
-		return err
+		ln.Close()
+		return nil, err
+	}
+	fmt.Fprintf(out, "gatehouse console: %s/ (%s; activity recorded in %s stream %s)\n",
+		base, loginText(cfg), recorder.KindConsole, activity.ID)
+	done := make(chan error, 1)
+	go func() {
+		reporting, stopReporting := context.WithCancel(ctx)
+		reported := make(chan struct{})
+		go func() { c.ReportThrottled(reporting); close(reported) }()
+		err := serveConsole(ctx, &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}, ln, cfg)
+		stopReporting()
+		<-reported
+		c.RecordThrottled() // the last refusals, before the stream closes
+		ln.Close()          // already closed by Shutdown, unless Serve failed
+		done <- errors.Join(err, activity.Close())
+	}()
+	return func() error { return <-done }, nil
+}
+
+// newConsole wires the console: its login (when identity.oidc is set),
+// its links and its activity stream, which the caller closes.
+func newConsole(ctx context.Context, cfg *policy.Config, store recorder.SummarySource, keys []ed25519.PublicKey, base string) (*console.Console, *recorder.Stream, error) {
+	var login *console.Login
+	if cfg.Identity.OIDC != nil { // without it, only links let auditors in
+		var err error
+		if login, err = consoleLogin(ctx, cfg, base); err != nil {
+			return nil, nil, err
+		}
 	}
 	rec, err := openRecorder(cfg)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	activity, err := rec.Open(recorder.KindConsole)
 	if err != nil {
-		return fmt.Errorf("console: open the activity stream: %w", err)
+		return nil, nil, fmt.Errorf("console: open the activity stream: %w", err)
 	}
-	defer activity.Close()
 	c, err := console.New(console.Config{Sessions: store, Keys: keys, Lag: cfg.SSH.HandshakeTimeout.D(), Login: login,
 		AuditorGroups: cfg.Console.AuditorGroups, SessionTTL: cfg.Console.SessionTTL.D(), Activity: activity, ParseTime: parseTime,
-		Origin: origin(base), Logger: slog.Default()})
+		Links: linkStore(cfg), Origin: origin(base), Logger: slog.Default()})
 	if err != nil {
-		return err
+		return nil, nil, errors.Join(err, activity.Close())
 	}
-	fmt.Fprintf(out, "gatehouse console: %s/ (auditors log in at %s; activity recorded in %s stream %s)\n",
-		base, cfg.Identity.OIDC.Issuer, recorder.KindConsole, activity.ID)
-	reporting, stopReporting := context.WithCancel(ctx)
-	reported := make(chan struct{})
-	go func() { c.ReportThrottled(reporting); close(reported) }()
-	err = serveConsole(ctx, &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}, ln, cfg)
-	stopReporting()
-	<-reported
-	c.RecordThrottled() // the last refusals, before the stream closes
-	return err
+	return c, activity, nil
+}
+
+// loginText says how auditors get in.
+func loginText(cfg *policy.Config) string {
+	if cfg.Identity.OIDC == nil {
+		return "no identity.oidc: only single-use links (gatehouse console link) let auditors in"
+	}
+	return "auditors log in at " + cfg.Identity.OIDC.Issuer + ", or with a single-use link"
 }
 
 // consoleLogin discovers the IdP for the console's client, whose

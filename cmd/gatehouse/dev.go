@@ -2,17 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/ca"
 	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/pgrun"
 	"github.com/gatehouse-dev/gatehouse/policy"
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/console"
 )
 
 // devIdentity is who `gatehouse login --dev` logs in as.
@@ -25,6 +30,7 @@ func runDev(ctx context.Context, args []string, out io.Writer) error {
 	dataDir := fs.String("data-dir", ".gatehouse-dev", "where keys, config and recordings are kept")
 	sshListen := fs.String("ssh-listen", "127.0.0.1:2222", "SSH listen address")
 	apiListen := fs.String("api-listen", "127.0.0.1:8443", "certificate API listen address (loopback)")
+	consoleListen := fs.String("console-listen", policy.DefaultConsoleListen, "auditor's console listen address (loopback)")
 	withPG := fs.Bool("postgres", true, "start a throwaway PostgreSQL with demo data as target \"demo\" (needs PostgreSQL 15 installed)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -43,7 +49,7 @@ func runDev(ctx context.Context, args []string, out io.Writer) error {
 	if demo != nil {
 		defer demo.stop(out)
 	}
-	cfg, cfgPath, err := writeDevConfig(dir, *sshListen, *apiListen, demo)
+	cfg, cfgPath, err := writeDevConfig(dir, devListen{*sshListen, *apiListen, *consoleListen}, demo)
 	if err != nil {
 		return err
 	}
@@ -54,15 +60,51 @@ func runDev(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "\nThe dev login token was used; the next one is: %s\n", tok)
 	})
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return serve(ctx, cfg, serveOptions{Logger: logger, Dev: tokens, Ready: func(info caapi.Info, apiURL string) {
-		printDevWelcome(out, devWelcome{dir: dir, cfgPath: cfgPath, apiURL: apiURL, token: tokens.Current(), demo: demo})
+	consoleCtx, stopConsole := context.WithCancel(ctx)
+	waitConsole, err := startDevConsole(consoleCtx, cfg, out)
+	if err != nil {
+		stopConsole()
+		return err
+	}
+	err = serve(ctx, cfg, serveOptions{Logger: logger, Dev: tokens, Ready: func(info caapi.Info, apiURL string) {
+		w := devWelcome{dir: dir, cfgPath: cfgPath, apiURL: apiURL, token: tokens.Current(), demo: demo}
+		w.consoleLink, w.consoleErr = devConsoleLink(cfg)
+		printDevWelcome(out, w)
 	}})
+	stopConsole()
+	return errors.Join(err, waitConsole())
 }
 
-func writeDevConfig(dir, sshListen, apiListen string, demo *demoDB) (*policy.Config, string, error) {
+// devAuditor is who the link `gatehouse dev` prints logs in as: dev has
+// no IdP of its own for the console's OIDC login.
+const devAuditor = "dev-auditor"
+
+// startDevConsole serves the auditor's console over dev's recordings,
+// verified with its recorder key.
+func startDevConsole(ctx context.Context, cfg *policy.Config, out io.Writer) (func() error, error) {
+	key, err := recorderKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store := recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}
+	return startConsole(ctx, cfg, store, []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, out)
+}
+
+// devConsoleLink mints a console link for devAuditor, good for as long
+// as a dev login's certificate (ca.max_ttl).
+func devConsoleLink(cfg *policy.Config) (string, error) {
+	now := time.Now().UTC()
+	return mintLink(cfg, console.Link{Identity: devAuditor, Expires: now.Add(cfg.CA.MaxTTL.D()), MintedBy: localUser(), Minted: now})
+}
+
+// devListen are dev's listen addresses.
+type devListen struct{ ssh, api, console string }
+
+func writeDevConfig(dir string, listen devListen, demo *demoDB) (*policy.Config, string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by `gatehouse dev`; regenerated at every start.\ndata_dir: %q\n", dir)
-	fmt.Fprintf(&b, "ssh:\n  listen: %q\nca:\n  listen: %q\n  max_ttl: 8h\n  agent_max_ttl: 1h\n", sshListen, apiListen)
+	fmt.Fprintf(&b, "ssh:\n  listen: %q\nca:\n  listen: %q\n  max_ttl: 8h\n  agent_max_ttl: 1h\n", listen.ssh, listen.api)
+	fmt.Fprintf(&b, "console:\n  listen: %q\n", listen.console)
 	if demo != nil {
 		fmt.Fprintf(&b, `targets:
   demo:
@@ -101,6 +143,8 @@ masking:
 type devWelcome struct {
 	dir, cfgPath, apiURL, token string
 	demo                        *demoDB
+	consoleLink                 string
+	consoleErr                  error
 }
 
 func printDevWelcome(out io.Writer, w devWelcome) {
@@ -116,6 +160,12 @@ func printDevWelcome(out io.Writer, w devWelcome) {
 		fmt.Fprintf(out, "   A write is refused by the statement policy:\n   psql -h 127.0.0.1 -p 15432 -U readonly demo -c 'DELETE FROM customers'\n\n")
 	}
 	fmt.Fprintf(out, "5. See what was recorded:\n   %s sessions --config %s\n\n", self, w.cfgPath)
+	if w.consoleErr != nil {
+		fmt.Fprintf(out, "No console link: %v\n\n", w.consoleErr)
+		return
+	}
+	fmt.Fprintf(out, "6. Or open the auditor's console in a browser (a single-use link for %s; mint another with `%s console link --config %s --identity NAME`):\n   %s\n\n",
+		devAuditor, self, w.cfgPath, w.consoleLink)
 }
 
 // selfName is how the user invoked us, so the printed commands work as typed.

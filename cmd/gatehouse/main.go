@@ -56,6 +56,9 @@ Auditor:
   console --config F        the read-only web console (console.listen, default 127.0.0.1:8444):
                             auditors (console.auditor_groups) log in at identity.oidc, list
                             and export sessions; every view is recorded (docs/console.md)
+  console link --config F --identity NAME [--ttl 8h] [--from T] [--to T] [--target T ...]
+                            print a single-use console URL for an external auditor, limited
+                            to that period and those targets (the minting is recorded)
 
 Run "gatehouse COMMAND --help" for a command's flags, "gatehouse --version" for the version. Commands that read the
 server configuration take --config F or the GATEHOUSE_CONFIG environment variable.

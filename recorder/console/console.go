@@ -33,7 +33,9 @@ type Config struct {
 	// Lag is how long after the time in its id a session may start
 	// (recorder.Filter.MayMatch): the bastion's handshake timeout.
 	Lag time.Duration
-	// Login signs auditors in. Required.
+	// Login signs auditors in at the IdP; nil refuses every OIDC login
+	// (no identity.oidc): only Links then let anyone in, and one of the
+	// two is required.
 	Login *Login
 	// AuditorGroups: an ID token's groups must name one. Required.
 	AuditorGroups []string
@@ -42,6 +44,9 @@ type Config struct {
 	// Activity records every view, export, login and refusal. Required:
 	// what an auditor sees is never unrecorded.
 	Activity Activity
+	// Links are the single-use links for external auditors; nil: /link/
+	// refuses every link.
+	Links *LinkStore
 	// Origin is the console's own origin, scheme://host[:port], which a
 	// logout's Origin header must equal. Required.
 	Origin string
@@ -64,9 +69,9 @@ type Config struct {
 // Console serves the console's routes. Create it with New.
 type Console struct {
 	cfg      Config
-	sessions *ttlMap[event.Auditor] // console sessions by cookie value
-	logins   *ttlMap[pendingLogin]  // logins begun, by state
-	limiter  *sourcelimit.Limiter   // refused logins and logouts, per source
+	sessions *ttlMap[viewer]       // console sessions by cookie value
+	logins   *ttlMap[pendingLogin] // logins begun, by state
+	limiter  *sourcelimit.Limiter  // refused logins and logouts, per source
 	mux      *http.ServeMux
 }
 
@@ -78,8 +83,10 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{"text": record
 // New checks cfg and returns the console.
 func New(cfg Config) (*Console, error) {
 	switch {
-	case cfg.Sessions == nil || cfg.Login == nil || cfg.Activity == nil:
-		return nil, errors.New("console: Sessions, Login and Activity are required")
+	case cfg.Sessions == nil || cfg.Activity == nil:
+		return nil, errors.New("console: Sessions and Activity are required")
+	case cfg.Login == nil && cfg.Links == nil:
+		return nil, errors.New("console: Login or Links is required (nobody could get in)")
 	case len(cfg.AuditorGroups) == 0:
 		return nil, errors.New("console: AuditorGroups is required (a console anyone may read is not an auditor's)")
 	case cfg.Origin == "":
@@ -100,7 +107,12 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Console{cfg: cfg, sessions: newTTLMap[event.Auditor](cfg.Clock), logins: newTTLMap[pendingLogin](cfg.Clock),
+	if cfg.Links != nil && cfg.Links.Clock == nil {
+		links := *cfg.Links
+		links.Clock = cfg.Clock
+		cfg.Links = &links
+	}
+	c := &Console{cfg: cfg, sessions: newTTLMap[viewer](cfg.Clock), logins: newTTLMap[pendingLogin](cfg.Clock),
 		limiter: sourcelimit.New(cfg.FailedAttemptsPerMinute, maxPendingAttempts, cfg.Clock)}
 	c.mux = http.NewServeMux()
 	c.mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +121,10 @@ func New(cfg Config) (*Console, error) {
 	c.mux.HandleFunc("/login", c.startLogin)
 	c.mux.HandleFunc("/callback", c.limited(c.callback))
 	c.mux.HandleFunc("/logout", c.limited(c.logout))
+	c.mux.HandleFunc("/link/{token}", c.limited(c.exchangeLink))
 	c.mux.Handle("/sessions", c.auditor(c.listSessions))
+	c.mux.Handle("/sessions/{id}", c.auditor(c.sessionPage))
+	c.mux.Handle("/sessions/{id}/raw", c.auditor(c.rawSession))
 	c.mux.Handle("/static/", http.FileServerFS(staticFS()))
 	return c, nil
 }

@@ -1,7 +1,11 @@
 // Package console is the auditor's read-only web console: auditors log in
 // with OpenID Connect (authorization code with PKCE, members of the
 // configured auditor groups only), list the recorded sessions with the
-// filters of `gatehouse sessions`, and export them as CSV or JSON Lines.
+// filters of `gatehouse sessions`, export them as CSV or JSON Lines, and
+// open one session's page (who, its statements, its verification, its raw
+// recording). External auditors without an IdP account come with a
+// single-use link (LinkStore) whose session sees only the link's period
+// and targets.
 // Every view, export and refused login is itself recorded, through an
 // Activity stream (a *recorder.Stream of kind console).
 //

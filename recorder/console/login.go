@@ -85,11 +85,19 @@ const loginCookie = "__Host-gatehouse_console_login"
 // loginTTL bounds how long a user may take at the IdP.
 const loginTTL = 10 * time.Minute
 
+// noOIDC is why a console without identity.oidc refuses OIDC logins.
+const noOIDC = "logging in with OpenID Connect is off: the configuration has no identity.oidc; " +
+	"this console admits only external auditors with a single-use link (gatehouse console link)"
+
 // pendingLogin is what the callback needs of the login it completes.
 type pendingLogin struct{ nonce, verifier string }
 
 // startLogin sends the browser to the IdP.
 func (c *Console) startLogin(w http.ResponseWriter, r *http.Request) {
+	if c.cfg.Login == nil {
+		c.fail(w, http.StatusForbidden, noOIDC)
+		return
+	}
 	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
 	c.logins.put(state, pendingLogin{nonce: nonce, verifier: verifier}, loginTTL)
 	setCookie(w, loginCookie, state, loginTTL)
@@ -121,7 +129,7 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	id := randomToken()
-	c.sessions.put(id, a, c.cfg.SessionTTL)
+	c.sessions.put(id, viewer{Auditor: a}, c.cfg.SessionTTL)
 	if !c.record(w, event.TypeConsoleLogin, event.ConsoleLogin{Auditor: a, Groups: groups, Session: sessionRef(id), ClientAddr: r.RemoteAddr}) {
 		c.sessions.take(id)
 		return false
@@ -136,6 +144,9 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) bool {
 
 // completeLogin checks the callback and returns who logged in.
 func (c *Console) completeLogin(r *http.Request) (event.Auditor, []string, error) {
+	if c.cfg.Login == nil {
+		return event.Auditor{}, nil, &refusal{status: http.StatusForbidden, reason: noOIDC}
+	}
 	q := r.URL.Query()
 	state := q.Get("state")
 	ck, err := r.Cookie(loginCookie)
@@ -200,8 +211,8 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if ck, err := r.Cookie(sessionCookie); err == nil {
-		if a, ok := c.sessions.take(ck.Value); ok {
-			if !c.record(w, event.TypeConsoleLogout, event.ConsoleLogout{Auditor: a, Session: sessionRef(ck.Value)}) {
+		if v, ok := c.sessions.take(ck.Value); ok {
+			if !c.record(w, event.TypeConsoleLogout, event.ConsoleLogout{Auditor: v.Auditor, Session: sessionRef(ck.Value)}) {
 				return false
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -47,9 +48,20 @@ func setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) 
 	http.SetCookie(w, c)
 }
 
+// viewer is who holds a console session: an auditor who logged in at the
+// IdP (Scope nil: every session), or an external auditor who came with a
+// link (Scope: only the sessions the link allows).
+type viewer struct {
+	event.Auditor
+	Scope *Link
+}
+
+// allows says whether the viewer may see session s.
+func (v viewer) allows(s recorder.Summary) bool { return v.Scope == nil || v.Scope.Allows(s) }
+
 // auditor wraps a page for logged-in auditors: without a valid session the
 // browser is sent to log in.
-func (c *Console) auditor(page func(http.ResponseWriter, *http.Request, event.Auditor)) http.Handler {
+func (c *Console) auditor(page func(http.ResponseWriter, *http.Request, viewer)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ck, err := r.Cookie(sessionCookie)
 		if err != nil {
@@ -64,4 +76,12 @@ func (c *Console) auditor(page func(http.ResponseWriter, *http.Request, event.Au
 		}
 		page(w, r, a)
 	})
+}
+
+// ScopeText is the viewer's scope for reading: the period and targets.
+func (v viewer) ScopeText() string {
+	if v.Scope == nil {
+		return "all"
+	}
+	return v.Scope.ScopeText()
 }

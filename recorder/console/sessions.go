@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,10 +82,14 @@ func (q query) recordedFilters(withPage bool) map[string]string {
 
 // listSessions is /sessions: the sessions the filters select, as a page,
 // as CSV or as JSON Lines.
-func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, a event.Auditor) {
+func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, v viewer) {
 	q, err := parseQuery(r, c.parseTime)
 	if err != nil {
 		c.fail(w, http.StatusBadRequest, "bad filter: "+err.Error())
+		return
+	}
+	if t := q.filter.Target; t != "" && v.Scope != nil && len(v.Scope.Targets) > 0 && !slices.Contains(v.Scope.Targets, t) {
+		c.refuseOutsideScope(w, r, v, fmt.Sprintf("target %.100q is outside the link's targets", t))
 		return
 	}
 	list, err := recorder.Summaries(c.cfg.Sessions, q.filter, c.cfg.Lag, c.cfg.Keys...)
@@ -93,15 +98,17 @@ func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, a event.A
 		c.fail(w, http.StatusBadGateway, "the recordings could not be listed; see the console's log")
 		return
 	}
-	rows := make([]row, len(list))
-	for i, s := range list {
-		rows[i] = rowOf(s)
+	rows := make([]row, 0, len(list))
+	for _, s := range list {
+		if v.Scope == nil || (s.Unreadable == nil && v.allows(s.Summary)) {
+			rows = append(rows, rowOf(s))
+		}
 	}
 	if q.format != "html" {
-		c.export(w, q, a, rows)
+		c.export(w, q, v.Auditor, rows)
 		return
 	}
-	c.sessionsPage(w, q, a, rows)
+	c.sessionsPage(w, q, v, rows)
 }
 
 // parseTime reads since and until with Config.ParseTime: empty is no
@@ -117,15 +124,15 @@ func (c *Console) parseTime(s string) (time.Time, error) {
 }
 
 // sessionsPage shows one page of rows.
-func (c *Console) sessionsPage(w http.ResponseWriter, q query, a event.Auditor, rows []row) {
+func (c *Console) sessionsPage(w http.ResponseWriter, q query, v viewer, rows []row) {
 	size := c.cfg.PageSize
 	from := min((q.page-1)*size, len(rows))
 	to := min(from+size, len(rows))
-	view := event.ConsoleView{Auditor: a, Path: "/sessions", Filters: q.recordedFilters(true), Rows: to - from, Total: len(rows)}
+	view := event.ConsoleView{Auditor: v.Auditor, Path: "/sessions", Filters: q.recordedFilters(true), Rows: to - from, Total: len(rows)}
 	if !c.record(w, event.TypeConsoleView, view) {
 		return
 	}
-	data := sessionsData{Auditor: a, Filters: q.values, Applied: filterText(q), Rows: rows[from:to], Total: len(rows), From: from + 1, To: to,
+	data := sessionsData{Viewer: v, Filters: q.values, Applied: filterText(q), Rows: rows[from:to], Total: len(rows), From: from + 1, To: to,
 		CSV: q.link("csv", 0), JSONL: q.link("jsonl", 0)}
 	if from == to {
 		data.From = 0
@@ -141,7 +148,7 @@ func (c *Console) sessionsPage(w http.ResponseWriter, q query, a event.Auditor, 
 
 // sessionsData is what sessions.html shows.
 type sessionsData struct {
-	Auditor                event.Auditor
+	Viewer                 viewer
 	Filters                url.Values // as typed, to fill the form in again
 	Applied                string     // the filters, quoted, for reading
 	Rows                   []row

@@ -29,22 +29,29 @@ type recorded struct {
 	start                   time.Time
 }
 
+// open starts a session stream whose clock begins at start, and an emit
+// that fails the test when it cannot write.
+func (f *fixture) open(key ed25519.PrivateKey, start time.Time) (*recorder.Stream, func(event.Type, any)) {
+	f.t.Helper()
+	now := start
+	rec := &recorder.Recorder{Store: f.store, Signer: key, Clock: func() time.Time { now = now.Add(time.Millisecond); return now }}
+	st, err := rec.Open(recorder.KindSession)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return st, func(typ event.Type, data any) {
+		if err := st.Emit(typ, data); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
 // record writes sessions as the bastion would (signed, chained, closed).
 func (f *fixture) record(key ed25519.PrivateKey, sessions ...recorded) []string {
 	f.t.Helper()
 	var ids []string
 	for _, s := range sessions {
-		now := s.start
-		rec := &recorder.Recorder{Store: f.store, Signer: key, Clock: func() time.Time { now = now.Add(time.Millisecond); return now }}
-		st, err := rec.Open(recorder.KindSession)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		emit := func(typ event.Type, data any) {
-			if err := st.Emit(typ, data); err != nil {
-				f.t.Fatal(err)
-			}
-		}
+		st, emit := f.open(key, s.start)
 		emit(event.TypeSessionStart, event.SessionStart{ClientAddr: "127.0.0.1:5000", ServerAddr: "127.0.0.1:2222"})
 		emit(event.TypeAuthSuccess, event.AuthSuccess{Method: "publickey", Name: s.identity, KeyFacts: event.KeyFacts{KeyID: s.identity, Serial: 7},
 			Identity: event.Identity{Subject: "s", Issuer: "i", Agent: s.agent}})

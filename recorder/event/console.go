@@ -1,5 +1,7 @@
 package event
 
+import "time"
+
 // Auditor is who used the console: the IdP's issuer and subject identify
 // them (an e-mail alone could be anyone's); Email is shown for reading.
 type Auditor struct {
@@ -58,4 +60,29 @@ type ConsoleRefused struct {
 type ConsoleThrottled struct {
 	ThrottleReport
 	PerMinute int `json:"max_failed_attempts_per_minute"` // the limit in force
+}
+
+// ConsoleLinkMinted is console.link_minted: an operator minted a
+// single-use console link for an external auditor (`gatehouse console
+// link`). The token is never recorded; Link is a hash of it.
+type ConsoleLinkMinted struct {
+	By      string    `json:"by"`   // the local operator user who minted it
+	For     string    `json:"for"`  // the identity the link is for
+	Link    string    `json:"link"` // the first 16 bytes of the token's SHA-256, hex
+	From    time.Time `json:"from,omitzero"`
+	To      time.Time `json:"to,omitzero"`
+	Targets []string  `json:"targets,omitempty"` // none: every target
+	Expires time.Time `json:"expires"`
+}
+
+// ConsoleLinkUsed is console.link_used: a link was exchanged for a
+// console session, limited to the link's period and targets.
+type ConsoleLinkUsed struct {
+	Auditor    Auditor   `json:"auditor"` // issuer "link:" + the link's hash, subject the identity
+	Link       string    `json:"link"`
+	From       time.Time `json:"from,omitzero"`
+	To         time.Time `json:"to,omitzero"`
+	Targets    []string  `json:"targets,omitempty"`
+	Session    string    `json:"session"`
+	ClientAddr string    `json:"client_addr"`
 }

@@ -63,6 +63,8 @@ var payloads = []payload{
 	{TypeConsoleExport, ConsoleExport{}, formatDoc},
 	{TypeConsoleRefused, ConsoleRefused{}, formatDoc},
 	{TypeConsoleThrottled, ConsoleThrottled{}, formatDoc},
+	{TypeConsoleLinkMinted, ConsoleLinkMinted{}, formatDoc},
+	{TypeConsoleLinkUsed, ConsoleLinkUsed{}, formatDoc},
 	{TypeCheckpoint, Checkpoint{}, formatDoc},
 	{TypeStreamOpen, LedgerMark{}, formatDoc},
 	{TypeStreamCheckpoint, LedgerMark{}, formatDoc},

@@ -46,12 +46,14 @@ const (
 // Console events: streams of kind console, one per `gatehouse console`
 // process, recording what auditors looked at.
 const (
-	TypeConsoleLogin     Type = "console.login"     // ConsoleLogin
-	TypeConsoleLogout    Type = "console.logout"    // ConsoleLogout
-	TypeConsoleView      Type = "console.view"      // ConsoleView
-	TypeConsoleExport    Type = "console.export"    // ConsoleExport
-	TypeConsoleRefused   Type = "console.refused"   // ConsoleRefused
-	TypeConsoleThrottled Type = "console.throttled" // ConsoleThrottled
+	TypeConsoleLogin      Type = "console.login"       // ConsoleLogin
+	TypeConsoleLogout     Type = "console.logout"      // ConsoleLogout
+	TypeConsoleView       Type = "console.view"        // ConsoleView
+	TypeConsoleExport     Type = "console.export"      // ConsoleExport
+	TypeConsoleRefused    Type = "console.refused"     // ConsoleRefused
+	TypeConsoleThrottled  Type = "console.throttled"   // ConsoleThrottled
+	TypeConsoleLinkMinted Type = "console.link_minted" // ConsoleLinkMinted
+	TypeConsoleLinkUsed   Type = "console.link_used"   // ConsoleLinkUsed
 )
 
 // The recorder's own events: checkpoints in every stream, and the marks of
