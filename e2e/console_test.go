@@ -112,6 +112,25 @@ func joinLines(lines [][]byte) []byte {
 
 func stopRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
+// runSession opens a tunnel to orders through host with config, runs
+// statements with its port, closes it, and returns the id of the session
+// recorded for it once the session has ended.
+func (w *world) runSession(t *testing.T, config, host string, statements func(port int)) string {
+	t.Helper()
+	before := w.sessionIDs(t)
+	port, stop := w.startTunnelVia(t, config, host, "orders")
+	statements(port)
+	stop()
+	w.newSessionEvents(t, before) // waits for the session's end
+	for id := range w.sessionIDs(t) {
+		if !before[id] {
+			return id
+		}
+	}
+	t.Fatal("the session is not recorded")
+	return ""
+}
+
 // consoleConfig writes the world's configuration with a console section
 // listening on addr (the file is written once; later calls return it).
 func (w *world) consoleConfig(t *testing.T, addr string) string {
@@ -283,23 +302,12 @@ func TestConsoleLinkAndSessionPage(t *testing.T) {
 	alice := testLoginAuthCode(t, w)
 	testTunnelPsql(t, w, alice)
 	agent := w.mustAgentCert(t, alice, "xss-bot", "--grant", "orders:readonly")
-	before := w.sessionIDs(t)
-	port, stopTunnel := w.startTunnelVia(t, agent.sshConfig(t), agent.host(), "orders")
 	const attack = "SELECT '<script>alert(1)</script>' AS \"<img src=x onerror=alert(1)>\", 'admin\u202egnp.exe' /* \x1b[2J\x1b[31mALLOW */"
-	if out, err := psql(t, port, attack); err != nil {
-		t.Fatalf("the agent's statement: %v\n%s", err, out)
-	}
-	stopTunnel()
-	w.newSessionEvents(t, before) // waits for the session's end
-	var agentSession string
-	for id := range w.sessionIDs(t) {
-		if !before[id] {
-			agentSession = id
+	agentSession := w.runSession(t, agent.sshConfig(t), agent.host(), func(port int) {
+		if out, err := psql(t, port, attack); err != nil {
+			t.Fatalf("the agent's statement: %v\n%s", err, out)
 		}
-	}
-	if agentSession == "" {
-		t.Fatal("the agent's session is not recorded")
-	}
+	})
 	base, activity, stop := w.startConsole(t)
 	mint := func(args ...string) string {
 		t.Helper()

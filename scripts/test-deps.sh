@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what gatehouse's tests need on a Debian/Ubuntu machine: PostgreSQL
-# 15 (initdb, pg_ctl, psql, pgbench) and the OpenSSH client, and builds the
+# 15 (initdb, pg_ctl, psql, pgbench), the OpenSSH client and Chromium (the
+# console's browser tests drive it headless), and builds the
 # MinIO server the S3 tests start. The test identity provider is built from
 # the Go module proxy by the tests themselves (about 15 s).
 set -euo pipefail
@@ -11,10 +12,11 @@ install_packages() {
   [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
   command -v psql >/dev/null || need+=(postgresql-client)
   command -v ssh >/dev/null && command -v ssh-keygen >/dev/null || need+=(openssh-client)
+  command -v chromium >/dev/null || need+=(chromium)
   [ ${#need[@]} -eq 0 ] && return 0
   echo "test-deps: installing ${need[*]}" >&2
   if ! command -v apt-get >/dev/null; then
-    echo "test-deps: cannot install ${need[*]}: no apt-get here; install PostgreSQL 15 and the OpenSSH client by hand" >&2
+    echo "test-deps: cannot install ${need[*]}: no apt-get here; install PostgreSQL 15, the OpenSSH client and Chromium by hand" >&2
     exit 1
   fi
   local sudo=""

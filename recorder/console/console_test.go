@@ -168,7 +168,7 @@ func TestSecurityHeadersOnEveryRoute(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := f.do(tc.client, tc.method, tc.path, nil)
 			want := map[string]string{"Content-Security-Policy": contentSecurityPolicy, "X-Content-Type-Options": "nosniff",
-				"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+				"Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
 			for h, v := range want {
 				if got := resp.Header.Get(h); got != v {
 					t.Errorf("%d: %s = %q, want %q", resp.StatusCode, h, got, v)
