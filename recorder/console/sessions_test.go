@@ -81,9 +81,10 @@ func newKey(t *testing.T) ed25519.PrivateKey {
 }
 
 // jsonlRows reads a JSON Lines export: its header, then its rows.
-func jsonlRows(t *testing.T, body string) (header map[string]any, rows []row) {
+func jsonlRows[R any](t *testing.T, body string) (header map[string]any, rows []R) {
 	t.Helper()
 	sc := bufio.NewScanner(strings.NewReader(body))
+	sc.Buffer(nil, 1<<20)
 	for i := 0; sc.Scan(); i++ {
 		if i == 0 {
 			if err := json.Unmarshal(sc.Bytes(), &header); err != nil {
@@ -91,7 +92,7 @@ func jsonlRows(t *testing.T, body string) (header map[string]any, rows []row) {
 			}
 			continue
 		}
-		var r row
+		var r R
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("row %q: %v", sc.Text(), err)
 		}
@@ -149,7 +150,7 @@ func TestSessionsMatchRecorder(t *testing.T) {
 			if tc.query == "" && len(wantIDs) != 5 {
 				t.Fatalf("the fixture lists %d sessions", len(wantIDs))
 			}
-			header, rows := jsonlRows(t, f.get(c, "/sessions?format=jsonl&"+tc.query).body)
+			header, rows := jsonlRows[row](t, f.get(c, "/sessions?format=jsonl&"+tc.query).body)
 			if got := idsOf(rows); !equal(got, wantIDs) {
 				t.Errorf("jsonl rows %v, want %v", got, wantIDs)
 			}
@@ -167,16 +168,8 @@ func TestSessionsMatchRecorder(t *testing.T) {
 			if !equal(paged, wantIDs) {
 				t.Errorf("pages list %v, want %v", paged, wantIDs)
 			}
-			records, err := readCSV(f.get(c, "/sessions?format=csv&"+tc.query).body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var csvIDs []string
-			for _, r := range records[2:] {
-				csvIDs = append(csvIDs, r[0])
-			}
-			if !equal(csvIDs, wantIDs) || !strings.HasPrefix(records[0][0], "# gatehouse sessions; filters: ") {
-				t.Errorf("csv %v, want ids %v", records, wantIDs)
+			if got := csvColumn(t, f.get(c, "/sessions?format=csv&"+tc.query).body, "sessions", 0); !equal(got, wantIDs) {
+				t.Errorf("csv ids %v, want %v", got, wantIDs)
 			}
 		})
 	}
@@ -200,6 +193,24 @@ func readCSV(body string) ([][]string, error) {
 	r := csv.NewReader(strings.NewReader(body))
 	r.FieldsPerRecord = -1
 	return r.ReadAll()
+}
+
+// csvColumn is column col of a CSV export's rows, after checking that
+// its first line names the filters of a list of noun.
+func csvColumn(t *testing.T, body, noun string, col int) []string {
+	t.Helper()
+	records, err := readCSV(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(records[0][0], "# gatehouse "+noun+"; filters: ") {
+		t.Errorf("csv header line %q", records[0])
+	}
+	var out []string
+	for _, r := range records[2:] {
+		out = append(out, r[col])
+	}
+	return out
 }
 
 func idsOf(rows []row) []string {
@@ -251,7 +262,21 @@ func TestPagesEscapeRecordedText(t *testing.T) {
 	f.record(newKey(t), sessions...)
 	c := f.loggedIn(map[string]any{"sub": "<b>sub</b>\u202e", "email": "<script>x</script>@example.com", "groups": []string{"auditors"}})
 	body := f.get(c, "/sessions").body
-	for _, bad := range []string{"<script", "<img", "\u202e", "\u200b", "\ufeff", "\x1b", "\u3164", "<b>"} {
+	checkShownAsText(t, body)
+	if strings.Contains(body, "<b>") {
+		t.Error("the page holds the auditor's subject raw")
+	}
+	if !strings.Contains(body, `\u202e`) || !strings.Contains(body, `\x1b[2J`) {
+		t.Error("escapes are not visible")
+	}
+	checkNoFormulas(t, f.get(c, "/sessions?format=csv").body)
+}
+
+// checkShownAsText fails unless every text of the attack corpus is in
+// body escaped and as recorder.Printable shows it, and nothing raw is.
+func checkShownAsText(t *testing.T, body string) {
+	t.Helper()
+	for _, bad := range []string{"<script", "<img", "\u202e", "\u200b", "\ufeff", "\x1b", "\u3164"} {
 		if strings.Contains(body, bad) {
 			t.Errorf("the page holds %q raw", bad)
 		}
@@ -262,10 +287,12 @@ func TestPagesEscapeRecordedText(t *testing.T) {
 			t.Errorf("the page does not show %q as %q", a, shown)
 		}
 	}
-	if !strings.Contains(body, `\u202e`) || !strings.Contains(body, `\x1b[2J`) {
-		t.Error("escapes are not visible")
-	}
-	records, err := readCSV(f.get(c, "/sessions?format=csv").body)
+}
+
+// checkNoFormulas fails if a cell of a CSV export starts a formula.
+func checkNoFormulas(t *testing.T, body string) {
+	t.Helper()
+	records, err := readCSV(body)
 	if err != nil {
 		t.Fatal(err)
 	}
