@@ -126,6 +126,7 @@ func New(cfg Config) (*Console, error) {
 	c.mux.Handle("/sessions/{id}", c.auditor(c.sessionPage))
 	c.mux.Handle("/sessions/{id}/raw", c.auditor(c.rawSession))
 	c.mux.Handle("/statements", c.auditor(c.listStatements))
+	c.mux.Handle("/requests", c.auditor(c.listRequests))
 	c.mux.Handle("/static/", http.FileServerFS(staticFS()))
 	return c, nil
 }

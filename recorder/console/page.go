@@ -110,6 +110,7 @@ type sessionPageData struct {
 	Viewer     viewer
 	ID, Raw    string
 	Who        []field
+	Requests   []string // the access requests its certificate was issued under
 	Channels   []channelRow
 	Statements []statementRow
 	Verify     verifyPanel
@@ -149,6 +150,9 @@ func (d *sessionPageData) add(ev recorder.Event) {
 		var a event.AuthSuccess
 		if ev.DecodeData(&a) == nil {
 			d.Who = whoOf(a)
+			if a.Identity.RequestID != "" {
+				d.Requests = strings.Split(a.Identity.RequestID, ",")
+			}
 		}
 	case event.TypeDBSessionStart:
 		var s event.DBSessionStart

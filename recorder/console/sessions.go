@@ -96,12 +96,7 @@ func (q query) recordedFilters(withPage bool) map[string]string {
 // as CSV or as JSON Lines.
 func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, v viewer) {
 	q, err := parseQuery(r, c.parseTime)
-	if err != nil {
-		c.fail(w, http.StatusBadRequest, "bad filter: "+err.Error())
-		return
-	}
-	if t := q.filter.Target; !v.allowsTarget(t) {
-		c.refuseOutsideScope(w, r, v, fmt.Sprintf("target %.100q is outside the link's targets", t))
+	if !c.listAllowed(w, r, v, err, q.filter.Target) {
 		return
 	}
 	list, err := recorder.Summaries(c.cfg.Sessions, q.filter, c.cfg.Lag, c.cfg.Keys...)
@@ -117,6 +112,21 @@ func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, v viewer)
 		}
 	}
 	serveList(c, w, q, v, rows, sessionsTable, "sessions.html")
+}
+
+// listAllowed answers a list itself, and returns false, when its filters
+// are bad (err) or name a target outside the viewer's scope (refused and
+// recorded).
+func (c *Console) listAllowed(w http.ResponseWriter, r *http.Request, v viewer, err error, target string) bool {
+	if err != nil {
+		c.fail(w, http.StatusBadRequest, "bad filter: "+err.Error())
+		return false
+	}
+	if !v.allowsTarget(target) {
+		c.refuseOutsideScope(w, r, v, fmt.Sprintf("target %.100q is outside the link's targets", target))
+		return false
+	}
+	return true
 }
 
 // parseTime reads since and until with Config.ParseTime: empty is no

@@ -32,10 +32,15 @@ type recorded struct {
 // open starts a session stream whose clock begins at start, and an emit
 // that fails the test when it cannot write.
 func (f *fixture) open(key ed25519.PrivateKey, start time.Time) (*recorder.Stream, func(event.Type, any)) {
+	return f.openKind(recorder.KindSession, key, start)
+}
+
+// openKind is open for a stream of any kind.
+func (f *fixture) openKind(kind string, key ed25519.PrivateKey, start time.Time) (*recorder.Stream, func(event.Type, any)) {
 	f.t.Helper()
 	now := start
 	rec := &recorder.Recorder{Store: f.store, Signer: key, Clock: func() time.Time { now = now.Add(time.Millisecond); return now }}
-	st, err := rec.Open(recorder.KindSession)
+	st, err := rec.Open(kind)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -157,15 +162,7 @@ func TestSessionsMatchRecorder(t *testing.T) {
 			if int(header["total"].(float64)) != len(wantIDs) {
 				t.Errorf("jsonl header %v", header)
 			}
-			var paged []string
-			for page := 1; page <= 4; page++ {
-				body := f.get(c, fmt.Sprintf("/sessions?%s&page=%d", tc.query, page)).body
-				paged = append(paged, pageIDs(body)...)
-				if !strings.Contains(body, fmt.Sprintf("%d sessions", len(wantIDs))) {
-					t.Errorf("page %d does not give the total %d", page, len(wantIDs))
-				}
-			}
-			if !equal(paged, wantIDs) {
+			if paged := f.pages(t, c, "/sessions?"+tc.query, len(wantIDs), pageIDs); !equal(paged, wantIDs) {
 				t.Errorf("pages list %v, want %v", paged, wantIDs)
 			}
 			if got := csvColumn(t, f.get(c, "/sessions?format=csv&"+tc.query).body, "sessions", 0); !equal(got, wantIDs) {
@@ -222,6 +219,22 @@ func idsOf(rows []row) []string {
 }
 
 func equal(a, b []string) bool { return strings.Join(a, "|") == strings.Join(b, "|") }
+
+// pages reads pages 1 to 4 of list (a path with its query), checks that
+// each gives the total, and returns what rowsOf finds on them, in order.
+func (f *fixture) pages(t *testing.T, c *http.Client, list string, total int, rowsOf func(body string) []string) []string {
+	t.Helper()
+	noun := strings.TrimPrefix(list[:strings.Index(list+"?", "?")], "/")
+	var rows []string
+	for page := 1; page <= 4; page++ {
+		body := f.get(c, fmt.Sprintf("%s&page=%d", list, page)).body
+		if !strings.Contains(body, fmt.Sprintf("%d %s", total, noun)) {
+			t.Errorf("%s page %d does not give the total %d", list, page, total)
+		}
+		rows = append(rows, rowsOf(body)...)
+	}
+	return rows
+}
 
 // pageIDs are the session ids of a sessions page, in its order.
 func pageIDs(body string) []string {

@@ -2,7 +2,6 @@ package console
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -66,12 +65,7 @@ func parseStatementQuery(r *http.Request, parseTime func(string) (time.Time, err
 // recorded order within one, as a page, CSV or JSON Lines.
 func (c *Console) listStatements(w http.ResponseWriter, r *http.Request, v viewer) {
 	q, f, err := parseStatementQuery(r, c.parseTime)
-	if err != nil {
-		c.fail(w, http.StatusBadRequest, "bad filter: "+err.Error())
-		return
-	}
-	if !v.allowsTarget(f.target) {
-		c.refuseOutsideScope(w, r, v, fmt.Sprintf("target %.100q is outside the link's targets", f.target))
+	if !c.listAllowed(w, r, v, err, f.target) {
 		return
 	}
 	rows, err := c.findStatements(q.filter, f, v)

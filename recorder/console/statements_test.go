@@ -124,16 +124,13 @@ func TestStatementsMatchReferenceFilter(t *testing.T) {
 			if !equal(got, want) || int(header["total"].(float64)) != len(want) {
 				t.Errorf("jsonl %v (header %v), want %v", got, header, want)
 			}
-			var paged []string
-			for page := 1; page <= 4; page++ {
-				body := f.get(c, fmt.Sprintf("/statements?%s&page=%d", query, page)).body
-				if !strings.Contains(body, fmt.Sprintf("%d statements", len(want))) {
-					t.Errorf("page %d does not give the total %d", page, len(want))
-				}
+			paged := f.pages(t, c, "/statements?"+query, len(want), func(body string) []string {
+				var found []string
 				for _, m := range anchors.FindAllStringSubmatch(body, -1) {
-					paged = append(paged, m[1]+"#"+m[2])
+					found = append(found, m[1]+"#"+m[2])
 				}
-			}
+				return found
+			})
 			var wantAnchors []string
 			for _, r := range rows {
 				wantAnchors = append(wantAnchors, fmt.Sprintf("%s#%d", r.Session, r.Seq))
@@ -203,12 +200,19 @@ func TestStatementsWithinLinkScope(t *testing.T) {
 			t.Errorf("%s shows a statement outside the link's scope", path)
 		}
 	}
+	checkRefusedOutsideScope(t, f.fixture, c, "/statements?target=billing", "other target")
+}
+
+// checkRefusedOutsideScope fails unless path is refused (403) without
+// showing hidden, and the refusal recorded.
+func checkRefusedOutsideScope(t *testing.T, f *fixture, c *http.Client, path, hidden string) {
+	t.Helper()
 	before := len(f.activity.of(event.TypeConsoleRefused))
-	if resp := f.get(c, "/statements?target=billing"); resp.StatusCode != http.StatusForbidden || strings.Contains(resp.body, "other target") {
-		t.Errorf("/statements?target=billing: %d", resp.StatusCode)
+	if resp := f.get(c, path); resp.StatusCode != http.StatusForbidden || strings.Contains(resp.body, hidden) {
+		t.Errorf("%s: %d, want 403 without %q", path, resp.StatusCode, hidden)
 	}
 	if len(f.activity.of(event.TypeConsoleRefused)) != before+1 {
-		t.Error("the refusal is not recorded")
+		t.Errorf("%s: the refusal is not recorded", path)
 	}
 }
 
