@@ -290,16 +290,7 @@ func TestConsoleLinkAndSessionPage(t *testing.T) {
 		t.Fatalf("the agent's statement: %v\n%s", err, out)
 	}
 	stopTunnel()
-	w.newSessionEvents(t, before) // waits for the session's end
-	var agentSession string
-	for id := range w.sessionIDs(t) {
-		if !before[id] {
-			agentSession = id
-		}
-	}
-	if agentSession == "" {
-		t.Fatal("the agent's session is not recorded")
-	}
+	agentSession := w.newSession(t, before)
 	base, activity, stop := w.startConsole(t)
 	mint := func(args ...string) string {
 		t.Helper()
