@@ -248,3 +248,22 @@ func TestStatementsEscapeRecordedText(t *testing.T) {
 		t.Errorf("%d of %d texts exact in JSON Lines", exact, len(attacks)+1)
 	}
 }
+
+// TestFilterFormsKeepTheirChoice: a list's form shows the choice its
+// filter made selected, and only that one.
+func TestFilterFormsKeepTheirChoice(t *testing.T) {
+	f := newFixture(t, 0)
+	c := f.loggedIn(auditorClaims)
+	for path, want := range map[string]string{
+		"/sessions?outcome=clean":   `<option value="clean" selected>clean</option>`,
+		"/statements?decision=deny": `<option value="deny" selected>deny</option>`,
+		"/requests?used=no":         `<option value="no" selected>never used</option>`,
+		"/requests?state=expired":   `<option value="expired" selected>expired</option>`,
+		"/requests":                 `<option value="" selected>any</option>`,
+	} {
+		body := f.get(c, path).body
+		if !strings.Contains(body, want) || strings.Count(body, " selected>") != strings.Count(body, "<select ") {
+			t.Errorf("%s: want %s, one selected per select:\n%s", path, want, body)
+		}
+	}
+}
