@@ -2,6 +2,7 @@ package console
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -223,5 +224,33 @@ func TestRequestsEscapeRecordedText(t *testing.T) {
 	views := f.activity.of(event.TypeConsoleView)
 	if v := views[len(views)-1].(event.ConsoleView); v.Path != "/requests" || v.Total != len(attacks) {
 		t.Errorf("view recorded %+v", v)
+	}
+}
+
+// unreadableCA is a store whose CA streams are listed but cannot be
+// read, as a chunk missing from the bucket.
+type unreadableCA struct{ recorder.FileStore }
+
+func (s unreadableCA) Lines(kind, id string) ([][]byte, error) {
+	if kind == recorder.KindCA {
+		return nil, errors.New("chunk 2 of " + id + " is missing")
+	}
+	return s.FileStore.Lines(kind, id)
+}
+
+// TestUnreadableCARecordingFailsRequests: a CA recording that cannot be
+// read fails /requests (502) rather than showing a history with a gap.
+func TestUnreadableCARecordingFailsRequests(t *testing.T) {
+	f := newFixture(t, 0)
+	f.recordRequests(newKey(t), requestsFixture(time.Now().UTC()))
+	c := f.loggedIn(auditorClaims)
+	if body := f.get(c, "/requests").body; !strings.Contains(body, "req-used") {
+		t.Fatal("the readable fixture shows no request")
+	}
+	f.console.cfg.Sessions = unreadableCA{f.store}
+	for _, p := range []string{"/requests", "/requests?format=jsonl"} {
+		if resp := f.get(c, p); resp.StatusCode != http.StatusBadGateway || strings.Contains(resp.body, "req-used") {
+			t.Errorf("%s: %d, want 502 without requests", p, resp.StatusCode)
+		}
 	}
 }
