@@ -78,7 +78,23 @@ type Console struct {
 //go:embed assets
 var assets embed.FS
 
-var pages = template.Must(template.New("").Funcs(template.FuncMap{"text": recorder.Printable}).ParseFS(assets, "assets/*.html"))
+var pages = template.Must(template.New("").Funcs(template.FuncMap{"text": recorder.Printable, "choices": choices}).ParseFS(assets, "assets/*.html"))
+
+// choice is one option of a filter's select.
+type choice struct {
+	Value, Label string
+	Selected     bool
+}
+
+// choices are a select's options from value, label pairs, the one whose
+// value is current selected.
+func choices(current string, pairs ...string) []choice {
+	var out []choice
+	for i := 0; i+1 < len(pairs); i += 2 {
+		out = append(out, choice{pairs[i], pairs[i+1], pairs[i] == current})
+	}
+	return out
+}
 
 // New checks cfg and returns the console.
 func New(cfg Config) (*Console, error) {
@@ -125,6 +141,8 @@ func New(cfg Config) (*Console, error) {
 	c.mux.Handle("/sessions", c.auditor(c.listSessions))
 	c.mux.Handle("/sessions/{id}", c.auditor(c.sessionPage))
 	c.mux.Handle("/sessions/{id}/raw", c.auditor(c.rawSession))
+	c.mux.Handle("/statements", c.auditor(c.listStatements))
+	c.mux.Handle("/requests", c.auditor(c.listRequests))
 	c.mux.Handle("/static/", http.FileServerFS(staticFS()))
 	return c, nil
 }

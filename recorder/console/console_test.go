@@ -158,6 +158,10 @@ func TestSecurityHeadersOnEveryRoute(t *testing.T) {
 		{"csv", "GET", "/sessions?format=csv", auditor},
 		{"jsonl", "GET", "/sessions?format=jsonl", auditor},
 		{"bad filter", "GET", "/sessions?since=yesterday", auditor},
+		{"statements unauthenticated", "GET", "/statements", anon},
+		{"statements", "GET", "/statements?text=x", auditor},
+		{"statements csv", "GET", "/statements?format=csv", auditor},
+		{"statements bad filter", "GET", "/statements?decision=x", auditor},
 		{"login", "GET", "/login", anon},
 		{"callback without state", "GET", "/callback", anon},
 		{"logout cross-origin", "POST", "/logout", anon},
@@ -186,7 +190,7 @@ func TestSecurityHeadersOnEveryRoute(t *testing.T) {
 func TestOnlyGET(t *testing.T) {
 	f := newFixture(t, 0)
 	auditor := f.loggedIn(auditorClaims)
-	for _, path := range []string{"/", "/sessions", "/sessions?format=csv", "/login", "/callback", "/static/console.css", "/anything"} {
+	for _, path := range []string{"/", "/sessions", "/sessions?format=csv", "/statements", "/statements?format=jsonl", "/login", "/callback", "/static/console.css", "/anything"} {
 		for _, m := range []string{"POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "PROPFIND"} {
 			if resp := f.do(auditor, m, path, nil); resp.StatusCode != http.StatusMethodNotAllowed {
 				t.Errorf("%s %s = %d, want 405", m, path, resp.StatusCode)

@@ -3,7 +3,9 @@
 // configured auditor groups only), list the recorded sessions with the
 // filters of `gatehouse sessions`, export them as CSV or JSON Lines, and
 // open one session's page (who, its statements, its verification, its raw
-// recording). External auditors without an IdP account come with a
+// recording), search statements across sessions (/statements), and read
+// every access request from the CA's recordings with the sessions opened
+// under it (/requests). External auditors without an IdP account come with a
 // single-use link (LinkStore) whose session sees only the link's period
 // and targets.
 // Every view, export and refused login is itself recorded, through an

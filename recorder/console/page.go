@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
@@ -111,6 +110,7 @@ type sessionPageData struct {
 	Viewer     viewer
 	ID, Raw    string
 	Who        []field
+	Requests   []string // the access requests its certificate was issued under
 	Channels   []channelRow
 	Statements []statementRow
 	Verify     verifyPanel
@@ -125,6 +125,7 @@ type channelRow struct {
 }
 
 type statementRow struct {
+	Seq       uint64 // the event's: the statement's anchor on its session page
 	Time      string
 	Channel   int
 	Text      string
@@ -139,6 +140,7 @@ type statementRow struct {
 	Masked    string
 	Error     string
 	Relations string
+	full      string // the text as recorded, for JSON Lines
 }
 
 // add takes what the page shows from one event.
@@ -148,6 +150,9 @@ func (d *sessionPageData) add(ev recorder.Event) {
 		var a event.AuthSuccess
 		if ev.DecodeData(&a) == nil {
 			d.Who = whoOf(a)
+			if a.Identity.RequestID != "" {
+				d.Requests = strings.Split(a.Identity.RequestID, ",")
+			}
 		}
 	case event.TypeDBSessionStart:
 		var s event.DBSessionStart
@@ -158,7 +163,7 @@ func (d *sessionPageData) add(ev recorder.Event) {
 	case event.TypeDBStatement:
 		var s event.DBStatement
 		if ev.DecodeData(&s) == nil {
-			d.Statements = append(d.Statements, statementOf(ev.Time, s))
+			d.Statements = append(d.Statements, statementOf(ev, s))
 		}
 	}
 }
@@ -187,8 +192,8 @@ func serial(n uint64) string {
 	return strconv.FormatUint(n, 10)
 }
 
-func statementOf(t time.Time, s event.DBStatement) statementRow {
-	row := statementRow{Time: t.UTC().Format("2006-01-02T15:04:05.000Z"), Channel: s.Channel, Text: s.Text, Bytes: len(s.Text),
+func statementOf(ev recorder.Event, s event.DBStatement) statementRow {
+	row := statementRow{Seq: ev.Seq, full: s.Text, Time: ev.Time.UTC().Format("2006-01-02T15:04:05.000Z"), Channel: s.Channel, Text: s.Text, Bytes: len(s.Text),
 		Kinds: strings.Join(s.Kinds, ", "), Decision: string(s.Decision), Rule: s.Rule, Outcome: s.Outcome, Rows: s.Rows,
 		Duration: strconv.FormatFloat(s.DurationMS, 'f', 1, 64) + " ms", Masked: strings.Join(s.Masked, "; "), Error: s.Error,
 		Relations: strings.Join(s.Relations, ", ")}

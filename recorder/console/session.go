@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
@@ -58,6 +59,12 @@ type viewer struct {
 
 // allows says whether the viewer may see session s.
 func (v viewer) allows(s recorder.Summary) bool { return v.Scope == nil || v.Scope.Allows(s) }
+
+// allowsTarget says whether a filter on target stays inside the viewer's
+// scope ("" is no filter).
+func (v viewer) allowsTarget(target string) bool {
+	return target == "" || v.Scope == nil || len(v.Scope.Targets) == 0 || slices.Contains(v.Scope.Targets, target)
+}
 
 // auditor wraps a page for logged-in auditors: without a valid session the
 // browser is sent to log in.

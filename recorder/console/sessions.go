@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +16,8 @@ import (
 // query is a list's filters as the URL gives them, and the filter they
 // make. Names are `gatehouse sessions`' flags.
 type query struct {
+	path   string     // the list's path: /sessions, /statements, ...
+	names  []string   // the filters it takes, in the order exports name them
 	values url.Values // the filters as given, for links and the record
 	filter recorder.Filter
 	page   int
@@ -28,13 +29,11 @@ type query struct {
 var filterNames = []string{"identity", "agent", "target", "since", "until", "outcome"}
 
 func parseQuery(r *http.Request, parseTime func(string) (time.Time, error)) (query, error) {
-	in := r.URL.Query()
-	q := query{values: url.Values{}, page: 1, format: in.Get("format")}
-	for _, name := range filterNames {
-		if v := in.Get(name); v != "" {
-			q.values.Set(name, v)
-		}
+	q, err := parseList(r, "/sessions", filterNames, parseTime)
+	if err != nil {
+		return q, err
 	}
+	in := r.URL.Query()
 	f := &q.filter
 	f.Identity, f.Agent, f.Target, f.Outcome = in.Get("identity"), in.Get("agent"), in.Get("target"), in.Get("outcome")
 	switch f.Outcome {
@@ -42,11 +41,24 @@ func parseQuery(r *http.Request, parseTime func(string) (time.Time, error)) (que
 	default:
 		return q, errors.New("outcome is refused, clean or open")
 	}
+	return q, nil
+}
+
+// parseList reads what every list takes: its filters named in names (kept
+// as given), since and until, the format and the page.
+func parseList(r *http.Request, path string, names []string, parseTime func(string) (time.Time, error)) (query, error) {
+	in := r.URL.Query()
+	q := query{path: path, names: names, values: url.Values{}, page: 1, format: in.Get("format")}
+	for _, name := range names {
+		if v := in.Get(name); v != "" {
+			q.values.Set(name, v)
+		}
+	}
 	var err error
-	if f.Since, err = parseTime(in.Get("since")); err != nil {
+	if q.filter.Since, err = parseTime(in.Get("since")); err != nil {
 		return q, fmt.Errorf("since: %w", err)
 	}
-	if f.Until, err = parseTime(in.Get("until")); err != nil {
+	if q.filter.Until, err = parseTime(in.Get("until")); err != nil {
 		return q, fmt.Errorf("until: %w", err)
 	}
 	switch q.format {
@@ -84,12 +96,7 @@ func (q query) recordedFilters(withPage bool) map[string]string {
 // as CSV or as JSON Lines.
 func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, v viewer) {
 	q, err := parseQuery(r, c.parseTime)
-	if err != nil {
-		c.fail(w, http.StatusBadRequest, "bad filter: "+err.Error())
-		return
-	}
-	if t := q.filter.Target; t != "" && v.Scope != nil && len(v.Scope.Targets) > 0 && !slices.Contains(v.Scope.Targets, t) {
-		c.refuseOutsideScope(w, r, v, fmt.Sprintf("target %.100q is outside the link's targets", t))
+	if !c.listAllowed(w, r, v, err, q.filter.Target) {
 		return
 	}
 	list, err := recorder.Summaries(c.cfg.Sessions, q.filter, c.cfg.Lag, c.cfg.Keys...)
@@ -104,11 +111,22 @@ func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, v viewer)
 			rows = append(rows, rowOf(s))
 		}
 	}
-	if q.format != "html" {
-		c.export(w, q, v.Auditor, rows)
-		return
+	serveList(c, w, q, v, rows, sessionsTable, "sessions.html")
+}
+
+// listAllowed answers a list itself, and returns false, when its filters
+// are bad (err) or name a target outside the viewer's scope (refused and
+// recorded).
+func (c *Console) listAllowed(w http.ResponseWriter, r *http.Request, v viewer, err error, target string) bool {
+	if err != nil {
+		c.fail(w, http.StatusBadRequest, "bad filter: "+err.Error())
+		return false
 	}
-	c.sessionsPage(w, q, v, rows)
+	if !v.allowsTarget(target) {
+		c.refuseOutsideScope(w, r, v, fmt.Sprintf("target %.100q is outside the link's targets", target))
+		return false
+	}
+	return true
 }
 
 // parseTime reads since and until with Config.ParseTime: empty is no
@@ -123,40 +141,59 @@ func (c *Console) parseTime(s string) (time.Time, error) {
 	return c.cfg.ParseTime(s, c.cfg.Clock())
 }
 
-// sessionsPage shows one page of rows.
-func (c *Console) sessionsPage(w http.ResponseWriter, q query, v viewer, rows []row) {
-	size := c.cfg.PageSize
-	from := min((q.page-1)*size, len(rows))
-	to := min(from+size, len(rows))
-	view := event.ConsoleView{Auditor: v.Auditor, Path: "/sessions", Filters: q.recordedFilters(true), Rows: to - from, Total: len(rows)}
-	if !c.record(w, event.TypeConsoleView, view) {
+// serveList answers a list with the export q asks for, or with the page
+// of rows it asks for shown by the template page; either is recorded
+// first.
+func serveList[R any](c *Console, w http.ResponseWriter, q query, v viewer, rows []R, tableOf func([]R) table, page string) {
+	if q.format != "html" {
+		c.export(w, q, v.Auditor, tableOf(rows))
 		return
 	}
-	data := sessionsData{Viewer: v, Filters: q.values, Applied: filterText(q), Rows: rows[from:to], Total: len(rows), From: from + 1, To: to,
-		CSV: q.link("csv", 0), JSONL: q.link("jsonl", 0)}
-	if from == to {
-		data.From = 0
+	l, from, to := c.pageOf(q, v, len(rows))
+	if !c.record(w, event.TypeConsoleView, event.ConsoleView{Auditor: v.Auditor, Path: q.path, Filters: q.recordedFilters(true), Rows: to - from, Total: len(rows)}) {
+		return
 	}
-	if q.page > 1 {
-		data.Prev = q.link("", q.page-1)
-	}
-	if to < len(rows) {
-		data.Next = q.link("", q.page+1)
-	}
-	c.render(w, http.StatusOK, "sessions.html", data)
+	c.render(w, http.StatusOK, page, listData[R]{listPage: l, Rows: rows[from:to]})
 }
 
-// sessionsData is what sessions.html shows.
-type sessionsData struct {
+// listData is what a list's template shows.
+type listData[R any] struct {
+	listPage
+	Rows []R
+}
+
+// listPage is what every list page shows besides its rows: the filters,
+// the count, and the links to other pages and to the exports.
+type listPage struct {
 	Viewer                 viewer
 	Filters                url.Values // as typed, to fill the form in again
 	Applied                string     // the filters, quoted, for reading
-	Rows                   []row
+	Noun                   string     // what a row is, plural
 	Total, From, To        int
 	Prev, Next, CSV, JSONL string
 }
 
-// link is /sessions with q's filters, in format (html when empty) and at
+// pageOf is the page q asks for of a list of total rows: what it shows
+// besides the rows, and the rows' bounds [from, to).
+func (c *Console) pageOf(q query, v viewer, total int) (l listPage, from, to int) {
+	size := c.cfg.PageSize
+	from = min((q.page-1)*size, total)
+	to = min(from+size, total)
+	l = listPage{Viewer: v, Filters: q.values, Applied: filterText(q), Noun: strings.TrimPrefix(q.path, "/"), Total: total, From: from + 1, To: to,
+		CSV: q.link("csv", 0), JSONL: q.link("jsonl", 0)}
+	if from == to {
+		l.From = 0
+	}
+	if q.page > 1 {
+		l.Prev = q.link("", q.page-1)
+	}
+	if to < total {
+		l.Next = q.link("", q.page+1)
+	}
+	return l, from, to
+}
+
+// link is q's list with its filters, in format (html when empty) and at
 // page (none when 0).
 func (q query) link(format string, page int) string {
 	v := url.Values{}
@@ -170,9 +207,9 @@ func (q query) link(format string, page int) string {
 		v.Set("page", strconv.Itoa(page))
 	}
 	if len(v) == 0 {
-		return "/sessions"
+		return q.path
 	}
-	return "/sessions?" + v.Encode()
+	return q.path + "?" + v.Encode()
 }
 
 // row is one session as every format shows it; text is as recorded (the

@@ -32,10 +32,15 @@ type recorded struct {
 // open starts a session stream whose clock begins at start, and an emit
 // that fails the test when it cannot write.
 func (f *fixture) open(key ed25519.PrivateKey, start time.Time) (*recorder.Stream, func(event.Type, any)) {
+	return f.openKind(recorder.KindSession, key, start)
+}
+
+// openKind is open for a stream of any kind.
+func (f *fixture) openKind(kind string, key ed25519.PrivateKey, start time.Time) (*recorder.Stream, func(event.Type, any)) {
 	f.t.Helper()
 	now := start
 	rec := &recorder.Recorder{Store: f.store, Signer: key, Clock: func() time.Time { now = now.Add(time.Millisecond); return now }}
-	st, err := rec.Open(recorder.KindSession)
+	st, err := rec.Open(kind)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -81,9 +86,10 @@ func newKey(t *testing.T) ed25519.PrivateKey {
 }
 
 // jsonlRows reads a JSON Lines export: its header, then its rows.
-func jsonlRows(t *testing.T, body string) (header map[string]any, rows []row) {
+func jsonlRows[R any](t *testing.T, body string) (header map[string]any, rows []R) {
 	t.Helper()
 	sc := bufio.NewScanner(strings.NewReader(body))
+	sc.Buffer(nil, 1<<20)
 	for i := 0; sc.Scan(); i++ {
 		if i == 0 {
 			if err := json.Unmarshal(sc.Bytes(), &header); err != nil {
@@ -91,7 +97,7 @@ func jsonlRows(t *testing.T, body string) (header map[string]any, rows []row) {
 			}
 			continue
 		}
-		var r row
+		var r R
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("row %q: %v", sc.Text(), err)
 		}
@@ -149,34 +155,18 @@ func TestSessionsMatchRecorder(t *testing.T) {
 			if tc.query == "" && len(wantIDs) != 5 {
 				t.Fatalf("the fixture lists %d sessions", len(wantIDs))
 			}
-			header, rows := jsonlRows(t, f.get(c, "/sessions?format=jsonl&"+tc.query).body)
+			header, rows := jsonlRows[row](t, f.get(c, "/sessions?format=jsonl&"+tc.query).body)
 			if got := idsOf(rows); !equal(got, wantIDs) {
 				t.Errorf("jsonl rows %v, want %v", got, wantIDs)
 			}
 			if int(header["total"].(float64)) != len(wantIDs) {
 				t.Errorf("jsonl header %v", header)
 			}
-			var paged []string
-			for page := 1; page <= 4; page++ {
-				body := f.get(c, fmt.Sprintf("/sessions?%s&page=%d", tc.query, page)).body
-				paged = append(paged, pageIDs(body)...)
-				if !strings.Contains(body, fmt.Sprintf("%d sessions", len(wantIDs))) {
-					t.Errorf("page %d does not give the total %d", page, len(wantIDs))
-				}
-			}
-			if !equal(paged, wantIDs) {
+			if paged := f.pages(t, c, "/sessions?"+tc.query, len(wantIDs), pageIDs); !equal(paged, wantIDs) {
 				t.Errorf("pages list %v, want %v", paged, wantIDs)
 			}
-			records, err := readCSV(f.get(c, "/sessions?format=csv&"+tc.query).body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var csvIDs []string
-			for _, r := range records[2:] {
-				csvIDs = append(csvIDs, r[0])
-			}
-			if !equal(csvIDs, wantIDs) || !strings.HasPrefix(records[0][0], "# gatehouse sessions; filters: ") {
-				t.Errorf("csv %v, want ids %v", records, wantIDs)
+			if got := csvColumn(t, f.get(c, "/sessions?format=csv&"+tc.query).body, "sessions", 0); !equal(got, wantIDs) {
+				t.Errorf("csv ids %v, want %v", got, wantIDs)
 			}
 		})
 	}
@@ -202,6 +192,24 @@ func readCSV(body string) ([][]string, error) {
 	return r.ReadAll()
 }
 
+// csvColumn is column col of a CSV export's rows, after checking that
+// its first line names the filters of a list of noun.
+func csvColumn(t *testing.T, body, noun string, col int) []string {
+	t.Helper()
+	records, err := readCSV(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(records[0][0], "# gatehouse "+noun+"; filters: ") {
+		t.Errorf("csv header line %q", records[0])
+	}
+	var out []string
+	for _, r := range records[2:] {
+		out = append(out, r[col])
+	}
+	return out
+}
+
 func idsOf(rows []row) []string {
 	var ids []string
 	for _, r := range rows {
@@ -211,6 +219,22 @@ func idsOf(rows []row) []string {
 }
 
 func equal(a, b []string) bool { return strings.Join(a, "|") == strings.Join(b, "|") }
+
+// pages reads pages 1 to 4 of list (a path with its query), checks that
+// each gives the total, and returns what rowsOf finds on them, in order.
+func (f *fixture) pages(t *testing.T, c *http.Client, list string, total int, rowsOf func(body string) []string) []string {
+	t.Helper()
+	noun := strings.TrimPrefix(list[:strings.Index(list+"?", "?")], "/")
+	var rows []string
+	for page := 1; page <= 4; page++ {
+		body := f.get(c, fmt.Sprintf("%s&page=%d", list, page)).body
+		if !strings.Contains(body, fmt.Sprintf("%d %s", total, noun)) {
+			t.Errorf("%s page %d does not give the total %d", list, page, total)
+		}
+		rows = append(rows, rowsOf(body)...)
+	}
+	return rows
+}
 
 // pageIDs are the session ids of a sessions page, in its order.
 func pageIDs(body string) []string {
@@ -251,7 +275,21 @@ func TestPagesEscapeRecordedText(t *testing.T) {
 	f.record(newKey(t), sessions...)
 	c := f.loggedIn(map[string]any{"sub": "<b>sub</b>\u202e", "email": "<script>x</script>@example.com", "groups": []string{"auditors"}})
 	body := f.get(c, "/sessions").body
-	for _, bad := range []string{"<script", "<img", "\u202e", "\u200b", "\ufeff", "\x1b", "\u3164", "<b>"} {
+	checkShownAsText(t, body)
+	if strings.Contains(body, "<b>") {
+		t.Error("the page holds the auditor's subject raw")
+	}
+	if !strings.Contains(body, `\u202e`) || !strings.Contains(body, `\x1b[2J`) {
+		t.Error("escapes are not visible")
+	}
+	checkNoFormulas(t, f.get(c, "/sessions?format=csv").body)
+}
+
+// checkShownAsText fails unless every text of the attack corpus is in
+// body escaped and as recorder.Printable shows it, and nothing raw is.
+func checkShownAsText(t *testing.T, body string) {
+	t.Helper()
+	for _, bad := range []string{"<script", "<img", "\u202e", "\u200b", "\ufeff", "\x1b", "\u3164"} {
 		if strings.Contains(body, bad) {
 			t.Errorf("the page holds %q raw", bad)
 		}
@@ -262,10 +300,12 @@ func TestPagesEscapeRecordedText(t *testing.T) {
 			t.Errorf("the page does not show %q as %q", a, shown)
 		}
 	}
-	if !strings.Contains(body, `\u202e`) || !strings.Contains(body, `\x1b[2J`) {
-		t.Error("escapes are not visible")
-	}
-	records, err := readCSV(f.get(c, "/sessions?format=csv").body)
+}
+
+// checkNoFormulas fails if a cell of a CSV export starts a formula.
+func checkNoFormulas(t *testing.T, body string) {
+	t.Helper()
+	records, err := readCSV(body)
 	if err != nil {
 		t.Fatal(err)
 	}

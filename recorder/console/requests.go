@@ -1,0 +1,263 @@
+package console
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
+)
+
+// requestFilterNames are the filters /requests takes, in the order
+// exports name them.
+var requestFilterNames = []string{"id", "state", "requester", "grant", "used", "since", "until"}
+
+// The states /requests shows: the CA's, and two it derives.
+const (
+	stateExpired = "expired" // approved, and the approval has ended
+	stateRevoked = "revoked" // a certificate issued under it was revoked
+)
+
+var requestStates = []string{"pending", "approved", "denied", stateExpired, stateRevoked}
+
+// requestFilter selects requests; an empty field selects all. Requester
+// matches a substring, case-insensitively; the others whole.
+type requestFilter struct {
+	id, state, requester, grant, used string
+	since, until                      time.Time // of filing
+}
+
+func (f requestFilter) matches(r requestRow) bool {
+	switch {
+	case f.id != "" && r.ID != f.id,
+		f.state != "" && r.State != f.state,
+		f.requester != "" && !containsFold(r.Requester, f.requester),
+		f.grant != "" && r.Grant != f.grant,
+		f.used == "yes" && len(r.Sessions) == 0,
+		f.used == "no" && len(r.Sessions) > 0,
+		!f.since.IsZero() && r.filedAt.Before(f.since),
+		!f.until.IsZero() && !r.filedAt.Before(f.until):
+		return false
+	}
+	return true
+}
+
+func parseRequestQuery(r *http.Request, parseTime func(string) (time.Time, error)) (query, requestFilter, error) {
+	q, err := parseList(r, "/requests", requestFilterNames, parseTime)
+	if err != nil {
+		return q, requestFilter{}, err
+	}
+	in := r.URL.Query()
+	f := requestFilter{id: in.Get("id"), state: in.Get("state"), requester: in.Get("requester"), grant: in.Get("grant"),
+		used: in.Get("used"), since: q.filter.Since, until: q.filter.Until}
+	switch {
+	case f.state != "" && !slices.Contains(requestStates, f.state):
+		return q, f, errors.New("state is one of " + strings.Join(requestStates, ", "))
+	case f.used != "" && f.used != "yes" && f.used != "no":
+		return q, f, errors.New("used is yes or no")
+	}
+	return q, f, nil
+}
+
+// listRequests is /requests: every access request the CA's recordings
+// hold that the viewer may see and the filters select, in filing order,
+// each with the sessions opened under it, as a page, CSV or JSON Lines.
+func (c *Console) listRequests(w http.ResponseWriter, r *http.Request, v viewer) {
+	q, f, err := parseRequestQuery(r, c.parseTime)
+	if target, _, _ := strings.Cut(f.grant, ":"); !c.listAllowed(w, r, v, err, target) {
+		return
+	}
+	log, err := c.readRequests(v)
+	if err != nil {
+		c.cfg.Logger.Error("console: reading access requests failed", "error", err)
+		c.fail(w, http.StatusBadGateway, "the recordings could not be read; see the console's log")
+		return
+	}
+	var rows []requestRow
+	for _, id := range log.order {
+		if rq := log.byID[id]; f.matches(*rq) {
+			rows = append(rows, *rq)
+		}
+	}
+	serveList(c, w, q, v, rows, requestsTable, "requests.html")
+}
+
+// requestRow is one access request as every format shows it; text is as
+// recorded.
+type requestRow struct {
+	ID             string   `json:"id"`
+	State          string   `json:"state"`
+	Requester      string   `json:"requester"`
+	Grant          string   `json:"grant"`
+	Reason         string   `json:"reason"`
+	TTL            string   `json:"ttl"`
+	Filed          string   `json:"filed"`
+	DecidedBy      string   `json:"decided_by"`
+	Decided        string   `json:"decided"`
+	DecisionReason string   `json:"decision_reason"`
+	Expires        string   `json:"expires"`
+	Certificates   []uint64 `json:"certificates"` // serials issued naming it
+	Sessions       []string `json:"sessions"`     // opened with one of them
+
+	filedAt, expiresAt time.Time
+}
+
+// requestLog is the access requests of the CA's streams, as read.
+type requestLog struct {
+	order   []string // request ids in filing order
+	byID    map[string]*requestRow
+	serials map[uint64][]string // certificate serial → the requests it was issued under
+	revoked map[uint64]bool     // serials a revocation matched
+}
+
+// readRequests reads every CA stream, then every session, keeping what v
+// may see: requests filed in a link's period for one of its targets, and
+// sessions inside its scope.
+func (c *Console) readRequests(v viewer) (requestLog, error) {
+	log := requestLog{byID: map[string]*requestRow{}, serials: map[uint64][]string{}, revoked: map[uint64]bool{}}
+	ids, err := c.cfg.Sessions.List(recorder.KindCA)
+	if err != nil {
+		return log, fmt.Errorf("console: list the CA's streams: %w", err)
+	}
+	for _, id := range ids {
+		lines, err := c.cfg.Sessions.Lines(recorder.KindCA, id)
+		if err != nil {
+			return log, fmt.Errorf("console: read the CA's stream %s: %w", id, err)
+		}
+		for _, line := range lines {
+			if ev, err := recorder.Decode(line); err == nil {
+				log.add(ev)
+			}
+		}
+	}
+	log.order = slices.DeleteFunc(log.order, func(id string) bool { return !v.allowsRequest(*log.byID[id]) })
+	sessions, err := recorder.Summaries(c.cfg.Sessions, recorder.Filter{}, c.cfg.Lag)
+	if err != nil {
+		return log, err
+	}
+	for _, s := range sessions {
+		for _, id := range log.serials[s.Serial] {
+			if rq := log.byID[id]; rq != nil && s.Unreadable == nil && s.Serial != 0 && v.allows(s.Summary) {
+				rq.Sessions = append(rq.Sessions, s.ID)
+			}
+		}
+	}
+	log.settle(c.cfg.Clock())
+	return log, nil
+}
+
+// add takes one CA event: a request's step, a certificate issued under
+// requests, or a revocation.
+func (l *requestLog) add(ev recorder.Event) {
+	switch ev.Type {
+	case event.TypeRequestFiled, event.TypeRequestApproved, event.TypeRequestDenied:
+		var st event.RequestStep
+		if ev.DecodeData(&st) == nil && st.Request.ID != "" {
+			l.step(st.Request)
+		}
+	case event.TypeCertIssued:
+		var ci event.CertIssued
+		if ev.DecodeData(&ci) == nil && ci.Identity.RequestID != "" {
+			for id := range strings.SplitSeq(ci.Identity.RequestID, ",") {
+				l.serials[ci.Serial] = append(l.serials[ci.Serial], id)
+			}
+		}
+	case event.TypeCertRevoked:
+		var cr event.CertRevoked
+		if ev.DecodeData(&cr) == nil {
+			for _, m := range cr.Matched {
+				l.revoked[m.Serial] = true
+			}
+		}
+	}
+}
+
+// step records a request as it stands after a step.
+func (l *requestLog) step(r event.AccessRequest) {
+	if _, seen := l.byID[r.ID]; !seen {
+		l.order = append(l.order, r.ID)
+	}
+	l.byID[r.ID] = &requestRow{ID: r.ID, State: r.State, Requester: requesterName(r.Requester), Grant: r.Grant, Reason: r.Reason,
+		TTL: r.TTL, Filed: utc(r.FiledAt), DecidedBy: r.DecidedBy, Decided: utc(r.DecidedAt), DecisionReason: r.DecisionReason,
+		Expires: utc(r.ExpiresAt), filedAt: r.FiledAt, expiresAt: r.ExpiresAt}
+}
+
+// settle adds the certificates issued under each request and derives
+// the states the CA does not store: revoked when one of them was
+// revoked, expired when an approval has ended by now.
+func (l *requestLog) settle(now time.Time) {
+	for serial, ids := range l.serials {
+		for _, id := range ids {
+			rq := l.byID[id]
+			if rq == nil {
+				continue
+			}
+			rq.Certificates = append(rq.Certificates, serial)
+			if l.revoked[serial] {
+				rq.State = stateRevoked
+			}
+		}
+	}
+	for _, rq := range l.byID {
+		slices.Sort(rq.Certificates)
+		if rq.State == "approved" && !rq.expiresAt.IsZero() && !now.Before(rq.expiresAt) {
+			rq.State = stateExpired
+		}
+	}
+}
+
+// requesterName is the requester as a reader knows them: the e-mail, or
+// the subject at the issuer.
+func requesterName(id event.Identity) string {
+	if id.Email != "" {
+		return id.Email
+	}
+	return id.Subject + " at " + id.Issuer
+}
+
+// allowsRequest says whether the viewer may see r: one filed within a
+// link's period, for a grant (TARGET:ROLE) on one of its targets.
+func (v viewer) allowsRequest(r requestRow) bool {
+	if v.Scope == nil {
+		return true
+	}
+	l := v.Scope
+	if (!l.From.IsZero() && r.filedAt.Before(l.From)) || (!l.To.IsZero() && !r.filedAt.Before(l.To)) {
+		return false
+	}
+	target, _, _ := strings.Cut(r.Grant, ":")
+	return len(l.Targets) == 0 || slices.Contains(l.Targets, target)
+}
+
+// requestsCSVHeader names the columns of a requests CSV export.
+var requestsCSVHeader = []string{"id", "state", "requester", "grant", "reason", "ttl", "filed", "decided_by", "decided",
+	"decision_reason", "expires", "certificates", "used", "sessions"}
+
+// requestsTable is the requests as the exports write them.
+func requestsTable(rows []requestRow) table {
+	t := table{noun: "requests", header: requestsCSVHeader}
+	for _, r := range rows {
+		serials := make([]string, len(r.Certificates))
+		for i, s := range r.Certificates {
+			serials[i] = strconv.FormatUint(s, 10)
+		}
+		t.csv = append(t.csv, []string{cell(r.ID), cell(r.State), cell(r.Requester), cell(r.Grant), cell(r.Reason), cell(r.TTL), r.Filed,
+			cell(r.DecidedBy), r.Decided, cell(r.DecisionReason), r.Expires, strings.Join(serials, " "), r.Used(),
+			cell(strings.Join(r.Sessions, " "))})
+		t.json = append(t.json, r)
+	}
+	return t
+}
+
+// Used says whether a session was opened under the request.
+func (r requestRow) Used() string {
+	if len(r.Sessions) == 0 {
+		return "never used"
+	}
+	return "used"
+}
