@@ -143,6 +143,9 @@ func New(cfg Config) (*Console, error) {
 	c.mux.Handle("/sessions/{id}/raw", c.auditor(c.rawSession))
 	c.mux.Handle("/statements", c.auditor(c.listStatements))
 	c.mux.Handle("/requests", c.auditor(c.listRequests))
+	c.mux.Handle("/identities", c.auditor(c.listIdentities))
+	c.mux.Handle("/identities/{id}", c.auditor(c.identityPage))
+	c.mux.Handle("/exposure", c.auditor(c.listExposure))
 	c.mux.Handle("/static/", http.FileServerFS(staticFS()))
 	return c, nil
 }

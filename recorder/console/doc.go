@@ -5,7 +5,8 @@
 // open one session's page (who, its statements, its verification, its raw
 // recording), search statements across sessions (/statements), and read
 // every access request from the CA's recordings with the sessions opened
-// under it (/requests). External auditors without an IdP account come with a
+// under it (/requests), each human with the agents they vouched for
+// (/identities), and what masking hid and refused (/exposure). External auditors without an IdP account come with a
 // single-use link (LinkStore) whose session sees only the link's period
 // and targets.
 // Every view, export and refused login is itself recorded, through an
