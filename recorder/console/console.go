@@ -202,6 +202,13 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, data an
 	}
 }
 
+// unreadable answers a page whose recordings could not be read: 502, the
+// cause in the log only.
+func (c *Console) unreadable(w http.ResponseWriter, what string, err error) {
+	c.cfg.Logger.Error("console: reading "+what+" failed", "error", err)
+	c.fail(w, http.StatusBadGateway, "the recordings could not be read; see the console's log")
+}
+
 // fail shows an error page with a text message.
 func (c *Console) fail(w http.ResponseWriter, status int, message string) {
 	c.render(w, status, "error.html", struct{ Status, Message string }{http.StatusText(status), message})

@@ -3,10 +3,10 @@ package console
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
@@ -28,18 +28,13 @@ type exposureFilter struct {
 	kind, column, target string
 }
 
-func parseExposureQuery(r *http.Request, parseTime func(string) (time.Time, error)) (query, exposureFilter, error) {
-	q, err := parseList(r, "/exposure", exposureFilterNames, parseTime)
-	if err != nil {
-		return q, exposureFilter{}, err
-	}
-	in := r.URL.Query()
+func exposureFilterOf(in url.Values, q *query) (exposureFilter, error) {
 	q.filter.Identity = in.Get("identity")
 	f := exposureFilter{kind: in.Get("kind"), column: in.Get("column"), target: in.Get("target")}
 	if f.kind != "" && f.kind != exposureMasked && f.kind != exposureRefused {
-		return q, f, errors.New("kind is masked or refused")
+		return f, errors.New("kind is masked or refused")
 	}
-	return q, f, nil
+	return f, nil
 }
 
 // listExposure is /exposure: each masked column of each target with the
@@ -47,15 +42,14 @@ func parseExposureQuery(r *http.Request, parseTime func(string) (time.Time, erro
 // a masking rule refused (probes under deny_probing, computed outputs
 // under on_derived: deny, ...), in the sessions the viewer may see.
 func (c *Console) listExposure(w http.ResponseWriter, r *http.Request, v viewer) {
-	q, f, err := parseExposureQuery(r, c.parseTime)
+	q, f, err := parseFiltered(r, "/exposure", exposureFilterNames, c.parseTime, exposureFilterOf)
 	if !c.listAllowed(w, r, v, err, f.target) {
 		return
 	}
 	sf := statementFilter{target: f.target}
 	found, err := c.findStatements(q.filter, sf, v)
 	if err != nil {
-		c.cfg.Logger.Error("console: reading exposure failed", "error", err)
-		c.fail(w, http.StatusBadGateway, "the recordings could not be read; see the console's log")
+		c.unreadable(w, "exposure", err)
 		return
 	}
 	serveList(c, w, q, v, exposureOf(found, f), exposureTable, "exposure.html")
@@ -111,6 +105,9 @@ func exposureOf(found []foundStatement, f exposureFilter) []exposureRow {
 	var out []exposureRow
 	if f.kind != exposureRefused {
 		for _, e := range masked {
+			who := strings.Split(e.Identities, ", ")
+			slices.Sort(who)
+			e.Identities = strings.Join(who, ", ")
 			out = append(out, *e)
 		}
 		slices.SortFunc(out, func(a, b exposureRow) int {

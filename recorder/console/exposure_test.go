@@ -25,7 +25,8 @@ type maskedRun struct {
 // runs on target, and returns its id.
 func (f *fixture) recordMasked(key ed25519.PrivateKey, identity, target string, runs ...maskedRun) string {
 	f.t.Helper()
-	st, emit := f.open(key, time.Now().UTC().Add(-time.Hour))
+	earlier, _ := f.store.List(recorder.KindSession) // each a second later, for a stable order
+	st, emit := f.open(key, time.Now().UTC().Add(-time.Hour+time.Duration(len(earlier))*time.Second))
 	emit(event.TypeSessionStart, event.SessionStart{ClientAddr: "127.0.0.1:5000"})
 	emit(event.TypeAuthSuccess, event.AuthSuccess{Method: "publickey", Name: identity, KeyFacts: event.KeyFacts{KeyID: identity, Serial: 9}})
 	emit(event.TypeChannelOpen, event.ChannelOpen{Channel: 1, Target: target})

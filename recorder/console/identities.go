@@ -3,8 +3,8 @@ package console
 import (
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,17 +36,12 @@ func (f identityFilter) matches(r identityRow) bool {
 	return true
 }
 
-func parseIdentityQuery(r *http.Request, parseTime func(string) (time.Time, error)) (query, identityFilter, error) {
-	q, err := parseList(r, "/identities", identityFilterNames, parseTime)
-	if err != nil {
-		return q, identityFilter{}, err
-	}
-	in := r.URL.Query()
+func identityFilterOf(in url.Values, _ *query) (identityFilter, error) {
 	f := identityFilter{human: in.Get("human"), agent: in.Get("agent"), denials: in.Get("denials")}
 	if f.denials != "" && f.denials != "yes" && f.denials != "no" {
-		return q, f, errors.New("denials is yes or no")
+		return f, errors.New("denials is yes or no")
 	}
-	return q, f, nil
+	return f, nil
 }
 
 // identityRef is an identity's name as its URL carries it: unpadded
@@ -58,14 +53,13 @@ func identityRef(name string) string { return base64.RawURLEncoding.EncodeToStri
 // agents they vouched for, with what they did in the period, as a page,
 // CSV or JSON Lines.
 func (c *Console) listIdentities(w http.ResponseWriter, r *http.Request, v viewer) {
-	q, f, err := parseIdentityQuery(r, c.parseTime)
+	q, f, err := parseFiltered(r, "/identities", identityFilterNames, c.parseTime, identityFilterOf)
 	if !c.listAllowed(w, r, v, err, "") {
 		return
 	}
 	ids, err := c.readIdentities(v, q.filter)
 	if err != nil {
-		c.cfg.Logger.Error("console: reading identities failed", "error", err)
-		c.fail(w, http.StatusBadGateway, "the recordings could not be read; see the console's log")
+		c.unreadable(w, "identities", err)
 		return
 	}
 	var rows []identityRow
@@ -93,8 +87,7 @@ func (c *Console) identityPage(w http.ResponseWriter, r *http.Request, v viewer)
 	}
 	ids, err := c.readIdentities(v, q.filter)
 	if err != nil {
-		c.cfg.Logger.Error("console: reading identities failed", "error", err)
-		c.fail(w, http.StatusBadGateway, "the recordings could not be read; see the console's log")
+		c.unreadable(w, "identities", err)
 		return
 	}
 	id := ids.byName[string(raw)]
@@ -231,20 +224,13 @@ func identityName(id event.Identity) string {
 // (and, for a link, for one of its targets), sessions, denials.
 func (c *Console) readIdentities(v viewer, sf recorder.Filter) (identityIndex, error) {
 	x := identityIndex{byName: map[string]*identity{}}
-	ids, err := c.cfg.Sessions.List(recorder.KindCA)
+	err := c.caEvents(func(ev recorder.Event) {
+		if inPeriod(ev.Time, sf) {
+			x.addCA(ev, v)
+		}
+	})
 	if err != nil {
-		return x, fmt.Errorf("console: list the CA's streams: %w", err)
-	}
-	for _, id := range ids {
-		lines, err := c.cfg.Sessions.Lines(recorder.KindCA, id)
-		if err != nil {
-			return x, fmt.Errorf("console: read the CA's stream %s: %w", id, err)
-		}
-		for _, line := range lines {
-			if ev, err := recorder.Decode(line); err == nil && inPeriod(ev.Time, sf) {
-				x.addCA(ev, v)
-			}
-		}
+		return x, err
 	}
 	list, err := recorder.Summaries(c.cfg.Sessions, sf, c.cfg.Lag, c.cfg.Keys...)
 	if err != nil {

@@ -120,20 +120,8 @@ type requestLog struct {
 // sessions inside its scope.
 func (c *Console) readRequests(v viewer) (requestLog, error) {
 	log := requestLog{byID: map[string]*requestRow{}, serials: map[uint64][]string{}, revoked: map[uint64]bool{}}
-	ids, err := c.cfg.Sessions.List(recorder.KindCA)
-	if err != nil {
-		return log, fmt.Errorf("console: list the CA's streams: %w", err)
-	}
-	for _, id := range ids {
-		lines, err := c.cfg.Sessions.Lines(recorder.KindCA, id)
-		if err != nil {
-			return log, fmt.Errorf("console: read the CA's stream %s: %w", id, err)
-		}
-		for _, line := range lines {
-			if ev, err := recorder.Decode(line); err == nil {
-				log.add(ev)
-			}
-		}
+	if err := c.caEvents(log.add); err != nil {
+		return log, err
 	}
 	log.order = slices.DeleteFunc(log.order, func(id string) bool { return !v.allowsRequest(*log.byID[id]) })
 	sessions, err := recorder.Summaries(c.cfg.Sessions, recorder.Filter{}, c.cfg.Lag)
@@ -149,6 +137,27 @@ func (c *Console) readRequests(v viewer) (requestLog, error) {
 	}
 	log.settle(c.cfg.Clock())
 	return log, nil
+}
+
+// caEvents passes every event of the CA's streams to add; a stream that
+// cannot be read fails it all, rather than show a history with a gap.
+func (c *Console) caEvents(add func(recorder.Event)) error {
+	ids, err := c.cfg.Sessions.List(recorder.KindCA)
+	if err != nil {
+		return fmt.Errorf("console: list the CA's streams: %w", err)
+	}
+	for _, id := range ids {
+		lines, err := c.cfg.Sessions.Lines(recorder.KindCA, id)
+		if err != nil {
+			return fmt.Errorf("console: read the CA's stream %s: %w", id, err)
+		}
+		for _, line := range lines {
+			if ev, err := recorder.Decode(line); err == nil {
+				add(ev)
+			}
+		}
+	}
+	return nil
 }
 
 // add takes one CA event: a request's step, a certificate issued under

@@ -76,6 +76,19 @@ func parseList(r *http.Request, path string, names []string, parseTime func(stri
 	return q, nil
 }
 
+// parseFiltered is parseList for a list with its own filter, which
+// build reads from the URL's values (and may add to q's session filter).
+func parseFiltered[F any](r *http.Request, path string, names []string, parseTime func(string) (time.Time, error),
+	build func(in url.Values, q *query) (F, error)) (query, F, error) {
+	q, err := parseList(r, path, names, parseTime)
+	if err != nil {
+		var none F
+		return q, none, err
+	}
+	f, err := build(r.URL.Query(), &q)
+	return q, f, err
+}
+
 // recordedFilters are the filters as the activity stream records them,
 // with the page for a page view.
 func (q query) recordedFilters(withPage bool) map[string]string {
