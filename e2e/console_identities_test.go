@@ -36,17 +36,14 @@ func TestConsoleIdentitiesAndExposure(t *testing.T) {
 
 	base, _, stopConsole := w.startConsole(t)
 	defer stopConsole()
-	auditor := w.consoleLogin(t, base, erin)
+	page := w.auditorPages(t, base)
 	get := func(path string) string {
 		t.Helper()
-		resp := consoleGet(t, auditor, base+path)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s = %d\n%s", path, resp.StatusCode, resp.body)
-		}
-		if s := leaked(resp.body); s != "" {
+		body := page(path)
+		if s := leaked(body); s != "" {
 			t.Fatalf("%s shows the masked value %q", path, s)
 		}
-		return resp.body
+		return body
 	}
 
 	const human, bot = "alice@example.com", "alice@example.com via agent:exposure-bot"
@@ -68,5 +65,19 @@ func TestConsoleIdentitiesAndExposure(t *testing.T) {
 	for _, format := range []string{"csv", "jsonl"} {
 		get("/exposure?format=" + format)
 		get("/identities?format=" + format)
+	}
+}
+
+// auditorPages logs erin in to the console at base and returns a get
+// that fails the test unless a page answers 200, and gives its body.
+func (w *world) auditorPages(t *testing.T, base string) func(path string) string {
+	auditor := w.consoleLogin(t, base, erin)
+	return func(path string) string {
+		t.Helper()
+		resp := consoleGet(t, auditor, base+path)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s = %d\n%s", path, resp.StatusCode, resp.body)
+		}
+		return resp.body
 	}
 }
