@@ -1,8 +1,10 @@
 package main
 
 import (
+	"archive/zip"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/csv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,4 +69,41 @@ func TestEvidencePeriod(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEvidenceFailsALaunderedTruncation: a closed session cut back to its
+// first checkpoint and its manifest deleted is failed in the bundle's
+// verification population, as `gatehouse verify` fails it (the ledger
+// saw it closed), not passed as incomplete or recovered.
+func TestEvidenceFailsALaunderedTruncation(t *testing.T) {
+	w := newAuditWorld(t)
+	id := w.launderedTruncation(t)
+	bundle := filepath.Join(t.TempDir(), "evidence.zip")
+	day := time.Now().UTC().Format(time.DateOnly)
+	if out, code, err := runAudit(t, "evidence", "--config", w.config, "--from", "2026-11-26", "--to", day, "--out", bundle); code != 0 {
+		t.Fatalf("evidence: exit %d, %v\n%s", code, err, out)
+	}
+	zr, err := zip.OpenReader(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	rc, err := zr.Open("verification.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	rows, err := csv.NewReader(rc).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows {
+		if row[0] == id {
+			if row[1] != "failed" || !strings.Contains(row[5], "records the stream closed with") {
+				t.Errorf("the cut session's verification row is %q, want failed by the ledger", row)
+			}
+			return
+		}
+	}
+	t.Fatalf("session %s is not in verification.csv: %q", id, rows)
 }

@@ -34,12 +34,19 @@ type populations struct {
 }
 
 // collect reads the sessions of scope from src, verifying each with
-// keys, and the certificate refusals of the CA streams. lag is as for
+// keys and the ledgers, and the certificate refusals of the CA streams. lag is as for
 // recorder.Filter.MayMatch.
 func collect(src Source, scope Scope, lag time.Duration, keys []ed25519.PublicKey) (*populations, error) {
-	listed, err := recorder.Summaries(src, recorder.Filter{Since: scope.From, Until: scope.To}, lag, keys...)
+	listed, err := recorder.Summaries(src, recorder.Filter{Since: scope.From, Until: scope.To}, lag)
 	if err != nil {
 		return nil, fmt.Errorf("listing sessions: %w", err)
+	}
+	// As `gatehouse verify` does: against the ledgers too, so that a
+	// closed session cut short and its manifest deleted fails, rather
+	// than passing for one still open.
+	ledgers, err := recorder.ReadLedgers(src, keys...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the ledgers: %w", err)
 	}
 	slices.SortFunc(listed, func(a, b recorder.Listed) int { return cmp.Compare(a.ID, b.ID) })
 	p := &populations{}
@@ -50,7 +57,11 @@ func collect(src Source, scope Scope, lag time.Duration, keys []ed25519.PublicKe
 			continue
 		}
 		p.sessions = append(p.sessions, newSessionRow(s))
-		p.verification = append(p.verification, newVerificationRow(s, s.Verification))
+		var verr error
+		if s.Unreadable == nil {
+			_, verr = recorder.VerifyStoredWith(src, ledgers, recorder.KindSession, s.ID, keys...)
+		}
+		p.verification = append(p.verification, newVerificationRow(s, verr))
 		if s.Unreadable == nil {
 			if err := p.addSessionEvents(src, s.Summary); err != nil {
 				return nil, err

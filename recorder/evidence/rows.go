@@ -113,7 +113,7 @@ type verificationRow struct {
 	Session      string `json:"session"`
 	Result       string `json:"result"`       // ok, incomplete or failed
 	Chain        string `json:"chain"`        // intact, broken or unread
-	Signature    string `json:"signature"`    // verified, partial (events after the last checkpoint of an unclosed stream are unsigned), failed or unchecked
+	Signature    string `json:"signature"`    // verified; partial (an unclosed stream's events after its last checkpoint are unsigned); unproven (verification failed) or unchecked (unread)
 	Completeness string `json:"completeness"` // complete (a verified manifest) or incomplete
 	Error        string `json:"error"`
 }
@@ -136,7 +136,7 @@ func newVerificationRow(s recorder.Listed, err error) verificationRow {
 	case errors.Is(err, recorder.ErrIncomplete):
 		r.Result, r.Signature, r.Completeness = "incomplete", "partial", "incomplete"
 	default:
-		r.Result, r.Signature, r.Completeness = "failed", "failed", "incomplete"
+		r.Result, r.Signature, r.Completeness = "failed", "unproven", "incomplete"
 	}
 	if s.ChainError != nil {
 		r.Chain = "broken"
