@@ -33,6 +33,10 @@ var allowedImports = map[string][]string{
 	"recorder/stack":   {"recorder", "recorder/s3store", "recorder/journal"},                           // the server's store: file store, spool, uploader
 	"recorder/console": {"recorder", "recorder/event", "internal/sourcelimit", "internal/privatefile"}, // the auditor's web console: reads the store, records views, keeps links
 
+	// The SOC 2 evidence bundle: reads the store, signs its manifest as
+	// SSHSIG (the format ssh-keygen -Y verify checks).
+	"recorder/evidence": {"recorder", "recorder/event", "ca/sshsig"},
+
 	// The CA, its wire types (AccessRequest carries a policy.Identity),
 	// and the client that logs in.
 	"ca/caapi":  {"policy"},

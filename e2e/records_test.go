@@ -158,10 +158,10 @@ func (w *world) checkAllChains(t *testing.T) {
 	}
 }
 
-// testVerifyWithPublishedKey is the auditor's path: fetch the recorder's
-// public key from the API, then verify every session recording offline
-// with nothing but the recordings directory and that key.
-func testVerifyWithPublishedKey(t *testing.T, w *world) {
+// publishedRecorderKeys is GET /v1/recorder-keys: the key an auditor
+// trusts for recordings and evidence bundles alike.
+func publishedRecorderKeys(t *testing.T, w *world) []byte {
+	t.Helper()
 	resp, err := http.Get(w.apiURL + "/v1/recorder-keys")
 	if err != nil {
 		t.Fatal(err)
@@ -171,8 +171,15 @@ func testVerifyWithPublishedKey(t *testing.T, w *world) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /v1/recorder-keys: %d %v\n%s", resp.StatusCode, err, body)
 	}
+	return body
+}
+
+// testVerifyWithPublishedKey is the auditor's path: fetch the recorder's
+// public key from the API, then verify every session recording offline
+// with nothing but the recordings directory and that key.
+func testVerifyWithPublishedKey(t *testing.T, w *world) {
 	keyFile := filepath.Join(t.TempDir(), "recorder-keys.json")
-	writeFile(t, keyFile, body)
+	writeFile(t, keyFile, publishedRecorderKeys(t, w))
 	out := w.gatehouse("verify", "--dir", filepath.Join(w.dataDir, "recordings"), "--pubkey", keyFile, "--since", "1h")
 	mustContain(t, "gatehouse verify", out, " verified, 0 incomplete, 0 failed")
 	if strings.Contains(out, " 0 verified") {

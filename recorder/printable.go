@@ -7,6 +7,19 @@ import (
 	"unicode/utf8"
 )
 
+// CSVCell makes text safe for a spreadsheet: controls visible
+// (Printable), and a cell that a spreadsheet would take for a formula (it
+// starts with =, +, -, @, a tab or a carriage return) prefixed with an
+// apostrophe, which shows it as text (OWASP, CSV injection). The console's
+// exports and the evidence bundle write every text cell through it.
+func CSVCell(s string) string {
+	s = Printable(s)
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
 // Printable makes text from a recording safe to print on an auditor's
 // terminal. Nearly everything a recording holds was chosen by the client
 // (statement texts, host names, the SSH version string, certificate

@@ -86,3 +86,25 @@ func FuzzDescribe(f *testing.F) {
 		}
 	})
 }
+
+// TestCSVCell: what the console's exports and the evidence bundle write
+// in a CSV cell cannot run as a formula, and shows controls escaped.
+func TestCSVCell(t *testing.T) {
+	for in, want := range map[string]string{
+		"=1+1":               "'=1+1",
+		"+1":                 "'+1",
+		"-1":                 "'-1",
+		"@A1":                "'@A1",
+		"\tx":                `\x09x`,
+		"\r=x":               `\x0d=x`,
+		"plain":              "plain",
+		"":                   "",
+		"a=b":                "a=b",
+		"\u202e=cmd":         `\u202e=cmd`,
+		"=cmd|' /C calc'!A0": "'=cmd|' /C calc'!A0",
+	} {
+		if got := CSVCell(in); got != want {
+			t.Errorf("CSVCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

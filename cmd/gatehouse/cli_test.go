@@ -25,7 +25,8 @@ func TestHelpNamesArguments(t *testing.T) {
 		{[]string{"approve", "--help"}, []string{"Usage: gatehouse approve [flags] ID"}},
 		{[]string{"deny", "--help"}, []string{"Usage: gatehouse deny [flags] ID --reason TEXT"}},
 		{[]string{"policy", "check", "--help"}, []string{"Usage: gatehouse policy check [flags] [F]"}},
-		{[]string{"verify", "--help"}, []string{"(SESSION... | --since T)"}},
+		{[]string{"verify", "--help"}, []string{"(SESSION... | --since T)", "--bundle FILE.zip"}},
+		{[]string{"evidence", "--help"}, []string{"--from T --to T", "--out FILE.zip", "-identity", "-since"}},
 		{[]string{"login", "--help"}, []string{"-dev TOKEN"}},
 		{[]string{"status", "--help"}, []string{"-offline"}},
 	}

@@ -51,6 +51,13 @@ Auditor:
   replay --config F SESSION a session as a timeline at its real pace (--speed N, --no-wait)
                             (sessions, verify and replay read the S3 bucket when --config
                             names store s3; --dir DIR reads a recordings directory)
+  evidence --config F --from T --to T --out FILE.zip [--identity NAME ...] [--target T ...]
+                            the SOC 2 evidence bundle of a period (or --since 90d): sessions,
+                            statements, denials, verification as CSV and JSON Lines, with a
+                            manifest signed by the recorder key (docs/evidence.md)
+  verify --bundle FILE.zip --pubkey KEY
+                            check an evidence bundle offline: signature, each file's SHA-256
+                            and row count; names every file that differs
   recorder pubkey --config F
                             print the recorder's public key (what verify --pubkey takes)
   console --config F        the read-only web console (console.listen, default 127.0.0.1:8444):
@@ -86,6 +93,7 @@ func commands() map[string]command {
 		"revoke":     {runRevoke, "revoke certificates"},
 		"sessions":   {runSessions, "list recorded sessions"},
 		"verify":     {runVerify, "verify recordings"},
+		"evidence":   {runEvidence, "write the evidence bundle of a period"},
 		"replay":     {runReplay, "replay a recorded session"},
 		"recorder":   {runRecorder, "recorder key commands"},
 		"console":    {runConsole, "serve the auditor's web console"},

@@ -15,6 +15,7 @@ import (
 )
 
 const verifyUsage = `Usage: gatehouse verify [--config F | --dir DIR --pubkey KEY] (SESSION... | --since T)
+       gatehouse verify --bundle FILE.zip (--pubkey KEY | --config F)
 
 Checks each recording's hash chain and sequence, the signature of every checkpoint, its
 signed manifest, and that it reached as far as the ledgers saw it (a closed session cut and
@@ -23,6 +24,10 @@ recordings are read from the bucket, and every object must also have an Object L
 mode and a retain-until date in the future. Exit status: 0 when every recording verified;
 1 when one failed (altered, or unreadable), naming the first problem; 2 for a usage error;
 3 when none failed but some have no manifest (still open, or the recorder crashed).
+
+With --bundle, checks an evidence bundle (gatehouse evidence) offline instead: manifest.sig
+against the recorder key, then every file's SHA-256 and row count; it names each file that
+differs, is missing or was added, and exits 1 on any (docs/evidence.md).
 
 `
 
@@ -35,6 +40,7 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 	audit := addAuditFlags(fs)
 	since := fs.String("since", "", "verify every recording begun since T: an RFC 3339 time, or a duration before now such as 24h or 7d")
 	kind := fs.String("kind", recorder.KindSession, "which recordings --since verifies: sessions, ca or console")
+	bundle := fs.String("bundle", "", "check this evidence bundle (a zip from gatehouse evidence) instead of recordings")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), verifyUsage)
 		fs.PrintDefaults()
@@ -42,6 +48,12 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 	ids, err := parseWithArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	if *bundle != "" {
+		if len(ids) > 0 || *since != "" {
+			return usageError("verify: --bundle takes no SESSION and no --since")
+		}
+		return verifyBundle(*bundle, audit, out)
 	}
 	if !slices.Contains(verifiedKinds, *kind) {
 		return usageError("verify: --kind is %s, %s or %s", recorder.KindSession, recorder.KindCA, recorder.KindConsole)

@@ -261,12 +261,7 @@ func TestRecoveredSessionReported(t *testing.T) {
 // saw it closed.
 func TestVerifyFailsALaunderedTruncation(t *testing.T) {
 	w := newAuditWorld(t)
-	id := w.serverSession(t)
-	os.Remove(strings.TrimSuffix(w.stream(id), ".jsonl") + ".manifest.json")
-	data, _ := os.ReadFile(w.stream(id))
-	lines := strings.SplitAfter(string(data), "\n")
-	os.WriteFile(w.stream(id), []byte(strings.Join(lines[:4], "")), 0o600) // through the first checkpoint
-	w.restart(t)
+	id := w.launderedTruncation(t)
 	out, code, err := runAudit(t, "verify", "--config", w.config, id)
 	if code != 1 || !strings.Contains(out, "records the stream closed with") {
 		t.Fatalf("verify of a cut, closed session: exit %d, %v\n%s", code, err, out)
@@ -275,6 +270,20 @@ func TestVerifyFailsALaunderedTruncation(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "FAILED VERIFICATION") {
 		t.Fatalf("replay of a cut, closed session: exit %d\n%s", code, out)
 	}
+}
+
+// launderedTruncation records a closed session, cuts it back to its
+// first checkpoint, deletes its manifest and restarts the server (which
+// recovers what looks like a crash), and returns its id.
+func (w auditWorld) launderedTruncation(t *testing.T) string {
+	t.Helper()
+	id := w.serverSession(t)
+	os.Remove(strings.TrimSuffix(w.stream(id), ".jsonl") + ".manifest.json")
+	data, _ := os.ReadFile(w.stream(id))
+	lines := strings.SplitAfter(string(data), "\n")
+	os.WriteFile(w.stream(id), []byte(strings.Join(lines[:4], "")), 0o600) // through the first checkpoint
+	w.restart(t)
+	return id
 }
 
 // serverSession records a session with the recorder of gatehouse serve,

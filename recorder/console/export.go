@@ -85,17 +85,8 @@ func filterText(q query) string {
 	return strings.Join(parts, " ")
 }
 
-// cell makes text safe for a spreadsheet: controls visible
-// (recorder.Printable), and a cell that a spreadsheet would take for a
-// formula (it starts with =, +, -, @, a tab or a carriage return) prefixed
-// with an apostrophe, which shows it as text (OWASP, CSV injection).
-func cell(s string) string {
-	s = recorder.Printable(s)
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
+// cell is recorder.CSVCell, short for the many cells above.
+func cell(s string) string { return recorder.CSVCell(s) }
 
 // writeJSONL writes a line with the filters and the total, then one JSON
 // object per row, text exactly as recorded.

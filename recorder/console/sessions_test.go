@@ -318,26 +318,6 @@ func checkNoFormulas(t *testing.T, body string) {
 	}
 }
 
-func TestCSVCell(t *testing.T) {
-	for in, want := range map[string]string{
-		"=1+1":               "'=1+1",
-		"+1":                 "'+1",
-		"-1":                 "'-1",
-		"@A1":                "'@A1",
-		"\tx":                `\x09x`,
-		"\r=x":               `\x0d=x`,
-		"plain":              "plain",
-		"":                   "",
-		"a=b":                "a=b",
-		"\u202e=cmd":         `\u202e=cmd`,
-		"=cmd|' /C calc'!A0": "'=cmd|' /C calc'!A0",
-	} {
-		if got := cell(in); got != want {
-			t.Errorf("cell(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestUnrecordedViewIsNotShown: when the activity stream cannot take the
 // view, neither the page nor an export is served.
 func TestUnrecordedViewIsNotShown(t *testing.T) {

@@ -1,0 +1,249 @@
+package evidence
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
+	"github.com/gatehouse-dev/gatehouse/recorder"
+)
+
+// The bundle's fixed names.
+const (
+	ManifestFile  = "manifest.json"
+	SignatureFile = "manifest.sig"
+	ReadmeFile    = "README.txt"
+	// Namespace is the SSHSIG namespace of manifest.sig (ssh-keygen -Y
+	// verify -n): a signature made for a bundle is good for nothing else.
+	Namespace = "gatehouse-evidence"
+	// Generator names the program in the manifest.
+	Generator = "gatehouse evidence"
+)
+
+// Options are what Build needs besides the recordings.
+type Options struct {
+	Scope Scope
+	// Args are the parameters exactly as the producer gave them; the
+	// manifest repeats them.
+	Args []string
+	Lag  time.Duration // as for recorder.Filter.MayMatch
+	// Keys are the trusted recorder public keys each session is
+	// verified with; Signer (the recorder key) signs the manifest.
+	Keys     []ed25519.PublicKey
+	Signer   ed25519.PrivateKey
+	Store    StoreInfo
+	Version  string
+	Producer string
+	Now      time.Time
+}
+
+// Manifest is manifest.json.
+type Manifest struct {
+	Generator  string     `json:"generator"`
+	Version    string     `json:"version"`
+	Source     StoreInfo  `json:"source"`
+	Parameters Parameters `json:"parameters"`
+	Producer   string     `json:"producer"`
+	ProducedAt string     `json:"produced_at"`
+	SignedBy   string     `json:"signed_by"` // the fingerprint of the key of manifest.sig
+	Files      []File     `json:"files"`
+}
+
+// StoreInfo is where the recordings were read, and the recorder keys
+// their sessions were verified with.
+type StoreInfo struct {
+	Store        string                  `json:"store"` // file or s3
+	Dir          string                  `json:"dir,omitempty"`
+	Bucket       string                  `json:"bucket,omitempty"`
+	Endpoint     string                  `json:"endpoint,omitempty"`
+	RecorderKeys []recorder.PublishedKey `json:"recorder_keys"`
+}
+
+// Parameters are the producer's arguments as given, and the period and
+// scope they resolved to.
+type Parameters struct {
+	Args       []string `json:"args"`
+	From       string   `json:"from"`
+	To         string   `json:"to"`
+	Identities []string `json:"identities"`
+	Targets    []string `json:"targets"`
+}
+
+// File is one file of the bundle as the manifest describes it. Rows are
+// data rows: a CSV's records after its header, a JSON Lines file's or the
+// README's lines.
+type File struct {
+	Name   string `json:"name"`
+	Rows   int    `json:"rows"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// Build writes the bundle of opts.Scope to w as a zip, and returns its
+// manifest.
+func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
+	if len(opts.Keys) == 0 || opts.Signer == nil {
+		return nil, fmt.Errorf("evidence: a recorder key to verify sessions with and one to sign the manifest are required")
+	}
+	pops, err := collect(src, opts.Scope, opts.Lag, opts.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: %w", err)
+	}
+	files := []dataFile{{name: ReadmeFile, data: []byte(readme), rows: strings.Count(readme, "\n")}}
+	files = append(files, tableFiles("sessions", sessionHeader, pops.sessions)...)
+	files = append(files, tableFiles("statements", statementHeader, pops.statements)...)
+	files = append(files, tableFiles("denials", denialHeader, pops.denials)...)
+	files = append(files, tableFiles("verification", verificationHeader, pops.verification)...)
+	m := opts.manifest(files)
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("evidence: encoding the manifest: %w", err)
+	}
+	data = append(data, '\n')
+	sig, err := signManifest(opts.Signer, data)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, dataFile{name: ManifestFile, data: data}, dataFile{name: SignatureFile, data: sig})
+	return &m, writeZip(w, files)
+}
+
+func (o Options) manifest(files []dataFile) Manifest {
+	m := Manifest{Generator: Generator, Version: o.Version, Source: o.Store, Producer: o.Producer, ProducedAt: utc(o.Now),
+		SignedBy: recorder.Fingerprint(o.Signer.Public().(ed25519.PublicKey)),
+		Parameters: Parameters{Args: orEmpty(o.Args), From: utc(o.Scope.From), To: utc(o.Scope.To),
+			Identities: orEmpty(o.Scope.Identities), Targets: orEmpty(o.Scope.Targets)}}
+	m.Source.RecorderKeys = recorder.Publish(o.Keys...).Keys
+	for _, f := range files {
+		sum := sha256.Sum256(f.data)
+		m.Files = append(m.Files, File{Name: f.name, Rows: f.rows, Bytes: int64(len(f.data)), SHA256: hex.EncodeToString(sum[:])})
+	}
+	return m
+}
+
+// dataFile is one file of the bundle, made whole before the zip is
+// written (the manifest needs every hash first).
+type dataFile struct {
+	name string
+	data []byte
+	rows int
+}
+
+type row interface{ cells() []string }
+
+// tableFiles is a population as NOUN.csv and NOUN.jsonl.
+func tableFiles[R row](noun string, header []string, rows []R) []dataFile {
+	var c, j bytes.Buffer
+	cw := csv.NewWriter(&c)
+	_ = cw.Write(header) // a bytes.Buffer does not fail
+	enc := json.NewEncoder(&j)
+	for _, r := range rows {
+		_ = cw.Write(r.cells())
+		_ = enc.Encode(r) // plain structs of strings, numbers and lists
+	}
+	cw.Flush()
+	return []dataFile{{name: noun + ".csv", data: c.Bytes(), rows: len(rows)}, {name: noun + ".jsonl", data: j.Bytes(), rows: len(rows)}}
+}
+
+// writeZip writes files in order, without times (which would make two
+// bundles of the same data differ).
+func writeZip(w io.Writer, files []dataFile) error {
+	zw := zip.NewWriter(w)
+	for _, f := range files {
+		fw, err := zw.CreateHeader(&zip.FileHeader{Name: f.name, Method: zip.Deflate})
+		if err != nil {
+			return fmt.Errorf("evidence: writing %s: %w", f.name, err)
+		}
+		if _, err := fw.Write(f.data); err != nil {
+			return fmt.Errorf("evidence: writing %s: %w", f.name, err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("evidence: writing the zip: %w", err)
+	}
+	return nil
+}
+
+// signManifest is the SSHSIG of the manifest by key, armored as
+// `ssh-keygen -Y sign` writes it.
+func signManifest(key ed25519.PrivateKey, manifest []byte) ([]byte, error) {
+	signer, err := ssh.NewSignerFromKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: the signing key: %w", err)
+	}
+	blob, err := sshsig.Sign(rand.Reader, signer, Namespace, manifest)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: signing the manifest: %w", err)
+	}
+	b64 := base64.StdEncoding.EncodeToString(blob)
+	var out strings.Builder
+	out.WriteString(armorBegin + "\n")
+	for len(b64) > 70 {
+		out.WriteString(b64[:70] + "\n")
+		b64 = b64[70:]
+	}
+	out.WriteString(b64 + "\n" + armorEnd + "\n")
+	return []byte(out.String()), nil
+}
+
+const (
+	armorBegin = "-----BEGIN SSH SIGNATURE-----"
+	armorEnd   = "-----END SSH SIGNATURE-----"
+)
+
+// readme is README.txt: how to check the bundle offline.
+const readme = `gatehouse evidence bundle
+=========================
+
+This zip holds populations for an audit period, extracted from gatehouse's
+hash-chained, signed recordings by ` + "`gatehouse evidence`" + `:
+
+  sessions.csv/.jsonl      every session begun in the period (as ` + "`gatehouse sessions`" + ` lists them)
+  statements.csv/.jsonl    every SQL statement of those sessions: text, kinds, decision, rule, rows, masked columns, outcome
+  denials.csv/.jsonl       denied statements, refused channels, failed authentications, refused certificates
+  verification.csv/.jsonl  each session's verification: hash chain, signatures, completeness
+  manifest.json            the source, the parameters as given, who produced the bundle and when, and for
+                           every other file its row count and SHA-256
+  manifest.sig             an SSH signature (SSHSIG, namespace gatehouse-evidence) of manifest.json by the
+                           gatehouse recorder key, the key that signs the recordings themselves
+
+CSV cells that a spreadsheet would take for a formula start with an apostrophe, and control
+characters are shown escaped; the JSON Lines files hold the text exactly as recorded.
+
+How to check it offline
+-----------------------
+
+1. Get the recorder public key from the operator, or from GET /v1/recorder-keys of the
+   gatehouse CA API, and compare its fingerprint with the one you were given.
+
+2. With gatehouse:
+
+     gatehouse verify --bundle BUNDLE.zip --pubkey recorder.pub
+
+   checks the signature, then every file's SHA-256 and row count, and fails naming any
+   file that differs, is missing, or was added.
+
+3. Without gatehouse (OpenSSH 8.1 or later and sha256sum):
+
+     unzip BUNDLE.zip -d bundle && cd bundle
+     echo "gatehouse-recorder $(cut -d' ' -f1,2 recorder.pub)" > allowed_signers
+     ssh-keygen -Y verify -f allowed_signers -I gatehouse-recorder -n gatehouse-evidence \
+       -s manifest.sig < manifest.json
+     sha256sum README.txt *.csv *.jsonl    # compare with "files" in manifest.json
+
+Two bundles made with the same parameters from the same recordings have byte-identical
+data files; only manifest.json's producer and produced_at differ.
+`

@@ -1,0 +1,213 @@
+package evidence
+
+import (
+	"cmp"
+	"crypto/ed25519"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
+)
+
+// Source is where the bundle's recordings are read: the file store or
+// the S3 bucket, as for `gatehouse sessions`.
+type Source = recorder.SummarySource
+
+// Scope is what a bundle covers: sessions begun in [From, To), of the
+// identities (a session's identity or agent, exactly) and targets given
+// (any of them; none given: all).
+type Scope struct {
+	From, To   time.Time
+	Identities []string
+	Targets    []string
+}
+
+// populations are the bundle's rows, each in its file's order.
+type populations struct {
+	sessions     []sessionRow
+	statements   []statementRow
+	denials      []denialRow
+	verification []verificationRow
+}
+
+// collect reads the sessions of scope from src, verifying each with
+// keys and the ledgers, and the certificate refusals of the CA streams. lag is as for
+// recorder.Filter.MayMatch.
+func collect(src Source, scope Scope, lag time.Duration, keys []ed25519.PublicKey) (*populations, error) {
+	listed, err := recorder.Summaries(src, recorder.Filter{Since: scope.From, Until: scope.To}, lag)
+	if err != nil {
+		return nil, fmt.Errorf("listing sessions: %w", err)
+	}
+	// As `gatehouse verify` does: against the ledgers too, so that a
+	// closed session cut short and its manifest deleted fails, rather
+	// than passing for one still open.
+	ledgers, err := recorder.ReadLedgers(src, keys...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the ledgers: %w", err)
+	}
+	slices.SortFunc(listed, func(a, b recorder.Listed) int { return cmp.Compare(a.ID, b.ID) })
+	p := &populations{}
+	for _, s := range listed {
+		// An unreadable session is kept whatever the scope says: it
+		// cannot be told apart, and must not hide.
+		if s.Unreadable == nil && !scope.matches(s.Summary) {
+			continue
+		}
+		p.sessions = append(p.sessions, newSessionRow(s))
+		var verr error
+		if s.Unreadable == nil {
+			_, verr = recorder.VerifyStoredWith(src, ledgers, recorder.KindSession, s.ID, keys...)
+		}
+		p.verification = append(p.verification, newVerificationRow(s, verr))
+		if s.Unreadable == nil {
+			if err := p.addSessionEvents(src, s.Summary); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := p.addCertRefusals(src, scope); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(p.denials, func(a, b denialRow) int {
+		return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.Stream, b.Stream), cmp.Compare(a.Seq, b.Seq))
+	})
+	return p, nil
+}
+
+func (sc Scope) matches(s recorder.Summary) bool {
+	if len(sc.Identities) > 0 && !slices.Contains(sc.Identities, s.Identity) && (s.Agent == "" || !slices.Contains(sc.Identities, s.Agent)) {
+		return false
+	}
+	return len(sc.Targets) == 0 || slices.ContainsFunc(s.Targets, func(t string) bool { return slices.Contains(sc.Targets, t) })
+}
+
+// addSessionEvents adds the statements and refusals of one session, as
+// far as its hash chain holds (the verification population says where
+// it breaks).
+func (p *populations) addSessionEvents(src Source, s recorder.Summary) error {
+	lines, err := src.Lines(recorder.KindSession, s.ID)
+	if err != nil {
+		return fmt.Errorf("reading session %s: %w", s.ID, err)
+	}
+	events, _ := recorder.VerifyChain(lines)
+	stream := recorder.KindSession + "/" + s.ID
+	targets := map[int]string{} // channel number → target
+	for _, ev := range events {
+		d := denialRow{Stream: stream, Seq: ev.Seq, Time: utc(ev.Time), Type: string(ev.Type), Identity: s.Identity}
+		switch ev.Type {
+		case event.TypeChannelOpen:
+			var c event.ChannelOpen
+			_ = ev.DecodeData(&c)
+			targets[c.Channel] = c.Target
+		case event.TypeDBStatement:
+			var st event.DBStatement
+			_ = ev.DecodeData(&st)
+			p.statements = append(p.statements, statementRow{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
+				Target: targets[st.Channel], Channel: st.Channel, Text: st.Text, Kinds: orEmpty(st.Kinds), Decision: string(st.Decision),
+				Rule: st.Rule, Outcome: st.Outcome, Rows: st.Rows, Error: st.Error, Masked: orEmpty(st.Masked)})
+			if !st.Decision.Allowed() {
+				d.Reason, d.Detail = st.Rule, st.Text
+				p.denials = append(p.denials, d)
+			}
+		case event.TypeChannelRefused:
+			var c event.ChannelRefused
+			_ = ev.DecodeData(&c)
+			d.Reason, d.Detail = c.Reason, fmt.Sprintf("%s %s:%d", c.Type, c.Host, c.Port)
+			p.denials = append(p.denials, d)
+		case event.TypeAuthFailure:
+			var a event.AuthFailure
+			_ = ev.DecodeData(&a)
+			d.Reason, d.Detail = a.Reason, "method="+a.Method+" user="+a.User
+			p.denials = append(p.denials, d)
+		}
+	}
+	return nil
+}
+
+// addCertRefusals adds the cert.refused events of the period from every
+// CA stream that may hold some (one begun before To). A CA stream that
+// cannot be read, or whose chain is broken, fails the bundle: its
+// refusals could not all be listed.
+func (p *populations) addCertRefusals(src Source, scope Scope) error {
+	ids, err := src.List(recorder.KindCA)
+	if err != nil {
+		return fmt.Errorf("listing CA streams: %w", err)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if t, ok := recorder.IDTime(id); ok && !scope.To.IsZero() && !t.Before(scope.To) {
+			continue
+		}
+		lines, err := src.Lines(recorder.KindCA, id)
+		if err != nil {
+			return fmt.Errorf("reading CA stream %s: %w", id, err)
+		}
+		events, err := recorder.VerifyChain(lines)
+		if err != nil {
+			return fmt.Errorf("CA stream %s (gatehouse verify --kind ca %s says more): %w", id, id, err)
+		}
+		for _, ev := range events {
+			if ev.Type != event.TypeCertRefused || !scope.inPeriod(ev.Time) {
+				continue
+			}
+			var c event.CertRefused
+			_ = ev.DecodeData(&c)
+			if !scope.matchesRefusal(c) {
+				continue
+			}
+			p.denials = append(p.denials, denialRow{Stream: recorder.KindCA + "/" + id, Seq: ev.Seq, Time: utc(ev.Time),
+				Type: string(ev.Type), Identity: refusedName(c.Identity), Reason: c.Code + ": " + c.Reason,
+				Detail: strings.Join(c.Grants, " ")})
+		}
+	}
+	return nil
+}
+
+func (sc Scope) inPeriod(t time.Time) bool {
+	return (sc.From.IsZero() || !t.Before(sc.From)) && (sc.To.IsZero() || t.Before(sc.To))
+}
+
+// matchesRefusal says whether a refused certificate is in scope: of a
+// named identity (its email, subject or agent), and asking for a grant on
+// a named target. A refusal that established no identity is in scope
+// only without --identity.
+func (sc Scope) matchesRefusal(c event.CertRefused) bool {
+	if len(sc.Identities) > 0 {
+		id := c.Identity
+		if id == nil || !slices.ContainsFunc([]string{id.Email, id.Subject, id.Agent}, func(n string) bool {
+			return n != "" && slices.Contains(sc.Identities, n)
+		}) {
+			return false
+		}
+	}
+	return len(sc.Targets) == 0 || slices.ContainsFunc(c.Grants, func(g string) bool {
+		target, _, _ := strings.Cut(g, ":")
+		return slices.Contains(sc.Targets, target)
+	})
+}
+
+// refusedName is who asked for a refused certificate, as far as the CA
+// established it.
+func refusedName(id *event.Identity) string {
+	switch {
+	case id == nil:
+		return ""
+	case id.Agent != "":
+		return id.Agent
+	case id.Email != "":
+		return id.Email
+	}
+	return id.Subject
+}
+
+// orEmpty makes a nil list an empty one, so JSON shows [] rather than
+// null whichever way the event was written.
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,168 @@
+package evidence
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
+)
+
+// The fixture's period: sessions begun on 2026-11-26 (UTC).
+var (
+	periodFrom = time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	periodTo   = periodFrom.AddDate(0, 0, 1)
+)
+
+// fixture is a recordings directory with, in the period: alice's closed
+// session (an allowed and masked statement, a denied one whose text is a
+// spreadsheet formula, a refused channel), bob's session left open, a
+// connection that failed to authenticate, and a CA stream with a refused
+// certificate; and carol's session the day before.
+type fixture struct {
+	src  recorder.FileStore
+	key  ed25519.PrivateKey
+	pub  ed25519.PublicKey
+	opts Options
+}
+
+const formulaText = "=cmd|' /C calc'!A0"
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{src: recorder.FileStore{Dir: t.TempDir()}, key: key, pub: pub}
+	f.session(t, periodFrom.Add(-2*time.Hour), true, auth("carol@example.com"), stmt("select 1", event.Allow, "", nil))
+	f.session(t, periodFrom.Add(9*time.Hour), true, auth("alice@example.com"),
+		ev(event.TypeChannelOpen, event.ChannelOpen{Channel: 1, Target: "orders", Roles: []string{"ro"}, Port: 5432}),
+		stmt("select email from users", event.Allow, "read", []string{"email: redact (pii)"}),
+		stmt(formulaText, event.Deny, "no-ddl", nil),
+		ev(event.TypeChannelRefused, event.ChannelRefused{Channel: 2, Type: "direct-tcpip", Host: "billing", Port: 5432, Reason: "no grant"}))
+	f.session(t, periodFrom.Add(10*time.Hour), false, auth("bob@example.com"),
+		ev(event.TypeChannelOpen, event.ChannelOpen{Channel: 1, Target: "billing", Port: 5432}))
+	f.session(t, periodFrom.Add(11*time.Hour), true,
+		ev(event.TypeAuthFailure, event.AuthFailure{Method: "publickey", User: "root", Reason: "not a certificate"}))
+	f.stream(t, recorder.KindCA, periodFrom.Add(time.Hour), true,
+		ev(event.TypeCertRefused, event.CertRefused{Identity: &event.Identity{Subject: "mallory", Email: "mallory@example.com"},
+			Reason: "no grant", Code: "grant_not_allowed", Grants: []string{"orders:admin"}}))
+	f.opts = Options{Scope: Scope{From: periodFrom, To: periodTo}, Args: []string{"--from", "2026-11-26", "--to", "2026-11-26"},
+		Lag: time.Minute, Keys: []ed25519.PublicKey{pub}, Signer: key, Store: StoreInfo{Store: "file", Dir: f.src.Dir},
+		Version: "gatehouse test", Producer: "tester@host", Now: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
+	return f
+}
+
+type emitted struct {
+	typ  event.Type
+	data any
+}
+
+func ev(typ event.Type, data any) emitted { return emitted{typ, data} }
+
+func auth(name string) emitted {
+	return ev(event.TypeAuthSuccess, event.AuthSuccess{Method: "publickey", Name: name, KeyFacts: event.KeyFacts{KeyID: name, Serial: 7}})
+}
+
+func stmt(text string, d event.Decision, rule string, masked []string) emitted {
+	outcome := "ok"
+	if d != event.Allow {
+		outcome = "denied"
+	}
+	return ev(event.TypeDBStatement, event.DBStatement{Channel: 1, Text: text, Kinds: []string{"select"}, Decision: d, Rule: rule,
+		Outcome: outcome, Rows: 1, Masked: masked})
+}
+
+// session records one session begun at start; closed says whether it
+// recorded its end (and got its manifest).
+func (f *fixture) session(t *testing.T, start time.Time, closed bool, events ...emitted) {
+	t.Helper()
+	all := append([]emitted{ev(event.TypeSessionStart, event.SessionStart{ClientAddr: "192.0.2.1:5000"})}, events...)
+	if closed {
+		all = append(all, ev(event.TypeSessionEnd, event.SessionEnd{Reason: "client disconnected"}))
+	}
+	f.stream(t, recorder.KindSession, start, closed, all...)
+}
+
+func (f *fixture) stream(t *testing.T, kind string, start time.Time, closed bool, events ...emitted) {
+	t.Helper()
+	now := start
+	r := &recorder.Recorder{Store: f.src, Signer: f.key, Clock: func() time.Time { now = now.Add(time.Second); return now }}
+	s, err := r.Open(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if err := s.Emit(e.typ, e.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if closed {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// build makes the bundle of opts from f's recordings.
+func (f *fixture) build(t *testing.T, opts Options) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if _, err := Build(&b, f.src, opts); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// unzip is a bundle's files by name, in order.
+func unzip(t *testing.T, bundle []byte) []dataFile {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(bundle), int64(len(bundle)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []dataFile
+	for _, zf := range zr.File {
+		rc, err := zf.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, dataFile{name: zf.Name, data: data})
+	}
+	return files
+}
+
+func fileData(t *testing.T, files []dataFile, name string) []byte {
+	t.Helper()
+	for _, f := range files {
+		if f.name == name {
+			return f.data
+		}
+	}
+	t.Fatalf("no %s in the bundle", name)
+	return nil
+}
+
+// rezip writes files back as a bundle.
+func rezip(t *testing.T, files []dataFile) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := writeZip(&b, files); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
