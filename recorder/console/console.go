@@ -131,9 +131,7 @@ func New(cfg Config) (*Console, error) {
 	c := &Console{cfg: cfg, sessions: newTTLMap[viewer](cfg.Clock), logins: newTTLMap[pendingLogin](cfg.Clock),
 		limiter: sourcelimit.New(cfg.FailedAttemptsPerMinute, maxPendingAttempts, cfg.Clock)}
 	c.mux = http.NewServeMux()
-	c.mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/sessions", http.StatusSeeOther)
-	})
+	c.mux.Handle("/{$}", c.auditor(c.showOverview))
 	c.mux.HandleFunc("/login", c.startLogin)
 	c.mux.HandleFunc("/callback", c.limited(c.callback))
 	c.mux.HandleFunc("/logout", c.limited(c.logout))

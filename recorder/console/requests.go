@@ -120,20 +120,8 @@ type requestLog struct {
 // sessions inside its scope.
 func (c *Console) readRequests(v viewer) (requestLog, error) {
 	log := requestLog{byID: map[string]*requestRow{}, serials: map[uint64][]string{}, revoked: map[uint64]bool{}}
-	ids, err := c.cfg.Sessions.List(recorder.KindCA)
-	if err != nil {
-		return log, fmt.Errorf("console: list the CA's streams: %w", err)
-	}
-	for _, id := range ids {
-		lines, err := c.cfg.Sessions.Lines(recorder.KindCA, id)
-		if err != nil {
-			return log, fmt.Errorf("console: read the CA's stream %s: %w", id, err)
-		}
-		for _, line := range lines {
-			if ev, err := recorder.Decode(line); err == nil {
-				log.add(ev)
-			}
-		}
+	if err := c.readCA(log.add); err != nil {
+		return log, err
 	}
 	log.order = slices.DeleteFunc(log.order, func(id string) bool { return !v.allowsRequest(*log.byID[id]) })
 	sessions, err := recorder.Summaries(c.cfg.Sessions, recorder.Filter{}, c.cfg.Lag)
@@ -149,6 +137,26 @@ func (c *Console) readRequests(v viewer) (requestLog, error) {
 	}
 	log.settle(c.cfg.Clock())
 	return log, nil
+}
+
+// readCA hands every event of every CA stream to take, in stream order.
+func (c *Console) readCA(take func(recorder.Event)) error {
+	ids, err := c.cfg.Sessions.List(recorder.KindCA)
+	if err != nil {
+		return fmt.Errorf("console: list the CA's streams: %w", err)
+	}
+	for _, id := range ids {
+		lines, err := c.cfg.Sessions.Lines(recorder.KindCA, id)
+		if err != nil {
+			return fmt.Errorf("console: read the CA's stream %s: %w", id, err)
+		}
+		for _, line := range lines {
+			if ev, err := recorder.Decode(line); err == nil {
+				take(ev)
+			}
+		}
+	}
+	return nil
 }
 
 // add takes one CA event: a request's step, a certificate issued under
