@@ -44,6 +44,11 @@ type Config struct {
 	// Activity records every view, export, login and refusal. Required:
 	// what an auditor sees is never unrecorded.
 	Activity Activity
+	// Spool is where console streams are written (recording.dir), read
+	// by /activity besides the console streams of Sessions: with an S3
+	// store, this console's own open stream is only there. nil: Sessions
+	// only.
+	Spool StreamSource
 	// Links are the single-use links for external auditors; nil: /link/
 	// refuses every link.
 	Links *LinkStore
@@ -141,6 +146,7 @@ func New(cfg Config) (*Console, error) {
 	c.mux.Handle("/sessions/{id}/raw", c.auditor(c.rawSession))
 	c.mux.Handle("/statements", c.auditor(c.listStatements))
 	c.mux.Handle("/requests", c.auditor(c.listRequests))
+	c.mux.Handle("/activity", c.auditor(c.listActivity))
 	c.mux.Handle("/static/", http.FileServerFS(staticFS()))
 	return c, nil
 }

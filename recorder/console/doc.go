@@ -10,7 +10,8 @@
 // single-use link (LinkStore) whose session sees only the link's period
 // and targets.
 // Every view, export and refused login is itself recorded, through an
-// Activity stream (a *recorder.Stream of kind console).
+// Activity stream (a *recorder.Stream of kind console), and listed on
+// /activity.
 //
 // Everything a recording holds was chosen by a client, so pages are
 // rendered with html/template from text only, control and invisible

@@ -76,6 +76,24 @@ func parseList(r *http.Request, path string, names []string, parseTime func(stri
 	return q, nil
 }
 
+// parseFiltered reads a list's common filters (parseList), then its own
+// from the URL with build.
+func parseFiltered[F any](r *http.Request, path string, names []string, parseTime func(string) (time.Time, error),
+	build func(q query, in url.Values) (F, error)) (query, F, error) {
+	q, err := parseList(r, path, names, parseTime)
+	if err != nil {
+		var zero F
+		return q, zero, err
+	}
+	f, err := build(q, r.URL.Query())
+	return q, f, err
+}
+
+// within says whether t is in [since, until); a zero bound is none.
+func within(t, since, until time.Time) bool {
+	return (since.IsZero() || !t.Before(since)) && (until.IsZero() || t.Before(until))
+}
+
 // recordedFilters are the filters as the activity stream records them,
 // with the page for a page view.
 func (q query) recordedFilters(withPage bool) map[string]string {
