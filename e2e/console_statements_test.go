@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 
@@ -55,14 +54,7 @@ func TestConsoleStatementsAndRequests(t *testing.T) {
 	base, _, stopConsole := w.startConsole(t)
 	defer stopConsole()
 	auditor := w.consoleLogin(t, base, erin)
-	get := func(path string) string {
-		t.Helper()
-		resp := consoleGet(t, auditor, base+path)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s = %d\n%s", path, resp.StatusCode, resp.body)
-		}
-		return resp.body
-	}
+	get := consolePages(t, auditor, base)
 
 	found := get("/statements?text=needle-e2e")
 	mustContain(t, "/statements?text=needle-e2e", found, "2 statements", "Needle-E2E", "DELETE FROM customers", "search-bot")

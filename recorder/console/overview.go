@@ -223,8 +223,8 @@ func exceptionsOf(sessions []recorder.Listed, ca *caFacts) []exception {
 			failed = append(failed, exception{exFailed, s.ID + ": " + s.Verification.Error(), link})
 		}
 		if r, ok := ca.revokedBefore(s.Summary); ok {
-			revoked = append(revoked, exception{exRevoked, fmt.Sprintf("%s: %s (serial %d) started %s, after a revocation at %s (%s)",
-				s.ID, s.Identity, s.Serial, utc(s.Start), utc(r.RevokedAt), revocationText(r)), link})
+			revoked = append(revoked, exception{exRevoked, fmt.Sprintf("%s: %s (serial %d) started %s, after a revocation at %s (%s); %d channels, %d statements, ended: %s",
+				s.ID, s.Identity, s.Serial, utc(s.Start), utc(r.RevokedAt), revocationText(r), s.Channels, s.Statements, orOpen(s.EndReason)), link})
 		}
 		if ci, ok := ca.devIssued[s.Serial]; ok && s.Serial != 0 {
 			dev = append(dev, exception{exDevLogin, fmt.Sprintf("%s: %s with certificate serial %d from a dev login (%s)",
@@ -259,6 +259,13 @@ func revocationText(r event.Revocation) string {
 		return "identity " + r.Identity
 	}
 	return "key " + r.Key
+}
+
+func orOpen(reason string) string {
+	if reason == "" {
+		return "not (open or cut short)"
+	}
+	return reason
 }
 
 // hostOf is an address without its port.

@@ -171,6 +171,9 @@ func TestOverviewCountsAndExceptions(t *testing.T) {
 	if !equal(exceptions, wantExceptions) {
 		t.Errorf("exceptions\n%v\nwant\n%v", exceptions, wantExceptions)
 	}
+	if !strings.Contains(text, "2 statements, ended: client disconnected") {
+		t.Errorf("activity after revocation does not say what the session did and how it ended:\n%s", text)
+	}
 	if !strings.Contains(text, "6 refusals from 192.0.2.9") {
 		t.Errorf("the probe burst does not say how many refusals from where:\n%s", text)
 	}
