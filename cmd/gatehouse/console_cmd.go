@@ -105,7 +105,7 @@ func newConsole(ctx context.Context, cfg *policy.Config, store recorder.SummaryS
 	}
 	c, err := console.New(console.Config{Sessions: store, Keys: keys, Lag: cfg.SSH.HandshakeTimeout.D(), Login: login,
 		AuditorGroups: cfg.Console.AuditorGroups, SessionTTL: cfg.Console.SessionTTL.D(), Activity: activity, ParseTime: parseTime,
-		Links: linkStore(cfg), Origin: origin(base), Logger: slog.Default()})
+		Spool: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}, Links: linkStore(cfg), Origin: origin(base), Logger: slog.Default()})
 	if err != nil {
 		return nil, nil, errors.Join(err, activity.Close())
 	}

@@ -62,8 +62,9 @@ Auditor:
                             print the recorder's public key (what verify --pubkey takes)
   console --config F        the read-only web console (console.listen, default 127.0.0.1:8444):
                             auditors (console.auditor_groups) log in at identity.oidc and
-                            browse and export sessions, statements, access requests,
-                            identities and exposure; every view is recorded (docs/console.md)
+                            see an overview with its exceptions, browse and export sessions,
+                            statements, access requests, identities and exposure, and their
+                            own activity; every view is recorded (docs/console.md)
   console link --config F --identity NAME [--ttl 8h] [--from T] [--to T] [--target T ...]
                             print a single-use console URL for an external auditor, limited
                             to that period and those targets (the minting is recorded)

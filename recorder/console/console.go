@@ -44,6 +44,11 @@ type Config struct {
 	// Activity records every view, export, login and refusal. Required:
 	// what an auditor sees is never unrecorded.
 	Activity Activity
+	// Spool is where console streams are written (recording.dir), read
+	// by /activity besides the console streams of Sessions: with an S3
+	// store, this console's own open stream is only there. nil: Sessions
+	// only.
+	Spool StreamSource
 	// Links are the single-use links for external auditors; nil: /link/
 	// refuses every link.
 	Links *LinkStore
@@ -131,9 +136,7 @@ func New(cfg Config) (*Console, error) {
 	c := &Console{cfg: cfg, sessions: newTTLMap[viewer](cfg.Clock), logins: newTTLMap[pendingLogin](cfg.Clock),
 		limiter: sourcelimit.New(cfg.FailedAttemptsPerMinute, maxPendingAttempts, cfg.Clock)}
 	c.mux = http.NewServeMux()
-	c.mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/sessions", http.StatusSeeOther)
-	})
+	c.mux.Handle("/{$}", c.auditor(c.showOverview))
 	c.mux.HandleFunc("/login", c.startLogin)
 	c.mux.HandleFunc("/callback", c.limited(c.callback))
 	c.mux.HandleFunc("/logout", c.limited(c.logout))
@@ -146,6 +149,7 @@ func New(cfg Config) (*Console, error) {
 	c.mux.Handle("/identities", c.auditor(c.listIdentities))
 	c.mux.Handle("/identities/{id}", c.auditor(c.identityPage))
 	c.mux.Handle("/exposure", c.auditor(c.listExposure))
+	c.mux.Handle("/activity", c.auditor(c.listActivity))
 	c.mux.Handle("/static/", http.FileServerFS(staticFS()))
 	return c, nil
 }

@@ -1,6 +1,7 @@
 // Package console is the auditor's read-only web console: auditors log in
 // with OpenID Connect (authorization code with PKCE, members of the
-// configured auditor groups only), list the recorded sessions with the
+// configured auditor groups only), see an overview of a period (its
+// exceptions first, then counts and verification), list the recorded sessions with the
 // filters of `gatehouse sessions`, export them as CSV or JSON Lines, and
 // open one session's page (who, its statements, its verification, its raw
 // recording), search statements across sessions (/statements), and read
@@ -10,7 +11,8 @@
 // single-use link (LinkStore) whose session sees only the link's period
 // and targets.
 // Every view, export and refused login is itself recorded, through an
-// Activity stream (a *recorder.Stream of kind console).
+// Activity stream (a *recorder.Stream of kind console), and listed on
+// /activity.
 //
 // Everything a recording holds was chosen by a client, so pages are
 // rendered with html/template from text only, control and invisible

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,28 +41,24 @@ func (f requestFilter) matches(r requestRow) bool {
 		f.grant != "" && r.Grant != f.grant,
 		f.used == "yes" && len(r.Sessions) == 0,
 		f.used == "no" && len(r.Sessions) > 0,
-		!f.since.IsZero() && r.filedAt.Before(f.since),
-		!f.until.IsZero() && !r.filedAt.Before(f.until):
+		!within(r.filedAt, f.since, f.until):
 		return false
 	}
 	return true
 }
 
 func parseRequestQuery(r *http.Request, parseTime func(string) (time.Time, error)) (query, requestFilter, error) {
-	q, err := parseList(r, "/requests", requestFilterNames, parseTime)
-	if err != nil {
-		return q, requestFilter{}, err
-	}
-	in := r.URL.Query()
-	f := requestFilter{id: in.Get("id"), state: in.Get("state"), requester: in.Get("requester"), grant: in.Get("grant"),
-		used: in.Get("used"), since: q.filter.Since, until: q.filter.Until}
-	switch {
-	case f.state != "" && !slices.Contains(requestStates, f.state):
-		return q, f, errors.New("state is one of " + strings.Join(requestStates, ", "))
-	case f.used != "" && f.used != "yes" && f.used != "no":
-		return q, f, errors.New("used is yes or no")
-	}
-	return q, f, nil
+	return parseFiltered(r, "/requests", requestFilterNames, parseTime, func(in url.Values, q *query) (requestFilter, error) {
+		f := requestFilter{id: in.Get("id"), state: in.Get("state"), requester: in.Get("requester"), grant: in.Get("grant"),
+			used: in.Get("used"), since: q.filter.Since, until: q.filter.Until}
+		switch {
+		case f.state != "" && !slices.Contains(requestStates, f.state):
+			return f, errors.New("state is one of " + strings.Join(requestStates, ", "))
+		case f.used != "" && f.used != "yes" && f.used != "no":
+			return f, errors.New("used is yes or no")
+		}
+		return f, nil
+	})
 }
 
 // listRequests is /requests: every access request the CA's recordings

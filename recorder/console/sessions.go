@@ -89,6 +89,11 @@ func parseFiltered[F any](r *http.Request, path string, names []string, parseTim
 	return q, f, err
 }
 
+// within says whether t is in [since, until); a zero bound is none.
+func within(t, since, until time.Time) bool {
+	return (since.IsZero() || !t.Before(since)) && (until.IsZero() || t.Before(until))
+}
+
 // recordedFilters are the filters as the activity stream records them,
 // with the page for a page view.
 func (q query) recordedFilters(withPage bool) map[string]string {

@@ -210,12 +210,15 @@ func csvColumn(t *testing.T, body, noun string, col int) []string {
 	return out
 }
 
-func idsOf(rows []row) []string {
-	var ids []string
+func idsOf(rows []row) []string { return fieldOf(rows, func(r row) string { return r.Session }) }
+
+// fieldOf is one field of each row, in order.
+func fieldOf[R any](rows []R, field func(R) string) []string {
+	var out []string
 	for _, r := range rows {
-		ids = append(ids, r.Session)
+		out = append(out, field(r))
 	}
-	return ids
+	return out
 }
 
 func equal(a, b []string) bool { return strings.Join(a, "|") == strings.Join(b, "|") }

@@ -1,0 +1,278 @@
+package console
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
+)
+
+// defaultOverviewPeriod is the overview's period when since is not given.
+const defaultOverviewPeriod = 7 * 24 * time.Hour
+
+// probeBurst is how many refusals from one source address within the
+// period make a refused-probe burst worth an auditor's look.
+const probeBurst = 5
+
+// overview is what / shows for a period: exceptions first, then counts.
+type overview struct {
+	Viewer       viewer
+	Since, Until string // the period, UTC; Until empty: up to now
+	Exceptions   []exception
+	Sessions     int
+	Humans       int // distinct identities of sessions without an agent
+	Agents       int // distinct agents
+	Statements   int
+	Denials      int
+	JustInTime   int // sessions with a certificate issued under an access request
+	Standing     int // the others
+	Verified     int
+	Failed       int // verification failed, the chain is broken or the stream unreadable
+	Incomplete   int // no manifest: never closed, or cut short
+	Unverified   int // the console has no keys to verify with
+}
+
+// overviewCount is one number the overview shows: ID names its cell.
+type overviewCount struct {
+	ID, Label string
+	N         int
+}
+
+// ActivityCounts are the period's activity, in the order shown.
+func (o overview) ActivityCounts() []overviewCount {
+	return []overviewCount{{"sessions", "Sessions", o.Sessions}, {"humans", "Humans", o.Humans}, {"agents", "Agents", o.Agents},
+		{"statements", "Statements", o.Statements}, {"denials", "Denials", o.Denials},
+		{"jit", "Just-in-time sessions (under an access request)", o.JustInTime}, {"standing", "Standing-access sessions", o.Standing}}
+}
+
+// VerificationCounts are the period's verification results.
+func (o overview) VerificationCounts() []overviewCount {
+	return []overviewCount{{"verified", "Verified", o.Verified}, {"failed", "Failed", o.Failed}, {"incomplete", "Incomplete", o.Incomplete},
+		{"unverified", "Not verified (no keys)", o.Unverified}}
+}
+
+// exception is one thing an auditor should look at, and where.
+type exception struct {
+	Kind   string // verification failed, incomplete, after revocation, dev login, probe burst
+	Detail string // recorded text: shown through text
+	Link   string
+}
+
+// The exceptions' kinds, in the order the overview lists them.
+const (
+	exFailed     = "verification failed"
+	exIncomplete = "verification incomplete"
+	exRevoked    = "activity after revocation"
+	exDevLogin   = "dev login"
+	exProbes     = "refused-probe burst"
+)
+
+// caFacts is what the overview takes from the CA's streams.
+type caFacts struct {
+	devIssued   map[uint64]event.CertIssued // certificates a dev login got
+	revocations []event.CertRevoked
+}
+
+func (f *caFacts) add(ev recorder.Event) {
+	switch ev.Type {
+	case event.TypeCertIssued:
+		var ci event.CertIssued
+		if ev.DecodeData(&ci) == nil && ci.Source == "dev" {
+			f.devIssued[ci.Serial] = ci
+		}
+	case event.TypeCertRevoked:
+		var cr event.CertRevoked
+		if ev.DecodeData(&cr) == nil {
+			if cr.Revocation.RevokedAt.IsZero() {
+				cr.Revocation.RevokedAt = ev.Time
+			}
+			f.revocations = append(f.revocations, cr)
+		}
+	}
+}
+
+// revokedBefore is the first revocation covering s's certificate made
+// before s started, if any: one naming its serial or key, or one that
+// matched it in the CA's record (an identity's revocation covers only the
+// certificates issued before it, which are those it matched).
+func (f *caFacts) revokedBefore(s recorder.Summary) (event.Revocation, bool) {
+	for _, cr := range f.revocations {
+		r := cr.Revocation
+		covers := (r.Serial != 0 && r.Serial == s.Serial) || (r.Key != "" && r.Key == s.KeyFingerprint) ||
+			(s.Serial != 0 && slices.ContainsFunc(cr.Matched, func(m event.RevokedCertificate) bool { return m.Serial == s.Serial }))
+		if covers && r.RevokedAt.Before(s.Start) {
+			return r, true
+		}
+	}
+	return event.Revocation{}, false
+}
+
+// showOverview is /: the period's exceptions and counts, recorded as a
+// view.
+func (c *Console) showOverview(w http.ResponseWriter, r *http.Request, v viewer) {
+	q, err := parseList(r, "/", []string{"since", "until"}, c.parseTime)
+	if err == nil && q.format != "html" {
+		err = errors.New("the overview has no export; export a list instead")
+	}
+	if err != nil {
+		c.fail(w, http.StatusBadRequest, "bad filter: "+err.Error())
+		return
+	}
+	if q.filter.Since.IsZero() {
+		q.filter.Since = c.cfg.Clock().Add(-defaultOverviewPeriod)
+	}
+	o, err := c.overviewOf(q.filter, v)
+	if err != nil {
+		c.cfg.Logger.Error("console: building the overview failed", "error", err)
+		c.fail(w, http.StatusBadGateway, "the recordings could not be read; see the console's log")
+		return
+	}
+	filters := map[string]string{"since": utc(q.filter.Since)}
+	if !q.filter.Until.IsZero() {
+		filters["until"] = utc(q.filter.Until)
+	}
+	if !c.record(w, event.TypeConsoleView, event.ConsoleView{Auditor: v.Auditor, Path: "/", Filters: filters, Rows: len(o.Exceptions), Total: o.Sessions}) {
+		return
+	}
+	c.render(w, http.StatusOK, "overview.html", o)
+}
+
+// overviewOf reads the sessions of the period that v may see, and the
+// CA's streams, into an overview.
+func (c *Console) overviewOf(f recorder.Filter, v viewer) (overview, error) {
+	o := overview{Viewer: v, Since: utc(f.Since), Until: utc(f.Until)}
+	requests := requestLog{byID: map[string]*requestRow{}, serials: map[uint64][]string{}, revoked: map[uint64]bool{}}
+	ca := caFacts{devIssued: map[uint64]event.CertIssued{}}
+	if err := c.caEvents(func(ev recorder.Event) { requests.add(ev); ca.add(ev) }); err != nil {
+		return o, err
+	}
+	list, err := recorder.Summaries(c.cfg.Sessions, f, c.cfg.Lag, c.cfg.Keys...)
+	if err != nil {
+		return o, fmt.Errorf("console: list sessions: %w", err)
+	}
+	var sessions []recorder.Listed
+	for _, s := range list {
+		if v.Scope == nil || (s.Unreadable == nil && v.allows(s.Summary)) {
+			sessions = append(sessions, s)
+		}
+	}
+	o.count(sessions, requests)
+	o.Exceptions = exceptionsOf(sessions, &ca)
+	return o, nil
+}
+
+// count fills the overview's counts from the sessions.
+func (o *overview) count(sessions []recorder.Listed, requests requestLog) {
+	humans, agents := map[string]bool{}, map[string]bool{}
+	for _, s := range sessions {
+		o.Sessions++
+		switch {
+		case s.Unreadable != nil || s.ChainError != nil:
+			o.Failed++
+		case !s.Verified:
+			o.Unverified++
+		case s.Verification == nil:
+			o.Verified++
+		case errors.Is(s.Verification, recorder.ErrIncomplete):
+			o.Incomplete++
+		default:
+			o.Failed++
+		}
+		if s.Unreadable != nil {
+			continue
+		}
+		if s.Agent != "" {
+			agents[s.Agent] = true
+		} else if s.Identity != "" {
+			humans[s.Identity] = true
+		}
+		o.Statements += s.Statements
+		o.Denials += s.Denied
+		if s.Serial != 0 && len(requests.serials[s.Serial]) > 0 {
+			o.JustInTime++
+		} else if s.Identity != "" {
+			o.Standing++
+		}
+	}
+	o.Humans, o.Agents = len(humans), len(agents)
+}
+
+// exceptionsOf lists what an auditor should look at first, by kind, each
+// kind in session order.
+func exceptionsOf(sessions []recorder.Listed, ca *caFacts) []exception {
+	var failed, incomplete, revoked, dev, probes []exception
+	refusals := map[string]int{}     // by source address
+	firstFrom := map[string]string{} // the first session of each source
+	for _, s := range sessions {
+		link := "/sessions/" + url.PathEscape(s.ID)
+		switch {
+		case s.Unreadable != nil:
+			failed = append(failed, exception{exFailed, s.ID + ": unreadable: " + s.Unreadable.Error(), link})
+			continue
+		case s.ChainError != nil:
+			failed = append(failed, exception{exFailed, s.ID + ": chain broken: " + s.ChainError.Error(), link})
+		case s.Verified && errors.Is(s.Verification, recorder.ErrIncomplete):
+			incomplete = append(incomplete, exception{exIncomplete, s.ID + ": " + s.Verification.Error(), link})
+		case s.Verified && s.Verification != nil:
+			failed = append(failed, exception{exFailed, s.ID + ": " + s.Verification.Error(), link})
+		}
+		if r, ok := ca.revokedBefore(s.Summary); ok {
+			revoked = append(revoked, exception{exRevoked, fmt.Sprintf("%s: %s (serial %d) started %s, after a revocation at %s (%s); %d channels, %d statements, ended: %s",
+				s.ID, s.Identity, s.Serial, utc(s.Start), utc(r.RevokedAt), revocationText(r), s.Channels, s.Statements, orOpen(s.EndReason)), link})
+		}
+		if ci, ok := ca.devIssued[s.Serial]; ok && s.Serial != 0 {
+			dev = append(dev, exception{exDevLogin, fmt.Sprintf("%s: %s with certificate serial %d from a dev login (%s)",
+				s.ID, s.Identity, s.Serial, ci.KeyID), link})
+		}
+		// Denied statements are the policy working, not probing: only
+		// refused logins, channels and requests count.
+		if n := s.Refusals - s.Denied; n > 0 && s.ClientAddr != "" {
+			host := hostOf(s.ClientAddr)
+			if refusals[host] == 0 {
+				firstFrom[host] = s.ID
+			}
+			refusals[host] += n
+		}
+	}
+	for _, s := range sessions {
+		host := hostOf(s.ClientAddr)
+		if n := refusals[host]; n >= probeBurst && firstFrom[host] == s.ID {
+			probes = append(probes, exception{exProbes, strconv.Itoa(n) + " refusals from " + host + " in the period, first in " + s.ID,
+				"/sessions/" + url.PathEscape(s.ID)})
+		}
+	}
+	return slices.Concat(failed, incomplete, revoked, dev, probes)
+}
+
+// revocationText says what a revocation names.
+func revocationText(r event.Revocation) string {
+	switch {
+	case r.Serial != 0:
+		return "serial " + strconv.FormatUint(r.Serial, 10)
+	case r.Identity != "":
+		return "identity " + r.Identity
+	}
+	return "key " + r.Key
+}
+
+func orOpen(reason string) string {
+	if reason == "" {
+		return "not (open or cut short)"
+	}
+	return reason
+}
+
+// hostOf is an address without its port.
+func hostOf(addr string) string {
+	u := url.URL{Host: addr}
+	if h := u.Hostname(); h != "" {
+		return h
+	}
+	return addr
+}
