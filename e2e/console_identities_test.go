@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"encoding/base64"
-	"net/http"
 	"strings"
 	"testing"
 )
@@ -71,13 +70,5 @@ func TestConsoleIdentitiesAndExposure(t *testing.T) {
 // auditorPages logs erin in to the console at base and returns a get
 // that fails the test unless a page answers 200, and gives its body.
 func (w *world) auditorPages(t *testing.T, base string) func(path string) string {
-	auditor := w.consoleLogin(t, base, erin)
-	return func(path string) string {
-		t.Helper()
-		resp := consoleGet(t, auditor, base+path)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s = %d\n%s", path, resp.StatusCode, resp.body)
-		}
-		return resp.body
-	}
+	return consolePages(t, w.consoleLogin(t, base, erin), base)
 }
