@@ -33,7 +33,7 @@ type fixture struct {
 
 const formulaText = "=cmd|' /C calc'!A0"
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	pub, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -81,7 +81,7 @@ func stmt(text string, d event.Decision, rule string, masked []string) emitted {
 
 // session records one session begun at start; closed says whether it
 // recorded its end (and got its manifest).
-func (f *fixture) session(t *testing.T, start time.Time, closed bool, events ...emitted) {
+func (f *fixture) session(t testing.TB, start time.Time, closed bool, events ...emitted) {
 	t.Helper()
 	all := append([]emitted{ev(event.TypeSessionStart, event.SessionStart{ClientAddr: "192.0.2.1:5000"})}, events...)
 	if closed {
@@ -90,7 +90,7 @@ func (f *fixture) session(t *testing.T, start time.Time, closed bool, events ...
 	f.stream(t, recorder.KindSession, start, closed, all...)
 }
 
-func (f *fixture) stream(t *testing.T, kind string, start time.Time, closed bool, events ...emitted) {
+func (f *fixture) stream(t testing.TB, kind string, start time.Time, closed bool, events ...emitted) {
 	t.Helper()
 	now := start
 	r := &recorder.Recorder{Store: f.src, Signer: f.key, Clock: func() time.Time { now = now.Add(time.Second); return now }}
@@ -114,7 +114,7 @@ func (f *fixture) stream(t *testing.T, kind string, start time.Time, closed bool
 }
 
 // build makes the bundle of opts from f's recordings.
-func (f *fixture) build(t *testing.T, opts Options) []byte {
+func (f *fixture) build(t testing.TB, opts Options) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if _, err := Build(&b, f.src, opts); err != nil {
