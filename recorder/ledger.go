@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -151,7 +152,8 @@ type Opening struct {
 }
 
 // Opened is every stream of kind the ledgers registered as opened, by
-// time then id: what the store should hold, whatever it lists.
+// time, then in each ledger's order: what the store should hold, whatever
+// it lists.
 func (l *Ledgers) Opened(kind string) []Opening {
 	var out []Opening
 	for _, sm := range l.marks {
@@ -163,7 +165,10 @@ func (l *Ledgers) Opened(kind string) []Opening {
 		if c := a.Time.Compare(b.Time); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Stream, b.Stream)
+		if c := strings.Compare(a.Ledger, b.Ledger); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
 	})
 	return out
 }
