@@ -28,7 +28,9 @@ import (
 // `gatehouse sessions` lists for the same period (statements and denials
 // as the recordings hold them), names the tampered session among its
 // exceptions and no activity after revocation, and /activity shows the
-// auditor's own earlier views, which the console's stream holds.
+// auditor's own earlier views, which the console's stream holds; once the
+// agent's closed session is deleted from the store, the overview names it
+// missing, from the ledger that registered it.
 func TestConsoleOverview(t *testing.T) {
 	requireTools(t, "ssh", "psql")
 	since := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
@@ -59,7 +61,7 @@ func TestConsoleOverview(t *testing.T) {
 		}
 	}
 	stop()
-	w.newSession(t, before)
+	agentSession := w.newSession(t, before)
 	before = w.sessionIDs(t)
 	out, err := runWithTimeout(exec.Command("ssh", sshArgs(agent.sshConfig(t), "-N", agent.host())...), 30*time.Second)
 	if err == nil {
@@ -99,6 +101,13 @@ func TestConsoleOverview(t *testing.T) {
 	mine := get("/activity?format=jsonl&auditor=erin")
 	mustContain(t, "/activity as JSON Lines", mine, `"kind":"login"`, `"kind":"view"`, `"what":"/activity`)
 
+	// The agent's session deleted from the store, recording and manifest:
+	// the serve process's ledger still registers it, so the overview
+	// names it missing, and the ledger line that registers it.
+	w.deleteSession(t, agentSession)
+	text = html.UnescapeString(get("/?" + period))
+	mustContain(t, "the overview after a session was deleted", text, "missing from the store", agentSession+": opened ", "the store does not hold it")
+
 	stopConsole()
 	lines, err := w.store().Lines(recorder.KindConsole, activity)
 	if err != nil {
@@ -111,15 +120,7 @@ func TestConsoleOverview(t *testing.T) {
 // session recording.
 func (w *world) tamperSession(t *testing.T, id string) {
 	t.Helper()
-	path := filepath.Join(w.store().Dir, recorder.KindSession, id+".jsonl")
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if _, err := os.Stat(strings.TrimSuffix(path, ".jsonl") + ".manifest.json"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session %s is not closed with a manifest", id)
-		}
-	}
+	path := w.closedSession(t, id) + ".jsonl"
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +131,33 @@ func (w *world) tamperSession(t *testing.T, id string) {
 	}
 	if err := os.WriteFile(path, tampered, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// closedSession waits for session id's manifest, and returns the path
+// of its files without their extension.
+func (w *world) closedSession(t *testing.T, id string) string {
+	t.Helper()
+	path := filepath.Join(w.store().Dir, recorder.KindSession, id)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := os.Stat(path + ".manifest.json"); err == nil {
+			return path
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s is not closed with a manifest", id)
+		}
+	}
+}
+
+// deleteSession removes a closed session's recording and manifest from
+// the store, as one who can write to it could.
+func (w *world) deleteSession(t *testing.T, id string) {
+	t.Helper()
+	path := w.closedSession(t, id)
+	for _, ext := range []string{".jsonl", ".manifest.json"} {
+		if err := os.Remove(path + ext); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

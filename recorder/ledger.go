@@ -1,10 +1,14 @@
 package recorder
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
@@ -63,6 +67,7 @@ type Ledgers struct {
 // it, its furthest checkpoint, and its close.
 type streamMarks struct {
 	ledger     string
+	opened     *Opening
 	checkpoint *event.LedgerMark
 	closed     *event.LedgerMark
 }
@@ -116,6 +121,10 @@ func (l *Ledgers) add(ledger string, ev Event) {
 		l.marks[key] = sm
 	}
 	switch ev.Type {
+	case event.TypeStreamOpen:
+		if sm.opened == nil {
+			sm.opened = &Opening{Kind: m.Kind, Stream: m.Stream, Ledger: ledger, Seq: ev.Seq, Time: ev.Time}
+		}
 	case event.TypeStreamCheckpoint:
 		if sm.checkpoint == nil || m.Seq > sm.checkpoint.Seq {
 			sm.checkpoint = &m
@@ -131,6 +140,37 @@ func (l *Ledgers) Registered(kind, id string) string {
 		return sm.ledger
 	}
 	return ""
+}
+
+// Opening is a ledger's stream.open mark: the stream it registered, and
+// the ledger line that registers it.
+type Opening struct {
+	Kind, Stream string
+	Ledger       string // the ledger's stream id
+	Seq          uint64 // the stream.open event's seq in that ledger
+	Time         time.Time
+}
+
+// Opened is every stream of kind the ledgers registered as opened, by
+// time, then in each ledger's order: what the store should hold, whatever
+// it lists.
+func (l *Ledgers) Opened(kind string) []Opening {
+	var out []Opening
+	for _, sm := range l.marks {
+		if o := sm.opened; o != nil && o.Kind == kind {
+			out = append(out, *o)
+		}
+	}
+	slices.SortFunc(out, func(a, b Opening) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Ledger, b.Ledger); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
+	return out
 }
 
 // Check compares a stream's lines and manifest (nil when it has none,

@@ -217,3 +217,48 @@ func TestVerifyNeedsTheLedgerOfARecovery(t *testing.T) {
 		t.Fatalf("verify without the ledger = %v, want it incomplete, not verified", err)
 	}
 }
+
+// TestLedgersOpened: Opened lists the streams of one kind the ledger
+// registered, in opening order, each with the ledger and the seq of its
+// stream.open line, whether or not the store still holds the stream.
+func TestLedgersOpened(t *testing.T) {
+	store := FileStore{Dir: t.TempDir()}
+	rec := ledgeredRecorder(t, store, newFakeClock(), 100)
+	var ids []string
+	for _, kind := range []string{KindSession, KindCA, KindSession} {
+		s, err := rec.Open(kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if kind == KindSession {
+			ids = append(ids, s.ID)
+		}
+	}
+	if err := os.Remove(filepath.Join(store.Dir, KindSession, ids[0]+".jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	ledgers, err := store.List(KindLedger)
+	if err != nil || len(ledgers) != 1 {
+		t.Fatalf("ledgers %v, %v", ledgers, err)
+	}
+	lines, err := store.Lines(KindLedger, ledgers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readLedgers(t, store).Opened(KindSession)
+	if len(got) != len(ids) {
+		t.Fatalf("opened %+v, want %v", got, ids)
+	}
+	for i, op := range got {
+		ev, err := Decode(lines[op.Seq])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if op.Stream != ids[i] || op.Ledger != ledgers[0] || ev.Type != event.TypeStreamOpen || !strings.Contains(string(lines[op.Seq]), ids[i]) || !op.Time.Equal(ev.Time) {
+			t.Errorf("opening %d: %+v, ledger line %s", i, op, lines[op.Seq])
+		}
+	}
+}

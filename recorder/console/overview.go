@@ -67,6 +67,7 @@ type exception struct {
 // The exceptions' kinds, in the order the overview lists them.
 const (
 	exFailed     = "verification failed"
+	exMissing    = "missing from the store"
 	exIncomplete = "verification incomplete"
 	exRevoked    = "activity after revocation"
 	exDevLogin   = "dev login"
@@ -164,7 +165,53 @@ func (c *Console) overviewOf(f recorder.Filter, v viewer) (overview, error) {
 	}
 	o.count(sessions, requests)
 	o.Exceptions = exceptionsOf(sessions, &ca)
+	if v.Scope == nil {
+		// A missing session's targets are unknown, so no link's scope
+		// can be said to include it: only unscoped auditors see these.
+		missing, err := c.missingSessions(f)
+		if err != nil {
+			return o, err
+		}
+		o.Exceptions = slices.Insert(o.Exceptions, missingAt(o.Exceptions), missing...)
+	}
 	return o, nil
+}
+
+// missingAt is where missing sessions go among the exceptions: right
+// after the failed verifications.
+func missingAt(ex []exception) int {
+	n := 0
+	for n < len(ex) && ex[n].Kind == exFailed {
+		n++
+	}
+	return n
+}
+
+// missingSessions are the session streams the ledgers register as opened
+// within the period that the store does not list: deleted, or never
+// uploaded. Each names the ledger line that registers it.
+func (c *Console) missingSessions(f recorder.Filter) ([]exception, error) {
+	ledgers, err := recorder.ReadLedgers(c.cfg.Sessions)
+	if err != nil {
+		return nil, fmt.Errorf("console: read the ledgers: %w", err)
+	}
+	ids, err := c.cfg.Sessions.List(recorder.KindSession)
+	if err != nil {
+		return nil, fmt.Errorf("console: list sessions: %w", err)
+	}
+	stored := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		stored[id] = true
+	}
+	var out []exception
+	for _, op := range ledgers.Opened(recorder.KindSession) {
+		if op.Time.Before(f.Since) || (!f.Until.IsZero() && !op.Time.Before(f.Until)) || stored[op.Stream] {
+			continue
+		}
+		out = append(out, exception{exMissing, fmt.Sprintf("%s: opened %s as ledger %s records at seq %d, but the store does not hold it",
+			op.Stream, utc(op.Time), op.Ledger, op.Seq), "/sessions/" + url.PathEscape(op.Stream)})
+	}
+	return out, nil
 }
 
 // count fills the overview's counts from the sessions.

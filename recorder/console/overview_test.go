@@ -284,3 +284,81 @@ func TestOverviewEscapesRecordedText(t *testing.T) {
 		}
 	}
 }
+
+// TestOverviewMissingSessions: a session stream a ledger registers as
+// opened in the period, whose recording and manifest were deleted from
+// the store, is an exception naming it and the ledger line; one opened
+// before the period, and the sessions still stored, are not; an external
+// auditor's link never shows it (its targets are unknown).
+func TestOverviewMissingSessions(t *testing.T) {
+	f := newFixture(t, 0)
+	key := f.withKey()
+	now := time.Now().UTC()
+	clock := now.Add(-20 * 24 * time.Hour)
+	rec := &recorder.Recorder{Store: f.store, Signer: key, Clock: func() time.Time { clock = clock.Add(time.Millisecond); return clock }}
+	if err := rec.OpenLedger(); err != nil {
+		t.Fatal(err)
+	}
+	session := func(start time.Time) string {
+		clock = start
+		st, err := rec.Open(recorder.KindSession)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Emit(event.TypeSessionStart, event.SessionStart{ClientAddr: "10.0.0.1:1"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return st.ID
+	}
+	old, kept, gone := session(now.Add(-10*24*time.Hour)), session(now.Add(-2*time.Hour)), session(now.Add(-time.Hour))
+	if err := rec.CloseLedger(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{old, gone} {
+		for _, ext := range []string{".jsonl", ".manifest.json"} {
+			if err := os.Remove(filepath.Join(f.store.Dir, recorder.KindSession, id+ext)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ledgers, err := f.store.List(recorder.KindLedger)
+	if err != nil || len(ledgers) != 1 {
+		t.Fatalf("ledgers %v, %v", ledgers, err)
+	}
+
+	c := f.loggedIn(auditorClaims)
+	text := html.UnescapeString(f.get(c, "/").body)
+	want := gone + ": opened "
+	if !strings.Contains(text, want) || !strings.Contains(text, "ledger "+ledgers[0]+" records at seq ") {
+		t.Errorf("the overview does not list %s as missing from the store, with its ledger line:\n%s", gone, text)
+	}
+	if !strings.Contains(text, exMissing) {
+		t.Errorf("no %q exception", exMissing)
+	}
+	for _, id := range []string{old, kept} {
+		if strings.Contains(text, id+": opened") {
+			t.Errorf("%s listed as missing", id)
+		}
+	}
+
+	link := &Link{Identity: "ext@example.com", Expires: now.Add(time.Hour)}
+	o, err := f.console.overviewOf(recorder.Filter{Since: now.Add(-7 * 24 * time.Hour)}, viewer{Scope: link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range o.Exceptions {
+		if e.Kind == exMissing {
+			t.Errorf("a link's viewer sees %+v", e)
+		}
+	}
+	o, err = f.console.overviewOf(recorder.Filter{Since: now.Add(-7 * 24 * time.Hour)}, viewer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Exceptions) != 1 || o.Exceptions[0].Kind != exMissing || !strings.HasPrefix(o.Exceptions[0].Detail, gone+": ") {
+		t.Errorf("unscoped exceptions %+v", o.Exceptions)
+	}
+}

@@ -111,6 +111,7 @@ type sessionPageData struct {
 	ID, Raw    string
 	Who        []field
 	Requests   []string // the access requests its certificate was issued under
+	Grants     []string // its certificate's principals (TARGET:ROLE), as auth.success recorded them
 	Channels   []channelRow
 	Statements []statementRow
 	Verify     verifyPanel
@@ -149,7 +150,7 @@ func (d *sessionPageData) add(ev recorder.Event) {
 	case event.TypeAuthSuccess:
 		var a event.AuthSuccess
 		if ev.DecodeData(&a) == nil {
-			d.Who = whoOf(a)
+			d.Who, d.Grants = whoOf(a), a.Principals
 			if a.Identity.RequestID != "" {
 				d.Requests = strings.Split(a.Identity.RequestID, ",")
 			}
@@ -175,7 +176,7 @@ func whoOf(a event.AuthSuccess) []field {
 	all := []field{{"Identity", a.Name}, {"Agent", id.Agent}, {"Delegated by", id.DelegatedBy}, {"IdP issuer", id.Issuer},
 		{"IdP subject", id.Subject}, {"E-mail", id.Email}, {"Request", id.RequestID}, {"Login method", a.Method},
 		{"Certificate serial", serial(a.Serial)}, {"Key fingerprint", a.KeyFingerprint}, {"Key type", a.KeyType},
-		{"CA fingerprint", a.CAFingerprint}, {"Grants", strings.Join(a.Principals, ", ")}}
+		{"CA fingerprint", a.CAFingerprint}}
 	var out []field
 	for _, f := range all {
 		if f.Value != "" {

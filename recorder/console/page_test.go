@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +157,55 @@ func TestRawRecording(t *testing.T) {
 		if resp := f.get(c, "/sessions/"+bad+"/raw"); resp.StatusCode == http.StatusOK {
 			t.Errorf("/sessions/%s/raw: 200", bad)
 		}
+	}
+}
+
+// TestSessionPageShowsGrants: the session page says under which grants
+// (the certificate's principals at auth.success) the session ran, next to
+// its access request's link, each grant as text with controls escaped.
+func TestSessionPageShowsGrants(t *testing.T) {
+	f := newFixture(t, 0)
+	key := f.withKey()
+	c := f.loggedIn(auditorClaims)
+	for _, tc := range []struct {
+		name       string
+		principals []string
+		request    string
+		want       string // the grants paragraph, unescaped
+	}{
+		{"one grant", []string{"orders:readonly"}, "", "Under the grant of its certificate, as recorded at login: orders:readonly."},
+		{"two grants under a request", []string{"orders:readonly", "billing:admin"}, "req-7",
+			"Under the grants of its certificate, as recorded at login: orders:readonly, billing:admin."},
+		{"none", nil, "", "Under the grants of its certificate, as recorded at login: none."},
+		{"attack", []string{"<script>alert(1)</script>:\u202eevil\x1b[2J"}, "", "Under the grant of its certificate, as recorded at login: " +
+			recorder.Printable("<script>alert(1)</script>:\u202eevil\x1b[2J") + "."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, emit := f.open(key, time.Now().UTC().Add(-time.Hour))
+			emit(event.TypeSessionStart, event.SessionStart{ClientAddr: "127.0.0.1:5000"})
+			emit(event.TypeAuthSuccess, event.AuthSuccess{Method: "publickey", Name: "alice", Principals: tc.principals,
+				KeyFacts: event.KeyFacts{KeyID: "alice", Serial: 7}, Identity: event.Identity{Subject: "s", Issuer: "i", RequestID: tc.request}})
+			emit(event.TypeSessionEnd, event.SessionEnd{Reason: "client disconnected"})
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			resp := f.get(c, "/sessions/"+st.ID)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%d %s", resp.StatusCode, resp.body)
+			}
+			for _, bad := range []string{"<script", "\u202e", "\x1b"} {
+				if strings.Contains(resp.body, bad) {
+					t.Errorf("the page holds %q raw", bad)
+				}
+			}
+			_, p, _ := strings.Cut(resp.body, `<p class="grants">`)
+			p, _, _ = strings.Cut(p, "</p>")
+			if got := html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(p, "")); got != tc.want {
+				t.Errorf("grants %q, want %q", got, tc.want)
+			}
+			if tc.request != "" && !strings.Contains(resp.body, `<a href="/requests?id=`+tc.request+`">`) {
+				t.Error("the request's link is gone")
+			}
+		})
 	}
 }
