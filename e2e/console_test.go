@@ -121,14 +121,7 @@ func (w *world) runSession(t *testing.T, config, host string, statements func(po
 	port, stop := w.startTunnelVia(t, config, host, "orders")
 	statements(port)
 	stop()
-	w.newSessionEvents(t, before) // waits for the session's end
-	for id := range w.sessionIDs(t) {
-		if !before[id] {
-			return id
-		}
-	}
-	t.Fatal("the session is not recorded")
-	return ""
+	return w.newSession(t, before)
 }
 
 // consoleConfig writes the world's configuration with a console section
