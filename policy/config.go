@@ -188,6 +188,31 @@ type RecordingConfig struct {
 	// means DefaultSpoolKeepUploaded; 0 removes it at the first pass after
 	// its upload. Read it with KeepUploaded.
 	SpoolKeepUploaded *Duration `yaml:"spool_keep_uploaded"`
+	// UploadGrace is how long after a session opens the console waits
+	// for it in the bucket before counting it missing from the store
+	// (store s3 only). nil means DefaultUploadGrace. Read it with
+	// Grace.
+	UploadGrace *Duration `yaml:"upload_grace"`
+}
+
+// DefaultUploadGrace is recording.upload_grace when not set: a session's
+// first chunk is put within s3.chunk_interval (10s) while the bucket is
+// reachable; ten minutes also covers a short outage of the bucket, and
+// a session absent for longer is worth an auditor's look.
+const DefaultUploadGrace = 10 * time.Minute
+
+// Grace is how long a session may be absent from the store after it
+// opened before it counts as missing: recording.upload_grace (or its
+// default) with store s3, 0 with any other store, where the bastion
+// writes the store itself.
+func (r RecordingConfig) Grace() time.Duration {
+	switch {
+	case r.Store != "s3":
+		return 0
+	case r.UploadGrace == nil:
+		return DefaultUploadGrace
+	}
+	return r.UploadGrace.D()
 }
 
 // OverlapsReads is recording.overlap_reads, or its default (true).

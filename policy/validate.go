@@ -255,6 +255,9 @@ func (c *Config) validateRecording() []error {
 	if err := c.Recording.validateKeepUploaded(); err != nil {
 		errs = append(errs, err)
 	}
+	if g := c.Recording.UploadGrace; g != nil && *g < 0 {
+		errs = append(errs, fmt.Errorf("recording.upload_grace: %s must not be negative (0 counts a session missing as soon as the bucket lacks it)", g.D()))
+	}
 	if w := c.Recording.DecisionSyncWindow.D(); w < 0 || w > MaxDecisionSyncWindow {
 		errs = append(errs, fmt.Errorf("recording.decision_sync_window: %s, want 0 (each statement waits for its decision's fsync) up to %s", w, MaxDecisionSyncWindow))
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/console"
+	"github.com/gatehouse-dev/gatehouse/recorder/s3store"
 )
 
 // runConsole serves the auditor's console until ctx ends. It reads the
@@ -103,13 +104,24 @@ func newConsole(ctx context.Context, cfg *policy.Config, store recorder.SummaryS
 	if err != nil {
 		return nil, nil, fmt.Errorf("console: open the activity stream: %w", err)
 	}
-	c, err := console.New(console.Config{Sessions: store, Keys: keys, Lag: cfg.SSH.HandshakeTimeout.D(), Login: login,
+	c, err := console.New(console.Config{Sessions: store, Keys: keys, Lag: cfg.SSH.HandshakeTimeout.D(), Login: login, UploadGrace: uploadGrace(cfg, store),
 		AuditorGroups: cfg.Console.AuditorGroups, SessionTTL: cfg.Console.SessionTTL.D(), Activity: activity, ParseTime: parseTime,
 		Spool: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}, Links: linkStore(cfg), Origin: origin(base), Logger: slog.Default()})
 	if err != nil {
 		return nil, nil, errors.Join(err, activity.Close())
 	}
 	return c, activity, nil
+}
+
+// uploadGrace is how long a session may be absent from store after it
+// opened: recording.upload_grace when the console reads the bucket, none
+// when it reads a directory (--dir included), which the bastion writes
+// itself.
+func uploadGrace(cfg *policy.Config, store recorder.SummarySource) time.Duration {
+	if _, bucket := store.(*s3store.Client); bucket {
+		return cfg.Recording.Grace()
+	}
+	return 0
 }
 
 // loginText says how auditors get in.

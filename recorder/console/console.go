@@ -33,6 +33,13 @@ type Config struct {
 	// Lag is how long after the time in its id a session may start
 	// (recorder.Filter.MayMatch): the bastion's handshake timeout.
 	Lag time.Duration
+	// UploadGrace is how long after it opened a session that a ledger
+	// registers may be absent from Sessions before it counts as missing
+	// from the store; until then it is "not uploaded yet". With the S3
+	// store sessions arrive some seconds after they open
+	// (recording.upload_grace); 0 (the directory store, which the bastion
+	// writes directly) counts every absent session missing at once.
+	UploadGrace time.Duration
 	// Login signs auditors in at the IdP; nil refuses every OIDC login
 	// (no identity.oidc): only Links then let anyone in, and one of the
 	// two is required.

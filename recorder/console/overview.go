@@ -68,6 +68,7 @@ type exception struct {
 const (
 	exFailed     = "verification failed"
 	exMissing    = "missing from the store"
+	exUploading  = "not uploaded yet"
 	exIncomplete = "verification incomplete"
 	exRevoked    = "activity after revocation"
 	exDevLogin   = "dev login"
@@ -189,7 +190,10 @@ func missingAt(ex []exception) int {
 
 // missingSessions are the session streams the ledgers register as opened
 // within the period that the store does not list: deleted, or never
-// uploaded. Each names the ledger line that registers it.
+// uploaded. Each names the ledger line that registers it. One opened less
+// than UploadGrace ago is only not uploaded yet (a bucket receives a
+// session some seconds after it opens), with its age; missing ones come
+// first.
 func (c *Console) missingSessions(f recorder.Filter) ([]exception, error) {
 	ledgers, err := recorder.ReadLedgers(c.cfg.Sessions)
 	if err != nil {
@@ -203,15 +207,23 @@ func (c *Console) missingSessions(f recorder.Filter) ([]exception, error) {
 	for _, id := range ids {
 		stored[id] = true
 	}
-	var out []exception
+	now := c.cfg.Clock()
+	var missing, uploading []exception
 	for _, op := range ledgers.Opened(recorder.KindSession) {
 		if op.Time.Before(f.Since) || (!f.Until.IsZero() && !op.Time.Before(f.Until)) || stored[op.Stream] {
 			continue
 		}
-		out = append(out, exception{exMissing, fmt.Sprintf("%s: opened %s as ledger %s records at seq %d, but the store does not hold it",
-			op.Stream, utc(op.Time), op.Ledger, op.Seq), "/sessions/" + url.PathEscape(op.Stream)})
+		link := "/sessions/" + url.PathEscape(op.Stream)
+		if age := now.Sub(op.Time); age < c.cfg.UploadGrace {
+			uploading = append(uploading, exception{exUploading, fmt.Sprintf("%s: opened %s (%s ago) as ledger %s records at seq %d; "+
+				"the store does not hold it yet, and counts it missing once it is %s old (recording.upload_grace)",
+				op.Stream, utc(op.Time), age.Round(time.Second), op.Ledger, op.Seq, c.cfg.UploadGrace), link})
+			continue
+		}
+		missing = append(missing, exception{exMissing, fmt.Sprintf("%s: opened %s as ledger %s records at seq %d, but the store does not hold it",
+			op.Stream, utc(op.Time), op.Ledger, op.Seq), link})
 	}
-	return out, nil
+	return append(missing, uploading...), nil
 }
 
 // count fills the overview's counts from the sessions.

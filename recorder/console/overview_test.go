@@ -301,17 +301,7 @@ func TestOverviewMissingSessions(t *testing.T) {
 	}
 	session := func(start time.Time) string {
 		clock = start
-		st, err := rec.Open(recorder.KindSession)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Emit(event.TypeSessionStart, event.SessionStart{ClientAddr: "10.0.0.1:1"}); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return st.ID
+		return recordShortSession(t, rec)
 	}
 	old, kept, gone := session(now.Add(-10*24*time.Hour)), session(now.Add(-2*time.Hour)), session(now.Add(-time.Hour))
 	if err := rec.CloseLedger(); err != nil {
