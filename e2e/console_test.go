@@ -150,12 +150,19 @@ var consoleReady = regexp.MustCompile(`^gatehouse console: (http://\S+)/ .* cons
 func (w *world) startConsole(t *testing.T) (base, activity string, stop func()) {
 	t.Helper()
 	cfg := w.consoleConfig(t, fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)))
-	cmd := exec.Command(w.bin, "console", "--config", cfg)
+	return startConsoleCmd(t, exec.Command(w.bin, "console", "--config", cfg), filepath.Join(w.dataDir, "console.log"))
+}
+
+// startConsoleCmd starts cmd, a `gatehouse console`, its stderr to
+// logPath, and returns its URL, its activity stream's id, and stop, which
+// interrupts it and waits.
+func startConsoleCmd(t *testing.T, cmd *exec.Cmd, logPath string) (base, activity string, stop func()) {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	logFile, err := os.Create(filepath.Join(w.dataDir, "console.log"))
+	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,7 @@ func newConsole(ctx context.Context, cfg *policy.Config, store recorder.SummaryS
 	if err != nil {
 		return nil, nil, fmt.Errorf("console: open the activity stream: %w", err)
 	}
-	c, err := console.New(console.Config{Sessions: store, Keys: keys, Lag: cfg.SSH.HandshakeTimeout.D(), Login: login, UploadGrace: uploadGrace(cfg, store),
+	c, err := console.New(console.Config{Sessions: store, Keys: keys, Lag: cfg.SSH.HandshakeTimeout.D(), Login: login, UploadGrace: uploadGrace(cfg, store), Locks: objectLocks(store),
 		AuditorGroups: cfg.Console.AuditorGroups, SessionTTL: cfg.Console.SessionTTL.D(), Activity: activity, ParseTime: parseTime,
 		Spool: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}, Links: linkStore(cfg), Origin: origin(base), Logger: slog.Default()})
 	if err != nil {
@@ -122,6 +122,15 @@ func uploadGrace(cfg *policy.Config, store recorder.SummarySource) time.Duration
 		return cfg.Recording.Grace()
 	}
 	return 0
+}
+
+// objectLocks reads the Object Lock of the bucket's objects when the
+// console reads the bucket; a directory has none (nil).
+func objectLocks(store recorder.SummarySource) console.ObjectLocks {
+	if bucket, ok := store.(*s3store.Client); ok {
+		return bucket
+	}
+	return nil
 }
 
 // loginText says how auditors get in.

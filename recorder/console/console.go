@@ -33,6 +33,10 @@ type Config struct {
 	// Lag is how long after the time in its id a session may start
 	// (recorder.Filter.MayMatch): the bastion's handshake timeout.
 	Lag time.Duration
+	// Locks reads the Object Lock of the stored objects (the S3 store),
+	// shown on each session's page as read at view time; nil: the store
+	// has none (a directory), and the page says so.
+	Locks ObjectLocks
 	// UploadGrace is how long after it opened a session that a ledger
 	// registers may be absent from Sessions before it counts as missing
 	// from the store; until then it is "not uploaded yet". With the S3

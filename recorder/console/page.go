@@ -75,6 +75,7 @@ func (c *Console) sessionPage(w http.ResponseWriter, r *http.Request, v viewer) 
 		}
 	}
 	data.Verify = c.verifyPanel(s)
+	data.Lock = c.lockPanel(r.Context(), s.id)
 	view := event.ConsoleView{Auditor: v.Auditor, Path: "/sessions/" + s.id, Rows: len(data.Statements), Total: len(data.Statements)}
 	if !c.record(w, event.TypeConsoleView, view) {
 		return
@@ -115,6 +116,7 @@ type sessionPageData struct {
 	Channels   []channelRow
 	Statements []statementRow
 	Verify     verifyPanel
+	Lock       lockPanel
 }
 
 type field struct{ Name, Value string }
