@@ -79,7 +79,11 @@ func TestConsoleBrowser(t *testing.T) {
 			}
 		}
 	})
-	t.Run("an injected script is blocked by the CSP", func(t *testing.T) { b.checkInjectedScript(t) })
+	t.Run("replay of the XSS corpus", func(t *testing.T) { b.checkReplay(t, agentSession) })
+	t.Run("an injected script is blocked by the CSP", func(t *testing.T) { b.checkInjectedScript(t, "/sessions") })
+	t.Run("an injected script is blocked by the CSP on the replay", func(t *testing.T) {
+		b.checkInjectedScript(t, "/sessions/"+agentSession+"/replay")
+	})
 	t.Run("crawl", func(t *testing.T) { b.crawl(t) })
 	t.Run("CSP on every answer", func(t *testing.T) { b.checkHeaders(t) })
 	t.Run("log out", func(t *testing.T) {
@@ -376,14 +380,20 @@ func (b *browser) facts(t *testing.T) pageFacts {
 	return eval[pageFacts](t, b, readPage)
 }
 
+// ownScript is the console's only script element: the replay page's.
+const ownScript = `<script src="/static/replay.js"></script>`
+
 // checkInert: no dialog has opened, and the page holds no element that
-// could run or load anything (the console's pages have none of their own).
+// could run or load anything but the console's own script.
 func (b *browser) checkInert(t *testing.T, what string) {
 	t.Helper()
 	time.Sleep(300 * time.Millisecond) // an onerror would fire by now
 	f := b.facts(t)
-	if len(f.Active) > 0 {
-		t.Errorf("%s holds elements that could run: %q", what, f.Active)
+	// The replay page's own script, from the console, is the only one
+	// allowed.
+	active := slices.DeleteFunc(f.Active, func(e string) bool { return e == ownScript })
+	if len(active) > 0 {
+		t.Errorf("%s holds elements that could run: %q", what, active)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -395,8 +405,8 @@ func (b *browser) checkInert(t *testing.T, what string) {
 
 // checkInjectedScript appends an inline <script> to the page: the CSP
 // must block it and report a securitypolicyviolation.
-func (b *browser) checkInjectedScript(t *testing.T) {
-	b.run(t, chromedp.Navigate(b.base+"/sessions"))
+func (b *browser) checkInjectedScript(t *testing.T, path string) {
+	b.run(t, chromedp.Navigate(b.base+path))
 	out := eval[struct {
 		Ran        bool
 		Violations []string
@@ -540,4 +550,45 @@ func header(h network.Headers, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// checkReplay plays the agent's session on its replay page at 8× with
+// pauses of at most 1 s: the console's script loads its timeline under
+// the CSP and shows every event, each corpus statement as text with its
+// controls escaped, and no dialog opens and no element from a payload
+// exists.
+func (b *browser) checkReplay(t *testing.T, session string) {
+	b.run(t, chromedp.Navigate(b.base+"/sessions/"+session+"/replay"))
+	b.waitFor(t, `!document.getElementById("replay-play").disabled`, 30*time.Second)
+	eval[chromedp.Void](t, b, `document.getElementById("replay-speed").value = "8";
+		document.getElementById("replay-cap").value = "1000";
+		document.getElementById("replay-play").click()`)
+	b.waitFor(t, `document.getElementById("replay-position").textContent.endsWith("(finished)")`, 2*time.Minute)
+	b.checkInert(t, "the agent's session replay")
+	out := eval[struct {
+		Shown    []string
+		Position string
+	}](t, b, `({Shown: Array.from(document.querySelectorAll("#replay-events .replay-text"), e => e.textContent),
+		Position: document.getElementById("replay-position").textContent})`)
+	n := len(out.Shown)
+	if want := fmt.Sprintf("event %d of %d,", n, n); n < len(xssCorpus) || !strings.HasPrefix(out.Position, want) {
+		t.Errorf("the replay shows %d events, position %q", n, out.Position)
+	}
+	for _, sql := range xssCorpus {
+		if !slices.ContainsFunc(out.Shown, func(s string) bool { return strings.Contains(s, shownAs(sql)) }) {
+			t.Errorf("the replay does not show %q as %q; it shows %q", sql, shownAs(sql), out.Shown)
+		}
+	}
+}
+
+// waitFor waits until expr is true in the page.
+func (b *browser) waitFor(t *testing.T, expr string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !eval[bool](t, b, expr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s, still not %s:\n%s", within, expr, eval[string](t, b, `document.body.innerText`))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -155,6 +155,8 @@ func New(cfg Config) (*Console, error) {
 	c.mux.Handle("/sessions", c.auditor(c.listSessions))
 	c.mux.Handle("/sessions/{id}", c.auditor(c.sessionPage))
 	c.mux.Handle("/sessions/{id}/raw", c.auditor(c.rawSession))
+	c.mux.Handle("/sessions/{id}/replay", c.auditor(c.replayPage))
+	c.mux.Handle("/sessions/{id}/timeline.json", c.auditor(c.timelineJSON))
 	c.mux.Handle("/statements", c.auditor(c.listStatements))
 	c.mux.Handle("/requests", c.auditor(c.listRequests))
 	c.mux.Handle("/identities", c.auditor(c.listIdentities))
@@ -191,9 +193,10 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // contentSecurityPolicy allows nothing but the console's own stylesheet
-// (and, later, scripts): no inline script or style, no eval, no framing,
+// and scripts (the replay's, which fetches its timeline from the console:
+// connect-src 'self'): no inline script or style, no eval, no framing,
 // no plugins, no <base>, and forms only to the console itself.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
 	"frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'"
 
 // record writes an activity event; a failure is logged and refuses what

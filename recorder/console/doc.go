@@ -3,7 +3,8 @@
 // configured auditor groups only), see an overview of a period (its
 // exceptions first, then counts and verification), list the recorded sessions with the
 // filters of `gatehouse sessions`, export them as CSV or JSON Lines, and
-// open one session's page (who, its statements, its verification, its raw
+// open one session's page (who, its statements, its verification and
+// Object Lock, a replay at its recorded pace, its raw
 // recording), search statements across sessions (/statements), and read
 // every access request from the CA's recordings with the sessions opened
 // under it (/requests), each human with the agents they vouched for
