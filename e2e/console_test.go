@@ -90,6 +90,20 @@ func TestConsole(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(out), "OK") {
 		t.Fatalf("gatehouse verify %s: %v\n%s", activity, err, out)
 	}
+	// Signed with the console's own key, which the API publishes apart:
+	// trusted for console streams with --console-pubkey, never as a
+	// recorder key.
+	keys := filepath.Join(t.TempDir(), "recorder-keys.json")
+	writeFile(t, keys, publishedRecorderKeys(t, w))
+	recordings := filepath.Join(w.dataDir, "recordings")
+	out, err = exec.Command(w.bin, "verify", "--dir", recordings, "--pubkey", keys, activity).CombinedOutput()
+	if err == nil || !strings.HasPrefix(string(out), "FAILED") {
+		t.Errorf("the activity stream verified with the recorder keys alone: %v\n%s", err, out)
+	}
+	out, err = exec.Command(w.bin, "verify", "--dir", recordings, "--pubkey", keys, "--console-pubkey", keys, activity).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "OK") {
+		t.Errorf("gatehouse verify --console-pubkey %s: %v\n%s", activity, err, out)
+	}
 	lines, err := w.store().Lines(recorder.KindConsole, activity)
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,11 @@ type ConsoleConfig struct {
 	// SessionTTL is how long a console login lasts; default 8h, at most
 	// MaxConsoleSessionTTL.
 	SessionTTL Duration `yaml:"session_ttl"`
+	// SigningKey is the console's own Ed25519 key (relative to data_dir),
+	// which signs its activity streams and nothing else; made on first
+	// use. Default DefaultConsoleSigningKey. The console never holds the
+	// recorder key, which signs sessions and the CA's record.
+	SigningKey string `yaml:"signing_key"`
 }
 
 // Defaults and bounds of the console section.
@@ -39,6 +44,7 @@ const (
 	DefaultConsoleListen     = "127.0.0.1:8444"
 	DefaultConsoleSessionTTL = 8 * time.Hour
 	MaxConsoleSessionTTL     = 24 * time.Hour
+	DefaultConsoleSigningKey = "console_ed25519"
 )
 
 func (c *ConsoleConfig) applyDefaults(oidc *OIDCConfig) {
@@ -53,6 +59,9 @@ func (c *ConsoleConfig) applyDefaults(oidc *OIDCConfig) {
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = Duration(DefaultConsoleSessionTTL)
+	}
+	if c.SigningKey == "" {
+		c.SigningKey = DefaultConsoleSigningKey
 	}
 }
 

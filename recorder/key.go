@@ -109,15 +109,60 @@ type PublishedKey struct {
 // reads it back.
 type PublishedKeys struct {
 	Keys []PublishedKey `json:"keys"`
+	// Console are the console's keys (console.signing_key): they sign
+	// console streams only, and ParsePublicKeys leaves them out.
+	Console []PublishedKey `json:"console_keys,omitempty"`
 }
 
 // Publish describes public keys for `GET /v1/recorder-keys`.
 func Publish(keys ...ed25519.PublicKey) PublishedKeys {
-	out := PublishedKeys{Keys: make([]PublishedKey, 0, len(keys))}
+	return PublishedKeys{Keys: published(keys)}
+}
+
+// WithConsole adds the console's keys to p.
+func (p PublishedKeys) WithConsole(keys ...ed25519.PublicKey) PublishedKeys {
+	if len(keys) > 0 {
+		p.Console = published(keys)
+	}
+	return p
+}
+
+func published(keys []ed25519.PublicKey) []PublishedKey {
+	out := make([]PublishedKey, 0, len(keys))
 	for _, k := range keys {
-		out.Keys = append(out.Keys, PublishedKey{PublicKey: FormatPublicKey(k), Fingerprint: Fingerprint(k)})
+		out = append(out, PublishedKey{PublicKey: FormatPublicKey(k), Fingerprint: Fingerprint(k)})
 	}
 	return out
+}
+
+// ParseConsolePublicKeys reads console public keys: from the JSON of
+// `GET /v1/recorder-keys`, its console_keys (never its recorder keys);
+// otherwise as ParsePublicKeys.
+func ParseConsolePublicKeys(data []byte) ([]ed25519.PublicKey, error) {
+	data = bytes.TrimSpace(data)
+	if !bytes.HasPrefix(data, []byte("{")) {
+		return ParsePublicKeys(data)
+	}
+	var pub PublishedKeys
+	if err := json.Unmarshal(data, &pub); err != nil {
+		return nil, fmt.Errorf("recorder: parse recorder-keys JSON: %w", err)
+	}
+	if len(pub.Console) == 0 {
+		return nil, errors.New("recorder: the recorder-keys JSON names no console key (console_keys)")
+	}
+	return parsePublished(pub.Console)
+}
+
+func parsePublished(keys []PublishedKey) ([]ed25519.PublicKey, error) {
+	var all []ed25519.PublicKey
+	for _, k := range keys {
+		parsed, err := ParsePublicKeys([]byte(k.PublicKey))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, parsed...)
+	}
+	return all, nil
 }
 
 // ParsePublicKeys reads recorder public keys in any form gatehouse gives
@@ -130,15 +175,7 @@ func ParsePublicKeys(data []byte) ([]ed25519.PublicKey, error) {
 		if err := json.Unmarshal(data, &pub); err != nil {
 			return nil, fmt.Errorf("recorder: parse recorder-keys JSON: %w", err)
 		}
-		var all []ed25519.PublicKey
-		for _, k := range pub.Keys {
-			keys, err := ParsePublicKeys([]byte(k.PublicKey))
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, keys...)
-		}
-		return all, nil
+		return parsePublished(pub.Keys)
 	}
 	if raw, err := base64.StdEncoding.DecodeString(string(data)); err == nil && len(raw) == ed25519.PublicKeySize {
 		return []ed25519.PublicKey{ed25519.PublicKey(raw)}, nil

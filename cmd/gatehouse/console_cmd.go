@@ -96,7 +96,7 @@ func newConsole(ctx context.Context, cfg *policy.Config, store recorder.SummaryS
 			return nil, nil, err
 		}
 	}
-	rec, err := openRecorder(cfg)
+	rec, err := openConsoleRecorder(cfg)
 	if err != nil {
 		return nil, nil, err
 	}

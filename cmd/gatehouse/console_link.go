@@ -80,7 +80,7 @@ func mintLink(cfg *policy.Config, l console.Link) (string, error) {
 	if cfg.Recording.Store == "discard" {
 		return "", errors.New("console link: recording.store is discard: the link's minting could not be recorded, so none is made")
 	}
-	rec, err := openRecorder(cfg)
+	rec, err := openConsoleRecorder(cfg)
 	if err != nil {
 		return "", err
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto/ed25519"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -63,8 +65,17 @@ func TestConsoleLinkMintsAndRecords(t *testing.T) {
 		strings.Join(minted.Targets, ",") != "orders" || minted.From.Format("2006-01-02") != "2026-12-01" {
 		t.Fatalf("console.link_minted: %+v", minted)
 	}
-	if _, err := recorder.VerifyStored(store, recorder.KindConsole, ids[0], mustPub(t, dir)); err != nil {
-		t.Fatalf("the minting stream does not verify: %v", err)
+	// Signed with the console's own key; the recorder key is neither
+	// used nor made.
+	consoleKey, err := recorder.LoadKey(filepath.Join(dir, policy.DefaultConsoleSigningKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recorder.VerifyStored(store, recorder.KindConsole, ids[0], consoleKey.Public().(ed25519.PublicKey)); err != nil {
+		t.Fatalf("the minting stream does not verify with the console key: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, recorder.KeyFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("console link touched the recorder key: %v", err)
 	}
 	links := console.LinkStore{Dir: filepath.Join(dir, "console-links")}
 	l, err := links.Exchange(token)
@@ -107,9 +118,5 @@ func TestConsoleLinkRefusals(t *testing.T) {
 // mustPub is the public recorder key in data_dir dir.
 func mustPub(t *testing.T, dir string) ed25519.PublicKey {
 	t.Helper()
-	key, err := recorder.LoadKey(filepath.Join(dir, recorder.KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key.Public().(ed25519.PublicKey)
+	return keyPub(t, filepath.Join(dir, recorder.KeyFile))
 }

@@ -59,8 +59,8 @@ func loadOrGenerate(path string) (gossh.Signer, error) {
 	return ca.LoadKeyFile(path)
 }
 
-// initCAKeys creates whichever CA keys (and the recorder key) are missing
-// and reports what it did.
+// initCAKeys creates whichever CA keys (and the recorder and console
+// keys) are missing and reports what it did.
 func initCAKeys(cfg *policy.Config) ([]string, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data_dir: %w", err)
@@ -79,10 +79,12 @@ func initCAKeys(cfg *policy.Config) ([]string, error) {
 		}
 		made = append(made, path)
 	}
-	if _, created, err := recorder.LoadOrGenerateKey(recorderKeyPath(cfg)); err != nil {
-		return made, fmt.Errorf("recorder key: %w", err)
-	} else if created {
-		made = append(made, recorderKeyPath(cfg))
+	for _, path := range []string{recorderKeyPath(cfg), consoleKeyPath(cfg)} {
+		if _, created, err := recorder.LoadOrGenerateKey(path); err != nil {
+			return made, fmt.Errorf("signing key %s: %w", path, err)
+		} else if created {
+			made = append(made, path)
+		}
 	}
 	return made, nil
 }

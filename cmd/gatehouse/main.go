@@ -58,8 +58,9 @@ Auditor:
   verify --bundle FILE.zip --pubkey KEY
                             check an evidence bundle offline: signature, each file's SHA-256
                             and row count; names every file that differs
-  recorder pubkey --config F
-                            print the recorder's public key (what verify --pubkey takes)
+  recorder pubkey --config F [--console]
+                            print the recorder's public key (what verify --pubkey takes), or
+                            the console's (what verify --console-pubkey takes)
   console --config F        the read-only web console (console.listen, default 127.0.0.1:8444):
                             auditors (console.auditor_groups) log in at identity.oidc and
                             see an overview with its exceptions, browse and export sessions,

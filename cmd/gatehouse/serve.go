@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -137,7 +138,15 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	handler, err := httpHandler(api, rec.Recorder)
+	consolePub, err := localConsoleKey(cfg)
+	if err != nil {
+		return err
+	}
+	var published []ed25519.PublicKey // the console key, when this data_dir holds it
+	if consolePub != nil {
+		published = append(published, consolePub)
+	}
+	handler, err := httpHandler(api, rec.Recorder, published...)
 	if err != nil {
 		return err
 	}
@@ -176,17 +185,18 @@ func addOIDC(ctx context.Context, cfg *policy.Config, api *ca.API) error {
 	return nil
 }
 
-// httpHandler is the certificate API plus the recorder's public keys,
-// which auditors fetch to verify recordings, and /healthz, which says
+// httpHandler is the certificate API plus the recorder's public keys
+// (and the console's, when given), which auditors fetch to verify
+// recordings, and /healthz, which says
 // whether new sessions can be recorded (503 with the reason when not).
-func httpHandler(api *ca.API, rec *recorder.Recorder) (http.Handler, error) {
+func httpHandler(api *ca.API, rec *recorder.Recorder, consolePub ...ed25519.PublicKey) (http.Handler, error) {
 	pub, err := recorder.SignerPublicKey(rec.Signer)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", api.Handler())
-	mux.Handle("GET /v1/recorder-keys", recorder.KeysHandler(pub))
+	mux.Handle("GET /v1/recorder-keys", recorder.KeysHandler(recorder.Publish(pub).WithConsole(consolePub...)))
 	mux.Handle("GET /healthz", recorder.HealthHandler(rec))
 	return mux, nil
 }

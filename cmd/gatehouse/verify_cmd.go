@@ -25,6 +25,9 @@ mode and a retain-until date in the future. Exit status: 0 when every recording 
 1 when one failed (altered, or unreadable), naming the first problem; 2 for a usage error;
 3 when none failed but some have no manifest (still open, or the recorder crashed).
 
+Console streams are also trusted from the console's own key (console.signing_key in data_dir
+of --config, or --console-pubkey); that key verifies nothing else.
+
 With --bundle, checks an evidence bundle (gatehouse evidence) offline instead: manifest.sig
 against the recorder key, then every file's SHA-256 and row count; it names each file that
 differs, is missing or was added, and exits 1 on any (docs/evidence.md).
@@ -41,6 +44,8 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 	since := fs.String("since", "", "verify every recording begun since T: an RFC 3339 time, or a duration before now such as 24h or 7d")
 	kind := fs.String("kind", recorder.KindSession, "which recordings --since verifies: sessions, ca or console")
 	bundle := fs.String("bundle", "", "check this evidence bundle (a zip from gatehouse evidence) instead of recordings")
+	var consolePubkeys stringList
+	fs.Var(&consolePubkeys, "console-pubkey", "a trusted console public key, for console streams only: as --pubkey takes keys, or the JSON of GET /v1/recorder-keys (its console_keys) (repeatable; default: console.signing_key in data_dir of --config)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), verifyUsage)
 		fs.PrintDefaults()
@@ -69,7 +74,11 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	v := &verifyRun{store: store, ledgers: ledgers, keys: keys, out: out}
+	console, err := consoleKeys(audit.cfg, consolePubkeys)
+	if err != nil {
+		return err
+	}
+	v := &verifyRun{store: store, ledgers: ledgers, keys: keys, consoleKeys: console, out: out}
 	if *since != "" {
 		if ids, err = v.since(*kind, *since); err != nil {
 			return err
@@ -87,6 +96,7 @@ type verifyRun struct {
 	store                     auditSource
 	ledgers                   *recorder.Ledgers // how far each stream reached, to tell a cut from a crash
 	keys                      []ed25519.PublicKey
+	consoleKeys               []ed25519.PublicKey // trusted for console streams only, besides keys
 	out                       io.Writer
 	ok, incomplete, failed    int
 	firstFailed, firstOpenErr error
@@ -117,12 +127,12 @@ var verifiedKinds = []string{recorder.KindSession, recorder.KindCA, recorder.Kin
 // one verifies a recording of kind (or, when there is none, of another
 // kind: a SESSION argument may name a CA or console stream too).
 func (v *verifyRun) one(kind, id string) {
-	rep, err := verifyRecording(v.store, v.ledgers, kind, id, v.keys)
+	rep, err := verifyRecording(v.store, v.ledgers, kind, id, v.keysFor(kind))
 	for _, other := range verifiedKinds {
 		if other == kind || !errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		if r, e := verifyRecording(v.store, v.ledgers, other, id, v.keys); !errors.Is(e, fs.ErrNotExist) {
+		if r, e := verifyRecording(v.store, v.ledgers, other, id, v.keysFor(other)); !errors.Is(e, fs.ErrNotExist) {
 			rep, err = r, e
 		}
 	}
@@ -139,6 +149,15 @@ func (v *verifyRun) one(kind, id string) {
 		v.firstFailed = firstOf(v.firstFailed, err)
 		fmt.Fprintf(v.out, "FAILED      %s  %s\n", recorder.Printable(id), recorder.Printable(err.Error()))
 	}
+}
+
+// keysFor are the keys a stream of kind is trusted from: the console's
+// sign console streams and nothing else.
+func (v *verifyRun) keysFor(kind string) []ed25519.PublicKey {
+	if kind == recorder.KindConsole {
+		return slices.Concat(v.keys, v.consoleKeys)
+	}
+	return v.keys
 }
 
 // verifyRecording verifies a stored recording, against the ledgers, and,
