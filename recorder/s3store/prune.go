@@ -30,7 +30,7 @@ var pruneOrder = []string{".jsonl", ".manifest.json", ProgressSuffix, UploadedSu
 func (u *Uploader) Prune(now time.Time) (int, error) {
 	n := 0
 	var errs []error
-	for _, kind := range []string{recorder.KindSession, recorder.KindCA, recorder.KindLedger} {
+	for _, kind := range []string{recorder.KindSession, recorder.KindCA, recorder.KindLedger, recorder.KindConsole} {
 		keep, ok := u.KeepUploaded[kind]
 		if !ok {
 			continue

@@ -23,7 +23,14 @@ var spoolFiles = []string{".jsonl", ".manifest.json", ProgressSuffix, UploadedSu
 // recordCA writes and closes a CA stream in the spool.
 func recordCA(t *testing.T, rec *recorder.Recorder) string {
 	t.Helper()
-	s, err := rec.Open(recorder.KindCA)
+	return recordOne(t, rec, recorder.KindCA)
+}
+
+// recordOne writes and closes a stream of kind, of one event, in the
+// spool.
+func recordOne(t *testing.T, rec *recorder.Recorder, kind string) string {
+	t.Helper()
+	s, err := rec.Open(kind)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,9 +72,9 @@ func remaining(spool recorder.FileStore, kind, id string) []string {
 }
 
 // TestPruneAfterKeep: a stream is removed, every file of it, once its
-// marker is older than its kind's keep time, and not before; a stream
-// without a marker is never removed, however old; a kind KeepUploaded
-// does not name is kept.
+// marker is older than its kind's keep time, and not before (the
+// console's activity streams too); a stream without a marker is never
+// removed, however old; a kind KeepUploaded does not name is kept.
 func TestPruneAfterKeep(t *testing.T) {
 	spool := recorder.FileStore{Dir: t.TempDir()}
 	rec, _ := newRecorder(t, spool)
@@ -84,13 +91,16 @@ func TestPruneAfterKeep(t *testing.T) {
 		{"session never uploaded", recorder.KindSession, -1, false},
 		{"ca within its own keep", recorder.KindCA, 2*day - time.Minute, false},
 		{"ca past its own keep", recorder.KindCA, 2*day + time.Minute, true},
+		{"console past keep", recorder.KindConsole, day + time.Minute, true},
+		{"console within keep", recorder.KindConsole, day - time.Minute, false},
+		{"console never uploaded (a console still writing it)", recorder.KindConsole, -1, false},
 	}
 	ids := make([]string, len(tests))
 	for i, tt := range tests {
-		if tt.kind == recorder.KindCA {
-			ids[i] = recordCA(t, rec)
-		} else {
+		if tt.kind == recorder.KindSession {
 			ids[i] = recordSession(t, rec, 2)
+		} else {
+			ids[i] = recordOne(t, rec, tt.kind)
 		}
 		if tt.marked >= 0 {
 			markUploaded(t, spool, tt.kind, ids[i], tt.marked)
@@ -106,10 +116,11 @@ func TestPruneAfterKeep(t *testing.T) {
 	if n, err := (&Uploader{Spool: spool}).Prune(pruneNow); n != 0 || err != nil {
 		t.Fatalf("Prune without KeepUploaded = %d, %v; want nothing removed", n, err)
 	}
-	up := &Uploader{Spool: spool, KeepUploaded: map[string]time.Duration{recorder.KindSession: day, recorder.KindCA: 2 * day}}
+	up := &Uploader{Spool: spool, KeepUploaded: map[string]time.Duration{recorder.KindSession: day, recorder.KindCA: 2 * day,
+		recorder.KindConsole: day}}
 	n, err := up.Prune(pruneNow)
-	if err != nil || n != 3 {
-		t.Fatalf("Prune = %d, %v; want 3 removed", n, err)
+	if err != nil || n != 4 {
+		t.Fatalf("Prune = %d, %v; want 4 removed", n, err)
 	}
 	for i, tt := range tests {
 		left := remaining(spool, tt.kind, ids[i])

@@ -9,7 +9,8 @@ import (
 
 // TestKeepUploaded: sessions stay in the spool for spool_keep_uploaded;
 // CA streams at least ca.max_ttl, so that revocation still finds every
-// certificate that has not expired; ledgers as long as sessions.
+// certificate that has not expired; ledgers and the console's activity
+// streams as long as sessions.
 func TestKeepUploaded(t *testing.T) {
 	tests := []struct {
 		keep, maxTTL   time.Duration
@@ -22,7 +23,8 @@ func TestKeepUploaded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got := KeepUploaded(tt.keep, tt.maxTTL)
-		if got[recorder.KindSession] != tt.session || got[recorder.KindCA] != tt.caMin || got[recorder.KindLedger] != tt.session || len(got) != 3 {
+		if got[recorder.KindSession] != tt.session || got[recorder.KindCA] != tt.caMin || got[recorder.KindLedger] != tt.session ||
+			got[recorder.KindConsole] != tt.session || len(got) != 4 {
 			t.Errorf("keep %s, max_ttl %s: %v; want sessions %s, ca %s", tt.keep, tt.maxTTL, got, tt.session, tt.caMin)
 		}
 	}

@@ -166,7 +166,8 @@ func (s *Stack) Run(ctx context.Context) {
 }
 
 // KeepUploaded is how long each kind of stream stays in the spool once
-// uploaded: keep (recording.spool_keep_uploaded) for sessions and ledgers,
+// uploaded: keep (recording.spool_keep_uploaded) for sessions, ledgers and
+// console streams,
 // and for a CA stream at least caMaxTTL (ca.max_ttl): `gatehouse revoke`
 // and GET /v1/krl look up the certificates to revoke in the CA's streams
 // in the spool, and by then every certificate a stream records has
@@ -179,5 +180,8 @@ func KeepUploaded(keep, caMaxTTL time.Duration) map[string]time.Duration {
 		// A closed ledger marks only closed streams: none is left for a
 		// recovery to check against it.
 		recorder.KindLedger: keep,
+		// The consoles' activity: /activity reads the bucket as well as
+		// the spool, and a console's open stream has no marker.
+		recorder.KindConsole: keep,
 	}
 }
