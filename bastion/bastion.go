@@ -205,11 +205,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	reporting, stopReporting := context.WithCancel(ctx)
 	wg.Go(func() { s.reportThrottled(reporting) })
-	err := s.accept(ctx, ln, conns, &wg)
+	memory := newMemoryReturn()
+	err := s.accept(ctx, ln, conns, memory, &wg)
 	ln.Close()
 	stopReporting()
 	closeAll(conns, errShutdown)
 	wg.Wait()
+	memory.stop()
 	s.pg.Wait()
 	if ctx.Err() != nil {
 		s.log.Info("bastion stopped", "listen", ln.Addr().String())
@@ -223,7 +225,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // tracks a connection only once its handshake has succeeded: Serve here
 // must wait for every connection's goroutine, including the recording of
 // its end, failed handshakes too.
-func (s *Server) accept(ctx context.Context, ln net.Listener, conns *connSet, wg *sync.WaitGroup) error {
+func (s *Server) accept(ctx context.Context, ln net.Listener, conns *connSet, memory *memoryReturn, wg *sync.WaitGroup) error {
 	s.log.Info("bastion listening", "listen", ln.Addr().String())
 	var backoff time.Duration
 	for {
@@ -252,7 +254,9 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, conns *connSet, wg
 		}
 		tc := newTimedConn(raw, s.handshakeTimeout, s.limiter, source)
 		conns.add(tc)
+		memory.opened()
 		wg.Go(func() {
+			defer memory.closed() // after the connection's end is recorded
 			defer conns.remove(tc)
 			// Closed on every path, so that the limiter's count of
 			// unauthenticated connections cannot leak.

@@ -186,6 +186,13 @@ func runAgents(ctx context.Context, o options, p *agentPath, n int, perf, tmp st
 			return r, err
 		}
 	}
+	var prof *profiler
+	if o.profile != "" && p.name == "gatehouse" && perf != "" {
+		prof = &profiler{dir: o.profile, name: fmt.Sprintf("%s-%d-agents", p.name, n), pid: p.gatehouse}
+		if err := prof.start(ctx, perf, o.duration); err != nil {
+			return r, err
+		}
+	}
 	var pids []int
 	if p.server != nil {
 		pids = p.server()
@@ -193,6 +200,15 @@ func runAgents(ctx context.Context, o options, p *agentPath, n int, perf, tmp st
 	cpuBefore := cpuOf(pids)
 	lat, elapsed, err := loadAgents(ctx, agents, o.mode, o.scale*accountsPerScale, o.duration)
 	r.serverCPU = cpuOf(pids) - cpuBefore
+	if prof != nil {
+		if perr := prof.finish(ctx, perf); perr != nil && err == nil {
+			err = perr
+		}
+		if err == nil && len(lat) > 0 {
+			perTx := float64(r.serverCPU.Microseconds()) / float64(len(lat))
+			err = printCategories(ctx, perf, prof.data, fmt.Sprintf("%d agents through %s", n, p.label), float64(len(lat))/elapsed.Seconds(), perTx)
+		}
+	}
 	if counter != nil {
 		fsyncs, cerr := counter.stop()
 		if cerr != nil && err == nil {

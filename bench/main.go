@@ -92,7 +92,7 @@ func main() {
 	flag.IntVar(&o.scale, "scale", 10, "pgbench -i -s")
 	flag.IntVar(&o.connects, "connects", 20, "connect-latency samples per path (0: none)")
 	flag.IntVar(&o.rounds, "rounds", 3, "pgbench rounds; each round runs every path once, in turn; medians are reported (0: none, e.g. for the bulk read alone)")
-	flag.StringVar(&o.profile, "profile", "", "directory for a perf CPU profile of gatehouse under the pgbench load (needs perf)")
+	flag.StringVar(&o.profile, "profile", "", "directory for a perf CPU profile of gatehouse under the pgbench load, and under each -agents run through the file store (needs perf)")
 	flag.BoolVar(&o.tmpfsDiag, "tmpfs-diagnostic", true, "also run gatehouse with recordings on /dev/shm (fsync is free there) to show what fsync costs")
 	flag.StringVar(&o.mode, "mode", "simple", "pgbench -M: simple (as pgbench -S sends by default), extended or prepared")
 	flag.IntVar(&o.bulkRows, "bulk-rows", 1_000_000, "rows of the masked bulk read (6 columns, 2 masked); 0 skips it")
@@ -871,22 +871,31 @@ func reportProfiles(ctx context.Context, t tools, paths []*path, dir string) err
 				}
 			}
 			f.Close()
-			cats, total, err := categorize(ctx, t.perf, prof.data)
-			if err != nil {
-				return err
-			}
 			r := prof.res
 			perTx := float64(r.serverCPU.Microseconds()) / float64(r.tx)
-			fmt.Printf("\n==== where gatehouse's CPU goes: %s (profiled run: %.0f TPS; perf, %d samples; %.0f µs CPU per transaction) ====\n",
-				p.label, r.tps, total, perTx)
-			fmt.Printf("%-58s %7s %8s\n", "category (first match, in this order)", "share", "µs/tx")
-			for _, c := range categories {
-				n := cats[c.name]
-				share := float64(n) / float64(max(total, 1))
-				fmt.Printf("%-58s %6.1f%% %8.0f\n", c.name, share*100, share*perTx)
+			if err := printCategories(ctx, t.perf, prof.data, p.label, r.tps, perTx); err != nil {
+				return err
 			}
 			fmt.Printf("perf's reports: %s\n", reportPath)
 		}
+	}
+	return nil
+}
+
+// printCategories prints where gatehouse's CPU went in one perf
+// recording, by category, with each category's share of perTx.
+func printCategories(ctx context.Context, perf, data, label string, tps, perTx float64) error {
+	cats, total, err := categorize(ctx, perf, data)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n==== where gatehouse's CPU goes: %s (profiled run: %.0f TPS; perf, %d samples; %.0f µs CPU per transaction) ====\n",
+		label, tps, total, perTx)
+	fmt.Printf("%-58s %7s %8s\n", "category (first match, in this order)", "share", "µs/tx")
+	for _, c := range categories {
+		n := cats[c.name]
+		share := float64(n) / float64(max(total, 1))
+		fmt.Printf("%-58s %6.1f%% %8.0f\n", c.name, share*100, share*perTx)
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package recorder
 
-import "fmt"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+)
 
 // ChainError says which event broke the chain and how.
 type ChainError struct {
@@ -47,3 +51,29 @@ func prevMismatch(i int) string {
 	}
 	return fmt.Sprintf("previous-hash is not the hash of line %d (seq %d): that line was edited, or events were removed or reordered here", i, i-1)
 }
+
+// chainHead is a stream's last line's hash, LineHash's hex, kept in an
+// array so that chaining an event allocates nothing: a string of it is
+// made only for the rare checkpoint, mark and manifest.
+type chainHead [2 * sha256.Size]byte
+
+// genesisHead is the chain head before a stream's first event.
+var genesisHead = func() (h chainHead) {
+	copy(h[:], GenesisHash)
+	return h
+}()
+
+// follow makes h the hash of line, the stream's newest.
+func (h *chainHead) follow(line []byte) {
+	sum := sha256.Sum256(line)
+	hex.Encode(h[:], sum[:])
+}
+
+// appendJSON appends h as a JSON string (hex needs no escaping).
+func (h *chainHead) appendJSON(dst []byte) []byte {
+	dst = append(dst, '"')
+	dst = append(dst, h[:]...)
+	return append(dst, '"')
+}
+
+func (h *chainHead) String() string { return string(h[:]) }

@@ -49,6 +49,15 @@ func (r rawPayload) AppendJSON(dst []byte) ([]byte, error) { return append(dst, 
 // ignored), as Marshal(ev) would encode it, and returns where the
 // payload is within the line.
 func appendEvent(dst []byte, ev *Event, data payloadAppender) (line, payload []byte, err error) {
+	if dst, err = appendEnvelope(dst, ev); err != nil {
+		return nil, nil, err
+	}
+	return appendData(AppendJSONString(dst, ev.Prev), data)
+}
+
+// appendEnvelope appends ev's fields up to `"prev":`, whose value the
+// caller appends (a Stream its chain head, without making a string of it).
+func appendEnvelope(dst []byte, ev *Event) ([]byte, error) {
 	dst = append(dst, `{"v":`...)
 	dst = strconv.AppendInt(dst, int64(ev.V), 10)
 	dst = append(dst, `,"stream":`...)
@@ -58,14 +67,13 @@ func appendEvent(dst []byte, ev *Event, data payloadAppender) (line, payload []b
 	dst = append(dst, `,"time":"`...)
 	// time.Time's MarshalJSON is its AppendText quoted; both refuse a
 	// year that RFC 3339 cannot hold.
-	if dst, err = ev.Time.AppendText(dst); err != nil {
-		return nil, nil, err
+	dst, err := ev.Time.AppendText(dst)
+	if err != nil {
+		return nil, err
 	}
 	dst = append(dst, `","type":`...)
 	dst = AppendJSONString(dst, string(ev.Type))
-	dst = append(dst, `,"prev":`...)
-	dst = AppendJSONString(dst, ev.Prev)
-	return appendData(dst, data)
+	return append(dst, `,"prev":`...), nil
 }
 
 // appendData appends the data field and closes the event: an empty

@@ -292,3 +292,23 @@ func TestHTMLEscapedRecordingVerifies(t *testing.T) {
 		t.Fatalf("manifest of %d events", rep.Manifest.Events)
 	}
 }
+
+// TestChainingAllocatesNothing: a self-encoded event is encoded, hashed
+// and chained into a store that keeps nothing without an allocation; the
+// chain head is a string only when a checkpoint, mark or manifest needs
+// one.
+func TestChainingAllocatesNothing(t *testing.T) {
+	s, err := (&Recorder{Store: Discard{}, Clock: func() time.Time { return time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC) }}).Open(KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var data any = selfEncoded{Text: "SELECT abalance FROM pgbench_accounts WHERE aid = 42"}
+	if n := testing.AllocsPerRun(100, func() {
+		if err := s.EmitLazy("db.statement", data); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("%.1f allocations per event, want 0", n)
+	}
+}

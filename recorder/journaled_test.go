@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -352,6 +353,39 @@ func TestJournalSyncWindowAndOverlap(t *testing.T) {
 	}
 	if c.syncs.Load() != 2 || jl.j.Appended() != 2 {
 		t.Fatalf("%d syncs, %d records after EmitWithin's window; want 2 and 2", c.syncs.Load(), jl.j.Appended())
+	}
+}
+
+// TestEmitAheadCommitsWithoutAGoroutine: on the journal, EmitAhead starts
+// the commit at once, before anyone waits, and parks no goroutine on it:
+// wait's caller waits for the commit itself (one hand-off fewer for every
+// statement under recording.overlap_reads).
+func TestEmitAheadCommitsWithoutAGoroutine(t *testing.T) {
+	c := &syncCounter{release: make(chan struct{})}
+	fs, _ := journaledStore(t, t.TempDir(), journal.Config{Create: c.create})
+	s, err := (&Recorder{Store: fs}).Open(KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	before := runtime.NumGoroutine()
+	wait, err := s.EmitAhead("db.decision", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := runtime.NumGoroutine(); n != before {
+		t.Errorf("EmitAhead left %d goroutines where there were %d", n, before)
+	}
+	close(c.release) // the committer's fsync, started without wait, may end
+	deadline := time.Now().Add(5 * time.Second)
+	for c.syncs.Load() < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if c.syncs.Load() != 1 {
+		t.Fatalf("%d syncs before anyone waited; want the commit started by EmitAhead", c.syncs.Load())
+	}
+	if err := wait(); err != nil || c.syncs.Load() != 1 {
+		t.Fatalf("wait = %v after %d syncs; want nil after the one EmitAhead started", err, c.syncs.Load())
 	}
 }
 

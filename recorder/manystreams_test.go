@@ -41,19 +41,22 @@ func (s countedStore) Create(kind, id string) (Appender, error) {
 // of any stream; fsyncs/op is how many syncs each event cost.
 func BenchmarkManyStreams(b *testing.B) {
 	const streams = 16
+	journaled := func(b *testing.B) (Store, *atomic.Int64) {
+		c := &syncCounter{}
+		fs, _ := journaledStore(b, b.TempDir(), journal.Config{Create: c.create})
+		return fs, &c.syncs
+	}
 	for _, bc := range []struct {
 		name  string
 		store func(b *testing.B) (Store, *atomic.Int64)
+		ahead bool // EmitAhead and its wait (recording.overlap_reads), not Emit
 	}{
 		{"per-stream-fsync", func(b *testing.B) (Store, *atomic.Int64) {
 			syncs := &atomic.Int64{}
 			return countedStore{FileStore{Dir: b.TempDir()}, syncs}, syncs
-		}},
-		{"journal", func(b *testing.B) (Store, *atomic.Int64) {
-			c := &syncCounter{}
-			fs, _ := journaledStore(b, b.TempDir(), journal.Config{Create: c.create})
-			return fs, &c.syncs
-		}},
+		}, false},
+		{"journal", journaled, false},
+		{"journal-ahead", journaled, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			store, syncs := bc.store(b)
@@ -73,7 +76,7 @@ func BenchmarkManyStreams(b *testing.B) {
 			for _, s := range all {
 				wg.Go(func() {
 					for next.Add(1) <= int64(b.N) {
-						if err := s.Emit("db.decision", map[string]any{"text": "SELECT abalance FROM pgbench_accounts WHERE aid = 42", "decision": "allow"}); err != nil {
+						if err := emitDecision(s, bc.ahead); err != nil {
 							b.Error(err)
 							return
 						}
@@ -88,4 +91,18 @@ func BenchmarkManyStreams(b *testing.B) {
 			}
 		})
 	}
+}
+
+// emitDecision is a statement's decision, durable on return: by Emit, or
+// by EmitAhead and its wait.
+func emitDecision(s *Stream, ahead bool) error {
+	data := map[string]any{"text": "SELECT abalance FROM pgbench_accounts WHERE aid = 42", "decision": "allow"}
+	if !ahead {
+		return s.Emit("db.decision", data)
+	}
+	wait, err := s.EmitAhead("db.decision", data)
+	if err != nil {
+		return err
+	}
+	return wait()
 }

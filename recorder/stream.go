@@ -32,7 +32,7 @@ type Stream struct {
 	mu     sync.Mutex
 	out    Appender
 	seq    uint64
-	prev   string
+	prev   chainHead
 	closed bool
 	failed error // the first failed append or signature: no event follows it
 	end    int64 // the stream's end after the last write, for a groupCommitter
@@ -229,8 +229,12 @@ func (s *Stream) mark(typ event.Type, m event.LedgerMark) error {
 
 // append writes one event; s.mu is held.
 func (s *Stream) append(typ event.Type, data payloadAppender) error {
-	ev := Event{V: SchemaVersion, Stream: s.ID, Seq: s.seq, Time: s.clock().UTC(), Type: typ, Prev: s.prev}
-	line, payload, err := appendEvent(s.line[:0], &ev, data)
+	ev := Event{V: SchemaVersion, Stream: s.ID, Seq: s.seq, Time: s.clock().UTC(), Type: typ}
+	envelope, err := appendEnvelope(s.line[:0], &ev)
+	if err != nil {
+		return fmt.Errorf("recorder: encode %s: %w", typ, err)
+	}
+	line, payload, err := appendData(s.prev.appendJSON(envelope), data)
 	if err != nil {
 		return fmt.Errorf("recorder: encode %s: %w", typ, err)
 	}
@@ -247,7 +251,7 @@ func (s *Stream) append(typ event.Type, data payloadAppender) error {
 		return s.failed
 	}
 	s.seq++
-	s.prev = LineHash(line)
+	s.prev.follow(line)
 	s.ledger.note(typ, payload)
 	return nil
 }
@@ -293,12 +297,12 @@ func (s *Stream) checkpointDue() bool {
 // checkpoint signs the chain through the last event; s.mu is held.
 func (s *Stream) checkpoint() error {
 	last := s.seq - 1
-	sig, err := s.sign.sign(CheckpointMessage(s.ID, last, s.prev))
+	sig, err := s.sign.sign(CheckpointMessage(s.ID, last, s.prev.String()))
 	if err != nil {
 		s.failed = fmt.Errorf("recorder: checkpoint %s: %w", s.ID, err)
 		return s.failed
 	}
-	payload, err := Marshal(event.Checkpoint{Seq: last, ChainHead: s.prev, Key: s.sign.fp, Sig: sig})
+	payload, err := Marshal(event.Checkpoint{Seq: last, ChainHead: s.prev.String(), Key: s.sign.fp, Sig: sig})
 	if err != nil {
 		return fmt.Errorf("recorder: encode checkpoint: %w", err)
 	}
@@ -307,7 +311,7 @@ func (s *Stream) checkpoint() error {
 	}
 	s.unsigned = 0
 	s.timer.Stop()
-	m := event.LedgerMark{Seq: s.seq - 1, Hash: s.prev}
+	m := event.LedgerMark{Seq: s.seq - 1, Hash: s.prev.String()}
 	if _, ok := s.out.(groupCommitter); !ok {
 		return s.mark(event.TypeStreamCheckpoint, m) // Append made it durable
 	}
@@ -357,14 +361,14 @@ func (s *Stream) Close() error {
 	if err := s.out.Finish(manifest); err != nil {
 		return fmt.Errorf("recorder: close %s: %w", s.ID, err)
 	}
-	return s.mark(event.TypeStreamClosed, event.LedgerMark{Events: s.seq, Hash: s.prev})
+	return s.mark(event.TypeStreamClosed, event.LedgerMark{Events: s.seq, Hash: s.prev.String()})
 }
 
 // manifest describes the stream as it is; s.mu is held.
 func (s *Stream) manifest() Manifest {
 	m := Manifest{
 		V: SchemaVersion, Stream: s.ID, Kind: s.Kind, Identity: s.ledger.identity,
-		Events: s.seq, ChainHead: s.prev, Counts: s.ledger.counts,
+		Events: s.seq, ChainHead: s.prev.String(), Counts: s.ledger.counts,
 		EndReason: s.ledger.endReason, Start: s.ledger.opened, End: s.clock().UTC(),
 	}
 	if s.seq > 0 {

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
@@ -59,6 +60,12 @@ func (s *Stream) EmitAhead(typ event.Type, data any) (wait func() error, err err
 	if err != nil {
 		return nil, err
 	}
+	if r, ok := s.out.(syncRequester); ok {
+		// The commit starts now and wait's caller waits for it itself:
+		// no goroutine is made, parked and woken for every statement.
+		r.RequestSync(end)
+		return sync.OnceValue(func() error { return s.makeDurable(end) }), nil
+	}
 	done := make(chan struct{})
 	var syncErr error
 	// Ends when the fsync does; the group commit lets it share one.
@@ -70,4 +77,11 @@ func (s *Stream) EmitAhead(typ event.Type, data any) (wait func() error, err err
 		<-done
 		return syncErr
 	}, nil
+}
+
+// syncRequester is a groupCommitter that can start making a stream durable
+// through end without waiting (the journal's appender): SyncThrough(end)
+// then waits for that sync instead of asking for one.
+type syncRequester interface {
+	RequestSync(end int64)
 }

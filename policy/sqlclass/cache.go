@@ -7,7 +7,8 @@ import (
 )
 
 // DefaultCacheSize is the number of query strings, and separately of
-// query shapes, a Classifier remembers when it is given no size.
+// query shapes and of quick shapes, a Classifier remembers when it is
+// given no size.
 const DefaultCacheSize = 4096
 
 // MaxCachedLen is the longest query string a Classifier remembers, in
@@ -33,6 +34,11 @@ const MaxCachedLen = 16 << 10
 // aliases and everything nested deeper than 100 levels, so an entry would
 // let a harmless statement vouch for a harmful one.
 //
+// Before the shape, a quick shape (quick.go) is tried: a key made by a loop
+// over the bytes, for texts whose only constants are short integers, which
+// answers them without PostgreSQL's scanner; it holds only results that
+// their shape holds too, so it answers exactly as the shape would.
+//
 // When full, a map forgets an arbitrary entry (Go's randomised map order),
 // which costs nothing to track. The zero value is ready to use, with
 // DefaultCacheSize.
@@ -41,6 +47,7 @@ type Classifier struct {
 	mu      sync.RWMutex
 	entries map[string][]Statement
 	shapes  map[string]shapeEntry
+	quick   map[string]*quickEntry // by quick shape (quick.go)
 }
 
 // shapeEntry is a result remembered by shape. Statement texts and
@@ -51,8 +58,8 @@ type shapeEntry struct {
 	spans      []tokenSpan
 }
 
-// NewClassifier returns a Classifier remembering up to size query strings
-// and size shapes; size <= 0 means DefaultCacheSize.
+// NewClassifier returns a Classifier remembering up to size query strings,
+// size shapes and size quick shapes; size <= 0 means DefaultCacheSize.
 func NewClassifier(size int) *Classifier {
 	return &Classifier{size: size}
 }
@@ -71,6 +78,17 @@ func (c *Classifier) Classify(sql string) ([]Statement, error) {
 	if ok {
 		return cloneStatements(sts), nil
 	}
+	var kbuf [256]byte // on the stack for a statement of common length
+	var cbuf [8]quickSpan
+	qkey, consts, quick := quickShapeOf(kbuf[:0], cbuf[:0], sql)
+	if quick {
+		c.mu.RLock()
+		e, ok := c.quick[string(qkey)]
+		c.mu.RUnlock()
+		if ok {
+			return e.forText(sql, consts), nil
+		}
+	}
 	sh, shaped := shapeOf(sql)
 	if shaped {
 		c.mu.RLock()
@@ -78,6 +96,7 @@ func (c *Classifier) Classify(sql string) ([]Statement, error) {
 		c.mu.RUnlock()
 		if ok {
 			if sts, ok := e.forText(sql, sh); ok {
+				c.storeQuick(qkey, quick, sts, sh, consts)
 				return sts, nil
 			}
 		}
@@ -91,26 +110,55 @@ func (c *Classifier) Classify(sql string) ([]Statement, error) {
 		e = newShapeEntry(sts, sh)
 	}
 	c.store(sql, sts, sh.key, e)
+	if e != nil {
+		c.storeQuick(qkey, quick, sts, sh, consts)
+	}
 	return cloneStatements(sts), nil
 }
 
 func (c *Classifier) store(sql string, sts []Statement, shapeKey string, e *shapeEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	size := c.size
-	if size <= 0 {
-		size = DefaultCacheSize
+	c.init()
+	makeRoom(c.entries, c.capacity())
+	c.entries[sql] = sts
+	if e != nil {
+		makeRoom(c.shapes, c.capacity())
+		c.shapes[shapeKey] = *e
 	}
+}
+
+// storeQuick remembers by quick shape a result that its shape answers
+// (sts, of a text whose shape is sh), when the text has a quick shape and
+// the scanner's constants in it are its integers.
+func (c *Classifier) storeQuick(qkey []byte, quick bool, sts []Statement, sh shape, consts []quickSpan) {
+	if !quick || !quickConstsMatch(sh.tokens, consts) {
+		return
+	}
+	e := newQuickEntry(cloneStatements(sts), consts)
+	if e == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.init()
+	makeRoom(c.quick, c.capacity())
+	c.quick[string(qkey)] = e
+}
+
+func (c *Classifier) init() {
 	if c.entries == nil {
 		c.entries = make(map[string][]Statement)
 		c.shapes = make(map[string]shapeEntry)
+		c.quick = make(map[string]*quickEntry)
 	}
-	makeRoom(c.entries, size)
-	c.entries[sql] = sts
-	if e != nil {
-		makeRoom(c.shapes, size)
-		c.shapes[shapeKey] = *e
+}
+
+func (c *Classifier) capacity() int {
+	if c.size <= 0 {
+		return DefaultCacheSize
 	}
+	return c.size
 }
 
 func makeRoom[V any](m map[string]V, size int) {

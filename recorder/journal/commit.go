@@ -50,7 +50,7 @@ func (j *Journal) commit() {
 	j.mu.Unlock()
 	close(ch)
 	j.remove(removable)
-	j.prepareSpare()
+	j.startSpare()
 }
 
 func (j *Journal) durableNow() Pos {

@@ -49,12 +49,13 @@ type Journal struct {
 	cur    *segment   // being written
 	rolled []*segment // written and full, not yet synced
 	spare  *segment   // the next segment, zero-filled ahead of need
-	// preparing is true while the committer makes the spare; prepared
-	// is signalled when it is done.
+	// preparing is true while startSpare's goroutine makes the spare;
+	// prepared is signalled when it is done.
 	preparing bool
 	prepared  sync.Cond
-	old       []*segment // synced and closed, kept while a stream needs them
-	buf       []byte     // the frame being written, reused
+	spares    sync.WaitGroup // startSpare's goroutine
+	old       []*segment     // synced and closed, kept while a stream needs them
+	buf       []byte         // the frame being written, reused
 	appended  Pos
 	durable   Pos
 	err       error // the failure that ended the journal
@@ -178,9 +179,9 @@ func (j *Journal) Append(r Record) (Pos, error) {
 }
 
 // roomFor moves to a new segment when the current one cannot hold n more
-// bytes: the spare the committer prepared, or, if there is none, one made
+// bytes: the spare prepared ahead (startSpare), or, if there is none, one made
 // now (appends wait for it to be zero-filled). j.mu is held, and released
-// while the committer finishes a spare.
+// while startSpare's goroutine finishes a spare.
 func (j *Journal) roomFor(n int64) error {
 	for j.cur.used+n > j.cur.cap {
 		if j.preparing {
@@ -208,18 +209,25 @@ func (j *Journal) roomFor(n int64) error {
 	return nil
 }
 
-// prepareSpare zero-fills the next segment ahead of need, on the
-// committer's goroutine, once the current one is half full, so that a
-// roll does not stall every append for it.
-func (j *Journal) prepareSpare() {
+// startSpare has the next segment zero-filled ahead of need, once the
+// current one is half full, so that a roll does not stall every append
+// for it. It is made on a goroutine of its own (Close waits for it), not
+// the committer's: zero-filling and syncing a segment takes tens of
+// milliseconds (BenchmarkCreateSegment), during which commits, and every
+// statement waiting for one, would stop.
+func (j *Journal) startSpare() {
 	j.mu.Lock()
-	if j.spare != nil || j.err != nil || j.closing || j.cur.used < j.cur.cap/2 {
-		j.mu.Unlock()
+	defer j.mu.Unlock()
+	if j.preparing || j.spare != nil || j.err != nil || j.closing || j.cur.used < j.cur.cap/2 {
 		return
 	}
 	j.preparing = true
-	n := j.cur.n + 1
-	j.mu.Unlock()
+	n := j.cur.n + 1 // roomFor waits while preparing: no roll comes between
+	j.spares.Go(func() { j.prepareSpare(n) })
+}
+
+// prepareSpare makes segment n the spare.
+func (j *Journal) prepareSpare(n uint64) {
 	seg, err := j.newSegment(n, j.size)
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -260,6 +268,24 @@ func (j *Journal) Commit(p Pos) error {
 		j.mu.Lock()
 	}
 	return nil
+}
+
+// Request asks for a commit that covers the record at p without waiting
+// for it: the committer starts one now, or right after the one under way
+// (the kick is remembered). A later Commit(p) then waits for that commit
+// rather than asking for its own, so a caller can have the fsync run
+// while it does something else, with no goroutine parked on it.
+func (j *Journal) Request(p Pos) {
+	j.mu.Lock()
+	covered := j.durable >= p || j.err != nil
+	j.mu.Unlock()
+	if covered {
+		return
+	}
+	select {
+	case j.kick <- struct{}{}:
+	default: // a commit is asked for already
+	}
 }
 
 // Err is the failure that ended the journal, or nil while it works.
@@ -311,6 +337,7 @@ func (j *Journal) Close() error {
 		close(j.stop)
 	}
 	<-j.done
+	j.spares.Wait() // a spare being made is closed below
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	var errs []error

@@ -409,3 +409,39 @@ func TestRollUsesTheSparePreparedAhead(t *testing.T) {
 	}
 	sameRecords(t, got, want)
 }
+
+// TestCommitsGoOnWhileTheSpareIsMade: zero-filling the next segment
+// (tens of milliseconds for a real one) does not hold up the commits, and
+// every statement waiting for one, meanwhile.
+func TestCommitsGoOnWhileTheSpareIsMade(t *testing.T) {
+	fs := &memFS{}
+	release := make(chan struct{})
+	create := func(path string, size int64) (File, error) {
+		if len(fs.createdPaths()) > 0 { // the spare, not the first segment
+			<-release
+		}
+		return fs.create(path, size)
+	}
+	j, err := Open(Config{Dir: t.TempDir(), Create: create, SegmentSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	defer close(release)
+	for i, size := range []int{600, 10} { // the first commit finds the segment half full
+		p, err := j.Append(Record{Kind: "sessions", Stream: "s", Offset: int64(i), Line: bytes.Repeat([]byte{'x'}, size)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- j.Commit(p) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("commit %d waited for the spare segment's zero-filling", i)
+		}
+	}
+}
