@@ -86,7 +86,7 @@ func (x *IssuedIndex) stream(id string) ([]IssuedEvent, error) {
 // KRLFunc serves the list at GET /v1/krl, resolving identity entries and
 // revoked engineers' agents through issued, which is read only when the
 // list has entries. now nil means time.Now.
-func (l *RevocationList) KRLFunc(userCA gossh.PublicKey, issued *IssuedIndex, now func() time.Time) KRLFunc {
+func (l *RevocationList) KRLFunc(userCA gossh.PublicKey, issued IssuedRecord, now func() time.Time) KRLFunc {
 	if now == nil {
 		now = time.Now
 	}
