@@ -35,7 +35,7 @@ func runRevoke(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	state, err := openState(cfg)
+	state, err := openState(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 		return fmt.Errorf("open the CA's recording: %w", err)
 	}
 	defer caStream.Close()
-	state, err := openState(cfg)
+	state, err := openState(ctx, cfg)
 	if err != nil {
 		return err
 	}
