@@ -44,6 +44,20 @@ type Store struct {
 // postgres:// URL), applies the schema's migrations under a lock, and
 // returns the store.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	s, err := Connect(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Connect connects to the database of dsn without migrating it (Open
+// does both).
+func Connect(ctx context.Context, dsn string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx's message may quote the DSN, password included: say only where it failed.
@@ -56,12 +70,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstate: connect: %w", err)
 	}
-	s := &Store{pool: pool}
-	if _, err := s.Migrate(ctx); err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return s, nil
+	return &Store{pool: pool}, nil
 }
 
 // Close closes the store's connections.
