@@ -128,6 +128,19 @@ func (w *world) sshConfigVia(t *testing.T, alice profile, key string, r *replica
 	return path
 }
 
+// profileOn is a copy of p's profile that asks the certificate API at
+// apiURL and connects to the bastion at sshAddr.
+func profileOn(t *testing.T, p profile, apiURL, sshAddr string) profile {
+	t.Helper()
+	q := profile{home: t.TempDir(), name: p.name}
+	if err := os.CopyFS(q.dir(), os.DirFS(p.dir())); err != nil {
+		t.Fatal(err)
+	}
+	info := fmt.Sprintf(`{"server": %q, "ssh_address": %q, "ssh_host_alias": "gatehouse"}`, apiURL, sshAddr)
+	writeFile(t, filepath.Join(q.dir(), "profile.json"), []byte(info))
+	return q
+}
+
 // openSessionVia holds a PostgreSQL session through replica r with key's
 // certificate, and checks it works.
 func (w *world) openSessionVia(t *testing.T, alice profile, key string, r *replica) *pgx.Conn {
@@ -172,7 +185,8 @@ func awaitRevokedSession(t *testing.T, conn *pgx.Conn, since time.Time, log func
 // database. A certificate minted on A works through B; a revocation made
 // on A ends B's session within 5 seconds, and B's KRL names a
 // certificate only A's record saw; losing the database keeps the list
-// enforced and tunnels up, refuses issuance, and recovers on its own.
+// enforced and tunnels up, refuses issuance (B's API, `ca sign`), and
+// recovers on its own.
 // `gatehouse state import` moves a data_dir into the database, once.
 func testHardeningState(t *testing.T, w *world, alice profile) {
 	w.pg.Exec(t, "CREATE DATABASE "+stateDB)
@@ -197,6 +211,14 @@ func testHardeningState(t *testing.T, w *world, alice profile) {
 		mustContain(t, "first import", first, "revocations: imported 1 of 1", "issued certificates: imported 1 of 1", "access requests: imported 0 of 0")
 		again := w.mustRunState(t, "state", "import", "--config", src.cfgPath)
 		mustContain(t, "second import", again, "revocations: imported 0 of 1", "issued certificates: imported 0 of 1 ", "(1 already there)")
+	})
+
+	t.Run("an agent certificate minted through A's API works through B", func(t *testing.T) {
+		ag := w.mustAgentCert(t, profileOn(t, alice, a.apiURL, b.sshAddr), "replica", "--grant", "orders:readonly")
+		port, _ := w.startTunnelVia(t, ag.sshConfig(t), ag.host(), "orders")
+		if got, err := psql(t, port, "SELECT count(*) FROM customers"); err != nil || got != "2" {
+			t.Fatalf("psql through B with a certificate from A: %q, %v\n%s", got, err, b.log())
+		}
 	})
 
 	key := w.signVia(t, a, "state-e2e@example.com")
@@ -235,6 +257,11 @@ func testHardeningState(t *testing.T, w *world, alice profile) {
 			t.Fatalf("ca sign with the state database down succeeded:\n%s", out)
 		}
 		mustContain(t, "ca sign while the state database is down", out, "GATEHOUSE_STATE_DSN", "unavailable")
+		ag, err := w.agentCert(profileOn(t, alice, b.apiURL, b.sshAddr), "outage", "--grant", "orders:readonly")
+		if err == nil {
+			t.Fatalf("agent-cert through B with the state database down succeeded:\n%s", ag.out)
+		}
+		mustContain(t, "agent-cert through B while the state database is down", ag.out, "shared state database", "state.dsn_env", "recovers on its own")
 		for _, r := range []*replica{a, b} {
 			cmd := exec.Command("ssh", sshArgs(w.sshConfigVia(t, alice, key, r), "-N", "gatehouse")...)
 			if out, err := runWithTimeout(cmd, 30*time.Second); err == nil || !strings.Contains(out, "Permission denied") {
