@@ -147,7 +147,10 @@ func (w *watcher) listen(ctx context.Context) error {
 	// carry the LISTEN and its queued notifications to another user.
 	own := conn.Hijack()
 	defer own.Close(context.Background())
-	if _, err := own.Exec(ctx, "LISTEN "+channel); err != nil {
+	lctx, cancel := context.WithTimeout(ctx, w.v.s.timeout())
+	_, err = own.Exec(lctx, "LISTEN "+channel)
+	cancel()
+	if err != nil {
 		return err
 	}
 	// Anything appended while nothing listened is read now.
