@@ -44,6 +44,8 @@ var allowedImports = map[string][]string{
 	"ca/sshsig": {},
 	"ca":        {"policy", "recorder/event", "ca/caapi", "ca/krl", "ca/sshsig", "internal/privatefile", "internal/clip", "internal/sourcelimit"},
 	"ca/login":  {"policy", "ca/caapi", "ca/sshsig", "ca/krl", "internal/privatefile", "internal/listen"},
+	// The CA's state shared by replicas, in PostgreSQL.
+	"ca/pgstate": {"ca", "policy"},
 
 	// The SSH server, and the PostgreSQL sessions it hands channels to.
 	"bastion":           {"policy", "recorder", "recorder/event", "bastion/pgsession", "bastion/pgwire", "bastion/relay", "policy/masking", "internal/clip", "internal/sourcelimit"},
@@ -89,6 +91,7 @@ var allowedTestImports = map[string][]string{
 var serverTests = map[string]bool{
 	"bastion/pgwire":   true, // the relay against a real PostgreSQL (postgres_test.go)
 	"recorder/s3store": true, // Object Lock and uploads against MinIO
+	"ca/pgstate":       true, // the shared state against a real PostgreSQL
 	"internal/testenv": true, // the servers themselves
 	"e2e":              true, // every file: the built binary against every server
 }

@@ -59,7 +59,11 @@ type Authority struct {
 	// Requests holds access requests (requests.go): approved ones add
 	// their grant to the requester's certificates until they expire.
 	// nil: no access requests are taken.
-	Requests *RequestStore
+	Requests AccessRequests
+	// Issued, when set, keeps every issuance where all replicas read it
+	// (state.go); an issuance it cannot keep is refused. nil: the CA's
+	// recording is its only record.
+	Issued IssuedLog
 
 	agentRequests seenRequests // makes signed agent requests single-use
 }
@@ -105,9 +109,15 @@ func (a *Authority) issue(ctx context.Context, req Request, sources []string, gr
 	if err != nil {
 		return nil, a.refuse(req, err)
 	}
+	issued := newIssuedEvent(req.Source, id, cert)
+	if a.Issued != nil {
+		if err := a.Issued.Add(IssuedEvent(issued)); err != nil {
+			return nil, a.refuse(req, stateError("issuing the certificate", fmt.Errorf("ca: keep issuance of serial %d: %w", cert.Serial, err)))
+		}
+	}
 	// Fail closed: a certificate whose issuance is not on the record
 	// must not exist, so it is dropped here, unseen.
-	if err := a.Record.Emit(event.TypeCertIssued, newIssuedEvent(req.Source, id, cert)); err != nil {
+	if err := a.Record.Emit(event.TypeCertIssued, issued); err != nil {
 		return nil, &Error{
 			Code:    caapi.CodeInternal,
 			Message: "the issuance could not be recorded, so no certificate was issued; try again, and tell the operator if it persists",

@@ -16,7 +16,10 @@ import (
 func (a *Authority) entitledGrants(req Request) (grantSet, error) {
 	groups := req.Identity.Groups
 	ent := a.Policy.EntitlementFor(groups)
-	approved := a.approvedGrants(req.Identity, ent.Principals)
+	approved, err := a.approvedGrants(req.Identity, ent.Principals)
+	if err != nil {
+		return grantSet{}, err
+	}
 	if len(ent.Principals) == 0 && len(approved) == 0 {
 		return grantSet{}, refusal(caapi.CodeNoGrant, noGrantMessage(groups))
 	}

@@ -85,19 +85,44 @@ func (x *IssuedIndex) stream(id string) ([]IssuedEvent, error) {
 
 // KRLFunc serves the list at GET /v1/krl, resolving identity entries and
 // revoked engineers' agents through issued, which is read only when the
-// list has entries. now nil means time.Now.
-func (l *RevocationList) KRLFunc(userCA gossh.PublicKey, issued *IssuedIndex, now func() time.Time) KRLFunc {
+// list has entries (and, while the shared state is unavailable, recalled
+// as last read). now nil means time.Now.
+func (l *RevocationList) KRLFunc(userCA gossh.PublicKey, issued IssuedRecord, now func() time.Time) KRLFunc {
 	if now == nil {
 		now = time.Now
 	}
+	var last lastIssued
 	return func(context.Context) ([]byte, error) {
 		var evs []IssuedEvent
 		if len(l.Entries()) > 0 {
 			var err error
-			if evs, err = issued.All(); err != nil {
+			if evs, err = last.read(issued); err != nil {
 				return nil, err
 			}
 		}
 		return l.KRL(userCA, evs, now())
 	}
+}
+
+// lastIssued remembers the last record read, for when the shared state
+// cannot be reached: nothing is issued then (issuance needs it too), so
+// the last record lacks no certificate and the KRL stays whole. Any other
+// failure to read the record is an error.
+type lastIssued struct {
+	mu   sync.Mutex
+	evs  []IssuedEvent
+	have bool
+}
+
+func (x *lastIssued) read(issued IssuedRecord) ([]IssuedEvent, error) {
+	evs, err := issued.All()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	switch {
+	case err == nil:
+		x.evs, x.have = evs, true
+	case errors.Is(err, ErrStateUnavailable) && x.have:
+		return x.evs, nil
+	}
+	return evs, err
 }

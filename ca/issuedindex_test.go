@@ -204,8 +204,17 @@ func TestKRLFunc(t *testing.T) {
 	if got := serials(); !slices.Equal(got, []uint64{7}) {
 		t.Errorf("identity entry: serials %v, want [7] from the record", got)
 	}
+	f.listErr = fmt.Errorf("pgstate: read: %w", ErrStateUnavailable)
+	if got := serials(); !slices.Equal(got, []uint64{7}) {
+		t.Errorf("shared state unavailable: serials %v, want [7] as last read", got)
+	}
 	f.listErr = errors.New("disk on fire")
 	if _, err := render(context.Background()); err == nil {
 		t.Error("a record that cannot be read rendered a KRL without it")
+	}
+	fresh := l.KRLFunc(a.UserSigner.PublicKey(), &IssuedIndex{Streams: f}, nil)
+	f.listErr = fmt.Errorf("pgstate: read: %w", ErrStateUnavailable)
+	if _, err := fresh(context.Background()); err == nil {
+		t.Error("shared state unavailable before it was ever read: rendered a KRL without the record")
 	}
 }

@@ -22,13 +22,17 @@ type approvedGrant struct {
 // access requests give, besides those it already holds through its
 // groups. A request counts only while its grant still requires approval
 // and the identity is still in one of the grant's groups.
-func (a *Authority) approvedGrants(id policy.Identity, held []string) []approvedGrant {
+func (a *Authority) approvedGrants(id policy.Identity, held []string) ([]approvedGrant, error) {
 	if a.Requests == nil || id.Agent != "" {
-		return nil
+		return nil, nil
 	}
 	now := a.now()
+	approvals, err := a.Requests.Approved(id, now)
+	if err != nil {
+		return nil, stateError("issuing the certificate", err)
+	}
 	var out []approvedGrant
-	for _, r := range a.Requests.activeApprovals(id, now) {
+	for _, r := range approvals {
 		if slices.Contains(held, r.Grant) || slices.ContainsFunc(out, func(g approvedGrant) bool { return g.principal == r.Grant }) {
 			continue // the newest approval of a grant is the one that counts
 		}
@@ -38,7 +42,7 @@ func (a *Authority) approvedGrants(id policy.Identity, held []string) []approved
 		}
 		out = append(out, approvedGrant{principal: r.Grant, requestID: r.ID, until: r.ExpiresAt, certCap: rq.CertMaxTTL})
 	}
-	return out
+	return out, nil
 }
 
 func approvedPrincipals(gs []approvedGrant) []string {

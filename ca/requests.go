@@ -53,7 +53,8 @@ type requestsDoc struct {
 }
 
 // RequestStore holds access requests in one JSON file in data_dir,
-// replaced atomically on every change. One gatehouse server owns it.
+// replaced atomically on every change: the AccessRequests of
+// state.store: file. One gatehouse server owns it.
 type RequestStore struct {
 	path string
 	mu   sync.Mutex
@@ -84,29 +85,26 @@ func OpenRequestStore(path string) (*RequestStore, error) {
 func (s *RequestStore) Path() string { return s.path }
 
 // Get returns the request with id.
-func (s *RequestStore) Get(id string) (AccessRequest, bool) {
+func (s *RequestStore) Get(id string) (AccessRequest, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := s.index(id)
 	if i < 0 {
-		return AccessRequest{}, false
+		return AccessRequest{}, false, nil
 	}
-	return s.doc.Requests[i], true
+	return s.doc.Requests[i], true, nil
 }
 
 // All returns every request, oldest first.
-func (s *RequestStore) All() []AccessRequest {
+func (s *RequestStore) All() ([]AccessRequest, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.doc.Requests)
+	return slices.Clone(s.doc.Requests), nil
 }
 
-// activeApprovals are the requester's approved requests whose approval
+// Approved returns the requester's approved requests whose approval
 // lasts past now, newest approval first.
-func (s *RequestStore) activeApprovals(requester policy.Identity, now time.Time) []AccessRequest {
-	if s == nil {
-		return nil
-	}
+func (s *RequestStore) Approved(requester policy.Identity, now time.Time) ([]AccessRequest, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []AccessRequest
@@ -116,7 +114,28 @@ func (s *RequestStore) activeApprovals(requester policy.Identity, now time.Time)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].DecidedAt.After(out[j].DecidedAt) })
-	return out
+	return out, nil
+}
+
+// Add keeps the pending request r, dropping the requests decided and done
+// with for longer than RequestHistory.
+func (s *RequestStore) Add(r AccessRequest, now time.Time, commit func() error) error {
+	return s.update(func(rs *[]AccessRequest) error {
+		*rs = append(pruneDecided(*rs, now), r)
+		return nil
+	}, commit)
+}
+
+// Decide replaces the pending request r.ID with r.
+func (s *RequestStore) Decide(r AccessRequest, commit func() error) error {
+	return s.update(func(rs *[]AccessRequest) error {
+		i := slices.IndexFunc(*rs, func(x AccessRequest) bool { return x.ID == r.ID })
+		if i < 0 || (*rs)[i].State != RequestPending {
+			return fmt.Errorf("ca: decide %s: %w", r.ID, ErrDecided)
+		}
+		(*rs)[i] = r
+		return nil
+	}, commit)
 }
 
 func (s *RequestStore) index(id string) int {
@@ -219,27 +238,22 @@ func (a *Authority) fileRequest(who policy.Identity, grant, reason string, ttl t
 	if ttl > 0 {
 		r.TTL = ttl.String()
 	}
-	err = a.Requests.update(func(rs *[]AccessRequest) error {
-		*rs = append(pruneDecided(*rs, a.now()), r)
-		return nil
-	}, func() error { return a.recordRequest(event.TypeRequestFiled, r, who) })
-	return r, err
+	err = a.Requests.Add(r, a.now(), func() error { return a.recordRequest(event.TypeRequestFiled, r, who) })
+	if err != nil {
+		return r, stateError("filing the access request", err)
+	}
+	return r, nil
 }
 
-// requestHistory is how long decided requests stay in the file after
-// their approval ended or their denial: the CA's record keeps every step
-// for good, the file only what `gatehouse requests` and issuance need.
-const requestHistory = 30 * 24 * time.Hour
-
 // pruneDecided drops the requests decided and done with for longer than
-// requestHistory; pending ones and live approvals stay.
+// RequestHistory; pending ones and live approvals stay.
 func pruneDecided(rs []AccessRequest, now time.Time) []AccessRequest {
 	return slices.DeleteFunc(rs, func(r AccessRequest) bool {
 		switch r.State {
 		case RequestApproved:
-			return now.Sub(r.ExpiresAt) > requestHistory
+			return now.Sub(r.ExpiresAt) > RequestHistory
 		case RequestDenied:
-			return now.Sub(r.DecidedAt) > requestHistory
+			return now.Sub(r.DecidedAt) > RequestHistory
 		}
 		return false
 	})
@@ -265,7 +279,10 @@ func (a *Authority) decide(who policy.Identity, id string, approve bool, reason 
 	if a.Requests == nil {
 		return AccessRequest{}, refusal(caapi.CodeInvalidRequest, "this gatehouse takes no access requests")
 	}
-	r, ok := a.Requests.Get(id)
+	r, ok, err := a.Requests.Get(id)
+	if err != nil {
+		return r, stateError("deciding the access request", err)
+	}
 	if !ok {
 		return AccessRequest{}, &Error{Code: caapi.CodeInvalidRequest, Status: 404, Message: fmt.Sprintf("no access request %q", id)}
 	}
@@ -300,24 +317,27 @@ func (a *Authority) decide(who policy.Identity, id string, approve bool, reason 
 		}
 		r.ExpiresAt = now.Add(life)
 	}
-	err := a.Requests.update(func(rs *[]AccessRequest) error {
-		i := slices.IndexFunc(*rs, func(x AccessRequest) bool { return x.ID == id })
-		if i < 0 || (*rs)[i].State != RequestPending {
-			return refusal(caapi.CodeInvalidRequest, fmt.Sprintf("%s was decided meanwhile", id))
-		}
-		(*rs)[i] = r
-		return nil
-	}, func() error { return a.recordRequest(typ, r, who) })
-	return r, err
+	err = a.Requests.Decide(r, func() error { return a.recordRequest(typ, r, who) })
+	switch {
+	case errors.Is(err, ErrDecided):
+		return r, refusal(caapi.CodeInvalidRequest, fmt.Sprintf("%s was decided meanwhile", id))
+	case err != nil:
+		return r, stateError("deciding the access request", err)
+	}
+	return r, nil
 }
 
 // PendingFor lists the pending requests who filed or may decide.
-func (a *Authority) PendingFor(who policy.Identity) []AccessRequest {
+func (a *Authority) PendingFor(who policy.Identity) ([]AccessRequest, error) {
 	if a.Requests == nil {
-		return nil
+		return nil, nil
+	}
+	all, err := a.Requests.All()
+	if err != nil {
+		return nil, stateError("listing access requests", err)
 	}
 	var out []AccessRequest
-	for _, r := range a.Requests.All() {
+	for _, r := range all {
 		if r.State != RequestPending {
 			continue
 		}
@@ -326,7 +346,7 @@ func (a *Authority) PendingFor(who policy.Identity) []AccessRequest {
 			out = append(out, r)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // recordRequest emits a step of the workflow; an error means the step

@@ -116,10 +116,10 @@ func TestAccessRequestLifecycle(t *testing.T) {
 	if cert, _ := f.issue(t, alice()); slices.Contains(cert.ValidPrincipals, "orders:admin") {
 		t.Fatal("a pending request gave the grant")
 	}
-	if got := f.a.PendingFor(carol()); len(got) != 1 || got[0].ID != r.ID {
+	if got, _ := f.a.PendingFor(carol()); len(got) != 1 || got[0].ID != r.ID {
 		t.Errorf("carol's pending list: %+v", got)
 	}
-	if got := f.a.PendingFor(bobEngineer()); len(got) != 0 {
+	if got, _ := f.a.PendingFor(bobEngineer()); len(got) != 0 {
 		t.Errorf("bob, no approver, sees %+v", got)
 	}
 
@@ -232,7 +232,7 @@ func TestAccessRequestRefusals(t *testing.T) {
 	outsider.Groups = []string{"sales"}
 	_, err = f.a.FileRequest(outsider, "orders:admin", "x", 0)
 	refused("requester outside the grant's groups", err, caapi.CodeGrantNotAllowed, "sales")
-	if got, _ := f.a.Requests.Get(r.ID); got.State != RequestPending {
+	if got, _, _ := f.a.Requests.Get(r.ID); got.State != RequestPending {
 		t.Fatalf("after refusals the request is %s", got.State)
 	}
 
@@ -266,7 +266,7 @@ func TestAccessRequestsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.a.Requests = reopened
-	if got, ok := reopened.Get(pending.ID); !ok || got.State != RequestPending {
+	if got, ok, _ := reopened.Get(pending.ID); !ok || got.State != RequestPending {
 		t.Errorf("pending request after reopening: %+v %v", got, ok)
 	}
 	if _, id := f.issue(t, alice()); id.RequestID != r.ID {
@@ -285,14 +285,14 @@ func TestAccessRequestUnrecordedStepNotTaken(t *testing.T) {
 		t.Fatalf("file with a failing recorder: %v", err)
 	}
 	f.rec.err = nil
-	if got := f.a.Requests.All(); len(got) != 1 || got[0].State != RequestPending {
+	if got, _ := f.a.Requests.All(); len(got) != 1 || got[0].State != RequestPending {
 		t.Errorf("in memory: %+v", got)
 	}
 	reopened, err := OpenRequestStore(f.path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := reopened.All(); len(got) != 1 || got[0].State != RequestPending {
+	if got, _ := reopened.All(); len(got) != 1 || got[0].State != RequestPending {
 		t.Errorf("on disk: %+v", got)
 	}
 }
@@ -361,10 +361,10 @@ func TestAPIAccessRequests(t *testing.T) {
 }
 
 // TestDecidedRequestsPruned: filing a request drops requests decided and
-// done with for more than requestHistory, and keeps the rest.
+// done with for more than RequestHistory, and keeps the rest.
 func TestDecidedRequestsPruned(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	old, recent := now.Add(-requestHistory-time.Hour), now.Add(-time.Hour)
+	old, recent := now.Add(-RequestHistory-time.Hour), now.Add(-time.Hour)
 	rs := []AccessRequest{
 		{ID: "approved-long-ago", State: RequestApproved, ExpiresAt: old},
 		{ID: "approved-recently", State: RequestApproved, ExpiresAt: recent},

@@ -30,8 +30,8 @@ func (api *API) serveAccessRequest(w http.ResponseWriter, r *http.Request) {
 	var ans caapi.AccessRequestResponse
 	switch claims.Action {
 	case caapi.ActionList:
-		ans.Requests = a.PendingFor(who)
-		if ans.Requests == nil {
+		ans.Requests, err = a.PendingFor(who)
+		if err == nil && ans.Requests == nil {
 			ans.Requests = []AccessRequest{}
 		}
 	case caapi.ActionFile:

@@ -29,8 +29,9 @@ type revocationDoc struct {
 }
 
 // RevocationList is the revocation list of a running gatehouse: the file
-// in data_dir, read again whenever it changes (Watch). It is safe for
-// concurrent use.
+// in data_dir, read again whenever it changes (Watch), or, with shared
+// state, the entries its watcher passes to Set. It is safe for concurrent
+// use.
 type RevocationList struct {
 	path string
 
@@ -52,13 +53,38 @@ func OpenRevocationList(path string) (*RevocationList, error) {
 	return l, nil
 }
 
-// Path is the list's file.
+// NewRevocationList is an empty list that is fed by Set (shared state),
+// not read from a file.
+func NewRevocationList() *RevocationList {
+	l := &RevocationList{}
+	l.index(nil)
+	return l
+}
+
+// Path is the list's file; "" for a list fed by Set.
 func (l *RevocationList) Path() string { return l.path }
+
+// Set replaces the entries with entries, the whole list as its store now
+// holds it, and reports whether it grew. A list only grows: entries that
+// are not more than those held are ignored, so that a store read that
+// raced a slower one cannot take a revocation back.
+func (l *RevocationList) Set(entries []Revocation) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(entries) <= len(l.entries) {
+		return false
+	}
+	l.index(slices.Clone(entries))
+	return true
+}
 
 // Reload reads the file again if it changed since it was last read, and
 // reports whether it did. On error the list keeps what it had: entries
 // are never dropped because a file could not be read.
 func (l *RevocationList) Reload() (bool, error) {
+	if l.path == "" {
+		return false, nil // fed by Set
+	}
 	info, err := os.Stat(l.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil // nothing revoked yet, or never: a list only grows
@@ -192,6 +218,23 @@ func (l *RevocationList) Watch(ctx context.Context, interval time.Duration, log 
 		}
 	}
 }
+
+// RevocationListFile is the RevocationWriter of state.store: file, the list
+// in data_dir that the server reads within a second.
+type RevocationListFile struct{ Path string }
+
+// Append adds rs to the file in order.
+func (f RevocationListFile) Append(rs ...Revocation) error {
+	for _, r := range rs {
+		if err := AppendRevocation(f.Path, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Where is the file's path.
+func (f RevocationListFile) Where() string { return f.Path }
 
 // AppendRevocation adds r to the list file at path, creating it if needed.
 // The file is locked against concurrent appends, and replaced atomically

@@ -33,6 +33,8 @@ type Config struct {
 	Vault *VaultConnection `yaml:"vault"`
 	// Console is the auditor's web console (`gatehouse console`).
 	Console ConsoleConfig `yaml:"console"`
+	// State is where the CA keeps what replicas share (state.go).
+	State StateConfig `yaml:"state"`
 }
 
 // SSHConfig configures the bastion's SSH listener.

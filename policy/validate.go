@@ -62,6 +62,7 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	c.Console.applyDefaults(c.Identity.OIDC)
+	c.State.applyDefaults()
 	def(&c.Recording.Store, "file")
 	def(&c.Recording.Dir, "recordings")
 	if c.Recording.FailClosed == nil {
@@ -112,6 +113,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateRules()...)
 	errs = append(errs, c.validateRecording()...)
 	errs = append(errs, c.Console.validate()...)
+	errs = append(errs, c.State.validate()...)
 	if len(errs) == 0 {
 		return nil
 	}

@@ -120,7 +120,7 @@ func runCASign(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // operatorAuthority is the CA as an operator's command uses it: the file
-// signer and a recording stream of its own.
+// signer, a recording stream of its own, and the state's issued record.
 func operatorAuthority(cfg *policy.Config) (*ca.Authority, func(), error) {
 	keys, err := loadKeys(context.Background(), cfg, slog.Default())
 	if err != nil {
@@ -134,8 +134,15 @@ func operatorAuthority(cfg *policy.Config) (*ca.Authority, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	a := &ca.Authority{UserCA: keys.userCA, HostCA: keys.hostCA, Policy: cfg, Record: stream}
-	return a, func() { stream.Close() }, nil
+	// With shared state the issuance is kept there too, for every
+	// replica's revocations by identity and KRL.
+	state, err := openState(context.Background(), cfg)
+	if err != nil {
+		stream.Close()
+		return nil, nil, err
+	}
+	a := &ca.Authority{UserCA: keys.userCA, HostCA: keys.hostCA, Policy: cfg, Record: stream, Issued: state.keep}
+	return a, func() { stream.Close(); state.close() }, nil
 }
 
 // operatorIdentity names who a `ca sign` certificate is for, and records

@@ -29,6 +29,10 @@ Server and operator:
   policy check [--config] F validate a configuration and explain what it grants
   revoke --config F (--serial N | --identity NAME | --key SHA256:…) [--reason TEXT]
                             revoke certificates: refused at once, live sessions end within 5s
+  state migrate --config F  apply the shared state database's migrations (state.store: postgres;
+                            serve applies them at start too)
+  state import --config F   copy data_dir's revocations.json, requests.json and the CA's issued
+                            certificates into the state database; idempotent, says what it added
 
 Engineer:
   login [--server URL]      sign in at the identity provider and get a short-lived certificate
@@ -94,6 +98,7 @@ func commands() map[string]command {
 		"approve":    {runApprove, "approve an access request"},
 		"deny":       {runDeny, "deny an access request"},
 		"revoke":     {runRevoke, "revoke certificates"},
+		"state":      {runState, "shared state database commands"},
 		"sessions":   {runSessions, "list recorded sessions"},
 		"verify":     {runVerify, "verify recordings"},
 		"evidence":   {runEvidence, "write the evidence bundle of a period"},

@@ -17,11 +17,6 @@ import (
 // revocation may take to end live sessions.
 const revocationPoll = time.Second
 
-// openRevocations reads the revocation list `gatehouse revoke` writes.
-func openRevocations(cfg *policy.Config) (*ca.RevocationList, error) {
-	return ca.OpenRevocationList(cfg.Path(ca.RevocationFile))
-}
-
 // caStreams is the CA's record in the recording directory, as
 // ca.IssuedIndex reads it.
 type caStreams struct{ store recorder.FileStore }
@@ -59,9 +54,9 @@ func (s caStreams) Issued(id string) ([]ca.IssuedEvent, error) {
 
 // watchRevocations reloads the list when it changes and ends the live
 // sessions it now covers, until ctx ends.
-func watchRevocations(ctx context.Context, revs *ca.RevocationList, bst *bastion.Server, log *slog.Logger) {
-	revs.Watch(ctx, revocationPoll, log, func() {
+func watchRevocations(ctx context.Context, state *caState, bst *bastion.Server, log *slog.Logger) {
+	state.watch(ctx, log, func() {
 		n := bst.EnforceRevocation()
-		log.Info("revocation list reloaded", "path", revs.Path(), "entries", len(revs.Entries()), "sessions_ended", n)
+		log.Info("revocation list reloaded", "from", state.writer.Where(), "entries", len(state.list.Entries()), "sessions_ended", n)
 	})
 }

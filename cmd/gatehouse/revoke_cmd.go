@@ -35,16 +35,22 @@ func runRevoke(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	issued, err := newIssuedIndex(cfg).All()
+	state, err := openState(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	listPath := cfg.Path(ca.RevocationFile)
+	defer state.close()
+	issued, err := state.issued.All()
+	if err != nil {
+		return err
+	}
+	listPath := state.writer.Where()
+	entries := append([]ca.Revocation{r}, ca.AgentKeyRevocations(r, issued)...)
+	if err := state.writer.Append(entries...); err != nil {
+		return err
+	}
 	var events []event.CertRevoked
-	for _, r := range append([]ca.Revocation{r}, ca.AgentKeyRevocations(r, issued)...) {
-		if err := ca.AppendRevocation(listPath, r); err != nil {
-			return err
-		}
+	for _, r := range entries {
 		events = append(events, r.Recorded(ca.MatchIssued(r, issued, r.RevokedAt)))
 	}
 	if err := recordRevocation(cfg, events); err != nil {

@@ -95,16 +95,14 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 		return fmt.Errorf("open the CA's recording: %w", err)
 	}
 	defer caStream.Close()
-	revs, err := openRevocations(cfg)
+	state, err := openState(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	requests, err := ca.OpenRequestStore(cfg.Path("requests.json"))
-	if err != nil {
-		return err
-	}
+	defer state.close()
+	revs := state.list
 	authority := &ca.Authority{UserCA: keys.userCA, HostCA: keys.hostCA, Policy: cfg, Record: caStream, IsRevoked: revs.IsRevoked,
-		Requests: requests}
+		Requests: state.requests, Issued: state.keep}
 
 	sshAddr, alias := publicSSHAddress(cfg), "gatehouse"
 	hostCert, err := authority.SignHostKey(keys.host.PublicKey(), hostPrincipals(cfg, alias, sshAddr), hostCertTTL)
@@ -121,7 +119,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 		SSHAddress:       sshAddr,
 		SSHHostAlias:     alias,
 		DevLogin:         opts.Dev != nil,
-	}, KRL: revs.KRLFunc(keys.userCA.PublicKey(), newIssuedIndex(cfg), nil),
+	}, KRL: revs.KRLFunc(keys.userCA.PublicKey(), state.issued, nil),
 		Limiter: sourcelimit.New(cfg.CA.MaxFailedRequestsPerMinute, maxPendingAPIRequests, nil)}
 	if err := addOIDC(ctx, cfg, api); err != nil {
 		return err
@@ -161,7 +159,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 		stopWatch()
 		watchers.Wait()
 	}()
-	watchers.Go(func() { watchRevocations(ctx, revs, bst, log) })
+	watchers.Go(func() { watchRevocations(ctx, state, bst, log) })
 	watchers.Go(func() { api.ReportThrottled(ctx) })
 	return runListeners(ctx, cfg, bst, handler, api.Info, opts)
 }
