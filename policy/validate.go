@@ -29,6 +29,7 @@ func (c *Config) applyDefaults() {
 	def(&c.SSH.HostKey, "host_ed25519")
 	defDur(&c.SSH.HandshakeTimeout, 30*time.Second)
 	defDur(&c.SSH.IdleTimeout, 30*time.Minute)
+	defDur(&c.SSH.DrainTimeout, DefaultDrainTimeout)
 	if c.SSH.ClockSkew == nil {
 		skew := Duration(time.Minute)
 		c.SSH.ClockSkew = &skew

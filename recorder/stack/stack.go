@@ -45,6 +45,11 @@ type Config struct {
 	// the spool (see KeepUploaded).
 	KeepUploaded time.Duration
 	CAMaxTTL     time.Duration
+	// OnCommit and OnUpload, if set, observe the journal's group commits
+	// and the uploader's passes (journal.Config.OnCommit,
+	// s3store.Uploader.OnUpload): metrics. Neither may block.
+	OnCommit func(records int, took time.Duration)
+	OnUpload func(err error)
 }
 
 // connectTimeout bounds connecting to the bucket at start.
@@ -74,7 +79,7 @@ func Open(cfg Config) (*Stack, error) {
 	if cfg.Discard {
 		return &Stack{Recorder: &recorder.Recorder{Store: recorder.Discard{}, Signer: cfg.Signer, Logger: log}}, nil
 	}
-	files, jl, err := recorder.OpenJournal(recorder.FileStore{Dir: cfg.Dir}, journal.Config{})
+	files, jl, err := recorder.OpenJournal(recorder.FileStore{Dir: cfg.Dir}, journal.Config{OnCommit: cfg.OnCommit})
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +113,16 @@ func (s *Stack) Close() error {
 	return s.journal.Close()
 }
 
+// Backlog is how many bytes of the spool wait for the bucket: 0 without
+// S3, where the spool is the store.
+func (s *Stack) Backlog() int64 {
+	if s.up == nil {
+		return 0
+	}
+	n, _ := s.up.Backlog()
+	return n
+}
+
 // recoverJournal completes the streams whose files lost lines the
 // journal had made durable (a crash of the machine); the streams left
 // open are then recovered like any other.
@@ -130,7 +145,7 @@ func connect(cfg Config, files recorder.FileStore, log *slog.Logger) (*s3store.U
 		return nil, fmt.Errorf("recording.s3: %w", err)
 	}
 	return &s3store.Uploader{Client: client, Spool: files, Logger: log, ChunkInterval: cfg.ChunkInterval,
-		KeepUploaded: KeepUploaded(cfg.KeepUploaded, cfg.CAMaxTTL)}, nil
+		KeepUploaded: KeepUploaded(cfg.KeepUploaded, cfg.CAMaxTTL), OnUpload: cfg.OnUpload}, nil
 }
 
 // recoverStreams closes, with manifests that say so, the streams a crash
