@@ -21,7 +21,9 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/syncbuf"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
+	"github.com/gatehouse-dev/gatehouse/recorder/s3store"
 )
 
 // opsDrainTimeout is ssh.drain_timeout in TestOps: short, so that the
@@ -364,4 +366,67 @@ func (p *livePsql) finish(t *testing.T, sql string) string {
 		t.Fatalf("psql still running after its session ended\n%s", p.stderr)
 	}
 	return p.stderr.String()
+}
+
+// TestOpsDrainUploads: with recordings going to S3, a session that ends
+// by itself during a drain lets serve exit 0 at once, without waiting
+// for ssh.drain_timeout, and by then every stream of the spool (the
+// session's, and the CA's, which closes last) is in the bucket and
+// verifies from it.
+func TestOpsDrainUploads(t *testing.T) {
+	requireTools(t, "ssh", "ssh-keygen")
+	m := testenv.StartMinIO(t)
+	opsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	w := newS3WorldWith(t, m, "drained", s3Extra{top: "ops:\n  listen: " + opsAddr})
+	opsURL := "http://" + opsAddr
+	exited := w.serve()
+	w.waitReady(exited)
+	mustContain(t, "ssh -W output", w.sshEcho(), "echo: hello through s3-recorded gatehouse")
+
+	// A session with no channel stays open until its client leaves.
+	idle := w.ssh(w.client("echo:direct"), "-N")
+	if err := idle.Start(); err != nil {
+		t.Fatal(err)
+	}
+	idleDone := make(chan error, 1)
+	go func() { idleDone <- idle.Wait() }()
+	t.Cleanup(func() { idle.Process.Kill(); <-idleDone })
+	waitMetric(t, opsURL, "gatehouse_sessions_active", nil, 1)
+
+	sent := time.Now()
+	if err := w.proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	within(t, time.Second, "/readyz to fail after SIGTERM", func() bool {
+		code, _ := getStatus(t, opsURL+"/readyz")
+		return code == http.StatusServiceUnavailable
+	})
+	idle.Process.Signal(os.Interrupt)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("gatehouse serve exited with %v after a drain, want 0\n%s", err, w.serverLog())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("gatehouse serve still running %v after SIGTERM, its only session gone\n%s", time.Since(sent), w.serverLog())
+	}
+
+	spool := filepath.Join(w.dataDir, "recordings")
+	for _, kind := range []string{recorder.KindSession, recorder.KindCA} {
+		manifests, _ := filepath.Glob(filepath.Join(spool, kind, "*.manifest.json"))
+		if len(manifests) == 0 {
+			t.Fatalf("no closed %s stream in the spool", kind)
+		}
+		for _, mf := range manifests {
+			if _, err := os.Stat(strings.TrimSuffix(mf, ".manifest.json") + s3store.UploadedSuffix); err != nil {
+				t.Errorf("%s: closed but not uploaded when serve exited", mf)
+			}
+		}
+	}
+	// verify reads the bucket: the spool is moved out of the way to prove it.
+	if err := os.Rename(spool, spool+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	got := w.run("verify", "--config", w.cfgPath, "--since", "1h")
+	mustContain(t, "verify --since from S3", got, " verified, 0 incomplete, 0 failed")
 }

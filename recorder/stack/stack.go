@@ -166,7 +166,9 @@ func recoverStreams(rec *recorder.Recorder, files recorder.FileStore, log *slog.
 }
 
 // Run uploads until ctx ends, then tries once more, for at most
-// drainTimeout, to upload what the last sessions left. Without S3 it
+// drainTimeout, to upload what the spool holds: what the last sessions
+// left, and the closed streams of other processes (`gatehouse ca sign`,
+// `revoke`) that Run's periodic rescan has not found yet. Without S3 it
 // returns at once.
 func (s *Stack) Run(ctx context.Context) {
 	if s.up == nil {
@@ -175,6 +177,9 @@ func (s *Stack) Run(ctx context.Context) {
 	s.up.Run(ctx)
 	drain, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
+	if _, err := s.up.Scan(); err != nil {
+		s.Logger.Error("recording spool: scan failed", "dir", s.up.Spool.Dir, "error", err)
+	}
 	if err := s.up.UploadPending(drain); err != nil {
 		s.Logger.Warn("recordings left in the spool at shutdown; they are uploaded at the next start", "error", err)
 	}
