@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gatehouse-dev/gatehouse/internal/syncbuf"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
@@ -84,6 +86,30 @@ func TestOps(t *testing.T) {
 	if got, want := value(after, "gatehouse_certificates_issued_total", nil), value(before, "gatehouse_certificates_issued_total", nil)+1; got != want {
 		t.Errorf("certificates issued: %v after a login, want %v", got, want)
 	}
+	// A request with a token the IdP never issued is refused, and counted.
+	refused := map[string]string{"code": "invalid_token"}
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, err := gossh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"public_key":%q}`, strings.TrimSpace(string(gossh.MarshalAuthorizedKey(sshPub))))
+	req, err := http.NewRequest(http.MethodPost, w.apiURL+"/v1/certificates", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer not-a-token")
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode < 400 {
+		t.Fatalf("a made-up token got a certificate: %s", resp.Status)
+	}
+	waitMetric(t, opsURL, "gatehouse_certificates_refused_total", refused, value(before, "gatehouse_certificates_refused_total", refused)+1)
+
 	deny := map[string]string{"decision": "deny"}
 	allow := map[string]string{"decision": "allow"}
 	if _, err := psql(t, port, "DELETE FROM customers"); err == nil {
