@@ -1,6 +1,11 @@
 package policy
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
 
 // OpsConfig configures the operations endpoint of `gatehouse serve`
 // (docs/operations.md): /metrics, /healthz and /readyz.
@@ -23,3 +28,14 @@ func (c OpsConfig) TLS() bool { return c.TLSCert != "" && c.TLSKey != "" }
 // DefaultDrainTimeout is ssh.drain_timeout's default: how long live
 // sessions may go on after SIGTERM before serve ends them.
 const DefaultDrainTimeout = 30 * time.Second
+
+func (c OpsConfig) validate() []error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); c.Listen != "" && err != nil {
+		errs = append(errs, fmt.Errorf("ops.listen: %q is not host:port", c.Listen))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("ops.tls_cert and ops.tls_key: set both or neither"))
+	}
+	return errs
+}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,5 +25,17 @@ func TestOpsAndDrainDefaults(t *testing.T) {
 	}
 	if c.SSH.DrainTimeout.D() != 3*time.Second || c.Ops.Listen != "0.0.0.0:9100" || !c.Ops.TLS() {
 		t.Errorf("parsed ssh.drain_timeout %v, ops %+v", c.SSH.DrainTimeout.D(), c.Ops)
+	}
+}
+
+func TestOpsValidation(t *testing.T) {
+	for _, tt := range []struct{ ops, want string }{
+		{"  listen: 9100\n", `ops.listen: "9100" is not host:port`},
+		{"  tls_cert: c.pem\n", "ops.tls_cert and ops.tls_key: set both or neither"},
+	} {
+		_, err := Parse([]byte("data_dir: /tmp/x\nops:\n" + tt.ops))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ops:\n%s: error %v, want %q", tt.ops, err, tt.want)
+		}
 	}
 }

@@ -113,6 +113,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateRules()...)
 	errs = append(errs, c.validateRecording()...)
 	errs = append(errs, c.Console.validate()...)
+	errs = append(errs, c.Ops.validate()...)
 	if len(errs) == 0 {
 		return nil
 	}
