@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/masking"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
 // Config is what a Server needs. Policy, UserCAKeys, HostSigner and
@@ -56,11 +57,19 @@ type Config struct {
 	// Masker masks the columns of roles with a masking policy (its hash
 	// mask is keyed). If nil, sessions of such roles are refused.
 	Masker *masking.Masker
+	// Statement is pgsession.Config.Statement: told of every database
+	// statement's outcome (metrics). May be nil.
+	Statement func(decision string, took time.Duration)
 	// Clock is used for certificate validity and session durations. If
 	// nil, time.Now is used.
 	Clock func() time.Time
 	// Logger receives structured logs. If nil, slog.Default() is used.
 	Logger *slog.Logger
+	// Recorded, if set, is told of every event a session records, once
+	// it is recorded: its type and payload (an event package type).
+	// It runs on the goroutine that recorded it, often the relay's, and
+	// must not block (metrics).
+	Recorded func(typ event.Type, data any)
 
 	// afterFunc runs f after d, like time.AfterFunc, and returns what
 	// stops it; the ending of sessions at their certificate's expiry
@@ -96,6 +105,11 @@ type Server struct {
 	// server of every connection (sshServer).
 	channelHandlers map[string]gliderssh.ChannelHandler
 	requestHandlers map[string]gliderssh.RequestHandler
+
+	// draining is closed by Drain; drainTimeout is ssh.drain_timeout.
+	draining     chan struct{}
+	drainOnce    sync.Once
+	drainTimeout time.Duration
 }
 
 // New checks cfg and prepares a Server.
@@ -109,6 +123,8 @@ func New(cfg Config) (*Server, error) {
 		log:              cfg.Logger,
 		handshakeTimeout: orDefault(timeouts.HandshakeTimeout.D(), defaultHandshakeTimeout),
 		idleTimeout:      orDefault(timeouts.IdleTimeout.D(), defaultIdleTimeout),
+		drainTimeout:     orDefault(timeouts.DrainTimeout.D(), policy.DefaultDrainTimeout),
+		draining:         make(chan struct{}),
 		certs: certChecker{
 			authorities: cfg.UserCAKeys,
 			skew:        clockSkew(timeouts),
@@ -122,7 +138,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	pg, err := pgsession.New(pgsession.Config{
 		Policy: cfg.Policy, Credentials: cfg.Credentials, Masker: cfg.Masker,
-		HandshakeTimeout: s.handshakeTimeout, Clock: cfg.Clock,
+		HandshakeTimeout: s.handshakeTimeout, Clock: cfg.Clock, Statement: cfg.Statement,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bastion: %w", err)
@@ -194,30 +210,59 @@ func orDefaultInt(n, def int) int {
 	return n
 }
 
-// Serve accepts connections on ln until ctx is done or ln fails. Then it
-// closes ln and every connection it accepted, waits until each has
-// recorded its end, and returns: nil after ctx is done, otherwise the
-// listener's error. Serve may be called for several listeners at once.
+// Serve accepts connections on ln until ctx is done, Drain is called or
+// ln fails. Then it closes ln; after Drain it lets the connections it
+// accepted run as Drain says, else it closes them at once. It waits until
+// each has recorded its end, and returns: nil after ctx is done or a
+// drain, otherwise the listener's error. Serve may be called for several
+// listeners at once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	conns := &connSet{}
-	var wg sync.WaitGroup
+	// background is Serve's own goroutines: the throttle reporter, and
+	// the one that closes ln when a drain begins.
+	var background sync.WaitGroup
 	reporting, stopReporting := context.WithCancel(ctx)
-	wg.Go(func() { s.reportThrottled(reporting) })
+	background.Go(func() { s.reportThrottled(reporting) })
+	background.Go(func() {
+		select {
+		case <-s.draining:
+			ln.Close()
+		case <-reporting.Done():
+		}
+	})
+	conns := &connSet{}
+	var sessions sync.WaitGroup
 	memory := newMemoryReturn()
-	err := s.accept(ctx, ln, conns, memory, &wg)
+	err := s.accept(ctx, ln, conns, memory, &sessions)
 	ln.Close()
 	stopReporting()
+	background.Wait()
+	var idle <-chan struct{}
+	if ctx.Err() == nil && s.isDraining() {
+		idle = waitChan(&sessions)
+		s.drainConns(conns, idle, ctx.Done())
+	}
 	closeAll(conns, errShutdown)
-	wg.Wait()
+	sessions.Wait()
+	if idle != nil {
+		<-idle
+	}
 	memory.stop()
 	s.pg.Wait()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || s.isDraining() {
 		s.log.Info("bastion stopped", "listen", ln.Addr().String())
 		return nil
 	}
 	return fmt.Errorf("bastion: accept: %w", err)
+}
+
+// waitChan is closed once wg's goroutines have ended; its own goroutine
+// ends then too (Serve waits for the channel before returning).
+func waitChan(wg *sync.WaitGroup) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() { wg.Wait(); close(ch) }()
+	return ch
 }
 
 // accept runs the accept loop. Connections are started here, with
@@ -231,7 +276,7 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, conns *connSet, me
 	for {
 		raw, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || s.isDraining() {
 				return nil
 			}
 			// Same policy as net/http: ride out temporary failures such

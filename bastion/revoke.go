@@ -49,7 +49,8 @@ func (cs *connState) revoke() {
 }
 
 // termination is why the bastion ends a session that the client and the
-// connection would otherwise keep: the event that records it, and the
+// connection would otherwise keep: the event that records it (none for a
+// drain: session.end's reason says it), and the
 // cause its channels end with (a PostgreSQL client reads its Message as a
 // FATAL error).
 type termination struct {
@@ -77,7 +78,9 @@ func (cs *connState) terminate(t termination) {
 		return
 	}
 	cs.log.Warn("ending the session", "event", t.event, "cause", t.cause.Message)
-	_ = cs.record(t.event, t.data)
+	if t.event != "" {
+		_ = cs.record(t.event, t.data)
+	}
 	cs.cancel(t.cause)
 	idle := make(chan struct{})
 	var waiter sync.WaitGroup

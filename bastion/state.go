@@ -133,6 +133,9 @@ func (cs *connState) emit(emit func(typ event.Type, data any) error, typ event.T
 		return err
 	}
 	cs.log.LogAttrs(context.Background(), level, string(typ), slog.Any("event", loggedEvent{data}))
+	if f := cs.srv.cfg.Recorded; f != nil {
+		f(typ, data)
+	}
 	return nil
 }
 

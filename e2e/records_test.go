@@ -72,14 +72,7 @@ func (w *world) newSessionEvents(t *testing.T, before map[string]bool) []recorde
 		sort.Strings(ids)
 		ended := len(ids) > 0
 		for _, id := range ids {
-			lines, err := w.store().Lines(recorder.KindSession, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			evs, err := recorder.VerifyChain(lines)
-			if err != nil {
-				t.Fatalf("session %s: %v", id, err)
-			}
+			evs := w.sessionEvents(t, id)
 			if len(evs) == 0 || evs[len(evs)-1].Type != "session.end" {
 				ended = false
 			}
@@ -93,6 +86,20 @@ func (w *world) newSessionEvents(t *testing.T, before map[string]bool) []recorde
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// sessionEvents reads a session's recording and checks its chain.
+func (w *world) sessionEvents(t *testing.T, id string) []recorder.Event {
+	t.Helper()
+	lines, err := w.store().Lines(recorder.KindSession, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := recorder.VerifyChain(lines)
+	if err != nil {
+		t.Fatalf("session %s: %v", id, err)
+	}
+	return evs
 }
 
 // findEvent returns the first event of a type whose payload contains all texts.

@@ -87,6 +87,11 @@ type world struct {
 	idp      *testenv.IdP
 	logPath  string
 	logSyncs atomic.Int64 // sentinels written by databaseSaw
+	// server is the running `gatehouse serve`; serverDone is closed when
+	// it has exited, with serverErr its exit status.
+	server     *exec.Cmd
+	serverDone chan struct{}
+	serverErr  error
 }
 
 func newWorld(t *testing.T) *world {
@@ -255,23 +260,24 @@ func (w *world) startServer() {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	done := make(chan struct{})
+	w.server, w.serverDone = cmd, done
+	go func() { w.serverErr = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
 		select {
-		case <-exited:
+		case <-done:
 		case <-time.After(15 * time.Second):
 			cmd.Process.Kill()
-			<-exited
+			<-done
 		}
 		logFile.Close()
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
-		case err := <-exited:
-			t.Fatalf("gatehouse serve exited: %v\n%s", err, w.serverLog())
+		case <-done:
+			t.Fatalf("gatehouse serve exited: %v\n%s", w.serverErr, w.serverLog())
 		default:
 		}
 		if apiUp(w.apiURL) && tcpUp(w.sshAddr) {

@@ -35,6 +35,9 @@ type Config struct {
 	Console ConsoleConfig `yaml:"console"`
 	// State is where the CA keeps what replicas share (state.go).
 	State StateConfig `yaml:"state"`
+	// Ops is the operations endpoint of `gatehouse serve` (metrics,
+	// liveness, readiness).
+	Ops OpsConfig `yaml:"ops"`
 }
 
 // SSHConfig configures the bastion's SSH listener.
@@ -62,6 +65,10 @@ type SSHConfig struct {
 	// MaxUnauthenticated bounds the connections, from all sources, that
 	// are open and not yet authenticated. Default 512.
 	MaxUnauthenticated int `yaml:"max_unauthenticated_connections"`
+	// DrainTimeout is how long live sessions may go on after SIGTERM
+	// (serve stops accepting at once) before they are ended with the
+	// reason "gatehouse: session ended: server draining". Default 30s.
+	DrainTimeout Duration `yaml:"drain_timeout"`
 }
 
 // MaxClockSkew bounds ssh.clock_skew: clocks further apart than this are

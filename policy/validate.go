@@ -29,6 +29,7 @@ func (c *Config) applyDefaults() {
 	def(&c.SSH.HostKey, "host_ed25519")
 	defDur(&c.SSH.HandshakeTimeout, 30*time.Second)
 	defDur(&c.SSH.IdleTimeout, 30*time.Minute)
+	defDur(&c.SSH.DrainTimeout, DefaultDrainTimeout)
 	if c.SSH.ClockSkew == nil {
 		skew := Duration(time.Minute)
 		c.SSH.ClockSkew = &skew
@@ -114,6 +115,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateRecording()...)
 	errs = append(errs, c.Console.validate()...)
 	errs = append(errs, c.State.validate()...)
+	errs = append(errs, c.Ops.validate()...)
 	if len(errs) == 0 {
 		return nil
 	}

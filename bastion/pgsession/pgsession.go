@@ -47,6 +47,11 @@ type Config struct {
 	// Clock is used for statement durations and the catalog's age. If
 	// nil, time.Now is used.
 	Clock func() time.Time
+	// Statement, if set, is told of every statement's outcome as it is
+	// recorded (db.statement): the decision ("allow", "deny") and how
+	// long it took. It runs on the relay's path and must not block
+	// (metrics).
+	Statement func(decision string, took time.Duration)
 }
 
 // Proxy serves the PostgreSQL sessions of every SSH connection: it owns

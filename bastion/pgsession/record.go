@@ -45,7 +45,9 @@ func (s *pgSession) observe(ev pgwire.StatementEvent) {
 	if rec.Decision == event.Deny {
 		level = slog.LevelWarn
 	}
-	_ = s.conn.RecordOutcome(event.TypeDBStatement, rec, level)
+	if s.conn.RecordOutcome(event.TypeDBStatement, rec, level) == nil && s.p.cfg.Statement != nil {
+		s.p.cfg.Statement(string(rec.Decision), ev.Duration)
+	}
 }
 
 // statementRecord is the record of a statement's outcome, within the

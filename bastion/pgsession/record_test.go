@@ -10,8 +10,10 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/bastion/pgwire"
 	"github.com/gatehouse-dev/gatehouse/policy/sqlkind"
@@ -242,7 +244,16 @@ func TestObserveRecordsOutcome(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			conn := &memConn{}
-			(&pgSession{conn: conn, channel: 4}).observe(tt.ev)
+			// Config.Statement hears of the outcome too (metrics).
+			var heard []string
+			p := &Proxy{cfg: Config{Statement: func(decision string, took time.Duration) {
+				heard = append(heard, fmt.Sprint(decision, " ", took))
+			}}}
+			tt.ev.Duration = 3 * time.Millisecond
+			(&pgSession{p: p, conn: conn, channel: 4}).observe(tt.ev)
+			if want := []string{string(tt.decision) + " 3ms"}; !slices.Equal(heard, want) {
+				t.Errorf("Config.Statement heard %q, want %q", heard, want)
+			}
 			if len(conn.events) != 1 {
 				t.Fatalf("recorded %d events, want 1", len(conn.events))
 			}

@@ -22,7 +22,11 @@ Usage: gatehouse COMMAND [flags]
 
 Server and operator:
   serve --config F          run the bastion (SSH) and the certificate API; GET /healthz on
-                            the API answers 503 with the reason while sessions cannot be recorded
+                            the API answers 503 with the reason while sessions cannot be recorded;
+                            /metrics, /healthz and /readyz on ops.listen (default 127.0.0.1:9100);
+                            SIGTERM drains: no new sessions, live ones end after ssh.drain_timeout
+                            (default 30s), exit 0; a second SIGTERM or SIGINT stops at once
+                            (docs/operations.md)
   dev [--data-dir D]        everything on this machine with embedded defaults (make run)
   ca init --config F        generate the user and host CA keys in data_dir (none with ca.signer.vault)
   ca sign --config F ...    mint a certificate without an IdP (recorded like any issuance)
@@ -109,7 +113,7 @@ func commands() map[string]command {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals(os.Args[1:])...)
 	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()
 	if err != nil && !errors.Is(err, errHelpShown) {
@@ -120,6 +124,16 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// stopSignals are the signals that end a command at once: SIGINT, and
+// SIGTERM for every command but serve, which drains on SIGTERM
+// (drainOnSIGTERM, docs/operations.md).
+func stopSignals(args []string) []os.Signal {
+	if len(args) > 0 && args[0] == "serve" {
+		return []os.Signal{os.Interrupt}
+	}
+	return []os.Signal{os.Interrupt, syscall.SIGTERM}
 }
 
 // exitError carries a specific exit status (2 for usage errors).

@@ -85,7 +85,8 @@ func recorderKey(cfg *policy.Config) (ed25519.PrivateKey, error) {
 // openServerRecorder is the recording side of `gatehouse serve`, from the
 // configuration (stack.Open does the assembly), saying in the log what
 // the operator chose that weakens the recordings.
-func openServerRecorder(cfg *policy.Config, log *slog.Logger) (*stack.Stack, error) {
+// Each of observe may set the stack's hooks (serve's metrics).
+func openServerRecorder(cfg *policy.Config, log *slog.Logger, observe ...func(*stack.Config)) (*stack.Stack, error) {
 	key, err := recorderKey(cfg)
 	if err != nil {
 		return nil, err
@@ -93,6 +94,9 @@ func openServerRecorder(cfg *policy.Config, log *slog.Logger) (*stack.Stack, err
 	r := cfg.Recording
 	sc := stack.Config{Dir: cfg.Path(r.Dir), Signer: key, Logger: log, FailOpen: !*r.FailClosed, SpoolMaxBytes: r.SpoolMaxBytes,
 		KeepUploaded: r.KeepUploaded(), CAMaxTTL: cfg.CA.MaxTTL.D()}
+	for _, o := range observe {
+		o(&sc)
+	}
 	switch r.Store {
 	case "discard":
 		// Validation let it through only with the acknowledgement; say so

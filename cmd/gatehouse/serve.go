@@ -17,6 +17,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/ca"
 	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/listen"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/policy/masking"
@@ -42,7 +44,9 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	return serve(ctx, cfg, serveOptions{Logger: logger})
+	ctx, drain, release := drainOnSIGTERM(ctx, logger)
+	defer release()
+	return serve(ctx, cfg, serveOptions{Logger: logger, Drain: drain})
 }
 
 type serveOptions struct {
@@ -50,6 +54,11 @@ type serveOptions struct {
 	Dev    ca.TokenVerifier // the dev login; only `gatehouse dev` sets it
 	// Ready is called once both listeners accept connections.
 	Ready func(info caapi.Info, apiURL string)
+	// Drain, once closed, drains the server (docs/operations.md): /readyz
+	// fails, the listeners stop accepting, live sessions run for up to
+	// ssh.drain_timeout and are then ended, and serve returns nil. nil:
+	// only ctx stops the server, at once.
+	Drain <-chan struct{}
 }
 
 // serve runs the bastion and the certificate API until ctx ends.
@@ -58,6 +67,16 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data_dir: %w", err)
 	}
+	// The operations endpoint is up first and stops last (deferred
+	// first): /healthz answers while serve starts, /readyz fails until
+	// the listeners are up and throughout a drain.
+	m := metrics.New()
+	endpoint := &ops.Endpoint{Gatherer: m.Registry()}
+	stopOps, err := opsServer(cfg, endpoint, log)
+	if err != nil {
+		return err
+	}
+	defer stopOps()
 	keys, err := loadKeys(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -72,10 +91,12 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 		return err
 	}
 	defer revokeLeases()
-	rec, err := openServerRecorder(cfg, log)
+	rec, err := openServerRecorder(cfg, log, recorderMetrics(m))
 	if err != nil {
 		return err
 	}
+	m.Spool(rec.Backlog)
+	endpoint.AddReadyCheck("recorder", func(context.Context) error { return rec.Health() })
 	// Uploads outlive the listeners, so that the last sessions' ends are
 	// uploaded too (run drains once more after stopUploads).
 	uploadCtx, stopUploads := context.WithCancel(context.Background())
@@ -101,7 +122,8 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	}
 	defer state.close()
 	revs := state.list
-	authority := &ca.Authority{UserCA: keys.userCA, HostCA: keys.hostCA, Policy: cfg, Record: caStream, IsRevoked: revs.IsRevoked,
+	stateGauges(m, state.requests, revs)
+	authority := &ca.Authority{UserCA: keys.userCA, HostCA: keys.hostCA, Policy: cfg, Record: countingRecorder{caStream, m}, IsRevoked: revs.IsRevoked,
 		Requests: state.requests, Issued: state.keep}
 
 	sshAddr, alias := publicSSHAddress(cfg), "gatehouse"
@@ -131,7 +153,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	bst, err := bastion.New(bastion.Config{
 		Policy: cfg, UserCAKeys: []gossh.PublicKey{keys.userCA.PublicKey()},
 		HostSigner: hostSigner, Recorder: rec.Recorder, Logger: log, IsRevoked: revs.IsRevoked,
-		Credentials: leases, Masker: masker,
+		Credentials: leases, Masker: masker, Recorded: sessionMetrics(m), Statement: m.Statement,
 	})
 	if err != nil {
 		return err
@@ -161,7 +183,15 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	}()
 	watchers.Go(func() { watchRevocations(ctx, state, bst, log) })
 	watchers.Go(func() { api.ReportThrottled(ctx) })
-	return runListeners(ctx, cfg, bst, handler, api.Info, opts)
+	return runListeners(ctx, cfg, servers{bst, handler, endpoint}, api.Info, opts)
+}
+
+// servers are what runListeners runs: the bastion, the certificate API's
+// handler, and the operations endpoint whose readiness they make.
+type servers struct {
+	bst *bastion.Server
+	api http.Handler
+	ops *ops.Endpoint
 }
 
 // maxPendingAPIRequests bounds the certificate API's requests (but GET
@@ -199,7 +229,7 @@ func httpHandler(api *ca.API, rec *recorder.Recorder, consolePub ...ed25519.Publ
 	return mux, nil
 }
 
-func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, handler http.Handler, info caapi.Info, opts serveOptions) error {
+func runListeners(ctx context.Context, cfg *policy.Config, srv servers, info caapi.Info, opts serveOptions) error {
 	apiLn, apiURL, err := listenAPI(cfg)
 	if err != nil {
 		return err
@@ -211,23 +241,34 @@ func runListeners(ctx context.Context, cfg *policy.Config, bst *bastion.Server, 
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: srv.api, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 2)
 	go func() { done <- serveHTTP(httpSrv, apiLn, cfg) }()
-	go func() { done <- bst.Serve(ctx, sshLn) }()
+	go func() { done <- srv.bst.Serve(ctx, sshLn) }()
 	opts.Logger.Info("gatehouse serving", "ssh", sshLn.Addr().String(), "api", apiURL)
+	srv.ops.Serving()
 	if opts.Ready != nil {
 		opts.Ready(info, apiURL)
 	}
 	var first error
-	pending := 2
+	pending, draining := 2, false
 	select {
 	case <-ctx.Done():
 	case first = <-done:
 		pending--
+	case <-opts.Drain:
+		draining = true
+		// Not ready from now on; the bastion takes no new connection and
+		// lets its sessions run out (bastion.Server.Drain), and the API
+		// stops accepting below. ctx still stops everything at once.
+		srv.ops.Drain()
+		srv.bst.Drain()
 	}
-	// Whichever way we got here, stop both servers and wait for both.
-	cancel(first)
+	// Whichever way we got here, stop both servers and wait for both:
+	// at once, but after a drain, which the bastion ends.
+	if !draining {
+		cancel(first)
+	}
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer stop()
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 // merely been told to.
 func TestServeAwaitsItsGoroutines(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := policy.Parse([]byte("data_dir: " + dir + "\nssh:\n  listen: 127.0.0.1:0\nca:\n  listen: 127.0.0.1:0\n"))
+	cfg, err := policy.Parse([]byte("data_dir: " + dir + "\nssh:\n  listen: 127.0.0.1:0\nca:\n  listen: 127.0.0.1:0\nops:\n  listen: 127.0.0.1:0\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +49,41 @@ func TestServeAwaitsItsGoroutines(t *testing.T) {
 		t.Fatalf("serve: %v", err)
 	}
 	// No wait: whatever serve waited for is gone by now.
-	for _, f := range []string{"main.watchRevocations", "ca.(*API).ReportThrottled"} {
+	for _, f := range []string{"main.watchRevocations", "ca.(*API).ReportThrottled", "main.opsServer.func1"} {
 		if g := goroutineRunning(f); g != "" {
 			t.Errorf("%s outlived serve:\n%s", f, g)
 		}
+	}
+}
+
+// TestDrainOnSIGTERM: the first SIGTERM starts a drain and leaves the
+// context alone; a second one cancels it (stop at once); release ends
+// the watcher.
+func TestDrainOnSIGTERM(t *testing.T) {
+	ctx, drain, release := drainOnSIGTERM(t.Context(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer release()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-drain:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no drain after SIGTERM")
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the first SIGTERM stopped serve instead of draining it")
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a second SIGTERM did not stop serve")
+	}
+	release()
+	if g := goroutineRunning("main.drainOnSIGTERM.func1"); g != "" {
+		t.Errorf("the signal watcher outlived release:\n%s", g)
 	}
 }
 

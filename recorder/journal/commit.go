@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 )
 
 // commitLoop is the committer: it commits whenever a waiter asks, and a
@@ -32,8 +33,12 @@ func (j *Journal) commit() {
 	j.mu.Unlock()
 
 	var err error
-	if !failed && (target > j.durableNow() || len(rolled) > 0) {
+	if before := j.durableNow(); !failed && (target > before || len(rolled) > 0) {
+		began := time.Now()
 		err = syncAll(rolled, cur)
+		if err == nil && j.onCommit != nil && target > before {
+			j.onCommit(int(target-before), time.Since(began))
+		}
 	}
 
 	j.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Config says where a journal lives and how it writes.
@@ -19,6 +20,11 @@ type Config struct {
 	// Create makes a new segment; nil means CreateSegment (zero-filled,
 	// synced with fdatasync). Tests count or fail syncs through it.
 	Create CreateFunc
+	// OnCommit, if set, is told of each group commit that made records
+	// durable: how many, and how long the sync took. It runs on the
+	// committer's goroutine, which every waiter waits for: it must not
+	// block (metrics).
+	OnCommit func(records int, took time.Duration)
 }
 
 // DefaultSegmentSize is the default Config.SegmentSize.
@@ -39,11 +45,12 @@ var ErrClosed = errors.New("journal: closed")
 // retried on Linux (the kernel may have dropped the dirty pages it
 // reported), so every waiter and every later Append gets it.
 type Journal struct {
-	dir    string
-	first  uint64 // the first segment of this run
-	size   int64
-	create CreateFunc
-	lock   *os.File // the directory, flocked while the journal is open
+	dir      string
+	first    uint64 // the first segment of this run
+	size     int64
+	create   CreateFunc
+	onCommit func(records int, took time.Duration)
+	lock     *os.File // the directory, flocked while the journal is open
 
 	mu     sync.Mutex
 	cur    *segment   // being written
@@ -98,7 +105,7 @@ func Open(cfg Config) (*Journal, error) {
 		lock.Close()
 		return nil, err
 	}
-	j := &Journal{dir: cfg.Dir, size: cfg.SegmentSize, create: cfg.Create, lock: lock,
+	j := &Journal{dir: cfg.Dir, size: cfg.SegmentSize, create: cfg.Create, onCommit: cfg.OnCommit, lock: lock,
 		next: make(chan struct{}), synced: map[streamKey]int64{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	j.prepared.L = &j.mu

@@ -172,6 +172,25 @@ func TestConcurrentAppendersShareSyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	const writers, each = 32, 10
+	appendConcurrently(t, j, writers, each, func(r Record) {
+		if !containsRecord(fs.durableRecords(fs.createdPaths()[0]), r) {
+			t.Errorf("Commit of %s returned before a sync covered it", r.Line)
+		}
+	})
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fs.syncCount(); n > writers*each/4 {
+		t.Errorf("%d syncs for %d commits of %d concurrent writers; group commit should share them", n, writers*each, writers)
+	} else {
+		t.Logf("%d syncs for %d commits", n, writers*each)
+	}
+}
+
+// appendConcurrently has writers goroutines each append and commit each
+// records of its own stream, calling committed after each commit.
+func appendConcurrently(t *testing.T, j *Journal, writers, each int, committed func(Record)) {
+	t.Helper()
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
@@ -185,21 +204,11 @@ func TestConcurrentAppendersShareSyncs(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if !containsRecord(fs.durableRecords(fs.createdPaths()[0]), r) {
-					t.Errorf("Commit of %s returned before a sync covered it", r.Line)
-				}
+				committed(r)
 			}
 		})
 	}
 	wg.Wait()
-	if err := j.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if n := fs.syncCount(); n > writers*each/4 {
-		t.Errorf("%d syncs for %d commits of %d concurrent writers; group commit should share them", n, writers*each, writers)
-	} else {
-		t.Logf("%d syncs for %d commits", n, writers*each)
-	}
 }
 
 func containsRecord(recs []Record, r Record) bool {
@@ -443,5 +452,39 @@ func TestCommitsGoOnWhileTheSpareIsMade(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("commit %d waited for the spare segment's zero-filling", i)
 		}
+	}
+}
+
+// TestOnCommitCountsEveryRecordOnce: the commits OnCommit reports add up
+// to every record made durable, each counted once, in no more reports
+// than there were syncs (one group commit, one report).
+func TestOnCommitCountsEveryRecordOnce(t *testing.T) {
+	fs := &memFS{delay: time.Millisecond}
+	var mu sync.Mutex
+	var reports, records int
+	j, err := Open(Config{Dir: t.TempDir(), Create: fs.create, SegmentSize: 64 << 10, OnCommit: func(n int, took time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if n <= 0 || took < 0 {
+			t.Errorf("OnCommit(%d, %v)", n, took)
+		}
+		reports++
+		records += n
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 8, 10
+	appendConcurrently(t, j, writers, each, func(Record) {})
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if records != writers*each {
+		t.Errorf("OnCommit reported %d records, want %d", records, writers*each)
+	}
+	if reports == 0 || reports > fs.syncCount() {
+		t.Errorf("%d reports for %d syncs", reports, fs.syncCount())
 	}
 }

@@ -63,6 +63,10 @@ type Uploader struct {
 	// Prune). A kind it does not name is never removed: nil keeps every
 	// stream, as the spool did before pruning existed.
 	KeepUploaded map[string]time.Duration
+	// OnUpload, if set, is told the outcome of each upload pass (nil:
+	// everything waiting went up). It runs on the uploading goroutine and
+	// must not block (metrics).
+	OnUpload func(err error)
 
 	mu      sync.Mutex
 	streams map[[2]string]*upStream // kind, id: streams with lines or a manifest to upload
@@ -237,6 +241,9 @@ func (u *Uploader) UploadPending(ctx context.Context) error {
 		if err := u.upload(ctx, st); err != nil && first == nil {
 			first = fmt.Errorf("s3store: upload %s/%s: %w", st.kind, st.id, err)
 		}
+	}
+	if u.OnUpload != nil {
+		u.OnUpload(first)
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()

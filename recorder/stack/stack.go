@@ -45,6 +45,11 @@ type Config struct {
 	// the spool (see KeepUploaded).
 	KeepUploaded time.Duration
 	CAMaxTTL     time.Duration
+	// OnCommit and OnUpload, if set, observe the journal's group commits
+	// and the uploader's passes (journal.Config.OnCommit,
+	// s3store.Uploader.OnUpload): metrics. Neither may block.
+	OnCommit func(records int, took time.Duration)
+	OnUpload func(err error)
 }
 
 // connectTimeout bounds connecting to the bucket at start.
@@ -74,7 +79,7 @@ func Open(cfg Config) (*Stack, error) {
 	if cfg.Discard {
 		return &Stack{Recorder: &recorder.Recorder{Store: recorder.Discard{}, Signer: cfg.Signer, Logger: log}}, nil
 	}
-	files, jl, err := recorder.OpenJournal(recorder.FileStore{Dir: cfg.Dir}, journal.Config{})
+	files, jl, err := recorder.OpenJournal(recorder.FileStore{Dir: cfg.Dir}, journal.Config{OnCommit: cfg.OnCommit})
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +113,16 @@ func (s *Stack) Close() error {
 	return s.journal.Close()
 }
 
+// Backlog is how many bytes of the spool wait for the bucket: 0 without
+// S3, where the spool is the store.
+func (s *Stack) Backlog() int64 {
+	if s.up == nil {
+		return 0
+	}
+	n, _ := s.up.Backlog()
+	return n
+}
+
 // recoverJournal completes the streams whose files lost lines the
 // journal had made durable (a crash of the machine); the streams left
 // open are then recovered like any other.
@@ -130,7 +145,7 @@ func connect(cfg Config, files recorder.FileStore, log *slog.Logger) (*s3store.U
 		return nil, fmt.Errorf("recording.s3: %w", err)
 	}
 	return &s3store.Uploader{Client: client, Spool: files, Logger: log, ChunkInterval: cfg.ChunkInterval,
-		KeepUploaded: KeepUploaded(cfg.KeepUploaded, cfg.CAMaxTTL)}, nil
+		KeepUploaded: KeepUploaded(cfg.KeepUploaded, cfg.CAMaxTTL), OnUpload: cfg.OnUpload}, nil
 }
 
 // recoverStreams closes, with manifests that say so, the streams a crash
@@ -151,7 +166,9 @@ func recoverStreams(rec *recorder.Recorder, files recorder.FileStore, log *slog.
 }
 
 // Run uploads until ctx ends, then tries once more, for at most
-// drainTimeout, to upload what the last sessions left. Without S3 it
+// drainTimeout, to upload what the spool holds: what the last sessions
+// left, and the closed streams of other processes (`gatehouse ca sign`,
+// `revoke`) that Run's periodic rescan has not found yet. Without S3 it
 // returns at once.
 func (s *Stack) Run(ctx context.Context) {
 	if s.up == nil {
@@ -160,6 +177,9 @@ func (s *Stack) Run(ctx context.Context) {
 	s.up.Run(ctx)
 	drain, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
+	if _, err := s.up.Scan(); err != nil {
+		s.Logger.Error("recording spool: scan failed", "dir", s.up.Spool.Dir, "error", err)
+	}
 	if err := s.up.UploadPending(drain); err != nil {
 		s.Logger.Warn("recordings left in the spool at shutdown; they are uploaded at the next start", "error", err)
 	}
