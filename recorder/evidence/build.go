@@ -107,6 +107,7 @@ func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 	files = append(files, tableFiles("statements", statementHeader, pops.statements)...)
 	files = append(files, tableFiles("denials", denialHeader, pops.denials)...)
 	files = append(files, tableFiles("verification", verificationHeader, pops.verification)...)
+	files = append(files, tableFiles("issuances", issuanceHeader, pops.issuances)...)
 	m := opts.manifest(files)
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -215,6 +216,9 @@ hash-chained, signed recordings by ` + "`gatehouse evidence`" + `:
   statements.csv/.jsonl    every SQL statement of those sessions: text, kinds, decision, rule, rows, masked columns, outcome
   denials.csv/.jsonl       denied statements, refused channels, failed authentications, refused certificates
   verification.csv/.jsonl  each session's verification: hash chain, signatures, completeness
+  issuances.csv/.jsonl     every certificate the CA issued or refused in the period: identity, login
+                           method, principals, serial, key, validity, the human vouching for an agent,
+                           the access request; a refusal's code and reason
   manifest.json            the source, the parameters as given, who produced the bundle and when, and for
                            every other file its row count and SHA-256
   manifest.sig             an SSH signature (SSHSIG, namespace gatehouse-evidence) of manifest.json by the

@@ -48,7 +48,7 @@ func TestBuildPopulations(t *testing.T) {
 	files := unzip(t, f.build(t, f.opts))
 	var m Manifest
 	mustUnmarshal(t, fileData(t, files, ManifestFile), &m)
-	want := map[string]int{"sessions": 3, "statements": 2, "denials": 4, "verification": 3}
+	want := map[string]int{"sessions": 3, "statements": 2, "denials": 4, "verification": 3, "issuances": 3}
 	for noun, rows := range want {
 		for _, ext := range []string{".csv", ".jsonl"} {
 			if got := manifestRows(m, noun+ext); got != rows {

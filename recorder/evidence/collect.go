@@ -31,12 +31,17 @@ type populations struct {
 	statements   []statementRow
 	denials      []denialRow
 	verification []verificationRow
+	issuances    []issuanceRow
 }
 
 // collect reads the sessions of scope from src, verifying each with
 // keys and the ledgers, and the certificate refusals of the CA streams. lag is as for
 // recorder.Filter.MayMatch.
 func collect(src Source, scope Scope, lag time.Duration, keys []ed25519.PublicKey) (*populations, error) {
+	ca, err := readCA(src, scope)
+	if err != nil {
+		return nil, err
+	}
 	listed, err := recorder.Summaries(src, recorder.Filter{Since: scope.From, Until: scope.To}, lag)
 	if err != nil {
 		return nil, fmt.Errorf("listing sessions: %w", err)
@@ -68,11 +73,12 @@ func collect(src Source, scope Scope, lag time.Duration, keys []ed25519.PublicKe
 			}
 		}
 	}
-	if err := p.addCertRefusals(src, scope); err != nil {
-		return nil, err
-	}
+	p.addIssuances(ca, scope)
+	slices.SortFunc(p.issuances, func(a, b issuanceRow) int {
+		return cmp.Or(byTime(a.Time, b.Time), cmp.Compare(a.Stream, b.Stream), cmp.Compare(a.Seq, b.Seq))
+	})
 	slices.SortFunc(p.denials, func(a, b denialRow) int {
-		return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.Stream, b.Stream), cmp.Compare(a.Seq, b.Seq))
+		return cmp.Or(byTime(a.Time, b.Time), cmp.Compare(a.Stream, b.Stream), cmp.Compare(a.Seq, b.Seq))
 	})
 	return p, nil
 }
@@ -122,45 +128,6 @@ func (p *populations) addSessionEvents(src Source, s recorder.Summary) error {
 			_ = ev.DecodeData(&a)
 			d.Reason, d.Detail = a.Reason, "method="+a.Method+" user="+a.User
 			p.denials = append(p.denials, d)
-		}
-	}
-	return nil
-}
-
-// addCertRefusals adds the cert.refused events of the period from every
-// CA stream that may hold some (one begun before To). A CA stream that
-// cannot be read, or whose chain is broken, fails the bundle: its
-// refusals could not all be listed.
-func (p *populations) addCertRefusals(src Source, scope Scope) error {
-	ids, err := src.List(recorder.KindCA)
-	if err != nil {
-		return fmt.Errorf("listing CA streams: %w", err)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		if t, ok := recorder.IDTime(id); ok && !scope.To.IsZero() && !t.Before(scope.To) {
-			continue
-		}
-		lines, err := src.Lines(recorder.KindCA, id)
-		if err != nil {
-			return fmt.Errorf("reading CA stream %s: %w", id, err)
-		}
-		events, err := recorder.VerifyChain(lines)
-		if err != nil {
-			return fmt.Errorf("CA stream %s (gatehouse verify --kind ca %s says more): %w", id, id, err)
-		}
-		for _, ev := range events {
-			if ev.Type != event.TypeCertRefused || !scope.inPeriod(ev.Time) {
-				continue
-			}
-			var c event.CertRefused
-			_ = ev.DecodeData(&c)
-			if !scope.matchesRefusal(c) {
-				continue
-			}
-			p.denials = append(p.denials, denialRow{Stream: recorder.KindCA + "/" + id, Seq: ev.Seq, Time: utc(ev.Time),
-				Type: string(ev.Type), Identity: refusedName(c.Identity), Reason: c.Code + ": " + c.Reason,
-				Detail: strings.Join(c.Grants, " ")})
 		}
 	}
 	return nil

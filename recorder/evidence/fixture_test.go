@@ -52,7 +52,13 @@ func newFixture(t testing.TB) *fixture {
 		ev(event.TypeAuthFailure, event.AuthFailure{Method: "publickey", User: "root", Reason: "not a certificate"}))
 	f.stream(t, recorder.KindCA, periodFrom.Add(time.Hour), true,
 		ev(event.TypeCertRefused, event.CertRefused{Identity: &event.Identity{Subject: "mallory", Email: "mallory@example.com"},
-			Reason: "no grant", Code: "grant_not_allowed", Grants: []string{"orders:admin"}}))
+			Reason: "no grant", Code: "grant_not_allowed", Grants: []string{"orders:admin"}}),
+		ev(event.TypeCertIssued, event.CertIssued{Source: "oidc", KeyID: "alice@example.com", Serial: 7, Principals: []string{"orders:ro"},
+			Identity: event.Identity{Subject: "alice", Email: "alice@example.com", Issuer: "https://idp", Serial: 7},
+			KeyFingerprint: "SHA256:alice", ValidAfter: periodFrom, ValidBefore: periodFrom.Add(8 * time.Hour)}),
+		ev(event.TypeCertIssued, event.CertIssued{Source: "agent", KeyID: "alice@example.com via agent:bot", Serial: 8,
+			Principals: []string{"orders:ro"}, Identity: event.Identity{Subject: "alice", Issuer: "https://idp", Agent: "bot",
+				DelegatedBy: "alice@example.com", DelegatedBySerial: 7, RequestID: "req-1", Serial: 8}, KeyFingerprint: "SHA256:bot"}))
 	f.opts = Options{Scope: Scope{From: periodFrom, To: periodTo}, Args: []string{"--from", "2026-11-26", "--to", "2026-11-26"},
 		Lag: time.Minute, Keys: []ed25519.PublicKey{pub}, Signer: key, Store: StoreInfo{Store: "file", Dir: f.src.Dir},
 		Version: "gatehouse test", Producer: "tester@host", Now: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}

@@ -155,3 +155,11 @@ func utc(t time.Time) string {
 	}
 	return t.UTC().Format(time.RFC3339Nano)
 }
+
+// byTime orders two times as utc writes them, chronologically (their
+// text does not sort so: RFC 3339 drops trailing zeros of the fraction).
+func byTime(a, b string) int {
+	ta, _ := time.Parse(time.RFC3339Nano, a)
+	tb, _ := time.Parse(time.RFC3339Nano, b)
+	return ta.Compare(tb)
+}

@@ -1,0 +1,56 @@
+package evidence
+
+import (
+	"fmt"
+	"testing"
+)
+
+// population is the rows of NOUN.jsonl in a built bundle.
+func population(t *testing.T, files []dataFile, noun string) []map[string]any {
+	t.Helper()
+	return jsonLines(t, fileData(t, files, noun+".jsonl"))
+}
+
+// rowWhere is the first row whose field key has the value want (as
+// fmt prints it), failing the test when none has.
+func rowWhere(t *testing.T, rows []map[string]any, key, want string) map[string]any {
+	t.Helper()
+	for _, r := range rows {
+		if fmt.Sprint(r[key]) == want {
+			return r
+		}
+	}
+	t.Fatalf("no row with %s=%s in %v", key, want, rows)
+	return nil
+}
+
+// expect compares the fields of a row with want, as fmt prints them.
+func expect(t *testing.T, what string, row map[string]any, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got := fmt.Sprint(row[k]); got != v {
+			t.Errorf("%s: %s is %q, want %q", what, k, got, v)
+		}
+	}
+}
+
+// TestBuildIssuances: every certificate issued and refused in the
+// period, with the login method, the vouching human of an agent and the
+// request it was issued under; a refusal with its code.
+func TestBuildIssuances(t *testing.T) {
+	f := newFixture(t)
+	rows := population(t, unzip(t, f.build(t, f.opts)), "issuances")
+	expect(t, "alice's certificate", rowWhere(t, rows, "serial", "7"), map[string]string{"outcome": "issued",
+		"identity": "alice@example.com", "login_method": "oidc", "issuer": "https://idp", "principals": "[orders:ro]",
+		"key_fingerprint": "SHA256:alice", "valid_before": "2026-11-26T08:00:00Z", "vouched_by": ""})
+	expect(t, "the agent's certificate", rowWhere(t, rows, "serial", "8"), map[string]string{"outcome": "issued",
+		"agent": "bot", "login_method": "agent", "vouched_by": "alice@example.com", "vouched_by_serial": "7", "request": "req-1"})
+	expect(t, "mallory's refusal", rowWhere(t, rows, "outcome", "refused"), map[string]string{"identity": "mallory@example.com",
+		"code": "grant_not_allowed", "reason": "no grant", "principals": "[orders:admin]", "serial": "0"})
+
+	opts := f.opts
+	opts.Scope.Identities = []string{"bot"}
+	if rows := population(t, unzip(t, f.build(t, opts)), "issuances"); len(rows) != 1 || rows[0]["agent"] != "bot" {
+		t.Errorf("--identity bot: issuances %v", rows)
+	}
+}
