@@ -98,7 +98,7 @@ func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 	if len(opts.Keys) == 0 || opts.Signer == nil {
 		return nil, fmt.Errorf("evidence: a recorder key to verify sessions with and one to sign the manifest are required")
 	}
-	pops, err := collect(src, opts.Scope, opts.Lag, opts.Keys)
+	pops, err := collect(src, opts)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: %w", err)
 	}
@@ -108,6 +108,7 @@ func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 	files = append(files, tableFiles("denials", denialHeader, pops.denials)...)
 	files = append(files, tableFiles("verification", verificationHeader, pops.verification)...)
 	files = append(files, tableFiles("issuances", issuanceHeader, pops.issuances)...)
+	files = append(files, tableFiles("requests", requestHeader, pops.requests)...)
 	m := opts.manifest(files)
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -219,6 +220,9 @@ hash-chained, signed recordings by ` + "`gatehouse evidence`" + `:
   issuances.csv/.jsonl     every certificate the CA issued or refused in the period: identity, login
                            method, principals, serial, key, validity, the human vouching for an agent,
                            the access request; a refusal's code and reason
+  requests.csv/.jsonl      every access request filed in the period: requester, justification, grant,
+                           who decided and when, its state at the period's end, used or never used and
+                           the sessions opened under it
   manifest.json            the source, the parameters as given, who produced the bundle and when, and for
                            every other file its row count and SHA-256
   manifest.sig             an SSH signature (SSHSIG, namespace gatehouse-evidence) of manifest.json by the

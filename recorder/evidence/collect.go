@@ -2,7 +2,6 @@ package evidence
 
 import (
 	"cmp"
-	"crypto/ed25519"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,12 +31,16 @@ type populations struct {
 	denials      []denialRow
 	verification []verificationRow
 	issuances    []issuanceRow
+	requests     []requestRow
+
+	inBundle []recorder.Summary // the readable sessions listed, in id order
 }
 
-// collect reads the sessions of scope from src, verifying each with
-// keys and the ledgers, and the certificate refusals of the CA streams. lag is as for
-// recorder.Filter.MayMatch.
-func collect(src Source, scope Scope, lag time.Duration, keys []ed25519.PublicKey) (*populations, error) {
+// collect reads the sessions of opts.Scope from src, verifying each with
+// opts.Keys and the ledgers, and the CA streams' events before the
+// period's end.
+func collect(src Source, opts Options) (*populations, error) {
+	scope, lag, keys := opts.Scope, opts.Lag, opts.Keys
 	ca, err := readCA(src, scope)
 	if err != nil {
 		return nil, err
@@ -62,6 +65,9 @@ func collect(src Source, scope Scope, lag time.Duration, keys []ed25519.PublicKe
 			continue
 		}
 		p.sessions = append(p.sessions, newSessionRow(s))
+		if s.Unreadable == nil {
+			p.inBundle = append(p.inBundle, s.Summary)
+		}
 		var verr error
 		if s.Unreadable == nil {
 			_, verr = recorder.VerifyStoredWith(src, ledgers, recorder.KindSession, s.ID, keys...)
@@ -74,6 +80,7 @@ func collect(src Source, scope Scope, lag time.Duration, keys []ed25519.PublicKe
 		}
 	}
 	p.addIssuances(ca, scope)
+	p.addRequests(ca, scope, settleAt(scope, opts.Now))
 	slices.SortFunc(p.issuances, func(a, b issuanceRow) int {
 		return cmp.Or(byTime(a.Time, b.Time), cmp.Compare(a.Stream, b.Stream), cmp.Compare(a.Seq, b.Seq))
 	})

@@ -54,15 +54,35 @@ func newFixture(t testing.TB) *fixture {
 		ev(event.TypeCertRefused, event.CertRefused{Identity: &event.Identity{Subject: "mallory", Email: "mallory@example.com"},
 			Reason: "no grant", Code: "grant_not_allowed", Grants: []string{"orders:admin"}}),
 		ev(event.TypeCertIssued, event.CertIssued{Source: "oidc", KeyID: "alice@example.com", Serial: 7, Principals: []string{"orders:ro"},
-			Identity: event.Identity{Subject: "alice", Email: "alice@example.com", Issuer: "https://idp", Serial: 7},
+			Identity:       event.Identity{Subject: "alice", Email: "alice@example.com", Issuer: "https://idp", Serial: 7},
 			KeyFingerprint: "SHA256:alice", ValidAfter: periodFrom, ValidBefore: periodFrom.Add(8 * time.Hour)}),
 		ev(event.TypeCertIssued, event.CertIssued{Source: "agent", KeyID: "alice@example.com via agent:bot", Serial: 8,
 			Principals: []string{"orders:ro"}, Identity: event.Identity{Subject: "alice", Issuer: "https://idp", Agent: "bot",
-				DelegatedBy: "alice@example.com", DelegatedBySerial: 7, RequestID: "req-1", Serial: 8}, KeyFingerprint: "SHA256:bot"}))
+				DelegatedBy: "alice@example.com", DelegatedBySerial: 7, RequestID: "req-1", Serial: 8}, KeyFingerprint: "SHA256:bot"}),
+		request(event.TypeRequestFiled, "req-used", "pending", "", 0),
+		request(event.TypeRequestApproved, "req-used", "approved", "bob@example.com", 30*time.Hour),
+		ev(event.TypeCertIssued, event.CertIssued{Source: "oidc", KeyID: "alice@example.com", Serial: 7,
+			Identity: event.Identity{Email: "alice@example.com", RequestID: "req-used", Serial: 7}}),
+		request(event.TypeRequestApproved, "req-lapsed", "approved", "bob@example.com", 3*time.Hour),
+		request(event.TypeRequestDenied, "req-denied", "denied", "bob@example.com", 0))
 	f.opts = Options{Scope: Scope{From: periodFrom, To: periodTo}, Args: []string{"--from", "2026-11-26", "--to", "2026-11-26"},
 		Lag: time.Minute, Keys: []ed25519.PublicKey{pub}, Signer: key, Store: StoreInfo{Store: "file", Dir: f.src.Dir},
 		Version: "gatehouse test", Producer: "tester@host", Now: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
 	return f
+}
+
+// request is a step of alice's access request id, decided by by and
+// expiring expires after the period's start.
+func request(typ event.Type, id, state, by string, expires time.Duration) emitted {
+	r := event.AccessRequest{ID: id, State: state, Requester: event.Identity{Subject: "alice", Email: "alice@example.com"},
+		Grant: "orders:rw", Reason: "=HYPERLINK(\"x\") ticket 42", FiledAt: periodFrom.Add(time.Hour), DecidedBy: by}
+	if by != "" {
+		r.DecidedAt = periodFrom.Add(2 * time.Hour)
+	}
+	if expires > 0 {
+		r.ExpiresAt = periodFrom.Add(expires)
+	}
+	return ev(typ, event.RequestStep{Request: r})
 }
 
 type emitted struct {

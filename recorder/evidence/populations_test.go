@@ -54,3 +54,33 @@ func TestBuildIssuances(t *testing.T) {
 		t.Errorf("--identity bot: issuances %v", rows)
 	}
 }
+
+// TestBuildRequests: each request filed in the period in its state at
+// the period's end: one approved and used (with the sessions under it),
+// one approved and expired unused, one denied.
+func TestBuildRequests(t *testing.T) {
+	f := newFixture(t)
+	rows := population(t, unzip(t, f.build(t, f.opts)), "requests")
+	if len(rows) != 3 {
+		t.Fatalf("requests %v", rows)
+	}
+	alice, bob := sessionOf(t, f, "alice@example.com"), sessionOf(t, f, "bob@example.com")
+	expect(t, "the used request", rowWhere(t, rows, "id", "req-used"), map[string]string{"state": "approved", "used": "true",
+		"decided_by": "bob@example.com", "requester": "alice@example.com", "grant": "orders:rw", "certificates": "[7]",
+		"sessions": "[" + alice + " " + bob + "]", "justification": `=HYPERLINK("x") ticket 42`})
+	expect(t, "the lapsed request", rowWhere(t, rows, "id", "req-lapsed"), map[string]string{"state": "expired", "used": "false",
+		"sessions": "[]", "expires": "2026-11-26T03:00:00Z"})
+	expect(t, "the denied request", rowWhere(t, rows, "id", "req-denied"), map[string]string{"state": "denied", "used": "false"})
+
+	opts := f.opts
+	opts.Scope.Targets = []string{"billing"}
+	if rows := population(t, unzip(t, f.build(t, opts)), "requests"); len(rows) != 0 {
+		t.Errorf("--target billing: requests for orders listed: %v", rows)
+	}
+}
+
+// sessionOf is the id of the fixture's session of identity in the period.
+func sessionOf(t *testing.T, f *fixture, identity string) string {
+	t.Helper()
+	return fmt.Sprint(rowWhere(t, population(t, unzip(t, f.build(t, f.opts)), "sessions"), "identity", identity)["session"])
+}
