@@ -109,6 +109,8 @@ func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 	files = append(files, tableFiles("verification", verificationHeader, pops.verification)...)
 	files = append(files, tableFiles("issuances", issuanceHeader, pops.issuances)...)
 	files = append(files, tableFiles("requests", requestHeader, pops.requests)...)
+	files = append(files, tableFiles("revocations", revocationHeader, pops.revocations)...)
+	files = append(files, tableFiles("exceptions", exceptionHeader, pops.exceptions)...)
 	m := opts.manifest(files)
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -223,6 +225,10 @@ hash-chained, signed recordings by ` + "`gatehouse evidence`" + `:
   requests.csv/.jsonl      every access request filed in the period: requester, justification, grant,
                            who decided and when, its state at the period's end, used or never used and
                            the sessions opened under it
+  revocations.csv/.jsonl   every revocation in the period: who revoked what and when, the certificates it
+                           matched, the sessions it ended (when, why) and any begun after it
+  exceptions.csv/.jsonl    what to look at first: sessions begun after a revocation of their certificate,
+                           sessions whose verification failed
   manifest.json            the source, the parameters as given, who produced the bundle and when, and for
                            every other file its row count and SHA-256
   manifest.sig             an SSH signature (SSHSIG, namespace gatehouse-evidence) of manifest.json by the

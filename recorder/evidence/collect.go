@@ -32,8 +32,11 @@ type populations struct {
 	verification []verificationRow
 	issuances    []issuanceRow
 	requests     []requestRow
+	revocations  []revocationRow
+	exceptions   []exceptionRow
 
-	inBundle []recorder.Summary // the readable sessions listed, in id order
+	inBundle    []recorder.Summary // the readable sessions listed, in id order
+	revokedEnds []revokedEnd       // the bundle's sessions the bastion ended on a revocation
 }
 
 // collect reads the sessions of opts.Scope from src, verifying each with
@@ -72,7 +75,11 @@ func collect(src Source, opts Options) (*populations, error) {
 		if s.Unreadable == nil {
 			_, verr = recorder.VerifyStoredWith(src, ledgers, recorder.KindSession, s.ID, keys...)
 		}
-		p.verification = append(p.verification, newVerificationRow(s, verr))
+		v := newVerificationRow(s, verr)
+		p.verification = append(p.verification, v)
+		if v.Result == "failed" {
+			p.exceptions = append(p.exceptions, exceptionRow{Kind: exFailed, Session: s.ID, Time: utc(s.Start), Detail: v.Error})
+		}
 		if s.Unreadable == nil {
 			if err := p.addSessionEvents(src, s.Summary); err != nil {
 				return nil, err
@@ -81,6 +88,8 @@ func collect(src Source, opts Options) (*populations, error) {
 	}
 	p.addIssuances(ca, scope)
 	p.addRequests(ca, scope, settleAt(scope, opts.Now))
+	p.addRevocations(ca, scope)
+	sortExceptions(p.exceptions)
 	slices.SortFunc(p.issuances, func(a, b issuanceRow) int {
 		return cmp.Or(byTime(a.Time, b.Time), cmp.Compare(a.Stream, b.Stream), cmp.Compare(a.Seq, b.Seq))
 	})
@@ -135,6 +144,10 @@ func (p *populations) addSessionEvents(src Source, s recorder.Summary) error {
 			_ = ev.DecodeData(&a)
 			d.Reason, d.Detail = a.Reason, "method="+a.Method+" user="+a.User
 			p.denials = append(p.denials, d)
+		case event.TypeSessionRevoked:
+			var r event.SessionRevoked
+			_ = ev.DecodeData(&r)
+			p.revokedEnds = append(p.revokedEnds, revokedEnd{session: s.ID, at: ev.Time, reason: r.Reason, serial: r.Serial, key: r.KeyFingerprint})
 		}
 	}
 	return nil

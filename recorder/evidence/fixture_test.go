@@ -21,7 +21,8 @@ var (
 
 // fixture is a recordings directory with, in the period: alice's closed
 // session (an allowed and masked statement, a denied one whose text is a
-// spreadsheet formula, a refused channel), bob's session left open, a
+// spreadsheet formula, a refused channel, ended when its certificate is
+// revoked), bob's session left open (begun after that revocation), a
 // connection that failed to authenticate, and a CA stream with a refused
 // certificate; and carol's session the day before.
 type fixture struct {
@@ -30,6 +31,10 @@ type fixture struct {
 	pub  ed25519.PublicKey
 	opts Options
 }
+
+// revokedAt is when serial 7 (alice's and bob's sessions) is revoked:
+// during alice's session (which the bastion ends), before bob's.
+var revokedAt = periodFrom.Add(9*time.Hour + 3*time.Second)
 
 const formulaText = "=cmd|' /C calc'!A0"
 
@@ -45,7 +50,8 @@ func newFixture(t testing.TB) *fixture {
 		ev(event.TypeChannelOpen, event.ChannelOpen{Channel: 1, Target: "orders", Roles: []string{"ro"}, Port: 5432}),
 		stmt("select email from users", event.Allow, "read", []string{"email: redact (pii)"}),
 		stmt(formulaText, event.Deny, "no-ddl", nil),
-		ev(event.TypeChannelRefused, event.ChannelRefused{Channel: 2, Type: "direct-tcpip", Host: "billing", Port: 5432, Reason: "no grant"}))
+		ev(event.TypeChannelRefused, event.ChannelRefused{Channel: 2, Type: "direct-tcpip", Host: "billing", Port: 5432, Reason: "no grant"}),
+		ev(event.TypeSessionRevoked, event.SessionRevoked{Reason: "certificate revoked", KeyFacts: event.KeyFacts{Serial: 7}}))
 	f.session(t, periodFrom.Add(10*time.Hour), false, auth("bob@example.com"),
 		ev(event.TypeChannelOpen, event.ChannelOpen{Channel: 1, Target: "billing", Port: 5432}))
 	f.session(t, periodFrom.Add(11*time.Hour), true,
@@ -64,7 +70,9 @@ func newFixture(t testing.TB) *fixture {
 		ev(event.TypeCertIssued, event.CertIssued{Source: "oidc", KeyID: "alice@example.com", Serial: 7,
 			Identity: event.Identity{Email: "alice@example.com", RequestID: "req-used", Serial: 7}}),
 		request(event.TypeRequestApproved, "req-lapsed", "approved", "bob@example.com", 3*time.Hour),
-		request(event.TypeRequestDenied, "req-denied", "denied", "bob@example.com", 0))
+		request(event.TypeRequestDenied, "req-denied", "denied", "bob@example.com", 0),
+		ev(event.TypeCertRevoked, event.CertRevoked{Revocation: event.Revocation{Serial: 7, Reason: "laptop lost", By: "ops",
+			RevokedAt: revokedAt}, Matched: []event.RevokedCertificate{{Serial: 7, KeyID: "alice@example.com"}}}))
 	f.opts = Options{Scope: Scope{From: periodFrom, To: periodTo}, Args: []string{"--from", "2026-11-26", "--to", "2026-11-26"},
 		Lag: time.Minute, Keys: []ed25519.PublicKey{pub}, Signer: key, Store: StoreInfo{Store: "file", Dir: f.src.Dir},
 		Version: "gatehouse test", Producer: "tester@host", Now: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}

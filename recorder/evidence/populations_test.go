@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -65,7 +66,8 @@ func TestBuildRequests(t *testing.T) {
 		t.Fatalf("requests %v", rows)
 	}
 	alice, bob := sessionOf(t, f, "alice@example.com"), sessionOf(t, f, "bob@example.com")
-	expect(t, "the used request", rowWhere(t, rows, "id", "req-used"), map[string]string{"state": "approved", "used": "true",
+	// Approved, used, then revoked with alice's certificate.
+	expect(t, "the used request", rowWhere(t, rows, "id", "req-used"), map[string]string{"state": "revoked", "used": "true",
 		"decided_by": "bob@example.com", "requester": "alice@example.com", "grant": "orders:rw", "certificates": "[7]",
 		"sessions": "[" + alice + " " + bob + "]", "justification": `=HYPERLINK("x") ticket 42`})
 	expect(t, "the lapsed request", rowWhere(t, rows, "id", "req-lapsed"), map[string]string{"state": "expired", "used": "false",
@@ -83,4 +85,36 @@ func TestBuildRequests(t *testing.T) {
 func sessionOf(t *testing.T, f *fixture, identity string) string {
 	t.Helper()
 	return fmt.Sprint(rowWhere(t, population(t, unzip(t, f.build(t, f.opts)), "sessions"), "identity", identity)["session"])
+}
+
+// TestBuildRevocations: a revocation with who made it, the session it
+// ended and the session begun after it, which is also an exception.
+func TestBuildRevocations(t *testing.T) {
+	f := newFixture(t)
+	files := unzip(t, f.build(t, f.opts))
+	alice, bob := sessionOf(t, f, "alice@example.com"), sessionOf(t, f, "bob@example.com")
+	rows := population(t, files, "revocations")
+	if len(rows) != 1 {
+		t.Fatalf("revocations %v", rows)
+	}
+	expect(t, "the revocation", rows[0], map[string]string{"by": "ops", "what": "serial 7", "reason": "laptop lost",
+		"revoked_at": "2026-11-26T09:00:03Z", "matched": "[7]", "sessions_after": "[" + bob + "]"})
+	if ended := fmt.Sprint(rows[0]["sessions_ended"]); !strings.HasPrefix(ended, "["+alice+" at 2026-11-26T09:00:") ||
+		!strings.HasSuffix(ended, ": certificate revoked]") {
+		t.Errorf("sessions ended %s, want alice's", ended)
+	}
+	ex := population(t, files, "exceptions")
+	if len(ex) != 1 {
+		t.Fatalf("exceptions %v", ex)
+	}
+	expect(t, "the exception", ex[0], map[string]string{"kind": "activity after revocation", "session": bob})
+	if d := fmt.Sprint(ex[0]["detail"]); !strings.Contains(d, "serial 7 was revoked at 2026-11-26T09:00:03Z") {
+		t.Errorf("exception detail %q", d)
+	}
+
+	opts := f.opts
+	opts.Scope.Identities = []string{"carol@example.com"}
+	if rows := population(t, unzip(t, f.build(t, opts)), "revocations"); len(rows) != 0 {
+		t.Errorf("--identity carol: revocations %v", rows)
+	}
 }
