@@ -111,6 +111,7 @@ func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 	files = append(files, tableFiles("requests", requestHeader, pops.requests)...)
 	files = append(files, tableFiles("revocations", revocationHeader, pops.revocations)...)
 	files = append(files, tableFiles("exceptions", exceptionHeader, pops.exceptions)...)
+	files = append(files, tableFiles("exposure", exposureHeader, exposureRows(pops.exposure.Rows()))...)
 	m := opts.manifest(files)
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -229,6 +230,8 @@ hash-chained, signed recordings by ` + "`gatehouse evidence`" + `:
                            matched, the sessions it ended (when, why) and any begun after it
   exceptions.csv/.jsonl    what to look at first: sessions begun after a revocation of their certificate,
                            sessions whose verification failed
+  exposure.csv/.jsonl      each masked column with the statements and values (rows) masked, then every
+                           statement a masking rule refused (probes under deny_probing, ...)
   manifest.json            the source, the parameters as given, who produced the bundle and when, and for
                            every other file its row count and SHA-256
   manifest.sig             an SSH signature (SSHSIG, namespace gatehouse-evidence) of manifest.json by the

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/audit"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -35,6 +36,7 @@ type populations struct {
 	revocations  []revocationRow
 	exceptions   []exceptionRow
 
+	exposure    audit.Exposure
 	inBundle    []recorder.Summary // the readable sessions listed, in id order
 	revokedEnds []revokedEnd       // the bundle's sessions the bastion ended on a revocation
 }
@@ -130,6 +132,8 @@ func (p *populations) addSessionEvents(src Source, s recorder.Summary) error {
 			p.statements = append(p.statements, statementRow{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
 				Target: targets[st.Channel], Channel: st.Channel, Text: st.Text, Kinds: orEmpty(st.Kinds), Decision: string(st.Decision),
 				Rule: st.Rule, Outcome: st.Outcome, Rows: st.Rows, Error: st.Error, Masked: orEmpty(st.Masked)})
+			p.exposure.Add(audit.ExposureStatement{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
+				Target: targets[st.Channel], Masked: st.Masked, Rows: st.Rows, Decision: string(st.Decision), Rule: st.Rule, Text: st.Text})
 			if !st.Decision.Allowed() {
 				d.Reason, d.Detail = st.Rule, st.Text
 				p.denials = append(p.denials, d)

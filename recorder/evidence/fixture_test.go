@@ -53,7 +53,8 @@ func newFixture(t testing.TB) *fixture {
 		ev(event.TypeChannelRefused, event.ChannelRefused{Channel: 2, Type: "direct-tcpip", Host: "billing", Port: 5432, Reason: "no grant"}),
 		ev(event.TypeSessionRevoked, event.SessionRevoked{Reason: "certificate revoked", KeyFacts: event.KeyFacts{Serial: 7}}))
 	f.session(t, periodFrom.Add(10*time.Hour), false, auth("bob@example.com"),
-		ev(event.TypeChannelOpen, event.ChannelOpen{Channel: 1, Target: "billing", Port: 5432}))
+		ev(event.TypeChannelOpen, event.ChannelOpen{Channel: 1, Target: "billing", Port: 5432}),
+		stmt("select * from cards where pan like '4%'", event.Deny, "masking.deny_probing", nil))
 	f.session(t, periodFrom.Add(11*time.Hour), true,
 		ev(event.TypeAuthFailure, event.AuthFailure{Method: "publickey", User: "root", Reason: "not a certificate"}))
 	f.stream(t, recorder.KindCA, periodFrom.Add(time.Hour), true,

@@ -118,3 +118,17 @@ func TestBuildRevocations(t *testing.T) {
 		t.Errorf("--identity carol: revocations %v", rows)
 	}
 }
+
+// TestBuildExposure: the masked column with its statements and values,
+// then the probe a masking rule refused.
+func TestBuildExposure(t *testing.T) {
+	f := newFixture(t)
+	rows := population(t, unzip(t, f.build(t, f.opts)), "exposure")
+	if len(rows) != 2 {
+		t.Fatalf("exposure %v", rows)
+	}
+	expect(t, "the masked column", rows[0], map[string]string{"kind": "masked", "target": "orders", "column": "pii",
+		"function": "redact", "statements": "1", "values": "1", "identities": "alice@example.com"})
+	expect(t, "the refused probe", rows[1], map[string]string{"kind": "refused", "target": "billing", "rule": "masking.deny_probing",
+		"identity": "bob@example.com", "text": "select * from cards where pan like '4%'"})
+}
