@@ -112,6 +112,7 @@ func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 	files = append(files, tableFiles("revocations", revocationHeader, pops.revocations)...)
 	files = append(files, tableFiles("exceptions", exceptionHeader, pops.exceptions)...)
 	files = append(files, tableFiles("exposure", exposureHeader, exposureRows(pops.exposure.Rows()))...)
+	files = append(files, tableFiles("activity", activityHeader, pops.activity)...)
 	m := opts.manifest(files)
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -232,6 +233,8 @@ hash-chained, signed recordings by ` + "`gatehouse evidence`" + `:
                            sessions whose verification failed
   exposure.csv/.jsonl      each masked column with the statements and values (rows) masked, then every
                            statement a masking rule refused (probes under deny_probing, ...)
+  activity.csv/.jsonl      what auditors did in the console in the period: logins, pages viewed, exports,
+                           links minted and used, refusals
   manifest.json            the source, the parameters as given, who produced the bundle and when, and for
                            every other file its row count and SHA-256
   manifest.sig             an SSH signature (SSHSIG, namespace gatehouse-evidence) of manifest.json by the

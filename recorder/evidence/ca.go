@@ -10,15 +10,15 @@ import (
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
-// readCA is every event of the CA's streams recorded before the period's
-// end, in stream and seq order, each Stream set to "ca/ID" as the
-// populations name it. A CA stream that cannot be read, or whose chain
-// is broken, fails the bundle: its issuances, refusals, requests and
-// revocations could not all be listed.
-func readCA(src Source, scope Scope) ([]recorder.Event, error) {
-	ids, err := src.List(recorder.KindCA)
+// readStreams is every event of the streams of kind (the CA's, the
+// console's) recorded before the period's end, in stream and seq order,
+// each Stream set to "KIND/ID" as the populations name it. A stream that
+// cannot be read, or whose chain is broken, fails the bundle: what it
+// holds could not all be listed.
+func readStreams(src Source, kind string, scope Scope) ([]recorder.Event, error) {
+	ids, err := src.List(kind)
 	if err != nil {
-		return nil, fmt.Errorf("listing CA streams: %w", err)
+		return nil, fmt.Errorf("listing %s streams: %w", kind, err)
 	}
 	slices.Sort(ids)
 	var out []recorder.Event
@@ -26,17 +26,17 @@ func readCA(src Source, scope Scope) ([]recorder.Event, error) {
 		if t, ok := recorder.IDTime(id); ok && !scope.To.IsZero() && !t.Before(scope.To) {
 			continue
 		}
-		lines, err := src.Lines(recorder.KindCA, id)
+		lines, err := src.Lines(kind, id)
 		if err != nil {
-			return nil, fmt.Errorf("reading CA stream %s: %w", id, err)
+			return nil, fmt.Errorf("reading %s stream %s: %w", kind, id, err)
 		}
 		events, err := recorder.VerifyChain(lines)
 		if err != nil {
-			return nil, fmt.Errorf("CA stream %s (gatehouse verify --kind ca %s says more): %w", id, id, err)
+			return nil, fmt.Errorf("%s stream %s (gatehouse verify --kind %s %s says more): %w", kind, id, kind, id, err)
 		}
 		for _, ev := range events {
 			if scope.To.IsZero() || ev.Time.Before(scope.To) {
-				ev.Stream = recorder.KindCA + "/" + id
+				ev.Stream = kind + "/" + id
 				out = append(out, ev)
 			}
 		}

@@ -35,6 +35,7 @@ type populations struct {
 	requests     []requestRow
 	revocations  []revocationRow
 	exceptions   []exceptionRow
+	activity     []activityRow
 
 	exposure    audit.Exposure
 	inBundle    []recorder.Summary // the readable sessions listed, in id order
@@ -46,7 +47,11 @@ type populations struct {
 // period's end.
 func collect(src Source, opts Options) (*populations, error) {
 	scope, lag, keys := opts.Scope, opts.Lag, opts.Keys
-	ca, err := readCA(src, scope)
+	ca, err := readStreams(src, recorder.KindCA, scope)
+	if err != nil {
+		return nil, err
+	}
+	console, err := readStreams(src, recorder.KindConsole, scope)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +97,7 @@ func collect(src Source, opts Options) (*populations, error) {
 	p.addRequests(ca, scope, settleAt(scope, opts.Now))
 	p.addRevocations(ca, scope)
 	sortExceptions(p.exceptions)
+	p.addActivity(console, scope)
 	slices.SortFunc(p.issuances, func(a, b issuanceRow) int {
 		return cmp.Or(byTime(a.Time, b.Time), cmp.Compare(a.Stream, b.Stream), cmp.Compare(a.Seq, b.Seq))
 	})

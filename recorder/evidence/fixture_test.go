@@ -74,6 +74,12 @@ func newFixture(t testing.TB) *fixture {
 		request(event.TypeRequestDenied, "req-denied", "denied", "bob@example.com", 0),
 		ev(event.TypeCertRevoked, event.CertRevoked{Revocation: event.Revocation{Serial: 7, Reason: "laptop lost", By: "ops",
 			RevokedAt: revokedAt}, Matched: []event.RevokedCertificate{{Serial: 7, KeyID: "alice@example.com"}}}))
+	erin := event.Auditor{Issuer: "https://idp", Subject: "erin", Email: "erin@audit.example"}
+	f.stream(t, recorder.KindConsole, periodFrom.Add(12*time.Hour), true,
+		ev(event.TypeConsoleLogin, event.ConsoleLogin{Auditor: erin, ClientAddr: "198.51.100.7:4000"}),
+		ev(event.TypeConsoleView, event.ConsoleView{Auditor: erin, Path: "/sessions", Filters: map[string]string{"identity": "=alice"}, Rows: 3}))
+	f.stream(t, recorder.KindConsole, periodTo.Add(time.Hour), true,
+		ev(event.TypeConsoleLogin, event.ConsoleLogin{Auditor: erin, ClientAddr: "198.51.100.7:4000"}))
 	f.opts = Options{Scope: Scope{From: periodFrom, To: periodTo}, Args: []string{"--from", "2026-11-26", "--to", "2026-11-26"},
 		Lag: time.Minute, Keys: []ed25519.PublicKey{pub}, Signer: key, Store: StoreInfo{Store: "file", Dir: f.src.Dir},
 		Version: "gatehouse test", Producer: "tester@host", Now: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}

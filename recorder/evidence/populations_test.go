@@ -132,3 +132,20 @@ func TestBuildExposure(t *testing.T) {
 	expect(t, "the refused probe", rows[1], map[string]string{"kind": "refused", "target": "billing", "rule": "masking.deny_probing",
 		"identity": "bob@example.com", "text": "select * from cards where pan like '4%'"})
 }
+
+// TestBuildActivity: the console's events of the period, not those
+// after it; an auditor's filter text is formula-safe in the CSV.
+func TestBuildActivity(t *testing.T) {
+	f := newFixture(t)
+	files := unzip(t, f.build(t, f.opts))
+	rows := population(t, files, "activity")
+	if len(rows) != 2 {
+		t.Fatalf("activity %v", rows)
+	}
+	expect(t, "the login", rows[0], map[string]string{"kind": "login", "auditor": "erin@audit.example (erin at https://idp)",
+		"what": "from 198.51.100.7:4000"})
+	expect(t, "the view", rows[1], map[string]string{"kind": "view", "what": `/sessions identity="=alice"; 3 rows`})
+	if !strings.HasPrefix(fmt.Sprint(rows[0]["stream"]), "console/") {
+		t.Errorf("stream %v", rows[0]["stream"])
+	}
+}
