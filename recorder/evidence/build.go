@@ -113,6 +113,7 @@ func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 	files = append(files, tableFiles("exceptions", exceptionHeader, pops.exceptions)...)
 	files = append(files, tableFiles("exposure", exposureHeader, exposureRows(pops.exposure.Rows()))...)
 	files = append(files, tableFiles("activity", activityHeader, pops.activity)...)
+	files = append(files, tableFiles("completeness", completenessHeader, pops.completeness)...)
 	m := opts.manifest(files)
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -235,6 +236,8 @@ hash-chained, signed recordings by ` + "`gatehouse evidence`" + `:
                            statement a masking rule refused (probes under deny_probing, ...)
   activity.csv/.jsonl      what auditors did in the console in the period: logins, pages viewed, exports,
                            links minted and used, refusals
+  completeness.csv/.jsonl  the period's sessions counted by the store, their manifests, the ledgers and
+                           this bundle; every session that makes them differ is in exceptions.csv
   manifest.json            the source, the parameters as given, who produced the bundle and when, and for
                            every other file its row count and SHA-256
   manifest.sig             an SSH signature (SSHSIG, namespace gatehouse-evidence) of manifest.json by the

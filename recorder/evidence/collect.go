@@ -36,6 +36,7 @@ type populations struct {
 	revocations  []revocationRow
 	exceptions   []exceptionRow
 	activity     []activityRow
+	completeness []completenessRow
 
 	exposure    audit.Exposure
 	inBundle    []recorder.Summary // the readable sessions listed, in id order
@@ -67,6 +68,10 @@ func collect(src Source, opts Options) (*populations, error) {
 		return nil, fmt.Errorf("reading the ledgers: %w", err)
 	}
 	slices.SortFunc(listed, func(a, b recorder.Listed) int { return cmp.Compare(a.ID, b.ID) })
+	c, err := takeCensus(src, listed, ledgers)
+	if err != nil {
+		return nil, err
+	}
 	p := &populations{}
 	for _, s := range listed {
 		// An unreadable session is kept whatever the scope says: it
@@ -74,7 +79,10 @@ func collect(src Source, opts Options) (*populations, error) {
 		if s.Unreadable == nil && !scope.matches(s.Summary) {
 			continue
 		}
-		p.sessions = append(p.sessions, newSessionRow(s))
+		p.sessions = append(p.sessions, newSessionRow(s, scope.To))
+		if s.Unreadable == nil && !s.End.IsZero() && !c.hasManifest[s.ID] {
+			p.exceptions = append(p.exceptions, noManifest(s))
+		}
 		if s.Unreadable == nil {
 			p.inBundle = append(p.inBundle, s.Summary)
 		}
@@ -96,6 +104,7 @@ func collect(src Source, opts Options) (*populations, error) {
 	p.addIssuances(ca, scope)
 	p.addRequests(ca, scope, settleAt(scope, opts.Now))
 	p.addRevocations(ca, scope)
+	p.reconcile(c, scope)
 	sortExceptions(p.exceptions)
 	p.addActivity(console, scope)
 	slices.SortFunc(p.issuances, func(a, b issuanceRow) int {

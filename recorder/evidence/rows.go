@@ -19,6 +19,7 @@ type sessionRow struct {
 	Start          string   `json:"start"`
 	End            string   `json:"end"` // empty while open
 	Open           bool     `json:"open"`
+	OpenAtEnd      bool     `json:"open_at_end"` // not ended by the period's end: still open, or ended after it
 	Identity       string   `json:"identity"`
 	Agent          string   `json:"agent"`
 	Serial         uint64   `json:"serial"`
@@ -34,24 +35,24 @@ type sessionRow struct {
 	Unreadable     string   `json:"unreadable"`
 }
 
-var sessionHeader = []string{"session", "start", "end", "open", "identity", "agent", "serial", "key_fingerprint", "client_addr",
+var sessionHeader = []string{"session", "start", "end", "open", "open_at_end", "identity", "agent", "serial", "key_fingerprint", "client_addr",
 	"targets", "channels", "statements", "denied", "refusals", "end_reason", "chain", "unreadable"}
 
 func (r sessionRow) cells() []string {
-	return []string{cell(r.Session), r.Start, r.End, strconv.FormatBool(r.Open), cell(r.Identity), cell(r.Agent),
+	return []string{cell(r.Session), r.Start, r.End, strconv.FormatBool(r.Open), strconv.FormatBool(r.OpenAtEnd), cell(r.Identity), cell(r.Agent),
 		strconv.FormatUint(r.Serial, 10), cell(r.KeyFingerprint), cell(r.ClientAddr), cell(strings.Join(r.Targets, " ")),
 		strconv.Itoa(r.Channels), strconv.Itoa(r.Statements), strconv.Itoa(r.Denied), strconv.Itoa(r.Refusals),
 		cell(r.EndReason), cell(r.Chain), cell(r.Unreadable)}
 }
 
-func newSessionRow(s recorder.Listed) sessionRow {
+func newSessionRow(s recorder.Listed, periodEnd time.Time) sessionRow {
 	if s.Unreadable != nil {
 		return sessionRow{Session: s.ID, Unreadable: s.Unreadable.Error(), Targets: []string{}}
 	}
 	r := sessionRow{Session: s.ID, Start: utc(s.Start), End: utc(s.End), Open: s.Open(), Identity: s.Identity, Agent: s.Agent,
 		Serial: s.Serial, KeyFingerprint: s.KeyFingerprint, ClientAddr: s.ClientAddr, Targets: s.Targets,
 		Channels: s.Channels, Statements: s.Statements, Denied: s.Denied, Refusals: s.Refusals, EndReason: s.EndReason,
-		Chain: "intact"}
+		Chain: "intact", OpenAtEnd: s.End.IsZero() || (!periodEnd.IsZero() && !s.End.Before(periodEnd))}
 	if r.Targets == nil {
 		r.Targets = []string{}
 	}
