@@ -42,9 +42,12 @@ type Options struct {
 	Lag  time.Duration // as for recorder.Filter.MayMatch
 	// Keys are the trusted recorder public keys each session is
 	// verified with; Signer (the recorder key) signs the manifest.
-	Keys     []ed25519.PublicKey
-	Signer   ed25519.PrivateKey
-	Store    StoreInfo
+	Keys   []ed25519.PublicKey
+	Signer ed25519.PrivateKey
+	Store  StoreInfo
+	// Lock reads Object Lock from the bucket (nil: a directory store,
+	// whose sessions' object_lock is "none").
+	Lock     ObjectLock
 	Version  string
 	Producer string
 	Now      time.Time
@@ -114,6 +117,11 @@ func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 	files = append(files, tableFiles("exposure", exposureHeader, exposureRows(pops.exposure.Rows()))...)
 	files = append(files, tableFiles("activity", activityHeader, pops.activity)...)
 	files = append(files, tableFiles("completeness", completenessHeader, pops.completeness)...)
+	lock, err := lockFile(opts.Lock, opts.Store)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, lock)
 	m := opts.manifest(files)
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

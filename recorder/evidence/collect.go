@@ -91,6 +91,13 @@ func collect(src Source, opts Options) (*populations, error) {
 			_, verr = recorder.VerifyStoredWith(src, ledgers, recorder.KindSession, s.ID, keys...)
 		}
 		v := newVerificationRow(s, verr)
+		if s.Unreadable == nil {
+			sl := readStreamLock(opts.Lock, s.ID)
+			v.ObjectLock, v.RetainUntil, v.LockedObjects = sl.mode, sl.until, sl.locked
+			if ex, ok := lockException(s, sl); ok {
+				p.exceptions = append(p.exceptions, ex)
+			}
+		}
 		p.verification = append(p.verification, v)
 		if v.Result == "failed" {
 			p.exceptions = append(p.exceptions, exceptionRow{Kind: exFailed, Session: s.ID, Time: utc(s.Start), Detail: v.Error})

@@ -28,6 +28,7 @@ const (
 	exMissing      = "missing from the store"
 	exUnregistered = "not in the ledgers"
 	exNoManifest   = "closed without a manifest"
+	exNotLocked    = "not locked"
 )
 
 // census is what reconcile needs of the period's sessions.

@@ -12,7 +12,9 @@ hash-chained, signed recordings by ` + "`gatehouse evidence`" + `:
   sessions.csv/.jsonl      every session begun in the period (as ` + "`gatehouse sessions`" + ` lists them)
   statements.csv/.jsonl    every SQL statement of those sessions: text, kinds, decision, rule, rows, masked columns, outcome
   denials.csv/.jsonl       denied statements, refused channels, failed authentications, refused certificates
-  verification.csv/.jsonl  each session's verification: hash chain, signatures, completeness
+  verification.csv/.jsonl  each session's verification: hash chain, signatures, completeness, and its
+                           objects' Object Lock mode and retain-until date as read from the bucket
+                           when the bundle was made ("none" for a directory store)
   issuances.csv/.jsonl     every certificate the CA issued or refused in the period: identity, login
                            method, principals, serial, key, validity, the human vouching for an agent,
                            the access request; a refusal's code and reason
@@ -29,6 +31,7 @@ hash-chained, signed recordings by ` + "`gatehouse evidence`" + `:
                            links minted and used, refusals
   completeness.csv/.jsonl  the period's sessions counted by the store, their manifests, the ledgers and
                            this bundle; every session that makes them differ is in exceptions.csv
+  objectlock.json          the bucket's Object Lock configuration as read when the bundle was made
   manifest.json            the source, the parameters as given, who produced the bundle and when, and for
                            every other file its row count and SHA-256
   manifest.sig             an SSH signature (SSHSIG, namespace gatehouse-evidence) of manifest.json by the

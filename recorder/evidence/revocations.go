@@ -62,7 +62,7 @@ const (
 	exAfterRevocation = "activity after revocation"
 )
 
-var exceptionKinds = []string{exFailed, exMissing, exNoManifest, exUnregistered, exAfterRevocation}
+var exceptionKinds = []string{exFailed, exMissing, exNoManifest, exUnregistered, exNotLocked, exAfterRevocation}
 
 // sortExceptions orders exceptions by kind, then session and time.
 func sortExceptions(ex []exceptionRow) {

@@ -117,12 +117,20 @@ type verificationRow struct {
 	Signature    string `json:"signature"`    // verified; partial (an unclosed stream's events after its last checkpoint are unsigned); unproven (verification failed) or unchecked (unread)
 	Completeness string `json:"completeness"` // complete (a verified manifest) or incomplete
 	Error        string `json:"error"`
+	// ObjectLock is the session's objects' Object Lock as read from the
+	// bucket when the bundle was made: COMPLIANCE, GOVERNANCE, none (a
+	// directory store, or an object without retention) or unread.
+	ObjectLock    string `json:"object_lock"`
+	RetainUntil   string `json:"retain_until"`   // the earliest of its objects'
+	LockedObjects string `json:"locked_objects"` // locked/all; empty for a directory store
 }
 
-var verificationHeader = []string{"session", "result", "chain", "signature", "completeness", "error"}
+var verificationHeader = []string{"session", "result", "chain", "signature", "completeness", "error", "object_lock",
+	"retain_until", "locked_objects"}
 
 func (r verificationRow) cells() []string {
-	return []string{cell(r.Session), r.Result, r.Chain, r.Signature, r.Completeness, cell(r.Error)}
+	return []string{cell(r.Session), r.Result, r.Chain, r.Signature, r.Completeness, cell(r.Error), r.ObjectLock, r.RetainUntil,
+		r.LockedObjects}
 }
 
 // newVerificationRow classifies VerifyStored's result for s.

@@ -265,30 +265,77 @@ var ErrNotLocked = errors.New("s3store: object not under retention")
 // and a retain-until date in the future, and names the first that does not.
 func (c *Client) CheckRetention(kind, id string) error {
 	ctx := context.Background()
-	prefix, err := Prefix(kind, id)
+	keys, err := c.Objects(ctx, kind, id)
 	if err != nil {
 		return err
+	}
+	now := c.now()
+	for _, key := range keys {
+		mode, until, err := c.Retention(ctx, key)
+		switch {
+		case err != nil:
+			return err
+		case mode == "" || until.IsZero():
+			return fmt.Errorf("%w: object %s has no retention (mode and retain-until date): it can be deleted or replaced", ErrNotLocked, key)
+		case !until.After(now):
+			return fmt.Errorf("%w: the retention of object %s (%s) ended at %s", ErrNotLocked, key, mode, until.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// Objects are the names of every object of a stream (its chunks and its
+// manifest, and anything else under its prefix), in order.
+func (c *Client) Objects(ctx context.Context, kind, id string) ([]string, error) {
+	prefix, err := Prefix(kind, id)
+	if err != nil {
+		return nil, err
 	}
 	var keys []string
 	for obj := range c.mc.ListObjects(ctx, c.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if obj.Err != nil {
-			return fmt.Errorf("s3store: list %s: %w", prefix, obj.Err)
+			return nil, fmt.Errorf("s3store: list %s: %w", prefix, obj.Err)
 		}
 		keys = append(keys, obj.Key)
 	}
 	sort.Strings(keys)
-	now := c.now()
-	for _, key := range keys {
-		mode, until, err := c.mc.GetObjectRetention(ctx, c.bucket, key, "")
-		if err != nil && minio.ToErrorResponse(err).Code != "NoSuchObjectLockConfiguration" {
-			return fmt.Errorf("s3store: reading the retention of %s: %w", key, err)
-		}
-		switch {
-		case mode == nil || *mode == "" || until == nil || until.IsZero():
-			return fmt.Errorf("%w: object %s has no retention (mode and retain-until date): it can be deleted or replaced", ErrNotLocked, key)
-		case !until.After(now):
-			return fmt.Errorf("%w: the retention of object %s (%s) ended at %s", ErrNotLocked, key, *mode, until.UTC().Format(time.RFC3339))
-		}
+	return keys, nil
+}
+
+// noLock is the S3 error code of an object without the Object Lock
+// setting asked for (no retention, or no legal hold).
+const noLock = "NoSuchObjectLockConfiguration"
+
+// Retention is an object's Object Lock retention as the bucket says now:
+// its mode (GOVERNANCE or COMPLIANCE) and retain-until date; "" and the
+// zero time for an object without retention. Any other failure to read
+// it is an error, never an unlocked object.
+func (c *Client) Retention(ctx context.Context, key string) (mode string, until time.Time, err error) {
+	m, u, err := c.mc.GetObjectRetention(ctx, c.bucket, key, "")
+	switch {
+	case err != nil && minio.ToErrorResponse(err).Code == noLock:
+		return "", time.Time{}, nil
+	case err != nil:
+		return "", time.Time{}, fmt.Errorf("s3store: reading the retention of %s: %w", key, err)
 	}
-	return nil
+	if m != nil {
+		mode = string(*m)
+	}
+	if u != nil {
+		until = *u
+	}
+	return mode, until, nil
+}
+
+// LegalHold says whether an object is under a legal hold (which keeps it
+// whatever its retention) as the bucket says now.
+func (c *Client) LegalHold(ctx context.Context, key string) (bool, error) {
+	status, err := c.mc.GetObjectLegalHold(ctx, c.bucket, key, minio.GetObjectLegalHoldOptions{})
+	switch {
+	case err != nil && minio.ToErrorResponse(err).Code == noLock:
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("s3store: reading the legal hold of %s: %w", key, err)
+	}
+	return status != nil && *status == minio.LegalHoldEnabled, nil
 }
