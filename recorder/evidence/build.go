@@ -122,6 +122,11 @@ func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 		return nil, err
 	}
 	files = append(files, lock)
+	rep, err := reportFile(pops, opts.Scope)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, rep)
 	m := opts.manifest(files)
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

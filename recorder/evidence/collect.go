@@ -39,8 +39,10 @@ type populations struct {
 	completeness []completenessRow
 
 	exposure    audit.Exposure
-	inBundle    []recorder.Summary // the readable sessions listed, in id order
-	revokedEnds []revokedEnd       // the bundle's sessions the bastion ended on a revocation
+	byIdentity  map[string]*audit.Exposure // each identity's exposure, for the report
+	requestLog  *audit.Requests            // every request before the period's end, settled
+	inBundle    []recorder.Summary         // the readable sessions listed, in id order
+	revokedEnds []revokedEnd               // the bundle's sessions the bastion ended on a revocation
 }
 
 // collect reads the sessions of opts.Scope from src, verifying each with
@@ -154,8 +156,10 @@ func (p *populations) addSessionEvents(src Source, s recorder.Summary) error {
 			p.statements = append(p.statements, statementRow{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
 				Target: targets[st.Channel], Channel: st.Channel, Text: st.Text, Kinds: orEmpty(st.Kinds), Decision: string(st.Decision),
 				Rule: st.Rule, Outcome: st.Outcome, Rows: st.Rows, Error: st.Error, Masked: orEmpty(st.Masked)})
-			p.exposure.Add(audit.ExposureStatement{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
-				Target: targets[st.Channel], Masked: st.Masked, Rows: st.Rows, Decision: string(st.Decision), Rule: st.Rule, Text: st.Text})
+			es := audit.ExposureStatement{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
+				Target: targets[st.Channel], Masked: st.Masked, Rows: st.Rows, Decision: string(st.Decision), Rule: st.Rule, Text: st.Text}
+			p.exposure.Add(es)
+			p.exposureOf(s.Identity).Add(es)
 			if !st.Decision.Allowed() {
 				d.Reason, d.Detail = st.Rule, st.Text
 				p.denials = append(p.denials, d)
@@ -223,4 +227,17 @@ func orEmpty(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// exposureOf is identity's exposure, made as needed.
+func (p *populations) exposureOf(identity string) *audit.Exposure {
+	if p.byIdentity == nil {
+		p.byIdentity = map[string]*audit.Exposure{}
+	}
+	x := p.byIdentity[identity]
+	if x == nil {
+		x = &audit.Exposure{}
+		p.byIdentity[identity] = x
+	}
+	return x
 }

@@ -31,6 +31,10 @@ hash-chained, signed recordings by ` + "`gatehouse evidence`" + `:
                            links minted and used, refusals
   completeness.csv/.jsonl  the period's sessions counted by the store, their manifests, the ledgers and
                            this bundle; every session that makes them differ is in exceptions.csv
+  report.html              per human and agent, exceptions first: who and how authenticated, standing
+                           or just-in-time access with its approval, where each session's record is
+                           and whether it verified and is locked, masked columns and refused probes;
+                           self-contained (no script, nothing fetched)
   objectlock.json          the bucket's Object Lock configuration as read when the bundle was made
   manifest.json            the source, the parameters as given, who produced the bundle and when, and for
                            every other file its row count and SHA-256
@@ -72,7 +76,9 @@ How to check it offline
 Where to start
 --------------
 
-exceptions.csv lists what to look at first. Pick samples
+exceptions.csv lists what to look at first; report.html answers, per human and agent, who
+they were and how they authenticated, what they could reach and who approved it, where each
+session's record is and whether it verified, and what masked data they touched. Pick samples
 from the populations and ask the operator for their recordings: gatehouse verify SESSION and
 gatehouse replay SESSION show each in full.
 

@@ -65,6 +65,7 @@ func (p *populations) addRequests(ca []recorder.Event, scope Scope, at time.Time
 		log.Add(ev)
 	}
 	log.Settle(at)
+	p.requestLog = log
 	for _, id := range log.Order {
 		rq := log.ByID[id]
 		if !scope.inPeriod(rq.FiledAt) || !scope.matchesRequest(rq) {
