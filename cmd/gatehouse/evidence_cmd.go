@@ -19,11 +19,12 @@ import (
 const evidenceUsage = `Usage: gatehouse evidence --config F (--from T --to T | --since D) --out FILE.zip [--identity NAME ...] [--target T ...]
 
 Writes the SOC 2 evidence bundle of a period (docs/evidence.md): every session begun in
-[--from, --to), its statements, the denials, each session's verification and the
-certificates issued and refused, the access requests, the revocations, the masked-column
-exposure, the console's auditor activity and the exceptions, as CSV and JSON Lines, a
-per-identity access report (report.html), the bucket's Object Lock configuration, with a manifest (source, parameters, producer, each file's rows and SHA-256)
-signed by the recorder key. T is an RFC 3339 time or a date (UTC); a date for --to means the
+[--from, --to), its statements, the denials, each session's verification (with its Object
+Lock), the certificates issued and refused, the access requests, the revocations, the
+masked-column exposure, the console's auditor activity, the completeness counts and the
+exceptions, as CSV and JSON Lines; a per-identity access report (report.html); the bucket's
+Object Lock configuration; and a manifest (source, parameters, producer, each file's rows
+and SHA-256) signed by the recorder key. T is an RFC 3339 time or a date (UTC); a date for --to means the
 end of that day. --since 90d is the period up to now. Check a bundle with
 gatehouse verify --bundle FILE.zip --pubkey KEY.
 
