@@ -73,6 +73,9 @@ func newFixture(t testing.TB) *fixture {
 		request(event.TypeRequestApproved, "req-lapsed", "approved", "bob@example.com", 3*time.Hour),
 		request(event.TypeRequestDenied, "req-denied", "denied", "bob@example.com", 0),
 		ev(event.TypeCertRevoked, event.CertRevoked{Revocation: event.Revocation{Serial: 7, Reason: "laptop lost", By: "ops",
+			RevokedAt: revokedAt}, Matched: []event.RevokedCertificate{{Serial: 7, KeyID: "alice@example.com"}}}),
+		// gatehouse revoke --serial of an agent revokes its key too, at once.
+		ev(event.TypeCertRevoked, event.CertRevoked{Revocation: event.Revocation{Key: "SHA256:alice", Reason: "its key", By: "ops",
 			RevokedAt: revokedAt}, Matched: []event.RevokedCertificate{{Serial: 7, KeyID: "alice@example.com"}}}))
 	erin := event.Auditor{Issuer: "https://idp", Subject: "erin", Email: "erin@audit.example"}
 	f.stream(t, recorder.KindConsole, periodFrom.Add(12*time.Hour), true,

@@ -94,8 +94,12 @@ func TestBuildRevocations(t *testing.T) {
 	files := unzip(t, f.build(t, f.opts))
 	alice, bob := sessionOf(t, f, "alice@example.com"), sessionOf(t, f, "bob@example.com")
 	rows := population(t, files, "revocations")
-	if len(rows) != 1 {
+	if len(rows) != 2 {
 		t.Fatalf("revocations %v", rows)
+	}
+	expect(t, "the key's revocation", rows[1], map[string]string{"what": "key SHA256:alice", "sessions_after": "[" + bob + "]"})
+	if ended := fmt.Sprint(rows[1]["sessions_ended"]); !strings.HasPrefix(ended, "["+alice) {
+		t.Errorf("the key's revocation: sessions ended %s, want alice's", ended)
 	}
 	expect(t, "the revocation", rows[0], map[string]string{"by": "ops", "what": "serial 7", "reason": "laptop lost",
 		"revoked_at": "2026-11-26T09:00:03Z", "matched": "[7]", "sessions_after": "[" + bob + "]"})

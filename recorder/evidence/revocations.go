@@ -95,15 +95,21 @@ func (p *populations) addRevocations(ca []recorder.Event, scope Scope) {
 	}
 	related := map[int]bool{}
 	for _, e := range p.revokedEnds {
-		if i, ok := lastCovering(revs, e.serial, e.key, e.at); ok && rows[i] != nil {
-			rows[i].SessionsEnded = append(rows[i].SessionsEnded, fmt.Sprintf("%s at %s: %s", e.session, utc(e.at), e.reason))
-			related[i] = true
+		for _, i := range lastCovering(revs, e.serial, e.key, e.at) {
+			if rows[i] != nil {
+				rows[i].SessionsEnded = append(rows[i].SessionsEnded, fmt.Sprintf("%s at %s: %s", e.session, utc(e.at), e.reason))
+				related[i] = true
+			}
 		}
 	}
 	for _, s := range p.inBundle {
-		if i, ok := firstBefore(revs, s); ok {
-			p.exceptions = append(p.exceptions, afterRevocation(s, revs[i]))
-			if rows[i] != nil {
+		first, ok := revs.Before(s)
+		if !ok {
+			continue
+		}
+		p.exceptions = append(p.exceptions, afterRevocation(s, first))
+		for i, r := range revs {
+			if rows[i] != nil && r.Covers(s.Serial, s.KeyFingerprint) && r.Revocation.RevokedAt.Before(s.Start) {
 				rows[i].SessionsAfter = append(rows[i].SessionsAfter, s.ID)
 				related[i] = true
 			}
@@ -127,26 +133,21 @@ func newRevocationRow(r audit.Revocation) *revocationRow {
 	return row
 }
 
-// lastCovering is the latest revocation covering serial or key made by
-// at: the one that ended a session at at.
-func lastCovering(revs audit.Revocations, serial uint64, key string, at time.Time) (int, bool) {
-	found := -1
+// lastCovering are the latest revocations covering serial or key made
+// by at: those that ended a session at at (`gatehouse revoke --serial`
+// of an agent revokes its key too, at the same time).
+func lastCovering(revs audit.Revocations, serial uint64, key string, at time.Time) []int {
+	var found []int
 	for i, r := range revs {
-		if r.Covers(serial, key) && !r.Revocation.RevokedAt.After(at) &&
-			(found < 0 || !r.Revocation.RevokedAt.Before(revs[found].Revocation.RevokedAt)) {
-			found = i
+		switch t := r.Revocation.RevokedAt; {
+		case !r.Covers(serial, key) || t.After(at):
+		case len(found) > 0 && t.Equal(revs[found[0]].Revocation.RevokedAt):
+			found = append(found, i)
+		case len(found) == 0 || t.After(revs[found[0]].Revocation.RevokedAt):
+			found = []int{i}
 		}
 	}
-	return found, found >= 0
-}
-
-// firstBefore is the index of audit.Revocations.Before's answer.
-func firstBefore(revs audit.Revocations, s recorder.Summary) (int, bool) {
-	r, ok := revs.Before(s)
-	if !ok {
-		return 0, false
-	}
-	return slices.IndexFunc(revs, func(x audit.Revocation) bool { return x.Stream == r.Stream && x.Seq == r.Seq }), true
+	return found
 }
 
 func afterRevocation(s recorder.Summary, r audit.Revocation) exceptionRow {
