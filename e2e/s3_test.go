@@ -279,27 +279,8 @@ func TestS3Recording(t *testing.T) {
 		mustContain(t, "ssh -W output", out, "echo: hello through s3-recorded gatehouse")
 
 		// The session's stream is closed, uploaded and marked in the spool.
+		id := w.uploadedSession(t)
 		spool := filepath.Join(w.dataDir, "recordings", recorder.KindSession)
-		var id string
-		deadline := time.Now().Add(30 * time.Second)
-		for id == "" {
-			// (waitReady's probes of the SSH port are sessions too: find ssh's.)
-			marks, _ := filepath.Glob(filepath.Join(spool, "*"+s3store.UploadedSuffix))
-			for _, mark := range marks {
-				stream, _ := os.ReadFile(strings.TrimSuffix(mark, s3store.UploadedSuffix) + ".jsonl")
-				if strings.Contains(string(stream), `"type":"auth.success"`) {
-					id = strings.TrimSuffix(filepath.Base(mark), s3store.UploadedSuffix)
-				}
-			}
-			if id != "" {
-				break
-			}
-			if time.Now().After(deadline) {
-				entries, _ := os.ReadDir(spool)
-				t.Fatalf("no session uploaded after 30s; spool %v\nserver log:\n%s", entries, w.serverLog())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
 
 		// verify reads the bucket (the spool is moved out of the way to prove it).
 		if err := os.Rename(spool, spool+".moved"); err != nil {
