@@ -180,7 +180,8 @@ func writeBundle(path string, src auditSource, opts evidence.Options) (*evidence
 	if err != nil {
 		return nil, fmt.Errorf("evidence: %w", err)
 	}
-	defer os.Remove(f.Name()) // after the rename, nothing is left to remove
+	defer os.Remove(f.Name())         // after the rename, nothing is left to remove
+	opts.TempDir = filepath.Dir(path) // the populations spool where the bundle goes, not in a tmpfs
 	m, err := evidence.Build(f, src, opts)
 	if err == nil {
 		err = f.Sync()

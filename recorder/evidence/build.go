@@ -7,9 +7,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -47,7 +47,10 @@ type Options struct {
 	Store  StoreInfo
 	// Lock reads Object Lock from the bucket (nil: a directory store,
 	// whose sessions' object_lock is "none").
-	Lock     ObjectLock
+	Lock ObjectLock
+	// TempDir is where the populations are spooled while the bundle is
+	// made ("": os.TempDir()); nothing is left there after Build.
+	TempDir  string
 	Version  string
 	Producer string
 	Now      time.Time
@@ -96,37 +99,31 @@ type File struct {
 }
 
 // Build writes the bundle of opts.Scope to w as a zip, and returns its
-// manifest.
+// manifest. The statements are written to a temporary file in
+// opts.TempDir as the sessions are read, and every population goes
+// through one, so that the period is never held in memory whole.
 func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 	if len(opts.Keys) == 0 || opts.Signer == nil {
 		return nil, fmt.Errorf("evidence: a recorder key to verify sessions with and one to sign the manifest are required")
 	}
-	pops, err := collect(src, opts)
+	var spools []*spool
+	defer func() {
+		for _, s := range spools {
+			s.remove()
+		}
+	}()
+	statements, err := newTable[statementRow](opts.TempDir, "statements", statementHeader, &spools)
+	if err != nil {
+		return nil, err
+	}
+	pops, err := collect(src, opts, statements)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: %w", err)
 	}
-	files := []dataFile{{name: ReadmeFile, data: []byte(readme), rows: strings.Count(readme, "\n")}}
-	files = append(files, tableFiles("sessions", sessionHeader, pops.sessions)...)
-	files = append(files, tableFiles("statements", statementHeader, pops.statements)...)
-	files = append(files, tableFiles("denials", denialHeader, pops.denials)...)
-	files = append(files, tableFiles("verification", verificationHeader, pops.verification)...)
-	files = append(files, tableFiles("issuances", issuanceHeader, pops.issuances)...)
-	files = append(files, tableFiles("requests", requestHeader, pops.requests)...)
-	files = append(files, tableFiles("revocations", revocationHeader, pops.revocations)...)
-	files = append(files, tableFiles("exceptions", exceptionHeader, pops.exceptions)...)
-	files = append(files, tableFiles("exposure", exposureHeader, exposureRows(pops.exposure.Rows()))...)
-	files = append(files, tableFiles("activity", activityHeader, pops.activity)...)
-	files = append(files, tableFiles("completeness", completenessHeader, pops.completeness)...)
-	lock, err := lockFile(opts.Lock, opts.Store)
+	files, err := pops.files(opts, statements, &spools)
 	if err != nil {
 		return nil, err
 	}
-	files = append(files, lock)
-	rep, err := reportFile(pops, opts.Scope)
-	if err != nil {
-		return nil, err
-	}
-	files = append(files, rep)
 	m := opts.manifest(files)
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -141,6 +138,41 @@ func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 	return &m, writeZip(w, files)
 }
 
+// files are the bundle's files but the manifest and its signature, in
+// the order the zip holds them.
+func (p *populations) files(opts Options, statements *table[statementRow], spools *[]*spool) ([]dataFile, error) {
+	dir := opts.TempDir
+	files := []dataFile{{name: ReadmeFile, data: []byte(readme), rows: strings.Count(readme, "\n")}}
+	add := func(f []dataFile, err error) error {
+		files = append(files, f...)
+		return err
+	}
+	err := errors.Join(
+		add(tableFiles(dir, "sessions", sessionHeader, p.sessions, spools)),
+		add(statements.files()),
+		add(tableFiles(dir, "denials", denialHeader, p.denials, spools)),
+		add(tableFiles(dir, "verification", verificationHeader, p.verification, spools)),
+		add(tableFiles(dir, "issuances", issuanceHeader, p.issuances, spools)),
+		add(tableFiles(dir, "requests", requestHeader, p.requests, spools)),
+		add(tableFiles(dir, "revocations", revocationHeader, p.revocations, spools)),
+		add(tableFiles(dir, "exceptions", exceptionHeader, p.exceptions, spools)),
+		add(tableFiles(dir, "exposure", exposureHeader, exposureRows(p.exposure.Rows()), spools)),
+		add(tableFiles(dir, "activity", activityHeader, p.activity, spools)),
+		add(tableFiles(dir, "completeness", completenessHeader, p.completeness, spools)))
+	if err != nil {
+		return nil, err
+	}
+	lock, err := lockFile(opts.Lock, opts.Store)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := reportFile(p, opts.Scope)
+	if err != nil {
+		return nil, err
+	}
+	return append(files, lock, rep), nil
+}
+
 func (o Options) manifest(files []dataFile) Manifest {
 	m := Manifest{Generator: Generator, Version: o.Version, Source: o.Store, Producer: o.Producer, ProducedAt: utc(o.Now),
 		SignedBy: recorder.Fingerprint(o.Signer.Public().(ed25519.PublicKey)),
@@ -148,34 +180,35 @@ func (o Options) manifest(files []dataFile) Manifest {
 			Identities: orEmpty(o.Scope.Identities), Targets: orEmpty(o.Scope.Targets)}}
 	m.Source.RecorderKeys = recorder.Publish(o.Keys...).Keys
 	for _, f := range files {
-		sum := sha256.Sum256(f.data)
-		m.Files = append(m.Files, File{Name: f.name, Rows: f.rows, Bytes: int64(len(f.data)), SHA256: hex.EncodeToString(sum[:])})
+		size, sum := f.digest()
+		m.Files = append(m.Files, File{Name: f.name, Rows: f.rows, Bytes: size, SHA256: hex.EncodeToString(sum)})
 	}
 	return m
 }
 
-// dataFile is one file of the bundle, made whole before the zip is
-// written (the manifest needs every hash first).
+// dataFile is one file of the bundle: in memory (data), or in a spool.
 type dataFile struct {
-	name string
-	data []byte
-	rows int
+	name  string
+	data  []byte
+	spool *spool
+	rows  int
 }
 
 type row interface{ cells() []string }
 
-// tableFiles is a population as NOUN.csv and NOUN.jsonl.
-func tableFiles[R row](noun string, header []string, rows []R) []dataFile {
-	var c, j bytes.Buffer
-	cw := csv.NewWriter(&c)
-	_ = cw.Write(header) // a bytes.Buffer does not fail
-	enc := json.NewEncoder(&j)
-	for _, r := range rows {
-		_ = cw.Write(r.cells())
-		_ = enc.Encode(r) // plain structs of strings, numbers and lists
+func (f dataFile) digest() (int64, []byte) {
+	if f.spool != nil {
+		return f.spool.n, f.spool.hash.Sum(nil)
 	}
-	cw.Flush()
-	return []dataFile{{name: noun + ".csv", data: c.Bytes(), rows: len(rows)}, {name: noun + ".jsonl", data: j.Bytes(), rows: len(rows)}}
+	sum := sha256.Sum256(f.data)
+	return int64(len(f.data)), sum[:]
+}
+
+func (f dataFile) contents() (io.Reader, error) {
+	if f.spool != nil {
+		return f.spool.contents()
+	}
+	return bytes.NewReader(f.data), nil
 }
 
 // writeZip writes files in order, without times (which would make two
@@ -187,7 +220,11 @@ func writeZip(w io.Writer, files []dataFile) error {
 		if err != nil {
 			return fmt.Errorf("evidence: writing %s: %w", f.name, err)
 		}
-		if _, err := fw.Write(f.data); err != nil {
+		r, err := f.contents()
+		if err == nil {
+			_, err = io.Copy(fw, r)
+		}
+		if err != nil {
 			return fmt.Errorf("evidence: writing %s: %w", f.name, err)
 		}
 	}

@@ -28,7 +28,7 @@ type Scope struct {
 // populations are the bundle's rows, each in its file's order.
 type populations struct {
 	sessions     []sessionRow
-	statements   []statementRow
+	statements   *table[statementRow] // written as the sessions are read
 	denials      []denialRow
 	verification []verificationRow
 	issuances    []issuanceRow
@@ -48,7 +48,7 @@ type populations struct {
 // collect reads the sessions of opts.Scope from src, verifying each with
 // opts.Keys and the ledgers, and the CA streams' events before the
 // period's end.
-func collect(src Source, opts Options) (*populations, error) {
+func collect(src Source, opts Options, statements *table[statementRow]) (*populations, error) {
 	scope, lag, keys := opts.Scope, opts.Lag, opts.Keys
 	ca, err := readStreams(src, recorder.KindCA, scope)
 	if err != nil {
@@ -74,7 +74,7 @@ func collect(src Source, opts Options) (*populations, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &populations{}
+	p := &populations{statements: statements}
 	for _, s := range listed {
 		// An unreadable session is kept whatever the scope says: it
 		// cannot be told apart, and must not hide.
@@ -153,9 +153,12 @@ func (p *populations) addSessionEvents(src Source, s recorder.Summary) error {
 		case event.TypeDBStatement:
 			var st event.DBStatement
 			_ = ev.DecodeData(&st)
-			p.statements = append(p.statements, statementRow{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
+			err := p.statements.add(statementRow{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
 				Target: targets[st.Channel], Channel: st.Channel, Text: st.Text, Kinds: orEmpty(st.Kinds), Decision: string(st.Decision),
 				Rule: st.Rule, Outcome: st.Outcome, Rows: st.Rows, Error: st.Error, Masked: orEmpty(st.Masked)})
+			if err != nil {
+				return err
+			}
 			es := audit.ExposureStatement{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
 				Target: targets[st.Channel], Masked: st.Masked, Rows: st.Rows, Decision: string(st.Decision), Rule: st.Rule, Text: st.Text}
 			p.exposure.Add(es)
