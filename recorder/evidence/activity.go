@@ -1,7 +1,6 @@
 package evidence
 
 import (
-	"cmp"
 	"slices"
 	"strconv"
 
@@ -36,7 +35,5 @@ func (p *populations) addActivity(events []recorder.Event, scope Scope) {
 				Auditor: a.Auditor, What: a.What})
 		}
 	}
-	slices.SortStableFunc(p.activity, func(a, b activityRow) int {
-		return cmp.Or(byTime(a.Time, b.Time), cmp.Compare(a.Stream, b.Stream), cmp.Compare(a.Seq, b.Seq))
-	})
+	slices.SortStableFunc(p.activity, func(a, b activityRow) int { return inRecordOrder(a.Time, a.Stream, a.Seq, b.Time, b.Stream, b.Seq) })
 }

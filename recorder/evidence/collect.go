@@ -62,9 +62,6 @@ func collect(src Source, opts Options, statements *table[statementRow]) (*popula
 	if err != nil {
 		return nil, fmt.Errorf("listing sessions: %w", err)
 	}
-	// As `gatehouse verify` does: against the ledgers too, so that a
-	// closed session cut short and its manifest deleted fails, rather
-	// than passing for one still open.
 	ledgers, err := recorder.ReadLedgers(src, keys...)
 	if err != nil {
 		return nil, fmt.Errorf("reading the ledgers: %w", err)
@@ -78,34 +75,8 @@ func collect(src Source, opts Options, statements *table[statementRow]) (*popula
 	for _, s := range listed {
 		// An unreadable session is kept whatever the scope says: it
 		// cannot be told apart, and must not hide.
-		if s.Unreadable == nil && !scope.matches(s.Summary) {
-			continue
-		}
-		p.sessions = append(p.sessions, newSessionRow(s, scope.To))
-		if s.Unreadable == nil && !s.End.IsZero() && !c.hasManifest[s.ID] {
-			p.exceptions = append(p.exceptions, noManifest(s))
-		}
-		if s.Unreadable == nil {
-			p.inBundle = append(p.inBundle, s.Summary)
-		}
-		var verr error
-		if s.Unreadable == nil {
-			_, verr = recorder.VerifyStoredWith(src, ledgers, recorder.KindSession, s.ID, keys...)
-		}
-		v := newVerificationRow(s, verr)
-		if s.Unreadable == nil {
-			sl := readStreamLock(opts.Lock, s.ID)
-			v.ObjectLock, v.RetainUntil, v.LockedObjects = sl.mode, sl.until, sl.locked
-			if ex, ok := lockException(s, sl); ok {
-				p.exceptions = append(p.exceptions, ex)
-			}
-		}
-		p.verification = append(p.verification, v)
-		if v.Result == "failed" {
-			p.exceptions = append(p.exceptions, exceptionRow{Kind: exFailed, Session: s.ID, Time: utc(s.Start), Detail: v.Error})
-		}
-		if s.Unreadable == nil {
-			if err := p.addSessionEvents(src, s.Summary); err != nil {
+		if s.Unreadable != nil || scope.matches(s.Summary) {
+			if err := p.addSession(src, s, opts, ledgers, c); err != nil {
 				return nil, err
 			}
 		}
@@ -116,13 +87,49 @@ func collect(src Source, opts Options, statements *table[statementRow]) (*popula
 	p.reconcile(c, scope)
 	sortExceptions(p.exceptions)
 	p.addActivity(console, scope)
-	slices.SortFunc(p.issuances, func(a, b issuanceRow) int {
-		return cmp.Or(byTime(a.Time, b.Time), cmp.Compare(a.Stream, b.Stream), cmp.Compare(a.Seq, b.Seq))
-	})
-	slices.SortFunc(p.denials, func(a, b denialRow) int {
-		return cmp.Or(byTime(a.Time, b.Time), cmp.Compare(a.Stream, b.Stream), cmp.Compare(a.Seq, b.Seq))
-	})
+	slices.SortFunc(p.issuances, func(a, b issuanceRow) int { return inRecordOrder(a.Time, a.Stream, a.Seq, b.Time, b.Stream, b.Seq) })
+	slices.SortFunc(p.denials, func(a, b denialRow) int { return inRecordOrder(a.Time, a.Stream, a.Seq, b.Time, b.Stream, b.Seq) })
 	return p, nil
+}
+
+// addSession adds one listed session to the populations: its row, its
+// verification (against the ledgers, as `gatehouse verify` does, so that
+// a closed session cut short and its manifest deleted fails rather than
+// passing for one still open) with its Object Lock, its exceptions, and
+// its statements and refusals.
+func (p *populations) addSession(src Source, s recorder.Listed, opts Options, ledgers *recorder.Ledgers, c census) error {
+	p.sessions = append(p.sessions, newSessionRow(s, opts.Scope.To))
+	if s.Unreadable != nil {
+		p.addVerification(s, newVerificationRow(s, nil))
+		return nil
+	}
+	p.inBundle = append(p.inBundle, s.Summary)
+	if !s.End.IsZero() && !c.hasManifest[s.ID] {
+		p.exceptions = append(p.exceptions, noManifest(s))
+	}
+	_, err := recorder.VerifyStoredWith(src, ledgers, recorder.KindSession, s.ID, opts.Keys...)
+	v := newVerificationRow(s, err)
+	sl := readStreamLock(opts.Lock, s.ID)
+	v.ObjectLock, v.RetainUntil, v.LockedObjects = sl.mode, sl.until, sl.locked
+	if ex, ok := lockException(s, sl); ok {
+		p.exceptions = append(p.exceptions, ex)
+	}
+	p.addVerification(s, v)
+	return p.addSessionEvents(src, s.Summary)
+}
+
+// addVerification adds a session's verification, and when it failed its
+// exception.
+func (p *populations) addVerification(s recorder.Listed, v verificationRow) {
+	p.verification = append(p.verification, v)
+	if v.Result == "failed" {
+		p.exceptions = append(p.exceptions, exceptionRow{Kind: exFailed, Session: s.ID, Time: utc(s.Start), Detail: v.Error})
+	}
+}
+
+// inRecordOrder orders two recorded events by time, then stream and seq.
+func inRecordOrder(t1, stream1 string, seq1 uint64, t2, stream2 string, seq2 uint64) int {
+	return cmp.Or(byTime(t1, t2), cmp.Compare(stream1, stream2), cmp.Compare(seq1, seq2))
 }
 
 func (sc Scope) matches(s recorder.Summary) bool {
