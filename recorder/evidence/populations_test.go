@@ -12,6 +12,15 @@ func population(t *testing.T, files []dataFile, noun string) []map[string]any {
 	return jsonLines(t, fileData(t, files, noun+".jsonl"))
 }
 
+// scoped is the rows of NOUN.jsonl in the bundle of the fixture's period
+// narrowed to the identities and targets of sc.
+func scoped(t *testing.T, f *fixture, noun string, sc Scope) []map[string]any {
+	t.Helper()
+	opts := f.opts
+	opts.Scope.Identities, opts.Scope.Targets = sc.Identities, sc.Targets
+	return population(t, unzip(t, f.build(t, opts)), noun)
+}
+
 // rowWhere is the first row whose field key has the value want (as
 // fmt prints it), failing the test when none has.
 func rowWhere(t *testing.T, rows []map[string]any, key, want string) map[string]any {
@@ -49,9 +58,7 @@ func TestBuildIssuances(t *testing.T) {
 	expect(t, "mallory's refusal", rowWhere(t, rows, "outcome", "refused"), map[string]string{"identity": "mallory@example.com",
 		"code": "grant_not_allowed", "reason": "no grant", "principals": "[orders:admin]", "serial": "0"})
 
-	opts := f.opts
-	opts.Scope.Identities = []string{"bot"}
-	if rows := population(t, unzip(t, f.build(t, opts)), "issuances"); len(rows) != 1 || rows[0]["agent"] != "bot" {
+	if rows := scoped(t, f, "issuances", Scope{Identities: []string{"bot"}}); len(rows) != 1 || rows[0]["agent"] != "bot" {
 		t.Errorf("--identity bot: issuances %v", rows)
 	}
 }
@@ -74,9 +81,7 @@ func TestBuildRequests(t *testing.T) {
 		"sessions": "[]", "expires": "2026-11-26T03:00:00Z"})
 	expect(t, "the denied request", rowWhere(t, rows, "id", "req-denied"), map[string]string{"state": "denied", "used": "false"})
 
-	opts := f.opts
-	opts.Scope.Targets = []string{"billing"}
-	if rows := population(t, unzip(t, f.build(t, opts)), "requests"); len(rows) != 0 {
+	if rows := scoped(t, f, "requests", Scope{Targets: []string{"billing"}}); len(rows) != 0 {
 		t.Errorf("--target billing: requests for orders listed: %v", rows)
 	}
 }
@@ -116,9 +121,7 @@ func TestBuildRevocations(t *testing.T) {
 		t.Errorf("exception detail %q", d)
 	}
 
-	opts := f.opts
-	opts.Scope.Identities = []string{"carol@example.com"}
-	if rows := population(t, unzip(t, f.build(t, opts)), "revocations"); len(rows) != 0 {
+	if rows := scoped(t, f, "revocations", Scope{Identities: []string{"carol@example.com"}}); len(rows) != 0 {
 		t.Errorf("--identity carol: revocations %v", rows)
 	}
 }
