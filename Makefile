@@ -9,7 +9,7 @@ SHELL    := /bin/bash
 # built only with this tag; `go test ./...` alone runs the hermetic ones.
 TESTTAGS := servers
 
-.PHONY: run test test-deps build vet unit e2e compat fuzz bench clean
+.PHONY: run test test-deps build vet unit e2e compat fuzz bench bench-evidence clean
 
 ## run: start gatehouse dev (CA, bastion, dev login, demo PostgreSQL) on 127.0.0.1
 run: build
@@ -54,6 +54,12 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+## bench-evidence: the time and peak heap of one evidence bundle over EVIDENCE_BENCH_SESSIONS
+## sessions of EVIDENCE_BENCH_STATEMENTS statements each (default 200 × 500; recording them
+## first takes longer than the bundle). docs/evidence.md, "Limits".
+bench-evidence:
+	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkBuild$$' -benchtime 1x ./recorder/evidence
 
 ## bench: pgbench -S direct, through an OpenSSH tunnel and through gatehouse, side by side; then
 ## many agents (BENCH_AGENTS counts, each agent its own SSH connection and certificate) and

@@ -36,7 +36,7 @@ func TestConsoleObjectLock(t *testing.T) {
 	w := newS3WorldWith(t, m, bucket, s3Extra{top: fmt.Sprintf("console:\n  listen: 127.0.0.1:%d\n", testenv.FreePort(t))})
 	w.waitReady(w.serve())
 	w.sshEcho()
-	id := w.uploadedSession()
+	id := w.uploadedSession(t)
 
 	ctx := context.Background()
 	host, _, _ := strings.Cut(strings.TrimPrefix(m.Endpoint, "http://"), "/")

@@ -16,7 +16,10 @@ import (
 )
 
 // TestEvidence: after a human's and an agent's sessions (statements
-// allowed, denied, and one whose text is a spreadsheet formula), the
+// allowed, denied, and one whose text is a spreadsheet formula), an
+// access request used, one expired unused and one denied, an agent's
+// masked reads and refused probe, and a session ended by a revocation
+// (evidenceScenario; the populations hold each), the
 // real binary's `gatehouse evidence` bundle verifies offline with the
 // published recorder key (`verify --bundle`, and OpenSSH's own
 // `ssh-keygen -Y verify`), counts the sessions `gatehouse sessions` lists
@@ -33,6 +36,7 @@ func TestEvidence(t *testing.T) {
 	})
 	agent := w.mustAgentCert(t, alice, "evidence-bot", "--grant", "orders:readonly")
 	w.runSession(t, agent.sshConfig(t), agent.host(), func(port int) { psql(t, port, "SELECT 2") })
+	facts := w.evidenceScenario(t, alice)
 	to := time.Now().UTC().Add(time.Minute).Truncate(time.Second)
 	period := []string{"--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339)}
 
@@ -85,6 +89,10 @@ func TestEvidence(t *testing.T) {
 			}
 		}
 	})
+	checkEvidencePopulations(t, files, facts)
+	checkBundleTampering(t, w, dir, bundle, keys)
+	t.Run("README.txt's offline check, as written", func(t *testing.T) { checkReadmeCommands(t, w, files, bundle) })
+	t.Run("report.html in headless Chromium", func(t *testing.T) { checkReportInBrowser(t, files) })
 	t.Run("one byte of sessions.csv edited", func(t *testing.T) {
 		edited := filepath.Join(dir, "edited.zip")
 		editZipEntry(t, bundle, edited, "sessions.csv")
@@ -151,33 +159,12 @@ func readZip(t *testing.T, path string) map[string][]byte {
 // CSV and zipping it again would.
 func editZipEntry(t *testing.T, in, out, name string) {
 	t.Helper()
-	zr, err := zip.OpenReader(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zr.Close()
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	for _, f := range zr.File {
-		if f.Name != name {
-			if err := zw.Copy(f); err != nil {
-				t.Fatal(err)
-			}
-			continue
+	rewriteZip(t, in, out, func(entry string, data []byte) []byte {
+		if entry == name {
+			data[bytes.IndexByte(data, '\n')+1] ^= 0x01 // the first row after the header
 		}
-		data := readZip(t, in)[name]
-		i := bytes.IndexByte(data, '\n') + 1 // the first row after the header
-		data[i] ^= 0x01
-		fw, err := zw.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fw.Write(data)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, out, b.Bytes())
+		return data
+	})
 }
 
 func mustRead(t *testing.T, path string) []byte {

@@ -279,7 +279,7 @@ func TestS3Recording(t *testing.T) {
 		mustContain(t, "ssh -W output", out, "echo: hello through s3-recorded gatehouse")
 
 		// The session's stream is closed, uploaded and marked in the spool.
-		id := w.uploadedSession()
+		id := w.uploadedSession(t)
 		spool := filepath.Join(w.dataDir, "recordings", recorder.KindSession)
 
 		// verify reads the bucket (the spool is moved out of the way to prove it).
@@ -310,32 +310,4 @@ func TestS3Recording(t *testing.T) {
 		got = w.run("sessions", "--config", w.cfgPath, "--dir", recordings)
 		mustContain(t, "sessions --dir", got, id, "ci@example.com")
 	})
-}
-
-// uploadedSession waits up to 30s for the stream of an ssh session (one
-// with an auth.success) to be uploaded and marked so in the spool, and
-// returns its id.
-func (w *s3World) uploadedSession() string {
-	spool := filepath.Join(w.dataDir, "recordings", recorder.KindSession)
-	var id string
-	deadline := time.Now().Add(30 * time.Second)
-	for id == "" {
-		// (waitReady's probes of the SSH port are sessions too: find ssh's.)
-		marks, _ := filepath.Glob(filepath.Join(spool, "*"+s3store.UploadedSuffix))
-		for _, mark := range marks {
-			stream, _ := os.ReadFile(strings.TrimSuffix(mark, s3store.UploadedSuffix) + ".jsonl")
-			if strings.Contains(string(stream), `"type":"auth.success"`) {
-				id = strings.TrimSuffix(filepath.Base(mark), s3store.UploadedSuffix)
-			}
-		}
-		if id != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			entries, _ := os.ReadDir(spool)
-			w.t.Fatalf("no session uploaded after 30s; spool %v\nserver log:\n%s", entries, w.serverLog())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return id
 }

@@ -13,14 +13,18 @@ import (
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/evidence"
+	"github.com/gatehouse-dev/gatehouse/recorder/s3store"
 )
 
 const evidenceUsage = `Usage: gatehouse evidence --config F (--from T --to T | --since D) --out FILE.zip [--identity NAME ...] [--target T ...]
 
 Writes the SOC 2 evidence bundle of a period (docs/evidence.md): every session begun in
-[--from, --to), its statements, the denials and each session's verification, as CSV and
-JSON Lines, with a manifest (source, parameters, producer, each file's rows and SHA-256)
-signed by the recorder key. T is an RFC 3339 time or a date (UTC); a date for --to means the
+[--from, --to), its statements, the denials, each session's verification (with its Object
+Lock), the certificates issued and refused, the access requests, the revocations, the
+masked-column exposure, the console's auditor activity, the completeness counts and the
+exceptions, as CSV and JSON Lines; a per-identity access report (report.html); the bucket's
+Object Lock configuration; and a manifest (source, parameters, producer, each file's rows
+and SHA-256) signed by the recorder key. T is an RFC 3339 time or a date (UTC); a date for --to means the
 end of that day. --since 90d is the period up to now. Check a bundle with
 gatehouse verify --bundle FILE.zip --pubkey KEY.
 
@@ -55,7 +59,7 @@ func runEvidence(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts, src, err := evidenceOptions(cfg, scope, args)
+	opts, src, err := evidenceOptions(ctx, cfg, scope, args)
 	if err != nil {
 		return err
 	}
@@ -115,7 +119,7 @@ func periodBound(s string, end bool) (time.Time, error) {
 // evidenceOptions are the bundle's source and keys from cfg: the store
 // it reads, the recorder key that verifies sessions and signs the
 // manifest, and who is producing it.
-func evidenceOptions(cfg *policy.Config, scope evidence.Scope, args []string) (evidence.Options, auditSource, error) {
+func evidenceOptions(ctx context.Context, cfg *policy.Config, scope evidence.Scope, args []string) (evidence.Options, auditSource, error) {
 	src, err := recordingSource(cfg)
 	if err != nil {
 		return evidence.Options{}, nil, err
@@ -128,14 +132,33 @@ func evidenceOptions(cfg *policy.Config, scope evidence.Scope, args []string) (e
 	if err != nil {
 		return evidence.Options{}, nil, err
 	}
-	store := evidence.StoreInfo{Store: cfg.Recording.Store}
-	if store.Store == "s3" {
-		store.Bucket, store.Endpoint = cfg.Recording.S3.Bucket, cfg.Recording.S3.Endpoint
+	opts := evidence.Options{Scope: scope, Args: args, Lag: cfg.SSH.HandshakeTimeout.D(), Keys: []ed25519.PublicKey{pub}, Signer: key,
+		Store: evidence.StoreInfo{Store: cfg.Recording.Store}, Version: versionLine(), Producer: producer(), Now: time.Now().UTC()}
+	if bucket, ok := src.(*s3store.Client); ok {
+		opts.Store.Bucket, opts.Store.Endpoint = cfg.Recording.S3.Bucket, cfg.Recording.S3.Endpoint
+		opts.Lock = bucketLock{ctx: ctx, c: bucket}
 	} else {
-		store.Dir = cfg.Path(cfg.Recording.Dir)
+		opts.Store.Dir = cfg.Path(cfg.Recording.Dir)
 	}
-	return evidence.Options{Scope: scope, Args: args, Lag: cfg.SSH.HandshakeTimeout.D(), Keys: []ed25519.PublicKey{pub}, Signer: key,
-		Store: store, Version: versionLine(), Producer: producer(), Now: time.Now().UTC()}, src, nil
+	return opts, src, nil
+}
+
+// bucketLock reads Object Lock for the bundle from the bucket, as it
+// stands now.
+type bucketLock struct {
+	ctx context.Context
+	c   *s3store.Client
+}
+
+func (b bucketLock) Objects(kind, id string) ([]string, error) { return b.c.Objects(b.ctx, kind, id) }
+
+func (b bucketLock) Retention(key string) (string, time.Time, error) {
+	return b.c.Retention(b.ctx, key)
+}
+
+func (b bucketLock) Config() (evidence.BucketLock, error) {
+	lc, err := b.c.LockConfig(b.ctx)
+	return evidence.BucketLock{Status: lc.Status, DefaultMode: lc.Mode, DefaultValidity: lc.Validity, DefaultUnit: lc.Unit}, err
 }
 
 // producer is who makes the bundle: the local user and host.
@@ -157,7 +180,8 @@ func writeBundle(path string, src auditSource, opts evidence.Options) (*evidence
 	if err != nil {
 		return nil, fmt.Errorf("evidence: %w", err)
 	}
-	defer os.Remove(f.Name()) // after the rename, nothing is left to remove
+	defer os.Remove(f.Name())         // after the rename, nothing is left to remove
+	opts.TempDir = filepath.Dir(path) // the populations spool where the bundle goes, not in a tmpfs
 	m, err := evidence.Build(f, src, opts)
 	if err == nil {
 		err = f.Sync()

@@ -25,6 +25,9 @@ func TestEvidenceCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "sessions.csv") {
 		t.Fatalf("evidence: exit %d, %v\n%s", code, err, out)
 	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(bundle), ".evidence-*")); len(left) != 0 {
+		t.Errorf("spools left next to the bundle: %v", left)
+	}
 	pub, _, _ := runAudit(t, "recorder", "pubkey", "--config", w.config)
 	keyFile := filepath.Join(t.TempDir(), "recorder.pub")
 	os.WriteFile(keyFile, []byte(pub), 0o644)

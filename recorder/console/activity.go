@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/audit"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -138,81 +139,10 @@ func (c *Console) readActivity() ([]activityRow, error) {
 
 // activityOf is the row of a console event; ok is false for any other
 // event (the stream's own start and end).
-func activityOf(ev recorder.Event) (r activityRow, ok bool) {
-	kind, ok := strings.CutPrefix(string(ev.Type), "console.")
-	if !ok {
-		return r, false
-	}
-	r = activityRow{Time: utc(ev.Time), Stream: ev.Stream, Seq: ev.Seq, Kind: kind, at: ev.Time}
-	var d struct {
-		event.ConsoleView
-		Format     string    `json:"format"`
-		Reason     string    `json:"reason"`
-		ClientAddr string    `json:"client_addr"`
-		By         string    `json:"by"`
-		For        string    `json:"for"`
-		Link       string    `json:"link"`
-		Targets    []string  `json:"targets"`
-		Expires    time.Time `json:"expires"`
-		Source     string    `json:"source"`
-		OverRate   int       `json:"over_rate"`
-	}
-	if ev.DecodeData(&d) != nil {
-		r.What = "undecodable " + string(ev.Type)
-		return r, true
-	}
-	r.auditor, r.Auditor = d.Auditor, auditorName(d.Auditor)
-	switch ev.Type {
-	case event.TypeConsoleView, event.TypeConsoleExport:
-		r.What = d.Path + " " + filtersText(d.Filters) + "; " + strconv.Itoa(d.Rows) + " rows"
-		if d.Format != "" {
-			r.What = d.Format + " of " + r.What
-		}
-	case event.TypeConsoleLinkMinted:
-		r.Auditor = d.By
-		r.What = fmt.Sprintf("link %s for %s, targets %s, expires %s", d.Link, d.For, targetsText(d.Targets), utc(d.Expires))
-	case event.TypeConsoleLinkUsed:
-		r.What = "link " + d.Link + " from " + d.ClientAddr
-	case event.TypeConsoleRefused:
-		r.What = d.Path + ": " + d.Reason + " (from " + d.ClientAddr + ")"
-	case event.TypeConsoleThrottled:
-		r.What = strconv.Itoa(d.OverRate) + " refused logins and logouts from " + d.Source + " not recorded one by one"
-	case event.TypeConsoleLogin:
-		r.What = "from " + d.ClientAddr
-	}
-	return r, true
-}
-
-// auditorName is an auditor for reading: the e-mail, then the subject at
-// the issuer; empty when no one was established.
-func auditorName(a event.Auditor) string {
-	switch {
-	case a.Subject == "":
-		return ""
-	case a.Email != "":
-		return a.Email + " (" + a.Subject + " at " + a.Issuer + ")"
-	}
-	return a.Subject + " at " + a.Issuer
-}
-
-// filtersText is recorded filters as sorted name=value pairs (quoted).
-func filtersText(m map[string]string) string {
-	var parts []string
-	for name, v := range m {
-		parts = append(parts, name+"="+strconv.Quote(v))
-	}
-	if len(parts) == 0 {
-		return "(no filters)"
-	}
-	slices.Sort(parts)
-	return strings.Join(parts, " ")
-}
-
-func targetsText(targets []string) string {
-	if len(targets) == 0 {
-		return "all"
-	}
-	return strings.Join(targets, ",")
+func activityOf(ev recorder.Event) (activityRow, bool) {
+	a, ok := audit.ActivityOf(ev)
+	return activityRow{Time: utc(a.At), Stream: a.Stream, Seq: a.Seq, Kind: a.Kind, Auditor: a.Auditor, What: a.What,
+		at: a.At, auditor: a.By}, ok
 }
 
 // activityCSVHeader names the columns of an activity CSV export.

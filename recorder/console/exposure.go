@@ -4,22 +4,15 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/gatehouse-dev/gatehouse/recorder/event"
+	"github.com/gatehouse-dev/gatehouse/recorder/audit"
 )
 
 // exposureFilterNames are the filters /exposure takes, in the order
 // exports name them.
 var exposureFilterNames = []string{"kind", "column", "target", "identity", "since", "until"}
-
-// The kinds of an exposure row.
-const (
-	exposureMasked  = "masked"  // a column masked, with the values masked
-	exposureRefused = "refused" // a statement a masking rule refused
-)
 
 // exposureFilter selects exposure rows; an empty field selects all.
 // Column matches a substring, case-insensitively, target whole; identity
@@ -31,7 +24,7 @@ type exposureFilter struct {
 func exposureFilterOf(in url.Values, q *query) (exposureFilter, error) {
 	q.filter.Identity = in.Get("identity")
 	f := exposureFilter{kind: in.Get("kind"), column: in.Get("column"), target: in.Get("target")}
-	if f.kind != "" && f.kind != exposureMasked && f.kind != exposureRefused {
+	if f.kind != "" && f.kind != audit.ExposureMasked && f.kind != audit.ExposureRefused {
 		return f, errors.New("kind is masked or refused")
 	}
 	return f, nil
@@ -55,84 +48,29 @@ func (c *Console) listExposure(w http.ResponseWriter, r *http.Request, v viewer)
 	serveList(c, w, q, v, exposureOf(found, f), exposureTable, "exposure.html")
 }
 
-// exposureRow is a masked column (Kind masked: Statements and Values
-// summed) or a refused statement (Kind refused: Session, Seq, Text).
-type exposureRow struct {
-	Kind       string `json:"kind"`
-	Target     string `json:"target"`
-	Column     string `json:"column"`   // the masked source column, or the result column when none is named
-	Function   string `json:"function"` // the mask function
-	Statements int    `json:"statements"`
-	Values     int64  `json:"values"` // rows the column was masked in
-	Identities string `json:"identities"`
-	Session    string `json:"session"`
-	Seq        uint64 `json:"seq"`
-	Time       string `json:"time"`
-	Identity   string `json:"identity"`
-	Rule       string `json:"rule"`
-	Text       string `json:"text"`
-}
+// exposureRow is a row of audit.Exposure, with the text as pages show it.
+type exposureRow struct{ audit.ExposureRow }
 
 // exposureOf is the masked columns of found, sorted by target and
-// column, then the statements refused by masking rules, in found's order.
+// column, then the statements refused by masking rules, in found's order,
+// as f selects them.
 func exposureOf(found []foundStatement, f exposureFilter) []exposureRow {
-	masked := map[[3]string]*exposureRow{}
-	var refused []exposureRow
+	var x audit.Exposure
 	for _, s := range found {
-		for _, m := range strings.Split(s.Masked, "; ") {
-			col, fn := maskedColumn(m)
-			if col == "" || (f.column != "" && !containsFold(col, f.column)) {
-				continue
-			}
-			k := [3]string{s.Target, col, fn}
-			e := masked[k]
-			if e == nil {
-				e = &exposureRow{Kind: exposureMasked, Target: s.Target, Column: col, Function: fn}
-				masked[k] = e
-			}
-			e.Statements++
-			e.Values += s.Rows
-			if !slices.Contains(strings.Split(e.Identities, ", "), s.Identity) {
-				e.Identities = strings.TrimPrefix(e.Identities+", "+s.Identity, ", ")
-			}
-		}
-		if s.Decision != string(event.Allow) && strings.HasPrefix(s.Rule, "masking.") &&
-			(f.column == "" || containsFold(s.full, f.column)) {
-			refused = append(refused, exposureRow{Kind: exposureRefused, Target: s.Target, Session: s.Session, Seq: s.Seq, Time: s.Time,
-				Identity: s.Identity, Rule: s.Rule, Text: s.full})
-		}
+		x.Add(audit.ExposureStatement{Session: s.Session, Seq: s.Seq, Time: s.Time, Identity: s.Identity, Target: s.Target,
+			Masked: strings.Split(s.Masked, "; "), Rows: s.Rows, Decision: s.Decision, Rule: s.Rule, Text: s.full})
 	}
 	var out []exposureRow
-	if f.kind != exposureRefused {
-		for _, e := range masked {
-			who := strings.Split(e.Identities, ", ")
-			slices.Sort(who)
-			e.Identities = strings.Join(who, ", ")
-			out = append(out, *e)
+	for _, r := range x.Rows() {
+		text := r.Column
+		if r.Kind == audit.ExposureRefused {
+			text = r.Text
 		}
-		slices.SortFunc(out, func(a, b exposureRow) int {
-			return strings.Compare(a.Target+"\x00"+a.Column+"\x00"+a.Function, b.Target+"\x00"+b.Column+"\x00"+b.Function)
-		})
-	}
-	if f.kind != exposureMasked {
-		out = append(out, refused...)
+		if (f.kind == "" || f.kind == r.Kind) && (f.column == "" || containsFold(text, f.column)) {
+			out = append(out, exposureRow{r})
+		}
 	}
 	return out
-}
-
-// maskedColumn reads one db.statement masked entry, "column: function
-// (source)", as the source column (the result column when no source is
-// named) and the function.
-func maskedColumn(m string) (column, function string) {
-	name, rest, ok := strings.Cut(m, ": ")
-	if !ok {
-		return strings.TrimSpace(m), ""
-	}
-	function, source, _ := strings.Cut(rest, " (")
-	if source = strings.TrimSuffix(source, ")"); source != "" {
-		return source, function
-	}
-	return name, function
 }
 
 // exposureCSVHeader names the columns of an exposure CSV export.

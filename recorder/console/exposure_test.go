@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/audit"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -83,7 +84,7 @@ func TestExposureMatchReference(t *testing.T) {
 			header, rows := jsonlRows[exposureRow](t, f.get(c, "/exposure?format=jsonl&"+query).body)
 			var got []string
 			for _, r := range rows {
-				if r.Kind == exposureMasked {
+				if r.Kind == audit.ExposureMasked {
 					got = append(got, fmt.Sprintf("%s %s %s %s %d %d %s", r.Kind, r.Target, r.Column, r.Function, r.Statements, r.Values, r.Identities))
 				} else {
 					got = append(got, fmt.Sprintf("%s %s %s %s %s %s", r.Kind, r.Target, r.Session, r.Identity, r.Rule, r.Text))

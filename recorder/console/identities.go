@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/audit"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -187,7 +188,7 @@ func (x identityIndex) ordered() []*identity {
 // given, else derived as the CA derives it), created as needed.
 func (x identityIndex) get(name string, id event.Identity) *identity {
 	if name == "" {
-		name = identityName(id)
+		name = audit.IdentityName(id)
 	}
 	if got := x.byName[name]; got != nil {
 		return got
@@ -200,23 +201,6 @@ func (x identityIndex) get(name string, id event.Identity) *identity {
 	got := &identity{identityRow: row}
 	x.byName[name] = got
 	return got
-}
-
-// identityName is a certificate's KeyId as the CA writes it
-// (policy.Identity.Name): the e-mail or subject, and for an agent
-// "HUMAN via agent:AGENT".
-func identityName(id event.Identity) string {
-	who := id.Email
-	if who == "" {
-		who = id.Subject
-	}
-	if id.Agent == "" {
-		return who
-	}
-	if id.DelegatedBy != "" {
-		who = id.DelegatedBy
-	}
-	return who + " via agent:" + id.Agent
 }
 
 // readIdentities reads the CA's streams and the sessions sf selects

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/audit"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -37,7 +38,7 @@ func (f *fixture) recordIdentities(key ed25519.PrivateKey, is []issued) map[uint
 		if c.refusedCert {
 			emit(event.TypeCertRefused, event.CertRefused{Source: "oidc", Identity: &id, Reason: "grant not allowed", Code: "grant_not_allowed", Grants: []string{c.grant}})
 		} else {
-			emit(event.TypeCertIssued, event.CertIssued{Source: "oidc", Identity: id, KeyID: identityName(id), Serial: c.serial,
+			emit(event.TypeCertIssued, event.CertIssued{Source: "oidc", Identity: id, KeyID: audit.IdentityName(id), Serial: c.serial,
 				Principals: []string{c.grant}, KeyFingerprint: "SHA256:k", ValidAfter: c.at, ValidBefore: c.at.Add(15 * time.Minute)})
 		}
 		if err := st.Close(); err != nil {
@@ -52,8 +53,8 @@ func (f *fixture) recordIdentities(key ed25519.PrivateKey, is []issued) map[uint
 		id := identityOf(c)
 		s, emit := f.open(key, c.at.Add(time.Minute))
 		emit(event.TypeSessionStart, event.SessionStart{ClientAddr: "127.0.0.1:5000"})
-		emit(event.TypeAuthSuccess, event.AuthSuccess{Method: "publickey", Name: identityName(id), Principals: []string{c.grant},
-			KeyFacts: event.KeyFacts{KeyID: identityName(id), Serial: c.serial}, Identity: id})
+		emit(event.TypeAuthSuccess, event.AuthSuccess{Method: "publickey", Name: audit.IdentityName(id), Principals: []string{c.grant},
+			KeyFacts: event.KeyFacts{KeyID: audit.IdentityName(id), Serial: c.serial}, Identity: id})
 		emit(event.TypeChannelOpen, event.ChannelOpen{Channel: 1, Target: c.target})
 		if c.deny != "" {
 			emit(event.TypeDBStatement, event.DBStatement{Channel: 1, Text: c.deny, Decision: event.Deny, Rule: "no-ddl"})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/audit"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -78,7 +79,7 @@ const (
 // caFacts is what the overview takes from the CA's streams.
 type caFacts struct {
 	devIssued   map[uint64]event.CertIssued // certificates a dev login got
-	revocations []event.CertRevoked
+	revocations audit.Revocations
 }
 
 func (f *caFacts) add(ev recorder.Event) {
@@ -89,30 +90,8 @@ func (f *caFacts) add(ev recorder.Event) {
 			f.devIssued[ci.Serial] = ci
 		}
 	case event.TypeCertRevoked:
-		var cr event.CertRevoked
-		if ev.DecodeData(&cr) == nil {
-			if cr.Revocation.RevokedAt.IsZero() {
-				cr.Revocation.RevokedAt = ev.Time
-			}
-			f.revocations = append(f.revocations, cr)
-		}
+		f.revocations.Add(ev)
 	}
-}
-
-// revokedBefore is the first revocation covering s's certificate made
-// before s started, if any: one naming its serial or key, or one that
-// matched it in the CA's record (an identity's revocation covers only the
-// certificates issued before it, which are those it matched).
-func (f *caFacts) revokedBefore(s recorder.Summary) (event.Revocation, bool) {
-	for _, cr := range f.revocations {
-		r := cr.Revocation
-		covers := (r.Serial != 0 && r.Serial == s.Serial) || (r.Key != "" && r.Key == s.KeyFingerprint) ||
-			(s.Serial != 0 && slices.ContainsFunc(cr.Matched, func(m event.RevokedCertificate) bool { return m.Serial == s.Serial }))
-		if covers && r.RevokedAt.Before(s.Start) {
-			return r, true
-		}
-	}
-	return event.Revocation{}, false
 }
 
 // showOverview is /: the period's exceptions and counts, recorded as a
@@ -149,9 +128,9 @@ func (c *Console) showOverview(w http.ResponseWriter, r *http.Request, v viewer)
 // CA's streams, into an overview.
 func (c *Console) overviewOf(f recorder.Filter, v viewer) (overview, error) {
 	o := overview{Viewer: v, Since: utc(f.Since), Until: utc(f.Until)}
-	requests := requestLog{byID: map[string]*requestRow{}, serials: map[uint64][]string{}, revoked: map[uint64]bool{}}
+	requests := audit.NewRequests()
 	ca := caFacts{devIssued: map[uint64]event.CertIssued{}}
-	if err := c.caEvents(func(ev recorder.Event) { requests.add(ev); ca.add(ev) }); err != nil {
+	if err := c.caEvents(func(ev recorder.Event) { requests.Add(ev); ca.add(ev) }); err != nil {
 		return o, err
 	}
 	list, err := recorder.Summaries(c.cfg.Sessions, f, c.cfg.Lag, c.cfg.Keys...)
@@ -227,7 +206,7 @@ func (c *Console) missingSessions(f recorder.Filter) ([]exception, error) {
 }
 
 // count fills the overview's counts from the sessions.
-func (o *overview) count(sessions []recorder.Listed, requests requestLog) {
+func (o *overview) count(sessions []recorder.Listed, requests *audit.Requests) {
 	humans, agents := map[string]bool{}, map[string]bool{}
 	for _, s := range sessions {
 		o.Sessions++
@@ -253,7 +232,7 @@ func (o *overview) count(sessions []recorder.Listed, requests requestLog) {
 		}
 		o.Statements += s.Statements
 		o.Denials += s.Denied
-		if s.Serial != 0 && len(requests.serials[s.Serial]) > 0 {
+		if s.Serial != 0 && len(requests.Under(s.Serial)) > 0 {
 			o.JustInTime++
 		} else if s.Identity != "" {
 			o.Standing++
@@ -281,9 +260,9 @@ func exceptionsOf(sessions []recorder.Listed, ca *caFacts) []exception {
 		case s.Verified && s.Verification != nil:
 			failed = append(failed, exception{exFailed, s.ID + ": " + s.Verification.Error(), link})
 		}
-		if r, ok := ca.revokedBefore(s.Summary); ok {
+		if r, ok := ca.revocations.Before(s.Summary); ok {
 			revoked = append(revoked, exception{exRevoked, fmt.Sprintf("%s: %s (serial %d) started %s, after a revocation at %s (%s); %d channels, %d statements, ended: %s",
-				s.ID, s.Identity, s.Serial, utc(s.Start), utc(r.RevokedAt), revocationText(r), s.Channels, s.Statements, orOpen(s.EndReason)), link})
+				s.ID, s.Identity, s.Serial, utc(s.Start), utc(r.Revocation.RevokedAt), r.What(), s.Channels, s.Statements, orOpen(s.EndReason)), link})
 		}
 		if ci, ok := ca.devIssued[s.Serial]; ok && s.Serial != 0 {
 			dev = append(dev, exception{exDevLogin, fmt.Sprintf("%s: %s with certificate serial %d from a dev login (%s)",
@@ -307,17 +286,6 @@ func exceptionsOf(sessions []recorder.Listed, ca *caFacts) []exception {
 		}
 	}
 	return slices.Concat(failed, incomplete, revoked, dev, probes)
-}
-
-// revocationText says what a revocation names.
-func revocationText(r event.Revocation) string {
-	switch {
-	case r.Serial != 0:
-		return "serial " + strconv.FormatUint(r.Serial, 10)
-	case r.Identity != "":
-		return "identity " + r.Identity
-	}
-	return "key " + r.Key
 }
 
 func orOpen(reason string) string {

@@ -11,20 +11,12 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
-	"github.com/gatehouse-dev/gatehouse/recorder/event"
+	"github.com/gatehouse-dev/gatehouse/recorder/audit"
 )
 
 // requestFilterNames are the filters /requests takes, in the order
 // exports name them.
 var requestFilterNames = []string{"id", "state", "requester", "grant", "used", "since", "until"}
-
-// The states /requests shows: the CA's, and two it derives.
-const (
-	stateExpired = "expired" // approved, and the approval has ended
-	stateRevoked = "revoked" // a certificate issued under it was revoked
-)
-
-var requestStates = []string{"pending", "approved", "denied", stateExpired, stateRevoked}
 
 // requestFilter selects requests; an empty field selects all. Requester
 // matches a substring, case-insensitively; the others whole.
@@ -52,8 +44,8 @@ func parseRequestQuery(r *http.Request, parseTime func(string) (time.Time, error
 		f := requestFilter{id: in.Get("id"), state: in.Get("state"), requester: in.Get("requester"), grant: in.Get("grant"),
 			used: in.Get("used"), since: q.filter.Since, until: q.filter.Until}
 		switch {
-		case f.state != "" && !slices.Contains(requestStates, f.state):
-			return f, errors.New("state is one of " + strings.Join(requestStates, ", "))
+		case f.state != "" && !slices.Contains(audit.States, f.state):
+			return f, errors.New("state is one of " + strings.Join(audit.States, ", "))
 		case f.used != "" && f.used != "yes" && f.used != "no":
 			return f, errors.New("used is yes or no")
 		}
@@ -69,16 +61,16 @@ func (c *Console) listRequests(w http.ResponseWriter, r *http.Request, v viewer)
 	if target, _, _ := strings.Cut(f.grant, ":"); !c.listAllowed(w, r, v, err, target) {
 		return
 	}
-	log, err := c.readRequests(v)
+	all, err := c.readRequests(v)
 	if err != nil {
 		c.cfg.Logger.Error("console: reading access requests failed", "error", err)
 		c.fail(w, http.StatusBadGateway, "the recordings could not be read; see the console's log")
 		return
 	}
 	var rows []requestRow
-	for _, id := range log.order {
-		if rq := log.byID[id]; f.matches(*rq) {
-			rows = append(rows, *rq)
+	for _, rq := range all {
+		if f.matches(rq) {
+			rows = append(rows, rq)
 		}
 	}
 	serveList(c, w, q, v, rows, requestsTable, "requests.html")
@@ -101,39 +93,39 @@ type requestRow struct {
 	Certificates   []uint64 `json:"certificates"` // serials issued naming it
 	Sessions       []string `json:"sessions"`     // opened with one of them
 
-	filedAt, expiresAt time.Time
+	filedAt time.Time
 }
 
-// requestLog is the access requests of the CA's streams, as read.
-type requestLog struct {
-	order   []string // request ids in filing order
-	byID    map[string]*requestRow
-	serials map[uint64][]string // certificate serial → the requests it was issued under
-	revoked map[uint64]bool     // serials a revocation matched
-}
-
-// readRequests reads every CA stream, then every session, keeping what v
-// may see: requests filed in a link's period for one of its targets, and
-// sessions inside its scope.
-func (c *Console) readRequests(v viewer) (requestLog, error) {
-	log := requestLog{byID: map[string]*requestRow{}, serials: map[uint64][]string{}, revoked: map[uint64]bool{}}
-	if err := c.caEvents(log.add); err != nil {
-		return log, err
+// readRequests reads every CA stream (audit.Requests), then every
+// session, keeping what v may see: requests filed in a link's period for
+// one of its targets, and sessions inside its scope. Requests are in
+// filing order.
+func (c *Console) readRequests(v viewer) ([]requestRow, error) {
+	log := audit.NewRequests()
+	if err := c.caEvents(log.Add); err != nil {
+		return nil, err
 	}
-	log.order = slices.DeleteFunc(log.order, func(id string) bool { return !v.allowsRequest(*log.byID[id]) })
+	log.Settle(c.cfg.Clock())
+	var rows []requestRow
+	at := map[string]int{} // request id → its row
+	for _, id := range log.Order {
+		if r := requestRowOf(log.ByID[id]); v.allowsRequest(r) {
+			at[id] = len(rows)
+			rows = append(rows, r)
+		}
+	}
 	sessions, err := recorder.Summaries(c.cfg.Sessions, recorder.Filter{}, c.cfg.Lag)
 	if err != nil {
-		return log, err
+		return nil, err
 	}
 	for _, s := range sessions {
-		for _, id := range log.serials[s.Serial] {
-			if rq := log.byID[id]; rq != nil && s.Unreadable == nil && s.Serial != 0 && v.allows(s.Summary) {
-				rq.Sessions = append(rq.Sessions, s.ID)
+		for _, id := range log.Under(s.Serial) {
+			if i, ok := at[id]; ok && s.Unreadable == nil && v.allows(s.Summary) {
+				rows[i].Sessions = append(rows[i].Sessions, s.ID)
 			}
 		}
 	}
-	log.settle(c.cfg.Clock())
-	return log, nil
+	return rows, nil
 }
 
 // caEvents passes every event of the CA's streams to add; a stream that
@@ -157,73 +149,11 @@ func (c *Console) caEvents(add func(recorder.Event)) error {
 	return nil
 }
 
-// add takes one CA event: a request's step, a certificate issued under
-// requests, or a revocation.
-func (l *requestLog) add(ev recorder.Event) {
-	switch ev.Type {
-	case event.TypeRequestFiled, event.TypeRequestApproved, event.TypeRequestDenied:
-		var st event.RequestStep
-		if ev.DecodeData(&st) == nil && st.Request.ID != "" {
-			l.step(st.Request)
-		}
-	case event.TypeCertIssued:
-		var ci event.CertIssued
-		if ev.DecodeData(&ci) == nil && ci.Identity.RequestID != "" {
-			for id := range strings.SplitSeq(ci.Identity.RequestID, ",") {
-				l.serials[ci.Serial] = append(l.serials[ci.Serial], id)
-			}
-		}
-	case event.TypeCertRevoked:
-		var cr event.CertRevoked
-		if ev.DecodeData(&cr) == nil {
-			for _, m := range cr.Matched {
-				l.revoked[m.Serial] = true
-			}
-		}
-	}
-}
-
-// step records a request as it stands after a step.
-func (l *requestLog) step(r event.AccessRequest) {
-	if _, seen := l.byID[r.ID]; !seen {
-		l.order = append(l.order, r.ID)
-	}
-	l.byID[r.ID] = &requestRow{ID: r.ID, State: r.State, Requester: requesterName(r.Requester), Grant: r.Grant, Reason: r.Reason,
+// requestRowOf is a request as the console shows it.
+func requestRowOf(r *audit.Request) requestRow {
+	return requestRow{ID: r.ID, State: r.State, Requester: audit.RequesterName(r.Requester), Grant: r.Grant, Reason: r.Reason,
 		TTL: r.TTL, Filed: utc(r.FiledAt), DecidedBy: r.DecidedBy, Decided: utc(r.DecidedAt), DecisionReason: r.DecisionReason,
-		Expires: utc(r.ExpiresAt), filedAt: r.FiledAt, expiresAt: r.ExpiresAt}
-}
-
-// settle adds the certificates issued under each request and derives
-// the states the CA does not store: revoked when one of them was
-// revoked, expired when an approval has ended by now.
-func (l *requestLog) settle(now time.Time) {
-	for serial, ids := range l.serials {
-		for _, id := range ids {
-			rq := l.byID[id]
-			if rq == nil {
-				continue
-			}
-			rq.Certificates = append(rq.Certificates, serial)
-			if l.revoked[serial] {
-				rq.State = stateRevoked
-			}
-		}
-	}
-	for _, rq := range l.byID {
-		slices.Sort(rq.Certificates)
-		if rq.State == "approved" && !rq.expiresAt.IsZero() && !now.Before(rq.expiresAt) {
-			rq.State = stateExpired
-		}
-	}
-}
-
-// requesterName is the requester as a reader knows them: the e-mail, or
-// the subject at the issuer.
-func requesterName(id event.Identity) string {
-	if id.Email != "" {
-		return id.Email
-	}
-	return id.Subject + " at " + id.Issuer
+		Expires: utc(r.ExpiresAt), Certificates: r.Certificates, filedAt: r.FiledAt}
 }
 
 // allowsRequest says whether the viewer may see r: one filed within a

@@ -7,9 +7,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -42,9 +42,15 @@ type Options struct {
 	Lag  time.Duration // as for recorder.Filter.MayMatch
 	// Keys are the trusted recorder public keys each session is
 	// verified with; Signer (the recorder key) signs the manifest.
-	Keys     []ed25519.PublicKey
-	Signer   ed25519.PrivateKey
-	Store    StoreInfo
+	Keys   []ed25519.PublicKey
+	Signer ed25519.PrivateKey
+	Store  StoreInfo
+	// Lock reads Object Lock from the bucket (nil: a directory store,
+	// whose sessions' object_lock is "none").
+	Lock ObjectLock
+	// TempDir is where the populations are spooled while the bundle is
+	// made ("": os.TempDir()); nothing is left there after Build.
+	TempDir  string
 	Version  string
 	Producer string
 	Now      time.Time
@@ -93,20 +99,31 @@ type File struct {
 }
 
 // Build writes the bundle of opts.Scope to w as a zip, and returns its
-// manifest.
+// manifest. The statements are written to a temporary file in
+// opts.TempDir as the sessions are read, and every population goes
+// through one, so that the period is never held in memory whole.
 func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 	if len(opts.Keys) == 0 || opts.Signer == nil {
 		return nil, fmt.Errorf("evidence: a recorder key to verify sessions with and one to sign the manifest are required")
 	}
-	pops, err := collect(src, opts.Scope, opts.Lag, opts.Keys)
+	var spools []*spool
+	defer func() {
+		for _, s := range spools {
+			s.remove()
+		}
+	}()
+	statements, err := newTable[statementRow](opts.TempDir, "statements", statementHeader, &spools)
+	if err != nil {
+		return nil, err
+	}
+	pops, err := collect(src, opts, statements)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: %w", err)
 	}
-	files := []dataFile{{name: ReadmeFile, data: []byte(readme), rows: strings.Count(readme, "\n")}}
-	files = append(files, tableFiles("sessions", sessionHeader, pops.sessions)...)
-	files = append(files, tableFiles("statements", statementHeader, pops.statements)...)
-	files = append(files, tableFiles("denials", denialHeader, pops.denials)...)
-	files = append(files, tableFiles("verification", verificationHeader, pops.verification)...)
+	files, err := pops.files(opts, statements, &spools)
+	if err != nil {
+		return nil, err
+	}
 	m := opts.manifest(files)
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -121,6 +138,41 @@ func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 	return &m, writeZip(w, files)
 }
 
+// files are the bundle's files but the manifest and its signature, in
+// the order the zip holds them.
+func (p *populations) files(opts Options, statements *table[statementRow], spools *[]*spool) ([]dataFile, error) {
+	dir := opts.TempDir
+	files := []dataFile{{name: ReadmeFile, data: []byte(readme), rows: strings.Count(readme, "\n")}}
+	add := func(f []dataFile, err error) error {
+		files = append(files, f...)
+		return err
+	}
+	err := errors.Join(
+		add(tableFiles(dir, "sessions", sessionHeader, p.sessions, spools)),
+		add(statements.files()),
+		add(tableFiles(dir, "denials", denialHeader, p.denials, spools)),
+		add(tableFiles(dir, "verification", verificationHeader, p.verification, spools)),
+		add(tableFiles(dir, "issuances", issuanceHeader, p.issuances, spools)),
+		add(tableFiles(dir, "requests", requestHeader, p.requests, spools)),
+		add(tableFiles(dir, "revocations", revocationHeader, p.revocations, spools)),
+		add(tableFiles(dir, "exceptions", exceptionHeader, p.exceptions, spools)),
+		add(tableFiles(dir, "exposure", exposureHeader, exposureRows(p.exposure.Rows()), spools)),
+		add(tableFiles(dir, "activity", activityHeader, p.activity, spools)),
+		add(tableFiles(dir, "completeness", completenessHeader, p.completeness, spools)))
+	if err != nil {
+		return nil, err
+	}
+	lock, err := lockFile(opts.Lock, opts.Store)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := reportFile(p, opts.Scope)
+	if err != nil {
+		return nil, err
+	}
+	return append(files, lock, rep), nil
+}
+
 func (o Options) manifest(files []dataFile) Manifest {
 	m := Manifest{Generator: Generator, Version: o.Version, Source: o.Store, Producer: o.Producer, ProducedAt: utc(o.Now),
 		SignedBy: recorder.Fingerprint(o.Signer.Public().(ed25519.PublicKey)),
@@ -128,34 +180,35 @@ func (o Options) manifest(files []dataFile) Manifest {
 			Identities: orEmpty(o.Scope.Identities), Targets: orEmpty(o.Scope.Targets)}}
 	m.Source.RecorderKeys = recorder.Publish(o.Keys...).Keys
 	for _, f := range files {
-		sum := sha256.Sum256(f.data)
-		m.Files = append(m.Files, File{Name: f.name, Rows: f.rows, Bytes: int64(len(f.data)), SHA256: hex.EncodeToString(sum[:])})
+		size, sum := f.digest()
+		m.Files = append(m.Files, File{Name: f.name, Rows: f.rows, Bytes: size, SHA256: hex.EncodeToString(sum)})
 	}
 	return m
 }
 
-// dataFile is one file of the bundle, made whole before the zip is
-// written (the manifest needs every hash first).
+// dataFile is one file of the bundle: in memory (data), or in a spool.
 type dataFile struct {
-	name string
-	data []byte
-	rows int
+	name  string
+	data  []byte
+	spool *spool
+	rows  int
 }
 
 type row interface{ cells() []string }
 
-// tableFiles is a population as NOUN.csv and NOUN.jsonl.
-func tableFiles[R row](noun string, header []string, rows []R) []dataFile {
-	var c, j bytes.Buffer
-	cw := csv.NewWriter(&c)
-	_ = cw.Write(header) // a bytes.Buffer does not fail
-	enc := json.NewEncoder(&j)
-	for _, r := range rows {
-		_ = cw.Write(r.cells())
-		_ = enc.Encode(r) // plain structs of strings, numbers and lists
+func (f dataFile) digest() (int64, []byte) {
+	if f.spool != nil {
+		return f.spool.n, f.spool.hash.Sum(nil)
 	}
-	cw.Flush()
-	return []dataFile{{name: noun + ".csv", data: c.Bytes(), rows: len(rows)}, {name: noun + ".jsonl", data: j.Bytes(), rows: len(rows)}}
+	sum := sha256.Sum256(f.data)
+	return int64(len(f.data)), sum[:]
+}
+
+func (f dataFile) contents() (io.Reader, error) {
+	if f.spool != nil {
+		return f.spool.contents()
+	}
+	return bytes.NewReader(f.data), nil
 }
 
 // writeZip writes files in order, without times (which would make two
@@ -167,7 +220,11 @@ func writeZip(w io.Writer, files []dataFile) error {
 		if err != nil {
 			return fmt.Errorf("evidence: writing %s: %w", f.name, err)
 		}
-		if _, err := fw.Write(f.data); err != nil {
+		r, err := f.contents()
+		if err == nil {
+			_, err = io.Copy(fw, r)
+		}
+		if err != nil {
 			return fmt.Errorf("evidence: writing %s: %w", f.name, err)
 		}
 	}
@@ -203,47 +260,3 @@ const (
 	armorBegin = "-----BEGIN SSH SIGNATURE-----"
 	armorEnd   = "-----END SSH SIGNATURE-----"
 )
-
-// readme is README.txt: how to check the bundle offline.
-const readme = `gatehouse evidence bundle
-=========================
-
-This zip holds populations for an audit period, extracted from gatehouse's
-hash-chained, signed recordings by ` + "`gatehouse evidence`" + `:
-
-  sessions.csv/.jsonl      every session begun in the period (as ` + "`gatehouse sessions`" + ` lists them)
-  statements.csv/.jsonl    every SQL statement of those sessions: text, kinds, decision, rule, rows, masked columns, outcome
-  denials.csv/.jsonl       denied statements, refused channels, failed authentications, refused certificates
-  verification.csv/.jsonl  each session's verification: hash chain, signatures, completeness
-  manifest.json            the source, the parameters as given, who produced the bundle and when, and for
-                           every other file its row count and SHA-256
-  manifest.sig             an SSH signature (SSHSIG, namespace gatehouse-evidence) of manifest.json by the
-                           gatehouse recorder key, the key that signs the recordings themselves
-
-CSV cells that a spreadsheet would take for a formula start with an apostrophe, and control
-characters are shown escaped; the JSON Lines files hold the text exactly as recorded.
-
-How to check it offline
------------------------
-
-1. Get the recorder public key from the operator, or from GET /v1/recorder-keys of the
-   gatehouse CA API, and compare its fingerprint with the one you were given.
-
-2. With gatehouse:
-
-     gatehouse verify --bundle BUNDLE.zip --pubkey recorder.pub
-
-   checks the signature, then every file's SHA-256 and row count, and fails naming any
-   file that differs, is missing, or was added.
-
-3. Without gatehouse (OpenSSH 8.1 or later and sha256sum):
-
-     unzip BUNDLE.zip -d bundle && cd bundle
-     echo "gatehouse-recorder $(cut -d' ' -f1,2 recorder.pub)" > allowed_signers
-     ssh-keygen -Y verify -f allowed_signers -I gatehouse-recorder -n gatehouse-evidence \
-       -s manifest.sig < manifest.json
-     sha256sum README.txt *.csv *.jsonl    # compare with "files" in manifest.json
-
-Two bundles made with the same parameters from the same recordings have byte-identical
-data files; only manifest.json's producer and produced_at differ.
-`

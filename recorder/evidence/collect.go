@@ -2,13 +2,13 @@ package evidence
 
 import (
 	"cmp"
-	"crypto/ed25519"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/audit"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -28,53 +28,108 @@ type Scope struct {
 // populations are the bundle's rows, each in its file's order.
 type populations struct {
 	sessions     []sessionRow
-	statements   []statementRow
+	statements   *table[statementRow] // written as the sessions are read
 	denials      []denialRow
 	verification []verificationRow
+	issuances    []issuanceRow
+	requests     []requestRow
+	revocations  []revocationRow
+	exceptions   []exceptionRow
+	activity     []activityRow
+	completeness []completenessRow
+
+	exposure    audit.Exposure
+	byIdentity  map[string]*audit.Exposure // each identity's exposure, for the report
+	requestLog  *audit.Requests            // every request before the period's end, settled
+	inBundle    []recorder.Summary         // the readable sessions listed, in id order
+	revokedEnds []revokedEnd               // the bundle's sessions the bastion ended on a revocation
 }
 
-// collect reads the sessions of scope from src, verifying each with
-// keys and the ledgers, and the certificate refusals of the CA streams. lag is as for
-// recorder.Filter.MayMatch.
-func collect(src Source, scope Scope, lag time.Duration, keys []ed25519.PublicKey) (*populations, error) {
+// collect reads the sessions of opts.Scope from src, verifying each with
+// opts.Keys and the ledgers, and the CA streams' events before the
+// period's end.
+func collect(src Source, opts Options, statements *table[statementRow]) (*populations, error) {
+	scope, lag, keys := opts.Scope, opts.Lag, opts.Keys
+	ca, err := readStreams(src, recorder.KindCA, scope)
+	if err != nil {
+		return nil, err
+	}
+	console, err := readStreams(src, recorder.KindConsole, scope)
+	if err != nil {
+		return nil, err
+	}
 	listed, err := recorder.Summaries(src, recorder.Filter{Since: scope.From, Until: scope.To}, lag)
 	if err != nil {
 		return nil, fmt.Errorf("listing sessions: %w", err)
 	}
-	// As `gatehouse verify` does: against the ledgers too, so that a
-	// closed session cut short and its manifest deleted fails, rather
-	// than passing for one still open.
 	ledgers, err := recorder.ReadLedgers(src, keys...)
 	if err != nil {
 		return nil, fmt.Errorf("reading the ledgers: %w", err)
 	}
 	slices.SortFunc(listed, func(a, b recorder.Listed) int { return cmp.Compare(a.ID, b.ID) })
-	p := &populations{}
+	c, err := takeCensus(src, listed, ledgers)
+	if err != nil {
+		return nil, err
+	}
+	p := &populations{statements: statements}
 	for _, s := range listed {
 		// An unreadable session is kept whatever the scope says: it
 		// cannot be told apart, and must not hide.
-		if s.Unreadable == nil && !scope.matches(s.Summary) {
-			continue
-		}
-		p.sessions = append(p.sessions, newSessionRow(s))
-		var verr error
-		if s.Unreadable == nil {
-			_, verr = recorder.VerifyStoredWith(src, ledgers, recorder.KindSession, s.ID, keys...)
-		}
-		p.verification = append(p.verification, newVerificationRow(s, verr))
-		if s.Unreadable == nil {
-			if err := p.addSessionEvents(src, s.Summary); err != nil {
+		if s.Unreadable != nil || scope.matches(s.Summary) {
+			if err := p.addSession(src, s, opts, ledgers, c); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if err := p.addCertRefusals(src, scope); err != nil {
-		return nil, err
-	}
-	slices.SortFunc(p.denials, func(a, b denialRow) int {
-		return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.Stream, b.Stream), cmp.Compare(a.Seq, b.Seq))
-	})
+	p.addIssuances(ca, scope)
+	p.addRequests(ca, scope, settleAt(scope, opts.Now))
+	p.addRevocations(ca, scope)
+	p.reconcile(c, scope)
+	sortExceptions(p.exceptions)
+	p.addActivity(console, scope)
+	slices.SortFunc(p.issuances, func(a, b issuanceRow) int { return inRecordOrder(a.Time, a.Stream, a.Seq, b.Time, b.Stream, b.Seq) })
+	slices.SortFunc(p.denials, func(a, b denialRow) int { return inRecordOrder(a.Time, a.Stream, a.Seq, b.Time, b.Stream, b.Seq) })
 	return p, nil
+}
+
+// addSession adds one listed session to the populations: its row, its
+// verification (against the ledgers, as `gatehouse verify` does, so that
+// a closed session cut short and its manifest deleted fails rather than
+// passing for one still open) with its Object Lock, its exceptions, and
+// its statements and refusals.
+func (p *populations) addSession(src Source, s recorder.Listed, opts Options, ledgers *recorder.Ledgers, c census) error {
+	p.sessions = append(p.sessions, newSessionRow(s, opts.Scope.To))
+	if s.Unreadable != nil {
+		p.addVerification(s, newVerificationRow(s, nil))
+		return nil
+	}
+	p.inBundle = append(p.inBundle, s.Summary)
+	if !s.End.IsZero() && !c.hasManifest[s.ID] {
+		p.exceptions = append(p.exceptions, noManifest(s))
+	}
+	_, err := recorder.VerifyStoredWith(src, ledgers, recorder.KindSession, s.ID, opts.Keys...)
+	v := newVerificationRow(s, err)
+	sl := readStreamLock(opts.Lock, s.ID)
+	v.ObjectLock, v.RetainUntil, v.LockedObjects = sl.mode, sl.until, sl.locked
+	if ex, ok := lockException(s, sl); ok {
+		p.exceptions = append(p.exceptions, ex)
+	}
+	p.addVerification(s, v)
+	return p.addSessionEvents(src, s.Summary)
+}
+
+// addVerification adds a session's verification, and when it failed its
+// exception.
+func (p *populations) addVerification(s recorder.Listed, v verificationRow) {
+	p.verification = append(p.verification, v)
+	if v.Result == "failed" {
+		p.exceptions = append(p.exceptions, exceptionRow{Kind: exFailed, Session: s.ID, Time: utc(s.Start), Detail: v.Error})
+	}
+}
+
+// inRecordOrder orders two recorded events by time, then stream and seq.
+func inRecordOrder(t1, stream1 string, seq1 uint64, t2, stream2 string, seq2 uint64) int {
+	return cmp.Or(byTime(t1, t2), cmp.Compare(stream1, stream2), cmp.Compare(seq1, seq2))
 }
 
 func (sc Scope) matches(s recorder.Summary) bool {
@@ -105,9 +160,16 @@ func (p *populations) addSessionEvents(src Source, s recorder.Summary) error {
 		case event.TypeDBStatement:
 			var st event.DBStatement
 			_ = ev.DecodeData(&st)
-			p.statements = append(p.statements, statementRow{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
+			err := p.statements.add(statementRow{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
 				Target: targets[st.Channel], Channel: st.Channel, Text: st.Text, Kinds: orEmpty(st.Kinds), Decision: string(st.Decision),
 				Rule: st.Rule, Outcome: st.Outcome, Rows: st.Rows, Error: st.Error, Masked: orEmpty(st.Masked)})
+			if err != nil {
+				return err
+			}
+			es := audit.ExposureStatement{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
+				Target: targets[st.Channel], Masked: st.Masked, Rows: st.Rows, Decision: string(st.Decision), Rule: st.Rule, Text: st.Text}
+			p.exposure.Add(es)
+			p.exposureOf(s.Identity).Add(es)
 			if !st.Decision.Allowed() {
 				d.Reason, d.Detail = st.Rule, st.Text
 				p.denials = append(p.denials, d)
@@ -122,45 +184,10 @@ func (p *populations) addSessionEvents(src Source, s recorder.Summary) error {
 			_ = ev.DecodeData(&a)
 			d.Reason, d.Detail = a.Reason, "method="+a.Method+" user="+a.User
 			p.denials = append(p.denials, d)
-		}
-	}
-	return nil
-}
-
-// addCertRefusals adds the cert.refused events of the period from every
-// CA stream that may hold some (one begun before To). A CA stream that
-// cannot be read, or whose chain is broken, fails the bundle: its
-// refusals could not all be listed.
-func (p *populations) addCertRefusals(src Source, scope Scope) error {
-	ids, err := src.List(recorder.KindCA)
-	if err != nil {
-		return fmt.Errorf("listing CA streams: %w", err)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		if t, ok := recorder.IDTime(id); ok && !scope.To.IsZero() && !t.Before(scope.To) {
-			continue
-		}
-		lines, err := src.Lines(recorder.KindCA, id)
-		if err != nil {
-			return fmt.Errorf("reading CA stream %s: %w", id, err)
-		}
-		events, err := recorder.VerifyChain(lines)
-		if err != nil {
-			return fmt.Errorf("CA stream %s (gatehouse verify --kind ca %s says more): %w", id, id, err)
-		}
-		for _, ev := range events {
-			if ev.Type != event.TypeCertRefused || !scope.inPeriod(ev.Time) {
-				continue
-			}
-			var c event.CertRefused
-			_ = ev.DecodeData(&c)
-			if !scope.matchesRefusal(c) {
-				continue
-			}
-			p.denials = append(p.denials, denialRow{Stream: recorder.KindCA + "/" + id, Seq: ev.Seq, Time: utc(ev.Time),
-				Type: string(ev.Type), Identity: refusedName(c.Identity), Reason: c.Code + ": " + c.Reason,
-				Detail: strings.Join(c.Grants, " ")})
+		case event.TypeSessionRevoked:
+			var r event.SessionRevoked
+			_ = ev.DecodeData(&r)
+			p.revokedEnds = append(p.revokedEnds, revokedEnd{session: s.ID, at: ev.Time, reason: r.Reason, serial: r.Serial, key: r.KeyFingerprint})
 		}
 	}
 	return nil
@@ -210,4 +237,17 @@ func orEmpty(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// exposureOf is identity's exposure, made as needed.
+func (p *populations) exposureOf(identity string) *audit.Exposure {
+	if p.byIdentity == nil {
+		p.byIdentity = map[string]*audit.Exposure{}
+	}
+	x := p.byIdentity[identity]
+	if x == nil {
+		x = &audit.Exposure{}
+		p.byIdentity[identity] = x
+	}
+	return x
 }

@@ -21,7 +21,8 @@ var (
 
 // fixture is a recordings directory with, in the period: alice's closed
 // session (an allowed and masked statement, a denied one whose text is a
-// spreadsheet formula, a refused channel), bob's session left open, a
+// spreadsheet formula, a refused channel, ended when its certificate is
+// revoked), bob's session left open (begun after that revocation), a
 // connection that failed to authenticate, and a CA stream with a refused
 // certificate; and carol's session the day before.
 type fixture struct {
@@ -30,6 +31,10 @@ type fixture struct {
 	pub  ed25519.PublicKey
 	opts Options
 }
+
+// revokedAt is when serial 7 (alice's and bob's sessions) is revoked:
+// during alice's session (which the bastion ends), before bob's.
+var revokedAt = periodFrom.Add(9*time.Hour + 3*time.Second)
 
 const formulaText = "=cmd|' /C calc'!A0"
 
@@ -45,18 +50,57 @@ func newFixture(t testing.TB) *fixture {
 		ev(event.TypeChannelOpen, event.ChannelOpen{Channel: 1, Target: "orders", Roles: []string{"ro"}, Port: 5432}),
 		stmt("select email from users", event.Allow, "read", []string{"email: redact (pii)"}),
 		stmt(formulaText, event.Deny, "no-ddl", nil),
-		ev(event.TypeChannelRefused, event.ChannelRefused{Channel: 2, Type: "direct-tcpip", Host: "billing", Port: 5432, Reason: "no grant"}))
+		ev(event.TypeChannelRefused, event.ChannelRefused{Channel: 2, Type: "direct-tcpip", Host: "billing", Port: 5432, Reason: "no grant"}),
+		ev(event.TypeSessionRevoked, event.SessionRevoked{Reason: "certificate revoked", KeyFacts: event.KeyFacts{Serial: 7}}))
 	f.session(t, periodFrom.Add(10*time.Hour), false, auth("bob@example.com"),
-		ev(event.TypeChannelOpen, event.ChannelOpen{Channel: 1, Target: "billing", Port: 5432}))
+		ev(event.TypeChannelOpen, event.ChannelOpen{Channel: 1, Target: "billing", Port: 5432}),
+		stmt("select * from cards where pan like '4%'", event.Deny, "masking.deny_probing", nil))
 	f.session(t, periodFrom.Add(11*time.Hour), true,
 		ev(event.TypeAuthFailure, event.AuthFailure{Method: "publickey", User: "root", Reason: "not a certificate"}))
 	f.stream(t, recorder.KindCA, periodFrom.Add(time.Hour), true,
 		ev(event.TypeCertRefused, event.CertRefused{Identity: &event.Identity{Subject: "mallory", Email: "mallory@example.com"},
-			Reason: "no grant", Code: "grant_not_allowed", Grants: []string{"orders:admin"}}))
+			Reason: "no grant", Code: "grant_not_allowed", Grants: []string{"orders:admin"}}),
+		ev(event.TypeCertIssued, event.CertIssued{Source: "oidc", KeyID: "alice@example.com", Serial: 7, Principals: []string{"orders:ro"},
+			Identity:       event.Identity{Subject: "alice", Email: "alice@example.com", Issuer: "https://idp", Serial: 7},
+			KeyFingerprint: "SHA256:alice", ValidAfter: periodFrom, ValidBefore: periodFrom.Add(8 * time.Hour)}),
+		ev(event.TypeCertIssued, event.CertIssued{Source: "agent", KeyID: "alice@example.com via agent:bot", Serial: 8,
+			Principals: []string{"orders:ro"}, Identity: event.Identity{Subject: "alice", Issuer: "https://idp", Agent: "bot",
+				DelegatedBy: "alice@example.com", DelegatedBySerial: 7, RequestID: "req-1", Serial: 8}, KeyFingerprint: "SHA256:bot"}),
+		request(event.TypeRequestFiled, "req-used", "pending", "", 0),
+		request(event.TypeRequestApproved, "req-used", "approved", "bob@example.com", 30*time.Hour),
+		ev(event.TypeCertIssued, event.CertIssued{Source: "oidc", KeyID: "alice@example.com", Serial: 7,
+			Identity: event.Identity{Email: "alice@example.com", RequestID: "req-used", Serial: 7}}),
+		request(event.TypeRequestApproved, "req-lapsed", "approved", "bob@example.com", 3*time.Hour),
+		request(event.TypeRequestDenied, "req-denied", "denied", "bob@example.com", 0),
+		ev(event.TypeCertRevoked, event.CertRevoked{Revocation: event.Revocation{Serial: 7, Reason: "laptop lost", By: "ops",
+			RevokedAt: revokedAt}, Matched: []event.RevokedCertificate{{Serial: 7, KeyID: "alice@example.com"}}}),
+		// gatehouse revoke --serial of an agent revokes its key too, at once.
+		ev(event.TypeCertRevoked, event.CertRevoked{Revocation: event.Revocation{Key: "SHA256:alice", Reason: "its key", By: "ops",
+			RevokedAt: revokedAt}, Matched: []event.RevokedCertificate{{Serial: 7, KeyID: "alice@example.com"}}}))
+	erin := event.Auditor{Issuer: "https://idp", Subject: "erin", Email: "erin@audit.example"}
+	f.stream(t, recorder.KindConsole, periodFrom.Add(12*time.Hour), true,
+		ev(event.TypeConsoleLogin, event.ConsoleLogin{Auditor: erin, ClientAddr: "198.51.100.7:4000"}),
+		ev(event.TypeConsoleView, event.ConsoleView{Auditor: erin, Path: "/sessions", Filters: map[string]string{"identity": "=alice"}, Rows: 3}))
+	f.stream(t, recorder.KindConsole, periodTo.Add(time.Hour), true,
+		ev(event.TypeConsoleLogin, event.ConsoleLogin{Auditor: erin, ClientAddr: "198.51.100.7:4000"}))
 	f.opts = Options{Scope: Scope{From: periodFrom, To: periodTo}, Args: []string{"--from", "2026-11-26", "--to", "2026-11-26"},
 		Lag: time.Minute, Keys: []ed25519.PublicKey{pub}, Signer: key, Store: StoreInfo{Store: "file", Dir: f.src.Dir},
 		Version: "gatehouse test", Producer: "tester@host", Now: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
 	return f
+}
+
+// request is a step of alice's access request id, decided by by and
+// expiring expires after the period's start.
+func request(typ event.Type, id, state, by string, expires time.Duration) emitted {
+	r := event.AccessRequest{ID: id, State: state, Requester: event.Identity{Subject: "alice", Email: "alice@example.com"},
+		Grant: "orders:rw", Reason: "=HYPERLINK(\"x\") ticket 42", FiledAt: periodFrom.Add(time.Hour), DecidedBy: by}
+	if by != "" {
+		r.DecidedAt = periodFrom.Add(2 * time.Hour)
+	}
+	if expires > 0 {
+		r.ExpiresAt = periodFrom.Add(expires)
+	}
+	return ev(typ, event.RequestStep{Request: r})
 }
 
 type emitted struct {

@@ -19,6 +19,7 @@ type sessionRow struct {
 	Start          string   `json:"start"`
 	End            string   `json:"end"` // empty while open
 	Open           bool     `json:"open"`
+	OpenAtEnd      bool     `json:"open_at_end"` // not ended by the period's end: still open, or ended after it
 	Identity       string   `json:"identity"`
 	Agent          string   `json:"agent"`
 	Serial         uint64   `json:"serial"`
@@ -34,24 +35,24 @@ type sessionRow struct {
 	Unreadable     string   `json:"unreadable"`
 }
 
-var sessionHeader = []string{"session", "start", "end", "open", "identity", "agent", "serial", "key_fingerprint", "client_addr",
+var sessionHeader = []string{"session", "start", "end", "open", "open_at_end", "identity", "agent", "serial", "key_fingerprint", "client_addr",
 	"targets", "channels", "statements", "denied", "refusals", "end_reason", "chain", "unreadable"}
 
 func (r sessionRow) cells() []string {
-	return []string{cell(r.Session), r.Start, r.End, strconv.FormatBool(r.Open), cell(r.Identity), cell(r.Agent),
+	return []string{cell(r.Session), r.Start, r.End, strconv.FormatBool(r.Open), strconv.FormatBool(r.OpenAtEnd), cell(r.Identity), cell(r.Agent),
 		strconv.FormatUint(r.Serial, 10), cell(r.KeyFingerprint), cell(r.ClientAddr), cell(strings.Join(r.Targets, " ")),
 		strconv.Itoa(r.Channels), strconv.Itoa(r.Statements), strconv.Itoa(r.Denied), strconv.Itoa(r.Refusals),
 		cell(r.EndReason), cell(r.Chain), cell(r.Unreadable)}
 }
 
-func newSessionRow(s recorder.Listed) sessionRow {
+func newSessionRow(s recorder.Listed, periodEnd time.Time) sessionRow {
 	if s.Unreadable != nil {
 		return sessionRow{Session: s.ID, Unreadable: s.Unreadable.Error(), Targets: []string{}}
 	}
 	r := sessionRow{Session: s.ID, Start: utc(s.Start), End: utc(s.End), Open: s.Open(), Identity: s.Identity, Agent: s.Agent,
 		Serial: s.Serial, KeyFingerprint: s.KeyFingerprint, ClientAddr: s.ClientAddr, Targets: s.Targets,
 		Channels: s.Channels, Statements: s.Statements, Denied: s.Denied, Refusals: s.Refusals, EndReason: s.EndReason,
-		Chain: "intact"}
+		Chain: "intact", OpenAtEnd: s.End.IsZero() || (!periodEnd.IsZero() && !s.End.Before(periodEnd))}
 	if r.Targets == nil {
 		r.Targets = []string{}
 	}
@@ -116,12 +117,20 @@ type verificationRow struct {
 	Signature    string `json:"signature"`    // verified; partial (an unclosed stream's events after its last checkpoint are unsigned); unproven (verification failed) or unchecked (unread)
 	Completeness string `json:"completeness"` // complete (a verified manifest) or incomplete
 	Error        string `json:"error"`
+	// ObjectLock is the session's objects' Object Lock as read from the
+	// bucket when the bundle was made: COMPLIANCE, GOVERNANCE, none (a
+	// directory store, or an object without retention) or unread.
+	ObjectLock    string `json:"object_lock"`
+	RetainUntil   string `json:"retain_until"`   // the earliest of its objects'
+	LockedObjects string `json:"locked_objects"` // locked/all; empty for a directory store
 }
 
-var verificationHeader = []string{"session", "result", "chain", "signature", "completeness", "error"}
+var verificationHeader = []string{"session", "result", "chain", "signature", "completeness", "error", "object_lock",
+	"retain_until", "locked_objects"}
 
 func (r verificationRow) cells() []string {
-	return []string{cell(r.Session), r.Result, r.Chain, r.Signature, r.Completeness, cell(r.Error)}
+	return []string{cell(r.Session), r.Result, r.Chain, r.Signature, r.Completeness, cell(r.Error), r.ObjectLock, r.RetainUntil,
+		r.LockedObjects}
 }
 
 // newVerificationRow classifies VerifyStored's result for s.
@@ -154,4 +163,12 @@ func utc(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// byTime orders two times as utc writes them, chronologically (their
+// text does not sort so: RFC 3339 drops trailing zeros of the fraction).
+func byTime(a, b string) int {
+	ta, _ := time.Parse(time.RFC3339Nano, a)
+	tb, _ := time.Parse(time.RFC3339Nano, b)
+	return ta.Compare(tb)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -380,6 +381,15 @@ func TestReadGoesOnPastACorruptSegment(t *testing.T) {
 // TestRollUsesTheSparePreparedAhead: the committer zero-fills the next
 // segment while the current one fills, so that the append that rolls over
 // does not wait for it; records read back in order across the rolls.
+// waitForSpare returns once no spare segment is being made.
+func waitForSpare(j *Journal) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for j.preparing {
+		j.prepared.Wait()
+	}
+}
+
 func TestRollUsesTheSparePreparedAhead(t *testing.T) {
 	fs := &memFS{}
 	j, err := Open(Config{Dir: t.TempDir(), Create: fs.create, SegmentSize: 1024})
@@ -390,14 +400,16 @@ func TestRollUsesTheSparePreparedAhead(t *testing.T) {
 	rolls := 0
 	for i := range 60 {
 		r := Record{Kind: "sessions", Stream: "s", Offset: int64(i), Line: bytes.Repeat([]byte{'a' + byte(i%26)}, 90)}
-		seg, created := j.Current(), len(fs.createdPaths())
+		waitForSpare(j) // the spare is made on its own goroutine
+		seg, created := j.Current(), fs.createdPaths()
 		p, err := j.Append(r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if j.Current() != seg {
+		// The segment rolled into must have existed before the append.
+		if now := j.Current(); now != seg {
 			rolls++
-			if len(fs.createdPaths()) != created {
+			if !slices.ContainsFunc(created, func(p string) bool { return filepath.Base(p) == segmentName(now) }) {
 				t.Fatalf("record %d: the append that rolled over created its segment; the spare was not ready", i)
 			}
 		}

@@ -1,0 +1,10 @@
+// Package audit derives what auditors ask about from the CA's and the
+// console's recordings: the access requests and the certificates issued
+// under them, the revocations, the masked columns a period exposed, and
+// the console's activity. The console shows these and the evidence
+// bundle lists them; both read them here, so that a page and a bundle of
+// the same period cannot disagree.
+//
+// It decodes events with recorder/event and reads nothing itself: the
+// caller passes the events of the streams it has read.
+package audit
