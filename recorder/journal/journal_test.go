@@ -368,6 +368,24 @@ func TestReadGoesOnPastACorruptSegment(t *testing.T) {
 	}
 }
 
+// waitForSpare waits until the spare that a half-full segment asks for is
+// ready: it is made on a goroutine of its own after the commit that
+// noticed, which a loaded machine may run after the next Append.
+func waitForSpare(t *testing.T, j *Journal) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		j.mu.Lock()
+		ready := j.spare != nil || (!j.preparing && j.cur.used < j.cur.cap/2)
+		j.mu.Unlock()
+		if ready {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no spare segment prepared within 5s of the current one passing half full")
+		}
+	}
+}
+
 // TestRollUsesTheSparePreparedAhead: the committer zero-fills the next
 // segment while the current one fills, so that the append that rolls over
 // does not wait for it; records read back in order across the rolls.
@@ -381,6 +399,7 @@ func TestRollUsesTheSparePreparedAhead(t *testing.T) {
 	rolls := 0
 	for i := range 60 {
 		r := Record{Kind: "sessions", Stream: "s", Offset: int64(i), Line: bytes.Repeat([]byte{'a' + byte(i%26)}, 90)}
+		waitForSpare(t, j)
 		seg, created := j.Current(), len(fs.createdPaths())
 		p, err := j.Append(r)
 		if err != nil {
