@@ -122,20 +122,31 @@ const (
 // stream's file: a line the journal refused is never in the file. It
 // returns the file's end for SyncThrough.
 func (a *journaledAppender) Write(line []byte) (int64, error) {
-	end, err := a.write(line)
+	return a.writeWith(a.jl.j.Append, line)
+}
+
+// WriteLater is Write for a line whose caller waits for its commit before
+// acting on it (laterWriter): the journal writes it with that commit, in
+// one write with the other lines waiting for it.
+func (a *journaledAppender) WriteLater(line []byte) (int64, error) {
+	return a.writeWith(a.jl.j.AppendLater, line)
+}
+
+func (a *journaledAppender) writeWith(appendRecord func(journal.Record) (journal.Pos, error), line []byte) (int64, error) {
+	end, err := a.write(appendRecord, line)
 	if err == nil {
 		a.jl.maybeFlush()
 	}
 	return end, err
 }
 
-func (a *journaledAppender) write(line []byte) (int64, error) {
+func (a *journaledAppender) write(appendRecord func(journal.Record) (journal.Pos, error), line []byte) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.err != nil {
 		return a.written, a.err
 	}
-	pos, err := a.jl.j.Append(journal.Record{Kind: a.kind, Stream: a.id, Offset: a.written, Line: line})
+	pos, err := appendRecord(journal.Record{Kind: a.kind, Stream: a.id, Offset: a.written, Line: line})
 	if err != nil {
 		return a.written, fmt.Errorf("recorder: journal %s: %w", a.id, err)
 	}
@@ -143,7 +154,10 @@ func (a *journaledAppender) write(line []byte) (int64, error) {
 	a.pending = append(append(a.pending, line...), '\n')
 	a.written += int64(len(line)) + 1
 	if len(a.pending) >= maxPending {
-		return a.written, a.writePending()
+		// The line is journaled: a failure to write the file is the
+		// stream's (its next Write and its Finish), not this line's.
+		_ = a.writePending()
+		return a.written, nil
 	}
 	if !a.queued {
 		a.queued = true

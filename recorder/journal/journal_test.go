@@ -464,3 +464,56 @@ func TestCommitsGoOnWhileTheSpareIsMade(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendLaterSharesAWrite: records appended with AppendLater cost no
+// write of their own: the next commit, or the next Append, writes them,
+// and its own record, in one write; they read back in order, across a
+// roll to the next segment too.
+func TestAppendLaterSharesAWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		size        int64
+		later, now  int // records by AppendLater, then by Append
+		writesAfter int // writes once they are all appended, before the commit
+		writes      int // after the commit
+	}{
+		{"the commit writes them", 1 << 20, 3, 0, 0, 1},
+		{"an Append writes them with its own", 1 << 20, 3, 1, 1, 1},
+		{"a roll writes those of the full segment", 1024, 25, 0, 1, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := &memFS{}
+			j, err := Open(Config{Dir: t.TempDir(), Create: fs.create, SegmentSize: tc.size})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			var want []Record
+			var p Pos
+			for i := range tc.later + tc.now {
+				appendRecord := j.AppendLater
+				if i >= tc.later {
+					appendRecord = j.Append
+				}
+				if p, err = appendRecord(line(i)); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, line(i))
+			}
+			if got := fs.writeCount(); got != tc.writesAfter {
+				t.Errorf("%d writes once appended, want %d", got, tc.writesAfter)
+			}
+			if err := j.Commit(p); err != nil {
+				t.Fatal(err)
+			}
+			if got := fs.writeCount(); got != tc.writes {
+				t.Errorf("%d writes after the commit, want %d", got, tc.writes)
+			}
+			var got []Record
+			for _, path := range fs.createdPaths() {
+				got = append(got, fs.durableRecords(path)...)
+			}
+			sameRecords(t, got, want)
+		})
+	}
+}
