@@ -87,6 +87,7 @@ type agentResult struct {
 	elapsed    time.Duration
 	p50, p99   time.Duration
 	fsyncs     int64 // -1: not counted
+	syscalls   int64 // all of gatehouse's system calls over the load; -1: not counted
 	serverCPU  time.Duration
 }
 
@@ -178,7 +179,7 @@ func runAgents(ctx context.Context, o options, p *agentPath, n int, perf, tmp st
 		return agentResult{}, err
 	}
 	defer closeAgents(agents)
-	r := agentResult{path: p, n: n, fsyncs: -1}
+	r := agentResult{path: p, n: n, fsyncs: -1, syscalls: -1}
 	var counter *fsyncCounter
 	if p.gatehouse != 0 && perf != "" {
 		out := filepath.Join(tmp, fmt.Sprintf("fsyncs-%s-%d.csv", p.name, n))
@@ -210,11 +211,11 @@ func runAgents(ctx context.Context, o options, p *agentPath, n int, perf, tmp st
 		}
 	}
 	if counter != nil {
-		fsyncs, cerr := counter.stop()
+		fsyncs, syscalls, cerr := counter.stop()
 		if cerr != nil && err == nil {
 			err = cerr
 		}
-		r.fsyncs = fsyncs
+		r.fsyncs, r.syscalls = fsyncs, syscalls
 	}
 	if err != nil {
 		return r, err
@@ -349,7 +350,8 @@ func fsyncCounting() (perf, note string) {
 	if err != nil {
 		return "", "fsyncs not counted: perf is not installed (apt-get install -y linux-perf)"
 	}
-	return p, "fsyncs: gatehouse's fsync + fdatasync calls over the load, counted by `perf stat -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync -p PID`"
+	return p, "fsyncs: gatehouse's fsync + fdatasync calls over the load, counted by `perf stat -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync -p PID`;\n" +
+		"syscalls/stmt: all its system calls (raw_syscalls:sys_enter) over the load, per statement"
 }
 
 // fsyncCounter is a perf stat attached to one process.
@@ -360,7 +362,7 @@ type fsyncCounter struct {
 
 func startFsyncCount(perf string, pid int, out string) (*fsyncCounter, error) {
 	cmd := exec.Command(perf, "stat", "-x", ",", "-o", out,
-		"-e", "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync", "-p", strconv.Itoa(pid))
+		"-e", "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,"+allSyscalls, "-p", strconv.Itoa(pid))
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("perf stat: %w", err)
 	}
@@ -370,21 +372,31 @@ func startFsyncCount(perf string, pid int, out string) (*fsyncCounter, error) {
 	return &fsyncCounter{cmd: cmd, out: out}, nil
 }
 
-// stop ends perf stat (SIGINT: it prints its counts) and adds them up.
-func (c *fsyncCounter) stop() (int64, error) {
+// allSyscalls is the tracepoint of every system call's entry: system
+// calls, not CPU time, are what a statement's cost is counted in on a
+// virtual machine whose hypervisor charges each one.
+const allSyscalls = "raw_syscalls:sys_enter"
+
+// stop ends perf stat (SIGINT: it prints its counts) and returns the
+// fsyncs (fsync + fdatasync) and all system calls it counted.
+func (c *fsyncCounter) stop() (fsyncs, syscalls int64, err error) {
 	c.cmd.Process.Signal(os.Interrupt)
 	c.cmd.Wait() // its exit status after SIGINT says nothing; the counts do
 	data, err := os.ReadFile(c.out)
 	if err != nil {
-		return -1, fmt.Errorf("perf stat's output: %w", err)
+		return -1, -1, fmt.Errorf("perf stat's output: %w", err)
 	}
-	return parsePerfCounts(string(data))
+	if fsyncs, err = parsePerfCounts(string(data), func(ev string) bool { return ev != allSyscalls }); err != nil {
+		return -1, -1, err
+	}
+	syscalls, err = parsePerfCounts(string(data), func(ev string) bool { return ev == allSyscalls })
+	return fsyncs, syscalls, err
 }
 
 // parsePerfCounts adds up the counts of perf stat -x, output
-// ("7,,syscalls:sys_enter_fsync,40576469,100.00,,"); a counter perf
-// could not read is an error, not a zero.
-func parsePerfCounts(text string) (int64, error) {
+// ("7,,syscalls:sys_enter_fsync,40576469,100.00,,") of the events match
+// takes; a counter perf could not read is an error, not a zero.
+func parsePerfCounts(text string, match func(event string) bool) (int64, error) {
 	var total int64
 	seen := 0
 	for _, line := range strings.Split(text, "\n") {
@@ -393,7 +405,7 @@ func parsePerfCounts(text string) (int64, error) {
 			continue
 		}
 		fields := strings.Split(line, ",")
-		if len(fields) < 3 {
+		if len(fields) < 3 || !match(fields[2]) {
 			continue
 		}
 		n, err := strconv.ParseInt(fields[0], 10, 64)
@@ -422,7 +434,7 @@ func (m *manyAgentsResults) report(o options) {
 func (m *manyAgentsResults) reportRuns(o options) {
 	fmt.Printf("\n==== many agents: each its own SSH connection, key or certificate and PostgreSQL session; pgbench -S's statement, -M %s, %s a run ====\n",
 		o.mode, o.duration)
-	fmt.Printf("%6s  %-34s %9s %8s %8s %10s %9s %11s %10s\n", "agents", "path", "TPS", "p50 ms", "p99 ms", "vs OpenSSH", "fsyncs/s", "stmts/fsync", "server µs")
+	fmt.Printf("%6s  %-34s %9s %8s %8s %10s %9s %11s %10s %13s\n", "agents", "path", "TPS", "p50 ms", "p99 ms", "vs OpenSSH", "fsyncs/s", "stmts/fsync", "server µs", "syscalls/stmt")
 	openssh := map[int]float64{}
 	for _, r := range m.runs {
 		if r.path.name == "openssh" {
@@ -435,7 +447,7 @@ func (m *manyAgentsResults) reportRuns(o options) {
 			fmt.Println()
 		}
 		last = r.n
-		vs, perSec, perFsync, cpu := "-", "-", "-", "-"
+		vs, perSec, perFsync, cpu, sys := "-", "-", "-", "-", "-"
 		if base := openssh[r.n]; base > 0 {
 			vs = fmt.Sprintf("%.2f×", r.tps()/base)
 		}
@@ -449,7 +461,10 @@ func (m *manyAgentsResults) reportRuns(o options) {
 		if r.path.server != nil {
 			cpu = fmt.Sprintf("%.0f", float64(r.serverCPU.Microseconds())/float64(r.statements))
 		}
-		fmt.Printf("%6d  %-34s %9.0f %8.3f %8.3f %10s %9s %11s %10s\n", r.n, r.path.label, r.tps(), ms(r.p50), ms(r.p99), vs, perSec, perFsync, cpu)
+		if r.syscalls >= 0 {
+			sys = fmt.Sprintf("%.1f", float64(r.syscalls)/float64(r.statements))
+		}
+		fmt.Printf("%6d  %-34s %9.0f %8.3f %8.3f %10s %9s %11s %10s %13s\n", r.n, r.path.label, r.tps(), ms(r.p50), ms(r.p99), vs, perSec, perFsync, cpu, sys)
 	}
 	fmt.Println("Latency: each statement's round trip at the agent. server µs: the server's CPU per statement (sshd and its")
 	fmt.Println("per-connection processes, or gatehouse), from /proc. Same Go SSH client (aes128-gcm) against both servers;")

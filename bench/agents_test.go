@@ -61,12 +61,13 @@ func TestParsePerfCounts(t *testing.T) {
 		wantErr bool
 	}{
 		{"both", "# started on Sat Dec  5 08:50:00 2026\n\n7,,syscalls:sys_enter_fsync,40576469,100.00,,\n3,,syscalls:sys_enter_fdatasync,40576469,100.00,,\n", 10, false},
+		{"not the others", "7,,syscalls:sys_enter_fsync,1,100.00,,\n3,,syscalls:sys_enter_fdatasync,1,100.00,,\n5000,,raw_syscalls:sys_enter,1,100.00,,\n", 10, false},
 		{"zero is a count", "0,,syscalls:sys_enter_fsync,1,100.00,,\n0,,syscalls:sys_enter_fdatasync,1,100.00,,\n", 0, false},
 		{"not counted", "<not counted>,,syscalls:sys_enter_fsync,0,0.00,,\n", -1, true},
 		{"not supported", "<not supported>,,syscalls:sys_enter_fsync,0,0.00,,\n", -1, true},
 		{"nothing", "# started on Sat Dec  5 08:50:00 2026\n", -1, true},
 	} {
-		got, err := parsePerfCounts(tc.in)
+		got, err := parsePerfCounts(tc.in, func(ev string) bool { return ev != allSyscalls })
 		if got != tc.want || (err != nil) != tc.wantErr {
 			t.Errorf("%s: parsePerfCounts = %d, %v; want %d, error %v", tc.name, got, err, tc.want, tc.wantErr)
 		}

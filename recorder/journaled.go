@@ -6,23 +6,28 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder/journal"
 )
 
 // Journal is a FileStore's write-ahead journal (recorder/journal): with
-// one, a stream's lines are written to its own file without an fsync of
-// their own and appended to the journal, whose group commit makes the
-// lines of every stream durable with one sync. Each stream file is made
-// durable when it is closed, and also when the journal holds more than
-// maxSegments segments, so that the segments can be recycled while
+// one, a stream's lines are appended to the journal, whose group commit
+// makes the lines of every stream durable with one sync, and to the
+// stream's own file without an fsync of their own. The journal has each
+// line in the kernel at once; the file gets a stream's lines in one write
+// once they are committed (see journaledAppender). Each stream file is
+// made durable when it is closed, and also when the journal holds more
+// than maxSegments segments, so that the segments can be recycled while
 // streams stay open (the CA's stays open as long as the process).
 type Journal struct {
 	j           *journal.Journal
 	maxSegments int
 
-	mu   sync.Mutex
-	open map[*journaledAppender]struct{}
+	mu    sync.Mutex
+	open  map[*journaledAppender]struct{}
+	dirty []*journaledAppender // lines buffered and not yet written; see flushLater
+	timer *time.Timer          // armed while dirty is not empty
 
 	flushing  atomic.Bool
 	flushedAt atomic.Uint64 // the segment being written at the last flush
@@ -60,9 +65,13 @@ func (jl *Journal) Err() error {
 	return nil
 }
 
-// Close makes everything appended durable and ends the journal's
-// committer; streams still open fail their next Emit.
-func (jl *Journal) Close() error { return jl.j.Close() }
+// Close writes the lines streams still open have pending, makes
+// everything appended durable and ends the journal's committer; streams
+// still open fail their next Emit.
+func (jl *Journal) Close() error {
+	jl.flushDirty()
+	return jl.j.Close()
+}
 
 // create opens a journaled stream on its file f.
 func (jl *Journal) create(kind, id string, f *os.File, manifest string) *journaledAppender {
@@ -74,15 +83,25 @@ func (jl *Journal) create(kind, id string, f *os.File, manifest string) *journal
 }
 
 // journaledAppender is a FileStore stream whose lines are made durable by
-// the journal.
+// the journal. Its file is written once per commit rather than once per
+// line (a write(2) is a large part of an event's cost): lines wait in
+// pending until the stream's next wait for a commit returns (the waiter
+// writes them, so that once Emit or Sync returns the file holds every
+// line of the stream), until pending outgrows maxPending, until the file
+// is synced or closed, or at the latest flushDelay after the first of
+// them (a lazy line that no commit follows). Nothing is lost meanwhile:
+// the journal holds each line, in the kernel at once and durably after
+// its commit, and recovery writes the file from it after a crash.
 type journaledAppender struct {
 	jl       *Journal
 	kind, id string
 	f        *os.File
 	manifest string
 
-	mu      sync.Mutex // guards what follows
-	written int64
+	mu      sync.Mutex  // guards what follows
+	written int64       // the file's end once pending is written
+	pending []byte      // lines journaled but not yet written to f
+	queued  bool        // in jl.dirty
 	last    journal.Pos // the record of the last line written
 	durable int64       // how far the file itself is synced
 	mark    journal.Pos // the journal's record of that, for Finish to commit
@@ -93,44 +112,94 @@ type journaledAppender struct {
 // Append implements Appender: the line is durable on return.
 func (a *journaledAppender) Append(line []byte) error { return appendDurably(a, line) }
 
-// Write appends a line to the stream's file, then to the journal: a line
-// the file refused is never journaled (recovery would add it). It returns
-// the file's end for SyncThrough.
+// Limits of a stream's pending lines (journaledAppender).
+const (
+	maxPending = 64 << 10               // written at once past this
+	flushDelay = 100 * time.Millisecond // written by then at the latest
+)
+
+// Write appends a line to the journal, then to the lines pending for the
+// stream's file: a line the journal refused is never in the file. It
+// returns the file's end for SyncThrough.
 func (a *journaledAppender) Write(line []byte) (int64, error) {
-	end, err := a.write(line)
+	return a.writeWith(a.jl.j.Append, line)
+}
+
+// WriteLater is Write for a line whose caller waits for its commit before
+// acting on it (laterWriter): the journal writes it with that commit, in
+// one write with the other lines waiting for it.
+func (a *journaledAppender) WriteLater(line []byte) (int64, error) {
+	return a.writeWith(a.jl.j.AppendLater, line)
+}
+
+func (a *journaledAppender) writeWith(appendRecord func(journal.Record) (journal.Pos, error), line []byte) (int64, error) {
+	end, err := a.write(appendRecord, line)
 	if err == nil {
 		a.jl.maybeFlush()
 	}
 	return end, err
 }
 
-func (a *journaledAppender) write(line []byte) (int64, error) {
+func (a *journaledAppender) write(appendRecord func(journal.Record) (journal.Pos, error), line []byte) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.err != nil {
 		return a.written, a.err
 	}
-	off := a.written
-	n, err := a.f.Write(append(line, '\n'))
-	a.written += int64(n)
-	if err != nil {
-		return a.written, err
-	}
-	pos, err := a.jl.j.Append(journal.Record{Kind: a.kind, Stream: a.id, Offset: off, Line: line})
+	pos, err := appendRecord(journal.Record{Kind: a.kind, Stream: a.id, Offset: a.written, Line: line})
 	if err != nil {
 		return a.written, fmt.Errorf("recorder: journal %s: %w", a.id, err)
 	}
 	a.last = pos
+	a.pending = append(append(a.pending, line...), '\n')
+	a.written += int64(len(line)) + 1
+	if len(a.pending) >= maxPending {
+		// The line is journaled: a failure to write the file is the
+		// stream's (its next Write and its Finish), not this line's.
+		_ = a.writePending()
+		return a.written, nil
+	}
+	if !a.queued {
+		a.queued = true
+		a.jl.flushLater(a)
+	}
 	return a.written, nil
 }
 
+// writePending writes the pending lines to the file in one write; a.mu
+// is held. A failed write fails the stream (the file may hold part of
+// them; recovery completes it from the journal).
+func (a *journaledAppender) writePending() error {
+	if len(a.pending) == 0 || a.err != nil || a.done {
+		return a.err
+	}
+	_, err := a.f.Write(a.pending)
+	a.pending = a.pending[:0]
+	if cap(a.pending) > maxPending {
+		a.pending = nil // one huge line does not pin its size
+	}
+	if err != nil {
+		a.err = fmt.Errorf("recorder: write %s: %w", a.id, err)
+	}
+	return a.err
+}
+
 // SyncThrough returns once the journal's commit covers the line that
-// ended at end (and so every line before it).
+// ended at end (and so every line before it), and the stream's file holds
+// every line written. A failure to write the file is not this line's (it
+// is durable in the journal): it fails the stream's next Write and its
+// Finish instead.
 func (a *journaledAppender) SyncThrough(end int64) error {
 	a.mu.Lock()
 	pos := a.last
 	a.mu.Unlock()
-	return a.jl.j.Commit(pos)
+	if err := a.jl.j.Commit(pos); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	_ = a.writePending()
+	a.mu.Unlock()
+	return nil
 }
 
 // RequestSync starts the journal's commit of the line that ended at end
@@ -166,6 +235,9 @@ func (a *journaledAppender) syncFile() error {
 	if a.err != nil || a.done || a.durable == a.written {
 		return a.err
 	}
+	if err := a.writePending(); err != nil {
+		return err
+	}
 	if err := a.f.Sync(); err != nil {
 		// Linux may have dropped the pages it could not write: the
 		// journal still holds the lines, for recovery, and the stream
@@ -186,6 +258,34 @@ func (jl *Journal) forget(a *journaledAppender) {
 	jl.mu.Lock()
 	delete(jl.open, a)
 	jl.mu.Unlock()
+}
+
+// flushLater has a's pending lines written within flushDelay if no wait
+// for a commit writes them first; a.mu is held.
+func (jl *Journal) flushLater(a *journaledAppender) {
+	jl.mu.Lock()
+	defer jl.mu.Unlock()
+	jl.dirty = append(jl.dirty, a)
+	if jl.timer == nil {
+		jl.timer = time.AfterFunc(flushDelay, jl.flushDirty)
+	} else if len(jl.dirty) == 1 {
+		jl.timer.Reset(flushDelay)
+	}
+}
+
+// flushDirty runs on flushLater's timer: it writes the pending lines of
+// every stream queued since it last ran.
+func (jl *Journal) flushDirty() {
+	jl.mu.Lock()
+	dirty := jl.dirty
+	jl.dirty = nil
+	jl.mu.Unlock()
+	for _, a := range dirty {
+		a.mu.Lock()
+		a.queued = false
+		_ = a.writePending() // a failure is kept: the next Write and Finish return it
+		a.mu.Unlock()
+	}
 }
 
 // maybeFlush makes every open stream's file durable once the journal

@@ -413,3 +413,77 @@ func TestJournalFailureKeepsTheSpoolUnhealthy(t *testing.T) {
 		}
 	})
 }
+
+// TestJournalStreamFileHoldsEveryLine: a journaled stream's file is
+// written once per commit, not once per line, yet it holds every line of
+// the stream once a wait for a commit returns (Emit, EmitAhead's wait),
+// once the stream is closed, and, after a crash that found lazy lines not
+// yet written to it, once recovery has completed it from the journal.
+func TestJournalStreamFileHoldsEveryLine(t *testing.T) {
+	for _, end := range []string{"close", "crash"} {
+		t.Run(end, func(t *testing.T) {
+			dir := t.TempDir()
+			fs, jl := journaledStore(t, dir, journal.Config{})
+			rec := ledgeredRecorder(t, fs, newFakeClock(), 4)
+			s, err := rec.Open(KindSession)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := streamPath(fs, KindSession, s.ID)
+			emitted := 0
+			for i := range 3 {
+				for range i + 1 {
+					if err := s.EmitLazy("test.lazy", emitted); err != nil {
+						t.Fatal(err)
+					}
+					emitted++
+				}
+				wait, err := s.EmitAhead("test.ahead", emitted)
+				if err != nil {
+					t.Fatal(err)
+				}
+				emitted++
+				if err := wait(); err != nil {
+					t.Fatal(err)
+				}
+				if got, want := len(SplitLines(readFile(t, path))), int(s.seq); got != want {
+					t.Fatalf("after a commit's wait the file holds %d lines, want the stream's %d", got, want)
+				}
+			}
+			for range 2 { // lazy lines no commit follows
+				if err := s.EmitLazy("test.lazy", emitted); err != nil {
+					t.Fatal(err)
+				}
+				emitted++
+			}
+			store := fs
+			if end == "close" {
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				crash(jl, s, rec.marks)
+				store, _ = recoverAll(t, dir)
+			}
+			if _, err := VerifyStored(store, KindSession, s.ID, testPub()); err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			lines, err := store.Lines(KindSession, s.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			for _, ev := range decodeAll(t, lines) {
+				if strings.HasPrefix(string(ev.Type), "test.") {
+					if want := fmt.Sprint(got); string(ev.Data) != want {
+						t.Fatalf("event %d holds %s, want %s", got, ev.Data, want)
+					}
+					got++
+				}
+			}
+			if got != emitted {
+				t.Fatalf("the stream's file holds %d of the %d events emitted", got, emitted)
+			}
+		})
+	}
+}

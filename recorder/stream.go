@@ -80,16 +80,23 @@ var ErrClosed = errors.New("recorder: stream closed")
 // closed). After a failed append every Emit fails: the stream's end may
 // hold a partial line, and nothing may follow it.
 func (s *Stream) Emit(typ event.Type, data any) error {
-	end, err := s.write(typ, data)
+	end, err := s.writeFor(typ, data, true)
 	if err != nil {
 		return err
 	}
 	return s.makeDurable(end)
 }
 
-// write encodes and appends an event and returns the written end for
-// makeDurable.
+// write encodes and appends an event, in the kernel on return, and
+// returns the written end for makeDurable.
 func (s *Stream) write(typ event.Type, data any) (int64, error) {
+	return s.writeFor(typ, data, false)
+}
+
+// writeFor is write; waits says that the caller makes the event durable
+// before anything acts on it, so that it need not be in the kernel before
+// (laterWriter).
+func (s *Stream) writeFor(typ event.Type, data any, waits bool) (int64, error) {
 	if typ == event.TypeCheckpoint {
 		return 0, fmt.Errorf("recorder: event type %q is the recorder's own", typ)
 	}
@@ -101,7 +108,7 @@ func (s *Stream) write(typ event.Type, data any) (int64, error) {
 		}
 		payload = rawPayload(raw)
 	}
-	return s.emitLocked(typ, payload)
+	return s.emitLocked(typ, payload, waits)
 }
 
 // EmitLazy appends an event like Emit, but returns once it is written,
@@ -130,7 +137,7 @@ func (s *Stream) Sync() error {
 
 // emitLocked appends the event (and a checkpoint that is due) under the
 // stream's lock and returns the written end for makeDurable.
-func (s *Stream) emitLocked(typ event.Type, payload payloadAppender) (int64, error) {
+func (s *Stream) emitLocked(typ event.Type, payload payloadAppender, waits bool) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -146,7 +153,7 @@ func (s *Stream) emitLocked(typ event.Type, payload payloadAppender) (int64, err
 			return 0, err
 		}
 	}
-	if err := s.append(typ, payload); err != nil {
+	if err := s.append(typ, payload, waits); err != nil {
 		return 0, err
 	}
 	s.noteUnsigned()
@@ -163,6 +170,13 @@ type groupCommitter interface {
 	Write(line []byte) (end int64, err error)
 	// SyncThrough returns once everything up to end is durable.
 	SyncThrough(end int64) error
+}
+
+// laterWriter is a groupCommitter that can hold a line until the sync its
+// caller waits for (the journal's appender): a line that nothing acts on
+// before it is durable then costs no write of its own.
+type laterWriter interface {
+	WriteLater(line []byte) (end int64, err error)
 }
 
 // appendDurably is Append for a groupCommitter: the line is written,
@@ -227,8 +241,9 @@ func (s *Stream) mark(typ event.Type, m event.LedgerMark) error {
 	return nil
 }
 
-// append writes one event; s.mu is held.
-func (s *Stream) append(typ event.Type, data payloadAppender) error {
+// append writes one event; s.mu is held. later says that nothing acts
+// on the event before a sync through it (laterWriter).
+func (s *Stream) append(typ event.Type, data payloadAppender, later bool) error {
 	ev := Event{V: SchemaVersion, Stream: s.ID, Seq: s.seq, Time: s.clock().UTC(), Type: typ}
 	envelope, err := appendEnvelope(s.line[:0], &ev)
 	if err != nil {
@@ -240,7 +255,11 @@ func (s *Stream) append(typ event.Type, data payloadAppender) error {
 	}
 	s.keepLine(line)
 	if gc, ok := s.out.(groupCommitter); ok {
-		end, err := gc.Write(line)
+		write := gc.Write
+		if lw, ok := s.out.(laterWriter); ok && later {
+			write = lw.WriteLater
+		}
+		end, err := write(line)
 		if err != nil {
 			s.failed = fmt.Errorf("recorder: append %s to %s: %w", typ, s.ID, err)
 			return s.failed
@@ -306,7 +325,9 @@ func (s *Stream) checkpoint() error {
 	if err != nil {
 		return fmt.Errorf("recorder: encode checkpoint: %w", err)
 	}
-	if err := s.append(event.TypeCheckpoint, rawPayload(payload)); err != nil {
+	// Later: an event follows it at once (emitLocked), or a sync
+	// (idleCheckpoint), and the journal writes it with that.
+	if err := s.append(event.TypeCheckpoint, rawPayload(payload), true); err != nil {
 		return err
 	}
 	s.unsigned = 0

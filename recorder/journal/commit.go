@@ -27,6 +27,7 @@ func (j *Journal) commitLoop() {
 // or the journal is failed.
 func (j *Journal) commit() {
 	j.mu.Lock()
+	_ = j.writeBuffered() // a failure fails the journal: failed below
 	target, rolled, cur := j.appended, j.rolled, j.cur
 	j.rolled = nil
 	failed := j.err != nil

@@ -12,6 +12,7 @@ type memFS struct {
 	mu      sync.Mutex
 	files   map[string]*memFile
 	syncs   int
+	writes  int
 	failAt  int           // the n-th sync (1-based) fails; 0 never
 	delay   time.Duration // each sync takes this long
 	created []string
@@ -29,6 +30,12 @@ func (fs *memFS) create(path string, size int64) (File, error) {
 	fs.files[path] = f
 	fs.created = append(fs.created, path)
 	return f, nil
+}
+
+func (fs *memFS) writeCount() int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.writes
 }
 
 func (fs *memFS) syncCount() int {
@@ -50,6 +57,7 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	if f.closed {
 		return 0, errors.New("write to a closed file")
 	}
+	f.fs.writes++
 	if need := off + int64(len(p)); need > int64(len(f.data)) {
 		f.data = append(f.data, make([]byte, need-int64(len(f.data)))...)
 	}

@@ -62,13 +62,17 @@ type Journal struct {
 	prepared  sync.Cond
 	spares    sync.WaitGroup // startSpare's goroutine
 	old       []*segment     // synced and closed, kept while a stream needs them
-	buf       []byte         // the frame being written, reused
-	appended  Pos
-	durable   Pos
-	err       error // the failure that ended the journal
-	closing   bool
-	next      chan struct{}       // closed when the next commit ends
-	synced    map[streamKey]int64 // how far each stream's own file is durable
+	// buf holds the frames appended and not yet written, which start at
+	// bufAt in cur: those of AppendLater, and then one Append's, which
+	// writes them all at once.
+	buf      []byte
+	bufAt    int64
+	appended Pos
+	durable  Pos
+	err      error // the failure that ended the journal
+	closing  bool
+	next     chan struct{}       // closed when the next commit ends
+	synced   map[streamKey]int64 // how far each stream's own file is durable
 
 	kick chan struct{} // a waiter asks for a commit
 	stop chan struct{} // Close asks the committer to end
@@ -150,9 +154,19 @@ func (j *Journal) newSegment(n uint64, size int64) (*segment, error) {
 	return &segment{n: n, path: path, f: f, cap: size, pins: map[streamKey]int64{}}, nil
 }
 
-// Append writes r and returns its position; it is durable once a
-// Commit through that position returns nil. r.Line is not kept.
-func (j *Journal) Append(r Record) (Pos, error) {
+// Append writes r, in the kernel on return (with the records of
+// AppendLater before it, in one write), and returns its position; it is
+// durable once a Commit through that position returns nil. r.Line is not
+// kept.
+func (j *Journal) Append(r Record) (Pos, error) { return j.append(r, true) }
+
+// AppendLater is Append for a record that nothing needs in the kernel
+// before its commit (its caller waits for that commit before acting on
+// it): it is written with the next commit, or the next Append, in one
+// write with the records around it, rather than in a write of its own.
+func (j *Journal) AppendLater(r Record) (Pos, error) { return j.append(r, false) }
+
+func (j *Journal) append(r Record, now bool) (Pos, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	switch {
@@ -167,13 +181,13 @@ func (j *Journal) Append(r Record) (Pos, error) {
 	if j.err != nil || j.closing { // while roomFor waited
 		return 0, errors.Join(j.err, ErrClosed)
 	}
-	j.buf = appendFrame(j.buf[:0], r)
-	if _, err := j.cur.f.WriteAt(j.buf, j.cur.used); err != nil {
-		return 0, j.fail(fmt.Errorf("journal: write %s: %w", j.cur.path, err))
-	}
-	j.cur.used += int64(len(j.buf))
-	if cap(j.buf) > 1<<20 {
-		j.buf = nil // one huge line does not pin its size
+	n := len(j.buf)
+	j.buf = appendFrame(j.buf, r)
+	j.cur.used += int64(len(j.buf) - n)
+	if now {
+		if err := j.writeBuffered(); err != nil {
+			return 0, err
+		}
 	}
 	k := streamKey{r.Kind, r.Stream}
 	if r.Durable {
@@ -183,6 +197,23 @@ func (j *Journal) Append(r Record) (Pos, error) {
 	}
 	j.appended++
 	return j.appended, nil
+}
+
+// writeBuffered writes the frames appended and not yet written, in one
+// write; j.mu is held. A failure fails the journal.
+func (j *Journal) writeBuffered() error {
+	if len(j.buf) == 0 {
+		return nil
+	}
+	if _, err := j.cur.f.WriteAt(j.buf, j.bufAt); err != nil {
+		return j.fail(fmt.Errorf("journal: write %s: %w", j.cur.path, err))
+	}
+	j.bufAt += int64(len(j.buf))
+	j.buf = j.buf[:0]
+	if cap(j.buf) > 1<<20 {
+		j.buf = nil // one huge line does not pin its size
+	}
+	return nil
 }
 
 // roomFor moves to a new segment when the current one cannot hold n more
@@ -210,8 +241,11 @@ func (j *Journal) roomFor(n int64) error {
 				return err
 			}
 		}
+		if err := j.writeBuffered(); err != nil { // they belong to cur
+			return err
+		}
 		j.rolled = append(j.rolled, j.cur)
-		j.cur = seg
+		j.cur, j.bufAt = seg, 0
 	}
 	return nil
 }
