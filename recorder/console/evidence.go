@@ -266,6 +266,10 @@ func (c *Console) buildAndSend(w http.ResponseWriter, r *http.Request, e *Eviden
 		return
 	}
 	defer f.Close()
+	if v.Scope != nil {
+		b.scope.Within = &evidence.Within{Text: "external auditor's link: sessions " + v.Scope.ScopeText() + "; only its own console activity",
+			Session: v.Scope.Allows, Auditor: v.Auditor}
+	}
 	m, err := evidence.Build(f, c.cfg.Sessions, evidence.Options{Scope: b.scope, Args: b.args, Lag: c.cfg.Lag, Keys: c.cfg.Keys,
 		Signer: e.Signer, SigningKey: evidence.SigningKeyConsole, Store: e.Store, Lock: e.Lock, TempDir: dir,
 		Version: e.Version, Producer: v.producer(), Now: c.cfg.Clock().UTC()})

@@ -147,6 +147,9 @@ func TestEvidenceBundleVerifies(t *testing.T) {
 	if res.SignedBy != recorder.Fingerprint(consolePub) || m.SigningKey != evidence.SigningKeyConsole || !strings.Contains(m.Producer, "aud-1") {
 		t.Errorf("signed by %s (%q), producer %q", res.SignedBy, m.SigningKey, m.Producer)
 	}
+	if m.Parameters.Within != "" {
+		t.Errorf("an IdP auditor's bundle is narrowed: %q", m.Parameters.Within)
+	}
 	if rows := sessionRows(m); rows != 2 {
 		t.Errorf("%d sessions in the bundle, want 2", rows)
 	}
@@ -231,8 +234,8 @@ func TestEvidenceWithinLinkScope(t *testing.T) {
 	if err != nil || len(res.Problems) != 0 {
 		t.Fatalf("verify: %v %+v", err, res)
 	}
-	if !strings.Contains(res.Manifest.Producer, "ext-auditor") {
-		t.Errorf("producer %q does not name the link's auditor", res.Manifest.Producer)
+	if !strings.Contains(res.Manifest.Producer, "ext-auditor") || !strings.Contains(res.Manifest.Parameters.Within, "external auditor's link") {
+		t.Errorf("producer %q, within %q: the manifest does not name the link and its limit", res.Manifest.Producer, res.Manifest.Parameters.Within)
 	}
 	sessions := zipEntry(t, body, "sessions.csv")
 	if !strings.Contains(sessions, f.in) || strings.Contains(sessions, f.otherTarget) || strings.Contains(sessions, f.before) || strings.Contains(sessions, f.after) {
@@ -282,5 +285,65 @@ func TestEvidenceBuildsAreBounded(t *testing.T) {
 	builtAll(t, e)
 	if e.running != 0 || len(e.busy) != 0 {
 		t.Errorf("slots left taken: %d %v", e.running, e.busy)
+	}
+}
+
+// TestEvidenceOfALinkHoldsOnlyWhatItSees: a link's bundle holds neither a
+// session that reached one of its targets and another (which its pages
+// hide) nor another auditor's activity (which its /activity hides); an
+// IdP auditor's bundle of the same parameters holds both.
+func TestEvidenceOfALinkHoldsOnlyWhatItSees(t *testing.T) {
+	f := newLinkFixture(t)
+	recKey := newKey(t)
+	withEvidence(t, f.fixture, recKey)
+	f.console.cfg.Keys = append(f.console.cfg.Keys, recKey.Public().(ed25519.PublicKey))
+	t0 := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Second)
+	from, to := t0.Add(time.Hour), t0.Add(3*time.Hour)
+	st, emit := f.open(recKey, t0.Add(90*time.Minute))
+	emit(event.TypeSessionStart, event.SessionStart{ClientAddr: "127.0.0.1:5000"})
+	emit(event.TypeAuthSuccess, event.AuthSuccess{Method: "publickey", Name: "alice", KeyFacts: event.KeyFacts{KeyID: "alice", Serial: 8}})
+	emit(event.TypeChannelOpen, event.ChannelOpen{Channel: 1, Target: "orders"})
+	emit(event.TypeChannelOpen, event.ChannelOpen{Channel: 2, Target: "billing"})
+	emit(event.TypeSessionEnd, event.SessionEnd{Reason: "client disconnected", Channels: 2})
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	both := st.ID
+	cs, emitConsole := f.openKind(recorder.KindConsole, recKey, t0.Add(100*time.Minute))
+	emitConsole(event.TypeConsoleView, event.ConsoleView{Auditor: event.Auditor{Issuer: "https://idp", Subject: "someone-else"}, Path: "/sessions"})
+	if err := cs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	link := f.browser()
+	if resp := f.get(link, "/link/"+f.token); resp.StatusCode != http.StatusOK {
+		t.Fatalf("link: %d", resp.StatusCode)
+	}
+	query := bundleQuery(from, to, "target", "orders")
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+		holds  bool
+	}{
+		{"link", link, false},
+		{"IdP auditor", f.loggedIn(auditorClaims), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			builtAll(t, f.console.cfg.Evidence)
+			resp := f.get(tc.client, query)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%d %s", resp.StatusCode, resp.body)
+			}
+			body := []byte(resp.body)
+			sessions, activity := zipEntry(t, body, "sessions.csv"), zipEntry(t, body, "activity.csv")
+			if !strings.Contains(sessions, f.in) {
+				t.Fatalf("sessions.csv lacks the in-scope session %s:\n%s", f.in, sessions)
+			}
+			if got := strings.Contains(sessions, both); got != tc.holds {
+				t.Errorf("sessions.csv holds the session on orders and billing: %v, want %v\n%s", got, tc.holds, sessions)
+			}
+			if got := strings.Contains(activity, "someone-else"); got != tc.holds {
+				t.Errorf("activity.csv holds another auditor's view: %v, want %v\n%s", got, tc.holds, activity)
+			}
+		})
 	}
 }

@@ -98,6 +98,9 @@ type Parameters struct {
 	To         string   `json:"to"`
 	Identities []string `json:"identities"`
 	Targets    []string `json:"targets"`
+	// Within is the console viewer's own limit (Scope.Within.Text), when
+	// the bundle was narrowed to what an external auditor's link shows.
+	Within string `json:"within,omitempty"`
 }
 
 // File is one file of the bundle as the manifest describes it. Rows are
@@ -190,6 +193,9 @@ func (o Options) manifest(files []dataFile) Manifest {
 		SignedBy: recorder.Fingerprint(o.Signer.Public().(ed25519.PublicKey)), SigningKey: o.SigningKey,
 		Parameters: Parameters{Args: orEmpty(o.Args), From: utc(o.Scope.From), To: utc(o.Scope.To),
 			Identities: orEmpty(o.Scope.Identities), Targets: orEmpty(o.Scope.Targets)}}
+	if w := o.Scope.Within; w != nil {
+		m.Parameters.Within = w.Text
+	}
 	m.Source.RecorderKeys = recorder.Publish(o.Keys...).Keys
 	for _, f := range files {
 		size, sum := f.digest()
