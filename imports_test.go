@@ -30,9 +30,9 @@ var allowedImports = map[string][]string{
 	"recorder":         {"recorder/event", "recorder/journal", "internal/privatefile"},
 	"recorder/journal": {}, // the group-committed journal every stream's lines also go to
 	"recorder/s3store": {"recorder", "internal/privatefile"},
-	"recorder/stack":   {"recorder", "recorder/s3store", "recorder/journal"},                                             // the server's store: file store, spool, uploader
-	"recorder/console": {"recorder", "recorder/event", "recorder/audit", "internal/sourcelimit", "internal/privatefile"}, // the auditor's web console: reads the store, records views, keeps links
-	"recorder/audit":   {"recorder", "recorder/event"},                                                                   // what the console and the evidence bundle derive alike: requests, revocations, exposure, activity
+	"recorder/stack":   {"recorder", "recorder/s3store", "recorder/journal"},                                                                  // the server's store: file store, spool, uploader
+	"recorder/console": {"recorder", "recorder/event", "recorder/audit", "recorder/evidence", "internal/sourcelimit", "internal/privatefile"}, // the auditor's web console: reads the store, records views, keeps links
+	"recorder/audit":   {"recorder", "recorder/event"},                                                                                        // what the console and the evidence bundle derive alike: requests, revocations, exposure, activity
 
 	// The SOC 2 evidence bundle: reads the store, signs its manifest as
 	// SSHSIG (the format ssh-keygen -Y verify checks).

@@ -84,6 +84,13 @@ func TestConsoleBrowser(t *testing.T) {
 	t.Run("an injected script is blocked by the CSP on the replay", func(t *testing.T) {
 		b.checkInjectedScript(t, "/sessions/"+agentSession+"/replay")
 	})
+	t.Run("the evidence form has no script and holds the CSP", func(t *testing.T) {
+		b.run(t, chromedp.Navigate(base+"/evidence"))
+		if n := eval[int](t, b, `document.scripts.length + document.querySelectorAll("[onclick],[onsubmit],[onload]").length`); n != 0 {
+			t.Errorf("the evidence form holds %d scripts or handlers", n)
+		}
+		b.checkInjectedScript(t, "/evidence")
+	})
 	t.Run("crawl", func(t *testing.T) { b.crawl(t) })
 	t.Run("CSP on every answer", func(t *testing.T) { b.checkHeaders(t) })
 	t.Run("log out", func(t *testing.T) {

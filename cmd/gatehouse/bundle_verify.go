@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"os"
@@ -11,23 +12,33 @@ import (
 )
 
 // verifyBundle is `gatehouse verify --bundle`: an evidence bundle
-// checked against --pubkey (or the recorder key of --config), every
+// checked against the recorder keys (--pubkey, or the recorder key of
+// --config) and the console keys (--console-pubkey, or the console key in
+// data_dir of --config: the console signs the bundles it makes), every
 // difference named.
-func verifyBundle(path string, audit *auditFlags, out io.Writer) error {
+func verifyBundle(path string, audit *auditFlags, consolePubkeys []string, out io.Writer) error {
 	var cfg *policy.Config
-	if *audit.config != "" && len(audit.pubkeys) == 0 {
+	if *audit.config != "" && (len(audit.pubkeys) == 0 || len(consolePubkeys) == 0) {
 		var err error
 		if cfg, err = policy.Load(*audit.config); err != nil {
 			return err
 		}
 	}
-	if cfg == nil && len(audit.pubkeys) == 0 {
-		return usageError("verify: --bundle needs --pubkey KEY (the recorder public key) or --config")
+	if cfg == nil && len(audit.pubkeys) == 0 && len(consolePubkeys) == 0 {
+		return usageError("verify: --bundle needs --pubkey KEY (the recorder or console public key), --console-pubkey KEY or --config")
 	}
-	keys, err := audit.keys(cfg)
+	var keys []ed25519.PublicKey
+	if cfg != nil || len(audit.pubkeys) > 0 {
+		var err error
+		if keys, err = audit.keys(cfg); err != nil {
+			return err
+		}
+	}
+	console, err := consoleKeys(cfg, consolePubkeys)
 	if err != nil {
 		return err
 	}
+	keys = append(keys, console...)
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
@@ -41,6 +52,7 @@ func verifyBundle(path string, audit *auditFlags, out io.Writer) error {
 	if err != nil {
 		return exitError{1, err}
 	}
+	res.Problems = append(res.Problems, signerMismatch(res, console)...)
 	for _, p := range res.Problems {
 		fmt.Fprintf(out, "FAILED  %s\n", recorder.Printable(p.String()))
 	}
@@ -48,8 +60,31 @@ func verifyBundle(path string, audit *auditFlags, out io.Writer) error {
 		return exitError{1, fmt.Errorf("verify: %s: %d problems, the first: %s", path, len(res.Problems), recorder.Printable(res.Problems[0].String()))}
 	}
 	m := res.Manifest
-	fmt.Fprintf(out, "OK  %s: manifest signed by %s; %d files match their SHA-256 and row counts; produced %s by %s, period %s to %s\n",
-		recorder.Printable(path), res.SignedBy, len(m.Files), recorder.Printable(m.ProducedAt), recorder.Printable(m.Producer),
+	fmt.Fprintf(out, "OK  %s: manifest signed by %s (%s key); %d files match their SHA-256 and row counts; produced %s by %s, period %s to %s\n",
+		recorder.Printable(path), res.SignedBy, signingKeyName(m), len(m.Files), recorder.Printable(m.ProducedAt), recorder.Printable(m.Producer),
 		recorder.Printable(m.Parameters.From), recorder.Printable(m.Parameters.To))
 	return nil
+}
+
+// signerMismatch is a problem when the manifest was signed by a console
+// key but does not say so: a console key is trusted for the bundles the
+// console made, never for one that claims the recorder key signed it.
+func signerMismatch(res *evidence.Result, console []ed25519.PublicKey) []evidence.Problem {
+	if res.Manifest == nil || res.Manifest.SigningKey == evidence.SigningKeyConsole {
+		return nil
+	}
+	for _, k := range console {
+		if recorder.Fingerprint(k) == res.SignedBy {
+			return []evidence.Problem{{File: evidence.ManifestFile, Reason: "signed by the console key " + res.SignedBy + " but its signing_key is not \"console\""}}
+		}
+	}
+	return nil
+}
+
+// signingKeyName says which of gatehouse's keys the manifest says signed it.
+func signingKeyName(m *evidence.Manifest) string {
+	if m.SigningKey == "" {
+		return "recorder"
+	}
+	return recorder.Printable(m.SigningKey)
 }

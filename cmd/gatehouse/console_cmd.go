@@ -104,13 +104,32 @@ func newConsole(ctx context.Context, cfg *policy.Config, store recorder.SummaryS
 	if err != nil {
 		return nil, nil, fmt.Errorf("console: open the activity stream: %w", err)
 	}
+	bundles, err := consoleEvidence(ctx, cfg, store)
+	if err != nil {
+		return nil, nil, errors.Join(err, activity.Close())
+	}
 	c, err := console.New(console.Config{Sessions: store, Keys: keys, Lag: cfg.SSH.HandshakeTimeout.D(), Login: login, UploadGrace: uploadGrace(cfg, store), Locks: objectLocks(store),
 		AuditorGroups: cfg.Console.AuditorGroups, SessionTTL: cfg.Console.SessionTTL.D(), Activity: activity, ParseTime: parseTime,
-		Spool: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}, Links: linkStore(cfg), Origin: origin(base), Logger: slog.Default()})
+		Spool: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}, Links: linkStore(cfg), Origin: origin(base), Logger: slog.Default(),
+		Evidence: bundles})
 	if err != nil {
 		return nil, nil, errors.Join(err, activity.Close())
 	}
 	return c, activity, nil
+}
+
+// consoleEvidence is how the console builds evidence bundles: signed
+// with the console key (never the recorder key, which the console must
+// not hold), described as `gatehouse evidence` describes the store, and
+// built under data_dir.
+func consoleEvidence(ctx context.Context, cfg *policy.Config, store recorder.SummarySource) (*console.Evidence, error) {
+	key, err := consoleKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e := &console.Evidence{Signer: key, TempDir: cfg.DataDir, Version: versionLine()}
+	e.Store, e.Lock = evidenceStore(ctx, cfg, store)
+	return e, nil
 }
 
 // uploadGrace is how long a session may be absent from store after it

@@ -88,32 +88,16 @@ func evidencePeriod(from, to, since string, now time.Time) (evidence.Scope, erro
 		return evidence.Scope{From: now.Add(-d).UTC(), To: now.UTC()}, nil
 	}
 	var err error
-	if sc.From, err = periodBound(from, false); err != nil {
+	if sc.From, err = evidence.ParseBound(from, false); err != nil {
 		return sc, usageError("evidence: --from: %v", err)
 	}
-	if sc.To, err = periodBound(to, true); err != nil {
+	if sc.To, err = evidence.ParseBound(to, true); err != nil {
 		return sc, usageError("evidence: --to: %v", err)
 	}
 	if !sc.From.Before(sc.To) {
 		return sc, usageError("evidence: --from must be before --to")
 	}
 	return sc, nil
-}
-
-// periodBound reads an RFC 3339 time or a date, UTC; a date as an end
-// means the end of that day.
-func periodBound(s string, end bool) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC(), nil
-	}
-	d, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-01-26T09:00:00Z) nor a date (2026-01-26)", s)
-	}
-	if end {
-		d = d.AddDate(0, 0, 1)
-	}
-	return d, nil
 }
 
 // evidenceOptions are the bundle's source and keys from cfg: the store
@@ -133,14 +117,26 @@ func evidenceOptions(ctx context.Context, cfg *policy.Config, scope evidence.Sco
 		return evidence.Options{}, nil, err
 	}
 	opts := evidence.Options{Scope: scope, Args: args, Lag: cfg.SSH.HandshakeTimeout.D(), Keys: []ed25519.PublicKey{pub}, Signer: key,
-		Store: evidence.StoreInfo{Store: cfg.Recording.Store}, Version: versionLine(), Producer: producer(), Now: time.Now().UTC()}
-	if bucket, ok := src.(*s3store.Client); ok {
-		opts.Store.Bucket, opts.Store.Endpoint = cfg.Recording.S3.Bucket, cfg.Recording.S3.Endpoint
-		opts.Lock = bucketLock{ctx: ctx, c: bucket}
-	} else {
-		opts.Store.Dir = cfg.Path(cfg.Recording.Dir)
-	}
+		Version: versionLine(), Producer: producer(), Now: time.Now().UTC()}
+	opts.Store, opts.Lock = evidenceStore(ctx, cfg, src)
 	return opts, src, nil
+}
+
+// evidenceStore describes src for a bundle's manifest and reads its
+// Object Lock when it is the bucket. `gatehouse evidence` and the
+// console's /evidence both describe it here: objectlock.json, a data
+// file, repeats it, and the same parameters must give the same files.
+func evidenceStore(ctx context.Context, cfg *policy.Config, src recorder.SummarySource) (evidence.StoreInfo, evidence.ObjectLock) {
+	info := evidence.StoreInfo{Store: cfg.Recording.Store}
+	if bucket, ok := src.(*s3store.Client); ok {
+		info.Bucket, info.Endpoint = cfg.Recording.S3.Bucket, cfg.Recording.S3.Endpoint
+		return info, bucketLock{ctx: ctx, c: bucket}
+	}
+	info.Dir = cfg.Path(cfg.Recording.Dir)
+	if fs, ok := src.(recorder.FileStore); ok {
+		info.Dir = fs.Dir
+	}
+	return info, nil
 }
 
 // bucketLock reads Object Lock for the bundle from the bucket, as it

@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/zip"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/csv"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/evidence"
 )
 
 // TestEvidenceCommand: the bundle of the audit world's day verifies with
@@ -109,4 +112,46 @@ func TestEvidenceFailsALaunderedTruncation(t *testing.T) {
 		}
 	}
 	t.Fatalf("session %s is not in verification.csv: %q", id, rows)
+}
+
+// TestVerifyBundleSignedByTheConsole: a bundle the console signed (as
+// /evidence does) verifies with the console key given as --pubkey or
+// --console-pubkey and says so; not with the recorder key alone; and one
+// signed by the console key whose manifest claims the recorder key fails,
+// naming manifest.json.
+func TestVerifyBundleSignedByTheConsole(t *testing.T) {
+	w := newAuditWorld(t)
+	cfg, err := policy.Load(w.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	opts, src, err := evidenceOptions(context.Background(), cfg, evidence.Scope{From: day, To: day.AddDate(0, 0, 1)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, consoleKey, _ := ed25519.GenerateKey(rand.Reader)
+	dir := t.TempDir()
+	consolePub := filepath.Join(dir, "console.pub")
+	os.WriteFile(consolePub, []byte(recorder.FormatPublicKey(consoleKey.Public().(ed25519.PublicKey))), 0o644)
+	bundle := func(name, signingKey string) string {
+		opts.Signer, opts.SigningKey = consoleKey, signingKey
+		path := filepath.Join(dir, name)
+		if _, err := writeBundle(path, src, opts); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	honest, lying := bundle("console.zip", evidence.SigningKeyConsole), bundle("lying.zip", "")
+	for _, flag := range []string{"--pubkey", "--console-pubkey"} {
+		if out, code, err := runAudit(t, "verify", "--bundle", honest, flag, consolePub); code != 0 || !strings.Contains(out, "(console key)") {
+			t.Errorf("verify --bundle %s console.pub: exit %d, %v\n%s", flag, code, err, out)
+		}
+	}
+	if out, code, _ := runAudit(t, "verify", "--bundle", honest, "--config", w.config); code != 1 || !strings.Contains(out, "FAILED  manifest.sig") {
+		t.Errorf("verify --bundle with the recorder key of --config only: exit %d\n%s", code, out)
+	}
+	if out, code, _ := runAudit(t, "verify", "--bundle", lying, "--console-pubkey", consolePub); code != 1 || !strings.Contains(out, `FAILED  manifest.json: signed by the console key`) {
+		t.Errorf("a console-signed bundle claiming the recorder key: exit %d\n%s", code, out)
+	}
 }

@@ -64,8 +64,9 @@ Auditor:
                             statements, denials, verification as CSV and JSON Lines, with a
                             manifest signed by the recorder key (docs/evidence.md)
   verify --bundle FILE.zip --pubkey KEY
-                            check an evidence bundle offline: signature, each file's SHA-256
-                            and row count; names every file that differs
+                            check an evidence bundle offline: signature (the recorder key, or
+                            the console key for a bundle from the console's /evidence), each
+                            file's SHA-256 and row count; names every file that differs
   recorder pubkey --config F [--console]
                             print the recorder's public key (what verify --pubkey takes), or
                             the console's (what verify --console-pubkey takes)

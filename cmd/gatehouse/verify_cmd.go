@@ -15,7 +15,7 @@ import (
 )
 
 const verifyUsage = `Usage: gatehouse verify [--config F | --dir DIR --pubkey KEY] (SESSION... | --since T)
-       gatehouse verify --bundle FILE.zip (--pubkey KEY | --config F)
+       gatehouse verify --bundle FILE.zip (--pubkey KEY | --console-pubkey KEY | --config F)
 
 Checks each recording's hash chain and sequence, the signature of every checkpoint, its
 signed manifest, and that it reached as far as the ledgers saw it (a closed session cut and
@@ -28,9 +28,11 @@ mode and a retain-until date in the future. Exit status: 0 when every recording 
 Console streams are also trusted from the console's own key (console.signing_key in data_dir
 of --config, or --console-pubkey); that key verifies nothing else.
 
-With --bundle, checks an evidence bundle (gatehouse evidence) offline instead: manifest.sig
-against the recorder key, then every file's SHA-256 and row count; it names each file that
-differs, is missing or was added, and exits 1 on any (docs/evidence.md).
+With --bundle, checks an evidence bundle (gatehouse evidence, or the console's /evidence) offline
+instead: manifest.sig against the recorder key, or the console key for a bundle the console made
+(--pubkey takes either; --console-pubkey and --config's console key are trusted for bundles whose
+manifest says signing_key "console"), then every file's SHA-256 and row count; it names each file
+that differs, is missing or was added, and exits 1 on any (docs/evidence.md).
 
 `
 
@@ -58,7 +60,7 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 		if len(ids) > 0 || *since != "" {
 			return usageError("verify: --bundle takes no SESSION and no --since")
 		}
-		return verifyBundle(*bundle, audit, out)
+		return verifyBundle(*bundle, audit, consolePubkeys, out)
 	}
 	if !slices.Contains(verifiedKinds, *kind) {
 		return usageError("verify: --kind is %s, %s or %s", recorder.KindSession, recorder.KindCA, recorder.KindConsole)

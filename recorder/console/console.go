@@ -76,6 +76,8 @@ type Config struct {
 	// `gatehouse sessions` reads --since and --until; nil accepts RFC
 	// 3339 times only.
 	ParseTime func(s string, now time.Time) (time.Time, error)
+	// Evidence builds evidence bundles (/evidence); nil: none.
+	Evidence *Evidence
 	// Clock, if nil, is time.Now.
 	Clock func() time.Time
 	// Logger receives failures to record or read; nil is slog.Default().
@@ -163,6 +165,8 @@ func New(cfg Config) (*Console, error) {
 	c.mux.Handle("/identities/{id}", c.auditor(c.identityPage))
 	c.mux.Handle("/exposure", c.auditor(c.listExposure))
 	c.mux.Handle("/activity", c.auditor(c.listActivity))
+	c.mux.Handle("/evidence", c.auditor(c.evidencePage))
+	c.mux.Handle("/evidence/bundle.zip", c.auditor(c.evidenceBundle))
 	c.mux.Handle("/static/", http.FileServerFS(staticFS()))
 	return c, nil
 }

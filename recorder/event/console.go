@@ -38,9 +38,12 @@ type ConsoleView struct {
 type ConsoleExport struct {
 	Auditor Auditor           `json:"auditor"`
 	Path    string            `json:"path"`
-	Format  string            `json:"format"` // csv or jsonl
+	Format  string            `json:"format"` // csv or jsonl; zip for an evidence bundle
 	Filters map[string]string `json:"filters,omitempty"`
 	Rows    int               `json:"rows"`
+	// SHA256 is, for an evidence bundle, the SHA-256 of its
+	// manifest.json (which holds every other file's).
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // ConsoleRefused is console.refused: a login the console refused (not a

@@ -27,10 +27,11 @@ func (r activityRow) cells() []string {
 
 // addActivity adds the console events of the period, oldest first. The
 // auditors' activity is the period's whatever --identity and --target
-// say: they narrow what was audited, not who audited it.
+// say: they narrow what was audited, not who audited it. Within (a
+// link's bundle) keeps its viewer's own, as the console's /activity does.
 func (p *populations) addActivity(events []recorder.Event, scope Scope) {
 	for _, ev := range events {
-		if a, ok := audit.ActivityOf(ev); ok && scope.inPeriod(ev.Time) {
+		if a, ok := audit.ActivityOf(ev); ok && scope.inPeriod(ev.Time) && (scope.Within == nil || a.By == scope.Within.Auditor) {
 			p.activity = append(p.activity, activityRow{Time: utc(a.At), Stream: a.Stream, Seq: a.Seq, Kind: a.Kind,
 				Auditor: a.Auditor, What: a.What})
 		}

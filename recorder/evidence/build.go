@@ -31,6 +31,10 @@ const (
 	Namespace = "gatehouse-evidence"
 	// Generator names the program in the manifest.
 	Generator = "gatehouse evidence"
+	// SigningKeyConsole is Manifest.SigningKey of a bundle the console
+	// signed with its own key (console.signing_key), which holds no
+	// recorder private key.
+	SigningKeyConsole = "console"
 )
 
 // Options are what Build needs besides the recordings.
@@ -41,10 +45,15 @@ type Options struct {
 	Args []string
 	Lag  time.Duration // as for recorder.Filter.MayMatch
 	// Keys are the trusted recorder public keys each session is
-	// verified with; Signer (the recorder key) signs the manifest.
+	// verified with; Signer signs the manifest: the recorder key
+	// (`gatehouse evidence`), or the console's own key (/evidence).
 	Keys   []ed25519.PublicKey
 	Signer ed25519.PrivateKey
-	Store  StoreInfo
+	// SigningKey says in the manifest which of gatehouse's keys Signer
+	// is: SigningKeyConsole, or "" for the recorder key (the field is then
+	// left out, as in bundles made before the console made any).
+	SigningKey string
+	Store      StoreInfo
 	// Lock reads Object Lock from the bucket (nil: a directory store,
 	// whose sessions' object_lock is "none").
 	Lock ObjectLock
@@ -65,7 +74,10 @@ type Manifest struct {
 	Producer   string     `json:"producer"`
 	ProducedAt string     `json:"produced_at"`
 	SignedBy   string     `json:"signed_by"` // the fingerprint of the key of manifest.sig
-	Files      []File     `json:"files"`
+	// SigningKey is which key that is: "console" for a bundle the
+	// console made; absent for the recorder key.
+	SigningKey string `json:"signing_key,omitempty"`
+	Files      []File `json:"files"`
 }
 
 // StoreInfo is where the recordings were read, and the recorder keys
@@ -86,6 +98,9 @@ type Parameters struct {
 	To         string   `json:"to"`
 	Identities []string `json:"identities"`
 	Targets    []string `json:"targets"`
+	// Within is the console viewer's own limit (Scope.Within.Text), when
+	// the bundle was narrowed to what an external auditor's link shows.
+	Within string `json:"within,omitempty"`
 }
 
 // File is one file of the bundle as the manifest describes it. Rows are
@@ -175,9 +190,12 @@ func (p *populations) files(opts Options, statements *table[statementRow], spool
 
 func (o Options) manifest(files []dataFile) Manifest {
 	m := Manifest{Generator: Generator, Version: o.Version, Source: o.Store, Producer: o.Producer, ProducedAt: utc(o.Now),
-		SignedBy: recorder.Fingerprint(o.Signer.Public().(ed25519.PublicKey)),
+		SignedBy: recorder.Fingerprint(o.Signer.Public().(ed25519.PublicKey)), SigningKey: o.SigningKey,
 		Parameters: Parameters{Args: orEmpty(o.Args), From: utc(o.Scope.From), To: utc(o.Scope.To),
 			Identities: orEmpty(o.Scope.Identities), Targets: orEmpty(o.Scope.Targets)}}
+	if w := o.Scope.Within; w != nil {
+		m.Parameters.Within = w.Text
+	}
 	m.Source.RecorderKeys = recorder.Publish(o.Keys...).Keys
 	for _, f := range files {
 		size, sum := f.digest()

@@ -23,6 +23,21 @@ type Scope struct {
 	From, To   time.Time
 	Identities []string
 	Targets    []string
+	// Within narrows the bundle further to what one console viewer may
+	// see (an external auditor's link); nil: no further limit.
+	Within *Within
+}
+
+// Within is a console viewer's own limit on a bundle: a link shows only
+// the sessions it allows and the viewer's own activity, and its bundle
+// must hold no more than its pages show.
+type Within struct {
+	// Text says in the manifest what the limit is.
+	Text string
+	// Session says whether a session is visible to the viewer.
+	Session func(recorder.Summary) bool
+	// Auditor is the viewer, whose activity alone the bundle holds.
+	Auditor event.Auditor
 }
 
 // populations are the bundle's rows, each in its file's order.
@@ -134,6 +149,9 @@ func inRecordOrder(t1, stream1 string, seq1 uint64, t2, stream2 string, seq2 uin
 
 func (sc Scope) matches(s recorder.Summary) bool {
 	if len(sc.Identities) > 0 && !slices.Contains(sc.Identities, s.Identity) && (s.Agent == "" || !slices.Contains(sc.Identities, s.Agent)) {
+		return false
+	}
+	if sc.Within != nil && !sc.Within.Session(s) {
 		return false
 	}
 	return len(sc.Targets) == 0 || slices.ContainsFunc(s.Targets, func(t string) bool { return slices.Contains(sc.Targets, t) })
