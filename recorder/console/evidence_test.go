@@ -203,7 +203,7 @@ func TestEvidenceWithinLinkScope(t *testing.T) {
 	if resp := f.get(c, "/link/"+f.token); resp.StatusCode != http.StatusOK {
 		t.Fatalf("link: %d", resp.StatusCode)
 	}
-	from, to := time.Now().UTC().Add(-5*time.Hour).Truncate(time.Second).Add(time.Hour), time.Now().UTC().Add(-5*time.Hour).Truncate(time.Second).Add(3*time.Hour)
+	from, to := f.t0.Add(time.Hour), f.t0.Add(3*time.Hour)
 	for _, tc := range []struct{ name, path, want string }{
 		{"another target", bundleQuery(from, to, "target", "billing"), "target billing is outside"},
 		{"one target of two outside", bundleQuery(from, to, "target", "orders,billing"), "target billing is outside"},
@@ -297,7 +297,7 @@ func TestEvidenceOfALinkHoldsOnlyWhatItSees(t *testing.T) {
 	recKey := newKey(t)
 	withEvidence(t, f.fixture, recKey)
 	f.console.cfg.Keys = append(f.console.cfg.Keys, recKey.Public().(ed25519.PublicKey))
-	t0 := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Second)
+	t0 := f.t0
 	from, to := t0.Add(time.Hour), t0.Add(3*time.Hour)
 	st, emit := f.open(recKey, t0.Add(90*time.Minute))
 	emit(event.TypeSessionStart, event.SessionStart{ClientAddr: "127.0.0.1:5000"})

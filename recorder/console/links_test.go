@@ -98,6 +98,7 @@ type linkFixture struct {
 	*fixture
 	in, otherTarget, before, after string
 	token                          string
+	t0                             time.Time // the link's period is t0+1h to t0+3h
 }
 
 func newLinkFixture(t *testing.T) *linkFixture {
@@ -106,6 +107,7 @@ func newLinkFixture(t *testing.T) *linkFixture {
 	f.console.cfg.Keys = []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}
 	f.console.cfg.Links = &LinkStore{Dir: t.TempDir(), Clock: time.Now}
 	t0 := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Second)
+	f.t0 = t0
 	ids := f.record(key,
 		recorded{identity: "alice", target: "orders", start: t0},
 		recorded{identity: "alice", target: "billing", start: t0.Add(2 * time.Hour)},
