@@ -26,7 +26,9 @@ const stateDB = "gatehouse_state"
 // replica is one `gatehouse serve` sharing the world's keys and a state
 // database with the others.
 type replica struct {
-	cfgPath, dataDir, sshAddr, apiURL, logPath string
+	cfgPath, dataDir, sshAddr, apiURL, opsURL, logPath string
+	// srv is the running `gatehouse serve` (startReplica).
+	srv *world
 }
 
 // replicaConfig shares the world's CA keys and host key (absolute paths),
@@ -36,6 +38,7 @@ data_dir: %s
 ssh:
   listen: %s
   host_key: %s
+  drain_timeout: %s
 ca:
   listen: %s
   max_ttl: 1h
@@ -56,7 +59,13 @@ statements:
     allow: [select, show, set, transaction]
 state:
   store: %s
+ops:
+  listen: %s
 `
+
+// replicaDrainTimeout is the replicas' ssh.drain_timeout: short, so that
+// a drain ends within the test, and long enough to watch it.
+const replicaDrainTimeout = 6 * time.Second
 
 // writeReplicaConfig writes a replica's configuration into a fresh
 // data_dir.
@@ -66,10 +75,12 @@ func (w *world) writeReplicaConfig(t *testing.T, store string) *replica {
 	r.sshAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	r.apiURL = "http://" + apiAddr
+	opsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	r.opsURL = "http://" + opsAddr
 	r.cfgPath = filepath.Join(r.dataDir, "gatehouse.yaml")
 	in := func(name string) string { return filepath.Join(w.dataDir, name) }
-	writeFile(t, r.cfgPath, fmt.Appendf(nil, replicaConfig, r.dataDir, r.sshAddr, in("host_ed25519"), apiAddr,
-		in("ca_ed25519"), in("host_ca_ed25519"), w.pg.Addr(), in("app_owner_password"), store))
+	writeFile(t, r.cfgPath, fmt.Appendf(nil, replicaConfig, r.dataDir, r.sshAddr, in("host_ed25519"), replicaDrainTimeout, apiAddr,
+		in("ca_ed25519"), in("host_ca_ed25519"), w.pg.Addr(), in("app_owner_password"), store, opsAddr))
 	return r
 }
 
@@ -79,7 +90,7 @@ func (w *world) startReplica(t *testing.T, r *replica) {
 	t.Helper()
 	rw := &world{t: t, bin: w.bin, dataDir: r.dataDir, cfgPath: r.cfgPath, apiURL: r.apiURL, sshAddr: r.sshAddr, pg: w.pg}
 	rw.startServer()
-	r.logPath = rw.logPath
+	r.logPath, r.srv = rw.logPath, rw
 }
 
 func (r *replica) log() string {
