@@ -3,9 +3,13 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/s3store"
 )
 
 // balancerConfig is HAProxy in TCP mode in front of two replicas' SSH
@@ -49,13 +55,16 @@ backend replicas
 type balanced struct {
 	a, b              *replica
 	sshAddr, statsURL string
+	// owner is the test the replicas run for: one restarted in a subtest
+	// must outlive it.
+	owner *testing.T
 }
 
 // startBalancer starts HAProxy in front of a and b and waits until it
 // sees both up.
 func startBalancer(t *testing.T, a, b *replica) *balanced {
 	t.Helper()
-	lb := &balanced{a: a, b: b, sshAddr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
+	lb := &balanced{a: a, b: b, sshAddr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), owner: t}
 	stats := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	lb.statsURL = "http://" + stats + "/stats;csv"
 	port := func(u string) string { return u[strings.LastIndex(u, ":")+1:] }
@@ -95,20 +104,31 @@ func (lb *balanced) active(t *testing.T) (a, b float64) {
 }
 
 // TestReplicas: two `gatehouse serve` replicas sharing one state database
-// behind a real HAProxy in TCP mode, which checks each one's /readyz.
-// A certificate from A's API opens tunnels through the balancer on both;
-// a revocation made against A ends the sessions on both within 5 s and
-// both refuse the certificate after; each replica's /metrics parses and
-// moves; SIGTERM to one makes HAProxy take it out while its live session
-// runs until ssh.drain_timeout and ends for the drain, and new
-// connections reach the other.
+// and one bucket behind a real HAProxy in TCP mode, which checks each
+// one's /readyz. A certificate from A's API opens tunnels through the
+// balancer on both; a revocation made against A ends the sessions on
+// both within 5 s and both refuse the certificate after; with the state
+// database down for 20 s issuance is refused, tunnels and the
+// revocations made before hold, /readyz fails (HAProxy takes both out)
+// and all recovers without a restart; SIGTERM to one makes HAProxy take
+// it out while its live session runs until ssh.drain_timeout and ends
+// for the drain, and new connections reach the other; kill -9 of one
+// leaves the other serving, and the killed one recovers and uploads its
+// recordings when restarted. Each replica's /metrics parses and moves.
+// Every recording in the bucket verifies, stream ids never collide, and
+// `gatehouse sessions` lists both replicas' sessions.
 func TestReplicas(t *testing.T) {
 	requireTools(t, "ssh", "ssh-keygen", "psql")
 	w, _ := newOpsWorld(t)
 	alice := testLoginAuthCode(t, w)
 	w.pg.Exec(t, "CREATE DATABASE "+stateDB)
+	// Every command below, the replicas included, inherits them.
 	t.Setenv("GATEHOUSE_STATE_DSN", w.pg.DSN(stateDB, "", ""))
-	a, b := w.writeReplicaConfig(t, "postgres"), w.writeReplicaConfig(t, "postgres")
+	m := testenv.StartMinIO(t)
+	t.Setenv(s3AccessEnv, m.AccessKey)
+	t.Setenv(s3SecretEnv, m.SecretKey)
+	bucket := fmt.Sprintf(replicasRecording, m.Endpoint)
+	a, b := w.writeReplicaConfig(t, "postgres", bucket), w.writeReplicaConfig(t, "postgres", bucket)
 	w.startReplica(t, a)
 	w.startReplica(t, b)
 	lb := startBalancer(t, a, b)
@@ -119,10 +139,34 @@ func TestReplicas(t *testing.T) {
 	t.Run("a revocation against A ends sessions on both and both refuse after", func(t *testing.T) {
 		testReplicasRevoke(t, w, alice, lb)
 	})
+	t.Run("the state database down for 20 s: issuance refused, tunnels and revocations kept, /readyz fails and recovers", func(t *testing.T) {
+		testReplicasStateOutage(t, w, alice, lb)
+	})
 	t.Run("SIGTERM: HAProxy takes the replica out, its session drains, new ones reach the other", func(t *testing.T) {
 		testReplicasDrain(t, w, alice, lb)
 	})
+	t.Run("kill -9 of one: new connections reach the other; restarted, it recovers and uploads", func(t *testing.T) {
+		testReplicasKill(t, w, alice, lb)
+	})
+	t.Run("every recording in the bucket verifies and sessions lists both replicas'", func(t *testing.T) {
+		testReplicasBucket(t, w, lb)
+	})
 }
+
+// replicasRecording is the replicas' one bucket, each uploading from its
+// own spool.
+const replicasRecording = `recording:
+  store: s3
+  s3:
+    endpoint: %s
+    bucket: replicas
+    access_key_env: ` + s3AccessEnv + `
+    secret_key_env: ` + s3SecretEnv + `
+    retention: 1h
+    mode: compliance
+    create_bucket: true
+    chunk_interval: 1s
+`
 
 func testReplicasShareCertificates(t *testing.T, w *world, alice profile, lb *balanced) {
 	before := scrape(t, lb.a.opsURL)
@@ -150,14 +194,22 @@ func (lb *balanced) sessionVia(t *testing.T, w *world, alice profile, key string
 	return w.openSessionVia(t, alice, key, &replica{sshAddr: lb.sshAddr})
 }
 
-func testReplicasRevoke(t *testing.T, w *world, alice profile, lb *balanced) {
-	key := w.signVia(t, lb.a, "balanced-revoked@example.com")
-	// Two connections in a row: round robin puts one on each replica.
+// sessionOnEach holds two sessions through the balancer, two connections
+// in a row that round robin puts one on each replica, and checks that it
+// did.
+func (lb *balanced) sessionOnEach(t *testing.T, w *world, alice profile, key string) []*pgx.Conn {
+	t.Helper()
 	conns := []*pgx.Conn{lb.sessionVia(t, w, alice, key), lb.sessionVia(t, w, alice, key)}
 	within(t, 10*time.Second, "a session on each replica", func() bool {
 		a, b := lb.active(t)
 		return a >= 1 && b >= 1
 	})
+	return conns
+}
+
+func testReplicasRevoke(t *testing.T, w *world, alice profile, lb *balanced) {
+	key := w.signVia(t, lb.a, "balanced-revoked@example.com")
+	conns := lb.sessionOnEach(t, w, alice, key)
 	out := w.mustRunState(t, "revoke", "--config", lb.a.cfgPath, "--identity", "balanced-revoked@example.com", "--reason", "e2e: balanced")
 	revokedAt := time.Now()
 	mustContain(t, "revoke", out, "shared state database")
@@ -239,4 +291,192 @@ func testReplicasDrain(t *testing.T, w *world, alice profile, lb *balanced) {
 	}
 	id := drainedSession(t, drained.srv)
 	mustContain(t, "verify", w.gatehouse("verify", "--config", drained.cfgPath, id), id)
+	// As after an upgrade: the drained replica starts again and rejoins.
+	w.startReplica(lb.owner, drained)
+	lb.await(t, name, "UP")
+}
+
+// testReplicasStateOutage stops the state database for 20 s (no new
+// connections to it, its sessions terminated), as hardening_state_test.go
+// does for one replica.
+func testReplicasStateOutage(t *testing.T, w *world, alice profile, lb *balanced) {
+	revoked := w.signVia(t, lb.a, "balanced-outage-revoked@example.com")
+	w.mustRunState(t, "revoke", "--config", lb.a.cfgPath, "--identity", "balanced-outage-revoked@example.com", "--reason", "e2e: before the outage")
+	within(t, 5*time.Second, "both replicas to hold the revocation", func() bool {
+		return value(scrape(t, lb.a.opsURL), "gatehouse_revocations", nil) == value(scrape(t, lb.b.opsURL), "gatehouse_revocations", nil)
+	})
+	live := lb.sessionVia(t, w, alice, w.signVia(t, lb.a, "balanced-outage@example.com"))
+	pings := map[string]string{"op": "ping"}
+
+	restore := w.stopStateDB(t)
+	down := time.Now()
+	defer restore()
+
+	for _, r := range []*replica{lb.a, lb.b} {
+		within(t, 10*time.Second, r.sshAddr+"'s /readyz to fail naming the state database", func() bool {
+			code, body := getStatus(t, r.opsURL+"/readyz")
+			return code == http.StatusServiceUnavailable && strings.Contains(body, `"state":`)
+		})
+		within(t, 10*time.Second, r.sshAddr+"'s revocation watcher to poll", func() bool {
+			return value(scrape(t, r.opsURL), "gatehouse_state_revocations_listening", nil) == 0
+		})
+		if got := value(scrape(t, r.opsURL), "gatehouse_state_store_errors_total", pings); got < 1 {
+			t.Errorf("%s: gatehouse_state_store_errors_total{op=ping} = %v during the outage", r.sshAddr, got)
+		}
+	}
+	lb.await(t, "a", "DOWN")
+	lb.await(t, "b", "DOWN")
+
+	ag, err := w.agentCert(profileOn(t, alice, lb.a.apiURL, lb.sshAddr), "outage", "--grant", "orders:readonly")
+	if err == nil {
+		t.Fatalf("agent-cert through A with the state database down succeeded:\n%s", ag.out)
+	}
+	mustContain(t, "agent-cert through A while the state database is down", ag.out, "shared state database", "state.dsn_env", "recovers on its own")
+	// The balancer has taken both out: ask each replica itself.
+	for _, r := range []*replica{lb.a, lb.b} {
+		cmd := exec.Command("ssh", sshArgs(w.sshConfigVia(t, alice, revoked, r), "-N", "gatehouse")...)
+		if out, err := runWithTimeout(cmd, 30*time.Second); err == nil || !strings.Contains(out, "Permission denied") {
+			t.Errorf("a certificate revoked before the outage, at %s during it: %v\n%s", r.sshAddr, err, out)
+		}
+	}
+	for time.Since(down) < 20*time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := live.Exec(ctx, "SELECT 1")
+		cancel()
+		if err != nil {
+			t.Fatalf("a live tunnel through the balancer %v into the outage: %v", time.Since(down).Round(time.Second), err)
+		}
+		time.Sleep(time.Second)
+	}
+
+	restore()
+	for _, r := range []*replica{lb.a, lb.b} {
+		within(t, 30*time.Second, r.sshAddr+"'s /readyz to recover", func() bool {
+			code, _ := getStatus(t, r.opsURL+"/readyz")
+			return code == http.StatusOK
+		})
+		within(t, 30*time.Second, r.sshAddr+"'s revocation watcher to listen again", func() bool {
+			return value(scrape(t, r.opsURL), "gatehouse_state_revocations_listening", nil) == 1
+		})
+	}
+	lb.await(t, "a", "UP")
+	lb.await(t, "b", "UP")
+	after := w.mustAgentCert(t, profileOn(t, alice, lb.a.apiURL, lb.sshAddr), "after-outage", "--grant", "orders:readonly")
+	port, _ := w.startTunnelVia(t, after.sshConfig(t), after.host(), "orders")
+	if got, err := psql(t, port, "SELECT count(*) FROM customers"); err != nil || got != "1" {
+		t.Fatalf("psql through the balancer after the outage: %q, %v", got, err)
+	}
+}
+
+func testReplicasKill(t *testing.T, w *world, alice profile, lb *balanced) {
+	key := w.signVia(t, lb.a, "balanced-kill@example.com")
+	conns := lb.sessionOnEach(t, w, alice, key)
+	if err := lb.a.srv.server.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-lb.a.srv.serverDone
+	lb.await(t, "a", "DOWN")
+	alive := 0
+	for _, c := range conns {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := c.Exec(ctx, "SELECT 1"); err == nil {
+			alive++
+		}
+		cancel()
+	}
+	if alive != 1 {
+		t.Fatalf("%d of the two sessions live after A was killed, want B's one", alive)
+	}
+	for i := range 2 {
+		port, stop := w.startTunnel(t, w.sshConfigVia(t, alice, key, &replica{sshAddr: lb.sshAddr}), "orders")
+		if got, err := psql(t, port, "SELECT count(*) FROM customers"); err != nil || got != "1" {
+			t.Fatalf("connection %d through the balancer with A killed: %q, %v", i, got, err)
+		}
+		stop()
+	}
+	for _, c := range conns {
+		c.Close(context.Background())
+	}
+
+	w.startReplica(lb.owner, lb.a)
+	lb.await(t, "a", "UP")
+	// The killed session's stream is closed at the restart and uploaded:
+	// every closed stream of A's spool gets its marker.
+	within(t, 30*time.Second, "A's spool to be uploaded after its restart", func() bool {
+		return len(notUploaded(t, lb.a)) == 0
+	})
+}
+
+// notUploaded lists the closed streams of r's spool that are not in the
+// bucket yet.
+func notUploaded(t *testing.T, r *replica) []string {
+	t.Helper()
+	var out []string
+	manifests, _ := filepath.Glob(filepath.Join(r.dataDir, "recordings", "*", "*.manifest.json"))
+	if len(manifests) == 0 {
+		t.Fatalf("no closed stream in %s's spool", r.sshAddr)
+	}
+	for _, mf := range manifests {
+		if _, err := os.Stat(strings.TrimSuffix(mf, ".manifest.json") + s3store.UploadedSuffix); err != nil {
+			out = append(out, mf)
+		}
+	}
+	return out
+}
+
+// spoolSessions are the ids of the session streams in r's spool.
+func spoolSessions(t *testing.T, r *replica) []string {
+	t.Helper()
+	ids, err := recorder.FileStore{Dir: filepath.Join(r.dataDir, "recordings")}.List(recorder.KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// testReplicasBucket stops the replica still running (a drain with no
+// session left), moves both spools away, and reads the bucket alone.
+func testReplicasBucket(t *testing.T, w *world, lb *balanced) {
+	for _, r := range []*replica{lb.a, lb.b} {
+		select {
+		case <-r.srv.serverDone:
+			continue
+		default:
+		}
+		if err := r.srv.server.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-r.srv.serverDone:
+		case <-time.After(replicaDrainTimeout + 30*time.Second):
+			t.Fatalf("%s still runs after SIGTERM\n%s", r.sshAddr, r.log())
+		}
+		if r.srv.serverErr != nil {
+			t.Fatalf("%s exited with %v after SIGTERM\n%s", r.sshAddr, r.srv.serverErr, r.log())
+		}
+	}
+	fromA, fromB := spoolSessions(t, lb.a), spoolSessions(t, lb.b)
+	if len(fromA) == 0 || len(fromB) == 0 {
+		t.Fatalf("sessions in the spools: %d of A, %d of B; want some of each", len(fromA), len(fromB))
+	}
+	for _, id := range fromA {
+		if slices.Contains(fromB, id) {
+			t.Errorf("stream id %s recorded by both replicas", id)
+		}
+	}
+	for _, r := range []*replica{lb.a, lb.b} {
+		if left := notUploaded(t, r); len(left) != 0 {
+			t.Fatalf("%s exited with streams not uploaded: %v", r.sshAddr, left)
+		}
+		spool := filepath.Join(r.dataDir, "recordings")
+		if err := os.Rename(spool, spool+".moved"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := w.gatehouse("verify", "--config", lb.a.cfgPath, "--since", "1h")
+	mustContain(t, "verify --since from the bucket", out, " verified, 0 incomplete, 0 failed", "ABNORMAL END")
+	listed := w.gatehouse("sessions", "--config", lb.b.cfgPath, "--since", "1h")
+	for _, id := range slices.Concat(fromA, fromB) {
+		mustContain(t, "sessions from the bucket", listed, id)
+	}
 }
