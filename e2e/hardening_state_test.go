@@ -26,7 +26,9 @@ const stateDB = "gatehouse_state"
 // replica is one `gatehouse serve` sharing the world's keys and a state
 // database with the others.
 type replica struct {
-	cfgPath, dataDir, sshAddr, apiURL, logPath string
+	cfgPath, dataDir, sshAddr, apiURL, opsURL, logPath string
+	// srv is the running `gatehouse serve` (startReplica).
+	srv *world
 }
 
 // replicaConfig shares the world's CA keys and host key (absolute paths),
@@ -36,6 +38,7 @@ data_dir: %s
 ssh:
   listen: %s
   host_key: %s
+  drain_timeout: %s
 ca:
   listen: %s
   max_ttl: 1h
@@ -56,20 +59,39 @@ statements:
     allow: [select, show, set, transaction]
 state:
   store: %s
+ops:
+  listen: %s
 `
 
+// replicaDrainTimeout is the replicas' ssh.drain_timeout: short, so that
+// a drain ends within the test, and long enough to watch it.
+const replicaDrainTimeout = 6 * time.Second
+
+// sharedKeys are the keys of the world's data_dir every replica gets a
+// copy of in its own (docs/operations.md "Replicas"): recordings verify
+// with one recorder key, and a hashed column hashes alike everywhere.
+var sharedKeys = []string{"recorder_ed25519", "masking_hash_key"}
+
 // writeReplicaConfig writes a replica's configuration into a fresh
-// data_dir.
-func (w *world) writeReplicaConfig(t *testing.T, store string) *replica {
+// data_dir, with the world's shared keys and extra (top-level YAML
+// sections) appended.
+func (w *world) writeReplicaConfig(t *testing.T, store string, extra ...string) *replica {
 	t.Helper()
 	r := &replica{dataDir: t.TempDir()}
+	for _, name := range sharedKeys {
+		if b, err := os.ReadFile(filepath.Join(w.dataDir, name)); err == nil {
+			writeFile(t, filepath.Join(r.dataDir, name), b)
+		}
+	}
 	r.sshAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	r.apiURL = "http://" + apiAddr
+	opsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	r.opsURL = "http://" + opsAddr
 	r.cfgPath = filepath.Join(r.dataDir, "gatehouse.yaml")
 	in := func(name string) string { return filepath.Join(w.dataDir, name) }
-	writeFile(t, r.cfgPath, fmt.Appendf(nil, replicaConfig, r.dataDir, r.sshAddr, in("host_ed25519"), apiAddr,
-		in("ca_ed25519"), in("host_ca_ed25519"), w.pg.Addr(), in("app_owner_password"), store))
+	writeFile(t, r.cfgPath, append(fmt.Appendf(nil, replicaConfig, r.dataDir, r.sshAddr, in("host_ed25519"), replicaDrainTimeout, apiAddr,
+		in("ca_ed25519"), in("host_ca_ed25519"), w.pg.Addr(), in("app_owner_password"), store, opsAddr), strings.Join(extra, "\n")...))
 	return r
 }
 
@@ -79,7 +101,7 @@ func (w *world) startReplica(t *testing.T, r *replica) {
 	t.Helper()
 	rw := &world{t: t, bin: w.bin, dataDir: r.dataDir, cfgPath: r.cfgPath, apiURL: r.apiURL, sshAddr: r.sshAddr, pg: w.pg}
 	rw.startServer()
-	r.logPath = rw.logPath
+	r.logPath, r.srv = rw.logPath, rw
 }
 
 func (r *replica) log() string {
@@ -181,6 +203,22 @@ func awaitRevokedSession(t *testing.T, conn *pgx.Conn, since time.Time, log func
 	}
 }
 
+// stopStateDB makes the state database refuse connections and ends its
+// sessions: an outage for the replicas. restore ends it (once; later
+// calls do nothing).
+func (w *world) stopStateDB(t *testing.T) (restore func()) {
+	t.Helper()
+	w.pg.Exec(t, "ALTER DATABASE "+stateDB+" ALLOW_CONNECTIONS false")
+	w.pg.Exec(t, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+stateDB+"'")
+	restored := false
+	return func() {
+		if !restored {
+			w.pg.Exec(t, "ALTER DATABASE "+stateDB+" ALLOW_CONNECTIONS true")
+			restored = true
+		}
+	}
+}
+
 // testHardeningState: two `gatehouse serve` replicas share one state
 // database. A certificate minted on A works through B; a revocation made
 // on A ends B's session within 5 seconds, and B's KRL names a
@@ -241,15 +279,7 @@ func testHardeningState(t *testing.T, w *world, alice profile) {
 
 	t.Run("a lost state database keeps the list and the tunnels, refuses issuance, recovers", func(t *testing.T) {
 		live := w.openSessionVia(t, alice, other, b)
-		w.pg.Exec(t, "ALTER DATABASE "+stateDB+" ALLOW_CONNECTIONS false")
-		w.pg.Exec(t, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+stateDB+"'")
-		restored := false
-		restore := func() {
-			if !restored {
-				w.pg.Exec(t, "ALTER DATABASE "+stateDB+" ALLOW_CONNECTIONS true")
-				restored = true
-			}
-		}
+		restore := w.stopStateDB(t)
 		defer restore()
 
 		out, err := w.runState("ca", "sign", "--config", a.cfgPath, "--key", other+".pub", "--identity", "x@example.com", "--grant", "orders:readonly", "--out", filepath.Join(t.TempDir(), "c"))

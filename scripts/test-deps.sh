@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what gatehouse's tests need on a Debian/Ubuntu machine: PostgreSQL
-# 15 (initdb, pg_ctl, psql, pgbench), the OpenSSH client and Chromium (the
-# console's browser tests drive it headless), and builds the
+# 15 (initdb, pg_ctl, psql, pgbench), the OpenSSH client, Chromium (the
+# console's browser tests drive it headless) and HAProxy (the replica tests
+# balance two servers with it), and builds the
 # MinIO server the S3 tests start. The test identity provider is built from
 # the Go module proxy by the tests themselves (about 15 s).
 set -euo pipefail
@@ -13,10 +14,11 @@ install_packages() {
   command -v psql >/dev/null || need+=(postgresql-client)
   command -v ssh >/dev/null && command -v ssh-keygen >/dev/null || need+=(openssh-client)
   command -v chromium >/dev/null || need+=(chromium)
+  command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
   [ ${#need[@]} -eq 0 ] && return 0
   echo "test-deps: installing ${need[*]}" >&2
   if ! command -v apt-get >/dev/null; then
-    echo "test-deps: cannot install ${need[*]}: no apt-get here; install PostgreSQL 15, the OpenSSH client and Chromium by hand" >&2
+    echo "test-deps: cannot install ${need[*]}: no apt-get here; install PostgreSQL 15, the OpenSSH client, Chromium and HAProxy by hand" >&2
     exit 1
   fi
   local sudo=""

@@ -52,7 +52,7 @@ func (x *Issued) add(e ca.IssuedEvent, prune bool) (bool, error) {
 		b.Queue(`DELETE FROM gatehouse_issued_certificates WHERE valid_before < $1`, time.Now().Add(-issuedHistory))
 	}
 	if err := x.s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return false, dbError(fmt.Sprintf("keep issuance of serial %d", e.Serial), err)
+		return false, x.s.dbError("issued", fmt.Sprintf("keep issuance of serial %d", e.Serial), err)
 	}
 	return n == 1, nil
 }
@@ -61,6 +61,6 @@ func (x *Issued) add(e ca.IssuedEvent, prune bool) (bool, error) {
 func (x *Issued) All() ([]ca.IssuedEvent, error) {
 	ctx, cancel := x.s.op()
 	defer cancel()
-	return queryJSON[ca.IssuedEvent](ctx, x.s.pool, "read issued certificates",
+	return queryJSON[ca.IssuedEvent](ctx, x.s, "issued", "read issued certificates",
 		`SELECT event FROM gatehouse_issued_certificates ORDER BY valid_before, serial`)
 }

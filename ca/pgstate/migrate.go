@@ -43,7 +43,7 @@ func (s *Store) Migrate(ctx context.Context) ([]int64, error) {
 	}
 	results, err := p.Up(ctx)
 	if err != nil {
-		return nil, dbError("apply migrations", err)
+		return nil, s.dbError("migrate", "apply migrations", err)
 	}
 	var applied []int64
 	for _, r := range results {

@@ -22,7 +22,7 @@ var _ ca.AccessRequests = (*Requests)(nil)
 func (q *Requests) Get(id string) (ca.AccessRequest, bool, error) {
 	ctx, cancel := q.s.op()
 	defer cancel()
-	rs, err := queryRequests(ctx, q.s.pool, `SELECT request FROM gatehouse_access_requests WHERE id = $1`, id)
+	rs, err := queryRequests(ctx, q.s, `SELECT request FROM gatehouse_access_requests WHERE id = $1`, id)
 	if err != nil || len(rs) == 0 {
 		return ca.AccessRequest{}, false, err
 	}
@@ -33,14 +33,14 @@ func (q *Requests) Get(id string) (ca.AccessRequest, bool, error) {
 func (q *Requests) All() ([]ca.AccessRequest, error) {
 	ctx, cancel := q.s.op()
 	defer cancel()
-	return queryRequests(ctx, q.s.pool, `SELECT request FROM gatehouse_access_requests ORDER BY filed_at, id`)
+	return queryRequests(ctx, q.s, `SELECT request FROM gatehouse_access_requests ORDER BY filed_at, id`)
 }
 
 // Approved returns requester's approvals lasting past now, newest first.
 func (q *Requests) Approved(requester policy.Identity, now time.Time) ([]ca.AccessRequest, error) {
 	ctx, cancel := q.s.op()
 	defer cancel()
-	return queryRequests(ctx, q.s.pool, `SELECT request FROM gatehouse_access_requests
+	return queryRequests(ctx, q.s, `SELECT request FROM gatehouse_access_requests
 		WHERE state = 'approved' AND subject = $1 AND issuer = $2 AND expires_at > $3
 		ORDER BY decided_at DESC, id`, requester.Subject, requester.Issuer, now)
 }
@@ -53,7 +53,7 @@ func (q *Requests) Add(r ca.AccessRequest, now time.Time, commit func() error) e
 	if err != nil {
 		return fmt.Errorf("pgstate: encode access request %s: %w", r.ID, err)
 	}
-	return q.s.inTx("file access request "+r.ID, func(ctx context.Context, tx pgx.Tx) error {
+	return q.s.inTx("requests", "file access request "+r.ID, func(ctx context.Context, tx pgx.Tx) error {
 		cutoff := now.Add(-ca.RequestHistory)
 		if _, err := tx.Exec(ctx, `DELETE FROM gatehouse_access_requests
 			WHERE (state = 'approved' AND expires_at < $1) OR (state = 'denied' AND decided_at < $1)`, cutoff); err != nil {
@@ -76,7 +76,7 @@ func (q *Requests) Decide(r ca.AccessRequest, commit func() error) error {
 	if err != nil {
 		return fmt.Errorf("pgstate: encode access request %s: %w", r.ID, err)
 	}
-	return q.s.inTx("decide access request "+r.ID, func(ctx context.Context, tx pgx.Tx) error {
+	return q.s.inTx("requests", "decide access request "+r.ID, func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE gatehouse_access_requests
 			SET state = $2, decided_at = $3, expires_at = $4, request = $5
 			WHERE id = $1 AND state = 'pending'`, r.ID, r.State, r.DecidedAt, nullTime(r.ExpiresAt), doc)
@@ -104,7 +104,7 @@ func (q *Requests) Import(r ca.AccessRequest) (bool, error) {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
 		r.ID, r.State, r.Requester.Subject, r.Requester.Issuer, r.FiledAt, nullTime(r.DecidedAt), nullTime(r.ExpiresAt), doc)
 	if err != nil {
-		return false, dbError("import access request "+r.ID, err)
+		return false, q.s.dbError("requests", "import access request "+r.ID, err)
 	}
 	return tag.RowsAffected() == 1, nil
 }
@@ -117,21 +117,17 @@ func nullTime(t time.Time) *time.Time {
 	return &t
 }
 
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
 // queryRequests runs a query whose one column is a request's JSON.
-func queryRequests(ctx context.Context, db querier, sql string, args ...any) ([]ca.AccessRequest, error) {
-	return queryJSON[ca.AccessRequest](ctx, db, "read access requests", sql, args...)
+func queryRequests(ctx context.Context, s *Store, sql string, args ...any) ([]ca.AccessRequest, error) {
+	return queryJSON[ca.AccessRequest](ctx, s, "requests", "read access requests", sql, args...)
 }
 
 // queryJSON runs a query whose one column is JSON of a T, and decodes
-// each row.
-func queryJSON[T any](ctx context.Context, db querier, what, sql string, args ...any) ([]T, error) {
-	rows, err := db.Query(ctx, sql, args...)
+// each row; a failure is one of op.
+func queryJSON[T any](ctx context.Context, s *Store, op, what, sql string, args ...any) ([]T, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, dbError(what, err)
+		return nil, s.dbError(op, what, err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) {
 		var v T
@@ -145,7 +141,7 @@ func queryJSON[T any](ctx context.Context, db querier, what, sql string, args ..
 		return v, nil
 	})
 	if err != nil {
-		return nil, dbError(what, err)
+		return nil, s.dbError(op, what, err)
 	}
 	return out, nil
 }

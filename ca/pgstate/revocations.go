@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,7 +36,13 @@ type Revocations struct {
 	// Poll is how often Watch reads the list while it cannot listen;
 	// 0 means DefaultPoll.
 	Poll time.Duration
+
+	listening atomic.Bool
 }
+
+// Listening reports whether Watch holds a connection listening for
+// revocations now; false while it polls (or before it first listens).
+func (v *Revocations) Listening() bool { return v.listening.Load() }
 
 var _ ca.RevocationWriter = (*Revocations)(nil)
 
@@ -55,7 +62,7 @@ func (v *Revocations) Import(rs ...ca.Revocation) (int, error) { return v.add(rs
 
 func (v *Revocations) add(rs []ca.Revocation) (int, error) {
 	added := 0
-	err := v.s.inTx("add revocations", func(ctx context.Context, tx pgx.Tx) error {
+	err := v.s.inTx("revocations", "add revocations", func(ctx context.Context, tx pgx.Tx) error {
 		for _, r := range rs {
 			if err := r.Validate(); err != nil {
 				return fmt.Errorf("%w: revocation %s: %w", errStored, r, err)
@@ -83,7 +90,7 @@ func (v *Revocations) add(rs []ca.Revocation) (int, error) {
 
 // Load reads the whole list, oldest entry first.
 func (v *Revocations) Load(ctx context.Context) ([]ca.Revocation, error) {
-	out, err := queryJSON[ca.Revocation](ctx, v.s.pool, "read the revocation list", `SELECT entry FROM gatehouse_revocations ORDER BY id`)
+	out, err := queryJSON[ca.Revocation](ctx, v.s, "revocations", "read the revocation list", `SELECT entry FROM gatehouse_revocations ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}
@@ -117,9 +124,11 @@ func (v *Revocations) Watch(ctx context.Context, list *ca.RevocationList, log *s
 	w := watcher{v: v, list: list, log: log, onChange: onChange}
 	for ctx.Err() == nil {
 		err := w.listen(ctx)
+		v.listening.Store(false)
 		if ctx.Err() != nil {
 			return
 		}
+		v.s.failed("watch", err)
 		w.failed("listening for revocations failed; reading the list every poll until it works again", err)
 		w.refresh(ctx)
 		w.sleep(ctx)
@@ -157,6 +166,7 @@ func (w *watcher) listen(ctx context.Context) error {
 	if err := w.refresh(ctx); err != nil {
 		return err
 	}
+	w.v.listening.Store(true)
 	if w.lastErr != "" {
 		w.log.Info("listening for revocations again")
 		w.lastErr = ""

@@ -359,6 +359,7 @@ func (e *pgEnv) testNotify(t *testing.T) {
 	list := ca.NewRevocationList()
 	changed := watch(t, b, list)
 	waitFor(t, "the watcher to listen", func() bool { return e.listener(t, name) != "" })
+	waitFor(t, "the watcher to say it listens", b.Listening)
 	if err := a.Append(revocation(42, "notify")); err != nil {
 		t.Fatal(err)
 	}

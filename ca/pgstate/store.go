@@ -38,6 +38,13 @@ type Store struct {
 	pool *pgxpool.Pool
 	// Timeout bounds each operation; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// OnError, if not nil, is called with each failed operation (op is a
+	// short fixed name: "requests", "issued", "revocations", "watch",
+	// "ping", "migrate") and its error, on the goroutine of the
+	// operation; it must not block. A request found decided already
+	// (ca.ErrDecided) is an answer, not a failure. Set it before the
+	// store is used concurrently.
+	OnError func(op string, err error)
 }
 
 // Open connects to the database of dsn (a libpq connection string or
@@ -104,16 +111,16 @@ func (s *Store) timeout() time.Duration {
 // while the transaction still holds its row locks, so that the step is
 // recorded before any other replica can see it or act on it; its error is
 // returned as it is.
-func (s *Store) inTx(what string, fn func(context.Context, pgx.Tx) error, commit func() error) error {
+func (s *Store) inTx(op, what string, fn func(context.Context, pgx.Tx) error, commit func() error) error {
 	ctx, cancel := s.op()
 	defer cancel()
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return dbError(what, err)
+		return s.dbError(op, what, err)
 	}
 	defer tx.Rollback(context.Background())
 	if err := fn(ctx, tx); err != nil {
-		return dbError(what, err)
+		return s.dbError(op, what, err)
 	}
 	if commit != nil {
 		if err := commit(); err != nil {
@@ -121,9 +128,35 @@ func (s *Store) inTx(what string, fn func(context.Context, pgx.Tx) error, commit
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return dbError(what, err)
+		return s.dbError(op, what, err)
 	}
 	return nil
+}
+
+// Ping reports whether the database answers within the store's Timeout
+// (or ctx's deadline, if sooner): /readyz's "state" check. Its error
+// wraps ca.ErrStateUnavailable when the database cannot be reached.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout())
+	defer cancel()
+	if err := s.pool.Ping(ctx); err != nil {
+		return s.dbError("ping", "ping", err)
+	}
+	return nil
+}
+
+// dbError is dbError, reported to OnError as a failure of op.
+func (s *Store) dbError(op, what string, err error) error {
+	return s.failed(op, dbError(what, err))
+}
+
+// failed reports err to OnError unless it is nil or an answer
+// (ca.ErrDecided), and returns it.
+func (s *Store) failed(op string, err error) error {
+	if err != nil && s.OnError != nil && !errors.Is(err, ca.ErrDecided) {
+		s.OnError(op, err)
+	}
+	return err
 }
 
 // dbError wraps err with what was being done, and with

@@ -158,7 +158,11 @@ func TestKubernetesConfigPassesPolicyCheck(t *testing.T) {
 		t.Errorf("terminationGracePeriodSeconds %v is shorter than ssh.drain_timeout + 20s = %v", grace, min)
 	}
 	container := b.deployment.Spec.Template.Spec.Containers[0]
-	for _, env := range []string{cfg.Recording.S3.AccessKeyEnv, cfg.Recording.S3.SecretKeyEnv, cfg.Targets["orders"].Roles["readonly"].Credentials.PasswordEnv} {
+	// Two replicas must share their state (docs/kubernetes.md).
+	if cfg.State.Store != "postgres" {
+		t.Errorf("state.store is %q: the replicas would disagree about revocations and approvals; want postgres", cfg.State.Store)
+	}
+	for _, env := range []string{cfg.Recording.S3.AccessKeyEnv, cfg.Recording.S3.SecretKeyEnv, cfg.Targets["orders"].Roles["readonly"].Credentials.PasswordEnv, cfg.State.DSNEnv} {
 		if !slices.ContainsFunc(container.Env, func(e corev1.EnvVar) bool {
 			return e.Name == env && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil
 		}) {

@@ -76,8 +76,7 @@ func stateGauges(m *metrics.Metrics, requests ca.AccessRequests, revs *ca.Revoca
 	m.GaugeFunc("gatehouse_access_requests_pending", "Access requests filed and not yet decided.", func() float64 {
 		all, err := requests.All()
 		if err != nil {
-			m.StateStoreError("requests")
-			return math.NaN()
+			return math.NaN() // a shared store's failure counts through observeSharedState
 		}
 		n := 0
 		for _, r := range all {
@@ -89,6 +88,27 @@ func stateGauges(m *metrics.Metrics, requests ca.AccessRequests, revs *ca.Revoca
 	})
 	m.GaugeFunc("gatehouse_revocations", "Entries in the revocation list the bastion enforces.", func() float64 {
 		return float64(len(revs.Entries()))
+	})
+}
+
+// observeSharedState joins the shared state database (state.store:
+// postgres) to the operations endpoint: every failed operation counts in
+// gatehouse_state_store_errors_total{op}, /readyz fails while a bounded
+// ping does not answer (nothing can be issued or decided meanwhile), and
+// a gauge says whether the revocation watcher listens or polls. With the
+// files in data_dir there is nothing to add. Call it before the store is
+// used concurrently.
+func observeSharedState(m *metrics.Metrics, ep *ops.Endpoint, st *caState) {
+	if st.shared == nil {
+		return
+	}
+	st.shared.OnError = func(op string, _ error) { m.StateStoreError(op) }
+	ep.AddReadyCheck("state", st.shared.Ping)
+	m.GaugeFunc("gatehouse_state_revocations_listening", "1 while the revocation watcher listens for revocations (LISTEN/NOTIFY), 0 while it polls the shared state database.", func() float64 {
+		if st.revs.Listening() {
+			return 1
+		}
+		return 0
 	})
 }
 

@@ -123,6 +123,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	defer state.close()
 	revs := state.list
 	stateGauges(m, state.requests, revs)
+	observeSharedState(m, endpoint, state)
 	authority := &ca.Authority{UserCA: keys.userCA, HostCA: keys.hostCA, Policy: cfg, Record: countingRecorder{caStream, m}, IsRevoked: revs.IsRevoked,
 		Requests: state.requests, Issued: state.keep}
 

@@ -21,6 +21,10 @@ type caState struct {
 	// grows.
 	watch func(ctx context.Context, log *slog.Logger, onChange func())
 	close func()
+	// shared is the state database of state.store: postgres (nil: the
+	// files in data_dir), and revs its revocation list's watcher.
+	shared *pgstate.Store
+	revs   *pgstate.Revocations
 }
 
 // openState opens the state state.store names: the files in data_dir,
@@ -76,7 +80,9 @@ func openSharedState(ctx context.Context, cfg *policy.Config) (*caState, error) 
 		watch: func(ctx context.Context, log *slog.Logger, onChange func()) {
 			revs.Watch(ctx, list, log, onChange)
 		},
-		close: store.Close,
+		close:  store.Close,
+		shared: store,
+		revs:   revs,
 	}, nil
 }
 
