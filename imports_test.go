@@ -30,8 +30,11 @@ var allowedImports = map[string][]string{
 	"recorder":         {"recorder/event", "recorder/journal", "internal/privatefile"},
 	"recorder/journal": {}, // the group-committed journal every stream's lines also go to
 	"recorder/s3store": {"recorder", "internal/privatefile"},
-	"recorder/stack":   {"recorder", "recorder/s3store", "recorder/journal"},                           // the server's store: file store, spool, uploader
-	"recorder/console": {"recorder", "recorder/event", "internal/sourcelimit", "internal/privatefile"}, // the auditor's web console: reads the store, records views, keeps links
+	"recorder/stack":   {"recorder", "recorder/s3store", "recorder/journal"},                                                    // the server's store: file store, spool, uploader
+	"recorder/console": {"recorder", "recorder/event", "recorder/consoleindex", "internal/sourcelimit", "internal/privatefile"}, // the auditor's web console: reads the store, records views, keeps links
+
+	// The console's index of the store (SQLite): derived, rebuilt from it at will.
+	"recorder/consoleindex": {"recorder", "recorder/event"},
 
 	// The SOC 2 evidence bundle: reads the store, signs its manifest as
 	// SSHSIG (the format ssh-keygen -Y verify checks).

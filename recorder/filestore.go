@@ -198,3 +198,43 @@ func checkName(s string) error {
 	}
 	return nil
 }
+
+// Versions returns, for each stream of a kind, a version that changes
+// whenever the stream does: its file's size and modification time, and
+// its manifest's size (-1 without one). The console's index re-reads a
+// stream only when its version changed.
+func (s FileStore) Versions(kind string) (map[string]string, error) {
+	entries, err := os.ReadDir(filepath.Join(s.Dir, kind))
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recorder: list %s: %w", kind, err)
+	}
+	manifests := map[string]int64{}
+	for _, e := range entries {
+		if id, ok := strings.CutSuffix(e.Name(), ".manifest.json"); ok && !e.IsDir() {
+			if info, err := e.Info(); err == nil {
+				manifests[id] = info.Size()
+			}
+		}
+	}
+	out := map[string]string{}
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".jsonl")
+		if !ok || e.IsDir() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			out[id] = "unreadable" // read again; Lines says why
+			continue
+		}
+		m, ok := manifests[id]
+		if !ok {
+			m = -1
+		}
+		out[id] = fmt.Sprintf("%d/%d/%d", info.Size(), info.ModTime().UnixNano(), m)
+	}
+	return out, nil
+}

@@ -121,7 +121,7 @@ func (c *Console) readRequests(v viewer) (requestLog, error) {
 		return log, err
 	}
 	log.order = slices.DeleteFunc(log.order, func(id string) bool { return !v.allowsRequest(*log.byID[id]) })
-	sessions, err := recorder.Summaries(c.cfg.Sessions, recorder.Filter{}, c.cfg.Lag)
+	sessions, err := c.listed(recorder.Filter{}, false)
 	if err != nil {
 		return log, err
 	}

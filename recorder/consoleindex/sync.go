@@ -1,0 +1,330 @@
+package consoleindex
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
+)
+
+// batch is how many sessions one transaction writes: enough to make a
+// rebuild fast, few enough that readers see progress.
+const batch = 256
+
+// Progress is what one Sync did.
+type Progress struct {
+	Indexed int // sessions read and (re)written
+	Gone    int // sessions newly marked gone from the store
+	Listed  int // sessions the store lists
+}
+
+// indexed is what the index holds of a session to decide whether to read
+// it again.
+type indexed struct {
+	version string
+	gone    bool
+	settled bool // closed, verified complete: without versions, never re-read
+}
+
+// Sync reads into the index every session stream of the store that is
+// new or changed since it was indexed, and marks gone those the store no
+// longer lists. It stops between batches when ctx ends.
+func (x *Index) Sync(ctx context.Context) (Progress, error) {
+	x.sync.Lock()
+	defer x.sync.Unlock()
+	versions, err := x.versions()
+	if err != nil {
+		return Progress{}, err
+	}
+	known, err := x.known()
+	if err != nil {
+		return Progress{}, err
+	}
+	p := Progress{Listed: len(versions)}
+	var todo []string
+	for id, v := range versions {
+		if k, ok := known[id]; !ok || k.gone || k.version != v || (v == "" && !k.settled) {
+			todo = append(todo, id)
+		}
+	}
+	slices.Sort(todo)
+	for len(todo) > 0 {
+		if err := ctx.Err(); err != nil {
+			return p, err
+		}
+		n := min(batch, len(todo))
+		if err := x.write(todo[:n], versions); err != nil {
+			return p, err
+		}
+		p.Indexed += n
+		todo = todo[n:]
+	}
+	for id, k := range known {
+		if _, listed := versions[id]; !listed && !k.gone {
+			if _, err := x.db.Exec("UPDATE sessions SET gone = 1 WHERE id = ?", id); err != nil {
+				return p, fmt.Errorf("consoleindex: mark %s gone: %w", id, err)
+			}
+			p.Gone++
+		}
+	}
+	return p, nil
+}
+
+// Run syncs every interval until ctx ends, logging failures (the index
+// then stays as it was; the next round tries again).
+func (x *Index) Run(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if p, err := x.Sync(ctx); err != nil && ctx.Err() == nil {
+			log.Error("consoleindex: sync failed", "error", err)
+		} else if p.Indexed > 0 || p.Gone > 0 {
+			log.Info("consoleindex: synced", "indexed", p.Indexed, "gone", p.Gone, "listed", p.Listed)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// versions lists the store's session streams with their versions ("" for
+// each when the store cannot say).
+func (x *Index) versions() (map[string]string, error) {
+	if v, ok := x.src.(Versioner); ok {
+		versions, err := v.Versions(recorder.KindSession)
+		if err != nil {
+			return nil, fmt.Errorf("consoleindex: list the store: %w", err)
+		}
+		return versions, nil
+	}
+	ids, err := x.src.List(recorder.KindSession)
+	if err != nil {
+		return nil, fmt.Errorf("consoleindex: list the store: %w", err)
+	}
+	versions := make(map[string]string, len(ids))
+	for _, id := range ids {
+		versions[id] = ""
+	}
+	return versions, nil
+}
+
+// known is every indexed session.
+func (x *Index) known() (map[string]indexed, error) {
+	rows, err := x.db.Query(`SELECT id, version, gone, unreadable IS NULL AND end_time IS NOT NULL AND verification IS NULL FROM sessions`)
+	if err != nil {
+		return nil, fmt.Errorf("consoleindex: read the index: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]indexed{}
+	for rows.Next() {
+		var id string
+		var k indexed
+		if err := rows.Scan(&id, &k.version, &k.gone, &k.settled); err != nil {
+			return nil, fmt.Errorf("consoleindex: read the index: %w", err)
+		}
+		out[id] = k
+	}
+	return out, rows.Err()
+}
+
+// write reads ids from the store and replaces them in the index, in one
+// transaction.
+func (x *Index) write(ids []string, versions map[string]string) error {
+	docs := make([]session, len(ids))
+	for i, id := range ids {
+		docs[i] = x.read(id)
+	}
+	tx, err := x.db.Begin()
+	if err != nil {
+		return fmt.Errorf("consoleindex: write: %w", err)
+	}
+	defer tx.Rollback()
+	for _, d := range docs {
+		if err := d.write(tx, versions[d.ID]); err != nil {
+			return fmt.Errorf("consoleindex: write %s: %w", d.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("consoleindex: write: %w", err)
+	}
+	return nil
+}
+
+// session is one session as the index holds it.
+type session struct {
+	recorder.Listed
+	human, issuer, subject string
+	roles                  []string
+	masked                 int // statements with masked columns
+	firstBadSeq            *uint64
+	statements             []statement
+}
+
+// statement is one db.statement as the index holds it.
+type statement struct {
+	line   int
+	seq    uint64
+	time   time.Time
+	target string
+	data   event.DBStatement
+}
+
+// read reads one session from the store as recorder.Summaries lists it,
+// verified with x's keys, and its statements as /statements finds them.
+func (x *Index) read(id string) session {
+	lines, err := x.src.Lines(recorder.KindSession, id)
+	if err != nil {
+		return session{Listed: recorder.Listed{Summary: recorder.Summary{ID: id}, Unreadable: err}}
+	}
+	s := session{Listed: recorder.Listed{Summary: recorder.Summarize(id, lines)}}
+	manifest, merr := x.src.Manifest(recorder.KindSession, id)
+	if merr == nil {
+		s.AddManifest(manifest)
+	}
+	if len(x.keys) > 0 {
+		// The lines and manifest just read, verified as VerifyStored
+		// verifies a stored stream, without reading them again.
+		_, s.Verification = recorder.VerifyStored(readOnce{lines, manifest, merr}, recorder.KindSession, id, x.keys...)
+		s.Verified = true
+		var ve *recorder.VerifyError
+		if errors.As(s.Verification, &ve) && ve.Line > 0 && !ve.Incomplete {
+			s.firstBadSeq = &ve.Seq
+		}
+	}
+	s.addEvents(lines)
+	return s
+}
+
+// addEvents takes the statements and the identity details from a
+// stream's lines, as the console's statement search reads them.
+func (s *session) addEvents(lines [][]byte) {
+	targets := map[int]string{}
+	for i, line := range lines {
+		ev, err := recorder.Decode(line)
+		if err != nil {
+			continue
+		}
+		switch ev.Type {
+		case event.TypeAuthSuccess:
+			var a event.AuthSuccess
+			if ev.DecodeData(&a) == nil {
+				s.human, s.issuer, s.subject = a.Identity.DelegatedBy, a.Identity.Issuer, a.Identity.Subject
+				if s.human == "" {
+					s.human = a.Identity.Email
+				}
+			}
+		case event.TypeChannelOpen:
+			var o event.ChannelOpen
+			if ev.DecodeData(&o) == nil {
+				targets[o.Channel] = o.Target
+			}
+		case event.TypeDBSessionStart:
+			var d event.DBSessionStart
+			if ev.DecodeData(&d) == nil && !slices.Contains(s.roles, d.Target+":"+d.Role) {
+				s.roles = append(s.roles, d.Target+":"+d.Role)
+			}
+		case event.TypeDBStatement:
+			var st event.DBStatement
+			if ev.DecodeData(&st) == nil {
+				s.statements = append(s.statements, statement{line: i, seq: ev.Seq, time: ev.Time, target: targets[st.Channel], data: st})
+				if len(st.Masked) > 0 {
+					s.masked++
+				}
+			}
+		}
+	}
+}
+
+// readOnce is a stream already read, as a recorder.VerifySource.
+type readOnce struct {
+	lines    [][]byte
+	manifest []byte
+	err      error // the manifest's
+}
+
+func (r readOnce) Lines(string, string) ([][]byte, error)  { return r.lines, nil }
+func (r readOnce) Manifest(string, string) ([]byte, error) { return r.manifest, r.err }
+
+// write replaces the session in the index.
+func (s session) write(tx *sql.Tx, version string) error {
+	for _, q := range []string{"DELETE FROM statements WHERE session = ?", "DELETE FROM session_targets WHERE session = ?", "DELETE FROM sessions WHERE id = ?"} {
+		if _, err := tx.Exec(q, s.ID); err != nil {
+			return err
+		}
+	}
+	var idTime any
+	if t, ok := recorder.IDTime(s.ID); ok {
+		idTime = t.UnixNano()
+	}
+	targets, _ := json.Marshal(nonNil(s.Targets))
+	roles, _ := json.Marshal(nonNil(s.roles))
+	_, err := tx.Exec(`INSERT INTO sessions (id, version, id_time, unreadable, start, end_time, identity, agent, human, issuer, subject,
+		serial, key_fingerprint, client_addr, channels, statements, denied, refusals, masked, end_reason, targets, roles,
+		chain_error, verified, verification, incomplete, first_bad_seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, version, idTime, errText(s.Unreadable), nanos(s.Start), nanos(s.End), s.Identity, s.Agent, s.human, s.issuer, s.subject,
+		int64(s.Serial), s.KeyFingerprint, s.ClientAddr, s.Channels, s.Statements, s.Denied, s.Refusals, s.masked, s.EndReason,
+		string(targets), string(roles), errText(s.ChainError), s.Verified, errText(s.Verification),
+		errors.Is(s.Verification, recorder.ErrIncomplete), s.firstBadSeq)
+	if err != nil {
+		return err
+	}
+	for _, t := range s.Targets {
+		if _, err := tx.Exec("INSERT OR IGNORE INTO session_targets (session, target) VALUES (?, ?)", s.ID, t); err != nil {
+			return err
+		}
+	}
+	return s.writeStatements(tx)
+}
+
+func (s session) writeStatements(tx *sql.Tx) error {
+	ins, err := tx.Prepare("INSERT INTO statements (session, line, seq, time, target, allowed, rule, text, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	for _, st := range s.statements {
+		text := st.data.Text
+		st.data.Text = ""
+		data, err := json.Marshal(st.data)
+		if err != nil {
+			return err
+		}
+		if _, err := ins.Exec(s.ID, st.line, int64(st.seq), st.time.UnixNano(), st.target, st.data.Decision.Allowed(), st.data.Rule, text, string(data)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// nanos is t in unix ns, NULL for the zero time.
+func nanos(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// errText is err's text, NULL for none.
+func errText(err error) any {
+	if err == nil {
+		return nil
+	}
+	return err.Error()
+}
