@@ -32,6 +32,17 @@ type ConsoleConfig struct {
 	// SessionTTL is how long a console login lasts; default 8h, at most
 	// MaxConsoleSessionTTL.
 	SessionTTL Duration `yaml:"session_ttl"`
+	// IndexDir is where the console keeps its index of the recordings
+	// (derived data, rebuilt from the store at will), relative to
+	// data_dir; default console-index.
+	IndexDir string `yaml:"index_dir"`
+	// IndexInterval is how often the index reads what the store added or
+	// changed; default 5s.
+	IndexInterval Duration `yaml:"index_interval"`
+	// IndexMaxAge is how old the index may be when a list is asked for;
+	// default 0: every list first brings it up to date (one listing of
+	// the store).
+	IndexMaxAge Duration `yaml:"index_max_age"`
 }
 
 // Defaults and bounds of the console section.
@@ -39,6 +50,8 @@ const (
 	DefaultConsoleListen     = "127.0.0.1:8444"
 	DefaultConsoleSessionTTL = 8 * time.Hour
 	MaxConsoleSessionTTL     = 24 * time.Hour
+	DefaultConsoleIndexDir   = "console-index"
+	DefaultConsoleIndexEvery = 5 * time.Second
 )
 
 func (c *ConsoleConfig) applyDefaults(oidc *OIDCConfig) {
@@ -53,6 +66,12 @@ func (c *ConsoleConfig) applyDefaults(oidc *OIDCConfig) {
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = Duration(DefaultConsoleSessionTTL)
+	}
+	if c.IndexDir == "" {
+		c.IndexDir = DefaultConsoleIndexDir
+	}
+	if c.IndexInterval == 0 {
+		c.IndexInterval = Duration(DefaultConsoleIndexEvery)
 	}
 }
 
@@ -80,6 +99,12 @@ func (c ConsoleConfig) validate() []error {
 	}
 	if d := c.SessionTTL.D(); d < time.Minute || d > MaxConsoleSessionTTL {
 		add("console.session_ttl: %s is outside 1m to %s", d, MaxConsoleSessionTTL)
+	}
+	if d := c.IndexInterval.D(); d < time.Second {
+		add("console.index_interval: %s is under 1s", d)
+	}
+	if c.IndexMaxAge < 0 {
+		add("console.index_max_age: %s is negative", c.IndexMaxAge.D())
 	}
 	return errs
 }

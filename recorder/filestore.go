@@ -200,9 +200,10 @@ func checkName(s string) error {
 }
 
 // Versions returns, for each stream of a kind, a version that changes
-// whenever the stream does: its file's size and modification time, and
-// its manifest's size (-1 without one). The console's index re-reads a
-// stream only when its version changed.
+// whenever the stream does: its file's and its manifest's size and
+// change time (ctime, which no one can set back as they can the
+// modification time: an edited recording is always read again). The
+// console's index re-reads a stream only when its version changed.
 func (s FileStore) Versions(kind string) (map[string]string, error) {
 	entries, err := os.ReadDir(filepath.Join(s.Dir, kind))
 	if errors.Is(err, os.ErrNotExist) {
@@ -211,11 +212,11 @@ func (s FileStore) Versions(kind string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recorder: list %s: %w", kind, err)
 	}
-	manifests := map[string]int64{}
+	manifests := map[string]string{}
 	for _, e := range entries {
 		if id, ok := strings.CutSuffix(e.Name(), ".manifest.json"); ok && !e.IsDir() {
 			if info, err := e.Info(); err == nil {
-				manifests[id] = info.Size()
+				manifests[id] = fileVersion(info)
 			}
 		}
 	}
@@ -230,11 +231,7 @@ func (s FileStore) Versions(kind string) (map[string]string, error) {
 			out[id] = "unreadable" // read again; Lines says why
 			continue
 		}
-		m, ok := manifests[id]
-		if !ok {
-			m = -1
-		}
-		out[id] = fmt.Sprintf("%d/%d/%d", info.Size(), info.ModTime().UnixNano(), m)
+		out[id] = fileVersion(info) + "+" + manifests[id]
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"net/url"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 // SessionIndex is what the lists read instead of the store when there is
 // one: a *consoleindex.Index, kept current from the same store.
 type SessionIndex interface {
+	// Current brings the index up to date with the store, as fresh as
+	// it is configured to be; the lists ask before reading it.
+	Current(ctx context.Context) error
 	// Sessions is recorder.Summaries of the store, verified with the
 	// console's keys, as of the index's last sync.
 	Sessions(f recorder.Filter, lag time.Duration) ([]recorder.Listed, error)
@@ -32,6 +36,9 @@ func (c *Console) listed(f recorder.Filter, verified bool) ([]recorder.Listed, e
 			return recorder.Summaries(c.cfg.Sessions, f, c.cfg.Lag)
 		}
 		return recorder.Summaries(c.cfg.Sessions, f, c.cfg.Lag, c.cfg.Keys...)
+	}
+	if err := c.cfg.Index.Current(context.Background()); err != nil {
+		return nil, err
 	}
 	list, err := c.cfg.Index.Sessions(f, c.cfg.Lag)
 	if !verified {

@@ -97,7 +97,7 @@ func TestIndexListsAsTheStoreDoes(t *testing.T) {
 	for _, p := range paths {
 		want[p] = f.get(c, p).body
 	}
-	x, err := consoleindex.Open(t.TempDir(), f.console.cfg.Sessions, f.console.cfg.Keys...)
+	x, err := consoleindex.Open(t.TempDir(), f.console.cfg.Sessions, "fixture", f.console.cfg.Keys...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,5 +127,49 @@ func TestIndexListsAsTheStoreDoes(t *testing.T) {
 		if body := f.get(c, p).body; strings.Contains(body, exNotIndexed) || strings.Contains(body, exGone) {
 			t.Errorf("%s names index exceptions while the index is current:\n%s", p, body)
 		}
+	}
+}
+
+// TestIndexIsCurrentAndReconciled: a list sees a session recorded a
+// moment before it was asked for; with MaxAge, one the index has not read
+// yet is named on the overview as not yet indexed, and one deleted from
+// the store as gone, never dropped silently.
+func TestIndexIsCurrentAndReconciled(t *testing.T) {
+	f := newFixture(t, 0)
+	key := f.withKey()
+	now := time.Now().UTC()
+	first := f.record(key, recorded{identity: "alice@example.com", target: "orders", start: now.Add(-time.Hour)})[0]
+	x, err := consoleindex.Open(t.TempDir(), f.store, "fixture", f.console.cfg.Keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	f.console.cfg.Index = x
+	c := f.loggedIn(auditorClaims)
+	second := f.record(key, recorded{identity: "bob@example.com", target: "orders", start: now.Add(-time.Minute)})[0]
+	if body := f.get(c, "/sessions?format=csv").body; !strings.Contains(body, first) || !strings.Contains(body, second) {
+		t.Fatalf("/sessions from the index lacks a session just recorded:\n%s", body)
+	}
+	x.MaxAge = time.Hour
+	third := f.record(key, recorded{identity: "carol@example.com", target: "orders", start: now.Add(-30 * time.Second)})[0]
+	if err := os.Remove(filepath.Join(f.store.Dir, recorder.KindSession, first+".jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	body := f.get(c, "/").body
+	for _, want := range []string{exNotIndexed, third + ": in the store, not yet in the console", exGone, first + ": in the console&#39;s index, but the store no longer lists it"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the overview lacks %q:\n%s", want, body)
+		}
+	}
+	if body := f.get(c, "/sessions?format=csv").body; strings.Contains(body, third) || !strings.Contains(body, first) {
+		t.Errorf("with MaxAge, /sessions is the index's as it was:\n%s", body)
+	}
+	x.MaxAge = 0
+	body = f.get(c, "/").body
+	if strings.Contains(body, exNotIndexed) || !strings.Contains(body, exGone) {
+		t.Errorf("once synced, the overview still names %q, or no longer %q:\n%s", exNotIndexed, exGone, body)
+	}
+	if body := f.get(c, "/sessions?format=csv").body; !strings.Contains(body, third) || strings.Contains(body, first) {
+		t.Errorf("once synced, /sessions lists what the store lists:\n%s", body)
 	}
 }

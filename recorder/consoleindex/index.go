@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -98,21 +99,29 @@ type Versioner interface {
 // Index is an open index. Its methods are safe for concurrent use; Sync
 // runs one at a time.
 type Index struct {
-	db   *sql.DB
-	src  Source
-	keys []ed25519.PublicKey
-	path string
-	sync sync.Mutex
+	// MaxAge is how old the index may be when Current is asked: 0 means
+	// Current always syncs first (every list sees every stream the store
+	// listed when it was asked).
+	MaxAge time.Duration
+
+	db     *sql.DB
+	src    Source
+	keys   []ed25519.PublicKey
+	source string // the store's name
+	path   string
+	sync   sync.Mutex // one Sync at a time; guards synced
+	synced time.Time  // when the last successful Sync began
 }
 
-// Open opens the index in dir (created 0700), for src verified with keys.
-// An index that is missing, cannot be read, is of another schema version
-// or was verified with other keys is made anew (empty: Sync fills it).
-func Open(dir string, src Source, keys ...ed25519.PublicKey) (*Index, error) {
+// Open opens the index in dir (created 0700) of src, which source names
+// (a directory, a bucket), verified with keys. An index that is missing,
+// cannot be read, is of another schema version, or was made of another
+// store or with other keys is made anew (empty: Sync fills it).
+func Open(dir string, src Source, source string, keys ...ed25519.PublicKey) (*Index, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("consoleindex: create %s: %w", dir, err)
 	}
-	x := &Index{src: src, keys: keys, path: filepath.Join(dir, FileName)}
+	x := &Index{src: src, keys: keys, source: source, path: filepath.Join(dir, FileName)}
 	err := x.open()
 	if err == nil {
 		return x, nil
@@ -127,13 +136,24 @@ func Open(dir string, src Source, keys ...ed25519.PublicKey) (*Index, error) {
 	return x, nil
 }
 
-// errStale is an index of another schema or keys: it is rebuilt.
+// errStale is an index of another schema, store or keys: it is rebuilt.
 var errStale = errors.New("consoleindex: index of another schema or keys")
 
 // open opens x.path, creating the schema in an empty database, and fails
 // when the database holds another schema, other keys, or is not one.
 func (x *Index) open() error {
-	db, err := sql.Open("sqlite", "file:"+x.path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)")
+	// Statement texts are as sensitive as the recordings: the file (and
+	// the WAL, which SQLite creates with the file's mode) is the
+	// console's only.
+	f, err := os.OpenFile(x.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("consoleindex: open %s: %w", x.path, err)
+	}
+	f.Close()
+	// Derived data: a crash may lose the last sync (synchronous NORMAL
+	// in WAL mode), never corrupt what is there; the next Sync redoes it.
+	db, err := sql.Open("sqlite", "file:"+x.path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)"+
+		"&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)")
 	if err != nil {
 		return fmt.Errorf("consoleindex: open %s: %w", x.path, err)
 	}
@@ -156,11 +176,14 @@ func (x *Index) checkSchema() error {
 	if version == 0 {
 		return x.create()
 	}
-	var keys string
-	if err := x.db.QueryRow("SELECT value FROM meta WHERE key = 'keys'").Scan(&keys); err != nil {
+	if version != schemaVersion {
+		return errStale
+	}
+	var made string
+	if err := x.db.QueryRow("SELECT value FROM meta WHERE key = 'made'").Scan(&made); err != nil {
 		return fmt.Errorf("consoleindex: read %s: %w", x.path, err)
 	}
-	if version != schemaVersion || keys != keysFingerprint(x.keys) {
+	if made != x.made() {
 		return errStale
 	}
 	// A damaged file can pass the reads above: quick_check reads every
@@ -179,13 +202,20 @@ func (x *Index) create() error {
 		return fmt.Errorf("consoleindex: create %s: %w", x.path, err)
 	}
 	defer tx.Rollback()
-	for _, stmt := range []string{schema, "INSERT INTO meta (key, value) VALUES ('keys', ?)"} {
-		if _, err := tx.Exec(stmt, keysFingerprint(x.keys)); err != nil {
+	for _, stmt := range []struct {
+		sql  string
+		args []any
+	}{
+		{schema, nil},
+		{"INSERT INTO meta (key, value) VALUES ('made', ?)", []any{x.made()}},
+		// Buffer 64 MiB of trigrams before writing a segment, not 1 MiB:
+		// far fewer segments to merge while a rebuild inserts millions.
+		{"INSERT INTO statement_text (statement_text, rank) VALUES ('hashsize', 67108864)", nil},
+		{fmt.Sprintf("PRAGMA user_version = %d", schemaVersion), nil},
+	} {
+		if _, err := tx.Exec(stmt.sql, stmt.args...); err != nil {
 			return fmt.Errorf("consoleindex: create %s: %w", x.path, err)
 		}
-	}
-	if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
-		return fmt.Errorf("consoleindex: create %s: %w", x.path, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("consoleindex: create %s: %w", x.path, err)
@@ -221,6 +251,9 @@ func (x *Index) Close() error { return x.db.Close() }
 
 // Path is the database file.
 func (x *Index) Path() string { return x.path }
+
+// made is what the index is made of: the store and the keys.
+func (x *Index) made() string { return x.source + "\n" + keysFingerprint(x.keys) }
 
 // keysFingerprint names a set of keys: verification results hold only
 // for the keys they were found with.

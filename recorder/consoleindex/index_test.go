@@ -68,7 +68,7 @@ func (s *store) session(identity string, open bool, texts ...string) (*recorder.
 
 func (s *store) open(dir string) *Index {
 	s.t.Helper()
-	x, err := Open(dir, s.fs, s.pub())
+	x, err := Open(dir, s.fs, s.fs.Dir, s.pub())
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -208,9 +208,12 @@ func TestRebuildsWhatItCannotTrust(t *testing.T) {
 			}
 			x.Close()
 		}, nil},
+		{"another store", func(t *testing.T, dir string, x *Index) { x.Close() }, func(s *store, dir string) (*Index, error) {
+			return Open(dir, s.fs, "s3:elsewhere", s.pub())
+		}},
 		{"other keys", func(t *testing.T, dir string, x *Index) { x.Close() }, func(s *store, dir string) (*Index, error) {
 			_, other, _ := ed25519.GenerateKey(rand.Reader)
-			return Open(dir, s.fs, other.Public().(ed25519.PublicKey))
+			return Open(dir, s.fs, s.fs.Dir, other.Public().(ed25519.PublicKey))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,7 +223,7 @@ func TestRebuildsWhatItCannotTrust(t *testing.T) {
 			x := s.open(dir)
 			s.sync(x)
 			tc.spoil(t, dir, x)
-			open := func(s *store, dir string) (*Index, error) { return Open(dir, s.fs, s.pub()) }
+			open := func(s *store, dir string) (*Index, error) { return Open(dir, s.fs, s.fs.Dir, s.pub()) }
 			if tc.reopen != nil {
 				open = tc.reopen
 			}
@@ -236,5 +239,35 @@ func TestRebuildsWhatItCannotTrust(t *testing.T) {
 				t.Fatalf("rebuild indexed %d", p.Indexed)
 			}
 		})
+	}
+}
+
+// TestEditedRecordingIsReadAgain: a recording edited in place after it
+// was indexed, its size kept and its modification time put back, is read
+// again, and listed as failing verification, never as the verified
+// recording it was.
+func TestEditedRecordingIsReadAgain(t *testing.T) {
+	s := newStore(t)
+	_, id := s.session("alice", false, "SELECT 1", "SELECT 2")
+	x := s.open(t.TempDir())
+	s.sync(x)
+	path := filepath.Join(s.fs.Dir, recorder.KindSession, id+".jsonl")
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, bytes.Replace(data, []byte("SELECT 1"), []byte("SELECT 9"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, info.ModTime(), info.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if p := s.sync(x); p.Indexed != 1 {
+		t.Fatalf("the edited recording was not read again: %+v", p)
+	}
+	list, _ := x.Sessions(recorder.Filter{}, 0)
+	if len(list) != 1 || list[0].Verification == nil || list[0].ChainError == nil {
+		t.Fatalf("the edited recording is listed as %+v", list)
 	}
 }

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
@@ -39,6 +42,26 @@ type indexed struct {
 func (x *Index) Sync(ctx context.Context) (Progress, error) {
 	x.sync.Lock()
 	defer x.sync.Unlock()
+	return x.syncLocked(ctx)
+}
+
+// Current brings the index up to date unless a Sync that began at most
+// MaxAge before now has completed. Callers that ask while a Sync runs
+// wait for it, then sync again only if it began too early for them.
+func (x *Index) Current(ctx context.Context) error {
+	asked := time.Now()
+	x.sync.Lock()
+	defer x.sync.Unlock()
+	if !x.synced.IsZero() && !x.synced.Before(asked.Add(-x.MaxAge)) {
+		return nil
+	}
+	_, err := x.syncLocked(ctx)
+	return err
+}
+
+// syncLocked is Sync, x.sync held.
+func (x *Index) syncLocked(ctx context.Context) (Progress, error) {
+	began := time.Now()
 	versions, err := x.versions()
 	if err != nil {
 		return Progress{}, err
@@ -74,6 +97,7 @@ func (x *Index) Sync(ctx context.Context) (Progress, error) {
 			p.Gone++
 		}
 	}
+	x.synced = began
 	return p, nil
 }
 
@@ -139,10 +163,7 @@ func (x *Index) known() (map[string]indexed, error) {
 // write reads ids from the store and replaces them in the index, in one
 // transaction.
 func (x *Index) write(ids []string, versions map[string]string) error {
-	docs := make([]session, len(ids))
-	for i, id := range ids {
-		docs[i] = x.read(id)
-	}
+	docs := x.readAll(ids)
 	tx, err := x.db.Begin()
 	if err != nil {
 		return fmt.Errorf("consoleindex: write: %w", err)
@@ -157,6 +178,23 @@ func (x *Index) write(ids []string, versions map[string]string) error {
 		return fmt.Errorf("consoleindex: write: %w", err)
 	}
 	return nil
+}
+
+// readAll reads ids on every CPU: reading and verifying costs more than
+// writing to the database, which one goroutine does.
+func (x *Index) readAll(ids []string) []session {
+	docs := make([]session, len(ids))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.NumCPU(), len(ids)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(ids); i = int(next.Add(1) - 1) {
+				docs[i] = x.read(ids[i])
+			}
+		})
+	}
+	wg.Wait()
+	return docs
 }
 
 // session is one session as the index holds it.
