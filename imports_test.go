@@ -108,7 +108,7 @@ func TestImportDirection(t *testing.T) {
 		fields := strings.Fields(line)
 		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], module), "/")
 		// cmd wires everything; e2e and bench drive the built binary.
-		if pkg == "" || strings.HasPrefix(pkg, "cmd/") || strings.HasPrefix(pkg, "e2e") || pkg == "bench" {
+		if pkg == "" || strings.HasPrefix(pkg, "cmd/") || strings.HasPrefix(pkg, "e2e") || pkg == "bench" || strings.HasPrefix(pkg, "bench/") {
 			continue
 		}
 		allowed, known := allowedImports[pkg]
@@ -201,7 +201,7 @@ func checkTestImports(t *testing.T, p testedPackage, servers bool) {
 		t.Errorf("%s is in serverTests, but none of its tests uses internal/testenv; remove it", pkg)
 	}
 	allowed, known := allowedImports[pkg]
-	if !known || pkg == "" || strings.HasPrefix(pkg, "cmd/") || strings.HasPrefix(pkg, "e2e") || pkg == "bench" {
+	if !known || pkg == "" || strings.HasPrefix(pkg, "cmd/") || strings.HasPrefix(pkg, "e2e") || pkg == "bench" || strings.HasPrefix(pkg, "bench/") {
 		return // TestImportDirection names unknown packages; the others may import all
 	}
 	for _, dep := range deps {

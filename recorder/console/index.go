@@ -22,6 +22,9 @@ type SessionIndex interface {
 	// Statements finds at least the statements q selects in the
 	// sessions f may select; the console checks each.
 	Statements(f recorder.Filter, lag time.Duration, q consoleindex.StatementQuery) ([]consoleindex.Statement, error)
+	// SessionsByID is the indexed sessions of ids, as Sessions lists
+	// them, by id.
+	SessionsByID(ids []string) (map[string]recorder.Listed, error)
 	// Reconcile names the sessions of [since, until) that the store and
 	// the index disagree on.
 	Reconcile(since, until time.Time) (consoleindex.Reconciliation, error)
@@ -49,18 +52,12 @@ func (c *Console) listed(f recorder.Filter, verified bool) ([]recorder.Listed, e
 	return list, err
 }
 
-// findIndexedStatements is findStatements from the index: the sessions
-// sf selects that v may see, and in them the statements f selects.
+// findIndexedStatements is findStatements from the index: the statements
+// f selects, then, of their sessions, those sf selects that v may see
+// (judged as listed does, but only for sessions with a statement found).
 func (c *Console) findIndexedStatements(sf recorder.Filter, f statementFilter, v viewer) ([]foundStatement, error) {
-	list, err := c.listed(sf, false)
-	if err != nil {
+	if err := c.cfg.Index.Current(context.Background()); err != nil {
 		return nil, err
-	}
-	sessions := make(map[string]recorder.Summary, len(list))
-	for _, s := range list {
-		if s.Unreadable == nil && v.allows(s.Summary) {
-			sessions[s.ID] = s.Summary
-		}
 	}
 	q := consoleindex.StatementQuery{Text: f.text, Rule: f.rule, Target: f.target}
 	if f.decision != "" {
@@ -68,6 +65,10 @@ func (c *Console) findIndexedStatements(sf recorder.Filter, f statementFilter, v
 		q.Allowed = &allowed
 	}
 	found, err := c.cfg.Index.Statements(sf, c.cfg.Lag, q)
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := c.sessionsOf(found, sf, v)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +82,28 @@ func (c *Console) findIndexedStatements(sf recorder.Filter, f statementFilter, v
 			statementRow: statementOf(recorder.Event{Seq: st.Seq, Time: st.Time}, st.Data)})
 	}
 	return out, nil
+}
+
+// sessionsOf is the summaries of the sessions of found that sf selects
+// and v may see.
+func (c *Console) sessionsOf(found []consoleindex.Statement, sf recorder.Filter, v viewer) (map[string]recorder.Summary, error) {
+	var ids []string
+	for i, st := range found {
+		if i == 0 || st.Session != found[i-1].Session {
+			ids = append(ids, st.Session)
+		}
+	}
+	listed, err := c.cfg.Index.SessionsByID(ids)
+	if err != nil {
+		return nil, err
+	}
+	sessions := make(map[string]recorder.Summary, len(listed))
+	for id, s := range listed {
+		if s.Unreadable == nil && sf.MayMatch(id, c.cfg.Lag) && sf.Match(s.Summary) && v.allows(s.Summary) {
+			sessions[id] = s.Summary
+		}
+	}
+	return sessions, nil
 }
 
 // Exceptions the overview adds when the lists read an index.

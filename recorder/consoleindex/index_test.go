@@ -270,4 +270,9 @@ func TestEditedRecordingIsReadAgain(t *testing.T) {
 	if len(list) != 1 || list[0].Verification == nil || list[0].ChainError == nil {
 		t.Fatalf("the edited recording is listed as %+v", list)
 	}
+	for text, want := range map[string]int{"SELECT 9": 1, "SELECT 1": 0} {
+		if found, err := x.Statements(recorder.Filter{}, 0, StatementQuery{Text: text}); err != nil || len(found) != want {
+			t.Errorf("a search for %q finds %+v, %v; want %d", text, found, err, want)
+		}
+	}
 }

@@ -46,6 +46,36 @@ func (x *Index) Sessions(f recorder.Filter, lag time.Duration) ([]recorder.Liste
 	return out, nil
 }
 
+// SessionsByID is the indexed sessions of ids, not gone from the store,
+// by id; an id the index does not hold is left out.
+func (x *Index) SessionsByID(ids []string) (map[string]recorder.Listed, error) {
+	out := make(map[string]recorder.Listed, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), 500) // under SQLite's limit on bound parameters
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		rows, err := x.db.Query("SELECT "+sessionColumns+" FROM sessions WHERE gone = 0 AND id IN (?"+strings.Repeat(", ?", n-1)+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("consoleindex: read sessions: %w", err)
+		}
+		for rows.Next() {
+			s, err := scanSession(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("consoleindex: read sessions: %w", err)
+			}
+			out[s.ID] = s
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, fmt.Errorf("consoleindex: read sessions: %w", err)
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
 // sessionWhere is SQL selecting at least the sessions f selects (p is the
 // sessions table's alias and a dot, or "").
 func sessionWhere(f recorder.Filter, lag time.Duration, p string) (string, []any) {
