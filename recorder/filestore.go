@@ -235,3 +235,19 @@ func (s FileStore) Versions(kind string) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// Version is one stream's entry of Versions.
+func (s FileStore) Version(kind, id string) (string, error) {
+	if err := errors.Join(checkName(kind), checkName(id)); err != nil {
+		return "", err
+	}
+	info, err := os.Stat(filepath.Join(s.Dir, kind, id+".jsonl"))
+	if err != nil {
+		return "", fmt.Errorf("recorder: version of %s: %w", id, err)
+	}
+	manifest := ""
+	if m, err := os.Stat(s.manifestPath(kind, id)); err == nil {
+		manifest = fileVersion(m)
+	}
+	return fileVersion(info) + "+" + manifest, nil
+}

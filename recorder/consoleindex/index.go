@@ -88,12 +88,14 @@ type Source interface {
 	Manifest(kind, id string) ([]byte, error)
 }
 
-// Versioner is a Source that can say, in one listing, a version of each
-// stream of a kind (its objects' sizes and etags) that changes whenever
-// the stream does. Without it, Sync re-reads every stream that was open,
-// incomplete or unreadable when it was indexed, besides new ones.
+// Versioner is a Source that can say a version of a stream (its files'
+// or objects' sizes and change times or etags) that changes whenever the
+// stream does: of every stream of a kind in one listing, or of one.
+// Without it, a sync re-reads every stream that was open, incomplete or
+// unreadable when it was indexed, besides new ones.
 type Versioner interface {
 	Versions(kind string) (map[string]string, error)
+	Version(kind, id string) (string, error)
 }
 
 // Index is an open index. Its methods are safe for concurrent use; Sync
@@ -109,8 +111,9 @@ type Index struct {
 	keys   []ed25519.PublicKey
 	source string // the store's name
 	path   string
-	sync   sync.Mutex // one Sync at a time; guards synced
-	synced time.Time  // when the last successful Sync began
+	sync   sync.Mutex         // one Sync at a time; guards synced and known
+	synced time.Time          // when the last successful sync began
+	known  map[string]indexed // what the database holds, once read
 }
 
 // Open opens the index in dir (created 0700) of src, which source names
@@ -186,10 +189,13 @@ func (x *Index) checkSchema() error {
 	if made != x.made() {
 		return errStale
 	}
-	// A damaged file can pass the reads above: quick_check reads every
-	// page's structure (not every row), fast enough at each start.
+	// A damaged file can pass the reads above: quick_check reads the
+	// structure of the sessions table and its indexes at each start.
+	// Checking the statements' text index too takes minutes at ten
+	// million statements; a damaged one fails its searches (502), and
+	// console reindex makes it again.
 	var ok string
-	if err := x.db.QueryRow("PRAGMA quick_check").Scan(&ok); err != nil || ok != "ok" {
+	if err := x.db.QueryRow("PRAGMA quick_check(sessions)").Scan(&ok); err != nil || ok != "ok" {
 		return fmt.Errorf("consoleindex: %s is damaged: %v %s", x.path, err, ok)
 	}
 	return nil
@@ -243,6 +249,7 @@ func (x *Index) Rebuild() error {
 	if err := x.remove(); err != nil {
 		return err
 	}
+	x.known = nil
 	return x.open()
 }
 

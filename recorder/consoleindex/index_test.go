@@ -276,3 +276,26 @@ func TestEditedRecordingIsReadAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestCurrentSeesNewAndClosedSessions: Current, which lists names only,
+// still reads a session recorded since the last sync and one that was
+// open then and has ended since.
+func TestCurrentSeesNewAndClosedSessions(t *testing.T) {
+	s := newStore(t)
+	st, open := s.session("alice", true, "SELECT 1")
+	x := s.open(t.TempDir())
+	if err := x.Current(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, added := s.session("bob", false)
+	if err := x.Current(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := x.Sessions(recorder.Filter{}, 0)
+	if !slices.Equal(ids(list), []string{open, added}) || list[0].Open() || list[0].Verification != nil {
+		t.Fatalf("listed %v; want both, the first closed by its manifest and verified", list)
+	}
+}

@@ -37,17 +37,23 @@ type indexed struct {
 }
 
 // Sync reads into the index every session stream of the store that is
-// new or changed since it was indexed, and marks gone those the store no
-// longer lists. It stops between batches when ctx ends.
+// new or changed since it was indexed (by the versions of every stream),
+// and marks gone those the store no longer lists. It stops between
+// batches when ctx ends.
 func (x *Index) Sync(ctx context.Context) (Progress, error) {
 	x.sync.Lock()
 	defer x.sync.Unlock()
-	return x.syncLocked(ctx)
+	return x.syncLocked(ctx, x.versions)
 }
 
-// Current brings the index up to date unless a Sync that began at most
-// MaxAge before now has completed. Callers that ask while a Sync runs
+// Current brings the index up to date unless a sync that began at most
+// MaxAge before now has completed. Callers that ask while a sync runs
 // wait for it, then sync again only if it began too early for them.
+//
+// It lists the store's names only, and takes the version of the streams
+// that are new or were not settled (closed and verified) when indexed: a
+// settled stream changed in place (edited) is read again by the next
+// Sync (Run's, every interval), which compares every stream's version.
 func (x *Index) Current(ctx context.Context) error {
 	asked := time.Now()
 	x.sync.Lock()
@@ -55,18 +61,19 @@ func (x *Index) Current(ctx context.Context) error {
 	if !x.synced.IsZero() && !x.synced.Before(asked.Add(-x.MaxAge)) {
 		return nil
 	}
-	_, err := x.syncLocked(ctx)
+	_, err := x.syncLocked(ctx, x.quickVersions)
 	return err
 }
 
-// syncLocked is Sync, x.sync held.
-func (x *Index) syncLocked(ctx context.Context) (Progress, error) {
+// syncLocked is a sync with the store's versions as list gives them,
+// x.sync held.
+func (x *Index) syncLocked(ctx context.Context, list func() (map[string]string, error)) (Progress, error) {
 	began := time.Now()
-	versions, err := x.versions()
-	if err != nil {
+	if err := x.loadKnown(); err != nil {
 		return Progress{}, err
 	}
-	known, err := x.known()
+	known := x.known
+	versions, err := list()
 	if err != nil {
 		return Progress{}, err
 	}
@@ -94,6 +101,8 @@ func (x *Index) syncLocked(ctx context.Context) (Progress, error) {
 			if _, err := x.db.Exec("UPDATE sessions SET gone = 1 WHERE id = ?", id); err != nil {
 				return p, fmt.Errorf("consoleindex: mark %s gone: %w", id, err)
 			}
+			k.gone = true
+			known[id] = k
 			p.Gone++
 		}
 	}
@@ -141,8 +150,44 @@ func (x *Index) versions() (map[string]string, error) {
 	return versions, nil
 }
 
-// known is every indexed session.
-func (x *Index) known() (map[string]indexed, error) {
+// quickVersions lists the store's streams by name, with the version
+// indexed for those settled when indexed (not asked again: Sync does),
+// and the store's for the others.
+func (x *Index) quickVersions() (map[string]string, error) {
+	ids, err := x.src.List(recorder.KindSession)
+	if err != nil {
+		return nil, fmt.Errorf("consoleindex: list the store: %w", err)
+	}
+	v, _ := x.src.(Versioner)
+	versions := make(map[string]string, len(ids))
+	for _, id := range ids {
+		k, ok := x.known[id]
+		switch {
+		case ok && k.settled && !k.gone:
+			versions[id] = k.version
+		case v != nil:
+			if versions[id], err = v.Version(recorder.KindSession, id); err != nil {
+				versions[id] = "unreadable" // read it: Lines says why
+			}
+		default:
+			versions[id] = ""
+		}
+	}
+	return versions, nil
+}
+
+// loadKnown reads what the index holds once; syncs keep it current.
+func (x *Index) loadKnown() error {
+	if x.known != nil {
+		return nil
+	}
+	known, err := x.readKnown()
+	x.known = known
+	return err
+}
+
+// readKnown is every indexed session.
+func (x *Index) readKnown() (map[string]indexed, error) {
 	rows, err := x.db.Query(`SELECT id, version, gone, unreadable IS NULL AND end_time IS NOT NULL AND verification IS NULL FROM sessions`)
 	if err != nil {
 		return nil, fmt.Errorf("consoleindex: read the index: %w", err)
@@ -176,6 +221,9 @@ func (x *Index) write(ids []string, versions map[string]string) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("consoleindex: write: %w", err)
+	}
+	for _, d := range docs {
+		x.known[d.ID] = indexed{version: versions[d.ID], settled: d.Unreadable == nil && !d.End.IsZero() && d.Verification == nil}
 	}
 	return nil
 }

@@ -16,8 +16,26 @@ func (c *Client) Versions(kind string) (map[string]string, error) {
 	if err := checkName(kind); err != nil {
 		return nil, err
 	}
+	return c.versions(kind, kind+"/")
+}
+
+// Version is one stream's entry of Versions.
+func (c *Client) Version(kind, id string) (string, error) {
+	prefix, err := Prefix(kind, id)
+	if err != nil {
+		return "", err
+	}
+	versions, err := c.versions(kind, prefix)
+	if err != nil {
+		return "", err
+	}
+	return versions[id], nil
+}
+
+// versions is Versions of the objects under prefix.
+func (c *Client) versions(kind, prefix string) (map[string]string, error) {
 	parts := map[string]*strings.Builder{}
-	for obj := range c.mc.ListObjects(context.Background(), c.bucket, minio.ListObjectsOptions{Prefix: kind + "/", Recursive: true}) {
+	for obj := range c.mc.ListObjects(context.Background(), c.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if obj.Err != nil {
 			return nil, fmt.Errorf("s3store: list %s: %w", kind, obj.Err)
 		}
