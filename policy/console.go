@@ -103,8 +103,5 @@ func (c ConsoleConfig) validate() []error {
 	if d := c.IndexInterval.D(); d < time.Second {
 		add("console.index_interval: %s is under 1s", d)
 	}
-	if c.IndexMaxAge < 0 {
-		add("console.index_max_age: %s is negative", c.IndexMaxAge.D())
-	}
 	return errs
 }
