@@ -127,6 +127,8 @@ func timeRequests(dir string, store recorder.FileStore, x *consoleindex.Index, p
 	for _, path := range []string{
 		"/sessions?identity=" + url.QueryEscape(identity(sessions/2)) + "&outcome=refused",
 		"/sessions?target=billing&since=" + url.QueryEscape(sessionTime(sessions/2).Format(time.RFC3339)),
+		"/sessions", // no filter: every session summarised, the first 100 shown
+		"/?since=" + url.QueryEscape(start.Format(time.RFC3339)), // the overview of every session, with its reconciliation
 		"/statements?text=" + url.QueryEscape(rareText),
 		"/statements?text=" + url.QueryEscape(rareText) + "&decision=deny",
 		"/sessions/" + ids[len(ids)/2],
