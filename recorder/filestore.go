@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
 )
@@ -234,6 +235,30 @@ func (s FileStore) Versions(kind string) (map[string]string, error) {
 		out[id] = fileVersion(info) + "+" + manifests[id]
 	}
 	return out, nil
+}
+
+// ListStamp is a stamp of the listing of a kind's streams: the size,
+// inode and change time of their directory, which creating, removing or
+// renaming a stream or a manifest in it changes (appending to one does
+// not). Taken before List, an unchanged stamp means an unchanged List.
+// A directory changed less than a second ago has no stamp (""): the
+// kernel's change time moves in clock ticks, so a second change within
+// the tick of the first would leave it as it was.
+func (s FileStore) ListStamp(kind string) (string, error) {
+	if err := checkName(kind); err != nil {
+		return "", err
+	}
+	info, err := os.Stat(filepath.Join(s.Dir, kind))
+	if errors.Is(err, os.ErrNotExist) {
+		return "none", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("recorder: stamp %s: %w", kind, err)
+	}
+	if time.Since(changeTime(info)) < time.Second {
+		return "", nil
+	}
+	return fileVersion(info), nil
 }
 
 // Version is one stream's entry of Versions.

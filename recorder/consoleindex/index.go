@@ -98,6 +98,13 @@ type Versioner interface {
 	Version(kind, id string) (string, error)
 }
 
+// ListStamper is a Source that can stamp its listing of a kind's
+// streams cheaply (a directory's change time): while the stamp is the
+// same, the names are, and a list need not list the store again.
+type ListStamper interface {
+	ListStamp(kind string) (string, error)
+}
+
 // Index is an open index. Its methods are safe for concurrent use; Sync
 // runs one at a time.
 type Index struct {
@@ -106,14 +113,16 @@ type Index struct {
 	// listed when it was asked).
 	MaxAge time.Duration
 
-	db     *sql.DB
-	src    Source
-	keys   []ed25519.PublicKey
-	source string // the store's name
-	path   string
-	sync   sync.Mutex         // one Sync at a time; guards synced and known
-	synced time.Time          // when the last successful sync began
-	known  map[string]indexed // what the database holds, once read
+	db           *sql.DB
+	src          Source
+	keys         []ed25519.PublicKey
+	source       string // the store's name
+	path         string
+	sync         sync.Mutex         // one Sync at a time; guards synced and known
+	synced       time.Time          // when the last successful sync began
+	known        map[string]indexed // what the database holds, once read
+	listed       string             // the store's ListStamp of the last listing a sync completed
+	pendingStamp string             // the stamp of the listing of the sync under way
 }
 
 // Open opens the index in dir (created 0700) of src, which source names
@@ -249,7 +258,7 @@ func (x *Index) Rebuild() error {
 	if err := x.remove(); err != nil {
 		return err
 	}
-	x.known = nil
+	x.known, x.listed = nil, ""
 	return x.open()
 }
 

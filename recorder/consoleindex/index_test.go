@@ -299,3 +299,55 @@ func TestCurrentSeesNewAndClosedSessions(t *testing.T) {
 		t.Fatalf("listed %v; want both, the first closed by its manifest and verified", list)
 	}
 }
+
+// stamped is a store whose listing stamp the test sets, and that counts
+// its listings.
+type stamped struct {
+	recorder.FileStore
+	stamp string
+	lists int
+}
+
+func (s *stamped) ListStamp(string) (string, error) { return s.stamp, nil }
+func (s *stamped) List(kind string) ([]string, error) {
+	s.lists++
+	return s.FileStore.List(kind)
+}
+
+// TestListStampSavesListings: while the store's stamp is unchanged,
+// Current does not list it again; a new stamp, or none, makes it list.
+func TestListStampSavesListings(t *testing.T) {
+	s := newStore(t)
+	_, first := s.session("alice", false)
+	src := &stamped{FileStore: s.fs, stamp: "1"}
+	x, err := Open(t.TempDir(), src, "stamped", s.pub())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	current := func() []string {
+		t.Helper()
+		if err := x.Current(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		list, _ := x.Sessions(recorder.Filter{}, 0)
+		return ids(list)
+	}
+	if got := current(); !slices.Equal(got, []string{first}) || src.lists != 1 {
+		t.Fatalf("first: %v after %d listings", got, src.lists)
+	}
+	current()
+	if src.lists != 1 {
+		t.Fatalf("an unchanged stamp listed the store again (%d listings)", src.lists)
+	}
+	_, second := s.session("bob", false)
+	for _, stamp := range []string{"2", ""} {
+		src.stamp = stamp
+		if got := current(); !slices.Equal(got, []string{first, second}) {
+			t.Fatalf("stamp %q: %v", stamp, got)
+		}
+	}
+	if src.lists != 3 {
+		t.Fatalf("%d listings, want 3 (a new stamp, then none)", src.lists)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -25,7 +26,9 @@ const sessionColumns = `id, unreadable, start, end_time, identity, agent, serial
 // the answer is exactly Summaries'.
 func (x *Index) Sessions(f recorder.Filter, lag time.Duration) ([]recorder.Listed, error) {
 	where, args := sessionWhere(f, lag, "")
-	rows, err := x.db.Query("SELECT "+sessionColumns+" FROM sessions WHERE "+where+" ORDER BY id", args...)
+	// Sorted here, not by SQL: ORDER BY id would walk the id index and
+	// fetch every row from the table apart, ten times slower than a scan.
+	rows, err := x.db.Query("SELECT "+sessionColumns+" FROM sessions WHERE "+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("consoleindex: list sessions: %w", err)
 	}
@@ -43,6 +46,7 @@ func (x *Index) Sessions(f recorder.Filter, lag time.Duration) ([]recorder.Liste
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("consoleindex: list sessions: %w", err)
 	}
+	slices.SortFunc(out, func(a, b recorder.Listed) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 

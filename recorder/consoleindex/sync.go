@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -61,14 +62,55 @@ func (x *Index) Current(ctx context.Context) error {
 	if !x.synced.IsZero() && !x.synced.Before(asked.Add(-x.MaxAge)) {
 		return nil
 	}
+	if ok, err := x.unlisted(ctx, asked); ok || err != nil {
+		return err
+	}
 	_, err := x.syncLocked(ctx, x.quickVersions)
 	return err
+}
+
+// unlisted is Current when the store's listing stamp says nothing was
+// added or removed since the last sync listed it: only the sessions that
+// were not settled when indexed are asked for their versions, and those
+// that changed read again. ok is false when the stamp does not allow it.
+func (x *Index) unlisted(ctx context.Context, asked time.Time) (ok bool, err error) {
+	stamper, _ := x.src.(ListStamper)
+	v, _ := x.src.(Versioner)
+	if stamper == nil || v == nil || x.listed == "" || x.known == nil {
+		return false, nil
+	}
+	if stamp, err := stamper.ListStamp(recorder.KindSession); err != nil || stamp != x.listed {
+		return false, nil // list, and say why there if it still fails
+	}
+	changed := map[string]string{}
+	for id, k := range x.known {
+		if k.settled || k.gone {
+			continue
+		}
+		if version, err := v.Version(recorder.KindSession, id); err != nil || version != k.version {
+			changed[id] = version
+		}
+	}
+	ids := slices.Sorted(maps.Keys(changed))
+	for len(ids) > 0 {
+		if err := ctx.Err(); err != nil {
+			return true, err
+		}
+		n := min(batch, len(ids))
+		if err := x.write(ids[:n], changed); err != nil {
+			return true, err
+		}
+		ids = ids[n:]
+	}
+	x.synced = asked
+	return true, nil
 }
 
 // syncLocked is a sync with the store's versions as list gives them,
 // x.sync held.
 func (x *Index) syncLocked(ctx context.Context, list func() (map[string]string, error)) (Progress, error) {
 	began := time.Now()
+	x.pendingStamp = ""
 	if err := x.loadKnown(); err != nil {
 		return Progress{}, err
 	}
@@ -106,7 +148,7 @@ func (x *Index) syncLocked(ctx context.Context, list func() (map[string]string, 
 			p.Gone++
 		}
 	}
-	x.synced = began
+	x.synced, x.listed, x.pendingStamp = began, x.pendingStamp, ""
 	return p, nil
 }
 
@@ -154,9 +196,9 @@ func (x *Index) versions() (map[string]string, error) {
 // indexed for those settled when indexed (not asked again: Sync does),
 // and the store's for the others.
 func (x *Index) quickVersions() (map[string]string, error) {
-	ids, err := x.src.List(recorder.KindSession)
+	ids, err := x.names()
 	if err != nil {
-		return nil, fmt.Errorf("consoleindex: list the store: %w", err)
+		return nil, err
 	}
 	v, _ := x.src.(Versioner)
 	versions := make(map[string]string, len(ids))
@@ -174,6 +216,35 @@ func (x *Index) quickVersions() (map[string]string, error) {
 		}
 	}
 	return versions, nil
+}
+
+// names lists the store's sessions by name, or, when the store's stamp
+// says its listing has not changed since the last one, the sessions the
+// index holds that were listed then.
+func (x *Index) names() ([]string, error) {
+	stamper, _ := x.src.(ListStamper)
+	stamp := ""
+	if stamper != nil {
+		var err error
+		if stamp, err = stamper.ListStamp(recorder.KindSession); err != nil {
+			return nil, fmt.Errorf("consoleindex: stamp the store: %w", err)
+		}
+		if stamp != "" && stamp == x.listed {
+			ids := make([]string, 0, len(x.known))
+			for id, k := range x.known {
+				if !k.gone {
+					ids = append(ids, id)
+				}
+			}
+			return ids, nil
+		}
+	}
+	ids, err := x.src.List(recorder.KindSession)
+	if err != nil {
+		return nil, fmt.Errorf("consoleindex: list the store: %w", err)
+	}
+	x.pendingStamp = stamp
+	return ids, nil
 }
 
 // loadKnown reads what the index holds once; syncs keep it current.
