@@ -91,16 +91,8 @@ func (x *Index) unlisted(ctx context.Context, asked time.Time) (ok bool, err err
 			changed[id] = version
 		}
 	}
-	ids := slices.Sorted(maps.Keys(changed))
-	for len(ids) > 0 {
-		if err := ctx.Err(); err != nil {
-			return true, err
-		}
-		n := min(batch, len(ids))
-		if err := x.write(ids[:n], changed); err != nil {
-			return true, err
-		}
-		ids = ids[n:]
+	if _, err := x.writeAll(ctx, slices.Sorted(maps.Keys(changed)), changed); err != nil {
+		return true, err
 	}
 	x.synced = asked
 	return true, nil
@@ -127,16 +119,8 @@ func (x *Index) syncLocked(ctx context.Context, list func() (map[string]string, 
 		}
 	}
 	slices.Sort(todo)
-	for len(todo) > 0 {
-		if err := ctx.Err(); err != nil {
-			return p, err
-		}
-		n := min(batch, len(todo))
-		if err := x.write(todo[:n], versions); err != nil {
-			return p, err
-		}
-		p.Indexed += n
-		todo = todo[n:]
+	if p.Indexed, err = x.writeAll(ctx, todo, versions); err != nil {
+		return p, err
 	}
 	for id, k := range known {
 		if _, listed := versions[id]; !listed && !k.gone {
@@ -274,6 +258,24 @@ func (x *Index) readKnown() (map[string]indexed, error) {
 		out[id] = k
 	}
 	return out, rows.Err()
+}
+
+// writeAll reads ids from the store into the index, a batch per
+// transaction, stopping between batches when ctx ends; n is how many it
+// wrote.
+func (x *Index) writeAll(ctx context.Context, ids []string, versions map[string]string) (n int, err error) {
+	for len(ids) > 0 {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		k := min(batch, len(ids))
+		if err := x.write(ids[:k], versions); err != nil {
+			return n, err
+		}
+		n += k
+		ids = ids[k:]
+	}
+	return n, nil
 }
 
 // write reads ids from the store and replaces them in the index, in one
