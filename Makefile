@@ -72,5 +72,15 @@ BENCH_IDLE    ?= 1000
 bench: build
 	$(GO) run ./bench -gatehouse $(BIN) -agents=$(BENCH_AGENTS) -duration=$(BENCH_SECONDS)s -idle-sessions=$(BENCH_IDLE) $(BENCHFLAGS)
 
+## bench-console: the console's index at volume: writes signed recordings, builds the index, times
+## the sessions list, a statement search and a session page (docs/benchmarks.md, "Console at
+## volume"). Not in CI. Full scale: make bench-console CONSOLE_SESSIONS=100000 CONSOLE_STATEMENTS=10000000
+CONSOLE_SESSIONS   ?= 10000
+CONSOLE_STATEMENTS ?= 1000000
+CONSOLE_BENCH_DIR  ?= /tmp/gatehouse-console-bench
+.PHONY: bench-console
+bench-console:
+	$(GO) run ./bench/console -sessions $(CONSOLE_SESSIONS) -statements $(CONSOLE_STATEMENTS) -dir $(CONSOLE_BENCH_DIR)-$(CONSOLE_SESSIONS)
+
 clean:
 	rm -rf bin

@@ -37,6 +37,17 @@ type ConsoleConfig struct {
 	// use. Default DefaultConsoleSigningKey. The console never holds the
 	// recorder key, which signs sessions and the CA's record.
 	SigningKey string `yaml:"signing_key"`
+	// IndexDir is where the console keeps its index of the recordings
+	// (derived data, rebuilt from the store at will), relative to
+	// data_dir; default console-index.
+	IndexDir string `yaml:"index_dir"`
+	// IndexInterval is how often the index reads what the store added or
+	// changed; default 5s.
+	IndexInterval Duration `yaml:"index_interval"`
+	// IndexMaxAge is how old the index may be when a list is asked for;
+	// default 0: every list first brings it up to date (one listing of
+	// the store).
+	IndexMaxAge Duration `yaml:"index_max_age"`
 }
 
 // Defaults and bounds of the console section.
@@ -45,6 +56,8 @@ const (
 	DefaultConsoleSessionTTL = 8 * time.Hour
 	MaxConsoleSessionTTL     = 24 * time.Hour
 	DefaultConsoleSigningKey = "console_ed25519"
+	DefaultConsoleIndexDir   = "console-index"
+	DefaultConsoleIndexEvery = 5 * time.Second
 )
 
 func (c *ConsoleConfig) applyDefaults(oidc *OIDCConfig) {
@@ -62,6 +75,12 @@ func (c *ConsoleConfig) applyDefaults(oidc *OIDCConfig) {
 	}
 	if c.SigningKey == "" {
 		c.SigningKey = DefaultConsoleSigningKey
+	}
+	if c.IndexDir == "" {
+		c.IndexDir = DefaultConsoleIndexDir
+	}
+	if c.IndexInterval == 0 {
+		c.IndexInterval = Duration(DefaultConsoleIndexEvery)
 	}
 }
 
@@ -89,6 +108,9 @@ func (c ConsoleConfig) validate() []error {
 	}
 	if d := c.SessionTTL.D(); d < time.Minute || d > MaxConsoleSessionTTL {
 		add("console.session_ttl: %s is outside 1m to %s", d, MaxConsoleSessionTTL)
+	}
+	if d := c.IndexInterval.D(); d < time.Second {
+		add("console.index_interval: %s is under 1s", d)
 	}
 	return errs
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/privatefile"
 )
@@ -197,4 +198,81 @@ func checkName(s string) error {
 		return fmt.Errorf("recorder: invalid stream name %q", s)
 	}
 	return nil
+}
+
+// Versions returns, for each stream of a kind, a version that changes
+// whenever the stream does: its file's and its manifest's size and
+// change time (ctime, which no one can set back as they can the
+// modification time: an edited recording is always read again). The
+// console's index re-reads a stream only when its version changed.
+func (s FileStore) Versions(kind string) (map[string]string, error) {
+	entries, err := os.ReadDir(filepath.Join(s.Dir, kind))
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recorder: list %s: %w", kind, err)
+	}
+	manifests := map[string]string{}
+	for _, e := range entries {
+		if id, ok := strings.CutSuffix(e.Name(), ".manifest.json"); ok && !e.IsDir() {
+			if info, err := e.Info(); err == nil {
+				manifests[id] = fileVersion(info)
+			}
+		}
+	}
+	out := map[string]string{}
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".jsonl")
+		if !ok || e.IsDir() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			out[id] = "unreadable" // read again; Lines says why
+			continue
+		}
+		out[id] = fileVersion(info) + "+" + manifests[id]
+	}
+	return out, nil
+}
+
+// ListStamp is a stamp of the listing of a kind's streams: the size,
+// inode and change time of their directory, which creating, removing or
+// renaming a stream or a manifest in it changes (appending to one does
+// not). Taken before List, an unchanged stamp means an unchanged List.
+// A directory changed less than a second ago has no stamp (""): the
+// kernel's change time moves in clock ticks, so a second change within
+// the tick of the first would leave it as it was.
+func (s FileStore) ListStamp(kind string) (string, error) {
+	if err := checkName(kind); err != nil {
+		return "", err
+	}
+	info, err := os.Stat(filepath.Join(s.Dir, kind))
+	if errors.Is(err, os.ErrNotExist) {
+		return "none", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("recorder: stamp %s: %w", kind, err)
+	}
+	if time.Since(changeTime(info)) < time.Second {
+		return "", nil
+	}
+	return fileVersion(info), nil
+}
+
+// Version is one stream's entry of Versions.
+func (s FileStore) Version(kind, id string) (string, error) {
+	if err := errors.Join(checkName(kind), checkName(id)); err != nil {
+		return "", err
+	}
+	info, err := os.Stat(filepath.Join(s.Dir, kind, id+".jsonl"))
+	if err != nil {
+		return "", fmt.Errorf("recorder: version of %s: %w", id, err)
+	}
+	manifest := ""
+	if m, err := os.Stat(s.manifestPath(kind, id)); err == nil {
+		manifest = fileVersion(m)
+	}
+	return fileVersion(info) + "+" + manifest, nil
 }

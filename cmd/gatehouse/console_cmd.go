@@ -28,27 +28,37 @@ func runConsole(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) > 0 && args[0] == "link" {
 		return runConsoleLink(ctx, args[1:], out)
 	}
-	fs := newFlags("console", out)
-	audit := addAuditFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	if len(args) > 0 && args[0] == "reindex" {
+		return runConsoleReindex(ctx, args[1:], out)
 	}
-	cfg, err := loadConfigFlag(*audit.config, "console")
+	cfg, store, keys, err := consoleSource("console", args, out)
 	if err != nil {
 		return err
 	}
 	if cfg.Recording.Store == "discard" {
 		return errors.New("console: recording.store is discard: the auditors' activity could not be recorded, so the console does not start")
 	}
-	store, keys, err := audit.openSource("console", false)
-	if err != nil {
-		return err
-	}
 	wait, err := startConsole(ctx, cfg, store, keys, out)
 	if err != nil {
 		return err
 	}
 	return wait()
+}
+
+// consoleSource reads a console command's flags: its configuration, and
+// the store and keys it reads recordings with.
+func consoleSource(name string, args []string, out io.Writer) (*policy.Config, auditSource, []ed25519.PublicKey, error) {
+	fs := newFlags(name, out)
+	audit := addAuditFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, err := loadConfigFlag(*audit.config, name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	store, keys, err := audit.openSource(name, false)
+	return cfg, store, keys, err
 }
 
 // startConsole binds the console's listener, opens its activity stream
@@ -64,11 +74,18 @@ func startConsole(ctx context.Context, cfg *policy.Config, store recorder.Summar
 	if base == "" {
 		base = scheme + "://" + ln.Addr().String()
 	}
-	c, activity, err := newConsole(ctx, cfg, store, keys, base)
+	index, err := openConsoleIndex(cfg, store, keys)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
+	c, activity, err := newConsole(ctx, cfg, store, keys, base, index)
+	if err != nil {
+		ln.Close()
+		return nil, errors.Join(err, index.Close())
+	}
+	indexing, stopIndexing := context.WithCancel(ctx)
+	indexed := keepIndexed(indexing, cfg, index)
 	fmt.Fprintf(out, "gatehouse console: %s/ (%s; activity recorded in %s stream %s)\n",
 		base, loginText(cfg), recorder.KindConsole, activity.ID)
 	done := make(chan error, 1)
@@ -79,6 +96,8 @@ func startConsole(ctx context.Context, cfg *policy.Config, store recorder.Summar
 		err := serveConsole(ctx, &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}, ln, cfg)
 		stopReporting()
 		<-reported
+		stopIndexing()
+		<-indexed
 		c.RecordThrottled() // the last refusals, before the stream closes
 		ln.Close()          // already closed by Shutdown, unless Serve failed
 		done <- errors.Join(err, activity.Close())
@@ -88,7 +107,7 @@ func startConsole(ctx context.Context, cfg *policy.Config, store recorder.Summar
 
 // newConsole wires the console: its login (when identity.oidc is set),
 // its links and its activity stream, which the caller closes.
-func newConsole(ctx context.Context, cfg *policy.Config, store recorder.SummarySource, keys []ed25519.PublicKey, base string) (*console.Console, *recorder.Stream, error) {
+func newConsole(ctx context.Context, cfg *policy.Config, store recorder.SummarySource, keys []ed25519.PublicKey, base string, index console.SessionIndex) (*console.Console, *recorder.Stream, error) {
 	var login *console.Login
 	if cfg.Identity.OIDC != nil { // without it, only links let auditors in
 		var err error
@@ -108,7 +127,7 @@ func newConsole(ctx context.Context, cfg *policy.Config, store recorder.SummaryS
 	if err != nil {
 		return nil, nil, errors.Join(err, activity.Close())
 	}
-	c, err := console.New(console.Config{Sessions: store, Keys: keys, Lag: cfg.SSH.HandshakeTimeout.D(), Login: login, UploadGrace: uploadGrace(cfg, store), Locks: objectLocks(store),
+	c, err := console.New(console.Config{Sessions: store, Index: index, Keys: keys, Lag: cfg.SSH.HandshakeTimeout.D(), Login: login, UploadGrace: uploadGrace(cfg, store), Locks: objectLocks(store),
 		AuditorGroups: cfg.Console.AuditorGroups, SessionTTL: cfg.Console.SessionTTL.D(), Activity: activity, ParseTime: parseTime,
 		Spool: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}, Links: linkStore(cfg), Origin: origin(base), Logger: slog.Default(),
 		Evidence: bundles})

@@ -78,6 +78,10 @@ Auditor:
   console link --config F --identity NAME [--ttl 8h] [--from T] [--to T] [--target T ...]
                             print a single-use console URL for an external auditor, limited
                             to that period and those targets (the minting is recorded)
+  console reindex --config F
+                            make the console's index (console.index_dir) anew from every
+                            recording; the console also does it when the index is missing,
+                            damaged or of another version, and keeps it current itself
 
 Run "gatehouse COMMAND --help" for a command's flags, "gatehouse --version" for the version. Commands that read the
 server configuration take --config F or the GATEHOUSE_CONFIG environment variable.

@@ -27,6 +27,10 @@ type Config struct {
 	// Sessions is where recordings are read: recorder.FileStore, or the
 	// S3 bucket. Required.
 	Sessions recorder.SummarySource
+	// Index, when set, is what the lists read instead of reading and
+	// verifying every recording on each request: built from Sessions
+	// and verified with Keys. nil: the lists read the store.
+	Index SessionIndex
 	// Keys are the trusted recorder keys each listed session is verified
 	// with; none lists sessions unverified (their chain is still checked).
 	Keys []ed25519.PublicKey

@@ -216,7 +216,7 @@ func (c *Console) readIdentities(v viewer, sf recorder.Filter) (identityIndex, e
 	if err != nil {
 		return x, err
 	}
-	list, err := recorder.Summaries(c.cfg.Sessions, sf, c.cfg.Lag, c.cfg.Keys...)
+	list, err := c.listed(sf, true)
 	if err != nil {
 		return x, err
 	}

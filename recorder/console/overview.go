@@ -133,7 +133,7 @@ func (c *Console) overviewOf(f recorder.Filter, v viewer) (overview, error) {
 	if err := c.caEvents(func(ev recorder.Event) { requests.Add(ev); ca.add(ev) }); err != nil {
 		return o, err
 	}
-	list, err := recorder.Summaries(c.cfg.Sessions, f, c.cfg.Lag, c.cfg.Keys...)
+	list, err := c.listed(f, true)
 	if err != nil {
 		return o, fmt.Errorf("console: list sessions: %w", err)
 	}
@@ -153,6 +153,11 @@ func (c *Console) overviewOf(f recorder.Filter, v viewer) (overview, error) {
 			return o, err
 		}
 		o.Exceptions = slices.Insert(o.Exceptions, missingAt(o.Exceptions), missing...)
+		unindexed, err := c.indexExceptions(f)
+		if err != nil {
+			return o, err
+		}
+		o.Exceptions = slices.Insert(o.Exceptions, missingAt(o.Exceptions)+len(missing), unindexed...)
 	}
 	return o, nil
 }

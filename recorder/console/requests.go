@@ -114,7 +114,7 @@ func (c *Console) readRequests(v viewer) ([]requestRow, error) {
 			rows = append(rows, r)
 		}
 	}
-	sessions, err := recorder.Summaries(c.cfg.Sessions, recorder.Filter{}, c.cfg.Lag)
+	sessions, err := c.listed(recorder.Filter{}, false)
 	if err != nil {
 		return nil, err
 	}

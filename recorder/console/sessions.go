@@ -117,7 +117,7 @@ func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, v viewer)
 	if !c.listAllowed(w, r, v, err, q.filter.Target) {
 		return
 	}
-	list, err := recorder.Summaries(c.cfg.Sessions, q.filter, c.cfg.Lag, c.cfg.Keys...)
+	list, err := c.listed(q.filter, true)
 	if err != nil {
 		c.cfg.Logger.Error("console: listing sessions failed", "error", err)
 		c.fail(w, http.StatusBadGateway, "the recordings could not be listed; see the console's log")

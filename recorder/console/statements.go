@@ -81,6 +81,9 @@ func (c *Console) listStatements(w http.ResponseWriter, r *http.Request, v viewe
 // unreadable one has no statements to show: /sessions lists it) and
 // keeps the statements f selects.
 func (c *Console) findStatements(sf recorder.Filter, f statementFilter, v viewer) ([]foundStatement, error) {
+	if c.cfg.Index != nil {
+		return c.findIndexedStatements(sf, f, v)
+	}
 	list, err := recorder.Summaries(c.cfg.Sessions, sf, c.cfg.Lag)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,244 @@
+package consoleindex
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
+)
+
+// sessionColumns are what Sessions reads of a session, in scanSession's
+// order.
+const sessionColumns = `id, unreadable, start, end_time, identity, agent, serial, key_fingerprint, client_addr,
+	channels, statements, denied, refusals, end_reason, targets, chain_error, verified, verification, incomplete`
+
+// Sessions lists the indexed sessions, not gone from the store, that f
+// selects, as recorder.Summaries lists them (same order, same unreadable
+// sessions, verified with the index's keys); lag is as for
+// Filter.MayMatch. SQL narrows the rows; f itself decides each one, so
+// the answer is exactly Summaries'.
+func (x *Index) Sessions(f recorder.Filter, lag time.Duration) ([]recorder.Listed, error) {
+	where, args := sessionWhere(f, lag, "")
+	// Sorted here, not by SQL: ORDER BY id would walk the id index and
+	// fetch every row from the table apart, ten times slower than a scan.
+	rows, err := x.db.Query("SELECT "+sessionColumns+" FROM sessions WHERE "+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("consoleindex: list sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []recorder.Listed
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("consoleindex: list sessions: %w", err)
+		}
+		if f.MayMatch(s.ID, lag) && (s.Unreadable != nil || f.Match(s.Summary)) {
+			out = append(out, s)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("consoleindex: list sessions: %w", err)
+	}
+	slices.SortFunc(out, func(a, b recorder.Listed) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// SessionsByID is the indexed sessions of ids, not gone from the store,
+// by id; an id the index does not hold is left out.
+func (x *Index) SessionsByID(ids []string) (map[string]recorder.Listed, error) {
+	out := make(map[string]recorder.Listed, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), 500) // under SQLite's limit on bound parameters
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		rows, err := x.db.Query("SELECT "+sessionColumns+" FROM sessions WHERE gone = 0 AND id IN (?"+strings.Repeat(", ?", n-1)+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("consoleindex: read sessions: %w", err)
+		}
+		for rows.Next() {
+			s, err := scanSession(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("consoleindex: read sessions: %w", err)
+			}
+			out[s.ID] = s
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, fmt.Errorf("consoleindex: read sessions: %w", err)
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+// sessionWhere is SQL selecting at least the sessions f selects (p is the
+// sessions table's alias and a dot, or "").
+func sessionWhere(f recorder.Filter, lag time.Duration, p string) (string, []any) {
+	conds := []string{p + "gone = 0"}
+	var args []any
+	add := func(cond string, a ...any) { conds, args = append(conds, cond), append(args, a...) }
+	// MayMatch: judged by the time in the id, whatever else it holds.
+	if !f.Since.IsZero() {
+		add("("+p+"id_time IS NULL OR "+p+"id_time >= ?)", f.Since.Add(-lag-time.Second).UnixNano())
+	}
+	if !f.Until.IsZero() {
+		add("("+p+"id_time IS NULL OR "+p+"id_time < ?)", f.Until.UnixNano())
+	}
+	// Match, for the sessions that could be read.
+	var match []string
+	addMatch := func(cond string, a ...any) { match, args = append(match, cond), append(args, a...) }
+	if f.Identity != "" {
+		addMatch("instr("+p+"identity, ?) > 0", f.Identity)
+	}
+	if f.Agent != "" {
+		addMatch(p+"agent = ?", f.Agent)
+	}
+	if f.Target != "" {
+		addMatch(p+"id IN (SELECT session FROM session_targets WHERE target = ?)", f.Target)
+	}
+	if !f.Since.IsZero() {
+		addMatch(p+"start >= ?", f.Since.UnixNano())
+	}
+	if !f.Until.IsZero() {
+		addMatch("("+p+"start IS NULL OR "+p+"start < ?)", f.Until.UnixNano())
+	}
+	switch f.Outcome {
+	case recorder.OutcomeRefused:
+		addMatch(p + "refusals > 0")
+	case recorder.OutcomeClean:
+		addMatch(p + "end_time IS NOT NULL AND " + p + "refusals = 0 AND " + p + "chain_error IS NULL")
+	case recorder.OutcomeOpen:
+		addMatch(p + "end_time IS NULL")
+	}
+	if len(match) > 0 {
+		conds = append(conds, "("+p+"unreadable IS NOT NULL OR ("+strings.Join(match, " AND ")+"))")
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// scanSession reads one row of sessionColumns.
+func scanSession(rows *sql.Rows) (recorder.Listed, error) {
+	var s recorder.Listed
+	var unreadable, chainError, verification sql.NullString
+	var start, end sql.NullInt64
+	var serial int64
+	var targets string
+	var incomplete bool
+	err := rows.Scan(&s.ID, &unreadable, &start, &end, &s.Identity, &s.Agent, &serial, &s.KeyFingerprint, &s.ClientAddr,
+		&s.Channels, &s.Statements, &s.Denied, &s.Refusals, &s.EndReason, &targets, &chainError, &s.Verified, &verification, &incomplete)
+	if err != nil {
+		return s, err
+	}
+	if unreadable.Valid {
+		return recorder.Listed{Summary: recorder.Summary{ID: s.ID}, Unreadable: errors.New(unreadable.String)}, nil
+	}
+	s.Serial, s.Start, s.End = uint64(serial), fromNanos(start), fromNanos(end)
+	if err := json.Unmarshal([]byte(targets), &s.Targets); err != nil {
+		return s, fmt.Errorf("targets of %s: %w", s.ID, err)
+	}
+	if len(s.Targets) == 0 {
+		s.Targets = nil
+	}
+	if chainError.Valid {
+		s.ChainError = errors.New(chainError.String)
+	}
+	if verification.Valid {
+		s.Verification = &indexedError{verification.String, incomplete}
+	}
+	return s, nil
+}
+
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// indexedError is a verification failure as the index recorded it: its
+// text, and whether it was recorder.ErrIncomplete.
+type indexedError struct {
+	text       string
+	incomplete bool
+}
+
+func (e *indexedError) Error() string        { return e.text }
+func (e *indexedError) Is(target error) bool { return target == recorder.ErrIncomplete && e.incomplete }
+
+// StatementQuery narrows a statement search: Text is a substring, any
+// case; Allowed, when set, the decision; Rule and Target match whole.
+// The caller applies its own filter to what is found: these only make the
+// search fast.
+type StatementQuery struct {
+	Text    string
+	Allowed *bool
+	Rule    string
+	Target  string
+}
+
+// Statement is one db.statement found, with the session it belongs to.
+type Statement struct {
+	Session string
+	Seq     uint64
+	Time    time.Time
+	Target  string // of its channel
+	Data    event.DBStatement
+}
+
+// minTrigramText is the shortest text the trigram index can search for;
+// shorter ones read every statement the other conditions select.
+const minTrigramText = 3
+
+// Statements finds the statements of readable, indexed sessions that f
+// may select (the caller checks each session with f, as Sessions does)
+// and q selects, in the order of their sessions' ids and of their lines.
+func (x *Index) Statements(f recorder.Filter, lag time.Duration, q StatementQuery) ([]Statement, error) {
+	where, args := sessionWhere(f, lag, "s.")
+	where += " AND s.unreadable IS NULL"
+	add := func(cond string, a any) { where, args = where+" AND "+cond, append(args, a) }
+	if utf8.RuneCountInString(q.Text) >= minTrigramText {
+		add("st.rowid IN (SELECT rowid FROM statement_text WHERE statement_text MATCH ?)", `"`+strings.ReplaceAll(q.Text, `"`, `""`)+`"`)
+	}
+	if q.Allowed != nil {
+		add("st.allowed = ?", *q.Allowed)
+	}
+	if q.Rule != "" {
+		add("st.rule = ?", q.Rule)
+	}
+	if q.Target != "" {
+		add("st.target = ?", q.Target)
+	}
+	rows, err := x.db.Query(`SELECT st.session, st.seq, st.time, st.target, st.text, st.data FROM statements st
+		JOIN sessions s ON s.id = st.session WHERE `+where+` ORDER BY st.session, st.line`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("consoleindex: search statements: %w", err)
+	}
+	defer rows.Close()
+	var out []Statement
+	for rows.Next() {
+		var st Statement
+		var seq, at int64
+		var text, data string
+		if err := rows.Scan(&st.Session, &seq, &at, &st.Target, &text, &data); err != nil {
+			return nil, fmt.Errorf("consoleindex: search statements: %w", err)
+		}
+		if err := json.Unmarshal([]byte(data), &st.Data); err != nil {
+			return nil, fmt.Errorf("consoleindex: statement %s/%d: %w", st.Session, seq, err)
+		}
+		st.Seq, st.Time, st.Data.Text = uint64(seq), time.Unix(0, at).UTC(), text
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("consoleindex: search statements: %w", err)
+	}
+	return out, nil
+}
