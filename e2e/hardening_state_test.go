@@ -32,7 +32,9 @@ type replica struct {
 }
 
 // replicaConfig shares the world's CA keys and host key (absolute paths),
-// its orders database, and the state database of state.dsn_env.
+// its identity provider, its orders database, and the state database of
+// state.dsn_env. orders:admin is given on approval by dba-leads, as in
+// the world's own configuration.
 const replicaConfig = `
 data_dir: %s
 ssh:
@@ -43,17 +45,26 @@ ca:
   listen: %s
   max_ttl: 1h
   signer: {file: %s, host_file: %s}
+identity:
+  oidc:
+    issuer: %s
+    client_id: %s
 targets:
   orders:
     protocol: postgres
     address: %s
     roles:
       readonly:
-        credentials: {user: app_owner, password_file: %s}
+        credentials: &orders_owner {user: app_owner, password_file: %s}
         statements: readonly
+      admin:
+        credentials: *orders_owner
 grants:
   - groups: [engineering]
     allow: [orders:readonly]
+  - groups: [engineering]
+    allow: [orders:admin]
+    requires_approval: {approvers: [dba-leads], max_ttl: 20m}
 statements:
   readonly:
     allow: [select, show, set, transaction]
@@ -91,7 +102,7 @@ func (w *world) writeReplicaConfig(t *testing.T, store string, extra ...string) 
 	r.cfgPath = filepath.Join(r.dataDir, "gatehouse.yaml")
 	in := func(name string) string { return filepath.Join(w.dataDir, name) }
 	writeFile(t, r.cfgPath, append(fmt.Appendf(nil, replicaConfig, r.dataDir, r.sshAddr, in("host_ed25519"), replicaDrainTimeout, apiAddr,
-		in("ca_ed25519"), in("host_ca_ed25519"), w.pg.Addr(), in("app_owner_password"), store, opsAddr), strings.Join(extra, "\n")...))
+		in("ca_ed25519"), in("host_ca_ed25519"), w.idp.Issuer, w.idp.ClientID, w.pg.Addr(), in("app_owner_password"), store, opsAddr), strings.Join(extra, "\n")...))
 	return r
 }
 

@@ -206,8 +206,9 @@ func drainedSession(t *testing.T, w *world) string {
 	return found[0]
 }
 
-// newOpsWorld starts PostgreSQL, the IdP and `gatehouse serve` with
-// opsConfig, and returns the world with the operations endpoint's URL.
+// newOpsWorld starts PostgreSQL, the IdP (alice, and carol who approves
+// access requests in TestReplicas) and `gatehouse serve` with opsConfig,
+// and returns the world with the operations endpoint's URL.
 func newOpsWorld(t *testing.T) (*world, string) {
 	w := &world{t: t, bin: gatehouseBinary(t), dataDir: t.TempDir()}
 	w.pg = testenv.StartPostgres(t)
@@ -221,7 +222,7 @@ func newOpsWorld(t *testing.T) (*world, string) {
 		t.Fatal(err)
 	}
 	opsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	w.serve([]testenv.IdPUser{alice}, func(apiAddr string) string {
+	w.serve([]testenv.IdPUser{alice, carol}, func(apiAddr string) string {
 		return fmt.Sprintf(opsConfig, w.dataDir, w.sshAddr, apiAddr, w.idp.Issuer, w.idp.ClientID, opsAddr, w.pg.Addr(), ownerPW)
 	})
 	return w, "http://" + opsAddr

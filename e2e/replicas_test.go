@@ -4,11 +4,13 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -17,8 +19,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-dev/gatehouse/ca/login"
 	"github.com/gatehouse-dev/gatehouse/internal/testenv"
+	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/event"
 	"github.com/gatehouse-dev/gatehouse/recorder/s3store"
 )
 
@@ -106,8 +111,11 @@ func (lb *balanced) active(t *testing.T) (a, b float64) {
 // TestReplicas: two `gatehouse serve` replicas sharing one state database
 // and one bucket behind a real HAProxy in TCP mode, which checks each
 // one's /readyz. A certificate from A's API opens tunnels through the
-// balancer on both; a revocation made against A ends the sessions on
-// both within 5 s and both refuse the certificate after; with the state
+// balancer on both; an access request filed through A and approved
+// through B gives a certificate that works on both, and two approvals of
+// one request at once give one decision; a revocation made against A
+// ends the sessions on both within 5 s and both refuse the certificate
+// after; with the state
 // database down for 20 s issuance is refused, tunnels and the
 // revocations made before hold, /readyz fails (HAProxy takes both out)
 // and all recovers without a restart; SIGTERM to one makes HAProxy take
@@ -135,6 +143,9 @@ func TestReplicas(t *testing.T) {
 
 	t.Run("a certificate from A's API opens tunnels through the balancer to both", func(t *testing.T) {
 		testReplicasShareCertificates(t, w, alice, lb)
+	})
+	t.Run("an access request filed through A and approved through B works on both; two approvals at once give one decision", func(t *testing.T) {
+		testReplicasAccessRequest(t, w, alice, lb)
 	})
 	t.Run("a revocation against A ends sessions on both and both refuse after", func(t *testing.T) {
 		testReplicasRevoke(t, w, alice, lb)
@@ -184,6 +195,119 @@ func testReplicasShareCertificates(t *testing.T, w *world, alice profile, lb *ba
 	}
 	if da, db := opened(lb.a)-a0, opened(lb.b)-b0; da < 1 || db < 1 {
 		t.Fatalf("channels opened through the balancer: %v on A, %v on B; want some on each", da, db)
+	}
+}
+
+// loginVia logs p in as user (at the world's IdP) through replica r's
+// certificate API.
+func (w *world) loginVia(t *testing.T, p profile, user testenv.IdPUser, r *replica) {
+	t.Helper()
+	via := &world{t: t, bin: w.bin, apiURL: r.apiURL, idp: w.idp}
+	if res := via.authCodeLogin(p, user); res.err != nil {
+		t.Fatalf("%s's login through %s: %v\n%s", user.Username, r.apiURL, res.err, res.out)
+	}
+}
+
+// caEvents counts the events of type typ whose line contains text in the
+// CA recordings of r's spool.
+func (r *replica) caEvents(t *testing.T, typ event.Type, text string) int {
+	t.Helper()
+	store := recorder.FileStore{Dir: filepath.Join(r.dataDir, "recordings")}
+	ids, err := store.List(recorder.KindCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, id := range ids {
+		lines, err := store.Lines(recorder.KindCA, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lines {
+			if ev, err := recorder.Decode(l); err == nil && ev.Type == typ && strings.Contains(string(l), text) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// approvalsOf is how many request.approved events for request id each
+// replica's CA recordings hold.
+func (lb *balanced) approvalsOf(t *testing.T, id string) (a, b int) {
+	t.Helper()
+	return lb.a.caEvents(t, event.TypeRequestApproved, id), lb.b.caEvents(t, event.TypeRequestApproved, id)
+}
+
+// testReplicasAccessRequest: alice files a request for orders:admin
+// through A; carol (dba-leads) approves it through B; alice's next
+// certificate, from A's API, carries it and opens orders as admin through
+// each replica. A second request approved by carol through A and through
+// B at once is decided once: one approval succeeds, the other is refused
+// as decided, and one request.approved is recorded between the replicas.
+func testReplicasAccessRequest(t *testing.T, w *world, alicep profile, lb *balanced) {
+	a := profileOn(t, alicep, lb.a.apiURL, lb.sshAddr)
+	c := w.newProfile("carol-replicas")
+	w.loginVia(t, c, carol, lb.b)
+	if cert := readCert(t, a.cert()); slices.Contains(cert.ValidPrincipals, "orders:admin") {
+		t.Fatalf("orders:admin before any approval: %v", cert.ValidPrincipals)
+	}
+	id := w.fileRequest(t, a, "--grant", "orders:admin", "--reason", "INC-18: replicas", "--ttl", "15m")
+	mustContain(t, "carol's pending requests through B", w.gatehouseAs(c, "requests", "--profile", c.name), id, "alice@example.com")
+	mustContain(t, "approve through B", w.gatehouseAs(c, "approve", id, "--profile", c.name), "Approved "+id)
+	if na, nb := lb.approvalsOf(t, id); na != 0 || nb != 1 {
+		t.Errorf("request.approved events for %s: %d in A's CA recordings, %d in B's; want 0 and 1", id, na, nb)
+	}
+
+	w.loginVia(t, a, alice, lb.a)
+	cert := readCert(t, a.cert())
+	ident, err := policy.DecodeIdentity(cert.Extensions[policy.IdentityExtension])
+	if !slices.Contains(cert.ValidPrincipals, "orders:admin") || err != nil || ident.RequestID != id {
+		t.Fatalf("alice's certificate from A after B's approval: principals %v, identity %+v (%v); want orders:admin for %s",
+			cert.ValidPrincipals, ident, err, id)
+	}
+	for _, r := range []*replica{lb.a, lb.b} {
+		port, stop := w.startTunnel(t, w.sshConfigVia(t, a, a.key(), r), "orders")
+		out, err := psqlAs(t, port, "admin", "", "-c", "CREATE TEMP TABLE jit (x int)", "-c", "INSERT INTO jit VALUES (1)", "-c", "SELECT count(*) FROM jit")
+		stop()
+		if err != nil || !strings.HasSuffix(out, "1") {
+			t.Fatalf("psql as admin through %s: %v\n%s\n%s", r.sshAddr, err, out, r.log())
+		}
+	}
+
+	twice := w.fileRequest(t, a, "--grant", "orders:admin", "--reason", "INC-19: approved twice")
+	approvers := map[*replica]profile{lb.a: profileOn(t, c, lb.a.apiURL, lb.sshAddr), lb.b: profileOn(t, c, lb.b.apiURL, lb.sshAddr)}
+	start, errs := make(chan struct{}), make(chan error, len(approvers))
+	for _, p := range approvers {
+		go func() {
+			<-start
+			_, err := login.DecideRequest(context.Background(), login.RequestOptions{Profile: p.name, Home: p.home}, twice, true, "")
+			errs <- err
+		}()
+	}
+	close(start)
+	var refused []*login.ServerError
+	for range approvers {
+		err := <-errs
+		var se *login.ServerError
+		switch {
+		case err == nil:
+		case errors.As(err, &se):
+			refused = append(refused, se)
+		default:
+			t.Fatalf("an approval of %s failed otherwise than by the CA's refusal: %v", twice, err)
+		}
+	}
+	if len(refused) != 1 {
+		t.Fatalf("of two approvals of %s at once, %d refused (%v); want exactly one", twice, len(refused), refused)
+	}
+	decided := regexp.MustCompile(`^` + twice + ` (was decided meanwhile|is already approved)$`)
+	if se := refused[0]; se.StatusCode != http.StatusBadRequest || se.Code != "invalid_request" || !decided.MatchString(se.Message) {
+		t.Errorf("the second approval was refused with %d %s %q; want 400 invalid_request saying %s was decided", se.StatusCode, se.Code, se.Message, twice)
+	}
+	t.Logf("the second approval was told: %d %s", refused[0].StatusCode, refused[0].Message)
+	if na, nb := lb.approvalsOf(t, twice); na+nb != 1 {
+		t.Errorf("request.approved events for %s: %d in A's CA recordings, %d in B's; want one between them", twice, na, nb)
 	}
 }
 
