@@ -359,15 +359,35 @@ func TestJournalSyncWindowAndOverlap(t *testing.T) {
 // TestEmitAheadCommitsWithoutAGoroutine: on the journal, EmitAhead starts
 // the commit at once, before anyone waits, and parks no goroutine on it:
 // wait's caller waits for the commit itself (one hand-off fewer for every
-// statement under recording.overlap_reads).
+// statement under recording.overlap_reads). The spool that gatehouse puts
+// around the file store keeps that, and the journal's other fast path
+// (laterWriter).
 func TestEmitAheadCommitsWithoutAGoroutine(t *testing.T) {
-	c := &syncCounter{release: make(chan struct{})}
-	fs, _ := journaledStore(t, t.TempDir(), journal.Config{Create: c.create})
-	s, err := (&Recorder{Store: fs}).Open(KindSession)
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name  string
+		store func(fs FileStore, jl *Journal) Store
+	}{
+		{"file store", func(fs FileStore, _ *Journal) Store { return fs }},
+		{"spool", func(fs FileStore, jl *Journal) Store { return &Spool{Store: fs, Dir: fs.Dir, Journal: jl} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &syncCounter{release: make(chan struct{})}
+			fs, jl := journaledStore(t, t.TempDir(), journal.Config{Create: c.create})
+			s, err := (&Recorder{Store: tc.store(fs, jl)}).Open(KindSession)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, ok := s.out.(journaledWriter); !ok {
+				t.Errorf("the stream's Appender %T lost the journal's abilities", s.out)
+			}
+			emitAheadWithoutAGoroutine(t, s, c)
+		})
 	}
-	defer s.Close()
+}
+
+func emitAheadWithoutAGoroutine(t *testing.T, s *Stream, c *syncCounter) {
+	t.Helper()
 	before := runtime.NumGoroutine()
 	wait, err := s.EmitAhead("db.decision", 1)
 	if err != nil {

@@ -172,6 +172,9 @@ func (s *Spool) Create(kind, id string) (Appender, error) {
 		s.failed(err)
 		return nil, err
 	}
+	if jw, ok := a.(journaledWriter); ok {
+		return &watchedJournaled{watchedCommitter{watched{a, s}, jw}, jw}, nil
+	}
 	if gc, ok := a.(groupCommitter); ok {
 		return &watchedCommitter{watched{a, s}, gc}, nil
 	}
@@ -205,3 +208,17 @@ func (w *watchedCommitter) Write(line []byte) (int64, error) {
 }
 
 func (w *watchedCommitter) SyncThrough(end int64) error { return w.note(w.gc.SyncThrough(end)) }
+
+// watchedJournaled is a watchedCommitter that keeps the journal's other
+// abilities (journaledWriter).
+type watchedJournaled struct {
+	watchedCommitter
+	jw journaledWriter
+}
+
+func (w *watchedJournaled) WriteLater(line []byte) (int64, error) {
+	end, err := w.jw.WriteLater(line)
+	return end, w.note(err)
+}
+
+func (w *watchedJournaled) RequestSync(end int64) { w.jw.RequestSync(end) }

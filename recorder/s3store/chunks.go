@@ -185,7 +185,11 @@ func (s spoolStore) Create(kind, id string) (recorder.Appender, error) {
 		return nil, errors.Join(err, a.Finish(nil))
 	}
 	gc, _ := a.(groupCommitter)
-	return &queuedAppender{Appender: a, gc: gc, u: s.u, st: st}, nil
+	q := &queuedAppender{Appender: a, gc: gc, u: s.u, st: st}
+	if jw, ok := a.(journaledWriter); ok {
+		return &queuedJournaled{q, jw}, nil
+	}
+	return q, nil
 }
 
 // groupCommitter is the recorder's optional Appender ability (a
@@ -193,6 +197,17 @@ func (s spoolStore) Create(kind, id string) (recorder.Appender, error) {
 type groupCommitter interface {
 	Write(line []byte) (end int64, err error)
 	SyncThrough(end int64) error
+}
+
+// journaledWriter is the rest of the journal's appender's abilities (a
+// journaled FileStore's, recorder/journaled.go): a line written with the
+// commit its writer waits for, and a commit started without waiting.
+// Passed through, or every statement costs a goroutine and a write more
+// with S3 than without.
+type journaledWriter interface {
+	groupCommitter
+	WriteLater(line []byte) (end int64, err error)
+	RequestSync(end int64)
 }
 
 // queuedAppender tells the Uploader how far its stream has grown and when
@@ -206,13 +221,14 @@ type queuedAppender struct {
 
 // Write appends a line and wakes the Uploader once a chunk's worth waits.
 func (a *queuedAppender) Write(line []byte) (int64, error) {
-	var end int64
-	var err error
-	if a.gc != nil {
-		end, err = a.gc.Write(line)
-	} else {
-		end, err = a.st.end.Load()+int64(len(line))+1, a.Appender.Append(line)
+	if a.gc == nil {
+		return a.grew(a.st.end.Load()+int64(len(line))+1, a.Appender.Append(line))
 	}
+	return a.grew(a.gc.Write(line))
+}
+
+// grew records the stream's end after a write that returned err.
+func (a *queuedAppender) grew(end int64, err error) (int64, error) {
 	if err != nil {
 		return end, err
 	}
@@ -237,6 +253,19 @@ func (a *queuedAppender) Append(line []byte) error {
 	}
 	return a.SyncThrough(end)
 }
+
+// queuedJournaled is a queuedAppender over a journaled stream: it keeps
+// the journal's fast paths (journaledWriter).
+type queuedJournaled struct {
+	*queuedAppender
+	jw journaledWriter
+}
+
+func (a *queuedJournaled) WriteLater(line []byte) (int64, error) {
+	return a.grew(a.jw.WriteLater(line))
+}
+
+func (a *queuedJournaled) RequestSync(end int64) { a.jw.RequestSync(end) }
 
 // Finish closes the stream in the spool; with a manifest, the Uploader
 // puts what is left and the manifest, and without one (a Recorder that
