@@ -86,8 +86,8 @@ var allowedImports = map[string][]string{
 // allowedImports and the package itself (cmd, e2e and bench may import all).
 var allowedTestImports = map[string][]string{
 	// The login client's tests run against the real CA API.
-	"ca/login":         {"ca", "recorder/event", "internal/sourcelimit", "internal/syncbuf"},
-	"policy/masking":   {"policy"},
+	"ca/login":       {"ca", "recorder/event", "internal/sourcelimit", "internal/syncbuf"},
+	"policy/masking": {"policy"},
 	// The uploader's tests build the server's own stack under it: spool,
 	// uploader, journaled file store (TestS3StreamsKeepTheJournalsFastPaths).
 	"recorder/s3store": {"internal/syncbuf", "recorder/journal"},
