@@ -19,6 +19,9 @@ type SessionIndex interface {
 	// Sessions is recorder.Summaries of the store, verified with the
 	// console's keys, as of the index's last sync.
 	Sessions(f recorder.Filter, lag time.Duration) ([]recorder.Listed, error)
+	// SessionsPage is the rows [offset, offset+limit) of what Sessions
+	// lists, and how many it lists in all.
+	SessionsPage(f recorder.Filter, lag time.Duration, offset, limit int) ([]recorder.Listed, int, error)
 	// Statements finds at least the statements q selects in the
 	// sessions f may select; the console checks each.
 	Statements(f recorder.Filter, lag time.Duration, q consoleindex.StatementQuery) ([]consoleindex.Statement, error)
