@@ -119,7 +119,7 @@ func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, v viewer)
 	if !c.listAllowed(w, r, v, err, q.filter.Target) {
 		return
 	}
-	if c.cfg.Index != nil && v.Scope == nil && q.format == "html" {
+	if c.cfg.Index != nil && q.format == "html" {
 		c.listIndexedSessions(w, q, v)
 		return
 	}
@@ -138,15 +138,18 @@ func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, v viewer)
 }
 
 // listIndexedSessions is a page of /sessions read from the index: only
-// the page's rows and the count, not every session. A link's scope is
-// judged in Go, so a scoped viewer's list is built whole (listSessions).
+// the page's rows and the count, not every session; a link's scope is
+// selected by SQL too, and each row checked against it.
 func (c *Console) listIndexedSessions(w http.ResponseWriter, q query, v viewer) {
 	if err := c.cfg.Index.Current(context.Background()); err != nil {
 		c.failListing(w, err)
 		return
 	}
 	size := c.cfg.PageSize
-	list, total, err := c.cfg.Index.SessionsPage(q.filter, c.cfg.Lag, pageOffset(q.page, size), size)
+	list, total, err := c.cfg.Index.SessionsPage(q.filter, c.cfg.Lag, indexScope(v), pageOffset(q.page, size), size)
+	if err == nil {
+		err = checkScope(v, list)
+	}
 	if err != nil {
 		c.failListing(w, err)
 		return

@@ -375,7 +375,7 @@ func TestSessionsPageIsSessionsPaged(t *testing.T) {
 				t.Fatal(err)
 			}
 			for offset := 0; offset <= len(all)+2; offset += 2 {
-				page, total, err := x.SessionsPage(f, time.Minute, offset, 2)
+				page, total, err := x.SessionsPage(f, time.Minute, nil, offset, 2)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -52,17 +52,16 @@ func (x *Index) Sessions(f recorder.Filter, lag time.Duration) ([]recorder.Liste
 }
 
 // SessionsPage is the rows [offset, offset+limit) of what Sessions lists
-// for f, and how many it lists in all, read in one snapshot: SQL picks,
+// for f, within scope when it is not nil, and how many it lists in all, read in one snapshot: SQL picks,
 // orders and counts them, so a page costs what it shows, not what the
-// index holds. Each row is checked with f as Sessions checks it; one that
-// f rejects is an error (the SQL and the filter disagree), never shown.
-func (x *Index) SessionsPage(f recorder.Filter, lag time.Duration, offset, limit int) ([]recorder.Listed, int, error) {
+// index holds. Each row is checked with f (scanMatching).
+func (x *Index) SessionsPage(f recorder.Filter, lag time.Duration, scope *Scope, offset, limit int) ([]recorder.Listed, int, error) {
 	tx, err := x.db.Begin()
 	if err != nil {
 		return nil, 0, fmt.Errorf("consoleindex: list sessions: %w", err)
 	}
 	defer tx.Rollback() // read only
-	where, args := sessionWhere(f, lag, "")
+	where, args := scopedWhere(f, lag, scope)
 	var total int
 	if err := tx.QueryRow("SELECT COUNT(*) FROM sessions WHERE "+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("consoleindex: count sessions: %w", err)
@@ -77,12 +76,9 @@ func (x *Index) SessionsPage(f recorder.Filter, lag time.Duration, offset, limit
 	defer rows.Close()
 	var out []recorder.Listed
 	for rows.Next() {
-		s, err := scanSession(rows)
+		s, err := scanMatching(rows, f, lag)
 		if err != nil {
 			return nil, 0, fmt.Errorf("consoleindex: list sessions: %w", err)
-		}
-		if !f.MayMatch(s.ID, lag) || (s.Unreadable == nil && !f.Match(s.Summary)) {
-			return nil, 0, fmt.Errorf("consoleindex: list sessions: %s does not match the filter the index selected it for", s.ID)
 		}
 		out = append(out, s)
 	}
@@ -90,6 +86,20 @@ func (x *Index) SessionsPage(f recorder.Filter, lag time.Duration, offset, limit
 		return nil, 0, fmt.Errorf("consoleindex: list sessions: %w", err)
 	}
 	return out, total, nil
+}
+
+// scanMatching is scanSession of a row SQL selected for f, checked with f
+// as Sessions checks it: a row f rejects is an error (the SQL and the
+// filter disagree), never shown.
+func scanMatching(rows *sql.Rows, f recorder.Filter, lag time.Duration) (recorder.Listed, error) {
+	s, err := scanSession(rows)
+	if err != nil {
+		return s, err
+	}
+	if !f.MayMatch(s.ID, lag) || (s.Unreadable == nil && !f.Match(s.Summary)) {
+		return s, fmt.Errorf("%s does not match the filter the index selected it for", s.ID)
+	}
+	return s, nil
 }
 
 // SessionsByID is the indexed sessions of ids, not gone from the store,
@@ -168,6 +178,37 @@ func sessionWhere(f recorder.Filter, lag time.Duration, p string) (string, []any
 		conds = append(conds, "("+p+"unreadable IS NOT NULL OR ("+strings.Join(match, " AND ")+"))")
 	}
 	return strings.Join(conds, " AND "), args
+}
+
+// Scope is an external auditor's link's: the readable sessions that
+// started in [From, To) (a zero bound is open) with at least one target,
+// all of them in Targets (none: any target). The console checks each row
+// with the link again.
+type Scope struct {
+	From, To time.Time
+	Targets  []string
+}
+
+// scopedWhere is sessionWhere, and within scope when it is not nil.
+func scopedWhere(f recorder.Filter, lag time.Duration, scope *Scope) (string, []any) {
+	where, args := sessionWhere(f, lag, "")
+	if scope == nil {
+		return where, args
+	}
+	where += " AND unreadable IS NULL AND start IS NOT NULL"
+	if !scope.From.IsZero() {
+		where, args = where+" AND start >= ?", append(args, clampedNanos(scope.From))
+	}
+	if !scope.To.IsZero() {
+		where, args = where+" AND start < ?", append(args, clampedNanos(scope.To))
+	}
+	if len(scope.Targets) > 0 {
+		targets, _ := json.Marshal(scope.Targets)
+		where += ` AND EXISTS (SELECT 1 FROM session_targets WHERE session = id)
+			AND NOT EXISTS (SELECT 1 FROM session_targets WHERE session = id AND target NOT IN (SELECT value FROM json_each(?)))`
+		args = append(args, string(targets))
+	}
+	return where, args
 }
 
 // clampedNanos is t in unix ns, clamped to what an int64 holds (a filter
