@@ -101,3 +101,15 @@ func (l *Requests) Settle(now time.Time) {
 		}
 	}
 }
+
+// Serials are the certificates issued under requests: those Under names
+// requests for.
+func (l *Requests) Serials() []uint64 {
+	out := make([]uint64, 0, len(l.serials))
+	for serial := range l.serials {
+		if serial != 0 {
+			out = append(out, serial)
+		}
+	}
+	return out
+}

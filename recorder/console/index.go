@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"time"
 
@@ -19,6 +20,13 @@ type SessionIndex interface {
 	// Sessions is recorder.Summaries of the store, verified with the
 	// console's keys, as of the index's last sync.
 	Sessions(f recorder.Filter, lag time.Duration) ([]recorder.Listed, error)
+	// SessionsPage is the rows [offset, offset+limit) of what Sessions
+	// lists, within scope when it is not nil, and how many in all.
+	SessionsPage(f recorder.Filter, lag time.Duration, scope *consoleindex.Scope, offset, limit int) ([]recorder.Listed, int, error)
+	// Overview counts the sessions f selects, jit being the serials of
+	// certificates issued under access requests, and lists those that
+	// may be exceptions (failed, refused, of a certificate n names).
+	Overview(f recorder.Filter, lag time.Duration, scope *consoleindex.Scope, jit []uint64, n consoleindex.Notable) (consoleindex.Counts, []recorder.Listed, error)
 	// Statements finds at least the statements q selects in the
 	// sessions f may select; the console checks each.
 	Statements(f recorder.Filter, lag time.Duration, q consoleindex.StatementQuery) ([]consoleindex.Statement, error)
@@ -131,4 +139,24 @@ func (c *Console) indexExceptions(f recorder.Filter) ([]exception, error) {
 		out = append(out, exception{exGone, id + ": in the console's index, but the store no longer lists it: deleted or renamed", "/sessions/" + url.PathEscape(id)})
 	}
 	return out, nil
+}
+
+// indexScope is v's link's scope as the index selects by it; nil for an
+// auditor who sees every session.
+func indexScope(v viewer) *consoleindex.Scope {
+	if v.Scope == nil {
+		return nil
+	}
+	return &consoleindex.Scope{From: v.Scope.From, To: v.Scope.To, Targets: v.Scope.Targets}
+}
+
+// checkScope fails when the index gave a session outside v's scope: the
+// index's SQL and the link disagree, and nothing is shown.
+func checkScope(v viewer, list []recorder.Listed) error {
+	for _, s := range list {
+		if v.Scope != nil && (s.Unreadable != nil || !v.allows(s.Summary)) {
+			return fmt.Errorf("console: the index gave %s, outside the link's scope", s.ID)
+		}
+	}
+	return nil
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +47,14 @@ func indexFixture(t *testing.T) *fixture {
 		{identity: "bob@example.com", target: "billing", addr: "10.0.0.3:3", serial: 32, start: h(2.5), tamper: true, statements: 2},
 		{identity: "bob@example.com", target: "billing", addr: "10.0.0.3:4", serial: 33, start: h(0.3), open: true, statements: 1},
 		{addr: "192.0.2.9:1", start: h(0.2), failures: 3, unauthenticated: true},
+		// The overview's exceptions the index picks out for Go to judge:
+		// a dev login, revocations by key and by identity (and a
+		// certificate issued after it), a probe burst across sessions.
+		{identity: "dev@example.com", target: "orders", addr: "10.0.0.2:1", serial: 20, start: h(2.7), statements: 1},
+		{identity: "carol@example.com", target: "billing", addr: "10.0.0.3:2", serial: 31, key: "SHA256:stolen", start: h(0.9)},
+		{identity: "mallory@example.com", target: "orders", addr: "10.0.0.4:1", serial: 40, start: h(0.5), statements: 2, denied: 1},
+		{identity: "mallory@example.com", target: "orders", addr: "10.0.0.4:2", serial: 41, start: h(0.4)},
+		{addr: "192.0.2.9:2", start: h(0.1), failures: 3, unauthenticated: true},
 		{identity: "old@example.com", target: "orders", addr: "10.0.0.9:1", serial: 50, start: now.Add(-10 * 24 * time.Hour), statements: 9},
 	})
 	f.record(key, recorded{identity: "carol@example.com via agent:crawler", agent: "crawler", target: "orders", denied: true, start: h(1.5)})
@@ -92,7 +102,11 @@ func TestIndexListsAsTheStoreDoes(t *testing.T) {
 	since := url.QueryEscape(time.Now().UTC().Add(-2 * time.Hour).Format(time.RFC3339))
 	paths := []string{"/", "/?since=720h", "/identities", "/identities?denials=yes", "/exposure", "/exposure?kind=refused", "/requests"}
 	for _, q := range []string{"", "page=2", "page=3", "identity=alice", "identity=ALICE", "agent=bot", "target=billing", "target=orders&outcome=refused",
-		"outcome=clean", "outcome=open", "outcome=refused", "since=" + since, "until=" + since + "&identity=bob", "since=90m", "since=720h"} {
+		"outcome=clean", "outcome=open", "outcome=refused", "since=" + since, "until=" + since + "&identity=bob", "since=90m", "since=720h",
+		// The index pages and counts in SQL: the same bytes, the same
+		// bounds, the same pages (one far past the end).
+		"identity=%00", "identity=%FF", "identity=b&page=2", "until=9999-01-01T00:00:00Z", "since=1500-01-01T00:00:00Z&page=2",
+		"page=4611686018427387904"} {
 		paths = append(paths, "/sessions?"+q, "/sessions?format=csv&"+q, "/sessions?format=jsonl&"+q)
 	}
 	for _, q := range []string{"", "page=2", "text=select", "text=SELECT+1", "text=%CF%83%CE%AF", "text=ss", "text=%3Cscript", "text=long&format=jsonl",
@@ -100,9 +114,40 @@ func TestIndexListsAsTheStoreDoes(t *testing.T) {
 		"identity=bob", "identity=bob&text=select+0", "since=90m&decision=deny", "target=billing&text=%27"} {
 		paths = append(paths, "/statements?"+q, "/statements?format=csv&"+q, "/statements?format=jsonl&"+q)
 	}
+	// A link's auditor sees its scope: selected by the index's SQL too.
+	f.console.cfg.Links = &LinkStore{Dir: t.TempDir(), Clock: time.Now}
+	now := time.Now().UTC()
+	var linked []*http.Client
+	for _, l := range []Link{{From: now.Add(-3 * time.Hour), To: now.Add(-15 * time.Minute), Targets: []string{"orders"}}, {Targets: []string{"billing", "orders"}}, {From: now.Add(-2 * time.Hour)}} {
+		l.Identity, l.Expires = "ext", now.Add(time.Hour)
+		token, err := f.console.cfg.Links.Mint(l, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := f.browser()
+		if r := f.get(b, "/link/"+token); r.StatusCode != http.StatusOK {
+			t.Fatalf("link: %s", r.Status)
+		}
+		linked = append(linked, b)
+	}
+	scoped := []string{"/", "/?since=720h", "/sessions", "/sessions?page=2", "/sessions?identity=alice", "/sessions?outcome=refused"}
+	wantScoped := map[string]string{}
+	for i, b := range linked {
+		for _, p := range scoped {
+			r := f.get(b, p)
+			if r.StatusCode != http.StatusOK {
+				t.Errorf("%s by link %d from the store: %s", p, i, r.Status)
+			}
+			wantScoped[strconv.Itoa(i)+p] = r.body
+		}
+	}
 	want := map[string]string{}
 	for _, p := range paths {
-		want[p] = f.get(c, p).body
+		r := f.get(c, p)
+		if r.StatusCode != http.StatusOK {
+			t.Errorf("%s from the store: %s", p, r.Status)
+		}
+		want[p] = r.body
 	}
 	x, err := consoleindex.Open(t.TempDir(), f.console.cfg.Sessions, "fixture", f.console.cfg.Keys...)
 	if err != nil {
@@ -118,11 +163,18 @@ func TestIndexListsAsTheStoreDoes(t *testing.T) {
 			t.Errorf("%s from the index differs from the store's:\n%s\nwant\n%s", p, got, want[p])
 		}
 	}
+	for i, b := range linked {
+		for _, p := range scoped {
+			if got := f.get(b, p).body; got != wantScoped[strconv.Itoa(i)+p] {
+				t.Errorf("%s by link %d from the index differs from the store's:\n%s\nwant\n%s", p, i, got, wantScoped[strconv.Itoa(i)+p])
+			}
+		}
+	}
 	// The fixture exercises what the lists tell apart.
 	for p, marks := range map[string][]string{
 		"/sessions?format=jsonl&":   {"UNREADABLE", "BROKEN", "FAILED", "INCOMPLETE", "verified", `"agent":"crawler"`},
 		"/statements?format=jsonl&": {"DROP TABLE", "eve\u202e", "ΣΊΣΥΦΟΣ", `"text_bytes":8400`},
-		"/?since=720h":              {exFailed, exIncomplete},
+		"/?since=720h":              {exFailed, exIncomplete, exRevoked, exDevLogin, exProbes, `id="jit">1<`},
 	} {
 		for _, m := range marks {
 			if !strings.Contains(want[p], m) {

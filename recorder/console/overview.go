@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/audit"
+	"github.com/gatehouse-dev/gatehouse/recorder/consoleindex"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -26,17 +28,7 @@ type overview struct {
 	Viewer       viewer
 	Since, Until string // the period, UTC; Until empty: up to now
 	Exceptions   []exception
-	Sessions     int
-	Humans       int // distinct identities of sessions without an agent
-	Agents       int // distinct agents
-	Statements   int
-	Denials      int
-	JustInTime   int // sessions with a certificate issued under an access request
-	Standing     int // the others
-	Verified     int
-	Failed       int // verification failed, the chain is broken or the stream unreadable
-	Incomplete   int // no manifest: never closed, or cut short
-	Unverified   int // the console has no keys to verify with
+	consoleindex.Counts
 }
 
 // overviewCount is one number the overview shows: ID names its cell.
@@ -133,17 +125,24 @@ func (c *Console) overviewOf(f recorder.Filter, v viewer) (overview, error) {
 	if err := c.caEvents(func(ev recorder.Event) { requests.Add(ev); ca.add(ev) }); err != nil {
 		return o, err
 	}
-	list, err := c.listed(f, true)
-	if err != nil {
-		return o, fmt.Errorf("console: list sessions: %w", err)
-	}
 	var sessions []recorder.Listed
-	for _, s := range list {
-		if v.Scope == nil || (s.Unreadable == nil && v.allows(s.Summary)) {
-			sessions = append(sessions, s)
+	if c.cfg.Index != nil {
+		var err error
+		if o.Counts, sessions, err = c.indexedOverview(f, v, requests, &ca); err != nil {
+			return o, err
 		}
+	} else {
+		list, err := c.listed(f, true)
+		if err != nil {
+			return o, fmt.Errorf("console: list sessions: %w", err)
+		}
+		for _, s := range list {
+			if v.Scope == nil || (s.Unreadable == nil && v.allows(s.Summary)) {
+				sessions = append(sessions, s)
+			}
+		}
+		o.count(sessions, requests)
 	}
-	o.count(sessions, requests)
 	o.Exceptions = exceptionsOf(sessions, &ca)
 	if v.Scope == nil {
 		// A missing session's targets are unknown, so no link's scope
@@ -160,6 +159,37 @@ func (c *Console) overviewOf(f recorder.Filter, v viewer) (overview, error) {
 		o.Exceptions = slices.Insert(o.Exceptions, missingAt(o.Exceptions)+len(missing), unindexed...)
 	}
 	return o, nil
+}
+
+// indexedOverview is the counts of the sessions f selects, and those
+// exceptionsOf may name, from the index: SQL counts, so that the
+// overview of a busy period does not read every session's summary; a
+// link's scope is selected by SQL too, and each session listed checked.
+func (c *Console) indexedOverview(f recorder.Filter, v viewer, requests *audit.Requests, ca *caFacts) (consoleindex.Counts, []recorder.Listed, error) {
+	if err := c.cfg.Index.Current(context.Background()); err != nil {
+		return consoleindex.Counts{}, nil, err
+	}
+	var n consoleindex.Notable
+	for serial := range ca.devIssued {
+		n.Serials = append(n.Serials, serial)
+	}
+	for _, r := range ca.revocations {
+		if r.Revocation.Key != "" {
+			n.Keys = append(n.Keys, r.Revocation.Key)
+		}
+		n.Serials = append(n.Serials, r.Revocation.Serial)
+		for _, m := range r.Matched {
+			n.Serials = append(n.Serials, m.Serial)
+		}
+	}
+	counts, sessions, err := c.cfg.Index.Overview(f, c.cfg.Lag, indexScope(v), requests.Serials(), n)
+	if err == nil {
+		err = checkScope(v, sessions)
+	}
+	if err != nil {
+		return counts, nil, fmt.Errorf("console: count sessions: %w", err)
+	}
+	return counts, sessions, nil
 }
 
 // missingAt is where missing sessions go among the exceptions: right

@@ -1,8 +1,10 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -117,10 +119,13 @@ func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, v viewer)
 	if !c.listAllowed(w, r, v, err, q.filter.Target) {
 		return
 	}
+	if c.cfg.Index != nil && q.format == "html" {
+		c.listIndexedSessions(w, q, v)
+		return
+	}
 	list, err := c.listed(q.filter, true)
 	if err != nil {
-		c.cfg.Logger.Error("console: listing sessions failed", "error", err)
-		c.fail(w, http.StatusBadGateway, "the recordings could not be listed; see the console's log")
+		c.failListing(w, err)
 		return
 	}
 	rows := make([]row, 0, len(list))
@@ -130,6 +135,40 @@ func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, v viewer)
 		}
 	}
 	serveList(c, w, q, v, rows, sessionsTable, "sessions.html")
+}
+
+// listIndexedSessions is a page of /sessions read from the index: only
+// the page's rows and the count, not every session; a link's scope is
+// selected by SQL too, and each row checked against it.
+func (c *Console) listIndexedSessions(w http.ResponseWriter, q query, v viewer) {
+	if err := c.cfg.Index.Current(context.Background()); err != nil {
+		c.failListing(w, err)
+		return
+	}
+	size := c.cfg.PageSize
+	list, total, err := c.cfg.Index.SessionsPage(q.filter, c.cfg.Lag, indexScope(v), pageOffset(q.page, size), size)
+	if err == nil {
+		err = checkScope(v, list)
+	}
+	if err != nil {
+		c.failListing(w, err)
+		return
+	}
+	rows := make([]row, len(list))
+	for i, s := range list {
+		rows[i] = rowOf(s)
+	}
+	l, from, to := c.pageOf(q, v, total)
+	if to-from != len(rows) {
+		c.failListing(w, fmt.Errorf("console: the index gave %d sessions for rows %d to %d of %d", len(rows), from, to, total))
+		return
+	}
+	servePage(c, w, q, v, l, rows, total, "sessions.html")
+}
+
+func (c *Console) failListing(w http.ResponseWriter, err error) {
+	c.cfg.Logger.Error("console: listing sessions failed", "error", err)
+	c.fail(w, http.StatusBadGateway, "the recordings could not be listed; see the console's log")
 }
 
 // listAllowed answers a list itself, and returns false, when its filters
@@ -168,10 +207,16 @@ func serveList[R any](c *Console, w http.ResponseWriter, q query, v viewer, rows
 		return
 	}
 	l, from, to := c.pageOf(q, v, len(rows))
-	if !c.record(w, event.TypeConsoleView, event.ConsoleView{Auditor: v.Auditor, Path: q.path, Filters: q.recordedFilters(true), Rows: to - from, Total: len(rows)}) {
+	servePage(c, w, q, v, l, rows[from:to], len(rows), page)
+}
+
+// servePage records the view of a page of a list of total rows, then
+// shows it with the template page.
+func servePage[R any](c *Console, w http.ResponseWriter, q query, v viewer, l listPage, rows []R, total int, page string) {
+	if !c.record(w, event.TypeConsoleView, event.ConsoleView{Auditor: v.Auditor, Path: q.path, Filters: q.recordedFilters(true), Rows: len(rows), Total: total}) {
 		return
 	}
-	c.render(w, http.StatusOK, page, listData[R]{listPage: l, Rows: rows[from:to]})
+	c.render(w, http.StatusOK, page, listData[R]{listPage: l, Rows: rows})
 }
 
 // listData is what a list's template shows.
@@ -195,7 +240,7 @@ type listPage struct {
 // besides the rows, and the rows' bounds [from, to).
 func (c *Console) pageOf(q query, v viewer, total int) (l listPage, from, to int) {
 	size := c.cfg.PageSize
-	from = min((q.page-1)*size, total)
+	from = min(pageOffset(q.page, size), total)
 	to = min(from+size, total)
 	l = listPage{Viewer: v, Filters: q.values, Applied: filterText(q), Noun: strings.TrimPrefix(q.path, "/"), Total: total, From: from + 1, To: to,
 		CSV: q.link("csv", 0), JSONL: q.link("jsonl", 0)}
@@ -209,6 +254,15 @@ func (c *Console) pageOf(q query, v viewer, total int) (l listPage, from, to int
 		l.Next = q.link("", q.page+1)
 	}
 	return l, from, to
+}
+
+// pageOffset is where page (from 1) of size rows begins, at most
+// math.MaxInt: a page number from the URL may be anything.
+func pageOffset(page, size int) int {
+	if page-1 > math.MaxInt/size {
+		return math.MaxInt
+	}
+	return (page - 1) * size
 }
 
 // link is q's list with its filters, in format (html when empty) and at

@@ -30,7 +30,7 @@ import (
 
 // schemaVersion is the layout below; an index of another version is
 // rebuilt. Raise it whenever the schema or what is derived changes.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // FileName is the index's database file in its directory.
 const FileName = "index.db"
@@ -56,6 +56,7 @@ CREATE TABLE sessions (
 	first_bad_seq INTEGER
 );
 CREATE INDEX sessions_start ON sessions (start);
+CREATE INDEX sessions_listed ON sessions (gone, id); -- /sessions' pages and counts
 CREATE TABLE session_targets (session TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (session, target)) WITHOUT ROWID;
 CREATE INDEX session_targets_target ON session_targets (target, session);
 CREATE TABLE statements (

@@ -351,3 +351,39 @@ func TestListStampSavesListings(t *testing.T) {
 		t.Fatalf("%d listings, want 3 (a new stamp, then none)", src.lists)
 	}
 }
+
+// TestSessionsPageIsSessionsPaged: every page SessionsPage reads, and its
+// count, are Sessions' list cut into pages, for filters SQL could
+// misjudge: bytes that are not UTF-8, NUL, times beyond int64 ns.
+func TestSessionsPageIsSessionsPaged(t *testing.T) {
+	s := newStore(t)
+	for _, id := range []string{"alice", "ali\uFFFDce", "b\x00ob", "carol", "ALICE"} {
+		s.session(id, false, "SELECT 1")
+	}
+	s.session("dave", true)
+	x := s.open(t.TempDir())
+	s.sync(x)
+	far := func(year int) time.Time { return time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC) }
+	for name, f := range map[string]recorder.Filter{
+		"none": {}, "ali": {Identity: "ali"}, "invalid UTF-8": {Identity: "\xff"}, "replacement": {Identity: "\uFFFD"},
+		"NUL": {Identity: "\x00"}, "open": {Outcome: recorder.OutcomeOpen}, "clean": {Outcome: recorder.OutcomeClean},
+		"year 1500 to 9999": {Since: far(1500), Until: far(9999)}, "since 9999": {Since: far(9999)}, "until 1500": {Until: far(1500)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			all, err := x.Sessions(f, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for offset := 0; offset <= len(all)+2; offset += 2 {
+				page, total, err := x.SessionsPage(f, time.Minute, nil, offset, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := all[min(offset, len(all)):min(offset+2, len(all))]
+				if total != len(all) || !slices.Equal(ids(page), ids(want)) {
+					t.Errorf("offset %d: %q of %d, want %q of %d", offset, ids(page), total, ids(want), len(all))
+				}
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -50,6 +51,57 @@ func (x *Index) Sessions(f recorder.Filter, lag time.Duration) ([]recorder.Liste
 	return out, nil
 }
 
+// SessionsPage is the rows [offset, offset+limit) of what Sessions lists
+// for f, within scope when it is not nil, and how many it lists in all, read in one snapshot: SQL picks,
+// orders and counts them, so a page costs what it shows, not what the
+// index holds. Each row is checked with f (scanMatching).
+func (x *Index) SessionsPage(f recorder.Filter, lag time.Duration, scope *Scope, offset, limit int) ([]recorder.Listed, int, error) {
+	tx, err := x.db.Begin()
+	if err != nil {
+		return nil, 0, fmt.Errorf("consoleindex: list sessions: %w", err)
+	}
+	defer tx.Rollback() // read only
+	where, args := scopedWhere(f, lag, scope)
+	var total int
+	if err := tx.QueryRow("SELECT COUNT(*) FROM sessions WHERE "+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("consoleindex: count sessions: %w", err)
+	}
+	// The ids first, from the (gone, id) index in order; then the rows of
+	// the page only, so that an offset skips index entries, not rows.
+	rows, err := tx.Query("SELECT "+sessionColumns+" FROM sessions WHERE id IN (SELECT id FROM sessions WHERE "+where+
+		" ORDER BY id LIMIT ? OFFSET ?) ORDER BY id", append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("consoleindex: list sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []recorder.Listed
+	for rows.Next() {
+		s, err := scanMatching(rows, f, lag)
+		if err != nil {
+			return nil, 0, fmt.Errorf("consoleindex: list sessions: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("consoleindex: list sessions: %w", err)
+	}
+	return out, total, nil
+}
+
+// scanMatching is scanSession of a row SQL selected for f, checked with f
+// as Sessions checks it: a row f rejects is an error (the SQL and the
+// filter disagree), never shown.
+func scanMatching(rows *sql.Rows, f recorder.Filter, lag time.Duration) (recorder.Listed, error) {
+	s, err := scanSession(rows)
+	if err != nil {
+		return s, err
+	}
+	if !f.MayMatch(s.ID, lag) || (s.Unreadable == nil && !f.Match(s.Summary)) {
+		return s, fmt.Errorf("%s does not match the filter the index selected it for", s.ID)
+	}
+	return s, nil
+}
+
 // SessionsByID is the indexed sessions of ids, not gone from the store,
 // by id; an id the index does not hold is left out.
 func (x *Index) SessionsByID(ids []string) (map[string]recorder.Listed, error) {
@@ -80,24 +132,27 @@ func (x *Index) SessionsByID(ids []string) (map[string]recorder.Listed, error) {
 	return out, nil
 }
 
-// sessionWhere is SQL selecting at least the sessions f selects (p is the
-// sessions table's alias and a dot, or "").
+// sessionWhere is SQL selecting exactly the sessions f selects, as
+// Filter.MayMatch and Filter.Match judge them (p is the sessions table's
+// alias and a dot, or ""): SessionsPage counts and pages by it.
 func sessionWhere(f recorder.Filter, lag time.Duration, p string) (string, []any) {
 	conds := []string{p + "gone = 0"}
 	var args []any
 	add := func(cond string, a ...any) { conds, args = append(conds, cond), append(args, a...) }
 	// MayMatch: judged by the time in the id, whatever else it holds.
 	if !f.Since.IsZero() {
-		add("("+p+"id_time IS NULL OR "+p+"id_time >= ?)", f.Since.Add(-lag-time.Second).UnixNano())
+		add("("+p+"id_time IS NULL OR "+p+"id_time >= ?)", clampedNanos(f.Since.Add(-lag-time.Second)))
 	}
 	if !f.Until.IsZero() {
-		add("("+p+"id_time IS NULL OR "+p+"id_time < ?)", f.Until.UnixNano())
+		add("("+p+"id_time IS NULL OR "+p+"id_time < ?)", clampedNanos(f.Until))
 	}
 	// Match, for the sessions that could be read.
 	var match []string
 	addMatch := func(cond string, a ...any) { match, args = append(match, cond), append(args, a...) }
 	if f.Identity != "" {
-		addMatch("instr("+p+"identity, ?) > 0", f.Identity)
+		// As bytes, as strings.Contains compares: instr of texts counts
+		// characters, and would misjudge invalid UTF-8.
+		addMatch("instr(CAST("+p+"identity AS BLOB), CAST(? AS BLOB)) > 0", f.Identity)
 	}
 	if f.Agent != "" {
 		addMatch(p+"agent = ?", f.Agent)
@@ -106,10 +161,10 @@ func sessionWhere(f recorder.Filter, lag time.Duration, p string) (string, []any
 		addMatch(p+"id IN (SELECT session FROM session_targets WHERE target = ?)", f.Target)
 	}
 	if !f.Since.IsZero() {
-		addMatch(p+"start >= ?", f.Since.UnixNano())
+		addMatch(p+"start >= ?", clampedNanos(f.Since))
 	}
 	if !f.Until.IsZero() {
-		addMatch("("+p+"start IS NULL OR "+p+"start < ?)", f.Until.UnixNano())
+		addMatch("("+p+"start IS NULL OR "+p+"start < ?)", clampedNanos(f.Until))
 	}
 	switch f.Outcome {
 	case recorder.OutcomeRefused:
@@ -123,6 +178,49 @@ func sessionWhere(f recorder.Filter, lag time.Duration, p string) (string, []any
 		conds = append(conds, "("+p+"unreadable IS NOT NULL OR ("+strings.Join(match, " AND ")+"))")
 	}
 	return strings.Join(conds, " AND "), args
+}
+
+// Scope is an external auditor's link's: the readable sessions that
+// started in [From, To) (a zero bound is open) with at least one target,
+// all of them in Targets (none: any target). The console checks each row
+// with the link again.
+type Scope struct {
+	From, To time.Time
+	Targets  []string
+}
+
+// scopedWhere is sessionWhere, and within scope when it is not nil.
+func scopedWhere(f recorder.Filter, lag time.Duration, scope *Scope) (string, []any) {
+	where, args := sessionWhere(f, lag, "")
+	if scope == nil {
+		return where, args
+	}
+	where += " AND unreadable IS NULL AND start IS NOT NULL"
+	if !scope.From.IsZero() {
+		where, args = where+" AND start >= ?", append(args, clampedNanos(scope.From))
+	}
+	if !scope.To.IsZero() {
+		where, args = where+" AND start < ?", append(args, clampedNanos(scope.To))
+	}
+	if len(scope.Targets) > 0 {
+		targets, _ := json.Marshal(scope.Targets)
+		where += ` AND EXISTS (SELECT 1 FROM session_targets WHERE session = id)
+			AND NOT EXISTS (SELECT 1 FROM session_targets WHERE session = id AND target NOT IN (SELECT value FROM json_each(?)))`
+		args = append(args, string(targets))
+	}
+	return where, args
+}
+
+// clampedNanos is t in unix ns, clamped to what an int64 holds (a filter
+// may name the year 9999; UnixNano is undefined beyond 2262).
+func clampedNanos(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 // scanSession reads one row of sessionColumns.
