@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -71,8 +72,16 @@ func (w *world) newSessionEvents(t *testing.T, before map[string]bool) []recorde
 		}
 		sort.Strings(ids)
 		ended := len(ids) > 0
+		var unread error
 		for _, id := range ids {
-			evs := w.sessionEvents(t, id)
+			// A stream still being written may end in part of a line
+			// (its lines reach the file in one write per commit), so a
+			// read before session.end is tried again.
+			evs, err := w.readSessionEvents(id)
+			if err != nil {
+				ended, unread = false, err
+				continue
+			}
 			if len(evs) == 0 || evs[len(evs)-1].Type != "session.end" {
 				ended = false
 			}
@@ -82,7 +91,7 @@ func (w *world) newSessionEvents(t *testing.T, before map[string]bool) []recorde
 			return events
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sessions %v did not all record session.end within 15s; events so far: %s", ids, eventTypes(events))
+			t.Fatalf("sessions %v did not all record session.end within 15s (last read error: %v); events so far: %s", ids, unread, eventTypes(events))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -91,15 +100,24 @@ func (w *world) newSessionEvents(t *testing.T, before map[string]bool) []recorde
 // sessionEvents reads a session's recording and checks its chain.
 func (w *world) sessionEvents(t *testing.T, id string) []recorder.Event {
 	t.Helper()
-	lines, err := w.store().Lines(recorder.KindSession, id)
+	evs, err := w.readSessionEvents(id)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return evs
+}
+
+// readSessionEvents reads a session's recording and checks its chain.
+func (w *world) readSessionEvents(id string) ([]recorder.Event, error) {
+	lines, err := w.store().Lines(recorder.KindSession, id)
+	if err != nil {
+		return nil, err
+	}
 	evs, err := recorder.VerifyChain(lines)
 	if err != nil {
-		t.Fatalf("session %s: %v", id, err)
+		return nil, fmt.Errorf("session %s: %w", id, err)
 	}
-	return evs
+	return evs, nil
 }
 
 // findEvent returns the first event of a type whose payload contains all texts.
