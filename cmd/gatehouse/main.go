@@ -61,8 +61,10 @@ Auditor:
                             names store s3; --dir DIR reads a recordings directory)
   evidence --config F --from T --to T --out FILE.zip [--identity NAME ...] [--target T ...]
                             the SOC 2 evidence bundle of a period (or --since 90d): sessions,
-                            statements, denials, verification as CSV and JSON Lines, with a
-                            manifest signed by the recorder key (docs/evidence.md)
+                            statements, denials, issuances, requests, revocations, exposure,
+                            activity, verification with Object Lock, completeness as CSV and
+                            JSON Lines, report.html and README.txt, with a manifest signed by
+                            the recorder key (docs/evidence.md)
   verify --bundle FILE.zip --pubkey KEY
                             check an evidence bundle offline: signature (the recorder key, or
                             the console key for a bundle from the console's /evidence), each
