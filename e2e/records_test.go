@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -72,16 +71,10 @@ func (w *world) newSessionEvents(t *testing.T, before map[string]bool) []recorde
 		}
 		sort.Strings(ids)
 		ended := len(ids) > 0
-		var unread error
 		for _, id := range ids {
-			// A stream still being written may end in part of a line
-			// (its lines reach the file in one write per commit), so a
-			// read before session.end is tried again.
-			evs, err := w.readSessionEvents(id)
-			if err != nil {
-				ended, unread = false, err
-				continue
-			}
+			// A stream still being written reads whole (the store leaves
+			// out a line still being written): any error fails.
+			evs := w.sessionEvents(t, id)
 			if len(evs) == 0 || evs[len(evs)-1].Type != "session.end" {
 				ended = false
 			}
@@ -91,7 +84,7 @@ func (w *world) newSessionEvents(t *testing.T, before map[string]bool) []recorde
 			return events
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sessions %v did not all record session.end within 15s (last read error: %v); events so far: %s", ids, unread, eventTypes(events))
+			t.Fatalf("sessions %v did not all record session.end within 15s; events so far: %s", ids, eventTypes(events))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -100,24 +93,15 @@ func (w *world) newSessionEvents(t *testing.T, before map[string]bool) []recorde
 // sessionEvents reads a session's recording and checks its chain.
 func (w *world) sessionEvents(t *testing.T, id string) []recorder.Event {
 	t.Helper()
-	evs, err := w.readSessionEvents(id)
+	lines, err := w.store().Lines(recorder.KindSession, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return evs
-}
-
-// readSessionEvents reads a session's recording and checks its chain.
-func (w *world) readSessionEvents(id string) ([]recorder.Event, error) {
-	lines, err := w.store().Lines(recorder.KindSession, id)
-	if err != nil {
-		return nil, err
-	}
 	evs, err := recorder.VerifyChain(lines)
 	if err != nil {
-		return nil, fmt.Errorf("session %s: %w", id, err)
+		t.Fatalf("session %s: %v", id, err)
 	}
-	return evs, nil
+	return evs
 }
 
 // findEvent returns the first event of a type whose payload contains all texts.

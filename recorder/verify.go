@@ -88,13 +88,16 @@ func VerifyStored(src VerifySource, kind, id string, keys ...ed25519.PublicKey) 
 
 // verifyStored is VerifyStored, which also returns the stream's lines.
 func verifyStored(src VerifySource, kind, id string, keys ...ed25519.PublicKey) (*Report, [][]byte, error) {
+	// The manifest first: a stream closed after it was looked for is
+	// verified as the open stream it was, not as lines short of a
+	// manifest written after they were read.
+	manifest, merr := src.Manifest(kind, id)
 	lines, err := src.Lines(kind, id)
 	if err != nil {
 		return &Report{Stream: id}, nil, err
 	}
-	manifest, err := src.Manifest(kind, id)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return &Report{Stream: id}, lines, err
+	if merr != nil && !errors.Is(merr, fs.ErrNotExist) {
+		return &Report{Stream: id}, lines, merr
 	}
 	rep, err := Verify(lines, manifest, keys...)
 	var ve *VerifyError
