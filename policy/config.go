@@ -187,8 +187,8 @@ type RecordingConfig struct {
 	// of the last window.
 	DecisionSyncWindow Duration `yaml:"decision_sync_window"`
 	// OverlapReads (default true): a string that only reads (see
-	// bastion's onlyReads) is forwarded while its decision's fsync runs,
-	// and its results are held until the fsync completes. false: it waits
+	// bastion's onlyReads) is forwarded once its decision is written, and
+	// its results are held until the decision is fsynced. false: it waits
 	// for the fsync before it is forwarded, like every statement that may
 	// change something. Read it with OverlapsReads.
 	OverlapReads *bool `yaml:"overlap_reads"`

@@ -54,7 +54,8 @@ func (s *Stream) windowSync() {
 // the event of an action whose outcome nobody received. wait may be
 // called any number of times, from any goroutine; its error fails the
 // stream, as Emit's does. An error from EmitAhead means the event was not
-// recorded.
+// recorded. Where the action's outcome is written before wait is called,
+// EmitHeld costs one sync where EmitAhead costs two.
 func (s *Stream) EmitAhead(typ event.Type, data any) (wait func() error, err error) {
 	end, err := s.write(typ, data)
 	if err != nil {
@@ -77,6 +78,29 @@ func (s *Stream) EmitAhead(typ event.Type, data any) (wait func() error, err err
 		<-done
 		return syncErr
 	}, nil
+}
+
+// EmitHeld appends an event like EmitLazy, starting no sync of its own,
+// and returns a wait that makes it durable together with every event the
+// stream has written by the time wait is called, in one sync. It is for
+// an action that may begin before its record is durable because nothing
+// of its outcome is released until wait returns nil (a read whose results
+// the relay holds: recording.overlap_reads). The relay waits when it is
+// about to release the first of them; when the whole result is held until
+// the database is done, the action's own outcome (written by then, with
+// EmitLazy) shares that sync, and the action costs one sync, not two (the
+// event's, started at once as EmitAhead does, and the outcome's, which
+// could only start after it). A crash of gatehouse loses nothing (the
+// event is in the kernel); a crash of the machine before wait's sync ends
+// can lose the event of an action whose outcome nobody received. wait may
+// be called any number of times, from any goroutine; its error fails the
+// stream, as Emit's does. An error from EmitHeld means the event was not
+// recorded.
+func (s *Stream) EmitHeld(typ event.Type, data any) (wait func() error, err error) {
+	if _, err := s.write(typ, data); err != nil {
+		return nil, err
+	}
+	return sync.OnceValue(s.Sync), nil
 }
 
 // syncRequester is a groupCommitter that can start making a stream durable

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/recorder/journal"
 )
 
 // TestEmitWithinSyncsOncePerWindow: EmitWithin returns before its event is
@@ -163,5 +165,51 @@ func TestEmitAheadFailedSyncFailsTheStream(t *testing.T) {
 	}
 	if _, err := s.EmitAhead("db.decision", 3); err == nil {
 		t.Fatal("EmitAhead after a failed sync: no error")
+	}
+}
+
+// TestEmitHeldSharesOneCommit: EmitHeld starts no commit of its own; its
+// wait, called once the action's outcome is written (EmitLazy), makes
+// both durable with one commit of the journal. A failed commit is wait's
+// error and fails the stream.
+func TestEmitHeldSharesOneCommit(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		failAt int64
+	}{{"commit", 0}, {"failed commit", 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &syncCounter{failAt: tc.failAt}
+			fs, jl := journaledStore(t, t.TempDir(), journal.Config{Create: c.create})
+			s, err := (&Recorder{Store: fs}).Open(KindSession)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			wait, err := s.EmitHeld("db.decision", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.EmitLazy("db.statement", 2); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond) // time for a commit, had one been asked for
+			if n := c.syncs.Load(); n != 0 {
+				t.Fatalf("%d syncs before anyone waited; want none", n)
+			}
+			err = wait()
+			if tc.failAt > 0 {
+				if !errors.Is(err, errDiskGone) || s.Emit("db.decision", 3) == nil {
+					t.Fatalf("wait = %v, and the stream takes more; want the sync's failure, and a failed stream", err)
+				}
+				return
+			}
+			if err != nil || c.syncs.Load() != 1 {
+				t.Fatalf("wait = %v after %d syncs; want nil after 1", err, c.syncs.Load())
+			}
+			// The outcome is durable too: committing through it syncs no more.
+			if err := jl.j.Commit(jl.j.Appended()); err != nil || c.syncs.Load() != 1 {
+				t.Fatalf("commit through the outcome = %v after %d syncs; want nil after the same 1", err, c.syncs.Load())
+			}
+		})
 	}
 }

@@ -34,7 +34,7 @@ func (d dbDecision) AppendJSON(dst []byte) ([]byte, error) {
 // costs one fsync. A decision that cannot be recorded refuses the
 // statement and closes the connection (fail closed). A string that only
 // reads goes ahead at once under recording.overlap_reads (the default),
-// its results held until its decision is durable. Under
+// its results held until its decision is durable (emitDecision). Under
 // recording.decision_sync_window every statement goes ahead once its
 // decision is written, and the fsync follows within the window.
 func (s *pgSession) inspectDurable(ctx context.Context, q pgwire.Query) pgwire.Verdict {
@@ -63,9 +63,18 @@ func (s *pgSession) inspectDurable(ctx context.Context, q pgwire.Query) pgwire.V
 
 // emitDecision records an allowed statement's decision: durable before it
 // returns; or, for a string that only reads under recording.overlap_reads,
-// written at once and made durable while the string runs, with a Hold
-// for its results; or, under recording.decision_sync_window, written at
-// once and made durable within the window.
+// written at once with a Hold for its results that makes it durable; or,
+// under recording.decision_sync_window, written at once and made durable
+// within the window.
+//
+// The Hold starts no commit before the relay is about to release a byte
+// of the results: a result the relay holds whole until the database is
+// done (one write at ReadyForQuery) then has its outcome, db.statement,
+// written already, and one commit makes the decision and the outcome
+// durable. A commit started at once would end after a quick database's
+// answer, and the outcome wait for a second one (two fsyncs a statement
+// at one agent). A result released in parts waits for the decision's
+// commit before its first part.
 func (s *pgSession) emitDecision(ev dbDecision, readsOnly bool) (hold func() error, err error) {
 	rec := s.p.cfg.Policy.Recording
 	if w := rec.DecisionSyncWindow.D(); w > 0 {
@@ -74,7 +83,7 @@ func (s *pgSession) emitDecision(ev dbDecision, readsOnly bool) (hold func() err
 	if !readsOnly || !rec.OverlapsReads() {
 		return nil, s.stream.Emit(event.TypeDBDecision, ev)
 	}
-	wait, err := s.stream.EmitAhead(event.TypeDBDecision, ev)
+	wait, err := s.stream.EmitHeld(event.TypeDBDecision, ev)
 	if err != nil {
 		return nil, err
 	}

@@ -112,8 +112,9 @@ type Stream interface {
 	Ready() error
 	// Emit appends an event, durable when it returns.
 	Emit(typ event.Type, data any) error
-	// EmitAhead appends an event; wait returns once it is durable.
-	EmitAhead(typ event.Type, data any) (wait func() error, err error)
+	// EmitHeld appends an event; wait returns once it, and every event
+	// written before wait was called, is durable.
+	EmitHeld(typ event.Type, data any) (wait func() error, err error)
 	// EmitWithin appends an event, durable within window.
 	EmitWithin(typ event.Type, data any, window time.Duration) error
 }
