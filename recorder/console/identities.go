@@ -58,18 +58,11 @@ func (c *Console) listIdentities(w http.ResponseWriter, r *http.Request, v viewe
 	if !c.listAllowed(w, r, v, err, "") {
 		return
 	}
-	ids, err := c.readIdentities(v, q.filter)
-	if err != nil {
-		c.unreadable(w, "identities", err)
-		return
+	read := func() ([]identityRow, error) {
+		ids, err := c.readIdentities(v, q.filter)
+		return ids.rows(), err
 	}
-	var rows []identityRow
-	for _, id := range ids.ordered() {
-		if f.matches(id.identityRow) {
-			rows = append(rows, id.identityRow)
-		}
-	}
-	serveList(c, w, q, v, rows, identitiesTable, "identities.html")
+	serveMatching(c, w, q, v, "identities", read, f, identitiesTable, "identities.html")
 }
 
 // identityPage is /identities/ID: one identity's certificates, refused
@@ -180,6 +173,15 @@ func (x identityIndex) ordered() []*identity {
 				out = append(out, x.byName[a])
 			}
 		}
+	}
+	return out
+}
+
+// rows is ordered's rows.
+func (x identityIndex) rows() []identityRow {
+	var out []identityRow
+	for _, id := range x.ordered() {
+		out = append(out, id.identityRow)
 	}
 	return out
 }

@@ -61,19 +61,8 @@ func (c *Console) listRequests(w http.ResponseWriter, r *http.Request, v viewer)
 	if target, _, _ := strings.Cut(f.grant, ":"); !c.listAllowed(w, r, v, err, target) {
 		return
 	}
-	all, err := c.readRequests(v)
-	if err != nil {
-		c.cfg.Logger.Error("console: reading access requests failed", "error", err)
-		c.fail(w, http.StatusBadGateway, "the recordings could not be read; see the console's log")
-		return
-	}
-	var rows []requestRow
-	for _, rq := range all {
-		if f.matches(rq) {
-			rows = append(rows, rq)
-		}
-	}
-	serveList(c, w, q, v, rows, requestsTable, "requests.html")
+	read := func() ([]requestRow, error) { return c.readRequests(v) }
+	serveMatching(c, w, q, v, "access requests", read, f, requestsTable, "requests.html")
 }
 
 // requestRow is one access request as every format shows it; text is as

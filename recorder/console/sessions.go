@@ -198,6 +198,27 @@ func (c *Console) parseTime(s string) (time.Time, error) {
 	return c.cfg.ParseTime(s, c.cfg.Clock())
 }
 
+// matcher is a list's own filter.
+type matcher[R any] interface{ matches(R) bool }
+
+// serveMatching is serveList of the rows read gives that f selects, in
+// their order; a failure to read them (what) answers 502.
+func serveMatching[R any](c *Console, w http.ResponseWriter, q query, v viewer, what string, read func() ([]R, error), f matcher[R],
+	tableOf func([]R) table, page string) {
+	all, err := read()
+	if err != nil {
+		c.unreadable(w, what, err)
+		return
+	}
+	var rows []R
+	for _, r := range all {
+		if f.matches(r) {
+			rows = append(rows, r)
+		}
+	}
+	serveList(c, w, q, v, rows, tableOf, page)
+}
+
 // serveList answers a list with the export q asks for, or with the page
 // of rows it asks for shown by the template page; either is recorded
 // first.
