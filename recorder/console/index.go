@@ -33,6 +33,12 @@ type SessionIndex interface {
 	// SessionsByID is the indexed sessions of ids, as Sessions lists
 	// them, by id.
 	SessionsByID(ids []string) (map[string]recorder.Listed, error)
+	// IdentityGroups counts the readable sessions with an identity that
+	// f selects, within scope, by identity and agent.
+	IdentityGroups(f recorder.Filter, lag time.Duration, scope *consoleindex.Scope) ([]consoleindex.IdentityGroup, error)
+	// IdentitySessions is one identity's sessions of those, and their
+	// denials.
+	IdentitySessions(identity string, f recorder.Filter, lag time.Duration, scope *consoleindex.Scope) ([]recorder.Listed, []consoleindex.Denial, error)
 	// Reconcile names the sessions of [since, until) that the store and
 	// the index disagree on.
 	Reconcile(since, until time.Time) (consoleindex.Reconciliation, error)
