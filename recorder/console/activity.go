@@ -142,11 +142,7 @@ func activityOf(ev recorder.Event) (activityRow, bool) {
 var activityCSVHeader = []string{"time", "stream", "seq", "kind", "auditor", "what"}
 
 // activityTable is the activity as the exports write it.
-func activityTable(rows []activityRow) table {
-	t := table{noun: "activity", header: activityCSVHeader}
-	for _, r := range rows {
-		t.csv = append(t.csv, []string{r.Time, cell(r.Stream), strconv.FormatUint(r.Seq, 10), cell(r.Kind), cell(r.Auditor), cell(r.What)})
-		t.json = append(t.json, r)
-	}
-	return t
-}
+var activityTable = table[activityRow]{noun: "activity", header: activityCSVHeader, json: func(r activityRow) any { return r },
+	csv: func(r activityRow) []string {
+		return []string{r.Time, cell(r.Stream), strconv.FormatUint(r.Seq, 10), cell(r.Kind), cell(r.Auditor), cell(r.What)}
+	}}

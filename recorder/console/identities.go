@@ -445,12 +445,8 @@ func (x identityIndex) link() {
 var identitiesCSVHeader = []string{"identity", "kind", "human", "agent", "certificates", "refused", "sessions", "denials", "grants", "last_seen"}
 
 // identitiesTable is the identities as the exports write them.
-func identitiesTable(rows []identityRow) table {
-	t := table{noun: "identities", header: identitiesCSVHeader}
-	for _, r := range rows {
-		t.csv = append(t.csv, []string{cell(r.Name), r.Kind, cell(r.Human), cell(r.Agent), strconv.Itoa(r.Certificates),
-			strconv.Itoa(r.Refused), strconv.Itoa(r.Sessions), strconv.Itoa(r.Denials), cell(r.Grants), r.LastSeen})
-		t.json = append(t.json, r)
-	}
-	return t
-}
+var identitiesTable = table[identityRow]{noun: "identities", header: identitiesCSVHeader, json: func(r identityRow) any { return r },
+	csv: func(r identityRow) []string {
+		return []string{cell(r.Name), r.Kind, cell(r.Human), cell(r.Agent), strconv.Itoa(r.Certificates),
+			strconv.Itoa(r.Refused), strconv.Itoa(r.Sessions), strconv.Itoa(r.Denials), cell(r.Grants), r.LastSeen}
+	}}

@@ -145,7 +145,9 @@ func TestIndexListsAsTheStoreDoes(t *testing.T) {
 		linked = append(linked, b)
 	}
 	scoped := []string{"/", "/?since=720h", "/sessions", "/sessions?page=2", "/sessions?identity=alice", "/sessions?outcome=refused",
-		"/identities", "/identities?format=jsonl", "/identities?format=csv&denials=yes"}
+		"/identities", "/identities?format=jsonl", "/identities?format=csv&denials=yes",
+		// Exports read from a cursor of the index, within the link's scope.
+		"/sessions?format=csv", "/sessions?format=jsonl&outcome=refused", "/statements?format=jsonl", "/statements?format=csv&decision=deny"}
 	// An identity's page is not found when the link sees nothing of it:
 	// the status is compared too.
 	for _, name := range []string{"alice@example.com", "alice@example.com via agent:bot", "bob@example.com", "grace@example.com", "mallory@example.com"} {
