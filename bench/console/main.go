@@ -132,6 +132,7 @@ func timeRequests(dir string, store recorder.FileStore, x *consoleindex.Index, p
 		"/statements?text=" + url.QueryEscape(recgen.RareText),
 		"/statements?text=" + url.QueryEscape(recgen.RareText) + "&decision=deny",
 		"/sessions/" + ids[len(ids)/2],
+		"/identities", // every identity's sessions and denials, counted by SQL
 	} {
 		var times []time.Duration
 		var body string

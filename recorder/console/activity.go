@@ -41,11 +41,13 @@ var activityKinds = map[string]event.Type{
 type activityFilter struct {
 	auditor, kind string
 	since, until  time.Time
+	own           *event.Auditor // a link's auditor: only their own events
 }
 
 func (f activityFilter) matches(r activityRow) bool {
 	switch {
-	case f.auditor != "" && !containsFold(r.Auditor, f.auditor),
+	case f.own != nil && r.auditor != *f.own,
+		f.auditor != "" && !containsFold(r.Auditor, f.auditor),
 		f.kind != "" && r.Kind != f.kind,
 		!within(r.at, f.since, f.until):
 		return false
@@ -71,19 +73,10 @@ func (c *Console) listActivity(w http.ResponseWriter, r *http.Request, v viewer)
 	if !c.listAllowed(w, r, v, err, "") {
 		return
 	}
-	all, err := c.readActivity()
-	if err != nil {
-		c.cfg.Logger.Error("console: reading the console's activity failed", "error", err)
-		c.fail(w, http.StatusBadGateway, "the recordings could not be read; see the console's log")
-		return
+	if v.Scope != nil {
+		f.own = &v.Auditor
 	}
-	var rows []activityRow
-	for _, a := range all {
-		if (v.Scope == nil || a.auditor == v.Auditor) && f.matches(a) {
-			rows = append(rows, a)
-		}
-	}
-	serveList(c, w, q, v, rows, activityTable, "activity.html")
+	serveMatching(c, w, q, v, "the console's activity", c.readActivity, f, activityTable, "activity.html")
 }
 
 // activityRow is one console event as every format shows it; text is as
@@ -149,11 +142,7 @@ func activityOf(ev recorder.Event) (activityRow, bool) {
 var activityCSVHeader = []string{"time", "stream", "seq", "kind", "auditor", "what"}
 
 // activityTable is the activity as the exports write it.
-func activityTable(rows []activityRow) table {
-	t := table{noun: "activity", header: activityCSVHeader}
-	for _, r := range rows {
-		t.csv = append(t.csv, []string{r.Time, cell(r.Stream), strconv.FormatUint(r.Seq, 10), cell(r.Kind), cell(r.Auditor), cell(r.What)})
-		t.json = append(t.json, r)
-	}
-	return t
-}
+var activityTable = table[activityRow]{noun: "activity", header: activityCSVHeader, json: func(r activityRow) any { return r },
+	csv: func(r activityRow) []string {
+		return []string{r.Time, cell(r.Stream), strconv.FormatUint(r.Seq, 10), cell(r.Kind), cell(r.Auditor), cell(r.What)}
+	}}

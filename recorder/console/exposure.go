@@ -79,20 +79,16 @@ var exposureCSVHeader = []string{"kind", "target", "column", "function", "statem
 
 // exposureTable is the exposure rows as the exports write them: the
 // CSV's text cut as on the page, the JSON Lines' whole as recorded.
-func exposureTable(rows []exposureRow) table {
-	t := table{noun: "exposure", header: exposureCSVHeader}
-	for _, r := range rows {
+var exposureTable = table[exposureRow]{noun: "exposure", header: exposureCSVHeader, json: func(r exposureRow) any { return r },
+	csv: func(r exposureRow) []string {
 		seq := ""
 		if r.Seq != 0 {
 			seq = strconv.FormatUint(r.Seq, 10)
 		}
-		t.csv = append(t.csv, []string{r.Kind, cell(r.Target), cell(r.Column), cell(r.Function), strconv.Itoa(r.Statements),
+		return []string{r.Kind, cell(r.Target), cell(r.Column), cell(r.Function), strconv.Itoa(r.Statements),
 			strconv.FormatInt(r.Values, 10), cell(r.Identities), cell(r.Session), seq, r.Time, cell(r.Identity), cell(r.Rule),
-			cell(r.Shown())})
-		t.json = append(t.json, r)
-	}
-	return t
-}
+			cell(r.Shown())}
+	}}
 
 // Shown is the text as pages and CSV show it: cut at maxShownText.
 func (r exposureRow) Shown() string {

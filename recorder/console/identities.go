@@ -1,8 +1,10 @@
 package console
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/audit"
+	"github.com/gatehouse-dev/gatehouse/recorder/consoleindex"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -58,18 +61,11 @@ func (c *Console) listIdentities(w http.ResponseWriter, r *http.Request, v viewe
 	if !c.listAllowed(w, r, v, err, "") {
 		return
 	}
-	ids, err := c.readIdentities(v, q.filter)
-	if err != nil {
-		c.unreadable(w, "identities", err)
-		return
+	read := func() ([]identityRow, error) {
+		ids, err := c.readIdentities(v, q.filter, "")
+		return ids.rows(), err
 	}
-	var rows []identityRow
-	for _, id := range ids.ordered() {
-		if f.matches(id.identityRow) {
-			rows = append(rows, id.identityRow)
-		}
-	}
-	serveList(c, w, q, v, rows, identitiesTable, "identities.html")
+	serveMatching(c, w, q, v, "identities", read, f, identitiesTable, "identities.html")
 }
 
 // identityPage is /identities/ID: one identity's certificates, refused
@@ -86,7 +82,7 @@ func (c *Console) identityPage(w http.ResponseWriter, r *http.Request, v viewer)
 		c.fail(w, http.StatusBadRequest, "bad filter: "+err.Error())
 		return
 	}
-	ids, err := c.readIdentities(v, q.filter)
+	ids, err := c.readIdentities(v, q.filter, string(raw))
 	if err != nil {
 		c.unreadable(w, "identities", err)
 		return
@@ -184,6 +180,15 @@ func (x identityIndex) ordered() []*identity {
 	return out
 }
 
+// rows is ordered's rows.
+func (x identityIndex) rows() []identityRow {
+	var out []identityRow
+	for _, id := range x.ordered() {
+		out = append(out, id.identityRow)
+	}
+	return out
+}
+
 // get is the identity named by a certificate's identity (key id as
 // given, else derived as the CA derives it), created as needed.
 func (x identityIndex) get(name string, id event.Identity) *identity {
@@ -205,20 +210,33 @@ func (x identityIndex) get(name string, id event.Identity) *identity {
 
 // readIdentities reads the CA's streams and the sessions sf selects
 // that v may see: certificates issued and refused within the period
-// (and, for a link, for one of its targets), sessions, denials.
-func (c *Console) readIdentities(v viewer, sf recorder.Filter) (identityIndex, error) {
+// (and, for a link, for one of its targets), sessions, denials. From the
+// index, only the identity named detail gets its sessions' and denials'
+// rows (the others their counts); from the store, every identity does.
+func (c *Console) readIdentities(v viewer, sf recorder.Filter, detail string) (identityIndex, error) {
 	x := identityIndex{byName: map[string]*identity{}}
 	err := c.caEvents(func(ev recorder.Event) {
 		if inPeriod(ev.Time, sf) {
 			x.addCA(ev, v)
 		}
 	})
+	if err == nil && c.cfg.Index != nil {
+		err = c.addIndexed(x, v, sf, detail)
+	} else if err == nil {
+		err = c.addStored(x, v, sf)
+	}
 	if err != nil {
 		return x, err
 	}
+	x.link()
+	return x, nil
+}
+
+// addStored reads every session sf selects that v may see from the store.
+func (c *Console) addStored(x identityIndex, v viewer, sf recorder.Filter) error {
 	list, err := c.listed(sf, true)
 	if err != nil {
-		return x, err
+		return err
 	}
 	for _, s := range list {
 		if s.Unreadable != nil || s.Identity == "" || !v.allows(s.Summary) {
@@ -230,8 +248,65 @@ func (c *Console) readIdentities(v viewer, sf recorder.Filter) (identityIndex, e
 		}
 		x.addSession(s, lines)
 	}
-	x.link()
-	return x, nil
+	return nil
+}
+
+// addIndexed takes the sessions sf selects that v may see from the
+// index: counted by identity in SQL, and the rows of detail's only. A
+// link's scope is selected by SQL and each group and row checked again.
+func (c *Console) addIndexed(x identityIndex, v viewer, sf recorder.Filter, detail string) error {
+	if err := c.cfg.Index.Current(context.Background()); err != nil {
+		return err
+	}
+	groups, err := c.cfg.Index.IdentityGroups(sf, c.cfg.Lag, indexScope(v))
+	if err != nil {
+		return err
+	}
+	for _, g := range groups { // first sessions first: the first names an identity's kind, as addSession's order does
+		if err := checkGroupScope(v, g); err != nil {
+			return err
+		}
+		id := x.get(g.Identity, event.Identity{Agent: g.Agent})
+		id.Sessions += g.Sessions
+		id.Denials += g.Denials
+		id.seen(g.LastStart)
+	}
+	id := x.byName[detail]
+	if id == nil || id.Sessions == 0 {
+		return nil
+	}
+	list, denials, err := c.cfg.Index.IdentitySessions(detail, sf, c.cfg.Lag, indexScope(v))
+	if err == nil {
+		err = checkScope(v, list)
+	}
+	if err != nil {
+		return err
+	}
+	for _, s := range list {
+		id.SessionRows = append(id.SessionRows, rowOf(s))
+	}
+	for _, d := range denials {
+		if row, ok := denialOf(d.Event); ok {
+			row.Session = d.Session
+			id.DenialRows = append(id.DenialRows, row)
+		}
+	}
+	return nil
+}
+
+// checkGroupScope fails when the index grouped sessions outside v's
+// scope: its first or last start outside the period, a session without a
+// start or (when the link names targets) without a target, or a target
+// outside the link's.
+func checkGroupScope(v viewer, g consoleindex.IdentityGroup) error {
+	if v.Scope == nil {
+		return nil
+	}
+	first, last := recorder.Summary{Start: g.FirstStart, Targets: g.Targets}, recorder.Summary{Start: g.LastStart, Targets: g.Targets}
+	if g.NoStart > 0 || (len(v.Scope.Targets) > 0 && g.Untargeted > 0) || !v.allows(first) || !v.allows(last) {
+		return fmt.Errorf("console: the index gave sessions of %q outside the link's scope", g.Identity)
+	}
+	return nil
 }
 
 func inPeriod(t time.Time, f recorder.Filter) bool {
@@ -370,12 +445,8 @@ func (x identityIndex) link() {
 var identitiesCSVHeader = []string{"identity", "kind", "human", "agent", "certificates", "refused", "sessions", "denials", "grants", "last_seen"}
 
 // identitiesTable is the identities as the exports write them.
-func identitiesTable(rows []identityRow) table {
-	t := table{noun: "identities", header: identitiesCSVHeader}
-	for _, r := range rows {
-		t.csv = append(t.csv, []string{cell(r.Name), r.Kind, cell(r.Human), cell(r.Agent), strconv.Itoa(r.Certificates),
-			strconv.Itoa(r.Refused), strconv.Itoa(r.Sessions), strconv.Itoa(r.Denials), cell(r.Grants), r.LastSeen})
-		t.json = append(t.json, r)
-	}
-	return t
-}
+var identitiesTable = table[identityRow]{noun: "identities", header: identitiesCSVHeader, json: func(r identityRow) any { return r },
+	csv: func(r identityRow) []string {
+		return []string{cell(r.Name), r.Kind, cell(r.Human), cell(r.Agent), strconv.Itoa(r.Certificates),
+			strconv.Itoa(r.Refused), strconv.Itoa(r.Sessions), strconv.Itoa(r.Denials), cell(r.Grants), r.LastSeen}
+	}}

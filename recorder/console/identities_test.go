@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/audit"
+	"github.com/gatehouse-dev/gatehouse/recorder/consoleindex"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -278,5 +279,60 @@ func TestIdentitiesWithinLinkScope(t *testing.T) {
 	}
 	if resp := f.get(c, "/identities/"+identityRef("too-late@example.com")); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("an identity seen only outside the scope: %d", resp.StatusCode)
+	}
+}
+
+// scopeBlindIndex is an index whose identity queries ignore the link's
+// scope, as SQL that disagreed with the link would.
+type scopeBlindIndex struct{ *consoleindex.Index }
+
+func (x scopeBlindIndex) IdentityGroups(f recorder.Filter, lag time.Duration, _ *consoleindex.Scope) ([]consoleindex.IdentityGroup, error) {
+	return x.Index.IdentityGroups(f, lag, nil)
+}
+
+func (x scopeBlindIndex) IdentitySessions(id string, f recorder.Filter, lag time.Duration, _ *consoleindex.Scope) ([]recorder.Listed, []consoleindex.Denial, error) {
+	return x.Index.IdentitySessions(id, f, lag, nil)
+}
+
+// TestIndexedIdentitiesWithinLinkScope: from the index, a link sees on
+// /identities and /identities/ID what it sees from the store; and when
+// the index's SQL gives sessions outside the link's scope, the console
+// answers 502 and shows none of them.
+func TestIndexedIdentitiesWithinLinkScope(t *testing.T) {
+	f := newLinkFixture(t)
+	c := f.browser()
+	if resp := f.get(c, "/link/"+f.token); resp.StatusCode != http.StatusOK {
+		t.Fatalf("link: %d", resp.StatusCode)
+	}
+	paths := []string{"/identities", "/identities?format=jsonl", "/identities/" + identityRef("alice")}
+	want := map[string]string{}
+	for _, p := range paths {
+		want[p] = f.get(c, p).body
+	}
+	x, err := consoleindex.Open(t.TempDir(), f.store, "fixture", f.console.cfg.Keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	f.console.cfg.Index = x
+	for _, p := range paths {
+		if got := f.get(c, p).body; got != want[p] {
+			t.Errorf("%s from the index:\n%s\nwant\n%s", p, got, want[p])
+		}
+	}
+	if !strings.Contains(want[paths[2]], f.in) || strings.Contains(want[paths[2]], f.before) {
+		t.Fatalf("alice's page from the store does not show her one session in scope:\n%s", want[paths[2]])
+	}
+	f.console.cfg.Index = scopeBlindIndex{x}
+	for _, p := range paths {
+		resp := f.get(c, p)
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("%s from an index blind to the scope: %d, want 502", p, resp.StatusCode)
+		}
+		for _, id := range []string{f.before, f.otherTarget, f.after, f.in} {
+			if strings.Contains(resp.body, id) {
+				t.Errorf("%s from an index blind to the scope shows %s", p, id)
+			}
+		}
 	}
 }

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -27,12 +28,15 @@ type SessionIndex interface {
 	// certificates issued under access requests, and lists those that
 	// may be exceptions (failed, refused, of a certificate n names).
 	Overview(f recorder.Filter, lag time.Duration, scope *consoleindex.Scope, jit []uint64, n consoleindex.Notable) (consoleindex.Counts, []recorder.Listed, error)
-	// Statements finds at least the statements q selects in the
-	// sessions f may select; the console checks each.
-	Statements(f recorder.Filter, lag time.Duration, q consoleindex.StatementQuery) ([]consoleindex.Statement, error)
-	// SessionsByID is the indexed sessions of ids, as Sessions lists
-	// them, by id.
-	SessionsByID(ids []string) (map[string]recorder.Listed, error)
+	// IdentityGroups counts the readable sessions with an identity that
+	// f selects, within scope, by identity and agent.
+	IdentityGroups(f recorder.Filter, lag time.Duration, scope *consoleindex.Scope) ([]consoleindex.IdentityGroup, error)
+	// IdentitySessions is one identity's sessions of those, and their
+	// denials.
+	IdentitySessions(identity string, f recorder.Filter, lag time.Duration, scope *consoleindex.Scope) ([]recorder.Listed, []consoleindex.Denial, error)
+	// Snapshot begins a read of the index as it is, for an export to
+	// count, then write, the rows of its cursors.
+	Snapshot() (*consoleindex.Snapshot, error)
 	// Reconcile names the sessions of [since, until) that the store and
 	// the index disagree on.
 	Reconcile(since, until time.Time) (consoleindex.Reconciliation, error)
@@ -60,58 +64,86 @@ func (c *Console) listed(f recorder.Filter, verified bool) ([]recorder.Listed, e
 	return list, err
 }
 
-// findIndexedStatements is findStatements from the index: the statements
-// f selects, then, of their sessions, those sf selects that v may see
-// (judged as listed does, but only for sessions with a statement found).
-func (c *Console) findIndexedStatements(sf recorder.Filter, f statementFilter, v viewer) ([]foundStatement, error) {
+// snapshot is a snapshot of the index, brought current first.
+func (c *Console) snapshot() (*consoleindex.Snapshot, error) {
 	if err := c.cfg.Index.Current(context.Background()); err != nil {
 		return nil, err
 	}
+	return c.cfg.Index.Snapshot()
+}
+
+// exportIndexed is export of the rows rows reads from one snapshot of
+// the index.
+func exportIndexed[R any](c *Console, w http.ResponseWriter, q query, v viewer, t table[R], rows func(*consoleindex.Snapshot) rowSource[R]) {
+	snap, err := c.snapshot()
+	if err != nil {
+		c.unreadable(w, t.noun, err)
+		return
+	}
+	defer snap.Close()
+	export(c, w, q, v.Auditor, t, rows(snap))
+}
+
+// indexedSessions reads from snap the sessions q selects that v may see,
+// as SessionsPage pages through them; a row outside v's scope fails it.
+func (c *Console) indexedSessions(q query, v viewer) func(*consoleindex.Snapshot) rowSource[row] {
+	return func(snap *consoleindex.Snapshot) rowSource[row] {
+		return func(each func(row) error) error {
+			return snap.EachSession(q.filter, c.cfg.Lag, indexScope(v), func(s recorder.Listed) error {
+				if err := checkScope(v, []recorder.Listed{s}); err != nil {
+					return err
+				}
+				return each(rowOf(s))
+			})
+		}
+	}
+}
+
+// indexedStatements reads from snap the statements f selects, of the
+// sessions sf selects that v may see (judged as listed does, one session
+// at a time as the statements come), in findStatements' order.
+func (c *Console) indexedStatements(sf recorder.Filter, f statementFilter, v viewer) func(*consoleindex.Snapshot) rowSource[foundStatement] {
 	q := consoleindex.StatementQuery{Text: f.text, Rule: f.rule, Target: f.target}
 	if f.decision != "" {
 		allowed := f.decision == string(event.Allow)
 		q.Allowed = &allowed
 	}
-	found, err := c.cfg.Index.Statements(sf, c.cfg.Lag, q)
-	if err != nil {
-		return nil, err
-	}
-	sessions, err := c.sessionsOf(found, sf, v)
-	if err != nil {
-		return nil, err
-	}
-	var out []foundStatement
-	for _, st := range found {
-		s, ok := sessions[st.Session]
-		if !ok || !f.matches(st.Data, st.Target) {
-			continue
+	return func(snap *consoleindex.Snapshot) rowSource[foundStatement] {
+		return func(each func(foundStatement) error) error {
+			var at string
+			var s recorder.Listed
+			var shown bool
+			return snap.EachStatement(sf, c.cfg.Lag, q, func(st consoleindex.Statement) error {
+				if st.Session != at {
+					var err error
+					if s, shown, err = snap.Session(st.Session); err != nil {
+						return err
+					}
+					at, shown = st.Session, shown && s.Unreadable == nil && sf.MayMatch(s.ID, c.cfg.Lag) && sf.Match(s.Summary) && v.allows(s.Summary)
+				}
+				if !shown || !f.matches(st.Data, st.Target) {
+					return nil
+				}
+				return each(foundStatement{Session: s.ID, Identity: s.Identity, Agent: s.Agent, Target: st.Target,
+					statementRow: statementOf(recorder.Event{Seq: st.Seq, Time: st.Time}, st.Data)})
+			})
 		}
-		out = append(out, foundStatement{Session: s.ID, Identity: s.Identity, Agent: s.Agent, Target: st.Target,
-			statementRow: statementOf(recorder.Event{Seq: st.Seq, Time: st.Time}, st.Data)})
 	}
-	return out, nil
 }
 
-// sessionsOf is the summaries of the sessions of found that sf selects
-// and v may see.
-func (c *Console) sessionsOf(found []consoleindex.Statement, sf recorder.Filter, v viewer) (map[string]recorder.Summary, error) {
-	var ids []string
-	for i, st := range found {
-		if i == 0 || st.Session != found[i-1].Session {
-			ids = append(ids, st.Session)
-		}
-	}
-	listed, err := c.cfg.Index.SessionsByID(ids)
+// findIndexedStatements is findStatements from the index.
+func (c *Console) findIndexedStatements(sf recorder.Filter, f statementFilter, v viewer) ([]foundStatement, error) {
+	snap, err := c.snapshot()
 	if err != nil {
 		return nil, err
 	}
-	sessions := make(map[string]recorder.Summary, len(listed))
-	for id, s := range listed {
-		if s.Unreadable == nil && sf.MayMatch(id, c.cfg.Lag) && sf.Match(s.Summary) && v.allows(s.Summary) {
-			sessions[id] = s.Summary
-		}
-	}
-	return sessions, nil
+	defer snap.Close()
+	var out []foundStatement
+	err = c.indexedStatements(sf, f, v)(snap)(func(s foundStatement) error {
+		out = append(out, s)
+		return nil
+	})
+	return out, err
 }
 
 // Exceptions the overview adds when the lists read an index.

@@ -56,7 +56,11 @@ func indexFixture(t *testing.T) *fixture {
 		{identity: "mallory@example.com", target: "orders", addr: "10.0.0.4:2", serial: 41, start: h(0.4)},
 		{addr: "192.0.2.9:2", start: h(0.1), failures: 3, unauthenticated: true},
 		{identity: "old@example.com", target: "orders", addr: "10.0.0.9:1", serial: 50, start: now.Add(-10 * 24 * time.Hour), statements: 9},
+		// Failed authentications before it got in: denials of its identity.
+		{identity: "grace@example.com", target: "orders", addr: "10.0.0.5:1", serial: 60, start: h(1.2), statements: 1, failures: 2},
 	})
+	// Certificates issued and refused, agents vouched for, a refused channel.
+	f.recordIdentities(key, identitiesFixture(now))
 	f.record(key, recorded{identity: "carol@example.com via agent:crawler", agent: "crawler", target: "orders", denied: true, start: h(1.5)})
 	masked := f.recordMasked(key, "dave", "orders",
 		maskedRun{text: "SELECT email, ssn FROM people", masked: []string{maskEmail, maskSSN}, rows: 2},
@@ -100,7 +104,17 @@ func TestIndexListsAsTheStoreDoes(t *testing.T) {
 	f := indexFixture(t)
 	c := f.loggedIn(auditorClaims)
 	since := url.QueryEscape(time.Now().UTC().Add(-2 * time.Hour).Format(time.RFC3339))
-	paths := []string{"/", "/?since=720h", "/identities", "/identities?denials=yes", "/exposure", "/exposure?kind=refused", "/requests"}
+	paths := []string{"/", "/?since=720h", "/exposure", "/exposure?kind=refused", "/requests"}
+	for _, q := range []string{"", "page=2", "page=9", "human=ALICE", "agent=bot", "denials=yes", "denials=no", "since=90m", "since=720h",
+		"until=" + since, "since=150m&until=" + since, "human=grace&denials=yes"} {
+		paths = append(paths, "/identities?"+q, "/identities?format=csv&"+q, "/identities?format=jsonl&"+q)
+	}
+	for _, name := range []string{"alice@example.com", "alice@example.com via agent:bot", "alice@example.com via agent:crawlbot", "bob@example.com",
+		"carol@example.com", "grace@example.com", "mallory@example.com", "carol@example.com via agent:crawler", "eve\u202e"} {
+		for _, q := range []string{"", "?since=90m", "?until=" + since} {
+			paths = append(paths, "/identities/"+identityRef(name)+q)
+		}
+	}
 	for _, q := range []string{"", "page=2", "page=3", "identity=alice", "identity=ALICE", "agent=bot", "target=billing", "target=orders&outcome=refused",
 		"outcome=clean", "outcome=open", "outcome=refused", "since=" + since, "until=" + since + "&identity=bob", "since=90m", "since=720h",
 		// The index pages and counts in SQL: the same bytes, the same
@@ -130,24 +144,39 @@ func TestIndexListsAsTheStoreDoes(t *testing.T) {
 		}
 		linked = append(linked, b)
 	}
-	scoped := []string{"/", "/?since=720h", "/sessions", "/sessions?page=2", "/sessions?identity=alice", "/sessions?outcome=refused"}
+	scoped := []string{"/", "/?since=720h", "/sessions", "/sessions?page=2", "/sessions?identity=alice", "/sessions?outcome=refused",
+		"/identities", "/identities?format=jsonl", "/identities?format=csv&denials=yes",
+		// Exports read from a cursor of the index, within the link's scope.
+		"/sessions?format=csv", "/sessions?format=jsonl&outcome=refused", "/statements?format=jsonl", "/statements?format=csv&decision=deny"}
+	// An identity's page is not found when the link sees nothing of it:
+	// the status is compared too.
+	for _, name := range []string{"alice@example.com", "alice@example.com via agent:bot", "bob@example.com", "grace@example.com", "mallory@example.com"} {
+		scoped = append(scoped, "/identities/"+identityRef(name))
+	}
 	wantScoped := map[string]string{}
+	found := 0
 	for i, b := range linked {
 		for _, p := range scoped {
 			r := f.get(b, p)
-			if r.StatusCode != http.StatusOK {
+			if r.StatusCode != http.StatusOK && !strings.HasPrefix(p, "/identities/") {
 				t.Errorf("%s by link %d from the store: %s", p, i, r.Status)
 			}
-			wantScoped[strconv.Itoa(i)+p] = r.body
+			if strings.HasPrefix(p, "/identities/") && r.StatusCode == http.StatusOK {
+				found++
+			}
+			wantScoped[strconv.Itoa(i)+p] = r.Status + "\n" + r.body
 		}
+	}
+	if found < 5 {
+		t.Errorf("links see %d identity pages: the fixture does not exercise their scope", found)
 	}
 	want := map[string]string{}
 	for _, p := range paths {
 		r := f.get(c, p)
-		if r.StatusCode != http.StatusOK {
+		if r.StatusCode != http.StatusOK && (!strings.HasPrefix(p, "/identities/") || r.StatusCode != http.StatusNotFound) {
 			t.Errorf("%s from the store: %s", p, r.Status)
 		}
-		want[p] = r.body
+		want[p] = r.Status + "\n" + r.body
 	}
 	x, err := consoleindex.Open(t.TempDir(), f.console.cfg.Sessions, "fixture", f.console.cfg.Keys...)
 	if err != nil {
@@ -159,22 +188,28 @@ func TestIndexListsAsTheStoreDoes(t *testing.T) {
 	}
 	f.console.cfg.Index = x
 	for _, p := range paths {
-		if got := f.get(c, p).body; got != want[p] {
+		if r := f.get(c, p); r.Status+"\n"+r.body != want[p] {
+			got := r.Status + "\n" + r.body
 			t.Errorf("%s from the index differs from the store's:\n%s\nwant\n%s", p, got, want[p])
 		}
 	}
 	for i, b := range linked {
 		for _, p := range scoped {
-			if got := f.get(b, p).body; got != wantScoped[strconv.Itoa(i)+p] {
+			if r := f.get(b, p); r.Status+"\n"+r.body != wantScoped[strconv.Itoa(i)+p] {
+				got := r.Status + "\n" + r.body
 				t.Errorf("%s by link %d from the index differs from the store's:\n%s\nwant\n%s", p, i, got, wantScoped[strconv.Itoa(i)+p])
 			}
 		}
 	}
 	// The fixture exercises what the lists tell apart.
 	for p, marks := range map[string][]string{
-		"/sessions?format=jsonl&":   {"UNREADABLE", "BROKEN", "FAILED", "INCOMPLETE", "verified", `"agent":"crawler"`},
-		"/statements?format=jsonl&": {"DROP TABLE", "eve\u202e", "ΣΊΣΥΦΟΣ", `"text_bytes":8400`},
-		"/?since=720h":              {exFailed, exIncomplete, exRevoked, exDevLogin, exProbes, `id="jit">1<`},
+		"/sessions?format=jsonl&":                                       {"UNREADABLE", "BROKEN", "FAILED", "INCOMPLETE", "verified", `"agent":"crawler"`},
+		"/statements?format=jsonl&":                                     {"DROP TABLE", "eve\u202e", "ΣΊΣΥΦΟΣ", `"text_bytes":8400`},
+		"/?since=720h":                                                  {exFailed, exIncomplete, exRevoked, exDevLogin, exProbes, `id="jit">1<`},
+		"/identities?format=jsonl&":                                     {`"denials":2`, `"refused":1`, `"kind":"agent"`},
+		"/identities/" + identityRef("grace@example.com"):               {"auth.failure"},
+		"/identities/" + identityRef("bob@example.com"):                 {"channel.refused", "grant_not_allowed"},
+		"/identities/" + identityRef("alice@example.com via agent:bot"): {"DROP TABLE orders", "Vouched for by"},
 	} {
 		for _, m := range marks {
 			if !strings.Contains(want[p], m) {

@@ -61,19 +61,8 @@ func (c *Console) listRequests(w http.ResponseWriter, r *http.Request, v viewer)
 	if target, _, _ := strings.Cut(f.grant, ":"); !c.listAllowed(w, r, v, err, target) {
 		return
 	}
-	all, err := c.readRequests(v)
-	if err != nil {
-		c.cfg.Logger.Error("console: reading access requests failed", "error", err)
-		c.fail(w, http.StatusBadGateway, "the recordings could not be read; see the console's log")
-		return
-	}
-	var rows []requestRow
-	for _, rq := range all {
-		if f.matches(rq) {
-			rows = append(rows, rq)
-		}
-	}
-	serveList(c, w, q, v, rows, requestsTable, "requests.html")
+	read := func() ([]requestRow, error) { return c.readRequests(v) }
+	serveMatching(c, w, q, v, "access requests", read, f, requestsTable, "requests.html")
 }
 
 // requestRow is one access request as every format shows it; text is as
@@ -175,20 +164,16 @@ var requestsCSVHeader = []string{"id", "state", "requester", "grant", "reason", 
 	"decision_reason", "expires", "certificates", "used", "sessions"}
 
 // requestsTable is the requests as the exports write them.
-func requestsTable(rows []requestRow) table {
-	t := table{noun: "requests", header: requestsCSVHeader}
-	for _, r := range rows {
+var requestsTable = table[requestRow]{noun: "requests", header: requestsCSVHeader, json: func(r requestRow) any { return r },
+	csv: func(r requestRow) []string {
 		serials := make([]string, len(r.Certificates))
 		for i, s := range r.Certificates {
 			serials[i] = strconv.FormatUint(s, 10)
 		}
-		t.csv = append(t.csv, []string{cell(r.ID), cell(r.State), cell(r.Requester), cell(r.Grant), cell(r.Reason), cell(r.TTL), r.Filed,
+		return []string{cell(r.ID), cell(r.State), cell(r.Requester), cell(r.Grant), cell(r.Reason), cell(r.TTL), r.Filed,
 			cell(r.DecidedBy), r.Decided, cell(r.DecisionReason), r.Expires, strings.Join(serials, " "), r.Used(),
-			cell(strings.Join(r.Sessions, " "))})
-		t.json = append(t.json, r)
-	}
-	return t
-}
+			cell(strings.Join(r.Sessions, " "))}
+	}}
 
 // Used says whether a session was opened under the request.
 func (r requestRow) Used() string {

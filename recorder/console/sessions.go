@@ -123,6 +123,10 @@ func (c *Console) listSessions(w http.ResponseWriter, r *http.Request, v viewer)
 		c.listIndexedSessions(w, q, v)
 		return
 	}
+	if c.cfg.Index != nil {
+		exportIndexed(c, w, q, v, sessionsTable, c.indexedSessions(q, v))
+		return
+	}
 	list, err := c.listed(q.filter, true)
 	if err != nil {
 		c.failListing(w, err)
@@ -198,12 +202,33 @@ func (c *Console) parseTime(s string) (time.Time, error) {
 	return c.cfg.ParseTime(s, c.cfg.Clock())
 }
 
+// matcher is a list's own filter.
+type matcher[R any] interface{ matches(R) bool }
+
+// serveMatching is serveList of the rows read gives that f selects, in
+// their order; a failure to read them (what) answers 502.
+func serveMatching[R any](c *Console, w http.ResponseWriter, q query, v viewer, what string, read func() ([]R, error), f matcher[R],
+	t table[R], page string) {
+	all, err := read()
+	if err != nil {
+		c.unreadable(w, what, err)
+		return
+	}
+	var rows []R
+	for _, r := range all {
+		if f.matches(r) {
+			rows = append(rows, r)
+		}
+	}
+	serveList(c, w, q, v, rows, t, page)
+}
+
 // serveList answers a list with the export q asks for, or with the page
 // of rows it asks for shown by the template page; either is recorded
 // first.
-func serveList[R any](c *Console, w http.ResponseWriter, q query, v viewer, rows []R, tableOf func([]R) table, page string) {
+func serveList[R any](c *Console, w http.ResponseWriter, q query, v viewer, rows []R, t table[R], page string) {
 	if q.format != "html" {
-		c.export(w, q, v.Auditor, tableOf(rows))
+		export(c, w, q, v.Auditor, t, sliceSource(rows))
 		return
 	}
 	l, from, to := c.pageOf(q, v, len(rows))

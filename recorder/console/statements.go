@@ -68,6 +68,10 @@ func (c *Console) listStatements(w http.ResponseWriter, r *http.Request, v viewe
 	if !c.listAllowed(w, r, v, err, f.target) {
 		return
 	}
+	if c.cfg.Index != nil && q.format != "html" {
+		exportIndexed(c, w, q, v, statementsTable, c.indexedStatements(q.filter, f, v))
+		return
+	}
 	rows, err := c.findStatements(q.filter, f, v)
 	if err != nil {
 		c.cfg.Logger.Error("console: searching statements failed", "error", err)
@@ -144,18 +148,17 @@ var statementsCSVHeader = []string{"session", "seq", "time", "identity", "agent"
 
 // statementsTable is the statements as the exports write them: the CSV's
 // text cut as on the page, the JSON Lines' whole as recorded.
-func statementsTable(rows []foundStatement) table {
-	t := table{noun: "statements", header: statementsCSVHeader}
-	for _, r := range rows {
-		t.csv = append(t.csv, []string{cell(r.Session), strconv.FormatUint(r.Seq, 10), r.Time, cell(r.Identity), cell(r.Agent),
+var statementsTable = table[foundStatement]{noun: "statements", header: statementsCSVHeader,
+	csv: func(r foundStatement) []string {
+		return []string{cell(r.Session), strconv.FormatUint(r.Seq, 10), r.Time, cell(r.Identity), cell(r.Agent),
 			cell(r.Target), strconv.Itoa(r.Channel), cell(r.Text), strconv.Itoa(r.Bytes), strconv.FormatBool(r.Cut), cell(r.Kinds),
 			cell(r.Relations), cell(r.Decision), cell(r.Rule), cell(r.Outcome), cell(r.Error), strconv.FormatInt(r.Rows, 10),
-			r.Duration, cell(r.Masked)})
-		t.json = append(t.json, statementJSON{r.Session, r.Seq, r.Time, r.Identity, r.Agent, r.Target, r.Channel, r.full, r.Bytes,
-			r.Kinds, r.Relations, r.Decision, r.Rule, r.Outcome, r.Error, r.Rows, r.Duration, r.Masked})
-	}
-	return t
-}
+			r.Duration, cell(r.Masked)}
+	},
+	json: func(r foundStatement) any {
+		return statementJSON{r.Session, r.Seq, r.Time, r.Identity, r.Agent, r.Target, r.Channel, r.full, r.Bytes,
+			r.Kinds, r.Relations, r.Decision, r.Rule, r.Outcome, r.Error, r.Rows, r.Duration, r.Masked}
+	}}
 
 // statementJSON is a statement's JSON Lines object.
 type statementJSON struct {

@@ -30,7 +30,7 @@ import (
 
 // schemaVersion is the layout below; an index of another version is
 // rebuilt. Raise it whenever the schema or what is derived changes.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // FileName is the index's database file in its directory.
 const FileName = "index.db"
@@ -223,6 +223,7 @@ func (x *Index) create() error {
 		args []any
 	}{
 		{schema, nil},
+		{refusalsSchema, nil},
 		{"INSERT INTO meta (key, value) VALUES ('made', ?)", []any{x.made()}},
 		// Buffer 64 MiB of trigrams before writing a segment, not 1 MiB:
 		// far fewer segments to merge while a rebuild inserts millions.

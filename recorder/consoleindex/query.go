@@ -300,6 +300,22 @@ const minTrigramText = 3
 // may select (the caller checks each session with f, as Sessions does)
 // and q selects, in the order of their sessions' ids and of their lines.
 func (x *Index) Statements(f recorder.Filter, lag time.Duration, q StatementQuery) ([]Statement, error) {
+	var out []Statement
+	err := eachStatement(x.db, f, lag, q, func(st Statement) error {
+		out = append(out, st)
+		return nil
+	})
+	return out, err
+}
+
+// querier is the database, or a transaction on it.
+type querier interface {
+	Query(query string, args ...any) (*sql.Rows, error)
+}
+
+// eachStatement passes what Statements finds to each, one at a time from
+// a cursor, and stops at each's first error.
+func eachStatement(db querier, f recorder.Filter, lag time.Duration, q StatementQuery, each func(Statement) error) error {
 	where, args := sessionWhere(f, lag, "s.")
 	where += " AND s.unreadable IS NULL"
 	add := func(cond string, a any) { where, args = where+" AND "+cond, append(args, a) }
@@ -315,28 +331,29 @@ func (x *Index) Statements(f recorder.Filter, lag time.Duration, q StatementQuer
 	if q.Target != "" {
 		add("st.target = ?", q.Target)
 	}
-	rows, err := x.db.Query(`SELECT st.session, st.seq, st.time, st.target, st.text, st.data FROM statements st
+	rows, err := db.Query(`SELECT st.session, st.seq, st.time, st.target, st.text, st.data FROM statements st
 		JOIN sessions s ON s.id = st.session WHERE `+where+` ORDER BY st.session, st.line`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("consoleindex: search statements: %w", err)
+		return fmt.Errorf("consoleindex: search statements: %w", err)
 	}
 	defer rows.Close()
-	var out []Statement
 	for rows.Next() {
 		var st Statement
 		var seq, at int64
 		var text, data string
 		if err := rows.Scan(&st.Session, &seq, &at, &st.Target, &text, &data); err != nil {
-			return nil, fmt.Errorf("consoleindex: search statements: %w", err)
+			return fmt.Errorf("consoleindex: search statements: %w", err)
 		}
 		if err := json.Unmarshal([]byte(data), &st.Data); err != nil {
-			return nil, fmt.Errorf("consoleindex: statement %s/%d: %w", st.Session, seq, err)
+			return fmt.Errorf("consoleindex: statement %s/%d: %w", st.Session, seq, err)
 		}
 		st.Seq, st.Time, st.Data.Text = uint64(seq), time.Unix(0, at).UTC(), text
-		out = append(out, st)
+		if err := each(st); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("consoleindex: search statements: %w", err)
+		return fmt.Errorf("consoleindex: search statements: %w", err)
 	}
-	return out, nil
+	return nil
 }

@@ -326,6 +326,7 @@ type session struct {
 	masked                 int // statements with masked columns
 	firstBadSeq            *uint64
 	statements             []statement
+	refusals               []refusal
 }
 
 // statement is one db.statement as the index holds it.
@@ -391,6 +392,8 @@ func (s *session) addEvents(lines [][]byte) {
 			if ev.DecodeData(&d) == nil && !slices.Contains(s.roles, d.Target+":"+d.Role) {
 				s.roles = append(s.roles, d.Target+":"+d.Role)
 			}
+		case event.TypeAuthFailure, event.TypeChannelRefused:
+			s.refusals = append(s.refusals, refusal{line: i, seq: ev.Seq, time: ev.Time, typ: ev.Type, data: ev.Data})
 		case event.TypeDBStatement:
 			var st event.DBStatement
 			if ev.DecodeData(&st) == nil {
@@ -415,7 +418,7 @@ func (r readOnce) Manifest(string, string) ([]byte, error) { return r.manifest, 
 
 // write replaces the session in the index.
 func (s session) write(tx *sql.Tx, version string) error {
-	for _, q := range []string{"DELETE FROM statements WHERE session = ?", "DELETE FROM session_targets WHERE session = ?", "DELETE FROM sessions WHERE id = ?"} {
+	for _, q := range []string{"DELETE FROM statements WHERE session = ?", "DELETE FROM session_refusals WHERE session = ?", "DELETE FROM session_targets WHERE session = ?", "DELETE FROM sessions WHERE id = ?"} {
 		if _, err := tx.Exec(q, s.ID); err != nil {
 			return err
 		}
@@ -441,6 +444,9 @@ func (s session) write(tx *sql.Tx, version string) error {
 		if _, err := tx.Exec("INSERT OR IGNORE INTO session_targets (session, target) VALUES (?, ?)", s.ID, t); err != nil {
 			return err
 		}
+	}
+	if err := s.writeRefusals(tx); err != nil {
+		return err
 	}
 	return s.writeStatements(tx)
 }
