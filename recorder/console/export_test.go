@@ -204,7 +204,7 @@ func TestExportEndsMarkedWhenItFails(t *testing.T) {
 // list of them, their rows and their cells: over 100 MB), sampled while
 // the export runs with the collector kept tight.
 func TestIndexedExportHoldsNoList(t *testing.T) {
-	const sessions = 100_000
+	const sessions = exportedSessions
 	f := newFixture(t, 0)
 	x, err := consoleindex.Open(t.TempDir(), f.store, "fixture")
 	if err != nil {
@@ -265,7 +265,7 @@ func TestIndexedExportHoldsNoList(t *testing.T) {
 		t.Fatalf("%d lines (%v), want %d", lines, sc.Err(), sessions+2)
 	}
 	t.Logf("heap grew by at most %d KiB exporting %d sessions", growth>>10, sessions)
-	if growth > 24<<20 {
+	if growth > exportGrowthBound {
 		t.Errorf("the heap grew by %d MiB exporting %d sessions: the export holds them", growth>>20, sessions)
 	}
 }
