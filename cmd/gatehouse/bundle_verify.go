@@ -29,10 +29,11 @@ func verifyBundle(path string, audit *auditFlags, consolePubkeys []string, out i
 	}
 	var keys []ed25519.PublicKey
 	if cfg != nil || len(audit.pubkeys) > 0 {
-		var err error
-		if keys, err = audit.keys(cfg); err != nil {
+		ring, err := audit.keys(cfg)
+		if err != nil {
 			return err
 		}
+		keys = ring.Public()
 	}
 	console, err := consoleKeys(cfg, consolePubkeys)
 	if err != nil {
