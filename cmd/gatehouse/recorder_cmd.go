@@ -151,7 +151,7 @@ type auditFlags struct {
 func addAuditFlags(fs *flag.FlagSet) *auditFlags {
 	a := &auditFlags{config: configFlag(fs)}
 	a.dir = fs.String("dir", "", "the recordings directory (default: recording.dir of --config)")
-	fs.Var(&a.pubkeys, "pubkey", "a trusted recorder public key: an authorized_keys line, base64, or a file holding them or the JSON of GET /v1/recorder-keys (repeatable; default: the key in data_dir of --config)")
+	fs.Var(&a.pubkeys, "pubkey", "a trusted recorder public key: an authorized_keys line, base64, or a file holding them or the JSON of GET /v1/recorder-keys (repeatable; default: the key in data_dir of --config and recording.trusted_keys)")
 	return a
 }
 

@@ -25,6 +25,9 @@ mode and a retain-until date in the future. Exit status: 0 when every recording 
 1 when one failed (altered, or unreadable), naming the first problem; 2 for a usage error;
 3 when none failed but some have no manifest (still open, or the recorder crashed).
 
+Recorder keys rotated out are trusted from recording.trusted_keys of --config (each held to its
+not_after), or from --pubkey given the JSON of GET /v1/recorder-keys, which lists them retired.
+
 Console streams are also trusted from the console's own key (console.signing_key in data_dir
 of --config, or --console-pubkey); that key verifies nothing else.
 
