@@ -28,7 +28,14 @@ type rotatedWorld struct {
 
 func newRotatedWorld(t *testing.T) rotatedWorld {
 	t.Helper()
-	w := rotatedWorld{auditWorld: newAuditWorld(t)}
+	return rotate(t, newAuditWorld(t))
+}
+
+// rotate rotates aw's recorder key from A to B and records a session
+// with B.
+func rotate(t *testing.T, aw auditWorld) rotatedWorld {
+	t.Helper()
+	w := rotatedWorld{auditWorld: aw}
 	pubA, code, err := runAudit(t, "recorder", "pubkey", "--config", w.config)
 	if code != 0 {
 		t.Fatalf("recorder pubkey: %v", err)
@@ -151,6 +158,28 @@ func TestEvidenceAcrossRotation(t *testing.T) {
 		if row[1] != "ok" || row[len(row)-1] != want[row[0]] {
 			t.Errorf("verification row %q, want ok signed by %s", row, want[row[0]])
 		}
+	}
+}
+
+// TestBundleOfARetiredKey: a bundle the old key signed before its
+// rotation verifies with the configuration that trusts it; once the
+// bundle's production time is after that key's not_after, verify
+// --bundle fails it naming the key: a key rotated out signs nothing.
+func TestBundleOfARetiredKey(t *testing.T) {
+	aw := newAuditWorld(t)
+	bundle := filepath.Join(t.TempDir(), "evidence.zip")
+	if out, code, err := runAudit(t, "evidence", "--config", aw.config, "--from", "2026-11-26", "--to", "2026-11-28", "--out", bundle); code != 0 {
+		t.Fatalf("evidence: exit %d, %v\n%s", code, err, out)
+	}
+	w := rotate(t, aw)
+	w.withTrusted(t, "old.pub")
+	if out, code, err := runAudit(t, "verify", "--bundle", bundle, "--config", w.config); code != 0 || !strings.Contains(out, "signed by "+w.fpA) {
+		t.Fatalf("verify --bundle of A's bundle with A in trusted_keys: exit %d, %v\n%s", code, err, out)
+	}
+	w.withTrusted(t, "{key: old.pub, not_after: 2026-11-27T00:00:00Z}") // before the bundle was made (now)
+	out, code, _ := runAudit(t, "verify", "--bundle", bundle, "--config", w.config)
+	if code != 1 || !strings.Contains(out, "FAILED  manifest.json: signed by retired key "+w.fpA+" (recording.trusted_keys[0]), whose not_after is 2026-11-27T00:00:00Z") {
+		t.Fatalf("verify --bundle of A's bundle made after A's not_after: exit %d\n%s", code, out)
 	}
 }
 
