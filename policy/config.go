@@ -202,6 +202,11 @@ type RecordingConfig struct {
 	// (store s3 only). nil means DefaultUploadGrace. Read it with
 	// Grace.
 	UploadGrace *Duration `yaml:"upload_grace"`
+	// TrustedKeys are the public halves of recorder keys rotated out,
+	// trusted for verification only (never for signing), each perhaps
+	// with a not_after. Empty (the default): only the recorder key in
+	// data_dir verifies.
+	TrustedKeys []TrustedKey `yaml:"trusted_keys"`
 }
 
 // DefaultUploadGrace is recording.upload_grace when not set: a session's

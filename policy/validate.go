@@ -265,6 +265,7 @@ func (c *Config) validateRecording() []error {
 	if w := c.Recording.DecisionSyncWindow.D(); w < 0 || w > MaxDecisionSyncWindow {
 		errs = append(errs, fmt.Errorf("recording.decision_sync_window: %s, want 0 (each statement waits for its decision's fsync) up to %s", w, MaxDecisionSyncWindow))
 	}
+	errs = append(errs, c.Recording.validateTrustedKeys()...)
 	return append(errs, c.Recording.validateStore()...)
 }
 

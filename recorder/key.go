@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 
@@ -103,6 +104,12 @@ func Fingerprint(pub ed25519.PublicKey) string {
 type PublishedKey struct {
 	PublicKey   string `json:"public_key"`  // FormatPublicKey
 	Fingerprint string `json:"fingerprint"` // Fingerprint
+	// Retired marks a key rotated out (recording.trusted_keys): it
+	// verifies recordings made before its rotation and signs nothing.
+	Retired bool `json:"retired,omitempty"`
+	// NotAfter (RFC 3339), when set, is the last time a retired key may
+	// vouch for (TrustedKey.NotAfter).
+	NotAfter string `json:"not_after,omitempty"`
 }
 
 // PublishedKeys is the body of `GET /v1/recorder-keys`; ParsePublicKeys
@@ -151,6 +158,41 @@ func ParseConsolePublicKeys(data []byte) ([]ed25519.PublicKey, error) {
 		return nil, errors.New("recorder: the recorder-keys JSON names no console key (console_keys)")
 	}
 	return parsePublished(pub.Console)
+}
+
+// ParseTrustedKeys reads recorder public keys as ParsePublicKeys does,
+// and from the JSON of `GET /v1/recorder-keys` also which are retired
+// and their not_after, so that a verifier fed that JSON holds each key
+// to its window. name says where the keys came from, for errors.
+func ParseTrustedKeys(data []byte, name string) ([]TrustedKey, error) {
+	data = bytes.TrimSpace(data)
+	if !bytes.HasPrefix(data, []byte("{")) {
+		keys, err := ParsePublicKeys(data)
+		var out []TrustedKey
+		for _, k := range keys {
+			out = append(out, TrustedKey{Key: k, Name: name})
+		}
+		return out, err
+	}
+	var pub PublishedKeys
+	if err := json.Unmarshal(data, &pub); err != nil {
+		return nil, fmt.Errorf("recorder: parse recorder-keys JSON: %w", err)
+	}
+	var out []TrustedKey
+	for _, p := range pub.Keys {
+		keys, err := ParsePublicKeys([]byte(p.PublicKey))
+		if err != nil {
+			return nil, err
+		}
+		tk := TrustedKey{Key: keys[0], Retired: p.Retired, Name: name + " " + p.Fingerprint}
+		if p.NotAfter != "" {
+			if tk.NotAfter, err = time.Parse(time.RFC3339Nano, p.NotAfter); err != nil {
+				return nil, fmt.Errorf("recorder: key %s: not_after: %w", p.Fingerprint, err)
+			}
+		}
+		out = append(out, tk)
+	}
+	return out, nil
 }
 
 func parsePublished(keys []PublishedKey) ([]ed25519.PublicKey, error) {

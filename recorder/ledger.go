@@ -85,6 +85,12 @@ type LedgerSource interface {
 // manifest, say) makes Check fail every stream that lacks a manifest of
 // its own or was recovered, and Recover recover none.
 func ReadLedgers(src LedgerSource, keys ...ed25519.PublicKey) (*Ledgers, error) {
+	return Trust(keys...).ReadLedgers(src)
+}
+
+// ReadLedgers is the package's ReadLedgers, the ledgers verified with
+// the ring's keys (without keys, not verified).
+func (r *Keyring) ReadLedgers(src LedgerSource) (*Ledgers, error) {
 	ids, err := src.List(KindLedger)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: list the ledgers: %w", err)
@@ -99,10 +105,10 @@ func ReadLedgers(src LedgerSource, keys ...ed25519.PublicKey) (*Ledgers, error) 
 		for _, ev := range events {
 			l.add(id, ev)
 		}
-		if len(keys) == 0 || l.broken != nil {
+		if r.Len() == 0 || l.broken != nil {
 			continue
 		}
-		if _, err := VerifyStored(src, KindLedger, id, keys...); err != nil && !errors.Is(err, ErrIncomplete) {
+		if _, err := r.VerifyStored(src, KindLedger, id); err != nil && !errors.Is(err, ErrIncomplete) {
 			l.broken = fmt.Errorf("ledger %s does not verify, so marks may have been cut from it: %w", id, err)
 		}
 	}
@@ -237,7 +243,12 @@ func (l *Ledgers) describe(m *Manifest, lines int) string {
 // VerifyStoredWith is VerifyStored, then the stream checked against the
 // ledgers (Ledgers.Check) unless it failed already.
 func VerifyStoredWith(src VerifySource, ledgers *Ledgers, kind, id string, keys ...ed25519.PublicKey) (*Report, error) {
-	rep, lines, err := verifyStored(src, kind, id, keys...)
+	return Trust(keys...).VerifyStoredWith(src, ledgers, kind, id)
+}
+
+// VerifyStoredWith is the package's VerifyStoredWith with the ring's keys.
+func (r *Keyring) VerifyStoredWith(src VerifySource, ledgers *Ledgers, kind, id string) (*Report, error) {
+	rep, lines, err := r.verifyStored(src, kind, id)
 	if ledgers == nil || (err != nil && !errors.Is(err, ErrIncomplete)) || errors.Is(err, fs.ErrNotExist) {
 		return rep, err
 	}

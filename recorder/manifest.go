@@ -92,7 +92,8 @@ func (s *signer) signManifest(m Manifest) ([]byte, error) {
 // openManifest checks a manifest file's signature and decodes it. It
 // returns the signing key's fingerprint, or why the manifest is not to be
 // trusted (for a *VerifyError).
-func openManifest(data []byte, keys keyRing) (m *Manifest, key, why string) {
+// The key's not_after is checked by the caller, which knows the events.
+func openManifest(data []byte, keys *Keyring) (m *Manifest, key, why string) {
 	var sm signedManifest
 	if err := json.Unmarshal(data, &sm); err != nil {
 		return nil, "", "cannot be decoded: " + err.Error()
@@ -100,7 +101,7 @@ func openManifest(data []byte, keys keyRing) (m *Manifest, key, why string) {
 	if len(sm.Manifest) == 0 {
 		return nil, "", "has no manifest object"
 	}
-	if why := keys.check(sm.Key, sm.Sig, ManifestMessage(sm.Manifest)); why != "" {
+	if why := keys.check(sm.Key, sm.Sig, ManifestMessage(sm.Manifest), time.Time{}); why != "" {
 		return nil, "", why
 	}
 	m = new(Manifest)

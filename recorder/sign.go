@@ -59,32 +59,3 @@ func (s *signer) sign(msg []byte) (string, error) {
 	}
 	return base64.StdEncoding.EncodeToString(sig), nil
 }
-
-// keyRing is the set of public keys a verification trusts.
-type keyRing map[string]ed25519.PublicKey
-
-func newKeyRing(keys []ed25519.PublicKey) keyRing {
-	ring := keyRing{}
-	for _, k := range keys {
-		if len(k) == ed25519.PublicKeySize {
-			ring[Fingerprint(k)] = k
-		}
-	}
-	return ring
-}
-
-// check says why sig by key fp is not a valid signature of msg, or "".
-func (r keyRing) check(fp, sig string, msg []byte) string {
-	if fp == "" || sig == "" {
-		return "not signed"
-	}
-	pub, ok := r[fp]
-	if !ok {
-		return fmt.Sprintf("signed by key %s, which is not a trusted recorder key", fp)
-	}
-	raw, err := base64.StdEncoding.DecodeString(sig)
-	if err != nil || !ed25519.Verify(pub, msg, raw) {
-		return fmt.Sprintf("signature by %s does not verify (the signed content was changed)", fp)
-	}
-	return ""
-}

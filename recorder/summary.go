@@ -58,6 +58,12 @@ type SummarySource interface {
 // must not hide among the others. With keys, each listed session is also
 // verified (VerifyStored; the ledgers are not consulted).
 func Summaries(src SummarySource, f Filter, lag time.Duration, keys ...ed25519.PublicKey) ([]Listed, error) {
+	return Trust(keys...).Summaries(src, f, lag)
+}
+
+// Summaries is the package's Summaries, each session verified with the
+// ring's keys (an empty ring: not verified).
+func (r *Keyring) Summaries(src SummarySource, f Filter, lag time.Duration) ([]Listed, error) {
 	ids, err := src.List(KindSession)
 	if err != nil {
 		return nil, err
@@ -79,8 +85,8 @@ func Summaries(src SummarySource, f Filter, lag time.Duration, keys ...ed25519.P
 		if !f.Match(s.Summary) {
 			continue
 		}
-		if len(keys) > 0 {
-			_, s.Verification = VerifyStored(src, KindSession, id, keys...)
+		if r.Len() > 0 {
+			_, s.Verification = r.VerifyStored(src, KindSession, id)
 			s.Verified = true
 		}
 		out = append(out, s)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"maps"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
@@ -63,11 +64,16 @@ type Report struct {
 // manifest file, nil when it has none. The error, if any, is a
 // *VerifyError naming the first problem.
 func Verify(lines [][]byte, manifest []byte, keys ...ed25519.PublicKey) (*Report, error) {
-	ring := newKeyRing(keys)
-	if len(ring) == 0 {
+	return Trust(keys...).Verify(lines, manifest)
+}
+
+// Verify is the package's Verify with the ring's keys, each within its
+// NotAfter.
+func (r *Keyring) Verify(lines [][]byte, manifest []byte) (*Report, error) {
+	if r.Len() == 0 {
 		return &Report{}, errors.New("recorder: verify: no recorder public key to verify with")
 	}
-	v := &verification{keys: ring, lines: lines, report: &Report{}}
+	v := &verification{keys: r, lines: lines, report: &Report{}}
 	err := v.run(manifest)
 	return v.report, err
 }
@@ -82,12 +88,17 @@ type VerifySource interface {
 // VerifyStored verifies the stored stream kind/id, and that it is the
 // stream of that name: a recording copied over another does not verify.
 func VerifyStored(src VerifySource, kind, id string, keys ...ed25519.PublicKey) (*Report, error) {
-	rep, _, err := verifyStored(src, kind, id, keys...)
+	return Trust(keys...).VerifyStored(src, kind, id)
+}
+
+// VerifyStored is the package's VerifyStored with the ring's keys.
+func (r *Keyring) VerifyStored(src VerifySource, kind, id string) (*Report, error) {
+	rep, _, err := r.verifyStored(src, kind, id)
 	return rep, err
 }
 
 // verifyStored is VerifyStored, which also returns the stream's lines.
-func verifyStored(src VerifySource, kind, id string, keys ...ed25519.PublicKey) (*Report, [][]byte, error) {
+func (r *Keyring) verifyStored(src VerifySource, kind, id string) (*Report, [][]byte, error) {
 	// The manifest first: a stream closed after it was looked for is
 	// verified as the open stream it was, not as lines short of a
 	// manifest written after they were read.
@@ -99,7 +110,7 @@ func verifyStored(src VerifySource, kind, id string, keys ...ed25519.PublicKey) 
 	if merr != nil && !errors.Is(merr, fs.ErrNotExist) {
 		return &Report{Stream: id}, lines, merr
 	}
-	rep, err := Verify(lines, manifest, keys...)
+	rep, err := r.Verify(lines, manifest)
 	var ve *VerifyError
 	if errors.As(err, &ve) && ve.Stream == "" {
 		ve.Stream = id
@@ -118,11 +129,13 @@ func verifyStored(src VerifySource, kind, id string, keys ...ed25519.PublicKey) 
 
 // verification is one run of Verify.
 type verification struct {
-	keys     keyRing
-	lines    [][]byte
-	events   []Event
-	manifest *Manifest
-	report   *Report
+	keys        *Keyring
+	lines       [][]byte
+	events      []Event
+	manifest    *Manifest
+	manifestKey string    // the fingerprint that signed the manifest
+	latest      time.Time // the latest event time read so far: what the next signature vouches for
+	report      *Report
 }
 
 func (v *verification) run(manifest []byte) error {
@@ -146,6 +159,10 @@ func (v *verification) run(manifest []byte) error {
 	if v.manifest == nil {
 		return v.incomplete()
 	}
+	// A manifest vouches for every event and for its own end.
+	if why := v.keys.window(v.manifestKey, latest(v.latest, v.manifest.End)); why != "" {
+		return &VerifyError{Stream: v.manifest.Stream, Reason: why}
+	}
 	if err := v.checkManifest(); err != nil {
 		return err
 	}
@@ -159,7 +176,7 @@ func (v *verification) openManifest(data []byte) error {
 	if m == nil {
 		return &VerifyError{Stream: v.streamName(), Reason: why}
 	}
-	v.manifest = m
+	v.manifest, v.manifestKey = m, key
 	v.report.Stream = m.Stream
 	v.useKey(key)
 	return nil
@@ -185,6 +202,9 @@ func (v *verification) checkEvents() error {
 		if strings.ContainsAny(ev.Stream, "\n\r") || ev.Stream == "" {
 			return v.lineError(i, "the stream id is empty or holds a line break")
 		}
+		// A checkpoint vouches for the events before it and is signed
+		// at its own time: both count against its key's not_after.
+		v.latest = latest(v.latest, ev.Time)
 		if ev.Type != event.TypeCheckpoint {
 			continue
 		}
@@ -208,11 +228,19 @@ func (v *verification) checkCheckpoint(ev Event) string {
 	case cp.ChainHead != ev.Prev:
 		return "chain head is not the hash of the line before it"
 	}
-	if why := v.keys.check(cp.Key, cp.Sig, CheckpointMessage(ev.Stream, cp.Seq, cp.ChainHead)); why != "" {
+	if why := v.keys.check(cp.Key, cp.Sig, CheckpointMessage(ev.Stream, cp.Seq, cp.ChainHead), v.latest); why != "" {
 		return why
 	}
 	v.useKey(cp.Key)
 	return ""
+}
+
+// latest is the later of a and b.
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func (v *verification) useKey(fp string) {

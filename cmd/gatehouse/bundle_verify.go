@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/policy"
 	"github.com/gatehouse-dev/gatehouse/recorder"
@@ -28,11 +29,13 @@ func verifyBundle(path string, audit *auditFlags, consolePubkeys []string, out i
 		return usageError("verify: --bundle needs --pubkey KEY (the recorder or console public key), --console-pubkey KEY or --config")
 	}
 	var keys []ed25519.PublicKey
+	var ring *recorder.Keyring
 	if cfg != nil || len(audit.pubkeys) > 0 {
 		var err error
-		if keys, err = audit.keys(cfg); err != nil {
+		if ring, err = audit.keys(cfg); err != nil {
 			return err
 		}
+		keys = ring.Public()
 	}
 	console, err := consoleKeys(cfg, consolePubkeys)
 	if err != nil {
@@ -53,6 +56,7 @@ func verifyBundle(path string, audit *auditFlags, consolePubkeys []string, out i
 		return exitError{1, err}
 	}
 	res.Problems = append(res.Problems, signerMismatch(res, console)...)
+	res.Problems = append(res.Problems, signedAfterRetirement(res, ring)...)
 	for _, p := range res.Problems {
 		fmt.Fprintf(out, "FAILED  %s\n", recorder.Printable(p.String()))
 	}
@@ -76,6 +80,27 @@ func signerMismatch(res *evidence.Result, console []ed25519.PublicKey) []evidenc
 	for _, k := range console {
 		if recorder.Fingerprint(k) == res.SignedBy {
 			return []evidence.Problem{{File: evidence.ManifestFile, Reason: "signed by the console key " + res.SignedBy + " but its signing_key is not \"console\""}}
+		}
+	}
+	return nil
+}
+
+// signedAfterRetirement is a problem when the manifest was signed by a
+// recorder key rotated out, after its not_after: a retired key signs
+// nothing, and a bundle it signed after its rotation is not to be
+// trusted, whatever its signature says.
+func signedAfterRetirement(res *evidence.Result, ring *recorder.Keyring) []evidence.Problem {
+	if res.Manifest == nil {
+		return nil
+	}
+	for _, k := range ring.Keys() {
+		if recorder.Fingerprint(k.Key) != res.SignedBy || k.NotAfter.IsZero() {
+			continue
+		}
+		produced, err := time.Parse(time.RFC3339Nano, res.Manifest.ProducedAt)
+		if err != nil || produced.After(k.NotAfter) {
+			return []evidence.Problem{{File: evidence.ManifestFile, Reason: fmt.Sprintf("signed by retired key %s (%s), whose not_after is %s, but produced at %q: signed after the key was rotated out",
+				res.SignedBy, k.Name, k.NotAfter.UTC().Format(time.RFC3339), res.Manifest.ProducedAt)}}
 		}
 	}
 	return nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -47,7 +46,7 @@ func runConsole(ctx context.Context, args []string, out io.Writer) error {
 
 // consoleSource reads a console command's flags: its configuration, and
 // the store and keys it reads recordings with.
-func consoleSource(name string, args []string, out io.Writer) (*policy.Config, auditSource, []ed25519.PublicKey, error) {
+func consoleSource(name string, args []string, out io.Writer) (*policy.Config, auditSource, *recorder.Keyring, error) {
 	fs := newFlags(name, out)
 	audit := addAuditFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -55,6 +54,9 @@ func consoleSource(name string, args []string, out io.Writer) (*policy.Config, a
 	}
 	cfg, err := loadConfigFlag(*audit.config, name)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := checkTrustedKeys(cfg); err != nil { // even when --pubkey replaces them
 		return nil, nil, nil, err
 	}
 	store, keys, err := audit.openSource(name, false)
@@ -65,7 +67,7 @@ func consoleSource(name string, args []string, out io.Writer) (*policy.Config, a
 // and serves in the background until ctx ends; wait returns once it has
 // stopped and closed its stream. The listener is bound when it returns,
 // so a link printed after it works at once.
-func startConsole(ctx context.Context, cfg *policy.Config, store recorder.SummarySource, keys []ed25519.PublicKey, out io.Writer) (wait func() error, err error) {
+func startConsole(ctx context.Context, cfg *policy.Config, store recorder.SummarySource, keys *recorder.Keyring, out io.Writer) (wait func() error, err error) {
 	ln, scheme, err := listen.HTTP{Section: "console", Addr: cfg.Console.Listen, TLS: cfg.Console.TLS(), Secret: "auditors' session cookies"}.Listen()
 	if err != nil {
 		return nil, err
@@ -107,7 +109,7 @@ func startConsole(ctx context.Context, cfg *policy.Config, store recorder.Summar
 
 // newConsole wires the console: its login (when identity.oidc is set),
 // its links and its activity stream, which the caller closes.
-func newConsole(ctx context.Context, cfg *policy.Config, store recorder.SummarySource, keys []ed25519.PublicKey, base string, index console.SessionIndex) (*console.Console, *recorder.Stream, error) {
+func newConsole(ctx context.Context, cfg *policy.Config, store recorder.SummarySource, keys *recorder.Keyring, base string, index console.SessionIndex) (*console.Console, *recorder.Stream, error) {
 	var login *console.Login
 	if cfg.Identity.OIDC != nil { // without it, only links let auditors in
 		var err error
@@ -127,7 +129,7 @@ func newConsole(ctx context.Context, cfg *policy.Config, store recorder.SummaryS
 	if err != nil {
 		return nil, nil, errors.Join(err, activity.Close())
 	}
-	c, err := console.New(console.Config{Sessions: store, Index: index, Keys: keys, Lag: cfg.SSH.HandshakeTimeout.D(), Login: login, UploadGrace: uploadGrace(cfg, store), Locks: objectLocks(store),
+	c, err := console.New(console.Config{Sessions: store, Index: index, Keyring: keys, Lag: cfg.SSH.HandshakeTimeout.D(), Login: login, UploadGrace: uploadGrace(cfg, store), Locks: objectLocks(store),
 		AuditorGroups: cfg.Console.AuditorGroups, SessionTTL: cfg.Console.SessionTTL.D(), Activity: activity, ParseTime: parseTime,
 		Spool: recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}, Links: linkStore(cfg), Origin: origin(base), Logger: slog.Default(),
 		Evidence: bundles})

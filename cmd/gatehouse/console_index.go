@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -18,8 +17,8 @@ import (
 // openConsoleIndex opens the console's index of store in
 // console.index_dir, made anew when it is missing, damaged, of another
 // schema, store or keys.
-func openConsoleIndex(cfg *policy.Config, store recorder.SummarySource, keys []ed25519.PublicKey) (*consoleindex.Index, error) {
-	x, err := consoleindex.Open(cfg.Path(cfg.Console.IndexDir), store, storeName(cfg, store), keys...)
+func openConsoleIndex(cfg *policy.Config, store recorder.SummarySource, keys *recorder.Keyring) (*consoleindex.Index, error) {
+	x, err := consoleindex.OpenKeyring(cfg.Path(cfg.Console.IndexDir), store, storeName(cfg, store), keys)
 	if err != nil {
 		return nil, fmt.Errorf("console: open the index (console.index_dir): %w", err)
 	}

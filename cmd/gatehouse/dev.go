@@ -87,7 +87,7 @@ func startDevConsole(ctx context.Context, cfg *policy.Config, out io.Writer) (fu
 		return nil, err
 	}
 	store := recorder.FileStore{Dir: cfg.Path(cfg.Recording.Dir)}
-	return startConsole(ctx, cfg, store, []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, out)
+	return startConsole(ctx, cfg, store, recorder.Trust(key.Public().(ed25519.PublicKey)), out)
 }
 
 // devConsoleLink mints a console link for devAuditor, good for as long

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"io"
 	"os"
@@ -104,10 +103,6 @@ func evidencePeriod(from, to, since string, now time.Time) (evidence.Scope, erro
 // it reads, the recorder key that verifies sessions and signs the
 // manifest, and who is producing it.
 func evidenceOptions(ctx context.Context, cfg *policy.Config, scope evidence.Scope, args []string) (evidence.Options, auditSource, error) {
-	src, err := recordingSource(cfg)
-	if err != nil {
-		return evidence.Options{}, nil, err
-	}
 	key, err := recorder.LoadKey(recorderKeyPath(cfg))
 	if err != nil {
 		return evidence.Options{}, nil, fmt.Errorf("evidence: the recorder key signs the bundle: %w", err)
@@ -116,7 +111,16 @@ func evidenceOptions(ctx context.Context, cfg *policy.Config, scope evidence.Sco
 	if err != nil {
 		return evidence.Options{}, nil, err
 	}
-	opts := evidence.Options{Scope: scope, Args: args, Lag: cfg.SSH.HandshakeTimeout.D(), Keys: []ed25519.PublicKey{pub}, Signer: key,
+	// Sessions signed by keys rotated out verify with trusted_keys.
+	ring, err := recorderKeyring(cfg, pub)
+	if err != nil {
+		return evidence.Options{}, nil, fmt.Errorf("evidence: %w", err)
+	}
+	src, err := recordingSource(cfg)
+	if err != nil {
+		return evidence.Options{}, nil, err
+	}
+	opts := evidence.Options{Scope: scope, Args: args, Lag: cfg.SSH.HandshakeTimeout.D(), Keyring: ring, Signer: key,
 		Version: versionLine(), Producer: producer(), Now: time.Now().UTC()}
 	opts.Store, opts.Lock = evidenceStore(ctx, cfg, src)
 	return opts, src, nil

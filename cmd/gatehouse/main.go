@@ -55,7 +55,8 @@ Auditor:
   sessions --config F       list recorded sessions; filters: --identity, --agent, --target,
                             --since, --until, --outcome refused|clean|open
   verify --config F SESSION check a recording's chain, signatures and manifest; or every
-                            recording --since T; offline: --dir DIR --pubkey KEY
+                            recording --since T; offline: --dir DIR --pubkey KEY (keys rotated
+                            out: recording.trusted_keys, or the JSON of GET /v1/recorder-keys)
   replay --config F SESSION a session as a timeline at its real pace (--speed N, --no-wait)
                             (sessions, verify and replay read the S3 bucket when --config
                             names store s3; --dir DIR reads a recordings directory)

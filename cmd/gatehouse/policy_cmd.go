@@ -29,6 +29,9 @@ func runPolicy(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkTrustedKeys(cfg); err != nil { // serve would refuse to start
+		return fmt.Errorf("%s: %w", *path, err)
+	}
 	fmt.Fprintf(out, "%s: valid\n\n", *path)
 	explainPolicy(out, cfg)
 	return nil

@@ -151,7 +151,7 @@ type auditFlags struct {
 func addAuditFlags(fs *flag.FlagSet) *auditFlags {
 	a := &auditFlags{config: configFlag(fs)}
 	a.dir = fs.String("dir", "", "the recordings directory (default: recording.dir of --config)")
-	fs.Var(&a.pubkeys, "pubkey", "a trusted recorder public key: an authorized_keys line, base64, or a file holding them or the JSON of GET /v1/recorder-keys (repeatable; default: the key in data_dir of --config)")
+	fs.Var(&a.pubkeys, "pubkey", "a trusted recorder public key: an authorized_keys line, base64, or a file holding them or the JSON of GET /v1/recorder-keys (repeatable; default: the key in data_dir of --config and recording.trusted_keys)")
 	return a
 }
 
@@ -159,7 +159,7 @@ func addAuditFlags(fs *flag.FlagSet) *auditFlags {
 // keysOptional, the trusted keys. With --config naming store s3 (and no
 // --dir) that is the bucket, with read access only; otherwise the
 // directory (--dir, or recording.dir of --config).
-func (a *auditFlags) openSource(cmd string, keysOptional bool) (auditSource, []ed25519.PublicKey, error) {
+func (a *auditFlags) openSource(cmd string, keysOptional bool) (auditSource, *recorder.Keyring, error) {
 	var cfg *policy.Config
 	if *a.config != "" {
 		var err error
@@ -183,32 +183,36 @@ func (a *auditFlags) openSource(cmd string, keysOptional bool) (auditSource, []e
 		dir = cfg.Path(cfg.Recording.Dir)
 	}
 	keys, err := a.keys(cfg)
-	if err != nil || len(keys) > 0 || keysOptional {
+	if err != nil || keys.Len() > 0 || keysOptional {
 		return recorder.FileStore{Dir: dir}, keys, err
 	}
 	return nil, nil, usageError("%s: --pubkey is required without --config", cmd)
 }
 
-func (a *auditFlags) keys(cfg *policy.Config) ([]ed25519.PublicKey, error) {
-	keys, err := parseKeyValues("--pubkey", a.pubkeys, recorder.ParsePublicKeys)
-	if err != nil || len(keys) > 0 || cfg == nil {
-		return keys, err
-	}
-	key, err := recorder.LoadKey(recorderKeyPath(cfg))
-	if err != nil {
-		return nil, fmt.Errorf("the recorder key of %s (or pass --pubkey): %w", *a.config, err)
-	}
-	pub, err := recorder.SignerPublicKey(key)
+// keys are the values of --pubkey (the JSON of GET /v1/recorder-keys
+// keeps its retired keys' not_after), else the recorder key in data_dir
+// of --config and its recording.trusted_keys.
+func (a *auditFlags) keys(cfg *policy.Config) (*recorder.Keyring, error) {
+	keys, err := parseKeyValues("--pubkey", a.pubkeys, func(data []byte) ([]recorder.TrustedKey, error) {
+		return recorder.ParseTrustedKeys(data, "--pubkey")
+	})
 	if err != nil {
 		return nil, err
 	}
-	return []ed25519.PublicKey{pub}, nil
+	if len(keys) > 0 || cfg == nil {
+		return recorder.NewKeyring(keys...)
+	}
+	ring, err := localRecorderKeyring(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s (or pass --pubkey): %w", *a.config, err)
+	}
+	return ring, nil
 }
 
 // parseKeyValues reads the public keys of a key flag's values, each a
 // key or a file holding them, with parse.
-func parseKeyValues(flag string, values []string, parse func([]byte) ([]ed25519.PublicKey, error)) ([]ed25519.PublicKey, error) {
-	var keys []ed25519.PublicKey
+func parseKeyValues[K any](flag string, values []string, parse func([]byte) ([]K, error)) ([]K, error) {
+	var keys []K
 	for _, k := range values {
 		data := []byte(k)
 		file, ferr := os.ReadFile(k)

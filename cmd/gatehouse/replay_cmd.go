@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -65,7 +64,7 @@ func findStream(store recorder.VerifySource, id string) (string, [][]byte, error
 
 // replayHeader prints who the session was and whether its recording
 // verified, and returns the verification's error.
-func replayHeader(out io.Writer, store auditSource, kind, id string, lines [][]byte, keys []ed25519.PublicKey) error {
+func replayHeader(out io.Writer, store auditSource, kind, id string, lines [][]byte, keys *recorder.Keyring) error {
 	s := recorder.Summarize(id, lines)
 	p := recorder.Printable // the identity, address and reasons are the client's choosing
 	fmt.Fprintf(out, "%s %s\n", kind, p(id))
@@ -87,11 +86,11 @@ func replayHeader(out io.Writer, store auditSource, kind, id string, lines [][]b
 }
 
 // verifyStatus verifies a recording for replay's header.
-func verifyStatus(store auditSource, kind, id string, keys []ed25519.PublicKey) (string, error) {
-	if len(keys) == 0 {
+func verifyStatus(store auditSource, kind, id string, keys *recorder.Keyring) (string, error) {
+	if keys.Len() == 0 {
 		return "NOT VERIFIED: no recorder public key (pass --pubkey, or --config)", nil
 	}
-	ledgers, err := recorder.ReadLedgers(store, keys...)
+	ledgers, err := keys.ReadLedgers(store)
 	if err != nil {
 		return "NOT VERIFIED: " + err.Error(), err
 	}

@@ -64,6 +64,11 @@ type serveOptions struct {
 // serve runs the bastion and the certificate API until ctx ends.
 func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	log := opts.Logger
+	// A trusted key that cannot be read stops serve before anything
+	// starts, naming the entry.
+	if err := checkTrustedKeys(cfg); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data_dir: %w", err)
 	}
@@ -167,7 +172,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	if consolePub != nil {
 		published = append(published, consolePub)
 	}
-	handler, err := httpHandler(api, rec.Recorder, published...)
+	handler, err := httpHandler(api, rec.Recorder, cfg, published...)
 	if err != nil {
 		return err
 	}
@@ -218,14 +223,20 @@ func addOIDC(ctx context.Context, cfg *policy.Config, api *ca.API) error {
 // (and the console's, when given), which auditors fetch to verify
 // recordings, and /healthz, which says
 // whether new sessions can be recorded (503 with the reason when not).
-func httpHandler(api *ca.API, rec *recorder.Recorder, consolePub ...ed25519.PublicKey) (http.Handler, error) {
+func httpHandler(api *ca.API, rec *recorder.Recorder, cfg *policy.Config, consolePub ...ed25519.PublicKey) (http.Handler, error) {
 	pub, err := recorder.SignerPublicKey(rec.Signer)
+	if err != nil {
+		return nil, err
+	}
+	// The keys rotated out are published too, marked retired: an
+	// auditor needs every key that signed sessions of the period.
+	ring, err := recorderKeyring(cfg, pub)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", api.Handler())
-	mux.Handle("GET /v1/recorder-keys", recorder.KeysHandler(recorder.Publish(pub).WithConsole(consolePub...)))
+	mux.Handle("GET /v1/recorder-keys", recorder.KeysHandler(recorder.PublishedKeys{Keys: ring.Published()}.WithConsole(consolePub...)))
 	mux.Handle("GET /healthz", recorder.HealthHandler(rec))
 	return mux, nil
 }

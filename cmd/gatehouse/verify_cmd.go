@@ -25,6 +25,9 @@ mode and a retain-until date in the future. Exit status: 0 when every recording 
 1 when one failed (altered, or unreadable), naming the first problem; 2 for a usage error;
 3 when none failed but some have no manifest (still open, or the recorder crashed).
 
+Recorder keys rotated out are trusted from recording.trusted_keys of --config (each held to its
+not_after), or from --pubkey given the JSON of GET /v1/recorder-keys, which lists them retired.
+
 Console streams are also trusted from the console's own key (console.signing_key in data_dir
 of --config, or --console-pubkey); that key verifies nothing else.
 
@@ -72,7 +75,7 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ledgers, err := recorder.ReadLedgers(store, keys...)
+	ledgers, err := keys.ReadLedgers(store)
 	if err != nil {
 		return err
 	}
@@ -97,7 +100,7 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 type verifyRun struct {
 	store                     auditSource
 	ledgers                   *recorder.Ledgers // how far each stream reached, to tell a cut from a crash
-	keys                      []ed25519.PublicKey
+	keys                      *recorder.Keyring
 	consoleKeys               []ed25519.PublicKey // trusted for console streams only, besides keys
 	out                       io.Writer
 	ok, incomplete, failed    int
@@ -155,17 +158,25 @@ func (v *verifyRun) one(kind, id string) {
 
 // keysFor are the keys a stream of kind is trusted from: the console's
 // sign console streams and nothing else.
-func (v *verifyRun) keysFor(kind string) []ed25519.PublicKey {
-	if kind == recorder.KindConsole {
-		return slices.Concat(v.keys, v.consoleKeys)
+func (v *verifyRun) keysFor(kind string) *recorder.Keyring {
+	if kind != recorder.KindConsole || len(v.consoleKeys) == 0 {
+		return v.keys
 	}
-	return v.keys
+	keys := v.keys.Keys()
+	for _, k := range v.consoleKeys {
+		keys = append(keys, recorder.TrustedKey{Key: k, Name: "console key " + recorder.Fingerprint(k)})
+	}
+	ring, err := recorder.NewKeyring(keys...)
+	if err != nil { // the console key is also a recorder key: trust it as that
+		return v.keys
+	}
+	return ring
 }
 
 // verifyRecording verifies a stored recording, against the ledgers, and,
 // on S3, that every object of it is under retention.
-func verifyRecording(src auditSource, ledgers *recorder.Ledgers, kind, id string, keys []ed25519.PublicKey) (*recorder.Report, error) {
-	rep, err := recorder.VerifyStoredWith(src, ledgers, kind, id, keys...)
+func verifyRecording(src auditSource, ledgers *recorder.Ledgers, kind, id string, keys *recorder.Keyring) (*recorder.Report, error) {
+	rep, err := keys.VerifyStoredWith(src, ledgers, kind, id)
 	if rc, ok := src.(retentionChecker); ok && (err == nil || errors.Is(err, recorder.ErrIncomplete)) {
 		if e := rc.CheckRetention(kind, id); e != nil {
 			err = e

@@ -34,6 +34,10 @@ type Config struct {
 	// Keys are the trusted recorder keys each listed session is verified
 	// with; none lists sessions unverified (their chain is still checked).
 	Keys []ed25519.PublicKey
+	// Keyring, when set, is what verifies instead of Keys: the recorder
+	// key with the keys rotated out (recording.trusted_keys), each held
+	// to its not_after.
+	Keyring *recorder.Keyring
 	// Lag is how long after the time in its id a session may start
 	// (recorder.Filter.MayMatch): the bastion's handshake timeout.
 	Lag time.Duration
@@ -238,4 +242,12 @@ func (c *Console) unreadable(w http.ResponseWriter, what string, err error) {
 // fail shows an error page with a text message.
 func (c *Console) fail(w http.ResponseWriter, status int, message string) {
 	c.render(w, status, "error.html", struct{ Status, Message string }{http.StatusText(status), message})
+}
+
+// keyring is what the console verifies sessions with: Keyring, else Keys.
+func (c *Console) keyring() *recorder.Keyring {
+	if c.cfg.Keyring != nil {
+		return c.cfg.Keyring
+	}
+	return recorder.Trust(c.cfg.Keys...)
 }

@@ -238,7 +238,7 @@ func (c *Console) evidenceBundle(w http.ResponseWriter, r *http.Request, v viewe
 		}
 		return
 	}
-	if len(c.cfg.Keys) == 0 {
+	if c.keyring().Len() == 0 {
 		c.fail(w, http.StatusServiceUnavailable, "this console has no recorder public key to verify sessions with, so it makes no bundles")
 		return
 	}
@@ -270,7 +270,7 @@ func (c *Console) buildAndSend(w http.ResponseWriter, r *http.Request, e *Eviden
 		b.scope.Within = &evidence.Within{Text: "external auditor's link: sessions " + v.Scope.ScopeText() + "; only its own console activity",
 			Session: v.Scope.Allows, Auditor: v.Auditor}
 	}
-	m, err := evidence.Build(f, c.cfg.Sessions, evidence.Options{Scope: b.scope, Args: b.args, Lag: c.cfg.Lag, Keys: c.cfg.Keys,
+	m, err := evidence.Build(f, c.cfg.Sessions, evidence.Options{Scope: b.scope, Args: b.args, Lag: c.cfg.Lag, Keyring: c.keyring(),
 		Signer: e.Signer, SigningKey: evidence.SigningKeyConsole, Store: e.Store, Lock: e.Lock, TempDir: dir,
 		Version: e.Version, Producer: v.producer(), Now: c.cfg.Clock().UTC()})
 	if err != nil {

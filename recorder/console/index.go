@@ -50,7 +50,7 @@ func (c *Console) listed(f recorder.Filter, verified bool) ([]recorder.Listed, e
 		if !verified {
 			return recorder.Summaries(c.cfg.Sessions, f, c.cfg.Lag)
 		}
-		return recorder.Summaries(c.cfg.Sessions, f, c.cfg.Lag, c.cfg.Keys...)
+		return c.keyring().Summaries(c.cfg.Sessions, f, c.cfg.Lag)
 	}
 	if err := c.cfg.Index.Current(context.Background()); err != nil {
 		return nil, err

@@ -233,14 +233,15 @@ type verifyPanel struct {
 // verifyPanel verifies s with the console's keys, as `gatehouse verify`
 // does without the ledgers.
 func (c *Console) verifyPanel(s stored) verifyPanel {
-	if len(c.cfg.Keys) == 0 {
+	ring := c.keyring()
+	if ring.Len() == 0 {
 		p := verifyPanel{Status: "not verified", Problem: "the console has no recorder key to verify with"}
 		if s.summary.ChainError != nil {
 			p.Status, p.Problem = "FAILED", "the hash chain is broken: "+s.summary.ChainError.Error()
 		}
 		return p
 	}
-	rep, err := recorder.VerifyStored(c.cfg.Sessions, recorder.KindSession, s.id, c.cfg.Keys...)
+	rep, err := ring.VerifyStored(c.cfg.Sessions, recorder.KindSession, s.id)
 	p := verifyPanel{Status: "verified", At: utc(c.cfg.Clock()), Events: rep.Events, Checkpoints: rep.Checkpoints, Signed: rep.Signed, Keys: strings.Join(rep.Keys, ", ")}
 	if rep.Manifest != nil {
 		p.Manifest = fmt.Sprintf("signed manifest: last seq %d, chain head %s", rep.Manifest.LastSeq, rep.Manifest.ChainHead)

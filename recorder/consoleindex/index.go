@@ -26,6 +26,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/gatehouse-dev/gatehouse/recorder"
 )
 
 // schemaVersion is the layout below; an index of another version is
@@ -116,7 +118,7 @@ type Index struct {
 
 	db           *sql.DB
 	src          Source
-	keys         []ed25519.PublicKey
+	keys         *recorder.Keyring
 	source       string // the store's name
 	path         string
 	sync         sync.Mutex         // one Sync at a time; guards synced and known
@@ -131,6 +133,13 @@ type Index struct {
 // cannot be read, is of another schema version, or was made of another
 // store or with other keys is made anew (empty: Sync fills it).
 func Open(dir string, src Source, source string, keys ...ed25519.PublicKey) (*Index, error) {
+	return OpenKeyring(dir, src, source, recorder.Trust(keys...))
+}
+
+// OpenKeyring is Open with a ring of keys: the recorder key and those
+// rotated out, each held to its not_after. An index made with other keys
+// or other windows is made anew.
+func OpenKeyring(dir string, src Source, source string, keys *recorder.Keyring) (*Index, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("consoleindex: create %s: %w", dir, err)
 	}
@@ -271,7 +280,17 @@ func (x *Index) Close() error { return x.db.Close() }
 func (x *Index) Path() string { return x.path }
 
 // made is what the index is made of: the store and the keys.
-func (x *Index) made() string { return x.source + "\n" + keysFingerprint(x.keys) }
+func (x *Index) made() string {
+	made := x.source + "\n" + keysFingerprint(x.keys.Public())
+	// Windows are part of what a verification found; an index made
+	// without any keeps the form it had before keys could have them.
+	for _, k := range x.keys.Keys() {
+		if !k.NotAfter.IsZero() {
+			made += "\n" + recorder.Fingerprint(k.Key) + " not_after " + k.NotAfter.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	return made
+}
 
 // keysFingerprint names a set of keys: verification results hold only
 // for the keys they were found with.

@@ -350,10 +350,10 @@ func (x *Index) read(id string) session {
 	if merr == nil {
 		s.AddManifest(manifest)
 	}
-	if len(x.keys) > 0 {
+	if x.keys.Len() > 0 {
 		// The lines and manifest just read, verified as VerifyStored
 		// verifies a stored stream, without reading them again.
-		_, s.Verification = recorder.VerifyStored(readOnce{lines, manifest, merr}, recorder.KindSession, id, x.keys...)
+		_, s.Verification = x.keys.VerifyStored(readOnce{lines, manifest, merr}, recorder.KindSession, id)
 		s.Verified = true
 		var ve *recorder.VerifyError
 		if errors.As(s.Verification, &ve) && ve.Line > 0 && !ve.Incomplete {

@@ -47,8 +47,12 @@ type Options struct {
 	// Keys are the trusted recorder public keys each session is
 	// verified with; Signer signs the manifest: the recorder key
 	// (`gatehouse evidence`), or the console's own key (/evidence).
-	Keys   []ed25519.PublicKey
-	Signer ed25519.PrivateKey
+	Keys []ed25519.PublicKey
+	// Keyring, when set, verifies instead of Keys: the recorder key and
+	// the keys rotated out (recording.trusted_keys), each held to its
+	// not_after. The manifest lists its keys.
+	Keyring *recorder.Keyring
+	Signer  ed25519.PrivateKey
 	// SigningKey says in the manifest which of gatehouse's keys Signer
 	// is: SigningKeyConsole, or "" for the recorder key (the field is then
 	// left out, as in bundles made before the console made any).
@@ -83,11 +87,11 @@ type Manifest struct {
 // StoreInfo is where the recordings were read, and the recorder keys
 // their sessions were verified with.
 type StoreInfo struct {
-	Store        string                  `json:"store"` // file or s3
-	Dir          string                  `json:"dir,omitempty"`
-	Bucket       string                  `json:"bucket,omitempty"`
-	Endpoint     string                  `json:"endpoint,omitempty"`
-	RecorderKeys []recorder.PublishedKey `json:"recorder_keys"`
+	Store        string      `json:"store"` // file or s3
+	Dir          string      `json:"dir,omitempty"`
+	Bucket       string      `json:"bucket,omitempty"`
+	Endpoint     string      `json:"endpoint,omitempty"`
+	RecorderKeys []SourceKey `json:"recorder_keys"`
 }
 
 // Parameters are the producer's arguments as given, and the period and
@@ -118,7 +122,7 @@ type File struct {
 // opts.TempDir as the sessions are read, and every population goes
 // through one, so that the period is never held in memory whole.
 func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
-	if len(opts.Keys) == 0 || opts.Signer == nil {
+	if opts.keyring().Len() == 0 || opts.Signer == nil {
 		return nil, fmt.Errorf("evidence: a recorder key to verify sessions with and one to sign the manifest are required")
 	}
 	var spools []*spool
@@ -139,7 +143,7 @@ func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := opts.manifest(files)
+	m := opts.manifest(files, pops.verification)
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("evidence: encoding the manifest: %w", err)
@@ -188,7 +192,7 @@ func (p *populations) files(opts Options, statements *table[statementRow], spool
 	return append(files, lock, rep), nil
 }
 
-func (o Options) manifest(files []dataFile) Manifest {
+func (o Options) manifest(files []dataFile, verification []verificationRow) Manifest {
 	m := Manifest{Generator: Generator, Version: o.Version, Source: o.Store, Producer: o.Producer, ProducedAt: utc(o.Now),
 		SignedBy: recorder.Fingerprint(o.Signer.Public().(ed25519.PublicKey)), SigningKey: o.SigningKey,
 		Parameters: Parameters{Args: orEmpty(o.Args), From: utc(o.Scope.From), To: utc(o.Scope.To),
@@ -196,7 +200,7 @@ func (o Options) manifest(files []dataFile) Manifest {
 	if w := o.Scope.Within; w != nil {
 		m.Parameters.Within = w.Text
 	}
-	m.Source.RecorderKeys = recorder.Publish(o.Keys...).Keys
+	m.Source.RecorderKeys = sourceKeys(o.keyring(), verification)
 	for _, f := range files {
 		size, sum := f.digest()
 		m.Files = append(m.Files, File{Name: f.name, Rows: f.rows, Bytes: size, SHA256: hex.EncodeToString(sum)})

@@ -64,7 +64,7 @@ type populations struct {
 // opts.Keys and the ledgers, and the CA streams' events before the
 // period's end.
 func collect(src Source, opts Options, statements *table[statementRow]) (*populations, error) {
-	scope, lag, keys := opts.Scope, opts.Lag, opts.Keys
+	scope, lag, keys := opts.Scope, opts.Lag, opts.keyring()
 	ca, err := readStreams(src, recorder.KindCA, scope)
 	if err != nil {
 		return nil, err
@@ -77,7 +77,7 @@ func collect(src Source, opts Options, statements *table[statementRow]) (*popula
 	if err != nil {
 		return nil, fmt.Errorf("listing sessions: %w", err)
 	}
-	ledgers, err := recorder.ReadLedgers(src, keys...)
+	ledgers, err := keys.ReadLedgers(src)
 	if err != nil {
 		return nil, fmt.Errorf("reading the ledgers: %w", err)
 	}
@@ -122,8 +122,9 @@ func (p *populations) addSession(src Source, s recorder.Listed, opts Options, le
 	if !s.End.IsZero() && !c.hasManifest[s.ID] {
 		p.exceptions = append(p.exceptions, noManifest(s))
 	}
-	_, err := recorder.VerifyStoredWith(src, ledgers, recorder.KindSession, s.ID, opts.Keys...)
+	rep, err := opts.keyring().VerifyStoredWith(src, ledgers, recorder.KindSession, s.ID)
 	v := newVerificationRow(s, err)
+	v.Keys = strings.Join(rep.Keys, " ")
 	sl := readStreamLock(opts.Lock, s.ID)
 	v.ObjectLock, v.RetainUntil, v.LockedObjects = sl.mode, sl.until, sl.locked
 	if ex, ok := lockException(s, sl); ok {

@@ -123,14 +123,18 @@ type verificationRow struct {
 	ObjectLock    string `json:"object_lock"`
 	RetainUntil   string `json:"retain_until"`   // the earliest of its objects'
 	LockedObjects string `json:"locked_objects"` // locked/all; empty for a directory store
+	// Keys are the fingerprints of the recorder keys whose signatures
+	// of the session verified, space-separated: across a rotation, the
+	// key each session was signed with.
+	Keys string `json:"keys"`
 }
 
 var verificationHeader = []string{"session", "result", "chain", "signature", "completeness", "error", "object_lock",
-	"retain_until", "locked_objects"}
+	"retain_until", "locked_objects", "keys"}
 
 func (r verificationRow) cells() []string {
 	return []string{cell(r.Session), r.Result, r.Chain, r.Signature, r.Completeness, cell(r.Error), r.ObjectLock, r.RetainUntil,
-		r.LockedObjects}
+		r.LockedObjects, cell(r.Keys)}
 }
 
 // newVerificationRow classifies VerifyStored's result for s.
