@@ -71,7 +71,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	// first): /healthz answers while serve starts, /readyz fails until
 	// the listeners are up and throughout a drain.
 	m := metrics.New()
-	endpoint := &ops.Endpoint{Gatherer: m.Registry()}
+	endpoint := &ops.Endpoint{Gatherer: m.Registry(), Pprof: cfg.Ops.Pprof}
 	stopOps, err := opsServer(cfg, endpoint, log)
 	if err != nil {
 		return err
