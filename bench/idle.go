@@ -46,6 +46,7 @@ type idleResult struct {
 	sessions    int
 	opened      time.Duration // to open them all
 	settle      time.Duration
+	hold        time.Duration // idle before the open sample
 	base, open  idleSample
 	afterClose  idleSample
 	recordingTo string
@@ -88,7 +89,7 @@ func idleScale(ctx context.Context, o options, s manyAgentsSetup) (*idleResult, 
 	if _, err := e.signers(ctx, n); err != nil {
 		return nil, err
 	}
-	r := &idleResult{sessions: n, settle: o.idleSettle, recordingTo: "file store"}
+	r := &idleResult{sessions: n, settle: o.idleSettle, hold: o.idleHold, recordingTo: "file store"}
 	if r.base, err = sample("before"); err != nil {
 		return nil, err
 	}
@@ -100,6 +101,10 @@ func idleScale(ctx context.Context, o options, s manyAgentsSetup) (*idleResult, 
 	}
 	r.opened = time.Since(start)
 	say("  opened in %.1f s", r.opened.Seconds())
+	if o.idleHold > 0 {
+		say("idle scale: holding them idle for %s before measuring", o.idleHold)
+		time.Sleep(o.idleHold)
+	}
 	r.open, err = sample("open")
 	closeAgents(agents)
 	if err != nil {
@@ -264,7 +269,7 @@ func (r *idleResult) report() {
 		s    idleSample
 	}{
 		{"before (baseline)", r.base},
-		{fmt.Sprintf("%d open", r.sessions), r.open},
+		{fmt.Sprintf("%d open (idle %s)", r.sessions, r.hold), r.open},
 		{fmt.Sprintf("after they close (+%s)", r.settle), r.afterClose},
 	} {
 		fmt.Printf("%-36s %9.1f %8d %7d %11s\n", row.name, float64(row.s.rssKiB)/1024, row.s.threads, row.s.fds, goroutineText(row.s.goroutines))
