@@ -32,7 +32,7 @@ const (
 // its timer's goroutine; stop cancels one not yet begun and waits for one
 // under way, so none outlives Serve.
 type memoryReturn struct {
-	free func() // debug.FreeOSMemory; tests count the calls
+	free func() // debug.FreeOSMemory and Config.ReleaseMemory; tests count the calls
 
 	running sync.WaitGroup // a release asked for and not cancelled
 	mu      sync.Mutex
@@ -43,7 +43,16 @@ type memoryReturn struct {
 	stopped bool
 }
 
-func newMemoryReturn() *memoryReturn { return &memoryReturn{free: debug.FreeOSMemory} }
+// newMemoryReturn returns the Go heap's free memory, then runs also (the C
+// heap's; nil: nothing more).
+func newMemoryReturn(also func()) *memoryReturn {
+	return &memoryReturn{free: func() {
+		debug.FreeOSMemory()
+		if also != nil {
+			also()
+		}
+	}}
+}
 
 // opened counts a new connection.
 func (m *memoryReturn) opened() {

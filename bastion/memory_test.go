@@ -41,7 +41,7 @@ func TestMemoryReturn(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var frees atomic.Int64
-				m := newMemoryReturn()
+				m := newMemoryReturn(nil)
 				m.free = func() { frees.Add(1) }
 				for i, st := range tt.steps {
 					for range st.open {
@@ -63,4 +63,25 @@ func TestMemoryReturn(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestMemoryReturnAlsoReleases: a release runs Config.ReleaseMemory (the
+// C heap's trim) after the Go heap's.
+func TestMemoryReturnAlsoReleases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var also atomic.Int64
+		m := newMemoryReturn(func() { also.Add(1) })
+		for range 100 {
+			m.opened()
+		}
+		for range 100 {
+			m.closed()
+		}
+		time.Sleep(2 * memoryQuiet)
+		synctest.Wait()
+		m.stop()
+		if got := also.Load(); got != 1 {
+			t.Fatalf("ReleaseMemory ran %d times after a fleet closed, want 1", got)
+		}
+	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/ca"
 	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/listen"
+	"github.com/gatehouse-dev/gatehouse/internal/malloctrim"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
@@ -155,6 +156,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 		Policy: cfg, UserCAKeys: []gossh.PublicKey{keys.userCA.PublicKey()},
 		HostSigner: hostSigner, Recorder: rec.Recorder, Logger: log, IsRevoked: revs.IsRevoked,
 		Credentials: leases, Masker: masker, Recorded: sessionMetrics(m), Statement: m.Statement,
+		ReleaseMemory: func() { malloctrim.Trim() },
 	})
 	if err != nil {
 		return err
