@@ -73,13 +73,16 @@ func idleScale(ctx context.Context, o options, s manyAgentsSetup) (*idleResult, 
 	if err != nil {
 		return nil, err
 	}
+	// The profiles come after the sample: the heap profile collects
+	// garbage first, which would change what the sample sees.
 	sample := func(name string) (idleSample, error) {
-		if opsAddr != "" {
-			if err := saveProfiles(o.idleProfile, name, opsAddr, gh.pid); err != nil {
-				return idleSample{}, fmt.Errorf("idle scale: profiles %s: %w", name, err)
+		s, err := sampleIdle(ctx, gh)
+		if err == nil && opsAddr != "" {
+			if err = saveProfiles(o.idleProfile, name, opsAddr, gh.pid); err != nil {
+				err = fmt.Errorf("idle scale: profiles %s: %w", name, err)
 			}
 		}
-		return sampleIdle(ctx, gh)
+		return s, err
 	}
 	e, err := gatehouseEndpoint(gh, s.db.port)
 	if err != nil {
