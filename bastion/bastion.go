@@ -239,6 +239,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	conns := &connSet{}
 	var sessions sync.WaitGroup
 	memory := newMemoryReturn(s.cfg.ReleaseMemory)
+	memory.watchQuiet(readHeap)
 	err := s.accept(ctx, ln, conns, memory, &sessions)
 	ln.Close()
 	stopReporting()

@@ -65,6 +65,9 @@ func idleScale(ctx context.Context, o options, s manyAgentsSetup) (*idleResult, 
 		}
 		opsAddr = fmt.Sprintf("127.0.0.1:%d", port)
 		rec.yaml += idleProfileYAML(opsAddr)
+		// A heap profile samples one allocation per 512 KiB by default:
+		// too coarse for a few KiB a session.
+		rec.serveEnv[0] += ",memprofilerate=1024"
 		if err := os.MkdirAll(o.idleProfile, 0o755); err != nil {
 			return nil, err
 		}
