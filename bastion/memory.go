@@ -152,8 +152,9 @@ func (m *memoryReturn) watchQuiet(read func() heapStats) {
 	if m.stopped || m.quit != nil {
 		return
 	}
-	m.quit = make(chan struct{})
-	m.running.Go(func() { m.quietLoop(read, m.quit) })
+	quit := make(chan struct{})
+	m.quit = quit
+	m.running.Go(func() { m.quietLoop(read, quit) })
 }
 
 func (m *memoryReturn) quietLoop(read func() heapStats, quit <-chan struct{}) {
