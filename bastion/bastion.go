@@ -63,6 +63,11 @@ type Config struct {
 	// Clock is used for certificate validity and session durations. If
 	// nil, time.Now is used.
 	Clock func() time.Time
+	// ReleaseMemory runs after the Go heap's free memory is returned once
+	// the connections fall from a peak (memory.go), on the same quiet
+	// second: cmd gives back the C heap's (pg_query's malloc arenas). If
+	// nil, only the Go heap's is returned.
+	ReleaseMemory func()
 	// Logger receives structured logs. If nil, slog.Default() is used.
 	Logger *slog.Logger
 	// Recorded, if set, is told of every event a session records, once
@@ -233,7 +238,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	})
 	conns := &connSet{}
 	var sessions sync.WaitGroup
-	memory := newMemoryReturn()
+	memory := newMemoryReturn(s.cfg.ReleaseMemory)
+	memory.watchQuiet(readHeap)
 	err := s.accept(ctx, ln, conns, memory, &sessions)
 	ln.Close()
 	stopReporting()

@@ -2,6 +2,8 @@ package bastion
 
 import (
 	"runtime/debug"
+	"runtime/metrics"
+	"slices"
 	"sync"
 	"time"
 )
@@ -32,7 +34,7 @@ const (
 // its timer's goroutine; stop cancels one not yet begun and waits for one
 // under way, so none outlives Serve.
 type memoryReturn struct {
-	free func() // debug.FreeOSMemory; tests count the calls
+	free func() // debug.FreeOSMemory and Config.ReleaseMemory; tests count the calls
 
 	running sync.WaitGroup // a release asked for and not cancelled
 	mu      sync.Mutex
@@ -41,9 +43,19 @@ type memoryReturn struct {
 	last    time.Time // when the last release ran
 	pending *time.Timer
 	stopped bool
+	quit    chan struct{} // ends watchQuiet's loop; nil: none runs
 }
 
-func newMemoryReturn() *memoryReturn { return &memoryReturn{free: debug.FreeOSMemory} }
+// newMemoryReturn returns the Go heap's free memory, then runs also (the C
+// heap's; nil: nothing more).
+func newMemoryReturn(also func()) *memoryReturn {
+	return &memoryReturn{free: func() {
+		debug.FreeOSMemory()
+		if also != nil {
+			also()
+		}
+	}}
+}
 
 // opened counts a new connection.
 func (m *memoryReturn) opened() {
@@ -82,9 +94,99 @@ func (m *memoryReturn) release() {
 func (m *memoryReturn) stop() {
 	m.mu.Lock()
 	m.stopped = true
+	if m.quit != nil {
+		close(m.quit)
+		m.quit = nil
+	}
 	if m.pending != nil && m.pending.Stop() {
 		m.running.Done() // it will not run
 	}
 	m.mu.Unlock()
 	m.running.Wait()
+}
+
+// The heap also grows with what sessions leave behind while they are open:
+// the garbage of their handshakes and statements, and the free pages of
+// the GCs in between. The runtime collects again only when the heap has
+// doubled (GOGC) or every two minutes, and returns free pages slowly, so
+// a fleet of agents that opened sessions and fell idle kept up to twice
+// its live heap resident. When the process falls quiet after a burst, a
+// release brings RSS down to what is live.
+const (
+	// memoryQuietAllocs is the most the process may allocate in a
+	// memoryQuiet second and still count as quiet.
+	memoryQuietAllocs = 256 << 10
+	// memoryBurstMin is how much garbage and free heap a quiet release
+	// must be able to give back to be worth a full collection.
+	memoryBurstMin = 16 << 20
+)
+
+// heapStats is what a quiet release looks at (runtime/metrics).
+type heapStats struct {
+	allocs uint64 // bytes allocated since the process started
+	gcs    uint64 // collections completed
+	free   uint64 // free heap not yet returned to the operating system
+}
+
+var heapSamples = []metrics.Sample{
+	{Name: "/gc/heap/allocs:bytes"},
+	{Name: "/gc/cycles/total:gc-cycles"},
+	{Name: "/memory/classes/heap/free:bytes"},
+}
+
+// readHeap reads heapStats from the runtime.
+func readHeap() heapStats {
+	s := slices.Clone(heapSamples)
+	metrics.Read(s)
+	return heapStats{allocs: s[0].Value.Uint64(), gcs: s[1].Value.Uint64(), free: s[2].Value.Uint64()}
+}
+
+// watchQuiet releases memory, on its own goroutine until stop, when the
+// process allocated less than memoryQuietAllocs in the last memoryQuiet
+// and at least memoryBurstMin was allocated since the last collection or
+// lies free, at most once per memoryInterval with the releases after a
+// fall.
+func (m *memoryReturn) watchQuiet(read func() heapStats) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped || m.quit != nil {
+		return
+	}
+	quit := make(chan struct{})
+	m.quit = quit
+	m.running.Go(func() { m.quietLoop(read, quit) })
+}
+
+func (m *memoryReturn) quietLoop(read func() heapStats, quit <-chan struct{}) {
+	tick := time.NewTicker(memoryQuiet)
+	defer tick.Stop()
+	prev := read()
+	sinceGC := prev
+	for {
+		select {
+		case <-quit:
+			return
+		case <-tick.C:
+		}
+		now := read()
+		if now.gcs != sinceGC.gcs {
+			sinceGC = now
+		}
+		quiet := now.allocs-prev.allocs < memoryQuietAllocs
+		prev = now
+		if quiet && now.allocs-sinceGC.allocs+now.free >= memoryBurstMin && m.quietReleaseDue() {
+			m.free()
+			m.mu.Lock()
+			m.last = time.Now()
+			m.mu.Unlock()
+		}
+	}
+}
+
+// quietReleaseDue says whether a quiet release may run now: none after
+// a fall is pending, and the last ran memoryInterval ago or more.
+func (m *memoryReturn) quietReleaseDue() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pending == nil && !m.stopped && time.Since(m.last) >= memoryInterval
 }

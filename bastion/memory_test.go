@@ -1,6 +1,7 @@
 package bastion
 
 import (
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -41,7 +42,7 @@ func TestMemoryReturn(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var frees atomic.Int64
-				m := newMemoryReturn()
+				m := newMemoryReturn(nil)
 				m.free = func() { frees.Add(1) }
 				for i, st := range tt.steps {
 					for range st.open {
@@ -60,6 +61,111 @@ func TestMemoryReturn(t *testing.T) {
 					}
 				}
 				m.stop()
+			})
+		})
+	}
+}
+
+// TestMemoryReturnAlsoReleases: a release runs Config.ReleaseMemory (the
+// C heap's trim) after the Go heap's.
+func TestMemoryReturnAlsoReleases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var also atomic.Int64
+		m := newMemoryReturn(func() { also.Add(1) })
+		for range 100 {
+			m.opened()
+		}
+		for range 100 {
+			m.closed()
+		}
+		time.Sleep(2 * memoryQuiet)
+		synctest.Wait()
+		m.stop()
+		if got := also.Load(); got != 1 {
+			t.Fatalf("ReleaseMemory ran %d times after a fleet closed, want 1", got)
+		}
+	})
+}
+
+// fakeHeap is the runtime's heap as watchQuiet sees it; a release
+// collects (a new cycle, nothing free).
+type fakeHeap struct {
+	mu       sync.Mutex
+	st       heapStats
+	releases int
+}
+
+func (h *fakeHeap) read() heapStats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.st
+}
+
+func (h *fakeHeap) alloc(n uint64) {
+	h.mu.Lock()
+	h.st.allocs += n
+	h.mu.Unlock()
+}
+
+func (h *fakeHeap) release() {
+	h.mu.Lock()
+	h.releases++
+	h.st.gcs++
+	h.st.free = 0
+	h.mu.Unlock()
+}
+
+// TestMemoryReturnWhenQuiet: after a burst that left much garbage, the
+// memory goes back once the process falls quiet; not while it is busy,
+// not for a little garbage, at most once per memoryInterval, and never
+// after stop.
+func TestMemoryReturnWhenQuiet(t *testing.T) {
+	const busy = 4 * memoryQuietAllocs // a second's allocations under load
+	tests := []struct {
+		name     string
+		burst    uint64        // allocated at once, at the start
+		busyFor  time.Duration // then allocating busy a second, for this long
+		wait     time.Duration // then quiet, for this long
+		stop     bool          // stop before the quiet wait
+		releases int
+	}{
+		{"a burst, then quiet", memoryBurstMin, 0, 3 * memoryQuiet, false, 1},
+		{"busy", memoryBurstMin, 30 * time.Second, 0, false, 0},
+		{"busy, then quiet", memoryBurstMin, 5 * time.Second, 3 * memoryQuiet, false, 1},
+		{"a little garbage", memoryBurstMin / 2, 0, time.Minute, false, 0},
+		{"garbage that stays", 0, 0, 2*memoryInterval + 5*memoryQuiet, false, 3},
+		{"stopped", memoryBurstMin, 0, time.Minute, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := &fakeHeap{}
+				m := newMemoryReturn(nil)
+				m.free = h.release
+				m.watchQuiet(h.read)
+				synctest.Wait() // it has read the heap once
+				h.alloc(tt.burst)
+				if tt.burst == 0 { // free heap that a release does not shrink
+					m.free = func() { h.release(); h.mu.Lock(); h.st.free = memoryBurstMin; h.mu.Unlock() }
+					h.mu.Lock()
+					h.st.free = memoryBurstMin
+					h.mu.Unlock()
+				}
+				for elapsed := time.Duration(0); elapsed < tt.busyFor; elapsed += memoryQuiet / 4 {
+					h.alloc(busy / 4)
+					time.Sleep(memoryQuiet / 4)
+				}
+				if tt.stop {
+					m.stop()
+				}
+				time.Sleep(tt.wait)
+				synctest.Wait()
+				m.stop()
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				if h.releases != tt.releases {
+					t.Fatalf("%d releases, want %d", h.releases, tt.releases)
+				}
 			})
 		})
 	}

@@ -27,7 +27,8 @@ import (
 
 // schedtraceEvery is how often the idle gatehouse's Go runtime writes its
 // goroutines to its log (GODEBUG schedtrace with scheddetail): gatehouse
-// has no debug endpoint, and the bench adds nothing to it. Every dump
+// serves profiles only with ops.pprof (-idle-profile), which older builds
+// lack, and this count must compare old and new builds alike. Every dump
 // writes a line per goroutine while holding the scheduler's lock, so
 // seldom.
 const schedtraceEvery = 5 * time.Second
@@ -38,12 +39,14 @@ type idleSample struct {
 	threads    int
 	fds        int
 	goroutines int // -1: not read
+	smaps      smapsKinds
 }
 
 type idleResult struct {
 	sessions    int
 	opened      time.Duration // to open them all
 	settle      time.Duration
+	hold        time.Duration // idle before the open sample
 	base, open  idleSample
 	afterClose  idleSample
 	recordingTo string
@@ -54,9 +57,35 @@ func idleScale(ctx context.Context, o options, s manyAgentsSetup) (*idleResult, 
 	dir := filepath.Join(s.tmp, "gatehouse-idle")
 	rec := fileRecording(filepath.Join(dir, "recordings"))
 	rec.serveEnv = []string{fmt.Sprintf("GODEBUG=schedtrace=%d,scheddetail=1", schedtraceEvery.Milliseconds())}
+	var opsAddr string
+	if o.idleProfile != "" {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		opsAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		rec.yaml += idleProfileYAML(opsAddr)
+		// A heap profile samples one allocation per 512 KiB by default:
+		// too coarse for a few KiB a session.
+		rec.serveEnv[0] += ",memprofilerate=1024"
+		if err := os.MkdirAll(o.idleProfile, 0o755); err != nil {
+			return nil, err
+		}
+	}
 	gh, err := startGatehouse(ctx, o, dir, rec, s.db, s.done)
 	if err != nil {
 		return nil, err
+	}
+	// The profiles come after the sample: the heap profile collects
+	// garbage first, which would change what the sample sees.
+	sample := func(name string) (idleSample, error) {
+		s, err := sampleIdle(ctx, gh)
+		if err == nil && opsAddr != "" {
+			if err = saveProfiles(o.idleProfile, name, opsAddr, gh.pid); err != nil {
+				err = fmt.Errorf("idle scale: profiles %s: %w", name, err)
+			}
+		}
+		return s, err
 	}
 	e, err := gatehouseEndpoint(gh, s.db.port)
 	if err != nil {
@@ -66,8 +95,8 @@ func idleScale(ctx context.Context, o options, s manyAgentsSetup) (*idleResult, 
 	if _, err := e.signers(ctx, n); err != nil {
 		return nil, err
 	}
-	r := &idleResult{sessions: n, settle: o.idleSettle, recordingTo: "file store"}
-	if r.base, err = sampleIdle(ctx, gh); err != nil {
+	r := &idleResult{sessions: n, settle: o.idleSettle, hold: o.idleHold, recordingTo: "file store"}
+	if r.base, err = sample("before"); err != nil {
 		return nil, err
 	}
 	say("idle scale: opening %d sessions as orders:masked, %d at a time", n, dialParallel)
@@ -78,7 +107,11 @@ func idleScale(ctx context.Context, o options, s manyAgentsSetup) (*idleResult, 
 	}
 	r.opened = time.Since(start)
 	say("  opened in %.1f s", r.opened.Seconds())
-	r.open, err = sampleIdle(ctx, gh)
+	if o.idleHold > 0 {
+		say("idle scale: holding them idle for %s before measuring", o.idleHold)
+		time.Sleep(o.idleHold)
+	}
+	r.open, err = sample("open")
 	closeAgents(agents)
 	if err != nil {
 		return nil, err
@@ -86,7 +119,7 @@ func idleScale(ctx context.Context, o options, s manyAgentsSetup) (*idleResult, 
 	say("idle scale: closed; measuring again in %s", o.idleSettle)
 	waitForFDs(gh.pid, r.base.fds, 30*time.Second)
 	time.Sleep(o.idleSettle)
-	if r.afterClose, err = sampleIdle(ctx, gh); err != nil {
+	if r.afterClose, err = sample("after"); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -125,6 +158,9 @@ func sampleIdle(ctx context.Context, gh *gatehouseServer) (idleSample, error) {
 	}
 	s, err := procStatus(gh.pid)
 	if err != nil {
+		return s, err
+	}
+	if s.smaps, err = readSmaps(gh.pid); err != nil {
 		return s, err
 	}
 	s.goroutines = -1
@@ -239,7 +275,7 @@ func (r *idleResult) report() {
 		s    idleSample
 	}{
 		{"before (baseline)", r.base},
-		{fmt.Sprintf("%d open", r.sessions), r.open},
+		{fmt.Sprintf("%d open (idle %s)", r.sessions, r.hold), r.open},
 		{fmt.Sprintf("after they close (+%s)", r.settle), r.afterClose},
 	} {
 		fmt.Printf("%-36s %9.1f %8d %7d %11s\n", row.name, float64(row.s.rssKiB)/1024, row.s.threads, row.s.fds, goroutineText(row.s.goroutines))
@@ -251,9 +287,16 @@ func (r *idleResult) report() {
 	}
 	fmt.Printf("; opened in %.1f s (%.0f a second, %d at a time, each with one statement)\n",
 		r.opened.Seconds(), float64(r.sessions)/r.opened.Seconds(), dialParallel)
+	fmt.Printf("per open session by mapping (/proc/PID/smaps Rss): %s\n", r.open.smaps.minus(r.base.smaps).perSession(r.sessions))
+	for _, row := range []struct {
+		name string
+		s    idleSample
+	}{{"before", r.base}, {"open", r.open}, {"after", r.afterClose}} {
+		fmt.Printf("  %-7s %s\n", row.name, row.s.smaps)
+	}
 	fmt.Println("RSS: VmRSS of /proc/PID/status; threads: its OS threads (Threads there), not goroutines; fds: /proc/PID/fd.")
 	fmt.Printf("goroutines: live ones, the Go runtime's own included, counted in the dump GODEBUG=schedtrace=%d,scheddetail=1\n", schedtraceEvery.Milliseconds())
-	fmt.Println("writes to this gatehouse's log (set for it alone: gatehouse has no debug endpoint).")
+	fmt.Println("writes to this gatehouse's log (set for it alone: it needs no ops.pprof, so older builds are measured the same way).")
 	if r.sessions >= 1000 {
 		rss := float64(r.open.rssKiB) / 1024
 		fmt.Printf("Target (issue 15) ≤ 150 MiB RSS with 1,000 open: %.0f MiB — %s\n", rss, verdict(rss <= 150))

@@ -17,6 +17,9 @@ type OpsConfig struct {
 	Listen  string `yaml:"listen"`
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// Pprof serves the Go runtime's profiles (net/http/pprof) under
+	// /debug/pprof/ on the endpoint; default off.
+	Pprof bool `yaml:"pprof"`
 }
 
 // DefaultOpsListen is ops.listen's default.

@@ -288,7 +288,10 @@ func (jl *Journal) flushLater(a *journaledAppender) {
 }
 
 // flushDirty runs on flushLater's timer: it writes the pending lines of
-// every stream queued since it last ran.
+// every stream queued since it last ran, and lets go of their buffers.
+// Most sessions sit idle between statements, and each kept buffer is a
+// few KiB per session: a busy stream grows a new one at most once per
+// flushDelay, not once per statement.
 func (jl *Journal) flushDirty() {
 	jl.mu.Lock()
 	dirty := jl.dirty
@@ -298,6 +301,9 @@ func (jl *Journal) flushDirty() {
 		a.mu.Lock()
 		a.queued = false
 		_ = a.writePending() // a failure is kept: the next Write and Finish return it
+		if len(a.pending) == 0 {
+			a.pending = nil
+		}
 		a.mu.Unlock()
 	}
 }

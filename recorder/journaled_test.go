@@ -507,3 +507,50 @@ func TestJournalStreamFileHoldsEveryLine(t *testing.T) {
 		})
 	}
 }
+
+// TestIdleJournaledStreamHoldsNoBuffers: once a journaled stream falls
+// idle (its pending lines written, its idle checkpoint signed), it holds
+// neither a write buffer nor a line buffer: at a thousand idle sessions
+// each kept buffer costs megabytes.
+func TestIdleJournaledStreamHoldsNoBuffers(t *testing.T) {
+	fs, _ := journaledStore(t, t.TempDir(), journal.Config{})
+	rec := signedRecorder(fs, newFakeClock(), 1000)
+	rec.CheckpointInterval = 20 * time.Millisecond
+	s, err := rec.Open(KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for i := range 20 {
+		if err := s.EmitLazy("test.lazy", strings.Repeat("x", 200)+fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Emit("test.durable", "y"); err != nil {
+		t.Fatal(err)
+	}
+	a := s.out.(*journaledAppender)
+	held := func() (pending, line int) {
+		a.mu.Lock()
+		pending = cap(a.pending)
+		a.mu.Unlock()
+		s.mu.Lock()
+		line = cap(s.line)
+		s.mu.Unlock()
+		return pending, line
+	}
+	if _, line := held(); line == 0 {
+		t.Fatal("a busy stream holds no line buffer: the test measures nothing")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pending, line := held()
+		if pending == 0 && line == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("an idle journaled stream holds a %d-byte write buffer and a %d-byte line buffer, want none", pending, line)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

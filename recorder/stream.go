@@ -354,14 +354,19 @@ func (s *Stream) checkpoint() error {
 // idleCheckpoint runs on the timer: events that arrived and were followed
 // by silence are signed within the interval. A failure is kept and
 // returned by the next Emit.
+//
+// The stream fell idle, so it lets go of its line buffer too: an idle
+// session holds none, and its next event grows a new one.
 func (s *Stream) idleCheckpoint() {
 	s.mu.Lock()
 	if s.closed || s.failed != nil || s.unsigned == 0 {
+		s.line = nil
 		s.mu.Unlock()
 		return
 	}
 	err := s.checkpoint()
 	end := s.end
+	s.line = nil
 	s.mu.Unlock()
 	if err == nil {
 		_ = s.makeDurable(end)

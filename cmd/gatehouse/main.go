@@ -23,7 +23,8 @@ Usage: gatehouse COMMAND [flags]
 Server and operator:
   serve --config F          run the bastion (SSH) and the certificate API; GET /healthz on
                             the API answers 503 with the reason while sessions cannot be recorded;
-                            /metrics, /healthz and /readyz on ops.listen (default 127.0.0.1:9100);
+                            /metrics, /healthz and /readyz on ops.listen (default 127.0.0.1:9100),
+                            and /debug/pprof/ there with ops.pprof: true (default off);
                             SIGTERM drains: no new sessions, live ones end after ssh.drain_timeout
                             (default 30s), exit 0; a second SIGTERM or SIGINT stops at once
                             (docs/operations.md)

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/ca"
 	"github.com/gatehouse-dev/gatehouse/ca/caapi"
 	"github.com/gatehouse-dev/gatehouse/internal/listen"
+	"github.com/gatehouse-dev/gatehouse/internal/malloctrim"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/sourcelimit"
@@ -76,7 +77,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 	// first): /healthz answers while serve starts, /readyz fails until
 	// the listeners are up and throughout a drain.
 	m := metrics.New()
-	endpoint := &ops.Endpoint{Gatherer: m.Registry()}
+	endpoint := &ops.Endpoint{Gatherer: m.Registry(), Pprof: cfg.Ops.Pprof}
 	stopOps, err := opsServer(cfg, endpoint, log)
 	if err != nil {
 		return err
@@ -160,6 +161,7 @@ func serve(ctx context.Context, cfg *policy.Config, opts serveOptions) error {
 		Policy: cfg, UserCAKeys: []gossh.PublicKey{keys.userCA.PublicKey()},
 		HostSigner: hostSigner, Recorder: rec.Recorder, Logger: log, IsRevoked: revs.IsRevoked,
 		Credentials: leases, Masker: masker, Recorded: sessionMetrics(m), Statement: m.Statement,
+		ReleaseMemory: func() { malloctrim.Trim() },
 	})
 	if err != nil {
 		return err

@@ -2,13 +2,15 @@
 // for Prometheus, /healthz (the process is alive) and /readyz (it takes
 // new sessions). Readiness is a list of named checks that the parts of
 // the server add (the recorder, the state store), and fails at once, for
-// good, when the server starts draining.
+// good, when the server starts draining. With Pprof set it also serves
+// the Go runtime's profiles under /debug/pprof/.
 package ops
 
 import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +28,10 @@ const checkTimeout = 2 * time.Second
 type Endpoint struct {
 	// Gatherer is what /metrics exposes; nil serves no /metrics.
 	Gatherer prometheus.Gatherer
+	// Pprof serves net/http/pprof under /debug/pprof/ (heap, goroutine
+	// stacks, CPU): off unless set (ops.pprof), because a profile shows
+	// the process's memory layout and a CPU profile costs CPU.
+	Pprof bool
 
 	serving  atomic.Bool
 	draining atomic.Bool
@@ -65,7 +71,20 @@ func (e *Endpoint) Handler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", e.ready)
+	if e.Pprof {
+		handlePprof(mux)
+	}
 	return mux
+}
+
+// handlePprof registers the profiles on mux itself: the package's init
+// registers them on http.DefaultServeMux, which gatehouse never serves.
+func handlePprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // readiness is /readyz's JSON body when it fails: each failing check by

@@ -91,3 +91,25 @@ func TestMetricsServed(t *testing.T) {
 		t.Errorf("/metrics without a Gatherer = %d, want 404", code)
 	}
 }
+
+// TestPprofOffByDefault: the profiles show the process's memory, so the
+// endpoint serves them only when asked to.
+func TestPprofOffByDefault(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		pprof bool
+		want  int
+	}{
+		{"default", false, http.StatusNotFound},
+		{"ops.pprof", true, http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := (&Endpoint{Pprof: tt.pprof}).Handler()
+			for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1"} {
+				if code, body := get(t, h, path); code != tt.want {
+					t.Errorf("GET %s = %d %.80q, want %d", path, code, body, tt.want)
+				}
+			}
+		})
+	}
+}
