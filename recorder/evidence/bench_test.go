@@ -17,8 +17,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
-// benchSize is a benchmark's size from the environment (make
-// bench-evidence sets them), or def.
+// benchSize is a benchmark's or a test's size from the environment, or
+// def.
 func benchSize(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
 		return n
