@@ -161,8 +161,10 @@ func newPopulations(dir string, spools *[]*spool) (*populations, error) {
 			return inRecordOrder(a.Time, a.Stream, a.Seq, b.Time, b.Stream, b.Seq)
 		}, spools),
 		exceptions: newSorter(dir, "exceptions", func(a, b heldException) int { return compareExceptions(a.Row, b.Row) }, spools),
-		refused:    newSorter(dir, "refused", func(a, b audit.ExposureRow) int { return 0 }, spools),
-		report:     newReportLines(dir, spools)}
+		// All equal: kept on disk in the order added (exposure.csv lists
+		// the refusals as read, after the masked columns).
+		refused: newSorter(dir, "refused", func(a, b audit.ExposureRow) int { return 0 }, spools),
+		report:  newReportLines(dir, spools)}
 	var err error
 	if p.sessions, err = newTable[sessionRow](dir, "sessions", sessionHeader, spools); err != nil {
 		return nil, err

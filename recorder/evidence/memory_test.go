@@ -26,8 +26,7 @@ import (
 // at most; small ones here make both periods spill to disk and merge,
 // as a quarter's would.
 func TestBuildMemoryDoesNotGrowWithThePeriod(t *testing.T) {
-	defer func(rows, width int) { sortRunRows, mergeWidth = rows, width }(sortRunRows, mergeWidth)
-	sortRunRows, mergeWidth = 128, 4
+	withSortLimits(t, 128, 4)
 	// The live heap is measured at each collection: a low GC target
 	// makes them frequent, so that none misses the peak by much.
 	defer debug.SetGCPercent(debug.SetGCPercent(5))
