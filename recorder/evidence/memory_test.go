@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -65,13 +66,19 @@ func peakHeapOfBuild(t *testing.T, sessions int) uint64 {
 		t.Fatal(err)
 	}
 	src := listedStore{store.FileStore, ids}
-	peak := watchHeap(heapLive)
-	_, err = Build(io.Discard, src, opts)
-	p := peak()
-	if err != nil {
-		t.Fatal(err)
+	// The least of three builds: what a collection finds live includes
+	// what was allocated while it marked, which a loaded machine (or the
+	// race detector) makes vary.
+	least := uint64(math.MaxUint64)
+	for range 3 {
+		peak := watchHeap(heapLive)
+		_, err = Build(io.Discard, src, opts)
+		least = min(least, peak())
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	return p
+	return least
 }
 
 func recordSession(t *testing.T, store recorder.Store, key ed25519.PrivateKey, at time.Time, events []emitted) {
