@@ -55,11 +55,19 @@ fuzz:
 	  done; \
 	done
 
-## bench-evidence: the time and peak heap of one evidence bundle over EVIDENCE_BENCH_SESSIONS
-## sessions of EVIDENCE_BENCH_STATEMENTS statements each (default 200 × 500; recording them
-## first takes longer than the bundle). docs/evidence.md, "Limits".
+## bench-evidence: one SOC 2 evidence bundle at volume (bench/evidence): writes signed recordings
+## spread over EVIDENCE_DAYS days with bench/recgen, builds the bundle of the period as `gatehouse
+## evidence` does, and reports its wall and CPU time, peak heap and RSS, size and rows
+## (docs/benchmarks.md, "Evidence at volume"). Not in CI. Full scale: make bench-evidence
+## EVIDENCE_SESSIONS=100000 EVIDENCE_STATEMENTS=10000000. The unit benchmark it replaces is still
+## `go test -run '^$$' -bench BenchmarkBuild ./recorder/evidence`.
+EVIDENCE_SESSIONS   ?= 10000
+EVIDENCE_STATEMENTS ?= 1000000
+EVIDENCE_DAYS       ?= 90
+EVIDENCE_BENCH_DIR  ?= /tmp/gatehouse-evidence-bench
 bench-evidence:
-	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkBuild$$' -benchtime 1x ./recorder/evidence
+	$(GO) run ./bench/evidence -sessions $(EVIDENCE_SESSIONS) -statements $(EVIDENCE_STATEMENTS) -days $(EVIDENCE_DAYS) \
+		-dir $(EVIDENCE_BENCH_DIR)-$(EVIDENCE_SESSIONS)
 
 ## bench: pgbench -S direct, through an OpenSSH tunnel and through gatehouse, side by side; then
 ## many agents (BENCH_AGENTS counts, each agent its own SSH connection and certificate) and

@@ -46,6 +46,11 @@ func Identity(i int) string {
 // Generate writes the sessions not yet in dir, on every CPU, and returns
 // how many it wrote.
 func Generate(dir string, key ed25519.PrivateKey, sessions, statements int) (int, error) {
+	return generate(dir, key, sessions, statements, SessionTime)
+}
+
+// generate writes the sessions not yet in dir, session i begun at at(i).
+func generate(dir string, key ed25519.PrivateKey, sessions, statements int, at func(int) time.Time) (int, error) {
 	existing, _ := recorder.FileStore{Dir: dir}.List(recorder.KindSession)
 	if len(existing) == sessions {
 		return 0, nil
@@ -64,7 +69,7 @@ func Generate(dir string, key ed25519.PrivateKey, sessions, statements int) (int
 					return
 				}
 				n := statements/sessions + boolInt(i < statements%sessions)
-				if err := WriteSession(dir, key, i, n); err != nil {
+				if err := writeSession(dir, key, i, n, at(i)); err != nil {
 					errs <- err
 					return
 				}
@@ -87,7 +92,10 @@ func boolInt(b bool) int {
 // WriteSession records session i with n statements, as the bastion
 // would: signed, chained, checkpointed, closed with a manifest.
 func WriteSession(dir string, key ed25519.PrivateKey, i, n int) error {
-	now := SessionTime(i)
+	return writeSession(dir, key, i, n, SessionTime(i))
+}
+
+func writeSession(dir string, key ed25519.PrivateKey, i, n int, now time.Time) error {
 	rec := &recorder.Recorder{Store: dirStore(dir), Signer: key, Clock: func() time.Time { now = now.Add(3 * time.Millisecond); return now }}
 	st, err := rec.Open(recorder.KindSession)
 	if err != nil {

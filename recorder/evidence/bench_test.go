@@ -17,8 +17,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
-// benchSize is a benchmark's size from the environment (make
-// bench-evidence sets them), or def.
+// benchSize is a benchmark's or a test's size from the environment, or
+// def.
 func benchSize(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
 		return n
@@ -43,7 +43,7 @@ func BenchmarkBuild(b *testing.B) {
 		TempDir: b.TempDir(), Now: periodTo}
 	b.ResetTimer()
 	for b.Loop() {
-		peak := watchHeap()
+		peak := watchHeap(heapObjects)
 		if _, err := Build(io.Discard, src, opts); err != nil {
 			b.Fatal(err)
 		}
@@ -75,14 +75,21 @@ func benchSession(b *testing.B, src recorder.FileStore, key ed25519.PrivateKey, 
 	}
 }
 
-// watchHeap samples the heap in use until the returned function is
+// Heap metrics watchHeap reads: the heap in use (what is live and what
+// is garbage not yet swept), and what the last collection found live.
+const (
+	heapObjects = "/memory/classes/heap/objects:bytes"
+	heapLive    = "/gc/heap/live:bytes"
+)
+
+// watchHeap samples the heap metric until the returned function is
 // called, which stops it and says the most it saw.
-func watchHeap() func() uint64 {
+func watchHeap(metric string) func() uint64 {
 	runtime.GC()
 	var peak atomic.Uint64
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	sample := []metrics.Sample{{Name: metric}}
 	go func() {
 		defer close(done)
 		for {

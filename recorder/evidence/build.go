@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/ca/sshsig"
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/audit"
 )
 
 // The bundle's fixed names.
@@ -131,19 +132,18 @@ func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 			s.remove()
 		}
 	}()
-	statements, err := newTable[statementRow](opts.TempDir, "statements", statementHeader, &spools)
+	p, err := newPopulations(opts.TempDir, &spools)
 	if err != nil {
 		return nil, err
 	}
-	pops, err := collect(src, opts, statements)
-	if err != nil {
+	if err := collect(src, opts, p); err != nil {
 		return nil, fmt.Errorf("evidence: %w", err)
 	}
-	files, err := pops.files(opts, statements, &spools)
+	files, err := p.files(opts)
 	if err != nil {
 		return nil, err
 	}
-	m := opts.manifest(files, pops.verification)
+	m := opts.manifest(files, p.keySessions)
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("evidence: encoding the manifest: %w", err)
@@ -157,25 +157,50 @@ func Build(w io.Writer, src Source, opts Options) (*Manifest, error) {
 	return &m, writeZip(w, files)
 }
 
+// newPopulations starts the populations written as they are read, in
+// dir.
+func newPopulations(dir string, spools *[]*spool) (*populations, error) {
+	p := &populations{dir: dir, spools: spools, keySessions: map[string]int{},
+		denials: newSorter(dir, "denials", func(a, b denialRow) int {
+			return inRecordOrder(a.Time, a.Stream, a.Seq, b.Time, b.Stream, b.Seq)
+		}, spools),
+		exceptions: newSorter(dir, "exceptions", func(a, b heldException) int { return compareExceptions(a.Row, b.Row) }, spools),
+		// All equal: kept on disk in the order added (exposure.csv lists
+		// the refusals as read, after the masked columns).
+		refused: newSorter(dir, "refused", func(a, b audit.ExposureRow) int { return 0 }, spools),
+		report:  newReportLines(dir, spools)}
+	var err error
+	if p.sessions, err = newTable[sessionRow](dir, "sessions", sessionHeader, spools); err != nil {
+		return nil, err
+	}
+	if p.statements, err = newTable[statementRow](dir, "statements", statementHeader, spools); err != nil {
+		return nil, err
+	}
+	if p.verification, err = newTable[verificationRow](dir, "verification", verificationHeader, spools); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // files are the bundle's files but the manifest and its signature, in
 // the order the zip holds them.
-func (p *populations) files(opts Options, statements *table[statementRow], spools *[]*spool) ([]dataFile, error) {
-	dir := opts.TempDir
+func (p *populations) files(opts Options) ([]dataFile, error) {
+	dir, spools := opts.TempDir, p.spools
 	files := []dataFile{{name: ReadmeFile, data: []byte(readme), rows: strings.Count(readme, "\n")}}
 	add := func(f []dataFile, err error) error {
 		files = append(files, f...)
 		return err
 	}
 	err := errors.Join(
-		add(tableFiles(dir, "sessions", sessionHeader, p.sessions, spools)),
-		add(statements.files()),
-		add(tableFiles(dir, "denials", denialHeader, p.denials, spools)),
-		add(tableFiles(dir, "verification", verificationHeader, p.verification, spools)),
+		add(p.sessions.files()),
+		add(p.statements.files()),
+		add(sortedFiles(dir, "denials", denialHeader, p.denials, func(r denialRow) (denialRow, error) { return r, nil }, spools)),
+		add(p.verification.files()),
 		add(tableFiles(dir, "issuances", issuanceHeader, p.issuances, spools)),
-		add(tableFiles(dir, "requests", requestHeader, p.requests, spools)),
-		add(tableFiles(dir, "revocations", revocationHeader, p.revocations, spools)),
-		add(tableFiles(dir, "exceptions", exceptionHeader, p.exceptions, spools)),
-		add(tableFiles(dir, "exposure", exposureHeader, exposureRows(p.exposure.Rows()), spools)),
+		add(tableFiles(dir, "requests", requestHeader, p.requests.finish(), spools)),
+		add(tableFiles(dir, "revocations", revocationHeader, p.revocations.done, spools)),
+		add(p.exceptionFiles()),
+		add(p.exposureFiles()),
 		add(tableFiles(dir, "activity", activityHeader, p.activity, spools)),
 		add(tableFiles(dir, "completeness", completenessHeader, p.completeness, spools)))
 	if err != nil {
@@ -185,14 +210,45 @@ func (p *populations) files(opts Options, statements *table[statementRow], spool
 	if err != nil {
 		return nil, err
 	}
-	rep, err := reportFile(p, opts.Scope)
+	if err := p.report.masked(p.masked); err != nil {
+		return nil, err
+	}
+	rep, err := p.reportFile(opts.Scope)
 	if err != nil {
 		return nil, err
 	}
 	return append(files, lock, rep), nil
 }
 
-func (o Options) manifest(files []dataFile, verification []verificationRow) Manifest {
+// exceptionFiles are exceptions.csv and .jsonl; each exception is also
+// added to the report under its identity, with its rank.
+func (p *populations) exceptionFiles() ([]dataFile, error) {
+	rank := 0
+	return sortedFiles(p.dir, "exceptions", exceptionHeader, p.exceptions, func(ex heldException) (exceptionRow, error) {
+		rank++
+		return ex.Row, p.report.exception(rank-1, ex)
+	}, p.spools)
+}
+
+// exposureFiles are exposure.csv and .jsonl: the masked columns, then
+// the statements masking rules refused.
+func (p *populations) exposureFiles() ([]dataFile, error) {
+	t, err := newTable[exposureRow](p.dir, "exposure", exposureHeader, p.spools)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range p.exposure.Rows() {
+		if err := t.add(exposureRow{r}); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.refused.each(func(r audit.ExposureRow) error { return t.add(exposureRow{r}) }); err != nil {
+		return nil, err
+	}
+	return t.files()
+}
+
+func (o Options) manifest(files []dataFile, keySessions map[string]int) Manifest {
 	m := Manifest{Generator: Generator, Version: o.Version, Source: o.Store, Producer: o.Producer, ProducedAt: utc(o.Now),
 		SignedBy: recorder.Fingerprint(o.Signer.Public().(ed25519.PublicKey)), SigningKey: o.SigningKey,
 		Parameters: Parameters{Args: orEmpty(o.Args), From: utc(o.Scope.From), To: utc(o.Scope.To),
@@ -200,7 +256,7 @@ func (o Options) manifest(files []dataFile, verification []verificationRow) Mani
 	if w := o.Scope.Within; w != nil {
 		m.Parameters.Within = w.Text
 	}
-	m.Source.RecorderKeys = sourceKeys(o.keyring(), verification)
+	m.Source.RecorderKeys = sourceKeys(o.keyring(), keySessions)
 	for _, f := range files {
 		size, sum := f.digest()
 		m.Files = append(m.Files, File{Name: f.name, Rows: f.rows, Bytes: size, SHA256: hex.EncodeToString(sum)})

@@ -45,8 +45,9 @@ func readStreams(src Source, kind string, scope Scope) ([]recorder.Event, error)
 }
 
 // addIssuances adds the certificates issued and refused in the period
-// (and the refusals to the denials), as scope selects them.
-func (p *populations) addIssuances(ca []recorder.Event, scope Scope) {
+// (and the refusals to the denials), as scope selects them, in record
+// order.
+func (p *populations) addIssuances(ca []recorder.Event, scope Scope) error {
 	for _, ev := range ca {
 		if !scope.inPeriod(ev.Time) {
 			continue
@@ -63,11 +64,21 @@ func (p *populations) addIssuances(ca []recorder.Event, scope Scope) {
 				continue
 			}
 			p.issuances = append(p.issuances, refusedRow(ev, c))
-			p.denials = append(p.denials, denialRow{Stream: ev.Stream, Seq: ev.Seq, Time: utc(ev.Time),
+			err := p.denials.add(denialRow{Stream: ev.Stream, Seq: ev.Seq, Time: utc(ev.Time),
 				Type: string(ev.Type), Identity: refusedName(c.Identity), Reason: c.Code + ": " + c.Reason,
 				Detail: strings.Join(c.Grants, " ")})
+			if err != nil {
+				return err
+			}
 		}
 	}
+	slices.SortFunc(p.issuances, func(a, b issuanceRow) int { return inRecordOrder(a.Time, a.Stream, a.Seq, b.Time, b.Stream, b.Seq) })
+	for i, c := range p.issuances {
+		if err := p.report.certificate(i, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // matchesIssued says whether an issued certificate is in scope, as a

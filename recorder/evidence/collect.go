@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -40,71 +41,119 @@ type Within struct {
 	Auditor event.Auditor
 }
 
-// populations are the bundle's rows, each in its file's order.
+// populations are the bundle's rows, each in its file's order. Those
+// that grow with the sessions and statements of the period are written
+// as they are made (tables) or put in order on disk (sorters); what is
+// held grows only with the certificates, requests, revocations and
+// console events of the period and with its identities and targets.
 type populations struct {
-	sessions     []sessionRow
-	statements   *table[statementRow] // written as the sessions are read
-	denials      []denialRow
-	verification []verificationRow
+	dir          string // where they are spooled
+	spools       *[]*spool
+	sessions     *table[sessionRow]   // in id order, as read
+	statements   *table[statementRow] // in id order, then seq
+	verification *table[verificationRow]
+	denials      *sorter[denialRow]
+	exceptions   *sorter[heldException]
+	refused      *sorter[audit.ExposureRow] // statements a masking rule refused, in the order read
 	issuances    []issuanceRow
-	requests     []requestRow
-	revocations  []revocationRow
-	exceptions   []exceptionRow
+	requests     *requestRows
+	revocations  *revocationRows
 	activity     []activityRow
 	completeness []completenessRow
+	tally        tally
+	keySessions  map[string]int // sessions each recorder key verified, by fingerprint
 
-	exposure    audit.Exposure
-	byIdentity  map[string]*audit.Exposure // each identity's exposure, for the report
-	requestLog  *audit.Requests            // every request before the period's end, settled
-	inBundle    []recorder.Summary         // the readable sessions listed, in id order
-	revokedEnds []revokedEnd               // the bundle's sessions the bastion ended on a revocation
+	exposure audit.Exposure             // the masked columns
+	masked   map[string]*audit.Exposure // each identity's masked columns, for the report
+	report   *reportLines
+}
+
+// heldException is an exception, and the identity of the bundle's
+// session it is about, under which the report lists it ("" for none).
+type heldException struct {
+	Row exceptionRow
+	Who string
 }
 
 // collect reads the sessions of opts.Scope from src, verifying each with
-// opts.Keys and the ledgers, and the CA streams' events before the
+// opts.keyring() and the ledgers, and the CA streams' events before the
 // period's end.
-func collect(src Source, opts Options, statements *table[statementRow]) (*populations, error) {
-	scope, lag, keys := opts.Scope, opts.Lag, opts.keyring()
+func collect(src Source, opts Options, p *populations) error {
+	scope := opts.Scope
 	ca, err := readStreams(src, recorder.KindCA, scope)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	console, err := readStreams(src, recorder.KindConsole, scope)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	listed, err := recorder.Summaries(src, recorder.Filter{Since: scope.From, Until: scope.To}, lag)
+	ledgers, err := opts.keyring().ReadLedgers(src)
 	if err != nil {
-		return nil, fmt.Errorf("listing sessions: %w", err)
+		return fmt.Errorf("reading the ledgers: %w", err)
 	}
-	ledgers, err := keys.ReadLedgers(src)
+	c, err := takeCensus(src, ledgers)
 	if err != nil {
-		return nil, fmt.Errorf("reading the ledgers: %w", err)
+		return err
 	}
-	slices.SortFunc(listed, func(a, b recorder.Listed) int { return cmp.Compare(a.ID, b.ID) })
-	c, err := takeCensus(src, listed, ledgers)
-	if err != nil {
-		return nil, err
-	}
-	p := &populations{statements: statements}
-	for _, s := range listed {
-		// An unreadable session is kept whatever the scope says: it
-		// cannot be told apart, and must not hide.
-		if s.Unreadable != nil || scope.matches(s.Summary) {
-			if err := p.addSession(src, s, opts, ledgers, c); err != nil {
-				return nil, err
+	p.requests = newRequestRows(ca, scope, settleAt(scope, opts.Now))
+	p.revocations = newRevocationRows(ca, scope)
+	filter := recorder.Filter{Since: scope.From, Until: scope.To}
+	for _, id := range c.stored {
+		if filter.MayMatch(id, opts.Lag) {
+			if err := p.listSession(src, id, filter, opts, c); err != nil {
+				return err
 			}
 		}
 	}
-	p.addIssuances(ca, scope)
-	p.addRequests(ca, scope, settleAt(scope, opts.Now))
-	p.addRevocations(ca, scope)
-	p.reconcile(c, scope)
-	sortExceptions(p.exceptions)
+	if err := p.addIssuances(ca, scope); err != nil {
+		return err
+	}
+	p.revocations.finish(scope)
+	if err := p.reconcile(c, scope); err != nil {
+		return err
+	}
 	p.addActivity(console, scope)
-	slices.SortFunc(p.issuances, func(a, b issuanceRow) int { return inRecordOrder(a.Time, a.Stream, a.Seq, b.Time, b.Stream, b.Seq) })
-	slices.SortFunc(p.denials, func(a, b denialRow) int { return inRecordOrder(a.Time, a.Stream, a.Seq, b.Time, b.Stream, b.Seq) })
-	return p, nil
+	return nil
+}
+
+// listSession reads one session of the store that may have begun in the
+// period, as recorder.Summaries would list it, and when it did (or it
+// cannot be read) counts it, and adds it to the populations when it is
+// in scope. An unreadable session is kept whatever the scope says: it
+// cannot be told apart, and must not hide.
+func (p *populations) listSession(src Source, id string, filter recorder.Filter, opts Options, c census) error {
+	s := recorder.Listed{Summary: recorder.Summary{ID: id}}
+	lines, err := src.Lines(recorder.KindSession, id)
+	if err != nil {
+		s.Unreadable = err
+	} else {
+		s.Summary = recorder.Summarize(id, lines)
+	}
+	manifest, merr := src.Manifest(recorder.KindSession, id)
+	if s.Unreadable == nil {
+		if merr == nil {
+			s.AddManifest(manifest) // a session a crash cut short: recovered_after_crash
+		}
+		if !filter.Match(s.Summary) {
+			return nil
+		}
+	}
+	p.tally.listed++
+	if merr == nil {
+		p.tally.manifests++
+	}
+	inBundle := s.Unreadable != nil || opts.Scope.matches(s.Summary)
+	if c.haveLedger && c.ledgers.Registered(recorder.KindSession, id) == "" {
+		ex := exceptionRow{Kind: exUnregistered, Session: id, Time: utc(s.Start), Detail: "the store holds it; no ledger registers it opened"}
+		if err := p.addException(ex, s, inBundle); err != nil {
+			return err
+		}
+	}
+	if !inBundle {
+		return nil
+	}
+	return p.addSession(src, s, lines, merr == nil, opts, c.ledgers)
 }
 
 // addSession adds one listed session to the populations: its row, its
@@ -112,15 +161,19 @@ func collect(src Source, opts Options, statements *table[statementRow]) (*popula
 // a closed session cut short and its manifest deleted fails rather than
 // passing for one still open) with its Object Lock, its exceptions, and
 // its statements and refusals.
-func (p *populations) addSession(src Source, s recorder.Listed, opts Options, ledgers *recorder.Ledgers, c census) error {
-	p.sessions = append(p.sessions, newSessionRow(s, opts.Scope.To))
-	if s.Unreadable != nil {
-		p.addVerification(s, newVerificationRow(s, nil))
-		return nil
+func (p *populations) addSession(src Source, s recorder.Listed, lines [][]byte, hasManifest bool, opts Options, ledgers *recorder.Ledgers) error {
+	row := newSessionRow(s, opts.Scope.To)
+	if err := p.sessions.add(row); err != nil {
+		return err
 	}
-	p.inBundle = append(p.inBundle, s.Summary)
-	if !s.End.IsZero() && !c.hasManifest[s.ID] {
-		p.exceptions = append(p.exceptions, noManifest(s))
+	p.tally.addSession(row)
+	if s.Unreadable != nil {
+		return p.addVerification(s, newVerificationRow(s, nil))
+	}
+	if !s.End.IsZero() && !hasManifest {
+		if err := p.addException(noManifest(s), s, true); err != nil {
+			return err
+		}
 	}
 	rep, err := opts.keyring().VerifyStoredWith(src, ledgers, recorder.KindSession, s.ID)
 	v := newVerificationRow(s, err)
@@ -128,19 +181,49 @@ func (p *populations) addSession(src Source, s recorder.Listed, opts Options, le
 	sl := readStreamLock(opts.Lock, s.ID)
 	v.ObjectLock, v.RetainUntil, v.LockedObjects = sl.mode, sl.until, sl.locked
 	if ex, ok := lockException(s, sl); ok {
-		p.exceptions = append(p.exceptions, ex)
+		if err := p.addException(ex, s, true); err != nil {
+			return err
+		}
 	}
-	p.addVerification(s, v)
-	return p.addSessionEvents(src, s.Summary)
+	if err := p.addVerification(s, v); err != nil {
+		return err
+	}
+	if err := p.report.session(s, p.reportSession(row, v)); err != nil {
+		return err
+	}
+	p.requests.addSession(s.Summary)
+	if ex, ok := p.revocations.addSession(s.Summary); ok {
+		if err := p.addException(ex, s, true); err != nil {
+			return err
+		}
+	}
+	return p.addSessionEvents(s.Summary, lines)
 }
 
 // addVerification adds a session's verification, and when it failed its
 // exception.
-func (p *populations) addVerification(s recorder.Listed, v verificationRow) {
-	p.verification = append(p.verification, v)
-	if v.Result == "failed" {
-		p.exceptions = append(p.exceptions, exceptionRow{Kind: exFailed, Session: s.ID, Time: utc(s.Start), Detail: v.Error})
+func (p *populations) addVerification(s recorder.Listed, v verificationRow) error {
+	if err := p.verification.add(v); err != nil {
+		return err
 	}
+	for _, fp := range strings.Fields(v.Keys) {
+		p.keySessions[fp]++
+	}
+	if v.Result == "failed" {
+		return p.addException(exceptionRow{Kind: exFailed, Session: s.ID, Time: utc(s.Start), Detail: v.Error}, s, true)
+	}
+	return nil
+}
+
+// addException adds an exception about session s; the report lists it
+// under the session's identity when s is one of the bundle's, and
+// readable.
+func (p *populations) addException(ex exceptionRow, s recorder.Listed, inBundle bool) error {
+	who := ""
+	if inBundle && s.Unreadable == nil {
+		who = cmp.Or(s.Identity, noIdentity)
+	}
+	return p.exceptions.add(heldException{Row: ex, Who: who})
 }
 
 // inRecordOrder orders two recorded events by time, then stream and seq.
@@ -161,11 +244,7 @@ func (sc Scope) matches(s recorder.Summary) bool {
 // addSessionEvents adds the statements and refusals of one session, as
 // far as its hash chain holds (the verification population says where
 // it breaks).
-func (p *populations) addSessionEvents(src Source, s recorder.Summary) error {
-	lines, err := src.Lines(recorder.KindSession, s.ID)
-	if err != nil {
-		return fmt.Errorf("reading session %s: %w", s.ID, err)
-	}
+func (p *populations) addSessionEvents(s recorder.Summary, lines [][]byte) error {
 	events, _ := recorder.VerifyChain(lines)
 	stream := recorder.KindSession + "/" + s.ID
 	targets := map[int]string{} // channel number → target
@@ -176,37 +255,59 @@ func (p *populations) addSessionEvents(src Source, s recorder.Summary) error {
 			var c event.ChannelOpen
 			_ = ev.DecodeData(&c)
 			targets[c.Channel] = c.Target
+			continue
 		case event.TypeDBStatement:
 			var st event.DBStatement
 			_ = ev.DecodeData(&st)
-			err := p.statements.add(statementRow{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
-				Target: targets[st.Channel], Channel: st.Channel, Text: st.Text, Kinds: orEmpty(st.Kinds), Decision: string(st.Decision),
-				Rule: st.Rule, Outcome: st.Outcome, Rows: st.Rows, Error: st.Error, Masked: orEmpty(st.Masked)})
-			if err != nil {
+			if err := p.addStatement(s, ev, st, targets[st.Channel]); err != nil {
 				return err
 			}
-			es := audit.ExposureStatement{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
-				Target: targets[st.Channel], Masked: st.Masked, Rows: st.Rows, Decision: string(st.Decision), Rule: st.Rule, Text: st.Text}
-			p.exposure.Add(es)
-			p.exposureOf(s.Identity).Add(es)
-			if !st.Decision.Allowed() {
-				d.Reason, d.Detail = st.Rule, st.Text
-				p.denials = append(p.denials, d)
+			if st.Decision.Allowed() {
+				continue
 			}
+			d.Reason, d.Detail = st.Rule, st.Text
 		case event.TypeChannelRefused:
 			var c event.ChannelRefused
 			_ = ev.DecodeData(&c)
 			d.Reason, d.Detail = c.Reason, fmt.Sprintf("%s %s:%d", c.Type, c.Host, c.Port)
-			p.denials = append(p.denials, d)
 		case event.TypeAuthFailure:
 			var a event.AuthFailure
 			_ = ev.DecodeData(&a)
 			d.Reason, d.Detail = a.Reason, "method="+a.Method+" user="+a.User
-			p.denials = append(p.denials, d)
 		case event.TypeSessionRevoked:
 			var r event.SessionRevoked
 			_ = ev.DecodeData(&r)
-			p.revokedEnds = append(p.revokedEnds, revokedEnd{session: s.ID, at: ev.Time, reason: r.Reason, serial: r.Serial, key: r.KeyFingerprint})
+			p.revocations.ended(revokedEnd{session: s.ID, at: ev.Time, reason: r.Reason, serial: r.Serial, key: r.KeyFingerprint})
+			continue
+		default:
+			continue
+		}
+		if err := p.denials.add(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addStatement adds one db.statement: its row, and its exposure.
+func (p *populations) addStatement(s recorder.Summary, ev recorder.Event, st event.DBStatement, target string) error {
+	err := p.statements.add(statementRow{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
+		Target: target, Channel: st.Channel, Text: st.Text, Kinds: orEmpty(st.Kinds), Decision: string(st.Decision),
+		Rule: st.Rule, Outcome: st.Outcome, Rows: st.Rows, Error: st.Error, Masked: orEmpty(st.Masked)})
+	if err != nil {
+		return err
+	}
+	es := audit.ExposureStatement{Session: s.ID, Seq: ev.Seq, Time: utc(ev.Time), Identity: s.Identity,
+		Target: target, Masked: st.Masked, Rows: st.Rows}
+	p.exposure.Add(es)
+	p.maskedOf(s.Identity).Add(es)
+	if st.Decision.Allowed() {
+		return nil
+	}
+	es.Masked, es.Decision, es.Rule, es.Text = nil, string(st.Decision), st.Rule, st.Text
+	for _, r := range refusedBy(es) {
+		if err := errors.Join(p.refused.add(r), p.report.refused(s, r)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -258,15 +359,15 @@ func orEmpty(s []string) []string {
 	return s
 }
 
-// exposureOf is identity's exposure, made as needed.
-func (p *populations) exposureOf(identity string) *audit.Exposure {
-	if p.byIdentity == nil {
-		p.byIdentity = map[string]*audit.Exposure{}
+// maskedOf is identity's masked columns, made as needed.
+func (p *populations) maskedOf(identity string) *audit.Exposure {
+	if p.masked == nil {
+		p.masked = map[string]*audit.Exposure{}
 	}
-	x := p.byIdentity[identity]
+	x := p.masked[identity]
 	if x == nil {
 		x = &audit.Exposure{}
-		p.byIdentity[identity] = x
+		p.masked[identity] = x
 	}
 	return x
 }

@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
@@ -31,73 +32,75 @@ const (
 	exNotLocked    = "not locked"
 )
 
-// census is what reconcile needs of the period's sessions.
+// census is what reconcile needs of the store besides its sessions.
 type census struct {
-	listed      []recorder.Listed // every session the store lists in the period, in scope or not
-	hasManifest map[string]bool   // of those, the ones with a manifest
-	ledgers     *recorder.Ledgers
-	stored      map[string]bool // every session stream the store lists, in any period
-	haveLedger  bool            // the store holds a ledger at all
+	stored     []string // every session stream the store lists, in any period, sorted
+	ledgers    *recorder.Ledgers
+	haveLedger bool // the store holds a ledger at all
 }
 
-// takeCensus looks up what reconcile needs besides the listed sessions.
-func takeCensus(src Source, listed []recorder.Listed, ledgers *recorder.Ledgers) (census, error) {
-	c := census{listed: listed, hasManifest: map[string]bool{}, ledgers: ledgers, stored: map[string]bool{}}
+// tally counts the period's sessions as they are read.
+type tally struct {
+	listed    int // session streams the store lists begun in the period
+	manifests int // of those, with a manifest
+	bundle    int // rows of sessions.csv
+	openAtEnd int // of those, open at the period's end
+}
+
+func (t *tally) addSession(r sessionRow) {
+	t.bundle++
+	if r.OpenAtEnd {
+		t.openAtEnd++
+	}
+}
+
+// takeCensus lists the store's sessions and ledgers.
+func takeCensus(src Source, ledgers *recorder.Ledgers) (census, error) {
+	c := census{ledgers: ledgers}
 	ids, err := src.List(recorder.KindSession)
 	if err != nil {
 		return c, fmt.Errorf("listing sessions: %w", err)
 	}
-	for _, id := range ids {
-		c.stored[id] = true
-	}
+	slices.Sort(ids)
+	c.stored = ids
 	if ids, err = src.List(recorder.KindLedger); err != nil {
 		return c, fmt.Errorf("listing the ledgers: %w", err)
 	}
 	c.haveLedger = len(ids) > 0
-	for _, s := range listed {
-		if _, err := src.Manifest(recorder.KindSession, s.ID); err == nil {
-			c.hasManifest[s.ID] = true
-		}
-	}
 	return c, nil
 }
 
 // reconcile adds the counts of the period's sessions by the store, their
-// manifests, the ledgers and the bundle, and as exceptions each session
-// that makes them differ: registered by a ledger but missing from the
-// store, stored but registered by no ledger (when the store has
-// ledgers), ended without a manifest. Missing sessions are listed
-// whatever the scope: whose they were is unknown.
-func (p *populations) reconcile(c census, scope Scope) {
+// manifests, the ledgers and the bundle, and as exceptions the sessions
+// registered by a ledger but missing from the store (listed whatever the
+// scope: whose they were is unknown). Those stored but registered by no
+// ledger (when the store has ledgers), and those ended without a
+// manifest, were added as they were read.
+func (p *populations) reconcile(c census, scope Scope) error {
 	opened := 0
 	for _, op := range c.ledgers.Opened(recorder.KindSession) {
 		if !scope.inPeriod(op.Time) {
 			continue
 		}
 		opened++
-		if !c.stored[op.Stream] {
-			p.exceptions = append(p.exceptions, exceptionRow{Kind: exMissing, Session: op.Stream, Time: utc(op.Time),
-				Detail: fmt.Sprintf("ledger %s registers it opened at seq %d; the store does not hold it", op.Ledger, op.Seq)})
+		if _, stored := slices.BinarySearch(c.stored, op.Stream); !stored {
+			ex := exceptionRow{Kind: exMissing, Session: op.Stream, Time: utc(op.Time),
+				Detail: fmt.Sprintf("ledger %s registers it opened at seq %d; the store does not hold it", op.Ledger, op.Seq)}
+			if err := p.exceptions.add(heldException{Row: ex}); err != nil {
+				return err
+			}
 		}
 	}
-	for _, s := range c.listed {
-		if c.haveLedger && c.ledgers.Registered(recorder.KindSession, s.ID) == "" {
-			p.exceptions = append(p.exceptions, exceptionRow{Kind: exUnregistered, Session: s.ID, Time: utc(s.Start),
-				Detail: "the store holds it; no ledger registers it opened"})
-		}
-	}
-	openAtEnd := 0
-	for _, r := range p.sessions {
-		openAtEnd += map[bool]int{true: 1}[r.OpenAtEnd]
-	}
+	t := p.tally
 	p.completeness = []completenessRow{
-		{"store", len(c.listed), "session streams the store lists begun in the period (any identity and target)"},
-		{"manifests", len(c.hasManifest), "of those, with a session manifest (closed and signed)"},
+		{"store", t.listed, "session streams the store lists begun in the period (any identity and target)"},
+		{"manifests", t.manifests, "of those, with a session manifest (closed and signed)"},
 		{"ledgers", opened, "sessions the ledgers register opened in the period"},
-		{"bundle", len(p.sessions), "rows of sessions.csv (the scope's)"},
-		{"open_at_end", openAtEnd, "of those, not ended by the period's end (marked open_at_end)"},
-		{"exceptions", len(p.exceptions), "rows of exceptions.csv"},
+		{"bundle", t.bundle, "rows of sessions.csv (the scope's)"},
+		{"open_at_end", t.openAtEnd, "of those, not ended by the period's end (marked open_at_end)"},
+		{"exceptions", p.exceptions.n, "rows of exceptions.csv"},
 	}
+	return nil
 }
 
 // noManifest is the exception of a session that recorded its end but

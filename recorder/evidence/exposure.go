@@ -30,3 +30,12 @@ func exposureRows(rows []audit.ExposureRow) []exposureRow {
 	}
 	return out
 }
+
+// refusedBy is the exposure row of a statement a masking rule refused,
+// if s is one: audit.Exposure's own, without holding every refusal of
+// the period in one.
+func refusedBy(s audit.ExposureStatement) []audit.ExposureRow {
+	var one audit.Exposure
+	one.Add(s)
+	return one.Rows()
+}

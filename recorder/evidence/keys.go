@@ -1,10 +1,6 @@
 package evidence
 
-import (
-	"strings"
-
-	"github.com/gatehouse-dev/gatehouse/recorder"
-)
+import "github.com/gatehouse-dev/gatehouse/recorder"
 
 // SourceKey is one recorder key of the manifest's source: the key as
 // GET /v1/recorder-keys publishes it (retired, with its not_after, for a
@@ -15,15 +11,9 @@ type SourceKey struct {
 	Sessions int `json:"sessions"`
 }
 
-// sourceKeys lists the ring's keys with the sessions each signed (a
-// session's verification row names the keys whose signatures verified).
-func sourceKeys(ring *recorder.Keyring, rows []verificationRow) []SourceKey {
-	count := map[string]int{}
-	for _, r := range rows {
-		for _, fp := range strings.Fields(r.Keys) {
-			count[fp]++
-		}
-	}
+// sourceKeys lists the ring's keys with the sessions each signed,
+// counted by fingerprint as the sessions' verifications named them.
+func sourceKeys(ring *recorder.Keyring, count map[string]int) []SourceKey {
 	out := []SourceKey{}
 	for _, k := range ring.Published() {
 		out = append(out, SourceKey{PublishedKey: k, Sessions: count[k.Fingerprint]})

@@ -55,17 +55,23 @@ func settleAt(scope Scope, now time.Time) time.Time {
 	return scope.To
 }
 
-// addRequests adds the access requests filed in the period, as scope
-// selects them (a requester named by --identity, a grant on a --target),
-// each with the bundle's sessions opened with a certificate issued
-// under it.
-func (p *populations) addRequests(ca []recorder.Event, scope Scope, at time.Time) {
+// requestRows are the access requests filed in the period, as scope
+// selects them (a requester named by --identity, a grant on a
+// --target), each with the bundle's sessions opened with a certificate
+// issued under it, added as the sessions are read.
+type requestRows struct {
+	log  *audit.Requests  // every request before the period's end, settled
+	rows []requestRow     // in the log's order until finished
+	byID map[string][]int // indexes in rows
+}
+
+func newRequestRows(ca []recorder.Event, scope Scope, at time.Time) *requestRows {
 	log := audit.NewRequests()
 	for _, ev := range ca {
 		log.Add(ev)
 	}
 	log.Settle(at)
-	p.requestLog = log
+	rr := &requestRows{log: log, byID: map[string][]int{}}
 	for _, id := range log.Order {
 		rq := log.ByID[id]
 		if !scope.inPeriod(rq.FiledAt) || !scope.matchesRequest(rq) {
@@ -77,15 +83,32 @@ func (p *populations) addRequests(ca []recorder.Event, scope Scope, at time.Time
 		if r.Certificates == nil {
 			r.Certificates = []uint64{}
 		}
-		for _, s := range p.inBundle {
-			if slices.Contains(log.Under(s.Serial), id) {
-				r.Sessions = append(r.Sessions, s.ID)
-			}
-		}
-		r.Used = len(r.Sessions) > 0
-		p.requests = append(p.requests, r)
+		rr.byID[id] = append(rr.byID[id], len(rr.rows))
+		rr.rows = append(rr.rows, r)
 	}
-	slices.SortStableFunc(p.requests, func(a, b requestRow) int { return byTime(a.Filed, b.Filed) })
+	return rr
+}
+
+// addSession adds one of the bundle's sessions to the requests it was
+// opened under.
+func (rr *requestRows) addSession(s recorder.Summary) {
+	seen := map[string]bool{}
+	for _, id := range rr.log.Under(s.Serial) {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		for _, i := range rr.byID[id] {
+			rr.rows[i].Sessions = append(rr.rows[i].Sessions, s.ID)
+			rr.rows[i].Used = true
+		}
+	}
+}
+
+// finish puts the requests in the order they were filed.
+func (rr *requestRows) finish() []requestRow {
+	slices.SortStableFunc(rr.rows, func(a, b requestRow) int { return byTime(a.Filed, b.Filed) })
+	return rr.rows
 }
 
 // matchesRequest says whether a request is in scope: filed by a named

@@ -64,12 +64,10 @@ const (
 
 var exceptionKinds = []string{exFailed, exMissing, exNoManifest, exUnregistered, exNotLocked, exAfterRevocation}
 
-// sortExceptions orders exceptions by kind, then session and time.
-func sortExceptions(ex []exceptionRow) {
-	slices.SortStableFunc(ex, func(a, b exceptionRow) int {
-		return cmp.Or(cmp.Compare(slices.Index(exceptionKinds, a.Kind), slices.Index(exceptionKinds, b.Kind)),
-			strings.Compare(a.Session, b.Session), byTime(a.Time, b.Time))
-	})
+// compareExceptions orders exceptions by kind, then session and time.
+func compareExceptions(a, b exceptionRow) int {
+	return cmp.Or(cmp.Compare(slices.Index(exceptionKinds, a.Kind), slices.Index(exceptionKinds, b.Kind)),
+		strings.Compare(a.Session, b.Session), byTime(a.Time, b.Time))
 }
 
 var exceptionHeader = []string{"kind", "session", "time", "detail"}
@@ -78,46 +76,63 @@ func (r exceptionRow) cells() []string {
 	return []string{r.Kind, cell(r.Session), r.Time, cell(r.Detail)}
 }
 
-// addRevocations adds the revocations of the period (all, or with a
+// revocationRows are the revocations of the period (all, or with a
 // scope those that name one of its identities or cover one of the
-// bundle's sessions), the sessions each ended, and as exceptions the
-// bundle's sessions begun after a revocation covering their certificate.
-func (p *populations) addRevocations(ca []recorder.Event, scope Scope) {
-	var revs audit.Revocations
+// bundle's sessions), with the sessions each ended and those begun
+// after it, added as the sessions are read.
+type revocationRows struct {
+	revs    audit.Revocations
+	rows    map[int]*revocationRow // index in revs → its row, for those of the period
+	related map[int]bool           // those that ended or preceded one of the bundle's sessions
+	done    []revocationRow        // in revs' order, once finished
+}
+
+func newRevocationRows(ca []recorder.Event, scope Scope) *revocationRows {
+	rr := &revocationRows{rows: map[int]*revocationRow{}, related: map[int]bool{}}
 	for _, ev := range ca {
-		revs.Add(ev)
+		rr.revs.Add(ev)
 	}
-	rows := map[int]*revocationRow{} // index in revs → its row
-	for i, r := range revs {
+	for i, r := range rr.revs {
 		if scope.inPeriod(r.Revocation.RevokedAt) {
-			rows[i] = newRevocationRow(r)
+			rr.rows[i] = newRevocationRow(r)
 		}
 	}
-	related := map[int]bool{}
-	for _, e := range p.revokedEnds {
-		for _, i := range lastCovering(revs, e.serial, e.key, e.at) {
-			if rows[i] != nil {
-				rows[i].SessionsEnded = append(rows[i].SessionsEnded, fmt.Sprintf("%s at %s: %s", e.session, utc(e.at), e.reason))
-				related[i] = true
-			}
+	return rr
+}
+
+// ended adds a session the bastion ended on a revocation to the
+// revocations that did it.
+func (rr *revocationRows) ended(e revokedEnd) {
+	for _, i := range lastCovering(rr.revs, e.serial, e.key, e.at) {
+		if rr.rows[i] != nil {
+			rr.rows[i].SessionsEnded = append(rr.rows[i].SessionsEnded, fmt.Sprintf("%s at %s: %s", e.session, utc(e.at), e.reason))
+			rr.related[i] = true
 		}
 	}
-	for _, s := range p.inBundle {
-		first, ok := revs.Before(s)
-		if !ok {
-			continue
-		}
-		p.exceptions = append(p.exceptions, afterRevocation(s, first))
-		for i, r := range revs {
-			if rows[i] != nil && r.Covers(s.Serial, s.KeyFingerprint) && r.Revocation.RevokedAt.Before(s.Start) {
-				rows[i].SessionsAfter = append(rows[i].SessionsAfter, s.ID)
-				related[i] = true
-			}
+}
+
+// addSession adds one of the bundle's sessions to the revocations of the
+// period it began after, and says its exception when a revocation
+// covering its certificate preceded it.
+func (rr *revocationRows) addSession(s recorder.Summary) (exceptionRow, bool) {
+	first, ok := rr.revs.Before(s)
+	if !ok {
+		return exceptionRow{}, false
+	}
+	for i, r := range rr.revs {
+		if rr.rows[i] != nil && r.Covers(s.Serial, s.KeyFingerprint) && r.Revocation.RevokedAt.Before(s.Start) {
+			rr.rows[i].SessionsAfter = append(rr.rows[i].SessionsAfter, s.ID)
+			rr.related[i] = true
 		}
 	}
-	for i := range revs {
-		if r := rows[i]; r != nil && (related[i] || scope.namesRevoked(revs[i])) {
-			p.revocations = append(p.revocations, *r)
+	return afterRevocation(s, first), true
+}
+
+// finish keeps the revocations the bundle holds.
+func (rr *revocationRows) finish(scope Scope) {
+	for i := range rr.revs {
+		if r := rr.rows[i]; r != nil && (rr.related[i] || scope.namesRevoked(rr.revs[i])) {
+			rr.done = append(rr.done, *r)
 		}
 	}
 }

@@ -38,14 +38,29 @@ func (s *spool) Write(p []byte) (int, error) {
 }
 
 // contents flushes the spool and reads it from its start.
-func (s *spool) contents() (io.Reader, error) {
-	if err := s.buf.Flush(); err != nil {
+func (s *spool) contents() (io.Reader, error) { return s.reader(1 << 16) }
+
+// reader flushes the spool and reads it from its start through a buffer
+// of size bytes.
+func (s *spool) reader(size int) (io.Reader, error) {
+	if err := s.seal(); err != nil {
 		return nil, err
 	}
 	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	return bufio.NewReaderSize(s.f, 1<<16), nil
+	return bufio.NewReaderSize(s.f, size), nil
+}
+
+// seal flushes the spool and lets its write buffer go: nothing more is
+// written to it.
+func (s *spool) seal() error {
+	if s.buf == nil {
+		return nil
+	}
+	err := s.buf.Flush()
+	s.buf = nil
+	return err
 }
 
 // remove closes and deletes the temporary file.
@@ -113,6 +128,26 @@ func tableFiles[R row](dir, noun string, header []string, rows []R, spools *[]*s
 		if err := t.add(r); err != nil {
 			return nil, err
 		}
+	}
+	return t.files()
+}
+
+// sortedFiles is a population a sorter put in order, as NOUN.csv and
+// NOUN.jsonl, each row as rowOf makes it of what the sorter holds.
+func sortedFiles[H any, R row](dir, noun string, header []string, s *sorter[H], rowOf func(H) (R, error), spools *[]*spool) ([]dataFile, error) {
+	t, err := newTable[R](dir, noun, header, spools)
+	if err != nil {
+		return nil, err
+	}
+	err = s.each(func(h H) error {
+		r, err := rowOf(h)
+		if err != nil {
+			return err
+		}
+		return t.add(r)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return t.files()
 }
