@@ -93,10 +93,16 @@ func (u *Uploader) putChunks(ctx context.Context, st *upStream, closed bool) err
 		return err
 	}
 	st.end.Store(max(st.end.Load(), st.progress.Offset+int64(len(data))))
-	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+	// An open stream's last line may still be being written: only
+	// complete lines go. A closed stream is uploaded whole: the recorder
+	// ended it with a newline, so bytes after the last one are damage to
+	// the spool, and the bucket keeps them for verify to report there
+	// too, rather than holding a copy that verifies where the spool does
+	// not.
+	if i := bytes.LastIndexByte(data, '\n'); !closed && i >= 0 {
 		data = data[:i+1]
-	} else {
-		data = nil // no complete line yet (a closed stream ends with one)
+	} else if !closed {
+		data = nil // no complete line yet
 	}
 	if len(data) == 0 && (!closed || st.progress.Chunks > 0) {
 		return nil
@@ -120,8 +126,10 @@ func nextChunk(data []byte) []byte {
 	if i := bytes.LastIndexByte(data[:MaxChunkBytes], '\n'); i >= 0 {
 		return data[:i+1]
 	}
-	i := bytes.IndexByte(data, '\n')
-	return data[:i+1]
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return data[:i+1]
+	}
+	return data // a closed stream's damaged end: no line to cut it at
 }
 
 // putChunk puts one chunk and records the progress in the spool.

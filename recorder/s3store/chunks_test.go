@@ -207,3 +207,45 @@ func TestUploadThenPrune(t *testing.T) {
 		t.Errorf("spool still has the stream: %v", err)
 	}
 }
+
+// TestClosedStreamsDamagedEndIsUploaded: bytes after a closed stream's
+// last newline are not the recorder's (it ends every line); the bucket
+// gets them too, so that verify fails from the bucket as it does from
+// the spool instead of the upload laundering the damage away.
+func TestClosedStreamsDamagedEndIsUploaded(t *testing.T) {
+	c := openTestBucket(t)
+	spool := recorder.FileStore{Dir: t.TempDir()}
+	up := &Uploader{Client: c, Spool: spool}
+	rec, pub := newRecorder(t, up.Store())
+	s, err := rec.Open(recorder.KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Emit("db.statement", map[string]any{"text": "SELECT 1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(spool.Dir, recorder.KindSession, s.ID+".jsonl")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"seq":99,"type":"db.statement"`)
+	f.Close()
+	if _, err := recorder.VerifyStored(spool, recorder.KindSession, s.ID, pub); err == nil {
+		t.Fatal("verify of the damaged spool stream passed")
+	}
+	if err := up.UploadPending(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recorder.VerifyStored(c, recorder.KindSession, s.ID, pub); err == nil {
+		t.Fatal("verify from the bucket passed: the upload dropped the damaged end")
+	}
+	want, _ := os.ReadFile(path)
+	got, _ := c.Lines(recorder.KindSession, s.ID)
+	if !bytes.Equal(bytes.Join(got, []byte("\n")), want) {
+		t.Errorf("the bucket's stream is not the spool file:\n%q\n%q", bytes.Join(got, []byte("\n")), want)
+	}
+}
