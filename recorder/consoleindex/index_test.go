@@ -275,6 +275,17 @@ func TestEditedRecordingIsReadAgain(t *testing.T) {
 			t.Errorf("a search for %q finds %+v, %v; want %d", text, found, err, want)
 		}
 	}
+	textIndexIntact(t, x)
+}
+
+// textIndexIntact fails t unless the trigram index holds exactly the
+// statements' texts: what the writer adds and removes by hand (no
+// trigger does) left nothing stale and missed nothing.
+func textIndexIntact(t *testing.T, x *Index) {
+	t.Helper()
+	if _, err := x.db.Exec("INSERT INTO statement_text (statement_text, rank) VALUES ('integrity-check', 1)"); err != nil {
+		t.Errorf("the text index disagrees with the statements: %v", err)
+	}
 }
 
 // TestCurrentSeesNewAndClosedSessions: Current, which lists names only,
