@@ -262,26 +262,44 @@ func (x *Index) readKnown() (map[string]indexed, error) {
 
 // writeAll reads ids from the store into the index, a batch per
 // transaction, stopping between batches when ctx ends; n is how many it
-// wrote.
+// wrote. The next batch is read and verified while one is written: the
+// two cost about the same, and only reading runs on every CPU.
 func (x *Index) writeAll(ctx context.Context, ids []string, versions map[string]string) (n int, err error) {
-	for len(ids) > 0 {
+	total := len(ids)
+	read := make(chan []session, 1)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(read)
+		for len(ids) > 0 && ctx.Err() == nil {
+			k := min(batch, len(ids))
+			select {
+			case read <- x.readAll(ids[:k]):
+			case <-stop:
+				return
+			}
+			ids = ids[k:]
+		}
+	}()
+	// Not to be reading the store after returning.
+	defer func() { close(stop); <-done }()
+	for docs := range read {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		k := min(batch, len(ids))
-		if err := x.write(ids[:k], versions); err != nil {
+		if err := x.write(docs, versions); err != nil {
 			return n, err
 		}
-		n += k
-		ids = ids[k:]
+		n += len(docs)
+	}
+	if n < total {
+		return n, ctx.Err() // the reader stopped early
 	}
 	return n, nil
 }
 
-// write reads ids from the store and replaces them in the index, in one
-// transaction.
-func (x *Index) write(ids []string, versions map[string]string) error {
-	docs := x.readAll(ids)
+// write replaces docs in the index, in one transaction.
+func (x *Index) write(docs []session, versions map[string]string) error {
 	tx, err := x.db.Begin()
 	if err != nil {
 		return fmt.Errorf("consoleindex: write: %w", err)
