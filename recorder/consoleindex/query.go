@@ -295,8 +295,8 @@ type Statement struct {
 // statementsQuery is Statements' SQL. With a text to search for, the
 // trigram index's matches lead (CROSS JOIN keeps the statements first):
 // left to itself, SQLite walked every session's every statement and
-// looked each up in the matches, which at ten million statements took
-// seconds.
+// looked each up in the matches: a time that grew with the statements
+// held (170 ms at a million, against 7 ms from the matches).
 func statementsQuery(f recorder.Filter, lag time.Duration, q StatementQuery) (string, []any) {
 	where, args := sessionWhere(f, lag, "s.")
 	where += " AND s.unreadable IS NULL"
