@@ -262,33 +262,57 @@ func (x *Index) readKnown() (map[string]indexed, error) {
 
 // writeAll reads ids from the store into the index, a batch per
 // transaction, stopping between batches when ctx ends; n is how many it
-// wrote.
+// wrote. The next batch is read and verified while one is written: the
+// two cost about the same, and only reading runs on every CPU.
 func (x *Index) writeAll(ctx context.Context, ids []string, versions map[string]string) (n int, err error) {
-	for len(ids) > 0 {
+	total := len(ids)
+	read := make(chan []session, 1)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(read)
+		for len(ids) > 0 && ctx.Err() == nil {
+			k := min(batch, len(ids))
+			select {
+			case read <- x.readAll(ids[:k]):
+			case <-stop:
+				return
+			}
+			ids = ids[k:]
+		}
+	}()
+	// Not to be reading the store after returning.
+	defer func() { close(stop); <-done }()
+	for docs := range read {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		k := min(batch, len(ids))
-		if err := x.write(ids[:k], versions); err != nil {
+		if err := x.write(docs, versions); err != nil {
 			return n, err
 		}
-		n += k
-		ids = ids[k:]
+		n += len(docs)
+	}
+	if n < total {
+		return n, ctx.Err() // the reader stopped early
 	}
 	return n, nil
 }
 
-// write reads ids from the store and replaces them in the index, in one
-// transaction.
-func (x *Index) write(ids []string, versions map[string]string) error {
-	docs := x.readAll(ids)
+// write replaces docs in the index, in one transaction.
+func (x *Index) write(docs []session, versions map[string]string) error {
 	tx, err := x.db.Begin()
 	if err != nil {
 		return fmt.Errorf("consoleindex: write: %w", err)
 	}
 	defer tx.Rollback()
+	w, err := prepare(tx)
+	if err != nil {
+		return fmt.Errorf("consoleindex: write: %w", err)
+	}
+	defer w.close()
 	for _, d := range docs {
-		if err := d.write(tx, versions[d.ID]); err != nil {
+		_, had := x.known[d.ID]
+		if err := w.put(d, versions[d.ID], had); err != nil {
 			return fmt.Errorf("consoleindex: write %s: %w", d.ID, err)
 		}
 	}
@@ -416,10 +440,51 @@ type readOnce struct {
 func (r readOnce) Lines(string, string) ([][]byte, error)  { return r.lines, nil }
 func (r readOnce) Manifest(string, string) ([]byte, error) { return r.manifest, r.err }
 
-// write replaces the session in the index.
-func (s session) write(tx *sql.Tx, version string) error {
-	for _, q := range []string{"DELETE FROM statements WHERE session = ?", "DELETE FROM session_refusals WHERE session = ?", "DELETE FROM session_targets WHERE session = ?", "DELETE FROM sessions WHERE id = ?"} {
-		if _, err := tx.Exec(q, s.ID); err != nil {
+// writer writes sessions in one transaction, each statement prepared
+// once for all of them.
+type writer struct {
+	tx                                        *sql.Tx
+	session, target, statement, text, unindex *sql.Stmt
+}
+
+func prepare(tx *sql.Tx) (*writer, error) {
+	w := &writer{tx: tx}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&w.session, `INSERT INTO sessions (id, version, id_time, unreadable, start, end_time, identity, agent, human, issuer, subject,
+		serial, key_fingerprint, client_addr, channels, statements, denied, refusals, masked, end_reason, targets, roles,
+		chain_error, verified, verification, incomplete, first_bad_seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&w.target, "INSERT OR IGNORE INTO session_targets (session, target) VALUES (?, ?)"},
+		{&w.statement, "INSERT INTO statements (session, line, seq, time, target, allowed, rule, text, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+		// One row, no trigger: no statement savepoint, so FTS5 keeps the
+		// trigrams in memory until the transaction commits.
+		{&w.text, "INSERT INTO statement_text (rowid, text) VALUES (?, ?)"},
+		{&w.unindex, "INSERT INTO statement_text (statement_text, rowid, text) SELECT 'delete', rowid, text FROM statements WHERE session = ?"},
+	} {
+		var err error
+		if *p.stmt, err = tx.Prepare(p.sql); err != nil {
+			w.close()
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+func (w *writer) close() {
+	for _, st := range []*sql.Stmt{w.session, w.target, w.statement, w.text, w.unindex} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// session replaces s in the index; had says whether the index holds it.
+func (w *writer) put(s session, version string, had bool) error {
+	if had {
+		if err := w.remove(s.ID); err != nil {
 			return err
 		}
 	}
@@ -429,11 +494,7 @@ func (s session) write(tx *sql.Tx, version string) error {
 	}
 	targets, _ := json.Marshal(nonNil(s.Targets))
 	roles, _ := json.Marshal(nonNil(s.roles))
-	_, err := tx.Exec(`INSERT INTO sessions (id, version, id_time, unreadable, start, end_time, identity, agent, human, issuer, subject,
-		serial, key_fingerprint, client_addr, channels, statements, denied, refusals, masked, end_reason, targets, roles,
-		chain_error, verified, verification, incomplete, first_bad_seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, version, idTime, errText(s.Unreadable), nanos(s.Start), nanos(s.End), s.Identity, s.Agent, s.human, s.issuer, s.subject,
+	_, err := w.session.Exec(s.ID, version, idTime, errText(s.Unreadable), nanos(s.Start), nanos(s.End), s.Identity, s.Agent, s.human, s.issuer, s.subject,
 		int64(s.Serial), s.KeyFingerprint, s.ClientAddr, s.Channels, s.Statements, s.Denied, s.Refusals, s.masked, s.EndReason,
 		string(targets), string(roles), errText(s.ChainError), s.Verified, errText(s.Verification),
 		errors.Is(s.Verification, recorder.ErrIncomplete), s.firstBadSeq)
@@ -441,22 +502,31 @@ func (s session) write(tx *sql.Tx, version string) error {
 		return err
 	}
 	for _, t := range s.Targets {
-		if _, err := tx.Exec("INSERT OR IGNORE INTO session_targets (session, target) VALUES (?, ?)", s.ID, t); err != nil {
+		if _, err := w.target.Exec(s.ID, t); err != nil {
 			return err
 		}
 	}
-	if err := s.writeRefusals(tx); err != nil {
+	if err := s.writeRefusals(w.tx); err != nil {
 		return err
 	}
-	return s.writeStatements(tx)
+	return w.statements(s)
 }
 
-func (s session) writeStatements(tx *sql.Tx) error {
-	ins, err := tx.Prepare("INSERT INTO statements (session, line, seq, time, target, allowed, rule, text, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-	if err != nil {
+// remove deletes what the index holds of session id, its statements'
+// trigrams first (they are read from the rows).
+func (w *writer) remove(id string) error {
+	if _, err := w.unindex.Exec(id); err != nil {
 		return err
 	}
-	defer ins.Close()
+	for _, q := range []string{"DELETE FROM statements WHERE session = ?", "DELETE FROM session_refusals WHERE session = ?", "DELETE FROM session_targets WHERE session = ?", "DELETE FROM sessions WHERE id = ?"} {
+		if _, err := w.tx.Exec(q, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *writer) statements(s session) error {
 	for _, st := range s.statements {
 		text := st.data.Text
 		st.data.Text = ""
@@ -464,7 +534,15 @@ func (s session) writeStatements(tx *sql.Tx) error {
 		if err != nil {
 			return err
 		}
-		if _, err := ins.Exec(s.ID, st.line, int64(st.seq), st.time.UnixNano(), st.target, st.data.Decision.Allowed(), st.data.Rule, text, string(data)); err != nil {
+		res, err := w.statement.Exec(s.ID, st.line, int64(st.seq), st.time.UnixNano(), st.target, st.data.Decision.Allowed(), st.data.Rule, text, string(data))
+		if err != nil {
+			return err
+		}
+		rowid, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		if _, err := w.text.Exec(rowid, text); err != nil {
 			return err
 		}
 	}
