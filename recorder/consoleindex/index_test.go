@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -435,5 +436,51 @@ func TestTextSearchLeadsWithItsMatches(t *testing.T) {
 		if len(plan) == 0 || plan[0] != "SEARCH st USING INTEGER PRIMARY KEY (rowid=?)" {
 			t.Errorf("%+v %+v: the search begins %q, not with the text's matches", c.f, c.q, plan)
 		}
+	}
+}
+
+// closingAsRead is a store whose one session closes just after its lines
+// are read: until then it has no manifest and only its first lines.
+type closingAsRead struct {
+	recorder.FileStore
+	open   int // lines the session had while open
+	closed bool
+}
+
+func (c *closingAsRead) Lines(kind, id string) ([][]byte, error) {
+	lines, err := c.FileStore.Lines(kind, id)
+	if c.closed || err != nil {
+		return lines, err
+	}
+	c.closed = true
+	return lines[:c.open], nil
+}
+
+func (c *closingAsRead) Manifest(kind, id string) ([]byte, error) {
+	if !c.closed {
+		return nil, fs.ErrNotExist
+	}
+	return c.FileStore.Manifest(kind, id)
+}
+
+// TestIndexLooksForTheManifestFirst: a session that closes while it is
+// read is indexed as the open session it was when its lines were read,
+// not failed as lines short of the manifest written after them.
+func TestIndexLooksForTheManifestFirst(t *testing.T) {
+	s := newStore(t)
+	s.session("alice", false, "SELECT 1", "SELECT 2")
+	src := &closingAsRead{FileStore: s.fs, open: 3}
+	x, err := Open(t.TempDir(), src, s.fs.Dir, s.pub())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	s.sync(x)
+	list, err := x.Sessions(recorder.Filter{}, 0)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("sessions %v, %v", list, err)
+	}
+	if v := list[0].Verification; !errors.Is(v, recorder.ErrIncomplete) {
+		t.Fatalf("a session closed while it was read is indexed with %v, want it incomplete (open)", v)
 	}
 }

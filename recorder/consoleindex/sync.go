@@ -365,12 +365,15 @@ type statement struct {
 // read reads one session from the store as recorder.Summaries lists it,
 // verified with x's keys, and its statements as /statements finds them.
 func (x *Index) read(id string) session {
+	// The manifest first, as VerifyStored reads them: a stream closed
+	// between the two reads is then indexed as the open stream it was,
+	// not as lines short of a manifest written after they were read.
+	manifest, merr := x.src.Manifest(recorder.KindSession, id)
 	lines, err := x.src.Lines(recorder.KindSession, id)
 	if err != nil {
 		return session{Listed: recorder.Listed{Summary: recorder.Summary{ID: id}, Unreadable: err}}
 	}
 	s := session{Listed: recorder.Listed{Summary: recorder.Summarize(id, lines)}}
-	manifest, merr := x.src.Manifest(recorder.KindSession, id)
 	if merr == nil {
 		s.AddManifest(manifest)
 	}
