@@ -141,6 +141,14 @@ func (c *Console) overviewOf(f recorder.Filter, v viewer) (overview, error) {
 				sessions = append(sessions, s)
 			}
 		}
+	}
+	cut, err := c.failCut(sessions)
+	if err != nil {
+		return o, err
+	}
+	if c.cfg.Index != nil {
+		o.Incomplete, o.Failed = o.Incomplete-cut, o.Failed+cut
+	} else {
 		o.count(sessions, requests)
 	}
 	o.Exceptions = exceptionsOf(sessions, &ca)

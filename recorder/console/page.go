@@ -231,7 +231,8 @@ type verifyPanel struct {
 }
 
 // verifyPanel verifies s with the console's keys, as `gatehouse verify`
-// does without the ledgers.
+// does; the ledgers are read only for a recording whose manifest is
+// missing or was written by recovery, the only ones they can fail.
 func (c *Console) verifyPanel(s stored) verifyPanel {
 	ring := c.keyring()
 	if ring.Len() == 0 {
@@ -242,6 +243,9 @@ func (c *Console) verifyPanel(s stored) verifyPanel {
 		return p
 	}
 	rep, err := ring.VerifyStored(c.cfg.Sessions, recorder.KindSession, s.id)
+	if needsLedgers(rep, err) {
+		rep, err = c.verifyWithLedgers(ring, s.id)
+	}
 	p := verifyPanel{Status: "verified", At: utc(c.cfg.Clock()), Events: rep.Events, Checkpoints: rep.Checkpoints, Signed: rep.Signed, Keys: strings.Join(rep.Keys, ", ")}
 	if rep.Manifest != nil {
 		p.Manifest = fmt.Sprintf("signed manifest: last seq %d, chain head %s", rep.Manifest.LastSeq, rep.Manifest.ChainHead)
