@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,23 @@ type query struct {
 
 // filterNames are the filters a sessions URL takes, in the order they are
 // written in export headers.
-var filterNames = []string{"identity", "agent", "target", "since", "until", "outcome"}
+var filterNames = []string{"identity", "agent", "target", "since", "until", "outcome",
+	"human", "role", "decision", "denials", "masked", "verification"}
+
+// choiceFilters are the filters of a sessions URL that take one of a few
+// values (or none), each checked against them.
+var choiceFilters = []struct {
+	name    string
+	allowed []string
+	set     func(*recorder.Filter, string)
+}{
+	{"outcome", []string{recorder.OutcomeRefused, recorder.OutcomeClean, recorder.OutcomeOpen}, func(f *recorder.Filter, v string) { f.Outcome = v }},
+	{"decision", []string{string(event.Allow), string(event.Deny)}, func(f *recorder.Filter, v string) { f.Decision = v }},
+	{"denials", []string{recorder.Yes, recorder.No}, func(f *recorder.Filter, v string) { f.Denials = v }},
+	{"masked", []string{recorder.Yes, recorder.No}, func(f *recorder.Filter, v string) { f.Masked = v }},
+	{"verification", []string{recorder.VerificationVerified, recorder.VerificationFailed, recorder.VerificationIncomplete},
+		func(f *recorder.Filter, v string) { f.Verification = v }},
+}
 
 func parseQuery(r *http.Request, parseTime func(string) (time.Time, error)) (query, error) {
 	q, err := parseList(r, "/sessions", filterNames, parseTime)
@@ -37,11 +54,14 @@ func parseQuery(r *http.Request, parseTime func(string) (time.Time, error)) (que
 	}
 	in := r.URL.Query()
 	f := &q.filter
-	f.Identity, f.Agent, f.Target, f.Outcome = in.Get("identity"), in.Get("agent"), in.Get("target"), in.Get("outcome")
-	switch f.Outcome {
-	case "", recorder.OutcomeRefused, recorder.OutcomeClean, recorder.OutcomeOpen:
-	default:
-		return q, errors.New("outcome is refused, clean or open")
+	f.Identity, f.Agent, f.Target = in.Get("identity"), in.Get("agent"), in.Get("target")
+	f.Human, f.Role = in.Get("human"), in.Get("role")
+	for _, c := range choiceFilters {
+		v := in.Get(c.name)
+		if v != "" && !slices.Contains(c.allowed, v) {
+			return q, fmt.Errorf("%s is %s", c.name, strings.Join(c.allowed, ", "))
+		}
+		c.set(f, v)
 	}
 	return q, nil
 }
