@@ -286,6 +286,29 @@ func (f Filter) Match(s Summary) bool {
 	return true
 }
 
+// BadChoice names the first of f's fields that take one of a few values
+// whose value is none of them, by the name the console's parameter and
+// the `gatehouse sessions` flag give it, with the values it takes; ""
+// when all are good.
+func (f Filter) BadChoice() (name string, allowed []string) {
+	yesNo := []string{Yes, No}
+	for _, c := range []struct {
+		name, value string
+		allowed     []string
+	}{
+		{"outcome", f.Outcome, []string{OutcomeRefused, OutcomeClean, OutcomeOpen}},
+		{"decision", f.Decision, []string{string(event.Allow), string(event.Deny)}},
+		{"denials", f.Denials, yesNo},
+		{"masked", f.Masked, yesNo},
+		{"verification", f.Verification, []string{VerificationVerified, VerificationFailed, VerificationIncomplete}},
+	} {
+		if c.value != "" && !slices.Contains(c.allowed, c.value) {
+			return c.name, c.allowed
+		}
+	}
+	return "", nil
+}
+
 // MatchListed says whether l passes every condition of f, Verification
 // included.
 func (f Filter) MatchListed(l Listed) bool {

@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,21 +31,6 @@ type query struct {
 var filterNames = []string{"identity", "agent", "target", "since", "until", "outcome",
 	"human", "role", "decision", "denials", "masked", "verification"}
 
-// choiceFilters are the filters of a sessions URL that take one of a few
-// values (or none), each checked against them.
-var choiceFilters = []struct {
-	name    string
-	allowed []string
-	set     func(*recorder.Filter, string)
-}{
-	{"outcome", []string{recorder.OutcomeRefused, recorder.OutcomeClean, recorder.OutcomeOpen}, func(f *recorder.Filter, v string) { f.Outcome = v }},
-	{"decision", []string{string(event.Allow), string(event.Deny)}, func(f *recorder.Filter, v string) { f.Decision = v }},
-	{"denials", []string{recorder.Yes, recorder.No}, func(f *recorder.Filter, v string) { f.Denials = v }},
-	{"masked", []string{recorder.Yes, recorder.No}, func(f *recorder.Filter, v string) { f.Masked = v }},
-	{"verification", []string{recorder.VerificationVerified, recorder.VerificationFailed, recorder.VerificationIncomplete},
-		func(f *recorder.Filter, v string) { f.Verification = v }},
-}
-
 func parseQuery(r *http.Request, parseTime func(string) (time.Time, error)) (query, error) {
 	q, err := parseList(r, "/sessions", filterNames, parseTime)
 	if err != nil {
@@ -55,13 +39,10 @@ func parseQuery(r *http.Request, parseTime func(string) (time.Time, error)) (que
 	in := r.URL.Query()
 	f := &q.filter
 	f.Identity, f.Agent, f.Target = in.Get("identity"), in.Get("agent"), in.Get("target")
-	f.Human, f.Role = in.Get("human"), in.Get("role")
-	for _, c := range choiceFilters {
-		v := in.Get(c.name)
-		if v != "" && !slices.Contains(c.allowed, v) {
-			return q, fmt.Errorf("%s is %s", c.name, strings.Join(c.allowed, ", "))
-		}
-		c.set(f, v)
+	f.Outcome, f.Human, f.Role = in.Get("outcome"), in.Get("human"), in.Get("role")
+	f.Decision, f.Denials, f.Masked, f.Verification = in.Get("decision"), in.Get("denials"), in.Get("masked"), in.Get("verification")
+	if name, allowed := f.BadChoice(); name != "" {
+		return q, fmt.Errorf("%s is %s", name, strings.Join(allowed, ", "))
 	}
 	return q, nil
 }
