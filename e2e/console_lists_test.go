@@ -50,8 +50,9 @@ func TestConsoleListsAsSessions(t *testing.T) {
 	for _, f := range []listFilter{
 		{name: "outcome open, after it closed", cli: []string{"--outcome", "open"}, want: nil},
 		{name: "outcome clean, after it closed", cli: []string{"--outcome", "clean"}, want: []string{"masked", "rawpg", "open"}},
+		{name: "verification incomplete, after it closed", cli: []string{"--verification", "incomplete"}, want: nil},
 	} {
-		f.console = url.Values{"outcome": {f.cli[1]}}
+		f.console = url.Values{strings.TrimPrefix(f.cli[0], "--"): {f.cli[1]}}
 		t.Run(f.name, func(t *testing.T) { w.compareLists(t, auditor, base, sc, f) })
 	}
 }
@@ -146,9 +147,9 @@ type listFilter struct {
 // console's. --refused exists only in the CLI: it is --outcome refused,
 // so it is paired with outcome=refused. --dir chooses where the CLI reads,
 // not which sessions: no pairing. The console takes page and format too,
-// which select no sessions. The other console filters (human,
-// database role, decision, has-denials, has-masked, verification status)
-// exist on neither side yet.
+// which select no sessions. The filters by what a session did (--human,
+// --role, --decision, --denials, --masked, --verification) are paired
+// with the parameters of the same names.
 func (sc *listsScenario) filters() []listFilter {
 	mid := sc.mid.Format(time.RFC3339Nano)
 	all := slices.Sorted(maps.Keys(sc.ids))
@@ -174,6 +175,30 @@ func (sc *listsScenario) filters() []listFilter {
 			want: []string{"agent-denied", "denied", "refused-channel", "refused-login"}},
 		{name: "outcome clean", cli: []string{"--outcome", "clean"}, console: url.Values{"outcome": {"clean"}}, want: []string{"masked", "rawpg"}},
 		{name: "outcome open", cli: []string{"--outcome", "open"}, console: url.Values{"outcome": {"open"}}, want: []string{"open"}},
+		{name: "human alice", cli: []string{"--human", "alice@example.com"}, console: url.Values{"human": {"alice@example.com"}}, want: alices},
+		{name: "human, not a substring", cli: []string{"--human", "alice"}, console: url.Values{"human": {"alice"}}, want: nil},
+		{name: "role readonly", cli: []string{"--role", "readonly"}, console: url.Values{"role": {"readonly"}},
+			want: []string{"agent-denied", "denied", "edited", "open"}},
+		{name: "role support", cli: []string{"--role", "support"}, console: url.Values{"role": {"support"}}, want: []string{"masked"}},
+		// The edited statement is on the line before the chain's break:
+		// it is read, and counted.
+		{name: "decision allow", cli: []string{"--decision", "allow"}, console: url.Values{"decision": {"allow"}},
+			want: []string{"agent-denied", "denied", "edited", "masked", "open"}},
+		{name: "decision deny", cli: []string{"--decision", "deny"}, console: url.Values{"decision": {"deny"}}, want: []string{"agent-denied", "denied"}},
+		{name: "denials yes", cli: []string{"--denials", "yes"}, console: url.Values{"denials": {"yes"}},
+			want: []string{"agent-denied", "denied", "refused-channel", "refused-login"}},
+		{name: "denials no", cli: []string{"--denials", "no"}, console: url.Values{"denials": {"no"}}, want: []string{"edited", "masked", "open", "rawpg"}},
+		{name: "masked yes", cli: []string{"--masked", "yes"}, console: url.Values{"masked": {"yes"}}, want: []string{"masked"}},
+		{name: "masked no", cli: []string{"--masked", "no"}, console: url.Values{"masked": {"no"}},
+			want: slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == "masked" })},
+		{name: "verification verified", cli: []string{"--verification", "verified"}, console: url.Values{"verification": {"verified"}},
+			want: []string{"agent-denied", "denied", "masked", "rawpg", "refused-channel", "refused-login"}},
+		{name: "verification failed", cli: []string{"--verification", "failed"}, console: url.Values{"verification": {"failed"}}, want: []string{"edited"}},
+		{name: "verification incomplete", cli: []string{"--verification", "incomplete"}, console: url.Values{"verification": {"incomplete"}},
+			want: []string{"open"}},
+		{name: "human, role, decision, masked, verification at once", cli: []string{"--human", "alice@example.com", "--role", "readonly",
+			"--decision", "deny", "--masked", "no", "--verification", "verified"}, console: url.Values{"human": {"alice@example.com"},
+			"role": {"readonly"}, "decision": {"deny"}, "masked": {"no"}, "verification": {"verified"}}, want: []string{"agent-denied", "denied"}},
 		{name: "all at once", cli: []string{"--identity", "alice", "--agent", "lists-bot", "--target", "orders", "--since", mid, "--until", "1s",
 			"--outcome", "refused"}, console: url.Values{"identity": {"alice"}, "agent": {"lists-bot"}, "target": {"orders"}, "since": {mid},
 			"until": {"1s"}, "outcome": {"refused"}}, want: []string{"agent-denied"}},

@@ -3,6 +3,7 @@ package recorder
 import (
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -29,6 +30,13 @@ type Summary struct {
 	EndReason  string
 	Targets    []string // targets of opened channels
 	ChainError error    // nil when the hash chain is intact
+	// Human is who vouches for the session: the human who delegated an
+	// agent's certificate, or the certified human's email.
+	Human string
+	// Roles are the database sessions' "target:role", once each, in
+	// recorded order.
+	Roles  []string
+	Masked int // db.statement events with masked columns
 }
 
 // Listed is a session as Summaries lists it.
@@ -89,7 +97,9 @@ func (r *Keyring) Summaries(src SummarySource, f Filter, lag time.Duration) ([]L
 			_, s.Verification = r.VerifyStored(src, KindSession, id)
 			s.Verified = true
 		}
-		out = append(out, s)
+		if f.MatchListed(s) {
+			out = append(out, s)
+		}
 	}
 	return out, nil
 }
@@ -142,6 +152,15 @@ func (s *Summary) add(ev Event) {
 		var p event.AuthSuccess
 		_ = ev.DecodeData(&p)
 		s.Identity, s.Agent, s.Serial, s.KeyFingerprint = p.KeyID, p.Identity.Agent, p.Serial, p.KeyFingerprint
+		s.Human = p.Identity.DelegatedBy
+		if s.Human == "" {
+			s.Human = p.Identity.Email
+		}
+	case event.TypeDBSessionStart:
+		var p event.DBSessionStart
+		if ev.DecodeData(&p) == nil && !slices.Contains(s.Roles, p.Target+":"+p.Role) {
+			s.Roles = append(s.Roles, p.Target+":"+p.Role)
+		}
 	case event.TypeChannelOpen:
 		var p event.ChannelOpen
 		_ = ev.DecodeData(&p)
@@ -153,6 +172,9 @@ func (s *Summary) add(ev Event) {
 		var p event.DBStatement
 		_ = ev.DecodeData(&p)
 		s.Statements++
+		if len(p.Masked) > 0 {
+			s.Masked++
+		}
 		if !p.Decision.Allowed() {
 			s.Denied++
 			s.Refusals++
@@ -181,6 +203,19 @@ const (
 	OutcomeOpen    = "open"    // no session.end: still running, or cut short
 )
 
+// Values of a Filter's Denials and Masked.
+const (
+	Yes = "yes"
+	No  = "no"
+)
+
+// Verifications a Filter selects on, as the lists show them.
+const (
+	VerificationVerified   = "verified"   // verified with the keys: signed and complete
+	VerificationFailed     = "failed"     // verified, and a problem was found
+	VerificationIncomplete = "incomplete" // verified, and the stream has no manifest (yet)
+)
+
 // Filter selects sessions. Its zero value selects all.
 type Filter struct {
 	Identity string    // a substring of the identity (the certificate's KeyId)
@@ -189,6 +224,23 @@ type Filter struct {
 	Since    time.Time // sessions that started at or after Since
 	Until    time.Time // sessions that started before Until
 	Outcome  string    // OutcomeRefused, OutcomeClean, OutcomeOpen or ""
+	// Human is the vouching human (Summary.Human), exactly: a human's
+	// own sessions and those of the agents they vouched for.
+	Human string
+	// Role is a database role the session used on any target, exactly.
+	Role string
+	// Decision is event.Allow or event.Deny: at least one statement so
+	// decided (anything but allow counts as deny, as Denied counts).
+	Decision string
+	// Denials is Yes or No: whether the session has any refusal (denied
+	// statement, failed authentication, refused channel or request,
+	// throttled connection), as Refusals counts them.
+	Denials string
+	Masked  string // Yes or No: whether any statement had masked columns
+	// Verification is VerificationVerified, VerificationFailed or
+	// VerificationIncomplete; a session not verified (no keys) has none.
+	// Match leaves it to MatchListed.
+	Verification string
 }
 
 // MayMatch says whether the session id can match f's time range, judged
@@ -206,14 +258,21 @@ func (f Filter) MayMatch(id string, lag time.Duration) bool {
 	return (f.Since.IsZero() || !t.Before(f.Since.Add(-lag-time.Second))) && (f.Until.IsZero() || t.Before(f.Until))
 }
 
-// Match says whether s passes every condition of f.
+// Match says whether s passes every condition of f but Verification,
+// which a Summary does not hold (MatchListed).
 func (f Filter) Match(s Summary) bool {
 	switch {
 	case f.Identity != "" && !strings.Contains(s.Identity, f.Identity),
 		f.Agent != "" && s.Agent != f.Agent,
 		f.Target != "" && !slices.Contains(s.Targets, f.Target),
 		!f.Since.IsZero() && s.Start.Before(f.Since),
-		!f.Until.IsZero() && !s.Start.Before(f.Until):
+		!f.Until.IsZero() && !s.Start.Before(f.Until),
+		f.Human != "" && s.Human != f.Human,
+		f.Role != "" && !s.usedRole(f.Role),
+		f.Decision == string(event.Allow) && s.Statements-s.Denied == 0,
+		f.Decision == string(event.Deny) && s.Denied == 0,
+		!yesNo(f.Denials, s.Refusals > 0),
+		!yesNo(f.Masked, s.Masked > 0):
 		return false
 	}
 	switch f.Outcome {
@@ -225,4 +284,61 @@ func (f Filter) Match(s Summary) bool {
 		return s.Open()
 	}
 	return true
+}
+
+// BadChoice names the first of f's fields that take one of a few values
+// whose value is none of them, by the name the console's parameter and
+// the `gatehouse sessions` flag give it, with the values it takes; ""
+// when all are good.
+func (f Filter) BadChoice() (name string, allowed []string) {
+	yesNo := []string{Yes, No}
+	for _, c := range []struct {
+		name, value string
+		allowed     []string
+	}{
+		{"outcome", f.Outcome, []string{OutcomeRefused, OutcomeClean, OutcomeOpen}},
+		{"decision", f.Decision, []string{string(event.Allow), string(event.Deny)}},
+		{"denials", f.Denials, yesNo},
+		{"masked", f.Masked, yesNo},
+		{"verification", f.Verification, []string{VerificationVerified, VerificationFailed, VerificationIncomplete}},
+	} {
+		if c.value != "" && !slices.Contains(c.allowed, c.value) {
+			return c.name, c.allowed
+		}
+	}
+	return "", nil
+}
+
+// MatchListed says whether l passes every condition of f, Verification
+// included.
+func (f Filter) MatchListed(l Listed) bool {
+	return f.Match(l.Summary) && (f.Verification == "" || f.Verification == l.VerificationStatus())
+}
+
+// VerificationStatus is a Verification value for l's verification, or ""
+// when it was not verified.
+func (l Listed) VerificationStatus() string {
+	switch {
+	case !l.Verified:
+		return ""
+	case l.Verification == nil:
+		return VerificationVerified
+	case errors.Is(l.Verification, ErrIncomplete):
+		return VerificationIncomplete
+	}
+	return VerificationFailed
+}
+
+// usedRole says whether a database session of s used role (Roles hold
+// "target:role"; a target name holds no colon).
+func (s Summary) usedRole(role string) bool {
+	return slices.ContainsFunc(s.Roles, func(r string) bool {
+		_, name, _ := strings.Cut(r, ":")
+		return name == role
+	})
+}
+
+// yesNo says whether has passes want: Yes, No, or "" for either.
+func yesNo(want string, has bool) bool {
+	return want == "" || (want == Yes) == has
 }

@@ -54,7 +54,9 @@ Engineer:
 
 Auditor:
   sessions --config F       list recorded sessions; filters: --identity, --agent, --target,
-                            --since, --until, --outcome refused|clean|open
+                            --since, --until, --outcome refused|clean|open, --human, --role,
+                            --decision allow|deny, --denials yes|no, --masked yes|no,
+                            --verification verified|failed|incomplete (checked with the keys)
   verify --config F SESSION check a recording's chain, signatures and manifest; or every
                             recording --since T; offline: --dir DIR --pubkey KEY (keys rotated
                             out: recording.trusted_keys, or the JSON of GET /v1/recorder-keys)

@@ -105,7 +105,7 @@ func TestSessionsListsPastAnUnreadableSession(t *testing.T) {
 	w := newAuditWorld(t)
 	store := recorder.FileStore{Dir: filepath.Join(w.dir, "recordings")}
 	var out strings.Builder
-	if err := listSessions(&out, unreadable{store, w.clean}, recorder.Filter{}, time.Hour); err != nil {
+	if err := listSessions(&out, unreadable{store, w.clean}, recorder.Filter{}, time.Hour, recorder.Trust()); err != nil {
 		t.Fatalf("sessions failed for one unreadable session: %v", err)
 	}
 	if !strings.Contains(out.String(), w.refused) || !strings.Contains(out.String(), "UNREADABLE: chunk 000001 is missing") {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -202,6 +203,17 @@ func TestSessionsFilters(t *testing.T) {
 		{[]string{"--since", "2026-11-26T00:00:00Z", "--until", "2026-11-27T00:00:00Z"}, []string{w.clean, w.refused}},
 		{[]string{"--until", "2026-11-26T00:00:00Z"}, nil},
 		{[]string{"--since", "2026-11-27T00:00:00Z"}, nil},
+		{[]string{"--decision", "allow"}, []string{w.refused}},
+		{[]string{"--decision", "deny"}, []string{w.refused}},
+		{[]string{"--denials", "yes"}, []string{w.refused}},
+		{[]string{"--denials", "no"}, []string{w.clean}},
+		{[]string{"--masked", "yes"}, []string{w.refused}},
+		{[]string{"--masked", "no"}, []string{w.clean}},
+		{[]string{"--verification", "verified"}, []string{w.clean, w.refused}},
+		{[]string{"--verification", "failed"}, nil},
+		{[]string{"--human", "nobody@example.com"}, nil},
+		{[]string{"--role", "readonly"}, nil}, // a principal is not a database session
+		{[]string{"--denials", "no", "--masked", "no", "--verification", "verified"}, []string{w.clean}},
 	}
 	for _, tt := range tests {
 		out, code, err := runAudit(t, append([]string{"sessions", "--config", w.config}, tt.args...)...)
@@ -214,8 +226,22 @@ func TestSessionsFilters(t *testing.T) {
 			}
 		}
 	}
-	if _, code, _ := runAudit(t, "sessions", "--config", w.config, "--outcome", "weird"); code != 2 {
-		t.Errorf("--outcome weird: exit %d, want 2", code)
+	for _, bad := range [][]string{{"--outcome", "weird"}, {"--decision", "allowed"}, {"--denials", "true"}, {"--masked", "1"},
+		{"--verification", "ok"}} {
+		if _, code, err := runAudit(t, append([]string{"sessions", "--config", w.config}, bad...)...); code != 2 || !strings.Contains(fmt.Sprint(err), bad[0]) {
+			t.Errorf("%v: exit %d (%v), want 2 naming the flag", bad, code, err)
+		}
+	}
+	if _, code, _ := runAudit(t, "sessions", "--dir", filepath.Join(w.dir, "recordings"), "--verification", "verified"); code != 2 {
+		t.Errorf("--verification without keys: exit %d, want 2", code)
+	}
+	data, _ := os.ReadFile(w.stream(w.refused))
+	os.WriteFile(w.stream(w.refused), bytes.Replace(data, []byte(`"rows":3`), []byte(`"rows":0`), 1), 0o600)
+	for verification, want := range map[string]string{"failed": w.refused, "verified": w.clean} {
+		out, code, err := runAudit(t, "sessions", "--config", w.config, "--verification", verification)
+		if other := map[string]string{w.refused: w.clean, w.clean: w.refused}[want]; code != 0 || !strings.Contains(out, want) || strings.Contains(out, other) {
+			t.Errorf("--verification %s after an edit: exit %d (%v)\n%s", verification, code, err, out)
+		}
 	}
 }
 

@@ -68,6 +68,8 @@ func indexFixture(t *testing.T) *fixture {
 		maskedRun{text: "DROP TABLE people", rule: "no-ddl"})
 	f.recordStatements(key, "eve\u202e", "billing", "SELECT '<script>alert(1)</script>'", "SELECT 'ΣΊΣΥΦΟΣ' /* \x1b[2J */",
 		strings.Repeat("SELECT 'long' ", 600))
+	// A database role on orders, so that role filters split the sessions.
+	f.recordStatements(key, "reader", "orders", "SELECT 1")
 	path := filepath.Join(f.store.Dir, recorder.KindSession, masked+".jsonl")
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -120,7 +122,14 @@ func TestIndexListsAsTheStoreDoes(t *testing.T) {
 		// The index pages and counts in SQL: the same bytes, the same
 		// bounds, the same pages (one far past the end).
 		"identity=%00", "identity=%FF", "identity=b&page=2", "until=9999-01-01T00:00:00Z", "since=1500-01-01T00:00:00Z&page=2",
-		"page=4611686018427387904"} {
+		"page=4611686018427387904",
+		// The filters the index applies on its own columns: each value, and
+		// some together.
+		"human=alice@example.com", "human=ALICE@example.com", "human=reader", "human=nobody", "role=reader", "role=eve%E2%80%AE",
+		"role=orders", "decision=allow", "decision=deny", "denials=yes", "denials=no", "masked=yes", "masked=no",
+		"verification=verified", "verification=failed", "verification=incomplete", "human=alice@example.com&decision=deny",
+		"denials=no&masked=no&verification=verified", "masked=yes&verification=failed", "role=reader&decision=allow&denials=no",
+		"decision=allow&decision=deny", "target=billing&verification=incomplete&outcome=open", "denials=no&page=2"} {
 		paths = append(paths, "/sessions?"+q, "/sessions?format=csv&"+q, "/sessions?format=jsonl&"+q)
 	}
 	for _, q := range []string{"", "page=2", "text=select", "text=SELECT+1", "text=%CF%83%CE%AF", "text=ss", "text=%3Cscript", "text=long&format=jsonl",
@@ -170,6 +179,8 @@ func TestIndexListsAsTheStoreDoes(t *testing.T) {
 	if found < 5 {
 		t.Errorf("links see %d identity pages: the fixture does not exercise their scope", found)
 	}
+	splitsSessions(t, f, c, "human=alice@example.com", "human=reader", "role=reader", "decision=allow", "decision=deny", "denials=yes",
+		"denials=no", "masked=yes", "masked=no", "verification=verified", "verification=failed", "verification=incomplete")
 	want := map[string]string{}
 	for _, p := range paths {
 		r := f.get(c, p)
@@ -265,5 +276,28 @@ func TestIndexIsCurrentAndReconciled(t *testing.T) {
 	}
 	if body := f.get(c, "/sessions?format=csv").body; !strings.Contains(body, third) || strings.Contains(body, first) {
 		t.Errorf("once synced, /sessions lists what the store lists:\n%s", body)
+	}
+}
+
+// splitsSessions fails unless each filter selects some of the store's
+// sessions and leaves out others: a comparison of two empty lists, or of
+// two unfiltered ones, would prove nothing.
+func splitsSessions(t *testing.T, f *fixture, c *http.Client, filters ...string) {
+	t.Helper()
+	readable := func(q string) int {
+		_, rows := jsonlRows[row](t, f.get(c, "/sessions?format=jsonl&"+q).body)
+		n := 0
+		for _, r := range rows {
+			if !strings.HasPrefix(r.Chain, "UNREADABLE") { // listed whatever the filter
+				n++
+			}
+		}
+		return n
+	}
+	all := readable("")
+	for _, q := range filters {
+		if n := readable(q); n == 0 || n >= all {
+			t.Errorf("%s selects %d of %d readable sessions: the fixture does not split them", q, n, all)
+		}
 	}
 }

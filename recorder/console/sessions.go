@@ -28,7 +28,8 @@ type query struct {
 
 // filterNames are the filters a sessions URL takes, in the order they are
 // written in export headers.
-var filterNames = []string{"identity", "agent", "target", "since", "until", "outcome"}
+var filterNames = []string{"identity", "agent", "target", "since", "until", "outcome",
+	"human", "role", "decision", "denials", "masked", "verification"}
 
 func parseQuery(r *http.Request, parseTime func(string) (time.Time, error)) (query, error) {
 	q, err := parseList(r, "/sessions", filterNames, parseTime)
@@ -37,11 +38,11 @@ func parseQuery(r *http.Request, parseTime func(string) (time.Time, error)) (que
 	}
 	in := r.URL.Query()
 	f := &q.filter
-	f.Identity, f.Agent, f.Target, f.Outcome = in.Get("identity"), in.Get("agent"), in.Get("target"), in.Get("outcome")
-	switch f.Outcome {
-	case "", recorder.OutcomeRefused, recorder.OutcomeClean, recorder.OutcomeOpen:
-	default:
-		return q, errors.New("outcome is refused, clean or open")
+	f.Identity, f.Agent, f.Target = in.Get("identity"), in.Get("agent"), in.Get("target")
+	f.Outcome, f.Human, f.Role = in.Get("outcome"), in.Get("human"), in.Get("role")
+	f.Decision, f.Denials, f.Masked, f.Verification = in.Get("decision"), in.Get("denials"), in.Get("masked"), in.Get("verification")
+	if name, allowed := f.BadChoice(); name != "" {
+		return q, fmt.Errorf("%s is %s", name, strings.Join(allowed, ", "))
 	}
 	return q, nil
 }

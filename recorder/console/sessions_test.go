@@ -402,3 +402,35 @@ func TestReflectedTextIsEscaped(t *testing.T) {
 		t.Errorf("the IdP's error description comes back raw: %d\n%s", resp.StatusCode, resp.body)
 	}
 }
+
+// TestSessionFilterValuesAreChecked: a filter that takes one of a few
+// values answers 400 for any other, naming the filter and its values;
+// human and role take any text, and the form shows every filter.
+func TestSessionFilterValuesAreChecked(t *testing.T) {
+	f := newFixture(t, 1)
+	c := f.loggedIn(auditorClaims)
+	for _, tc := range []struct{ query, want string }{
+		{"outcome=closed", "outcome is refused, clean, open"},
+		{"decision=allowed", "decision is allow, deny"},
+		{"denials=true", "denials is yes, no"},
+		{"masked=1", "masked is yes, no"},
+		{"verification=ok", "verification is verified, failed, incomplete"},
+		{"verification=Verified", "verification is verified, failed, incomplete"},
+	} {
+		for _, format := range []string{"", "&format=csv"} {
+			r := f.get(c, "/sessions?"+tc.query+format)
+			if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, tc.want) {
+				t.Errorf("%s%s: %d\n%s", tc.query, format, r.StatusCode, r.body)
+			}
+		}
+	}
+	r := f.get(c, "/sessions?human=x&role=y&decision=allow&denials=no&masked=yes&verification=failed")
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("every filter at once: %d\n%s", r.StatusCode, r.body)
+	}
+	for _, name := range []string{"human", "role", "decision", "denials", "masked", "verification"} {
+		if !strings.Contains(r.body, `name="`+name+`"`) {
+			t.Errorf("the form has no %s", name)
+		}
+	}
+}

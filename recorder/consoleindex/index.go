@@ -32,7 +32,7 @@ import (
 
 // schemaVersion is the layout below; an index of another version is
 // rebuilt. Raise it whenever the schema or what is derived changes.
-const schemaVersion = 4
+const schemaVersion = 5 // 5: human, roles and masked as recorder.Summarize derives them
 
 // FileName is the index's database file in its directory.
 const FileName = "index.db"

@@ -18,7 +18,7 @@ import (
 // sessionColumns are what Sessions reads of a session, in scanSession's
 // order.
 const sessionColumns = `id, unreadable, start, end_time, identity, agent, serial, key_fingerprint, client_addr,
-	channels, statements, denied, refusals, end_reason, targets, chain_error, verified, verification, incomplete`
+	channels, statements, denied, refusals, end_reason, targets, chain_error, verified, verification, incomplete, human, roles, masked`
 
 // Sessions lists the indexed sessions, not gone from the store, that f
 // selects, as recorder.Summaries lists them (same order, same unreadable
@@ -40,7 +40,7 @@ func (x *Index) Sessions(f recorder.Filter, lag time.Duration) ([]recorder.Liste
 		if err != nil {
 			return nil, fmt.Errorf("consoleindex: list sessions: %w", err)
 		}
-		if f.MayMatch(s.ID, lag) && (s.Unreadable != nil || f.Match(s.Summary)) {
+		if f.MayMatch(s.ID, lag) && (s.Unreadable != nil || f.MatchListed(s)) {
 			out = append(out, s)
 		}
 	}
@@ -96,7 +96,7 @@ func scanMatching(rows *sql.Rows, f recorder.Filter, lag time.Duration) (recorde
 	if err != nil {
 		return s, err
 	}
-	if !f.MayMatch(s.ID, lag) || (s.Unreadable == nil && !f.Match(s.Summary)) {
+	if !f.MayMatch(s.ID, lag) || (s.Unreadable == nil && !f.MatchListed(s)) {
 		return s, fmt.Errorf("%s does not match the filter the index selected it for", s.ID)
 	}
 	return s, nil
@@ -174,10 +174,59 @@ func sessionWhere(f recorder.Filter, lag time.Duration, p string) (string, []any
 	case recorder.OutcomeOpen:
 		addMatch(p + "end_time IS NULL")
 	}
+	match, args = newFilterWhere(f, p, match, args)
 	if len(match) > 0 {
 		conds = append(conds, "("+p+"unreadable IS NOT NULL OR ("+strings.Join(match, " AND ")+"))")
 	}
 	return strings.Join(conds, " AND "), args
+}
+
+// newFilterWhere adds to match (and its args) the SQL of f's human,
+// role, decision, denials, masked and verification, as Filter.MatchListed
+// judges them.
+func newFilterWhere(f recorder.Filter, p string, match []string, args []any) ([]string, []any) {
+	addMatch := func(cond string, a ...any) { match, args = append(match, cond), append(args, a...) }
+	if f.Human != "" {
+		addMatch(p+"human = ?", f.Human)
+	}
+	if f.Role != "" {
+		// Roles hold "target:role"; a target name holds no colon. As
+		// bytes, as strings.Cut splits.
+		addMatch("EXISTS (SELECT 1 FROM json_each("+p+"roles) r WHERE substr(CAST(r.value AS BLOB), instr(CAST(r.value AS BLOB), X'3A') + 1) = CAST(? AS BLOB))", f.Role)
+	}
+	switch f.Decision {
+	case string(event.Allow):
+		addMatch(p + "statements > " + p + "denied")
+	case string(event.Deny):
+		addMatch(p + "denied > 0")
+	}
+	if c := yesNoSQL(f.Denials, p+"refusals > 0"); c != "" {
+		addMatch(c)
+	}
+	if c := yesNoSQL(f.Masked, p+"masked > 0"); c != "" {
+		addMatch(c)
+	}
+	switch f.Verification {
+	case recorder.VerificationVerified:
+		addMatch(p + "verified = 1 AND " + p + "verification IS NULL")
+	case recorder.VerificationFailed:
+		addMatch(p + "verified = 1 AND " + p + "verification IS NOT NULL AND " + p + "incomplete = 0")
+	case recorder.VerificationIncomplete:
+		addMatch(p + "verified = 1 AND " + p + "verification IS NOT NULL AND " + p + "incomplete = 1")
+	}
+	return match, args
+}
+
+// yesNoSQL is cond for recorder.Yes, its negation for recorder.No, and ""
+// for neither.
+func yesNoSQL(want, cond string) string {
+	switch want {
+	case recorder.Yes:
+		return cond
+	case recorder.No:
+		return "NOT (" + cond + ")"
+	}
+	return ""
 }
 
 // Scope is an external auditor's link's: the readable sessions that
@@ -229,10 +278,11 @@ func scanSession(rows *sql.Rows) (recorder.Listed, error) {
 	var unreadable, chainError, verification sql.NullString
 	var start, end sql.NullInt64
 	var serial int64
-	var targets string
+	var targets, roles string
 	var incomplete bool
 	err := rows.Scan(&s.ID, &unreadable, &start, &end, &s.Identity, &s.Agent, &serial, &s.KeyFingerprint, &s.ClientAddr,
-		&s.Channels, &s.Statements, &s.Denied, &s.Refusals, &s.EndReason, &targets, &chainError, &s.Verified, &verification, &incomplete)
+		&s.Channels, &s.Statements, &s.Denied, &s.Refusals, &s.EndReason, &targets, &chainError, &s.Verified, &verification, &incomplete,
+		&s.Human, &roles, &s.Masked)
 	if err != nil {
 		return s, err
 	}
@@ -243,8 +293,14 @@ func scanSession(rows *sql.Rows) (recorder.Listed, error) {
 	if err := json.Unmarshal([]byte(targets), &s.Targets); err != nil {
 		return s, fmt.Errorf("targets of %s: %w", s.ID, err)
 	}
+	if err := json.Unmarshal([]byte(roles), &s.Roles); err != nil {
+		return s, fmt.Errorf("roles of %s: %w", s.ID, err)
+	}
 	if len(s.Targets) == 0 {
 		s.Targets = nil
+	}
+	if len(s.Roles) == 0 {
+		s.Roles = nil
 	}
 	if chainError.Valid {
 		s.ChainError = errors.New(chainError.String)

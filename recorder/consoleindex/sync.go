@@ -345,12 +345,10 @@ func (x *Index) readAll(ids []string) []session {
 // session is one session as the index holds it.
 type session struct {
 	recorder.Listed
-	human, issuer, subject string
-	roles                  []string
-	masked                 int // statements with masked columns
-	firstBadSeq            *uint64
-	statements             []statement
-	refusals               []refusal
+	issuer, subject string
+	firstBadSeq     *uint64
+	statements      []statement
+	refusals        []refusal
 }
 
 // statement is one db.statement as the index holds it.
@@ -404,20 +402,12 @@ func (s *session) addEvents(lines [][]byte) {
 		case event.TypeAuthSuccess:
 			var a event.AuthSuccess
 			if ev.DecodeData(&a) == nil {
-				s.human, s.issuer, s.subject = a.Identity.DelegatedBy, a.Identity.Issuer, a.Identity.Subject
-				if s.human == "" {
-					s.human = a.Identity.Email
-				}
+				s.issuer, s.subject = a.Identity.Issuer, a.Identity.Subject
 			}
 		case event.TypeChannelOpen:
 			var o event.ChannelOpen
 			if ev.DecodeData(&o) == nil {
 				targets[o.Channel] = o.Target
-			}
-		case event.TypeDBSessionStart:
-			var d event.DBSessionStart
-			if ev.DecodeData(&d) == nil && !slices.Contains(s.roles, d.Target+":"+d.Role) {
-				s.roles = append(s.roles, d.Target+":"+d.Role)
 			}
 		case event.TypeAuthFailure, event.TypeChannelRefused:
 			s.refusals = append(s.refusals, refusal{line: i, seq: ev.Seq, time: ev.Time, typ: ev.Type, data: ev.Data})
@@ -425,9 +415,6 @@ func (s *session) addEvents(lines [][]byte) {
 			var st event.DBStatement
 			if ev.DecodeData(&st) == nil {
 				s.statements = append(s.statements, statement{line: i, seq: ev.Seq, time: ev.Time, target: targets[st.Channel], data: st})
-				if len(st.Masked) > 0 {
-					s.masked++
-				}
 			}
 		}
 	}
@@ -496,9 +483,9 @@ func (w *writer) put(s session, version string, had bool) error {
 		idTime = t.UnixNano()
 	}
 	targets, _ := json.Marshal(nonNil(s.Targets))
-	roles, _ := json.Marshal(nonNil(s.roles))
-	_, err := w.session.Exec(s.ID, version, idTime, errText(s.Unreadable), nanos(s.Start), nanos(s.End), s.Identity, s.Agent, s.human, s.issuer, s.subject,
-		int64(s.Serial), s.KeyFingerprint, s.ClientAddr, s.Channels, s.Statements, s.Denied, s.Refusals, s.masked, s.EndReason,
+	roles, _ := json.Marshal(nonNil(s.Roles))
+	_, err := w.session.Exec(s.ID, version, idTime, errText(s.Unreadable), nanos(s.Start), nanos(s.End), s.Identity, s.Agent, s.Human, s.issuer, s.subject,
+		int64(s.Serial), s.KeyFingerprint, s.ClientAddr, s.Channels, s.Statements, s.Denied, s.Refusals, s.Masked, s.EndReason,
 		string(targets), string(roles), errText(s.ChainError), s.Verified, errText(s.Verification),
 		errors.Is(s.Verification, recorder.ErrIncomplete), s.firstBadSeq)
 	if err != nil {
