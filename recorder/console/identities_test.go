@@ -309,12 +309,7 @@ func TestIndexedIdentitiesWithinLinkScope(t *testing.T) {
 	for _, p := range paths {
 		want[p] = f.get(c, p).body
 	}
-	x, err := consoleindex.Open(t.TempDir(), f.store, "fixture", f.console.cfg.Keys...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Close()
-	f.console.cfg.Index = x
+	x := f.useIndex()
 	for _, p := range paths {
 		if got := f.get(c, p).body; got != want[p] {
 			t.Errorf("%s from the index:\n%s\nwant\n%s", p, got, want[p])

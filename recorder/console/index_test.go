@@ -24,6 +24,19 @@ type unreadableSession struct {
 	id string
 }
 
+// useIndex opens an index over the fixture's store, with the console's
+// keys, and has the console read its lists from it.
+func (f *fixture) useIndex() *consoleindex.Index {
+	f.t.Helper()
+	x, err := consoleindex.Open(f.t.TempDir(), f.store, "fixture", f.console.cfg.Keys...)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { x.Close() })
+	f.console.cfg.Index = x
+	return x
+}
+
 func (s unreadableSession) Lines(kind, id string) ([][]byte, error) {
 	if kind == recorder.KindSession && id == s.id {
 		return nil, errors.New("chunk 000002 is missing")
@@ -244,12 +257,7 @@ func TestIndexIsCurrentAndReconciled(t *testing.T) {
 	key := f.withKey()
 	now := time.Now().UTC()
 	first := f.record(key, recorded{identity: "alice@example.com", target: "orders", start: now.Add(-time.Hour)})[0]
-	x, err := consoleindex.Open(t.TempDir(), f.store, "fixture", f.console.cfg.Keys...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Close()
-	f.console.cfg.Index = x
+	x := f.useIndex()
 	c := f.loggedIn(auditorClaims)
 	second := f.record(key, recorded{identity: "bob@example.com", target: "orders", start: now.Add(-time.Minute)})[0]
 	if body := f.get(c, "/sessions?format=csv").body; !strings.Contains(body, first) || !strings.Contains(body, second) {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
-	"github.com/gatehouse-dev/gatehouse/recorder/consoleindex"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -39,12 +38,7 @@ func TestCutSessionFailsAsVerifySays(t *testing.T) {
 				t.Fatal(err)
 			}
 			if indexed {
-				x, err := consoleindex.Open(t.TempDir(), f.store, "fixture", f.console.cfg.Keys...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer x.Close()
-				f.console.cfg.Index = x
+				f.useIndex()
 			}
 			c := f.loggedIn(auditorClaims)
 
