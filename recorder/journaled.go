@@ -214,15 +214,6 @@ func (a *journaledAppender) SyncThrough(end int64) error {
 	return nil
 }
 
-// RequestSync starts the journal's commit of the line that ended at end
-// without waiting for it (syncRequester); SyncThrough then waits for it.
-func (a *journaledAppender) RequestSync(end int64) {
-	a.mu.Lock()
-	pos := a.last
-	a.mu.Unlock()
-	a.jl.j.Request(pos)
-}
-
 // Finish implements Appender: the stream file itself is made durable,
 // the journal told, durably, that the stream's records are needed no
 // more, and then the manifest is written. The mark is committed before

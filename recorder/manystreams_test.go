@@ -49,14 +49,14 @@ func BenchmarkManyStreams(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
 		store func(b *testing.B) (Store, *atomic.Int64)
-		ahead bool // EmitAhead and its wait (recording.overlap_reads), not Emit
+		held  bool // EmitHeld and its wait (recording.overlap_reads), not Emit
 	}{
 		{"per-stream-fsync", func(b *testing.B) (Store, *atomic.Int64) {
 			syncs := &atomic.Int64{}
 			return countedStore{FileStore{Dir: b.TempDir()}, syncs}, syncs
 		}, false},
 		{"journal", journaled, false},
-		{"journal-ahead", journaled, true},
+		{"journal-held", journaled, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			store, syncs := bc.store(b)
@@ -76,7 +76,7 @@ func BenchmarkManyStreams(b *testing.B) {
 			for _, s := range all {
 				wg.Go(func() {
 					for next.Add(1) <= int64(b.N) {
-						if err := emitDecision(s, bc.ahead); err != nil {
+						if err := emitDecision(s, bc.held); err != nil {
 							b.Error(err)
 							return
 						}
@@ -94,13 +94,13 @@ func BenchmarkManyStreams(b *testing.B) {
 }
 
 // emitDecision is a statement's decision, durable on return: by Emit, or
-// by EmitAhead and its wait.
-func emitDecision(s *Stream, ahead bool) error {
+// by EmitHeld and its wait.
+func emitDecision(s *Stream, held bool) error {
 	data := map[string]any{"text": "SELECT abalance FROM pgbench_accounts WHERE aid = 42", "decision": "allow"}
-	if !ahead {
+	if !held {
 		return s.Emit("db.decision", data)
 	}
-	wait, err := s.EmitAhead("db.decision", data)
+	wait, err := s.EmitHeld("db.decision", data)
 	if err != nil {
 		return err
 	}

@@ -220,5 +220,3 @@ func (w *watchedJournaled) WriteLater(line []byte) (int64, error) {
 	end, err := w.jw.WriteLater(line)
 	return end, w.note(err)
 }
-
-func (w *watchedJournaled) RequestSync(end int64) { w.jw.RequestSync(end) }

@@ -182,12 +182,10 @@ type laterWriter interface {
 // journaledWriter is an Appender with every ability of the journal's
 // appender. A wrapper of Appenders (the spool's, the uploader's) that
 // finds one must return one too: a wrapper that passed on groupCommitter
-// alone would cost every statement a goroutine (EmitAhead) and a write
-// of its own (Emit).
+// alone would cost every statement a write of its own (Emit).
 type journaledWriter interface {
 	groupCommitter
 	laterWriter
-	syncRequester
 }
 
 // appendDurably is Append for a groupCommitter: the line is written,

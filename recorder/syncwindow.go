@@ -44,42 +44,6 @@ func (s *Stream) windowSync() {
 	}
 }
 
-// EmitAhead appends an event like EmitLazy, starts making it durable at
-// once, and returns a wait for that. It is for an action that may begin
-// before its record is durable because nothing of its outcome is
-// released until wait returns nil (a read whose results are held:
-// recording.overlap_reads), so the fsync runs while the action does
-// instead of before it. A crash of gatehouse loses nothing (the event is
-// in the kernel); a crash of the machine before the fsync ends can lose
-// the event of an action whose outcome nobody received. wait may be
-// called any number of times, from any goroutine; its error fails the
-// stream, as Emit's does. An error from EmitAhead means the event was not
-// recorded. Where the action's outcome is written before wait is called,
-// EmitHeld costs one sync where EmitAhead costs two.
-func (s *Stream) EmitAhead(typ event.Type, data any) (wait func() error, err error) {
-	end, err := s.write(typ, data)
-	if err != nil {
-		return nil, err
-	}
-	if r, ok := s.out.(syncRequester); ok {
-		// The commit starts now and wait's caller waits for it itself:
-		// no goroutine is made, parked and woken for every statement.
-		r.RequestSync(end)
-		return sync.OnceValue(func() error { return s.makeDurable(end) }), nil
-	}
-	done := make(chan struct{})
-	var syncErr error
-	// Ends when the fsync does; the group commit lets it share one.
-	go func() {
-		syncErr = s.makeDurable(end)
-		close(done)
-	}()
-	return func() error {
-		<-done
-		return syncErr
-	}, nil
-}
-
 // EmitHeld appends an event like EmitLazy, starting no sync of its own,
 // and returns a wait that makes it durable together with every event the
 // stream has written by the time wait is called, in one sync. It is for
@@ -89,8 +53,8 @@ func (s *Stream) EmitAhead(typ event.Type, data any) (wait func() error, err err
 // about to release the first of them; when the whole result is held until
 // the database is done, the action's own outcome (written by then, with
 // EmitLazy) shares that sync, and the action costs one sync, not two (the
-// event's, started at once as EmitAhead does, and the outcome's, which
-// could only start after it). A crash of gatehouse loses nothing (the
+// event's, had it been started at once, and the outcome's, which could
+// only start after it). A crash of gatehouse loses nothing (the
 // event is in the kernel); a crash of the machine before wait's sync ends
 // can lose the event of an action whose outcome nobody received. wait may
 // be called any number of times, from any goroutine; its error fails the
@@ -101,11 +65,4 @@ func (s *Stream) EmitHeld(typ event.Type, data any) (wait func() error, err erro
 		return nil, err
 	}
 	return sync.OnceValue(s.Sync), nil
-}
-
-// syncRequester is a groupCommitter that can start making a stream durable
-// through end without waiting (the journal's appender): SyncThrough(end)
-// then waits for that sync instead of asking for one.
-type syncRequester interface {
-	RequestSync(end int64)
 }

@@ -111,20 +111,20 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-// TestEmitAheadWaitsForTheSync: EmitAhead returns with its event written
-// but not durable; the sync starts at once, without a later call, and
-// wait returns only once it is done, however many times it is called.
-func TestEmitAheadWaitsForTheSync(t *testing.T) {
+// TestEmitHeldWaitsForTheSync: EmitHeld returns with its event written
+// but not durable, and wait returns only once the sync is done, however
+// many times it is called.
+func TestEmitHeldWaitsForTheSync(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		out := &slowSync{release: make(chan struct{})}
 		s := openOn(t, out)
 		defer s.Close()
-		wait, err := s.EmitAhead("db.decision", 1)
+		wait, err := s.EmitHeld("db.decision", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := out.status(); got.lines != 1 || got.synced != 0 {
-			t.Fatalf("after EmitAhead: %d lines, synced through %d; want 1 line, none synced", got.lines, got.synced)
+			t.Fatalf("after EmitHeld: %d lines, synced through %d; want 1 line, none synced", got.lines, got.synced)
 		}
 		waited := make(chan error, 1)
 		go func() { waited <- wait() }()
@@ -147,13 +147,13 @@ func TestEmitAheadWaitsForTheSync(t *testing.T) {
 	})
 }
 
-// TestEmitAheadFailedSyncFailsTheStream: a failed sync is wait's error,
+// TestEmitHeldFailedSyncFailsTheStream: a failed sync is wait's error,
 // and every later Emit fails, so the session's next action is refused.
-func TestEmitAheadFailedSyncFailsTheStream(t *testing.T) {
+func TestEmitHeldFailedSyncFailsTheStream(t *testing.T) {
 	out := &slowSync{failAt: 1}
 	s := openOn(t, out)
 	defer s.Close()
-	wait, err := s.EmitAhead("db.decision", 1)
+	wait, err := s.EmitHeld("db.decision", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,8 +163,8 @@ func TestEmitAheadFailedSyncFailsTheStream(t *testing.T) {
 	if err := s.Emit("db.decision", 2); err == nil || !errors.Is(err, s.failedErr()) {
 		t.Fatalf("Emit after a failed sync: %v", err)
 	}
-	if _, err := s.EmitAhead("db.decision", 3); err == nil {
-		t.Fatal("EmitAhead after a failed sync: no error")
+	if _, err := s.EmitHeld("db.decision", 3); err == nil {
+		t.Fatal("EmitHeld after a failed sync: no error")
 	}
 }
 

@@ -22,8 +22,7 @@ import (
 
 // commitLog is a recorder Appender that commits as the journal does: a
 // commit makes every line written so far durable (SyncThrough commits
-// whatever is not durable yet; RequestSync starts one at once, here over
-// before it returns, as for a database slower than the disk). It logs, in
+// whatever is not durable yet). It logs, in
 // order, the lines written ("write TYPE"), the commits ("commit TYPE…",
 // the lines each made durable) and, from the client's connection, the
 // bytes released to the client ("release").
@@ -54,12 +53,6 @@ func (c *commitLog) SyncThrough(int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.commit()
-}
-
-func (c *commitLog) RequestSync(int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_ = c.commit() // the wait that follows gets the failure
 }
 
 // commit makes every line written durable; c.mu is held.

@@ -311,24 +311,6 @@ func (j *Journal) Commit(p Pos) error {
 	return nil
 }
 
-// Request asks for a commit that covers the record at p without waiting
-// for it: the committer starts one now, or right after the one under way
-// (the kick is remembered). A later Commit(p) then waits for that commit
-// rather than asking for its own, so a caller can have the fsync run
-// while it does something else, with no goroutine parked on it.
-func (j *Journal) Request(p Pos) {
-	j.mu.Lock()
-	covered := j.durable >= p || j.err != nil
-	j.mu.Unlock()
-	if covered {
-		return
-	}
-	select {
-	case j.kick <- struct{}{}:
-	default: // a commit is asked for already
-	}
-}
-
 // Err is the failure that ended the journal, or nil while it works.
 func (j *Journal) Err() error {
 	j.mu.Lock()

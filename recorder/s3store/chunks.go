@@ -209,13 +209,11 @@ type groupCommitter interface {
 
 // journaledWriter is the rest of the journal's appender's abilities (a
 // journaled FileStore's, recorder/journaled.go): a line written with the
-// commit its writer waits for, and a commit started without waiting.
-// Passed through, or every statement costs a goroutine and a write more
-// with S3 than without.
+// commit its writer waits for. Passed through, or every statement costs
+// a write more with S3 than without.
 type journaledWriter interface {
 	groupCommitter
 	WriteLater(line []byte) (end int64, err error)
-	RequestSync(end int64)
 }
 
 // queuedAppender tells the Uploader how far its stream has grown and when
@@ -272,8 +270,6 @@ type queuedJournaled struct {
 func (a *queuedJournaled) WriteLater(line []byte) (int64, error) {
 	return a.grew(a.jw.WriteLater(line))
 }
-
-func (a *queuedJournaled) RequestSync(end int64) { a.jw.RequestSync(end) }
 
 // Finish closes the stream in the spool; with a manifest, the Uploader
 // puts what is left and the manifest, and without one (a Recorder that

@@ -26,8 +26,8 @@ func (f heldSegment) Sync() error {
 // TestS3StreamsKeepTheJournalsFastPaths: with recording.store: s3 the
 // stack is spool → uploader → journaled file store. Its streams must take
 // the file store's fast paths: a line written with the commit its writer
-// waits for (WriteLater) and EmitAhead starting the commit with no
-// goroutine of its own (RequestSync). Hermetic: the uploader's store
+// waits for (WriteLater), and EmitHeld with no goroutine of its own.
+// Hermetic: the uploader's store
 // needs no bucket until Run.
 func TestS3StreamsKeepTheJournalsFastPaths(t *testing.T) {
 	seg := heldSegment{release: make(chan struct{}), synced: make(chan struct{}, 16)}
@@ -49,7 +49,7 @@ func TestS3StreamsKeepTheJournalsFastPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, ok := a.(journaledWriter); !ok {
-		t.Errorf("the S3 store's Appender %T lost the journal's WriteLater and RequestSync", a)
+		t.Errorf("the S3 store's Appender %T lost the journal's WriteLater", a)
 	}
 	if err := a.Finish(nil); err != nil {
 		t.Fatal(err)
@@ -61,20 +61,20 @@ func TestS3StreamsKeepTheJournalsFastPaths(t *testing.T) {
 	}
 	defer s.Close()
 	before := runtime.NumGoroutine()
-	wait, err := s.EmitAhead("db.decision", 1)
+	wait, err := s.EmitHeld("db.decision", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := runtime.NumGoroutine(); n != before {
-		t.Errorf("EmitAhead left %d goroutines where there were %d", n, before)
+		t.Errorf("EmitHeld left %d goroutines where there were %d", n, before)
 	}
 	close(seg.release)
-	select {
-	case <-seg.synced: // the commit EmitAhead started, before anyone waited
-	case <-time.After(5 * time.Second):
-		t.Fatal("no commit started before wait was called")
-	}
 	if err := wait(); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-seg.synced: // the commit wait made
+	case <-time.After(5 * time.Second):
+		t.Fatal("wait returned with no commit made")
 	}
 }
