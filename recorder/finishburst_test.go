@@ -44,8 +44,8 @@ func TestFinishBurstBoundsThreads(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	// Beyond the finishers: one thread for the journal's committer, one
-	// for a goroutine of the test runtime.
+	// Beyond the finishers: one thread for the journal's commit (made by
+	// whichever waiter leads it), one for a goroutine of the test runtime.
 	if made := threads.Count() - before; made > maxFinishing+2 {
 		t.Errorf("%d streams finishing at once made %d OS threads; want at most %d", streams, made, maxFinishing+2)
 	}

@@ -78,7 +78,7 @@ func (jl *Journal) Err() error {
 }
 
 // Close writes the lines streams still open have pending, makes
-// everything appended durable and ends the journal's committer; streams
+// everything appended durable and closes the journal's segments; streams
 // still open fail their next Emit.
 func (jl *Journal) Close() error {
 	jl.flushDirty()

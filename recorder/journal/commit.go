@@ -7,34 +7,36 @@ import (
 	"time"
 )
 
-// commitLoop is the committer: it commits whenever a waiter asks, and a
-// last time when Close asks it to end.
-func (j *Journal) commitLoop() {
-	defer close(j.done)
-	for {
-		select {
-		case <-j.kick:
-			j.commit()
-		case <-j.stop:
-			j.commit()
-			return
-		}
+// lead makes the caller the one that commits, if none is committing and
+// the journal is still open; j.mu is held. The leader syncs on its own
+// goroutine: a waiter that found nobody committing would otherwise wake a
+// committer and be woken by it, two hand-offs on every statement's path
+// when statements arrive one at a time, each a wake-up of a sleeping
+// thread. Those who come while it syncs wait for its commit, and one of
+// them leads the next: the same group commit.
+func (j *Journal) lead() bool {
+	if j.committing || j.closed {
+		return false
 	}
+	j.committing = true
+	return true
 }
 
 // commit syncs every segment written since the last commit, once, and
 // wakes the waiters: everything appended before it started is durable,
-// or the journal is failed.
-func (j *Journal) commit() {
+// or the journal is failed. Only the leader (lead) calls it; last is
+// Close's, after which nobody commits.
+func (j *Journal) commit(last bool) {
 	j.mu.Lock()
 	_ = j.writeBuffered() // a failure fails the journal: failed below
 	target, rolled, cur := j.appended, j.rolled, j.cur
 	j.rolled = nil
 	failed := j.err != nil
+	before := j.durable
 	j.mu.Unlock()
 
 	var err error
-	if before := j.durableNow(); !failed && (target > before || len(rolled) > 0) {
+	if !failed && (target > before || len(rolled) > 0) {
 		began := time.Now()
 		err = syncAll(rolled, cur)
 		if err == nil && j.onCommit != nil && target > before {
@@ -52,17 +54,15 @@ func (j *Journal) commit() {
 	}
 	ch := j.next
 	j.next = make(chan struct{})
+	j.committing, j.closed = false, last
 	removable := j.recyclable()
+	if len(removable) > 0 {
+		// Off the leader's path: the leader is a statement waiting to go on.
+		j.background.Go(func() { j.remove(removable) })
+	}
 	j.mu.Unlock()
 	close(ch)
-	j.remove(removable)
 	j.startSpare()
-}
-
-func (j *Journal) durableNow() Pos {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.durable
 }
 
 // unclosed are the segments a failed syncAll left open.

@@ -16,6 +16,7 @@ type memFS struct {
 	failAt  int           // the n-th sync (1-based) fails; 0 never
 	delay   time.Duration // each sync takes this long
 	created []string
+	onSync  func() // if set, called at each sync, on the syncing goroutine
 }
 
 var errDiskGone = errors.New("disk gone")
@@ -65,6 +66,9 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (f *memFile) Sync() error {
+	if f.fs.onSync != nil {
+		f.fs.onSync()
+	}
 	time.Sleep(f.fs.delay)
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()

@@ -22,8 +22,8 @@ type Config struct {
 	Create CreateFunc
 	// OnCommit, if set, is told of each group commit that made records
 	// durable: how many, and how long the sync took. It runs on the
-	// committer's goroutine, which every waiter waits for: it must not
-	// block (metrics).
+	// goroutine of the waiter that leads the commit, which every other
+	// waiter waits for: it must not block (metrics).
 	OnCommit func(records int, took time.Duration)
 }
 
@@ -38,9 +38,9 @@ type Pos uint64
 var ErrClosed = errors.New("journal: closed")
 
 // Journal is an append-only log shared by every stream of a process. An
-// Append writes a record at once (into the kernel) and a single committer
-// goroutine makes durable, with one sync, every record appended since its
-// last commit, whenever someone waits for one (Commit). After a failed
+// Append writes a record at once (into the kernel), and a waiter for a
+// commit (Commit) makes durable, with one sync, every record appended since
+// the last commit, while those who come meanwhile wait for it. After a failed
 // write or sync the journal is failed for good: a sync's error cannot be
 // retried on Linux (the kernel may have dropped the dirty pages it
 // reported), so every waiter and every later Append gets it.
@@ -58,10 +58,10 @@ type Journal struct {
 	spare  *segment   // the next segment, zero-filled ahead of need
 	// preparing is true while startSpare's goroutine makes the spare;
 	// prepared is signalled when it is done.
-	preparing bool
-	prepared  sync.Cond
-	spares    sync.WaitGroup // startSpare's goroutine
-	old       []*segment     // synced and closed, kept while a stream needs them
+	preparing  bool
+	prepared   sync.Cond
+	background sync.WaitGroup // startSpare's goroutine, and the removal of recycled segments
+	old        []*segment     // synced and closed, kept while a stream needs them
 	// buf holds the frames appended and not yet written, which start at
 	// bufAt in cur: those of AppendLater, and then one Append's, which
 	// writes them all at once.
@@ -71,12 +71,11 @@ type Journal struct {
 	durable  Pos
 	err      error // the failure that ended the journal
 	closing  bool
-	next     chan struct{}       // closed when the next commit ends
-	synced   map[streamKey]int64 // how far each stream's own file is durable
-
-	kick chan struct{} // a waiter asks for a commit
-	stop chan struct{} // Close asks the committer to end
-	done chan struct{} // the committer ended
+	// committing is true while a waiter syncs (lead); closed once Close's
+	// last commit has ended, after which nobody commits.
+	committing, closed bool
+	next               chan struct{}       // closed when the next commit ends
+	synced             map[streamKey]int64 // how far each stream's own file is durable
 }
 
 type streamKey struct{ kind, stream string }
@@ -110,8 +109,7 @@ func Open(cfg Config) (*Journal, error) {
 		return nil, err
 	}
 	j := &Journal{dir: cfg.Dir, size: cfg.SegmentSize, create: cfg.Create, onCommit: cfg.OnCommit, lock: lock,
-		next: make(chan struct{}), synced: map[streamKey]int64{},
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		next: make(chan struct{}), synced: map[streamKey]int64{}}
 	j.prepared.L = &j.mu
 	if j.size <= 0 {
 		j.size = DefaultSegmentSize
@@ -128,7 +126,6 @@ func Open(cfg Config) (*Journal, error) {
 		lock.Close()
 		return nil, err
 	}
-	go j.commitLoop()
 	return j, nil
 }
 
@@ -253,7 +250,7 @@ func (j *Journal) roomFor(n int64) error {
 // startSpare has the next segment zero-filled ahead of need, once the
 // current one is half full, so that a roll does not stall every append
 // for it. It is made on a goroutine of its own (Close waits for it), not
-// the committer's: zero-filling and syncing a segment takes tens of
+// the commit's leader's: zero-filling and syncing a segment takes tens of
 // milliseconds (BenchmarkCreateSegment), during which commits, and every
 // statement waiting for one, would stop.
 func (j *Journal) startSpare() {
@@ -264,7 +261,7 @@ func (j *Journal) startSpare() {
 	}
 	j.preparing = true
 	n := j.cur.n + 1 // roomFor waits while preparing: no roll comes between
-	j.spares.Go(func() { j.prepareSpare(n) })
+	j.background.Go(func() { j.prepareSpare(n) })
 }
 
 // prepareSpare makes segment n the spare.
@@ -288,7 +285,8 @@ func (j *Journal) fail(err error) error {
 }
 
 // Commit returns once the record at p, and every record before it, is
-// durable, or with the error that kept it from being so.
+// durable, or with the error that kept it from being so. The caller syncs
+// itself when nobody is syncing (lead), else waits for that commit.
 func (j *Journal) Commit(p Pos) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -296,17 +294,21 @@ func (j *Journal) Commit(p Pos) error {
 		return fmt.Errorf("journal: commit through %d, but only %d records were appended", p, j.appended)
 	}
 	for j.durable < p {
-		if j.err != nil {
+		switch {
+		case j.err != nil:
 			return j.err
+		case j.lead():
+			j.mu.Unlock()
+			j.commit(false)
+			j.mu.Lock()
+		case j.closed: // cannot be: Close's commit covered every append
+			return ErrClosed
+		default:
+			ch := j.next
+			j.mu.Unlock()
+			<-ch
+			j.mu.Lock()
 		}
-		ch := j.next
-		j.mu.Unlock()
-		select {
-		case j.kick <- struct{}{}:
-		default: // a commit is asked for already
-		}
-		<-ch
-		j.mu.Lock()
 	}
 	return nil
 }
@@ -348,19 +350,25 @@ func (j *Journal) Segments() int {
 	return 1 + len(j.rolled) + len(j.old)
 }
 
-// Close makes every record appended durable, ends the committer and
-// closes the segments. The segments stay: those a stream still needs are
-// for the next start's recovery. Append fails after Close.
+// Close makes every record appended durable and closes the segments. The
+// segments stay: those a stream still needs are for the next start's
+// recovery. Append fails after Close.
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	already := j.closing
-	j.closing = true
-	j.mu.Unlock()
-	if !already {
-		close(j.stop)
+	j.closing = true // no Append from now on
+	for !j.closed && !j.lead() {
+		ch := j.next // a leader's commit, before the last
+		j.mu.Unlock()
+		<-ch
+		j.mu.Lock()
 	}
-	<-j.done
-	j.spares.Wait() // a spare being made is closed below
+	last := !j.closed
+	j.mu.Unlock()
+	if last {
+		j.commit(true)
+	}
+	j.background.Wait() // a spare being made is closed below
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	var errs []error

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -187,6 +189,35 @@ func TestConcurrentAppendersShareSyncs(t *testing.T) {
 	}
 }
 
+// TestCommitSyncsOnTheCallersGoroutine: a Commit that finds nobody
+// committing syncs on its own goroutine, and the journal runs none while
+// nothing is appended: a waiter that woke a committer and was woken by it
+// paid two hand-offs a statement.
+func TestCommitSyncsOnTheCallersGoroutine(t *testing.T) {
+	var syncers []string
+	fs := &memFS{}
+	fs.onSync = func() {
+		stack := make([]byte, 8<<10)
+		syncers = append(syncers, string(stack[:runtime.Stack(stack, false)]))
+	}
+	j, err := Open(Config{Dir: t.TempDir(), Create: fs.create, SegmentSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	goleak.VerifyNone(t) // no committer waiting
+	p, err := j.Append(line(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Commit(p); err != nil {
+		t.Fatal(err)
+	}
+	if len(syncers) != 1 || !strings.Contains(syncers[0], "TestCommitSyncsOnTheCallersGoroutine") {
+		t.Fatalf("syncs %d, on %q; want one, on the caller's goroutine", len(syncers), syncers)
+	}
+}
+
 // appendConcurrently has writers goroutines each append and commit each
 // records of its own stream, calling committed after each commit.
 func appendConcurrently(t *testing.T, j *Journal, writers, each int, committed func(Record)) {
@@ -286,7 +317,7 @@ func TestRecycling(t *testing.T) {
 		a("closed", int64(i*100), false)
 	}
 	a("closed", 2000, true)
-	// The committer removes segments after it wakes the waiters.
+	// The commit removes segments, in the background, after it wakes the waiters.
 	if !eventually(func() bool { return !exists(t, dir, 2) }) || !exists(t, dir, 1) {
 		t.Fatalf("after the closed stream's durable mark: segment 1 exists %v (want true), 2 exists %v (want false)", exists(t, dir, 1), exists(t, dir, 2))
 	}
@@ -312,10 +343,10 @@ func eventually(cond func() bool) bool {
 	return cond()
 }
 
-// TestCloseEndsTheCommitter: Close makes what was appended durable and
+// TestCloseLeavesNothingRunning: Close makes what was appended durable and
 // leaves no goroutine behind; a second journal starts after the first's
 // segments.
-func TestCloseEndsTheCommitter(t *testing.T) {
+func TestCloseLeavesNothingRunning(t *testing.T) {
 	dir := t.TempDir()
 	j, err := Open(Config{Dir: dir})
 	if err != nil {
@@ -395,7 +426,7 @@ func waitForSpare(t *testing.T, j *Journal) {
 	}
 }
 
-// TestRollUsesTheSparePreparedAhead: the committer zero-fills the next
+// TestRollUsesTheSparePreparedAhead: the journal zero-fills the next
 // segment while the current one fills, so that the append that rolls over
 // does not wait for it; records read back in order across the rolls.
 func TestRollUsesTheSparePreparedAhead(t *testing.T) {

@@ -104,7 +104,7 @@ func Open(cfg Config) (*Stack, error) {
 }
 
 // Close ends the journal once every stream is closed: what was appended
-// is made durable and its committer ends. A process may also just exit:
+// is made durable and its segments closed. A process may also just exit:
 // every line an Emit acknowledged is durable already.
 func (s *Stack) Close() error {
 	if s.journal == nil {
