@@ -67,14 +67,13 @@ func (s *pgSession) inspectDurable(ctx context.Context, q pgwire.Query) pgwire.V
 // under recording.decision_sync_window, written at once and made durable
 // within the window.
 //
-// The Hold starts no commit before the relay is about to release a byte
-// of the results: a result the relay holds whole until the database is
-// done (one write at ReadyForQuery) then has its outcome, db.statement,
-// written already, and one commit makes the decision and the outcome
-// durable. A commit started at once would end after a quick database's
-// answer, and the outcome wait for a second one (two fsyncs a statement
-// at one agent). A result released in parts waits for the decision's
-// commit before its first part.
+// The relay calls the Hold once the string has gone to the database, so
+// that the commit runs while the database works, and again before it
+// releases the first byte of the results, which waits for that commit.
+// The Hold is the first call's sync, whatever else was written after it:
+// the outcome, db.statement, written once the database has answered,
+// waits for no commit of its own (it is made durable by the next), so a
+// statement costs one commit, not two.
 func (s *pgSession) emitDecision(ev dbDecision, readsOnly bool) (hold func() error, err error) {
 	rec := s.p.cfg.Policy.Recording
 	if w := rec.DecisionSyncWindow.D(); w > 0 {

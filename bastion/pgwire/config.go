@@ -220,8 +220,10 @@ type Verdict struct {
 	// Hold, when set on an allowed string, lets it reach the database
 	// before its record is durable: nothing the database sends from then
 	// on reaches the client until Hold has returned nil. An error ends
-	// the session without sending what was held. It may be called more
-	// than once, and not from Inspect's goroutine.
+	// the session without sending what was held. It is called once the
+	// string has gone to the database, on Inspect's goroutine (so that it
+	// overlaps the database's work), and again before the first reply is
+	// released, on another: every call must return the first's result.
 	Hold func() error
 }
 

@@ -3,8 +3,10 @@ package pgwire
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,6 +81,42 @@ func TestHoldWithholdsResults(t *testing.T) {
 	c.send(&pgproto3.Query{String: "SELECT 1"})
 	if got := c.untilReady(); !slices.Equal(got, []string{"T", "D:1", "D:2", "C:SELECT 2", "Z:I"}) {
 		t.Fatalf("unheld statement: %q", got)
+	}
+	c.send(&pgproto3.Terminate{})
+	if err := c.result(); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
+
+// TestHoldStartsBeforeTheDatabaseAnswers: the Hold runs once the string
+// has gone to the database, not when its answer comes back, so that the
+// record's fsync and the database's work overlap.
+func TestHoldStartsBeforeTheDatabaseAnswers(t *testing.T) {
+	checkLeaks(t)
+	f := newFakeUpstream(t)
+	held := make(chan struct{})
+	var once sync.Once
+	var answeredFirst atomic.Bool
+	f.onQuery = func(q string, _ *pgproto3.Backend, _ net.Conn) bool {
+		if q == "SELECT n FROM t" {
+			select {
+			case <-held:
+			case <-time.After(2 * time.Second):
+				answeredFirst.Store(true)
+			}
+		}
+		return false // the fake's usual answer
+	}
+	c := startSession(t, context.Background(), holdingConfig(t, f, func() error {
+		once.Do(func() { close(held) })
+		return nil
+	}))
+	c.send(&pgproto3.Query{String: "SELECT n FROM t"})
+	if got := c.untilReady(); !slices.Equal(got, []string{"T", "D:1", "D:2", "C:SELECT 2", "Z:I"}) {
+		t.Fatalf("held statement: %q", got)
+	}
+	if answeredFirst.Load() {
+		t.Error("the Hold ran only after the database answered")
 	}
 	c.send(&pgproto3.Terminate{})
 	if err := c.result(); err != nil {

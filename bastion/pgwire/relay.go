@@ -269,6 +269,7 @@ func (s *session) clientToUpstream(ctx context.Context) *ending {
 			if err := s.toDB.flush(flush); err != nil {
 				return s.upstreamFailed(err, false)
 			}
+			s.startHeld()
 		}
 	}
 }
@@ -279,7 +280,24 @@ func (s *session) flushToDB() error {
 		return nil
 	}
 	s.upUnsent = 0
-	return s.toDB.flush(false)
+	if err := s.toDB.flush(false); err != nil {
+		return err
+	}
+	s.startHeld()
+	return nil
+}
+
+// startHeld runs the pending Hold once its string has gone to the
+// database, on this goroutine, which has nothing else to do before the
+// client's next message: the record's fsync overlaps the database's work,
+// and upstreamToClient, about to release the answer, finds it done or under
+// way (awaitHeld) rather than starting it then, one fsync and one database
+// round trip in a row. Its error is awaitHeld's too: the Hold gives every
+// caller the first call's result, and ends the session itself.
+func (s *session) startHeld() {
+	if h := s.held.Load(); h != nil {
+		_ = (*h)()
+	}
 }
 
 // forward sends one client message upstream, or its substitute, and says
