@@ -313,7 +313,9 @@ func (q *fakeQuery) simple(sql string) {
 		q.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 2")})
 	case strings.HasPrefix(stmt, "DELETE"):
 		q.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("DELETE 7")})
-	case stmt == "":
+	case stmt == "" || strings.HasPrefix(stmt, "--") && !strings.Contains(stmt, "\n"):
+		// As PostgreSQL answers a string with no statement: pgconn's Ping
+		// ("-- ping"), which its Hijack may send under load.
 		q.be.Send(&pgproto3.EmptyQueryResponse{})
 	default:
 		q.be.Send(&pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: "42601", Message: fmt.Sprintf("syntax error at or near %q", sql)})
