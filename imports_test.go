@@ -32,9 +32,9 @@ var allowedImports = map[string][]string{
 	"recorder/s3store": {"recorder", "internal/privatefile"},
 	"recorder/stack":   {"recorder", "recorder/s3store", "recorder/journal"},                                                                                           // the server's store: file store, spool, uploader
 	"recorder/console": {"recorder", "recorder/event", "recorder/audit", "recorder/evidence", "recorder/consoleindex", "internal/sourcelimit", "internal/privatefile"}, // the auditor's web console: reads the store, records views, keeps links
-	"recorder/audit":   {"recorder", "recorder/event"},                                                                                                                 // what the console and the evidence bundle derive alike: requests, revocations, exposure, activity
+	"recorder/audit":   {"recorder", "recorder/event"},                                                                                                                 // what the console and the evidence bundle derive alike: requests, revocations, exposure, activity; the session walk the console's index shares
 	// The console's index of the store (SQLite): derived, rebuilt from it at will.
-	"recorder/consoleindex": {"recorder", "recorder/event"},
+	"recorder/consoleindex": {"recorder", "recorder/event", "recorder/audit"},
 
 	// The SOC 2 evidence bundle: reads the store, signs its manifest as
 	// SSHSIG (the format ssh-keygen -Y verify checks).

@@ -5,6 +5,11 @@
 // bundle lists them; both read them here, so that a page and a bundle of
 // the same period cannot disagree.
 //
+// SessionWalk reads a session stream's statements, each with its
+// channel's target, for the console's statement search and for its
+// index alike: a search answered from either lists the same statements.
+//
 // It decodes events with recorder/event and reads nothing itself: the
-// caller passes the events of the streams it has read.
+// caller passes the events (to SessionWalk, the lines) of the streams
+// it has read.
 package audit

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/audit"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -109,27 +110,13 @@ func (c *Console) findStatements(sf recorder.Filter, f statementFilter, v viewer
 // statementsOf is the statements of one session's lines that f selects,
 // each with the target of its channel.
 func statementsOf(s recorder.Summary, lines [][]byte, f statementFilter) []foundStatement {
-	targets := map[int]string{}
 	var out []foundStatement
-	for _, line := range lines {
-		ev, err := recorder.Decode(line)
-		if err != nil {
-			continue
+	audit.SessionWalk{Statement: func(st audit.Statement) {
+		if f.matches(st.Data, st.Target) {
+			out = append(out, foundStatement{Session: s.ID, Identity: s.Identity, Agent: s.Agent,
+				Target: st.Target, statementRow: statementOf(st.Event, st.Data)})
 		}
-		switch ev.Type {
-		case event.TypeChannelOpen:
-			var o event.ChannelOpen
-			if ev.DecodeData(&o) == nil {
-				targets[o.Channel] = o.Target
-			}
-		case event.TypeDBStatement:
-			var st event.DBStatement
-			if ev.DecodeData(&st) == nil && f.matches(st, targets[st.Channel]) {
-				out = append(out, foundStatement{Session: s.ID, Identity: s.Identity, Agent: s.Agent,
-					Target: targets[st.Channel], statementRow: statementOf(ev, st)})
-			}
-		}
-	}
+	}}.Walk(lines)
 	return out
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder"
+	"github.com/gatehouse-dev/gatehouse/recorder/audit"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
 
@@ -392,32 +393,15 @@ func (x *Index) read(id string) session {
 // addEvents takes the statements and the identity details from a
 // stream's lines, as the console's statement search reads them.
 func (s *session) addEvents(lines [][]byte) {
-	targets := map[int]string{}
-	for i, line := range lines {
-		ev, err := recorder.Decode(line)
-		if err != nil {
-			continue
-		}
-		switch ev.Type {
-		case event.TypeAuthSuccess:
-			var a event.AuthSuccess
-			if ev.DecodeData(&a) == nil {
-				s.issuer, s.subject = a.Identity.Issuer, a.Identity.Subject
-			}
-		case event.TypeChannelOpen:
-			var o event.ChannelOpen
-			if ev.DecodeData(&o) == nil {
-				targets[o.Channel] = o.Target
-			}
-		case event.TypeAuthFailure, event.TypeChannelRefused:
-			s.refusals = append(s.refusals, refusal{line: i, seq: ev.Seq, time: ev.Time, typ: ev.Type, data: ev.Data})
-		case event.TypeDBStatement:
-			var st event.DBStatement
-			if ev.DecodeData(&st) == nil {
-				s.statements = append(s.statements, statement{line: i, seq: ev.Seq, time: ev.Time, target: targets[st.Channel], data: st})
-			}
-		}
-	}
+	audit.SessionWalk{
+		Statement: func(st audit.Statement) {
+			s.statements = append(s.statements, statement{line: st.Line, seq: st.Event.Seq, time: st.Event.Time, target: st.Target, data: st.Data})
+		},
+		Identity: func(a event.AuthSuccess) { s.issuer, s.subject = a.Identity.Issuer, a.Identity.Subject },
+		Refusal: func(line int, ev recorder.Event) {
+			s.refusals = append(s.refusals, refusal{line: line, seq: ev.Seq, time: ev.Time, typ: ev.Type, data: ev.Data})
+		},
+	}.Walk(lines)
 }
 
 // readOnce is a stream already read, as a recorder.VerifySource.
