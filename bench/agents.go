@@ -96,9 +96,11 @@ func (r agentResult) tps() float64 { return float64(r.statements) / r.elapsed.Se
 // manyAgentsResults is what manyAgents measured, for the report.
 type manyAgentsResults struct {
 	runs      []agentResult
-	fsyncNote string        // how fsyncs were counted, or why not
-	diskFsync time.Duration // the median append + fsync in the recordings' file system
-	idle      *idleResult
+	fsyncNote string // how fsyncs were counted, or why not
+	// diskFsync and diskFsyncP99: the median and 99th percentile of an
+	// append + fsync in the recordings' file system.
+	diskFsync, diskFsyncP99 time.Duration
+	idle                    *idleResult
 }
 
 func manyAgents(ctx context.Context, o options, s manyAgentsSetup) (*manyAgentsResults, error) {
@@ -113,10 +115,10 @@ func manyAgents(ctx context.Context, o options, s manyAgentsSetup) (*manyAgentsR
 		if err != nil {
 			return nil, err
 		}
-		if res.diskFsync, err = fsyncLatency(s.tmp); err != nil {
+		if res.diskFsync, res.diskFsyncP99, err = fsyncLatency(s.tmp); err != nil {
 			return nil, err
 		}
-		say("many agents: one append + fsync in %s takes %.3f ms (median of %d)", s.tmp, ms(res.diskFsync), fsyncSamples)
+		say("many agents: one append + fsync in %s takes %.3f ms (median of %d; p99 %.3f ms)", s.tmp, ms(res.diskFsync), fsyncSamples, ms(res.diskFsyncP99))
 		for _, n := range o.agents {
 			for _, p := range paths {
 				say("many agents: %d through %s, -M %s, %s", n, p.label, o.mode, o.duration)
@@ -498,20 +500,23 @@ func (m *manyAgentsResults) reportTargets() {
 		limit := m.diskFsync + 100*time.Microsecond
 		fmt.Printf("Target (issue 15) 1 agent, file store's added p50 ≤ one fsync (%.3f ms) + 0.1 ms: %+.3f ms — %s\n",
 			ms(m.diskFsync), ms(p50), verdict(p50 <= limit))
-		fmt.Printf("Target (issue 15) 1 agent, file store's added p99 ≤ 1 ms: %+.3f ms — %s\n", ms(p99), verdict(p99 <= time.Millisecond))
+		fmt.Printf("Target (issue 15) 1 agent, file store's added p99 ≤ 1 ms: %+.3f ms — %s (one fsync's own p99 here: %.3f ms)\n",
+			ms(p99), verdict(p99 <= time.Millisecond), ms(m.diskFsyncP99))
 	}
 }
 
-// fsyncSamples is how many appends fsyncLatency times.
-const fsyncSamples = 200
+// fsyncSamples is how many appends fsyncLatency times: enough for a 99th
+// percentile (the 1-agent p99 target is set against the disk's tail).
+const fsyncSamples = 1000
 
 // fsyncLatency times appending a statement-sized line to a file in dir
 // and fsyncing it, as the file store does for a decision: the "one fsync
-// of this disk" of issue 15's latency target.
-func fsyncLatency(dir string) (time.Duration, error) {
+// of this disk" of issue 15's latency target, at the median and the 99th
+// percentile.
+func fsyncLatency(dir string) (p50, p99 time.Duration, err error) {
 	f, err := os.CreateTemp(dir, "fsync-probe-")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
@@ -520,13 +525,13 @@ func fsyncLatency(dir string) (time.Duration, error) {
 	for i := range times {
 		t := time.Now()
 		if _, err := f.Write(line); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if err := f.Sync(); err != nil {
-			return 0, fmt.Errorf("fsync in %s: %w", dir, err)
+			return 0, 0, fmt.Errorf("fsync in %s: %w", dir, err)
 		}
 		times[i] = time.Since(t)
 	}
 	slices.Sort(times)
-	return percentile(times, 0.5), nil
+	return percentile(times, 0.5), percentile(times, 0.99), nil
 }

@@ -108,7 +108,7 @@ func main() {
 	})
 	flag.IntVar(&o.idleSessions, "idle-sessions", 0, "idle scale: this many sessions (SSH connection + masked PostgreSQL session) held open at once through one gatehouse, its RSS and threads measured (0: not run)")
 	flag.DurationVar(&o.idleSettle, "idle-settle", 15*time.Second, "idle scale: how long after the sessions close gatehouse's memory is measured again")
-	flag.DurationVar(&o.idleHold, "idle-hold", 0, "idle scale: how long the sessions stay open and idle, after each ran its statement, before gatehouse's memory is measured")
+	flag.DurationVar(&o.idleHold, "idle-hold", 15*time.Second, "idle scale: how long the sessions stay open and idle, after each ran its statement, before gatehouse's memory is measured (an idle fleet is measured idle, not while the garbage of its handshakes is still there)")
 	flag.StringVar(&o.idleProfile, "idle-profile", "", "idle scale: directory for gatehouse's heap profile, goroutine stacks, MemStats and /proc/PID/smaps before, while open and after (turns on ops.pprof; a gatehouse that has it)")
 	flag.Parse()
 
