@@ -50,6 +50,9 @@ type Stream struct {
 	// EmitWithin's pending sync (syncwindow.go).
 	syncTimer *time.Timer
 	syncArmed bool
+	// syncFunc is Sync, made a func once for EmitHeld to return: one per
+	// statement would be an allocation each.
+	syncFunc func() error
 
 	// The ledger this stream is marked in (ledger.go); nil for none (and
 	// for the ledger itself). A checkpoint is marked once it is durable:
