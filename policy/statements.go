@@ -53,12 +53,14 @@ func (c *Config) DecideStatement(policyName string, kinds []sqlkind.Kind, relati
 			Reason: fmt.Sprintf("statement policy %q is not configured", policyName),
 		}
 	}
+	// Every statement is decided here: the strings of a denial are built
+	// only for one, and an allowed statement costs one (its rule).
 	at := "statements." + policyName
 	if len(kinds) == 0 {
 		kinds = []sqlkind.Kind{sqlkind.Other}
 	}
 	for _, k := range kinds {
-		if d, denied := sp.denyKind(at, policyName, k); denied {
+		if d, denied := sp.denyKind(policyName, k); denied {
 			return d
 		}
 	}
@@ -75,19 +77,23 @@ func (c *Config) DecideStatement(policyName string, kinds []sqlkind.Kind, relati
 	return Decision{Allow: true, Rule: at + ".allow"}
 }
 
-// denyKind reports whether kind k is refused: denied by name or by `all`,
-// or missing from allow.
-func (sp StatementPolicy) denyKind(at, name string, k sqlkind.Kind) (Decision, bool) {
-	reason := fmt.Sprintf("%s not allowed by statement policy %q", k, name)
+// denyKind reports whether kind k is refused by the policy called name:
+// denied by name or by `all`, or missing from allow.
+func (sp StatementPolicy) denyKind(name string, k sqlkind.Kind) (Decision, bool) {
+	rule := ""
 	for _, d := range sp.Deny {
 		if d == k || d == sqlkind.All {
-			return deny(at+".deny: "+string(d), reason), true
+			rule = ".deny: " + string(d)
+			break
 		}
 	}
-	if !slices.Contains(sp.Allow, k) && !slices.Contains(sp.Allow, sqlkind.All) {
-		return deny(at+".allow: "+string(k)+" not listed", reason), true
+	if rule == "" && !slices.Contains(sp.Allow, k) && !slices.Contains(sp.Allow, sqlkind.All) {
+		rule = ".allow: " + string(k) + " not listed"
 	}
-	return Decision{}, false
+	if rule == "" {
+		return Decision{}, false
+	}
+	return deny("statements."+name+rule, fmt.Sprintf("%s not allowed by statement policy %q", k, name)), true
 }
 
 func deny(rule, reason string) Decision {
@@ -118,16 +124,34 @@ func firstMatch(entries []string, name string) (string, bool) {
 // Case is ignored although PostgreSQL distinguishes quoted names:
 // `"Customers"` and `customers` are two tables, and both match either
 // entry, again refusing more rather than less.
+//
+// It walks both names from their ends rather than splitting them: it runs
+// for every relation of every statement against every entry.
 func nameMatches(entry, name string) bool {
-	e := strings.Split(entry, ".")
-	n := strings.Split(name, ".")
-	k := min(len(e), len(n))
-	for i := 1; i <= k; i++ {
-		if !strings.EqualFold(e[len(e)-i], n[len(n)-i]) {
+	if entry == "" || name == "" {
+		return false
+	}
+	for {
+		e, eRest, eMore := cutLastPart(entry)
+		n, nRest, nMore := cutLastPart(name)
+		if !strings.EqualFold(e, n) {
 			return false
 		}
+		if !eMore || !nMore {
+			return true
+		}
+		entry, name = eRest, nRest
 	}
-	return k > 0 && entry != "" && name != ""
+}
+
+// cutLastPart splits a dotted name before its last part; more says that
+// a part precedes it (possibly an empty one, as in "a..b").
+func cutLastPart(s string) (last, rest string, more bool) {
+	i := strings.LastIndexByte(s, '.')
+	if i < 0 {
+		return s, "", false
+	}
+	return s[i+1:], s[:i], true
 }
 
 // ReadOnly reports whether a statement policy allows no kind that writes,

@@ -123,10 +123,82 @@ func TestNameMatches(t *testing.T) {
 		{"customers", "customer", false},
 		{"customers", "", false},
 		{"", "customers", false},
+		{"PUBLIC.Customers", "public.customers", true},
+		{"a..b", "x.b", false},
+		{"a..b", ".b", true},
+		{"x.", "y.", false},
+		{"x.", ".", false},
+		{"x.", "x.", true},
+		{".", "a.", false},
+		{".", ".", true},
+		{"customers", "public.", false},
 	}
 	for _, tt := range tests {
 		if got := nameMatches(tt.entry, tt.name); got != tt.want {
 			t.Errorf("nameMatches(%q, %q) = %v, want %v", tt.entry, tt.name, got, tt.want)
+		}
+		if got := splitNameMatches(tt.entry, tt.name); got != tt.want {
+			t.Errorf("the table is wrong: splitting, %q and %q match: %v", tt.entry, tt.name, got)
+		}
+	}
+}
+
+// splitNameMatches is nameMatches as it was first written, by splitting
+// both names: the reference the walk from the ends must agree with.
+func splitNameMatches(entry, name string) bool {
+	e := strings.Split(entry, ".")
+	n := strings.Split(name, ".")
+	k := min(len(e), len(n))
+	for i := 1; i <= k; i++ {
+		if !strings.EqualFold(e[len(e)-i], n[len(n)-i]) {
+			return false
+		}
+	}
+	return k > 0 && entry != "" && name != ""
+}
+
+// FuzzNameMatches holds nameMatches to the splitting reference.
+func FuzzNameMatches(f *testing.F) {
+	for _, seed := range [][2]string{{"public.customers", "customers"}, {"a..b", ".b"}, {"x.", "."}, {"", "a"}} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, entry, name string) {
+		if got, want := nameMatches(entry, name), splitNameMatches(entry, name); got != want {
+			t.Fatalf("nameMatches(%q, %q) = %v, splitting gives %v", entry, name, got, want)
+		}
+	})
+}
+
+// TestAllowedStatementAllocatesOnlyItsRule: DecideStatement runs for every
+// statement; an allowed one costs one allocation, the rule it returns,
+// whatever deny_relations and deny_functions hold (the strings of a
+// denial are built only for one).
+func TestAllowedStatementAllocatesOnlyItsRule(t *testing.T) {
+	cfg := &Config{Statements: map[string]StatementPolicy{"reader": {
+		Allow:         []sqlkind.Kind{sqlkind.Select},
+		DenyRelations: []string{"public.secrets", "audit.log"},
+		DenyFunctions: []string{"pg_catalog.pg_read_file", "dblink"},
+	}}}
+	kinds, rels, fns := []sqlkind.Kind{sqlkind.Select}, []string{"public.pgbench_accounts"}, []string{"lower"}
+	allocs := testing.AllocsPerRun(100, func() {
+		if d := cfg.DecideStatement("reader", kinds, rels, fns); !d.Allow {
+			t.Fatalf("refused: %+v", d)
+		}
+	})
+	if allocs > 1 {
+		t.Errorf("an allowed statement allocates %.0f times, want 1", allocs)
+	}
+}
+
+func BenchmarkDecideStatement(b *testing.B) {
+	cfg := &Config{Statements: map[string]StatementPolicy{"reader": {
+		Allow: []sqlkind.Kind{sqlkind.Select}, DenyRelations: []string{"public.secrets"}, DenyFunctions: []string{"pg_catalog.pg_read_file"},
+	}}}
+	kinds, rels := []sqlkind.Kind{sqlkind.Select}, []string{"public.pgbench_accounts"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := cfg.DecideStatement("reader", kinds, rels, nil); !d.Allow {
+			b.Fatal(d.Reason)
 		}
 	}
 }

@@ -212,6 +212,39 @@ func TestStreamLines(t *testing.T) {
 	}
 }
 
+// TestEventReadsTheClockOnce: the clock is read once an event, the
+// checkpoint that falls due before it included (the event and the
+// checkpoint share the reading), and the lines still verify.
+func TestEventReadsTheClockOnce(t *testing.T) {
+	clock := newFakeClock()
+	reads := 0
+	out := &lines{}
+	rec := &Recorder{Store: out, Signer: testKey, CheckpointEvents: 4, Clock: func() time.Time {
+		reads++
+		return clock.now()
+	}}
+	s, err := rec.Open(KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads = 0
+	const events = 20
+	for i := range events {
+		if err := s.Emit("test.event", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if reads != events {
+		t.Errorf("%d events (with %d checkpoints) read the clock %d times, want %d", events, events/4, reads, events)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyChain(out.got); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // BenchmarkStreamEmit is the envelope's cost: one event with a payload
 // encoded by encoding/json, chained into a store that keeps nothing.
 func BenchmarkStreamEmit(b *testing.B) {

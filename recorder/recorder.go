@@ -113,6 +113,7 @@ func (r *Recorder) Open(kind string) (*Stream, error) {
 		return nil, fmt.Errorf("recorder: open %s stream: %w", kind, err)
 	}
 	s := &Stream{ID: id, Kind: kind, clock: r.now, out: out, prev: genesisHead, sign: sign, ready: r.Ready, marks: r.marks}
+	s.syncFunc = s.Sync
 	s.ledger = ledger{opened: opened.UTC(), counts: map[string]uint64{}}
 	s.every, s.interval = r.CheckpointEvents, r.CheckpointInterval
 	if s.every <= 0 {

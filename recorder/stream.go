@@ -50,6 +50,9 @@ type Stream struct {
 	// EmitWithin's pending sync (syncwindow.go).
 	syncTimer *time.Timer
 	syncArmed bool
+	// syncFunc is Sync, made a func once for EmitHeld to return: one per
+	// statement would be an allocation each.
+	syncFunc func() error
 
 	// The ledger this stream is marked in (ledger.go); nil for none (and
 	// for the ledger itself). A checkpoint is marked once it is durable:
@@ -146,17 +149,20 @@ func (s *Stream) emitLocked(typ event.Type, payload payloadAppender, waits bool)
 	case s.failed != nil:
 		return 0, s.failed
 	}
+	// One reading of the clock serves the event and its checkpoint: on
+	// a virtual machine each costs about as much as encoding a field.
+	now := s.clock()
 	// A checkpoint that is due goes first, so that an error still means
 	// this event was not recorded.
-	if s.checkpointDue() {
-		if err := s.checkpoint(); err != nil {
+	if s.checkpointDue(now) {
+		if err := s.checkpoint(now); err != nil {
 			return 0, err
 		}
 	}
-	if err := s.append(typ, payload, waits); err != nil {
+	if err := s.append(typ, payload, waits, now); err != nil {
 		return 0, err
 	}
-	s.noteUnsigned()
+	s.noteUnsigned(now)
 	return s.end, nil
 }
 
@@ -250,10 +256,10 @@ func (s *Stream) mark(typ event.Type, m event.LedgerMark) error {
 	return nil
 }
 
-// append writes one event; s.mu is held. later says that nothing acts
-// on the event before a sync through it (laterWriter).
-func (s *Stream) append(typ event.Type, data payloadAppender, later bool) error {
-	ev := Event{V: SchemaVersion, Stream: s.ID, Seq: s.seq, Time: s.clock().UTC(), Type: typ}
+// append writes one event of time now; s.mu is held. later says that
+// nothing acts on the event before a sync through it (laterWriter).
+func (s *Stream) append(typ event.Type, data payloadAppender, later bool, now time.Time) error {
+	ev := Event{V: SchemaVersion, Stream: s.ID, Seq: s.seq, Time: now.UTC(), Type: typ}
 	envelope, err := appendEnvelope(s.line[:0], &ev)
 	if err != nil {
 		return fmt.Errorf("recorder: encode %s: %w", typ, err)
@@ -299,7 +305,7 @@ func (s *Stream) keepLine(line []byte) {
 
 // noteUnsigned counts an event no checkpoint covers yet, and makes sure a
 // timer will sign it if the stream falls idle; s.mu is held.
-func (s *Stream) noteUnsigned() {
+func (s *Stream) noteUnsigned(now time.Time) {
 	if s.sign == nil {
 		return
 	}
@@ -307,7 +313,7 @@ func (s *Stream) noteUnsigned() {
 	if s.unsigned > 1 {
 		return
 	}
-	s.firstUnsignedAt = s.clock()
+	s.firstUnsignedAt = now
 	if s.timer == nil {
 		s.timer = time.AfterFunc(s.interval, s.idleCheckpoint)
 	} else {
@@ -316,14 +322,15 @@ func (s *Stream) noteUnsigned() {
 }
 
 // checkpointDue says whether the events since the last checkpoint reached
-// the count or the age at which they must be signed; s.mu is held.
-func (s *Stream) checkpointDue() bool {
+// the count or the age at which they must be signed by now; s.mu is held.
+func (s *Stream) checkpointDue(now time.Time) bool {
 	return s.sign != nil && s.unsigned > 0 &&
-		(s.unsigned >= s.every || s.clock().Sub(s.firstUnsignedAt) >= s.interval)
+		(s.unsigned >= s.every || now.Sub(s.firstUnsignedAt) >= s.interval)
 }
 
-// checkpoint signs the chain through the last event; s.mu is held.
-func (s *Stream) checkpoint() error {
+// checkpoint signs the chain through the last event, at time now; s.mu
+// is held.
+func (s *Stream) checkpoint(now time.Time) error {
 	last := s.seq - 1
 	sig, err := s.sign.sign(CheckpointMessage(s.ID, last, s.prev.String()))
 	if err != nil {
@@ -336,7 +343,7 @@ func (s *Stream) checkpoint() error {
 	}
 	// Later: an event follows it at once (emitLocked), or a sync
 	// (idleCheckpoint), and the journal writes it with that.
-	if err := s.append(event.TypeCheckpoint, rawPayload(payload), true); err != nil {
+	if err := s.append(event.TypeCheckpoint, rawPayload(payload), true, now); err != nil {
 		return err
 	}
 	s.unsigned = 0
@@ -362,7 +369,7 @@ func (s *Stream) idleCheckpoint() {
 		s.mu.Unlock()
 		return
 	}
-	err := s.checkpoint()
+	err := s.checkpoint(s.clock())
 	end := s.end
 	s.line = nil
 	s.mu.Unlock()

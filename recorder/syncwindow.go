@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
@@ -57,12 +56,13 @@ func (s *Stream) windowSync() {
 // only start after it). A crash of gatehouse loses nothing (the
 // event is in the kernel); a crash of the machine before wait's sync ends
 // can lose the event of an action whose outcome nobody received. wait may
-// be called any number of times, from any goroutine; its error fails the
-// stream, as Emit's does. An error from EmitHeld means the event was not
-// recorded.
+// be called any number of times, from any goroutine (each call is a
+// Sync: after the first, it only finds that sync done); its error fails
+// the stream, as Emit's does. An error from EmitHeld means the event was
+// not recorded.
 func (s *Stream) EmitHeld(typ event.Type, data any) (wait func() error, err error) {
 	if _, err := s.write(typ, data); err != nil {
 		return nil, err
 	}
-	return sync.OnceValue(s.Sync), nil
+	return s.syncFunc, nil
 }

@@ -213,3 +213,36 @@ func TestEmitHeldSharesOneCommit(t *testing.T) {
 		})
 	}
 }
+
+// TestEmitHeldAllocatesNoWait: EmitHeld costs what EmitLazy does; the
+// wait it returns for every statement is made once per stream. Each wait
+// is a Sync, so calling it again is harmless.
+func TestEmitHeldAllocatesNoWait(t *testing.T) {
+	rec := &Recorder{Store: Discard{}, Clock: newFakeClock().now}
+	s, err := rec.Open(KindSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	payload := selfEncoded{Text: "SELECT 1"}
+	lazy := testing.AllocsPerRun(100, func() {
+		if err := s.EmitLazy("db.statement", payload); err != nil {
+			t.Fatal(err)
+		}
+	})
+	held := testing.AllocsPerRun(100, func() {
+		wait, err := s.EmitHeld("db.decision", payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if held > lazy {
+		t.Errorf("EmitHeld and its wait allocate %.0f times, EmitLazy %.0f: want no more", held, lazy)
+	}
+}

@@ -42,16 +42,11 @@ func (s *pgSession) inspectDurable(ctx context.Context, q pgwire.Query) pgwire.V
 	if !v.Allow {
 		return v
 	}
-	ev := dbDecision{Channel: s.channel, Extended: q.Extended, Statement: clip.Name(q.StatementName),
-		Params: q.ParamCount, Decision: event.Allow}
-	ev.Text, ev.TextBytes, ev.TextSHA256 = recordedText(q.SQL)
 	d, ok := v.Detail.(*statementDetail)
-	if ok {
-		ev.Kinds, ev.Relations, ev.Functions, ev.Rule = clipList(sqlkind.Strings(d.Kinds)), clipList(d.Relations), clipList(d.Functions), clip.Detail(d.Rule)
-	} else {
+	if !ok {
 		d = &statementDetail{}
 	}
-	hold, err := s.emitDecision(ev, d.readsOnly)
+	hold, err := s.emitDecision(s.decisionRecord(q, d), d.readsOnly)
 	if err != nil {
 		s.recordingFailed(err)
 		d.Rule = "recording"
@@ -59,6 +54,19 @@ func (s *pgSession) inspectDurable(ctx context.Context, q pgwire.Query) pgwire.V
 	}
 	v.Hold = hold
 	return v
+}
+
+// decisionRecord is the record of an allowed statement's decision. The
+// kinds it records are kept in d, before pgwire has the verdict, for the
+// record of the statement's outcome (statementRecord): a statement's
+// kinds are made into strings once.
+func (s *pgSession) decisionRecord(q pgwire.Query, d *statementDetail) dbDecision {
+	ev := dbDecision{Channel: s.channel, Extended: q.Extended, Statement: clip.Name(q.StatementName),
+		Params: q.ParamCount, Decision: event.Allow}
+	ev.Text, ev.TextBytes, ev.TextSHA256 = recordedText(q.SQL)
+	d.recordedKinds = clipList(sqlkind.Strings(d.Kinds))
+	ev.Kinds, ev.Relations, ev.Functions, ev.Rule = d.recordedKinds, clipList(d.Relations), clipList(d.Functions), clip.Detail(d.Rule)
+	return ev
 }
 
 // emitDecision records an allowed statement's decision: durable before it

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +175,54 @@ func BenchmarkInspect(b *testing.B) {
 			b.Fatal(v.Message)
 		}
 		i++
+	}
+}
+
+// TestInspectCopiesNoLists: deciding a string of one statement takes its
+// kinds, relations and functions from the classifier's answer, which is
+// the caller's own, without copying them: beyond classifying it, inspect
+// allocates the statement's detail and its rule, and nothing per list.
+// A statement that repeats a relation still has it once in the detail.
+func TestInspectCopiesNoLists(t *testing.T) {
+	s := policySession(t, "reader")
+	ctx := context.Background()
+	const sql = "SELECT o.id, c.name FROM orders o JOIN customers c ON c.id = o.customer_id WHERE lower(c.name) = 'x'"
+	classify := testing.AllocsPerRun(100, func() {
+		if _, err := s.p.classifier.Classify(sql); err != nil {
+			t.Fatal(err)
+		}
+	})
+	inspect := testing.AllocsPerRun(100, func() {
+		if v := s.inspect(ctx, pgwire.Query{SQL: sql}); !v.Allow {
+			t.Fatal(v.Message)
+		}
+	})
+	if extra := inspect - classify; extra > 2 {
+		t.Errorf("inspect allocates %.0f times beyond classifying, want 2 (its detail and its rule)", extra)
+	}
+	v := s.inspect(ctx, pgwire.Query{SQL: "SELECT * FROM orders, orders AS again WHERE orders.id = again.id"})
+	if d := v.Detail.(*statementDetail); !slices.Equal(d.Relations, []string{"orders"}) {
+		t.Errorf("relations %q, want orders once", d.Relations)
+	}
+}
+
+func TestUnion(t *testing.T) {
+	tests := []struct{ a, b, want []string }{
+		{nil, nil, nil},
+		{nil, []string{"x"}, []string{"x"}},
+		{nil, []string{"x", "y", "x"}, []string{"x", "y"}},
+		{[]string{"x"}, []string{"y", "x"}, []string{"x", "y"}},
+	}
+	for _, tt := range tests {
+		b := slices.Clone(tt.b)
+		got := union(tt.a, b)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("union(%q, %q) = %q, want %q", tt.a, tt.b, got, tt.want)
+		}
+		// What is later appended to the union must not reach b.
+		_ = append(got, "z")
+		if len(b) > 0 && cap(b) > len(b) && b[:cap(b)][len(b)] == "z" {
+			t.Errorf("appending to union(%q, %q) wrote into its argument", tt.a, tt.b)
+		}
 	}
 }

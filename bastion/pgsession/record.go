@@ -61,7 +61,7 @@ func statementRecord(channel int, ev pgwire.StatementEvent) dbStatement {
 	}
 	rec.Text, rec.TextBytes, rec.TextSHA256 = recordedText(ev.SQL)
 	if d, ok := ev.Detail.(*statementDetail); ok {
-		rec.Kinds, rec.Relations, rec.Functions, rec.Rule = clipList(sqlkind.Strings(d.Kinds)), clipList(d.Relations), clipList(d.Functions), clip.Detail(d.Rule)
+		rec.Kinds, rec.Relations, rec.Functions, rec.Rule = d.recordKinds(), clipList(d.Relations), clipList(d.Functions), clip.Detail(d.Rule)
 		if !d.Allow {
 			rec.Decision = event.Deny
 		}
@@ -184,6 +184,16 @@ func recordedText(sql string) (text string, textBytes int, textSHA256 string) {
 	}
 	sum := sha256.Sum256([]byte(sql))
 	return clip.Cut(sql, maxRecordedText), len(sql), hex.EncodeToString(sum[:])
+}
+
+// recordKinds is d's kinds as a record keeps them: those its decision's
+// record made (decisionRecord), or made now for a statement that had none
+// (a refused one).
+func (d *statementDetail) recordKinds() []string {
+	if d.recordedKinds != nil || len(d.Kinds) == 0 {
+		return d.recordedKinds
+	}
+	return clipList(sqlkind.Strings(d.Kinds))
 }
 
 // clipList bounds a list of a record and each of its entries.

@@ -2,6 +2,7 @@ package pgsession
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -263,5 +264,24 @@ func TestObserveRecordsOutcome(t *testing.T) {
 				t.Errorf("recorded %+v, want an outcome %s of channel 4, %q, decision %s, at %v", got, event.TypeDBStatement, tt.ev.SQL, tt.decision, tt.level)
 			}
 		})
+	}
+}
+
+// TestStatementRecordSharesTheDecisionsKinds: a statement's kinds are made
+// into the record's strings once, for its decision, and its outcome's
+// record reuses them: recording the outcome of an allowed statement
+// allocates nothing of its own.
+func TestStatementRecordSharesTheDecisionsKinds(t *testing.T) {
+	s := policySession(t, "reader")
+	v := s.inspect(context.Background(), pgwire.Query{SQL: "SELECT abalance FROM pgbench_accounts WHERE aid = 7"})
+	d := v.Detail.(*statementDetail)
+	dec := s.decisionRecord(pgwire.Query{SQL: "SELECT abalance FROM pgbench_accounts WHERE aid = 7"}, d)
+	ev := pgwire.StatementEvent{SQL: "SELECT abalance FROM pgbench_accounts WHERE aid = 7", Outcome: pgwire.OutcomeOK, Detail: d}
+	var rec dbStatement
+	if allocs := testing.AllocsPerRun(100, func() { rec = statementRecord(1, ev) }); allocs != 0 {
+		t.Errorf("the outcome's record allocates %.0f times, want 0", allocs)
+	}
+	if !slices.Equal(rec.Kinds, []string{"select"}) || !slices.Equal(dec.Kinds, rec.Kinds) {
+		t.Errorf("kinds: decision %q, outcome %q, want [select] in both", dec.Kinds, rec.Kinds)
 	}
 }

@@ -168,6 +168,10 @@ type statementDetail struct {
 	// another search_path (sessionMasking.bind), read by Results.
 	masking   atomic.Pointer[maskingDetail]
 	readsOnly bool // every statement of the string onlyReads
+	// recordedKinds is Kinds as the records keep them, set with the
+	// decision's record (decisionRecord) before pgwire has the verdict,
+	// and read by the outcome's.
+	recordedKinds []string
 }
 
 // inspect decides a SQL string: every statement in it must be allowed.
@@ -293,11 +297,28 @@ func (s *pgSession) wallBreach(settings []string) string {
 	return ""
 }
 
+// union is a with the entries of b it lacks. With a empty, as for every
+// string of one statement, it is b itself when b repeats nothing: b is
+// the classifier's answer, the caller's own, and is capped so that what
+// is appended to the union later is copied, never written into b.
 func union[T comparable](a, b []T) []T {
+	if len(a) == 0 && distinct(b) {
+		return slices.Clip(b)
+	}
 	for _, x := range b {
 		if !slices.Contains(a, x) {
 			a = append(a, x)
 		}
 	}
 	return a
+}
+
+// distinct says whether no entry of s repeats.
+func distinct[T comparable](s []T) bool {
+	for i, x := range s {
+		if slices.Contains(s[:i], x) {
+			return false
+		}
+	}
+	return true
 }
