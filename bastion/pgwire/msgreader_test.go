@@ -342,3 +342,50 @@ func TestSizeClass(t *testing.T) {
 		giveBack(b)
 	}
 }
+
+// loopReader repeats data for ever, as much of it as a read asks for.
+type loopReader struct {
+	data []byte
+	off  int
+}
+
+func (l *loopReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], l.data[l.off:])
+		n += c
+		l.off = (l.off + c) % len(l.data)
+	}
+	return n, nil
+}
+
+// BenchmarkMessageReader receives a client's pipeline and a database's
+// replies (every message type once, a few larger than the small buffer)
+// with gatehouse's readers and with pgproto3's; an op is one whole stream.
+func BenchmarkMessageReader(b *testing.B) {
+	sides := []struct {
+		name string
+		data []byte
+		n    int
+		read func(io.Reader, int) receiver
+	}{
+		{"client/gatehouse", clientStream(b), 15, ownClient},
+		{"client/pgproto3", clientStream(b), 15, pgprotoClient},
+		{"upstream/gatehouse", upstreamStream(b), 27, ownUpstream},
+		{"upstream/pgproto3", upstreamStream(b), 27, pgprotoUpstream},
+	}
+	for _, side := range sides {
+		b.Run(side.name, func(b *testing.B) {
+			receive := side.read(&loopReader{data: side.data}, 1<<20)
+			b.SetBytes(int64(len(side.data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				for range side.n {
+					if _, err := receive(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
