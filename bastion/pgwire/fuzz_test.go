@@ -93,14 +93,12 @@ func fuzzSession(clientInput, upstreamInput []byte) *session {
 		log:            slog.New(slog.DiscardHandler),
 		client:         &memConn{r: bytes.NewReader(nil)},
 		clientIn:       in,
-		backend:        pgproto3.NewBackend(in, io.Discard),
+		fromClient:     newClientReader(in, 1<<16),
 		toClient:       output{w: io.Discard},
 		toDB:           output{w: io.Discard},
-		frontend:       pgproto3.NewFrontend(bytes.NewReader(upstreamInput), io.Discard),
+		fromDB:         newUpstreamReader(bytes.NewReader(upstreamInput), 1<<16),
 		cancelUpstream: func(context.Context) error { return nil },
 	}
-	s.backend.SetMaxBodyLen(1 << 16)
-	s.frontend.SetMaxBodyLen(1 << 16)
 	s.replies = newReplies(cfg.Observe, time.Now, func(string) {})
 	return s
 }
@@ -220,3 +218,28 @@ func checkWithheld(t *testing.T, e *pgproto3.ErrorResponse) {
 }
 
 func be32(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
+
+// FuzzMessageReader reads arbitrary bytes with gatehouse's readers, in
+// reads of a size the first byte chooses, and with pgproto3's, which read
+// as much as they can: both must see the same messages, and refuse the
+// stream at the same one. The first byte's low bit picks the side: the
+// client's messages (pgproto3.Backend) or the database's (Frontend).
+func FuzzMessageReader(f *testing.F) {
+	f.Add(append([]byte{0}, clientStream(f)...))
+	f.Add(append([]byte{1}, upstreamStream(f)...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		own, theirs := ownClient, pgprotoClient
+		if data[0]&1 == 1 {
+			own, theirs = ownUpstream, pgprotoUpstream
+		}
+		chunk, stream := int(data[0]>>1)+1, data[1:]
+		sizes := make([]int, len(stream)/chunk+1)
+		for i := range sizes {
+			sizes[i] = chunk
+		}
+		sameMessages(t, own(&splitReader{data: stream, sizes: sizes}, 1<<16), theirs(bytes.NewReader(stream), 1<<16))
+	})
+}

@@ -32,16 +32,16 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // session is one client connection and, once started, its upstream.
 type session struct {
-	cfg      *Config
-	log      *slog.Logger
-	client   io.ReadWriteCloser
-	clientIn *recordingReader
-	backend  *pgproto3.Backend // speaks to the client: startup, then Receive in clientToUpstream
-	toClient output            // upstreamToClient's output, then closeClient's
+	cfg        *Config
+	log        *slog.Logger
+	client     io.ReadWriteCloser
+	clientIn   *recordingReader
+	fromClient *clientReader // clientToUpstream's input (start-up reads clientIn itself)
+	toClient   output        // start-up's output, then upstreamToClient's, then closeClient's
 
 	upstream       net.Conn
-	frontend       *pgproto3.Frontend // speaks to the database: Receive in upstreamToClient
-	toDB           output             // clientToUpstream's output, then closeUpstream's
+	fromDB         *upstreamReader // upstreamToClient's input
+	toDB           output          // clientToUpstream's output, then closeUpstream's
 	replies        *replies
 	cancelUpstream func(context.Context) error
 
@@ -239,7 +239,7 @@ func (s *session) clientToUpstream(ctx context.Context) *ending {
 	s.clientIn.beforeRead = s.flushToDB
 	defer func() { s.clientIn.beforeRead = nil }()
 	for {
-		msg, err := s.backend.Receive()
+		msg, err := s.fromClient.Receive()
 		if err != nil {
 			if s.clientIn.beforeErr != nil {
 				return s.upstreamFailed(s.clientIn.beforeErr, false)
@@ -521,7 +521,7 @@ func (s *session) upstreamFailed(err error, fatalRelayed bool) *ending {
 // ReadyForQuery, a CopyInResponse), or when much is buffered.
 func (s *session) upstreamToClient() *ending {
 	for {
-		msg, err := s.frontend.Receive()
+		msg, err := s.fromDB.Receive()
 		if err != nil {
 			return s.upstreamFailed(err, s.replies.fatalSeen)
 		}
@@ -546,7 +546,7 @@ func (s *session) upstreamToClient() *ending {
 		case *pgproto3.CopyData:
 			s.downUnsent += len(m.Data)
 		}
-		if !mustFlush(out) && s.frontend.ReadBufferLen() > 0 && s.downUnsent < flushThreshold {
+		if !mustFlush(out) && s.fromDB.buffered() > 0 && s.downUnsent < flushThreshold {
 			continue
 		}
 		s.downUnsent = 0

@@ -42,14 +42,13 @@ func Serve(ctx context.Context, client io.ReadWriteCloser, cfg Config) error {
 	defer client.Close()
 	in := &recordingReader{r: client}
 	s := &session{
-		cfg:      &cfg,
-		log:      cfg.logger(),
-		client:   client,
-		clientIn: in,
-		backend:  pgproto3.NewBackend(in, client),
-		toClient: output{w: client},
+		cfg:        &cfg,
+		log:        cfg.logger(),
+		client:     client,
+		clientIn:   in,
+		fromClient: newClientReader(in, cfg.maxMessageSize()),
+		toClient:   output{w: client},
 	}
-	s.backend.SetMaxBodyLen(cfg.maxMessageSize())
 	return s.serve(ctx)
 }
 
@@ -70,13 +69,13 @@ func (s *session) serve(ctx context.Context) error {
 	}
 	s.log = s.log.With("user", startup.User, "database", startup.Database)
 	if npv := negotiation(startup); npv != nil {
-		s.backend.Send(npv) // before anything else, as PostgreSQL does
+		s.toClient.send(npv) // before anything else, as PostgreSQL does
 	}
-	hc, err := s.connect(ctx, startup)
+	hc, in, err := s.connect(ctx, startup)
 	if err != nil {
 		return s.refuse(err)
 	}
-	s.upstream, s.frontend, s.toDB = hc.Conn, hc.Frontend, output{w: hc.Conn}
+	s.upstream, s.fromDB, s.toDB = hc.Conn, in, output{w: hc.Conn}
 	s.replies = newReplies(s.cfg.Observe, s.cfg.now, func(m string) { s.log.Warn("pgwire: replies out of step", "problem", m) })
 	s.replies.results, s.replies.redactErrors = s.results, s.results != nil
 	s.cancelUpstream = newUpstreamCancel(hc).cancel
@@ -107,12 +106,12 @@ func (s *session) readStartup(ctx context.Context) (*startupPacket, error) {
 
 // connect runs Authorize and connects upstream, within the handshake
 // timeout.
-func (s *session) connect(ctx context.Context, startup Startup) (*pgconn.HijackedConn, error) {
+func (s *session) connect(ctx context.Context, startup Startup) (*pgconn.HijackedConn, *upstreamReader, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.handshakeTimeout())
 	defer cancel()
 	up, err := s.cfg.Authorize(ctx, startup)
 	if err != nil {
-		return nil, clientError(err, codeInvalidAuthorization, "gatehouse: access denied")
+		return nil, nil, clientError(err, codeInvalidAuthorization, "gatehouse: access denied")
 	}
 	if up != nil {
 		s.recordParameters, s.results = up.RecordParameters, up.Results
@@ -130,13 +129,13 @@ func (s *session) run(ctx context.Context, cancel context.CancelCauseFunc, hc *p
 	}
 	// No password is asked of the client: its SSH certificate is its
 	// authentication, and Authorize has accepted it (protocol §55.2.2).
-	s.backend.Send(&pgproto3.AuthenticationOk{})
+	s.toClient.send(&pgproto3.AuthenticationOk{})
 	for _, k := range slices.Sorted(maps.Keys(hc.ParameterStatuses)) {
-		s.backend.Send(&pgproto3.ParameterStatus{Name: k, Value: hc.ParameterStatuses[k]})
+		s.toClient.send(&pgproto3.ParameterStatus{Name: k, Value: hc.ParameterStatuses[k]})
 	}
-	s.backend.Send(key)
-	s.backend.Send(&pgproto3.ReadyForQuery{TxStatus: hc.TxStatus})
-	if err := s.flushClient(s.backend.Flush); err != nil {
+	s.toClient.send(key)
+	s.toClient.send(&pgproto3.ReadyForQuery{TxStatus: hc.TxStatus})
+	if err := s.flushClient(s.flushStartup); err != nil {
 		hc.Conn.Close()
 		end := SessionEnd{Reason: "client disconnected", Err: err}
 		return end, nil
@@ -161,8 +160,8 @@ func (s *session) refuse(err error) error {
 	var e *Error
 	if errors.As(err, &e) {
 		s.log.Info("pgwire: session refused", "message", e.Message, "err", e.Err)
-		s.backend.Send(fatal(e))
-		if ferr := s.flushClient(s.backend.Flush); ferr != nil {
+		s.toClient.send(fatal(e))
+		if ferr := s.flushClient(s.flushStartup); ferr != nil {
 			s.log.Debug("pgwire: could not tell the client", "err", ferr)
 		}
 	}
@@ -209,8 +208,10 @@ func (s *session) onCancel(a CancelAttempt) error {
 	return nil
 }
 
-// flushClient writes what is buffered for the client by flush (the
-// Backend's during start-up, toClient's later); a client that does not
+// flushStartup writes what start-up has for the client.
+func (s *session) flushStartup() error { return s.toClient.flush(true) }
+
+// flushClient writes what is buffered for the client by flush; a client that does not
 // read within clientWriteGrace has its connection closed.
 func (s *session) flushClient(flush func() error) error {
 	stop := closeOnExpiry(context.Background(), clientWriteGrace, s.client)

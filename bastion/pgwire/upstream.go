@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"strings"
 
@@ -14,11 +15,22 @@ import (
 // connectUpstream connects to the database as up says, with the client's
 // allowed parameters under up's run-time parameters, then takes the
 // connection over from pgconn (Hijack) to relay it message by message.
-// TLS modes, SCRAM and md5 are pgconn's work, given up.Config.
-func connectUpstream(ctx context.Context, s Startup, up *Upstream, maxBody int) (*pgconn.HijackedConn, error) {
+// TLS modes, SCRAM and md5 are pgconn's work, given up.Config. The relay
+// reads the database through the returned reader (see upstreamInput).
+func connectUpstream(ctx context.Context, s Startup, up *Upstream, maxBody int) (*pgconn.HijackedConn, *upstreamReader, error) {
 	if up == nil || up.Config == nil {
-		return nil, &Error{Code: codeInternalError, Message: "gatehouse: no upstream configured", Err: errors.New("Authorize returned no Upstream.Config")}
+		return nil, nil, &Error{Code: codeInternalError, Message: "gatehouse: no upstream configured", Err: errors.New("Authorize returned no Upstream.Config")}
 	}
+	hc, in, err := hijackUpstream(ctx, s, up, maxBody)
+	if err != nil {
+		return nil, nil, err
+	}
+	return hc, newUpstreamReader(in, maxBody), nil
+}
+
+// hijackUpstream connects and hijacks, and returns what the hijacked
+// Frontend read from, emptied.
+func hijackUpstream(ctx context.Context, s Startup, up *Upstream, maxBody int) (*pgconn.HijackedConn, io.Reader, error) {
 	cfg := up.Config.Copy()
 	params := make(map[string]string, len(cfg.RuntimeParams)+len(s.Params)+len(up.RuntimeParams))
 	for _, m := range []map[string]string{cfg.RuntimeParams, s.Params, up.RuntimeParams} {
@@ -31,23 +43,29 @@ func connectUpstream(ctx context.Context, s Startup, up *Upstream, maxBody int) 
 	// and PostgreSQL ≤ 16 behind a proxy that did broke (warpgate#2039).
 	cfg.MinProtocolVersion, cfg.MaxProtocolVersion = "3.0", "3.0"
 	cfg.MaxProtocolMessageBodyLen = maxBody
+	inputs := &upstreamInputs{build: cfg.BuildFrontend}
+	cfg.BuildFrontend = inputs.buildFrontend
 
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, connectFailure(err, cfg.Password)
+		return nil, nil, connectFailure(err, cfg.Password)
 	}
 	// Hijack wants an idle connection with nothing buffered.
 	if err := conn.SyncConn(ctx); err != nil {
 		conn.Close(context.Background())
-		return nil, connectFailure(err, cfg.Password)
+		return nil, nil, connectFailure(err, cfg.Password)
 	}
 	hc, err := conn.Hijack()
 	if err != nil {
 		conn.Close(context.Background())
-		return nil, connectFailure(err, cfg.Password)
+		return nil, nil, connectFailure(err, cfg.Password)
 	}
-	hc.Frontend.SetMaxBodyLen(maxBody)
-	return hc, nil
+	in, err := inputs.takeOver(hc)
+	if err != nil {
+		hc.Conn.Close()
+		return nil, nil, &Error{Code: codeInternalError, Message: "gatehouse: cannot connect to the database", Err: err}
+	}
+	return hc, in, nil
 }
 
 // connectFailure is what the client is told when the upstream connection
