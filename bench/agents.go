@@ -77,6 +77,9 @@ type agentPath struct {
 	login       login
 	server      func() []int // the server's processes, whose CPU is counted (nil: none)
 	gatehouse   int          // gatehouse's pid, whose fsyncs are counted (0: none)
+	store       []int        // the store's processes (MinIO), whose CPU is counted apart
+	bystander   bool         // store runs beside the path, unused by it: its CPU at rest
+	s3          *s3Counter   // counts the requests to the store (nil: none)
 }
 
 // agentResult is one run of n agents through one path.
@@ -89,6 +92,8 @@ type agentResult struct {
 	fsyncs     int64 // -1: not counted
 	syscalls   int64 // all of gatehouse's system calls over the load; -1: not counted
 	serverCPU  time.Duration
+	storeCPU   time.Duration // the path's store processes' (MinIO)
+	s3         s3Counts      // what gatehouse asked of the store over the load (nil: not counted)
 }
 
 func (r agentResult) tps() float64 { return float64(r.statements) / r.elapsed.Seconds() }
@@ -168,7 +173,12 @@ func agentPaths(s manyAgentsSetup) ([]*agentPath, error) {
 			return nil, err
 		}
 		paths = append(paths, &agentPath{name: g.name, label: g.label, ssh: e, server: p.server, gatehouse: p.gh.pid,
-			login: login{user: "readonly", database: s.db.name, port: s.db.port}})
+			store: p.aux, s3: p.s3, login: login{user: "readonly", database: s.db.name, port: s.db.port}})
+	}
+	// MinIO's CPU while the file store runs is its cost at rest, which
+	// the S3 run's store µs includes.
+	if i, s3 := slices.IndexFunc(paths, func(p *agentPath) bool { return p.name == "gatehouse" }), findPath(s.paths, "gatehouse-s3"); i >= 0 && s3 != nil {
+		paths[i].store, paths[i].bystander = s3.aux, true
 	}
 	return paths, nil
 }
@@ -200,9 +210,10 @@ func runAgents(ctx context.Context, o options, p *agentPath, n int, perf, tmp st
 	if p.server != nil {
 		pids = p.server()
 	}
-	cpuBefore := cpuOf(pids)
+	cpuBefore, storeBefore, s3Before := cpuOf(pids), cpuOf(p.store), p.s3.snapshot()
 	lat, elapsed, err := loadAgents(ctx, agents, o.mode, o.scale*accountsPerScale, o.duration)
-	r.serverCPU = cpuOf(pids) - cpuBefore
+	r.serverCPU, r.storeCPU = cpuOf(pids)-cpuBefore, cpuOf(p.store)-storeBefore
+	r.s3 = p.s3.snapshot().since(s3Before)
 	if prof != nil {
 		if perr := prof.finish(ctx, perf); perr != nil && err == nil {
 			err = perr
@@ -473,8 +484,35 @@ func (m *manyAgentsResults) reportRuns(o options) {
 	fmt.Println("OpenSSH's agents share its one authorized key, gatehouse's each have a certificate from gatehouse ca sign.")
 	fmt.Println(m.fsyncNote)
 	fmt.Println("† spooled (fsync) in recording.dir, uploaded to MinIO, whose own fsyncs are not counted.")
+	m.reportStore()
 	fmt.Println("* diagnostic only: the file store on /dev/shm, where fsync costs nothing; not durable.")
 	m.reportTargets()
+}
+
+// reportStore prints, under the table, what each run through the S3
+// store cost MinIO beside gatehouse, and what gatehouse asked of it.
+func (m *manyAgentsResults) reportStore() {
+	for _, r := range m.runs {
+		if len(r.path.store) == 0 || r.statements == 0 {
+			continue
+		}
+		per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.statements) }
+		if r.path.bystander {
+			fmt.Printf("† %d agents, %s: MinIO at rest used %.1f ms of CPU a second (%.0f µs a statement of this run)\n",
+				r.n, r.path.label, float64(r.storeCPU.Microseconds())/1000/r.elapsed.Seconds(), per(r.storeCPU))
+			continue
+		}
+		fmt.Printf("† %d agents, %s: store µs (MinIO's CPU) %.0f a statement (%.1f ms a second) beside gatehouse's %.0f",
+			r.n, r.path.label, per(r.storeCPU), float64(r.storeCPU.Microseconds())/1000/r.elapsed.Seconds(), per(r.serverCPU))
+		if r.s3 != nil {
+			puts := r.s3["PUT object"].requests
+			fmt.Printf("; gatehouse asked MinIO: %s", r.s3.perSecond(r.elapsed))
+			if puts > 0 {
+				fmt.Printf("; one PUT every %.1f s a session", r.elapsed.Seconds()*float64(r.n)/float64(puts))
+			}
+		}
+		fmt.Println()
+	}
 }
 
 // reportTargets prints issue 15's targets for the runs that were made.

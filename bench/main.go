@@ -738,6 +738,7 @@ type path struct {
 	user, password string
 	server         func() []int // the tunnel's server-side processes, for CPU accounting
 	aux            []int        // more processes the path uses (MinIO), counted apart
+	s3             *s3Counter   // counts the path's requests to MinIO (nil: none)
 	profiled       bool
 	gh             *gatehouseServer // the gatehouse behind the path, if one is
 	runs           []result

@@ -182,10 +182,17 @@ func recordingPaths(ctx context.Context, o options, minioBin, tmp string, db *da
 		if err != nil {
 			return nil, err
 		}
-		dir := filepath.Join(tmp, "gatehouse-s3")
-		if err := add("gatehouse-s3", "gatehouse, S3 store (MinIO)†", "gatehouse-s3", s3Recording(m, filepath.Join(dir, "spool")), m.pid); err != nil {
+		counter, endpoint, err := startS3Counter(m.endpoint, done)
+		if err != nil {
 			return nil, err
 		}
+		counted := *m
+		counted.endpoint = endpoint
+		dir := filepath.Join(tmp, "gatehouse-s3")
+		if err := add("gatehouse-s3", "gatehouse, S3 store (MinIO)†", "gatehouse-s3", s3Recording(&counted, filepath.Join(dir, "spool")), m.pid); err != nil {
+			return nil, err
+		}
+		paths[len(paths)-1].s3 = counter
 		if w := o.decisionWindow; w > 0 {
 			say("starting a gatehouse recording to S3 with recording.decision_sync_window %s", w)
 			rec := s3Recording(m, filepath.Join(tmp, "gatehouse-s3-window", "spool"))

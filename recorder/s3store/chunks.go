@@ -72,7 +72,7 @@ func (u *Uploader) upload(ctx context.Context, st *upStream) error {
 	if err != nil {
 		return err
 	}
-	if err := u.Client.put(ctx, mkey, manifest, "application/json"); err != nil {
+	if err := u.Client.put(ctx, mkey, manifest, "application/json", true); err != nil {
 		return err
 	}
 	prefix, _ := Prefix(st.kind, st.id)
@@ -138,7 +138,8 @@ func (u *Uploader) putChunk(ctx context.Context, st *upStream, chunk []byte) err
 	if err != nil {
 		return err
 	}
-	if err := u.Client.put(ctx, key, chunk, "application/x-ndjson"); err != nil {
+	if err := u.Client.put(ctx, key, chunk, "application/x-ndjson", st.mayExist); err != nil {
+		st.mayExist = true // it may have landed all the same
 		return err
 	}
 	next := progress{Chunks: st.progress.Chunks + 1, Offset: st.progress.Offset + int64(len(chunk))}
@@ -147,6 +148,7 @@ func (u *Uploader) putChunk(ctx context.Context, st *upStream, chunk []byte) err
 		return fmt.Errorf("chunk %s put, but recording it in the spool failed: %w", key, err)
 	}
 	st.progress = next
+	st.mayExist = false
 	st.sent.Store(next.Offset)
 	return nil
 }
@@ -188,7 +190,7 @@ func (s spoolStore) Create(kind, id string) (recorder.Appender, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.u.track(kind, id)
+	st, err := s.u.track(kind, id, true)
 	if err != nil {
 		return nil, errors.Join(err, a.Finish(nil))
 	}

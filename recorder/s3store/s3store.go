@@ -150,12 +150,15 @@ func (c *Client) checkBucket(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// put stores one object with the configured retention, unless an object
-// with exactly this content is there already (an upload resumed after a
-// crash). The put is retried by the client itself on transient errors.
-func (c *Client) put(ctx context.Context, key string, data []byte, contentType string) error {
-	if info, err := c.mc.StatObject(ctx, c.bucket, key, minio.StatObjectOptions{}); err == nil &&
-		info.Size == int64(len(data)) && strings.Trim(info.ETag, `"`) == md5Hex(data) {
+// put stores one object with the configured retention. If it mayExist
+// (an upload resumed after a crash, or retried after a put that may have
+// landed), it first asks, and puts nothing when an object with exactly
+// this content is there already: a second version would be the same
+// bytes, so the question only saves versions, and is skipped for an
+// object this process has never put. The put is retried by the client
+// itself on transient errors.
+func (c *Client) put(ctx context.Context, key string, data []byte, contentType string, mayExist bool) error {
+	if mayExist && c.holds(ctx, key, data) {
 		return nil
 	}
 	_, err := c.mc.PutObject(ctx, c.bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
@@ -168,6 +171,12 @@ func (c *Client) put(ctx context.Context, key string, data []byte, contentType s
 		return fmt.Errorf("s3store: put %s: %w", key, err)
 	}
 	return nil
+}
+
+// holds says whether the bucket has an object key with exactly data.
+func (c *Client) holds(ctx context.Context, key string, data []byte) bool {
+	info, err := c.mc.StatObject(ctx, c.bucket, key, minio.StatObjectOptions{})
+	return err == nil && info.Size == int64(len(data)) && strings.Trim(info.ETag, `"`) == md5Hex(data)
 }
 
 // Reading back, for verify: Client implements recorder.VerifySource.

@@ -36,9 +36,10 @@ const (
 // uploaded streams to remove (KeepUploaded).
 const RescanInterval = time.Minute
 
-// Chunking defaults: an open stream's new lines are uploaded at least
-// every DefaultChunkInterval, and sooner once DefaultChunkBytes wait; no
-// chunk is larger than MaxChunkBytes (unless one line is).
+// Chunking defaults: an open stream's new lines are uploaded at most
+// DefaultChunkInterval after they were written, and sooner once
+// DefaultChunkBytes wait (schedule.go); no chunk is larger than
+// MaxChunkBytes (unless one line is).
 const (
 	DefaultChunkInterval = 10 * time.Second
 	DefaultChunkBytes    = 1 << 20
@@ -54,7 +55,8 @@ type Uploader struct {
 	Spool  recorder.FileStore
 	Logger *slog.Logger // default slog.Default()
 	// ChunkInterval and ChunkBytes say when an open stream's new lines are
-	// uploaded; zero means DefaultChunkInterval and DefaultChunkBytes.
+	// uploaded (schedule.go); zero means DefaultChunkInterval and
+	// DefaultChunkBytes.
 	ChunkInterval time.Duration
 	ChunkBytes    int64
 	// KeepUploaded says, per kind (recorder.KindSession, recorder.KindCA),
@@ -81,7 +83,13 @@ type upStream struct {
 	end      atomic.Int64 // bytes in the spool file, as far as known
 	sent     atomic.Int64 // bytes in the bucket: progress.Offset
 	closed   atomic.Bool  // its manifest is in the spool
-	progress progress     // the uploading goroutine's
+	// The uploading goroutine's:
+	progress progress
+	checked  time.Time // dueCheck.checked
+	// mayExist: the next chunk may be in the bucket already (the stream
+	// was resumed from the spool, or its put failed after it may have
+	// landed), so put asks first rather than add a second version.
+	mayExist bool
 }
 
 func (u *Uploader) log() *slog.Logger {
@@ -152,8 +160,9 @@ func (u *Uploader) Pending() int {
 }
 
 // track returns the state of a stream, adding it with its progress as
-// the spool records it.
-func (u *Uploader) track(kind, id string) (*upStream, error) {
+// the spool records it; fresh says the stream was just created by this
+// process, so none of its chunks can be in the bucket.
+func (u *Uploader) track(kind, id string, fresh bool) (*upStream, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.init()
@@ -165,7 +174,7 @@ func (u *Uploader) track(kind, id string) (*upStream, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &upStream{kind: kind, id: id, progress: p}
+	st := &upStream{kind: kind, id: id, progress: p, checked: time.Now(), mayExist: !fresh}
 	st.sent.Store(p.Offset)
 	st.end.Store(p.Offset)
 	u.streams[k] = st
@@ -180,7 +189,7 @@ func (u *Uploader) forget(st *upStream) {
 
 // enqueue adds a closed stream of the spool.
 func (u *Uploader) enqueue(kind, id string) error {
-	st, err := u.track(kind, id)
+	st, err := u.track(kind, id, false)
 	if err != nil {
 		return err
 	}
@@ -229,6 +238,14 @@ func exists(path string) bool {
 // UploadPending uploads what every known stream has waiting, once, and
 // returns the first error (the streams that failed stay queued).
 func (u *Uploader) UploadPending(ctx context.Context) error {
+	_, err := u.pass(ctx, time.Now(), true)
+	return err
+}
+
+// pass uploads what every stream that is due has waiting (every stream
+// with anything, if all), and says when the next one will be due. A
+// stream whose upload fails stays due, for the retry.
+func (u *Uploader) pass(ctx context.Context, now time.Time, all bool) (next time.Time, first error) {
 	u.mu.Lock()
 	u.init()
 	todo := make([]*upStream, 0, len(u.streams))
@@ -236,13 +253,46 @@ func (u *Uploader) UploadPending(ctx context.Context) error {
 		todo = append(todo, st)
 	}
 	u.mu.Unlock()
-	var first error
+	next = now.Add(u.chunkInterval())
+	tried := false
 	for _, st := range todo {
-		if err := u.upload(ctx, st); err != nil && first == nil {
-			first = fmt.Errorf("s3store: upload %s/%s: %w", st.kind, st.id, err)
+		try, at := u.isDue(st, now, all)
+		if !try {
+			if at.Before(next) {
+				next = at
+			}
+			continue
 		}
+		tried = true
+		if err := u.upload(ctx, st); err != nil {
+			if first == nil {
+				first = fmt.Errorf("s3store: upload %s/%s: %w", st.kind, st.id, err)
+			}
+			st.checked = time.Time{} // due until it goes up: the retry tries it
+			continue
+		}
+		st.checked = now // a line it did not take was completed after now
 	}
-	if u.OnUpload != nil {
+	u.passed(first, tried)
+	return next, first
+}
+
+// isDue says whether a pass at now tries st (every stream with anything
+// waiting, if all), and if not, when st will be due.
+func (u *Uploader) isDue(st *upStream, now time.Time, all bool) (bool, time.Time) {
+	d := dueCheck{closed: st.closed.Load(), pending: st.end.Load() - st.sent.Load(), checked: st.checked}
+	if !d.closed && d.pending <= 0 {
+		st.checked = now // what it has next is written after now
+	}
+	due, at := d.due(now, u.chunkBytes(), u.chunkInterval())
+	return due || (all && d.pending > 0), at
+}
+
+// passed notes the outcome of a pass. One that tried nothing is not an
+// upload for OnUpload (the upload lag); it still ends a failure, since a
+// stream whose upload failed stays due until it goes up.
+func (u *Uploader) passed(first error, tried bool) {
+	if u.OnUpload != nil && tried {
 		u.OnUpload(first)
 	}
 	u.mu.Lock()
@@ -255,12 +305,12 @@ func (u *Uploader) UploadPending(ctx context.Context) error {
 	default:
 		u.failure = first
 	}
-	return first
 }
 
 // Run uploads until ctx ends: first what the spool holds from before
-// (closed but not uploaded), then each stream's new lines at least every
-// ChunkInterval and its manifest once it is closed. At start and every
+// (closed but not uploaded), then each stream's new lines when they are
+// due (schedule.go: a chunk's worth, or ChunkInterval after they were
+// written) and its manifest once it is closed. At start and every
 // RescanInterval it rescans the spool and prunes it (KeepUploaded), also
 // while uploads fail: the streams it removes are in the bucket already,
 // and the disk they free is what the failing uploads are filling. A
@@ -279,10 +329,11 @@ func (u *Uploader) Run(ctx context.Context) {
 	backoff := time.Duration(0)
 	rescan := time.NewTicker(RescanInterval)
 	defer rescan.Stop()
-	chunks := time.NewTicker(u.chunkInterval())
-	defer chunks.Stop()
+	due := time.NewTimer(u.chunkInterval())
+	defer due.Stop()
 	for {
-		if err := u.UploadPending(ctx); err != nil {
+		next, err := u.pass(ctx, time.Now(), false)
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -299,11 +350,12 @@ func (u *Uploader) Run(ctx context.Context) {
 			continue
 		}
 		backoff = 0
+		due.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
 			return
 		case <-u.wake:
-		case <-chunks.C:
+		case <-due.C:
 		case <-rescan.C:
 			u.rescan()
 		}
