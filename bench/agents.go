@@ -80,6 +80,7 @@ type agentPath struct {
 	store       []int        // the store's processes (MinIO), whose CPU is counted apart
 	bystander   bool         // store runs beside the path, unused by it: its CPU at rest
 	s3          *s3Counter   // counts the requests to the store (nil: none)
+	metrics     string       // gatehouse's ops endpoint ("": none)
 }
 
 // agentResult is one run of n agents through one path.
@@ -92,8 +93,9 @@ type agentResult struct {
 	fsyncs     int64 // -1: not counted
 	syscalls   int64 // all of gatehouse's system calls over the load; -1: not counted
 	serverCPU  time.Duration
-	storeCPU   time.Duration // the path's store processes' (MinIO)
-	s3         s3Counts      // what gatehouse asked of the store over the load (nil: not counted)
+	storeCPU   time.Duration    // the path's store processes' (MinIO)
+	s3         s3Counts         // what gatehouse asked of the store over the load (nil: not counted)
+	commits    *commitHistogram // gatehouse's group commits over the load (nil: not read)
 }
 
 func (r agentResult) tps() float64 { return float64(r.statements) / r.elapsed.Seconds() }
@@ -173,7 +175,7 @@ func agentPaths(s manyAgentsSetup) ([]*agentPath, error) {
 			return nil, err
 		}
 		paths = append(paths, &agentPath{name: g.name, label: g.label, ssh: e, server: p.server, gatehouse: p.gh.pid,
-			store: p.aux, s3: p.s3, login: login{user: "readonly", database: s.db.name, port: s.db.port}})
+			store: p.aux, s3: p.s3, metrics: p.gh.opsURL, login: login{user: "readonly", database: s.db.name, port: s.db.port}})
 	}
 	// MinIO's CPU while the file store runs is its cost at rest, which
 	// the S3 run's store µs includes.
@@ -210,10 +212,19 @@ func runAgents(ctx context.Context, o options, p *agentPath, n int, perf, tmp st
 	if p.server != nil {
 		pids = p.server()
 	}
+	commitsBefore, err := scrapeCommits(p.metrics)
+	if err != nil {
+		return r, err
+	}
 	cpuBefore, storeBefore, s3Before := cpuOf(pids), cpuOf(p.store), p.s3.snapshot()
 	lat, elapsed, err := loadAgents(ctx, agents, o.mode, o.scale*accountsPerScale, o.duration)
 	r.serverCPU, r.storeCPU = cpuOf(pids)-cpuBefore, cpuOf(p.store)-storeBefore
 	r.s3 = p.s3.snapshot().since(s3Before)
+	if commitsAfter, cerr := scrapeCommits(p.metrics); cerr != nil && err == nil {
+		err = cerr
+	} else {
+		r.commits = commitsAfter.since(commitsBefore)
+	}
 	if prof != nil {
 		if perr := prof.finish(ctx, perf); perr != nil && err == nil {
 			err = perr
@@ -486,7 +497,19 @@ func (m *manyAgentsResults) reportRuns(o options) {
 	fmt.Println("† spooled (fsync) in recording.dir, uploaded to MinIO, whose own fsyncs are not counted.")
 	m.reportStore()
 	fmt.Println("* diagnostic only: the file store on /dev/shm, where fsync costs nothing; not durable.")
+	m.reportCommits()
 	m.reportTargets()
+}
+
+// reportCommits prints how long gatehouse's group commits took during
+// each run through the file store, from its own histogram: a statement
+// waits for one, so their tail under the load bounds its latency's.
+func (m *manyAgentsResults) reportCommits() {
+	for _, r := range m.runs {
+		if r.commits != nil && r.path.name == "gatehouse" {
+			fmt.Printf("‡ %d agents, %s: %s\n", r.n, r.path.label, r.commits)
+		}
+	}
 }
 
 // reportStore prints, under the table, what each run through the S3

@@ -564,6 +564,7 @@ type gatehouseServer struct {
 	sshConfig string // Host gatehouse
 	// For the many-agents mode: how to reach it and mint certificates.
 	bin, dir, cfgPath, logPath, sshAddr string
+	opsURL                              string   // its ops endpoint, for its metrics ("": none)
 	env                                 []string // of the gatehouse commands
 	hostCA                              string   // the @cert-authority line
 	mu                                  sync.Mutex
@@ -636,6 +637,15 @@ func startGatehouse(ctx context.Context, o options, dir string, rec recordingSet
 	sshAddr, apiAddr := fmt.Sprintf("127.0.0.1:%d", sshPort), fmt.Sprintf("127.0.0.1:%d", apiPort)
 	cfgPath := filepath.Join(dir, "gatehouse.yaml")
 	cfg := fmt.Sprintf(gatehouseConfig, dir, sshAddr, apiAddr, db.port, db.owner, pwFile, db.port, rec.yaml, sessionLimit(o))
+	opsURL := ""
+	if !strings.Contains(rec.yaml, "ops:") { // -idle-profile sets its own
+		opsPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		cfg += fmt.Sprintf("ops:\n  listen: 127.0.0.1:%d\n", opsPort)
+		opsURL = fmt.Sprintf("http://127.0.0.1:%d", opsPort)
+	}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -707,7 +717,7 @@ func startGatehouse(ctx context.Context, o options, dir string, rec recordingSet
 		return nil, err
 	}
 	return &gatehouseServer{pid: cmd.Process.Pid, sshConfig: sshConfig, bin: bin, dir: dir, cfgPath: cfgPath,
-		logPath: logPath, sshAddr: sshAddr, env: env, hostCA: info.HostCAKnownHosts}, nil
+		logPath: logPath, sshAddr: sshAddr, env: env, hostCA: info.HostCAKnownHosts, opsURL: opsURL}, nil
 }
 
 // startTunnel runs `ssh -N -L PORT:dest host` and returns the local port.
