@@ -59,7 +59,6 @@ func TestGatehouse(t *testing.T) {
 	t.Run("hardening: replicas share state in PostgreSQL", func(t *testing.T) { testHardeningState(t, w, alice) })
 	t.Run("hardening: the console's index never vouches for an edited recording", func(t *testing.T) { testHardeningIndex(t, w, alice) })
 	t.Run("hardening: the relay's message reader", func(t *testing.T) { testHardeningPgread(t, w, alice) })
-	t.Run("serve starts goroutines with small stacks", func(t *testing.T) { testServeStacks(t, w) })
 	t.Run("every recorded chain is intact", func(t *testing.T) { w.checkAllChains(t) })
 	t.Run("recordings verify with the published key", func(t *testing.T) { testVerifyWithPublishedKey(t, w) })
 }

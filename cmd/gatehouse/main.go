@@ -124,7 +124,6 @@ func commands() map[string]command {
 }
 
 func main() {
-	reexecWithSmallStacks(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals(os.Args[1:])...)
 	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()
