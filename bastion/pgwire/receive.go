@@ -51,7 +51,7 @@ func receive[M interface {
 	}
 	msg := message(typ)
 	if msg == none {
-		return none, nil, fmt.Errorf("unknown message type: %c", typ)
+		return none, nil, fmt.Errorf("unknown message type: %q", typ) // quoted: the byte is the peer's, and goes on in an error message
 	}
 	body, err := r.next(n)
 	if err != nil {
