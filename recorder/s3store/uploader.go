@@ -70,6 +70,9 @@ type Uploader struct {
 	// must not block (metrics).
 	OnUpload func(err error)
 
+	// passing lets one pass run at a time (Run's, UploadPending's): the
+	// upStreams' uploading fields are the pass's.
+	passing sync.Mutex
 	mu      sync.Mutex
 	streams map[[2]string]*upStream // kind, id: streams with lines or a manifest to upload
 	wake    chan struct{}
@@ -83,7 +86,7 @@ type upStream struct {
 	end      atomic.Int64 // bytes in the spool file, as far as known
 	sent     atomic.Int64 // bytes in the bucket: progress.Offset
 	closed   atomic.Bool  // its manifest is in the spool
-	// The uploading goroutine's:
+	// The pass's (Uploader.passing):
 	progress progress
 	checked  time.Time // dueCheck.checked
 	// mayExist: the next chunk may be in the bucket already (the stream
@@ -246,6 +249,8 @@ func (u *Uploader) UploadPending(ctx context.Context) error {
 // with anything, if all), and says when the next one will be due. A
 // stream whose upload fails stays due, for the retry.
 func (u *Uploader) pass(ctx context.Context, now time.Time, all bool) (next time.Time, first error) {
+	u.passing.Lock()
+	defer u.passing.Unlock()
 	u.mu.Lock()
 	u.init()
 	todo := make([]*upStream, 0, len(u.streams))
