@@ -22,14 +22,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/bench/recgen"
+	"github.com/gatehouse-dev/gatehouse/internal/heappeak"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/evidence"
 )
@@ -148,34 +147,16 @@ func cpuTime() time.Duration {
 // is called, which says the most it saw; with a profile path, it writes
 // a heap profile each time the peak grows by a tenth.
 func watchHeap(profile string) func() uint64 {
-	runtime.GC()
-	var peak atomic.Uint64
-	stop, done := make(chan struct{}), make(chan struct{})
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	go func() {
-		defer close(done)
-		profiled := uint64(0)
-		for {
-			metrics.Read(sample)
-			if v := sample[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-				if profile != "" && v > profiled+profiled/10 {
-					profiled = v
-					writeHeapProfile(profile)
-				}
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 {
-		close(stop)
-		<-done
-		return peak.Load()
+	if profile == "" {
+		return heappeak.Watch(heappeak.Objects, nil)
 	}
+	profiled := uint64(0) // the sampling goroutine's
+	return heappeak.Watch(heappeak.Objects, func(v uint64) {
+		if v > profiled+profiled/10 {
+			profiled = v
+			writeHeapProfile(profile)
+		}
+	})
 }
 
 func writeHeapProfile(path string) {

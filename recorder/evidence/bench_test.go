@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"runtime/metrics"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/heappeak"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
@@ -43,7 +41,7 @@ func BenchmarkBuild(b *testing.B) {
 		TempDir: b.TempDir(), Now: periodTo}
 	b.ResetTimer()
 	for b.Loop() {
-		peak := watchHeap(heapObjects)
+		peak := heappeak.Watch(heapObjects, nil)
 		if _, err := Build(io.Discard, src, opts); err != nil {
 			b.Fatal(err)
 		}
@@ -75,38 +73,10 @@ func benchSession(b *testing.B, src recorder.FileStore, key ed25519.PrivateKey, 
 	}
 }
 
-// Heap metrics watchHeap reads: the heap in use (what is live and what
-// is garbage not yet swept), and what the last collection found live.
+// Heap metrics the tests and benchmarks watch (internal/heappeak): the
+// heap in use (what is live and what is garbage not yet swept), and what
+// the last collection found live.
 const (
-	heapObjects = "/memory/classes/heap/objects:bytes"
+	heapObjects = heappeak.Objects
 	heapLive    = "/gc/heap/live:bytes"
 )
-
-// watchHeap samples the heap metric until the returned function is
-// called, which stops it and says the most it saw.
-func watchHeap(metric string) func() uint64 {
-	runtime.GC()
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	sample := []metrics.Sample{{Name: metric}}
-	go func() {
-		defer close(done)
-		for {
-			metrics.Read(sample)
-			if v := sample[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 {
-		close(stop)
-		<-done
-		return peak.Load()
-	}
-}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/heappeak"
 	"github.com/gatehouse-dev/gatehouse/recorder"
 	"github.com/gatehouse-dev/gatehouse/recorder/event"
 )
@@ -71,7 +72,7 @@ func peakHeapOfBuild(t *testing.T, sessions int) uint64 {
 	// race detector) makes vary.
 	least := uint64(math.MaxUint64)
 	for range 3 {
-		peak := watchHeap(heapLive)
+		peak := heappeak.Watch(heapLive, nil)
 		_, err = Build(io.Discard, src, opts)
 		least = min(least, peak())
 		if err != nil {
