@@ -61,8 +61,8 @@ func journaledStore(t testing.TB, dir string, cfg journal.Config) (FileStore, *J
 }
 
 // crash leaves streams as a killed process does: their files closed
-// without Finish, no manifest, and the journal's committer gone (what it
-// made durable stays).
+// without Finish, no manifest, and the journal closed (what it made
+// durable stays).
 func crash(jl *Journal, streams ...*Stream) {
 	for _, s := range streams {
 		s.mu.Lock()

@@ -48,18 +48,16 @@ func (s *Stream) windowSync() {
 // stream has written by the time wait is called, in one sync. It is for
 // an action that may begin before its record is durable because nothing
 // of its outcome is released until wait returns nil (a read whose results
-// the relay holds: recording.overlap_reads). The relay waits when it is
-// about to release the first of them; when the whole result is held until
-// the database is done, the action's own outcome (written by then, with
-// EmitLazy) shares that sync, and the action costs one sync, not two (the
-// event's, had it been started at once, and the outcome's, which could
-// only start after it). A crash of gatehouse loses nothing (the
+// the relay holds: recording.overlap_reads). The relay starts it once the
+// action has begun, so that the sync runs beside it, and waits for it
+// before releasing the outcome. A crash of gatehouse loses nothing (the
 // event is in the kernel); a crash of the machine before wait's sync ends
-// can lose the event of an action whose outcome nobody received. wait may
-// be called any number of times, from any goroutine (each call is a
-// Sync: after the first, it only finds that sync done); its error fails
-// the stream, as Emit's does. An error from EmitHeld means the event was
-// not recorded.
+// can lose the event of an action whose outcome nobody received. wait is
+// the stream's Sync, the same func for every event: each call makes
+// durable what was written by then, so a caller that waits in several
+// places and wants one sync calls it once (pgsession's Hold does); its
+// error fails the stream, as Emit's does. An error from EmitHeld means
+// the event was not recorded.
 func (s *Stream) EmitHeld(typ event.Type, data any) (wait func() error, err error) {
 	if _, err := s.write(typ, data); err != nil {
 		return nil, err
