@@ -5,10 +5,10 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"testing"
 	"time"
 
@@ -67,19 +67,23 @@ func peakHeapOfBuild(t *testing.T, sessions int) uint64 {
 		t.Fatal(err)
 	}
 	src := listedStore{store.FileStore, ids}
-	// The least of three builds: what a collection finds live includes
-	// what was allocated while it marked, which a loaded machine (or the
-	// race detector) makes vary.
-	least := uint64(math.MaxUint64)
-	for range 3 {
+	// The median of five builds. A build's reading errs both ways: what a
+	// collection finds live includes what was allocated while it marked,
+	// which a loaded machine (or the race detector) makes vary upwards,
+	// and a short build can end its peak before a collection sees it.
+	// The least of three, once used here, let one such miss stand for the
+	// small period on a busy machine, and the growth then passed the bound.
+	peaks := make([]uint64, 5)
+	for i := range peaks {
 		peak := heappeak.Watch(heapLive, nil)
 		_, err = Build(io.Discard, src, opts)
-		least = min(least, peak())
+		peaks[i] = peak()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	return least
+	slices.Sort(peaks)
+	return peaks[len(peaks)/2]
 }
 
 func recordSession(t *testing.T, store recorder.Store, key ed25519.PrivateKey, at time.Time, events []emitted) {
