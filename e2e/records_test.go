@@ -57,37 +57,49 @@ func (w *world) sessionIDs(t *testing.T) map[string]bool {
 }
 
 // newSessionEvents waits until the sessions begun since `before` have all
-// ended (session.end recorded) and returns their events, oldest first.
+// closed (session.end recorded and the manifest signed) and returns their
+// events, oldest first. The manifest is written just after session.end:
+// a caller that went on at session.end alone would see, for a moment, a
+// session that the console and verify rightly call incomplete.
 func (w *world) newSessionEvents(t *testing.T, before map[string]bool) []recorder.Event {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		var events []recorder.Event
-		var ids []string
+		var ids, open []string
 		for id := range w.sessionIDs(t) {
 			if !before[id] {
 				ids = append(ids, id)
 			}
 		}
 		sort.Strings(ids)
-		ended := len(ids) > 0
 		for _, id := range ids {
 			// A stream still being written reads whole (the store leaves
 			// out a line still being written): any error fails.
 			evs := w.sessionEvents(t, id)
-			if len(evs) == 0 || evs[len(evs)-1].Type != "session.end" {
-				ended = false
+			if !w.sessionClosed(id, evs) {
+				open = append(open, id)
 			}
 			events = append(events, evs...)
 		}
-		if ended {
+		if len(ids) > 0 && len(open) == 0 {
 			return events
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sessions %v did not all record session.end within 15s; events so far: %s", ids, eventTypes(events))
+			t.Fatalf("sessions %v did not all record session.end and a manifest within 15s (not yet: %v); events so far: %s", ids, open, eventTypes(events))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// sessionClosed says whether a session's recording ends with session.end
+// and its manifest is in the store.
+func (w *world) sessionClosed(id string, evs []recorder.Event) bool {
+	if len(evs) == 0 || evs[len(evs)-1].Type != "session.end" {
+		return false
+	}
+	_, err := w.store().Manifest(recorder.KindSession, id)
+	return err == nil
 }
 
 // sessionEvents reads a session's recording and checks its chain.
