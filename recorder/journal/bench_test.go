@@ -86,3 +86,36 @@ func BenchmarkCreateSegment(b *testing.B) {
 		f.Close()
 	}
 }
+
+// BenchmarkAppendWrite is the write(2) an Append makes of a small record
+// into a fresh segment, without its sync: what every statement's records
+// cost in the kernel before any commit.
+func BenchmarkAppendWrite(b *testing.B) {
+	record := make([]byte, 300)
+	dir := b.TempDir()
+	n := uint64(0)
+	var f File
+	off := int64(DefaultSegmentSize)
+	for b.Loop() {
+		if off+int64(len(record)) > DefaultSegmentSize {
+			b.StopTimer()
+			if f != nil {
+				f.Close()
+			}
+			n++
+			var err error
+			if f, err = CreateSegment(filepath.Join(dir, segmentName(n)), DefaultSegmentSize); err != nil {
+				b.Fatal(err)
+			}
+			off = 0
+			b.StartTimer()
+		}
+		if _, err := f.WriteAt(record, off); err != nil {
+			b.Fatal(err)
+		}
+		off += int64(len(record))
+	}
+	if f != nil {
+		f.Close()
+	}
+}
