@@ -61,8 +61,8 @@ func CreateSegment(path string, size int64) (File, error) {
 // segment's pages in folios as large as the writes that made them, and
 // ext4 walks every block of a folio on each write into it: after a fill
 // in 1 MiB writes, each of the journal's small appends cost 3.6–4.6 µs
-// instead of 2.0–2.4 (BenchmarkAppendWrite), and a 16-agent profile showed
-// that walk at 3.4 % of gatehouse's CPU. 4 KiB writes would double the
+// instead of 2.0–2.2 (BenchmarkAppendWrite), and a 16-agent profile showed
+// that walk at 3.6 % of gatehouse's CPU. 4 KiB writes would double the
 // fill's own time (BenchmarkCreateSegment); 16 KiB costs it nothing.
 const fillChunk = 16 << 10
 
