@@ -92,6 +92,7 @@ type agentResult struct {
 	p50, p99   time.Duration
 	fsyncs     int64 // -1: not counted
 	syscalls   int64 // all of gatehouse's system calls over the load; -1: not counted
+	switches   int64 // its threads' context switches over the load; -1: not counted
 	serverCPU  time.Duration
 	storeCPU   time.Duration    // the path's store processes' (MinIO)
 	s3         s3Counts         // what gatehouse asked of the store over the load (nil: not counted)
@@ -193,7 +194,7 @@ func runAgents(ctx context.Context, o options, p *agentPath, n int, perf, tmp st
 		return agentResult{}, err
 	}
 	defer closeAgents(agents)
-	r := agentResult{path: p, n: n, fsyncs: -1, syscalls: -1}
+	r := agentResult{path: p, n: n, fsyncs: -1, syscalls: -1, switches: -1}
 	var counter *fsyncCounter
 	if p.gatehouse != 0 && perf != "" {
 		out := filepath.Join(tmp, fmt.Sprintf("fsyncs-%s-%d.csv", p.name, n))
@@ -235,11 +236,11 @@ func runAgents(ctx context.Context, o options, p *agentPath, n int, perf, tmp st
 		}
 	}
 	if counter != nil {
-		fsyncs, syscalls, cerr := counter.stop()
+		counts, cerr := counter.stop()
 		if cerr != nil && err == nil {
 			err = cerr
 		}
-		r.fsyncs, r.syscalls = fsyncs, syscalls
+		r.fsyncs, r.syscalls, r.switches = counts.fsyncs, counts.syscalls, counts.switches
 	}
 	if err != nil {
 		return r, err
@@ -375,7 +376,8 @@ func fsyncCounting() (perf, note string) {
 		return "", "fsyncs not counted: perf is not installed (apt-get install -y linux-perf)"
 	}
 	return p, "fsyncs: gatehouse's fsync + fdatasync calls over the load, counted by `perf stat -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync -p PID`;\n" +
-		"syscalls/stmt: all its system calls (raw_syscalls:sys_enter) over the load, per statement"
+		"syscalls/stmt: all its system calls (raw_syscalls:sys_enter) over the load, per statement; switches/stmt: its threads' context switches\n" +
+		"(context-switches), per statement: each is a hypervisor exit on a virtual machine, and a blocking fsync costs several"
 }
 
 // fsyncCounter is a perf stat attached to one process.
@@ -386,7 +388,7 @@ type fsyncCounter struct {
 
 func startFsyncCount(perf string, pid int, out string) (*fsyncCounter, error) {
 	cmd := exec.Command(perf, "stat", "-x", ",", "-o", out,
-		"-e", "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,"+allSyscalls, "-p", strconv.Itoa(pid))
+		"-e", strings.Join(append(fsyncEvents, allSyscalls, contextSwitches), ","), "-p", strconv.Itoa(pid))
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("perf stat: %w", err)
 	}
@@ -396,25 +398,53 @@ func startFsyncCount(perf string, pid int, out string) (*fsyncCounter, error) {
 	return &fsyncCounter{cmd: cmd, out: out}, nil
 }
 
-// allSyscalls is the tracepoint of every system call's entry: system
-// calls, not CPU time, are what a statement's cost is counted in on a
-// virtual machine whose hypervisor charges each one.
-const allSyscalls = "raw_syscalls:sys_enter"
+// The events perf stat counts. allSyscalls is the tracepoint of every
+// system call's entry, and contextSwitches the software event of a thread
+// leaving its CPU: system calls and context switches, not CPU time, are
+// what a statement's cost is counted in on a virtual machine whose
+// hypervisor charges each one.
+var fsyncEvents = []string{"syscalls:sys_enter_fsync", "syscalls:sys_enter_fdatasync"}
+
+const (
+	allSyscalls     = "raw_syscalls:sys_enter"
+	contextSwitches = "context-switches"
+)
+
+// perfCounts is what one perf stat counted over the load.
+type perfCounts struct{ fsyncs, syscalls, switches int64 }
 
 // stop ends perf stat (SIGINT: it prints its counts) and returns the
-// fsyncs (fsync + fdatasync) and all system calls it counted.
-func (c *fsyncCounter) stop() (fsyncs, syscalls int64, err error) {
+// fsyncs (fsync + fdatasync), all system calls and the context switches
+// it counted.
+func (c *fsyncCounter) stop() (perfCounts, error) {
+	none := perfCounts{-1, -1, -1}
 	c.cmd.Process.Signal(os.Interrupt)
 	c.cmd.Wait() // its exit status after SIGINT says nothing; the counts do
 	data, err := os.ReadFile(c.out)
 	if err != nil {
-		return -1, -1, fmt.Errorf("perf stat's output: %w", err)
+		return none, fmt.Errorf("perf stat's output: %w", err)
 	}
-	if fsyncs, err = parsePerfCounts(string(data), func(ev string) bool { return ev != allSyscalls }); err != nil {
-		return -1, -1, err
+	return countsOf(string(data))
+}
+
+// countsOf reads perf stat -x,'s output of the events startFsyncCount
+// asks for; each must have been counted.
+func countsOf(text string) (perfCounts, error) {
+	var counts perfCounts
+	for _, e := range []struct {
+		into  *int64
+		match func(string) bool
+	}{
+		{&counts.fsyncs, func(ev string) bool { return slices.Contains(fsyncEvents, ev) }},
+		{&counts.syscalls, func(ev string) bool { return ev == allSyscalls }},
+		{&counts.switches, func(ev string) bool { return ev == contextSwitches }},
+	} {
+		var err error
+		if *e.into, err = parsePerfCounts(text, e.match); err != nil {
+			return perfCounts{-1, -1, -1}, err
+		}
 	}
-	syscalls, err = parsePerfCounts(string(data), func(ev string) bool { return ev == allSyscalls })
-	return fsyncs, syscalls, err
+	return counts, nil
 }
 
 // parsePerfCounts adds up the counts of perf stat -x, output
@@ -458,7 +488,7 @@ func (m *manyAgentsResults) report(o options) {
 func (m *manyAgentsResults) reportRuns(o options) {
 	fmt.Printf("\n==== many agents: each its own SSH connection, key or certificate and PostgreSQL session; pgbench -S's statement, -M %s, %s a run ====\n",
 		o.mode, o.duration)
-	fmt.Printf("%6s  %-34s %9s %8s %8s %10s %9s %11s %10s %13s\n", "agents", "path", "TPS", "p50 ms", "p99 ms", "vs OpenSSH", "fsyncs/s", "stmts/fsync", "server µs", "syscalls/stmt")
+	fmt.Printf("%6s  %-34s %9s %8s %8s %10s %9s %11s %10s %13s %14s\n", "agents", "path", "TPS", "p50 ms", "p99 ms", "vs OpenSSH", "fsyncs/s", "stmts/fsync", "server µs", "syscalls/stmt", "switches/stmt")
 	openssh := map[int]float64{}
 	for _, r := range m.runs {
 		if r.path.name == "openssh" {
@@ -471,7 +501,7 @@ func (m *manyAgentsResults) reportRuns(o options) {
 			fmt.Println()
 		}
 		last = r.n
-		vs, perSec, perFsync, cpu, sys := "-", "-", "-", "-", "-"
+		vs, perSec, perFsync, cpu, sys, switches := "-", "-", "-", "-", "-", "-"
 		if base := openssh[r.n]; base > 0 {
 			vs = fmt.Sprintf("%.2f×", r.tps()/base)
 		}
@@ -488,7 +518,10 @@ func (m *manyAgentsResults) reportRuns(o options) {
 		if r.syscalls >= 0 {
 			sys = fmt.Sprintf("%.1f", float64(r.syscalls)/float64(r.statements))
 		}
-		fmt.Printf("%6d  %-34s %9.0f %8.3f %8.3f %10s %9s %11s %10s %13s\n", r.n, r.path.label, r.tps(), ms(r.p50), ms(r.p99), vs, perSec, perFsync, cpu, sys)
+		if r.switches >= 0 {
+			switches = fmt.Sprintf("%.1f", float64(r.switches)/float64(r.statements))
+		}
+		fmt.Printf("%6d  %-34s %9.0f %8.3f %8.3f %10s %9s %11s %10s %13s %14s\n", r.n, r.path.label, r.tps(), ms(r.p50), ms(r.p99), vs, perSec, perFsync, cpu, sys, switches)
 	}
 	fmt.Println("Latency: each statement's round trip at the agent. server µs: the server's CPU per statement (sshd and its")
 	fmt.Println("per-connection processes, or gatehouse), from /proc. Same Go SSH client (aes128-gcm) against both servers;")

@@ -61,16 +61,35 @@ func TestParsePerfCounts(t *testing.T) {
 		wantErr bool
 	}{
 		{"both", "# started on Sat Dec  5 08:50:00 2026\n\n7,,syscalls:sys_enter_fsync,40576469,100.00,,\n3,,syscalls:sys_enter_fdatasync,40576469,100.00,,\n", 10, false},
-		{"not the others", "7,,syscalls:sys_enter_fsync,1,100.00,,\n3,,syscalls:sys_enter_fdatasync,1,100.00,,\n5000,,raw_syscalls:sys_enter,1,100.00,,\n", 10, false},
+		{"not the others", "7,,syscalls:sys_enter_fsync,1,100.00,,\n3,,syscalls:sys_enter_fdatasync,1,100.00,,\n5000,,raw_syscalls:sys_enter,1,100.00,,\n800,,context-switches,1,100.00,8.1,K/sec\n", 10, false},
 		{"zero is a count", "0,,syscalls:sys_enter_fsync,1,100.00,,\n0,,syscalls:sys_enter_fdatasync,1,100.00,,\n", 0, false},
 		{"not counted", "<not counted>,,syscalls:sys_enter_fsync,0,0.00,,\n", -1, true},
 		{"not supported", "<not supported>,,syscalls:sys_enter_fsync,0,0.00,,\n", -1, true},
 		{"nothing", "# started on Sat Dec  5 08:50:00 2026\n", -1, true},
 	} {
-		got, err := parsePerfCounts(tc.in, func(ev string) bool { return ev != allSyscalls })
+		got, err := parsePerfCounts(tc.in, func(ev string) bool { return slices.Contains(fsyncEvents, ev) })
 		if got != tc.want || (err != nil) != tc.wantErr {
 			t.Errorf("%s: parsePerfCounts = %d, %v; want %d, error %v", tc.name, got, err, tc.want, tc.wantErr)
 		}
+	}
+}
+
+// TestCountsOf: perf stat's output of the three kinds of events it
+// counts for a run, as perf 6 prints it (the software event with its
+// rate), split into fsyncs, system calls and context switches; one that
+// perf could not count is an error, not a zero.
+func TestCountsOf(t *testing.T) {
+	out := "# started on Sat Dec  5 19:15:31 2026\n\n" +
+		"4,,syscalls:sys_enter_fsync,6423106966,100.00,0.623,/sec\n" +
+		"6951,,syscalls:sys_enter_fdatasync,6423106966,100.00,1.082,K/sec\n" +
+		"84342,,context-switches,6423106966,100.00,13.131,K/sec\n" +
+		"352758,,raw_syscalls:sys_enter,6423106966,100.00,54.920,K/sec\n"
+	got, err := countsOf(out)
+	if want := (perfCounts{fsyncs: 6955, syscalls: 352758, switches: 84342}); err != nil || got != want {
+		t.Fatalf("countsOf = %+v, %v; want %+v", got, err, want)
+	}
+	if got, err := countsOf(strings.Replace(out, "84342,,context", "<not counted>,,context", 1)); err == nil {
+		t.Fatalf("countsOf with the switches not counted = %+v, want an error", got)
 	}
 }
 
