@@ -48,12 +48,7 @@ compat: test-deps build
 ## fuzz: every fuzz target in the module, FUZZTIME each (default 30s)
 FUZZTIME ?= 30s
 fuzz:
-	@for pkg in $$($(GO) list ./... | grep -v /e2e); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-	  done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 ## bench-evidence: one SOC 2 evidence bundle at volume (bench/evidence): writes signed recordings
 ## spread over EVIDENCE_DAYS days with bench/recgen, builds the bundle of the period as `gatehouse
