@@ -86,20 +86,6 @@ func (h *commitHistogram) since(before *commitHistogram) *commitHistogram {
 // total is how many commits it counts.
 func (h *commitHistogram) total() float64 { return h.counts[len(h.counts)-1] }
 
-// over is the share of commits that took longer than the first bucket
-// bound at or above limit, and that bound.
-func (h *commitHistogram) over(limit float64) (share, bound float64) {
-	for i, b := range h.bounds {
-		if b >= limit {
-			if h.total() == 0 {
-				return 0, b
-			}
-			return 1 - h.counts[i]/h.total(), b
-		}
-	}
-	return 0, h.bounds[len(h.bounds)-1]
-}
-
 // String says how the commits were spread: the share above each bound.
 func (h *commitHistogram) String() string {
 	var parts []string

@@ -29,9 +29,8 @@ func TestCommitHistogram(t *testing.T) {
 	if len(after.bounds) != 4 || !math.IsInf(after.bounds[3], 1) || after.total() != 1000 {
 		t.Fatalf("parsed %+v", after)
 	}
-	share, bound := after.over(0.001)
-	if bound != 0.0016 || math.Abs(share-0.02) > 1e-9 {
-		t.Errorf("over 1 ms: %v above %v; want 2 %% above 1.6 ms", share, bound)
+	if got, want := after.String(), "1000 group commits; > 0.1 ms 99.00 %, > 0.4 ms 10.00 %, > 1.6 ms 2.00 %"; got != want {
+		t.Errorf("String = %q; want %q", got, want)
 	}
 	d := after.since(before)
 	if d == nil || d.counts[2] != 500 || d.total() != 0 {
