@@ -22,7 +22,10 @@ coordinator_race() {
 }
 
 for pkg in $($GO list ./... | grep -v /e2e); do
-  for f in $($GO test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+  # Listed apart, so that a package that does not build fails here
+  # instead of being passed over as one with no fuzz targets.
+  targets=$($GO test -list '^Fuzz' "$pkg")
+  for f in $(grep '^Fuzz' <<<"$targets" || true); do
     for try in 1 2 3; do
       echo "== $pkg $f"
       if $GO test -run '^$' -fuzz "^$f\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1 | tee "$log"; then
