@@ -413,16 +413,18 @@ const (
 // perfCounts is what one perf stat counted over the load.
 type perfCounts struct{ fsyncs, syscalls, switches int64 }
 
+// uncounted is perfCounts when perf stat could not count.
+var uncounted = perfCounts{-1, -1, -1}
+
 // stop ends perf stat (SIGINT: it prints its counts) and returns the
 // fsyncs (fsync + fdatasync), all system calls and the context switches
 // it counted.
 func (c *fsyncCounter) stop() (perfCounts, error) {
-	none := perfCounts{-1, -1, -1}
 	c.cmd.Process.Signal(os.Interrupt)
 	c.cmd.Wait() // its exit status after SIGINT says nothing; the counts do
 	data, err := os.ReadFile(c.out)
 	if err != nil {
-		return none, fmt.Errorf("perf stat's output: %w", err)
+		return uncounted, fmt.Errorf("perf stat's output: %w", err)
 	}
 	return countsOf(string(data))
 }
@@ -441,7 +443,7 @@ func countsOf(text string) (perfCounts, error) {
 	} {
 		var err error
 		if *e.into, err = parsePerfCounts(text, e.match); err != nil {
-			return perfCounts{-1, -1, -1}, err
+			return uncounted, err
 		}
 	}
 	return counts, nil
