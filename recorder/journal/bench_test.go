@@ -89,11 +89,11 @@ func BenchmarkCreateSegment(b *testing.B) {
 
 // BenchmarkAppendWrite is the write(2) an Append makes of a small record
 // into a fresh segment, without its sync: what every statement's records
-// cost in the kernel before any commit.
+// cost in the kernel before any commit. A full segment is removed before
+// the next is made, so a long -benchtime does not fill the disk.
 func BenchmarkAppendWrite(b *testing.B) {
 	record := make([]byte, 300)
-	dir := b.TempDir()
-	n := uint64(0)
+	path := filepath.Join(b.TempDir(), segmentName(1))
 	var f File
 	off := int64(DefaultSegmentSize)
 	for b.Loop() {
@@ -101,10 +101,10 @@ func BenchmarkAppendWrite(b *testing.B) {
 			b.StopTimer()
 			if f != nil {
 				f.Close()
+				os.Remove(path)
 			}
-			n++
 			var err error
-			if f, err = CreateSegment(filepath.Join(dir, segmentName(n)), DefaultSegmentSize); err != nil {
+			if f, err = CreateSegment(path, DefaultSegmentSize); err != nil {
 				b.Fatal(err)
 			}
 			off = 0
